@@ -1,0 +1,53 @@
+/*
+ * NAME
+ *	pm_common_params - parameters every service binds
+ * DESCRIPTION
+ *	Postfix names where the meaning is Postfix's; Postmesh additions
+ *	(endpoints, Redis) follow the same style. pm_server_main() binds
+ *	these before the service's own tables. Defaults are in pm_params.c.
+ */
+#ifndef PM_COMMON_PARAMS_H
+#define PM_COMMON_PARAMS_H
+
+#include "pm_cfg.h"
+
+#define VAR_MYHOSTNAME "myhostname"
+#define VAR_MYDOMAIN "mydomain"
+#define VAR_MYORIGIN "myorigin"
+#define VAR_MYDEST "mydestination"
+#define VAR_MYNETWORKS "mynetworks"
+#define VAR_RELAY_DOMAINS "relay_domains"
+#define VAR_MAIL_NAME "mail_name"
+#define VAR_REDIS_SERVER "redis_server"           /* host:port or unix:/path */
+#define VAR_REDIS_TIMEOUT "redis_timeout"         /* time */
+#define VAR_QUEUE_SHARDS "queue_shards"
+#define VAR_BODY_STORE "queue_body_store"         /* redis | fs:/path */
+#define VAR_QUEUE_DURABILITY "queue_durability"   /* fsync | replica | none */
+#define VAR_MSG_SIZE_LIMIT "message_size_limit"
+#define VAR_CLEANUP_SERVICE "cleanup_service"     /* nng URL(s) */
+#define VAR_REWRITE_SERVICE "rewrite_service"
+#define VAR_IPC_TIMEOUT "ipc_timeout"             /* time */
+#define VAR_DNS_SERVER "dns_server"               /* host[:port] list, "" = resolv.conf */
+
+extern char *var_myhostname;
+extern char *var_mydomain;
+extern char *var_myorigin;
+extern char *var_mydest;
+extern char *var_mynetworks;
+extern char *var_relay_domains;
+extern char *var_mail_name;
+extern char *var_redis_server;
+extern long var_redis_timeout;
+extern long var_queue_shards;
+extern char *var_body_store;
+extern char *var_queue_durability;
+extern long var_message_size_limit;
+extern char *var_cleanup_service;
+extern char *var_rewrite_service;
+extern long var_ipc_timeout;
+extern char *var_dns_server;
+
+/* Bind all of the above (pm_server_main calls it; tests may). */
+void pm_common_params_bind(void);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * NAME
+ *	pm_params - built-in defaults of every library-known parameter
+ * SUMMARY
+ *	#include "pm_cfg.h"
+ *	extern const pm_param_default pm_param_defaults[];
+ * DESCRIPTION
+ *	One {name, default-string} pair per parameter, terminated by
+ *	{NULL, NULL}. pm_cfg uses the table when nothing else (environment,
+ *	main.cf, -o, or the default of a bound typed table) gives a value,
+ *	so that "$name" expands to something sensible in every service,
+ *	and postconf can print every parameter.
+ *
+ *	Values are Postfix's defaults (3.x), except where Postmesh differs
+ *	on purpose (marked "Postmesh"). Service-specific parameters (worker
+ *	counts, queue manager windows) live with their service's table; a
+ *	typed table default that disagrees with an entry here is warned
+ *	about at bind time, so the two never silently drift apart.
+ *
+ *	myhostname and mydomain are computed by pm_cfg.c (see pm_cfg.h);
+ *	their empty strings here are placeholders.
+ * LIMITS
+ *	None; this is data.
+ * SECURITY
+ *	The defaults never trust a network beyond loopback (mynetworks) and
+ *	relay nothing beyond local and listed domains.
+ */
+#include "pm_cfg.h"
+
+#include <stddef.h>
+
+const pm_param_default pm_param_defaults[] = {
+	/* Identity: computed in pm_cfg.c (placeholders). */
+	{ "myhostname", "" },
+	{ "mydomain", "" },
+	{ "myorigin", "$myhostname" },
+	{ "mydestination", "$myhostname, localhost.$mydomain, localhost" },
+	/* Postmesh: never trust pod or node networks by default. */
+	{ "mynetworks", "127.0.0.0/8 [::1]/128" },
+	/* Postmesh: empty, the Postfix 3.x compatible default. */
+	{ "relay_domains", "" },
+	{ "mail_name", "Postmesh" },
+	{ "smtpd_banner", "$myhostname ESMTP $mail_name" },
+	{ "inet_interfaces", "all" },
+
+	/* Postmesh: queue store and service endpoints. */
+	{ "redis_server", "127.0.0.1:6379" },
+	{ "cache_redis_server", "$redis_server" },
+	{ "redis_timeout", "10s" },
+	{ "queue_shards", "1" },
+	{ "queue_body_store", "redis" },
+	{ "queue_durability", "fsync" },
+	{ "message_size_limit", "10240000" },
+	{ "cleanup_service", "tcp://127.0.0.1:10025" },
+	{ "cleanup_listen", "tcp://127.0.0.1:10025" },
+	{ "rewrite_service", "tcp://127.0.0.1:10010" },
+	{ "rewrite_listen", "tcp://127.0.0.1:10010" },
+	{ "ipc_timeout", "3600s" },
+	{ "dns_server", "" },
+	{ "smtpd_listen", "127.0.0.1:2525" },
+	{ "smtpd_metrics_listen", "http://127.0.0.1:9125" },
+	{ "cleanup_metrics_listen", "http://127.0.0.1:9126" },
+	{ "rewrite_metrics_listen", "http://127.0.0.1:9110" },
+
+	/* Address classes and lookup tables. */
+	{ "local_recipient_maps", "unix:passwd.byname $alias_maps" },
+	{ "alias_maps", "" },
+	{ "virtual_alias_maps", "" },
+	{ "virtual_alias_domains", "$virtual_alias_maps" },
+	{ "virtual_mailbox_domains", "" },
+	{ "virtual_mailbox_maps", "" },
+	{ "relay_recipient_maps", "" },
+	{ "relayhost", "" },
+	{ "relay_transport", "relay" },
+	{ "default_transport", "smtp" },
+	{ "local_transport", "local:$myhostname" },
+	{ "virtual_transport", "virtual" },
+	{ "transport_maps", "" },
+	{ "relocated_maps", "" },
+	{ "canonical_maps", "" },
+	{ "sender_canonical_maps", "" },
+	{ "recipient_canonical_maps", "" },
+	{ "header_checks", "" },
+	{ "body_checks", "" },
+
+	/* Message content limits. */
+	{ "hopcount_limit", "50" },
+	{ "header_size_limit", "102400" },
+	{ "drop_headers", "bcc, content-length, resent-bcc, return-path" },
+	{ "line_length_limit", "2048" },
+
+	/* SMTP server. */
+	{ "smtpd_recipient_limit", "1000" },
+	{ "smtpd_timeout", "300s" },
+	{ "smtpd_hard_error_limit", "20" },
+	{ "smtpd_soft_error_limit", "10" },
+	{ "smtpd_error_sleep_time", "1s" },
+	{ "smtpd_junk_command_limit", "100" },
+	/* Postmesh: HELO required by default. */
+	{ "smtpd_helo_required", "yes" },
+	{ "smtpd_delay_reject", "yes" },
+	{ "smtpd_client_restrictions", "" },
+	{ "smtpd_helo_restrictions", "" },
+	{ "smtpd_sender_restrictions", "" },
+	{ "smtpd_relay_restrictions",
+	    "permit_mynetworks, permit_sasl_authenticated, "
+	    "reject_unauth_destination" },
+	{ "smtpd_recipient_restrictions", "" },
+	{ "smtpd_data_restrictions", "" },
+	{ "smtpd_reject_unlisted_recipient", "yes" },
+	{ "smtpd_reject_unlisted_sender", "no" },
+	{ "smtpd_forbid_bare_newline", "normalize" },
+	{ "smtpd_forbid_unauth_pipelining", "yes" },
+	/* Postmesh: per-request deadlines on by default. */
+	{ "smtpd_per_request_deadline", "yes" },
+	{ "smtpd_min_data_rate", "500" },
+	{ "unknown_local_recipient_reject_code", "550" },
+	{ "unknown_relay_recipient_reject_code", "550" },
+	{ "unknown_virtual_alias_reject_code", "550" },
+	{ "relay_domains_reject_code", "554" },
+	{ "access_map_reject_code", "554" },
+	{ "unknown_address_reject_code", "450" },
+	{ "disable_vrfy_command", "no" },
+	{ "smtpd_null_access_lookup_key", "<>" },
+	{ "parent_domain_matches_subdomains",
+	    "debug_peer_list,fast_flush_domains,mynetworks,"
+	    "permit_mx_backup_networks,qmqpd_authorized_clients,"
+	    "relay_domains,smtpd_access_maps" },
+
+	/* Address rewriting (cleanup, trivial-rewrite). */
+	{ "virtual_alias_expansion_limit", "1000" },
+	{ "virtual_alias_recursion_limit", "1000" },
+	{ "canonical_classes",
+	    "envelope_sender, envelope_recipient, header_sender, "
+	    "header_recipient" },
+	{ "propagate_unmatched_extensions", "canonical, virtual" },
+	{ "recipient_delimiter", "" },
+	{ "append_dot_mydomain", "no" },
+	{ "swap_bangpath", "yes" },
+	{ "allow_percent_hack", "yes" },
+	{ "always_add_missing_headers", "no" },
+	{ "enable_original_recipient", "yes" },
+
+	{ NULL, NULL },
+};

@@ -1,0 +1,36 @@
+/*
+ * NAME
+ *	pm_qid - queue ids unique across processes and hosts, time-ordered
+ * SUMMARY
+ *	#include "pm_qid.h"
+ * DESCRIPTION
+ *	A queue id is PM_QID_LEN characters from an alphabet of 32 letters
+ *	and digits in ASCII order (no vowels, as Postfix's long ids):
+ *	11 characters of microseconds since the epoch (so ids sort by
+ *	time), then 8 characters (40 bits) of a random per-process nonce
+ *	drawn at start. Within a process the time part is strictly
+ *	increasing (a second id in the same microsecond takes the next
+ *	one), so ids never repeat in a process; the nonce separates
+ *	processes and hosts. Thread-safe.
+ * SECURITY
+ *	pm_qid_valid() checks an id from another role before it is used in
+ *	a Redis key or a file name.
+ */
+#ifndef PM_QID_H
+#define PM_QID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PM_QID_LEN 19
+
+/* buf must hold PM_QID_LEN + 1 bytes. */
+void pm_qid_new(char *buf);
+/* 1 if s is a well-formed queue id, else 0. */
+int pm_qid_valid(const char *s);
+/* Arrival time encoded in the id, microseconds since the epoch. */
+int64_t pm_qid_time_us(const char *qid);
+/* Shard of a queue id, 0 .. nshards-1 (stable hash). */
+int pm_qid_shard(const char *qid, int nshards);
+
+#endif

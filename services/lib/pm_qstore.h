@@ -1,0 +1,158 @@
+/*
+ * NAME
+ *	pm_qstore - the Redis queue store: atomic enqueue, read-back, delete
+ * SUMMARY
+ *	#include "pm_qstore.h"
+ * DESCRIPTION
+ *	The queue of ../shared/DESIGN.md ("Queue store"). Keys, for a
+ *	message with queue id Q in shard S (pm_qid_shard):
+ *	  pm:{S}:m:Q   hash: envelope (see pm_qmsg and docs/queue.md)
+ *	  pm:{S}:r:Q   hash: recipients, fields per recipient index i:
+ *	               "i:a" address, "i:o" orcpt, "i:n" notify bits,
+ *	               "i:s" status (todo|sent|bounced|deferred),
+ *	               "i:d" last DSN code, "i:t" last reply text
+ *	  pm:{S}:b:Q   body (redis body store): a list of chunks
+ *	  pm:{S}:incoming  stream, one entry per queued message: field
+ *	               "qid" = Q; consumer group "qmgr" (created at start)
+ *	  pm:{S}:deferred, pm:{S}:hold  (issue 3)
+ *
+ *	Enqueue (pm_qstore_enqueue): the body chunks are written first
+ *	under a staging key pm:{S}:t:Q:<nonce>, each chunk with an expiry
+ *	(queue_body_orphan_ttl), then the Redis Function "pm_enqueue"
+ *	(library "postmesh", loaded with FUNCTION LOAD REPLACE by
+ *	pm_qstore_load_functions) atomically checks that the message does
+ *	not exist yet, renames the staged body to pm:{S}:b:Q and removes
+ *	its expiry, writes m and r and XADDs to incoming. (Staging keeps a
+ *	second enqueue of the same id from touching the queued body.) All
+ *	commands of one enqueue are pipelined in one round trip. If
+ *	anything fails the message is not queued: no m, r or stream entry
+ *	exists, and a stray body expires by itself. With fs: bodies, the
+ *	body file is durable (fdatasync, link, fsync of the directory)
+ *	before the function runs. See docs/queue.md.
+ *
+ *	Many enqueues in flight: a pm_qstore is one hiredis connection, used
+ *	by one thread at a time; open one per worker thread (cleanup has
+ *	many workers). pm_qstore_enqueue_many() pipelines several messages
+ *	in one round trip on one connection.
+ *
+ *	After any Redis error the connection is reconnected on the next call.
+ * LIMITS
+ *	Body chunks of queue_body_chunk_size (default 256 KiB) so a large
+ *	body never blocks Redis for long. Replies are checked for type and
+ *	size before use.
+ * SECURITY
+ *	Queue ids are checked with pm_qid_valid() before use in keys.
+ *	Data read back from Redis is checked (counts, lengths) before use.
+ */
+#ifndef PM_QSTORE_H
+#define PM_QSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pm_qid.h"
+#include "pm_util.h"
+
+/* Recipient status values (stored as strings). */
+#define PM_RCPT_TODO "todo"
+#define PM_RCPT_SENT "sent"
+#define PM_RCPT_BOUNCED "bounced"
+#define PM_RCPT_DEFERRED "deferred"
+
+typedef struct pm_qrcpt {
+	char *address;  /* as given by the client (after cleanup rewriting) */
+	char *orcpt;    /* original recipient (DSN ORCPT), may be "" */
+	unsigned notify; /* Notify bits of common.proto */
+	char *status;   /* PM_RCPT_* ; enqueue ignores it (always todo) */
+	char *dsn;      /* last DSN code, "" if none */
+	char *text;     /* last reply text, "" if none */
+} pm_qrcpt;
+
+typedef struct pm_qmsg {
+	char qid[PM_QID_LEN + 1];
+	int shard;
+	char *sender;       /* "" for the null sender */
+	int64_t arrival_us;
+	size_t size;        /* content bytes */
+	char *client_name;
+	char *client_addr;
+	char *client_port;
+	char *helo_name;
+	char *protocol;
+	char *sasl_username;
+	char *dsn_envid;
+	int dsn_ret;        /* DsnRet of cleanup.proto */
+	int body_type;      /* BodyType of cleanup.proto */
+	unsigned flags;     /* SubmitFlag bits of cleanup.proto */
+	int attempts;
+	int64_t next_attempt_us;
+	size_t nrcpt;
+	pm_qrcpt *rcpt;
+} pm_qmsg;
+
+/* Free a message read by pm_qstore_read(); NULL is fine; returns NULL. */
+pm_qmsg *pm_qmsg_free(pm_qmsg *m);
+
+typedef struct pm_qstore pm_qstore;
+
+/*
+ * Connect to redis_server ("host:port", "[v6]:port" or "unix:/path"),
+ * with timeout_ms for connect and every command. body_store is "redis"
+ * or "fs:/path". nshards is queue_shards. Returns NULL and logs on a bad
+ * spec; an unreachable Redis is not an error here (each call retries
+ * the connection and returns PM_EREDIS while it is down).
+ */
+pm_qstore *pm_qstore_open(const char *redis_server, int timeout_ms,
+    const char *body_store, int nshards);
+pm_qstore *pm_qstore_close(pm_qstore *qs);
+
+/* FUNCTION LOAD REPLACE the postmesh library; create consumer groups. */
+int pm_qstore_load_functions(pm_qstore *qs);
+
+/* Redis reachable (PING)? 0 or PM_EREDIS. */
+int pm_qstore_ping(pm_qstore *qs);
+
+/*
+ * Durable, atomic enqueue. m->qid must be valid and m->shard set by the
+ * caller (pm_qid_shard(m->qid, nshards)); m->size is set from len.
+ * Returns 0, PM_EEXIST (qid already queued), PM_EFULL (Redis refuses
+ * writes: OOM), PM_EREDIS, PM_EIO (fs body store).
+ */
+int pm_qstore_enqueue(pm_qstore *qs, pm_qmsg *m, const void *body,
+    size_t len);
+
+/*
+ * Several messages in one round trip on one connection. rc[i] receives
+ * the result of message i (as pm_qstore_enqueue); returns 0 if every
+ * message was queued, else the first nonzero rc[i]. n is at most
+ * PM_QSTORE_BATCH_MAX.
+ */
+#define PM_QSTORE_BATCH_MAX 64
+int pm_qstore_enqueue_many(pm_qstore *qs, pm_qmsg *const *m,
+    const void *const *body, const size_t *len, size_t n, int *rc);
+
+/*
+ * queue_durability = replica: when n > 0, every enqueue also sends
+ * "WAIT n timeout_ms" in the same pipeline and fails with PM_EREDIS if
+ * fewer than n replicas acknowledged (the message may be queued on the
+ * primary all the same: the caller defers, delivery is at least once).
+ * n = 0 (default) turns it off.
+ */
+void pm_qstore_set_wait_replicas(pm_qstore *qs, int n, int timeout_ms);
+
+/* Read the envelope and recipients back. PM_ENOENT if not queued. */
+int pm_qstore_read(pm_qstore *qs, const char *qid, pm_qmsg **out);
+/* Read the body. *data is malloc'ed, NUL-terminated; caller frees. */
+int pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data,
+    size_t *len);
+/*
+ * Delete every key of a message (and its body) atomically, and its id
+ * from pm:{S}:deferred and pm:{S}:hold. PM_ENOENT if it was not queued
+ * (any stray r, b or fs body is removed all the same).
+ */
+int pm_qstore_delete(pm_qstore *qs, const char *qid);
+
+/* Number of entries in the incoming streams of all shards (tests, metrics). */
+int pm_qstore_incoming_len(pm_qstore *qs, long long *len);
+
+#endif

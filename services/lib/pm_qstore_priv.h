@@ -1,0 +1,68 @@
+/*
+ * NAME
+ *	pm_qstore_priv - internals shared by the pm_qstore*.c files
+ * DESCRIPTION
+ *	Not for callers outside pm_qstore.c (connection, functions,
+ *	delete), pm_qstore_enq.c (enqueue) and pm_qstore_read.c (read
+ *	back). The connection rule: pm__qs_conn() connects when there is
+ *	no context; an I/O error or a reply out of step frees it
+ *	(pm__qs_drop); pm__qs_read() reads every reply of a pipeline or
+ *	drops the connection, so a kept connection never holds a stale
+ *	reply.
+ */
+#ifndef PM_QSTORE_PRIV_H
+#define PM_QSTORE_PRIV_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "pm_body.h"
+#include "pm_qstore.h"
+
+#define QS_RCPT_MAX 100000 /* recipients per message */
+#define QS_KEY_MAX 96
+#define QS_DEFAULT_PORT 6379
+#define QS_GROUP "qmgr"
+
+struct pm_qstore {
+	char *server; /* as configured, for logs */
+	char *host;   /* host name, address or unix socket path */
+	int port;     /* 0: unix socket */
+	int timeout_ms;
+	int nshards;
+	pm_body *body;
+	redisContext *c;
+	int down; /* unreachable was logged */
+	int wait_n;
+	int wait_ms;
+	unsigned long long stage_seq;
+};
+
+/* Envelope fields of m ("sender", "arrival", ...), in write order. */
+enum { QF_STR, QF_I64, QF_SIZE, QF_INT, QF_UINT };
+typedef struct pm__qs_field {
+	const char *name;
+	int type;   /* QF_* */
+	size_t off; /* in pm_qmsg */
+	int required;
+} pm__qs_field;
+#define QS_NFIELDS 16
+extern const pm__qs_field pm__qs_fields[QS_NFIELDS];
+
+extern const char pm__qstore_lua[];
+
+redisContext *pm__qs_conn(pm_qstore *qs);
+void pm__qs_drop(pm_qstore *qs, const char *why);
+int pm__qs_read(pm_qstore *qs, redisReply **rv, size_t n);
+void pm__qs_free_replies(redisReply **rv, size_t n);
+int pm__qs_append(pm_qstore *qs, int argc, const char **argv,
+    const size_t *argl);
+int pm__qs_appendv(pm_qstore *qs, int argc, const char **argv);
+int pm__qs_is_err(const redisReply *r, const char *code);
+int pm__qs_is_nofunc(const redisReply *r);
+void pm__qs_warn_reply(const char *qid, const char *what,
+    const redisReply *r);
+/* "pm:{shard}:kind:qid", or "pm:{shard}:kind" when qid is NULL. */
+void pm__qs_key(char *buf, int shard, const char *kind, const char *qid);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * NAME
+ *	pm_server - the common main() of every service
+ * SUMMARY
+ *	#include "pm_server.h"
+ *	return (pm_server_main(&svc, argc, argv));
+ * DESCRIPTION
+ *	pm_server_main():
+ *	1. parses the command line: -c config_dir (else $MAIL_CONFIG, else
+ *	   /etc/postmesh), -o name=value (repeatable, overrides main.cf),
+ *	   -v (verbose);
+ *	2. loads main.cf, binds the common parameters (pm_common_params.h)
+ *	   and the service's tables, warns about unknown names;
+ *	3. starts logging as "postmesh/<name>" and logs "daemon started";
+ *	4. calls pre_init() (may be NULL): open tables, check config;
+ *	5. starts the metrics/health HTTP server on the URL in the
+ *	   parameter named by metrics_param (e.g. "smtpd_metrics_listen";
+ *	   empty value = no HTTP server);
+ *	6. if listen_param is set, starts the nng RPC server on that URL
+ *	   with the value of workers_param worker threads and the handler;
+ *	7. calls post_init() (may be NULL);
+ *	8. if run is set, calls run() (a service with its own event loop,
+ *	   like smtpd; it must return when pm_server_stopping() becomes
+ *	   true or when woken by pm_server_on_stop); else waits for a signal;
+ *	9. on SIGTERM/SIGINT: stops the RPC server (in-flight requests
+ *	   finish), calls fini() (may be NULL), logs "daemon stopped",
+ *	   returns 0. SIGHUP calls reload() if set.
+ */
+#ifndef PM_SERVER_H
+#define PM_SERVER_H
+
+#include <stddef.h>
+
+#include "pm_cfg.h"
+#include "pm_rpc.h"
+
+typedef struct pm_service {
+	const char *name;               /* "cleanup" */
+	const pm_cfg_str *strs;         /* tables, each may be NULL */
+	const pm_cfg_int *ints;
+	const pm_cfg_time *times;
+	const pm_cfg_bool *bools;
+	const char *listen_param;       /* nng URL parameter, or NULL */
+	const char *workers_param;      /* int parameter: worker threads */
+	const char *metrics_param;      /* HTTP URL parameter, or NULL */
+	size_t recvmax;                 /* RPC RECVMAXSZ; 0 = PM_RPC_CONTROL_MAX */
+	size_t (*recvmax_fn)(void);     /* if set, overrides recvmax after config */
+	pm_rpc_handler handler;
+	void *(*thread_init)(void);
+	void (*thread_fini)(void *);
+	int (*pre_init)(void);          /* nonzero return: fatal */
+	int (*post_init)(void);
+	int (*run)(void);
+	void (*fini)(void);
+	void (*reload)(void);
+	int (*ready)(void);             /* for /readyz; NULL = always ready */
+} pm_service;
+
+int pm_server_main(const pm_service *svc, int argc, char **argv);
+
+/* True once SIGTERM/SIGINT arrived. */
+int pm_server_stopping(void);
+/*
+ * Register a function called (from the signal-watching thread, not a
+ * signal handler) when a stop is requested, e.g. to break an event loop.
+ */
+void pm_server_on_stop(void (*fn)(void *), void *arg);
+
+#endif
