@@ -60,6 +60,14 @@
 #define RPC_MAX_WORKERS 4096
 #define RPC_RECONN_MIN 100  /* ms between dial attempts, at first */
 #define RPC_RECONN_MAX 2000 /* ms between dial attempts, at most */
+/*
+ * With no connection to any peer, a request waits at most this long for
+ * one (a restarting peer reconnects within RPC_RECONN_MAX) before it
+ * fails with PM_ECONNREFUSED, instead of holding its caller for the
+ * whole deadline: a client that waits on us should hear "try later"
+ * promptly when the peer is down.
+ */
+#define RPC_NOPEER_WAIT 3000
 
 /*
  * Map an nng error to a PM_E* code. npipes says whether a connection
@@ -713,7 +721,10 @@ pm_rpc_call_async(pm_rpc_client *cl, uint32_t type, const void *req,
 	c->cb = cb;
 	c->arg = arg;
 	nng_aio_set_msg(c->aio, msg);
-	nng_aio_set_timeout(c->aio, (nng_duration) timeout_ms);
+	/* the send phase only waits for a connection to a peer */
+	nng_aio_set_timeout(c->aio, (nng_duration) (
+	    atomic_load(&cl->npipes) == 0 && timeout_ms > RPC_NOPEER_WAIT ?
+	    RPC_NOPEER_WAIT : timeout_ms));
 	/* From here on every outcome arrives through rpc_call_cb. */
 	nng_ctx_send(c->ctx, c->aio);
 	return (0);

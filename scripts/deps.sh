@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Postmesh needs to build, test and
+# benchmark (make deps; .ci/run calls it). Postfix is installed for its
+# load tools (smtp-source, smtp-sink) and as the benchmark baseline; the
+# preseed keeps the package from configuring or starting anything.
+set -eu
+PKGS="build-essential pkg-config libnng-dev libprotobuf-c-dev
+protobuf-c-compiler libhiredis-dev libssl-dev libcurl4-openssl-dev
+libcriterion-dev redis-server redis-tools clang libclang-rt-14-dev
+openssl curl python3 python3-redis libevent-dev libc-ares-dev swaks
+python3-aiosmtpd postfix dnsmasq-base dovecot-lmtpd procps iproute2"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+		|| missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "deps: all packages present"
+	exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "postfix postfix/main_mailer_type select No configuration" \
+	| $SUDO debconf-set-selections
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# make run / make stop: a local Postmesh stack for trying it out.
+#
+#   scripts/run.sh start   build output must exist (make run builds it);
+#                          starts redis-server (appendonly yes, appendfsync
+#                          always, data in run/redis) and the services in
+#                          the background, logs in run/log/, then returns.
+#   scripts/run.sh stop    stops what start started (PIDs in run/pid/).
+#
+# Configuration: run/etc/main.cf is written on first start (edit it
+# freely afterwards). Any parameter can be overridden from the
+# environment as POSTMESH_<name>, e.g.
+#   POSTMESH_smtpd_listen=0.0.0.0:2525 POSTMESH_relay_domains=example.com make run
+# The services read the same variables, so listen addresses, mynetworks,
+# relay_domains, relayhost ... all follow. POSTMESH_redis_server also
+# picks the port of the local redis-server.
+set -eu
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+RUN=${POSTMESH_RUN_DIR:-$TOP/run}
+BIN=${PM_BIN:-$TOP/build/bin}
+SERVICES="rewrite cleanup smtpd"
+
+redis_addr=${POSTMESH_redis_server:-127.0.0.1:6379}
+redis_host=${redis_addr%:*}
+redis_port=${redis_addr##*:}
+smtpd_listen=${POSTMESH_smtpd_listen:-127.0.0.1:2525}
+smtp_host=${smtpd_listen%:*}
+smtp_port=${smtpd_listen##*:}
+[ "$smtp_host" = "0.0.0.0" ] && smtp_host=127.0.0.1
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+start() {
+	mkdir -p "$RUN/etc" "$RUN/log" "$RUN/pid" "$RUN/redis"
+	if [ ! -f "$RUN/etc/main.cf" ]; then
+		cat > "$RUN/etc/main.cf" <<CONF
+# main.cf for \`make run\` (Postfix syntax). Parameters not set here
+# take their defaults; see docs/configuration.md. Environment variables
+# POSTMESH_<name> override this file.
+redis_server = $redis_addr
+smtpd_listen = 127.0.0.1:2525
+mynetworks = 127.0.0.0/8 [::1]/128
+CONF
+	fi
+	if alive "$RUN/pid/redis.pid"; then
+		echo "redis-server already running (pid $(cat "$RUN/pid/redis.pid"))"
+	else
+		if redis-cli -h "$redis_host" -p "$redis_port" ping >/dev/null 2>&1; then
+			echo "error: something already listens on $redis_addr;" \
+			     "stop it or set POSTMESH_redis_server=127.0.0.1:<port>" >&2
+			exit 1
+		fi
+		redis-server --bind "$redis_host" --port "$redis_port" \
+			--dir "$RUN/redis" --appendonly yes --appendfsync always \
+			--save "" --maxmemory-policy noeviction \
+			--daemonize yes --pidfile "$RUN/pid/redis.pid" \
+			--logfile "$RUN/log/redis.log"
+		for _ in $(seq 100); do
+			redis-cli -h "$redis_host" -p "$redis_port" ping >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+		echo "redis-server on $redis_addr (data in $RUN/redis)"
+	fi
+	for s in $SERVICES; do
+		if alive "$RUN/pid/$s.pid"; then
+			echo "$s already running (pid $(cat "$RUN/pid/$s.pid"))"
+			continue
+		fi
+		nohup "$BIN/$s" -c "$RUN/etc" >>"$RUN/log/$s.log" 2>&1 &
+		echo $! > "$RUN/pid/$s.pid"
+		echo "$s started (pid $!, log $RUN/log/$s.log)"
+	done
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/$smtp_host/$smtp_port") 2>/dev/null && break
+		sleep 0.1
+	done
+	for s in $SERVICES; do
+		alive "$RUN/pid/$s.pid" || {
+			echo "error: $s exited; see $RUN/log/$s.log:" >&2
+			tail -5 "$RUN/log/$s.log" >&2
+			exit 1
+		}
+	done
+	cat <<TXT
+
+Postmesh is running: SMTP on $smtp_host:$smtp_port. Send a test mail:
+
+  swaks --server $smtp_host --port $smtp_port --from you@example.com --to postmaster@localhost
+
+Then look at the queue in Redis:
+  redis-cli -p $redis_port keys 'pm:*'
+Logs: $RUN/log/   Stop: make stop
+TXT
+}
+
+stop() {
+	for s in smtpd cleanup rewrite; do
+		if alive "$RUN/pid/$s.pid"; then
+			kill "$(cat "$RUN/pid/$s.pid")"
+			for _ in $(seq 100); do
+				alive "$RUN/pid/$s.pid" || break
+				sleep 0.1
+			done
+			alive "$RUN/pid/$s.pid" && kill -9 "$(cat "$RUN/pid/$s.pid")"
+			echo "$s stopped"
+		fi
+		rm -f "$RUN/pid/$s.pid"
+	done
+	if alive "$RUN/pid/redis.pid"; then
+		kill "$(cat "$RUN/pid/redis.pid")"
+		for _ in $(seq 100); do
+			alive "$RUN/pid/redis.pid" || break
+			sleep 0.1
+		done
+		echo "redis-server stopped"
+	fi
+	rm -f "$RUN/pid/redis.pid"
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+*) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

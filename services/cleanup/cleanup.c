@@ -1,0 +1,436 @@
+/*
+ * NAME
+ *	cleanup - Postmesh canonicalize and enqueue service
+ * SUMMARY
+ *	cleanup [-c config_dir] [-o name=value] [-v]
+ * DESCRIPTION
+ *	Postfix's cleanup(8) as a service. It answers MSG_CLEANUP_SUBMIT
+ *	(cleanup.proto) on cleanup_listen: one request carries a whole
+ *	message; cleanup validates it, rewrites the envelope addresses
+ *	(rewrite service, canonical maps, virtual aliases), processes the
+ *	content (header/body checks, drop_headers, missing headers, hop
+ *	count) and writes the message durably to the Redis queue with
+ *	pm_qstore_enqueue() before it answers. docs/cleanup.md has the
+ *	details and the parameters.
+ *
+ *	This file is the wiring: parameters, tables, per-worker Redis
+ *	connections (cleanup_workers threads, each with its own pm_qstore,
+ *	so that many enqueues are in flight and Redis groups their
+ *	fsyncs), readiness (/readyz: Redis answers PING), metrics and
+ *	SIGHUP (tables reopened; requests in flight keep the old ones).
+ * LIMITS
+ *	cleanup_workers requests at once; a request is at most
+ *	message_size_limit + PM_CLEANUP_ENV_ALLOWANCE +
+ *	cleanup_recipient_limit * PM_CLEANUP_RCPT_ALLOWANCE bytes
+ *	(NNG_OPT_RECVMAXSZ).
+ * SECURITY
+ *	Requests come from other roles and are checked before use
+ *	(cleanup_submit.c).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "cleanup_clnt.h"
+#include "cleanup_params.h"
+#include "pm_common_params.h"
+#include "pm_log.h"
+#include "pm_server.h"
+#include "rewrite_clnt.h"
+
+char *var_header_checks;
+char *var_body_checks;
+char *var_drop_headers;
+char *var_canonical_maps;
+char *var_send_canon_maps;
+char *var_rcpt_canon_maps;
+char *var_canon_classes;
+char *var_virt_alias_maps;
+long var_cleanup_workers;
+long var_cleanup_rcpt_limit;
+long var_cleanup_total_rcpt;
+long var_header_limit;
+long var_hopcount_limit;
+long var_body_check_len;
+long var_line_limit;
+long var_virt_recur_limit;
+long var_virt_expan_limit;
+long var_queue_min_replicas;
+long var_cleanup_rwr_tmout;
+int var_always_add_hdrs;
+int var_enable_orcp;
+
+cleanup_metrics cleanup_m;
+
+static pthread_mutex_t maps_mu = PTHREAD_MUTEX_INITIALIZER;
+static cleanup_maps *maps_cur;
+static pm_rewrite_clnt *cleanup_rewrite;
+static pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
+static pm_qstore *ready_qs;
+
+/* The canon callback: the rewrite service, rule "local". */
+static int
+cleanup_canon(void *arg, const char *addr, char **out)
+{
+	pm_rewrite_clnt *rw = arg;
+	int err;
+
+	err = pm_rewrite_canon(rw, addr, "local", out);
+	if (err == PM_EINVAL) {
+		/* Postfix never refuses an address here: keep it as is. */
+		*out = pm_strdup(addr);
+		return (0);
+	}
+	return (err);
+}
+
+static pm_tables *
+maps_open(const char *name, const char *spec, int *failed)
+{
+	const char *err = NULL;
+	pm_tables *ts = pm_tables_open(spec ? spec : "", &err);
+
+	if (ts == NULL) {
+		pm_msg_error("%s = %s: %s", name, spec, err ? err : "error");
+		*failed = 1;
+	}
+	return (ts);
+}
+
+static void
+maps_free(cleanup_maps *m)
+{
+	if (m == NULL) {
+		return;
+	}
+	pm_tables_close(m->header_checks);
+	pm_tables_close(m->body_checks);
+	pm_tables_close(m->canonical_maps);
+	pm_tables_close(m->send_canon_maps);
+	pm_tables_close(m->rcpt_canon_maps);
+	pm_tables_close(m->virt_alias_maps);
+	pm_cfg_list_free(m->drop_headers);
+	pm_cfg_list_free(m->local_domains);
+	free(m);
+}
+
+/* myorigin and the plain names of mydestination (not tables). */
+static char **
+maps_local_domains(void)
+{
+	char **dest = pm_cfg_list(var_mydest ? var_mydest : "", NULL);
+	char **out;
+	size_t n = 0, i;
+
+	for (i = 0; dest && dest[i]; i++) {
+		/* count */
+	}
+	out = pm_calloc(i + 2, sizeof(char *));
+	out[n++] = pm_strdup(var_myorigin ? var_myorigin : "");
+	for (i = 0; dest && dest[i]; i++) {
+		if (strchr(dest[i], ':') == NULL) {
+			out[n++] = pm_strdup(dest[i]);
+		}
+	}
+	pm_cfg_list_free(dest);
+	return (out);
+}
+
+static cleanup_maps *
+maps_new(void)
+{
+	cleanup_maps *m = pm_calloc(1, sizeof(*m));
+	pm_cleanup_cfg *c = &m->cfg;
+	int failed = 0;
+
+	m->refs = 1;
+	m->header_checks = maps_open(VAR_HEADER_CHECKS, var_header_checks,
+	    &failed);
+	m->body_checks = maps_open(VAR_BODY_CHECKS, var_body_checks, &failed);
+	m->canonical_maps = maps_open(VAR_CANONICAL_MAPS, var_canonical_maps,
+	    &failed);
+	m->send_canon_maps = maps_open(VAR_SEND_CANON_MAPS,
+	    var_send_canon_maps, &failed);
+	m->rcpt_canon_maps = maps_open(VAR_RCPT_CANON_MAPS,
+	    var_rcpt_canon_maps, &failed);
+	m->virt_alias_maps = maps_open(VAR_VIRT_ALIAS_MAPS,
+	    var_virt_alias_maps, &failed);
+	if (failed) {
+		maps_free(m);
+		return (NULL);
+	}
+	m->drop_headers = pm_cfg_list(var_drop_headers ? var_drop_headers :
+	    "", NULL);
+	m->local_domains = maps_local_domains();
+
+	c->header_size_limit = (size_t) var_header_limit;
+	c->hopcount_limit = var_hopcount_limit;
+	c->drop_headers = m->drop_headers;
+	c->always_add_missing_headers = var_always_add_hdrs;
+	c->myhostname = var_myhostname;
+	c->header_checks = m->header_checks;
+	c->body_checks = m->body_checks;
+	c->body_checks_size_limit = (size_t) var_body_check_len;
+	c->line_length_limit = (size_t) var_line_limit;
+	c->canonical_maps = m->canonical_maps;
+	c->sender_canonical_maps = m->send_canon_maps;
+	c->recipient_canonical_maps = m->rcpt_canon_maps;
+	c->canonical_classes = pm_canon_classes(var_canon_classes);
+	c->virtual_alias_maps = m->virt_alias_maps;
+	c->virtual_alias_recursion_limit = var_virt_recur_limit;
+	c->virtual_alias_expansion_limit = var_virt_expan_limit;
+	c->total_recipient_limit = var_cleanup_total_rcpt;
+	c->enable_original_recipient = var_enable_orcp;
+	c->local_domains = m->local_domains;
+	c->canon = cleanup_canon;
+	c->canon_arg = cleanup_rewrite;
+	return (m);
+}
+
+cleanup_maps *
+cleanup_maps_get(void)
+{
+	cleanup_maps *m;
+
+	pthread_mutex_lock(&maps_mu);
+	m = maps_cur;
+	m->refs++;
+	pthread_mutex_unlock(&maps_mu);
+	return (m);
+}
+
+void
+cleanup_maps_put(cleanup_maps *m)
+{
+	int last;
+
+	pthread_mutex_lock(&maps_mu);
+	last = --m->refs == 0;
+	pthread_mutex_unlock(&maps_mu);
+	if (last) {
+		maps_free(m);
+	}
+}
+
+static void
+cleanup_metrics_init(void)
+{
+	static const char *msgs = "cleanup_messages_total";
+	static const char *help = "Messages processed by cleanup, by result";
+
+	cleanup_m.queued = pm_metric_counter(msgs, help, "result=\"queued\"");
+	cleanup_m.rejected = pm_metric_counter(msgs, help,
+	    "result=\"rejected\"");
+	cleanup_m.discarded = pm_metric_counter(msgs, help,
+	    "result=\"discarded\"");
+	cleanup_m.held = pm_metric_counter(msgs, help, "result=\"held\"");
+	cleanup_m.error = pm_metric_counter(msgs, help, "result=\"error\"");
+	cleanup_m.queue_writes = pm_metric_counter(
+	    "cleanup_queue_writes_total",
+	    "Queue writes (pm_qstore_enqueue calls) attempted", NULL);
+	cleanup_m.enqueue_seconds = pm_metric_histogram(
+	    "cleanup_enqueue_seconds",
+	    "Time of one durable queue write, in seconds", NULL,
+	    pm_latency_buckets, pm_latency_nbuckets);
+	cleanup_m.message_bytes = pm_metric_counter(
+	    "cleanup_message_bytes",
+	    "Bytes of message content queued", NULL);
+}
+
+static int
+cleanup_pre_init(void)
+{
+	char *url = pm_cfg_get(VAR_REWRITE_SERVICE);
+
+	cleanup_metrics_init();
+	cleanup_rewrite = pm_rewrite_clnt_new(url ? url : "",
+	    (int) (var_cleanup_rwr_tmout * 1000));
+	free(url);
+	if (cleanup_rewrite == NULL) {
+		pm_msg_error("cannot use %s = %s", VAR_REWRITE_SERVICE,
+		    var_rewrite_service);
+		return (-1);
+	}
+	if ((maps_cur = maps_new()) == NULL) {
+		return (-1);
+	}
+	ready_qs = pm_qstore_open(var_redis_server,
+	    (int) (var_redis_timeout * 1000), var_body_store,
+	    (int) var_queue_shards);
+	if (ready_qs == NULL) {
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+cleanup_post_init(void)
+{
+	int err;
+
+	pthread_mutex_lock(&ready_mu);
+	err = pm_qstore_load_functions(ready_qs);
+	pthread_mutex_unlock(&ready_mu);
+	if (err != 0) {
+		/* pm_qstore loads them again when an enqueue finds none */
+		pm_msg_warn("cannot load the queue functions into Redis at %s:"
+		    " %s; will retry", var_redis_server, pm_strerror(err));
+	}
+	return (0);
+}
+
+static void *
+cleanup_thread_init(void)
+{
+	cleanup_worker *w = pm_calloc(1, sizeof(*w));
+
+	w->qs = pm_qstore_open(var_redis_server,
+	    (int) (var_redis_timeout * 1000), var_body_store,
+	    (int) var_queue_shards);
+	if (w->qs == NULL) {
+		pm_msg_fatal("cannot use %s = %s", VAR_REDIS_SERVER,
+		    var_redis_server);
+	}
+	if (strcmp(var_queue_durability, "replica") == 0) {
+		pm_qstore_set_wait_replicas(w->qs, (int) var_queue_min_replicas,
+		    (int) (var_redis_timeout * 1000));
+	}
+	return (w);
+}
+
+static void
+cleanup_thread_fini(void *ctx)
+{
+	cleanup_worker *w = ctx;
+
+	if (w != NULL) {
+		pm_qstore_close(w->qs);
+		free(w);
+	}
+}
+
+static size_t
+cleanup_recvmax(void)
+{
+	return ((size_t) var_message_size_limit + PM_CLEANUP_ENV_ALLOWANCE +
+	    (size_t) var_cleanup_rcpt_limit * PM_CLEANUP_RCPT_ALLOWANCE);
+}
+
+static int
+cleanup_ready(void)
+{
+	int ok;
+
+	pthread_mutex_lock(&ready_mu);
+	ok = ready_qs != NULL && pm_qstore_ping(ready_qs) == 0;
+	pthread_mutex_unlock(&ready_mu);
+	return (ok);
+}
+
+static void
+cleanup_reload(void)
+{
+	cleanup_maps *m = maps_new(), *old;
+
+	if (m == NULL) {
+		pm_msg_warn("reload failed; keeping the old tables");
+		return;
+	}
+	pthread_mutex_lock(&maps_mu);
+	old = maps_cur;
+	maps_cur = m;
+	pthread_mutex_unlock(&maps_mu);
+	cleanup_maps_put(old);
+	pm_msg_info("reload: tables reopened");
+}
+
+static void
+cleanup_fini(void)
+{
+	cleanup_maps *old;
+
+	pthread_mutex_lock(&maps_mu);
+	old = maps_cur;
+	maps_cur = NULL;
+	pthread_mutex_unlock(&maps_mu);
+	if (old != NULL) {
+		cleanup_maps_put(old);
+	}
+	pthread_mutex_lock(&ready_mu);
+	ready_qs = pm_qstore_close(ready_qs);
+	pthread_mutex_unlock(&ready_mu);
+	pm_rewrite_clnt_free(cleanup_rewrite);
+	cleanup_rewrite = NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const pm_cfg_str strs[] = {
+		{ VAR_HEADER_CHECKS, NULL, &var_header_checks, 0, 0 },
+		{ VAR_BODY_CHECKS, NULL, &var_body_checks, 0, 0 },
+		{ VAR_DROP_HEADERS, NULL, &var_drop_headers, 0, 0 },
+		{ VAR_CANONICAL_MAPS, NULL, &var_canonical_maps, 0, 0 },
+		{ VAR_SEND_CANON_MAPS, NULL, &var_send_canon_maps, 0, 0 },
+		{ VAR_RCPT_CANON_MAPS, NULL, &var_rcpt_canon_maps, 0, 0 },
+		{ VAR_CANON_CLASSES, NULL, &var_canon_classes, 0, 0 },
+		{ VAR_VIRT_ALIAS_MAPS, NULL, &var_virt_alias_maps, 0, 0 },
+		{ 0 },
+	};
+	static const pm_cfg_int ints[] = {
+		{ VAR_CLEANUP_WORKERS, DEF_CLEANUP_WORKERS,
+		    &var_cleanup_workers, 1, 1024 },
+		{ VAR_CLEANUP_RCPT_LIMIT, DEF_CLEANUP_RCPT_LIMIT,
+		    &var_cleanup_rcpt_limit, 1, 1000000 },
+		{ VAR_CLEANUP_TOTAL_RCPT, DEF_CLEANUP_TOTAL_RCPT,
+		    &var_cleanup_total_rcpt, 1, 10000000 },
+		{ VAR_HEADER_LIMIT, DEF_HEADER_LIMIT, &var_header_limit, 1024,
+		    64L * 1024 * 1024 },
+		{ VAR_HOPCOUNT_LIMIT, DEF_HOPCOUNT_LIMIT, &var_hopcount_limit,
+		    1, 0 },
+		{ VAR_BODY_CHECK_LEN, DEF_BODY_CHECK_LEN, &var_body_check_len,
+		    0, 0 },
+		{ VAR_LINE_LIMIT, DEF_LINE_LIMIT, &var_line_limit, 512,
+		    1024L * 1024 },
+		{ VAR_VIRT_RECUR_LIMIT, DEF_VIRT_RECUR_LIMIT,
+		    &var_virt_recur_limit, 1, 0 },
+		{ VAR_VIRT_EXPAN_LIMIT, DEF_VIRT_EXPAN_LIMIT,
+		    &var_virt_expan_limit, 1, 0 },
+		{ VAR_QUEUE_MIN_REPLICAS, DEF_QUEUE_MIN_REPLICAS,
+		    &var_queue_min_replicas, 1, 64 },
+		{ 0 },
+	};
+	static const pm_cfg_time times[] = {
+		{ VAR_CLEANUP_RWR_TMOUT, DEF_CLEANUP_RWR_TMOUT,
+		    &var_cleanup_rwr_tmout, 's', 1, 3600 },
+		{ 0 },
+	};
+	static const pm_cfg_bool bools[] = {
+		{ VAR_ALWAYS_ADD_HDRS, DEF_ALWAYS_ADD_HDRS,
+		    &var_always_add_hdrs },
+		{ VAR_ENABLE_ORCP, DEF_ENABLE_ORCP, &var_enable_orcp },
+		{ 0 },
+	};
+	static const pm_service svc = {
+		.name = "cleanup",
+		.strs = strs,
+		.ints = ints,
+		.times = times,
+		.bools = bools,
+		.listen_param = VAR_CLEANUP_LISTEN,
+		.workers_param = VAR_CLEANUP_WORKERS,
+		.metrics_param = VAR_CLEANUP_METRICS,
+		.recvmax_fn = cleanup_recvmax,
+		.handler = cleanup_handler,
+		.thread_init = cleanup_thread_init,
+		.thread_fini = cleanup_thread_fini,
+		.pre_init = cleanup_pre_init,
+		.post_init = cleanup_post_init,
+		.fini = cleanup_fini,
+		.reload = cleanup_reload,
+		.ready = cleanup_ready,
+	};
+
+	return (pm_server_main(&svc, argc, argv));
+}

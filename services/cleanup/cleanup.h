@@ -1,0 +1,64 @@
+/*
+ * NAME
+ *	cleanup - internal interfaces of the cleanup service
+ * DESCRIPTION
+ *	Shared by cleanup.c (start-up, tables, readiness, reload) and
+ *	cleanup_submit.c (the MSG_CLEANUP_SUBMIT handler).
+ *
+ *	The tables and the derived pm_cleanup_cfg live in a cleanup_maps
+ *	object with a reference count: a request takes a reference for
+ *	its whole duration (cleanup_maps_get/put), a reload builds a new
+ *	object and swaps it in, so requests in flight finish with the old
+ *	tables and no lock is held while a request runs.
+ */
+#ifndef CLEANUP_H
+#define CLEANUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pm_cleanup.h"
+#include "pm_metrics.h"
+#include "pm_qstore.h"
+#include "pm_util.h"
+
+typedef struct cleanup_maps {
+	int refs;               /* under the maps mutex */
+	pm_cleanup_cfg cfg;     /* points at the tables below */
+	pm_tables *header_checks;
+	pm_tables *body_checks;
+	pm_tables *canonical_maps;
+	pm_tables *send_canon_maps;
+	pm_tables *rcpt_canon_maps;
+	pm_tables *virt_alias_maps;
+	char **drop_headers;
+	char **local_domains;
+} cleanup_maps;
+
+cleanup_maps *cleanup_maps_get(void);
+void cleanup_maps_put(cleanup_maps *maps);
+
+/* One per RPC worker thread. */
+typedef struct cleanup_worker {
+	pm_qstore *qs;
+} cleanup_worker;
+
+/* The RPC handler (pm_rpc_handler). */
+int cleanup_handler(void *ctx, uint32_t type, const uint8_t *req,
+    size_t reqlen, uint32_t *rtype, pm_buf *rbuf);
+
+/* Metrics (registered by cleanup.c before the first request). */
+typedef struct cleanup_metrics {
+	pm_metric *queued;
+	pm_metric *rejected;
+	pm_metric *discarded;
+	pm_metric *held;
+	pm_metric *error;
+	pm_metric *queue_writes;
+	pm_metric *enqueue_seconds;
+	pm_metric *message_bytes;
+} cleanup_metrics;
+
+extern cleanup_metrics cleanup_m;
+
+#endif

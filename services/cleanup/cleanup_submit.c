@@ -1,0 +1,398 @@
+/*
+ * NAME
+ *	cleanup_submit - the MSG_CLEANUP_SUBMIT handler
+ * DESCRIPTION
+ *	cleanup_handler() runs on an RPC worker thread for each request:
+ *	  1. unpack and validate the CleanupSubmit (other roles are not
+ *	     trusted); a bad request gets "451 4.3.0 Error: internal
+ *	     protocol error" and a warning;
+ *	  2. content over message_size_limit: "552 5.3.4 Error: message
+ *	     file too big";
+ *	  3. envelope sender and recipients through pm_cleanup_sender()
+ *	     and pm_cleanup_rcpts() (rewrite service, canonical maps,
+ *	     virtual aliases): a lookup or rewrite failure gives "451 4.3.0
+ *	     Error: queue file write error";
+ *	  4. content through pm_cleanup_content(): REJECT, DISCARD, HOLD;
+ *	  5. pm_qstore_enqueue() on the worker's own Redis connection;
+ *	     0 -> "250 2.0.0 Ok: queued as QID" (also when the queue id is
+ *	     already queued: a repeated request), PM_EFULL -> "452 4.3.1
+ *	     Insufficient system storage", anything else -> "451 4.3.0
+ *	     Error: queue file write error". The store guarantees that a
+ *	     failed enqueue leaves nothing behind.
+ *	Logs, as Postfix: "QID: message-id=<...>" and, while there is no
+ *	queue manager to say it, "QID: from=<sender>, size=N, nrcpt=M
+ *	(queue incoming)".
+ * LIMITS
+ *	cleanup_recipient_limit recipients per request; PM_ADDR_MAX bytes
+ *	per address; 500 per ORCPT, 100 per ENVID (RFC 3461);
+ *	message_size_limit bytes of content.
+ * SECURITY
+ *	Every field of the request is checked (lengths, control
+ *	characters, enum and flag ranges, queue id syntax) before use, and
+ *	passed through pm_printable before it is logged.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "cleanup.pb-c.h"
+#include "cleanup_params.h"
+#include "common.pb-c.h"
+#include "pm_addr.h"
+#include "pm_common_params.h"
+#include "pm_log.h"
+#include "pm_qid.h"
+
+#define SUBMIT_FLAGS_ALL 15u   /* LOCAL | SMTPUTF8 | HOLD | BOUNCE */
+#define NOTIFY_ALL 15u
+#define ORCPT_MAX 500          /* RFC 3461 4.2 */
+#define ENVID_MAX 100          /* RFC 3461 4.4 */
+#define HOSTNAME_MAX 255
+#define CLIENT_ADDR_MAX 64
+#define CLIENT_PORT_MAX 16
+#define HELO_MAX 1024
+#define PROTOCOL_MAX 32
+#define SASL_USER_MAX 1024
+
+#define TEXT_WRITE_ERR "Error: queue file write error"
+#define TEXT_PROTO_ERR "Error: internal protocol error"
+
+typedef struct submit_reply {
+	unsigned code;
+	char dsn[16];
+	char text[512];
+	char qid[PM_QID_LEN + 1];
+} submit_reply;
+
+static void
+reply_set(submit_reply *r, unsigned code, const char *dsn, const char *text)
+{
+	r->code = code;
+	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
+	snprintf(r->text, sizeof(r->text), "%s", text);
+}
+
+/* NULL if s is acceptable (at most max bytes, no control characters). */
+static const char *
+check_str(const char *s, size_t max)
+{
+	size_t len;
+	const unsigned char *p;
+
+	if (s == NULL) {
+		return (NULL);
+	}
+	if ((len = strlen(s)) > max) {
+		return ("too long");
+	}
+	for (p = (const unsigned char *) s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			return ("control character");
+		}
+	}
+	return (NULL);
+}
+
+static int
+submit_invalid(const char *qid, const char *field, const char *why)
+{
+	pm_msg_warn("%s: invalid cleanup request: %s: %s", qid, field, why);
+	return (-1);
+}
+
+#define CHECK(field, max)                                               \
+	do {                                                            \
+		if ((why = check_str(s->field, (max))) != NULL) {       \
+			return (submit_invalid(qid, #field, why));      \
+		}                                                       \
+	} while (0)
+
+/* Validate the request: 0, or -1 after a warning. */
+static int
+submit_check(const Pm__CleanupSubmit *s, const char *qid)
+{
+	const char *why;
+	char field[32];
+	size_t i;
+
+	CHECK(sender, PM_ADDR_MAX);
+	CHECK(dsn_envid, ENVID_MAX);
+	CHECK(client_name, HOSTNAME_MAX);
+	CHECK(client_addr, CLIENT_ADDR_MAX);
+	CHECK(client_port, CLIENT_PORT_MAX);
+	CHECK(helo_name, HELO_MAX);
+	CHECK(protocol, PROTOCOL_MAX);
+	CHECK(sasl_username, SASL_USER_MAX);
+	if (s->n_rcpt < 1 || s->n_rcpt > (size_t) var_cleanup_rcpt_limit) {
+		snprintf(field, sizeof(field), "%zu", s->n_rcpt);
+		return (submit_invalid(qid, "recipient count", field));
+	}
+	for (i = 0; i < s->n_rcpt; i++) {
+		snprintf(field, sizeof(field), "recipient %zu", i);
+		if (s->rcpt[i] == NULL || s->rcpt[i]->address == NULL ||
+		    s->rcpt[i]->address[0] == 0) {
+			return (submit_invalid(qid, field, "empty address"));
+		}
+		if ((why = check_str(s->rcpt[i]->address, PM_ADDR_MAX)) ||
+		    (why = check_str(s->rcpt[i]->orcpt, ORCPT_MAX))) {
+			return (submit_invalid(qid, field, why));
+		}
+		if (s->rcpt[i]->notify > NOTIFY_ALL) {
+			return (submit_invalid(qid, field, "bad NOTIFY"));
+		}
+	}
+	if (s->flags > SUBMIT_FLAGS_ALL) {
+		return (submit_invalid(qid, "flags", "unknown flag"));
+	}
+	if ((unsigned) s->body_type > PM__BODY_TYPE__BODY_BINARYMIME) {
+		return (submit_invalid(qid, "body_type", "out of range"));
+	}
+	if ((unsigned) s->dsn_ret > PM__DSN_RET__RET_HDRS) {
+		return (submit_invalid(qid, "dsn_ret", "out of range"));
+	}
+	if (s->arrival_us < 0) {
+		return (submit_invalid(qid, "arrival_us", "negative"));
+	}
+	return (0);
+}
+
+static const char *
+str_or_empty(const char *s)
+{
+	return (s != NULL ? s : "");
+}
+
+/* Write the message to the queue; fills r. */
+static void
+submit_enqueue(cleanup_worker *w, const Pm__CleanupSubmit *s,
+    const char *qid, char *sender, pm_qrcpt *rcpt, size_t nrcpt,
+    pm_cleanup_msg *m, submit_reply *r)
+{
+	pm_qmsg q;
+	struct timespec t0, t1;
+	char *ps;
+	int err;
+
+	memset(&q, 0, sizeof(q));
+	snprintf(q.qid, sizeof(q.qid), "%s", qid);
+	q.shard = pm_qid_shard(qid, (int) var_queue_shards);
+	q.sender = sender;
+	q.arrival_us = s->arrival_us > 0 ? s->arrival_us : pm_now_us();
+	q.client_name = (char *) str_or_empty(s->client_name);
+	q.client_addr = (char *) str_or_empty(s->client_addr);
+	q.client_port = (char *) str_or_empty(s->client_port);
+	q.helo_name = (char *) str_or_empty(s->helo_name);
+	q.protocol = (char *) str_or_empty(s->protocol);
+	q.sasl_username = (char *) str_or_empty(s->sasl_username);
+	q.dsn_envid = (char *) str_or_empty(s->dsn_envid);
+	q.dsn_ret = s->dsn_ret;
+	q.body_type = s->body_type;
+	q.flags = s->flags | (m->hold ? PM__SUBMIT_FLAG__SUBMIT_HOLD : 0);
+	q.nrcpt = nrcpt;
+	q.rcpt = rcpt;
+
+	pm_metric_inc(cleanup_m.queue_writes);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = pm_qstore_enqueue(w->qs, &q, m->out.data, m->out.len);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pm_metric_observe(cleanup_m.enqueue_seconds,
+	    (double) (t1.tv_sec - t0.tv_sec) +
+	    (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
+
+	if (err == PM_EEXIST) {
+		/* The same request again (a retry): it is queued already. */
+		pm_msg_warn("%s: already queued; answering success", qid);
+		reply_set(r, 250, "2.0.0", "");
+		snprintf(r->text, sizeof(r->text), "Ok: queued as %s", qid);
+		return;
+	}
+	if (err == PM_EFULL) {
+		pm_msg_warn("%s: queue store full (Redis refuses writes)", qid);
+		reply_set(r, 452, "4.3.1", "Insufficient system storage");
+		pm_metric_inc(cleanup_m.error);
+		return;
+	}
+	if (err != 0) {
+		pm_msg_warn("%s: queue file write error: %s", qid,
+		    pm_strerror(err));
+		reply_set(r, 451, "4.3.0", TEXT_WRITE_ERR);
+		pm_metric_inc(cleanup_m.error);
+		return;
+	}
+	ps = pm_printable_dup(sender, strlen(sender), PM_ADDR_MAX);
+	pm_msg_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue %s)", qid, ps,
+	    m->out.len, nrcpt, (q.flags & PM__SUBMIT_FLAG__SUBMIT_HOLD) ?
+	    "hold" : "incoming");
+	free(ps);
+	pm_metric_inc((q.flags & PM__SUBMIT_FLAG__SUBMIT_HOLD) ?
+	    cleanup_m.held : cleanup_m.queued);
+	pm_metric_add(cleanup_m.message_bytes, m->out.len);
+	reply_set(r, 250, "2.0.0", "");
+	snprintf(r->text, sizeof(r->text), "Ok: queued as %s", qid);
+}
+
+/* "name[addr]" or "local", printable. */
+static char *
+submit_origin(const Pm__CleanupSubmit *s)
+{
+	char *o;
+
+	if (s->client_addr == NULL || *s->client_addr == 0) {
+		return (pm_strdup("local"));
+	}
+	o = pm_asprintf("%s[%s]", s->client_name && *s->client_name ?
+	    s->client_name : "unknown", s->client_addr);
+	return (pm_printable(o));
+}
+
+/* Process one valid request; fills r. */
+static void
+submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s,
+    const char *qid, submit_reply *r)
+{
+	cleanup_maps *maps = cleanup_maps_get();
+	const pm_cleanup_cfg *cfg = &maps->cfg;
+	pm_submit_rcpt *in;
+	pm_qrcpt *rcpt = NULL;
+	size_t nrcpt = 0, i;
+	char *sender = NULL, *origin = submit_origin(s);
+	pm_cleanup_msg m;
+	int64_t arrival;
+
+	pm_cleanup_msg_init(&m);
+	in = pm_calloc(s->n_rcpt, sizeof(*in));
+	for (i = 0; i < s->n_rcpt; i++) {
+		in[i].address = s->rcpt[i]->address;
+		in[i].orcpt = str_or_empty(s->rcpt[i]->orcpt);
+		in[i].notify = s->rcpt[i]->notify;
+	}
+	if (pm_cleanup_sender(cfg, qid, str_or_empty(s->sender), &sender) !=
+	    0 || pm_cleanup_rcpts(cfg, qid, in, s->n_rcpt, &rcpt, &nrcpt) !=
+	    0 || nrcpt == 0) {
+		reply_set(r, 451, "4.3.0", TEXT_WRITE_ERR);
+		pm_metric_inc(cleanup_m.error);
+		goto out;
+	}
+
+	m.qid = qid;
+	m.sender = sender;
+	m.rcpt = rcpt[0].address;
+	m.origin = origin;
+	m.protocol = s->protocol;
+	m.helo = s->helo_name;
+	m.add_missing = (s->flags & PM__SUBMIT_FLAG__SUBMIT_LOCAL) != 0;
+	/* Postfix runs no content checks on its own notifications. */
+	m.filter = (s->flags & PM__SUBMIT_FLAG__SUBMIT_BOUNCE) == 0;
+	arrival = s->arrival_us > 0 ? s->arrival_us : pm_now_us();
+	m.arrival = (time_t) (arrival / 1000000);
+	m.now = time(NULL);
+	if (pm_cleanup_content(cfg, &m, s->content.data, s->content.len) !=
+	    0) {
+		pm_msg_warn("%s: out of memory for the message content", qid);
+		m.status = PM_CLEANUP_DEFER;
+	}
+	switch (m.status) {
+	case PM_CLEANUP_DEFER:
+		reply_set(r, 451, "4.3.0", TEXT_WRITE_ERR);
+		pm_metric_inc(cleanup_m.error);
+		break;
+	case PM_CLEANUP_REJECT:
+		reply_set(r, m.code, m.dsn, m.text);
+		pm_metric_inc(cleanup_m.rejected);
+		break;
+	case PM_CLEANUP_DISCARD:
+		pm_msg_info("%s: message-id=%s", qid,
+		    m.message_id[0] ? m.message_id : "<>");
+		reply_set(r, 250, "2.0.0", "");
+		snprintf(r->text, sizeof(r->text), "Ok: queued as %s", qid);
+		pm_metric_inc(cleanup_m.discarded);
+		break;
+	default:
+		pm_msg_info("%s: message-id=%s", qid,
+		    m.message_id[0] ? m.message_id : "<>");
+		submit_enqueue(w, s, qid, sender, rcpt, nrcpt, &m, r);
+		break;
+	}
+
+out:
+	pm_cleanup_msg_free(&m);
+	pm_cleanup_rcpts_free(rcpt, nrcpt);
+	free(sender);
+	free(origin);
+	free(in);
+	cleanup_maps_put(maps);
+}
+
+static void
+submit(cleanup_worker *w, const Pm__CleanupSubmit *s, submit_reply *r)
+{
+	char *bad;
+
+	if (s->queue_id == NULL || s->queue_id[0] == 0) {
+		pm_qid_new(r->qid);
+	} else if (!pm_qid_valid(s->queue_id)) {
+		bad = pm_printable_dup(s->queue_id, strlen(s->queue_id), 64);
+		pm_msg_warn("NOQUEUE: invalid cleanup request: bad queue id "
+		    "%s", bad);
+		free(bad);
+		reply_set(r, 451, "4.3.0", TEXT_PROTO_ERR);
+		pm_metric_inc(cleanup_m.error);
+		return;
+	} else {
+		snprintf(r->qid, sizeof(r->qid), "%s", s->queue_id);
+	}
+	if (submit_check(s, r->qid) != 0) {
+		reply_set(r, 451, "4.3.0", TEXT_PROTO_ERR);
+		pm_metric_inc(cleanup_m.error);
+		return;
+	}
+	if (s->content.len > (size_t) var_message_size_limit) {
+		pm_msg_info("%s: reject: message size %zu exceeds "
+		    "message_size_limit %ld", r->qid, s->content.len,
+		    var_message_size_limit);
+		reply_set(r, 552, "5.3.4", "Error: message file too big");
+		pm_metric_inc(cleanup_m.rejected);
+		return;
+	}
+	submit_process(w, s, r->qid, r);
+}
+
+int
+cleanup_handler(void *ctx, uint32_t type, const uint8_t *req,
+    size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
+{
+	Pm__CleanupReply rep = PM__CLEANUP_REPLY__INIT;
+	Pm__CleanupSubmit *s;
+	submit_reply r;
+	uint8_t *buf;
+	size_t len;
+	int err;
+
+	if (type != PM__MSG_TYPE__MSG_CLEANUP_SUBMIT) {
+		pm_msg_warn("unexpected request type %u", (unsigned) type);
+		return (PM_EPROTO);
+	}
+	memset(&r, 0, sizeof(r));
+	if ((s = pm__cleanup_submit__unpack(NULL, reqlen, req)) == NULL) {
+		pm_msg_warn("NOQUEUE: malformed cleanup request (%zu bytes)",
+		    reqlen);
+		reply_set(&r, 451, "4.3.0", TEXT_PROTO_ERR);
+		pm_metric_inc(cleanup_m.error);
+	} else {
+		submit(ctx, s, &r);
+		pm__cleanup_submit__free_unpacked(s, NULL);
+	}
+	rep.code = r.code;
+	rep.dsn = r.dsn;
+	rep.text = r.text;
+	rep.queue_id = r.qid;
+	len = pm__cleanup_reply__get_packed_size(&rep);
+	buf = pm_malloc(len ? len : 1);
+	pm__cleanup_reply__pack(&rep, buf);
+	err = pm_buf_append(rbuf, buf, len);
+	free(buf);
+	*rtype = PM__MSG_TYPE__MSG_CLEANUP_REPLY;
+	return (err);
+}

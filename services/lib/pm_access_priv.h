@@ -1,0 +1,153 @@
+/*
+ * NAME
+ *	pm_access_priv - internals shared by pm_access.c and pm_access_rules.c
+ * SUMMARY
+ *	#include "pm_access_priv.h"
+ * DESCRIPTION
+ *	Not for use outside the pm_access module. pm_access.c parses the
+ *	configuration and drives the lists of each SMTP stage;
+ *	pm_access_rules.c evaluates one restriction, pm_access_table.c
+ *	the check_*_access ones and access table results. A pm__actx is
+ *	the state of one pm_access_check() call.
+ */
+#ifndef PM_ACCESS_PRIV_H
+#define PM_ACCESS_PRIV_H
+
+#include <stddef.h>
+
+#include "pm_access.h"
+#include "pm_addr.h"
+#include "pm_table.h"
+
+/* Restrictions. */
+enum {
+	PM__R_PERMIT = 1,
+	PM__R_REJECT,
+	PM__R_DEFER,
+	PM__R_DEFER_IF_PERMIT,
+	PM__R_DEFER_IF_REJECT,
+	PM__R_WARN_IF_REJECT,
+	PM__R_NOOP,
+	PM__R_PERMIT_MYNETWORKS,
+	PM__R_PERMIT_SASL,
+	PM__R_REJECT_UNAUTH_DEST,
+	PM__R_DEFER_UNAUTH_DEST,
+	PM__R_PERMIT_AUTH_DEST,
+	PM__R_REJECT_UNLISTED_RCPT,
+	PM__R_REJECT_UNLISTED_SENDER,
+	PM__R_NON_FQDN_SENDER,
+	PM__R_NON_FQDN_RCPT,
+	PM__R_NON_FQDN_HELO,
+	PM__R_INVALID_HELO,
+	PM__R_UNKNOWN_HELO,
+	PM__R_UNKNOWN_SENDER_DOMAIN,
+	PM__R_UNKNOWN_RCPT_DOMAIN,
+	PM__R_UNKNOWN_CLIENT,
+	PM__R_UNKNOWN_REVERSE_CLIENT,
+	PM__R_CHECK_CLIENT,
+	PM__R_CHECK_HELO,
+	PM__R_CHECK_SENDER,
+	PM__R_CHECK_RCPT,
+	PM__R_CLASS,
+};
+
+/* Lists, in evaluation order at RCPT. */
+#define PM__L_CLIENT 0
+#define PM__L_HELO 1
+#define PM__L_SENDER 2
+#define PM__L_RELAY 3
+#define PM__L_RCPT 4
+#define PM__L_DATA 5
+#define PM__L_COUNT 6
+
+/* Outcome of a restriction or list. */
+#define PM__DUNNO 0
+#define PM__OK 1
+#define PM__REJECT 2
+
+typedef struct pm__restr {
+	int op;
+	size_t cls;        /* PM__R_CLASS: index into classes */
+	pm_tables *tables; /* check_*_access */
+	char *name;        /* as written, for messages */
+} pm__restr;
+
+typedef struct pm__rlist {
+	pm__restr *v;
+	size_t n;
+} pm__rlist;
+
+struct pm_access {
+	pm__rlist lists[PM__L_COUNT];
+	char **class_names;
+	pm__rlist *classes;
+	size_t nclasses;
+	pm_netlist *mynetworks;
+	int delay_reject;
+	int unlisted_rcpt;
+	int unlisted_sender;
+	int parent_style;  /* "dom.ain" (1) or ".dom.ain" (0) for parents */
+	char *null_key;
+	int reject_code;
+	int defer_code;
+	int relay_code;
+	int map_reject_code;
+	int map_defer_code;
+	int unk_local_code;
+	int unk_alias_code;
+	int unk_mailbox_code;
+	int unk_relay_code;
+	int unk_addr_code;
+	int unk_client_code;
+	int unk_host_code;
+	int non_fqdn_code;
+	int bad_host_code;
+	int dns_timeout_ms;
+	pm_access_resolver resolve;
+	void *resolve_arg;
+};
+
+typedef struct pm__actx {
+	const pm_access *a;
+	const pm_access_state *st;
+	pm_access_result *res;
+	int stage;
+	int depth;
+	int warn_next;     /* warn_if_reject seen: applies to the next item */
+	int warn_active;   /* current item only logs its reject */
+	int dip;           /* defer_if_permit pending */
+	pm_access_result dip_res;
+	int dir;           /* defer_if_reject active */
+	pm_access_result dir_res;
+	int rcpt_checked;  /* unlisted recipient check done */
+	int sender_checked;
+	char namaddr[PM_ADDR_MAX + 80]; /* "name[addr]" */
+} pm__actx;
+
+/* pm_access.c */
+int pm__access_word(const pm_access *a, const char *word, int *op,
+    size_t *cls, int *needs_table);
+int pm__access_eval_list(pm__actx *c, const pm__restr *v, size_t n,
+    int kind);
+int pm__access_reply(pm__actx *c, int code, const char *dsn,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void pm__access_defer_if(pm__actx *c, int permit, int code,
+    const char *dsn, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+const char *pm__access_stage_name(int stage);
+/* Log "QID: what: STAGE from name[addr]: text; from=<> to=<> helo=<>". */
+void pm__access_log(pm__actx *c, const char *what, const char *text);
+
+/* pm_access_rules.c */
+int pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind);
+int pm__access_unlisted(pm__actx *c, const char *addr, int sender);
+/* "451 4.3.5 Server configuration error" */
+int pm__access_server_error(pm__actx *c);
+int pm__access_is_ip(const char *s);
+/* New copy without one trailing dot ("host." -> "host", not "host.."). */
+char *pm__access_nodot(const char *s);
+
+/* pm_access_table.c */
+int pm__access_check_table(pm__actx *c, const pm__restr *r, int kind);
+
+#endif

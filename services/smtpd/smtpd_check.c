@@ -1,0 +1,228 @@
+/*
+ * NAME
+ *	smtpd_check - smtpd access restrictions (smtpd_*_restrictions)
+ * SUMMARY
+ *	#include "smtpd_check.h"
+ * DESCRIPTION
+ *	A thin layer over pm_access (services/lib/pm_access.[ch], where the
+ *	evaluation logic lives and is unit-tested): it owns the rewrite
+ *	service client used to classify addresses, sets the DNS servers
+ *	(dns_server), and swaps the parsed configuration on reload while
+ *	check threads may still use the old one (reference counted).
+ *
+ *	smtpd_check_init() is fatal on bad configuration: an unknown
+ *	restriction name, a table that does not open, a bad reply code.
+ *	(Postfix instead logs a warning and answers every request with
+ *	"451 4.3.5 Server configuration error"; failing at start shows the
+ *	mistake at once.) smtpd_check_reload() logs the error and keeps the
+ *	old configuration.
+ * LIMITS
+ *	Each rewrite service call waits at most min(ipc_timeout, 10s): the
+ *	rewrite service is local and fast, and an SMTP client should get
+ *	"451 4.3.0 Temporary lookup failure" rather than wait. Each DNS
+ *	lookup waits at most smtpd_dns_timeout.
+ * SECURITY
+ *	See smtpd_check.h and pm_access.h.
+ */
+#include "smtpd_check.h"
+
+#include "pm_access.h"
+#include "pm_common_params.h"
+#include "pm_dns.h"
+#include "pm_log.h"
+#include "pm_util.h"
+#include "rewrite_clnt.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SMTPD_CHECK_REWRITE_TMOUT 10 /* seconds, at most */
+
+_Static_assert(SMTPD_CHECK_TEXT_MAX == PM_ACCESS_TEXT_MAX,
+    "smtpd_check and pm_access reply text sizes differ");
+
+typedef struct check_ref {
+	pm_access *access;
+	int refs;
+} check_ref;
+
+static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
+static check_ref *check_cur;
+static pm_rewrite_clnt *check_rewrite;
+
+static int
+check_resolve(void *arg, const char *address, int check_known,
+    pm_resolved *out)
+{
+	/* Postfix's smtpd resolves in the "local" context as well. */
+	return (pm_rewrite_resolve(arg, address, "local", check_known, out));
+}
+
+static check_ref *
+check_get(void)
+{
+	check_ref *r;
+
+	pthread_mutex_lock(&check_lock);
+	if ((r = check_cur) != NULL) {
+		r->refs++;
+	}
+	pthread_mutex_unlock(&check_lock);
+	return (r);
+}
+
+static void
+check_put(check_ref *r)
+{
+	int last;
+
+	pthread_mutex_lock(&check_lock);
+	last = --r->refs == 0;
+	pthread_mutex_unlock(&check_lock);
+	if (last) {
+		pm_access_free(r->access);
+		free(r);
+	}
+}
+
+static void
+check_install(pm_access *a)
+{
+	check_ref *r = pm_calloc(1, sizeof(*r));
+	check_ref *old;
+
+	r->access = a;
+	r->refs = 1;
+	pthread_mutex_lock(&check_lock);
+	old = check_cur;
+	check_cur = r;
+	pthread_mutex_unlock(&check_lock);
+	if (old != NULL) {
+		check_put(old);
+	}
+}
+
+static pm_access *
+check_build(char **err)
+{
+	if (pm_dns_set_servers(var_dns_server ? var_dns_server : "") != 0) {
+		*err = pm_asprintf("%s: malformed server list \"%s\"",
+		    VAR_DNS_SERVER, var_dns_server);
+		return (NULL);
+	}
+	return (pm_access_new(check_resolve, check_rewrite, err));
+}
+
+void
+smtpd_check_init(void)
+{
+	long secs = var_ipc_timeout;
+	pm_access *a;
+	char *err = NULL;
+
+	if (secs <= 0 || secs > SMTPD_CHECK_REWRITE_TMOUT) {
+		secs = SMTPD_CHECK_REWRITE_TMOUT;
+	}
+	if (check_rewrite == NULL) {
+		check_rewrite = pm_rewrite_clnt_new(var_rewrite_service,
+		    (int)secs * 1000);
+		if (check_rewrite == NULL) {
+			pm_msg_fatal("%s: cannot use \"%s\"",
+			    VAR_REWRITE_SERVICE, var_rewrite_service);
+		}
+	}
+	if ((a = check_build(&err)) == NULL) {
+		pm_msg_fatal("%s", err);
+	}
+	check_install(a);
+}
+
+void
+smtpd_check_reload(void)
+{
+	pm_access *a;
+	char *err = NULL;
+
+	if ((a = check_build(&err)) == NULL) {
+		pm_msg_error("%s; keeping the previous restrictions", err);
+		free(err);
+		return;
+	}
+	check_install(a);
+}
+
+static void
+check_run(int stage, const smtpd_check_state *st, smtpd_check_result *res)
+{
+	pm_access_state ast;
+	pm_access_result ares;
+	check_ref *r;
+
+	memset(res, 0, sizeof(*res));
+	if ((r = check_get()) == NULL) {
+		pm_msg_warn("smtpd_check: called before smtpd_check_init");
+		res->code = 451;
+		strcpy(res->dsn, "4.3.5");
+		strcpy(res->text, "Server configuration error");
+		return;
+	}
+	ast.client_addr = st->client_addr;
+	ast.client_name = st->client_name;
+	ast.helo = st->helo;
+	ast.sender = st->sender;
+	ast.recipient = st->recipient;
+	ast.sasl_authenticated = st->sasl_authenticated;
+	ast.queue_id = st->queue_id;
+	pm_access_check(r->access, stage, &ast, &ares);
+	check_put(r);
+	res->code = ares.code;
+	memcpy(res->dsn, ares.dsn, sizeof(res->dsn));
+	memcpy(res->text, ares.text, sizeof(res->text));
+	res->discard = ares.discard;
+	res->hold = ares.hold;
+}
+
+void
+smtpd_check_connect(const smtpd_check_state *st, smtpd_check_result *res)
+{
+	check_run(PM_ACCESS_CONNECT, st, res);
+}
+
+void
+smtpd_check_helo(const smtpd_check_state *st, smtpd_check_result *res)
+{
+	check_run(PM_ACCESS_HELO, st, res);
+}
+
+void
+smtpd_check_mail(const smtpd_check_state *st, smtpd_check_result *res)
+{
+	check_run(PM_ACCESS_MAIL, st, res);
+}
+
+void
+smtpd_check_rcpt(const smtpd_check_state *st, smtpd_check_result *res)
+{
+	check_run(PM_ACCESS_RCPT, st, res);
+}
+
+void
+smtpd_check_data(const smtpd_check_state *st, smtpd_check_result *res)
+{
+	check_run(PM_ACCESS_DATA, st, res);
+}
+
+int
+smtpd_check_mynetworks(const char *client_addr)
+{
+	check_ref *r;
+	int match;
+
+	if ((r = check_get()) == NULL) {
+		return (0);
+	}
+	match = pm_access_mynetworks(r->access, client_addr);
+	check_put(r);
+	return (match);
+}
