@@ -23,6 +23,7 @@ PATH="$PATH:/usr/sbin:/sbin"
 command -v smtp-source >/dev/null || { echo "bench: smtp-source missing (apt-get install postfix)" >&2; exit 1; }
 
 T=$(mktemp -d -t pm-bench.XXXXXX)
+chmod 755 "$T"   # Postfix daemons run as user postfix
 PIDS=()
 PF_MASTER=""
 cleanup() {
@@ -30,7 +31,7 @@ cleanup() {
 	[ -n "$PF_MASTER" ] && postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true
 	sleep 1
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$T"
+	[ -n "${KEEP_TMP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
 }
 trap cleanup EXIT
 
@@ -99,6 +100,7 @@ inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 relayhost = [127.0.0.1]:$KP
 maillog_file = $T/pf/maillog
+maillog_file_prefixes = $T/pf
 biff = no
 CONF
 	cat > "$T/pf/etc/master.cf" <<CONF
@@ -140,9 +142,21 @@ run() { # run PORT COUNT -> prints messages/s
 	/usr/bin/python3 -c "print('%.0f' % ($n / ($t1 - $t0)))"
 }
 queued() { redis-cli -p "$RP" xlen 'pm:{0}:incoming'; }
+# Postfix delivers what it accepted to the sink in the background; let it
+# finish before the next run so neither MTA runs against the other's work.
+pf_drain() {
+	for _ in $(seq 600); do
+		postqueue -c "$T/pf/etc" -p 2>/dev/null | grep -q "Mail queue is empty" && return 0
+		sleep 0.5
+	done
+	echo "bench: Postfix queue did not drain" >&2
+}
 
 echo "receive benchmark: $COUNT messages x $SIZE bytes, $CONC sessions, $RUNS runs (interleaved)"
-[ "$WARMUP" -gt 0 ] && { run "$SP" "$WARMUP" >/dev/null; [ -n "$PFP" ] && run "$PFP" "$WARMUP" >/dev/null; }
+if [ "$WARMUP" -gt 0 ]; then
+	run "$SP" "$WARMUP" >/dev/null
+	[ -n "$PFP" ] && { run "$PFP" "$WARMUP" >/dev/null; pf_drain; }
+fi
 pm=() pf=()
 for i in $(seq "$RUNS"); do
 	before=$(queued)
@@ -155,6 +169,7 @@ for i in $(seq "$RUNS"); do
 		r=$(run "$PFP" "$COUNT")
 		echo "run $i  postfix:  $r msg/s accepted"
 		pf+=("$r")
+		pf_drain
 	fi
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

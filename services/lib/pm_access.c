@@ -25,47 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * Postfix defaults for parameters the library table may not know
- * (pm_params.c wins when it has the name).
- */
-static const struct {
-	const char *name;
-	const char *def;
-} access_defaults[] = {
-	{ "smtpd_client_restrictions", "" },
-	{ "smtpd_helo_restrictions", "" },
-	{ "smtpd_sender_restrictions", "" },
-	{ "smtpd_relay_restrictions", "permit_mynetworks, "
-	    "permit_sasl_authenticated, reject_unauth_destination" },
-	{ "smtpd_recipient_restrictions", "" },
-	{ "smtpd_data_restrictions", "" },
-	{ "smtpd_restriction_classes", "" },
-	{ "smtpd_delay_reject", "yes" },
-	{ "smtpd_reject_unlisted_recipient", "yes" },
-	{ "smtpd_reject_unlisted_sender", "no" },
-	{ "smtpd_null_access_lookup_key", "<>" },
-	{ "smtpd_dns_timeout", "10s" },
-	{ "mynetworks", "127.0.0.0/8 [::1]/128" },
-	{ "parent_domain_matches_subdomains", "debug_peer_list,"
-	    "fast_flush_domains,mynetworks,permit_mx_backup_networks,"
-	    "qmqpd_authorized_clients,relay_domains,smtpd_access_maps" },
-	{ "reject_code", "554" },
-	{ "defer_code", "450" },
-	{ "relay_domains_reject_code", "554" },
-	{ "access_map_reject_code", "554" },
-	{ "access_map_defer_code", "450" },
-	{ "unknown_local_recipient_reject_code", "550" },
-	{ "unknown_virtual_alias_reject_code", "550" },
-	{ "unknown_virtual_mailbox_reject_code", "550" },
-	{ "unknown_relay_recipient_reject_code", "550" },
-	{ "unknown_address_reject_code", "450" },
-	{ "unknown_client_reject_code", "450" },
-	{ "unknown_hostname_reject_code", "450" },
-	{ "non_fqdn_reject_code", "504" },
-	{ "invalid_hostname_reject_code", "501" },
-	{ NULL, NULL },
-};
 
 static const char *const list_params[PM__L_COUNT] = {
 	"smtpd_client_restrictions",
@@ -143,21 +102,19 @@ pm__access_word(const pm_access *a, const char *word, int *op, size_t *cls,
 	return (PM_ENOENT);
 }
 
-/* Effective value of a parameter, or its Postfix default. */
+/*
+ * Effective value of a parameter. Every name used here has its Postfix
+ * default in pm_params.c, the one table of defaults.
+ */
 static char *
 access_param(const char *name)
 {
 	char *v;
-	size_t i;
 
 	if ((v = pm_cfg_get(name)) != NULL) {
 		return (v);
 	}
-	for (i = 0; access_defaults[i].name != NULL; i++) {
-		if (strcmp(access_defaults[i].name, name) == 0) {
-			return (pm_strdup(access_defaults[i].def));
-		}
-	}
+	pm_msg_warn("parameter %s has no default in pm_params.c", name);
 	return (pm_strdup(""));
 }
 

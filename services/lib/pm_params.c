@@ -141,5 +141,19 @@ const pm_param_default pm_param_defaults[] = {
 	{ "always_add_missing_headers", "no" },
 	{ "enable_original_recipient", "yes" },
 
+	/* smtpd restrictions (pm_access.c) and the rewrite client cache. */
+	{ "smtpd_restriction_classes", "" },
+	{ "smtpd_dns_timeout", "10s" },
+	{ "reject_code", "554" },
+	{ "defer_code", "450" },
+	{ "access_map_defer_code", "450" },
+	{ "unknown_virtual_mailbox_reject_code", "550" },
+	{ "unknown_client_reject_code", "450" },
+	{ "unknown_hostname_reject_code", "450" },
+	{ "non_fqdn_reject_code", "504" },
+	{ "invalid_hostname_reject_code", "501" },
+	{ "rewrite_cache_size", "10000" },
+	{ "rewrite_cache_ttl", "60s" },
+
 	{ NULL, NULL },
 };

@@ -165,10 +165,21 @@ server_sig_main(void *arg)
 	return (NULL);
 }
 
+/* -d: "name = default" lines, as postconf -d prints them. */
+static void
+server_print_default(const char *name, const char *defval, const char *value,
+    void *arg)
+{
+	(void) value;
+	(void) arg;
+	printf("%s = %s\n", name, defval != NULL ? defval : "");
+}
+
 static void
 server_usage(const char *argv0)
 {
-	pm_msg_fatal("usage: %s [-c config_dir] [-o name=value] [-v]", argv0);
+	pm_msg_fatal("usage: %s [-c config_dir] [-o name=value] [-v] [-d]",
+	    argv0);
 }
 
 /* An int parameter by name, as its bound table made it. */
@@ -236,7 +247,7 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	char *progname, *cfpath = NULL, *eq, *v;
 	const char *cdir = NULL;
 	char **opts;
-	int nopts = 0, i, ch, rc = 0;
+	int nopts = 0, i, ch, rc = 0, dflag = 0;
 
 	/* 0. Before any thread: signals go to the signal thread only. */
 	sigemptyset(&srv_sigs);
@@ -257,8 +268,11 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	/* 1. Command line. */
 	opts = pm_calloc((size_t) argc + 1, sizeof(*opts));
 	optind = 1;
-	while ((ch = getopt(argc, argv, "c:o:v")) != -1) {
+	while ((ch = getopt(argc, argv, "c:o:vd")) != -1) {
 		switch (ch) {
+		case 'd':
+			dflag = 1;
+			break;
 		case 'c':
 			cdir = optarg;
 			break;
@@ -314,6 +328,12 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	}
 	if (svc->bools != NULL) {
 		pm_cfg_bind_bool(svc->bools);
+	}
+	if (dflag) {
+		/* As postconf -d: every parameter this service knows. */
+		pm_cfg_walk(server_print_default, NULL);
+		fflush(stdout);
+		exit(0);
 	}
 	pm_cfg_warn_unknown();
 
