@@ -155,4 +155,85 @@ int pm_qstore_delete(pm_qstore *qs, const char *qid);
 /* Number of entries in the incoming streams of all shards (tests, metrics). */
 int pm_qstore_incoming_len(pm_qstore *qs, long long *len);
 
+/*
+ * Delivery side (qmgr and agents; issue 3). Implemented in
+ * pm_qstore_deliv.c with Redis Functions in pm_qstore_lua.c. Every step
+ * that must be atomic touches one shard and is one function call.
+ */
+
+/* One claimed incoming entry. */
+typedef struct pm_qentry {
+	int shard;
+	char id[48];                /* stream entry id "1700000000000-0" */
+	char qid[PM_QID_LEN + 1];
+} pm_qentry;
+
+/*
+ * XREADGROUP GROUP qmgr <consumer> COUNT max [BLOCK block_ms] STREAMS
+ * over the given shards (all shards when shards == NULL) with ">":
+ * new entries become this consumer's (its active queue). Fills out[],
+ * sets *n. block_ms 0 = do not block. Malformed entries (no valid qid
+ * field) are acknowledged, deleted and skipped with a warning.
+ */
+int pm_qstore_claim_new(pm_qstore *qs, const char *consumer,
+    const int *shards, int nshards_sel, size_t max, int block_ms,
+    pm_qentry *out, size_t *n);
+
+/*
+ * Take over entries idle for at least min_idle_ms (a dead qmgr's active
+ * messages): XAUTOCLAIM on each selected shard, at most max in all.
+ */
+int pm_qstore_claim_stale(pm_qstore *qs, const char *consumer,
+    const int *shards, int nshards_sel, long long min_idle_ms, size_t max,
+    pm_qentry *out, size_t *n);
+
+/* Refresh the lease of entries this consumer holds (XCLAIM ... JUSTID). */
+int pm_qstore_touch(pm_qstore *qs, const char *consumer,
+    const pm_qentry *e, size_t n);
+
+/*
+ * Record a recipient's final outcome, compare-and-set: only if its
+ * status is still todo or deferred. status is PM_RCPT_SENT,
+ * PM_RCPT_BOUNCED or PM_RCPT_DEFERRED (deferred is not final: it only
+ * records dsn/text, and never overwrites sent/bounced). *changed = 1 if
+ * this call changed the status (0: it was already final, e.g. a
+ * duplicate report). Returns PM_ENOENT if the message is gone.
+ */
+int pm_qstore_rcpt_status(pm_qstore *qs, const char *qid, size_t index,
+    const char *status, const char *dsn, const char *text, int *changed);
+
+/*
+ * The message is finished: delete m, r, body, the stream entry (XACK +
+ * XDEL) and any deferred/hold membership, atomically.
+ */
+int pm_qstore_finish(pm_qstore *qs, const pm_qentry *e);
+
+/*
+ * The message must wait: XACK + XDEL the entry, ZADD deferred with
+ * score next_attempt_us/1000 (ms), HSET m attempts/next_attempt.
+ */
+int pm_qstore_defer(pm_qstore *qs, const pm_qentry *e, int attempts,
+    int64_t next_attempt_us);
+
+/* Put on hold: XACK + XDEL, SADD hold. */
+int pm_qstore_hold(pm_qstore *qs, const pm_qentry *e);
+
+/*
+ * Move deferred messages whose time has come (score <= now_ms) back to
+ * incoming (ZREM + XADD, atomic per shard), at most max per shard per
+ * call; *moved counts them.
+ */
+int pm_qstore_requeue_due(pm_qstore *qs, int shard, int64_t now_ms,
+    size_t max, size_t *moved);
+
+/* Queue sizes for metrics and tests. */
+typedef struct pm_qsizes {
+	long long incoming;  /* XLEN of incoming, all shards */
+	long long active;    /* pending entries of group qmgr, all shards */
+	long long deferred;  /* ZCARD deferred */
+	long long hold;      /* SCARD hold */
+	int64_t oldest_us;   /* arrival of the oldest queued message (approx.), 0 if empty */
+} pm_qsizes;
+int pm_qstore_sizes(pm_qstore *qs, pm_qsizes *out);
+
 #endif

@@ -1,0 +1,123 @@
+/*
+ * NAME
+ *	pm_agent - the pull loop shared by every delivery agent
+ * SUMMARY
+ *	#include "pm_agent.h"
+ *	static const pm_agent agent = { .name = "smtp", ... };
+ *	svc.run = ...; return (pm_agent_main(&agent, &svc, argc, argv));
+ * DESCRIPTION
+ *	A delivery agent (smtp, lmtp, error, discard, later local/virtual/
+ *	pipe) only writes deliver(): how to deliver one job. pm_agent does
+ *	the rest, as DESIGN.md says ("Delivery work is pulled"):
+ *	- it dials every qmgr in qmgr_service (one pm_rpc client per URL,
+ *	  because the outcome must go back to the qmgr that gave the job);
+ *	- one fetcher thread per qmgr keeps one long-poll FetchRequest
+ *	  outstanding asking for as many jobs as there are free slots
+ *	  (transports = the agent's transport list, wait_ms =
+ *	  agent_fetch_wait), and queues the jobs it gets;
+ *	- `slots` worker threads (the agent's concurrency, e.g.
+ *	  smtp_delivery_slots) take jobs and call deliver(); then, for each
+ *	  recipient with a final status (sent/bounced), the worker writes it
+ *	  to Redis itself with pm_qstore_rcpt_status() (compare-and-set:
+ *	  a duplicate report changes nothing) and, for deferred ones,
+ *	  records dsn/text; then it sends DoneRequest to the job's qmgr
+ *	  (retried a few times; if that qmgr is gone the statuses are in
+ *	  Redis anyway and the next qmgr to take the message over skips
+ *	  what is done);
+ *	- it logs each recipient in Postfix's format:
+ *	  "QID: to=<rcpt>, orig_to=<queued>, relay=..., delay=2.1,
+ *	   delays=0.01/0/0.5/1.6, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
+ *	  (delays a = arrival..active_us, b = active_us..dispatch_us,
+ *	  c = conn_ms, d = xfer_ms);
+ *	- metrics: postmesh_<name>_deliveries_total{status}, and the
+ *	  postmesh_<name>_delivery_seconds histogram.
+ *	On stop (SIGTERM) fetchers stop asking, workers finish the jobs
+ *	they hold (bounded by agent_stop_grace), queued but unstarted jobs
+ *	are reported back as deferred ("4.3.0 delivery agent stopping").
+ * LIMITS
+ *	slots >= 1; job and recipient counts from qmgr are checked against
+ *	PM_AGENT_MAX_RCPT; every string from qmgr is checked for length and
+ *	NULs before use (qmgr is another role: not trusted).
+ */
+#ifndef PM_AGENT_H
+#define PM_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pm_server.h"
+
+#define PM_AGENT_MAX_RCPT 1000
+
+/* Outcome codes for pm_job_rcpt.status (RcptStatus of delivery.proto). */
+#define PM_JOB_NONE 0
+#define PM_JOB_SENT 1
+#define PM_JOB_DEFERRED 2
+#define PM_JOB_BOUNCED 3
+
+typedef struct pm_job_rcpt {
+	unsigned index;
+	const char *address;        /* deliver to this */
+	const char *orcpt;
+	const char *queued_address;
+	unsigned notify;
+	/* filled by deliver(): */
+	int status;                 /* PM_JOB_*; NONE counts as DEFERRED */
+	char dsn[16];               /* "2.0.0" */
+	char text[512];             /* remote reply or reason, printable */
+} pm_job_rcpt;
+
+typedef struct pm_job {
+	const char *job_id;
+	const char *queue_id;
+	const char *transport;
+	const char *nexthop;
+	const char *sender;
+	size_t nrcpt;
+	pm_job_rcpt *rcpt;
+	unsigned attempt;
+	const char *idempotency_key;
+	int body_type;
+	int dsn_ret;
+	const char *dsn_envid;
+	unsigned flags;
+	uint64_t size;
+	int64_t arrival_us;
+	int shard;
+	int64_t active_us;          /* qmgr took the message in */
+	int64_t dispatch_us;        /* qmgr handed out the job */
+	/* filled by deliver(): */
+	char relay[300];            /* "mx.example.com[192.0.2.1]:25" or "none" */
+	unsigned conn_ms;
+	unsigned xfer_ms;
+	int dest_failed;            /* the destination itself failed (connect, greeting) */
+} pm_job;
+
+typedef struct pm_agent {
+	const char *name;               /* "smtp": log and metric names */
+	const char *const *transports;  /* NULL-terminated transport names */
+	const char *slots_param;        /* int parameter: worker threads */
+	void *(*thread_init)(void);     /* per worker, may be NULL */
+	void (*thread_fini)(void *);
+	void (*deliver)(void *thread_ctx, pm_job *job);
+} pm_agent;
+
+/*
+ * Use as the service's run() body: call pm_agent_run(&agent) from the
+ * service's run callback. Returns when the service is stopping.
+ */
+int pm_agent_run(const pm_agent *a);
+
+/*
+ * Helpers for deliver(): set one recipient's or every remaining
+ * recipient's outcome (dsn is "X.Y.Z"; text is made printable).
+ */
+void pm_job_set(pm_job_rcpt *r, int status, const char *dsn,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void pm_job_set_all(pm_job *j, int status, const char *dsn,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The content of the job's message from the body store (caller frees). */
+int pm_agent_body(const pm_job *j, char **data, size_t *len);
+
+#endif
