@@ -119,7 +119,7 @@ stop:
 	@scripts/run.sh stop
 
 bench: bins
-	@scripts/bench-receive.sh
+	@scripts/bench.sh
 
 deps:
 	@scripts/deps.sh

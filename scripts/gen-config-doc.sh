@@ -7,7 +7,7 @@
 # holds exactly this table, so the reference cannot drift from the code.
 set -eu
 BIN=${1:-build/bin}
-SERVICES="smtpd cleanup rewrite"
+SERVICES="smtpd cleanup rewrite bounce error discard qmgr"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 for s in $SERVICES; do
@@ -17,12 +17,12 @@ for s in $SERVICES; do
 done
 echo "| parameter | default | known to |"
 echo "| --- | --- | --- |"
-awk -F'\t' '
+awk -F'\t' -v all="$(echo $SERVICES | sed 's/ /, /g')" '
 	{ split($2, kv, " = "); name = kv[1]; def = substr($2, length(name) + 4)
 	  if (!(name in d)) { d[name] = def; order[n++] = name }
 	  if (name in who) who[name] = who[name] ", " $1; else who[name] = $1 }
 	END { for (i = 0; i < n; i++) {
-		w = who[order[i]]; if (w == "smtpd, cleanup, rewrite") w = "all"
+		w = who[order[i]]; if (w == all) w = "all"
 		print order[i] "\037" d[order[i]] "\037" w } }
 ' "$T/all" | LC_ALL=C sort | while IFS=$'\037' read -r name def who; do
 	case $name in

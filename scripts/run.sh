@@ -4,7 +4,9 @@
 #   scripts/run.sh start   build output must exist (make run builds it);
 #                          starts redis-server (appendonly yes, appendfsync
 #                          always, data in run/redis) and the services in
-#                          the background, logs in run/log/, then returns.
+#                          the background (rewrite cleanup, then bounce
+#                          qmgr smtp error discard where built, smtpd
+#                          last), logs in run/log/, then returns.
 #   scripts/run.sh stop    stops what start started (PIDs in run/pid/).
 #
 # Configuration: run/etc/main.cf is written on first start (edit it
@@ -19,7 +21,16 @@ cd "$(dirname "$0")/.."
 TOP=$(pwd)
 RUN=${POSTMESH_RUN_DIR:-$TOP/run}
 BIN=${PM_BIN:-$TOP/build/bin}
-SERVICES="rewrite cleanup smtpd"
+# Start order: a service's peers first, smtpd last. The delivery services
+# (issue 3) are started when their binaries are built.
+SERVICES="rewrite cleanup"
+for s in bounce qmgr smtp error discard; do
+	if [ -x "$BIN/$s" ]; then SERVICES="$SERVICES $s"; fi
+done
+SERVICES="$SERVICES smtpd"
+# Stop order: smtpd first (no new mail), rewrite last; every service
+# that may run, built or not (a pid file may be left from a start).
+STOP_ORDER="smtpd discard error smtp qmgr bounce cleanup rewrite"
 
 redis_addr=${POSTMESH_redis_server:-127.0.0.1:6379}
 redis_host=${redis_addr%:*}
@@ -92,10 +103,17 @@ Then look at the queue in Redis:
   redis-cli -p $redis_port keys 'pm:*'
 Logs: $RUN/log/   Stop: make stop
 TXT
+	case " $SERVICES " in
+	*" qmgr "*) cat <<TXT
+Delivery runs too ($SERVICES). To relay a domain to a local smtp-sink
+and get DSNs back, see README.md ("Try delivery").
+TXT
+	;;
+	esac
 }
 
 stop() {
-	for s in smtpd cleanup rewrite; do
+	for s in $STOP_ORDER; do
 		if alive "$RUN/pid/$s.pid"; then
 			kill "$(cat "$RUN/pid/$s.pid")"
 			for _ in $(seq 100); do

@@ -91,6 +91,7 @@ typedef struct pm_job {
 	unsigned conn_ms;
 	unsigned xfer_ms;
 	int dest_failed;            /* the destination itself failed (connect, greeting) */
+	unsigned conn_use;          /* nth use of the connection (logged when > 1) */
 } pm_job;
 
 typedef struct pm_agent {

@@ -3,8 +3,9 @@
  *	pm_qstore_priv - internals shared by the pm_qstore*.c files
  * DESCRIPTION
  *	Not for callers outside pm_qstore.c (connection, functions,
- *	delete), pm_qstore_enq.c (enqueue) and pm_qstore_read.c (read
- *	back). The connection rule: pm__qs_conn() connects when there is
+ *	delete), pm_qstore_enq.c (enqueue), pm_qstore_read.c (read
+ *	back), pm_qstore_claim.c and pm_qstore_deliv.c (delivery
+ *	side). The connection rule: pm__qs_conn() connects when there is
  *	no context; an I/O error or a reply out of step frees it
  *	(pm__qs_drop); pm__qs_read() reads every reply of a pipeline or
  *	drops the connection, so a kept connection never holds a stale
@@ -36,6 +37,7 @@ struct pm_qstore {
 	int wait_n;
 	int wait_ms;
 	unsigned long long stage_seq;
+	unsigned claim_rr; /* first shard of the next claim (fairness) */
 };
 
 /* Envelope fields of m ("sender", "arrival", ...), in write order. */
@@ -64,5 +66,28 @@ void pm__qs_warn_reply(const char *qid, const char *what,
     const redisReply *r);
 /* "pm:{shard}:kind:qid", or "pm:{shard}:kind" when qid is NULL. */
 void pm__qs_key(char *buf, int shard, const char *kind, const char *qid);
+
+/* Delivery side helpers (pm_qstore_deliv.c). */
+#define QS_ID_MAX (sizeof(((pm_qentry *) 0)->id))
+/* A stream entry id "digits-digits" of len bytes. */
+int pm__qs_id_ok(const char *s, size_t len);
+/* Shard in range, entry id and queue id well-formed. */
+int pm__qs_entry_ok(const pm_qstore *qs, const pm_qentry *e);
+/* A string or status reply without NULs. */
+int pm__qs_is_str(const redisReply *r);
+/* Log an unexpected reply; drop the connection unless it is an error
+ * reply. Returns PM_EFULL for OOM, else PM_EREDIS. */
+int pm__qs_bad_reply(pm_qstore *qs, const char *who, const char *what,
+    const redisReply *r);
+/*
+ * One command, one reply of any type in *out (caller frees). Loads the
+ * library and retries once on "Function not found" (and on NOGROUP
+ * when retry_nogroup). argl NULL: C strings. PM_EREDIS if no reply.
+ */
+int pm__qs_call(pm_qstore *qs, int argc, const char **argv,
+    const size_t *argl, int retry_nogroup, redisReply **out);
+/* Stream entry [id, fields]: 1 valid, 0 no valid qid (e->id set),
+ * PM_EREDIS wrong shape. */
+int pm__qs_parse_entry(const redisReply *r, int shard, pm_qentry *e);
 
 #endif

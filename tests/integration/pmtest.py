@@ -13,8 +13,10 @@ smtplib (tests), and helpers read the queue straight from Redis.
 """
 
 import os
+import random
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -31,11 +33,48 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:",
                    "ERROR: LeakSanitizer", "panic: ")
 
 
-def free_port():
-    """A TCP port that was free a moment ago on 127.0.0.1."""
+_handed_out = set()
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port(host="127.0.0.1", udp_too=False):
+    """A TCP port (and UDP too if asked) that was free a moment ago on
+    host. Ports come from below the kernel's ephemeral range, so the
+    outgoing connections of the services under test (and of anything
+    else on the machine) cannot take a port between the moment it is
+    chosen and the moment a service listens on it; and a port is never
+    handed out twice in one test process."""
+    lo, _hi = _ephemeral_range()
+    top = min(lo, 65536)
+    base = 10000 if top > 12000 else 1024
+    for _ in range(500):
+        port = random.randrange(base, top)
+        if port in _handed_out:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind((host, port))
+            if udp_too:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                    u.bind((host, port))
+        except OSError:
+            continue
+        _handed_out.add(port)
+        return port
+    # fall back to the kernel's choice
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+    _handed_out.add(port)
+    return port
 
 
 def wait_port(port, host="127.0.0.1", timeout=15.0, proc=None):
@@ -143,17 +182,40 @@ class Service:
             return ""
 
 
+# The receiving path (the default) and the whole stack with delivery.
+RECEIVE_SERVICES = ("rewrite", "cleanup", "smtpd")
+DELIVERY_SERVICES = ("rewrite", "cleanup", "bounce", "qmgr", "smtp", "error",
+                     "discard", "smtpd")
+# Start order: a service's peers first (smtpd last: mail arrives only once
+# everything behind it runs). Stopped in reverse.
+START_ORDER = ("rewrite", "cleanup", "bounce", "qmgr", "smtp", "error",
+               "discard", "smtpd")
+# Services with an nng listener (<name>_listen / <name>_service).
+RPC_SERVICES = ("cleanup", "rewrite", "qmgr", "bounce")
+# Short delivery times for tests (Postfix defaults are minutes).
+DELIVERY_TEST_PARAMS = {
+    "minimal_backoff_time": "1s",
+    "maximal_backoff_time": "2s",
+    "queue_run_delay": "1s",
+}
+
+
 class Stack:
-    """Redis + rewrite + cleanup + smtpd on free ports, for one test class.
+    """Redis + the services on free ports, for one test class.
 
     params: main.cf overrides (name -> value) on top of the test defaults.
+    services: names to run (default RECEIVE_SERVICES; DELIVERY_SERVICES
+    for the whole stack). Listen, service and metrics parameters are
+    written only for the services that run, so a receive-only stack's
+    main.cf has no parameter an older binary would not know.
     """
 
-    SERVICES = ("rewrite", "cleanup", "smtpd")
+    SERVICES = RECEIVE_SERVICES
 
     def __init__(self, params=None, services=None):
         self.tmp = tempfile.mkdtemp(prefix="pmtest-")
         self.redis = RedisServer(self.tmp)
+        names = tuple(services or self.SERVICES)
         self.ports = {
             "smtpd": free_port(),
             "cleanup": free_port(),
@@ -162,6 +224,11 @@ class Stack:
             "cleanup_metrics": free_port(),
             "rewrite_metrics": free_port(),
         }
+        for n in names:
+            if n not in self.ports and n in RPC_SERVICES:
+                self.ports[n] = free_port()
+            if n + "_metrics" not in self.ports:
+                self.ports[n + "_metrics"] = free_port()
         self.smtp_port = self.ports["smtpd"]
         self.params = {
             "myhostname": "mx.example.test",
@@ -180,12 +247,24 @@ class Stack:
             "cleanup_metrics_listen": "http://127.0.0.1:%d" % self.ports["cleanup_metrics"],
             "rewrite_metrics_listen": "http://127.0.0.1:%d" % self.ports["rewrite_metrics"],
         }
+        for n in names:
+            if n in RPC_SERVICES and n not in ("cleanup", "rewrite"):
+                url = "tcp://127.0.0.1:%d" % self.ports[n]
+                self.params[n + "_listen"] = url
+                self.params[n + "_service"] = url
+            if n not in ("cleanup", "rewrite", "smtpd"):
+                self.params[n + "_metrics_listen"] = (
+                    "http://127.0.0.1:%d" % self.ports[n + "_metrics"])
+        if "qmgr" in names:
+            self.params.update(DELIVERY_TEST_PARAMS)
         if params:
             self.params.update(params)
         self.conf = os.path.join(self.tmp, "etc")
         os.makedirs(self.conf)
         self.write_config()
-        self.names = services or self.SERVICES
+        self.names = tuple(sorted(
+            names, key=lambda n: (START_ORDER.index(n)
+                                  if n in START_ORDER else len(START_ORDER))))
         self.svcs = {n: Service(n, self.conf, self.tmp) for n in self.names}
 
     def write_config(self):
@@ -223,6 +302,23 @@ class Stack:
                 pass
             time.sleep(0.05)
         raise RuntimeError("%s not ready: %s" % (name, svc.text()[-2000:]))
+
+    def restart(self, name, sig=signal.SIGKILL):
+        """Stop one service with sig (default kill -9), start it again
+        and wait until it is ready. Returns the old exit status."""
+        rc = self.svcs[name].stop(sig)
+        self.svcs[name].start()
+        self.wait_ready(name)
+        return rc
+
+    def log(self, *names):
+        """Log text of the named services (all when none given)."""
+        return "".join(self.svcs[n].text() for n in (names or self.names)
+                       if n in self.svcs)
+
+    def log_lines(self, pattern, *names):
+        """Log lines (of the named services) containing pattern."""
+        return [ln for ln in self.log(*names).splitlines() if pattern in ln]
 
     def metrics(self, name):
         url = "http://127.0.0.1:%d/metrics" % self.ports[name + "_metrics"]
@@ -298,6 +394,29 @@ class Stack:
     def all_keys(self):
         return sorted(k.decode() for k in self.r().keys("pm:*"))
 
+    def queued_qids(self):
+        """Queue ids with an envelope in Redis (any queue: incoming,
+        active, deferred, hold)."""
+        out = []
+        for k in self.r().scan_iter("pm:{*}:m:*", count=1000):
+            out.append(k.decode().rsplit(":", 1)[1])
+        return sorted(out)
+
+    def deferred_qids(self):
+        r = self.r()
+        out = []
+        for s in range(int(self.params.get("queue_shards", "1"))):
+            out += [q.decode() for q in
+                    r.zrange("pm:{%d}:deferred" % s, 0, -1)]
+        return out
+
+    def hold_qids(self):
+        r = self.r()
+        out = []
+        for s in range(int(self.params.get("queue_shards", "1"))):
+            out += [q.decode() for q in r.smembers("pm:{%d}:hold" % s)]
+        return out
+
 
 class StackTest(unittest.TestCase):
     """Base class: one stack per test class (params in PARAMS)."""
@@ -352,6 +471,122 @@ class StackTest(unittest.TestCase):
             self.assertEqual([x["address"] for x in rr], rcpts)
         self.assertIn(qid, self.stack.incoming_qids())
         return env, rr, body
+
+
+class DeliveryTest(StackTest):
+    """Base class for the delivery tests: the whole stack (receive and
+    delivery services) plus real peers started by start_peers().
+
+    start_peers(cls, workdir) runs before the services start (the
+    stack's directory exists by then) and returns main.cf parameters
+    that point the stack at the peers (transport_maps, dns_server ...);
+    peers it appends to cls.peers are stopped after the stack.
+    """
+
+    SERVICES = DELIVERY_SERVICES
+    peers = ()
+
+    @classmethod
+    def start_peers(cls, workdir):
+        return {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.peers = []
+        cls.stack = Stack(cls.PARAMS, cls.SERVICES)
+        try:
+            extra = cls.start_peers(cls.stack.tmp) or {}
+            params = dict(extra)
+            params.update(cls.PARAMS)   # the class's PARAMS win
+            cls.stack.params.update(params)
+            cls.stack.write_config()
+            cls.stack.start()
+        except unittest.SkipTest:
+            cls.stack.stop()
+            cls.stop_peers()
+            cls.stack.cleanup_dir()
+            raise
+        except Exception:
+            cls.stack.stop()
+            for n, s in cls.stack.svcs.items():
+                print("---- %s log ----\n%s" % (n, s.text()[-3000:]))
+            cls.stop_peers()
+            cls.stack.cleanup_dir()
+            raise
+
+    @classmethod
+    def stop_peers(cls):
+        for p in reversed(cls.peers):
+            try:
+                p.stop()
+            except Exception as e:  # keep stopping the others
+                print("stopping %r: %s" % (p, e))
+        cls.peers = []
+
+    @classmethod
+    def tearDownClass(cls):
+        findings = cls.stack.stop()
+        failed = bool(findings)
+        if failed or os.environ.get("PM_SHOW_LOGS"):
+            for n, s in cls.stack.svcs.items():
+                print("---- %s log (tail) ----\n%s" % (n, s.text()[-4000:]))
+        cls.stop_peers()
+        cls.stack.cleanup_dir()
+        if failed:
+            raise AssertionError("sanitizer findings:\n" + "\n".join(findings))
+
+    def logs_tail(self, n=3000):
+        """The end of every delivery service's log, for failure messages."""
+        out = []
+        for name in ("qmgr", "smtp", "bounce", "error", "discard", "cleanup"):
+            if name in self.stack.svcs:
+                out.append("---- %s ----\n%s" % (
+                    name, self.stack.svcs[name].text()[-n:]))
+        return "\n".join(out)
+
+    def wait_count(self, sink, n, timeout=30.0):
+        """Wait until sink holds at least n messages; assert it."""
+        deadline = time.time() + timeout
+        while sink.count() < n and time.time() < deadline:
+            time.sleep(0.1)
+        got = sink.count()
+        self.assertGreaterEqual(got, n, "sink has %d messages, want %d\n%s"
+                                % (got, n, self.logs_tail()))
+        return sink.messages()
+
+    def wait_log(self, pattern, names=(), timeout=30.0, count=1):
+        """Wait until at least count log lines contain pattern."""
+        deadline = time.time() + timeout
+        while True:
+            lines = self.stack.log_lines(pattern, *names)
+            if len(lines) >= count or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertGreaterEqual(
+            len(lines), count, "log lines with %r: got %d, want %d\n%s"
+            % (pattern, len(lines), count, self.logs_tail()))
+        return lines
+
+    def wait_gone(self, qid, timeout=30.0):
+        """Wait until the message qid has left the queue (all keys)."""
+        deadline = time.time() + timeout
+        while self.stack.queued(qid) is not None and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIsNone(self.stack.queued(qid),
+                          "%s still queued\n%s" % (qid, self.logs_tail()))
+
+    def submit(self, sender, rcpts, msg, mail_opts=(), rcpt_opts=()):
+        """Send one message into smtpd; return its queue id."""
+        with smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30) as c:
+            c.ehlo("client.test")
+            code, text = c.mail(sender, list(mail_opts))
+            self.assertEqual(code, 250, text)
+            for r in rcpts:
+                code, text = c.rcpt(r, list(rcpt_opts))
+                self.assertEqual(code, 250, text)
+            code, text = c.data(msg)
+            self.assertEqual(code, 250, text)
+            return queue_id_of(text.decode())
 
 
 class RawSMTP:

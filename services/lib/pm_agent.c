@@ -1,0 +1,590 @@
+/*
+ * NAME
+ *	pm_agent - the pull loop shared by every delivery agent
+ * DESCRIPTION
+ *	See pm_agent.h. Threads:
+ *	- one fetcher per qmgr URL in qmgr_service, each with its own
+ *	  pm_rpc client (the outcome of a job goes back to the qmgr that
+ *	  gave it). A fetcher waits until a slot is free, then keeps one
+ *	  FetchRequest outstanding (asynchronous, so a stop does not wait
+ *	  for the long poll) for as many jobs as there are free slots;
+ *	  the reply's jobs are checked and queued by the nng callback.
+ *	  On an error it waits a second and asks again (warning once per
+ *	  outage, then every minute);
+ *	- `slots` workers, each with its own pm_qstore (Redis connection)
+ *	  and the agent's thread context, take jobs from the queue, call
+ *	  deliver(), then pm__agent_finish() (Redis, logs, metrics) and
+ *	  report MSG_QMGR_DONE to the job's qmgr (3 tries);
+ *	- the caller's thread (pm_agent_run) waits for the stop.
+ *	Free slots are counted per process (slots - running - queued);
+ *	with several qmgrs each fetcher asks for all free slots, so up to
+ *	slots * number-of-qmgrs jobs may be held at once, the extra ones
+ *	waiting in the queue for a worker.
+ *
+ *	Stop (SIGTERM): fetchers stop asking; workers finish the job they
+ *	hold and take no other; after they are done, or after
+ *	agent_stop_grace, the jobs still queued (and any that a late
+ *	fetch reply brings) are reported back as deferred "4.3.0
+ *	delivery agent stopping". Workers still busy after the grace time
+ *	are left to the process exit; their jobs come back to qmgr by its
+ *	own timeout.
+ * LIMITS
+ *	agent_fetch_wait (long poll; the call's deadline is 5 s more),
+ *	agent_done_timeout (each DoneRequest try), agent_stop_grace; a
+ *	fetch reply is at most AGENT_FETCH_RECVMAX bytes.
+ * SECURITY
+ *	Fetch replies are checked on the wire (NUL-free strings) and field
+ *	by field (pm_agent_job.c) before any use.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.pb-c.h"
+#include "pm_agent_priv.h"
+#include "pm_common_params.h"
+#include "pm_log.h"
+
+#define AGENT_DONE_TRIES 3
+#define AGENT_RETRY_MS 1000
+#define AGENT_WARN_EVERY_MS 60000
+
+typedef struct agent_fetcher {
+	pthread_t tid;
+	int idx;
+	char *url;
+	pm_rpc_client *cl;
+	int started;
+	/* the outstanding fetch (under ag.mu) */
+	int busy;
+	int err;
+	int64_t last_warn;
+	int failing;
+} agent_fetcher;
+
+static struct {
+	const pm_agent *a;
+	int slots;
+	int nq;
+	agent_fetcher *f;
+	pthread_t *w;
+	int nw;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work;   /* workers: a job is queued, or stop */
+	pthread_cond_t cv_space;  /* fetchers: a slot is free, fetch done, stop */
+	pthread_cond_t cv_main;   /* main: stop, a worker ended */
+	agent_job *head, *tail;
+	int queued;
+	int running;
+	int live;
+	int stopping;
+	long fetch_wait;
+	long stop_grace;
+	long done_timeout;
+	int nshards;
+	char agent_id[300];
+	agent_metrics m;
+} ag = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.cv_work = PTHREAD_COND_INITIALIZER,
+	.cv_space = PTHREAD_COND_INITIALIZER,
+	.cv_main = PTHREAD_COND_INITIALIZER,
+};
+
+static __thread pm_qstore *agent_tls_qs;
+
+int
+pm_agent_body(const pm_job *j, char **data, size_t *len)
+{
+	if (agent_tls_qs == NULL || j == NULL) {
+		return (PM_EINVAL);
+	}
+	return (pm_qstore_body_get(agent_tls_qs, j->queue_id, data, len));
+}
+
+/* Under ag.mu. */
+static void
+queue_push(agent_job *j)
+{
+	j->next = NULL;
+	if (ag.tail != NULL) {
+		ag.tail->next = j;
+	} else {
+		ag.head = j;
+	}
+	ag.tail = j;
+	ag.queued++;
+}
+
+/* Under ag.mu. */
+static agent_job *
+queue_pop(void)
+{
+	agent_job *j = ag.head;
+
+	if (j != NULL) {
+		ag.head = j->next;
+		if (ag.head == NULL) {
+			ag.tail = NULL;
+		}
+		ag.queued--;
+	}
+	return (j);
+}
+
+static void
+agent_on_stop(void *arg)
+{
+	(void) arg;
+	pthread_mutex_lock(&ag.mu);
+	ag.stopping = 1;
+	pthread_cond_broadcast(&ag.cv_work);
+	pthread_cond_broadcast(&ag.cv_space);
+	pthread_cond_broadcast(&ag.cv_main);
+	pthread_mutex_unlock(&ag.mu);
+}
+
+/* Sleep ms unless the agent stops; under ag.mu. */
+static void
+wait_ms_locked(pthread_cond_t *cv, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	(void) pthread_cond_timedwait(cv, &ag.mu, &ts);
+}
+
+/* Report a job to its qmgr: DoneRequest, a few tries. */
+static void
+agent_report(agent_job *aj, pm_buf *done)
+{
+	pm_rpc_client *cl = ag.f[aj->qmgr].cl;
+	pm_buf reply;
+	uint32_t rtype = 0;
+	int tries, rc = PM_EINVAL;
+
+	if (cl == NULL) {
+		pm_msg_warn("%s: job %s not reported: the agent is stopping",
+		    *aj->job.queue_id ? aj->job.queue_id : "NOQUEUE",
+		    aj->job.job_id);
+		return;
+	}
+	pm_buf_init(&reply, PM_RPC_CONTROL_MAX);
+	for (tries = 0; tries < AGENT_DONE_TRIES; tries++) {
+		pm_buf_reset(&reply);
+		rc = pm_rpc_call(cl, PM__MSG_TYPE__MSG_QMGR_DONE, done->data,
+		    done->len, (int) (ag.done_timeout * 1000), &rtype, &reply);
+		if (rc == 0 && rtype != PM__MSG_TYPE__MSG_QMGR_DONE_REPLY) {
+			rc = PM_EPROTO;
+		}
+		if (rc == 0 || rc == PM_EINVAL || rc == PM_ETOOBIG) {
+			break;
+		}
+		if (tries + 1 < AGENT_DONE_TRIES) {
+			usleep(200000);
+		}
+	}
+	if (rc != 0) {
+		pm_msg_warn("%s: cannot report job %s to qmgr %s: %s (the "
+		    "recipient statuses are in the queue)",
+		    *aj->job.queue_id ? aj->job.queue_id : "NOQUEUE",
+		    aj->job.job_id, ag.f[aj->qmgr].url, pm_strerror(rc));
+	}
+	pm_buf_free(&reply);
+}
+
+/* Finish without delivery: deferred, e.g. the agent is stopping. */
+static void
+agent_hand_back(agent_job *aj, pm_qstore *qs, const char *dsn,
+    const char *why)
+{
+	pm_buf done;
+
+	pm_job_set_all(&aj->job, PM_JOB_DEFERRED, dsn, "%s", why);
+	pm_buf_init(&done, 0);
+	pm__agent_finish(ag.a, &ag.m, qs, aj, &done);
+	agent_report(aj, &done);
+	pm_buf_free(&done);
+	pm__agent_job_free(aj);
+}
+
+static void *
+agent_worker(void *arg)
+{
+	void *ctx = NULL;
+	pm_qstore *qs;
+	agent_job *aj;
+	pm_buf done;
+
+	(void) arg;
+	qs = pm_qstore_open(var_redis_server, (int) (var_redis_timeout * 1000),
+	    var_body_store, (int) var_queue_shards);
+	if (qs == NULL) {
+		pm_msg_fatal("cannot use %s = %s", VAR_REDIS_SERVER,
+		    var_redis_server);
+	}
+	agent_tls_qs = qs;
+	if (ag.a->thread_init != NULL) {
+		ctx = ag.a->thread_init();
+	}
+	pm_buf_init(&done, 0);
+	for (;;) {
+		pthread_mutex_lock(&ag.mu);
+		while (!ag.stopping && ag.head == NULL) {
+			pthread_cond_wait(&ag.cv_work, &ag.mu);
+		}
+		if (ag.stopping) {
+			pthread_mutex_unlock(&ag.mu);
+			break;
+		}
+		aj = queue_pop();
+		ag.running++;
+		pthread_mutex_unlock(&ag.mu);
+
+		aj->start_us = pm_now_us();
+		if (aj->invalid == NULL) {
+			ag.a->deliver(ctx, &aj->job);
+		}
+		pm__agent_finish(ag.a, &ag.m, qs, aj, &done);
+		agent_report(aj, &done);
+		pm__agent_job_free(aj);
+
+		pthread_mutex_lock(&ag.mu);
+		ag.running--;
+		pthread_cond_broadcast(&ag.cv_space);
+		pthread_mutex_unlock(&ag.mu);
+	}
+	pm_buf_free(&done);
+	if (ag.a->thread_fini != NULL) {
+		ag.a->thread_fini(ctx);
+	}
+	agent_tls_qs = NULL;
+	pm_qstore_close(qs);
+	pthread_mutex_lock(&ag.mu);
+	ag.live--;
+	pthread_cond_broadcast(&ag.cv_main);
+	pthread_mutex_unlock(&ag.mu);
+	return (NULL);
+}
+
+/* nng callback: check and queue the jobs; never blocks for long. */
+static void
+fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
+    size_t len)
+{
+	agent_fetcher *f = arg;
+	Pm__FetchReply *fr = NULL;
+	const uint8_t *p, *end;
+	uint64_t key, l;
+	unsigned char *ok = NULL;
+	size_t i, n = 0;
+	agent_job *aj;
+
+	if (err == 0 && rtype != PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY) {
+		err = PM_EPROTO;
+	}
+	if (err == 0 && (fr = pm__fetch_reply__unpack(NULL, len, reply)) ==
+	    NULL) {
+		err = PM_EPROTO;
+	}
+	if (err == 0 && fr->n_jobs > 0) {
+		/* which jobs are NUL-free: field 1 of FetchReply, in order */
+		ok = pm_calloc(fr->n_jobs, 1);
+		for (p = reply, end = reply + len; p < end && n < fr->n_jobs;) {
+			int k = 0;
+			uint64_t x = 0;
+
+			for (key = 0; p < end && k < 64; k += 7) {
+				x |= (uint64_t) (*p & 0x7f) << k;
+				if ((*p++ & 0x80) == 0) {
+					break;
+				}
+			}
+			key = x;
+			if ((key & 7) != 2) {
+				break; /* FetchReply has one field: jobs */
+			}
+			for (x = 0, k = 0; p < end && k < 64; k += 7) {
+				x |= (uint64_t) (*p & 0x7f) << k;
+				if ((*p++ & 0x80) == 0) {
+					break;
+				}
+			}
+			l = x;
+			if (l > (uint64_t) (end - p)) {
+				break;
+			}
+			if ((key >> 3) == 1) {
+				ok[n++] = (unsigned char) pm__agent_wire_ok(
+				    &pm__delivery_job__descriptor, p, (size_t) l,
+				    0);
+			}
+			p += l;
+		}
+	}
+	pthread_mutex_lock(&ag.mu);
+	for (i = 0; fr != NULL && i < fr->n_jobs; i++) {
+		aj = pm__agent_job_new(fr->jobs[i], ok != NULL && i < n &&
+		    ok[i], ag.a, f->idx, ag.nshards);
+		if (aj != NULL) {
+			queue_push(aj);
+		}
+	}
+	if (fr != NULL && fr->n_jobs > 0) {
+		pthread_cond_broadcast(&ag.cv_work);
+	}
+	f->err = err;
+	f->busy = 0;
+	pthread_cond_broadcast(&ag.cv_space);
+	pthread_mutex_unlock(&ag.mu);
+	free(ok);
+	if (fr != NULL) {
+		pm__fetch_reply__free_unpacked(fr, NULL);
+	}
+}
+
+static void
+fetch_error(agent_fetcher *f, int err)
+{
+	int64_t now = pm_mono_ms();
+
+	if (!f->failing || now - f->last_warn >= AGENT_WARN_EVERY_MS) {
+		pm_msg_warn("cannot fetch work from qmgr %s: %s; will retry",
+		    f->url, pm_strerror(err));
+		f->last_warn = now;
+	}
+	f->failing = 1;
+}
+
+static void *
+agent_fetcher_main(void *arg)
+{
+	agent_fetcher *f = arg;
+	Pm__FetchRequest req = PM__FETCH_REQUEST__INIT;
+	size_t nt, len;
+	uint8_t *buf;
+	int free_slots, rc;
+
+	for (nt = 0; ag.a->transports[nt] != NULL; nt++) {
+		/* count */
+	}
+	req.agent_id = ag.agent_id;
+	req.transports = (char **) ag.a->transports;
+	req.n_transports = nt;
+	req.wait_ms = (uint32_t) (ag.fetch_wait * 1000);
+	pthread_mutex_lock(&ag.mu);
+	while (!ag.stopping) {
+		free_slots = ag.slots - ag.running - ag.queued;
+		if (free_slots <= 0) {
+			pthread_cond_wait(&ag.cv_space, &ag.mu);
+			continue;
+		}
+		f->busy = 1;
+		f->err = 0;
+		pthread_mutex_unlock(&ag.mu);
+
+		req.max_jobs = (uint32_t) free_slots;
+		len = pm__fetch_request__get_packed_size(&req);
+		buf = pm_malloc(len > 0 ? len : 1);
+		pm__fetch_request__pack(&req, buf);
+		rc = pm_rpc_call_async(f->cl, PM__MSG_TYPE__MSG_QMGR_FETCH, buf,
+		    len, (int) (ag.fetch_wait * 1000 + 5000), fetch_cb, f);
+		free(buf);
+
+		pthread_mutex_lock(&ag.mu);
+		if (rc != 0) {
+			f->busy = 0;
+			f->err = rc;
+		}
+		while (f->busy && !ag.stopping) {
+			pthread_cond_wait(&ag.cv_space, &ag.mu);
+		}
+		if (ag.stopping) {
+			break;
+		}
+		if (f->err != 0) {
+			fetch_error(f, f->err);
+			wait_ms_locked(&ag.cv_space, AGENT_RETRY_MS);
+		} else if (f->failing) {
+			pm_msg_info("fetching work from qmgr %s again", f->url);
+			f->failing = 0;
+		}
+	}
+	pthread_mutex_unlock(&ag.mu);
+	return (NULL);
+}
+
+static void
+agent_params(void)
+{
+	static const pm_cfg_time times[] = {
+		{ VAR_AGENT_FETCH_WAIT, DEF_AGENT_FETCH_WAIT, &ag.fetch_wait,
+		    's', 1, 300 },
+		{ VAR_AGENT_STOP_GRACE, DEF_AGENT_STOP_GRACE, &ag.stop_grace,
+		    's', 0, 3600 },
+		{ VAR_AGENT_DONE_TIMEOUT, DEF_AGENT_DONE_TIMEOUT,
+		    &ag.done_timeout, 's', 1, 3600 },
+		{ 0 },
+	};
+	char *v;
+	long slots;
+
+	pm_cfg_bind_time(times);
+	v = pm_cfg_get(ag.a->slots_param);
+	if (v == NULL || pm_cfg_parse_long(v, &slots) != 0 || slots < 1 ||
+	    slots > 10000) {
+		pm_msg_fatal("bad %s = %s", ag.a->slots_param, v ? v : "");
+	}
+	free(v);
+	ag.slots = (int) slots;
+	ag.nshards = var_queue_shards > 0 ? (int) var_queue_shards : 1;
+	snprintf(ag.agent_id, sizeof(ag.agent_id), "%s@%s:%ld", ag.a->name,
+	    var_myhostname ? var_myhostname : "localhost", (long) getpid());
+}
+
+static void
+agent_clients(void)
+{
+	char *v = pm_cfg_get(VAR_QMGR_SERVICE);
+	char **urls;
+	size_t n = 0, i;
+
+	urls = pm_cfg_list(v != NULL ? v : DEF_QMGR_SERVICE, &n);
+	free(v);
+	if (n == 0) {
+		pm_msg_fatal("%s is empty", VAR_QMGR_SERVICE);
+	}
+	ag.nq = (int) n;
+	ag.f = pm_calloc(n, sizeof(*ag.f));
+	for (i = 0; i < n; i++) {
+		ag.f[i].idx = (int) i;
+		ag.f[i].url = pm_strdup(urls[i]);
+		ag.f[i].cl = pm_rpc_client_new(urls[i], AGENT_FETCH_RECVMAX);
+		if (ag.f[i].cl == NULL) {
+			pm_msg_fatal("cannot use %s = %s", VAR_QMGR_SERVICE,
+			    urls[i]);
+		}
+		pm_rpc_client_set_sendmax(ag.f[i].cl, PM_RPC_CONTROL_MAX);
+	}
+	pm_cfg_list_free(urls);
+}
+
+/* Wait until no worker is left, at most grace seconds; 1 if none is. */
+static int
+agent_wait_workers(long grace)
+{
+	int64_t end = pm_mono_ms() + grace * 1000;
+	int64_t now;
+	int none;
+
+	pthread_mutex_lock(&ag.mu);
+	while (ag.live > 0 && (now = pm_mono_ms()) < end) {
+		wait_ms_locked(&ag.cv_main, (long) (end - now));
+	}
+	none = ag.live == 0;
+	if (!none) {
+		pm_msg_warn("%d deliveries still running after %s; not "
+		    "waiting for them", ag.running, VAR_AGENT_STOP_GRACE);
+	}
+	pthread_mutex_unlock(&ag.mu);
+	return (none);
+}
+
+static void
+agent_hand_back_queue(pm_qstore *qs)
+{
+	agent_job *aj;
+
+	for (;;) {
+		pthread_mutex_lock(&ag.mu);
+		aj = queue_pop();
+		pthread_mutex_unlock(&ag.mu);
+		if (aj == NULL) {
+			break;
+		}
+		agent_hand_back(aj, qs, "4.3.0", "delivery agent stopping");
+	}
+}
+
+int
+pm_agent_run(const pm_agent *a)
+{
+	pm_qstore *qs;
+	int i, all_done;
+
+	PM_ASSERT(a != NULL && a->deliver != NULL && a->transports != NULL);
+	ag.a = a;
+	agent_params();
+	pm__agent_metrics_init(&ag.m, a->name);
+	agent_clients();
+	pm_server_on_stop(agent_on_stop, NULL);
+
+	ag.w = pm_calloc((size_t) ag.slots, sizeof(*ag.w));
+	for (i = 0; i < ag.slots; i++) {
+		pthread_mutex_lock(&ag.mu);
+		ag.live++;
+		pthread_mutex_unlock(&ag.mu);
+		if (pthread_create(&ag.w[i], NULL, agent_worker, NULL) != 0) {
+			pm_msg_fatal("cannot create delivery thread %d", i);
+		}
+		ag.nw++;
+	}
+	for (i = 0; i < ag.nq; i++) {
+		if (pthread_create(&ag.f[i].tid, NULL, agent_fetcher_main,
+		    &ag.f[i]) != 0) {
+			pm_msg_fatal("cannot create fetch thread");
+		}
+		ag.f[i].started = 1;
+	}
+	pm_msg_info("%s: %d delivery slots, fetching from %d qmgr(s)",
+	    a->name, ag.slots, ag.nq);
+
+	pthread_mutex_lock(&ag.mu);
+	while (!ag.stopping) {
+		pthread_cond_wait(&ag.cv_main, &ag.mu);
+	}
+	pthread_mutex_unlock(&ag.mu);
+
+	for (i = 0; i < ag.nq; i++) {
+		if (ag.f[i].started) {
+			pthread_join(ag.f[i].tid, NULL);
+		}
+	}
+	all_done = agent_wait_workers(ag.stop_grace);
+	qs = pm_qstore_open(var_redis_server, (int) (var_redis_timeout * 1000),
+	    var_body_store, (int) var_queue_shards);
+	agent_hand_back_queue(qs);
+	if (!all_done) {
+		/* busy workers still use the clients: leave them to exit() */
+		pm_qstore_close(qs);
+		return (0);
+	}
+	for (i = 0; i < ag.nw; i++) {
+		pthread_join(ag.w[i], NULL);
+	}
+	free(ag.w);
+	for (i = 0; i < ag.nq; i++) {
+		/* fails a fetch still in flight; its callback runs first */
+		pm_rpc_client_free(ag.f[i].cl);
+		ag.f[i].cl = NULL;
+	}
+	/* jobs a late fetch reply brought after the hand-back */
+	agent_hand_back_queue(NULL);
+	for (i = 0; i < ag.nq; i++) {
+		free(ag.f[i].url);
+	}
+	free(ag.f);
+	pm_qstore_close(qs);
+	return (0);
+}

@@ -1,0 +1,118 @@
+/*
+ * NAME
+ *	pm_dsn_rules - who gets a notice, NOTIFY, status codes
+ * SUMMARY
+ *	#include "pm_dsn.h"
+ * DESCRIPTION
+ *	The small decisions of pm_dsn.h kept apart from the notice writer
+ *	(pm_dsn.c): pm_dsn_route() (double bounce rules),
+ *	pm_dsn_wanted() (RFC 3461 NOTIFY), pm_dsn_qualify(),
+ *	pm_dsn_status_valid() and pm_dsn_split() (Postfix's dsn_split).
+ * LIMITS
+ *	Status codes are at most 15 bytes: [245].N{1,3}.N{1,3}.
+ * SECURITY
+ *	Inputs are untrusted strings; nothing is read past their NUL.
+ */
+#include "pm_dsn.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int
+pm_dsn_route(int kind, const char *sender, const char *double_bounce_addr)
+{
+	if (sender == NULL) {
+		sender = "";
+	}
+	if (double_bounce_addr != NULL && *double_bounce_addr != 0 &&
+	    pm_strcaseeq(sender, double_bounce_addr)) {
+		return (PM_DSN_DISCARD);
+	}
+	if (*sender == 0) {
+		/* Postfix sends only failures of a bounce, to postmaster. */
+		return (kind == PM_NOTICE_FAILED ? PM_DSN_TO_POSTMASTER :
+		    PM_DSN_DISCARD);
+	}
+	return (PM_DSN_TO_SENDER);
+}
+
+int
+pm_dsn_wanted(int kind, unsigned notify)
+{
+	if (notify & PM_DSN_NOTIFY_NEVER) {
+		return (0);
+	}
+	switch (kind) {
+	case PM_NOTICE_FAILED:
+		return (notify == 0 || (notify & PM_DSN_NOTIFY_FAILURE) != 0);
+	case PM_NOTICE_DELAYED:
+		return (notify == 0 || (notify & PM_DSN_NOTIFY_DELAY) != 0);
+	case PM_NOTICE_DELIVERED:
+	case PM_NOTICE_RELAYED:
+		return ((notify & PM_DSN_NOTIFY_SUCCESS) != 0);
+	default:
+		return (0);
+	}
+}
+
+char *
+pm_dsn_qualify(const char *addr, const char *origin)
+{
+	if (addr == NULL) {
+		addr = "";
+	}
+	if (*addr == 0 || strchr(addr, '@') != NULL || origin == NULL ||
+	    *origin == 0) {
+		return (pm_strdup(addr));
+	}
+	return (pm_asprintf("%s@%s", addr, origin));
+}
+
+/* 1 if p is an enhanced status code: [245].N{1,3}.N{1,3} */
+int
+pm_dsn_status_valid(const char *p)
+{
+	int part, n;
+
+	if ((p[0] != '2' && p[0] != '4' && p[0] != '5') || p[1] != '.') {
+		return (0);
+	}
+	p += 2;
+	for (part = 0; part < 2; part++) {
+		for (n = 0; *p >= '0' && *p <= '9'; p++) {
+			n++;
+		}
+		if (n < 1 || n > 3 || (part == 0 && *p++ != '.')) {
+			return (0);
+		}
+	}
+	return (*p == 0);
+}
+
+void
+pm_dsn_split(const char *text, const char *def, char dsn[16],
+    const char **rest)
+{
+	char tok[16];
+	size_t n;
+
+	if (text == NULL) {
+		text = "";
+	}
+	*rest = text;
+	snprintf(dsn, 16, "%s", def);
+	n = strcspn(text, " \t");
+	if (n == 0 || n >= sizeof(tok)) {
+		return;
+	}
+	memcpy(tok, text, n);
+	tok[n] = 0;
+	if (!pm_dsn_status_valid(tok)) {
+		return;
+	}
+	snprintf(dsn, 16, "%c%s", def[0], tok + 1);
+	for (text += n; *text == ' ' || *text == '\t'; text++) {
+		/* skip white space */
+	}
+	*rest = text;
+}

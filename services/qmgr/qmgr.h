@@ -1,0 +1,204 @@
+/*
+ * NAME
+ *	qmgr - internal interfaces of the queue manager
+ * DESCRIPTION
+ *	State shared by the qmgr files. One mutex (qmgr.mu) guards every
+ *	in-memory structure: the scheduler (pm_sched), the active
+ *	messages, the jobs in flight and the counters. Redis calls,
+ *	rewrite and bounce calls are made without it.
+ *
+ *	A message (qmgr_msg) is in memory from intake until its pass is
+ *	complete. It carries "holds": one for intake until all its jobs
+ *	are queued, one per job (queued or in flight), one per status
+ *	write in progress. Whoever drops the last hold completes the
+ *	message (qmgr_msg_complete(): notices, finish or defer) outside
+ *	the lock, with its own Redis connection.
+ *
+ *	Files: qmgr.c (main, parameters, metrics), qmgr_intake.c (claim,
+ *	read, resolve, group), qmgr_fetch.c (agent fetch and done),
+ *	qmgr_msg.c (message state, completion, logging), qmgr_sched.c
+ *	(the scheduler thread: timeouts, transport waits, leases,
+ *	deferred queue scans, queue sizes).
+ */
+#ifndef QMGR_H
+#define QMGR_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bounce_clnt.h"
+#include "pm_metrics.h"
+#include "pm_qstore.h"
+#include "pm_sched.h"
+#include "rewrite_clnt.h"
+
+#define QMGR_DSN_MAX 16
+#define QMGR_TEXT_MAX 500        /* reasons kept and logged */
+#define QMGR_RELAY_MAX 300
+#define QMGR_JOB_ID_MAX 48
+#define QMGR_FETCH_MAX_JOBS 128  /* jobs per fetch reply */
+#define QMGR_FETCH_BYTES (768 * 1024) /* reply budget (< PM_RPC_CONTROL_MAX) */
+#define QMGR_JOB_BYTES (192 * 1024)   /* one job at most (estimate) */
+#define QMGR_CLAIM_BATCH 64
+#define QMGR_MAX_TRANSPORTS 64   /* transports with their own metrics */
+#define QMGR_MAX_RCPT_LIMIT 1000 /* PM_AGENT_MAX_RCPT */
+
+/* Recipient state in this pass. */
+#define QR_TODO 0
+#define QR_SENT 1
+#define QR_BOUNCED 2
+#define QR_DEFERRED 3
+#define QR_FINAL(s) ((s) == QR_SENT || (s) == QR_BOUNCED)
+
+typedef struct qmgr_rcpt {
+	int state;
+	int record;        /* qmgr decided it: write dsn/text at completion */
+	char dsn[QMGR_DSN_MAX];
+	char *text;        /* last reason, or NULL */
+	char *relay;       /* remote MTA of the last attempt, or NULL */
+	int64_t last_us;   /* last attempt */
+	int success;       /* sent: PM_NOTICE_DELIVERED, _RELAYED, or 0 (none) */
+} qmgr_rcpt;
+
+typedef struct qmgr_msg {
+	pm_qentry e;
+	pm_qmsg *m;
+	qmgr_rcpt *r;
+	int64_t active_us;
+	unsigned attempt;   /* this pass: m->attempts + 1 */
+	unsigned seq;       /* jobs made */
+	size_t holds;
+	size_t inflight;    /* jobs in flight */
+	int stale;          /* taken over from another qmgr */
+	struct qmgr_job *jobs; /* its jobs, queued or in flight */
+	struct qmgr_msg *cnext; /* completion list */
+} qmgr_msg;
+
+typedef struct qmgr_job {
+	pm_sched_job sj;    /* first: pm_sched hands it back */
+	qmgr_msg *msg;
+	char id[QMGR_JOB_ID_MAX];
+	unsigned seq;
+	char *transport;
+	char *nexthop;
+	size_t n;
+	size_t *idx;        /* recipient indexes in the message */
+	char **addr;        /* where to deliver (resolved) */
+	size_t bytes;       /* estimated packed size */
+	int64_t dispatch_ms;
+	int64_t dispatch_us;
+	int inflight;
+	struct qmgr_job *inext; /* in-flight list, dispatch order */
+	struct qmgr_job *iprev;
+	struct qmgr_job *mnext; /* jobs of the message */
+	struct qmgr_job *mprev;
+} qmgr_job;
+
+/* Per-transport settings and metrics (bounded; see qmgr.c). */
+typedef struct qmgr_tpinfo {
+	long con_limit;
+	long rcpt_limit;
+	pm_metric *dispatched;
+} qmgr_tpinfo;
+
+typedef struct qmgr_state {
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;  /* fetch waiters: jobs may be dispatchable */
+	pthread_cond_t room_cv;  /* intake: active limits have room */
+	pthread_cond_t idle_cv;  /* stop: jobs in flight came back */
+	pm_sched *sched;
+	pm_smap *msgs;           /* qid -> qmgr_msg */
+	pm_smap *jobs;           /* job id -> qmgr_job in flight */
+	qmgr_job *ihead;         /* in-flight list, oldest first */
+	qmgr_job *itail;
+	size_t nmsgs;
+	size_t nrcpts;
+	size_t claiming;         /* messages being claimed by intake */
+	size_t ninflight;
+	int waiters;             /* fetch handlers waiting */
+	int max_waiters;
+	int stopping;
+	uint64_t job_seq;
+	char job_prefix[20];
+	char *consumer;
+	pm_rewrite_clnt *rw;
+	pm_bounce_clnt *bounce;
+} qmgr_state;
+
+extern qmgr_state qmgr;
+
+typedef struct qmgr_metrics {
+	pm_metric *q_incoming;
+	pm_metric *q_active;
+	pm_metric *q_deferred;
+	pm_metric *q_hold;
+	pm_metric *oldest_age;
+	pm_metric *removed;
+	pm_metric *rcpt_sent;
+	pm_metric *rcpt_bounced;
+	pm_metric *rcpt_deferred;
+	pm_metric *mem_messages;
+	pm_metric *mem_inflight;
+	pm_metric *job_timeouts;
+	pm_metric *notices_failed;
+} qmgr_metrics;
+
+extern qmgr_metrics qmgr_m;
+
+/* qmgr.c */
+qmgr_tpinfo *qmgr_tpinfo_get(const char *transport);
+pm_qstore *qmgr_qstore_open(void);
+
+/* qmgr_msg.c (under qmgr.mu unless said otherwise) */
+qmgr_msg *qmgr_msg_new(const pm_qentry *e, pm_qmsg *m, int64_t now_us);
+void qmgr_msg_free(qmgr_msg *msg);
+void qmgr_rcpt_set(qmgr_msg *msg, size_t i, int state, const char *dsn,
+    const char *text, const char *relay, int record);
+/* The success notice kind for a recipient sent through transport. */
+int qmgr_success_kind(const char *transport, int dsn_passed);
+/* Drop one hold; the message goes on *done when it was the last. */
+void qmgr_msg_release(qmgr_msg *msg, qmgr_msg **done);
+/* Complete every message of the list (no lock held). */
+void qmgr_msg_complete_list(pm_qstore *qs, qmgr_msg *list);
+/* Log one recipient line in Postfix's format (no lock needed). */
+void qmgr_log_rcpt(const qmgr_msg *msg, size_t i, const char *to,
+    const char *relay, int64_t dispatch_us, const char *dsn,
+    const char *status, const char *text);
+/* Link a new job to its message; unlink and free one. */
+void qmgr_job_link(qmgr_msg *msg, qmgr_job *j);
+void qmgr_job_free(qmgr_job *j);
+
+/*
+ * A job leaves without (more of) an attempt: its recipients that are
+ * not final are deferred with prefix+text, logged, the job is freed
+ * and its hold dropped. Under qmgr.mu.
+ */
+void qmgr_job_abandon(qmgr_job *j, const char *dsn, const char *prefix,
+    const char *text, qmgr_msg **done);
+
+/* pm_sched drop callbacks; arg is a qmgr_msg ** completion list. */
+void qmgr_drop_dead(void *arg, pm_sched_job *sj, const char *dsn,
+    const char *text);
+void qmgr_drop_plain(void *arg, pm_sched_job *sj, const char *dsn,
+    const char *text);
+
+/* qmgr_intake.c */
+int qmgr_intake_start(void);
+void qmgr_intake_stop(void);
+/* Process claimed entries (intake and stale takeover). */
+void qmgr_intake_entries(pm_qstore *qs, const pm_qentry *e, size_t n,
+    int stale);
+
+/* qmgr_sched.c */
+int qmgr_sched_start(void);
+void qmgr_sched_stop(void);
+/* Graceful stop: wait for jobs in flight, then hand messages back. */
+void qmgr_sched_on_stop(void *arg);
+void qmgr_sched_hand_back(pm_qstore *qs);
+
+/* qmgr_fetch.c */
+int qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
+    size_t reqlen, uint32_t *rtype, pm_buf *rbuf);
+
+#endif

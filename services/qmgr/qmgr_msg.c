@@ -1,0 +1,570 @@
+/*
+ * NAME
+ *	qmgr_msg - message state and the end of a delivery pass
+ * SUMMARY
+ *	#include "qmgr.h"
+ * DESCRIPTION
+ *	An active message keeps, per recipient, its state in this pass
+ *	(todo, sent, bounced, deferred), the last DSN code and reason and
+ *	the remote MTA. Recipients that were already sent or bounced when
+ *	the message was read (an earlier pass, or a qmgr that died) start
+ *	final and get no job: a takeover never re-sends them.
+ *
+ *	When the last hold goes (every job back), qmgr_msg_complete_list()
+ *	ends the pass, as Postfix's qmgr_active_done():
+ *	- recipients still deferred past maximal_queue_lifetime
+ *	  (bounce_queue_lifetime for the null sender) bounce now with
+ *	  5.4.7 "message delivery time expired: <last reason>";
+ *	- if every recipient is final: a non-delivery notice (bounce
+ *	  service, PM_NOTICE_FAILED) for the bounced ones that want it
+ *	  (NOTIFY unset or FAILURE), a success notice (PM_NOTICE_DELIVERED)
+ *	  for the sent ones with NOTIFY=SUCCESS, then pm_qstore_finish()
+ *	  and "QID: removed". If a notice cannot be queued the message is
+ *	  kept (deferred for min(minimal_backoff_time, 60s)); the kinds
+ *	  already queued are remembered in the envelope field "notices";
+ *	- else: a delay warning once (delay_warning_time, envelope field
+ *	  "warned"), the reasons qmgr itself decided are written to the
+ *	  recipients, and the message goes to the deferred queue with
+ *	  backoff clamp(minimal_backoff_time * 2^(attempts-1),
+ *	  minimal_backoff_time, maximal_backoff_time).
+ * LIMITS
+ *	Reasons are cut to QMGR_TEXT_MAX bytes.
+ * SECURITY
+ *	Reasons come from agents and Redis: they are made printable before
+ *	they are kept or logged.
+ */
+#include "qmgr.h"
+#include "qmgr_params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.pb-c.h"
+#include "pm_log.h"
+#include "pm_qstore_attr.h"
+
+qmgr_msg *
+qmgr_msg_new(const pm_qentry *e, pm_qmsg *m, int64_t now_us)
+{
+	qmgr_msg *msg = pm_calloc(1, sizeof(*msg));
+	qmgr_rcpt *r;
+	size_t i;
+
+	msg->e = *e;
+	msg->m = m;
+	msg->r = pm_calloc(m->nrcpt ? m->nrcpt : 1, sizeof(*msg->r));
+	msg->active_us = now_us;
+	msg->attempt = (unsigned) (m->attempts > 0 ? m->attempts : 0) + 1;
+	msg->holds = 1; /* intake, until its jobs are queued */
+	for (i = 0; i < m->nrcpt; i++) {
+		r = &msg->r[i];
+		if (strcmp(m->rcpt[i].status, PM_RCPT_SENT) == 0) {
+			r->state = QR_SENT;
+			r->success = PM_NOTICE_DELIVERED; /* how: unknown */
+		} else if (strcmp(m->rcpt[i].status, PM_RCPT_BOUNCED) == 0) {
+			r->state = QR_BOUNCED;
+		} else {
+			r->state = QR_TODO;
+		}
+		snprintf(r->dsn, sizeof(r->dsn), "%s", m->rcpt[i].dsn);
+		if (m->rcpt[i].text[0] != 0) {
+			r->text = pm_printable_dup(m->rcpt[i].text,
+			    strlen(m->rcpt[i].text), QMGR_TEXT_MAX);
+		}
+	}
+	return (msg);
+}
+
+void
+qmgr_msg_free(qmgr_msg *msg)
+{
+	size_t i;
+
+	if (msg == NULL) {
+		return;
+	}
+	for (i = 0; i < msg->m->nrcpt; i++) {
+		free(msg->r[i].text);
+		free(msg->r[i].relay);
+	}
+	free(msg->r);
+	pm_qmsg_free(msg->m);
+	free(msg);
+}
+
+void
+qmgr_rcpt_set(qmgr_msg *msg, size_t i, int state, const char *dsn,
+    const char *text, const char *relay, int record)
+{
+	qmgr_rcpt *r = &msg->r[i];
+
+	if (QR_FINAL(r->state)) {
+		return; /* the first final outcome wins */
+	}
+	r->state = state;
+	r->record = record;
+	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn != NULL && *dsn ? dsn :
+	    (state == QR_SENT ? "2.0.0" : state == QR_BOUNCED ? "5.0.0" :
+	    "4.0.0"));
+	/* a deferral is never a 5.x.y (nor a bounce a 4.x.y) */
+	if (state == QR_DEFERRED && r->dsn[0] != '4') {
+		r->dsn[0] = '4';
+	} else if (state == QR_BOUNCED && r->dsn[0] != '5') {
+		r->dsn[0] = '5';
+	}
+	if (text != NULL) {
+		free(r->text);
+		r->text = pm_printable_dup(text, strlen(text), QMGR_TEXT_MAX);
+	}
+	if (relay != NULL) {
+		free(r->relay);
+		r->relay = pm_printable_dup(relay, strlen(relay),
+		    QMGR_RELAY_MAX);
+	}
+	r->last_us = pm_now_us();
+	pm_metric_inc(state == QR_SENT ? qmgr_m.rcpt_sent :
+	    state == QR_BOUNCED ? qmgr_m.rcpt_bounced : qmgr_m.rcpt_deferred);
+}
+
+/*
+ * NOTIFY=SUCCESS (RFC 3461): a relay to a peer that did not take the
+ * NOTIFY parameter says "relayed"; final delivery says "delivered"; a
+ * peer that took it sends the notice itself.
+ */
+int
+qmgr_success_kind(const char *transport, int dsn_passed)
+{
+	if (dsn_passed) {
+		return (0);
+	}
+	if (transport != NULL && (strcmp(transport, "smtp") == 0
+	    || strcmp(transport, "relay") == 0)) {
+		return (PM_NOTICE_RELAYED);
+	}
+	return (PM_NOTICE_DELIVERED);
+}
+
+void
+qmgr_msg_release(qmgr_msg *msg, qmgr_msg **done)
+{
+	PM_ASSERT(msg->holds > 0);
+	if (--msg->holds == 0) {
+		msg->cnext = *done;
+		*done = msg;
+	}
+}
+
+void
+qmgr_job_link(qmgr_msg *msg, qmgr_job *j)
+{
+	j->msg = msg;
+	j->mprev = NULL;
+	j->mnext = msg->jobs;
+	if (msg->jobs != NULL) {
+		msg->jobs->mprev = j;
+	}
+	msg->jobs = j;
+}
+
+void
+qmgr_job_free(qmgr_job *j)
+{
+	size_t i;
+
+	if (j == NULL) {
+		return;
+	}
+	if (j->msg != NULL) {
+		if (j->mprev != NULL) {
+			j->mprev->mnext = j->mnext;
+		} else if (j->msg->jobs == j) {
+			j->msg->jobs = j->mnext;
+		}
+		if (j->mnext != NULL) {
+			j->mnext->mprev = j->mprev;
+		}
+	}
+	for (i = 0; i < j->n; i++) {
+		free(j->addr[i]);
+	}
+	free(j->addr);
+	free(j->idx);
+	free(j->transport);
+	free(j->nexthop);
+	free(j);
+}
+
+/* Postfix's delay format: 0, 0.07, 2.3, 215. */
+static void
+fmt_delay(char *buf, size_t size, int64_t us)
+{
+	int64_t s, frac;
+
+	if (us < 0) {
+		us = 0;
+	}
+	s = us / 1000000;
+	frac = us % 1000000;
+	if (s > 9 || (s > 0 && frac < 100000)) {
+		snprintf(buf, size, "%lld", (long long) s);
+	} else if (s > 0) {
+		snprintf(buf, size, "%lld.%d", (long long) s,
+		    (int) (frac / 100000));
+	} else if (frac >= 10000) {
+		snprintf(buf, size, "0.%02d", (int) (frac / 10000));
+	} else {
+		snprintf(buf, size, "0");
+	}
+}
+
+void
+qmgr_log_rcpt(const qmgr_msg *msg, size_t i, const char *to,
+    const char *relay, int64_t dispatch_us, const char *dsn,
+    const char *status, const char *text)
+{
+	const char *queued = msg->m->rcpt[i].address;
+	int64_t now = pm_now_us(), end_b;
+	char d[16], a[16], b[16];
+	char *pto, *porig, *ptext;
+
+	end_b = dispatch_us > 0 ? dispatch_us : now;
+	fmt_delay(d, sizeof(d), now - msg->m->arrival_us);
+	fmt_delay(a, sizeof(a), msg->active_us - msg->m->arrival_us);
+	fmt_delay(b, sizeof(b), end_b - msg->active_us);
+	pto = pm_printable_dup(to, strlen(to), 1024);
+	porig = pm_printable_dup(queued, strlen(queued), 1024);
+	ptext = pm_printable_dup(text ? text : "", text ? strlen(text) : 0,
+	    QMGR_TEXT_MAX);
+	pm_msg_info("%s: to=<%s>%s%s%s, relay=%s, delay=%s, "
+	    "delays=%s/%s/0/0, dsn=%s, status=%s (%s)", msg->e.qid, pto,
+	    strcmp(to, queued) ? ", orig_to=<" : "",
+	    strcmp(to, queued) ? porig : "", strcmp(to, queued) ? ">" : "",
+	    relay ? relay : "none", d, a, b, dsn, status, ptext);
+	free(pto);
+	free(porig);
+	free(ptext);
+}
+
+void
+qmgr_job_abandon(qmgr_job *j, const char *dsn, const char *prefix,
+    const char *text, qmgr_msg **done)
+{
+	qmgr_msg *msg = j->msg;
+	char *why = pm_asprintf("%s%s", prefix ? prefix : "", text ? text :
+	    "");
+	size_t k, i;
+
+	for (k = 0; k < j->n; k++) {
+		i = j->idx[k];
+		if (QR_FINAL(msg->r[i].state)) {
+			continue;
+		}
+		qmgr_rcpt_set(msg, i, QR_DEFERRED, dsn, why, NULL, 1);
+		qmgr_log_rcpt(msg, i, j->addr[k], NULL, j->dispatch_us,
+		    msg->r[i].dsn, "deferred", why);
+	}
+	free(why);
+	qmgr_job_free(j);
+	qmgr_msg_release(msg, done);
+}
+
+void
+qmgr_drop_dead(void *arg, pm_sched_job *sj, const char *dsn,
+    const char *text)
+{
+	qmgr_job_abandon((qmgr_job *) sj, dsn,
+	    "delivery temporarily suspended: ", text, arg);
+}
+
+void
+qmgr_drop_plain(void *arg, pm_sched_job *sj, const char *dsn,
+    const char *text)
+{
+	qmgr_job_abandon((qmgr_job *) sj, dsn, "", text, arg);
+}
+
+/* NOTIFY: unset means FAILURE,DELAY (RFC 3461); NEVER means none. */
+static int
+want_failure(unsigned notify)
+{
+	return (notify == 0 || (notify & PM__NOTIFY__NOTIFY_FAILURE));
+}
+
+static int
+want_delay(unsigned notify)
+{
+	return (notify == 0 || (notify & PM__NOTIFY__NOTIFY_DELAY));
+}
+
+static int
+want_success(unsigned notify)
+{
+	return ((notify & PM__NOTIFY__NOTIFY_SUCCESS) != 0
+	    && (notify & PM__NOTIFY__NOTIFY_NEVER) == 0);
+}
+
+/* "mx.example.com[192.0.2.1]:25" -> "mx.example.com" */
+static char *
+remote_mta(const char *relay)
+{
+	size_t n;
+
+	if (relay == NULL || strcmp(relay, "none") == 0) {
+		return (pm_strdup(""));
+	}
+	n = strcspn(relay, "[");
+	return (pm_strndup(relay, n));
+}
+
+/*
+ * Send one kind of notice for the recipients in state `state` whose
+ * NOTIFY wants it (and, with success != 0, whose success notice kind
+ * is that). 0 if queued or not needed (*sent = 1 if one was
+ * requested), else the error.
+ */
+static int
+msg_notice_sel(qmgr_msg *msg, int kind, int state, int success,
+    int (*want)(unsigned), int *sent)
+{
+	pm_qmsg *m = msg->m;
+	pm_notice_rcpt *nr;
+	char **mta, nqid[64];
+	size_t i, n = 0;
+	int rc;
+
+	*sent = 0;
+	nr = pm_calloc(m->nrcpt ? m->nrcpt : 1, sizeof(*nr));
+	mta = pm_calloc(m->nrcpt ? m->nrcpt : 1, sizeof(*mta));
+	for (i = 0; i < m->nrcpt; i++) {
+		if (msg->r[i].state != state || !want(m->rcpt[i].notify)
+		    || (success != 0 && msg->r[i].success != success)) {
+			continue;
+		}
+		mta[n] = remote_mta(msg->r[i].relay);
+		nr[n].address = m->rcpt[i].address;
+		nr[n].orcpt = m->rcpt[i].orcpt;
+		nr[n].notify = m->rcpt[i].notify;
+		nr[n].dsn = msg->r[i].dsn[0] ? msg->r[i].dsn :
+		    (state == QR_SENT ? "2.0.0" : state == QR_BOUNCED ?
+		    "5.0.0" : "4.0.0");
+		nr[n].text = msg->r[i].text ? msg->r[i].text : "";
+		nr[n].remote_mta = mta[n];
+		nr[n].last_attempt_us = msg->r[i].last_us ? msg->r[i].last_us
+		    : pm_now_us();
+		n++;
+	}
+	rc = 0;
+	if (n > 0) {
+		*sent = 1;
+		rc = pm_bounce_notify(qmgr.bounce, kind, msg->e.qid, nr, n,
+		    nqid, sizeof(nqid));
+		if (rc != 0) {
+			pm_metric_inc(qmgr_m.notices_failed);
+			pm_msg_warn("%s: cannot queue a %s notice: %s; message "
+			    "kept", msg->e.qid, kind == PM_NOTICE_FAILED ?
+			    "non-delivery" : kind == PM_NOTICE_DELAYED ?
+			    "delay" : "delivery status", pm_strerror(rc));
+		}
+	}
+	for (i = 0; i < n; i++) {
+		free(mta[i]);
+	}
+	free(mta);
+	free(nr);
+	return (rc);
+}
+
+static int
+msg_notice(qmgr_msg *msg, int kind, int state, int (*want)(unsigned),
+    int *sent)
+{
+	return (msg_notice_sel(msg, kind, state, 0, want, sent));
+}
+
+/* Might an earlier pass have queued notices already? */
+static int
+msg_seen_before(const qmgr_msg *msg)
+{
+	return (msg->m->attempts > 0 || msg->stale);
+}
+
+/* Every recipient is final: notices, then finish. 0, or keep it. */
+static int
+msg_final(pm_qstore *qs, qmgr_msg *msg)
+{
+	char done[PM_QSTORE_ATTR_MAX + 1] = "", now_done[8] = "";
+	int rc = 0, sent, need_f = 0, need_d = 0, need_r = 0, ws;
+	size_t i;
+
+	for (i = 0; i < msg->m->nrcpt; i++) {
+		need_f |= msg->r[i].state == QR_BOUNCED
+		    && want_failure(msg->m->rcpt[i].notify);
+		ws = msg->r[i].state == QR_SENT
+		    && want_success(msg->m->rcpt[i].notify);
+		need_d |= ws && msg->r[i].success == PM_NOTICE_DELIVERED;
+		need_r |= ws && msg->r[i].success == PM_NOTICE_RELAYED;
+	}
+	if ((need_f || need_d || need_r) && msg_seen_before(msg)
+	    && pm_qstore_attr_get(qs, msg->e.qid, "notices", done,
+	    sizeof(done)) == PM_EREDIS) {
+		done[0] = 0; /* at least once: a duplicate beats a loss */
+	}
+	if (need_f && strchr(done, 'f') == NULL) {
+		rc = msg_notice(msg, PM_NOTICE_FAILED, QR_BOUNCED,
+		    want_failure, &sent);
+		if (rc == 0) {
+			strcat(now_done, "f");
+		}
+	}
+	if (rc == 0 && need_d && strchr(done, 'd') == NULL) {
+		rc = msg_notice_sel(msg, PM_NOTICE_DELIVERED, QR_SENT,
+		    PM_NOTICE_DELIVERED, want_success, &sent);
+		if (rc == 0) {
+			strcat(now_done, "d");
+		}
+	}
+	if (rc == 0 && need_r && strchr(done, 'r') == NULL) {
+		rc = msg_notice_sel(msg, PM_NOTICE_RELAYED, QR_SENT,
+		    PM_NOTICE_RELAYED, want_success, &sent);
+		if (rc == 0) {
+			strcat(now_done, "r");
+		}
+	}
+	if (rc != 0) {
+		if (now_done[0] != 0 && strlen(done) + strlen(now_done) <
+		    sizeof(done)) {
+			strcat(done, now_done);
+			(void) pm_qstore_attr_set(qs, msg->e.qid, "notices",
+			    done);
+		}
+		return (rc);
+	}
+	if ((rc = pm_qstore_finish(qs, &msg->e)) != 0) {
+		pm_msg_warn("%s: cannot remove the message: %s; it will be "
+		    "taken up again after %lds", msg->e.qid, pm_strerror(rc),
+		    var_qmgr_lease);
+		return (0);
+	}
+	pm_msg_info("%s: removed", msg->e.qid);
+	pm_metric_inc(qmgr_m.removed);
+	return (0);
+}
+
+/* Some recipients wait: delay warning, reasons, deferred queue. */
+static void
+msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
+{
+	pm_qmsg *m = msg->m;
+	char warned[PM_QSTORE_ATTR_MAX + 1] = "";
+	int64_t next;
+	size_t i;
+	int sent, changed, rc;
+
+	if (var_delay_warn_time > 0
+	    && now >= m->arrival_us + var_delay_warn_time * 1000000LL) {
+		if (msg_seen_before(msg)) {
+			(void) pm_qstore_attr_get(qs, msg->e.qid, "warned",
+			    warned, sizeof(warned));
+		}
+		if (warned[0] == 0 && msg_notice(msg, PM_NOTICE_DELAYED,
+		    QR_DEFERRED, want_delay, &sent) == 0) {
+			(void) pm_qstore_attr_set(qs, msg->e.qid, "warned",
+			    "1");
+		}
+	}
+	for (i = 0; i < m->nrcpt; i++) {
+		if (msg->r[i].state == QR_DEFERRED && msg->r[i].record
+		    && pm_qstore_rcpt_status(qs, msg->e.qid, i,
+		    PM_RCPT_DEFERRED, msg->r[i].dsn, msg->r[i].text ?
+		    msg->r[i].text : "", &changed) == PM_EREDIS) {
+			break; /* only the reason is lost */
+		}
+	}
+	next = now + 1000000LL * pm_sched_backoff(var_min_backoff,
+	    var_max_backoff, (int) msg->attempt);
+	if ((rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
+	    next)) != 0) {
+		pm_msg_warn("%s: cannot move the message to the deferred "
+		    "queue: %s; it will be taken up again after %lds",
+		    msg->e.qid, pm_strerror(rc), var_qmgr_lease);
+	}
+}
+
+/* Past its lifetime: what still waits bounces now. */
+static void
+msg_expire(qmgr_msg *msg)
+{
+	pm_qmsg *m = msg->m;
+	char *why;
+	size_t i;
+
+	pm_msg_info("%s: from=<%s>, status=expired, returned to sender",
+	    msg->e.qid, m->sender);
+	for (i = 0; i < m->nrcpt; i++) {
+		if (QR_FINAL(msg->r[i].state)) {
+			continue;
+		}
+		why = msg->r[i].text != NULL ?
+		    pm_asprintf("message delivery time expired: %s",
+		    msg->r[i].text) :
+		    pm_strdup("message delivery time expired");
+		msg->r[i].state = QR_TODO;
+		qmgr_rcpt_set(msg, i, QR_BOUNCED, "5.4.7", why, NULL, 0);
+		qmgr_log_rcpt(msg, i, m->rcpt[i].address, NULL, 0, "5.4.7",
+		    "bounced", why);
+		free(why);
+	}
+}
+
+static void
+msg_complete(pm_qstore *qs, qmgr_msg *msg)
+{
+	pm_qmsg *m = msg->m;
+	int64_t now = pm_now_us(), life, short_retry;
+	size_t i, nwait = 0;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		if (msg->r[i].state == QR_TODO) {
+			/* never attempted in this pass (should not happen) */
+			msg->r[i].state = QR_DEFERRED;
+		}
+		nwait += !QR_FINAL(msg->r[i].state);
+	}
+	life = m->sender[0] == 0 ? var_dsn_queue_time : var_max_queue_time;
+	if (nwait > 0 && now >= m->arrival_us + life * 1000000LL) {
+		msg_expire(msg);
+		nwait = 0;
+	}
+	if (nwait == 0) {
+		if (msg_final(qs, msg) != 0) {
+			short_retry = var_min_backoff < 60 ? var_min_backoff :
+			    60;
+			(void) pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
+			    now + short_retry * 1000000LL);
+		}
+	} else {
+		msg_defer(qs, msg, now);
+	}
+}
+
+void
+qmgr_msg_complete_list(pm_qstore *qs, qmgr_msg *list)
+{
+	qmgr_msg *msg, *next;
+
+	for (msg = list; msg != NULL; msg = next) {
+		next = msg->cnext;
+		msg_complete(qs, msg);
+		pthread_mutex_lock(&qmgr.mu);
+		if (pm_smap_get(qmgr.msgs, msg->e.qid) == msg) {
+			pm_smap_del(qmgr.msgs, msg->e.qid);
+		}
+		qmgr.nmsgs--;
+		qmgr.nrcpts -= msg->m->nrcpt;
+		pm_metric_set(qmgr_m.mem_messages, (int64_t) qmgr.nmsgs);
+		pthread_cond_broadcast(&qmgr.room_cv);
+		pthread_mutex_unlock(&qmgr.mu);
+		qmgr_msg_free(msg);
+	}
+}

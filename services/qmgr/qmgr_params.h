@@ -1,0 +1,101 @@
+/*
+ * NAME
+ *	qmgr_params - parameters of the queue manager
+ * DESCRIPTION
+ *	Postfix names and defaults where Postfix has the parameter
+ *	(qmgr(8), postconf(5)); Postmesh additions are marked. Every
+ *	time parameter accepts a unit suffix (tests use seconds). The
+ *	string defaults of the endpoints are the library's (pm_params.c).
+ *
+ *	Per-transport overrides are read when a transport is first seen:
+ *	<transport>_destination_concurrency_limit and
+ *	<transport>_destination_recipient_limit (default: the
+ *	default_destination_* values).
+ */
+#ifndef QMGR_PARAMS_H
+#define QMGR_PARAMS_H
+
+/* Postmesh: endpoints and threads. */
+#define VAR_QMGR_LISTEN "qmgr_listen"            /* tcp://127.0.0.1:10030 */
+#define VAR_QMGR_METRICS "qmgr_metrics_listen"   /* http://127.0.0.1:9130 */
+#define VAR_QMGR_WORKERS "qmgr_workers"
+#define DEF_QMGR_WORKERS 32
+#define VAR_QMGR_CONSUMER "qmgr_consumer_name"   /* "" = $myhostname-<pid> */
+#define VAR_QMGR_INTAKE_THREADS "qmgr_intake_threads"
+#define DEF_QMGR_INTAKE_THREADS 2
+#define VAR_BOUNCE_SERVICE "bounce_service"
+#define DEF_BOUNCE_SERVICE "tcp://127.0.0.1:10040"
+
+/* Postfix: active queue limits. */
+#define VAR_QMGR_ACT_LIMIT "qmgr_message_active_limit"
+#define DEF_QMGR_ACT_LIMIT 20000
+#define VAR_QMGR_RCPT_LIMIT "qmgr_message_recipient_limit"
+#define DEF_QMGR_RCPT_LIMIT 20000
+
+/* Postfix: destinations. */
+#define VAR_DEST_RCPT_LIMIT "default_destination_recipient_limit"
+#define DEF_DEST_RCPT_LIMIT 50
+#define VAR_DEST_CON_LIMIT "default_destination_concurrency_limit"
+#define DEF_DEST_CON_LIMIT 20
+#define VAR_INIT_DEST_CON "initial_destination_concurrency"
+#define DEF_INIT_DEST_CON 5
+#define VAR_DEST_FAIL_COHORT \
+	"default_destination_concurrency_failed_cohort_limit"
+#define DEF_DEST_FAIL_COHORT 1
+#define QMGR_DEST_RCPT_SUFFIX "_destination_recipient_limit"
+#define QMGR_DEST_CON_SUFFIX "_destination_concurrency_limit"
+
+/* Postfix: retries and lifetimes (seconds). */
+#define VAR_MIN_BACKOFF "minimal_backoff_time"
+#define DEF_MIN_BACKOFF "300s"
+#define VAR_MAX_BACKOFF "maximal_backoff_time"
+#define DEF_MAX_BACKOFF "4000s"
+#define VAR_QUEUE_RUN_DELAY "queue_run_delay"
+#define DEF_QUEUE_RUN_DELAY "300s"
+#define VAR_MAX_QUEUE_TIME "maximal_queue_lifetime"
+#define DEF_MAX_QUEUE_TIME "5d"
+#define VAR_DSN_QUEUE_TIME "bounce_queue_lifetime"
+#define DEF_DSN_QUEUE_TIME "5d"
+#define VAR_DELAY_WARN_TIME "delay_warning_time"
+#define DEF_DELAY_WARN_TIME "0h"
+
+/* Postmesh: leases, waits and timeouts (seconds). */
+#define VAR_QMGR_LEASE "qmgr_lease_time"
+#define DEF_QMGR_LEASE "300s"
+#define VAR_QMGR_TP_WAIT "qmgr_transport_wait"
+#define DEF_QMGR_TP_WAIT "30s"
+#define VAR_QMGR_FETCH_WAIT "qmgr_fetch_wait_limit"
+#define DEF_QMGR_FETCH_WAIT "5s"
+#define VAR_QMGR_JOB_TIMEOUT "qmgr_job_timeout"
+#define DEF_QMGR_JOB_TIMEOUT "1200s"
+#define VAR_QMGR_IPC_TIMEOUT "qmgr_ipc_timeout"
+#define DEF_QMGR_IPC_TIMEOUT "60s"
+#define VAR_QMGR_STOP_GRACE "qmgr_stop_grace"
+#define DEF_QMGR_STOP_GRACE "10s"
+
+extern char *var_qmgr_listen;
+extern char *var_qmgr_metrics;
+extern long var_qmgr_workers;
+extern char *var_qmgr_consumer;
+extern long var_qmgr_intake_threads;
+extern char *var_bounce_service;
+extern long var_qmgr_active_limit;
+extern long var_qmgr_rcpt_limit;
+extern long var_dest_rcpt_limit;
+extern long var_dest_con_limit;
+extern long var_init_dest_con;
+extern long var_dest_fail_cohort;
+extern long var_min_backoff;
+extern long var_max_backoff;
+extern long var_queue_run_delay;
+extern long var_max_queue_time;
+extern long var_dsn_queue_time;
+extern long var_delay_warn_time;
+extern long var_qmgr_lease;
+extern long var_qmgr_tp_wait;
+extern long var_qmgr_fetch_wait;
+extern long var_qmgr_job_timeout;
+extern long var_qmgr_ipc_timeout;
+extern long var_qmgr_stop_grace;
+
+#endif

@@ -1,0 +1,429 @@
+/*
+ * NAME
+ *	qmgr_sched - the scheduler thread: timeouts, leases, queue scans
+ * SUMMARY
+ *	#include "qmgr.h"
+ * DESCRIPTION
+ *	One thread with its own Redis connection wakes every second and:
+ *	- times out jobs whose agent did not report within
+ *	  qmgr_job_timeout: the message is read again, recipients an agent
+ *	  marked sent or bounced in Redis keep that status, the others are
+ *	  deferred "4.4.2 delivery agent timeout";
+ *	- hands back jobs of transports no agent serves
+ *	  (qmgr_transport_wait): "4.3.0 mail transport unavailable";
+ *	- every qmgr_lease_time/3 refreshes the lease of this consumer's
+ *	  active entries (pm_qstore_touch) and takes over entries idle
+ *	  longer than qmgr_lease_time (a dead qmgr's: pm_qstore_claim_stale),
+ *	  while the active queue has room;
+ *	- at start and every queue_run_delay moves due deferred messages
+ *	  back to incoming (pm_qstore_requeue_due, every shard);
+ *	- every few seconds publishes the queue sizes (pm_qstore_sizes).
+ *
+ *	Stopping: qmgr_sched_on_stop() (from the signal thread, while the
+ *	RPC server still answers) stops dispatching and waits up to
+ *	qmgr_stop_grace for jobs in flight; qmgr_sched_hand_back() (after
+ *	every thread stopped) defers each message without a job in flight
+ *	for an immediate retry and frees the in-memory state.
+ * LIMITS
+ *	QMGR_CLAIM_BATCH entries per takeover claim, ten claims per pass;
+ *	1000 deferred messages per shard per requeue call, 100 calls per
+ *	scan; touches in batches of 256.
+ */
+#include "qmgr.h"
+#include "qmgr_params.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pm_common_params.h"
+#include "pm_log.h"
+
+#define SIZES_INTERVAL_MS 5000
+#define TOUCH_BATCH 256
+#define REQUEUE_MAX 1000
+
+static pthread_t sched_tid;
+static int sched_started;
+static atomic_int sched_quit;
+static pthread_mutex_t quit_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t quit_cv;
+
+static void
+sched_timeouts(pm_qstore *qs)
+{
+	qmgr_job *j, *list = NULL, *next;
+	qmgr_msg *done = NULL;
+	pm_qmsg *fresh;
+	int64_t now;
+	size_t k, i;
+
+	pthread_mutex_lock(&qmgr.mu);
+	now = pm_mono_ms();
+	while ((j = qmgr.ihead) != NULL
+	    && now - j->dispatch_ms >= 1000LL * var_qmgr_job_timeout) {
+		qmgr.ihead = j->inext;
+		if (qmgr.ihead != NULL) {
+			qmgr.ihead->iprev = NULL;
+		} else {
+			qmgr.itail = NULL;
+		}
+		pm_smap_del(qmgr.jobs, j->id);
+		j->inflight = 0;
+		j->msg->inflight--;
+		qmgr.ninflight--;
+		pm_sched_done(qmgr.sched, &j->sj, PM_SCHED_NEUTRAL, NULL, NULL,
+		    now, qmgr_drop_dead, &done);
+		j->inext = list;
+		list = j;
+	}
+	if (qmgr.ninflight == 0) {
+		pthread_cond_broadcast(&qmgr.idle_cv);
+	}
+	pthread_cond_broadcast(&qmgr.work_cv);
+	pthread_mutex_unlock(&qmgr.mu);
+
+	for (j = list; j != NULL; j = next) {
+		next = j->inext;
+		fresh = NULL;
+		/* the job holds its message: j->msg stays valid */
+		if (pm_qstore_read(qs, j->msg->e.qid, &fresh) != 0) {
+			fresh = NULL;
+		}
+		pthread_mutex_lock(&qmgr.mu);
+		pm_msg_warn("%s: job %s (%s:%s): no report from the delivery "
+		    "agent within %lds", j->msg->e.qid, j->id, j->transport,
+		    j->nexthop, var_qmgr_job_timeout);
+		pm_metric_inc(qmgr_m.job_timeouts);
+		for (k = 0; fresh != NULL && k < j->n; k++) {
+			i = j->idx[k];
+			if (i >= fresh->nrcpt) {
+				continue;
+			}
+			if (strcmp(fresh->rcpt[i].status, PM_RCPT_SENT) == 0) {
+				if (!QR_FINAL(j->msg->r[i].state)) {
+					j->msg->r[i].success =
+					    qmgr_success_kind(j->transport, 0);
+				}
+				qmgr_rcpt_set(j->msg, i, QR_SENT,
+				    fresh->rcpt[i].dsn, fresh->rcpt[i].text,
+				    NULL, 0);
+			} else if (strcmp(fresh->rcpt[i].status,
+			    PM_RCPT_BOUNCED) == 0) {
+				qmgr_rcpt_set(j->msg, i, QR_BOUNCED,
+				    fresh->rcpt[i].dsn, fresh->rcpt[i].text,
+				    NULL, 0);
+			}
+		}
+		qmgr_job_abandon(j, "4.4.2", "", "delivery agent timeout",
+		    &done);
+		pthread_mutex_unlock(&qmgr.mu);
+		pm_qmsg_free(fresh);
+	}
+	qmgr_msg_complete_list(qs, done);
+}
+
+static void
+sched_expire(pm_qstore *qs)
+{
+	qmgr_msg *done = NULL;
+
+	pthread_mutex_lock(&qmgr.mu);
+	pm_sched_expire(qmgr.sched, pm_mono_ms(), qmgr_drop_plain, &done);
+	pthread_mutex_unlock(&qmgr.mu);
+	qmgr_msg_complete_list(qs, done);
+}
+
+typedef struct touch_ctx {
+	pm_qentry *e;
+	size_t n;
+	size_t max;
+} touch_ctx;
+
+static void
+touch_collect(const char *key, void *value, void *arg)
+{
+	touch_ctx *t = arg;
+	qmgr_msg *msg = value;
+
+	(void) key;
+	if (t->n < t->max) {
+		t->e[t->n++] = msg->e;
+	}
+}
+
+static void
+sched_touch(pm_qstore *qs)
+{
+	touch_ctx t = { 0 };
+	size_t i, n;
+	int rc;
+
+	pthread_mutex_lock(&qmgr.mu);
+	t.max = qmgr.nmsgs;
+	t.e = pm_calloc(t.max ? t.max : 1, sizeof(*t.e));
+	pm_smap_walk(qmgr.msgs, touch_collect, &t);
+	pthread_mutex_unlock(&qmgr.mu);
+	for (i = 0; i < t.n; i += n) {
+		n = t.n - i < TOUCH_BATCH ? t.n - i : TOUCH_BATCH;
+		if ((rc = pm_qstore_touch(qs, qmgr.consumer, t.e + i, n)) !=
+		    0) {
+			pm_msg_warn("cannot refresh the lease of %zu active "
+			    "messages: %s", t.n, pm_strerror(rc));
+			break;
+		}
+	}
+	free(t.e);
+}
+
+static void
+sched_takeover(pm_qstore *qs)
+{
+	pm_qentry batch[QMGR_CLAIM_BATCH];
+	size_t room, n, i;
+	int round, rc;
+
+	for (round = 0; round < 10 && !atomic_load(&sched_quit); round++) {
+		pthread_mutex_lock(&qmgr.mu);
+		room = qmgr.nmsgs + qmgr.claiming <
+		    (size_t) var_qmgr_active_limit ?
+		    (size_t) var_qmgr_active_limit - qmgr.nmsgs -
+		    qmgr.claiming : 0;
+		if (qmgr.stopping) {
+			room = 0;
+		}
+		pthread_mutex_unlock(&qmgr.mu);
+		if (room == 0) {
+			return;
+		}
+		n = 0;
+		rc = pm_qstore_claim_stale(qs, qmgr.consumer, NULL, 0,
+		    1000LL * var_qmgr_lease, room < QMGR_CLAIM_BATCH ? room :
+		    QMGR_CLAIM_BATCH, batch, &n);
+		if (rc != 0 || n == 0) {
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			pm_msg_info("%s: lease expired: taken over by %s",
+			    batch[i].qid, qmgr.consumer);
+		}
+		qmgr_intake_entries(qs, batch, n, 1);
+		if (n < QMGR_CLAIM_BATCH) {
+			return;
+		}
+	}
+}
+
+static void
+sched_requeue(pm_qstore *qs)
+{
+	size_t moved, total = 0;
+	int shard, k, rc;
+
+	for (shard = 0; shard < (int) var_queue_shards; shard++) {
+		for (k = 0; k < 100; k++) {
+			moved = 0;
+			rc = pm_qstore_requeue_due(qs, shard,
+			    pm_now_us() / 1000, REQUEUE_MAX, &moved);
+			total += moved;
+			if (rc != 0 || moved < REQUEUE_MAX) {
+				if (rc != 0) {
+					pm_msg_warn("deferred queue scan of "
+					    "shard %d: %s", shard,
+					    pm_strerror(rc));
+				}
+				break;
+			}
+		}
+	}
+	if (total > 0 && pm_msg_verbose) {
+		pm_msg_debug("deferred queue scan: %zu message(s) due", total);
+	}
+}
+
+static void
+sched_sizes(pm_qstore *qs)
+{
+	pm_qsizes sz;
+	int64_t age;
+
+	if (pm_qstore_sizes(qs, &sz) != 0) {
+		return;
+	}
+	pm_metric_set(qmgr_m.q_incoming, sz.incoming);
+	pm_metric_set(qmgr_m.q_active, sz.active);
+	pm_metric_set(qmgr_m.q_deferred, sz.deferred);
+	pm_metric_set(qmgr_m.q_hold, sz.hold);
+	age = sz.oldest_us > 0 ? (pm_now_us() - sz.oldest_us) / 1000000 : 0;
+	pm_metric_set(qmgr_m.oldest_age, age > 0 ? age : 0);
+}
+
+static void *
+sched_main(void *arg)
+{
+	pm_qstore *qs = qmgr_qstore_open();
+	int64_t lease_every = 1000LL * (var_qmgr_lease / 3), now;
+	int64_t next_lease, next_requeue = 0, next_sizes = 0;
+	struct timespec ts;
+
+	(void) arg;
+	if (lease_every < 1000) {
+		lease_every = 1000;
+	}
+	next_lease = pm_mono_ms() + lease_every;
+	while (!atomic_load(&sched_quit)) {
+		sched_timeouts(qs);
+		sched_expire(qs);
+		now = pm_mono_ms();
+		if (now >= next_lease) {
+			sched_touch(qs);
+			sched_takeover(qs);
+			next_lease = now + lease_every;
+		}
+		if (now >= next_requeue) {
+			sched_requeue(qs);
+			next_requeue = now + 1000LL * var_queue_run_delay;
+		}
+		if (now >= next_sizes) {
+			sched_sizes(qs);
+			next_sizes = now + SIZES_INTERVAL_MS;
+		}
+		pthread_mutex_lock(&quit_mu);
+		if (!atomic_load(&sched_quit)) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&quit_cv, &quit_mu, &ts);
+		}
+		pthread_mutex_unlock(&quit_mu);
+	}
+	pm_qstore_close(qs);
+	return (NULL);
+}
+
+int
+qmgr_sched_start(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&quit_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&sched_tid, NULL, sched_main, NULL) != 0) {
+		return (PM_EIO);
+	}
+	sched_started = 1;
+	return (0);
+}
+
+void
+qmgr_sched_stop(void)
+{
+	if (!sched_started) {
+		return;
+	}
+	pthread_mutex_lock(&quit_mu);
+	atomic_store(&sched_quit, 1);
+	pthread_cond_broadcast(&quit_cv);
+	pthread_mutex_unlock(&quit_mu);
+	pthread_join(sched_tid, NULL);
+	sched_started = 0;
+}
+
+void
+qmgr_sched_on_stop(void *arg)
+{
+	struct timespec ts;
+	int64_t deadline;
+
+	(void) arg;
+	pthread_mutex_lock(&qmgr.mu);
+	qmgr.stopping = 1;
+	pthread_cond_broadcast(&qmgr.work_cv);
+	pthread_cond_broadcast(&qmgr.room_cv);
+	if (qmgr.ninflight > 0) {
+		pm_msg_info("stopping: waiting up to %lds for %zu job(s) in "
+		    "flight", var_qmgr_stop_grace, qmgr.ninflight);
+	}
+	deadline = pm_mono_ms() + 1000LL * var_qmgr_stop_grace;
+	while (qmgr.ninflight > 0 && pm_mono_ms() < deadline) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&qmgr.idle_cv, &qmgr.mu, &ts);
+	}
+	pthread_mutex_unlock(&qmgr.mu);
+}
+
+typedef struct back_ctx {
+	qmgr_msg **v;
+	size_t n;
+	size_t max;
+} back_ctx;
+
+static void
+back_collect(const char *key, void *value, void *arg)
+{
+	back_ctx *b = arg;
+
+	(void) key;
+	if (b->n < b->max) {
+		b->v[b->n++] = value;
+	}
+}
+
+void
+qmgr_sched_hand_back(pm_qstore *qs)
+{
+	back_ctx b = { 0 };
+	qmgr_msg *msg;
+	qmgr_job *j;
+	size_t i, nback = 0, nleft = 0;
+	int64_t now = pm_now_us();
+	int *keep;
+
+	pthread_mutex_lock(&qmgr.mu);
+	b.max = pm_smap_count(qmgr.msgs);
+	b.v = pm_calloc(b.max ? b.max : 1, sizeof(*b.v));
+	keep = pm_calloc(b.max ? b.max : 1, sizeof(*keep));
+	pm_smap_walk(qmgr.msgs, back_collect, &b);
+	for (i = 0; i < b.n; i++) {
+		msg = b.v[i];
+		keep[i] = msg->inflight > 0;
+		while ((j = msg->jobs) != NULL) {
+			if (j->inflight) {
+				pm_smap_del(qmgr.jobs, j->id);
+			} else {
+				pm_sched_remove(qmgr.sched, &j->sj);
+			}
+			qmgr_job_free(j);
+		}
+		pm_smap_del(qmgr.msgs, msg->e.qid);
+	}
+	qmgr.ihead = qmgr.itail = NULL;
+	qmgr.ninflight = 0;
+	qmgr.nmsgs = qmgr.nrcpts = 0;
+	pthread_mutex_unlock(&qmgr.mu);
+
+	for (i = 0; i < b.n; i++) {
+		msg = b.v[i];
+		if (keep[i]) {
+			nleft++;
+		} else if (qs != NULL && pm_qstore_defer(qs, &msg->e,
+		    (int) msg->attempt, now) == 0) {
+			nback++;
+		}
+		qmgr_msg_free(msg);
+	}
+	if (b.n > 0) {
+		pm_msg_info("stopping: %zu active message(s) handed back to "
+		    "the queue, %zu left to be taken over after the lease",
+		    nback, nleft);
+	}
+	free(keep);
+	free(b.v);
+}
