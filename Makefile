@@ -89,7 +89,9 @@ $(B)/bin/%: services/cli/%.c $(B)/libpostmesh.a $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libpostmesh.a $(LIBS)
 
-$(B)/test/test_%: tests/unit/test_%.c $(B)/libpostmesh.a
+# Some tests compile a service's sources in (#include): depend on them too.
+$(B)/test/test_%: tests/unit/test_%.c $(B)/libpostmesh.a \
+    $(wildcard tests/unit/*.h services/*/*.c services/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libpostmesh.a -lcriterion $(LIBS)
 

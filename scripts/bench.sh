@@ -46,13 +46,22 @@ chmod 755 "$T"   # Postfix daemons and smtp-sink (nobody) must traverse it
 PIDS=()
 PF_FG=""
 cleanup() {
+	local p left
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	if [ -n "$PF_FG" ]; then
 		postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true
 		wait "$PF_FG" 2>/dev/null || true
 	fi
-	sleep 1
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	# services finish in-flight work on SIGTERM (smtpd: a grace period)
+	for _ in $(seq 150); do
+		left=0
+		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
+		[ "$left" -eq 0 ] && break
+		sleep 0.1
+	done
+	for p in "${PIDS[@]}"; do
+		{ kill -9 "$p" && wait "$p"; } 2>/dev/null || true
+	done
 	if [ -n "${KEEP_TMP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT

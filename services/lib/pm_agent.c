@@ -285,11 +285,9 @@ fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
 {
 	agent_fetcher *f = arg;
 	Pm__FetchReply *fr = NULL;
-	const uint8_t *p, *end;
-	uint64_t key, l;
 	unsigned char *ok = NULL;
 	size_t i, n = 0;
-	agent_job *aj;
+	agent_job *aj, *next, *list = NULL, **tailp = &list;
 
 	if (err == 0 && rtype != PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY) {
 		err = PM_EPROTO;
@@ -299,49 +297,25 @@ fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
 		err = PM_EPROTO;
 	}
 	if (err == 0 && fr->n_jobs > 0) {
-		/* which jobs are NUL-free: field 1 of FetchReply, in order */
 		ok = pm_calloc(fr->n_jobs, 1);
-		for (p = reply, end = reply + len; p < end && n < fr->n_jobs;) {
-			int k = 0;
-			uint64_t x = 0;
-
-			for (key = 0; p < end && k < 64; k += 7) {
-				x |= (uint64_t) (*p & 0x7f) << k;
-				if ((*p++ & 0x80) == 0) {
-					break;
-				}
-			}
-			key = x;
-			if ((key & 7) != 2) {
-				break; /* FetchReply has one field: jobs */
-			}
-			for (x = 0, k = 0; p < end && k < 64; k += 7) {
-				x |= (uint64_t) (*p & 0x7f) << k;
-				if ((*p++ & 0x80) == 0) {
-					break;
-				}
-			}
-			l = x;
-			if (l > (uint64_t) (end - p)) {
-				break;
-			}
-			if ((key >> 3) == 1) {
-				ok[n++] = (unsigned char) pm__agent_wire_ok(
-				    &pm__delivery_job__descriptor, p, (size_t) l,
-				    0);
-			}
-			p += l;
-		}
+		n = pm__agent_wire_jobs(reply, len, ok, fr->n_jobs);
 	}
-	pthread_mutex_lock(&ag.mu);
+	/* checked and copied outside the lock, queued under it */
 	for (i = 0; fr != NULL && i < fr->n_jobs; i++) {
 		aj = pm__agent_job_new(fr->jobs[i], ok != NULL && i < n &&
 		    ok[i], ag.a, f->idx, ag.nshards);
 		if (aj != NULL) {
-			queue_push(aj);
+			aj->next = NULL;
+			*tailp = aj;
+			tailp = &aj->next;
 		}
 	}
-	if (fr != NULL && fr->n_jobs > 0) {
+	pthread_mutex_lock(&ag.mu);
+	for (aj = list; aj != NULL; aj = next) {
+		next = aj->next;
+		queue_push(aj);
+	}
+	if (list != NULL) {
 		pthread_cond_broadcast(&ag.cv_work);
 	}
 	f->err = err;

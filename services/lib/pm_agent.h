@@ -27,8 +27,10 @@
  *	- it logs each recipient in Postfix's format:
  *	  "QID: to=<rcpt>, orig_to=<queued>, relay=..., delay=2.1,
  *	   delays=0.01/0/0.5/1.6, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
- *	  (delays a = arrival..active_us, b = active_us..dispatch_us,
- *	  c = conn_ms, d = xfer_ms);
+ *	  (delays a = arrival..active_us, b = active_us..the start of
+ *	  deliver() (qmgr, dispatch_us, and the agent's queue: Postfix's
+ *	  "b" includes the hand-over to the agent), c = conn_ms, d =
+ *	  xfer_ms; "conn_use=N, " before delay= when conn_use > 1);
  *	- metrics: postmesh_<name>_deliveries_total{status}, and the
  *	  postmesh_<name>_delivery_seconds histogram.
  *	On stop (SIGTERM) fetchers stop asking, workers finish the jobs
@@ -92,6 +94,8 @@ typedef struct pm_job {
 	unsigned xfer_ms;
 	int dest_failed;            /* the destination itself failed (connect, greeting) */
 	unsigned conn_use;          /* nth use of the connection (logged when > 1) */
+	int dsn_passed;             /* the peer took NOTIFY/ORCPT (DSN): success
+	                             * notices are its job from now on */
 } pm_job;
 
 typedef struct pm_agent {

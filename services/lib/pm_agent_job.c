@@ -123,6 +123,28 @@ pm__agent_wire_ok(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
 	return (1);
 }
 
+size_t
+pm__agent_wire_jobs(const uint8_t *buf, size_t len, unsigned char *ok,
+    size_t max)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	uint64_t key, l;
+	size_t n = 0;
+
+	while (p < end && n < max) {
+		if (!wire_varint(&p, end, &key) || (key & 7) != 2 ||
+		    !wire_varint(&p, end, &l) || l > (uint64_t) (end - p)) {
+			break; /* FetchReply has one field: jobs */
+		}
+		if ((key >> 3) == 1) {
+			ok[n++] = (unsigned char) pm__agent_wire_ok(
+			    &pm__delivery_job__descriptor, p, (size_t) l, 0);
+		}
+		p += l;
+	}
+	return (n);
+}
+
 /* 0 if s has at most max bytes and no control characters. */
 static int
 str_bad(const char *s, size_t max, int empty_ok)
@@ -518,6 +540,7 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 		res[i].dsn = r->dsn;
 		res[i].text = r->text;
 		res[i].recorded = recorded;
+		res[i].dsn_passed = j->dsn_passed && r->status == PM_JOB_SENT;
 		resp[i] = &res[i];
 	}
 	if (aj->start_us != 0) {

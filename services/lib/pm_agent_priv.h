@@ -58,6 +58,12 @@ typedef struct agent_metrics {
 int pm__agent_wire_ok(const ProtobufCMessageDescriptor *d,
     const uint8_t *buf, size_t len, int depth);
 /*
+ * For each job (field 1) of a packed FetchReply, in order: ok[i] = 1 if
+ * its strings are NUL-free. Returns the number of jobs seen (<= max).
+ */
+size_t pm__agent_wire_jobs(const uint8_t *buf, size_t len, unsigned char *ok,
+    size_t max);
+/*
  * Copy and check one job. wire_ok: the job's bytes passed
  * pm__agent_wire_ok. Returns NULL (and logs) only if the job cannot
  * even be reported back; else a job, with ->invalid set if refused.

@@ -450,6 +450,8 @@ smtp_xact(smtp_sess *s, pm_job *j, smtp_msg *m, int reused)
 	if (ncmd <= 2) {
 		goto out; /* no recipient left */
 	}
+	/* A peer that offers DSN gets the parameters and owns the notices. */
+	j->dsn_passed = s->feat.dsn ? 1 : 0;
 	while (k < ncmd) {
 		if (k == sent) {
 			if (!pipe && (mail_failed ||

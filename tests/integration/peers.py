@@ -131,7 +131,15 @@ class Message:
 
 
 class SmtpSink:
-    """Postfix's smtp-sink dumping each transaction into dir."""
+    """Postfix's smtp-sink dumping each transaction into dir (-d) and
+    counting completed ones (-c).
+
+    smtp-sink creates a transaction's file at MAIL FROM, writes it
+    through a buffer and closes it at the end of DATA, just before it
+    counts the message ("mesg=N" on stdout) and replies 250; an aborted
+    transaction's file is removed. So a file is complete once as many
+    messages are counted as there are files: count() is the counter,
+    messages() waits (briefly) for files and counter to agree."""
 
     def __init__(self, workdir, host="127.0.0.1", port=None, extra=(),
                  name="smtp-sink"):
@@ -141,17 +149,20 @@ class SmtpSink:
         self.extra = list(extra)
         self.proc = None
         self.log = os.path.join(workdir, name + ".log")
+        self.counter = os.path.join(workdir, name + ".count")
 
     def start(self):
         _open_dir(self.dir)
-        args = [SMTP_SINK]
+        args = [SMTP_SINK, "-c"]
         if os.geteuid() == 0:
             args += ["-u", "nobody"]
         args += ["-d", os.path.join(self.dir, "%Y%m%d%H%M%S.")]
         args += self.extra + ["%s:%d" % (self.host, self.port), "1024"]
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        out = open(self.counter, "ab")
+        err = open(self.log, "ab")
+        self.proc = subprocess.Popen(args, stdout=out, stderr=err)
         out.close()
+        err.close()
         wait_tcp(self.host, self.port, proc=self.proc, what="smtp-sink")
         return self
 
@@ -165,11 +176,36 @@ class SmtpSink:
                       if os.path.isfile(f))
 
     def count(self):
-        return len(self.files())
+        """Completed transactions (smtp-sink's mesg counter)."""
+        try:
+            with open(self.counter, "rb") as f:
+                f.seek(0, 2)
+                size = f.tell()
+                f.seek(max(0, size - 512))
+                data = f.read()
+        except FileNotFoundError:
+            return 0
+        for rec in reversed(data.split(b"\r")):
+            if b"mesg=" in rec:
+                try:
+                    return int(rec.rsplit(b"mesg=", 1)[1].split()[0])
+                except (ValueError, IndexError):
+                    continue
+        return 0
+
+    def settled(self, timeout=5.0):
+        """Wait until no transaction is half written (files == count);
+        returns the file list."""
+        deadline = time.time() + timeout
+        files = self.files()
+        while len(files) != self.count() and time.time() < deadline:
+            time.sleep(0.05)
+            files = self.files()
+        return files
 
     def messages(self):
         out = []
-        for f in self.files():
+        for f in self.settled():
             with open(f, "rb") as fh:
                 raw = fh.read()
             out.append(self.parse(raw, f))

@@ -59,7 +59,7 @@ class KillBase(DeliveryTest):
     def ids(self):
         """Message-Id of every transaction the sink received."""
         out = []
-        for f in self.sink.files():
+        for f in self.sink.settled(timeout=1.0):
             with open(f, "rb") as fh:
                 m = MSGID_RE.search(fh.read(8192))
             out.append(m.group(1) if m else None)
