@@ -4,7 +4,7 @@
 #   make test       unit tests plain and under ASan+UBSan, then integration tests
 #   make run        build, start a local Redis and the whole stack (returns)
 #   make stop       stop what `make run` started
-#   make bench      receive benchmark (smtp-source -> smtpd), vs Postfix if installed
+#   make bench      end-to-end benchmark (smtp-source -> Postmesh -> smtp-sink), vs Postfix
 #   make deps       install the Debian packages needed to build and test
 #
 # Adding a file needs no edit here: services/lib/*.c form libpostmesh.a,
