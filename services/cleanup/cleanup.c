@@ -241,8 +241,21 @@ cleanup_metrics_init(void)
 static int
 cleanup_pre_init(void)
 {
-	char *url = pm_cfg_get(VAR_REWRITE_SERVICE);
+	char *url;
 
+	/*
+	 * fsync: Redis itself must run with appendfsync always (the
+	 * default of `make run` and the tests); replica: also WAIT for
+	 * queue_min_replicas; none: whatever Redis does (tests, benchmarks
+	 * that say so). Anything else is a typo that must not pass silently.
+	 */
+	if (strcmp(var_queue_durability, "fsync") != 0 &&
+	    strcmp(var_queue_durability, "replica") != 0 &&
+	    strcmp(var_queue_durability, "none") != 0) {
+		pm_msg_fatal("bad %s value: %s (want fsync, replica or none)",
+		    VAR_QUEUE_DURABILITY, var_queue_durability);
+	}
+	url = pm_cfg_get(VAR_REWRITE_SERVICE);
 	cleanup_metrics_init();
 	cleanup_rewrite = pm_rewrite_clnt_new(url ? url : "",
 	    (int) (var_cleanup_rwr_tmout * 1000));

@@ -314,9 +314,12 @@ fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
 	for (aj = list; aj != NULL; aj = next) {
 		next = aj->next;
 		queue_push(aj);
-	}
-	if (list != NULL) {
-		pthread_cond_broadcast(&ag.cv_work);
+		/*
+		 * Wake one worker per job: a broadcast would wake every idle
+		 * worker (50 by default) for each job, and all but one would
+		 * go back to sleep: measured as most of the agent's CPU.
+		 */
+		pthread_cond_signal(&ag.cv_work);
 	}
 	f->err = err;
 	f->busy = 0;
