@@ -591,6 +591,24 @@ access_early(pm__actx *c, int first, int last)
 	return (PM__DUNNO);
 }
 
+int
+pm_access_stage_idle(const pm_access *a, int stage)
+{
+	switch (stage) {
+	case PM_ACCESS_CONNECT:
+		return (a->delay_reject || a->lists[PM__L_CLIENT].n == 0);
+	case PM_ACCESS_HELO:
+		return (a->delay_reject || a->lists[PM__L_HELO].n == 0);
+	case PM_ACCESS_MAIL:
+		return (a->delay_reject || (a->lists[PM__L_SENDER].n == 0 &&
+		    !a->unlisted_sender));
+	case PM_ACCESS_DATA:
+		return (a->lists[PM__L_DATA].n == 0);
+	default:
+		return (0);
+	}
+}
+
 void
 pm_access_check(const pm_access *a, int stage, const pm_access_state *st,
     pm_access_result *res)

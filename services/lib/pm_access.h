@@ -140,6 +140,15 @@ typedef struct pm_access pm_access;
 pm_access *pm_access_new(pm_access_resolver fn, void *arg, char **err);
 pm_access *pm_access_free(pm_access *a);
 
+/*
+ * 1 if pm_access_check() at this stage certainly decides nothing (no
+ * list applies: smtpd_delay_reject moves client/helo/sender lists to
+ * RCPT, or the stage's list is empty), so smtpd may skip the thread
+ * hand-off. RCPT always evaluates (relay restrictions, unlisted
+ * recipients).
+ */
+int pm_access_stage_idle(const pm_access *a, int stage);
+
 void pm_access_check(const pm_access *a, int stage,
     const pm_access_state *st, pm_access_result *res);
 

@@ -441,6 +441,13 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 		return (rc);
 	}
 	if ((rc = pm_qstore_finish(qs, &msg->e)) != 0) {
+		/* the next owner must not send the same notices again */
+		if (now_done[0] != 0 && strlen(done) + strlen(now_done) <
+		    sizeof(done)) {
+			strcat(done, now_done);
+			(void) pm_qstore_attr_set(qs, msg->e.qid, "notices",
+			    done);
+		}
 		pm_msg_warn("%s: cannot remove the message: %s; it will be "
 		    "taken up again after %lds", msg->e.qid, pm_strerror(rc),
 		    var_qmgr_lease);
@@ -491,13 +498,20 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 	}
 }
 
-/* Past its lifetime: what still waits bounces now. */
-static void
-msg_expire(qmgr_msg *msg)
+/*
+ * Past its lifetime: what still waits bounces now. The bounce is written
+ * to Redis before any notice goes out, so that a later pass (after a
+ * notice failed and the message was deferred for a short retry) sees
+ * these recipients as final and never delivers them after the sender
+ * was told they failed. Returns the number of statuses not recorded.
+ */
+static int
+msg_expire(pm_qstore *qs, qmgr_msg *msg)
 {
 	pm_qmsg *m = msg->m;
 	char *why;
 	size_t i;
+	int changed, failed = 0;
 
 	pm_msg_info("%s: from=<%s>, status=expired, returned to sender",
 	    msg->e.qid, m->sender);
@@ -511,10 +525,15 @@ msg_expire(qmgr_msg *msg)
 		    pm_strdup("message delivery time expired");
 		msg->r[i].state = QR_TODO;
 		qmgr_rcpt_set(msg, i, QR_BOUNCED, "5.4.7", why, NULL, 0);
+		if (pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_BOUNCED,
+		    "5.4.7", why, &changed) != 0) {
+			failed++;
+		}
 		qmgr_log_rcpt(msg, i, m->rcpt[i].address, NULL, 0, "5.4.7",
 		    "bounced", why);
 		free(why);
 	}
+	return (failed);
 }
 
 static void
@@ -533,8 +552,15 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 	}
 	life = m->sender[0] == 0 ? var_dsn_queue_time : var_max_queue_time;
 	if (nwait > 0 && now >= m->arrival_us + life * 1000000LL) {
-		msg_expire(msg);
 		nwait = 0;
+		if (msg_expire(qs, msg) != 0) {
+			/* Redis trouble: no notice before the bounces are on record */
+			short_retry = var_min_backoff < 60 ? var_min_backoff :
+			    60;
+			(void) pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
+			    now + short_retry * 1000000LL);
+			return;
+		}
 	}
 	if (nwait == 0) {
 		if (msg_final(qs, msg) != 0) {

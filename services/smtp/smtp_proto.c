@@ -530,6 +530,7 @@ smtp_xact(smtp_sess *s, pm_job *j, smtp_msg *m, int reused)
 		}
 		if (m->rep.code == 421 || s->broken) {
 			/* the server leaves: the rest waits for next time */
+			s->broken = 1;  /* and the connection is not cached */
 			reply_err(&e, s, &m->rep, cmd_name(cmds[k].type),
 			    PM_JOB_DEFERRED);
 			pm_job_set_all(j, e.status, e.dsn, "%s", e.text);

@@ -214,6 +214,31 @@ smtpd_check_data(const smtpd_check_state *st, smtpd_check_result *res)
 }
 
 int
+smtpd_check_idle(void (*fn)(const smtpd_check_state *, smtpd_check_result *))
+{
+	check_ref *r;
+	int stage, idle;
+
+	if (fn == smtpd_check_connect) {
+		stage = PM_ACCESS_CONNECT;
+	} else if (fn == smtpd_check_helo) {
+		stage = PM_ACCESS_HELO;
+	} else if (fn == smtpd_check_mail) {
+		stage = PM_ACCESS_MAIL;
+	} else if (fn == smtpd_check_data) {
+		stage = PM_ACCESS_DATA;
+	} else {
+		return (0);
+	}
+	if ((r = check_get()) == NULL) {
+		return (0);
+	}
+	idle = pm_access_stage_idle(r->access, stage);
+	check_put(r);
+	return (idle);
+}
+
+int
 smtpd_check_mynetworks(const char *client_addr)
 {
 	check_ref *r;

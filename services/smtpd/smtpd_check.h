@@ -56,6 +56,14 @@ void smtpd_check_mail(const smtpd_check_state *st, smtpd_check_result *res);
 void smtpd_check_rcpt(const smtpd_check_state *st, smtpd_check_result *res);
 void smtpd_check_data(const smtpd_check_state *st, smtpd_check_result *res);
 
+/*
+ * 1 if fn (one of the functions above) would decide nothing with the
+ * current configuration, so the caller may skip calling it (and the
+ * thread hand-off). Never blocks.
+ */
+int smtpd_check_idle(void (*fn)(const smtpd_check_state *,
+    smtpd_check_result *));
+
 /* 1 if the client is in mynetworks (for local submission flags, logs). */
 int smtpd_check_mynetworks(const char *client_addr);
 

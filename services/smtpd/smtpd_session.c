@@ -493,6 +493,16 @@ smtpd_check_async(smtpd_session *s,
 	s->job.work = check_work;
 	s->job.arg = s;
 	s->job.done = s->wake;
+	if (smtpd_check_idle(fn)) {
+		/*
+		 * Nothing to evaluate at this stage (the usual case before
+		 * RCPT with smtpd_delay_reject = yes): continue on the loop,
+		 * through the same wake-up path, without a thread hand-off.
+		 */
+		s->job.cancelled = 0;
+		event_active(s->wake, 0, 0);
+		return;
+	}
 	smtpd_pool_submit(smtpd_check_pool, &s->job);
 }
 

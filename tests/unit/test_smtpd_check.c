@@ -576,6 +576,51 @@ Test(smtpd_check, config_errors)
 	LEAK_CHECK();
 }
 
+/*
+ * Which stages smtpd may skip (no thread hand-off): only those where no
+ * list applies. A stage with a list, or RCPT, must never be skipped.
+ */
+Test(smtpd_check, idle_stages)
+{
+	static const struct {
+		const char *delay;
+		const char *list;   /* parameter given one restriction */
+		int want[5];        /* idle? CONNECT HELO MAIL RCPT DATA */
+	} cases[] = {
+		{ "yes", NULL, { 1, 1, 1, 0, 1 } },
+		{ "no", NULL, { 1, 1, 1, 0, 1 } },
+		{ "yes", "smtpd_client_restrictions", { 1, 1, 1, 0, 1 } },
+		{ "no", "smtpd_client_restrictions", { 0, 1, 1, 0, 1 } },
+		{ "no", "smtpd_helo_restrictions", { 1, 0, 1, 0, 1 } },
+		{ "no", "smtpd_sender_restrictions", { 1, 1, 0, 0, 1 } },
+		{ "yes", "smtpd_data_restrictions", { 1, 1, 1, 0, 0 } },
+	};
+	pm_access *a;
+	char *err;
+	size_t i;
+	int st;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		configure(NULL);
+		pm_cfg_set("smtpd_delay_reject", cases[i].delay);
+		if (cases[i].list != NULL) {
+			pm_cfg_set(cases[i].list, "reject");
+		}
+		err = NULL;
+		a = pm_access_new(NULL, NULL, &err);
+		cr_assert_not_null(a, "case %zu: %s", i, err ? err : "");
+		for (st = PM_ACCESS_CONNECT; st <= PM_ACCESS_DATA; st++) {
+			cr_expect_eq(pm_access_stage_idle(a, st),
+			    cases[i].want[st], "case %zu (delay=%s, %s) stage "
+			    "%d: got idle=%d, want %d", i, cases[i].delay,
+			    cases[i].list ? cases[i].list : "no list", st,
+			    pm_access_stage_idle(a, st), cases[i].want[st]);
+		}
+		pm_access_free(a);
+	}
+	LEAK_CHECK();
+}
+
 Test(smtpd_check, hostile_input_and_rewrite_down)
 {
 	pm_access_state st;
