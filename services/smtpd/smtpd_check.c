@@ -219,9 +219,13 @@ smtpd_check_idle(void (*fn)(const smtpd_check_state *, smtpd_check_result *))
 	check_ref *r;
 	int stage, idle;
 
-	if (fn == smtpd_check_connect) {
-		stage = PM_ACCESS_CONNECT;
-	} else if (fn == smtpd_check_helo) {
+	/*
+	 * The connect stage always takes the pool round trip: the greeting
+	 * then goes out a little later, and a client that talks before it
+	 * (smtpd_forbid_unauth_pipelining) is caught reliably rather than
+	 * by the luck of timing. It happens once per session.
+	 */
+	if (fn == smtpd_check_helo) {
 		stage = PM_ACCESS_HELO;
 	} else if (fn == smtpd_check_mail) {
 		stage = PM_ACCESS_MAIL;

@@ -59,7 +59,8 @@ void smtpd_check_data(const smtpd_check_state *st, smtpd_check_result *res);
 /*
  * 1 if fn (one of the functions above) would decide nothing with the
  * current configuration, so the caller may skip calling it (and the
- * thread hand-off). Never blocks.
+ * thread hand-off). Never blocks. Always 0 for smtpd_check_connect and
+ * smtpd_check_rcpt.
  */
 int smtpd_check_idle(void (*fn)(const smtpd_check_state *,
     smtpd_check_result *));
