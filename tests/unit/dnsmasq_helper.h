@@ -50,7 +50,7 @@ typedef struct test_dnsmasq {
 
 /* A port free for both UDP and TCP on 127.0.0.1 (0 on failure). */
 static int
-test_dnsmasq_port(void)
+test_dnsmasq_port_once(void)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
@@ -74,6 +74,22 @@ test_dnsmasq_port(void)
 		}
 	}
 	close(u);
+	return (port);
+}
+
+/*
+ * A port free for both UDP and TCP. One try fails now and then (the UDP
+ * port the kernel picks may be taken for TCP on a busy machine), so try
+ * again rather than hand out 0.
+ */
+static int
+test_dnsmasq_port(void)
+{
+	int i, port = 0;
+
+	for (i = 0; i < 100 && port == 0; i++) {
+		port = test_dnsmasq_port_once();
+	}
 	return (port);
 }
 
