@@ -7,10 +7,12 @@
 #   make bench      end-to-end benchmark (smtp-source -> Postmesh -> smtp-sink), vs Postfix
 #   make deps       install the Debian packages needed to build and test
 #
-# Adding a file needs no edit here: services/lib/*.c form libpostmesh.a,
-# services/<role>/*.c form build/bin/<role>, services/cli/<cmd>.c form
-# build/bin/<cmd>, tests/unit/test_<m>.c form
-# build/test/test_<m>. `make SAN=1` builds the same into build/asan/.
+# Adding a file needs no edit here: services/lib/<concept>/*.c form
+# libpostmesh.a (every lib folder is on the include path);
+# services/<role>/*.c except <role>.c (main) form lib<role>.a, and with
+# <role>.c build/bin/<role>; services/cli/<cmd>.c form build/bin/<cmd>;
+# tests/unit/test_<m>.c forms build/test/test_<m>, linked with every
+# lib<role>.a. `make SAN=1` builds the same into build/asan/.
 
 CC       ?= gcc
 SAN      ?= 0
@@ -27,8 +29,10 @@ endif
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes
+LIB_DIRS := $(sort $(dir $(wildcard services/lib/*/*.[ch])))
+LIB_HDR  := $(wildcard services/lib/*/*.h)
 CPPFLAGS := -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
-            -Ibuild/gen -Iservices/lib
+            -Ibuild/gen $(patsubst %/,-I%,$(LIB_DIRS))
 CFLAGS   := -std=gnu11 $(OPT) $(WARN) $(SANFLAGS) -pthread
 LDFLAGS  := $(SANFLAGS) -pthread
 LIBS     := -lnng -lprotobuf-c -lhiredis -levent_core -levent_pthreads \
@@ -37,7 +41,7 @@ LIBS     := -lnng -lprotobuf-c -lhiredis -levent_core -levent_pthreads \
 PROTOS   := $(wildcard proto/*.proto)
 GEN_C    := $(patsubst proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
 GEN_H    := $(GEN_C:.c=.h)
-LIB_SRC  := $(wildcard services/lib/*.c)
+LIB_SRC  := $(wildcard services/lib/*/*.c)
 LIB_OBJ  := $(patsubst services/lib/%.c,$(B)/obj/lib/%.o,$(LIB_SRC)) \
             $(patsubst build/gen/%.c,$(B)/obj/gen/%.o,$(GEN_C))
 ROLES    := $(filter-out lib cli,$(notdir $(patsubst %/,%,$(wildcard services/*/))))
@@ -65,7 +69,7 @@ $(B)/obj/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-cast-qual -c -o $@ $<
 
-$(B)/obj/lib/%.o: services/lib/%.c $(GEN_H) $(wildcard services/lib/*.h)
+$(B)/obj/lib/%.o: services/lib/%.c $(GEN_H) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -73,14 +77,20 @@ $(B)/libpostmesh.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# One binary per role: every .c in services/<role>/.
+# One static library and one binary per role: services/<role>/<role>.c
+# holds main(); every other .c of the folder goes into lib<role>.a, which
+# the role's unit tests link too.
 define ROLE_template
-$(B)/obj/$(1)/%.o: services/$(1)/%.c $(GEN_H) $(wildcard services/lib/*.h) $(wildcard services/$(1)/*.h)
+$(B)/obj/$(1)/%.o: services/$(1)/%.c $(GEN_H) $(LIB_HDR) $(wildcard services/$(1)/*.h)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CPPFLAGS) -Iservices/$(1) $$(CFLAGS) -c -o $$@ $$<
-$(B)/bin/$(1): $(patsubst services/$(1)/%.c,$(B)/obj/$(1)/%.o,$(wildcard services/$(1)/*.c)) $(B)/libpostmesh.a
+$(B)/lib/lib$(1).a: $(patsubst services/$(1)/%.c,$(B)/obj/$(1)/%.o,$(filter-out services/$(1)/$(1).c,$(wildcard services/$(1)/*.c)))
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(B)/libpostmesh.a $$(LIBS)
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(B)/bin/$(1): $(B)/obj/$(1)/$(1).o $(B)/lib/lib$(1).a $(B)/libpostmesh.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(B)/lib/lib$(1).a $(B)/libpostmesh.a $$(LIBS)
 endef
 $(foreach r,$(ROLES),$(eval $(call ROLE_template,$(r))))
 
@@ -89,11 +99,15 @@ $(B)/bin/%: services/cli/%.c $(B)/libpostmesh.a $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libpostmesh.a $(LIBS)
 
-# Some tests compile a service's sources in (#include): depend on them too.
-$(B)/test/test_%: tests/unit/test_%.c $(B)/libpostmesh.a \
-    $(wildcard tests/unit/*.h services/*/*.c services/*/*.h)
+# Unit tests link every role's library (an archive member is pulled in
+# only when a test uses it) and see every role's headers, so a test of
+# smtpd's restrictions may run rewrite's resolver in-process.
+ROLE_LIBS := $(foreach r,$(ROLES),$(B)/lib/lib$(r).a)
+ROLE_INC  := $(foreach r,$(ROLES),-Iservices/$(r))
+$(B)/test/%: tests/unit/%.c $(ROLE_LIBS) $(B)/libpostmesh.a $(GEN_H) $(LIB_HDR) \
+    $(wildcard tests/unit/*.h services/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libpostmesh.a -lcriterion $(LIBS)
+	$(CC) $(CPPFLAGS) $(ROLE_INC) $(CFLAGS) -o $@ $< $(ROLE_LIBS) $(B)/libpostmesh.a -lcriterion $(LIBS)
 
 # Unit tests: every binary, summary checked; any failure fails the target.
 unit: units
@@ -127,7 +141,7 @@ deps:
 	@scripts/deps.sh
 
 format:
-	clang-format -i services/*/*.[ch] tests/unit/*.c
+	clang-format -i services/*/*.[ch] services/lib/*/*.[ch] tests/unit/*.c
 
 clean:
 	rm -rf build

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pm_cleanup.h"
+#include "cleanup_proc.h"
 #include "pm_metrics.h"
 #include "pm_qstore.h"
 #include "pm_util.h"

@@ -30,7 +30,7 @@
 #include "bounce_clnt.h"
 #include "pm_metrics.h"
 #include "pm_qstore.h"
-#include "pm_sched.h"
+#include "qmgr_dest.h"
 #include "rewrite_clnt.h"
 
 #define QMGR_DSN_MAX 16

@@ -44,7 +44,7 @@
 
 #include "cleanup.pb-c.h"
 #include "pm_log.h"
-#include "pm_resolve.h"
+#include "rewrite_clnt.h"
 #include "pm_server.h"
 
 static pthread_t *intake_tids;

@@ -22,7 +22,7 @@
  *	Requests come from other roles and carry client addresses: they
  *	are checked (type, body, rule, address syntax) before use.
  */
-#include "pm_resolve.h"
+#include "rewrite_resolve.h"
 #include "pm_server.h"
 #include "rewrite.h"
 #include "rewrite_params.h"

@@ -4,7 +4,7 @@
  * DESCRIPTION
  *	The service's own parameters. The address rewriting and resolving
  *	parameters it also reads (mydestination, relay_domains,
- *	transport_maps, ...) are declared in pm_resolve.h and
+ *	transport_maps, ...) are declared in rewrite_resolve.h and
  *	pm_common_params.h. String defaults of the listen URLs are the
  *	library's (pm_params.c); NULL in the tables means "lib default".
  */

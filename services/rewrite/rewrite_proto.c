@@ -33,7 +33,7 @@
 #include "rewrite.h"
 #include "pm_log.h"
 #include "pm_metrics.h"
-#include "pm_resolve.h"
+#include "rewrite_resolve.h"
 #include "pm_util.h"
 
 #include "common.pb-c.h"

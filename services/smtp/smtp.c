@@ -40,7 +40,7 @@
 #include "pm_agent.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
-#include "pm_mime8.h"
+#include "smtp_mime8.h"
 #include "pm_qstore.h"
 #include "pm_server.h"
 #include "smtp.h"

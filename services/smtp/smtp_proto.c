@@ -50,7 +50,7 @@
 
 #include "cleanup.pb-c.h"
 #include "common.pb-c.h"
-#include "pm_mime8.h"
+#include "smtp_mime8.h"
 #include "smtp.h"
 #include "smtp_params.h"
 

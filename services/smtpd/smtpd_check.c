@@ -22,11 +22,11 @@
  *	"451 4.3.0 Temporary lookup failure" rather than wait. Each DNS
  *	lookup waits at most smtpd_dns_timeout.
  * SECURITY
- *	See smtpd_check.h and pm_access.h.
+ *	See smtpd_check.h and smtpd_access.h.
  */
 #include "smtpd_check.h"
 
-#include "pm_access.h"
+#include "smtpd_access.h"
 #include "pm_common_params.h"
 #include "pm_dns.h"
 #include "pm_log.h"

@@ -13,7 +13,7 @@
  *	callback. The client stub is tested in test_cleanup_clnt.c.
  */
 #include "cleanup_clnt.h"
-#include "pm_cleanup.h"
+#include "cleanup_proc.h"
 #include "pm_msghdr.h"
 #include "pm_table.h"
 #include "pm_util.h"

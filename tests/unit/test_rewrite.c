@@ -14,7 +14,7 @@
  */
 #include "pm_cfg.h"
 #include "pm_common_params.h"
-#include "pm_resolve.h"
+#include "rewrite_resolve.h"
 #include "pm_rpc.h"
 #include "pm_util.h"
 #include "rewrite_clnt.h"

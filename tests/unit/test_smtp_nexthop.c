@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../services/smtp/smtp_nexthop.c"
+#include "smtp.h"
 
 Test(smtp_nexthop, parse_table)
 {

@@ -11,7 +11,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "../../services/smtp/smtp_reply.c"
+#include "smtp.h"
 
 #define L(s) s, sizeof(s) - 1 /* keeps embedded NULs */
 

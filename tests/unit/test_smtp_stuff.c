@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../services/smtp/smtp_stuff.c"
+#include "smtp.h"
 #include "pm_smtp_data.h"
 
 #define L(s) s, sizeof(s) - 1 /* keeps embedded NULs */

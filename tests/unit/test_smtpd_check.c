@@ -18,15 +18,18 @@
  *	for printable text. Hostile input: control characters, over-long
  *	addresses and helo names, a bogus client address.
  */
-#include "pm_access.h"
+#include "smtpd_access.h"
 #include "pm_cfg.h"
 #include "pm_common_params.h"
 #include "pm_dns.h"
-#include "pm_resolve.h"
+#include "rewrite_clnt.h"
+#include "rewrite_resolve.h"
 #include "pm_util.h"
 #include "rewrite_clnt.h"
+#include "rewrite_resolve.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -683,7 +686,7 @@ Test(smtpd_check, hostile_input_and_rewrite_down)
  * smtpd_check.c is compiled into this test because the Makefile links
  * unit tests with libpostmesh only; the logic it wraps is pm_access.
  */
-#include "../../services/smtpd/smtpd_check.c"
+#include "smtpd_check.h"
 
 static const char *
 rewrite_binary(void)

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pm_sched.h"
+#include "qmgr_dest.h"
 
 Test(sched, backoff)
 {

@@ -141,7 +141,7 @@ const pm_param_default pm_param_defaults[] = {
 	{ "always_add_missing_headers", "no" },
 	{ "enable_original_recipient", "yes" },
 
-	/* smtpd restrictions (pm_access.c) and the rewrite client cache. */
+	/* smtpd restrictions (smtpd_access.c) and the rewrite client cache. */
 	{ "smtpd_restriction_classes", "" },
 	{ "smtpd_dns_timeout", "10s" },
 	{ "reject_code", "554" },

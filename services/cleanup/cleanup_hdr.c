@@ -1,8 +1,8 @@
 /*
  * NAME
- *	pm_cleanup_hdr - cleanup header processing and content assembly
+ *	cleanup_hdr - cleanup header processing and content assembly
  * DESCRIPTION
- *	pm_cleanup_content() (see pm_cleanup.h): walks the primary header
+ *	pm_cleanup_content() (see cleanup_proc.h): walks the primary header
  *	block with pm_hdr_iter, runs header_checks on each logical header,
  *	notes the headers that matter (From, Date, Message-ID, their
  *	Resent- forms, Received and Delivered-To for the hop count),
@@ -19,11 +19,11 @@
  *	message_size_limit, each header by header_size_limit, and headers
  *	are processed one at a time (nothing per header is kept).
  * LIMITS
- *	header_size_limit, hopcount_limit (see pm_cleanup.h).
+ *	header_size_limit, hopcount_limit (see cleanup_proc.h).
  * SECURITY
  *	Content is untrusted; see pm_msghdr.h.
  */
-#include "pm_cleanup_priv.h"
+#include "cleanup_priv.h"
 
 #include <stdio.h>
 #include <stdlib.h>

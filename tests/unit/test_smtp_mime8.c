@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pm_mime8.h"
+#include "smtp_mime8.h"
 #include "pm_util.h"
 
 #define L(s) s, sizeof(s) - 1 /* keeps embedded NULs */

@@ -1,14 +1,14 @@
 /*
  * NAME
- *	pm_cleanup_priv - internals shared by the pm_cleanup_*.c files
+ *	cleanup_priv - internals shared by the pm_cleanup_*.c files
  * DESCRIPTION
- *	Not for use outside pm_cleanup_hdr.c, pm_cleanup_body.c and
- *	pm_cleanup_addr.c.
+ *	Not for use outside cleanup_hdr.c, cleanup_body.c and
+ *	cleanup_addr.c.
  */
 #ifndef PM_CLEANUP_PRIV_H
 #define PM_CLEANUP_PRIV_H
 
-#include "pm_cleanup.h"
+#include "cleanup_proc.h"
 
 #define PM__CLEANUP_CTX_HEADER "header"
 #define PM__CLEANUP_CTX_BODY "body"

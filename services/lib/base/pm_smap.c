@@ -1,6 +1,6 @@
 /*
  * NAME
- *	pm_sched_map - pm_smap, a string-keyed hash map (see pm_sched.h)
+ *	pm_smap - a string-keyed hash map (see pm_smap.h)
  * DESCRIPTION
  *	Separate chaining with a power-of-two bucket array that doubles
  *	when the map holds more entries than buckets, so lookups stay
@@ -10,10 +10,13 @@
  * LIMITS
  *	The callers bound the number of entries.
  */
-#include "pm_sched.h"
+#include "pm_smap.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "pm_util.h"
 
 #define SMAP_MIN_BUCKETS 16
 

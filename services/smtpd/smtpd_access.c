@@ -1,20 +1,20 @@
 /*
  * NAME
- *	pm_access - smtpd access restrictions: configuration and list driver
+ *	smtpd_access - smtpd access restrictions: configuration and list driver
  * DESCRIPTION
- *	See pm_access.h. This file reads the parameters, parses the
+ *	See smtpd_access.h. This file reads the parameters, parses the
  *	restriction lists and classes, and runs the lists of each SMTP
- *	stage in Postfix's order; pm_access_rules.c evaluates each
+ *	stage in Postfix's order; smtpd_access_rules.c evaluates each
  *	restriction. Replies are built by pm__access_reply(), which also
  *	applies warn_if_reject and defer_if_reject and keeps the enhanced
  *	status code consistent with the reply code.
  * LIMITS
- *	See pm_access.h.
+ *	See smtpd_access.h.
  * SECURITY
- *	See pm_access.h.
+ *	See smtpd_access.h.
  */
-#include "pm_access.h"
-#include "pm_access_priv.h"
+#include "smtpd_access.h"
+#include "smtpd_access_priv.h"
 #include "pm_cfg.h"
 #include "pm_log.h"
 #include "pm_util.h"
@@ -255,7 +255,7 @@ access_parse_classes(pm_access *a, char **err)
 	return (rc);
 }
 
-/* Postfix refuses to run an open relay; we warn (see pm_access.h). */
+/* Postfix refuses to run an open relay; we warn (see smtpd_access.h). */
 static void
 access_relay_guard(const pm_access *a)
 {

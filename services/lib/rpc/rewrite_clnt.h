@@ -18,6 +18,26 @@
 
 #include <stdint.h>
 
+/* Limits and result codes of the resolver API (rewrite.proto). */
+#define PM_RESOLVE_ADDR_MAX 1024
+
+/* AddrClass of rewrite.proto (checked against it in rewrite_resolve.c). */
+#define PM_CLASS_UNSET 0
+#define PM_CLASS_LOCAL 1
+#define PM_CLASS_VIRTUAL_ALIAS 2
+#define PM_CLASS_VIRTUAL_MAILBOX 3
+#define PM_CLASS_RELAY 4
+#define PM_CLASS_DEFAULT 5
+
+/* ResolveFlag bits of rewrite.proto. */
+#define PM_RESOLVE_FAIL 1u      /* bad address; text says why */
+#define PM_RESOLVE_ERROR 2u     /* temporary (table lookup) failure */
+#define PM_RESOLVE_ROUTED 4u    /* source route, %, ! seen */
+#define PM_RESOLVE_KNOWN 8u
+#define PM_RESOLVE_UNKNOWN 16u
+#define PM_RESOLVE_RELOCATED 32u
+#define PM_RESOLVE_ALL_FLAGS 63u
+
 typedef struct pm_resolved {
 	char *address;   /* canonical */
 	int addr_class;  /* AddrClass of rewrite.proto */

@@ -1,8 +1,8 @@
 /*
  * NAME
- *	pm_resolve - address canonicalisation and resolution (trivial-rewrite)
+ *	rewrite_resolve - address canonicalisation and resolution (trivial-rewrite)
  * SUMMARY
- *	#include "pm_resolve.h"
+ *	#include "rewrite_resolve.h"
  * DESCRIPTION
  *	The pure logic of the rewrite service, without nng or protobuf, so
  *	that it can be unit-tested and, if ever wanted, run in-process.
@@ -51,26 +51,6 @@
 
 #include "pm_cfg.h"
 #include "rewrite_clnt.h"
-
-#define PM_RESOLVE_ADDR_MAX 1024
-#define PM_RESOLVE_LOOP_MAX 100
-
-/* AddrClass of rewrite.proto (checked against it in pm_resolve.c). */
-#define PM_CLASS_UNSET 0
-#define PM_CLASS_LOCAL 1
-#define PM_CLASS_VIRTUAL_ALIAS 2
-#define PM_CLASS_VIRTUAL_MAILBOX 3
-#define PM_CLASS_RELAY 4
-#define PM_CLASS_DEFAULT 5
-
-/* ResolveFlag bits of rewrite.proto. */
-#define PM_RESOLVE_FAIL 1u      /* bad address; text says why */
-#define PM_RESOLVE_ERROR 2u     /* temporary (table lookup) failure */
-#define PM_RESOLVE_ROUTED 4u    /* source route, %, ! seen */
-#define PM_RESOLVE_KNOWN 8u
-#define PM_RESOLVE_UNKNOWN 16u
-#define PM_RESOLVE_RELOCATED 32u
-#define PM_RESOLVE_ALL_FLAGS 63u
 
 /*
  * Parameters: Postfix names. String defaults are the library's

@@ -1,9 +1,9 @@
 /*
  * NAME
- *	pm_access_rules - evaluation of one smtpd restriction
+ *	smtpd_access_rules - evaluation of one smtpd restriction
  * DESCRIPTION
  *	pm__access_eval_item() evaluates one restriction of a list for
- *	the current pm__actx (see pm_access_priv.h) and returns PM__DUNNO
+ *	the current pm__actx (see smtpd_access_priv.h) and returns PM__DUNNO
  *	(no decision), PM__OK (permit: ends this list) or PM__REJECT (the
  *	reply is in c->res). Reply wording, codes and enhanced status
  *	codes follow Postfix's smtpd_check.c, e.g.
@@ -12,7 +12,7 @@
  *	  450 4.1.8 <a@b>: Sender address rejected: Domain not found
  *	  554 5.7.1 <name[addr]>: Client host rejected: Access denied
  *
- *	check_*_access and access table results are in pm_access_table.c.
+ *	check_*_access and access table results are in smtpd_access_table.c.
  * LIMITS
  *	Each DNS lookup waits at most smtpd_dns_timeout; a domain check
  *	makes at most three (MX, A, AAAA).
@@ -21,11 +21,11 @@
  *	DNS query names are checked again by pm_dns; replies are made
  *	printable by pm__access_reply().
  */
-#include "pm_access.h"
-#include "pm_access_priv.h"
+#include "smtpd_access.h"
+#include "smtpd_access_priv.h"
 #include "pm_dns.h"
 #include "pm_log.h"
-#include "pm_resolve.h"
+#include "rewrite_clnt.h"
 #include "pm_util.h"
 
 #include <arpa/inet.h>

@@ -1,14 +1,14 @@
 /*
  * NAME
- *	pm_resolve - address class resolution (trivial-rewrite "resolve")
+ *	rewrite_resolve - address class resolution (trivial-rewrite "resolve")
  * SUMMARY
- *	#include "pm_resolve.h"
+ *	#include "rewrite_resolve.h"
  * DESCRIPTION
- *	See pm_resolve.h. This file holds the parameters, the resolver
+ *	See rewrite_resolve.h. This file holds the parameters, the resolver
  *	object (domain lists, tables), the class decision of Postfix's
  *	resolve_addr() and the transport_maps and relocated_maps overrides.
- *	Canonical form is in pm_resolve_canon.c, the known-recipient check
- *	in pm_resolve_known.c.
+ *	Canonical form is in rewrite_canon.c, the known-recipient check
+ *	in rewrite_known.c.
  *
  *	Class order (first match wins), as in Postfix: local (mydestination,
  *	"localhost", [127.0.0.1], [ipv6:::1] and the address literals of
@@ -25,9 +25,9 @@
  *	Table results longer than PM_RESOLVE_ADDR_MAX are lookup errors.
  * SECURITY
  *	Parameter values and tables are operator input. Addresses are not
- *	trusted: pm_resolve_canon.c checks them before any lookup.
+ *	trusted: rewrite_canon.c checks them before any lookup.
  */
-#include "pm_resolve_int.h"
+#include "rewrite_int.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_util.h"

@@ -1,6 +1,6 @@
 /*
  * NAME
- *	pm_access_table - check_*_access restrictions and access(5) results
+ *	smtpd_access_table - check_*_access restrictions and access(5) results
  * DESCRIPTION
  *	pm__access_check_table() looks the client (name and parent
  *	domains, then address and shorter networks), the HELO name, the
@@ -24,8 +24,8 @@
  *	looked up as full keys (regexp: tables see them too), where Postfix
  *	hides partial keys from regexp tables.
  */
-#include "pm_access.h"
-#include "pm_access_priv.h"
+#include "smtpd_access.h"
+#include "smtpd_access_priv.h"
 #include "pm_cfg.h"
 #include "pm_log.h"
 #include "pm_util.h"

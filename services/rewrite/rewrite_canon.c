@@ -1,8 +1,8 @@
 /*
  * NAME
- *	pm_resolve_canon - canonical address form (trivial-rewrite "rewrite")
+ *	rewrite_canon - canonical address form (trivial-rewrite "rewrite")
  * SUMMARY
- *	#include "pm_resolve_int.h"
+ *	#include "rewrite_int.h"
  * DESCRIPTION
  *	pm__resolve_canon() turns an address into user@fully.qualified.domain
  *	as Postfix's trivial-rewrite does for the "local" and "remote" rule
@@ -21,7 +21,7 @@
  *	  the rest is rewritten again: "user%other@mydomain" becomes
  *	  "user@other". A routing operator that is left sets ROUTED, so
  *	  smtpd can refuse relaying through a backup MX (Postfix does so).
- *	Called by pm_resolve.c; the caller owns *out.
+ *	Called by rewrite_resolve.c; the caller owns *out.
  * LIMITS
  *	PM_RESOLVE_ADDR_MAX bytes of input; PM_RESOLVE_LOOP_MAX rewrites.
  * SECURITY
@@ -30,7 +30,7 @@
  *	RFC 5322 specials outside quotes, empty local parts or domains and
  *	bad domain names give RESOLVE_FAIL with a static reason.
  */
-#include "pm_resolve_int.h"
+#include "rewrite_int.h"
 #include "pm_util.h"
 
 #include <arpa/inet.h>

@@ -1,8 +1,8 @@
 /*
  * NAME
- *	pm_cleanup - cleanup(8) message and address processing
+ *	cleanup_proc - cleanup(8) message and address processing
  * SUMMARY
- *	#include "pm_cleanup.h"
+ *	#include "cleanup_proc.h"
  * DESCRIPTION
  *	The pure part of the cleanup service, kept in the library so that
  *	unit tests reach it (tests/unit/test_cleanup.c). The service

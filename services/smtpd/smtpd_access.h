@@ -1,8 +1,8 @@
 /*
  * NAME
- *	pm_access - smtpd access restrictions (smtpd_*_restrictions, access(5))
+ *	smtpd_access - smtpd access restrictions (smtpd_*_restrictions, access(5))
  * SUMMARY
- *	#include "pm_access.h"
+ *	#include "smtpd_access.h"
  * DESCRIPTION
  *	The evaluation logic behind smtpd_check (services/smtpd), kept in
  *	the library so that it is unit-tested without an SMTP server.

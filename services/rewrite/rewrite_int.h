@@ -1,9 +1,9 @@
 /*
  * NAME
- *	pm_resolve_int - internals shared by pm_resolve*.c
+ *	rewrite_int - internals shared by rewrite_*.c
  * DESCRIPTION
- *	Not for use outside pm_resolve.c, pm_resolve_canon.c and
- *	pm_resolve_known.c. The resolver object holds private copies of
+ *	Not for use outside rewrite_resolve.c, rewrite_canon.c and
+ *	rewrite_known.c. The resolver object holds private copies of
  *	every parameter value it uses, so rebinding parameters (SIGHUP)
  *	never changes a resolver in use.
  */
@@ -12,7 +12,9 @@
 
 #include <stddef.h>
 
-#include "pm_resolve.h"
+#include "rewrite_resolve.h"
+
+#define PM_RESOLVE_LOOP_MAX 100 /* rewriting passes per address */
 #include "pm_table.h"
 
 /* One item of a domain list such as mydestination. */

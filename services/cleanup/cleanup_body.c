@@ -1,12 +1,12 @@
 /*
  * NAME
- *	pm_cleanup_body - body_checks, as Postfix's cleanup_body_callback
+ *	cleanup_body - body_checks, as Postfix's cleanup_body_callback
  * DESCRIPTION
  *	Every body line that starts within body_checks_size_limit bytes of
  *	the body start is looked up in body_checks (without its line end);
  *	a line longer than line_length_limit is looked up in pieces of
  *	that size, as Postfix sees such a line as several records, and the
- *	first piece that matches decides. Actions as in pm_cleanup.h:
+ *	first piece that matches decides. Actions as in cleanup_proc.h:
  *	IGNORE removes the line, PREPEND inserts a line before it, REPLACE
  *	replaces it. Lines are copied with their original line ends; the
  *	body past the size limit is copied in one piece.
@@ -17,7 +17,7 @@
  *	Body bytes are untrusted: NUL bytes become spaces in the lookup
  *	key only; the stored body is unchanged.
  */
-#include "pm_cleanup_priv.h"
+#include "cleanup_priv.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /*
  * NAME
- *	pm_resolve_known - is a recipient known in its address class?
+ *	rewrite_known - is a recipient known in its address class?
  * SUMMARY
- *	#include "pm_resolve_int.h"
+ *	#include "rewrite_int.h"
  * DESCRIPTION
  *	pm__resolve_find() is Postfix's mail_addr_find(): it looks an
  *	address up in a table list as user+ext@domain, user@domain (without
@@ -26,12 +26,12 @@
  *	"Temporary lookup failure" (smtpd answers 451 4.3.0).
  * LIMITS
  *	Lookup keys are at most PM_RESOLVE_ADDR_MAX + 1 bytes (the address
- *	was bounded by pm_resolve_canon.c).
+ *	was bounded by rewrite_canon.c).
  * SECURITY
  *	The address is canonical and syntax-checked; table results are
  *	operator data.
  */
-#include "pm_resolve_int.h"
+#include "rewrite_int.h"
 #include "pm_util.h"
 
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
  * NAME
- *	pm_sched - queue manager scheduling (see pm_sched.h)
+ *	qmgr_dest - queue manager scheduling (see qmgr_dest.h)
  * DESCRIPTION
  *	Data: a map of transports (name -> sched_tp) and a map of
  *	destinations ("transport\001nexthop" -> pm_sched_dest). A
@@ -14,9 +14,9 @@
  *	that defers its backlog at once) with unit feedback: +1 per
  *	success, -1 per failure. docs/scheduling.md explains the choices.
  * LIMITS
- *	See pm_sched.h.
+ *	See qmgr_dest.h.
  */
-#include "pm_sched.h"
+#include "qmgr_dest.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /*
  * NAME
- *	pm_sched - queue manager scheduling: destinations, slow start, dead
+ *	qmgr_dest - queue manager scheduling: destinations, slow start, dead
  *	destinations, round-robin, job grouping, retry backoff
  * SUMMARY
- *	#include "pm_sched.h"
+ *	#include "qmgr_dest.h"
  * DESCRIPTION
  *	The pure logic of qmgr's scheduler (docs/scheduling.md), without
  *	Redis, nng or threads, so that it can be unit-tested. Not
@@ -47,7 +47,6 @@
  *	by destination, at most limit(transport) recipients each.
  *	pm_sched_backoff() is the retry delay after a deferral.
  *
- *	pm_smap is a small string-keyed hash map used here and by qmgr.
  * LIMITS
  *	At most max_dests destinations (pm_sched_enqueue answers
  *	PM_ETOOBIG past it) and PM_SCHED_MAX_TRANSPORTS transports
@@ -63,25 +62,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pm_smap.h"
 #include "pm_util.h"
 
 #define PM_SCHED_MAX_TRANSPORTS 256
 #define PM_SCHED_NAME_MAX 1024
-
-/* String-keyed hash map. Keys are copied; values are the caller's. */
-typedef struct pm_smap pm_smap;
-
-pm_smap *pm_smap_new(void);
-void pm_smap_free(pm_smap *m);
-void *pm_smap_get(const pm_smap *m, const char *key);
-/* Insert or replace; returns the value replaced, or NULL. */
-void *pm_smap_put(pm_smap *m, const char *key, void *value);
-/* Remove; returns the value removed, or NULL. */
-void *pm_smap_del(pm_smap *m, const char *key);
-size_t pm_smap_count(const pm_smap *m);
-/* Call fn for every entry (the map must not change meanwhile). */
-void pm_smap_walk(const pm_smap *m, void (*fn)(const char *key,
-    void *value, void *arg), void *arg);
 
 /*
  * Retry delay in seconds after the attempts-th failed attempt:

@@ -1,12 +1,12 @@
 /*
  * NAME
- *	pm_access_priv - internals shared by pm_access.c and pm_access_rules.c
+ *	smtpd_access_priv - internals shared by smtpd_access.c and smtpd_access_rules.c
  * SUMMARY
- *	#include "pm_access_priv.h"
+ *	#include "smtpd_access_priv.h"
  * DESCRIPTION
- *	Not for use outside the pm_access module. pm_access.c parses the
+ *	Not for use outside the pm_access module. smtpd_access.c parses the
  *	configuration and drives the lists of each SMTP stage;
- *	pm_access_rules.c evaluates one restriction, pm_access_table.c
+ *	smtpd_access_rules.c evaluates one restriction, smtpd_access_table.c
  *	the check_*_access ones and access table results. A pm__actx is
  *	the state of one pm_access_check() call.
  */
@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "pm_access.h"
+#include "smtpd_access.h"
 #include "pm_addr.h"
 #include "pm_table.h"
 
@@ -124,7 +124,7 @@ typedef struct pm__actx {
 	char namaddr[PM_ADDR_MAX + 80]; /* "name[addr]" */
 } pm__actx;
 
-/* pm_access.c */
+/* smtpd_access.c */
 int pm__access_word(const pm_access *a, const char *word, int *op,
     size_t *cls, int *needs_table);
 int pm__access_eval_list(pm__actx *c, const pm__restr *v, size_t n,
@@ -138,7 +138,7 @@ const char *pm__access_stage_name(int stage);
 /* Log "QID: what: STAGE from name[addr]: text; from=<> to=<> helo=<>". */
 void pm__access_log(pm__actx *c, const char *what, const char *text);
 
-/* pm_access_rules.c */
+/* smtpd_access_rules.c */
 int pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind);
 int pm__access_unlisted(pm__actx *c, const char *addr, int sender);
 /* "451 4.3.5 Server configuration error" */
@@ -147,7 +147,7 @@ int pm__access_is_ip(const char *s);
 /* New copy without one trailing dot ("host." -> "host", not "host.."). */
 char *pm__access_nodot(const char *s);
 
-/* pm_access_table.c */
+/* smtpd_access_table.c */
 int pm__access_check_table(pm__actx *c, const pm__restr *r, int kind);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * NAME
- *	pm_cleanup_addr - envelope address rewriting: canonical maps and
+ *	cleanup_addr - envelope address rewriting: canonical maps and
  *	virtual alias expansion, as Postfix's cleanup_map11/cleanup_map1n
  * DESCRIPTION
- *	pm_cleanup_sender() and pm_cleanup_rcpts(), see pm_cleanup.h.
+ *	pm_cleanup_sender() and pm_cleanup_rcpts(), see cleanup_proc.h.
  *
  *	Lookup order (canonical(5), virtual(5)): "user@domain", then
  *	"user" when domain is local (listed in cfg->local_domains:
@@ -37,7 +37,7 @@
  *	Addresses come from clients (checked for length and control
  *	characters by the caller); logged through pm_printable.
  */
-#include "pm_cleanup_priv.h"
+#include "cleanup_priv.h"
 
 #include <stdlib.h>
 #include <string.h>

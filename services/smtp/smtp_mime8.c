@@ -1,8 +1,8 @@
 /*
  * NAME
- *	pm_mime8 - 8BITMIME to 7bit conversion of a message
+ *	smtp_mime8 - 8BITMIME to 7bit conversion of a message
  * DESCRIPTION
- *	See pm_mime8.h. One entity (a message, a body part, an
+ *	See smtp_mime8.h. One entity (a message, a body part, an
  *	encapsulated message) is handled by mime_entity(): its headers are
  *	read twice with pm_hdr_iter, once to learn Content-Type and
  *	Content-Transfer-Encoding, once to copy them with the encoding
@@ -15,14 +15,14 @@
  *	so a part's content stops before it and its encoded form never
  *	gains or loses a final line break.
  * LIMITS
- *	See pm_mime8.h.
+ *	See smtp_mime8.h.
  * SECURITY
  *	Every scan is bounded by the entity's end pointer.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "pm_mime8.h"
+#include "smtp_mime8.h"
 #include "pm_msghdr.h"
 
 #define MIME_TOKEN_MAX 64

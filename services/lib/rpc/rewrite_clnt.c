@@ -33,7 +33,7 @@
 #include "pm_cfg.h"
 #include "pm_log.h"
 #include "pm_metrics.h"
-#include "pm_resolve.h"
+#include "rewrite_clnt.h"
 #include "pm_rpc.h"
 #include "pm_util.h"
 

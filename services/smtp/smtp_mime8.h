@@ -1,8 +1,8 @@
 /*
  * NAME
- *	pm_mime8 - 8BITMIME to 7bit conversion of a message (RFC 6152, 2045)
+ *	smtp_mime8 - 8BITMIME to 7bit conversion of a message (RFC 6152, 2045)
  * SUMMARY
- *	#include "pm_mime8.h"
+ *	#include "smtp_mime8.h"
  * DESCRIPTION
  *	The SMTP client sends an 8-bit message to a server that does not
  *	offer 8BITMIME only after pm_mime8_to_7bit() has made it 7-bit, as

@@ -1,6 +1,6 @@
 /*
  * NAME
- *	pm_cleanup_act - header_checks/body_checks actions and their logging
+ *	cleanup_act - header_checks/body_checks actions and their logging
  * DESCRIPTION
  *	pm_check_parse() splits a table result into action and text.
  *	pm__cleanup_act() carries out an action as Postfix's cleanup_act():
@@ -24,7 +24,7 @@
  *	pm_printable; table results are operator input, made printable
  *	before they go into an SMTP reply.
  */
-#include "pm_cleanup_priv.h"
+#include "cleanup_priv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
