@@ -37,6 +37,7 @@
 #include "pm_dsn.h"
 #include "pm_log.h"
 #include "pm_server.h"
+#include "pm_server_queue.h"
 
 char *var_bounce_listen;
 char *var_bounce_metrics;
@@ -53,8 +54,6 @@ char *bounce_dbl_addr;
 char *bounce_2bounce_addr;
 bounce_metrics bounce_m;
 
-static pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
-static pm_qstore *ready_qs;
 
 static void
 bounce_metrics_init(void)
@@ -108,12 +107,6 @@ bounce_pre_init(void)
 		    var_cleanup_service);
 		return (-1);
 	}
-	ready_qs = pm_qstore_open(var_redis_server,
-	    (int) (var_redis_timeout * 1000), var_body_store,
-	    (int) var_queue_shards);
-	if (ready_qs == NULL) {
-		return (-1);
-	}
 	return (0);
 }
 
@@ -122,13 +115,7 @@ bounce_thread_init(void)
 {
 	bounce_worker *w = pm_calloc(1, sizeof(*w));
 
-	w->qs = pm_qstore_open(var_redis_server,
-	    (int) (var_redis_timeout * 1000), var_body_store,
-	    (int) var_queue_shards);
-	if (w->qs == NULL) {
-		pm_msg_fatal("cannot use %s = %s", VAR_REDIS_SERVER,
-		    var_redis_server);
-	}
+	w->qs = pm_server_qstore_must();
 	return (w);
 }
 
@@ -143,23 +130,9 @@ bounce_thread_fini(void *ctx)
 	}
 }
 
-static int
-bounce_ready(void)
-{
-	int ok;
-
-	pthread_mutex_lock(&ready_mu);
-	ok = ready_qs != NULL && pm_qstore_ping(ready_qs) == 0;
-	pthread_mutex_unlock(&ready_mu);
-	return (ok);
-}
-
 static void
 bounce_fini(void)
 {
-	pthread_mutex_lock(&ready_mu);
-	ready_qs = pm_qstore_close(ready_qs);
-	pthread_mutex_unlock(&ready_mu);
 	pm_cleanup_clnt_free(bounce_cleanup);
 	bounce_cleanup = NULL;
 	free(bounce_dbl_addr);
@@ -206,7 +179,7 @@ main(int argc, char **argv)
 		.thread_fini = bounce_thread_fini,
 		.pre_init = bounce_pre_init,
 		.fini = bounce_fini,
-		.ready = bounce_ready,
+		.queue = 1,
 	};
 
 	return (pm_server_main(&svc, argc, argv));

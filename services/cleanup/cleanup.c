@@ -37,6 +37,7 @@
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_server.h"
+#include "pm_server_queue.h"
 #include "rewrite_clnt.h"
 
 char *var_header_checks;
@@ -63,11 +64,7 @@ int var_enable_orcp;
 
 cleanup_metrics cleanup_m;
 
-static pthread_mutex_t maps_mu = PTHREAD_MUTEX_INITIALIZER;
-static cleanup_maps *maps_cur;
 static pm_rewrite_clnt *cleanup_rewrite;
-static pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
-static pm_qstore *ready_qs;
 
 /* The canon callback: the rewrite service, rule "local". */
 static int
@@ -137,6 +134,15 @@ maps_local_domains(void)
 	return (out);
 }
 
+static void
+maps_free_obj(void *m)
+{
+	maps_free(m);
+}
+
+/* The maps in use; a reload swaps in new ones (pm_snap). */
+static pm_snap maps_cur = PM_SNAP_INIT(maps_free_obj);
+
 static cleanup_maps *
 maps_new(void)
 {
@@ -144,7 +150,6 @@ maps_new(void)
 	pm_cleanup_cfg *c = &m->cfg;
 	int failed = 0;
 
-	m->refs = 1;
 	m->header_checks = maps_open(VAR_HEADER_CHECKS, var_header_checks,
 	    &failed);
 	m->body_checks = maps_open(VAR_BODY_CHECKS, var_body_checks, &failed);
@@ -188,29 +193,16 @@ maps_new(void)
 	return (m);
 }
 
-cleanup_maps *
+pm_snap_ref *
 cleanup_maps_get(void)
 {
-	cleanup_maps *m;
-
-	pthread_mutex_lock(&maps_mu);
-	m = maps_cur;
-	m->refs++;
-	pthread_mutex_unlock(&maps_mu);
-	return (m);
+	return (pm_snap_get(&maps_cur));
 }
 
 void
-cleanup_maps_put(cleanup_maps *m)
+cleanup_maps_put(pm_snap_ref *ref)
 {
-	int last;
-
-	pthread_mutex_lock(&maps_mu);
-	last = --m->refs == 0;
-	pthread_mutex_unlock(&maps_mu);
-	if (last) {
-		maps_free(m);
-	}
+	pm_snap_put(&maps_cur, ref);
 }
 
 static void
@@ -241,6 +233,7 @@ cleanup_metrics_init(void)
 static int
 cleanup_pre_init(void)
 {
+	cleanup_maps *m;
 	char *url;
 
 	/*
@@ -265,31 +258,10 @@ cleanup_pre_init(void)
 		    var_rewrite_service);
 		return (-1);
 	}
-	if ((maps_cur = maps_new()) == NULL) {
+	if ((m = maps_new()) == NULL) {
 		return (-1);
 	}
-	ready_qs = pm_qstore_open(var_redis_server,
-	    (int) (var_redis_timeout * 1000), var_body_store,
-	    (int) var_queue_shards);
-	if (ready_qs == NULL) {
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-cleanup_post_init(void)
-{
-	int err;
-
-	pthread_mutex_lock(&ready_mu);
-	err = pm_qstore_load_functions(ready_qs);
-	pthread_mutex_unlock(&ready_mu);
-	if (err != 0) {
-		/* pm_qstore loads them again when an enqueue finds none */
-		pm_msg_warn("cannot load the queue functions into Redis at %s:"
-		    " %s; will retry", var_redis_server, pm_strerror(err));
-	}
+	pm_snap_set(&maps_cur, m);
 	return (0);
 }
 
@@ -298,13 +270,7 @@ cleanup_thread_init(void)
 {
 	cleanup_worker *w = pm_calloc(1, sizeof(*w));
 
-	w->qs = pm_qstore_open(var_redis_server,
-	    (int) (var_redis_timeout * 1000), var_body_store,
-	    (int) var_queue_shards);
-	if (w->qs == NULL) {
-		pm_msg_fatal("cannot use %s = %s", VAR_REDIS_SERVER,
-		    var_redis_server);
-	}
+	w->qs = pm_server_qstore_must();
 	if (strcmp(var_queue_durability, "replica") == 0) {
 		pm_qstore_set_wait_replicas(w->qs, (int) var_queue_min_replicas,
 		    (int) (var_redis_timeout * 1000));
@@ -330,49 +296,23 @@ cleanup_recvmax(void)
 	    (size_t) var_cleanup_rcpt_limit * PM_CLEANUP_RCPT_ALLOWANCE);
 }
 
-static int
-cleanup_ready(void)
-{
-	int ok;
-
-	pthread_mutex_lock(&ready_mu);
-	ok = ready_qs != NULL && pm_qstore_ping(ready_qs) == 0;
-	pthread_mutex_unlock(&ready_mu);
-	return (ok);
-}
-
 static void
 cleanup_reload(void)
 {
-	cleanup_maps *m = maps_new(), *old;
+	cleanup_maps *m = maps_new();
 
 	if (m == NULL) {
 		pm_msg_warn("reload failed; keeping the old tables");
 		return;
 	}
-	pthread_mutex_lock(&maps_mu);
-	old = maps_cur;
-	maps_cur = m;
-	pthread_mutex_unlock(&maps_mu);
-	cleanup_maps_put(old);
+	pm_snap_set(&maps_cur, m);
 	pm_msg_info("reload: tables reopened");
 }
 
 static void
 cleanup_fini(void)
 {
-	cleanup_maps *old;
-
-	pthread_mutex_lock(&maps_mu);
-	old = maps_cur;
-	maps_cur = NULL;
-	pthread_mutex_unlock(&maps_mu);
-	if (old != NULL) {
-		cleanup_maps_put(old);
-	}
-	pthread_mutex_lock(&ready_mu);
-	ready_qs = pm_qstore_close(ready_qs);
-	pthread_mutex_unlock(&ready_mu);
+	pm_snap_set(&maps_cur, NULL);
 	pm_rewrite_clnt_free(cleanup_rewrite);
 	cleanup_rewrite = NULL;
 }
@@ -439,10 +379,9 @@ main(int argc, char **argv)
 		.thread_init = cleanup_thread_init,
 		.thread_fini = cleanup_thread_fini,
 		.pre_init = cleanup_pre_init,
-		.post_init = cleanup_post_init,
 		.fini = cleanup_fini,
 		.reload = cleanup_reload,
-		.ready = cleanup_ready,
+		.queue = 1,
 	};
 
 	return (pm_server_main(&svc, argc, argv));

@@ -17,13 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pm_snap.h"
 #include "cleanup_proc.h"
 #include "pm_metrics.h"
 #include "pm_qstore.h"
 #include "pm_util.h"
 
 typedef struct cleanup_maps {
-	int refs;               /* under the maps mutex */
 	pm_cleanup_cfg cfg;     /* points at the tables below */
 	pm_tables *header_checks;
 	pm_tables *body_checks;
@@ -35,8 +35,9 @@ typedef struct cleanup_maps {
 	char **local_domains;
 } cleanup_maps;
 
-cleanup_maps *cleanup_maps_get(void);
-void cleanup_maps_put(cleanup_maps *maps);
+/* The current maps (ref->obj), held until cleanup_maps_put (pm_snap). */
+pm_snap_ref *cleanup_maps_get(void);
+void cleanup_maps_put(pm_snap_ref *ref);
 
 /* One per RPC worker thread. */
 typedef struct cleanup_worker {

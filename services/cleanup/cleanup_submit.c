@@ -252,8 +252,8 @@ static void
 submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s,
     const char *qid, submit_reply *r)
 {
-	cleanup_maps *maps = cleanup_maps_get();
-	const pm_cleanup_cfg *cfg = &maps->cfg;
+	pm_snap_ref *maps = cleanup_maps_get();
+	const pm_cleanup_cfg *cfg = &((cleanup_maps *) maps->obj)->cfg;
 	pm_submit_rcpt *in;
 	pm_qrcpt *rcpt = NULL;
 	size_t nrcpt = 0, i;

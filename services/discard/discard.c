@@ -76,6 +76,7 @@ main(int argc, char **argv)
 		.ints = ints,
 		.metrics_param = VAR_DISCARD_METRICS,
 		.run = discard_run,
+		.queue = 1,
 	};
 
 	return (pm_server_main(&svc, argc, argv));

@@ -83,6 +83,7 @@ main(int argc, char **argv)
 		.ints = ints,
 		.metrics_param = VAR_ERROR_METRICS,
 		.run = error_run,
+		.queue = 1,
 	};
 
 	return (pm_server_main(&svc, argc, argv));

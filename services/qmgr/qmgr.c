@@ -51,6 +51,7 @@
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_server.h"
+#include "pm_server_queue.h"
 
 char *var_qmgr_listen;
 char *var_qmgr_metrics;
@@ -84,22 +85,6 @@ static pthread_mutex_t tp_mu = PTHREAD_MUTEX_INITIALIZER;
 static pm_smap *tp_map;
 static size_t tp_count;
 static qmgr_tpinfo tp_other;
-static pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
-static pm_qstore *ready_qs;
-
-pm_qstore *
-qmgr_qstore_open(void)
-{
-	pm_qstore *qs = pm_qstore_open(var_redis_server,
-	    (int) (var_redis_timeout * 1000), var_body_store,
-	    (int) var_queue_shards);
-
-	if (qs == NULL) {
-		pm_msg_fatal("cannot use %s = %s", VAR_REDIS_SERVER,
-		    var_redis_server);
-	}
-	return (qs);
-}
 
 /* <transport><suffix> if set, else the default; clamped. */
 static long
@@ -303,22 +288,12 @@ qmgr_pre_init(void)
 		pm_msg_fatal("cannot use %s = %s", VAR_BOUNCE_SERVICE,
 		    var_bounce_service);
 	}
-	ready_qs = qmgr_qstore_open();
 	return (0);
 }
 
 static int
 qmgr_post_init(void)
 {
-	int err;
-
-	pthread_mutex_lock(&ready_mu);
-	err = pm_qstore_load_functions(ready_qs);
-	pthread_mutex_unlock(&ready_mu);
-	if (err != 0) {
-		pm_msg_warn("cannot load the queue functions into Redis at %s:"
-		    " %s; will retry", var_redis_server, pm_strerror(err));
-	}
 	pm_msg_info("consumer %s, active limits %ld messages %ld "
 	    "recipients", qmgr.consumer, var_qmgr_active_limit,
 	    var_qmgr_rcpt_limit);
@@ -332,24 +307,13 @@ qmgr_post_init(void)
 static void *
 qmgr_thread_init(void)
 {
-	return (qmgr_qstore_open());
+	return (pm_server_qstore_must());
 }
 
 static void
 qmgr_thread_fini(void *ctx)
 {
 	pm_qstore_close(ctx);
-}
-
-static int
-qmgr_ready(void)
-{
-	int ok;
-
-	pthread_mutex_lock(&ready_mu);
-	ok = ready_qs != NULL && pm_qstore_ping(ready_qs) == 0;
-	pthread_mutex_unlock(&ready_mu);
-	return (ok);
 }
 
 static void
@@ -365,10 +329,8 @@ qmgr_fini(void)
 {
 	qmgr_intake_stop();
 	qmgr_sched_stop();
-	pthread_mutex_lock(&ready_mu);
-	qmgr_sched_hand_back(ready_qs);
-	ready_qs = pm_qstore_close(ready_qs);
-	pthread_mutex_unlock(&ready_mu);
+	qmgr_sched_hand_back(pm_server_queue_lock());
+	pm_server_queue_unlock();
 	pm_sched_free(qmgr.sched);
 	qmgr.sched = NULL;
 	pm_smap_free(qmgr.msgs);
@@ -452,7 +414,7 @@ main(int argc, char **argv)
 		.pre_init = qmgr_pre_init,
 		.post_init = qmgr_post_init,
 		.fini = qmgr_fini,
-		.ready = qmgr_ready,
+		.queue = 1,
 	};
 
 	return (pm_server_main(&svc, argc, argv));

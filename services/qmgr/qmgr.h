@@ -148,7 +148,6 @@ extern qmgr_metrics qmgr_m;
 
 /* qmgr.c */
 qmgr_tpinfo *qmgr_tpinfo_get(const char *transport);
-pm_qstore *qmgr_qstore_open(void);
 
 /* qmgr_msg.c (under qmgr.mu unless said otherwise) */
 qmgr_msg *qmgr_msg_new(const pm_qentry *e, pm_qmsg *m, int64_t now_us);

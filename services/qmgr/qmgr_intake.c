@@ -34,6 +34,7 @@
  *	resolver answers are checked by pm_sched (names) before use.
  */
 #include "qmgr.h"
+#include "pm_server_queue.h"
 #include "qmgr_params.h"
 
 #include <stdatomic.h>
@@ -361,7 +362,7 @@ intake_unreserve(size_t room)
 static void *
 intake_main(void *arg)
 {
-	pm_qstore *qs = qmgr_qstore_open();
+	pm_qstore *qs = pm_server_qstore_must();
 	pm_qentry batch[QMGR_CLAIM_BATCH];
 	size_t room, n;
 	int rc;

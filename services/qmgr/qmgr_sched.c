@@ -30,6 +30,7 @@
  *	scan; touches in batches of 256.
  */
 #include "qmgr.h"
+#include "pm_server_queue.h"
 #include "qmgr_params.h"
 
 #include <stdatomic.h>
@@ -262,7 +263,7 @@ sched_sizes(pm_qstore *qs)
 static void *
 sched_main(void *arg)
 {
-	pm_qstore *qs = qmgr_qstore_open();
+	pm_qstore *qs = pm_server_qstore_must();
 	int64_t lease_every = 1000LL * (var_qmgr_lease / 3), now;
 	int64_t next_lease, next_requeue = 0, next_sizes = 0;
 	struct timespec ts;

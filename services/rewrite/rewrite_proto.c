@@ -34,6 +34,7 @@
 #include "pm_log.h"
 #include "pm_metrics.h"
 #include "rewrite_resolve.h"
+#include "pm_snap.h"
 #include "pm_util.h"
 
 #include "common.pb-c.h"
@@ -43,66 +44,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct rw_holder {
-	pm_resolve *r;
-	long refs;
-} rw_holder;
+static void
+rw_free(void *r)
+{
+	pm_resolve_free(r);
+}
 
-static pthread_mutex_t rw_mu = PTHREAD_MUTEX_INITIALIZER;
-static rw_holder *rw_cur;
+/* The resolver in use; a reload swaps in a new one (pm_snap). */
+static pm_snap rw_cur = PM_SNAP_INIT(rw_free);
 
 static pm_metric *m_req_resolve;
 static pm_metric *m_req_rewrite;
 static pm_metric *m_err_request;
 static pm_metric *m_err_address;
 static pm_metric *m_err_lookup;
-
-static rw_holder *
-rw_get(void)
-{
-	rw_holder *h;
-
-	pthread_mutex_lock(&rw_mu);
-	if ((h = rw_cur) != NULL) {
-		h->refs++;
-	}
-	pthread_mutex_unlock(&rw_mu);
-	return (h);
-}
-
-static void
-rw_put(rw_holder *h)
-{
-	int last;
-
-	pthread_mutex_lock(&rw_mu);
-	last = (--h->refs == 0);
-	pthread_mutex_unlock(&rw_mu);
-	if (last) {
-		pm_resolve_free(h->r);
-		free(h);
-	}
-}
-
-/* Swap in a new resolver (or none); the old one goes when unused. */
-static void
-rw_install(pm_resolve *r)
-{
-	rw_holder *h = NULL, *old;
-
-	if (r != NULL) {
-		h = pm_calloc(1, sizeof(*h));
-		h->r = r;
-		h->refs = 1;
-	}
-	pthread_mutex_lock(&rw_mu);
-	old = rw_cur;
-	rw_cur = h;
-	pthread_mutex_unlock(&rw_mu);
-	if (old != NULL) {
-		rw_put(old);
-	}
-}
 
 int
 rewrite_pre_init(void)
@@ -126,7 +81,7 @@ rewrite_pre_init(void)
 	if ((r = pm_resolve_new(&err)) == NULL) {
 		pm_msg_fatal("%s", err != NULL ? err : "cannot initialize");
 	}
-	rw_install(r);
+	pm_snap_set(&rw_cur, r);
 	return (0);
 }
 
@@ -142,25 +97,23 @@ rewrite_reload(void)
 		free(err);
 		return;
 	}
-	rw_install(r);
+	pm_snap_set(&rw_cur, r);
 	pm_msg_info("reload: tables reopened");
 }
 
 void
 rewrite_fini(void)
 {
-	rw_install(NULL);
+	pm_snap_set(&rw_cur, NULL);
 }
 
 int
 rewrite_ready(void)
 {
-	int ok;
+	pm_snap_ref *h = pm_snap_get(&rw_cur);
 
-	pthread_mutex_lock(&rw_mu);
-	ok = (rw_cur != NULL);
-	pthread_mutex_unlock(&rw_mu);
-	return (ok);
+	pm_snap_put(&rw_cur, h);
+	return (h != NULL);
 }
 
 static void
@@ -218,7 +171,7 @@ rewrite_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
 {
 	Pm__RewriteRequest *m;
 	pm_resolved res;
-	rw_holder *h;
+	pm_snap_ref *h;
 	int rc;
 
 	(void) thread_ctx;
@@ -241,18 +194,18 @@ rewrite_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
 		}
 		return (PM_EPROTO);
 	}
-	if ((h = rw_get()) == NULL) {
+	if ((h = pm_snap_get(&rw_cur)) == NULL) {
 		pm__rewrite_request__free_unpacked(m, NULL);
 		return (PM_EAGAIN);
 	}
 	memset(&res, 0, sizeof(res));
 	if (type == PM__MSG_TYPE__MSG_REWRITE_RESOLVE) {
-		rc = pm_resolve_addr(h->r, m->address, m->rule, m->check_known,
+		rc = pm_resolve_addr((pm_resolve *) h->obj, m->address, m->rule, m->check_known,
 		    &res);
 	} else {
-		rc = pm_resolve_canon(h->r, m->address, m->rule, &res);
+		rc = pm_resolve_canon((pm_resolve *) h->obj, m->address, m->rule, &res);
 	}
-	rw_put(h);
+	pm_snap_put(&rw_cur, h);
 	if (rc != 0) {
 		char *rule = pm_printable_dup(m->rule, strlen(m->rule), 64);
 

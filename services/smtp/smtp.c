@@ -90,8 +90,6 @@ static int janitor_started;
 static pthread_mutex_t janitor_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t janitor_cv = PTHREAD_COND_INITIALIZER;
 static int janitor_stop;
-static pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
-static pm_qstore *ready_qs;
 
 /* SMTPUTF8 is needed for a UTF-8 envelope, or UTF-8 headers when asked. */
 static int
@@ -355,10 +353,7 @@ smtp_pre_init(void)
 	smtp_cache_init(pm_metric_counter("smtp_connection_cache_total", help,
 	    "result=\"hit\""), pm_metric_counter("smtp_connection_cache_total",
 	    help, "result=\"miss\""));
-	ready_qs = pm_qstore_open(var_redis_server,
-	    (int) (var_redis_timeout * 1000), var_body_store,
-	    (int) var_queue_shards);
-	return (ready_qs == NULL ? -1 : 0);
+	return (0);
 }
 
 static int
@@ -379,17 +374,6 @@ smtp_run(void)
 	return (pm_agent_run(&smtp_agent));
 }
 
-static int
-smtp_ready(void)
-{
-	int ok;
-
-	pthread_mutex_lock(&ready_mu);
-	ok = ready_qs != NULL && pm_qstore_ping(ready_qs) == 0;
-	pthread_mutex_unlock(&ready_mu);
-	return (ok);
-}
-
 static void
 smtp_reload(void)
 {
@@ -408,9 +392,6 @@ smtp_fini(void)
 		janitor_started = 0;
 	}
 	smtp_cache_expire(1);
-	pthread_mutex_lock(&ready_mu);
-	ready_qs = pm_qstore_close(ready_qs);
-	pthread_mutex_unlock(&ready_mu);
 	pm_cfg_list_free(smtp_discard_kw);
 	smtp_discard_kw = NULL;
 }
@@ -486,7 +467,7 @@ main(int argc, char **argv)
 		.run = smtp_run,
 		.fini = smtp_fini,
 		.reload = smtp_reload,
-		.ready = smtp_ready,
+		.queue = 1,
 	};
 
 	return (pm_server_main(&svc, argc, argv));

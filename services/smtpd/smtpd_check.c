@@ -27,6 +27,7 @@
 #include "smtpd_check.h"
 
 #include "smtpd_access.h"
+#include "pm_snap.h"
 #include "pm_common_params.h"
 #include "pm_dns.h"
 #include "pm_log.h"
@@ -42,13 +43,13 @@
 _Static_assert(SMTPD_CHECK_TEXT_MAX == PM_ACCESS_TEXT_MAX,
     "smtpd_check and pm_access reply text sizes differ");
 
-typedef struct check_ref {
-	pm_access *access;
-	int refs;
-} check_ref;
+static void
+check_free(void *a)
+{
+	pm_access_free(a);
+}
 
-static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
-static check_ref *check_cur;
+static pm_snap check_cur = PM_SNAP_INIT(check_free);
 static pm_rewrite_clnt *check_rewrite;
 
 static int
@@ -57,50 +58,6 @@ check_resolve(void *arg, const char *address, int check_known,
 {
 	/* Postfix's smtpd resolves in the "local" context as well. */
 	return (pm_rewrite_resolve(arg, address, "local", check_known, out));
-}
-
-static check_ref *
-check_get(void)
-{
-	check_ref *r;
-
-	pthread_mutex_lock(&check_lock);
-	if ((r = check_cur) != NULL) {
-		r->refs++;
-	}
-	pthread_mutex_unlock(&check_lock);
-	return (r);
-}
-
-static void
-check_put(check_ref *r)
-{
-	int last;
-
-	pthread_mutex_lock(&check_lock);
-	last = --r->refs == 0;
-	pthread_mutex_unlock(&check_lock);
-	if (last) {
-		pm_access_free(r->access);
-		free(r);
-	}
-}
-
-static void
-check_install(pm_access *a)
-{
-	check_ref *r = pm_calloc(1, sizeof(*r));
-	check_ref *old;
-
-	r->access = a;
-	r->refs = 1;
-	pthread_mutex_lock(&check_lock);
-	old = check_cur;
-	check_cur = r;
-	pthread_mutex_unlock(&check_lock);
-	if (old != NULL) {
-		check_put(old);
-	}
 }
 
 static pm_access *
@@ -135,7 +92,7 @@ smtpd_check_init(void)
 	if ((a = check_build(&err)) == NULL) {
 		pm_msg_fatal("%s", err);
 	}
-	check_install(a);
+	pm_snap_set(&check_cur, a);
 }
 
 void
@@ -149,7 +106,7 @@ smtpd_check_reload(void)
 		free(err);
 		return;
 	}
-	check_install(a);
+	pm_snap_set(&check_cur, a);
 }
 
 static void
@@ -157,10 +114,10 @@ check_run(int stage, const smtpd_check_state *st, smtpd_check_result *res)
 {
 	pm_access_state ast;
 	pm_access_result ares;
-	check_ref *r;
+	pm_snap_ref *r;
 
 	memset(res, 0, sizeof(*res));
-	if ((r = check_get()) == NULL) {
+	if ((r = pm_snap_get(&check_cur)) == NULL) {
 		pm_msg_warn("smtpd_check: called before smtpd_check_init");
 		res->code = 451;
 		strcpy(res->dsn, "4.3.5");
@@ -174,8 +131,8 @@ check_run(int stage, const smtpd_check_state *st, smtpd_check_result *res)
 	ast.recipient = st->recipient;
 	ast.sasl_authenticated = st->sasl_authenticated;
 	ast.queue_id = st->queue_id;
-	pm_access_check(r->access, stage, &ast, &ares);
-	check_put(r);
+	pm_access_check((pm_access *) r->obj, stage, &ast, &ares);
+	pm_snap_put(&check_cur, r);
 	res->code = ares.code;
 	memcpy(res->dsn, ares.dsn, sizeof(res->dsn));
 	memcpy(res->text, ares.text, sizeof(res->text));
@@ -216,7 +173,7 @@ smtpd_check_data(const smtpd_check_state *st, smtpd_check_result *res)
 int
 smtpd_check_idle(void (*fn)(const smtpd_check_state *, smtpd_check_result *))
 {
-	check_ref *r;
+	pm_snap_ref *r;
 	int stage, idle;
 
 	/*
@@ -234,24 +191,24 @@ smtpd_check_idle(void (*fn)(const smtpd_check_state *, smtpd_check_result *))
 	} else {
 		return (0);
 	}
-	if ((r = check_get()) == NULL) {
+	if ((r = pm_snap_get(&check_cur)) == NULL) {
 		return (0);
 	}
-	idle = pm_access_stage_idle(r->access, stage);
-	check_put(r);
+	idle = pm_access_stage_idle((pm_access *) r->obj, stage);
+	pm_snap_put(&check_cur, r);
 	return (idle);
 }
 
 int
 smtpd_check_mynetworks(const char *client_addr)
 {
-	check_ref *r;
+	pm_snap_ref *r;
 	int match;
 
-	if ((r = check_get()) == NULL) {
+	if ((r = pm_snap_get(&check_cur)) == NULL) {
 		return (0);
 	}
-	match = pm_access_mynetworks(r->access, client_addr);
-	check_put(r);
+	match = pm_access_mynetworks((pm_access *) r->obj, client_addr);
+	pm_snap_put(&check_cur, r);
 	return (match);
 }

@@ -47,6 +47,7 @@
 
 #include "common.pb-c.h"
 #include "pm_agent_priv.h"
+#include "pm_server_queue.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
 
@@ -228,12 +229,7 @@ agent_worker(void *arg)
 	pm_buf done;
 
 	(void) arg;
-	qs = pm_qstore_open(var_redis_server, (int) (var_redis_timeout * 1000),
-	    var_body_store, (int) var_queue_shards);
-	if (qs == NULL) {
-		pm_msg_fatal("cannot use %s = %s", VAR_REDIS_SERVER,
-		    var_redis_server);
-	}
+	qs = pm_server_qstore_must();
 	agent_tls_qs = qs;
 	if (ag.a->thread_init != NULL) {
 		ctx = ag.a->thread_init();
@@ -539,8 +535,7 @@ pm_agent_run(const pm_agent *a)
 		}
 	}
 	all_done = agent_wait_workers(ag.stop_grace);
-	qs = pm_qstore_open(var_redis_server, (int) (var_redis_timeout * 1000),
-	    var_body_store, (int) var_queue_shards);
+	qs = pm_server_qstore_open();
 	agent_hand_back_queue(qs);
 	if (!all_done) {
 		/* busy workers still use the clients: leave them to exit() */

@@ -27,6 +27,7 @@
  *	is fatal at start, as in Postfix.
  */
 #include "pm_server.h"
+#include "pm_server_queue.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_metrics.h"
@@ -238,6 +239,16 @@ server_rpc_start(const pm_service *svc)
 	return (rpc);
 }
 
+/* /readyz: the queue store answers (if kept) and the service is ready. */
+static int
+server_ready(void)
+{
+	if (srv_svc->queue && !pm__server_queue_ready()) {
+		return (0);
+	}
+	return (srv_svc->ready == NULL || srv_svc->ready());
+}
+
 int
 pm_server_main(const pm_service *svc, int argc, char **argv)
 {
@@ -349,11 +360,14 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	if (svc->pre_init != NULL && svc->pre_init() != 0) {
 		pm_msg_fatal("%s: initialization failed", svc->name);
 	}
+	if (svc->queue) {
+		pm__server_queue_start();
+	}
 
 	/* 5. /metrics, /healthz, /readyz. */
 	if (svc->metrics_param != NULL) {
 		v = pm_cfg_get(svc->metrics_param);
-		if (v != NULL && *v != 0 && pm_http_start(v, svc->ready) != 0) {
+		if (v != NULL && *v != 0 && pm_http_start(v, server_ready) != 0) {
 			pm_msg_fatal("cannot serve %s = %s", svc->metrics_param,
 			    v);
 		}
@@ -396,6 +410,9 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	pm_rpc_server_stop(rpc);
 	if (svc->fini != NULL) {
 		svc->fini();
+	}
+	if (svc->queue) {
+		pm__server_queue_stop();
 	}
 	pm_http_stop();
 	pm_msg_info("daemon stopped");

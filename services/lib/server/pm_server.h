@@ -13,6 +13,8 @@
  *	   and the service's tables, warns about unknown names;
  *	3. starts logging as "postmesh/<name>" and logs "daemon started";
  *	4. calls pre_init() (may be NULL): open tables, check config;
+ *	   with .queue set, opens the process's queue store and loads the
+ *	   Redis Functions (pm_server_queue.h);
  *	5. starts the metrics/health HTTP server on the URL in the
  *	   parameter named by metrics_param (e.g. "smtpd_metrics_listen";
  *	   empty value = no HTTP server);
@@ -23,7 +25,8 @@
  *	   like smtpd; it must return when pm_server_stopping() becomes
  *	   true or when woken by pm_server_on_stop); else waits for a signal;
  *	9. on SIGTERM/SIGINT: stops the RPC server (in-flight requests
- *	   finish), calls fini() (may be NULL), logs "daemon stopped",
+ *	   finish), calls fini() (may be NULL), closes the queue store,
+ *	   logs "daemon stopped",
  *	   returns 0. SIGHUP calls reload() if set.
  */
 #ifndef PM_SERVER_H
@@ -54,6 +57,7 @@ typedef struct pm_service {
 	void (*fini)(void);
 	void (*reload)(void);
 	int (*ready)(void);             /* for /readyz; NULL = always ready */
+	int queue;                      /* 1: keep a queue store (pm_server_queue.h) */
 } pm_service;
 
 int pm_server_main(const pm_service *svc, int argc, char **argv);
