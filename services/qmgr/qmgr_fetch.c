@@ -46,6 +46,7 @@
 
 #include "common.pb-c.h"
 #include "delivery.pb-c.h"
+#include "pm_dsn.h"
 #include "pm_log.h"
 
 #define FETCH_MAX_TRANSPORTS 16
@@ -66,27 +67,6 @@ name_ok(const char *s, size_t max)
 		}
 	}
 	return (1);
-}
-
-/* A DSN code "D.D.D" with small numbers. */
-static int
-dsn_ok(const char *s)
-{
-	size_t n = strlen(s);
-	int dots = 0;
-
-	if (n < 5 || n >= QMGR_DSN_MAX || (s[0] != '2' && s[0] != '4'
-	    && s[0] != '5') || s[1] != '.') {
-		return (0);
-	}
-	for (; *s; s++) {
-		if (*s == '.') {
-			dots++;
-		} else if (*s < '0' || *s > '9') {
-			return (0);
-		}
-	}
-	return (dots == 2);
 }
 
 static void
@@ -378,7 +358,7 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 			if (!r->recorded && (r->status ==
 			    PM__RCPT_STATUS__RCPT_SENT || r->status ==
 			    PM__RCPT_STATUS__RCPT_BOUNCED)
-			    && r->index < 100000 && dsn_ok(r->dsn)) {
+			    && r->index < 100000 && pm_dsn_status_valid(r->dsn)) {
 				w[nw].index = r->index;
 				w[nw].status = r->status ==
 				    PM__RCPT_STATUS__RCPT_SENT ? PM_RCPT_SENT :
@@ -421,7 +401,7 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		}
 		seen[pos] = 1;
 		text = r->text[0] ? r->text : NULL;
-		dsn = dsn_ok(r->dsn) ? r->dsn : NULL;
+		dsn = pm_dsn_status_valid(r->dsn) ? r->dsn : NULL;
 		switch (r->status) {
 		case PM__RCPT_STATUS__RCPT_SENT:
 			state = QR_SENT;

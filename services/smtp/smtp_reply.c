@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "smtp.h"
+#include "pm_dsn.h"
 
 void
 smtp_reply_init(smtp_reply *r)
@@ -64,30 +65,9 @@ int
 smtp_dsn_parse(int code, const char *text, size_t len, char *dsn,
     size_t size)
 {
-	size_t i = 0, n;
-	int part;
+	size_t i = pm_dsn_status_span(text, len);
 
-	if (len < 5 || text[0] != '0' + code / 100 ||
-	    (text[0] != '2' && text[0] != '4' && text[0] != '5') ||
-	    text[1] != '.') {
-		return (PM_EINVAL);
-	}
-	i = 2;
-	for (part = 0; part < 2; part++) {
-		for (n = 0; i < len && is_digit(text[i]); i++) {
-			n++;
-		}
-		if (n < 1 || n > 3) {
-			return (PM_EINVAL);
-		}
-		if (part == 0) {
-			if (i >= len || text[i] != '.') {
-				return (PM_EINVAL);
-			}
-			i++;
-		}
-	}
-	if (i < len && text[i] != ' ' && text[i] != '\t') {
+	if (i == 0 || text[0] != '0' + code / 100) {
 		return (PM_EINVAL);
 	}
 	if (i + 1 > size) {

@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "pm_dsn.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "smtpd_params.h"
@@ -267,7 +268,7 @@ smtpd_reply_ext(smtpd_session *s, int code, const char *dsn,
 		code = 451;
 		dsn = "4.3.0";
 		text = "Error: internal error";
-	} else if (!pm_smtp_dsn_ok(code, dsn)) {
+	} else if (!pm_dsn_status_match(code, dsn)) {
 		snprintf(fixed, sizeof(fixed), "%d.0.0", code / 100);
 		dsn = fixed;
 	}

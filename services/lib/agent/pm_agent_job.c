@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "common.pb-c.h"
+#include "pm_dsn.h"
 #include "pm_addr.h"
 #include "pm_agent_priv.h"
 #include "pm_body.h"
@@ -440,7 +441,7 @@ rcpt_normalize(pm_job_rcpt *r)
 	}
 	code = r->status == PM_JOB_SENT ? 250 : r->status == PM_JOB_BOUNCED ?
 	    550 : 450;
-	if (!pm_smtp_dsn_ok(code, r->dsn)) {
+	if (!pm_dsn_status_match(code, r->dsn)) {
 		snprintf(r->dsn, sizeof(r->dsn), "%d.0.0", code / 100);
 	}
 	r->text[sizeof(r->text) - 1] = 0;

@@ -136,8 +136,18 @@ int pm_dsn_wanted(int kind, unsigned notify);
  */
 char *pm_dsn_qualify(const char *addr, const char *origin);
 
-/* 1 if s is an enhanced status code: [245].N{1,3}.N{1,3} (RFC 3463). */
+/*
+ * The one check of an RFC 3463 enhanced status code, for every role:
+ * class 2, 4 or 5, then '.', 1-3 digits, '.', 1-3 digits.
+ * pm_dsn_status_span(): the length of such a code at the start of
+ * p[0..len), followed by the end, a space or a tab; 0 if none.
+ * pm_dsn_status_valid(): 1 if s is exactly such a code.
+ * pm_dsn_status_match(): 1 if dsn is such a code and its class is the
+ * first digit of the reply code (200-599).
+ */
+size_t pm_dsn_status_span(const char *p, size_t len);
 int pm_dsn_status_valid(const char *s);
+int pm_dsn_status_match(int code, const char *dsn);
 
 /*
  * Postfix's dsn_split(): text that starts with an enhanced status code

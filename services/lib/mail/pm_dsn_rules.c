@@ -68,25 +68,53 @@ pm_dsn_qualify(const char *addr, const char *origin)
 	return (pm_asprintf("%s@%s", addr, origin));
 }
 
-/* 1 if p is an enhanced status code: [245].N{1,3}.N{1,3} */
-int
-pm_dsn_status_valid(const char *p)
+size_t
+pm_dsn_status_span(const char *p, size_t len)
 {
-	int part, n;
+	size_t i = 2, n;
+	int part;
 
-	if ((p[0] != '2' && p[0] != '4' && p[0] != '5') || p[1] != '.') {
+	if (len < 5 || (p[0] != '2' && p[0] != '4' && p[0] != '5') ||
+	    p[1] != '.') {
 		return (0);
 	}
-	p += 2;
 	for (part = 0; part < 2; part++) {
-		for (n = 0; *p >= '0' && *p <= '9'; p++) {
+		for (n = 0; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
 			n++;
 		}
-		if (n < 1 || n > 3 || (part == 0 && *p++ != '.')) {
+		if (n < 1 || n > 3) {
 			return (0);
 		}
+		if (part == 0) {
+			if (i >= len || p[i] != '.') {
+				return (0);
+			}
+			i++;
+		}
 	}
-	return (*p == 0);
+	if (i < len && p[i] != ' ' && p[i] != '\t') {
+		return (0);
+	}
+	return (i);
+}
+
+int
+pm_dsn_status_valid(const char *s)
+{
+	size_t len;
+
+	if (s == NULL) {
+		return (0);
+	}
+	len = strlen(s);
+	return (len > 0 && pm_dsn_status_span(s, len) == len);
+}
+
+int
+pm_dsn_status_match(int code, const char *dsn)
+{
+	return (code >= 200 && code <= 599 && pm_dsn_status_valid(dsn) &&
+	    dsn[0] - '0' == code / 100);
 }
 
 void

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pm_smtp_data.h"
+#include "pm_dsn.h"
 
 /*
  * States. BOL_CRLF: at a line start after a real CRLF (a "." here may
@@ -151,44 +152,6 @@ pm_smtp_data_finish(pm_smtp_data *d)
 	d->state = ST_BOL_CRLF;
 }
 
-static int
-dsn_part(const char **pp, size_t maxdigits)
-{
-	const char *p = *pp;
-	size_t n = 0;
-
-	while (*p >= '0' && *p <= '9') {
-		p++;
-		n++;
-	}
-	if (n == 0 || n > maxdigits) {
-		return (0);
-	}
-	*pp = p;
-	return (1);
-}
-
-int
-pm_smtp_dsn_ok(int code, const char *dsn)
-{
-	const char *p = dsn;
-
-	if (dsn == NULL || code < 200 || code > 599) {
-		return (0);
-	}
-	if (p[0] != '2' && p[0] != '4' && p[0] != '5') {
-		return (0);
-	}
-	if (p[0] - '0' != code / 100 || p[1] != '.') {
-		return (0);
-	}
-	p += 2;
-	if (!dsn_part(&p, 3) || *p++ != '.' || !dsn_part(&p, 3)) {
-		return (0);
-	}
-	return (*p == 0);
-}
-
 int
 pm_smtp_reply_format(pm_buf *out, int code, const char *dsn,
     const char *text)
@@ -207,7 +170,7 @@ pm_smtp_reply_format(pm_buf *out, int code, const char *dsn,
 		if (code != 220 && code != 250 && code != 354) {
 			return (PM_EINVAL);
 		}
-	} else if (!pm_smtp_dsn_ok(code, dsn)) {
+	} else if (!pm_dsn_status_match(code, dsn)) {
 		return (PM_EINVAL);
 	}
 	for (;;) {

@@ -82,13 +82,6 @@ void pm_smtp_data_finish(pm_smtp_data *d);
 #define PM_SMTP_REPLY_TEXT_MAX 480
 
 /*
- * 1 if dsn is an RFC 3463 status code "c.sss.ddd" (class 2, 4 or 5,
- * 1-3 digit subject and detail) whose class equals the first digit of
- * code; else 0.
- */
-int pm_smtp_dsn_ok(int code, const char *dsn);
-
-/*
  * Append a reply to out: text is split at '\n' into lines, each sent
  * as "CODE-DSN line\r\n", the last as "CODE DSN line\r\n". Other
  * control octets and non-ASCII are replaced with '?'; a line is cut at

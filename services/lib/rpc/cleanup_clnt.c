@@ -31,6 +31,7 @@
 
 #include "cleanup.pb-c.h"
 #include "common.pb-c.h"
+#include "pm_dsn.h"
 #include "pm_log.h"
 #include "pm_qid.h"
 #include "pm_rpc.h"
@@ -90,28 +91,6 @@ result_set(pm_submit_result *res, unsigned code, const char *dsn,
 	}
 }
 
-/* "4.3.0": class digit, then 1-3 digits, '.', 1-3 digits. */
-static int
-dsn_valid(const char *dsn, unsigned code)
-{
-	const char *p = dsn;
-	int part, n;
-
-	if (p[0] != (char) ('0' + code / 100) || p[1] != '.') {
-		return (0);
-	}
-	p += 2;
-	for (part = 0; part < 2; part++) {
-		for (n = 0; *p >= '0' && *p <= '9'; p++) {
-			n++;
-		}
-		if (n < 1 || n > 3 || (part == 0 && *p++ != '.')) {
-			return (0);
-		}
-	}
-	return (*p == 0);
-}
-
 /* Turn a reply (or a transport error) into a result. */
 static void
 result_from_reply(pm_submit_result *res, int err, uint32_t rtype,
@@ -142,7 +121,7 @@ result_from_reply(pm_submit_result *res, int err, uint32_t rtype,
 		result_set(res, code, code < 300 ? "2.0.0" : code < 500 ?
 		    "4.3.0" : "5.3.0", "", NULL);
 		if (r->dsn != NULL && strlen(r->dsn) < sizeof(res->dsn) &&
-		    dsn_valid(r->dsn, code)) {
+		    pm_dsn_status_match((int) code, r->dsn)) {
 			snprintf(res->dsn, sizeof(res->dsn), "%s", r->dsn);
 		}
 		snprintf(res->text, sizeof(res->text), "%s",
