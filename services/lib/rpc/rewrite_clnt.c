@@ -33,7 +33,7 @@
 #include "pm_cfg.h"
 #include "pm_log.h"
 #include "pm_metrics.h"
-#include "rewrite_clnt.h"
+#include "pm_smap.h"
 #include "pm_rpc.h"
 #include "pm_util.h"
 
@@ -51,10 +51,8 @@
 #define RW_MAX_CACHE_TTL 86400
 
 typedef struct rw_entry {
-	struct rw_entry *hnext; /* hash chain */
 	struct rw_entry *prev;  /* LRU list, head = most recently used */
 	struct rw_entry *next;
-	uint64_t hash;
 	char *key;
 	int64_t expires;        /* pm_mono_ms() */
 	pm_resolved val;
@@ -66,9 +64,8 @@ struct pm_rewrite_clnt {
 	pthread_mutex_t mu;
 	size_t max;
 	size_t count;
-	size_t nbuckets;        /* power of two */
 	int64_t ttl_ms;
-	rw_entry **buckets;
+	pm_smap *map;           /* key -> rw_entry */
 	rw_entry *head;
 	rw_entry *tail;
 	pm_metric *hits;
@@ -138,10 +135,7 @@ pm_rewrite_clnt_new(const char *urls, int timeout_ms)
 	if (c->ttl_ms == 0) {
 		c->max = 0;
 	}
-	for (c->nbuckets = 16; c->nbuckets < c->max; c->nbuckets <<= 1) {
-		/* about one entry per bucket when full */
-	}
-	c->buckets = pm_calloc(c->nbuckets, sizeof(*c->buckets));
+	c->map = pm_smap_new();
 	c->hits = pm_metric_counter("rewrite_client_cache_total",
 	    "Rewrite client cache lookups", "result=\"hit\"");
 	c->misses = pm_metric_counter("rewrite_client_cache_total",
@@ -170,33 +164,15 @@ pm_rewrite_clnt_free(pm_rewrite_clnt *c)
 		next = e->next;
 		rw_entry_free(e);
 	}
-	free(c->buckets);
+	pm_smap_free(c->map);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
-}
-
-/* FNV-1a */
-static uint64_t
-rw_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h = (h ^ (unsigned char) *s) * 1099511628211ULL;
-	}
-	return (h);
 }
 
 static void
 rw_unlink(pm_rewrite_clnt *c, rw_entry *e)
 {
-	rw_entry **pp;
-
-	for (pp = &c->buckets[e->hash & (c->nbuckets - 1)]; *pp != e;
-	    pp = &(*pp)->hnext) {
-		/* find e in its chain */
-	}
-	*pp = e->hnext;
+	(void) pm_smap_del(c->map, e->key);
 	if (e->prev != NULL) {
 		e->prev->next = e->next;
 	} else {
@@ -223,24 +199,9 @@ rw_push_front(pm_rewrite_clnt *c, rw_entry *e)
 	c->head = e;
 }
 
-/* Called with c->mu held. */
-static rw_entry *
-rw_find(pm_rewrite_clnt *c, const char *key, uint64_t h)
-{
-	rw_entry *e;
-
-	for (e = c->buckets[h & (c->nbuckets - 1)]; e != NULL; e = e->hnext) {
-		if (e->hash == h && strcmp(e->key, key) == 0) {
-			return (e);
-		}
-	}
-	return (NULL);
-}
-
 static int
 rw_cache_get(pm_rewrite_clnt *c, const char *key, pm_resolved *out)
 {
-	uint64_t h = rw_hash(key);
 	rw_entry *e;
 	int hit = 0;
 
@@ -248,7 +209,7 @@ rw_cache_get(pm_rewrite_clnt *c, const char *key, pm_resolved *out)
 		return (0);
 	}
 	pthread_mutex_lock(&c->mu);
-	if ((e = rw_find(c, key, h)) != NULL) {
+	if ((e = pm_smap_get(c->map, key)) != NULL) {
 		if (e->expires <= pm_mono_ms()) {
 			rw_unlink(c, e);
 			rw_entry_free(e);
@@ -275,7 +236,6 @@ rw_cache_get(pm_rewrite_clnt *c, const char *key, pm_resolved *out)
 static void
 rw_cache_put(pm_rewrite_clnt *c, const char *key, const pm_resolved *val)
 {
-	uint64_t h = rw_hash(key);
 	rw_entry *e, *old;
 
 	if (c->max == 0 || (val->flags & PM_RESOLVE_ERROR)) {
@@ -283,12 +243,11 @@ rw_cache_put(pm_rewrite_clnt *c, const char *key, const pm_resolved *val)
 	}
 	e = pm_calloc(1, sizeof(*e));
 	e->key = pm_strdup(key);
-	e->hash = h;
 	e->expires = pm_mono_ms() + c->ttl_ms;
 	rw_copy(&e->val, val);
 
 	pthread_mutex_lock(&c->mu);
-	if ((old = rw_find(c, key, h)) != NULL) {
+	if ((old = pm_smap_get(c->map, key)) != NULL) {
 		rw_unlink(c, old);
 		rw_entry_free(old);
 	}
@@ -297,8 +256,7 @@ rw_cache_put(pm_rewrite_clnt *c, const char *key, const pm_resolved *val)
 		rw_unlink(c, old);
 		rw_entry_free(old);
 	}
-	e->hnext = c->buckets[h & (c->nbuckets - 1)];
-	c->buckets[h & (c->nbuckets - 1)] = e;
+	(void) pm_smap_put(c->map, e->key, e);
 	rw_push_front(c, e);
 	c->count++;
 	pthread_mutex_unlock(&c->mu);

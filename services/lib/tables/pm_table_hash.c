@@ -41,86 +41,45 @@
 
 #define PM_UNIX_NAME_MAX 256
 
-/* ---- String map: open addressing, linear probing ---- */
-
-static uint64_t
-hash_str(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-
-	for (; *s; s++) {
-		h ^= (unsigned char) *s;
-		h *= 1099511628211ULL;
-	}
-	return (h);
-}
+/* ---- String map with lowercased keys, over pm_smap ---- */
 
 void
 pm__hash_init(pm__hash *h)
 {
-	memset(h, 0, sizeof(*h));
+	h->m = pm_smap_new();
+	h->n = 0;
+}
+
+static void
+hash_free_val(const char *key, void *value, void *arg)
+{
+	(void) key;
+	(void) arg;
+	free(value);
 }
 
 void
 pm__hash_free(pm__hash *h)
 {
-	size_t i;
-
-	for (i = 0; i < h->cap; i++) {
-		free(h->keys[i]);
-		free(h->vals[i]);
+	if (h->m != NULL) {
+		pm_smap_walk(h->m, hash_free_val, NULL);
+		pm_smap_free(h->m);
 	}
-	free(h->keys);
-	free(h->vals);
-	memset(h, 0, sizeof(*h));
-}
-
-static void
-hash_grow(pm__hash *h)
-{
-	pm__hash nh;
-	size_t i, j;
-
-	nh.cap = h->cap ? h->cap * 2 : 16;
-	nh.n = h->n;
-	nh.keys = pm_calloc(nh.cap, sizeof(char *));
-	nh.vals = pm_calloc(nh.cap, sizeof(char *));
-	for (i = 0; i < h->cap; i++) {
-		if (h->keys[i] == NULL) {
-			continue;
-		}
-		j = hash_str(h->keys[i]) & (nh.cap - 1);
-		while (nh.keys[j] != NULL) {
-			j = (j + 1) & (nh.cap - 1);
-		}
-		nh.keys[j] = h->keys[i];
-		nh.vals[j] = h->vals[i];
-	}
-	free(h->keys);
-	free(h->vals);
-	*h = nh;
+	h->m = NULL;
+	h->n = 0;
 }
 
 int
 pm__hash_put(pm__hash *h, char *key, char *val)
 {
-	size_t j;
-
 	pm_lowercase(key);
-	if ((h->n + 1) * 2 > h->cap) {
-		hash_grow(h);
+	if (pm_smap_get(h->m, key) != NULL) {
+		free(key);
+		free(val);
+		return (PM_EEXIST);
 	}
-	j = hash_str(key) & (h->cap - 1);
-	while (h->keys[j] != NULL) {
-		if (strcmp(h->keys[j], key) == 0) {
-			free(key);
-			free(val);
-			return (PM_EEXIST);
-		}
-		j = (j + 1) & (h->cap - 1);
-	}
-	h->keys[j] = key;
-	h->vals[j] = val;
+	(void) pm_smap_put(h->m, key, val);
+	free(key);
 	h->n++;
 	return (0);
 }
@@ -129,8 +88,8 @@ const char *
 pm__hash_get(const pm__hash *h, const char *key)
 {
 	char small[256], *k;
-	const char *v = NULL;
-	size_t len = strlen(key), j;
+	const char *v;
+	size_t len = strlen(key);
 
 	if (h->n == 0) {
 		return (NULL);
@@ -138,14 +97,7 @@ pm__hash_get(const pm__hash *h, const char *key)
 	k = len < sizeof(small) ? small : pm_malloc(len + 1);
 	memcpy(k, key, len + 1);
 	pm_lowercase(k);
-	j = hash_str(k) & (h->cap - 1);
-	while (h->keys[j] != NULL) {
-		if (strcmp(h->keys[j], k) == 0) {
-			v = h->vals[j];
-			break;
-		}
-		j = (j + 1) & (h->cap - 1);
-	}
+	v = pm_smap_get(h->m, k);
 	if (k != small) {
 		free(k);
 	}

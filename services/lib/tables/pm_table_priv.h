@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pm_smap.h"
 #include "pm_util.h"
 
 #define PM_TABLE_FILE_MAX (64 * 1024 * 1024)
@@ -81,12 +82,10 @@ void pm__lines_init(pm__lines *l, const char *what, const char *path,
 char *pm__lines_next(pm__lines *l, int *lineno);
 void pm__lines_free(pm__lines *l);
 
-/* String map with ASCII-lowercased keys. */
+/* String map with ASCII-lowercased keys (pm_smap underneath). */
 typedef struct pm__hash {
+	pm_smap *m;    /* lowercased key -> value string (owned) */
 	size_t n;
-	size_t cap;    /* power of two */
-	char **keys;
-	char **vals;
 } pm__hash;
 
 void pm__hash_init(pm__hash *h);
