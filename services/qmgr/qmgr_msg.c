@@ -34,6 +34,7 @@
  *	they are kept or logged.
  */
 #include "qmgr.h"
+#include "pm_log_dlv.h"
 #include "qmgr_params.h"
 
 #include <stdio.h>
@@ -195,55 +196,26 @@ qmgr_job_free(qmgr_job *j)
 	free(j);
 }
 
-/* Postfix's delay format: 0, 0.07, 2.3, 215. */
-static void
-fmt_delay(char *buf, size_t size, int64_t us)
-{
-	int64_t s, frac;
-
-	if (us < 0) {
-		us = 0;
-	}
-	s = us / 1000000;
-	frac = us % 1000000;
-	if (s > 9 || (s > 0 && frac < 100000)) {
-		snprintf(buf, size, "%lld", (long long) s);
-	} else if (s > 0) {
-		snprintf(buf, size, "%lld.%d", (long long) s,
-		    (int) (frac / 100000));
-	} else if (frac >= 10000) {
-		snprintf(buf, size, "0.%02d", (int) (frac / 10000));
-	} else {
-		snprintf(buf, size, "0");
-	}
-}
-
 void
 qmgr_log_rcpt(const qmgr_msg *msg, size_t i, const char *to,
     const char *relay, int64_t dispatch_us, const char *dsn,
     const char *status, const char *text)
 {
-	const char *queued = msg->m->rcpt[i].address;
-	int64_t now = pm_now_us(), end_b;
-	char d[16], a[16], b[16];
-	char *pto, *porig, *ptext;
+	int64_t now = pm_now_us();
+	pm_log_dlv d = { 0 };
 
-	end_b = dispatch_us > 0 ? dispatch_us : now;
-	fmt_delay(d, sizeof(d), now - msg->m->arrival_us);
-	fmt_delay(a, sizeof(a), msg->active_us - msg->m->arrival_us);
-	fmt_delay(b, sizeof(b), end_b - msg->active_us);
-	pto = pm_printable_dup(to, strlen(to), 1024);
-	porig = pm_printable_dup(queued, strlen(queued), 1024);
-	ptext = pm_printable_dup(text ? text : "", text ? strlen(text) : 0,
-	    QMGR_TEXT_MAX);
-	pm_msg_info("%s: to=<%s>%s%s%s, relay=%s, delay=%s, "
-	    "delays=%s/%s/0/0, dsn=%s, status=%s (%s)", msg->e.qid, pto,
-	    strcmp(to, queued) ? ", orig_to=<" : "",
-	    strcmp(to, queued) ? porig : "", strcmp(to, queued) ? ">" : "",
-	    relay ? relay : "none", d, a, b, dsn, status, ptext);
-	free(pto);
-	free(porig);
-	free(ptext);
+	d.qid = msg->e.qid;
+	d.to = to;
+	d.orig_to = msg->m->rcpt[i].address;
+	d.relay = relay;
+	d.delay_us = now - msg->m->arrival_us;
+	d.delays_us[0] = msg->active_us - msg->m->arrival_us;
+	d.delays_us[1] = (dispatch_us > 0 ? dispatch_us : now) -
+	    msg->active_us;
+	d.dsn = dsn;
+	d.status = status;
+	d.text = text;
+	pm_log_dlv_info(&d);
 }
 
 void

@@ -38,6 +38,7 @@
 
 #include "common.pb-c.h"
 #include "pm_dsn.h"
+#include "pm_log_dlv.h"
 #include "pm_addr.h"
 #include "pm_agent_priv.h"
 #include "pm_body.h"
@@ -395,29 +396,6 @@ pm__agent_metrics_init(agent_metrics *m, const char *name)
 	}
 }
 
-/* Postfix's delay format: 27, 2.5, 0.06, 0. */
-static void
-fmt_delay(char *buf, size_t size, int64_t us)
-{
-	long long cs;
-
-	if (us < 0) {
-		us = 0;
-	}
-	if (us >= 10000000) {
-		snprintf(buf, size, "%lld", (long long) (us / 1000000));
-	} else if (us >= 1000000) {
-		snprintf(buf, size, "%lld.%lld", (long long) (us / 1000000),
-		    (long long) (us / 100000 % 10));
-	} else if ((cs = us / 10000) == 0) {
-		snprintf(buf, size, "0");
-	} else if (cs % 10 == 0) {
-		snprintf(buf, size, "0.%lld", cs / 10);
-	} else {
-		snprintf(buf, size, "0.%02lld", cs);
-	}
-}
-
 static const char *
 status_name(int st)
 {
@@ -482,26 +460,23 @@ static void
 rcpt_log(const agent_job *aj, const pm_job_rcpt *r, int64_t now)
 {
 	const pm_job *j = &aj->job;
-	char delay[24], da[24], db[24], dc[24], dd[24], cu[32];
 	int64_t start = aj->start_us ? aj->start_us : now;
-	int orig = r->queued_address[0] != 0 &&
-	    strcmp(r->queued_address, r->address) != 0;
+	pm_log_dlv d = { 0 };
 
-	fmt_delay(delay, sizeof(delay), now - j->arrival_us);
-	fmt_delay(da, sizeof(da), j->active_us - j->arrival_us);
-	fmt_delay(db, sizeof(db), start - j->active_us);
-	fmt_delay(dc, sizeof(dc), (int64_t) j->conn_ms * 1000);
-	fmt_delay(dd, sizeof(dd), (int64_t) j->xfer_ms * 1000);
-	cu[0] = 0;
-	if (j->conn_use > 1) {
-		snprintf(cu, sizeof(cu), "conn_use=%u, ", j->conn_use);
-	}
-	pm_msg_info("%s: to=<%s>, %s%s%srelay=%s, %sdelay=%s, "
-	    "delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
-	    *j->queue_id ? j->queue_id : "NOQUEUE", r->address,
-	    orig ? "orig_to=<" : "", orig ? r->queued_address : "",
-	    orig ? ">, " : "", j->relay, cu, delay, da, db, dc, dd, r->dsn,
-	    status_name(r->status), r->text);
+	d.qid = j->queue_id;
+	d.to = r->address;
+	d.orig_to = r->queued_address;
+	d.relay = j->relay;
+	d.conn_use = j->conn_use;
+	d.delay_us = now - j->arrival_us;
+	d.delays_us[0] = j->active_us - j->arrival_us;
+	d.delays_us[1] = start - j->active_us;
+	d.delays_us[2] = (int64_t) j->conn_ms * 1000;
+	d.delays_us[3] = (int64_t) j->xfer_ms * 1000;
+	d.dsn = r->dsn;
+	d.status = status_name(r->status);
+	d.text = r->text;
+	pm_log_dlv_info(&d);
 }
 
 void
