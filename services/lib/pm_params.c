@@ -138,6 +138,7 @@ const pm_param_default pm_param_defaults[] = {
 	{ "append_dot_mydomain", "no" },
 	{ "swap_bangpath", "yes" },
 	{ "allow_percent_hack", "yes" },
+	{ "resolve_dequoted_address", "yes" },
 	{ "always_add_missing_headers", "no" },
 	{ "enable_original_recipient", "yes" },
 
