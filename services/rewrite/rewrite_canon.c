@@ -20,7 +20,20 @@
  *	  hack, '!' with swap_bangpath), the local domain is stripped and
  *	  the rest is rewritten again: "user%other@mydomain" becomes
  *	  "user@other". A routing operator that is left sets ROUTED, so
- *	  smtpd can refuse relaying through a backup MX (Postfix does so).
+ *	  smtpd can refuse relaying through a backup MX (Postfix does so);
+ *	- resolve_dequoted_address = yes (default, as Postfix): operators
+ *	  inside a quoted local part count too. A local address whose
+ *	  local part hides one ("user@other"@$mydomain, "user%other"@...
+ *	  with the percent hack, "other!user"@... with swap_bangpath) loses
+ *	  its local domain and the local part is unquoted (Postfix's
+ *	  internal form; '%' or '!' turned into '@' as above) and quoted
+ *	  again where it needs it ("john doe@other" -> "john doe"@other),
+ *	  then rewritten again. With "no" a quoted local part is opaque
+ *	  to this loop: "user@other"@$mydomain is a local user;
+ *	- whatever the settings, a result whose local part holds '@', '%'
+ *	  or '!', quoted or not, is ROUTED: Postfix checks the unquoted
+ *	  form, so "victim@elsewhere"@relay-domain is never relayed for a
+ *	  client that may not relay.
  *	Called by rewrite_resolve.c; the caller owns *out.
  * LIMITS
  *	PM_RESOLVE_ADDR_MAX bytes of input; PM_RESOLVE_LOOP_MAX rewrites.
@@ -191,6 +204,82 @@ rs_domain_ok(const char *d)
 	return (1);
 }
 
+/*
+ * A routing operator anywhere in s[0..len), quoted or not: '@', and '%'
+ * and '!' when pct and bang say so.
+ */
+static int
+rs_any_op(const char *s, size_t len, int pct, int bang)
+{
+	return (memchr(s, '@', len) != NULL
+	    || (pct && memchr(s, '%', len) != NULL)
+	    || (bang && memchr(s, '!', len) != NULL));
+}
+
+/*
+ * The local part local[0..len) unquoted (Postfix's internal form), its
+ * operator applied as the unquoted loop would ('%' -> '@', "site!user"
+ * -> "user@site") and the new local part quoted where it needs it.
+ * NULL if no operator can be applied.
+ */
+static char *
+rs_crack(pm_resolve *r, const char *local, size_t len)
+{
+	char *s = pm_malloc(len + 1), *p, *out;
+	size_t i, o = 0, n;
+	int quote = 0;
+	pm_buf b;
+
+	for (i = 0; i < len; i++) {
+		if (local[i] == '"') {
+			continue;
+		}
+		if (local[i] == '\\' && i + 1 < len) {
+			i++;
+		}
+		s[o++] = local[i];
+	}
+	s[o] = 0;
+	if ((p = strrchr(s, '@')) == NULL) {
+		if (r->percent_hack && (p = strrchr(s, '%')) != NULL && p > s
+		    && p[1] != 0) {
+			*p = '@';
+		} else if (r->swap_bangpath && (p = strchr(s, '!')) != NULL
+		    && p > s && p[1] != 0) {
+			out = pm_asprintf("%s@%.*s", p + 1, (int) (p - s), s);
+			free(s);
+			s = out;
+			p = strrchr(s, '@');
+		} else {
+			free(s);
+			return (NULL);
+		}
+	}
+	n = (size_t) (p - s);
+	for (i = 0; i < n; i++) {
+		if (strchr(" \t<>(),;:[]\"\\", s[i]) != NULL) {
+			quote = 1;
+		}
+	}
+	if (!quote) {
+		return (s);
+	}
+	pm_buf_init(&b, 0);
+	pm_buf_puts(&b, "\"");
+	for (i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\') {
+			pm_buf_puts(&b, "\\");
+		}
+		pm_buf_append(&b, s + i, 1);
+	}
+	pm_buf_puts(&b, "\"");
+	pm_buf_puts(&b, p);
+	out = pm_strndup(b.data, b.len);
+	pm_buf_free(&b);
+	free(s);
+	return (out);
+}
+
 /* Replace *cur with a new string. */
 static void
 rs_set(char **cur, char *next)
@@ -203,10 +292,10 @@ void
 pm__resolve_canon(pm_resolve *r, const char *addr, int remote, char **out,
     unsigned *flags, const char **why)
 {
-	char *cur = NULL, *dom;
+	char *cur = NULL, *dom, *next;
 	size_t len = strlen(addr), dlen;
 	ssize_t at, op;
-	int loop, rc;
+	int loop, rc, plain;
 
 	*out = NULL;
 	*flags = 0;
@@ -299,13 +388,17 @@ pm__resolve_canon(pm_resolve *r, const char *addr, int remote, char **out,
 
 		/*
 		 * A routing operator left in the local part of a local
-		 * address: strip the local domain and rewrite again.
+		 * address (outside quotes, or with resolve_dequoted_address
+		 * inside them too): strip the local domain and rewrite
+		 * again.
 		 */
-		if (rs_find(cur, (size_t) at, '@', 0) < 0
-		    && !(r->percent_hack
+		plain = rs_find(cur, (size_t) at, '@', 0) >= 0
+		    || (r->percent_hack
 		    && rs_find(cur, (size_t) at, '%', 0) >= 0)
-		    && !(r->swap_bangpath
-		    && rs_find(cur, (size_t) at, '!', 0) >= 0)) {
+		    || (r->swap_bangpath
+		    && rs_find(cur, (size_t) at, '!', 0) >= 0);
+		if (!plain && !(r->resolve_dequoted && rs_any_op(cur,
+		    (size_t) at, r->percent_hack, r->swap_bangpath))) {
 			break;
 		}
 		if ((rc = pm__resolve_is_local(r, dom)) < 0) {
@@ -317,15 +410,26 @@ pm__resolve_canon(pm_resolve *r, const char *addr, int remote, char **out,
 		if (rc == 0) {
 			break;
 		}
-		rs_set(&cur, pm_strndup(cur, (size_t) at));
+		if (plain) {
+			rs_set(&cur, pm_strndup(cur, (size_t) at));
+		} else if ((next = rs_crack(r, cur, (size_t) at)) != NULL) {
+			rs_set(&cur, next);
+			if (strlen(cur) > PM_RESOLVE_ADDR_MAX) {
+				*why = "malformed address: too long";
+				goto fail;
+			}
+		} else {
+			break;
+		}
 		*flags |= PM_RESOLVE_ROUTED;
 	}
 
-	/* Routing operators that remain, whatever our own settings. */
+	/*
+	 * Routing operators that remain, quoted or not, whatever our own
+	 * settings (Postfix looks at the unquoted form).
+	 */
 	at = rs_find(cur, strlen(cur), '@', 1);
-	if (rs_find(cur, (size_t) at, '@', 0) >= 0
-	    || rs_find(cur, (size_t) at, '%', 0) >= 0
-	    || rs_find(cur, (size_t) at, '!', 0) >= 0) {
+	if (rs_any_op(cur, (size_t) at, 1, 1)) {
 		*flags |= PM_RESOLVE_ROUTED;
 	}
 	*out = cur;

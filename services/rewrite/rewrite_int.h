@@ -48,6 +48,7 @@ struct pm_resolve {
 	int swap_bangpath;
 	int percent_hack;
 	int append_dot;
+	int resolve_dequoted;
 	char *myhostname;
 	char *mydomain;
 	char *myorigin;

@@ -58,6 +58,7 @@ _Static_assert(PM_RESOLVE_RELOCATED == PM__RESOLVE_FLAG__RESOLVE_RELOCATED,
 int var_swap_bangpath;
 int var_percent_hack;
 int var_append_dot_mydomain;
+int var_resolve_dequoted;
 char *var_local_transport;
 char *var_virt_transport;
 char *var_relay_transport;
@@ -379,6 +380,7 @@ pm_resolve_new(char **err)
 	r->swap_bangpath = var_swap_bangpath;
 	r->percent_hack = var_percent_hack;
 	r->append_dot = var_append_dot_mydomain;
+	r->resolve_dequoted = var_resolve_dequoted;
 	r->myhostname = pm_lowercase(pm_strdup(RS_STR(var_myhostname)));
 	r->mydomain = pm_lowercase(pm_strdup(RS_STR(var_mydomain)));
 	r->myorigin = pm_lowercase(pm_strdup(RS_STR(var_myorigin)));

@@ -24,6 +24,13 @@
  *	(rule "remote") appended to a bare local part, ".$mydomain" appended
  *	to a dotless domain (append_dot_mydomain), one trailing dot removed,
  *	the domain lower-cased. The null address "" stays "".
+ *	With resolve_dequoted_address (default yes) routing operators
+ *	inside a quoted local part count, as Postfix sees them: a local
+ *	address "user@other"@$mydomain is resolved as user@other.
+ *	PM_RESOLVE_ROUTED is set whenever the local part of the result
+ *	holds '@', '%' or '!', quoted or not, so that smtpd refuses to
+ *	relay "victim@elsewhere"@relay-domain for strangers (Postfix
+ *	looks at the unquoted form for this, whatever the settings).
  *
  *	pm_resolve_addr() canonicalises and then resolves the address by
  *	class (Postfix ADDRESS_CLASS_README): local, virtual alias, virtual
@@ -62,6 +69,8 @@
 #define DEF_PERCENT_HACK 1
 #define VAR_APP_DOT_MYDOMAIN "append_dot_mydomain"
 #define DEF_APP_DOT_MYDOMAIN 0
+#define VAR_RESOLVE_DEQUOTED "resolve_dequoted_address"
+#define DEF_RESOLVE_DEQUOTED 1
 #define VAR_LOCAL_TRANSPORT "local_transport"
 #define VAR_VIRT_TRANSPORT "virtual_transport"
 #define VAR_RELAY_TRANSPORT "relay_transport"
@@ -86,6 +95,7 @@
 extern int var_swap_bangpath;
 extern int var_percent_hack;
 extern int var_append_dot_mydomain;
+extern int var_resolve_dequoted;
 extern char *var_local_transport;
 extern char *var_virt_transport;
 extern char *var_relay_transport;
@@ -131,7 +141,8 @@ extern char *var_empty_addr;
 	{ VAR_SWAP_BANGPATH, DEF_SWAP_BANGPATH, &var_swap_bangpath },        \
 	{ VAR_PERCENT_HACK, DEF_PERCENT_HACK, &var_percent_hack },           \
 	{ VAR_APP_DOT_MYDOMAIN, DEF_APP_DOT_MYDOMAIN,                        \
-	    &var_append_dot_mydomain }
+	    &var_append_dot_mydomain },                                      \
+	{ VAR_RESOLVE_DEQUOTED, DEF_RESOLVE_DEQUOTED, &var_resolve_dequoted }
 
 /* Bind the tables above (tests, services that resolve in-process). */
 void pm_resolve_params_bind(void);

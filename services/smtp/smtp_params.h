@@ -29,7 +29,7 @@
 #define VAR_SMTP_MX_SESS_LIMIT "smtp_mx_session_limit"
 #define DEF_SMTP_MX_SESS_LIMIT 2
 #define VAR_SMTP_LINE_LIMIT "smtp_line_length_limit"
-#define DEF_SMTP_LINE_LIMIT 999
+#define DEF_SMTP_LINE_LIMIT 998
 #define VAR_MIME_NEST_LIMIT "mime_nesting_limit"
 #define DEF_MIME_NEST_LIMIT 100
 #define VAR_LINE_LIMIT "line_length_limit"

@@ -9,8 +9,18 @@
  *	  wire, so a peer can never see an end of data that we did not
  *	  mean: no SMTP smuggling through us);
  *	- a line that starts with "." gets another "." in front;
- *	- a line longer than the limit is broken with CRLF SPACE (as
- *	  Postfix does, to minimise damage to MIME-formatted mail);
+ *	- a line longer than the limit (smtp_line_length_limit, 998
+ *	  by default: 1,000 octets with CRLF) is broken as Postfix's
+ *	  smtp_text_out() does, header and body alike: after every
+ *	  "limit" octets that are followed by more of the same line,
+ *	  CRLF SPACE; the SPACE counts on the next piece, so every
+ *	  piece is at most "limit" octets. A header piece is thus a
+ *	  continuation line of the same header, and no piece but the
+ *	  first can start with "." (nothing to stuff). A line of
+ *	  exactly "limit" octets is not broken. The doubled dot of a
+ *	  line that starts with "." is not counted (RFC 5321
+ *	  4.5.3.1.6: "not counting the leading dot duplicated for
+ *	  transparency"), as in Postfix;
  *	- smtp_stuff_end() closes an open last line and adds ".\r\n".
  *	The state (pending CR, beginning of line, column) carries across
  *	calls, so the output is the same however the content is split.
@@ -31,7 +41,11 @@ smtp_stuff_init(smtp_stuff *st, size_t line_limit)
 	st->bol = 1;
 	st->cr = 0;
 	st->col = 0;
-	st->limit = line_limit;
+	/*
+	 * A limit of 1 would leave no room after the SPACE of a break,
+	 * and no progress: 2 is the smallest limit that works.
+	 */
+	st->limit = line_limit == 1 ? 2 : line_limit;
 }
 
 static int
@@ -73,9 +87,12 @@ smtp_stuff_feed(smtp_stuff *st, const void *data, size_t len, pm_buf *out)
 		}
 		if (st->bol) {
 			st->bol = 0;
+			/*
+			 * The doubled dot is not counted (RFC 5321
+			 * 4.5.3.1.6, and Postfix's smtp_text_out()).
+			 */
 			if (c == '.') {
 				err = pm_buf_append(out, ".", 1);
-				st->col++;
 			}
 		}
 		if (st->limit > 0 && st->col >= st->limit) {

@@ -299,6 +299,24 @@ class RelayTest(StackTest):
             self.assertEqual(s.rcpt("someone@relay.test")[0], 250)
             self.assertEqual(s.rcpt("alice@example.test")[0], 250)
 
+    def test_quoted_routing_refused_outside_mynetworks(self):
+        """resolve_dequoted_address: "user@elsewhere"@relay-domain is a
+        routed address, not relay.test mail (issue 6, 3c)."""
+        with smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30,
+                          source_address=("127.0.0.2", 0)) as s:
+            s.ehlo("outside.test")
+            s.mail("sender@outside.test")
+            for rcpt in ('"victim@external.test"@relay.test',
+                         '"victim%external.test"@relay.test',
+                         '"external.test!victim"@relay.test'):
+                code, text = s.docmd("RCPT TO:<%s>" % rcpt)
+                self.assertEqual(code, 554, "%s: %r" % (rcpt, text))
+                self.assertTrue(text.startswith(b"5.7.1"), text)
+                self.assertIn(b"Relay access denied", text)
+            # a quoted local part without operators is still fine
+            code, text = s.docmd('RCPT TO:<"john doe"@relay.test>')
+            self.assertEqual(code, 250, text)
+
     def test_relay_allowed_inside_mynetworks(self):
         with smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30,
                           source_address=("127.0.0.1", 0)) as s:

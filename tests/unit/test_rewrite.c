@@ -6,7 +6,9 @@
  *	Parameters are set with pm_cfg_set() and bound as a service would;
  *	tables are inline: so no files are needed. Tables of input and
  *	want, including hostile input (control characters, bare CR/LF,
- *	unbalanced quotes, over-long parts, truncated input).
+ *	unbalanced quotes, over-long parts, truncated input), and
+ *	routing operators hidden in quoted local parts
+ *	(resolve_dequoted_address).
  *	The client test runs a small pm_rpc server in the process (on an
  *	ipc:// socket) whose handler counts requests, to see the cache
  *	work (hits, check_known in the key, LRU bound, TTL) and hostile
@@ -161,7 +163,8 @@ Test(rewrite, canonical_form)
 		{ "user@other.test@example.com", "local", "user@other.test",
 		    F_ROUTED },
 		{ "u%v%w.test@example.com", "local", "u%v@w.test", F_ROUTED },
-		{ "\"a@b\"@example.com", "local", "\"a@b\"@example.com", 0 },
+		/* resolve_dequoted_address: quoted operators count */
+		{ "\"a@b\"@example.com", "local", "a@b", F_ROUTED },
 		{ "\"john doe\"@Example.COM", "local",
 		    "\"john doe\"@example.com", 0 },
 		{ "user@[192.0.2.1]", "local", "user@[192.0.2.1]", 0 },
@@ -480,6 +483,77 @@ Test(rewrite, resolve_relayhost_and_transports)
 	pm_resolve_free(r);
 	r = setup(extra2);
 	run_resolve(r, cases2, sizeof(cases2) / sizeof(cases2[0]));
+	pm_resolve_free(r);
+	LEAK_CHECK();
+}
+
+/*
+ * resolve_dequoted_address (issue 6, 3c): routing operators inside a
+ * quoted local part make the address routed (so reject_unauth_destination
+ * refuses it), and with the default "yes" a local domain in front of
+ * them is stripped, as Postfix's resolver does.
+ */
+Test(rewrite, resolve_dequoted_address)
+{
+	static const struct kv no[] = {
+		{ "resolve_dequoted_address", "no" },
+		{ NULL, NULL },
+	};
+	const struct res_case cases[] = {
+		{ "\"victim@external.test\"@relay.test", 0, PM_CLASS_RELAY,
+		    NULL, "relay.test", "\"victim@external.test\"@relay.test",
+		    F_ROUTED, NULL },
+		{ "\"a@b\"@relay.test", 0, PM_CLASS_RELAY, NULL, NULL, NULL,
+		    F_ROUTED, NULL },
+		{ "\"a%b\"@relay.test", 0, PM_CLASS_RELAY, NULL, NULL, NULL,
+		    F_ROUTED, NULL },
+		{ "\"a!b\"@relay.test", 0, PM_CLASS_RELAY, NULL, NULL, NULL,
+		    F_ROUTED, NULL },
+		{ "a\\@b@relay.test", 0, PM_CLASS_RELAY, NULL, NULL, NULL,
+		    F_ROUTED, NULL },
+		{ "\"a@b\"@other.test", 0, PM_CLASS_DEFAULT, "smtp",
+		    "other.test", NULL, F_ROUTED, NULL },
+		/* quoted local parts without operators are still fine */
+		{ "\"john doe\"@relay.test", 0, PM_CLASS_RELAY, "relay",
+		    "relay.test", "\"john doe\"@relay.test", 0, NULL },
+		{ "\"a.b\"@relay.test", 0, PM_CLASS_RELAY, NULL, NULL,
+		    "\"a.b\"@relay.test", 0, NULL },
+		{ "\"alice\"@example.com", 0, PM_CLASS_LOCAL, "local", NULL,
+		    NULL, 0, NULL },
+		/* a local domain in front is stripped, the rest resolved */
+		{ "\"a@b.test\"@example.com", 0, PM_CLASS_DEFAULT, "smtp",
+		    "b.test", "a@b.test", F_ROUTED, NULL },
+		{ "\"a%b.test\"@example.com", 0, PM_CLASS_DEFAULT, "smtp",
+		    "b.test", "a@b.test", F_ROUTED, NULL },
+		{ "\"b.test!a\"@example.com", 0, PM_CLASS_DEFAULT, "smtp",
+		    "b.test", "a@b.test", F_ROUTED, NULL },
+		{ "\"john doe@b.test\"@example.com", 0, PM_CLASS_DEFAULT,
+		    "smtp", "b.test", "\"john doe\"@b.test", F_ROUTED, NULL },
+		{ "\"x\\\"y@b.test\"@example.com", 0, PM_CLASS_DEFAULT,
+		    NULL, NULL, "\"x\\\"y\"@b.test", F_ROUTED, NULL },
+		{ "\"a@b.test@example.com\"@mail.example.com", 0,
+		    PM_CLASS_DEFAULT, NULL, "b.test", "a@b.test", F_ROUTED,
+		    NULL },
+		{ "\"alice@example.com\"@example.com", 1, PM_CLASS_LOCAL,
+		    "local", NULL, "alice@example.com", F_ROUTED | K, NULL },
+		{ "\"!a\"@example.com", 0, PM_CLASS_LOCAL, NULL, NULL,
+		    "\"!a\"@example.com", F_ROUTED, NULL },
+	};
+	const struct res_case cases_no[] = {
+		/* opaque to the class decision, but still routed */
+		{ "\"a@b.test\"@example.com", 0, PM_CLASS_LOCAL, "local", NULL,
+		    "\"a@b.test\"@example.com", F_ROUTED, NULL },
+		{ "\"victim@external.test\"@relay.test", 0, PM_CLASS_RELAY,
+		    NULL, NULL, NULL, F_ROUTED, NULL },
+		{ "\"john doe\"@relay.test", 0, PM_CLASS_RELAY, NULL, NULL,
+		    NULL, 0, NULL },
+	};
+	pm_resolve *r = setup(NULL);
+
+	run_resolve(r, cases, sizeof(cases) / sizeof(cases[0]));
+	pm_resolve_free(r);
+	r = setup(no);
+	run_resolve(r, cases_no, sizeof(cases_no) / sizeof(cases_no[0]));
 	pm_resolve_free(r);
 	LEAK_CHECK();
 }

@@ -8,13 +8,19 @@
  *	random contents of CR, LF, "." and letters: the wire form has no
  *	bare CR or LF, ends with the only <CRLF>.<CRLF>, and the lib's
  *	own SMTP server parser (pm_smtp_data, an independent reader)
- *	gives back the content with its line ends made CRLF.
+ *	gives back the content with its line ends made CRLF. Long lines
+ *	(smtp_line_length_limit): a table at the default limit (5,000
+ *	octets of body or header, 998, 999, lines and pieces that start
+ *	with "."), split at every position; and random contents with
+ *	small limits: every wire line fits, and removing the CRLF SPACE
+ *	breaks gives back the content.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "smtp.h"
+#include "smtp_params.h"
 #include "pm_smtp_data.h"
 
 #define L(s) s, sizeof(s) - 1 /* keeps embedded NULs */
@@ -73,7 +79,7 @@ Test(smtp_stuff, table)
 		{ L("..\r\n"), 0, L("...\r\n.\r\n") },
 		{ L(" .\r\n"), 0, L(" .\r\n.\r\n") },
 		{ L("abcdefghij\r\n"), 5, L("abcde\r\n fghi\r\n j\r\n.\r\n") },
-		{ L(".bcdefg"), 5, L("..bcd\r\n efg\r\n.\r\n") },
+		{ L(".bcdefg"), 5, L("..bcde\r\n fg\r\n.\r\n") },
 		{ L("abcde\r\nfg"), 5, L("abcde\r\nfg\r\n.\r\n") },
 	};
 	size_t i, s;
@@ -95,6 +101,142 @@ Test(smtp_stuff, table)
 		    "case %zu bytewise: got \"%s\", want \"%s\"", i, out.data,
 		    cases[i].want);
 	}
+	pm_buf_free(&out);
+}
+
+/*
+ * Long lines at the default smtp_line_length_limit, which must be
+ * Postfix's 998 (1,000 octets with CRLF). Input and want are runs: a
+ * literal string, or an octet repeated n times.
+ */
+typedef struct run {
+	const char *s;     /* literal, or NULL for c x n */
+	char c;
+	size_t n;
+} run;
+
+#define R(s) { s, 0, 0 }
+#define X(c, n) { NULL, c, n }
+#define BRK R("\r\n ")
+#define RUNS_MAX 16
+#define DEF DEF_SMTP_LINE_LIMIT
+
+static void
+runs_build(const run *r, pm_buf *out)
+{
+	size_t i, k;
+
+	pm_buf_reset(out);
+	for (i = 0; i < RUNS_MAX && (r[i].s != NULL || r[i].n > 0); i++) {
+		if (r[i].s != NULL) {
+			pm_buf_puts(out, r[i].s);
+			continue;
+		}
+		for (k = 0; k < r[i].n; k++) {
+			pm_buf_append(out, &r[i].c, 1);
+		}
+	}
+}
+
+/* Where a and b first differ (for messages). */
+static size_t
+first_diff(const pm_buf *a, const pm_buf *b)
+{
+	size_t i;
+
+	for (i = 0; i < a->len && i < b->len; i++) {
+		if (a->data[i] != b->data[i]) {
+			break;
+		}
+	}
+	return (i);
+}
+
+Test(smtp_stuff, long_lines)
+{
+	static const struct {
+		const char *name;
+		size_t limit;
+		run in[RUNS_MAX];
+		run want[RUNS_MAX];
+	} cases[] = {
+		{ "5000-octet body line", DEF,
+		    { X('x', 5000), R("\r\n") },
+		    { X('x', 998), BRK, X('x', 997), BRK, X('x', 997), BRK,
+		    X('x', 997), BRK, X('x', 997), BRK, X('x', 14),
+		    R("\r\n.\r\n") } },
+		{ "5000-octet unfolded header", DEF,
+		    { R("X-Long: "), X('h', 4992), R("\r\n\r\nbody\r\n") },
+		    { R("X-Long: "), X('h', 990), BRK, X('h', 997), BRK,
+		    X('h', 997), BRK, X('h', 997), BRK, X('h', 997), BRK,
+		    X('h', 14), R("\r\n\r\nbody\r\n.\r\n") } },
+		{ "exactly 998", DEF,
+		    { X('x', 998), R("\r\nz\r\n") },
+		    { X('x', 998), R("\r\nz\r\n.\r\n") } },
+		{ "exactly 998, last line without line end", DEF,
+		    { X('x', 998) },
+		    { X('x', 998), R("\r\n.\r\n") } },
+		{ "999", DEF,
+		    { X('x', 999), R("\r\n") },
+		    { X('x', 998), BRK, R("x\r\n.\r\n") } },
+		{ "1995: two full pieces", DEF,
+		    { X('x', 1995), R("\r\n") },
+		    { X('x', 998), BRK, X('x', 997), R("\r\n.\r\n") } },
+		{ "dot line of 998: the doubled dot is not counted", DEF,
+		    { R("."), X('x', 997), R("\r\n") },
+		    { R(".."), X('x', 997), R("\r\n.\r\n") } },
+		{ "dot line of 999", DEF,
+		    { R("."), X('x', 998), R("\r\n") },
+		    { R(".."), X('x', 997), BRK, R("x\r\n.\r\n") } },
+		{ "a piece that starts with a dot", DEF,
+		    { X('x', 998), R(".\r\n") },
+		    { X('x', 998), BRK, R(".\r\n.\r\n") } },
+		{ "a piece that is a lone dot, then the end", DEF,
+		    { X('x', 998), R(".") },
+		    { X('x', 998), BRK, R(".\r\n.\r\n") } },
+		{ "dot line after a broken line", DEF,
+		    { X('x', 999), R("\r\n.y\r\n") },
+		    { X('x', 998), BRK, R("x\r\n..y\r\n.\r\n") } },
+		{ "bare CR at the limit", DEF,
+		    { X('x', 998), R("\ry") },
+		    { X('x', 998), R("\r\ny\r\n.\r\n") } },
+		{ "bare LF at the limit", DEF,
+		    { X('x', 998), R("\ny") },
+		    { X('x', 998), R("\r\ny\r\n.\r\n") } },
+		{ "limit 0: never broken", 0,
+		    { X('x', 5000), R("\r\n") },
+		    { X('x', 5000), R("\r\n.\r\n") } },
+		{ "limit 1 works as 2", 1,
+		    { R("abc") },
+		    { R("ab\r\n c\r\n.\r\n") } },
+	};
+	pm_buf in, want, out;
+	size_t i, s;
+
+	pm_buf_init(&in, 0);
+	pm_buf_init(&want, 0);
+	pm_buf_init(&out, 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		runs_build(cases[i].in, &in);
+		runs_build(cases[i].want, &want);
+		/* every split: CRLF, CR/LF and "." across chunk ends */
+		for (s = 0; s <= in.len; s++) {
+			stuff_split(in.data, in.len, cases[i].limit, s, &out);
+			cr_assert(out.len == want.len &&
+			    memcmp(out.data, want.data, out.len) == 0,
+			    "%s, split at %zu: got %zu octets, want %zu, "
+			    "first difference at %zu", cases[i].name, s,
+			    out.len, want.len, first_diff(&out, &want));
+		}
+		stuff_bytes(in.data, in.len, cases[i].limit, &out);
+		cr_assert(out.len == want.len &&
+		    memcmp(out.data, want.data, out.len) == 0,
+		    "%s, bytewise: got %zu octets, want %zu, first "
+		    "difference at %zu", cases[i].name, out.len, want.len,
+		    first_diff(&out, &want));
+	}
+	pm_buf_free(&in);
+	pm_buf_free(&want);
 	pm_buf_free(&out);
 }
 
@@ -173,6 +315,75 @@ Test(smtp_stuff, random_roundtrip)
 		    memcmp(back.data, want.data, want.len) == 0,
 		    "round trip %d: got %zu octets, want %zu", n, back.len,
 		    want.len);
+	}
+	pm_buf_free(&out);
+	pm_buf_free(&want);
+	pm_buf_free(&back);
+}
+
+/* Remove every CRLF SPACE (the breaks; the inputs have no spaces). */
+static void
+unbreak(pm_buf *b)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < b->len; i++) {
+		if (i + 2 < b->len && memcmp(b->data + i, "\r\n ", 3) == 0) {
+			i += 2;
+			continue;
+		}
+		b->data[o++] = b->data[i];
+	}
+	b->len = o;
+}
+
+Test(smtp_stuff, random_limit)
+{
+	static const char alphabet[] = "\r\n.a";
+	char in[64];
+	pm_buf out, want, back;
+	pm_smtp_data d;
+	size_t len, limit, i, start, used, wlen;
+	int n;
+
+	srandom(7);
+	pm_buf_init(&out, 0);
+	pm_buf_init(&want, 0);
+	pm_buf_init(&back, 0);
+	for (n = 0; n < 3000; n++) {
+		len = (size_t) random() % sizeof(in);
+		limit = 2 + (size_t) random() % 7;
+		for (i = 0; i < len; i++) {
+			in[i] = alphabet[random() % 4];
+		}
+		stuff_split(in, len, limit, len ? (size_t) random() % len : 0,
+		    &out);
+		/* every line fits, a doubled leading dot not counted */
+		for (start = 0, i = 0; i + 1 < out.len; i++) {
+			if (out.data[i] != '\r' || out.data[i + 1] != '\n') {
+				continue;
+			}
+			wlen = i - start;
+			if (wlen >= 2 && out.data[start] == '.' &&
+			    out.data[start + 1] == '.') {
+				wlen--;
+			}
+			cr_assert(wlen <= limit, "run %d: got a line of %zu "
+			    "octets, want at most %zu", n, wlen, limit);
+			start = i + 2;
+		}
+		/* a server reads it back; undoing the breaks restores it */
+		pm_buf_reset(&back);
+		pm_smtp_data_init(&d, PM_SMTP_DATA_DOT, &back, 0, 1);
+		used = pm_smtp_data_feed(&d, out.data, out.len);
+		cr_assert(d.done && used == out.len, "got done=%d used=%zu of "
+		    "%zu", d.done, used, out.len);
+		unbreak(&back);
+		normalize(in, len, &want);
+		cr_assert(back.len == want.len &&
+		    memcmp(back.data, want.data, want.len) == 0,
+		    "run %d (limit %zu): got %zu octets, want %zu", n, limit,
+		    back.len, want.len);
 	}
 	pm_buf_free(&out);
 	pm_buf_free(&want);

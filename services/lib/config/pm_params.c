@@ -138,6 +138,7 @@ const pm_param_default pm_param_defaults[] = {
 	{ "append_dot_mydomain", "no" },
 	{ "swap_bangpath", "yes" },
 	{ "allow_percent_hack", "yes" },
+	{ "resolve_dequoted_address", "yes" },
 	{ "always_add_missing_headers", "no" },
 	{ "enable_original_recipient", "yes" },
 
@@ -234,7 +235,7 @@ const pm_param_default pm_param_defaults[] = {
 	{ "smtp_mx_address_limit", "5" },
 	{ "smtp_mx_session_limit", "2" },
 	{ "smtp_skip_5xx_greeting", "yes" },
-	{ "smtp_line_length_limit", "999" },
+	{ "smtp_line_length_limit", "998" },
 	{ "smtp_discard_ehlo_keywords", "" },
 	{ "inet_protocols", "all" },
 	{ "mime_nesting_limit", "100" },
