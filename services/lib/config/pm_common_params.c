@@ -24,6 +24,7 @@ char *var_cleanup_service;
 char *var_rewrite_service;
 long var_ipc_timeout;
 char *var_dns_server;
+long var_pcre_match_limit;
 
 void
 pm_common_params_bind(void)
@@ -48,6 +49,8 @@ pm_common_params_bind(void)
 		{ VAR_QUEUE_SHARDS, 1, &var_queue_shards, 1, 1024 },
 		{ VAR_MSG_SIZE_LIMIT, 10240000, &var_message_size_limit, 1024,
 		    1024L * 1024 * 1024 },
+		{ VAR_PCRE_MATCH_LIMIT, 10000000, &var_pcre_match_limit, 1000,
+		    4294967295L },
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {

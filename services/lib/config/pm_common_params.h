@@ -28,6 +28,7 @@
 #define VAR_REWRITE_SERVICE "rewrite_service"
 #define VAR_IPC_TIMEOUT "ipc_timeout"             /* time */
 #define VAR_DNS_SERVER "dns_server"               /* host[:port] list, "" = resolv.conf */
+#define VAR_PCRE_MATCH_LIMIT "pcre_match_limit"   /* pcre: tables, see pm_table.h */
 
 extern char *var_myhostname;
 extern char *var_mydomain;
@@ -46,6 +47,7 @@ extern char *var_cleanup_service;
 extern char *var_rewrite_service;
 extern long var_ipc_timeout;
 extern char *var_dns_server;
+extern long var_pcre_match_limit;
 
 /* Bind all of the above (pm_server_main calls it; tests may). */
 void pm_common_params_bind(void);

@@ -82,6 +82,8 @@ const pm_param_default pm_param_defaults[] = {
 	{ "recipient_canonical_maps", "" },
 	{ "header_checks", "" },
 	{ "body_checks", "" },
+	/* Postmesh: Postfix has no such parameter; PCRE2's own default. */
+	{ "pcre_match_limit", "10000000" },
 
 	/* Message content limits. */
 	{ "hopcount_limit", "50" },

@@ -31,6 +31,7 @@
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_metrics.h"
+#include "pm_table.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -347,6 +348,8 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 		exit(0);
 	}
 	pm_cfg_warn_unknown();
+	/* Before post_init() opens any table. */
+	pm_table_set_pcre_match_limit((unsigned long) var_pcre_match_limit);
 
 	/* 3. Logging with the configured host name. */
 	pm_log_set_hostname(var_myhostname);

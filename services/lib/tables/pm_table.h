@@ -13,6 +13,8 @@
  *	                        case-insensitive as Postfix), x, m; "!/pat/"
  *	                        negation; if/endif blocks; $1..$9 substitution
  *	                        in the result; POSIX extended regex)
+ *	  pcre:/path            (the same with PCRE2, Postfix pcre_table(5)
+ *	                        flags i s m x A E U; default i and s)
  *	  cidr:/path            ("1.2.3.0/24 result", IPv4 and IPv6,
  *	                        "!" negation, if/endif)
  *	Lookups: pm_table_get() returns a new string or NULL. Keys of
@@ -26,7 +28,9 @@
  *	user@) is in pm_table_lookup_addr().
  * LIMITS
  *	Files up to 64 MiB, lines up to 64 KiB, regexp results with at most
- *	9 substitutions, at most 100000 entries per in-memory table.
+ *	9 substitutions, at most 100000 entries per in-memory table. A
+ *	pcre: match gives up after the match limit (pcre_match_limit) and
+ *	the lookup fails with PM_EAGAIN.
  * SECURITY
  *	Table files are operator input; a bad line is warned about (file
  *	name and line number) and skipped. Lookup keys come from clients:
@@ -73,6 +77,14 @@ int pm_tables_get_fixed(pm_tables *ts, const char *key, char **value);
  */
 int pm_table_lookup_addr(pm_tables *ts, const char *address,
     int parent_domains, char **value);
+
+/*
+ * Match limit of pcre: tables opened (or reloaded) from now on: the
+ * number of PCRE2 backtracking steps one pattern may take on one key.
+ * The default is PCRE2's built-in one, which Postfix runs with.
+ */
+#define PM_TABLE_PCRE_MATCH_LIMIT 10000000
+void pm_table_set_pcre_match_limit(unsigned long limit);
 
 /* Reopen every table from disk (SIGHUP). */
 int pm_tables_reload(pm_tables *ts);

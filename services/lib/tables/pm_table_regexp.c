@@ -1,6 +1,7 @@
 /*
  * NAME
- *	pm_table_regexp - regexp: and pcre: tables (Postfix regexp_table(5))
+ *	pm_table_regexp - regexp: and pcre: tables (Postfix regexp_table(5),
+ *	pcre_table(5))
  * SUMMARY
  *	#include "pm_table_priv.h"
  * DESCRIPTION
@@ -9,35 +10,57 @@
  *	  !/pattern/flags result       pattern does not match
  *	  /pat1/flags!/pat2/flags result
  *	                               pat1 matches and pat2 does not
+ *	                               (regexp: only, as in Postfix)
  *	  if /pattern/flags ... endif  rules inside apply only when the
  *	                               pattern matches ("if !/pat/" too);
  *	                               blocks nest
  *	The delimiter is the first character ('/' usually); a backslash
- *	keeps the next character in the pattern. Flags toggle: i case
- *	(default: case-insensitive), x extended syntax (default: POSIX
- *	extended), m multi-line. The result may use $1..$9, ${1}, $(1)
- *	for subexpressions and $$ for '$'; an index over the number of
- *	subexpressions, or any $n in a negated rule, is an error. "if" and
- *	"endif" are case-insensitive. Bad rules are warned about and
- *	skipped; an unmatched endif is ignored, a missing one is assumed
- *	at the end of the file.
+ *	keeps the next character in the pattern. The result may use
+ *	$1..$9, ${1}, $(1) for subexpressions and $$ for '$'; an index
+ *	over the number of subexpressions, or any $n in a negated rule,
+ *	is an error. "if" and "endif" are case-insensitive. Bad rules are
+ *	warned about (file and line) and skipped, as Postfix does; an
+ *	unmatched endif is ignored, a missing one is assumed at the end of
+ *	the file.
  *
- *	pcre: is the same file format read with the POSIX engine: "\d",
- *	"\D" (and "\d", "\w", "\s" inside brackets) are translated, other
- *	PCRE-only syntax fails to compile and the rule is skipped with a
- *	warning.
+ *	regexp: uses POSIX regcomp(). Flags toggle: i case (default:
+ *	case-insensitive), x extended syntax (default: POSIX extended), m
+ *	multi-line.
+ *
+ *	pcre: uses PCRE2, as Postfix's dict_pcre: flags toggle i
+ *	(PCRE2_CASELESS, default on), s (PCRE2_DOTALL, default on), m
+ *	(MULTILINE), x (EXTENDED), A (ANCHORED), E (DOLLAR_ENDONLY), U
+ *	(UNGREEDY); X (PCRE1's EXTRA) is obsolete, warned about and
+ *	ignored. "!" may repeat (each one toggles) and be followed by white
+ *	space. "\<delimiter>" stays in the pattern (PCRE reads it as the
+ *	literal character). A match that fails for a reason other than "no
+ *	match" (the match limit, out of memory) is warned about with the
+ *	file and line and fails the lookup with PM_EAGAIN: callers defer,
+ *	as on any table error. (Postfix warns and goes on to the next
+ *	rule; failing is the safe choice for access and header checks.)
  * LIMITS
  *	PM_TABLE_ENTRIES_MAX rules; a result expands to at most
  *	PM_REGEXP_RESULT_MAX bytes (a longer one is a lookup error).
+ *	pcre: matches stop after pm_table_set_pcre_match_limit() steps
+ *	(pcre_match_limit, default PCRE2's own 10000000, which is what
+ *	Postfix runs with); the limit in force when a table is opened or
+ *	reloaded applies to it.
  * SECURITY
- *	Keys are client data; POSIX regexec() is used on them unchanged.
- *	Compiled rules are never changed after open, so lookups may run in
- *	many threads at once.
+ *	Keys are client data; regexec() and pcre2_match() see them
+ *	unchanged (no UTF mode: any byte is a character). Compiled rules
+ *	and the match context are never changed after open; each pcre:
+ *	lookup has its own match data, so lookups may run in many threads
+ *	at once.
  */
 #include "pm_log.h"
+#include "pm_table.h"
 #include "pm_table_priv.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <regex.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,13 +71,15 @@
 enum { RX_MATCH, RX_IF, RX_ENDIF };
 
 typedef struct rx_pat {
-	regex_t re;
-	int used;     /* compiled */
+	regex_t re;        /* regexp: */
+	pcre2_code *code;  /* pcre: */
+	int used;          /* compiled */
 	int negate;
 } rx_pat;
 
 typedef struct rx_rule {
 	int kind;
+	int lineno;
 	rx_pat pat[2];  /* second: "/a/!/b/" */
 	char *result;   /* RX_MATCH only */
 	int subst;      /* result has $n */
@@ -64,7 +89,21 @@ typedef struct rx_rule {
 typedef struct rx_table {
 	size_t n;
 	rx_rule *v;
+	const char *what;            /* "pcre map", for warnings */
+	char *path;
+	pcre2_match_context *mctx;   /* pcre: the match limit */
 } rx_table;
+
+/* One lookup's state: the key, pcre: match data, the last groups. */
+typedef struct rx_match {
+	const rx_table *t;
+	const char *key;
+	size_t keylen;
+	pcre2_match_data *md;
+	regmatch_t m[RX_NSUB_MAX + 1];
+} rx_match;
+
+static unsigned long pcre_match_limit = PM_TABLE_PCRE_MATCH_LIMIT;
 
 typedef struct rx_file {
 	const char *what;
@@ -84,74 +123,6 @@ is_alnum(char c)
 {
 	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9'));
-}
-
-/* PCRE escapes into POSIX ERE (the common ones only). */
-static char *
-pcre_translate(const char *s)
-{
-	pm_buf b;
-	int in_bracket = 0;
-
-	pm_buf_init(&b, 0);
-	for (; *s; s++) {
-		if (*s == '\\' && s[1] != 0) {
-			const char *rep = NULL;
-			char c = *++s;
-
-			if (!in_bracket) {
-				rep = c == 'd' ? "[0-9]" :
-				    c == 'D'   ? "[^0-9]" :
-				                 NULL;
-			} else if (c == 'd') {
-				rep = "0-9";
-			} else if (c == 'w') {
-				rep = "[:alnum:]_";
-			} else if (c == 's') {
-				rep = "[:space:]";
-			} else if (!is_alnum(c) && c != '-' && c != ']' &&
-			    c != '^') {
-				/* "[\.]": a bracket needs no escapes. */
-				pm_buf_append(&b, &c, 1);
-				continue;
-			}
-			if (rep != NULL) {
-				pm_buf_puts(&b, rep);
-			} else {
-				pm_buf_append(&b, s - 1, 2);
-			}
-			continue;
-		}
-		if (!in_bracket && *s == '[') {
-			in_bracket = 1;
-			pm_buf_append(&b, s, 1);
-			/* A ']' (after an optional '^') first is literal. */
-			if (s[1] == '^') {
-				pm_buf_append(&b, ++s, 1);
-			}
-			if (s[1] == ']') {
-				pm_buf_append(&b, ++s, 1);
-			}
-			continue;
-		}
-		if (in_bracket && *s == '[' && s[1] == ':') {
-			const char *e = strstr(s + 2, ":]");
-
-			if (e != NULL) {
-				pm_buf_append(&b, s, (size_t) (e + 2 - s));
-				s = e + 1;
-				continue;
-			}
-		}
-		if (in_bracket && *s == ']') {
-			in_bracket = 0;
-		}
-		pm_buf_append(&b, s, 1);
-	}
-	if (b.data == NULL) {
-		pm_buf_puts(&b, "");
-	}
-	return (pm_buf_steal(&b, NULL));
 }
 
 /*
@@ -199,16 +170,12 @@ rx_parse_pat(const rx_file *f, char **pp, rx_pat *pat, int nosub)
 			cflags ^= REG_ICASE;
 			break;
 		case 'x':
-			if (f->pcre) {
-				goto badflag;
-			}
 			cflags ^= REG_EXTENDED;
 			break;
 		case 'm':
 			cflags ^= REG_NEWLINE;
 			break;
 		default:
-badflag:
 			pm_msg_warn("%s %s, line %d: unknown regexp option "
 			    "\"%c\": skipping this rule", f->what, f->path,
 			    f->lineno, *p);
@@ -219,8 +186,7 @@ badflag:
 	if (nosub || pat->negate) {
 		cflags |= REG_NOSUB;
 	}
-	src = f->pcre ? pcre_translate(pb.data ? pb.data : "") :
-	                pm_strdup(pb.data ? pb.data : "");
+	src = pm_strdup(pb.data ? pb.data : "");
 	pm_buf_free(&pb);
 	if ((rc = regcomp(&pat->re, src, cflags)) != 0) {
 		regerror(rc, &pat->re, errbuf, sizeof(errbuf));
@@ -233,6 +199,117 @@ badflag:
 	pat->used = 1;
 	*pp = p;
 	return (0);
+}
+
+/*
+ * pcre: "[!...]/pattern/flags" at *pp, as Postfix's dict_pcre. Returns
+ * 0, or -1 after a warning.
+ */
+static int
+pcre_parse_pat(const rx_file *f, char **pp, rx_pat *pat)
+{
+	char *p = *pp, *start, delim;
+	uint32_t opts = PCRE2_CASELESS | PCRE2_DOTALL;
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE off;
+	int code;
+
+	for (;; p++) {
+		if (*p == '!') {
+			pat->negate = !pat->negate;
+		} else if (!is_space(*p)) {
+			break;
+		}
+	}
+	delim = *p;
+	if (delim == 0 || is_alnum(delim) || delim == '\\') {
+		pm_msg_warn("%s %s, line %d: no regexp delimiter", f->what,
+		    f->path, f->lineno);
+		return (-1);
+	}
+	start = ++p;
+	/* "\x" stays as it is: PCRE reads an escaped delimiter literally. */
+	for (; *p && *p != delim; p++) {
+		if (*p == '\\' && p[1] != 0) {
+			p++;
+		}
+	}
+	if (*p != delim) {
+		pm_msg_warn("%s %s, line %d: missing closing regexp "
+		    "delimiter \"%c\"", f->what, f->path, f->lineno, delim);
+		return (-1);
+	}
+	*p++ = 0;
+	for (; *p && !is_space(*p); p++) {
+		switch (*p) {
+		case 'i':
+			opts ^= PCRE2_CASELESS;
+			break;
+		case 'm':
+			opts ^= PCRE2_MULTILINE;
+			break;
+		case 's':
+			opts ^= PCRE2_DOTALL;
+			break;
+		case 'x':
+			opts ^= PCRE2_EXTENDED;
+			break;
+		case 'A':
+			opts ^= PCRE2_ANCHORED;
+			break;
+		case 'E':
+			opts ^= PCRE2_DOLLAR_ENDONLY;
+			break;
+		case 'U':
+			opts ^= PCRE2_UNGREEDY;
+			break;
+		case 'X':
+			pm_msg_warn("%s %s, line %d: ignoring obsolete regexp "
+			    "option \"X\"", f->what, f->path, f->lineno);
+			break;
+		default:
+			pm_msg_warn("%s %s, line %d: unknown regexp option "
+			    "\"%c\": skipping this rule", f->what, f->path,
+			    f->lineno, *p);
+			return (-1);
+		}
+	}
+	pat->code = pcre2_compile((PCRE2_SPTR) start, PCRE2_ZERO_TERMINATED,
+	    opts, &code, &off, NULL);
+	if (pat->code == NULL) {
+		if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0) {
+			snprintf((char *) msg, sizeof(msg), "error %d", code);
+		}
+		pm_msg_warn("%s %s, line %d: error in regex at offset %lu: "
+		    "%s: skipping this rule", f->what, f->path, f->lineno,
+		    (unsigned long) off, (char *) msg);
+		return (-1);
+	}
+	pat->used = 1;
+	*pp = p;
+	return (0);
+}
+
+/* Subexpressions of a compiled pattern. */
+static size_t
+rx_nsub(const rx_pat *pat)
+{
+	uint32_t n = 0;
+
+	if (pat->code == NULL) {
+		return (pat->re.re_nsub);
+	}
+	if (pcre2_pattern_info(pat->code, PCRE2_INFO_CAPTURECOUNT, &n) != 0) {
+		pm_panic("pcre2_pattern_info failed");
+	}
+	return (n);
+}
+
+static int
+rx_parse_any(const rx_file *f, char **pp, rx_pat *pat, int nosub)
+{
+	return (f->pcre ? pcre_parse_pat(f, pp, pat) :
+	                  rx_parse_pat(f, pp, pat, nosub));
 }
 
 /*
@@ -292,7 +369,9 @@ rx_rule_free(rx_rule *r)
 	int i;
 
 	for (i = 0; i < 2; i++) {
-		if (r->pat[i].used) {
+		if (r->pat[i].code != NULL) {
+			pcre2_code_free(r->pat[i].code);
+		} else if (r->pat[i].used) {
 			regfree(&r->pat[i].re);
 		}
 	}
@@ -308,6 +387,7 @@ rx_parse_line(const rx_file *f, char *line, rx_rule *r)
 	int max;
 
 	memset(r, 0, sizeof(*r));
+	r->lineno = f->lineno;
 	if (strncasecmp(p, "endif", 5) == 0 && !is_alnum(p[5])) {
 		r->kind = RX_ENDIF;
 		for (p += 5; is_space(*p); p++) {
@@ -324,7 +404,7 @@ rx_parse_line(const rx_file *f, char *line, rx_rule *r)
 		for (p += 2; is_space(*p); p++) {
 			;
 		}
-		if (rx_parse_pat(f, &p, &r->pat[0], 1) != 0) {
+		if (rx_parse_any(f, &p, &r->pat[0], 1) != 0) {
 			rx_rule_free(r);
 			return (-1);
 		}
@@ -339,10 +419,11 @@ rx_parse_line(const rx_file *f, char *line, rx_rule *r)
 	}
 	r->kind = RX_MATCH;
 	/* Compile first to learn re_nsub; REG_NOSUB is decided later. */
-	if (rx_parse_pat(f, &p, &r->pat[0], 0) != 0) {
+	if (rx_parse_any(f, &p, &r->pat[0], 0) != 0) {
 		rx_rule_free(r);
 		return (-1);
 	}
+	/* Never for pcre:, whose flags end only at white space. */
 	if (*p == '!' && rx_parse_pat(f, &p, &r->pat[1], 1) != 0) {
 		rx_rule_free(r);
 		return (-1);
@@ -359,7 +440,7 @@ rx_parse_line(const rx_file *f, char *line, rx_rule *r)
 		    "empty string", f->what, f->path, f->lineno);
 	}
 	max = rx_check_result(f, p,
-	    r->pat[0].negate ? 0 : r->pat[0].re.re_nsub);
+	    r->pat[0].negate ? 0 : rx_nsub(&r->pat[0]));
 	if (max < 0) {
 		rx_rule_free(r);
 		return (-1);
@@ -382,6 +463,8 @@ rx_close(void *impl)
 		rx_rule_free(&t->v[i]);
 	}
 	free(t->v);
+	free(t->path);
+	pcre2_match_context_free(t->mctx);
 	free(t);
 }
 
@@ -400,6 +483,18 @@ rx_open_common(const char *name, void **impl, const char **err, int pcre)
 		return (rc);
 	}
 	t = pm_calloc(1, sizeof(*t));
+	t->what = f.what;
+	t->path = pm_strdup(name);
+	if (pcre) {
+		unsigned long lim = __atomic_load_n(&pcre_match_limit,
+		    __ATOMIC_RELAXED);
+
+		if ((t->mctx = pcre2_match_context_create(NULL)) == NULL) {
+			pm_panic("pcre2_match_context_create: out of memory");
+		}
+		pcre2_set_match_limit(t->mctx,
+		    lim > UINT32_MAX ? UINT32_MAX : (uint32_t) lim);
+	}
 	pm__lines_init(&l, f.what, name, data, len);
 	while ((line = pm__lines_next(&l, &f.lineno)) != NULL) {
 		if (rx_parse_line(&f, line, &r) != 0) {
@@ -500,28 +595,83 @@ toobig:
 	return (PM_ETOOBIG);
 }
 
+/* pcre: one pattern; 1 match, 0 none, PM_EAGAIN after a warning. */
 static int
-rx_pat_match(const rx_pat *p, const char *key, regmatch_t *m, size_t nm)
+pcre_match(rx_match *x, const rx_rule *r, const rx_pat *p, int subs)
 {
-	int hit = regexec(&p->re, key, nm, m, 0) == 0;
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE *ov;
+	int rc, j;
 
+	if (x->md == NULL &&
+	    (x->md = pcre2_match_data_create(RX_NSUB_MAX + 1, NULL)) == NULL) {
+		pm_panic("pcre2_match_data_create: out of memory");
+	}
+	rc = pcre2_match(p->code, (PCRE2_SPTR) x->key, x->keylen, 0, 0,
+	    x->md, x->t->mctx);
+	if (rc == PCRE2_ERROR_NOMATCH) {
+		return (0);
+	}
+	if (rc < 0) {
+		if (pcre2_get_error_message(rc, msg, sizeof(msg)) < 0) {
+			snprintf((char *) msg, sizeof(msg), "error %d", rc);
+		}
+		pm_msg_warn("%s %s, line %d: %s", x->t->what, x->t->path,
+		    r->lineno, (char *) msg);
+		return (PM_EAGAIN);
+	}
+	if (!subs) {
+		return (1);
+	}
+	/* rc 0: more groups than pairs; the first RX_NSUB_MAX are set. */
+	ov = pcre2_get_ovector_pointer(x->md);
+	for (j = 0; j <= RX_NSUB_MAX; j++) {
+		if ((rc > 0 && j >= rc) || ov[2 * j] == PCRE2_UNSET) {
+			x->m[j].rm_so = x->m[j].rm_eo = -1;
+		} else {
+			x->m[j].rm_so = (regoff_t) ov[2 * j];
+			x->m[j].rm_eo = (regoff_t) ov[2 * j + 1];
+		}
+	}
+	return (1);
+}
+
+/* Pattern k of rule r; 1 hit (negation applied), 0 miss, < 0 error. */
+static int
+rx_pat_match(rx_match *x, const rx_rule *r, int k, int subs)
+{
+	const rx_pat *p = &r->pat[k];
+	int hit;
+
+	if (p->code != NULL) {
+		if ((hit = pcre_match(x, r, p, subs && !p->negate)) < 0) {
+			return (hit);
+		}
+	} else {
+		hit = regexec(&p->re, x->key, subs ? RX_NSUB_MAX + 1 : 0,
+		    subs ? x->m : NULL, 0) == 0;
+	}
 	return (p->negate ? !hit : hit);
 }
 
 static int
 rx_get(void *impl, const char *key, char **value)
 {
+	rx_match x = { .t = impl, .key = key, .keylen = strlen(key) };
 	const rx_table *t = impl;
-	regmatch_t m[RX_NSUB_MAX + 1];
 	const rx_rule *r;
 	size_t i = 0;
+	int hit, rc = PM_ENOENT;
 
 	while (i < t->n) {
 		r = &t->v[i];
 		switch (r->kind) {
 		case RX_IF:
-			i = rx_pat_match(&r->pat[0], key, NULL, 0) ? i + 1 :
-			                                            r->skip;
+			if ((hit = rx_pat_match(&x, r, 0, 0)) < 0) {
+				rc = hit;
+				goto out;
+			}
+			i = hit ? i + 1 : r->skip;
 			continue;
 		case RX_ENDIF:
 			i++;
@@ -530,20 +680,32 @@ rx_get(void *impl, const char *key, char **value)
 			break;
 		}
 		i++;
-		if (!rx_pat_match(&r->pat[0], key, m,
-		        r->subst ? RX_NSUB_MAX + 1 : 0)) {
-			continue;
-		}
-		if (r->pat[1].used && !rx_pat_match(&r->pat[1], key, NULL, 0)) {
+		if ((hit = rx_pat_match(&x, r, 0, r->subst)) <= 0 ||
+		    (r->pat[1].used &&
+		        (hit = rx_pat_match(&x, r, 1, 0)) <= 0)) {
+			if (hit < 0) {
+				rc = hit;
+				goto out;
+			}
 			continue;
 		}
 		if (!r->subst) {
 			*value = pm_strdup(r->result);
-			return (0);
+			rc = 0;
+		} else {
+			rc = rx_expand(r->result, key, x.m, value);
 		}
-		return (rx_expand(r->result, key, m, value));
+		goto out;
 	}
-	return (PM_ENOENT);
+out:
+	pcre2_match_data_free(x.md);
+	return (rc);
+}
+
+void
+pm_table_set_pcre_match_limit(unsigned long limit)
+{
+	__atomic_store_n(&pcre_match_limit, limit, __ATOMIC_RELAXED);
 }
 
 const pm__table_ops pm__table_regexp_ops = {
