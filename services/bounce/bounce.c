@@ -45,8 +45,6 @@ char *var_double_bounce;
 char *var_2bounce_rcpt;
 long var_bounce_workers;
 long var_bounce_limit;
-long var_delay_warn_time;
-long var_max_queue_time;
 long var_bounce_cleanup_tmout;
 
 pm_cleanup_clnt *bounce_cleanup;
@@ -158,10 +156,8 @@ main(int argc, char **argv)
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {
-		{ VAR_DELAY_WARN_TIME, DEF_DELAY_WARN_TIME,
-		    &var_delay_warn_time, 'h', 0, 0 },
-		{ VAR_MAX_QUEUE_TIME, DEF_MAX_QUEUE_TIME, &var_max_queue_time,
-		    'd', 0, 0 },
+		PM_CFG_DELAY_WARN_TIME,
+		PM_CFG_MAX_QUEUE_TIME,
 		{ VAR_BOUNCE_CLEANUP_TMOUT, DEF_BOUNCE_CLEANUP_TMOUT,
 		    &var_bounce_cleanup_tmout, 's', 1, 3600 },
 		{ 0 },

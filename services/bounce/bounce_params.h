@@ -13,6 +13,8 @@
 #ifndef BOUNCE_PARAMS_H
 #define BOUNCE_PARAMS_H
 
+#include "pm_mail_params.h"
+
 /* Strings. */
 #define VAR_BOUNCE_LISTEN "bounce_listen"          /* Postmesh */
 #define VAR_BOUNCE_METRICS "bounce_metrics_listen" /* Postmesh */
@@ -26,10 +28,6 @@
 #define DEF_BOUNCE_LIMIT 50000
 
 /* Times. */
-#define VAR_DELAY_WARN_TIME "delay_warning_time"
-#define DEF_DELAY_WARN_TIME "0h"
-#define VAR_MAX_QUEUE_TIME "maximal_queue_lifetime"
-#define DEF_MAX_QUEUE_TIME "5d"
 #define VAR_BOUNCE_CLEANUP_TMOUT "bounce_cleanup_timeout" /* Postmesh */
 #define DEF_BOUNCE_CLEANUP_TMOUT "60s"
 
@@ -39,8 +37,6 @@ extern char *var_double_bounce;
 extern char *var_2bounce_rcpt;
 extern long var_bounce_workers;
 extern long var_bounce_limit;
-extern long var_delay_warn_time;
-extern long var_max_queue_time;
 extern long var_bounce_cleanup_tmout;
 
 #endif

@@ -47,14 +47,11 @@ char *var_canonical_maps;
 char *var_send_canon_maps;
 char *var_rcpt_canon_maps;
 char *var_canon_classes;
-char *var_virt_alias_maps;
 long var_cleanup_workers;
 long var_cleanup_rcpt_limit;
 long var_cleanup_total_rcpt;
-long var_header_limit;
 long var_hopcount_limit;
 long var_body_check_len;
-long var_line_limit;
 long var_virt_recur_limit;
 long var_virt_expan_limit;
 long var_queue_min_replicas;
@@ -328,7 +325,7 @@ main(int argc, char **argv)
 		{ VAR_SEND_CANON_MAPS, NULL, &var_send_canon_maps, 0, 0 },
 		{ VAR_RCPT_CANON_MAPS, NULL, &var_rcpt_canon_maps, 0, 0 },
 		{ VAR_CANON_CLASSES, NULL, &var_canon_classes, 0, 0 },
-		{ VAR_VIRT_ALIAS_MAPS, NULL, &var_virt_alias_maps, 0, 0 },
+		PM_CFG_VIRT_ALIAS_MAPS,
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {
@@ -338,14 +335,12 @@ main(int argc, char **argv)
 		    &var_cleanup_rcpt_limit, 1, 1000000 },
 		{ VAR_CLEANUP_TOTAL_RCPT, DEF_CLEANUP_TOTAL_RCPT,
 		    &var_cleanup_total_rcpt, 1, 10000000 },
-		{ VAR_HEADER_LIMIT, DEF_HEADER_LIMIT, &var_header_limit, 1024,
-		    64L * 1024 * 1024 },
+		PM_CFG_HEADER_LIMIT,
 		{ VAR_HOPCOUNT_LIMIT, DEF_HOPCOUNT_LIMIT, &var_hopcount_limit,
 		    1, 0 },
 		{ VAR_BODY_CHECK_LEN, DEF_BODY_CHECK_LEN, &var_body_check_len,
 		    0, 0 },
-		{ VAR_LINE_LIMIT, DEF_LINE_LIMIT, &var_line_limit, 512,
-		    1024L * 1024 },
+		PM_CFG_LINE_LIMIT,
 		{ VAR_VIRT_RECUR_LIMIT, DEF_VIRT_RECUR_LIMIT,
 		    &var_virt_recur_limit, 1, 0 },
 		{ VAR_VIRT_EXPAN_LIMIT, DEF_VIRT_EXPAN_LIMIT,

@@ -11,6 +11,8 @@
 #ifndef CLEANUP_PARAMS_H
 #define CLEANUP_PARAMS_H
 
+#include "pm_mail_params.h"
+
 /* Strings. */
 #define VAR_CLEANUP_LISTEN "cleanup_listen"            /* Postmesh */
 #define VAR_CLEANUP_METRICS "cleanup_metrics_listen"   /* Postmesh */
@@ -21,7 +23,6 @@
 #define VAR_SEND_CANON_MAPS "sender_canonical_maps"
 #define VAR_RCPT_CANON_MAPS "recipient_canonical_maps"
 #define VAR_CANON_CLASSES "canonical_classes"
-#define VAR_VIRT_ALIAS_MAPS "virtual_alias_maps"
 
 /* Integers. */
 #define VAR_CLEANUP_WORKERS "cleanup_workers"          /* Postmesh */
@@ -30,14 +31,10 @@
 #define DEF_CLEANUP_RCPT_LIMIT 10000
 #define VAR_CLEANUP_TOTAL_RCPT "cleanup_total_recipient_limit" /* Postmesh */
 #define DEF_CLEANUP_TOTAL_RCPT 100000
-#define VAR_HEADER_LIMIT "header_size_limit"
-#define DEF_HEADER_LIMIT 102400
 #define VAR_HOPCOUNT_LIMIT "hopcount_limit"
 #define DEF_HOPCOUNT_LIMIT 50
 #define VAR_BODY_CHECK_LEN "body_checks_size_limit"
 #define DEF_BODY_CHECK_LEN 51200
-#define VAR_LINE_LIMIT "line_length_limit"
-#define DEF_LINE_LIMIT 2048
 #define VAR_VIRT_RECUR_LIMIT "virtual_alias_recursion_limit"
 #define DEF_VIRT_RECUR_LIMIT 1000
 #define VAR_VIRT_EXPAN_LIMIT "virtual_alias_expansion_limit"
@@ -62,14 +59,11 @@ extern char *var_canonical_maps;
 extern char *var_send_canon_maps;
 extern char *var_rcpt_canon_maps;
 extern char *var_canon_classes;
-extern char *var_virt_alias_maps;
 extern long var_cleanup_workers;
 extern long var_cleanup_rcpt_limit;
 extern long var_cleanup_total_rcpt;
-extern long var_header_limit;
 extern long var_hopcount_limit;
 extern long var_body_check_len;
-extern long var_line_limit;
 extern long var_virt_recur_limit;
 extern long var_virt_expan_limit;
 extern long var_queue_min_replicas;

@@ -68,9 +68,7 @@ long var_dest_fail_cohort;
 long var_min_backoff;
 long var_max_backoff;
 long var_queue_run_delay;
-long var_max_queue_time;
 long var_dsn_queue_time;
-long var_delay_warn_time;
 long var_qmgr_lease;
 long var_qmgr_tp_wait;
 long var_qmgr_fetch_wait;
@@ -380,12 +378,10 @@ main(int argc, char **argv)
 		    0 },
 		{ VAR_QUEUE_RUN_DELAY, DEF_QUEUE_RUN_DELAY,
 		    &var_queue_run_delay, 's', 1, 0 },
-		{ VAR_MAX_QUEUE_TIME, DEF_MAX_QUEUE_TIME, &var_max_queue_time,
-		    'd', 0, 8640000 },
+		PM_CFG_MAX_QUEUE_TIME,
 		{ VAR_DSN_QUEUE_TIME, DEF_DSN_QUEUE_TIME, &var_dsn_queue_time,
 		    'd', 0, 8640000 },
-		{ VAR_DELAY_WARN_TIME, DEF_DELAY_WARN_TIME,
-		    &var_delay_warn_time, 'h', 0, 0 },
+		PM_CFG_DELAY_WARN_TIME,
 		{ VAR_QMGR_LEASE, DEF_QMGR_LEASE, &var_qmgr_lease, 's', 3,
 		    0 },
 		{ VAR_QMGR_TP_WAIT, DEF_QMGR_TP_WAIT, &var_qmgr_tp_wait, 's',

@@ -15,6 +15,8 @@
 #ifndef QMGR_PARAMS_H
 #define QMGR_PARAMS_H
 
+#include "pm_mail_params.h"
+
 /* Postmesh: endpoints and threads. */
 #define VAR_QMGR_LISTEN "qmgr_listen"            /* tcp://127.0.0.1:10030 */
 #define VAR_QMGR_METRICS "qmgr_metrics_listen"   /* http://127.0.0.1:9130 */
@@ -52,12 +54,8 @@
 #define DEF_MAX_BACKOFF "4000s"
 #define VAR_QUEUE_RUN_DELAY "queue_run_delay"
 #define DEF_QUEUE_RUN_DELAY "300s"
-#define VAR_MAX_QUEUE_TIME "maximal_queue_lifetime"
-#define DEF_MAX_QUEUE_TIME "5d"
 #define VAR_DSN_QUEUE_TIME "bounce_queue_lifetime"
 #define DEF_DSN_QUEUE_TIME "5d"
-#define VAR_DELAY_WARN_TIME "delay_warning_time"
-#define DEF_DELAY_WARN_TIME "0h"
 
 /* Postmesh: leases, waits and timeouts (seconds). */
 #define VAR_QMGR_LEASE "qmgr_lease_time"
@@ -88,9 +86,7 @@ extern long var_dest_fail_cohort;
 extern long var_min_backoff;
 extern long var_max_backoff;
 extern long var_queue_run_delay;
-extern long var_max_queue_time;
 extern long var_dsn_queue_time;
-extern long var_delay_warn_time;
 extern long var_qmgr_lease;
 extern long var_qmgr_tp_wait;
 extern long var_qmgr_fetch_wait;

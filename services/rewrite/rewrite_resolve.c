@@ -66,7 +66,6 @@ char *var_def_transport;
 char *var_error_transport;
 char *var_relayhost;
 char *var_virt_alias_doms;
-char *var_virt_alias_maps;
 char *var_virt_mailbox_doms;
 char *var_virt_mailbox_maps;
 char *var_relay_rcpt_maps;

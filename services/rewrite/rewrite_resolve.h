@@ -56,6 +56,8 @@
 #ifndef PM_RESOLVE_H
 #define PM_RESOLVE_H
 
+#include "pm_mail_params.h"
+
 #include "pm_cfg.h"
 #include "rewrite_clnt.h"
 
@@ -79,7 +81,6 @@
 #define DEF_ERROR_TRANSPORT "error"
 #define VAR_RELAYHOST "relayhost"
 #define VAR_VIRT_ALIAS_DOMS "virtual_alias_domains"
-#define VAR_VIRT_ALIAS_MAPS "virtual_alias_maps"
 #define VAR_VIRT_MAILBOX_DOMS "virtual_mailbox_domains"
 #define VAR_VIRT_MAILBOX_MAPS "virtual_mailbox_maps"
 #define VAR_RELAY_RCPT_MAPS "relay_recipient_maps"
@@ -103,7 +104,6 @@ extern char *var_def_transport;
 extern char *var_error_transport;
 extern char *var_relayhost;
 extern char *var_virt_alias_doms;
-extern char *var_virt_alias_maps;
 extern char *var_virt_mailbox_doms;
 extern char *var_virt_mailbox_maps;
 extern char *var_relay_rcpt_maps;
@@ -125,7 +125,7 @@ extern char *var_empty_addr;
 	    64 },                                                            \
 	{ VAR_RELAYHOST, NULL, &var_relayhost, 0, 1024 },                    \
 	{ VAR_VIRT_ALIAS_DOMS, NULL, &var_virt_alias_doms, 0, 0 },           \
-	{ VAR_VIRT_ALIAS_MAPS, NULL, &var_virt_alias_maps, 0, 0 },           \
+	PM_CFG_VIRT_ALIAS_MAPS,                                              \
 	{ VAR_VIRT_MAILBOX_DOMS, NULL, &var_virt_mailbox_doms, 0, 0 },       \
 	{ VAR_VIRT_MAILBOX_MAPS, NULL, &var_virt_mailbox_maps, 0, 0 },       \
 	{ VAR_RELAY_RCPT_MAPS, NULL, &var_relay_rcpt_maps, 0, 0 },           \

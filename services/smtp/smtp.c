@@ -58,8 +58,6 @@ long var_smtp_mx_addr_limit;
 long var_smtp_mx_sess_limit;
 long var_smtp_line_limit;
 long var_mime_nest_limit;
-long var_line_limit;
-long var_header_limit;
 long var_smtp_conn_tmout;
 long var_smtp_helo_tmout;
 long var_smtp_mail_tmout;
@@ -420,10 +418,8 @@ main(int argc, char **argv)
 		    &var_smtp_line_limit, 0, 1000000 },
 		{ VAR_MIME_NEST_LIMIT, DEF_MIME_NEST_LIMIT,
 		    &var_mime_nest_limit, 1, 10000 },
-		{ VAR_LINE_LIMIT, DEF_LINE_LIMIT, &var_line_limit, 512,
-		    1024L * 1024 },
-		{ VAR_HEADER_LIMIT, DEF_HEADER_LIMIT, &var_header_limit, 1024,
-		    64L * 1024 * 1024 },
+		PM_CFG_LINE_LIMIT,
+		PM_CFG_HEADER_LIMIT,
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {

@@ -11,6 +11,8 @@
 #ifndef SMTP_PARAMS_H
 #define SMTP_PARAMS_H
 
+#include "pm_mail_params.h"
+
 /* Strings. */
 #define VAR_SMTP_METRICS "smtp_metrics_listen"           /* Postmesh */
 #define VAR_SMTP_HELO_NAME "smtp_helo_name"
@@ -32,10 +34,6 @@
 #define DEF_SMTP_LINE_LIMIT 998
 #define VAR_MIME_NEST_LIMIT "mime_nesting_limit"
 #define DEF_MIME_NEST_LIMIT 100
-#define VAR_LINE_LIMIT "line_length_limit"
-#define DEF_LINE_LIMIT 2048
-#define VAR_HEADER_LIMIT "header_size_limit"
-#define DEF_HEADER_LIMIT 102400
 
 /* Times (seconds). */
 #define VAR_SMTP_CONN_TMOUT "smtp_connect_timeout"
@@ -77,8 +75,6 @@ extern long var_smtp_mx_addr_limit;
 extern long var_smtp_mx_sess_limit;
 extern long var_smtp_line_limit;
 extern long var_mime_nest_limit;
-extern long var_line_limit;
-extern long var_header_limit;
 extern long var_smtp_conn_tmout;
 extern long var_smtp_helo_tmout;
 extern long var_smtp_mail_tmout;

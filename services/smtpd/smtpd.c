@@ -44,7 +44,6 @@ char *var_smtpd_banner;
 char *var_smtpd_listen;
 char *var_smtpd_metrics_listen;
 char *var_smtpd_forbid_bare_nl;
-long var_line_limit;
 long var_smtpd_rcpt_limit;
 long var_smtpd_hard_erlim;
 long var_smtpd_soft_erlim;
@@ -394,8 +393,7 @@ main(int argc, char **argv)
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {
-		{ VAR_LINE_LIMIT, DEF_LINE_LIMIT, &var_line_limit, 512,
-		    1024 * 1024 },
+		PM_CFG_LINE_LIMIT,
 		{ VAR_SMTPD_RCPT_LIMIT, DEF_SMTPD_RCPT_LIMIT,
 		    &var_smtpd_rcpt_limit, 1, 1000000 },
 		{ VAR_SMTPD_HARD_ERLIM, DEF_SMTPD_HARD_ERLIM,

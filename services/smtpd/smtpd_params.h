@@ -10,6 +10,8 @@
 #ifndef SMTPD_PARAMS_H
 #define SMTPD_PARAMS_H
 
+#include "pm_mail_params.h"
+
 /* Strings. */
 #define VAR_SMTPD_BANNER "smtpd_banner"
 #define DEF_SMTPD_BANNER "$myhostname ESMTP $mail_name"
@@ -21,8 +23,6 @@
 #define DEF_SMTPD_FORBID_BARE_NL "normalize"     /* normalize | yes | no */
 
 /* Integers. */
-#define VAR_LINE_LIMIT "line_length_limit"
-#define DEF_LINE_LIMIT 2048
 #define VAR_SMTPD_RCPT_LIMIT "smtpd_recipient_limit"
 #define DEF_SMTPD_RCPT_LIMIT 1000
 #define VAR_SMTPD_HARD_ERLIM "smtpd_hard_error_limit"
@@ -66,7 +66,6 @@ extern char *var_smtpd_banner;
 extern char *var_smtpd_listen;
 extern char *var_smtpd_metrics_listen;
 extern char *var_smtpd_forbid_bare_nl;
-extern long var_line_limit;
 extern long var_smtpd_rcpt_limit;
 extern long var_smtpd_hard_erlim;
 extern long var_smtpd_soft_erlim;

@@ -26,6 +26,7 @@
  *	relay nothing beyond local and listed domains.
  */
 #include "pm_cfg.h"
+#include "pm_mail_params.h"
 
 #include <stddef.h>
 
@@ -65,7 +66,7 @@ const pm_param_default pm_param_defaults[] = {
 	/* Address classes and lookup tables. */
 	{ "local_recipient_maps", "unix:passwd.byname $alias_maps" },
 	{ "alias_maps", "" },
-	{ "virtual_alias_maps", "" },
+	{ VAR_VIRT_ALIAS_MAPS, "" },
 	{ "virtual_alias_domains", "$virtual_alias_maps" },
 	{ "virtual_mailbox_domains", "" },
 	{ "virtual_mailbox_maps", "" },
@@ -87,9 +88,9 @@ const pm_param_default pm_param_defaults[] = {
 
 	/* Message content limits. */
 	{ "hopcount_limit", "50" },
-	{ "header_size_limit", "102400" },
+	{ VAR_HEADER_LIMIT, PM_PARAM_STR(DEF_HEADER_LIMIT) },
 	{ "drop_headers", "bcc, content-length, resent-bcc, return-path" },
-	{ "line_length_limit", "2048" },
+	{ VAR_LINE_LIMIT, PM_PARAM_STR(DEF_LINE_LIMIT) },
 
 	/* SMTP server. */
 	{ "smtpd_recipient_limit", "1000" },
@@ -187,9 +188,9 @@ const pm_param_default pm_param_defaults[] = {
 	{ "minimal_backoff_time", "300s" },
 	{ "maximal_backoff_time", "4000s" },
 	{ "queue_run_delay", "300s" },
-	{ "maximal_queue_lifetime", "5d" },
+	{ VAR_MAX_QUEUE_TIME, DEF_MAX_QUEUE_TIME },
 	{ "bounce_queue_lifetime", "5d" },
-	{ "delay_warning_time", "0h" },
+	{ VAR_DELAY_WARN_TIME, DEF_DELAY_WARN_TIME },
 	{ "default_destination_recipient_limit", "50" },
 	{ "default_destination_concurrency_limit", "20" },
 	{ "initial_destination_concurrency", "5" },

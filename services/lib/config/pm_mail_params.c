@@ -1,0 +1,18 @@
+/*
+ * NAME
+ *	pm_mail_params - the variables of the parameters several roles read
+ * DESCRIPTION
+ *	See pm_mail_params.h. Each is set by the binding of the role's
+ *	table that lists its PM_CFG_* entry.
+ * LIMITS
+ *	None; data.
+ */
+#include "pm_mail_params.h"
+
+#include <stddef.h>
+
+long var_line_limit;
+long var_header_limit;
+long var_max_queue_time;
+long var_delay_warn_time;
+char *var_virt_alias_maps;

@@ -1,0 +1,66 @@
+/*
+ * NAME
+ *	pm_mail_params - parameters that more than one role reads
+ * SUMMARY
+ *	#include "pm_mail_params.h"
+ *	static const pm_cfg_int ints[] = { PM_CFG_LINE_LIMIT, ..., { 0 } };
+ * DESCRIPTION
+ *	As Postfix's mail_params.h: a parameter read by several roles has
+ *	its name (VAR_*), its default (DEF_*), its variable and its limits
+ *	here, once. A role binds it by putting the PM_CFG_* entry in its
+ *	own table, so two roles can never disagree on a default or a
+ *	range; pm_params.c takes the same DEF_* for postconf. Parameters
+ *	of one role stay in that role's <role>_params.h; those every role
+ *	binds are in pm_common_params.h.
+ * LIMITS
+ *	The min/max of each entry below.
+ * SECURITY
+ *	Not applicable: names and defaults.
+ */
+#ifndef PM_MAIL_PARAMS_H
+#define PM_MAIL_PARAMS_H
+
+#include "pm_cfg.h"
+
+/* A numeric default as the string pm_params.c needs. */
+#define PM_PARAM_STR_(x) #x
+#define PM_PARAM_STR(x) PM_PARAM_STR_(x)
+
+/* smtpd, cleanup, smtp: longest line read before it is broken. */
+#define VAR_LINE_LIMIT "line_length_limit"
+#define DEF_LINE_LIMIT 2048
+extern long var_line_limit;
+#define PM_CFG_LINE_LIMIT \
+	{ VAR_LINE_LIMIT, DEF_LINE_LIMIT, &var_line_limit, 512, 1024L * 1024 }
+
+/* cleanup, smtp: largest header block kept as headers. */
+#define VAR_HEADER_LIMIT "header_size_limit"
+#define DEF_HEADER_LIMIT 102400
+extern long var_header_limit;
+#define PM_CFG_HEADER_LIMIT                                             \
+	{ VAR_HEADER_LIMIT, DEF_HEADER_LIMIT, &var_header_limit, 1024,  \
+	    64L * 1024 * 1024 }
+
+/* qmgr, bounce: how long mail may stay queued (0 = one attempt). */
+#define VAR_MAX_QUEUE_TIME "maximal_queue_lifetime"
+#define DEF_MAX_QUEUE_TIME "5d"
+extern long var_max_queue_time;
+#define PM_CFG_MAX_QUEUE_TIME                                           \
+	{ VAR_MAX_QUEUE_TIME, DEF_MAX_QUEUE_TIME, &var_max_queue_time, 'd', \
+	    0, 8640000 }
+
+/* qmgr, bounce: when the sender hears that mail is delayed (0 = never). */
+#define VAR_DELAY_WARN_TIME "delay_warning_time"
+#define DEF_DELAY_WARN_TIME "0h"
+extern long var_delay_warn_time;
+#define PM_CFG_DELAY_WARN_TIME                                          \
+	{ VAR_DELAY_WARN_TIME, DEF_DELAY_WARN_TIME, &var_delay_warn_time, \
+	    'h', 0, 8640000 }
+
+/* cleanup (rewriting), rewrite (address classes). */
+#define VAR_VIRT_ALIAS_MAPS "virtual_alias_maps"
+extern char *var_virt_alias_maps;
+#define PM_CFG_VIRT_ALIAS_MAPS \
+	{ VAR_VIRT_ALIAS_MAPS, NULL, &var_virt_alias_maps, 0, 0 }
+
+#endif
