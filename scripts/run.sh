@@ -51,7 +51,7 @@ start() {
 # POSTMESH_<name> override this file.
 redis_server = $redis_addr
 smtpd_listen = 127.0.0.1:2525
-mynetworks = 127.0.0.0/8 [::1]/128
+mynetworks = 127.0.0.1/32 [::1]/128
 CONF
 	fi
 	if alive "$RUN/pid/redis.pid"; then

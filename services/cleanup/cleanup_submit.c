@@ -24,12 +24,15 @@
  *	(queue incoming)".
  * LIMITS
  *	cleanup_recipient_limit recipients per request; PM_ADDR_MAX bytes
- *	per address; 500 per ORCPT, 100 per ENVID (RFC 3461);
- *	message_size_limit bytes of content.
+ *	per address, PM_ORCPT_MAX per ORCPT, PM_ENVID_MAX per ENVID,
+ *	PM_HELO_MAX per HELO name (pm_envcheck.h, the limits smtpd applies
+ *	at the command); message_size_limit bytes of content.
  * SECURITY
  *	Every field of the request is checked (lengths, control
  *	characters, enum and flag ranges, queue id syntax) before use, and
- *	passed through pm_printable before it is logged.
+ *	passed through pm_printable before it is logged. The values a
+ *	client gives smtpd go through the pm_envcheck functions smtpd
+ *	calls too, so smtpd never accepts a value refused here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,17 +45,14 @@
 #include "common.pb-c.h"
 #include "pm_addr.h"
 #include "pm_common_params.h"
+#include "pm_envcheck.h"
 #include "pm_log.h"
 #include "pm_qid.h"
 
 #define SUBMIT_FLAGS_ALL 15u   /* LOCAL | SMTPUTF8 | HOLD | BOUNCE */
-#define NOTIFY_ALL 15u
-#define ORCPT_MAX 500          /* RFC 3461 4.2 */
-#define ENVID_MAX 100          /* RFC 3461 4.4 */
 #define HOSTNAME_MAX 255
 #define CLIENT_ADDR_MAX 64
 #define CLIENT_PORT_MAX 16
-#define HELO_MAX 1024
 #define PROTOCOL_MAX 32
 #define SASL_USER_MAX 1024
 
@@ -74,27 +74,6 @@ reply_set(submit_reply *r, unsigned code, const char *dsn, const char *text)
 	snprintf(r->text, sizeof(r->text), "%s", text);
 }
 
-/* NULL if s is acceptable (at most max bytes, no control characters). */
-static const char *
-check_str(const char *s, size_t max)
-{
-	size_t len;
-	const unsigned char *p;
-
-	if (s == NULL) {
-		return (NULL);
-	}
-	if ((len = strlen(s)) > max) {
-		return ("too long");
-	}
-	for (p = (const unsigned char *) s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f) {
-			return ("control character");
-		}
-	}
-	return (NULL);
-}
-
 static int
 submit_invalid(const char *qid, const char *field, const char *why)
 {
@@ -102,9 +81,10 @@ submit_invalid(const char *qid, const char *field, const char *why)
 	return (-1);
 }
 
-#define CHECK(field, max)                                               \
+/* One field through its pm_envcheck function (the one smtpd uses). */
+#define CHECK(field, expr)                                              \
 	do {                                                            \
-		if ((why = check_str(s->field, (max))) != NULL) {       \
+		if ((why = (expr)) != NULL) {                           \
 			return (submit_invalid(qid, #field, why));      \
 		}                                                       \
 	} while (0)
@@ -117,14 +97,15 @@ submit_check(const Pm__CleanupSubmit *s, const char *qid)
 	char field[32];
 	size_t i;
 
-	CHECK(sender, PM_ADDR_MAX);
-	CHECK(dsn_envid, ENVID_MAX);
-	CHECK(client_name, HOSTNAME_MAX);
-	CHECK(client_addr, CLIENT_ADDR_MAX);
-	CHECK(client_port, CLIENT_PORT_MAX);
-	CHECK(helo_name, HELO_MAX);
-	CHECK(protocol, PROTOCOL_MAX);
-	CHECK(sasl_username, SASL_USER_MAX);
+	CHECK(sender, pm_envcheck_addr(s->sender));
+	CHECK(dsn_envid, pm_envcheck_envid(s->dsn_envid));
+	CHECK(client_name, pm_envcheck_text(s->client_name, HOSTNAME_MAX));
+	CHECK(client_addr, pm_envcheck_text(s->client_addr, CLIENT_ADDR_MAX));
+	CHECK(client_port, pm_envcheck_text(s->client_port, CLIENT_PORT_MAX));
+	CHECK(helo_name, pm_envcheck_helo(s->helo_name));
+	CHECK(protocol, pm_envcheck_text(s->protocol, PROTOCOL_MAX));
+	CHECK(sasl_username, pm_envcheck_text(s->sasl_username,
+	    SASL_USER_MAX));
 	if (s->n_rcpt < 1 || s->n_rcpt > (size_t) var_cleanup_rcpt_limit) {
 		snprintf(field, sizeof(field), "%zu", s->n_rcpt);
 		return (submit_invalid(qid, "recipient count", field));
@@ -135,12 +116,10 @@ submit_check(const Pm__CleanupSubmit *s, const char *qid)
 		    s->rcpt[i]->address[0] == 0) {
 			return (submit_invalid(qid, field, "empty address"));
 		}
-		if ((why = check_str(s->rcpt[i]->address, PM_ADDR_MAX)) ||
-		    (why = check_str(s->rcpt[i]->orcpt, ORCPT_MAX))) {
+		if ((why = pm_envcheck_addr(s->rcpt[i]->address)) ||
+		    (why = pm_envcheck_orcpt(s->rcpt[i]->orcpt)) ||
+		    (why = pm_envcheck_notify(s->rcpt[i]->notify))) {
 			return (submit_invalid(qid, field, why));
-		}
-		if (s->rcpt[i]->notify > NOTIFY_ALL) {
-			return (submit_invalid(qid, field, "bad NOTIFY"));
 		}
 	}
 	if (s->flags > SUBMIT_FLAGS_ALL) {

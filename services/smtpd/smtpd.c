@@ -21,11 +21,16 @@
  * LIMITS
  *	smtpd_session_limit sessions at once (the listener pauses at the
  *	limit: further clients wait in the smtpd_listen_backlog queue);
- *	see smtpd_params.h for the per-session limits.
+ *	see smtpd_params.h for the per-session limits. When accept() fails
+ *	for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM) the
+ *	listener pauses for 100 ms, doubling up to 1 s while it keeps
+ *	failing, with one warning per pause: a listener left enabled would
+ *	wake at once for the connection still queued, at 100% CPU.
  * SECURITY
  *	Talks to untrusted clients; every input is bounded (see
  *	smtpd_session.c). Runs as whatever user starts it.
  */
+#include <errno.h>
 #include <netdb.h>
 #include <signal.h>
 #include <string.h>
@@ -73,7 +78,14 @@ pm_metric *smtpd_m_cmds[CMD_COUNT];
 pm_metric *smtpd_m_accepted;
 pm_metric *smtpd_m_rejected[REJ_COUNT];
 
+/* Pause of the listener after accept() ran out of resources. */
+#define SMTPD_PAUSE_MIN_MS 100
+#define SMTPD_PAUSE_MAX_MS 1000
+
 static struct evconnlistener *smtpd_listener;
+static struct event *smtpd_resume_ev;  /* ends an accept() pause */
+static int smtpd_accept_paused;
+static long smtpd_pause_ms;            /* last pause; 0 after an accept */
 static struct event *smtpd_stop_ev;
 static struct event *smtpd_grace_ev;
 static smtpd_session *smtpd_sessions;
@@ -131,7 +143,7 @@ smtpd_session_gone(smtpd_session *s)
 		if (smtpd_nsessions <= 0) {
 			event_base_loopbreak(smtpd_base);
 		}
-	} else if (smtpd_listener != NULL &&
+	} else if (smtpd_listener != NULL && !smtpd_accept_paused &&
 	    smtpd_nsessions == var_smtpd_session_limit - 1) {
 		evconnlistener_enable(smtpd_listener);
 	}
@@ -144,6 +156,7 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd,
 	smtpd_session *s;
 
 	(void)arg;
+	smtpd_pause_ms = 0;
 	if (smtpd_stopping) {
 		evutil_closesocket(fd);
 		return;
@@ -164,13 +177,45 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd,
 }
 
 static void
+smtpd_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	smtpd_accept_paused = 0;
+	if (smtpd_listener != NULL && !smtpd_stopping &&
+	    smtpd_nsessions < var_smtpd_session_limit) {
+		evconnlistener_enable(smtpd_listener);
+	}
+}
+
+static void
 smtpd_accept_error(struct evconnlistener *l, void *arg)
 {
 	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv;
 
-	(void)l;
 	(void)arg;
-	pm_msg_warn("accept: %s", evutil_socket_error_to_string(err));
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+	    err != ENOMEM) {
+		/* That connection is gone; the next one may do. */
+		pm_msg_warn("accept: %s", evutil_socket_error_to_string(err));
+		return;
+	}
+	/* Out of resources: the connection stays queued; wait. */
+	smtpd_pause_ms = smtpd_pause_ms == 0 ? SMTPD_PAUSE_MIN_MS :
+	    smtpd_pause_ms * 2;
+	if (smtpd_pause_ms > SMTPD_PAUSE_MAX_MS) {
+		smtpd_pause_ms = SMTPD_PAUSE_MAX_MS;
+	}
+	pm_msg_warn("accept: %s: pausing new connections for %ld ms "
+	    "(%ld sessions)", evutil_socket_error_to_string(err),
+	    smtpd_pause_ms, smtpd_nsessions);
+	evconnlistener_disable(l);
+	smtpd_accept_paused = 1;
+	tv.tv_sec = smtpd_pause_ms / 1000;
+	tv.tv_usec = (smtpd_pause_ms % 1000) * 1000;
+	evtimer_add(smtpd_resume_ev, &tv);
 }
 
 /* Stopping: see DESCRIPTION. */
@@ -334,6 +379,7 @@ smtpd_post_init(void)
 		pm_msg_fatal("cannot listen on %s: %m", var_smtpd_listen);
 	}
 	evconnlistener_set_error_cb(smtpd_listener, smtpd_accept_error);
+	smtpd_resume_ev = evtimer_new(smtpd_base, smtpd_accept_resume, NULL);
 	smtpd_stop_ev = event_new(smtpd_base, -1, 0, smtpd_stop_cb, NULL);
 	pm_server_on_stop(smtpd_on_stop, NULL);
 	pm_msg_info("listening on %s", var_smtpd_listen);
@@ -368,6 +414,7 @@ smtpd_run(void)
 	if (smtpd_grace_ev != NULL) {
 		event_free(smtpd_grace_ev);
 	}
+	event_free(smtpd_resume_ev);
 	event_free(smtpd_stop_ev);
 	event_base_free(smtpd_base);
 	smtpd_base = NULL;

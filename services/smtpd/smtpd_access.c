@@ -255,32 +255,61 @@ access_parse_classes(pm_access *a, char **err)
 	return (rc);
 }
 
-/* Postfix refuses to run an open relay; we warn (see smtpd_access.h). */
-static void
-access_relay_guard(const pm_access *a)
+/*
+ * 1 if list l restricts relaying, as Postfix's has_required(): one of
+ * reject_unauth_destination, defer_unauth_destination, reject, defer or
+ * defer_if_permit, or a class that holds one, before any "permit" (which
+ * ends the list). The restriction after warn_if_reject only warns: it
+ * does not count.
+ */
+static int
+access_restricts_relay(const pm_access *a, const pm__rlist *l, int depth)
 {
-	static const int kinds[] = { PM__L_RELAY, PM__L_RCPT };
-	const pm__rlist *l;
 	size_t i;
-	size_t k;
 	int op;
 
-	for (k = 0; k < 2; k++) {
-		l = &a->lists[kinds[k]];
-		for (i = 0; i < l->n; i++) {
-			op = l->v[i].op;
-			if (op == PM__R_REJECT_UNAUTH_DEST ||
-			    op == PM__R_DEFER_UNAUTH_DEST || op == PM__R_REJECT ||
-			    op == PM__R_DEFER || op == PM__R_DEFER_IF_PERMIT) {
-				return;
-			}
+	if (depth >= PM_ACCESS_DEPTH_MAX) {
+		return (0);
+	}
+	for (i = 0; i < l->n; i++) {
+		op = l->v[i].op;
+		if (op == PM__R_WARN_IF_REJECT) {
+			i++;
+			continue;
+		}
+		if (op == PM__R_PERMIT) {
+			return (0);
+		}
+		if (op == PM__R_REJECT_UNAUTH_DEST ||
+		    op == PM__R_DEFER_UNAUTH_DEST || op == PM__R_REJECT ||
+		    op == PM__R_DEFER || op == PM__R_DEFER_IF_PERMIT) {
+			return (1);
+		}
+		if (op == PM__R_CLASS && l->v[i].cls < a->nclasses &&
+		    access_restricts_relay(a, &a->classes[l->v[i].cls],
+		    depth + 1)) {
+			return (1);
 		}
 	}
-	pm_msg_warn("in parameter smtpd_relay_restrictions or "
+	return (0);
+}
+
+/* Postfix refuses to run as an open relay, and so do we. */
+static int
+access_relay_guard(const pm_access *a, char **err)
+{
+	if (access_restricts_relay(a, &a->lists[PM__L_RELAY], 0) ||
+	    access_restricts_relay(a, &a->lists[PM__L_RCPT], 0)) {
+		return (0);
+	}
+	*err = pm_strdup("in parameter smtpd_relay_restrictions or "
 	    "smtpd_recipient_restrictions, specify at least one working "
 	    "instance of: reject_unauth_destination, "
 	    "defer_unauth_destination, reject, defer or defer_if_permit "
-	    "(this server may be an open relay)");
+	    "(as configured, smtpd_relay_restrictions and "
+	    "smtpd_recipient_restrictions do not restrict relaying: this "
+	    "server would be an open relay)");
+	return (PM_EINVAL);
 }
 
 pm_access *
@@ -370,7 +399,9 @@ pm_access_new(pm_access_resolver fn, void *arg, char **err)
 		}
 		free(v);
 	}
-	access_relay_guard(a);
+	if (access_relay_guard(a, err) != 0) {
+		goto fail;
+	}
 	return (a);
 fail:
 	if (*err == NULL) {

@@ -50,8 +50,10 @@
  *	smtpd_delay_reject = no) is skipped, as in Postfix. When neither
  *	smtpd_relay_restrictions nor smtpd_recipient_restrictions holds a
  *	relay guard (reject_unauth_destination, defer_unauth_destination,
- *	reject, defer or defer_if_permit) pm_access_new() warns that the
- *	server may be an open relay (Postfix refuses to run then).
+ *	reject, defer or defer_if_permit, directly or in a restriction
+ *	class, before any "permit" and not right after warn_if_reject)
+ *	pm_access_new() fails: the server would be an open relay, and
+ *	Postfix refuses to run then too.
  *
  *	pm_access_check() evaluates the lists of one SMTP stage. Within a
  *	list the first decisive restriction wins: "permit" ends that list

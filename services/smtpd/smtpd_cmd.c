@@ -18,11 +18,12 @@
  * LIMITS
  *	smtpd_recipient_limit accepted recipients per transaction;
  *	smtpd_junk_command_limit for HELO, EHLO, RSET, NOOP, VRFY, HELP;
- *	HELO names up to SMTPD_HELO_MAX; ENVID up to 100 octets.
+ *	HELO names, ENVID and ORCPT: pm_envcheck.h.
  * SECURITY
  *	Addresses are parsed by pm_smtp_parse_path (strict syntax, UTF-8
  *	only with SMTPUTF8); all client text is printable-filtered before
- *	it is logged or echoed.
+ *	it is logged or echoed. HELO, ENVID, ORCPT, NOTIFY and addresses
+ *	pass the pm_envcheck check cleanup applies, or get 501 here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,12 +33,10 @@
 #include "common.pb-c.h"
 #include "pm_addr.h"
 #include "pm_common_params.h"
+#include "pm_envcheck.h"
 #include "pm_log.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
-
-#define SMTPD_HELO_MAX 255
-#define SMTPD_ENVID_MAX 100
 
 #define CF_LAST 1 /* must be the last command of a pipeline group */
 #define CF_JUNK 2 /* counts against smtpd_junk_command_limit */
@@ -221,7 +220,7 @@ helo_cmd(smtpd_session *s, const char *arg)
 	char *name = arg_dup(arg);
 
 	if (*name == 0 || strpbrk(name, " \t") != NULL ||
-	    strlen(name) > SMTPD_HELO_MAX) {
+	    pm_envcheck_helo(name) != NULL) {
 		free(name);
 		smtpd_reject_count(REJ_SYNTAX);
 		smtpd_reply(s, 501, "5.5.4", "Syntax: %s hostname",
@@ -311,8 +310,7 @@ mail_params(smtpd_session *s, const pm_smtp_path *p)
 		} else if (strcmp(k, "ENVID") == 0) {
 			char *d = v != NULL ? pm_xtext_decode(v) : NULL;
 
-			if (d == NULL || strlen(d) > SMTPD_ENVID_MAX ||
-			    has_8bit(d)) {
+			if (d == NULL || pm_envcheck_envid(d) != NULL) {
 				free(d);
 				smtpd_reject_count(REJ_SYNTAX);
 				smtpd_reply(s, 501, "5.5.4",
@@ -450,9 +448,9 @@ parse_notify(const char *v, unsigned *out)
 	}
 	free(copy);
 	/* NEVER must stand alone (RFC 3461 4.1); ",," is malformed. */
-	if (bits == 0 || ((bits & PM__NOTIFY__NOTIFY_NEVER) &&
-	    bits != PM__NOTIFY__NOTIFY_NEVER) || strstr(v, ",,") != NULL ||
-	    v[0] == ',' || v[strlen(v) - 1] == ',') {
+	if (bits == 0 || pm_envcheck_notify(bits) != NULL ||
+	    strstr(v, ",,") != NULL || v[0] == ',' ||
+	    v[strlen(v) - 1] == ',') {
 		return (PM_EINVAL);
 	}
 	*out = bits;
@@ -480,13 +478,16 @@ parse_orcpt(const char *v)
 			return (NULL);
 		}
 	}
-	if ((dec = pm_xtext_decode(semi + 1)) == NULL || *dec == 0 ||
-	    strlen(dec) > PM_ADDR_MAX * 2) {
+	if ((dec = pm_xtext_decode(semi + 1)) == NULL || *dec == 0) {
 		free(dec);
 		return (NULL);
 	}
 	res = pm_asprintf("%.*s;%s", (int)(semi - v), v, dec);
 	free(dec);
+	if (pm_envcheck_orcpt(res) != NULL) {
+		free(res);
+		return (NULL);
+	}
 	return (res);
 }
 

@@ -236,7 +236,6 @@ class Stack:
             "mydestination": "$myhostname, localhost.$mydomain, localhost, example.test",
             "local_recipient_maps": "inline:{alice=alice, bob=bob, postmaster=root}",
             "relay_domains": "relay.test",
-            "mynetworks": "127.0.0.0/8",
             "redis_server": self.redis.addr,
             "smtpd_listen": "127.0.0.1:%d" % self.ports["smtpd"],
             "cleanup_listen": "tcp://127.0.0.1:%d" % self.ports["cleanup"],

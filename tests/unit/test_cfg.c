@@ -852,7 +852,7 @@ Test(cfg, params_table)
 		{ "myorigin", "$myhostname" },
 		{ "mydestination",
 		    "$myhostname, localhost.$mydomain, localhost" },
-		{ "mynetworks", "127.0.0.0/8 [::1]/128" },
+		{ "mynetworks", "127.0.0.1/32 [::1]/128" },
 		{ "relay_domains", "" },
 		{ "mail_name", "Postmesh" },
 		{ "smtpd_banner", "$myhostname ESMTP $mail_name" },

@@ -37,7 +37,7 @@ const pm_param_default pm_param_defaults[] = {
 	{ "myorigin", "$myhostname" },
 	{ "mydestination", "$myhostname, localhost.$mydomain, localhost" },
 	/* Postmesh: never trust pod or node networks by default. */
-	{ "mynetworks", "127.0.0.0/8 [::1]/128" },
+	{ "mynetworks", "127.0.0.1/32 [::1]/128" },
 	/* Postmesh: empty, the Postfix 3.x compatible default. */
 	{ "relay_domains", "" },
 	{ "mail_name", "Postmesh" },

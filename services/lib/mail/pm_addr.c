@@ -14,7 +14,8 @@
  *	for NUL bytes, control characters (a bare CR or LF included) and,
  *	with SMTPUTF8, for valid UTF-8; without SMTPUTF8 any 8-bit byte is
  *	refused. The scanners below can then treat a byte >= 0x80 as one
- *	piece of an already validated UTF-8 character.
+ *	piece of an already validated UTF-8 character. An accepted address
+ *	also passes pm_envcheck_addr(), cleanup's check of every address.
  *
  *	Tolerance, as Postfix smtpd: white space after the colon; an
  *	unqualified address ("<postmaster>"); dots anywhere in an unquoted
@@ -39,6 +40,7 @@
  *	is read past len; NUL bytes are an error, never a terminator.
  */
 #include "pm_addr.h"
+#include "pm_envcheck.h"
 #include "pm_util.h"
 
 #include <arpa/inet.h>
@@ -460,6 +462,11 @@ pm_smtp_parse_path(const char *arg, size_t len, int utf8, int allow_bare,
 	memset(&p, 0, sizeof(p));
 	p.null = null;
 	p.address = pm_strndup(arg + addr, addrlen);
+	/* What cleanup checks every address with: the two never differ. */
+	if ((err = pm_envcheck_addr(p.address)) != NULL) {
+		free(p.address);
+		goto bad;
+	}
 	for (k = 0; k < ntok; k++) {
 		p.params[k].key = pm_strndup(arg + tok[k].key, tok[k].keylen);
 		for (n = 0; n < tok[k].keylen; n++) {
