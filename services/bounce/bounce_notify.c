@@ -208,10 +208,10 @@ notice_build(const Pm__BounceRequest *m, const pm_qmsg *q, int route,
 
 	err = pm_dsn_build((int) m->kind, route, &o, rv, m->n_rcpt, &c, to,
 	    out, info);
-	if (err == PM_ETOOBIG && o.ret != PM_DSN_RET_HDRS) {
+	if (err == PM_ETOOBIG && o.ret != PM_RET_HDRS) {
 		/* too big with the whole original: the headers only */
 		pm_buf_reset(out);
-		o.ret = PM_DSN_RET_HDRS;
+		o.ret = PM_RET_HDRS;
 		err = pm_dsn_build((int) m->kind, route, &o, rv, m->n_rcpt, &c,
 		    to, out, info);
 	}
@@ -241,8 +241,8 @@ notice_submit(const pm_qmsg *q, int kind, int route, const char *nqid,
 	s.nrcpt = 1;
 	s.content = content->data;
 	s.content_len = content->len;
-	s.flags = PM__SUBMIT_FLAG__SUBMIT_BOUNCE | (info->smtputf8 ?
-	    PM__SUBMIT_FLAG__SUBMIT_SMTPUTF8 : 0);
+	s.flags = PM_MSG_BOUNCE | (info->smtputf8 ?
+	    PM_MSG_SMTPUTF8 : 0);
 	s.body_type = info->body_type;
 	s.protocol = "bounce";
 	s.arrival_us = pm_now_us();

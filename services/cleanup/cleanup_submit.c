@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "pm_msgflags.h"
 #include "cleanup.pb-c.h"
 #include "cleanup_params.h"
 #include "common.pb-c.h"
@@ -125,10 +126,10 @@ submit_check(const Pm__CleanupSubmit *s, const char *qid)
 	if (s->flags > SUBMIT_FLAGS_ALL) {
 		return (submit_invalid(qid, "flags", "unknown flag"));
 	}
-	if ((unsigned) s->body_type > PM__BODY_TYPE__BODY_BINARYMIME) {
+	if ((unsigned) s->body_type > PM_BODYTYPE_BINARYMIME) {
 		return (submit_invalid(qid, "body_type", "out of range"));
 	}
-	if ((unsigned) s->dsn_ret > PM__DSN_RET__RET_HDRS) {
+	if ((unsigned) s->dsn_ret > PM_RET_HDRS) {
 		return (submit_invalid(qid, "dsn_ret", "out of range"));
 	}
 	if (s->arrival_us < 0) {
@@ -168,7 +169,7 @@ submit_enqueue(cleanup_worker *w, const Pm__CleanupSubmit *s,
 	q.dsn_envid = (char *) str_or_empty(s->dsn_envid);
 	q.dsn_ret = s->dsn_ret;
 	q.body_type = s->body_type;
-	q.flags = s->flags | (m->hold ? PM__SUBMIT_FLAG__SUBMIT_HOLD : 0);
+	q.flags = s->flags | (m->hold ? PM_MSG_HOLD : 0);
 	q.nrcpt = nrcpt;
 	q.rcpt = rcpt;
 
@@ -202,10 +203,10 @@ submit_enqueue(cleanup_worker *w, const Pm__CleanupSubmit *s,
 	}
 	ps = pm_printable_dup(sender, strlen(sender), PM_ADDR_MAX);
 	pm_msg_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue %s)", qid, ps,
-	    m->out.len, nrcpt, (q.flags & PM__SUBMIT_FLAG__SUBMIT_HOLD) ?
+	    m->out.len, nrcpt, (q.flags & PM_MSG_HOLD) ?
 	    "hold" : "incoming");
 	free(ps);
-	pm_metric_inc((q.flags & PM__SUBMIT_FLAG__SUBMIT_HOLD) ?
+	pm_metric_inc((q.flags & PM_MSG_HOLD) ?
 	    cleanup_m.held : cleanup_m.queued);
 	pm_metric_add(cleanup_m.message_bytes, m->out.len);
 	reply_set(r, 250, "2.0.0", "");
@@ -261,9 +262,9 @@ submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s,
 	m.origin = origin;
 	m.protocol = s->protocol;
 	m.helo = s->helo_name;
-	m.add_missing = (s->flags & PM__SUBMIT_FLAG__SUBMIT_LOCAL) != 0;
+	m.add_missing = (s->flags & PM_MSG_LOCAL) != 0;
 	/* Postfix runs no content checks on its own notifications. */
-	m.filter = (s->flags & PM__SUBMIT_FLAG__SUBMIT_BOUNCE) == 0;
+	m.filter = (s->flags & PM_MSG_BOUNCE) == 0;
 	arrival = s->arrival_us > 0 ? s->arrival_us : pm_now_us();
 	m.arrival = (time_t) (arrival / 1000000);
 	m.now = time(NULL);

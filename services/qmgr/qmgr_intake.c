@@ -34,6 +34,7 @@
  *	resolver answers are checked by pm_sched (names) before use.
  */
 #include "qmgr.h"
+#include "pm_msgflags.h"
 #include "pm_server_queue.h"
 #include "qmgr_params.h"
 
@@ -227,7 +228,7 @@ intake_read(pm_qstore *qs, const pm_qentry *e, pm_qmsg **mp)
 	} else if (rc != 0) {
 		pm_msg_warn("%s: cannot read the message: %s; will retry",
 		    e->qid, pm_strerror(rc));
-	} else if ((*mp)->flags & PM__SUBMIT_FLAG__SUBMIT_HOLD) {
+	} else if ((*mp)->flags & PM_MSG_HOLD) {
 		if ((rc = pm_qstore_hold(qs, e)) != 0) {
 			pm_msg_warn("%s: cannot move to the hold queue: %s",
 			    e->qid, pm_strerror(rc));

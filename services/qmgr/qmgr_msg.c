@@ -34,6 +34,7 @@
  *	they are kept or logged.
  */
 #include "qmgr.h"
+#include "pm_msgflags.h"
 #include "pm_log_dlv.h"
 #include "qmgr_params.h"
 
@@ -260,20 +261,20 @@ qmgr_drop_plain(void *arg, pm_sched_job *sj, const char *dsn,
 static int
 want_failure(unsigned notify)
 {
-	return (notify == 0 || (notify & PM__NOTIFY__NOTIFY_FAILURE));
+	return (notify == 0 || (notify & PM_NOTIFY_FAILURE));
 }
 
 static int
 want_delay(unsigned notify)
 {
-	return (notify == 0 || (notify & PM__NOTIFY__NOTIFY_DELAY));
+	return (notify == 0 || (notify & PM_NOTIFY_DELAY));
 }
 
 static int
 want_success(unsigned notify)
 {
-	return ((notify & PM__NOTIFY__NOTIFY_SUCCESS) != 0
-	    && (notify & PM__NOTIFY__NOTIFY_NEVER) == 0);
+	return ((notify & PM_NOTIFY_SUCCESS) != 0
+	    && (notify & PM_NOTIFY_NEVER) == 0);
 }
 
 /* "mx.example.com[192.0.2.1]:25" -> "mx.example.com" */

@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "cleanup.pb-c.h"
+#include "pm_msgflags.h"
 #include "pm_agent.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
@@ -106,7 +107,7 @@ utf8_needed(const pm_job *j, const char *body, size_t len)
 			return (1);
 		}
 	}
-	if ((j->flags & PM__SUBMIT_FLAG__SUBMIT_SMTPUTF8) == 0) {
+	if ((j->flags & PM_MSG_SMTPUTF8) == 0) {
 		return (0);
 	}
 	end = memmem(body, len, "\r\n\r\n", 4);

@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "cleanup.pb-c.h"
+#include "pm_msgflags.h"
 #include "common.pb-c.h"
 #include "smtp_mime8.h"
 #include "smtp.h"
@@ -254,16 +255,16 @@ build_cmds(const smtp_sess *s, const pm_job *j, const smtp_msg *m,
 		pm_buf_printf(buf, " SIZE=%zu", m->len);
 	}
 	if (f->eightbitmime && (m->eight ||
-	    j->body_type == PM__BODY_TYPE__BODY_8BITMIME)) {
+	    j->body_type == PM_BODYTYPE_8BITMIME)) {
 		pm_buf_puts(buf, " BODY=8BITMIME");
 	}
 	if (f->smtputf8 && (m->utf8 ||
-	    (j->flags & PM__SUBMIT_FLAG__SUBMIT_SMTPUTF8))) {
+	    (j->flags & PM_MSG_SMTPUTF8))) {
 		pm_buf_puts(buf, " SMTPUTF8");
 	}
-	if (f->dsn && j->dsn_ret == PM__DSN_RET__RET_FULL) {
+	if (f->dsn && j->dsn_ret == PM_RET_FULL) {
 		pm_buf_puts(buf, " RET=FULL");
-	} else if (f->dsn && j->dsn_ret == PM__DSN_RET__RET_HDRS) {
+	} else if (f->dsn && j->dsn_ret == PM_RET_HDRS) {
 		pm_buf_puts(buf, " RET=HDRS");
 	}
 	if (f->dsn && j->dsn_envid[0] != 0) {
@@ -282,19 +283,19 @@ build_cmds(const smtp_sess *s, const pm_job *j, const smtp_msg *m,
 		cmds[n].rcpt = i;
 		cmds[n].off = buf->len;
 		pm_buf_printf(buf, "RCPT TO:<%s>", r->address);
-		if (f->dsn && (r->notify & PM__NOTIFY__NOTIFY_NEVER)) {
+		if (f->dsn && (r->notify & PM_NOTIFY_NEVER)) {
 			pm_buf_puts(buf, " NOTIFY=NEVER");
 		} else if (f->dsn && r->notify != 0) {
 			pm_buf_printf(buf, " NOTIFY=%s%s%s%s%s",
-			    r->notify & PM__NOTIFY__NOTIFY_SUCCESS ?
+			    r->notify & PM_NOTIFY_SUCCESS ?
 			    "SUCCESS" : "",
-			    (r->notify & PM__NOTIFY__NOTIFY_SUCCESS) &&
+			    (r->notify & PM_NOTIFY_SUCCESS) &&
 			    (r->notify & 12) ? "," : "",
-			    r->notify & PM__NOTIFY__NOTIFY_FAILURE ?
+			    r->notify & PM_NOTIFY_FAILURE ?
 			    "FAILURE" : "",
-			    (r->notify & PM__NOTIFY__NOTIFY_FAILURE) &&
-			    (r->notify & PM__NOTIFY__NOTIFY_DELAY) ? "," : "",
-			    r->notify & PM__NOTIFY__NOTIFY_DELAY ?
+			    (r->notify & PM_NOTIFY_FAILURE) &&
+			    (r->notify & PM_NOTIFY_DELAY) ? "," : "",
+			    r->notify & PM_NOTIFY_DELAY ?
 			    "DELAY" : "");
 		}
 		if (f->dsn && r->orcpt[0] != 0 &&

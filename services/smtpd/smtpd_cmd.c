@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "cleanup.pb-c.h"
+#include "pm_msgflags.h"
 #include "common.pb-c.h"
 #include "pm_addr.h"
 #include "pm_common_params.h"
@@ -279,9 +280,9 @@ mail_params(smtpd_session *s, const pm_smtp_path *p)
 			}
 		} else if (strcmp(k, "BODY") == 0) {
 			if (v != NULL && pm_strcaseeq(v, "7BIT")) {
-				s->body_type = PM__BODY_TYPE__BODY_7BIT;
+				s->body_type = PM_BODYTYPE_7BIT;
 			} else if (v != NULL && pm_strcaseeq(v, "8BITMIME")) {
-				s->body_type = PM__BODY_TYPE__BODY_8BITMIME;
+				s->body_type = PM_BODYTYPE_8BITMIME;
 			} else {
 				smtpd_reject_count(REJ_SYNTAX);
 				smtpd_reply(s, 501, "5.5.4",
@@ -298,9 +299,9 @@ mail_params(smtpd_session *s, const pm_smtp_path *p)
 			s->smtputf8 = 1;
 		} else if (strcmp(k, "RET") == 0) {
 			if (v != NULL && pm_strcaseeq(v, "FULL")) {
-				s->dsn_ret = PM__DSN_RET__RET_FULL;
+				s->dsn_ret = PM_RET_FULL;
 			} else if (v != NULL && pm_strcaseeq(v, "HDRS")) {
-				s->dsn_ret = PM__DSN_RET__RET_HDRS;
+				s->dsn_ret = PM_RET_HDRS;
 			} else {
 				smtpd_reject_count(REJ_SYNTAX);
 				smtpd_reply(s, 501, "5.5.4",
@@ -350,7 +351,7 @@ mail_done(smtpd_session *s)
 	s->arrival_us = pm_now_us();
 	pm_msg_info("%s: client=%s", s->qid, s->namaddr);
 	if (r->hold) {
-		s->flags |= PM__SUBMIT_FLAG__SUBMIT_HOLD;
+		s->flags |= PM_MSG_HOLD;
 		smtpd_log_action(s, "hold", "MAIL", 0, NULL, r->text);
 	}
 	if (r->discard) {
@@ -410,7 +411,7 @@ mail_cmd(smtpd_session *s, const char *arg)
 		return;
 	}
 	if (s->smtputf8) {
-		s->flags |= PM__SUBMIT_FLAG__SUBMIT_SMTPUTF8;
+		s->flags |= PM_MSG_SMTPUTF8;
 	}
 	s->sender = p.null ? pm_strdup("") : pm_strdup(p.address);
 	pm_smtp_path_free(&p);
@@ -434,13 +435,13 @@ parse_notify(const char *v, unsigned *out)
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
 	    tok = strtok_r(NULL, ",", &save)) {
 		if (pm_strcaseeq(tok, "NEVER")) {
-			bits |= PM__NOTIFY__NOTIFY_NEVER;
+			bits |= PM_NOTIFY_NEVER;
 		} else if (pm_strcaseeq(tok, "SUCCESS")) {
-			bits |= PM__NOTIFY__NOTIFY_SUCCESS;
+			bits |= PM_NOTIFY_SUCCESS;
 		} else if (pm_strcaseeq(tok, "FAILURE")) {
-			bits |= PM__NOTIFY__NOTIFY_FAILURE;
+			bits |= PM_NOTIFY_FAILURE;
 		} else if (pm_strcaseeq(tok, "DELAY")) {
-			bits |= PM__NOTIFY__NOTIFY_DELAY;
+			bits |= PM_NOTIFY_DELAY;
 		} else {
 			free(copy);
 			return (PM_EINVAL);
@@ -514,7 +515,7 @@ rcpt_done(smtpd_session *s)
 	rc->orcpt = s->pending_orcpt;
 	rc->notify = s->pending_notify;
 	if (r->hold) {
-		s->flags |= PM__SUBMIT_FLAG__SUBMIT_HOLD;
+		s->flags |= PM_MSG_HOLD;
 		smtpd_log_action(s, "hold", "RCPT", 0, NULL, r->text);
 	}
 	if (r->discard) {

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "cleanup.pb-c.h"
+#include "pm_msgflags.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "smtpd_params.h"
@@ -69,7 +70,7 @@ data_go(smtpd_session *s)
 		return;
 	}
 	if (r->hold) {
-		s->flags |= PM__SUBMIT_FLAG__SUBMIT_HOLD;
+		s->flags |= PM_MSG_HOLD;
 		smtpd_log_action(s, "hold", "DATA", 0, NULL, r->text);
 	}
 	if (r->discard) {

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cleanup.pb-c.h"
+#include "pm_msgflags.h"
 #include "pm_log.h"
 #include "smtpd_session.h"
 
@@ -79,7 +80,7 @@ smtpd_queue_submit(smtpd_session *s)
 	sub.content_len = s->content.len;
 	sub.flags = s->flags;
 	if (s->loopback) {
-		sub.flags |= PM__SUBMIT_FLAG__SUBMIT_LOCAL;
+		sub.flags |= PM_MSG_LOCAL;
 	}
 	sub.body_type = s->body_type;
 	sub.dsn_ret = s->dsn_ret;

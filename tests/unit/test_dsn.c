@@ -305,40 +305,40 @@ Test(dsn, kinds_and_ret)
 		int body;               /* 1: body marker returned */
 		const char *phrase;     /* in the text part */
 	} t[] = {
-		{ PM_NOTICE_FAILED, PM_DSN_RET_UNSET, 50000,
+		{ PM_NOTICE_FAILED, PM_RET_UNSET, 50000,
 		    "Undelivered Mail Returned to Sender", "failed", "5.1.1",
 		    "message/rfc822", 1, "could not\r\nbe delivered to one" },
-		{ PM_NOTICE_FAILED, PM_DSN_RET_FULL, 50000,
+		{ PM_NOTICE_FAILED, PM_RET_FULL, 50000,
 		    "Undelivered Mail Returned to Sender", "failed", "5.1.1",
 		    "message/rfc822", 1, "It's attached below." },
-		{ PM_NOTICE_FAILED, PM_DSN_RET_HDRS, 50000,
+		{ PM_NOTICE_FAILED, PM_RET_HDRS, 50000,
 		    "Undelivered Mail Returned to Sender", "failed", "5.1.1",
 		    "text/rfc822-headers", 0, "I'm sorry to have to inform" },
-		{ PM_NOTICE_FAILED, PM_DSN_RET_FULL, 160,
+		{ PM_NOTICE_FAILED, PM_RET_FULL, 160,
 		    "Undelivered Mail Returned to Sender", "failed", "5.1.1",
 		    "text/rfc822-headers", 0, "This is the mail system at "
 		    "host " HOST "." },
-		{ PM_NOTICE_DELAYED, PM_DSN_RET_FULL, 50000,
+		{ PM_NOTICE_DELAYED, PM_RET_FULL, 50000,
 		    "Delayed Mail (still being retried)", "delayed", "4.1.1",
 		    "text/rfc822-headers", 0, "Your message could not be "
 		    "delivered for 4 hours.\r\nIt will be retried until it "
 		    "is 5 days old." },
-		{ PM_NOTICE_DELIVERED, PM_DSN_RET_FULL, 50000,
+		{ PM_NOTICE_DELIVERED, PM_RET_FULL, 50000,
 		    "Successful Mail Delivery Report", "delivered", "2.1.1",
 		    "text/rfc822-headers", 0, "successfully delivered" },
-		{ PM_NOTICE_RELAYED, PM_DSN_RET_UNSET, 50000,
+		{ PM_NOTICE_RELAYED, PM_RET_UNSET, 50000,
 		    "Successful Mail Delivery Report", "relayed", "2.1.1",
 		    "text/rfc822-headers", 0, "successfully delivered" },
 	};
 	pm_notice_rcpt r[2] = {
 		{ "bob@example.com", "rfc822;Bob@Example.COM",
-		    PM_DSN_NOTIFY_FAILURE | PM_DSN_NOTIFY_DELAY |
-		    PM_DSN_NOTIFY_SUCCESS, "4.1.1", "550 5.1.1 <bob@example."
+		    PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY |
+		    PM_NOTIFY_SUCCESS, "4.1.1", "550 5.1.1 <bob@example."
 		    "com>: Recipient address rejected: User unknown",
 		    "mx.example.com[192.0.2.1]:25", NOW_US - 1000000 },
 		{ "carol@example.com", "list@example.org",
-		    PM_DSN_NOTIFY_FAILURE | PM_DSN_NOTIFY_DELAY |
-		    PM_DSN_NOTIFY_SUCCESS, "bogus", "connect to "
+		    PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY |
+		    PM_NOTIFY_SUCCESS, "bogus", "connect to "
 		    "mx.example.com: Connection refused", "", 0 },
 	};
 	size_t i;
@@ -360,7 +360,7 @@ Test(dsn, kinds_and_ret)
 		cr_assert(err == 0, "[%zu] got %d, want 0", i, err);
 		cr_assert(info.nlisted == 2, "[%zu] listed %zu, want 2", i,
 		    info.nlisted);
-		cr_assert(info.body_type == PM_DSN_BODY_7BIT && !info.smtputf8,
+		cr_assert(info.body_type == PM_BODYTYPE_7BIT && !info.smtputf8,
 		    "[%zu] body type %d", i, info.body_type);
 		notice_parse(&out, &n);
 		want_hdr(n.hdrs, "Subject", t[i].subject);
@@ -437,26 +437,26 @@ Test(dsn, notify_filter)
 		{ PM_NOTICE_DELAYED, 0, 1 },
 		{ PM_NOTICE_DELIVERED, 0, 0 },
 		{ PM_NOTICE_RELAYED, 0, 0 },
-		{ PM_NOTICE_FAILED, PM_DSN_NOTIFY_NEVER, 0 },
-		{ PM_NOTICE_DELAYED, PM_DSN_NOTIFY_NEVER, 0 },
-		{ PM_NOTICE_FAILED, PM_DSN_NOTIFY_SUCCESS, 0 },
-		{ PM_NOTICE_DELIVERED, PM_DSN_NOTIFY_SUCCESS, 1 },
-		{ PM_NOTICE_RELAYED, PM_DSN_NOTIFY_SUCCESS, 1 },
-		{ PM_NOTICE_DELAYED, PM_DSN_NOTIFY_FAILURE, 0 },
-		{ PM_NOTICE_FAILED, PM_DSN_NOTIFY_FAILURE, 1 },
-		{ PM_NOTICE_DELAYED, PM_DSN_NOTIFY_DELAY, 1 },
-		{ PM_NOTICE_FAILED, PM_DSN_NOTIFY_NEVER |
-		    PM_DSN_NOTIFY_FAILURE, 0 },
-		{ 0, PM_DSN_NOTIFY_FAILURE, 0 },
-		{ 5, PM_DSN_NOTIFY_SUCCESS, 0 },
+		{ PM_NOTICE_FAILED, PM_NOTIFY_NEVER, 0 },
+		{ PM_NOTICE_DELAYED, PM_NOTIFY_NEVER, 0 },
+		{ PM_NOTICE_FAILED, PM_NOTIFY_SUCCESS, 0 },
+		{ PM_NOTICE_DELIVERED, PM_NOTIFY_SUCCESS, 1 },
+		{ PM_NOTICE_RELAYED, PM_NOTIFY_SUCCESS, 1 },
+		{ PM_NOTICE_DELAYED, PM_NOTIFY_FAILURE, 0 },
+		{ PM_NOTICE_FAILED, PM_NOTIFY_FAILURE, 1 },
+		{ PM_NOTICE_DELAYED, PM_NOTIFY_DELAY, 1 },
+		{ PM_NOTICE_FAILED, PM_NOTIFY_NEVER |
+		    PM_NOTIFY_FAILURE, 0 },
+		{ 0, PM_NOTIFY_FAILURE, 0 },
+		{ 5, PM_NOTIFY_SUCCESS, 0 },
 	};
 	pm_notice_rcpt r[4] = {
 		{ "a@x.test", "", 0, "5.1.1", "550 no", "mx", 0 },
-		{ "b@x.test", "", PM_DSN_NOTIFY_NEVER, "5.1.1", "550 no",
+		{ "b@x.test", "", PM_NOTIFY_NEVER, "5.1.1", "550 no",
 		    "mx", 0 },
-		{ "c@x.test", "", PM_DSN_NOTIFY_SUCCESS, "5.1.1", "550 no",
+		{ "c@x.test", "", PM_NOTIFY_SUCCESS, "5.1.1", "550 no",
 		    "mx", 0 },
-		{ "d@x.test", "", PM_DSN_NOTIFY_FAILURE, "5.1.1", "550 no",
+		{ "d@x.test", "", PM_NOTIFY_FAILURE, "5.1.1", "550 no",
 		    "mx", 0 },
 	};
 	pm_dsn_cfg c = cfg_default();
@@ -623,14 +623,14 @@ Test(dsn, hostile)
 		int eight;              /* want an 8bit part */
 		const char *in3;        /* in the third part */
 	} t[] = {
-		{ evil_orig, sizeof(evil_orig) - 1, PM_DSN_RET_FULL, 1,
+		{ evil_orig, sizeof(evil_orig) - 1, PM_RET_FULL, 1,
 		    "caf\xc3\xa9\r\nno final line end\r\n" },
-		{ evil_orig, sizeof(evil_orig) - 1, PM_DSN_RET_HDRS, 0,
+		{ evil_orig, sizeof(evil_orig) - 1, PM_RET_HDRS, 0,
 		    "X-Bare-CR: a\r\nb\r\nNul: a b\r\n" },
-		{ "Subject: no body, no line end", 0, PM_DSN_RET_HDRS, 0,
+		{ "Subject: no body, no line end", 0, PM_RET_HDRS, 0,
 		    "Subject: no body, no line end\r\n" },
-		{ "", 0, PM_DSN_RET_FULL, 0, "" },
-		{ "Subject: \xff\r\n\r\nx\r\n", 0, PM_DSN_RET_HDRS, 1,
+		{ "", 0, PM_RET_FULL, 0, "" },
+		{ "Subject: \xff\r\n\r\nx\r\n", 0, PM_RET_HDRS, 1,
 		    "Subject: \xff\r\n" },
 	};
 	char *huge = pm_malloc(200001), *inj;
@@ -674,8 +674,8 @@ Test(dsn, hostile)
 		    "a line:\n%s", i, out.data);
 		cr_assert(!has_line(out.data, "Content-Type: text/html"),
 		    "[%zu] injected a MIME header", i);
-		cr_assert(info.body_type == (t[k].eight ? PM_DSN_BODY_8BITMIME :
-		    PM_DSN_BODY_7BIT), "[%zu] body type %d", i,
+		cr_assert(info.body_type == (t[k].eight ? PM_BODYTYPE_8BITMIME :
+		    PM_BODYTYPE_7BIT), "[%zu] body type %d", i,
 		    info.body_type);
 		v = hdr_get(n.parts[2].hdrs, "Content-Transfer-Encoding");
 		cr_assert((v != NULL && strcmp(v, "8bit") == 0) == t[k].eight,
@@ -770,7 +770,7 @@ Test(dsn, boundary_limits_utf8)
 	/* a UTF-8 sender: kept in To: for SMTPUTF8 mail only */
 	o = orig_default();
 	o.sender = "j\xc3\xb6rg@example.org";
-	o.flags = PM_DSN_FLAG_SMTPUTF8;
+	o.flags = PM_MSG_SMTPUTF8;
 	err = pm_dsn_build(PM_NOTICE_FAILED, PM_DSN_TO_SENDER, &o, &r, 1, &c,
 	    o.sender, &out, &info);
 	cr_assert(err == 0 && info.smtputf8 == 1, "got %d/%d, want 0/1", err,

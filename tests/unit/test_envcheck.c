@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common.pb-c.h"
+#include "pm_msgflags.h"
 #include "pm_addr.h"
 #include "pm_envcheck.h"
 #include "pm_util.h"
@@ -198,12 +199,12 @@ Test(envcheck, notify_table)
 		int ok;
 	} cases[] = {
 		{ 0, 1 },
-		{ PM__NOTIFY__NOTIFY_NEVER, 1 },
-		{ PM__NOTIFY__NOTIFY_SUCCESS, 1 },
-		{ PM__NOTIFY__NOTIFY_FAILURE | PM__NOTIFY__NOTIFY_DELAY, 1 },
-		{ PM__NOTIFY__NOTIFY_SUCCESS | PM__NOTIFY__NOTIFY_FAILURE |
-		    PM__NOTIFY__NOTIFY_DELAY, 1 },
-		{ PM__NOTIFY__NOTIFY_NEVER | PM__NOTIFY__NOTIFY_SUCCESS, 0 },
+		{ PM_NOTIFY_NEVER, 1 },
+		{ PM_NOTIFY_SUCCESS, 1 },
+		{ PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY, 1 },
+		{ PM_NOTIFY_SUCCESS | PM_NOTIFY_FAILURE |
+		    PM_NOTIFY_DELAY, 1 },
+		{ PM_NOTIFY_NEVER | PM_NOTIFY_SUCCESS, 0 },
 		{ 15, 0 },
 		{ 16, 0 },
 		{ 0x80000000u, 0 },

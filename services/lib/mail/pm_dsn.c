@@ -33,18 +33,6 @@
 #include "pm_addr.h"
 #include "pm_msghdr.h"
 
-/* The constants of pm_dsn.h are the wire values of the protos. */
-_Static_assert(PM_DSN_NOTIFY_NEVER == PM__NOTIFY__NOTIFY_NEVER, "notify");
-_Static_assert(PM_DSN_NOTIFY_SUCCESS == PM__NOTIFY__NOTIFY_SUCCESS, "notify");
-_Static_assert(PM_DSN_NOTIFY_FAILURE == PM__NOTIFY__NOTIFY_FAILURE, "notify");
-_Static_assert(PM_DSN_NOTIFY_DELAY == PM__NOTIFY__NOTIFY_DELAY, "notify");
-_Static_assert(PM_DSN_RET_FULL == PM__DSN_RET__RET_FULL, "ret");
-_Static_assert(PM_DSN_RET_HDRS == PM__DSN_RET__RET_HDRS, "ret");
-_Static_assert(PM_DSN_BODY_7BIT == PM__BODY_TYPE__BODY_7BIT, "body");
-_Static_assert(PM_DSN_BODY_8BITMIME == PM__BODY_TYPE__BODY_8BITMIME, "body");
-_Static_assert(PM_DSN_FLAG_SMTPUTF8 == PM__SUBMIT_FLAG__SUBMIT_SMTPUTF8,
-    "flag");
-
 #define DSN_WIDTH 76            /* text and field lines wrap here */
 #define DSN_INDENT "    "
 #define DSN_BOUNDARY_MAX 70     /* RFC 2046 */
@@ -373,7 +361,7 @@ w_headers(dsn_w *w, const dsn_ctx *x, const char *to, int eight,
 {
 	const pm_dsn_cfg *c = x->cfg;
 	char date[128], *origin, *rcpt, *quoted;
-	int keep8 = (x->orig->flags & PM_DSN_FLAG_SMTPUTF8) != 0;
+	int keep8 = (x->orig->flags & PM_MSG_SMTPUTF8) != 0;
 	time_t now = (time_t) (c->now_us / 1000000);
 	struct tm tm;
 
@@ -741,7 +729,7 @@ pm_dsn_build(int kind, int route, const pm_dsn_orig *orig,
 	x.host = dsn_host(cfg->myhostname);
 
 	/* The original: whole for failures unless RET=HDRS or too big. */
-	full = kind == PM_NOTICE_FAILED && orig->ret != PM_DSN_RET_HDRS &&
+	full = kind == PM_NOTICE_FAILED && orig->ret != PM_RET_HDRS &&
 	    orig->len <= cfg->bounce_size_limit;
 	plen = orig->len;
 	if (!full) {
@@ -780,7 +768,7 @@ pm_dsn_build(int kind, int route, const pm_dsn_orig *orig,
 		return (w.err);
 	}
 	info->nlisted = listed;
-	info->body_type = eight ? PM_DSN_BODY_8BITMIME : PM_DSN_BODY_7BIT;
+	info->body_type = eight ? PM_BODYTYPE_8BITMIME : PM_BODYTYPE_7BIT;
 	info->full = full;
 	return (0);
 }

@@ -62,25 +62,8 @@
 #include <stdint.h>
 
 #include "bounce_clnt.h"
+#include "pm_msgflags.h"
 #include "pm_util.h"
-
-/* NOTIFY bits (Notify of common.proto). */
-#define PM_DSN_NOTIFY_NEVER 1u
-#define PM_DSN_NOTIFY_SUCCESS 2u
-#define PM_DSN_NOTIFY_FAILURE 4u
-#define PM_DSN_NOTIFY_DELAY 8u
-
-/* RET (DsnRet of cleanup.proto). */
-#define PM_DSN_RET_UNSET 0
-#define PM_DSN_RET_FULL 1
-#define PM_DSN_RET_HDRS 2
-
-/* Body types of the notice (BodyType of cleanup.proto). */
-#define PM_DSN_BODY_7BIT 1
-#define PM_DSN_BODY_8BITMIME 2
-
-/* SMTPUTF8 flag of the original (SubmitFlag of cleanup.proto). */
-#define PM_DSN_FLAG_SMTPUTF8 2u
 
 #define PM_DSN_TEXT_MAX 1024
 #define PM_DSN_ADDR_MAX 512
@@ -98,8 +81,8 @@ typedef struct pm_dsn_orig {
 	const char *sender;     /* "" for the null sender */
 	int64_t arrival_us;
 	const char *envid;      /* ENVID, may be "" or NULL */
-	int ret;                /* PM_DSN_RET_* */
-	unsigned flags;         /* PM_DSN_FLAG_* */
+	int ret;                /* PM_RET_* */
+	unsigned flags;         /* PM_MSG_* */
 	const char *content;    /* header + body, CRLF; may be NULL if len 0 */
 	size_t len;
 } pm_dsn_orig;
@@ -118,7 +101,7 @@ typedef struct pm_dsn_cfg {
 /* What pm_dsn_build() made. */
 typedef struct pm_dsn_info {
 	size_t nlisted;         /* recipients in the report */
-	int body_type;          /* PM_DSN_BODY_* */
+	int body_type;          /* PM_BODY_* */
 	int smtputf8;           /* the To: header carries UTF-8 */
 	int full;               /* 1: whole original, 0: headers only */
 } pm_dsn_info;

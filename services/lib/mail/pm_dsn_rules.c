@@ -39,17 +39,17 @@ pm_dsn_route(int kind, const char *sender, const char *double_bounce_addr)
 int
 pm_dsn_wanted(int kind, unsigned notify)
 {
-	if (notify & PM_DSN_NOTIFY_NEVER) {
+	if (notify & PM_NOTIFY_NEVER) {
 		return (0);
 	}
 	switch (kind) {
 	case PM_NOTICE_FAILED:
-		return (notify == 0 || (notify & PM_DSN_NOTIFY_FAILURE) != 0);
+		return (notify == 0 || (notify & PM_NOTIFY_FAILURE) != 0);
 	case PM_NOTICE_DELAYED:
-		return (notify == 0 || (notify & PM_DSN_NOTIFY_DELAY) != 0);
+		return (notify == 0 || (notify & PM_NOTIFY_DELAY) != 0);
 	case PM_NOTICE_DELIVERED:
 	case PM_NOTICE_RELAYED:
-		return ((notify & PM_DSN_NOTIFY_SUCCESS) != 0);
+		return ((notify & PM_NOTIFY_SUCCESS) != 0);
 	default:
 		return (0);
 	}

@@ -14,16 +14,17 @@
  *	See pm_envcheck.h.
  */
 #include "pm_envcheck.h"
+#include "pm_msgflags.h"
 
 #include <string.h>
 
 #include "common.pb-c.h"
 #include "pm_addr.h"
 
-#define NOTIFY_NEVER ((unsigned) PM__NOTIFY__NOTIFY_NEVER)
+#define NOTIFY_NEVER ((unsigned) PM_NOTIFY_NEVER)
 #define NOTIFY_ANY                                                      \
-	((unsigned) (PM__NOTIFY__NOTIFY_SUCCESS |                       \
-	    PM__NOTIFY__NOTIFY_FAILURE | PM__NOTIFY__NOTIFY_DELAY))
+	((unsigned) (PM_NOTIFY_SUCCESS |                       \
+	    PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY))
 
 const char *
 pm_envcheck_text(const char *s, size_t max)
