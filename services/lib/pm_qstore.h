@@ -203,6 +203,23 @@ int pm_qstore_rcpt_status(pm_qstore *qs, const char *qid, size_t index,
     const char *status, const char *dsn, const char *text, int *changed);
 
 /*
+ * The same, and when the recipient was final already (changed = 0),
+ * what Redis holds: the caller must report that, not its own outcome
+ * (a bounce for mail that was delivered, or "sent" for a recipient the
+ * sender was told bounced, would be wrong). status is "" when Redis
+ * did not say (an older functions library); text is cut to fit.
+ */
+typedef struct pm_qrcpt_final {
+	int changed;
+	char status[16];    /* PM_RCPT_SENT, PM_RCPT_BOUNCED, or "" */
+	char dsn[33];
+	char text[512];
+} pm_qrcpt_final;
+int pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
+    const char *status, const char *dsn, const char *text,
+    pm_qrcpt_final *out);
+
+/*
  * The message is finished: delete m, r, body, the stream entry (XACK +
  * XDEL) and any deferred/hold membership, atomically.
  */

@@ -24,8 +24,9 @@
  *	Delivery side (pm_qstore_deliv.c, docs/queue.md):
  *	pm_rcpt_status  KEYS r  ARGV index status dsn text
  *	    Compare-and-set of "i:s" (only from todo/deferred); 1 if
- *	    written, 0 if already final; "-NOENT" without r, "-NORCPT" for
- *	    an index that is not a recipient.
+ *	    written; if already final, what is stored: [status, dsn,
+ *	    text]; "-NOENT" without r, "-NORCPT" for an index that is not
+ *	    a recipient.
  *	pm_finish   KEYS m r b incoming deferred hold  ARGV qid id group
  *	    DEL m r b, XACK + XDEL the entry, ZREM, SREM; returns m's body
  *	    store or nil.
@@ -199,7 +200,8 @@ const char pm__qstore_lua[] =
     "end\n"
     "\n"
     "-- KEYS: r; ARGV: index status dsn text. Compare-and-set of \"i:s\":\n"
-    "-- only when it is todo or deferred. Returns 1 if written, else 0.\n"
+    "-- only when it is todo or deferred. Returns 1 if written, else\n"
+    "-- what is stored: {status, dsn, text} (the caller reports that).\n"
     "local function pm_rcpt_status(keys, args)\n"
     "\tlocal r = keys[1]\n"
     "\tlocal i = is_count(args[1], RCPT_MAX - 1)\n"
@@ -222,7 +224,8 @@ const char pm__qstore_lua[] =
     "\tend\n"
     "\tlocal cur = redis.call('HGET', r, p .. 's')\n"
     "\tif cur and cur ~= 'todo' and cur ~= 'deferred' then\n"
-    "\t\treturn 0\n"
+    "\t\treturn {cur, redis.call('HGET', r, p .. 'd') or '',\n"
+    "\t\t    redis.call('HGET', r, p .. 't') or ''}\n"
     "\tend\n"
     "\tredis.call('HSET', r, p .. 's', st, p .. 'd', args[3], p .. 't',\n"
     "\t    args[4])\n"
