@@ -88,6 +88,12 @@ typedef struct pm_qmsg {
 	int64_t next_attempt_us;
 	size_t nrcpt;
 	pm_qrcpt *rcpt;
+	/*
+	 * Enqueue only: > 0 keeps the queue id refused (PM_EEXIST) for
+	 * this long after the message is gone, in pm:{S}:seen:Q. For ids
+	 * that a retried request derives again (bounce notices).
+	 */
+	int64_t keep_id_ms;
 } pm_qmsg;
 
 /* Free a message read by pm_qstore_read(); NULL is fine; returns NULL. */
@@ -115,8 +121,9 @@ int pm_qstore_ping(pm_qstore *qs);
 /*
  * Durable, atomic enqueue. m->qid must be valid and m->shard set by the
  * caller (pm_qid_shard(m->qid, nshards)); m->size is set from len.
- * Returns 0, PM_EEXIST (qid already queued), PM_EFULL (Redis refuses
- * writes: OOM), PM_EREDIS, PM_EIO (fs body store).
+ * Returns 0, PM_EEXIST (qid already queued, or queued before within
+ * the keep_id_ms of that enqueue), PM_EFULL (Redis refuses writes:
+ * OOM), PM_EREDIS, PM_EIO (fs body store).
  */
 int pm_qstore_enqueue(pm_qstore *qs, pm_qmsg *m, const void *body,
     size_t len);
