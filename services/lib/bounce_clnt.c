@@ -19,7 +19,8 @@
  *	  message and asks again later.
  * LIMITS
  *	PM_BOUNCE_NOTICE_MAX recipients per request, and every field within
- *	its wire bound (texts are cut; an address over it is PM_EINVAL),
+ *	its wire bound (texts are cut; a part with an address over it can
+ *	never be sent and counts as lost),
  *	so a request always fits PM_RPC_CONTROL_MAX. Each request waits at
  *	most timeout_ms.
  * SECURITY
@@ -147,9 +148,11 @@ notify_one(pm_bounce_clnt *c, int kind, const char *queue_id,
 
 	if ((req = clnt_pack(kind, queue_id, rcpt, nrcpt, part, &reqlen))
 	    == NULL) {
-		pm_msg_warn("%s: bounce request: a recipient field is too "
-		    "long", queue_id);
-		return (PM_EINVAL);
+		/* the same request would fail again: never sendable */
+		snprintf(res->why, sizeof(res->why), "a recipient address "
+		    "is longer than %d bytes", PM_BOUNCE_ADDR_WIRE_MAX);
+		pm_msg_warn("%s: bounce request: %s", queue_id, res->why);
+		return (PM_ENOENT);
 	}
 	pm_buf_init(&reply, PM_RPC_CONTROL_MAX);
 	err = pm_rpc_call(c->rpc, PM__MSG_TYPE__MSG_BOUNCE_NOTIFY, req, reqlen,
