@@ -15,6 +15,9 @@
  *	  pm:{S}:incoming  stream, one entry per queued message: field
  *	               "qid" = Q; consumer group "qmgr" (created at start)
  *	  pm:{S}:deferred, pm:{S}:hold  (issue 3)
+ *	  pm:{S}:seen:Q  an id refused again until it expires (keep_id_ms)
+ *	  pm:queue_shards  the queue_shards the queue was made with: every
+ *	               connection compares, a mismatch is fatal
  *
  *	Enqueue (pm_qstore_enqueue): the body chunks are written first
  *	under a staging key pm:{S}:t:Q:<nonce>, each chunk with an expiry
