@@ -18,18 +18,22 @@
  *	     notice;
  *	  5. read the content, build the notice (pm_dsn_build; if it is
  *	     over message_size_limit with the whole original, again with
- *	     the headers only), give it a new queue id and submit it to
+ *	     the headers only; still over: "552 5.3.4", the notice can
+ *	     never be sent), give it the queue id derived from (original
+ *	     queue id, kind, part) with pm_qid_derive and submit it to
  *	     cleanup (pm_cleanup_submit, flags SUBMIT_BOUNCE, one
- *	     recipient);
+ *	     recipient, keep_id_secs: maximal_queue_lifetime + 1 day);
  *	  6. cleanup said 250 -> log "QID: sender non-delivery
  *	     notification: NEWQID" (or "sender delay notification",
  *	     "sender delivery status notification", "postmaster
  *	     non-delivery notification") and answer "250 2.0.0" with the
- *	     notice's queue id; anything else -> "451 4.3.0" and qmgr
- *	     keeps the original and asks again.
- *	A notice is sent at least once: when cleanup queued it but the
- *	answer to qmgr is lost, qmgr asks again and a second notice goes
- *	out.
+ *	     notice's queue id; 5xx -> "550 5.3.0" (refused for good);
+ *	     anything else -> "451 4.3.0" and qmgr keeps the original and
+ *	     asks again.
+ *	A notice is queued once: asked again (qmgr timed out, or did not
+ *	get the answer) the notice has the same queue id, and cleanup
+ *	answers 250 without queueing it again, while it is queued and
+ *	for keep_id_secs after it is gone (pm:{S}:seen:Q, docs/queue.md).
  * LIMITS
  *	BOUNCE_MAX_RCPT recipients per request; string fields bounded as
  *	below; the notice itself by pm_dsn's limits and
@@ -58,6 +62,7 @@
 #define BOUNCE_ADDR_MAX 1024
 #define BOUNCE_DSN_MAX 15
 #define BOUNCE_TEXT_MAX 65536   /* longer texts are refused; pm_dsn cuts */
+#define BOUNCE_KEEP_ID_MAX (365L * 86400) /* cleanup accepts up to 400 days */
 
 typedef struct bounce_reply {
 	unsigned code;
@@ -223,6 +228,21 @@ notice_build(const Pm__BounceRequest *m, const pm_qmsg *q, int route,
 	return (err);
 }
 
+/*
+ * How long cleanup keeps a notice's queue id refused after the notice
+ * is gone: a notice request comes again only while its original is
+ * queued, at most maximal_queue_lifetime, plus a day for the last
+ * backoff and slow retries.
+ */
+static unsigned
+bounce_keep_id_secs(void)
+{
+	long secs = var_max_queue_time + 86400;
+
+	return ((unsigned) (secs > BOUNCE_KEEP_ID_MAX ? BOUNCE_KEEP_ID_MAX :
+	    secs));
+}
+
 /* Submit the notice; fills r. */
 static void
 notice_submit(const pm_qmsg *q, int kind, int route, const char *nqid,
@@ -246,14 +266,24 @@ notice_submit(const pm_qmsg *q, int kind, int route, const char *nqid,
 	s.body_type = info->body_type;
 	s.protocol = "bounce";
 	s.arrival_us = pm_now_us();
+	s.keep_id_secs = bounce_keep_id_secs();
 	pm_cleanup_submit(bounce_cleanup, &s, &res);
 	if (res.code != 250) {
 		text = pm_printable_dup(res.text, strlen(res.text), 512);
 		pm_msg_warn("%s: cannot queue the %s: cleanup said: %u %s %s",
 		    q->qid, notice_name(kind, route), res.code, res.dsn, text);
-		free(text);
 		pm_metric_inc(bounce_m.err_cleanup);
-		reply_set(r, 451, "4.3.0 Error: cannot queue the notice");
+		if (res.code >= 500 && res.code < 600) {
+			/* the same notice is refused again: it is lost */
+			r->code = 550;
+			snprintf(r->text, sizeof(r->text), "5.3.0 Error: "
+			    "cleanup refuses the notice: %u %s %.150s",
+			    res.code, res.dsn, text);
+		} else {
+			reply_set(r, 451, "4.3.0 Error: cannot queue the "
+			    "notice");
+		}
+		free(text);
 		return;
 	}
 	snprintf(r->qid, sizeof(r->qid), "%s", res.queue_id[0] ?
@@ -317,12 +347,18 @@ bounce_notify(bounce_worker *w, const Pm__BounceRequest *m, bounce_reply *r)
 		reply_set(r, 451, "4.3.0 Error: queue file read error");
 		goto out;
 	}
-	pm_qid_new(nqid);
+	/* the same notice asked again gets the same id: queued once */
+	(void) pm_qid_derive(nqid, q->qid, (unsigned) kind, m->part);
 	to = route == PM_DSN_TO_POSTMASTER ? bounce_2bounce_addr : q->sender;
 	err = notice_build(m, q, route, body, blen, nqid, to, &out, &info);
 	if (err == PM_ENOENT) {
 		pm_metric_inc(bounce_m.skip_notify);
 		reply_set(r, 250, "2.0.0 Ok: no notice requested");
+	} else if (err == PM_ETOOBIG) {
+		/* over message_size_limit even with the headers only */
+		pm_metric_inc(bounce_m.err_build);
+		reply_set(r, 552, "5.3.4 Error: the notice is larger than "
+		    "message_size_limit");
 	} else if (err != 0) {
 		pm_metric_inc(bounce_m.err_build);
 		reply_set(r, 451, "4.3.0 Error: cannot build the notice");

@@ -15,7 +15,8 @@
  *	  4. content through pm_cleanup_content(): REJECT, DISCARD, HOLD;
  *	  5. pm_qstore_enqueue() on the worker's own Redis connection;
  *	     0 -> "250 2.0.0 Ok: queued as QID" (also when the queue id is
- *	     already queued: a repeated request), PM_EFULL -> "452 4.3.1
+ *	     already queued, or was within keep_id_secs of a request that
+ *	     queued it: a repeated request; nothing is queued), PM_EFULL -> "452 4.3.1
  *	     Insufficient system storage", anything else -> "451 4.3.0
  *	     Error: queue file write error". The store guarantees that a
  *	     failed enqueue leaves nothing behind.
@@ -56,6 +57,7 @@
 #define CLIENT_PORT_MAX 16
 #define PROTOCOL_MAX 32
 #define SASL_USER_MAX 1024
+#define KEEP_ID_MAX (400 * 86400) /* keep_id_secs: over a year is a bug */
 
 #define TEXT_WRITE_ERR "Error: queue file write error"
 #define TEXT_PROTO_ERR "Error: internal protocol error"
@@ -135,6 +137,9 @@ submit_check(const Pm__CleanupSubmit *s, const char *qid)
 	if (s->arrival_us < 0) {
 		return (submit_invalid(qid, "arrival_us", "negative"));
 	}
+	if (s->keep_id_secs > KEEP_ID_MAX) {
+		return (submit_invalid(qid, "keep_id_secs", "out of range"));
+	}
 	return (0);
 }
 
@@ -172,6 +177,9 @@ submit_enqueue(cleanup_worker *w, const Pm__CleanupSubmit *s,
 	q.flags = s->flags | (m->hold ? PM_MSG_HOLD : 0);
 	q.nrcpt = nrcpt;
 	q.rcpt = rcpt;
+	if (s->queue_id != NULL && s->queue_id[0] != 0) {
+		q.keep_id_ms = (int64_t) s->keep_id_secs * 1000;
+	}
 
 	pm_metric_inc(cleanup_m.queue_writes);
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -61,6 +61,7 @@ long var_qmgr_intake_threads;
 char *var_bounce_service;
 long var_qmgr_active_limit;
 long var_qmgr_rcpt_limit;
+long var_bounce_notice_rcpt_limit;
 long var_dest_rcpt_limit;
 long var_dest_con_limit;
 long var_init_dest_con;
@@ -361,6 +362,8 @@ main(int argc, char **argv)
 		    &var_qmgr_active_limit, 1, 10000000 },
 		{ VAR_QMGR_RCPT_LIMIT, DEF_QMGR_RCPT_LIMIT,
 		    &var_qmgr_rcpt_limit, 1, 10000000 },
+		{ VAR_BOUNCE_NOTICE_RCPT_LIMIT, DEF_BOUNCE_NOTICE_RCPT_LIMIT,
+		    &var_bounce_notice_rcpt_limit, 1, PM_BOUNCE_NOTICE_MAX },
 		{ VAR_DEST_RCPT_LIMIT, DEF_DEST_RCPT_LIMIT,
 		    &var_dest_rcpt_limit, 1, QMGR_MAX_RCPT_LIMIT },
 		{ VAR_DEST_CON_LIMIT, DEF_DEST_CON_LIMIT, &var_dest_con_limit,

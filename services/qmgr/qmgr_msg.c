@@ -19,9 +19,14 @@
  *	  service, PM_NOTICE_FAILED) for the bounced ones that want it
  *	  (NOTIFY unset or FAILURE), a success notice (PM_NOTICE_DELIVERED)
  *	  for the sent ones with NOTIFY=SUCCESS, then pm_qstore_finish()
- *	  and "QID: removed". If a notice cannot be queued the message is
- *	  kept (deferred for min(minimal_backoff_time, 60s)); the kinds
- *	  already queued are remembered in the envelope field "notices";
+ *	  and "QID: removed". Notices hold at most
+ *	  bounce_notice_recipient_limit recipients each (more: several).
+ *	  If a notice cannot be queued now the message is kept (deferred
+ *	  for min(minimal_backoff_time, 60s)); the kinds already queued are
+ *	  remembered in the envelope field "notices". A notice the bounce
+ *	  service refuses for good (5xx: too large, refused by cleanup) is
+ *	  given up with "warning: QID: non-delivery notice failed: ...
+ *	  lost: <why>", and the message is finished all the same;
  *	- else: a delay warning once (delay_warning_time, envelope field
  *	  "warned"), the reasons qmgr itself decided are written to the
  *	  recipients, and the message goes to the deferred queue with
@@ -290,11 +295,21 @@ remote_mta(const char *relay)
 	return (pm_strndup(relay, n));
 }
 
+static const char *
+notice_word(int kind)
+{
+	return (kind == PM_NOTICE_FAILED ? "non-delivery" : kind ==
+	    PM_NOTICE_DELAYED ? "delay" : "delivery status");
+}
+
 /*
  * Send one kind of notice for the recipients in state `state` whose
  * NOTIFY wants it (and, with success != 0, whose success notice kind
- * is that). 0 if queued or not needed (*sent = 1 if one was
- * requested), else the error.
+ * is that), in notices of at most bounce_notice_recipient_limit
+ * recipients. 0 if queued, not needed, or refused for good by the
+ * bounce service (logged: the notice is lost; *sent = 1 if one was
+ * requested), else the error: keep the message and ask again (the
+ * parts already queued are not queued twice, see bounce_clnt.h).
  */
 static int
 msg_notice_sel(qmgr_msg *msg, int kind, int state, int success,
@@ -302,7 +317,8 @@ msg_notice_sel(qmgr_msg *msg, int kind, int state, int success,
 {
 	pm_qmsg *m = msg->m;
 	pm_notice_rcpt *nr;
-	char **mta, nqid[64];
+	pm_notice_result res;
+	char **mta;
 	size_t i, n = 0;
 	int rc;
 
@@ -331,13 +347,23 @@ msg_notice_sel(qmgr_msg *msg, int kind, int state, int success,
 	if (n > 0) {
 		*sent = 1;
 		rc = pm_bounce_notify(qmgr.bounce, kind, msg->e.qid, nr, n,
-		    nqid, sizeof(nqid));
-		if (rc != 0) {
+		    (size_t) var_bounce_notice_rcpt_limit, &res);
+		if (rc == PM_ENOENT) {
+			/*
+			 * Refused for good (too large, cleanup refuses it):
+			 * asking again would fail again, every queue run,
+			 * forever. Give it up, say so, and go on.
+			 */
+			pm_metric_inc(qmgr_m.notices_failed);
+			pm_msg_warn("%s: %s notice failed: %zu of %zu notices "
+			    "lost: %s", msg->e.qid, notice_word(kind),
+			    res.lost, res.parts, res.why);
+			rc = 0;
+		} else if (rc != 0) {
 			pm_metric_inc(qmgr_m.notices_failed);
 			pm_msg_warn("%s: cannot queue a %s notice: %s; message "
-			    "kept", msg->e.qid, kind == PM_NOTICE_FAILED ?
-			    "non-delivery" : kind == PM_NOTICE_DELAYED ?
-			    "delay" : "delivery status", pm_strerror(rc));
+			    "kept", msg->e.qid, notice_word(kind),
+			    pm_strerror(rc));
 		}
 	}
 	for (i = 0; i < n; i++) {

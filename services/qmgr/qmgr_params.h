@@ -27,6 +27,10 @@
 #define DEF_QMGR_INTAKE_THREADS 2
 #define VAR_BOUNCE_SERVICE "bounce_service"
 #define DEF_BOUNCE_SERVICE "tcp://127.0.0.1:10040"
+/* recipients per bounce notice (more: several notices); at most
+ * PM_BOUNCE_NOTICE_MAX, so one request fits a control call */
+#define VAR_BOUNCE_NOTICE_RCPT_LIMIT "bounce_notice_recipient_limit"
+#define DEF_BOUNCE_NOTICE_RCPT_LIMIT 400
 
 /* Postfix: active queue limits. */
 #define VAR_QMGR_ACT_LIMIT "qmgr_message_active_limit"
@@ -77,6 +81,7 @@ extern long var_qmgr_workers;
 extern char *var_qmgr_consumer;
 extern long var_qmgr_intake_threads;
 extern char *var_bounce_service;
+extern long var_bounce_notice_rcpt_limit;
 extern long var_qmgr_active_limit;
 extern long var_qmgr_rcpt_limit;
 extern long var_dest_rcpt_limit;

@@ -2,7 +2,7 @@
  * NAME
  *	test_qid - unit tests of pm_qid (validity, uniqueness in a process,
  *	across threads and fork()ed children, time order, shards, hostile
- *	input to pm_qid_valid)
+ *	input to pm_qid_valid, ids derived with pm_qid_derive)
  * DESCRIPTION
  *	Ids are generated in bulk (100k in one process), from several
  *	threads, and from children forked after the parent has made ids
@@ -330,4 +330,54 @@ Test(qid, valid_hostile)
 	cr_expect(pm_qid_time_us("012") == -1, "time of short: want -1");
 	cr_expect(pm_qid_time_us("0123456789A") == -1, "time with vowel: "
 	    "want -1");
+}
+
+/*
+ * pm_qid_derive: the id of a bounce notice is a function of (original
+ * id, kind, part), valid, with the original's time part; different
+ * inputs give different ids (issue 6, 3g).
+ */
+Test(qid, derive)
+{
+	static const struct {
+		unsigned kind, part;
+	} in[] = { { 1, 0 }, { 2, 0 }, { 3, 0 }, { 4, 0 }, { 1, 1 },
+		{ 1, 2 }, { 1, 399 }, { 2, 1 }, { 0, 0 }, { 4294967295u,
+		4294967295u } };
+	enum { NIN = sizeof(in) / sizeof(in[0]), NORIG = 50 };
+	static char got[NORIG][NIN][PM_QID_LEN + 1];
+	char orig[NORIG][PM_QID_LEN + 1], again[PM_QID_LEN + 1];
+	size_t o, i, o2, i2;
+
+	for (o = 0; o < NORIG; o++) {
+		pm_qid_new(orig[o]);
+		for (i = 0; i < NIN; i++) {
+			cr_assert_eq(pm_qid_derive(got[o][i], orig[o],
+			    in[i].kind, in[i].part), 0);
+			cr_expect(pm_qid_valid(got[o][i]), "derived %s is not"
+			    " a valid id", got[o][i]);
+			cr_expect(strncmp(got[o][i], orig[o], 11) == 0,
+			    "derived %s: time part is not %s's", got[o][i],
+			    orig[o]);
+			cr_expect(strcmp(got[o][i], orig[o]) != 0);
+			cr_expect_eq(pm_qid_derive(again, orig[o], in[i].kind,
+			    in[i].part), 0);
+			cr_expect_str_eq(again, got[o][i], "derive is not "
+			    "stable: got %s, then %s", got[o][i], again);
+		}
+	}
+	for (o = 0; o < NORIG; o++) {
+		for (i = 0; i < NIN; i++) {
+			for (o2 = o; o2 < NORIG; o2++) {
+				for (i2 = (o2 == o ? i + 1 : 0); i2 < NIN;
+				    i2++) {
+					cr_expect(strcmp(got[o][i],
+					    got[o2][i2]) != 0, "%s twice",
+					    got[o][i]);
+				}
+			}
+		}
+	}
+	cr_expect_eq(pm_qid_derive(again, "not-an-id", 1, 0), PM_EINVAL);
+	cr_expect_eq(pm_qid_derive(again, NULL, 1, 0), PM_EINVAL);
 }

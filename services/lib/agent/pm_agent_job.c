@@ -8,10 +8,15 @@
  *	waiting), without being delivered.
  *
  *	pm__agent_finish() runs after deliver(): each recipient's outcome
- *	goes to Redis with pm_qstore_rcpt_status() (compare-and-set: a
+ *	goes to Redis with pm_qstore_rcpt_cas() (compare-and-set: a
  *	recipient already sent or bounced is never changed, and a second
  *	"sent" for it is counted as a duplicate delivery), is logged in
  *	Postfix's format and counted; then the DoneRequest is packed.
+ *	When Redis says the recipient was final already, the stored
+ *	status, DSN and text are what is logged and reported to qmgr,
+ *	with a warning naming this attempt's own outcome: qmgr never
+ *	sends a bounce for mail that was delivered, and the log never
+ *	says "sent" for a recipient whose sender was told it bounced.
  *
  *	Log line (Postfix's smtp/lmtp "to=" record):
  *	  QID: to=<rcpt>, orig_to=<queued>, relay=host[ip]:port,
@@ -426,27 +431,50 @@ rcpt_normalize(pm_job_rcpt *r)
 	pm_printable(r->text);
 }
 
+/*
+ * Write the outcome to Redis (compare-and-set). If the recipient was
+ * final already (an earlier attempt, another agent), what Redis holds
+ * is the truth qmgr and the log must see: r takes the stored status,
+ * DSN and text, and *own_sent says whether this attempt delivered.
+ */
 static void
 rcpt_record(agent_metrics *m, pm_qstore *qs, agent_job *aj, pm_job_rcpt *r,
     int *recorded)
 {
 	pm_job *j = &aj->job;
-	int rc, changed = 0;
+	pm_qrcpt_final f;
+	int rc, own = r->status;
 
 	*recorded = 0;
 	if (qs == NULL || aj->invalid != NULL) {
 		return;
 	}
-	rc = pm_qstore_rcpt_status(qs, j->queue_id, r->index,
-	    status_name(r->status), r->dsn, r->text, &changed);
+	rc = pm_qstore_rcpt_cas(qs, j->queue_id, r->index,
+	    status_name(r->status), r->dsn, r->text, &f);
 	if (rc == 0) {
 		*recorded = 1;
-		if (r->status == PM_JOB_SENT && !changed) {
-			pm_msg_warn("%s: to=<%s>: recipient was final in the "
-			    "queue already: delivered more than once",
-			    j->queue_id, r->address);
+		if (f.changed || f.status[0] == 0) {
+			if (own == PM_JOB_SENT && !f.changed) {
+				pm_msg_warn("%s: to=<%s>: recipient was final "
+				    "in the queue already: delivered more than "
+				    "once", j->queue_id, r->address);
+				pm_metric_inc(m->duplicate);
+			}
+			return;
+		}
+		r->status = strcmp(f.status, PM_RCPT_SENT) == 0 ?
+		    PM_JOB_SENT : PM_JOB_BOUNCED;
+		pm_msg_warn("%s: to=<%s>: recipient was final in the queue "
+		    "already (%s); this attempt's outcome (%s, %s %s) is not "
+		    "used%s", j->queue_id, r->address, f.status,
+		    status_name(own), r->dsn, r->text, own == PM_JOB_SENT ?
+		    ": delivered more than once" : "");
+		if (own == PM_JOB_SENT) {
 			pm_metric_inc(m->duplicate);
 		}
+		snprintf(r->dsn, sizeof(r->dsn), "%.15s", f.dsn);
+		snprintf(r->text, sizeof(r->text), "%s", f.text);
+		rcpt_normalize(r);
 	} else if (rc == PM_ENOENT) {
 		pm_msg_warn("%s: cannot record the status of <%s>: message "
 		    "no longer queued", j->queue_id, r->address);
@@ -488,7 +516,7 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 	Pm__RcptResult *res, **resp;
 	int64_t now = pm_now_us();
 	size_t i, len;
-	int recorded;
+	int recorded, own_sent;
 
 	(void) a;
 	if (aj->invalid != NULL) {
@@ -503,6 +531,7 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 		pm_job_rcpt *r = &j->rcpt[i];
 
 		rcpt_normalize(r);
+		own_sent = r->status == PM_JOB_SENT;
 		rcpt_record(m, qs, aj, r, &recorded);
 		rcpt_log(aj, r, now);
 		pm_metric_inc(r->status == PM_JOB_SENT ? m->sent :
@@ -516,7 +545,8 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 		res[i].dsn = r->dsn;
 		res[i].text = r->text;
 		res[i].recorded = recorded;
-		res[i].dsn_passed = j->dsn_passed && r->status == PM_JOB_SENT;
+		res[i].dsn_passed = j->dsn_passed && own_sent &&
+		    r->status == PM_JOB_SENT;
 		resp[i] = &res[i];
 	}
 	if (aj->start_us != 0) {

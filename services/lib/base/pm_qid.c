@@ -9,6 +9,7 @@
 #include "pm_util.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -118,4 +119,32 @@ pm_qid_shard(const char *qid, int nshards)
 		h *= 16777619u;
 	}
 	return ((int) (h % (uint32_t) nshards));
+}
+
+int
+pm_qid_derive(char *buf, const char *qid, unsigned kind, unsigned part)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a, 64 bits */
+	char tail[32];
+	const unsigned char *p;
+	int n;
+
+	if (!pm_qid_valid(qid)) {
+		return (PM_EINVAL);
+	}
+	n = snprintf(tail, sizeof(tail), "/%u/%u", kind, part);
+	PM_ASSERT(n > 0 && (size_t) n < sizeof(tail));
+	for (p = (const unsigned char *) qid; *p; p++) {
+		h = (h ^ *p) * 1099511628211ULL;
+	}
+	for (p = (const unsigned char *) tail; *p; p++) {
+		h = (h ^ *p) * 1099511628211ULL;
+	}
+	/* fold the 64 bits into the 40 of the nonce */
+	h ^= h >> 40;
+	memcpy(buf, qid, QID_TIME_CHARS);
+	qid_encode(buf + QID_TIME_CHARS, h & ((1ULL << 40) - 1),
+	    QID_NONCE_CHARS);
+	buf[PM_QID_LEN] = 0;
+	return (0);
 }

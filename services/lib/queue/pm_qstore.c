@@ -105,6 +105,64 @@ qs_parse_server(pm_qstore *qs, const char *spec)
 	return (0);
 }
 
+/*
+ * The shard count the queue was made with: a message's keys are found
+ * through pm_qid_shard(qid, queue_shards), so a service with another
+ * count would miss queued messages (and finish them, deleting their
+ * bodies). The first connection to an empty store records the count in
+ * QS_SHARDS_KEY (SET NX); every later connection compares. A mismatch
+ * is fatal: the process must not run against this queue. Redis out of
+ * memory (SET refused) is not a mismatch: the count is recorded at a
+ * later connection. Returns 0, or -1 (Redis trouble, logged).
+ */
+static int
+qs_check_shards(pm_qstore *qs, redisContext *c)
+{
+	redisReply *r;
+	char want[16], *got;
+	int rc = 0;
+
+	(void) snprintf(want, sizeof(want), "%d", qs->nshards);
+	r = redisCommand(c, "GET %s", QS_SHARDS_KEY);
+	if (r != NULL && r->type == REDIS_REPLY_NIL) {
+		freeReplyObject(r);
+		r = redisCommand(c, "SET %s %s NX GET", QS_SHARDS_KEY, want);
+		if (r != NULL && r->type == REDIS_REPLY_NIL) {
+			pm_msg_info("new queue in Redis %s: %s = %s recorded "
+			    "in %s", qs->server, "queue_shards", want,
+			    QS_SHARDS_KEY);
+			freeReplyObject(r);
+			return (0);
+		}
+		if (pm__qs_is_err(r, "OOM")) {
+			freeReplyObject(r);
+			return (0);
+		}
+		/* another process recorded it first: compare with that */
+	}
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		if (!qs->down) {
+			pm_msg_warn("Redis %s: cannot read %s: %s", qs->server,
+			    QS_SHARDS_KEY, r == NULL ? c->errstr :
+			    r->type == REDIS_REPLY_ERROR ? r->str :
+			    "unexpected reply type");
+		}
+		qs->down = 1;
+		rc = -1;
+	} else if (strcmp(r->str, want) != 0) {
+		got = pm_printable_dup(r->str, r->len, 16);
+		pm_msg_fatal("queue_shards = %s, but the queue in Redis %s "
+		    "was made with queue_shards = %s (%s): queued mail would "
+		    "not be found; set queue_shards = %s, or drain the queue "
+		    "and delete %s first", want, qs->server, got,
+		    QS_SHARDS_KEY, got, QS_SHARDS_KEY);
+	}
+	if (r != NULL) {
+		freeReplyObject(r);
+	}
+	return (rc);
+}
+
 redisContext *
 pm__qs_conn(pm_qstore *qs)
 {
@@ -135,6 +193,10 @@ pm__qs_conn(pm_qstore *qs)
 		if (c != NULL) {
 			redisFree(c);
 		}
+		return (NULL);
+	}
+	if (qs_check_shards(qs, c) < 0) {
+		redisFree(c);
 		return (NULL);
 	}
 	if (qs->down) {
@@ -293,6 +355,8 @@ pm_qstore_open(const char *redis_server, int timeout_ms,
 	    != (ssize_t) sizeof(qs->stage_seq)) {
 		qs->stage_seq = (unsigned long long) pm_now_us();
 	}
+	/* connect now: a shard count mismatch stops the process at start */
+	(void) pm__qs_conn(qs);
 	return (qs);
 }
 

@@ -15,6 +15,9 @@
  *	  pm:{S}:incoming  stream, one entry per queued message: field
  *	               "qid" = Q; consumer group "qmgr" (created at start)
  *	  pm:{S}:deferred, pm:{S}:hold  (issue 3)
+ *	  pm:{S}:seen:Q  an id refused again until it expires (keep_id_ms)
+ *	  pm:queue_shards  the queue_shards the queue was made with: every
+ *	               connection compares, a mismatch is fatal
  *
  *	Enqueue (pm_qstore_enqueue): the body chunks are written first
  *	under a staging key pm:{S}:t:Q:<nonce>, each chunk with an expiry
@@ -88,6 +91,12 @@ typedef struct pm_qmsg {
 	int64_t next_attempt_us;
 	size_t nrcpt;
 	pm_qrcpt *rcpt;
+	/*
+	 * Enqueue only: > 0 keeps the queue id refused (PM_EEXIST) for
+	 * this long after the message is gone, in pm:{S}:seen:Q. For ids
+	 * that a retried request derives again (bounce notices).
+	 */
+	int64_t keep_id_ms;
 } pm_qmsg;
 
 /* Free a message read by pm_qstore_read(); NULL is fine; returns NULL. */
@@ -115,8 +124,9 @@ int pm_qstore_ping(pm_qstore *qs);
 /*
  * Durable, atomic enqueue. m->qid must be valid and m->shard set by the
  * caller (pm_qid_shard(m->qid, nshards)); m->size is set from len.
- * Returns 0, PM_EEXIST (qid already queued), PM_EFULL (Redis refuses
- * writes: OOM), PM_EREDIS, PM_EIO (fs body store).
+ * Returns 0, PM_EEXIST (qid already queued, or queued before within
+ * the keep_id_ms of that enqueue), PM_EFULL (Redis refuses writes:
+ * OOM), PM_EREDIS, PM_EIO (fs body store).
  */
 int pm_qstore_enqueue(pm_qstore *qs, pm_qmsg *m, const void *body,
     size_t len);
@@ -201,6 +211,23 @@ int pm_qstore_touch(pm_qstore *qs, const char *consumer,
  */
 int pm_qstore_rcpt_status(pm_qstore *qs, const char *qid, size_t index,
     const char *status, const char *dsn, const char *text, int *changed);
+
+/*
+ * The same, and when the recipient was final already (changed = 0),
+ * what Redis holds: the caller must report that, not its own outcome
+ * (a bounce for mail that was delivered, or "sent" for a recipient the
+ * sender was told bounced, would be wrong). status is "" when Redis
+ * did not say (an older functions library); text is cut to fit.
+ */
+typedef struct pm_qrcpt_final {
+	int changed;
+	char status[16];    /* PM_RCPT_SENT, PM_RCPT_BOUNCED, or "" */
+	char dsn[33];
+	char text[512];
+} pm_qrcpt_final;
+int pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
+    const char *status, const char *dsn, const char *text,
+    pm_qrcpt_final *out);
 
 /*
  * The message is finished: delete m, r, body, the stream entry (XACK +

@@ -182,9 +182,60 @@ int
 pm_qstore_rcpt_status(pm_qstore *qs, const char *qid, size_t index,
     const char *status, const char *dsn, const char *text, int *changed)
 {
+	pm_qrcpt_final f;
+	int rc;
+
+	if ((rc = pm_qstore_rcpt_cas(qs, qid, index, status, dsn, text,
+	    &f)) == 0 && changed != NULL) {
+		*changed = f.changed;
+	}
+	return (rc);
+}
+
+/* Copy a reply string into buf, cut, printable (a NUL ends it). */
+static void
+qs_copy_str(char *buf, size_t size, const redisReply *r)
+{
+	size_t n = r->len < size - 1 ? r->len : size - 1;
+
+	memcpy(buf, r->str, n);
+	buf[n] = 0;
+	pm_printable(buf);
+}
+
+/* [status, dsn, text] of a recipient that was final: into out. */
+static int
+qs_stored_final(const redisReply *r, pm_qrcpt_final *out)
+{
+	size_t i;
+
+	if (r->elements != 3) {
+		return (-1);
+	}
+	for (i = 0; i < 3; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING) {
+			return (-1);
+		}
+	}
+	if (pm__qs_is_str(r->element[0])
+	    && (strcmp(r->element[0]->str, PM_RCPT_SENT) == 0
+	    || strcmp(r->element[0]->str, PM_RCPT_BOUNCED) == 0)) {
+		qs_copy_str(out->status, sizeof(out->status), r->element[0]);
+	}
+	qs_copy_str(out->dsn, sizeof(out->dsn), r->element[1]);
+	qs_copy_str(out->text, sizeof(out->text), r->element[2]);
+	return (0);
+}
+
+int
+pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
+    const char *status, const char *dsn, const char *text,
+    pm_qrcpt_final *out)
+{
 	const char *argv[8];
 	size_t argl[8];
 	char key[QS_KEY_MAX], idx[24];
+	pm_qrcpt_final f;
 	redisReply *r;
 	int i, rc;
 
@@ -222,11 +273,14 @@ pm_qstore_rcpt_status(pm_qstore *qs, const char *qid, size_t index,
 	if ((rc = pm__qs_call(qs, 8, argv, argl, 0, &r)) < 0) {
 		return (rc);
 	}
+	memset(&f, 0, sizeof(f));
 	if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0
 	    || r->integer == 1)) {
-		if (changed != NULL) {
-			*changed = (int) r->integer;
-		}
+		f.changed = (int) r->integer; /* 0: a library before 3f */
+		*out = f;
+	} else if (r->type == REDIS_REPLY_ARRAY && qs_stored_final(r,
+	    &f) == 0) {
+		*out = f;
 	} else if (pm__qs_is_err(r, "NOENT")) {
 		rc = PM_ENOENT;
 	} else if (pm__qs_is_err(r, "NORCPT")) {

@@ -72,6 +72,7 @@ typedef struct qs_job {
 	int retry;     /* function missing: load and try again */
 	int fs_body;   /* this call wrote the fs body file */
 	int check;     /* fs body file existed: is the message queued? */
+	int seen;      /* refused: the id was queued before (keep_id_ms) */
 	size_t nbody;  /* body commands in the pipeline */
 	char stage[QS_KEY_MAX]; /* staged Redis body, "" if none */
 } qs_job;
@@ -102,14 +103,14 @@ static int
 qs_append_fcall(pm_qstore *qs, const qs_job *j)
 {
 	const pm_qmsg *m = j->m;
-	char keys[4][QS_KEY_MAX], nums[QS_NFIELDS][24], nenv[8], nr[24];
-	char nch[24];
+	char keys[5][QS_KEY_MAX], nums[QS_NFIELDS][24], nenv[8], nr[24];
+	char nch[24], keep[24];
 	char(*notify)[12];
 	const char **argv;
 	size_t *argl, argc = 0, max, i;
 	int rc;
 
-	max = 12 + 2 * (QS_NFIELDS + 1) + 3 * m->nrcpt;
+	max = 14 + 2 * (QS_NFIELDS + 1) + 3 * m->nrcpt;
 	argv = pm_calloc(max, sizeof(*argv));
 	argl = pm_calloc(max, sizeof(*argl));
 	notify = pm_calloc(m->nrcpt, sizeof(*notify));
@@ -117,10 +118,11 @@ qs_append_fcall(pm_qstore *qs, const qs_job *j)
 	pm__qs_key(keys[1], m->shard, "r", m->qid);
 	pm__qs_key(keys[2], m->shard, "b", m->qid);
 	pm__qs_key(keys[3], m->shard, "incoming", NULL);
+	pm__qs_key(keys[4], m->shard, "seen", m->qid);
 	argv[argc++] = "FCALL";
 	argv[argc++] = "pm_enqueue";
-	argv[argc++] = j->stage[0] ? "5" : "4";
-	for (i = 0; i < 4; i++) {
+	argv[argc++] = j->stage[0] ? "6" : "5";
+	for (i = 0; i < 5; i++) {
 		argv[argc++] = keys[i];
 	}
 	if (j->stage[0]) {
@@ -147,6 +149,9 @@ qs_append_fcall(pm_qstore *qs, const qs_job *j)
 	(void) snprintf(nch, sizeof(nch), "%zu", j->stage[0]
 	    ? pm_body_redis_nchunks(j->len, PM_BODY_CHUNK_SIZE) : (size_t) 0);
 	argv[argc++] = nch;
+	(void) snprintf(keep, sizeof(keep), "%lld", (long long)
+	    (m->keep_id_ms > 0 ? m->keep_id_ms : 0));
+	argv[argc++] = keep;
 	PM_ASSERT(argc <= max);
 	for (i = 0; i < argc; i++) {
 		argl[i] = strlen(argv[i]);
@@ -280,6 +285,9 @@ qs_judge(qs_job *j, redisReply **rv)
 	j->known = 1;
 	if (pm__qs_is_err(f, "EXISTS")) {
 		j->rc = PM_EEXIST;
+	} else if (pm__qs_is_err(f, "SEEN")) {
+		j->rc = PM_EEXIST; /* no message holds this call's body */
+		j->seen = 1;
 	} else if (pm__qs_is_err(f, "OOM") || full) {
 		pm_msg_warn("%s: enqueue: Redis is full (maxmemory)",
 		    j->m->qid);
@@ -405,7 +413,8 @@ qs_undo(pm_qstore *qs, qs_job *jobs, size_t n, int keep_fs)
 			}
 		}
 		jobs[i].stage[0] = 0;
-		if (jobs[i].fs_body && !keep_fs && jobs[i].rc != PM_EEXIST) {
+		if (jobs[i].fs_body && !keep_fs && (jobs[i].rc != PM_EEXIST
+		    || jobs[i].seen)) {
 			(void) pm_body_fs_delete(qs->body, jobs[i].m->qid);
 			jobs[i].fs_body = 0;
 		}

@@ -6,13 +6,16 @@
  *	LOAD REPLACE. Functions persist in the AOF and RDB (unlike the
  *	EVALSHA script cache), so a restarted Redis still has them.
  *
- *	pm_enqueue  KEYS m r b incoming [stage]
+ *	pm_enqueue  KEYS m r b incoming seen [stage]
  *	            ARGV qid nenv {name value}*nenv nrcpt
- *	                 {address orcpt notify}*nrcpt nchunks
- *	    Refuses with "-EXISTS" if m exists and with "-BODY" if the
- *	    staged body (a list of nchunks chunks) is incomplete; else
- *	    renames stage to b and removes its expiry, writes m and r and
- *	    XADDs "qid" to incoming. Returns the stream entry id.
+ *	                 {address orcpt notify}*nrcpt nchunks keep_ms
+ *	    Refuses with "-EXISTS" if m exists, "-SEEN" if seen exists,
+ *	    and with "-BODY" if the staged body (a list of nchunks chunks) is incomplete;
+ *	    else renames stage to b and removes its expiry, writes m and r,
+ *	    sets seen with an expiry of keep_ms when keep_ms > 0 (the id
+ *	    stays refused for that long after the message is gone: a
+ *	    notice asked for again is not queued twice) and XADDs "qid" to
+ *	    incoming. Returns the stream entry id.
  *	pm_body_append  KEYS stage  ARGV ttl_ms chunk
  *	    RPUSH chunk and PEXPIRE in one step (the AOF holds both or
  *	    neither), so a staged body always expires if never claimed.
@@ -24,8 +27,9 @@
  *	Delivery side (pm_qstore_deliv.c, docs/queue.md):
  *	pm_rcpt_status  KEYS r  ARGV index status dsn text
  *	    Compare-and-set of "i:s" (only from todo/deferred); 1 if
- *	    written, 0 if already final; "-NOENT" without r, "-NORCPT" for
- *	    an index that is not a recipient.
+ *	    written; if already final, what is stored: [status, dsn,
+ *	    text]; "-NOENT" without r, "-NORCPT" for an index that is not
+ *	    a recipient.
  *	pm_finish   KEYS m r b incoming deferred hold  ARGV qid id group
  *	    DEL m r b, XACK + XDEL the entry, ZREM, SREM; returns m's body
  *	    store or nil.
@@ -76,28 +80,37 @@ const char pm__qstore_lua[] =
     "\treturn n\n"
     "end\n"
     "\n"
-    "-- KEYS: m r b incoming [stage]; ARGV: qid nenv {name value}*nenv\n"
-    "-- nrcpt {address orcpt notify}*nrcpt nchunks\n"
+    "-- KEYS: m r b incoming seen [stage]; ARGV: qid nenv\n"
+    "-- {name value}*nenv nrcpt {address orcpt notify}*nrcpt nchunks\n"
+    "-- keep_ms. seen marks an id that must not be queued again for\n"
+    "-- keep_ms after the message is gone (0: no mark).\n"
     "local function pm_enqueue(keys, args)\n"
     "\tlocal m, r, b = keys[1], keys[2], keys[3]\n"
-    "\tlocal incoming, stage = keys[4], keys[5]\n"
+    "\tlocal incoming, seen, stage = keys[4], keys[5], keys[6]\n"
     "\tlocal qid = args[1]\n"
     "\tlocal nenv = is_count(args[2], ENV_MAX)\n"
     "\tif qid == nil or m == nil or r == nil or b == nil or incoming == nil\n"
-    "\t    or nenv == nil or nenv < 1 then\n"
+    "\t    or seen == nil or nenv == nil or nenv < 1 then\n"
     "\t\treturn bad('bad enqueue arguments')\n"
     "\tend\n"
     "\tlocal ri = 3 + 2 * nenv\n"
     "\tlocal nrcpt = is_count(args[ri], RCPT_MAX)\n"
-    "\tif nrcpt == nil or nrcpt < 1 or #args ~= ri + 3 * nrcpt + 1 then\n"
+    "\tif nrcpt == nil or nrcpt < 1 or #args ~= ri + 3 * nrcpt + 2 then\n"
     "\t\treturn bad('bad recipient count')\n"
     "\tend\n"
-    "\tlocal nchunks = is_count(args[#args], 1e9)\n"
+    "\tlocal nchunks = is_count(args[#args - 1], 1e9)\n"
     "\tif nchunks == nil or (nchunks > 0) ~= (stage ~= nil) then\n"
     "\t\treturn bad('bad body arguments')\n"
     "\tend\n"
+    "\tlocal keep = is_count(args[#args], 1e12)\n"
+    "\tif keep == nil then\n"
+    "\t\treturn bad('bad keep time')\n"
+    "\tend\n"
     "\tif redis.call('EXISTS', m) == 1 then\n"
     "\t\treturn redis.error_reply('EXISTS ' .. qid .. ' is already queued')\n"
+    "\tend\n"
+    "\tif redis.call('EXISTS', seen) == 1 then\n"
+    "\t\treturn redis.error_reply('SEEN ' .. qid .. ' was queued before')\n"
     "\tend\n"
     "\tlocal t = redis.call('TYPE', incoming)['ok']\n"
     "\tif t ~= 'stream' and t ~= 'none' then\n"
@@ -136,6 +149,9 @@ const char pm__qstore_lua[] =
     "\tend\n"
     "\tf[#f + 1] = 'n'; f[#f + 1] = tostring(nrcpt)\n"
     "\tredis.call('HSET', r, unpack(f))\n"
+    "\tif keep > 0 then\n"
+    "\t\tredis.call('SET', seen, '1', 'PX', keep)\n"
+    "\tend\n"
     "\treturn redis.call('XADD', incoming, '*', 'qid', qid)\n"
     "end\n"
     "\n"
@@ -199,7 +215,8 @@ const char pm__qstore_lua[] =
     "end\n"
     "\n"
     "-- KEYS: r; ARGV: index status dsn text. Compare-and-set of \"i:s\":\n"
-    "-- only when it is todo or deferred. Returns 1 if written, else 0.\n"
+    "-- only when it is todo or deferred. Returns 1 if written, else\n"
+    "-- what is stored: {status, dsn, text} (the caller reports that).\n"
     "local function pm_rcpt_status(keys, args)\n"
     "\tlocal r = keys[1]\n"
     "\tlocal i = is_count(args[1], RCPT_MAX - 1)\n"
@@ -222,7 +239,8 @@ const char pm__qstore_lua[] =
     "\tend\n"
     "\tlocal cur = redis.call('HGET', r, p .. 's')\n"
     "\tif cur and cur ~= 'todo' and cur ~= 'deferred' then\n"
-    "\t\treturn 0\n"
+    "\t\treturn {cur, redis.call('HGET', r, p .. 'd') or '',\n"
+    "\t\t    redis.call('HGET', r, p .. 't') or ''}\n"
     "\tend\n"
     "\tredis.call('HSET', r, p .. 's', st, p .. 'd', args[3], p .. 't',\n"
     "\t    args[4])\n"

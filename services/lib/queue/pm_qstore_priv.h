@@ -24,6 +24,7 @@
 #define QS_KEY_MAX 96
 #define QS_DEFAULT_PORT 6379
 #define QS_GROUP "qmgr"
+#define QS_SHARDS_KEY "pm:queue_shards" /* queue_shards the queue was made with */
 
 struct pm_qstore {
 	char *server; /* as configured, for logs */

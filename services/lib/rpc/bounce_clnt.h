@@ -6,13 +6,15 @@
  * DESCRIPTION
  *	qmgr asks the bounce service (bounce_service URLs) to send a
  *	delivery status notification about some recipients of a queued
- *	message: failed, delayed, delivered or relayed. Synchronous,
- *	thread-safe. The reply says whether the notice is queued (code
- *	250, or 250 with no notice when none was needed); any other answer
- *	or a transport error means "try again later" and qmgr keeps the
- *	message.
+ *	message: failed, delayed, delivered or relayed; one notice per
+ *	part of at most per_notice recipients. Synchronous, thread-safe.
+ *	The reply says whether the notice is queued (code 250, or 250
+ *	with no notice when none was needed), can never be sent (5xx: the
+ *	caller gives it up and logs that it is lost), or not now (4xx, a
+ *	transport error: qmgr keeps the message and asks again).
  * LIMITS
- *	Each call waits at most the timeout given at creation.
+ *	PM_BOUNCE_NOTICE_MAX recipients per notice; each request waits at
+ *	most the timeout given at creation.
  */
 #ifndef BOUNCE_CLNT_H
 #define BOUNCE_CLNT_H
@@ -42,12 +44,37 @@ pm_bounce_clnt *pm_bounce_clnt_new(const char *urls, int timeout_ms);
 void pm_bounce_clnt_free(pm_bounce_clnt *c);
 
 /*
- * 0 when the notice is queued or not needed (*notice_qid set, "" when
- * none was sent); PM_EAGAIN (bounce answered 4xx) or another PM_E* on
- * failure: keep the message and try later.
+ * Recipients per notice: at most PM_BOUNCE_NOTICE_MAX, so that one
+ * request stays within PM_RPC_CONTROL_MAX with every field at its wire
+ * bound (addresses PM_BOUNCE_ADDR_WIRE_MAX, texts cut at
+ * PM_BOUNCE_TEXT_WIRE_MAX, the notice shows no more).
+ */
+#define PM_BOUNCE_NOTICE_MAX 400
+#define PM_BOUNCE_ADDR_WIRE_MAX 512
+#define PM_BOUNCE_MTA_WIRE_MAX 256
+#define PM_BOUNCE_TEXT_WIRE_MAX 1024
+
+typedef struct pm_notice_result {
+	char queue_id[32];      /* the first notice's, "" if none was sent */
+	size_t parts;           /* notices asked for */
+	size_t lost;            /* of those, refused for good (5xx) */
+	char why[256];          /* the last refusal, printable */
+} pm_notice_result;
+
+/*
+ * One kind of notice about rcpt[0..nrcpt-1], in parts of at most
+ * per_notice recipients (1..PM_BOUNCE_NOTICE_MAX), in order: part i
+ * holds rcpt[i * per_notice ...]. The bounce service derives each
+ * notice's queue id from (queue_id, kind, part), so asking again after
+ * a failure or a lost answer never queues a notice twice; the split
+ * must be the same when asking again (same recipients, same order).
+ * Returns 0 when every part is queued or not needed; PM_ENOENT when
+ * every part was answered but res->lost of them can never be sent
+ * (res->why); another PM_E* at the first part that failed for now
+ * (later parts are not asked): keep the message and try later.
  */
 int pm_bounce_notify(pm_bounce_clnt *c, int kind, const char *queue_id,
-    const pm_notice_rcpt *rcpt, size_t nrcpt, char *notice_qid,
-    size_t notice_qid_size);
+    const pm_notice_rcpt *rcpt, size_t nrcpt, size_t per_notice,
+    pm_notice_result *res);
 
 #endif

@@ -184,6 +184,7 @@ clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, uint8_t **out,
 	req.protocol = S(s->protocol);
 	req.sasl_username = S(s->sasl_username);
 	req.arrival_us = s->arrival_us;
+	req.keep_id_secs = s->keep_id_secs;
 
 	len = pm__cleanup_submit__get_packed_size(&req);
 	/* room for the pm.Envelope around it */

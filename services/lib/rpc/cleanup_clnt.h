@@ -52,6 +52,8 @@ typedef struct pm_submit {
 	const char *protocol;
 	const char *sasl_username;
 	int64_t arrival_us;
+	unsigned keep_id_secs; /* with queue_id: refuse the id again for this
+	                        * long after the message is gone (0: no) */
 } pm_submit;
 
 typedef struct pm_submit_result {

@@ -1,0 +1,198 @@
+/*
+ * NAME
+ *	redis_helper - a private redis-server for one unit test
+ * SUMMARY
+ *	#include "redis_helper.h"
+ *	static rh_server srv;
+ *	rh_start(&srv); ... rh_raw(&srv) ... rh_stop(&srv);
+ * DESCRIPTION
+ *	Starts redis-server (appendonly, appendfsync always, no RDB) on a
+ *	free loopback port in a temporary directory, waits until it answers
+ *	PING, and stops it by PID (rh_stop also removes the directory). The
+ *	server gets PR_SET_PDEATHSIG, so a crashed test leaves no server
+ *	behind. rh_raw() opens a second, plain hiredis connection for the
+ *	test's own checks; rh_cmd() runs one command on it.
+ * LIMITS
+ *	One server per rh_server; a test that needs a restart calls
+ *	rh_stop() and rh_start() again (a new port and directory).
+ * SECURITY
+ *	Test code only: listens on 127.0.0.1.
+ */
+#ifndef REDIS_HELPER_H
+#define REDIS_HELPER_H
+
+#include <criterion/criterion.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct rh_server {
+	pid_t pid;
+	int port;
+	char dir[64];
+	char addr[32];          /* "127.0.0.1:port" for pm_qstore_open */
+} rh_server;
+
+static inline int
+rh_free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+	cr_assert(getsockname(fd, (struct sockaddr *) &sa, &len) == 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return (port);
+}
+
+static inline redisContext *
+rh_raw(const rh_server *s)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
+
+	if (c != NULL && c->err) {
+		redisFree(c);
+		c = NULL;
+	}
+	return (c);
+}
+
+/* One command on a new raw connection; the reply (caller frees). */
+static inline redisReply *
+rh_cmd(const rh_server *s, const char *fmt, ...)
+{
+	redisContext *c = rh_raw(s);
+	redisReply *r;
+	va_list ap;
+
+	cr_assert(c != NULL, "no raw connection to Redis");
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	redisFree(c);
+	cr_assert(r != NULL, "no reply from Redis");
+	return (r);
+}
+
+static inline void
+rh_start(rh_server *s)
+{
+	const char *argv[24];
+	char port[16], log[96];
+	redisContext *c;
+	redisReply *r;
+	pid_t parent = getpid();
+	int i, n = 0, fd, ok;
+
+	strcpy(s->dir, "/tmp/pm_redis.XXXXXX");
+	cr_assert(mkdtemp(s->dir) != NULL);
+	s->port = rh_free_port();
+	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", s->port);
+	snprintf(port, sizeof(port), "%d", s->port);
+	snprintf(log, sizeof(log), "%s/redis.log", s->dir);
+	argv[n++] = "redis-server";
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--bind";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--dir";
+	argv[n++] = s->dir;
+	argv[n++] = "--appendonly";
+	argv[n++] = "yes";
+	argv[n++] = "--appendfsync";
+	argv[n++] = "always";
+	argv[n++] = "--save";
+	argv[n++] = "";
+	argv[n++] = "--logfile";
+	argv[n++] = log;
+	argv[n] = NULL;
+	s->pid = fork();
+	cr_assert(s->pid >= 0);
+	if (s->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent) {
+			_exit(1);
+		}
+		fd = open("/dev/null", O_RDWR);
+		dup2(fd, 0);
+		dup2(fd, 1);
+		execvp("redis-server", (char **) argv);
+		_exit(127);
+	}
+	for (i = 0; i < 400; i++) {
+		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+			s->pid = 0;
+			cr_assert_fail("redis-server exited at start; see %s", log);
+		}
+		if ((c = rh_raw(s)) != NULL) {
+			r = redisCommand(c, "PING");
+			ok = (r != NULL && r->type == REDIS_REPLY_STATUS);
+			if (r != NULL) {
+				freeReplyObject(r);
+			}
+			redisFree(c);
+			if (ok) {
+				return;
+			}
+		}
+		usleep(25000);
+	}
+	cr_assert_fail("redis-server did not answer PING on port %d", s->port);
+}
+
+static inline int
+rh_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void) st;
+	(void) flag;
+	(void) f;
+	return (remove(path));
+}
+
+static inline void
+rh_stop(rh_server *s)
+{
+	int i;
+
+	if (s->pid > 0) {
+		kill(s->pid, SIGTERM);
+		for (i = 0; i < 400 && s->pid > 0; i++) {
+			if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+				s->pid = 0;
+			} else {
+				usleep(25000);
+			}
+		}
+		if (s->pid > 0) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, NULL, 0);
+			s->pid = 0;
+		}
+	}
+	if (s->dir[0]) {
+		nftw(s->dir, rh_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		s->dir[0] = 0;
+	}
+}
+
+#endif
