@@ -41,6 +41,10 @@ LIBS     := -lnng -lprotobuf-c -lhiredis -levent_core -levent_pthreads \
 PROTOS   := $(wildcard proto/*.proto)
 GEN_C    := $(patsubst proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
 GEN_H    := $(GEN_C:.c=.h)
+# Lua (Redis Functions) next to the C that loads it, embedded as a string.
+LUA_SRC  := $(wildcard services/lib/*/*.lua)
+LUA_H    := $(patsubst %.lua,build/gen/%.lua.h,$(notdir $(LUA_SRC)))
+vpath %.lua $(LIB_DIRS)
 LIB_SRC  := $(wildcard services/lib/*/*.c)
 LIB_OBJ  := $(patsubst services/lib/%.c,$(B)/obj/lib/%.o,$(LIB_SRC)) \
             $(patsubst build/gen/%.c,$(B)/obj/gen/%.o,$(GEN_C))
@@ -51,9 +55,9 @@ BINS     := $(addprefix $(B)/bin/,$(ROLES)) $(CLIS)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(patsubst tests/unit/%.c,$(B)/test/%,$(UNIT_SRC))
 
-.PHONY: all lib bins units test unit unit-asan integration run stop bench deps \
+.PHONY: all lib bins units test unit unit-asan integration run stop bench deps lint-lua \
         clean format
-.SECONDARY: $(GEN_C) $(GEN_H)
+.SECONDARY: $(GEN_C) $(GEN_H) $(LUA_H)
 
 all: bins units
 
@@ -69,7 +73,12 @@ $(B)/obj/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-cast-qual -c -o $@ $<
 
-$(B)/obj/lib/%.o: services/lib/%.c $(GEN_H) $(LIB_HDR)
+# Each line of the Lua becomes one C string literal.
+build/gen/%.lua.h: %.lua
+	@mkdir -p build/gen
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+
+$(B)/obj/lib/%.o: services/lib/%.c $(GEN_H) $(LUA_H) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -123,7 +132,12 @@ integration:
 	@$(MAKE) --no-print-directory SAN=1 bins
 	@PM_BIN=build/asan/bin tests/integration/run.sh
 
+# The Lua of the Redis Functions parses (Redis runs Lua 5.1).
+lint-lua:
+	@luac5.1 -p $(LUA_SRC) && echo "lua: $(LUA_SRC) ok"
+
 test: all
+	@$(MAKE) --no-print-directory lint-lua
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory integration
