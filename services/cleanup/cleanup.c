@@ -16,8 +16,9 @@
  *	This file is the wiring: parameters, tables, per-worker Redis
  *	connections (cleanup_workers threads, each with its own pm_qstore,
  *	so that many enqueues are in flight and Redis groups their
- *	fsyncs), readiness (/readyz: Redis answers PING), metrics and
- *	SIGHUP (tables reopened; requests in flight keep the old ones).
+ *	fsyncs), readiness (/readyz: Redis answers and is as durable as
+ *	queue_durability says, cleanup_durable.c), metrics and SIGHUP
+ *	(tables reopened; requests in flight keep the old ones).
  * LIMITS
  *	cleanup_workers requests at once; a request is at most
  *	message_size_limit + PM_CLEANUP_ENV_ALLOWANCE +
@@ -244,10 +245,12 @@ cleanup_pre_init(void)
 	char *url;
 
 	/*
-	 * fsync: Redis itself must run with appendfsync always (the
-	 * default of `make run` and the tests); replica: also WAIT for
-	 * queue_min_replicas; none: whatever Redis does (tests, benchmarks
-	 * that say so). Anything else is a typo that must not pass silently.
+	 * fsync: Redis itself must run with appendonly yes and appendfsync
+	 * always (the default of `make run` and the tests); replica: also
+	 * WAIT for queue_min_replicas; none: whatever Redis does (tests,
+	 * benchmarks that say so). cleanup_durable.c checks that Redis
+	 * really does so. Anything else is a typo that must not pass
+	 * silently.
 	 */
 	if (strcmp(var_queue_durability, "fsync") != 0 &&
 	    strcmp(var_queue_durability, "replica") != 0 &&
@@ -274,7 +277,8 @@ cleanup_pre_init(void)
 	if (ready_qs == NULL) {
 		return (-1);
 	}
-	return (0);
+	/* Before the first request: no 250 unless Redis is durable. */
+	return (cleanup_durable_start());
 }
 
 static int
@@ -330,15 +334,11 @@ cleanup_recvmax(void)
 	    (size_t) var_cleanup_rcpt_limit * PM_CLEANUP_RCPT_ALLOWANCE);
 }
 
+/* Ready: Redis answers (not -LOADING) and is durable as configured. */
 static int
 cleanup_ready(void)
 {
-	int ok;
-
-	pthread_mutex_lock(&ready_mu);
-	ok = ready_qs != NULL && pm_qstore_ping(ready_qs) == 0;
-	pthread_mutex_unlock(&ready_mu);
-	return (ok);
+	return (cleanup_durable_check() == 0);
 }
 
 static void
@@ -370,6 +370,7 @@ cleanup_fini(void)
 	if (old != NULL) {
 		cleanup_maps_put(old);
 	}
+	cleanup_durable_stop();
 	pthread_mutex_lock(&ready_mu);
 	ready_qs = pm_qstore_close(ready_qs);
 	pthread_mutex_unlock(&ready_mu);
@@ -417,6 +418,8 @@ main(int argc, char **argv)
 	static const pm_cfg_time times[] = {
 		{ VAR_CLEANUP_RWR_TMOUT, DEF_CLEANUP_RWR_TMOUT,
 		    &var_cleanup_rwr_tmout, 's', 1, 3600 },
+		{ VAR_QUEUE_DUR_CHECK, DEF_QUEUE_DUR_CHECK,
+		    &var_queue_dur_check, 's', 1, 3600 },
 		{ 0 },
 	};
 	static const pm_cfg_bool bools[] = {
