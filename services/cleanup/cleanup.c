@@ -348,6 +348,7 @@ cleanup_reload(void)
 
 	if (m == NULL) {
 		pm_msg_warn("reload failed; keeping the old tables");
+		pm_server_reload_failed();
 		return;
 	}
 	pthread_mutex_lock(&maps_mu);
@@ -428,6 +429,23 @@ main(int argc, char **argv)
 		{ VAR_ENABLE_ORCP, DEF_ENABLE_ORCP, &var_enable_orcp },
 		{ 0 },
 	};
+	/*
+	 * Bound again on SIGHUP, then cleanup_reload() builds new tables
+	 * and limits from them (maps_new). Not here (restart): workers,
+	 * cleanup_recipient_limit and message_size_limit (the RPC receive
+	 * limit is set from them at start), Redis and queue parameters,
+	 * queue_durability (each worker's WAIT is set at start),
+	 * myhostname (also the log's host name).
+	 */
+	static const char *const reload_params[] = {
+		VAR_HEADER_CHECKS, VAR_BODY_CHECKS, VAR_DROP_HEADERS,
+		VAR_CANONICAL_MAPS, VAR_SEND_CANON_MAPS, VAR_RCPT_CANON_MAPS,
+		VAR_CANON_CLASSES, VAR_VIRT_ALIAS_MAPS, VAR_CLEANUP_TOTAL_RCPT,
+		VAR_HEADER_LIMIT, VAR_HOPCOUNT_LIMIT, VAR_BODY_CHECK_LEN,
+		VAR_LINE_LIMIT, VAR_VIRT_RECUR_LIMIT, VAR_VIRT_EXPAN_LIMIT,
+		VAR_ALWAYS_ADD_HDRS, VAR_ENABLE_ORCP, VAR_QUEUE_DUR_CHECK,
+		VAR_MYORIGIN, VAR_MYDEST, NULL,
+	};
 	static const pm_service svc = {
 		.name = "cleanup",
 		.strs = strs,
@@ -445,6 +463,7 @@ main(int argc, char **argv)
 		.post_init = cleanup_post_init,
 		.fini = cleanup_fini,
 		.reload = cleanup_reload,
+		.reload_params = reload_params,
 		.ready = cleanup_ready,
 	};
 

@@ -34,6 +34,7 @@
 #include "pm_log.h"
 #include "pm_metrics.h"
 #include "pm_resolve.h"
+#include "pm_server.h"
 #include "pm_util.h"
 
 #include "common.pb-c.h"
@@ -140,6 +141,7 @@ rewrite_reload(void)
 		pm_msg_warn("reload failed: %s; keeping the old configuration",
 		    err != NULL ? err : "unknown error");
 		free(err);
+		pm_server_reload_failed();
 		return;
 	}
 	rw_install(r);

@@ -396,6 +396,7 @@ smtp_reload(void)
 	if (pm_dns_set_servers(var_dns_server) != 0) {
 		pm_msg_warn("reload: bad %s; keeping the old servers",
 		    VAR_DNS_SERVER);
+		pm_server_reload_failed();
 	}
 }
 
@@ -474,6 +475,8 @@ main(int argc, char **argv)
 		{ VAR_SMTP_SKIP_5XX, DEF_SMTP_SKIP_5XX, &var_smtp_skip_5xx },
 		{ 0 },
 	};
+	/* Bound again on SIGHUP; smtp_reload() applies it. */
+	static const char *const reload_params[] = { VAR_DNS_SERVER, NULL };
 	static const pm_service svc = {
 		.name = "smtp",
 		.strs = strs,
@@ -486,6 +489,7 @@ main(int argc, char **argv)
 		.run = smtp_run,
 		.fini = smtp_fini,
 		.reload = smtp_reload,
+		.reload_params = reload_params,
 		.ready = smtp_ready,
 	};
 

@@ -30,6 +30,7 @@
 #include "pm_common_params.h"
 #include "pm_dns.h"
 #include "pm_log.h"
+#include "pm_server.h"
 #include "pm_util.h"
 #include "rewrite_clnt.h"
 
@@ -147,6 +148,7 @@ smtpd_check_reload(void)
 	if ((a = check_build(&err)) == NULL) {
 		pm_msg_error("%s; keeping the previous restrictions", err);
 		free(err);
+		pm_server_reload_failed();
 		return;
 	}
 	check_install(a);
