@@ -40,7 +40,42 @@ smtp_host=${smtpd_listen%:*}
 smtp_port=${smtpd_listen##*:}
 [ "$smtp_host" = "0.0.0.0" ] && smtp_host=127.0.0.1
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# alive PIDFILE: the process in PIDFILE runs. kill -0 alone is not
+# enough: it succeeds on a zombie (a crashed service that nothing has
+# reaped yet, e.g. under a PID 1 that does not reap), and such a
+# service must count as dead so that `make run` starts it again. A PID
+# left from an earlier run may also belong to another program by now:
+# its command line must name the service (run/pid/<name>.pid).
+alive() {
+	local pid state name
+	[ -f "$1" ] || return 1
+	pid=$(cat "$1")
+	case "$pid" in '' | *[!0-9]*) return 1 ;; esac
+	kill -0 "$pid" 2>/dev/null || return 1
+	state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] || return 1
+	name=$(basename "$1" .pid)
+	tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
+}
+
+# Wait until Redis answers PONG: while it replays its append-only file
+# it answers "-LOADING ..." (and redis-cli still exits 0), and cleanup
+# would refuse mail meanwhile. Up to $POSTMESH_RUN_REDIS_WAIT seconds
+# (default 300: a large append file takes a while).
+redis_wait_loaded() {
+	local i reply="" max=$((${POSTMESH_RUN_REDIS_WAIT:-300} * 10))
+	for ((i = 0; i < max; i++)); do
+		reply=$(redis-cli -h "$redis_host" -p "$redis_port" ping 2>&1) || true
+		[ "$reply" = PONG ] && return 0
+		if [ $((i % 50)) -eq 49 ]; then
+			echo "waiting for redis-server: ${reply:-no answer}"
+		fi
+		sleep 0.1
+	done
+	echo "error: redis-server on $redis_addr does not answer PONG:" \
+	     "${reply:-no answer}; see $RUN/log/redis.log" >&2
+	exit 1
+}
 
 start() {
 	mkdir -p "$RUN/etc" "$RUN/log" "$RUN/pid" "$RUN/redis"
@@ -67,12 +102,9 @@ CONF
 			--save "" --maxmemory-policy noeviction \
 			--daemonize yes --pidfile "$RUN/pid/redis.pid" \
 			--logfile "$RUN/log/redis.log"
-		for _ in $(seq 100); do
-			redis-cli -h "$redis_host" -p "$redis_port" ping >/dev/null 2>&1 && break
-			sleep 0.1
-		done
 		echo "redis-server on $redis_addr (data in $RUN/redis)"
 	fi
+	redis_wait_loaded
 	for s in $SERVICES; do
 		if alive "$RUN/pid/$s.pid"; then
 			echo "$s already running (pid $(cat "$RUN/pid/$s.pid"))"

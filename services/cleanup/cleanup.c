@@ -16,8 +16,9 @@
  *	This file is the wiring: parameters, tables, per-worker Redis
  *	connections (cleanup_workers threads, each with its own pm_qstore,
  *	so that many enqueues are in flight and Redis groups their
- *	fsyncs), readiness (/readyz: Redis answers PING), metrics and
- *	SIGHUP (tables reopened; requests in flight keep the old ones).
+ *	fsyncs), readiness (/readyz: Redis answers and is as durable as
+ *	queue_durability says, cleanup_durable.c), metrics and SIGHUP
+ *	(tables reopened; requests in flight keep the old ones).
  * LIMITS
  *	cleanup_workers requests at once; a request is at most
  *	message_size_limit + PM_CLEANUP_ENV_ALLOWANCE +
@@ -234,10 +235,12 @@ cleanup_pre_init(void)
 	char *url;
 
 	/*
-	 * fsync: Redis itself must run with appendfsync always (the
-	 * default of `make run` and the tests); replica: also WAIT for
-	 * queue_min_replicas; none: whatever Redis does (tests, benchmarks
-	 * that say so). Anything else is a typo that must not pass silently.
+	 * fsync: Redis itself must run with appendonly yes and appendfsync
+	 * always (the default of `make run` and the tests); replica: also
+	 * WAIT for queue_min_replicas; none: whatever Redis does (tests,
+	 * benchmarks that say so). cleanup_durable.c checks that Redis
+	 * really does so. Anything else is a typo that must not pass
+	 * silently.
 	 */
 	if (strcmp(var_queue_durability, "fsync") != 0 &&
 	    strcmp(var_queue_durability, "replica") != 0 &&
@@ -259,7 +262,8 @@ cleanup_pre_init(void)
 		return (-1);
 	}
 	pm_snap_set(&maps_cur, m);
-	return (0);
+	/* Before the first request: no 250 unless Redis is durable. */
+	return (cleanup_durable_start());
 }
 
 static void *
@@ -293,6 +297,13 @@ cleanup_recvmax(void)
 	    (size_t) var_cleanup_rcpt_limit * PM_CLEANUP_RCPT_ALLOWANCE);
 }
 
+/* Ready: Redis answers (not -LOADING) and is durable as configured. */
+static int
+cleanup_ready(void)
+{
+	return (cleanup_durable_check() == 0);
+}
+
 static void
 cleanup_reload(void)
 {
@@ -300,6 +311,7 @@ cleanup_reload(void)
 
 	if (m == NULL) {
 		pm_msg_warn("reload failed; keeping the old tables");
+		pm_server_reload_failed();
 		return;
 	}
 	pm_snap_set(&maps_cur, m);
@@ -310,6 +322,7 @@ static void
 cleanup_fini(void)
 {
 	pm_snap_set(&maps_cur, NULL);
+	cleanup_durable_stop();
 	pm_rewrite_clnt_free(cleanup_rewrite);
 	cleanup_rewrite = NULL;
 }
@@ -352,6 +365,8 @@ main(int argc, char **argv)
 	static const pm_cfg_time times[] = {
 		{ VAR_CLEANUP_RWR_TMOUT, DEF_CLEANUP_RWR_TMOUT,
 		    &var_cleanup_rwr_tmout, 's', 1, 3600 },
+		{ VAR_QUEUE_DUR_CHECK, DEF_QUEUE_DUR_CHECK,
+		    &var_queue_dur_check, 's', 1, 3600 },
 		{ 0 },
 	};
 	static const pm_cfg_bool bools[] = {
@@ -359,6 +374,23 @@ main(int argc, char **argv)
 		    &var_always_add_hdrs },
 		{ VAR_ENABLE_ORCP, DEF_ENABLE_ORCP, &var_enable_orcp },
 		{ 0 },
+	};
+	/*
+	 * Bound again on SIGHUP, then cleanup_reload() builds new tables
+	 * and limits from them (maps_new). Not here (restart): workers,
+	 * cleanup_recipient_limit and message_size_limit (the RPC receive
+	 * limit is set from them at start), Redis and queue parameters,
+	 * queue_durability (each worker's WAIT is set at start),
+	 * myhostname (also the log's host name).
+	 */
+	static const char *const reload_params[] = {
+		VAR_HEADER_CHECKS, VAR_BODY_CHECKS, VAR_DROP_HEADERS,
+		VAR_CANONICAL_MAPS, VAR_SEND_CANON_MAPS, VAR_RCPT_CANON_MAPS,
+		VAR_CANON_CLASSES, VAR_VIRT_ALIAS_MAPS, VAR_CLEANUP_TOTAL_RCPT,
+		VAR_HEADER_LIMIT, VAR_HOPCOUNT_LIMIT, VAR_BODY_CHECK_LEN,
+		VAR_LINE_LIMIT, VAR_VIRT_RECUR_LIMIT, VAR_VIRT_EXPAN_LIMIT,
+		VAR_ALWAYS_ADD_HDRS, VAR_ENABLE_ORCP, VAR_QUEUE_DUR_CHECK,
+		VAR_MYORIGIN, VAR_MYDEST, NULL,
 	};
 	static const pm_service svc = {
 		.name = "cleanup",
@@ -377,6 +409,8 @@ main(int argc, char **argv)
 		.fini = cleanup_fini,
 		.reload = cleanup_reload,
 		.queue = 1,
+		.reload_params = reload_params,
+		.ready = cleanup_ready,
 	};
 
 	return (pm_server_main(&svc, argc, argv));

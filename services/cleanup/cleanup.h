@@ -62,4 +62,15 @@ typedef struct cleanup_metrics {
 
 extern cleanup_metrics cleanup_m;
 
+/*
+ * Redis durability as queue_durability says (cleanup_durable.c):
+ * start (first check, then a thread re-checks every
+ * queue_durability_check_interval), stop, check now (for /readyz:
+ * 0 if durable), and whether submissions are accepted.
+ */
+int cleanup_durable_start(void);
+void cleanup_durable_stop(void);
+int cleanup_durable_check(void);
+int cleanup_durable_ok(void);
+
 #endif

@@ -45,6 +45,8 @@
 /* Times (seconds). */
 #define VAR_CLEANUP_RWR_TMOUT "cleanup_rewrite_timeout" /* Postmesh */
 #define DEF_CLEANUP_RWR_TMOUT "10s"
+#define VAR_QUEUE_DUR_CHECK "queue_durability_check_interval" /* Postmesh */
+#define DEF_QUEUE_DUR_CHECK "10s"
 
 /* Booleans. */
 #define VAR_ALWAYS_ADD_HDRS "always_add_missing_headers"
@@ -68,6 +70,7 @@ extern long var_virt_recur_limit;
 extern long var_virt_expan_limit;
 extern long var_queue_min_replicas;
 extern long var_cleanup_rwr_tmout;
+extern long var_queue_dur_check;
 extern int var_always_add_hdrs;
 extern int var_enable_orcp;
 

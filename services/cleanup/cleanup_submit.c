@@ -13,6 +13,9 @@
  *	     virtual aliases): a lookup or rewrite failure gives "451 4.3.0
  *	     Error: queue file write error";
  *	  4. content through pm_cleanup_content(): REJECT, DISCARD, HOLD;
+ *	     while Redis is not as durable as queue_durability says
+ *	     (cleanup_durable.c): "451 4.3.0 Error: queue storage is not
+ *	     durable; try again later", nothing written;
  *	  5. pm_qstore_enqueue() on the worker's own Redis connection;
  *	     0 -> "250 2.0.0 Ok: queued as QID" (also when the queue id is
  *	     already queued, or was within keep_id_secs of a request that
@@ -61,6 +64,7 @@
 
 #define TEXT_WRITE_ERR "Error: queue file write error"
 #define TEXT_PROTO_ERR "Error: internal protocol error"
+#define TEXT_NOT_DURABLE "Error: queue storage is not durable; try again later"
 
 typedef struct submit_reply {
 	unsigned code;
@@ -342,6 +346,13 @@ submit(cleanup_worker *w, const Pm__CleanupSubmit *s, submit_reply *r)
 		    var_message_size_limit);
 		reply_set(r, 552, "5.3.4", "Error: message file too big");
 		pm_metric_inc(cleanup_m.rejected);
+		return;
+	}
+	if (!cleanup_durable_ok()) {
+		pm_msg_info("%s: defer: %s = %s not met by Redis; refusing "
+		    "mail", r->qid, VAR_QUEUE_DURABILITY, var_queue_durability);
+		reply_set(r, 451, "4.3.0", TEXT_NOT_DURABLE);
+		pm_metric_inc(cleanup_m.error);
 		return;
 	}
 	submit_process(w, s, r->qid, r);

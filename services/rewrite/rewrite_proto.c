@@ -34,6 +34,7 @@
 #include "pm_log.h"
 #include "pm_metrics.h"
 #include "rewrite_resolve.h"
+#include "pm_server.h"
 #include "pm_snap.h"
 #include "pm_util.h"
 
@@ -95,6 +96,7 @@ rewrite_reload(void)
 		pm_msg_warn("reload failed: %s; keeping the old configuration",
 		    err != NULL ? err : "unknown error");
 		free(err);
+		pm_server_reload_failed();
 		return;
 	}
 	pm_snap_set(&rw_cur, r);

@@ -379,6 +379,7 @@ smtp_reload(void)
 	if (pm_dns_set_servers(var_dns_server) != 0) {
 		pm_msg_warn("reload: bad %s; keeping the old servers",
 		    VAR_DNS_SERVER);
+		pm_server_reload_failed();
 	}
 }
 
@@ -452,6 +453,8 @@ main(int argc, char **argv)
 		{ VAR_SMTP_SKIP_5XX, DEF_SMTP_SKIP_5XX, &var_smtp_skip_5xx },
 		{ 0 },
 	};
+	/* Bound again on SIGHUP; smtp_reload() applies it. */
+	static const char *const reload_params[] = { VAR_DNS_SERVER, NULL };
 	static const pm_service svc = {
 		.name = "smtp",
 		.strs = strs,
@@ -465,6 +468,7 @@ main(int argc, char **argv)
 		.fini = smtp_fini,
 		.reload = smtp_reload,
 		.queue = 1,
+		.reload_params = reload_params,
 	};
 
 	return (pm_server_main(&svc, argc, argv));

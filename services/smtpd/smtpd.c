@@ -482,6 +482,23 @@ main(int argc, char **argv)
 		    &var_strict_rfc821_env },
 		{ 0 },
 	};
+	/*
+	 * Bound again on SIGHUP: read per session or per command. The
+	 * restrictions, mynetworks, relay_domains ... are read again by
+	 * smtpd_check_reload() itself. Not here (restart): listen address,
+	 * backlog, check threads, session limit, shutdown grace,
+	 * smtpd_forbid_bare_newline (decoded at start), and
+	 * message_size_limit (the cleanup client's request limit is set
+	 * from it at start; cleanup's own receive limit too).
+	 */
+	static const char *const reload_params[] = {
+		VAR_SMTPD_BANNER, VAR_LINE_LIMIT, VAR_SMTPD_RCPT_LIMIT,
+		VAR_SMTPD_HARD_ERLIM, VAR_SMTPD_SOFT_ERLIM, VAR_SMTPD_JUNK_CMD,
+		VAR_SMTPD_MIN_DATA_RATE, VAR_SMTPD_TMOUT, VAR_SMTPD_ERR_SLEEP,
+		VAR_HELO_REQUIRED, VAR_SMTPD_FORBID_UNAUTH_PIPE,
+		VAR_SMTPD_REQ_DEADLINE, VAR_DISABLE_VRFY_CMD,
+		VAR_STRICT_RFC821_ENV, VAR_DNS_SERVER, NULL,
+	};
 	static const pm_service svc = {
 		.name = "smtpd",
 		.strs = strs,
@@ -493,6 +510,7 @@ main(int argc, char **argv)
 		.post_init = smtpd_post_init,
 		.run = smtpd_run,
 		.reload = smtpd_reload,
+		.reload_params = reload_params,
 	};
 
 	return (pm_server_main(&svc, argc, argv));

@@ -4,7 +4,7 @@
  * SUMMARY
  *	#include "smtpd_check.h"
  * DESCRIPTION
- *	A thin layer over pm_access (services/lib/pm_access.[ch], where the
+ *	A thin layer over smtpd_access (smtpd_access.[ch], where the
  *	evaluation logic lives and is unit-tested): it owns the rewrite
  *	service client used to classify addresses, sets the DNS servers
  *	(dns_server), and swaps the parsed configuration on reload while
@@ -31,6 +31,7 @@
 #include "pm_common_params.h"
 #include "pm_dns.h"
 #include "pm_log.h"
+#include "pm_server.h"
 #include "pm_util.h"
 #include "rewrite_clnt.h"
 
@@ -104,6 +105,7 @@ smtpd_check_reload(void)
 	if ((a = check_build(&err)) == NULL) {
 		pm_msg_error("%s; keeping the previous restrictions", err);
 		free(err);
+		pm_server_reload_failed();
 		return;
 	}
 	pm_snap_set(&check_cur, a);

@@ -22,8 +22,10 @@ to. Helpers never kill by name, only the PIDs they started.
 import email
 import email.policy
 import glob
+import grp
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -381,8 +383,10 @@ class Dns:
 class Dovecot:
     """Dovecot LMTP on 127.0.0.1:port, Maildirs under <dir>/mail/<user>.
 
-    users: full addresses ("alice@lmtp.test"). Needs root (Dovecot's
-    master sets the mail uid, user nobody, per delivery)."""
+    users: full addresses ("alice@lmtp.test"). As root, Dovecot's master
+    delivers as user nobody; as any other user it runs rootless (its
+    internal and login users, and the mail uid, are that user), so the
+    LMTP tests run in a CI that is not root too."""
 
     def __init__(self, workdir, users, port=None):
         self.dir = os.path.join(workdir, "dovecot")
@@ -395,16 +399,23 @@ class Dovecot:
         return os.path.join(self.dir, "mail", user)
 
     def start(self):
-        if os.geteuid() != 0:
-            raise RuntimeError("Dovecot LMTP needs root")
         for sub in ("run", "state"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         _open_dir(os.path.join(self.dir, "mail"))
-        nobody = 65534
+        if os.geteuid() == 0:
+            uid = gid = 65534    # nobody
+            rootless = ""
+        else:
+            uid, gid = os.geteuid(), os.getegid()
+            user = pwd.getpwuid(uid).pw_name
+            group = grp.getgrgid(gid).gr_name
+            rootless = ("default_internal_user = {u}\n"
+                        "default_internal_group = {g}\n"
+                        "default_login_user = {u}\n").format(u=user, g=group)
         with open(os.path.join(self.dir, "users"), "w") as f:
             for u in self.users:
                 f.write("%s:{PLAIN}unused:%d:%d::%s\n"
-                        % (u, nobody, nobody, self.maildir(u)))
+                        % (u, uid, gid, self.maildir(u)))
         conf = os.path.join(self.dir, "dovecot.conf")
         with open(conf, "w") as f:
             f.write("""# written by tests/integration/peers.py
@@ -436,7 +447,7 @@ service lmtp {{
 service anvil {{
   chroot =
 }}
-""".format(d=self.dir, port=self.port))
+{rootless}""".format(d=self.dir, port=self.port, rootless=rootless))
         out = open(os.path.join(self.dir, "dovecot.out"), "ab")
         self.proc = subprocess.Popen([DOVECOT, "-F", "-c", conf],
                                      stdout=out, stderr=subprocess.STDOUT)

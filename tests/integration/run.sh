@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the integration tests (tests/integration/test_*.py) against the
-# binaries in $PM_BIN (make test uses the ASan build). Each test starts
-# its own Redis and services on free ports and stops them by PID.
+# Runs the integration tests (tests/integration/test_*.py, or the
+# modules/classes/tests named as arguments, e.g. `run.sh test_receive`)
+# against the binaries in $PM_BIN (make test uses the ASan build). Each
+# test starts its own Redis and services on free ports and stops them
+# by PID. A skipped test fails the run unless tests/optional.txt lists
+# it with a reason (pmrun.py).
 set -eu
 cd "$(dirname "$0")"
 export PM_BIN=${PM_BIN:-build/bin}
@@ -10,4 +13,4 @@ export PYTHONDONTWRITEBYTECODE=1
 # installed for it, and a python3 earlier on PATH (pyenv) lacks them.
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-exec "$PY" -m unittest discover -s . -p 'test_*.py' -v "$@"
+exec "$PY" pmrun.py "$@"

@@ -7,11 +7,14 @@ is also how an operator points the stack elsewhere), and the run
 directory is a temporary one.
 """
 
+import ctypes
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 import redis
@@ -19,32 +22,56 @@ import redis
 from pmtest import BIN, ROOT, free_port
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def proc_state(pid):
+    """The state letter in /proc/PID/stat (R, S, Z ...), None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def run_env(tmp):
+    """Environment for scripts/run.sh: a private run directory and every
+    port moved to a free one; returns (env, redis port, smtp port)."""
+    rport, sport = free_port(), free_port()
+    env = dict(os.environ)
+    env.update({
+        "POSTMESH_RUN_DIR": tmp,
+        "PM_BIN": BIN,
+        "POSTMESH_redis_server": "127.0.0.1:%d" % rport,
+        "POSTMESH_smtpd_listen": "127.0.0.1:%d" % sport,
+    })
+    for svc in ("cleanup", "rewrite", "qmgr", "bounce"):
+        p = free_port()
+        env["POSTMESH_%s_listen" % svc] = "tcp://127.0.0.1:%d" % p
+        env["POSTMESH_%s_service" % svc] = "tcp://127.0.0.1:%d" % p
+    for svc in ("smtpd", "cleanup", "rewrite", "qmgr", "bounce", "smtp",
+                "error", "discard"):
+        env["POSTMESH_%s_metrics_listen" % svc] = "http://127.0.0.1:%d" % free_port()
+    return env, rport, sport
+
+
+def swaks_cmd(out):
+    """The swaks command line that `make run` printed."""
+    return [l.strip() for l in out.splitlines()
+            if l.strip().startswith("swaks ")]
+
+
 class MakeRunTest(unittest.TestCase):
 
     def test_run_send_stop(self):
         tmp = tempfile.mkdtemp(prefix="pm-makerun-")
-        rport, sport = free_port(), free_port()
-        env = dict(os.environ)
-        env.update({
-            "POSTMESH_RUN_DIR": tmp,
-            "PM_BIN": BIN,
-            "POSTMESH_redis_server": "127.0.0.1:%d" % rport,
-            "POSTMESH_smtpd_listen": "127.0.0.1:%d" % sport,
-        })
-        for svc in ("cleanup", "rewrite", "qmgr", "bounce"):
-            p = free_port()
-            env["POSTMESH_%s_listen" % svc] = "tcp://127.0.0.1:%d" % p
-            env["POSTMESH_%s_service" % svc] = "tcp://127.0.0.1:%d" % p
-        for svc in ("smtpd", "cleanup", "rewrite", "qmgr", "bounce", "smtp",
-                    "error", "discard"):
-            env["POSTMESH_%s_metrics_listen" % svc] = "http://127.0.0.1:%d" % free_port()
+        env, rport, sport = run_env(tmp)
         run = os.path.join(ROOT, "scripts", "run.sh")
         try:
             out = subprocess.run([run, "start"], env=env, capture_output=True,
                                  text=True, timeout=120)
             self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-            cmd = [l.strip() for l in out.stdout.splitlines()
-                   if l.strip().startswith("swaks ")]
+            cmd = swaks_cmd(out.stdout)
             self.assertEqual(len(cmd), 1, out.stdout)
             self.assertIn("--port %d" % sport, cmd[0])
             sw = subprocess.run(shlex.split(cmd[0]), capture_output=True,
@@ -71,6 +98,68 @@ class MakeRunTest(unittest.TestCase):
         self.assertIn("smtpd stopped", stop.stdout)
         with self.assertRaises(redis.exceptions.ConnectionError):
             redis.Redis(host="127.0.0.1", port=rport, socket_timeout=2).ping()
+
+    def test_run_restarts_a_crashed_service(self):
+        """kill -9 one service; `make run` again starts it again, even
+        when nothing has reaped the dead process (a zombie: kill -0
+        still succeeds on it). This process makes itself the child
+        subreaper, so the services that run.sh leaves behind become its
+        children and a killed one stays a zombie until reaped below, as
+        with a PID 1 that does not reap."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.assertEqual(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0)
+        tmp = tempfile.mkdtemp(prefix="pm-makerun-crash-")
+        env, rport, sport = run_env(tmp)
+        run = os.path.join(ROOT, "scripts", "run.sh")
+        pidfile = os.path.join(tmp, "pid", "cleanup.pid")
+        try:
+            out = subprocess.run([run, "start"], env=env, capture_output=True,
+                                 text=True, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            with open(pidfile) as f:
+                pid = int(f.read())
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.time() + 10
+            while proc_state(pid) != "Z" and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(proc_state(pid), "Z", "killed cleanup is not "
+                             "a zombie: the test shows nothing")
+            out = subprocess.run([run, "start"], env=env, capture_output=True,
+                                 text=True, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertIn("cleanup started", out.stdout)
+            self.assertIn("smtpd already running", out.stdout)
+            with open(pidfile) as f:
+                newpid = int(f.read())
+            self.assertNotEqual(newpid, pid)
+            self.assertIn(proc_state(newpid), ("R", "S", "D"))
+            cmd = swaks_cmd(out.stdout)
+            self.assertEqual(len(cmd), 1, out.stdout)
+            sw = subprocess.run(shlex.split(cmd[0]), capture_output=True,
+                                text=True, timeout=60)
+            self.assertIn("250 2.0.0 Ok: queued as ", sw.stdout,
+                          sw.stdout + sw.stderr)
+        finally:
+            stop = subprocess.run([run, "stop"], env=env, capture_output=True,
+                                  text=True, timeout=120)
+            libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+            reap_orphans()
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.assertEqual(stop.returncode, 0, stop.stdout + stop.stderr)
+        self.assertIn("cleanup stopped", stop.stdout)
+
+
+def reap_orphans():
+    """Reap the adopted children (services run.sh started) that exited,
+    waiting a little for the stopped ones."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.1)
 
 
 if __name__ == "__main__":

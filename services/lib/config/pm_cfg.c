@@ -30,8 +30,8 @@
  *	value is fatal.
  *
  *	Lifetime: strings handed out by pm_cfg_raw() stay valid until
- *	pm_cfg_reset(): a replaced value is parked, never freed early. A
- *	variable bound twice (reload) gets its previous value freed.
+ *	pm_cfg_reset(): a replaced value is parked, never freed early; so
+ *	is the previous value of a variable bound twice (reload).
  *
  *	Thread safety: one recursive mutex guards everything; expansion
  *	runs under it. Callbacks of pm_cfg_walk() run without it.
@@ -89,6 +89,9 @@ static cfg_grave *cfg_graves; /* replaced strings, freed at reset */
 static char *cfg_path;        /* main.cf last loaded */
 static char *cfg_host;        /* computed myhostname */
 static char *cfg_domain;      /* computed mydomain (latest) */
+static char **cfg_track;      /* names looked up while tracking */
+static size_t cfg_ntrack;
+static int cfg_tracking;
 
 static void cfg_expand_str(cfg_x *, pm_buf *, const char *, size_t);
 
@@ -427,6 +430,12 @@ pm__cfg_get_locked(const char *name, int *errp)
 	pm_buf b;
 
 	*errp = 0;
+	if (cfg_tracking) {
+		cfg_track = pm_realloc(cfg_track, (cfg_ntrack + 2) *
+		    sizeof(*cfg_track));
+		cfg_track[cfg_ntrack++] = pm_strdup(name);
+		cfg_track[cfg_ntrack] = NULL;
+	}
 	if (cfg_raw_locked(name, NULL) == NULL) {
 		return (NULL);
 	}
@@ -488,6 +497,28 @@ pm_cfg_expand(const char *value)
 	}
 	pthread_mutex_unlock(&pm__cfg_lock);
 	return (pm_buf_steal(&b, NULL));
+}
+
+void
+pm_cfg_track_begin(void)
+{
+	pthread_mutex_lock(&pm__cfg_lock);
+	cfg_tracking = 1;
+	pthread_mutex_unlock(&pm__cfg_lock);
+}
+
+char **
+pm_cfg_track_end(void)
+{
+	char **v;
+
+	pthread_mutex_lock(&pm__cfg_lock);
+	cfg_tracking = 0;
+	v = cfg_track != NULL ? cfg_track : pm_calloc(1, sizeof(*v));
+	cfg_track = NULL;
+	cfg_ntrack = 0;
+	pthread_mutex_unlock(&pm__cfg_lock);
+	return (v);
 }
 
 void

@@ -100,6 +100,28 @@ void pm_cfg_bind_int(const pm_cfg_int *t);
 void pm_cfg_bind_time(const pm_cfg_time *t);
 void pm_cfg_bind_bool(const pm_cfg_bool *t);
 
+/*
+ * Reload (pm_server on SIGHUP, after pm_cfg_load): bind again only the
+ * entries whose name is in only (NULL-terminated), in any of the four
+ * tables (each may be NULL). Every value is checked first; if one does
+ * not parse or is out of range nothing is assigned and PM_EINVAL is
+ * returned with *errp a message to free. check_only: check, assign
+ * nothing. Replaced strings stay valid until pm_cfg_reset() (a reader
+ * may hold one).
+ */
+int pm_cfg_rebind(const pm_cfg_str *s, const pm_cfg_int *i,
+    const pm_cfg_time *t, const pm_cfg_bool *b, const char *const *only,
+    int check_only, char **errp);
+
+/*
+ * Reload: record the names whose value is looked up (pm_cfg_get, bind)
+ * from pm_cfg_track_begin() until pm_cfg_track_end(), which returns
+ * them as a NULL-terminated list (pm_cfg_list_free). pm_server uses it
+ * to tell which changed parameters a service's reload() applied.
+ */
+void pm_cfg_track_begin(void);
+char **pm_cfg_track_end(void);
+
 /* Parse helpers (return 0 or PM_EINVAL). */
 int pm_cfg_parse_time(const char *s, char defunit, long *secs);
 int pm_cfg_parse_bool(const char *s, int *val);

@@ -15,8 +15,14 @@
  *	booleans for typed tables), a warning names both, so the two never
  *	silently disagree; the table default is then used.
  *
- *	Binding a string variable again (reload) frees the value the
- *	previous bind gave it; other pointers are left alone.
+ *	Binding a string variable again (reload) parks the value the
+ *	previous bind gave it until pm_cfg_reset() (pm__cfg_bury), as
+ *	pm_cfg_raw() values are: another thread may still read it.
+ *
+ *	pm_cfg_rebind() is the reload form (pm_server on SIGHUP): only the
+ *	named entries, every value checked first and none assigned if one
+ *	is bad (an error message instead of pm_msg_fatal), so a mistake in
+ *	main.cf cannot stop a running service.
  * LIMITS
  *	Ranges come from the tables; max 0 means no maximum.
  * SECURITY
@@ -95,7 +101,8 @@ cfg_set_var(char **var, char *v)
 
 	for (i = 0; *var != NULL && i < cfg_nowned; i++) {
 		if (cfg_owned[i] == *var) {
-			free(cfg_owned[i]);
+			/* not freed: a reader may hold it (reload) */
+			pm__cfg_bury(cfg_owned[i]);
 			cfg_owned[i] = cfg_owned[--cfg_nowned];
 			break;
 		}
@@ -242,4 +249,135 @@ pm_cfg_bind_bool(const pm_cfg_bool *t)
 		*t->var = b;
 	}
 	pthread_mutex_unlock(&pm__cfg_lock);
+}
+
+/* Reload. */
+
+static int
+cfg_named(const char *name, const char *const *only)
+{
+	for (; only != NULL && *only != NULL; only++) {
+		if (strcmp(*only, name) == 0) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+/* Parse and range-check the effective value of one typed entry. */
+static int
+cfg_check_num(const char *name, int kind, char unit, long min, long max,
+    long *out, char **errp)
+{
+	char *v;
+	int err, b = 0;
+
+	v = pm__cfg_get_locked(name, &err);
+	if (v == NULL || err != 0) {
+		*errp = pm_asprintf("parameter %s: value too long", name);
+		free(v);
+		return (PM_EINVAL);
+	}
+	err = kind == 'i' ? pm_cfg_parse_long(v, out) : kind == 't' ?
+	    pm_cfg_parse_time(v, unit, out) : pm_cfg_parse_bool(v, &b);
+	if (kind == 'b') {
+		*out = b;
+	}
+	if (err != 0) {
+		*errp = pm_asprintf("bad value: %s = %s", name,
+		    pm_printable(v));
+	} else if (kind != 'b' && (*out < min || (max != 0 && *out > max))) {
+		*errp = pm_asprintf("invalid %s parameter value %ld (want "
+		    "%ld..%ld)", name, *out, min, max);
+		err = PM_EINVAL;
+	}
+	free(v);
+	return (err != 0 ? PM_EINVAL : 0);
+}
+
+int
+pm_cfg_rebind(const pm_cfg_str *s, const pm_cfg_int *i,
+    const pm_cfg_time *t, const pm_cfg_bool *b, const char *const *only,
+    int check_only, char **errp)
+{
+	const pm_cfg_str *sp;
+	const pm_cfg_int *ip;
+	const pm_cfg_time *tp;
+	const pm_cfg_bool *bp;
+	size_t len;
+	long n;
+	char *v;
+	int err;
+
+	pthread_mutex_lock(&pm__cfg_lock);
+	pm__cfg_init();
+	/* 1. Check every named value; assign nothing if one is bad. */
+	for (sp = s; sp != NULL && sp->name != NULL; sp++) {
+		if (!cfg_named(sp->name, only)) {
+			continue;
+		}
+		v = pm__cfg_get_locked(sp->name, &err);
+		len = v != NULL ? strlen(v) : 0;
+		free(v);
+		if (v == NULL || err != 0 || (sp->min_len > 0 &&
+		    len < (size_t) sp->min_len) || (sp->max_len > 0 &&
+		    len > (size_t) sp->max_len)) {
+			*errp = pm_asprintf("bad string length %zu: %s", len,
+			    sp->name);
+			goto bad;
+		}
+	}
+	for (ip = i; ip != NULL && ip->name != NULL; ip++) {
+		if (cfg_named(ip->name, only) && cfg_check_num(ip->name, 'i',
+		    0, ip->min, ip->max, &n, errp) != 0) {
+			goto bad;
+		}
+	}
+	for (tp = t; tp != NULL && tp->name != NULL; tp++) {
+		if (cfg_named(tp->name, only) && cfg_check_num(tp->name, 't',
+		    tp->unit, tp->min, tp->max, &n, errp) != 0) {
+			goto bad;
+		}
+	}
+	for (bp = b; bp != NULL && bp->name != NULL; bp++) {
+		if (cfg_named(bp->name, only) && cfg_check_num(bp->name, 'b',
+		    0, 0, 0, &n, errp) != 0) {
+			goto bad;
+		}
+	}
+	if (check_only) {
+		pthread_mutex_unlock(&pm__cfg_lock);
+		return (0);
+	}
+	/* 2. Assign (an aligned word store each: readers see old or new). */
+	for (sp = s; sp != NULL && sp->name != NULL; sp++) {
+		if (cfg_named(sp->name, only)) {
+			cfg_set_var(sp->var, pm__cfg_get_locked(sp->name,
+			    &err));
+		}
+	}
+	for (ip = i; ip != NULL && ip->name != NULL; ip++) {
+		if (cfg_named(ip->name, only)) {
+			(void) cfg_check_num(ip->name, 'i', 0, ip->min, ip->max,
+			    ip->var, errp);
+		}
+	}
+	for (tp = t; tp != NULL && tp->name != NULL; tp++) {
+		if (cfg_named(tp->name, only)) {
+			(void) cfg_check_num(tp->name, 't', tp->unit, tp->min,
+			    tp->max, tp->var, errp);
+		}
+	}
+	for (bp = b; bp != NULL && bp->name != NULL; bp++) {
+		if (cfg_named(bp->name, only) && cfg_check_num(bp->name, 'b',
+		    0, 0, 0, &n, errp) == 0) {
+			*bp->var = (int) n;
+		}
+	}
+	pthread_mutex_unlock(&pm__cfg_lock);
+	return (0);
+
+bad:
+	pthread_mutex_unlock(&pm__cfg_lock);
+	return (PM_EINVAL);
 }

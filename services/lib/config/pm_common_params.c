@@ -26,40 +26,48 @@ long var_ipc_timeout;
 char *var_dns_server;
 long var_pcre_match_limit;
 
+static const pm_cfg_str common_strs[] = {
+	{ VAR_MYHOSTNAME, NULL, &var_myhostname, 1, 255 },
+	{ VAR_MYDOMAIN, NULL, &var_mydomain, 1, 255 },
+	{ VAR_MYORIGIN, NULL, &var_myorigin, 1, 255 },
+	{ VAR_MYDEST, NULL, &var_mydest, 0, 0 },
+	{ VAR_MYNETWORKS, NULL, &var_mynetworks, 0, 0 },
+	{ VAR_RELAY_DOMAINS, NULL, &var_relay_domains, 0, 0 },
+	{ VAR_MAIL_NAME, NULL, &var_mail_name, 1, 64 },
+	{ VAR_REDIS_SERVER, NULL, &var_redis_server, 1, 1024 },
+	{ VAR_BODY_STORE, NULL, &var_body_store, 1, 1024 },
+	{ VAR_QUEUE_DURABILITY, NULL, &var_queue_durability, 1, 16 },
+	{ VAR_CLEANUP_SERVICE, NULL, &var_cleanup_service, 1, 0 },
+	{ VAR_REWRITE_SERVICE, NULL, &var_rewrite_service, 1, 0 },
+	{ VAR_DNS_SERVER, NULL, &var_dns_server, 0, 1024 },
+	{ 0 },
+};
+static const pm_cfg_int common_ints[] = {
+	{ VAR_QUEUE_SHARDS, 1, &var_queue_shards, 1, 1024 },
+	{ VAR_MSG_SIZE_LIMIT, 10240000, &var_message_size_limit, 1024,
+	    1024L * 1024 * 1024 },
+	{ VAR_PCRE_MATCH_LIMIT, 10000000, &var_pcre_match_limit, 1000,
+	    4294967295L },
+	{ 0 },
+};
+static const pm_cfg_time common_times[] = {
+	{ VAR_REDIS_TIMEOUT, "10s", &var_redis_timeout, 's', 1, 3600 },
+	{ VAR_IPC_TIMEOUT, "3600s", &var_ipc_timeout, 's', 1, 86400 },
+	{ 0 },
+};
+
 void
 pm_common_params_bind(void)
 {
-	static const pm_cfg_str strs[] = {
-		{ VAR_MYHOSTNAME, NULL, &var_myhostname, 1, 255 },
-		{ VAR_MYDOMAIN, NULL, &var_mydomain, 1, 255 },
-		{ VAR_MYORIGIN, NULL, &var_myorigin, 1, 255 },
-		{ VAR_MYDEST, NULL, &var_mydest, 0, 0 },
-		{ VAR_MYNETWORKS, NULL, &var_mynetworks, 0, 0 },
-		{ VAR_RELAY_DOMAINS, NULL, &var_relay_domains, 0, 0 },
-		{ VAR_MAIL_NAME, NULL, &var_mail_name, 1, 64 },
-		{ VAR_REDIS_SERVER, NULL, &var_redis_server, 1, 1024 },
-		{ VAR_BODY_STORE, NULL, &var_body_store, 1, 1024 },
-		{ VAR_QUEUE_DURABILITY, NULL, &var_queue_durability, 1, 16 },
-		{ VAR_CLEANUP_SERVICE, NULL, &var_cleanup_service, 1, 0 },
-		{ VAR_REWRITE_SERVICE, NULL, &var_rewrite_service, 1, 0 },
-		{ VAR_DNS_SERVER, NULL, &var_dns_server, 0, 1024 },
-		{ 0 },
-	};
-	static const pm_cfg_int ints[] = {
-		{ VAR_QUEUE_SHARDS, 1, &var_queue_shards, 1, 1024 },
-		{ VAR_MSG_SIZE_LIMIT, 10240000, &var_message_size_limit, 1024,
-		    1024L * 1024 * 1024 },
-		{ VAR_PCRE_MATCH_LIMIT, 10000000, &var_pcre_match_limit, 1000,
-		    4294967295L },
-		{ 0 },
-	};
-	static const pm_cfg_time times[] = {
-		{ VAR_REDIS_TIMEOUT, "10s", &var_redis_timeout, 's', 1, 3600 },
-		{ VAR_IPC_TIMEOUT, "3600s", &var_ipc_timeout, 's', 1, 86400 },
-		{ 0 },
-	};
+	pm_cfg_bind_str(common_strs);
+	pm_cfg_bind_int(common_ints);
+	pm_cfg_bind_time(common_times);
+}
 
-	pm_cfg_bind_str(strs);
-	pm_cfg_bind_int(ints);
-	pm_cfg_bind_time(times);
+int
+pm_common_params_rebind(const char *const *only, int check_only,
+    char **errp)
+{
+	return (pm_cfg_rebind(common_strs, common_ints, common_times, NULL,
+	    only, check_only, errp));
 }

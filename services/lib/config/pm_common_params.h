@@ -51,5 +51,8 @@ extern long var_pcre_match_limit;
 
 /* Bind all of the above (pm_server_main calls it; tests may). */
 void pm_common_params_bind(void);
+/* Reload: bind again those named in only (pm_cfg_rebind()). */
+int pm_common_params_rebind(const char *const *only, int check_only,
+    char **errp);
 
 #endif

@@ -122,6 +122,15 @@ int pm_qstore_load_functions(pm_qstore *qs);
 int pm_qstore_ping(pm_qstore *qs);
 
 /*
+ * Is Redis as durable as queue_durability mode ("fsync", "replica",
+ * "none") promises (pm_qstore_durable.c)? 0: yes; PM_EAGAIN: no;
+ * PM_EREDIS: cannot tell (down, loading, CONFIG refused). why gets a
+ * printable line saying what Redis has.
+ */
+int pm_qstore_durable(pm_qstore *qs, const char *mode, int min_replicas,
+    char *why, size_t whylen);
+
+/*
  * Durable, atomic enqueue. m->qid must be valid and m->shard set by the
  * caller (pm_qid_shard(m->qid, nshards)); m->size is set from len.
  * Returns 0, PM_EEXIST (qid already queued, or queued before within

@@ -12,8 +12,9 @@
  *	threads on first use), so every thread inherits the mask; SIGPIPE is
  *	also ignored (a write to a closed socket gets EPIPE). One thread
  *	takes the signals with sigwait() and does the work in normal thread
- *	context: SIGHUP calls reload() (one that arrives before post_init()
- *	is done waits until then); SIGTERM/SIGINT set the stopping
+ *	context: SIGHUP re-reads main.cf and calls reload()
+ *	(pm__server_reload(); one that arrives before post_init() is done
+ *	waits until then); SIGTERM/SIGINT set the stopping
  *	flag, call the pm_server_on_stop() callbacks, and wake main.
  *
  *	Stopping: after the wake-up (or after run() returns) main tells the
@@ -28,6 +29,7 @@
  */
 #include "pm_server.h"
 #include "pm_server_queue.h"
+#include "pm_server_priv.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_metrics.h"
@@ -54,6 +56,7 @@ static atomic_int srv_sig_quit;     /* main tells the signal thread */
 static sigset_t srv_sigs;
 static const pm_service *srv_svc;
 static const char *srv_config_dir;
+static char *srv_cfpath; /* -c dir/main.cf, or NULL: the default */
 
 static pthread_mutex_t srv_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t srv_cv = PTHREAD_COND_INITIALIZER;
@@ -148,9 +151,7 @@ server_sig_main(void *arg)
 			pthread_mutex_unlock(&srv_mu);
 			pm_msg_info("reload -- version %s, configuration %s",
 			    PM_VERSION, srv_config_dir);
-			if (srv_svc->reload != NULL) {
-				srv_svc->reload();
-			}
+			pm__server_reload(srv_svc, srv_cfpath);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -319,7 +320,7 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	if (pm_cfg_load(cfpath) != 0) {
 		pm_msg_fatal("cannot read configuration in %s", cdir);
 	}
-	free(cfpath);
+	srv_cfpath = cfpath; /* read again on SIGHUP */
 	for (i = 0; i < nopts; i++) {
 		v = pm_strdup(opts[i]);
 		eq = strchr(v, '=');
@@ -350,6 +351,7 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	pm_cfg_warn_unknown();
 	/* Before post_init() opens any table. */
 	pm_table_set_pcre_match_limit((unsigned long) var_pcre_match_limit);
+	pm__server_reload_init();
 
 	/* 3. Logging with the configured host name. */
 	pm_log_set_hostname(var_myhostname);
@@ -420,5 +422,7 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	pm_http_stop();
 	pm_msg_info("daemon stopped");
 	free(progname);
+	free(srv_cfpath);
+	srv_cfpath = NULL;
 	return (rc);
 }

@@ -26,8 +26,17 @@
  *	   true or when woken by pm_server_on_stop); else waits for a signal;
  *	9. on SIGTERM/SIGINT: stops the RPC server (in-flight requests
  *	   finish), calls fini() (may be NULL), closes the queue store,
- *	   logs "daemon stopped",
- *	   returns 0. SIGHUP calls reload() if set.
+ *	   logs "daemon stopped", returns 0.
+ *
+ *	SIGHUP is Postfix's "postfix reload" (pm_server_reload.c): main.cf
+ *	is read again (-o and POSTMESH_<name> still win); the parameters
+ *	named in reload_params (of the service's tables and the common
+ *	ones) are bound again, all checked first, none changed if one is
+ *	bad; then reload() (if set) rebuilds what depends on them (tables,
+ *	restrictions), reading the new values. Each changed parameter is
+ *	logged: applied, or "changed; restart <service> to apply it" for
+ *	one that is used only at start (listen addresses, thread counts,
+ *	Redis, queue shards ...).
  */
 #ifndef PM_SERVER_H
 #define PM_SERVER_H
@@ -56,11 +65,19 @@ typedef struct pm_service {
 	int (*run)(void);
 	void (*fini)(void);
 	void (*reload)(void);
+	const char *const *reload_params; /* SIGHUP binds these again */
 	int (*ready)(void);             /* for /readyz; NULL = always ready */
 	int queue;                      /* 1: keep a queue store (pm_server_queue.h) */
 } pm_service;
 
 int pm_server_main(const pm_service *svc, int argc, char **argv);
+
+/*
+ * Called by a service's reload() that kept its old configuration (a
+ * table that does not open, a bad restriction): the parameters only
+ * reload() looked up are then logged as not applied.
+ */
+void pm_server_reload_failed(void);
 
 /* True once SIGTERM/SIGINT arrived. */
 int pm_server_stopping(void);
