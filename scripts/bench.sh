@@ -19,9 +19,6 @@
 # medians and the ratio postmesh/postfix. Exit status 1 if any run lost
 # a message or left the queue non-empty.
 #
-# Without the delivery binaries (qmgr, smtp) it falls back to the accept
-# benchmark, scripts/bench-receive.sh.
-#
 # Environment: COUNT [20000] SIZE [5120] CONC [20] RUNS [3] WARMUP [1000]
 #              DRAIN_TIMEOUT [60] (s without progress at the sink)
 #              PM_BIN [build/bin]  POSTFIX [auto|no]  KEEP_TMP []
@@ -36,10 +33,9 @@ PY=/usr/bin/python3
 for t in smtp-source smtp-sink; do
 	command -v $t >/dev/null || { echo "bench: $t missing (apt-get install postfix)" >&2; exit 1; }
 done
-if [ ! -x "$PM_BIN/qmgr" ] || [ ! -x "$PM_BIN/smtp" ]; then
-	echo "bench: no delivery services in $PM_BIN: accept benchmark only" >&2
-	exec "$TOP/scripts/bench-receive.sh"
-fi
+for s in smtpd cleanup rewrite qmgr smtp bounce; do
+	[ -x "$PM_BIN/$s" ] || { echo "bench: $PM_BIN/$s missing (make bins)" >&2; exit 1; }
+done
 
 T=$(mktemp -d -t pm-bench.XXXXXX)
 chmod 755 "$T"   # Postfix daemons and smtp-sink (nobody) must traverse it
