@@ -303,7 +303,9 @@ class RecordingProxy:
     def commands_before_reply(conn, command, nreply):
         """Did the client send command (e.g. b"RCPT TO:") before the
         nreply-th server reply (1 = the greeting) was passed on to it?
-        None if the command never came."""
+        None if the command never came. (Streams are searched as a
+        whole: a command split over two reads counts when complete.)"""
+        sent = b""
         seen = b""
         replies = 0
         for _t, who, data in conn.events:
@@ -311,8 +313,10 @@ class RecordingProxy:
                 seen += data
                 replies = sum(1 for ln in seen.split(b"\r\n")[:-1]
                               if len(ln) >= 3 and ln[3:4] != b"-")
-            elif command in data:
-                return replies < nreply
+            else:
+                sent += data
+                if command in sent:
+                    return replies < nreply
         return None
 
     @staticmethod
@@ -321,10 +325,13 @@ class RecordingProxy:
         time the server's "queued as" reply for it passed (end None while
         it has not)."""
         starts, ends = [], []
+        sent = seen = b""
         for t, who, data in conn.events:
             if who == "c":
-                starts += [t] * data.count(b"MAIL FROM:")
+                sent += data
+                starts += [t] * (sent.count(b"MAIL FROM:") - len(starts))
             else:
-                ends += [t] * data.count(b"queued as")
+                seen += data
+                ends += [t] * (seen.count(b"queued as") - len(ends))
         return [(st, ends[i] if i < len(ends) else None)
                 for i, st in enumerate(starts)]

@@ -109,11 +109,13 @@ class PostfixPeerTest(DeliveryTest):
     # helpers
 
     def at_sink(self, mid, n=1, timeout=30.0):
-        """The sink's messages with Message-ID <mid@client.test>."""
+        """The sink's messages with Message-ID <mid@client.test> (not
+        the notices that return it: those have the null sender)."""
         tag = ("<%s@client.test>" % mid).encode()
         deadline = time.time() + timeout
         while True:
-            got = [m for m in self.sink.messages() if tag in m.content]
+            got = [m for m in self.sink.messages()
+                   if tag in m.content and m.sender != ""]
             if len(got) >= n or time.time() > deadline:
                 break
             time.sleep(0.1)
@@ -121,16 +123,32 @@ class PostfixPeerTest(DeliveryTest):
                          % (mid, len(got), n, self.logs_tail()))
         return got
 
+    def notices_for(self, rcpt, timeout=30.0):
+        """(Message, Dsn) of the notices at the sink about rcpt."""
+        deadline = time.time() + timeout
+        found = dsns_for(self.sink.messages(), rcpt)
+        while not found and time.time() < deadline:
+            time.sleep(0.1)
+            found = dsns_for(self.sink.messages(), rcpt)
+        return found
+
     def agent_line(self, qid, rcpt, status=None, timeout=30.0):
-        """The smtp agent's log line for rcpt of qid (the last one)."""
-        lines = self.wait_log("%s: to=<%s>," % (qid, rcpt), ("smtp",),
-                              timeout=timeout)
+        """The smtp agent's last log line for rcpt of qid (with
+        status=<status> if given)."""
+        want = "%s: to=<%s>, " % (qid, rcpt)
         if status is not None:
-            lines = self.wait_log("%s: to=<%s>, " % (qid, rcpt),
-                                  ("smtp",), timeout=timeout)
-            lines = [ln for ln in lines if "status=%s" % status in ln]
-            self.assertTrue(lines, "no status=%s line for %s %s\n%s" % (
-                status, qid, rcpt, self.logs_tail()))
+            want = (want, "status=%s " % status)
+        else:
+            want = (want,)
+        deadline = time.time() + timeout
+        while True:
+            lines = [ln for ln in self.stack.log_lines(want[0], "smtp")
+                     if all(w in ln for w in want)]
+            if lines or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertTrue(lines, "no smtp log line with %r\n%s"
+                        % (want, self.logs_tail()))
         return lines[-1]
 
     def relay(self, host, addr):
@@ -197,11 +215,7 @@ class PostfixPeerTest(DeliveryTest):
                          r"127\.0\.0\.5\[127\.0\.0\.5\]\)")
         self.assertIn("relay=127.0.0.5[127.0.0.5]:%d," % self.port, line)
         # the notice reaches the sender
-        deadline = time.time() + 30
-        found = []
-        while not found and time.time() < deadline:
-            found = dsns_for(self.sink.messages(), "big@small.test")
-            time.sleep(0.1)
+        found = self.notices_for("big@small.test")
         self.assertEqual(len(found), 1, self.logs_tail())
         self.assertEqual(found[0][1].rcpt("big@small.test")["status"],
                          "5.3.4")
@@ -293,6 +307,11 @@ class PostfixPeerTest(DeliveryTest):
         self.assertEqual(self.pf.lines("postfix/backup/",
                                        "RCPT TO:<ok@mxa.test>"), [])
         self.wait_gone(qid)
+        notices = self.notices_for("hard@mxa.test")
+        self.assertEqual(len(notices), 1, self.logs_tail())
+        self.assertEqual(notices[0][1].rcpt("hard@mxa.test")["status"],
+                         "5.7.1")
+        self.assertIsNone(notices[0][1].rcpt("soft@mxa.test"))
         # again, while the first sessions are cached: same outcome
         qid2 = self.submit(SENDER, ["soft@mxa.test"], message("mxa-2"))
         soft = self.agent_line(qid2, "soft@mxa.test")
