@@ -23,8 +23,9 @@ DESCRIPTION
     and every reply sent is logged: "< unknown[127.0.0.1]: RCPT TO:...").
     start() runs "postfix check" once (it creates the queue), then the
     master daemon in the foreground (master -s); stop() sends SIGTERM to
-    that PID (master passes it on to its children) and waits. start()
-    after stop() starts the same instance again.
+    that PID (master passes it on to its children) and waits until no
+    listener answers any more. start() after stop() starts the same
+    instance again.
 
     RecordingProxy: a TCP relay (threads of the test process) between
     the smtp client and a server. For every connection it records the
@@ -175,10 +176,25 @@ class Postfix:
             wait_tcp(host, self.port, proc=self.proc, what="postfix master")
         return self
 
-    def stop(self):
-        """SIGTERM to the master (it passes it on to its children)."""
+    def stop(self, timeout=10.0):
+        """SIGTERM to the master (it passes it on to its children), then
+        wait until no listener answers: an idle smtpd child holds the
+        listening socket until it has exited too."""
         rc = _stop_proc(self.proc)
         self.proc = None
+        deadline = time.time() + timeout
+        for host, _opts in self.listeners.values():
+            while time.time() < deadline:
+                try:
+                    with socket.create_connection((host, self.port),
+                                                  timeout=0.5):
+                        pass
+                except OSError:
+                    break
+                time.sleep(0.05)
+            else:
+                raise RuntimeError("postfix: %s:%d still answers after "
+                                   "stop" % (host, self.port))
         return rc
 
     def log(self):
