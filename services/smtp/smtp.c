@@ -17,10 +17,13 @@
  *	else look up the addresses (MX, A/AAAA) and try them in order
  *	(next one on a connection failure or a 4xx greeting/EHLO, at most
  *	smtp_mx_address_limit addresses and smtp_mx_session_limit
- *	connections); then one transaction (smtp_proto.c). A healthy
- *	connection goes back to the cache afterwards. When no address
- *	could be reached the job reports dest_failed (qmgr's dead-site
- *	throttling). docs/smtp.md has the details.
+ *	sessions); then one transaction (smtp_proto.c). As in Postfix,
+ *	recipients that get a soft error (4xx to MAIL, RCPT, DATA or the
+ *	end of data, a lost connection) on a server that is not the last
+ *	one to try go to the next server. A healthy connection goes back
+ *	to the cache afterwards. When no address could be reached the job
+ *	reports dest_failed (qmgr's dead-site throttling). docs/smtp.md
+ *	has the details.
  *
  *	A janitor thread closes cached connections idle for longer than
  *	smtp_connection_cache_time_limit, about once a second.
@@ -129,54 +132,152 @@ sess_done(smtp_sess *s, const char *key)
 	smtp_cache_put(s);
 }
 
-/* New connections, address after address. */
+/* "[ip]:port" (or "[path]") of a relay "host[ip]:port", for comparisons. */
+static const char *
+endpoint_of(const char *relay)
+{
+	const char *p = strchr(relay, '[');
+
+	return (p != NULL ? p : relay);
+}
+
+static int
+addr_is(const smtp_addr *a, const char *endpoint)
+{
+	char buf[sizeof(a->path) + INET6_ADDRSTRLEN + 16];
+
+	if (a->family == AF_UNIX) {
+		snprintf(buf, sizeof(buf), "[%s]", a->path);
+	} else {
+		snprintf(buf, sizeof(buf), "[%s]:%u", a->ip, a->port);
+	}
+	return (strcmp(buf, endpoint) == 0);
+}
+
+/*
+ * After a transaction with a server that is not the last one to try
+ * (Postfix's smtp_rcpt_fail() and smtp_bulk_fail() without
+ * SMTP_MISC_FLAG_FINAL_SERVER): a recipient that got a soft error (a
+ * 4xx to MAIL, RCPT, DATA or the end of data, a timeout, a lost
+ * connection) gets no outcome yet but goes to the next server; the
+ * reason is logged ("QID: host H[A] said: 450 ...", as Postfix does)
+ * and kept in *last for when no server is left. A recipient that this
+ * server settled (sent, bounced) keeps its outcome and this server as
+ * its relay. Returns the number of recipients still to deliver.
+ */
+static size_t
+keep_soft(pm_job *j, const smtp_sess *s, smtp_err *last)
+{
+	pm_job_rcpt *r;
+	size_t i, left = 0;
+	int logged = 0;
+
+	for (i = 0; i < j->nrcpt; i++) {
+		r = &j->rcpt[i];
+		if (r->status == PM_JOB_DEFERRED) {
+			if (!logged || strcmp(last->text, r->text) != 0) {
+				pm_msg_info("%s: %s", j->queue_id, r->text);
+				logged = 1;
+			}
+			last->status = PM_JOB_DEFERRED;
+			snprintf(last->dsn, sizeof(last->dsn), "%s", r->dsn);
+			snprintf(last->text, sizeof(last->text), "%s", r->text);
+			r->status = PM_JOB_NONE;
+			r->dsn[0] = r->text[0] = 0;
+		} else if (r->status != PM_JOB_NONE && r->relay[0] == 0) {
+			snprintf(r->relay, sizeof(r->relay), "%s", s->relay);
+			pm_printable(r->relay);
+		}
+		left += r->status == PM_JOB_NONE;
+	}
+	return (left);
+}
+
+/*
+ * New connections, address after address, as Postfix's
+ * smtp_connect_inet(): the next address after a connection failure or
+ * a soft greeting/EHLO failure (not counted as a session), and after a
+ * transaction that left soft-failed recipients (counted), until
+ * smtp_mx_address_limit addresses or smtp_mx_session_limit sessions.
+ * The last server to try (no address left, or the session limit
+ * reached) gives every outcome as it comes. skip: the endpoint of a
+ * cached session used for this job already (it counts as one address
+ * and one session), or NULL; *last: the error to report when no
+ * server is left.
+ */
 static void
 deliver_fresh(pm_job *j, smtp_msg *m, const smtp_dest *d, int lmtp,
-    const char *key, int64_t t0)
+    const char *key, int64_t t0, const char *skip, smtp_err *last)
 {
-	size_t max = (size_t) var_smtp_mx_addr_limit, naddr = 0, i;
+	size_t max = (size_t) var_smtp_mx_addr_limit, naddr = 0, i, k;
 	smtp_addr *addrs = pm_calloc(max, sizeof(*addrs));
-	smtp_err err, last = { PM_JOB_DEFERRED, "4.3.0",
-	    "delivery agent stopping" };
+	smtp_err err;
 	smtp_sess *s;
-	long sessions = 0;
-	int soft;
+	long sessions = skip != NULL, tried = skip != NULL;
+	int soft, final, dsn_all = skip != NULL ? j->dsn_passed : 1;
+	int setup = skip != NULL;
 
 	if (smtp_resolve(d, lmtp, addrs, max, &naddr, &err) != 0) {
-		pm_job_set_all(j, err.status, err.dsn, "%s", err.text);
-		j->conn_ms = (unsigned) (pm_mono_ms() - t0);
-		free(addrs);
-		return;
-	}
-	for (i = 0; i < naddr && sessions < var_smtp_mx_sess_limit; i++) {
-		if (pm_server_stopping()) {
-			break;
+		if (skip == NULL) {
+			pm_job_set_all(j, err.status, err.dsn, "%s", err.text);
+			j->conn_ms = (unsigned) (pm_mono_ms() - t0);
+			free(addrs);
+			return;
 		}
-		if (smtp_connect(&addrs[i], lmtp, var_smtp_conn_tmout, &s,
-		    &last) != 0) {
+		naddr = 0;      /* the error of the cached session stands */
+	}
+	for (i = 0; i < naddr; i++) {
+		if (skip != NULL && addr_is(&addrs[i], skip)) {
 			continue;
 		}
-		sessions++;
+		if (tried >= var_smtp_mx_addr_limit ||
+		    sessions >= var_smtp_mx_sess_limit ||
+		    pm_server_stopping()) {
+			break;
+		}
+		tried++;
+		for (k = i + 1; k < naddr && skip != NULL &&
+		    addr_is(&addrs[k], skip); k++) {
+			continue;
+		}
+		final = k >= naddr || tried >= var_smtp_mx_addr_limit;
+		if (smtp_connect(&addrs[i], lmtp, var_smtp_conn_tmout, &s,
+		    last) != 0) {
+			continue;
+		}
 		snprintf(j->relay, sizeof(j->relay), "%s", s->relay);
 		if (smtp_hello(s, m, &err, &soft) != 0) {
-			last = err;
+			*last = err;
 			smtp_sess_close(s, !s->broken);
 			if (!soft) {
 				break;
 			}
 			continue;
 		}
+		/* Postfix counts sessions past the handshake only */
+		final = final || ++sessions >= var_smtp_mx_sess_limit;
 		s->uses = 1;
 		j->conn_use = 1;
-		j->conn_ms = (unsigned) (pm_mono_ms() - t0);
+		if (!setup) {
+			j->conn_ms = (unsigned) (pm_mono_ms() - t0);
+			setup = 1;
+		}
 		(void) smtp_xact(s, j, m, 0);
+		/* success notices are the peer's only if every peer took DSN */
+		dsn_all = dsn_all && j->dsn_passed;
+		j->dsn_passed = dsn_all;
+		if (final || keep_soft(j, s, last) == 0) {
+			sess_done(s, key);
+			free(addrs);
+			return;
+		}
 		sess_done(s, key);
-		free(addrs);
-		return;
 	}
-	pm_job_set_all(j, last.status, last.dsn, "%s", last.text);
-	j->dest_failed = last.status == PM_JOB_DEFERRED;
-	j->conn_ms = (unsigned) (pm_mono_ms() - t0); /* all of it was setup */
+	pm_job_set_all(j, last->status, last->dsn, "%s", last->text);
+	j->dest_failed = !setup && last->status == PM_JOB_DEFERRED;
+	if (!setup) {
+		j->conn_ms = (unsigned) (pm_mono_ms() - t0); /* all was setup */
+	}
 	free(addrs);
 }
 
@@ -189,8 +290,10 @@ smtp_deliver(void *ctx, pm_job *j)
 	int64_t t0 = pm_mono_ms();
 	smtp_dest d;
 	smtp_sess *s;
+	smtp_err last = { PM_JOB_DEFERRED, "4.3.0",
+	    "delivery agent stopping" };
 	const char *why;
-	char *body = NULL, key[1100];
+	char *body = NULL, key[1100], used[300];
 	size_t len = 0;
 	int rc;
 
@@ -225,11 +328,18 @@ smtp_deliver(void *ctx, pm_job *j)
 			continue;
 		}
 		smtp_cache_count(1);
+		snprintf(used, sizeof(used), "%s", endpoint_of(s->relay));
+		/* not known to be the last server: soft failures move on */
+		if (var_smtp_mx_sess_limit > 1 && keep_soft(j, s, &last) > 0) {
+			sess_done(s, key);
+			deliver_fresh(j, m, &d, lmtp, key, t0, used, &last);
+			goto out;
+		}
 		sess_done(s, key);
 		goto out;
 	}
 	smtp_cache_count(0);
-	deliver_fresh(j, m, &d, lmtp, key, t0);
+	deliver_fresh(j, m, &d, lmtp, key, t0, NULL, &last);
 
 out:
 	j->xfer_ms = (unsigned) (pm_mono_ms() - t0) - j->conn_ms;

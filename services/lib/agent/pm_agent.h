@@ -67,6 +67,8 @@ typedef struct pm_job_rcpt {
 	int status;                 /* PM_JOB_*; NONE counts as DEFERRED */
 	char dsn[16];               /* "2.0.0" */
 	char text[512];             /* remote reply or reason, printable */
+	char relay[300];            /* set when not the job's relay (a backup
+	                             * MX took the others), printable */
 } pm_job_rcpt;
 
 typedef struct pm_job {

@@ -494,7 +494,7 @@ rcpt_log(const agent_job *aj, const pm_job_rcpt *r, int64_t now)
 	d.qid = j->queue_id;
 	d.to = r->address;
 	d.orig_to = r->queued_address;
-	d.relay = j->relay;
+	d.relay = r->relay[0] != 0 ? r->relay : j->relay;
 	d.conn_use = j->conn_use;
 	d.delay_us = now - j->arrival_us;
 	d.delays_us[0] = j->active_us - j->arrival_us;
