@@ -11,10 +11,17 @@
  *	PING, and stops it by PID (rh_stop also removes the directory). The
  *	server gets PR_SET_PDEATHSIG, so a crashed test leaves no server
  *	behind. rh_raw() opens a second, plain hiredis connection for the
- *	test's own checks; rh_cmd() runs one command on it.
+ *	test's own checks; rh_cmd() runs one command on it, and rh_int(),
+ *	rh_str(), rh_ok() and rh_nkeys() check the kind of its reply.
+ *
+ *	rh_start_with() takes extra "--name", "value" arguments for
+ *	redis-server (NULL-ended). rh_kill() stops the server with a signal
+ *	but keeps its directory: the next rh_start() (or rh_start_with())
+ *	runs on the same port and the same data, as a restart does.
  * LIMITS
- *	One server per rh_server; a test that needs a restart calls
- *	rh_stop() and rh_start() again (a new port and directory).
+ *	One server per rh_server; a test that needs a fresh one calls
+ *	rh_stop() and rh_start() again (a new port and directory). At most
+ *	16 extra arguments.
  * SECURITY
  *	Test code only: listens on 127.0.0.1.
  */
@@ -79,35 +86,113 @@ rh_raw(const rh_server *s)
 
 /* One command on a new raw connection; the reply (caller frees). */
 static inline redisReply *
-rh_cmd(const rh_server *s, const char *fmt, ...)
+rh_vcmd(const rh_server *s, const char *fmt, va_list ap)
 {
 	redisContext *c = rh_raw(s);
 	redisReply *r;
-	va_list ap;
 
 	cr_assert(c != NULL, "no raw connection to Redis");
-	va_start(ap, fmt);
 	r = redisvCommand(c, fmt, ap);
-	va_end(ap);
+	cr_assert(r != NULL, "%s: no reply from Redis: %s", fmt, c->errstr);
 	redisFree(c);
-	cr_assert(r != NULL, "no reply from Redis");
 	return (r);
 }
 
-static inline void
-rh_start(rh_server *s)
+static inline redisReply *
+rh_cmd(const rh_server *s, const char *fmt, ...)
 {
-	const char *argv[24];
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = rh_vcmd(s, fmt, ap);
+	va_end(ap);
+	return (r);
+}
+
+/* An integer reply (the test fails on any other kind). */
+static inline long long
+rh_int(const rh_server *s, const char *fmt, ...)
+{
+	redisReply *r;
+	long long v;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = rh_vcmd(s, fmt, ap);
+	va_end(ap);
+	cr_assert(r->type == REDIS_REPLY_INTEGER,
+	    "%s: got reply type %d, want integer", fmt, r->type);
+	v = r->integer;
+	freeReplyObject(r);
+	return (v);
+}
+
+/* A string reply as a malloc'ed string (caller frees), NULL for nil. */
+static inline char *
+rh_str(const rh_server *s, const char *fmt, ...)
+{
+	redisReply *r;
+	char *v = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = rh_vcmd(s, fmt, ap);
+	va_end(ap);
+	cr_assert(r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL,
+	    "%s: got reply type %d, want string or nil", fmt, r->type);
+	if (r->type == REDIS_REPLY_STRING) {
+		v = strndup(r->str, r->len);
+		cr_assert(v != NULL);
+	}
+	freeReplyObject(r);
+	return (v);
+}
+
+/* A command that must not fail. */
+static inline void
+rh_ok(const rh_server *s, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = rh_vcmd(s, fmt, ap);
+	va_end(ap);
+	cr_assert(r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r->str);
+	freeReplyObject(r);
+}
+
+/* The number of keys matching pattern. */
+static inline size_t
+rh_nkeys(const rh_server *s, const char *pattern)
+{
+	redisReply *r = rh_cmd(s, "KEYS %s", pattern);
+	size_t n;
+
+	cr_assert(r->type == REDIS_REPLY_ARRAY, "KEYS: got reply type %d",
+	    r->type);
+	n = r->elements;
+	freeReplyObject(r);
+	return (n);
+}
+
+static inline void
+rh_start_with(rh_server *s, const char *const *extra)
+{
+	const char *argv[40];
 	char port[16], log[96];
 	redisContext *c;
 	redisReply *r;
 	pid_t parent = getpid();
 	int i, n = 0, fd, ok;
 
-	strcpy(s->dir, "/tmp/pm_redis.XXXXXX");
-	cr_assert(mkdtemp(s->dir) != NULL);
-	s->port = rh_free_port();
-	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", s->port);
+	if (s->dir[0] == 0) { /* else a restart on the same data */
+		strcpy(s->dir, "/tmp/pm_redis.XXXXXX");
+		cr_assert(mkdtemp(s->dir) != NULL);
+		s->port = rh_free_port();
+		snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", s->port);
+	}
 	snprintf(port, sizeof(port), "%d", s->port);
 	snprintf(log, sizeof(log), "%s/redis.log", s->dir);
 	argv[n++] = "redis-server";
@@ -125,6 +210,10 @@ rh_start(rh_server *s)
 	argv[n++] = "";
 	argv[n++] = "--logfile";
 	argv[n++] = log;
+	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
+		cr_assert(n < 39, "too many extra redis-server arguments");
+		argv[n++] = extra[i];
+	}
 	argv[n] = NULL;
 	s->pid = fork();
 	cr_assert(s->pid >= 0);
@@ -160,6 +249,12 @@ rh_start(rh_server *s)
 	cr_assert_fail("redis-server did not answer PING on port %d", s->port);
 }
 
+static inline void
+rh_start(rh_server *s)
+{
+	rh_start_with(s, NULL);
+}
+
 static inline int
 rh_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
@@ -169,26 +264,32 @@ rh_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 	return (remove(path));
 }
 
+/* Stop the server with sig (SIGKILL after 10 s); keep its directory. */
 static inline void
-rh_stop(rh_server *s)
+rh_kill(rh_server *s, int sig)
 {
 	int i;
 
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		for (i = 0; i < 400 && s->pid > 0; i++) {
-			if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-				s->pid = 0;
-			} else {
-				usleep(25000);
-			}
-		}
-		if (s->pid > 0) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, NULL, 0);
-			s->pid = 0;
-		}
+	if (s->pid <= 0) {
+		return;
 	}
+	kill(s->pid, sig);
+	for (i = 0; i < 400; i++) {
+		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+			s->pid = 0;
+			return;
+		}
+		usleep(25000);
+	}
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	s->pid = 0;
+}
+
+static inline void
+rh_stop(rh_server *s)
+{
+	rh_kill(s, SIGTERM);
 	if (s->dir[0]) {
 		nftw(s->dir, rh_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 		s->dir[0] = 0;

@@ -1,0 +1,140 @@
+/*
+ * NAME
+ *	test_qstore_rcpt - compare-and-set of a recipient's status
+ * DESCRIPTION
+ *	pm_qstore_rcpt_status(): a final status (sent, bounced) is never
+ *	changed again, deferred may change; hostile or wrong arguments
+ *	change nothing; an over-long reply text is cut; an unknown message,
+ *	a bad id and keys of the wrong type are errors that leave the
+ *	connection usable. Starts its own redis-server (qdeliv_helper.h).
+ */
+#include <criterion/criterion.h>
+
+
+#include "pm_log.h"
+#include "qdeliv_helper.h"
+
+static void
+setup(void)
+{
+	pm_log_init("postmesh/test_qstore_rcpt");
+}
+
+static void
+teardown(void)
+{
+	rh_stop(&srv);
+}
+
+TestSuite(qdeliv, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Compare-and-set of a recipient's status. */
+Test(qdeliv, rcpt_status_cas)
+{
+	static const struct {
+		size_t idx;
+		const char *status, *dsn, *text;
+		int rc, changed;
+		const char *want_s, *want_d, *want_t;
+	} steps[] = {
+		{ 0, "sent", "2.0.0", "250 ok", 0, 1, "sent", "2.0.0",
+		    "250 ok" },
+		{ 0, "bounced", "5.1.1", "550 no", 0, 0, "sent", "2.0.0",
+		    "250 ok" },
+		{ 0, "deferred", "4.0.0", "451 x", 0, 0, "sent", "2.0.0",
+		    "250 ok" },
+		{ 0, "sent", "2.0.0", "250 again", 0, 0, "sent", "2.0.0",
+		    "250 ok" },
+		{ 1, "deferred", "4.4.1", "connect refused", 0, 1, "deferred",
+		    "4.4.1", "connect refused" },
+		{ 1, "deferred", "4.7.0", "451 later", 0, 1, "deferred",
+		    "4.7.0", "451 later" },
+		{ 1, "sent", "2.0.0", "250 queued", 0, 1, "sent", "2.0.0",
+		    "250 queued" },
+		{ 1, "sent", "2.0.0", "250 dup", 0, 0, "sent", "2.0.0",
+		    "250 queued" },
+		{ 2, "bounced", "5.1.1", "550 unknown\r\nuser", 0, 1,
+		    "bounced", "5.1.1", "550 unknown\r\nuser" },
+		{ 2, "sent", "2.0.0", "250", 0, 0, "bounced", "5.1.1",
+		    "550 unknown\r\nuser" },
+		/* Hostile or wrong arguments change nothing. */
+		{ 3, "done", "2.0.0", "x", PM_EINVAL, -1, "todo", "", "" },
+		{ 3, "", "2.0.0", "x", PM_EINVAL, -1, "todo", "", "" },
+		{ 3, "SENT", "2.0.0", "x", PM_EINVAL, -1, "todo", "", "" },
+		{ 3, "sent", "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0", "x",
+		    PM_EINVAL, -1, "todo", "", "" },
+		{ 4, "sent", "2.0.0", "x", PM_EINVAL, -1, "todo", "", "" },
+		{ 99999, "sent", "2.0.0", "x", PM_EINVAL, -1, "todo", "", "" },
+		{ 100000, "sent", "", "", PM_EINVAL, -1, "todo", "", "" },
+		{ (size_t) -1, "sent", "", "", PM_EINVAL, -1, "todo", "", "" },
+	};
+	char qid[PM_QID_LEN + 1], other[PM_QID_LEN + 1], *s, *big;
+	size_t i;
+	pm_qstore *qs;
+	int rc, changed, sh;
+
+	rh_start(&srv);
+	qs = open_qs("redis", 2);
+	enqueue(qs, 2, 0, qid);
+	sh = pm_qid_shard(qid, 2);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		changed = -1;
+		rc = pm_qstore_rcpt_status(qs, qid, steps[i].idx,
+		    steps[i].status, steps[i].dsn, steps[i].text, &changed);
+		cr_expect_eq(rc, steps[i].rc, "step %zu: rc got %d, want %d",
+		    i, rc, steps[i].rc);
+		cr_expect_eq(changed, steps[i].changed, "step %zu: changed "
+		    "got %d, want %d", i, changed, steps[i].changed);
+		if (steps[i].idx > 3) {
+			continue;
+		}
+		s = rh_str(&srv, "HGET pm:{%d}:r:%s %d:s", sh, qid,
+		    (int) steps[i].idx);
+		cr_expect_str_eq(s, steps[i].want_s, "step %zu: status got "
+		    "%s, want %s", i, s, steps[i].want_s);
+		free(s);
+		s = rh_str(&srv, "HGET pm:{%d}:r:%s %d:d", sh, qid,
+		    (int) steps[i].idx);
+		cr_expect_str_eq(s, steps[i].want_d);
+		free(s);
+		s = rh_str(&srv, "HGET pm:{%d}:r:%s %d:t", sh, qid,
+		    (int) steps[i].idx);
+		cr_expect_str_eq(s, steps[i].want_t, "step %zu: text got "
+		    "\"%s\"", i, s);
+		free(s);
+	}
+	/* An over-long reply text is cut, not refused. */
+	big = pm_malloc(100001);
+	memset(big, 'x', 100000);
+	big[100000] = 0;
+	rc = pm_qstore_rcpt_status(qs, qid, 3, PM_RCPT_DEFERRED, NULL, big,
+	    &changed);
+	cr_expect_eq(rc, 0, "long text: got %d", rc);
+	cr_expect_eq(rh_int(&srv, "HSTRLEN pm:{%d}:r:%s 3:t", sh, qid), 4096);
+	free(big);
+	/* Not queued, bad id, wrong key type. */
+	pm_qid_new(other);
+	rc = pm_qstore_rcpt_status(qs, other, 0, "sent", "2.0.0", "", &changed);
+	cr_expect_eq(rc, PM_ENOENT, "unknown qid: got %d, want ENOENT", rc);
+	rc = pm_qstore_rcpt_status(qs, "../../etc/passwd", 0, "sent", "", "",
+	    &changed);
+	cr_expect_eq(rc, PM_EINVAL);
+	rh_ok(&srv, "SET pm:{%d}:r:%s junk", pm_qid_shard(other, 2), other);
+	rc = pm_qstore_rcpt_status(qs, other, 0, "sent", "2.0.0", "", &changed);
+	cr_expect_eq(rc, PM_EREDIS, "string r: got %d, want EREDIS", rc);
+	rh_ok(&srv, "DEL pm:{%d}:r:%s", pm_qid_shard(other, 2), other);
+	rh_ok(&srv, "HSET pm:{%d}:r:%s n 1 0:a x 0:s weird", pm_qid_shard(other,
+	    2), other);
+	rc = pm_qstore_rcpt_status(qs, other, 0, "sent", "2.0.0", "", &changed);
+	cr_expect(rc == 0 && changed == 0, "unknown status: got %d/%d", rc,
+	    changed);
+	cr_expect_eq(pm_qstore_ping(qs), 0, "connection lost");
+	/* The functions were flushed: loaded again, the call works. */
+	rh_ok(&srv, "FUNCTION FLUSH");
+	rc = pm_qstore_rcpt_status(qs, qid, 3, "sent", "2.0.0", "250",
+	    &changed);
+	cr_expect(rc == 0 && changed == 1, "after FUNCTION FLUSH: got %d/%d",
+	    rc, changed);
+	pm_qstore_close(qs);
+	leak_check();
+}
