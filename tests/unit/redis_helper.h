@@ -7,7 +7,9 @@
  *	rh_start(&srv); ... rh_raw(&srv) ... rh_stop(&srv);
  * DESCRIPTION
  *	Starts redis-server (appendonly, appendfsync always, no RDB) on a
- *	free loopback port in a temporary directory, waits until it answers
+ *	UNIX socket in a temporary directory (no TCP port: tests that run
+ *	in parallel, or restart a server, can never meet another test's
+ *	server on a reused port), waits until it answers
  *	PING, and stops it by PID (rh_stop also removes the directory). The
  *	server gets PR_SET_PDEATHSIG, so a crashed test leaves no server
  *	behind. rh_raw() opens a second, plain hiredis connection for the
@@ -17,13 +19,15 @@
  *	rh_start_with() takes extra "--name", "value" arguments for
  *	redis-server (NULL-ended). rh_kill() stops the server with a signal
  *	but keeps its directory: the next rh_start() (or rh_start_with())
- *	runs on the same port and the same data, as a restart does.
+ *	runs on the same socket and the same data, as a restart does.
+ *	rh_free_port() gives a free loopback port for the one test that
+ *	checks host:port addresses ("--port", N as extra arguments).
  * LIMITS
  *	One server per rh_server; a test that needs a fresh one calls
- *	rh_stop() and rh_start() again (a new port and directory). At most
+ *	rh_stop() and rh_start() again (a new directory). At most
  *	16 extra arguments.
  * SECURITY
- *	Test code only: listens on 127.0.0.1.
+ *	Test code only: a socket in a mode-700 directory.
  */
 #ifndef REDIS_HELPER_H
 #define REDIS_HELPER_H
@@ -47,9 +51,9 @@
 
 typedef struct rh_server {
 	pid_t pid;
-	int port;
 	char dir[64];
-	char addr[32];          /* "127.0.0.1:port" for pm_qstore_open */
+	char sock[96];          /* dir/redis.sock */
+	char addr[112];         /* "unix:dir/redis.sock" for pm_qstore_open */
 } rh_server;
 
 static inline int
@@ -75,7 +79,7 @@ static inline redisContext *
 rh_raw(const rh_server *s)
 {
 	struct timeval tv = { 2, 0 };
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
+	redisContext *c = redisConnectUnixWithTimeout(s->sock, tv);
 
 	if (c != NULL && c->err) {
 		redisFree(c);
@@ -181,25 +185,31 @@ static inline void
 rh_start_with(rh_server *s, const char *const *extra)
 {
 	const char *argv[40];
-	char port[16], log[96];
+	char log[96];
 	redisContext *c;
 	redisReply *r;
 	pid_t parent = getpid();
 	int i, n = 0, fd, ok;
 
+	/*
+	 * As every service (pm_server_main): a write to a server that went
+	 * away is an error to handle, not a signal that kills the test.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	if (s->dir[0] == 0) { /* else a restart on the same data */
 		strcpy(s->dir, "/tmp/pm_redis.XXXXXX");
 		cr_assert(mkdtemp(s->dir) != NULL);
-		s->port = rh_free_port();
-		snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", s->port);
+		snprintf(s->sock, sizeof(s->sock), "%s/redis.sock", s->dir);
+		snprintf(s->addr, sizeof(s->addr), "unix:%s", s->sock);
 	}
-	snprintf(port, sizeof(port), "%d", s->port);
 	snprintf(log, sizeof(log), "%s/redis.log", s->dir);
 	argv[n++] = "redis-server";
 	argv[n++] = "--port";
-	argv[n++] = port;
-	argv[n++] = "--bind";
-	argv[n++] = "127.0.0.1";
+	argv[n++] = "0";
+	argv[n++] = "--unixsocket";
+	argv[n++] = s->sock;
+	argv[n++] = "--unixsocketperm";
+	argv[n++] = "700";
 	argv[n++] = "--dir";
 	argv[n++] = s->dir;
 	argv[n++] = "--appendonly";
@@ -246,7 +256,7 @@ rh_start_with(rh_server *s, const char *const *extra)
 		}
 		usleep(25000);
 	}
-	cr_assert_fail("redis-server did not answer PING on port %d", s->port);
+	cr_assert_fail("redis-server did not answer PING on %s", s->sock);
 }
 
 static inline void

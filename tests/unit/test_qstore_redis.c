@@ -52,18 +52,18 @@ raw_used_memory(void)
 	return (v);
 }
 
-Test(qstore, unix_socket)
+/* The default server is on a UNIX socket; host:port works as well. */
+Test(qstore, tcp_port)
 {
-	const char *extra[] = { "--unixsocket", NULL, NULL };
-	char sock[128], spec[140];
+	const char *extra[] = { "--port", NULL, "--bind", "127.0.0.1", NULL };
+	char port[16], spec[40];
 	pm_qstore *qs;
 	pm_qmsg m, *got = NULL;
+	int p = rh_free_port();
 
-	rh_start(&srv);
-	rh_kill(&srv, SIGTERM);
-	snprintf(sock, sizeof(sock), "%s/redis.sock", srv.dir);
-	snprintf(spec, sizeof(spec), "unix:%s", sock);
-	extra[1] = sock;
+	snprintf(port, sizeof(port), "%d", p);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", p);
+	extra[1] = port;
 	rh_start_with(&srv, extra);
 	qs = pm_qstore_open(spec, 2000, "redis", 1);
 	cr_assert(qs != NULL);

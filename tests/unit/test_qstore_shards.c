@@ -96,7 +96,7 @@ Test(qshards, first_open_records_and_mismatch_is_fatal)
 		{ 1, 0, NULL, "1" },
 		/* another count: fatal, naming both values; key unchanged */
 		{ 2, 1, "fatal: queue_shards = 2, but the queue in Redis "
-		    "127.0.0.1:", "1" },
+		    "unix:", "1" },
 		{ 4, 1, "was made with queue_shards = 1", "1" },
 		{ 1, 0, NULL, "1" },
 	};
