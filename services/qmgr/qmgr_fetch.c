@@ -48,10 +48,15 @@
 #include "delivery.pb-c.h"
 #include "pm_dsn.h"
 #include "pm_log.h"
+#include "qmgr_clnt.h"
 
 #define FETCH_MAX_TRANSPORTS 16
 #define FETCH_NAME_MAX 64
 #define DONE_TEXT_MAX 2048
+
+/* An agent refuses a job with more recipients (qmgr_clnt.c). */
+_Static_assert(QMGR_MAX_RCPT_LIMIT <= PM_AGENT_MAX_RCPT,
+    "qmgr may not send more recipients than an agent takes");
 
 static int
 name_ok(const char *s, size_t max)
@@ -355,14 +360,13 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		/* late or foreign report: keep what it says is final */
 		for (i = 0; i < dr->n_results; i++) {
 			r = dr->results[i];
-			if (!r->recorded && (r->status ==
-			    PM__RCPT_STATUS__RCPT_SENT || r->status ==
-			    PM__RCPT_STATUS__RCPT_BOUNCED)
-			    && r->index < 100000 && pm_dsn_status_valid(r->dsn)) {
+			if (!r->recorded && (r->status == PM_JOB_SENT ||
+			    r->status == PM_JOB_BOUNCED)
+			    && r->index < PM_QMGR_RCPT_INDEX_MAX &&
+			    pm_dsn_status_valid(r->dsn)) {
 				w[nw].index = r->index;
-				w[nw].status = r->status ==
-				    PM__RCPT_STATUS__RCPT_SENT ? PM_RCPT_SENT :
-				    PM_RCPT_BOUNCED;
+				w[nw].status = r->status == PM_JOB_SENT ?
+				    PM_RCPT_SENT : PM_RCPT_BOUNCED;
 				w[nw].dsn = r->dsn;
 				w[nw].text = r->text;
 				nw++;
@@ -403,10 +407,10 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		text = r->text[0] ? r->text : NULL;
 		dsn = pm_dsn_status_valid(r->dsn) ? r->dsn : NULL;
 		switch (r->status) {
-		case PM__RCPT_STATUS__RCPT_SENT:
+		case PM_JOB_SENT:
 			state = QR_SENT;
 			break;
-		case PM__RCPT_STATUS__RCPT_BOUNCED:
+		case PM_JOB_BOUNCED:
 			state = QR_BOUNCED;
 			break;
 		default:

@@ -14,7 +14,8 @@
  *	- `slots` workers, each with its own pm_qstore (Redis connection)
  *	  and the agent's thread context, take jobs from the queue, call
  *	  deliver(), then pm__agent_finish() (Redis, logs, metrics) and
- *	  report MSG_QMGR_DONE to the job's qmgr (3 tries);
+ *	  report the outcome to the job's qmgr (pm_qmgr_done_call, 3
+ *	  tries);
  *	- the caller's thread (pm_agent_run) waits for the stop.
  *	Free slots are counted per process (slots - running - queued);
  *	with several qmgrs each fetcher asks for all free slots, so up to
@@ -34,7 +35,7 @@
  *	fetch reply is at most AGENT_FETCH_RECVMAX bytes.
  * SECURITY
  *	Fetch replies are checked on the wire (NUL-free strings) and field
- *	by field (pm_agent_job.c) before any use.
+ *	by field by qmgr_clnt before any use; this file sees no protobuf.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,7 +46,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.pb-c.h"
 #include "pm_agent_priv.h"
 #include "pm_server_queue.h"
 #include "pm_common_params.h"
@@ -166,13 +166,11 @@ wait_ms_locked(pthread_cond_t *cv, long ms)
 	(void) pthread_cond_timedwait(cv, &ag.mu, &ts);
 }
 
-/* Report a job to its qmgr: DoneRequest, a few tries. */
+/* Report a job to its qmgr: the done report, a few tries. */
 static void
 agent_report(agent_job *aj, pm_buf *done)
 {
 	pm_rpc_client *cl = ag.f[aj->qmgr].cl;
-	pm_buf reply;
-	uint32_t rtype = 0;
 	int tries, rc = PM_EINVAL;
 
 	if (cl == NULL) {
@@ -181,14 +179,9 @@ agent_report(agent_job *aj, pm_buf *done)
 		    aj->job.job_id);
 		return;
 	}
-	pm_buf_init(&reply, PM_RPC_CONTROL_MAX);
 	for (tries = 0; tries < AGENT_DONE_TRIES; tries++) {
-		pm_buf_reset(&reply);
-		rc = pm_rpc_call(cl, PM__MSG_TYPE__MSG_QMGR_DONE, done->data,
-		    done->len, (int) (ag.done_timeout * 1000), &rtype, &reply);
-		if (rc == 0 && rtype != PM__MSG_TYPE__MSG_QMGR_DONE_REPLY) {
-			rc = PM_EPROTO;
-		}
+		rc = pm_qmgr_done_call(cl, done, (int) (ag.done_timeout *
+		    1000));
 		if (rc == 0 || rc == PM_EINVAL || rc == PM_ETOOBIG) {
 			break;
 		}
@@ -202,7 +195,6 @@ agent_report(agent_job *aj, pm_buf *done)
 		    *aj->job.queue_id ? aj->job.queue_id : "NOQUEUE",
 		    aj->job.job_id, ag.f[aj->qmgr].url, pm_strerror(rc));
 	}
-	pm_buf_free(&reply);
 }
 
 /* Finish without delivery: deferred, e.g. the agent is stopping. */
@@ -280,26 +272,17 @@ fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
     size_t len)
 {
 	agent_fetcher *f = arg;
-	Pm__FetchReply *fr = NULL;
-	unsigned char *ok = NULL;
-	size_t i, n = 0;
+	pm_qmgr_fetched *fr = NULL;
+	size_t i, n;
 	agent_job *aj, *next, *list = NULL, **tailp = &list;
 
-	if (err == 0 && rtype != PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY) {
-		err = PM_EPROTO;
-	}
-	if (err == 0 && (fr = pm__fetch_reply__unpack(NULL, len, reply)) ==
-	    NULL) {
-		err = PM_EPROTO;
-	}
-	if (err == 0 && fr->n_jobs > 0) {
-		ok = pm_calloc(fr->n_jobs, 1);
-		n = pm__agent_wire_jobs(reply, len, ok, fr->n_jobs);
+	if (err == 0) {
+		err = pm_qmgr_fetch_reply(rtype, reply, len, &fr);
 	}
 	/* checked and copied outside the lock, queued under it */
-	for (i = 0; fr != NULL && i < fr->n_jobs; i++) {
-		aj = pm__agent_job_new(fr->jobs[i], ok != NULL && i < n &&
-		    ok[i], ag.a, f->idx, ag.nshards);
+	n = pm_qmgr_fetched_count(fr);
+	for (i = 0; i < n; i++) {
+		aj = pm__agent_job_new(fr, i, ag.a, f->idx, ag.nshards);
 		if (aj != NULL) {
 			aj->next = NULL;
 			*tailp = aj;
@@ -321,10 +304,7 @@ fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
 	f->busy = 0;
 	pthread_cond_broadcast(&ag.cv_space);
 	pthread_mutex_unlock(&ag.mu);
-	free(ok);
-	if (fr != NULL) {
-		pm__fetch_reply__free_unpacked(fr, NULL);
-	}
+	pm_qmgr_fetched_free(fr);
 }
 
 static void
@@ -344,18 +324,12 @@ static void *
 agent_fetcher_main(void *arg)
 {
 	agent_fetcher *f = arg;
-	Pm__FetchRequest req = PM__FETCH_REQUEST__INIT;
-	size_t nt, len;
-	uint8_t *buf;
+	pm_qmgr_fetch_req req = { 0 };
 	int free_slots, rc;
 
-	for (nt = 0; ag.a->transports[nt] != NULL; nt++) {
-		/* count */
-	}
 	req.agent_id = ag.agent_id;
-	req.transports = (char **) ag.a->transports;
-	req.n_transports = nt;
-	req.wait_ms = (uint32_t) (ag.fetch_wait * 1000);
+	req.transports = ag.a->transports;
+	req.wait_ms = (unsigned) (ag.fetch_wait * 1000);
 	pthread_mutex_lock(&ag.mu);
 	while (!ag.stopping) {
 		free_slots = ag.slots - ag.running - ag.queued;
@@ -367,13 +341,9 @@ agent_fetcher_main(void *arg)
 		f->err = 0;
 		pthread_mutex_unlock(&ag.mu);
 
-		req.max_jobs = (uint32_t) free_slots;
-		len = pm__fetch_request__get_packed_size(&req);
-		buf = pm_malloc(len > 0 ? len : 1);
-		pm__fetch_request__pack(&req, buf);
-		rc = pm_rpc_call_async(f->cl, PM__MSG_TYPE__MSG_QMGR_FETCH, buf,
-		    len, (int) (ag.fetch_wait * 1000 + 5000), fetch_cb, f);
-		free(buf);
+		req.max_jobs = (unsigned) free_slots;
+		rc = pm_qmgr_fetch_call_async(f->cl, &req,
+		    (int) (ag.fetch_wait * 1000 + 5000), fetch_cb, f);
 
 		pthread_mutex_lock(&ag.mu);
 		if (rc != 0) {

@@ -39,7 +39,7 @@
  * LIMITS
  *	slots >= 1; job and recipient counts from qmgr are checked against
  *	PM_AGENT_MAX_RCPT; every string from qmgr is checked for length and
- *	NULs before use (qmgr is another role: not trusted).
+ *	NULs before use (qmgr is another role: not trusted), by qmgr_clnt.
  */
 #ifndef PM_AGENT_H
 #define PM_AGENT_H
@@ -48,57 +48,12 @@
 #include <stdint.h>
 
 #include "pm_server.h"
+#include "qmgr_clnt.h"
 
-#define PM_AGENT_MAX_RCPT 1000
-
-/* Outcome codes for pm_job_rcpt.status (RcptStatus of delivery.proto). */
-#define PM_JOB_NONE 0
-#define PM_JOB_SENT 1
-#define PM_JOB_DEFERRED 2
-#define PM_JOB_BOUNCED 3
-
-typedef struct pm_job_rcpt {
-	unsigned index;
-	const char *address;        /* deliver to this */
-	const char *orcpt;
-	const char *queued_address;
-	unsigned notify;
-	/* filled by deliver(): */
-	int status;                 /* PM_JOB_*; NONE counts as DEFERRED */
-	char dsn[16];               /* "2.0.0" */
-	char text[512];             /* remote reply or reason, printable */
-	char relay[300];            /* set when not the job's relay (a backup
-	                             * MX took the others), printable */
-} pm_job_rcpt;
-
-typedef struct pm_job {
-	const char *job_id;
-	const char *queue_id;
-	const char *transport;
-	const char *nexthop;
-	const char *sender;
-	size_t nrcpt;
-	pm_job_rcpt *rcpt;
-	unsigned attempt;
-	const char *idempotency_key;
-	int body_type;
-	int dsn_ret;
-	const char *dsn_envid;
-	unsigned flags;
-	uint64_t size;
-	int64_t arrival_us;
-	int shard;
-	int64_t active_us;          /* qmgr took the message in */
-	int64_t dispatch_us;        /* qmgr handed out the job */
-	/* filled by deliver(): */
-	char relay[300];            /* "mx.example.com[192.0.2.1]:25" or "none" */
-	unsigned conn_ms;
-	unsigned xfer_ms;
-	int dest_failed;            /* the destination itself failed (connect, greeting) */
-	unsigned conn_use;          /* nth use of the connection (logged when > 1) */
-	int dsn_passed;             /* the peer took NOTIFY/ORCPT (DSN): success
-	                             * notices are its job from now on */
-} pm_job;
+/*
+ * The job and its outcome codes are the fetch/done contract with qmgr:
+ * pm_job, pm_job_rcpt, PM_JOB_*, PM_AGENT_MAX_RCPT (qmgr_clnt.h).
+ */
 
 typedef struct pm_agent {
 	const char *name;               /* "smtp": log and metric names */

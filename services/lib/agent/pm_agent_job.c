@@ -1,17 +1,18 @@
 /*
  * NAME
- *	pm_agent_job - delivery jobs: checked in, finished, reported
+ *	pm_agent_job - delivery jobs: taken in, finished, reported
  * DESCRIPTION
- *	pm__agent_job_new() copies a DeliveryJob received from qmgr into a
- *	pm_job after checking every field; a job that fails a check is
- *	kept only to be reported back as deferred (so qmgr is not left
- *	waiting), without being delivered.
+ *	pm__agent_job_new() wraps job i of a fetch reply, copied and
+ *	checked by qmgr_clnt (pm_qmgr_fetched_job), into an agent_job; a
+ *	job that fails a check is kept only to be reported back as
+ *	deferred (so qmgr is not left waiting), without being delivered.
  *
  *	pm__agent_finish() runs after deliver(): each recipient's outcome
  *	goes to Redis with pm_qstore_rcpt_cas() (compare-and-set: a
  *	recipient already sent or bounced is never changed, and a second
  *	"sent" for it is counted as a duplicate delivery), is logged in
- *	Postfix's format and counted; then the DoneRequest is packed.
+ *	Postfix's format and counted; then the done report is packed
+ *	(pm_qmgr_done_pack).
  *	When Redis says the recipient was final already, the stored
  *	status, DSN and text are what is logged and reported to qmgr,
  *	with a warning naming this attempt's own outcome: qmgr never
@@ -27,314 +28,47 @@
  *	includes the transfer to the agent), c = connection setup, d =
  *	transmission. Times as Postfix prints them: 0.06, 2.5, 27.
  * LIMITS
- *	Strings from qmgr: AGENT_*_MAX (pm_agent_priv.h), PM_ADDR_MAX for
- *	addresses; 1..PM_AGENT_MAX_RCPT recipients with distinct indexes
- *	below AGENT_RCPT_INDEX_MAX.
+ *	Those of qmgr_clnt.h (what a job from qmgr may hold); a
+ *	recipient's text is cut at 511 bytes.
  * SECURITY
- *	qmgr is another role and not trusted: strings must be NUL-free
- *	(checked on the wire, since protobuf-c cuts at a NUL silently) and
- *	free of control characters (an address with CR/LF would inject SMTP
- *	commands); the queue id must be valid before it is used in a key.
+ *	Jobs arrive checked by qmgr_clnt (qmgr is another role and not
+ *	trusted); the remote text deliver() stored is made printable
+ *	before it is logged or reported.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.pb-c.h"
 #include "pm_dsn.h"
 #include "pm_log_dlv.h"
-#include "pm_addr.h"
 #include "pm_agent_priv.h"
-#include "pm_body.h"
 #include "pm_log.h"
-#include "pm_qid.h"
-#include "pm_smtp_data.h"
 
-/* ---- checks ---- */
-
-static int
-wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	uint64_t x = 0;
-	int shift;
-	uint8_t b;
-
-	for (shift = 0; *p < end && shift < 64; shift += 7) {
-		b = *(*p)++;
-		x |= (uint64_t) (b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			*v = x;
-			return (1);
-		}
-	}
-	return (0);
-}
-
-int
-pm__agent_wire_ok(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
-    size_t len, int depth)
-{
-	const uint8_t *p = buf, *end = buf + len;
-	const ProtobufCFieldDescriptor *f;
-	uint64_t key, l;
-
-	if (depth > 8) {
-		return (0);
-	}
-	while (p < end) {
-		if (!wire_varint(&p, end, &key)) {
-			return (0);
-		}
-		switch (key & 7) {
-		case 0:
-			if (!wire_varint(&p, end, &l)) {
-				return (0);
-			}
-			break;
-		case 1:
-			if (end - p < 8) {
-				return (0);
-			}
-			p += 8;
-			break;
-		case 5:
-			if (end - p < 4) {
-				return (0);
-			}
-			p += 4;
-			break;
-		case 2:
-			if (!wire_varint(&p, end, &l) ||
-			    l > (uint64_t) (end - p)) {
-				return (0);
-			}
-			f = (key >> 3) <= 0x1fffffff ?
-			    protobuf_c_message_descriptor_get_field(d,
-			    (unsigned) (key >> 3)) : NULL;
-			if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
-			    memchr(p, 0, (size_t) l) != NULL) {
-				return (0);
-			}
-			if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			    !pm__agent_wire_ok(f->descriptor, p, (size_t) l,
-			    depth + 1)) {
-				return (0);
-			}
-			p += l;
-			break;
-		default:
-			return (0);
-		}
-	}
-	return (1);
-}
-
-size_t
-pm__agent_wire_jobs(const uint8_t *buf, size_t len, unsigned char *ok,
-    size_t max)
-{
-	const uint8_t *p = buf, *end = buf + len;
-	uint64_t key, l;
-	size_t n = 0;
-
-	while (p < end && n < max) {
-		if (!wire_varint(&p, end, &key) || (key & 7) != 2 ||
-		    !wire_varint(&p, end, &l) || l > (uint64_t) (end - p)) {
-			break; /* FetchReply has one field: jobs */
-		}
-		if ((key >> 3) == 1) {
-			ok[n++] = (unsigned char) pm__agent_wire_ok(
-			    &pm__delivery_job__descriptor, p, (size_t) l, 0);
-		}
-		p += l;
-	}
-	return (n);
-}
-
-/* 0 if s has at most max bytes and no control characters. */
-static int
-str_bad(const char *s, size_t max, int empty_ok)
-{
-	const unsigned char *p;
-
-	if (s == NULL) {
-		return (!empty_ok);
-	}
-	if (*s == 0) {
-		return (!empty_ok);
-	}
-	if (strlen(s) > max) {
-		return (1);
-	}
-	for (p = (const unsigned char *) s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f) {
-			return (1);
-		}
-	}
-	return (0);
-}
-
-static char *
-dup_ok(const char *s, size_t max, int empty_ok, const char **why,
-    const char *what)
-{
-	if (str_bad(s, max, empty_ok)) {
-		if (*why == NULL) {
-			*why = what;
-		}
-		return (pm_strdup(""));
-	}
-	return (pm_strdup(s != NULL ? s : ""));
-}
-
-static int
-cmp_uint(const void *a, const void *b)
-{
-	unsigned x = *(const unsigned *) a, y = *(const unsigned *) b;
-
-	return (x < y ? -1 : x > y);
-}
+/* ---- jobs ---- */
 
 agent_job *
-pm__agent_job_new(const Pm__DeliveryJob *d, int wire_ok, const pm_agent *a,
+pm__agent_job_new(const pm_qmgr_fetched *f, size_t i, const pm_agent *a,
     int qmgr, int nshards)
 {
-	agent_job *aj;
-	pm_job *j;
-	pm_job_rcpt *r;
-	const Pm__JobRcpt *dr;
-	const char *why = NULL;
-	unsigned *idx;
-	size_t i, n;
-	int served = 0;
-	char *p;
+	agent_job *aj = pm_calloc(1, sizeof(*aj));
 
-	if (str_bad(d->job_id, AGENT_JOB_ID_MAX, 0)) {
-		p = pm_printable_dup(d->job_id ? d->job_id : "",
-		    strlen(d->job_id ? d->job_id : ""), 64);
-		pm_msg_warn("invalid delivery request from qmgr: bad job id "
-		    "\"%s\"; dropped", p);
-		free(p);
+	if (pm_qmgr_fetched_job(f, i, a->transports, nshards, &aj->job,
+	    &aj->invalid) != 0) {
+		free(aj);
 		return (NULL);
 	}
-	aj = pm_calloc(1, sizeof(*aj));
 	aj->qmgr = qmgr;
-	j = &aj->job;
-	j->job_id = pm_strdup(d->job_id);
-	if (!pm_qid_valid(d->queue_id ? d->queue_id : "")) {
-		why = "queue id";
-	}
-	j->queue_id = pm_strdup(why == NULL ? d->queue_id : "");
-	j->transport = dup_ok(d->transport, AGENT_TRANSPORT_MAX, 0, &why,
-	    "transport");
-	for (i = 0; a->transports[i] != NULL; i++) {
-		served |= strcmp(a->transports[i], j->transport) == 0;
-	}
-	if (!served && why == NULL) {
-		why = "transport not served by this agent";
-	}
-	j->nexthop = dup_ok(d->nexthop, AGENT_NEXTHOP_MAX, 1, &why,
-	    "nexthop");
-	j->sender = dup_ok(d->sender, PM_ADDR_MAX, 1, &why, "sender");
-	j->idempotency_key = dup_ok(d->idempotency_key, AGENT_KEY_MAX, 1,
-	    &why, "idempotency key");
-	j->dsn_envid = dup_ok(d->dsn_envid, AGENT_ENVID_MAX, 1, &why,
-	    "envid");
-	n = d->n_rcpt;
-	if (n == 0 || n > PM_AGENT_MAX_RCPT) {
-		why = why ? why : "recipient count";
-		n = n > PM_AGENT_MAX_RCPT ? 0 : n;
-	}
-	j->nrcpt = n;
-	j->rcpt = pm_calloc(n > 0 ? n : 1, sizeof(*j->rcpt));
-	idx = pm_calloc(n > 0 ? n : 1, sizeof(*idx));
-	for (i = 0; i < n; i++) {
-		r = &j->rcpt[i];
-		dr = d->rcpt[i];
-		if (dr == NULL) {
-			why = why ? why : "recipient";
-			r->address = pm_strdup("");
-			r->orcpt = pm_strdup("");
-			r->queued_address = pm_strdup("");
-			continue;
-		}
-		r->index = dr->index;
-		idx[i] = dr->index;
-		if (dr->index >= AGENT_RCPT_INDEX_MAX && why == NULL) {
-			why = "recipient index";
-		}
-		r->address = dup_ok(dr->address, PM_ADDR_MAX, 0, &why,
-		    "recipient address");
-		r->orcpt = dup_ok(dr->orcpt, AGENT_ORCPT_MAX, 1, &why,
-		    "original recipient");
-		r->queued_address = dup_ok(dr->queued_address, PM_ADDR_MAX, 1,
-		    &why, "queued address");
-		r->notify = dr->notify;
-		if (dr->notify > 15 && why == NULL) {
-			why = "notify";
-		}
-	}
-	qsort(idx, n, sizeof(*idx), cmp_uint);
-	for (i = 1; i < n; i++) {
-		if (idx[i] == idx[i - 1] && why == NULL) {
-			why = "duplicate recipient index";
-		}
-	}
-	free(idx);
-	j->attempt = d->attempt;
-	j->body_type = (int) d->body_type;
-	j->dsn_ret = (int) d->dsn_ret;
-	j->flags = d->flags;
-	j->size = d->size;
-	j->arrival_us = d->arrival_us;
-	j->shard = d->shard;
-	j->active_us = d->active_us;
-	j->dispatch_us = d->dispatch_us;
-	if (why == NULL && (d->body_type > 3 || d->dsn_ret > 2)) {
-		why = "body type or RET";
-	}
-	if (why == NULL && d->size > PM_BODY_SIZE_MAX) {
-		why = "size";
-	}
-	if (why == NULL && (d->shard < 0 || d->shard >= nshards)) {
-		why = "shard";
-	}
-	if (!wire_ok) {
-		why = "NUL in a string";
-	}
-	snprintf(j->relay, sizeof(j->relay), "none");
-	aj->invalid = why;
-	if (why != NULL) {
-		pm_msg_warn("%s: invalid delivery request %s from qmgr: %s",
-		    *j->queue_id ? j->queue_id : "NOQUEUE", j->job_id, why);
-	}
 	return (aj);
 }
 
 void
 pm__agent_job_free(agent_job *aj)
 {
-	pm_job *j;
-	size_t i;
-
 	if (aj == NULL) {
 		return;
 	}
-	j = &aj->job;
-	for (i = 0; i < j->nrcpt; i++) {
-		free((char *) j->rcpt[i].address);
-		free((char *) j->rcpt[i].orcpt);
-		free((char *) j->rcpt[i].queued_address);
-	}
-	free(j->rcpt);
-	free((char *) j->job_id);
-	free((char *) j->queue_id);
-	free((char *) j->transport);
-	free((char *) j->nexthop);
-	free((char *) j->sender);
-	free((char *) j->idempotency_key);
-	free((char *) j->dsn_envid);
+	pm_qmgr_job_clear(&aj->job);
 	free(aj);
 }
 
@@ -512,10 +246,8 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
     agent_job *aj, pm_buf *out)
 {
 	pm_job *j = &aj->job;
-	Pm__DoneRequest dr = PM__DONE_REQUEST__INIT;
-	Pm__RcptResult *res, **resp;
 	int64_t now = pm_now_us();
-	size_t i, len;
+	size_t i;
 	int recorded, own_sent;
 
 	(void) a;
@@ -525,8 +257,6 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 	}
 	j->relay[sizeof(j->relay) - 1] = 0;
 	pm_printable(j->relay);
-	res = pm_calloc(j->nrcpt > 0 ? j->nrcpt : 1, sizeof(*res));
-	resp = pm_calloc(j->nrcpt > 0 ? j->nrcpt : 1, sizeof(*resp));
 	for (i = 0; i < j->nrcpt; i++) {
 		pm_job_rcpt *r = &j->rcpt[i];
 
@@ -536,42 +266,15 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 		rcpt_log(aj, r, now);
 		pm_metric_inc(r->status == PM_JOB_SENT ? m->sent :
 		    r->status == PM_JOB_BOUNCED ? m->bounced : m->deferred);
-		pm__rcpt_result__init(&res[i]);
-		res[i].index = r->index;
-		res[i].status = r->status == PM_JOB_SENT ?
-		    PM__RCPT_STATUS__RCPT_SENT : r->status == PM_JOB_BOUNCED ?
-		    PM__RCPT_STATUS__RCPT_BOUNCED :
-		    PM__RCPT_STATUS__RCPT_DEFERRED;
-		res[i].dsn = r->dsn;
-		res[i].text = r->text;
-		res[i].recorded = recorded;
-		res[i].dsn_passed = j->dsn_passed && own_sent &&
+		r->recorded = recorded;
+		r->dsn_passed = j->dsn_passed && own_sent &&
 		    r->status == PM_JOB_SENT;
-		resp[i] = &res[i];
 	}
 	if (aj->start_us != 0) {
 		pm_metric_observe(m->seconds, (double) (now - aj->start_us) /
 		    1e6);
 	}
-	dr.job_id = (char *) j->job_id;
-	dr.queue_id = (char *) j->queue_id;
-	dr.n_results = j->nrcpt;
-	dr.results = resp;
-	dr.relay = j->relay;
-	dr.conn_ms = j->conn_ms;
-	dr.xfer_ms = j->xfer_ms;
-	dr.dest_failed = j->dest_failed != 0;
-	len = pm__done_request__get_packed_size(&dr);
-	pm_buf_reset(out);
-	{
-		char *tmp = pm_malloc(len > 0 ? len : 1);
-
-		pm__done_request__pack(&dr, (uint8_t *) tmp);
-		if (pm_buf_append(out, tmp, len) != 0) {
-			pm_msg_warn("%s: done report too large", j->queue_id);
-		}
-		free(tmp);
+	if (pm_qmgr_done_pack(j, out) != 0) {
+		pm_msg_warn("%s: done report too large", j->queue_id);
 	}
-	free(resp);
-	free(res);
 }

@@ -3,9 +3,9 @@
  *	pm_agent_priv - internals shared by pm_agent.c and pm_agent_job.c
  * DESCRIPTION
  *	pm_agent.c runs the threads (fetchers, workers, stop);
- *	pm_agent_job.c turns a DeliveryJob from qmgr into a checked
- *	pm_job, and finishes a job: statuses to Redis, Postfix log lines,
- *	metrics, the DoneRequest.
+ *	pm_agent_job.c wraps a checked pm_job from qmgr_clnt into an
+ *	agent_job, and finishes a job: statuses to Redis, Postfix log
+ *	lines, metrics, the done report (packed by qmgr_clnt).
  */
 #ifndef PM_AGENT_PRIV_H
 #define PM_AGENT_PRIV_H
@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "delivery.pb-c.h"
 #include "pm_agent.h"
 #include "pm_metrics.h"
 #include "pm_qstore.h"
@@ -28,14 +27,7 @@
 #define VAR_QMGR_SERVICE "qmgr_service"
 #define DEF_QMGR_SERVICE "tcp://127.0.0.1:10030"
 
-/* Bounds of what qmgr may send (checked before use). */
-#define AGENT_JOB_ID_MAX 128
-#define AGENT_NEXTHOP_MAX 1024
-#define AGENT_ORCPT_MAX (2 * 320 + 40)
-#define AGENT_ENVID_MAX 100
-#define AGENT_KEY_MAX 256
-#define AGENT_TRANSPORT_MAX 64
-#define AGENT_RCPT_INDEX_MAX 100000
+/* The largest fetch reply taken (its checks: qmgr_clnt.c). */
 #define AGENT_FETCH_RECVMAX (32 * 1024 * 1024)
 
 typedef struct agent_job {
@@ -54,21 +46,12 @@ typedef struct agent_metrics {
 	pm_metric *seconds;
 } agent_metrics;
 
-/* 1 if every string field of the packed message (recursively) is NUL-free. */
-int pm__agent_wire_ok(const ProtobufCMessageDescriptor *d,
-    const uint8_t *buf, size_t len, int depth);
 /*
- * For each job (field 1) of a packed FetchReply, in order: ok[i] = 1 if
- * its strings are NUL-free. Returns the number of jobs seen (<= max).
+ * Job i of a fetch reply, checked (pm_qmgr_fetched_job). Returns NULL
+ * (logged) only if the job cannot even be reported back; else a job,
+ * with ->invalid set if refused.
  */
-size_t pm__agent_wire_jobs(const uint8_t *buf, size_t len, unsigned char *ok,
-    size_t max);
-/*
- * Copy and check one job. wire_ok: the job's bytes passed
- * pm__agent_wire_ok. Returns NULL (and logs) only if the job cannot
- * even be reported back; else a job, with ->invalid set if refused.
- */
-agent_job *pm__agent_job_new(const Pm__DeliveryJob *d, int wire_ok,
+agent_job *pm__agent_job_new(const pm_qmgr_fetched *f, size_t i,
     const pm_agent *a, int qmgr, int nshards);
 void pm__agent_job_free(agent_job *j);
 
@@ -76,7 +59,7 @@ void pm__agent_metrics_init(agent_metrics *m, const char *name);
 /*
  * After deliver() (or instead of it, when the job is invalid or the
  * agent stops): statuses to Redis (qs may be NULL: not recorded), log
- * lines, metrics; then pack the DoneRequest into out.
+ * lines, metrics; then pack the done report into out.
  */
 void pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
     agent_job *j, pm_buf *out);
