@@ -145,7 +145,7 @@ pm_body_redis_append(redisContext *c, const char *key, const void *data,
 	size_t argl[6];
 	size_t off, n;
 	char ttl[32];
-	int ncmd = 0, i;
+	int ncmd = 0, done = 0, i;
 
 	if (chunk == 0) {
 		chunk = PM_BODY_CHUNK_SIZE;
@@ -164,9 +164,19 @@ pm_body_redis_append(redisContext *c, const char *key, const void *data,
 		argv[5] = (const char *) data + off;
 		argl[5] = n;
 		if (redisAppendCommandArgv(c, 6, argv, argl) != REDIS_OK) {
-			return (PM_EREDIS);
+			return (ncmd > 0 ? PM_EIO : PM_EREDIS);
 		}
 		ncmd++;
+		/*
+		 * Send each chunk now: hiredis would otherwise keep a copy of
+		 * the whole body in its output buffer until the pipeline is
+		 * read (content memory, issue 6 j).
+		 */
+		do {
+			if (redisBufferWrite(c, &done) != REDIS_OK) {
+				return (PM_EIO);
+			}
+		} while (!done);
 	}
 	return (ncmd);
 }

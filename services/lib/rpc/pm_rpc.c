@@ -205,6 +205,8 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 		nng_msg_free(msg);
 		return;
 	}
+	/* The envelope holds a copy of the body: one copy, not two. */
+	nng_msg_free(msg);
 	pm_buf_reset(rbuf);
 	rc = srv->handler(tctx, req->type, req->body.data, req->body.len,
 	    &rtype, rbuf);
@@ -226,10 +228,8 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 	if (rc != 0) {
 		pm_msg_warn("%s: cannot make reply: %s", srv->url,
 		    pm_strerror(rc));
-		nng_msg_free(msg);
 		return;
 	}
-	nng_msg_free(msg);
 	nng_aio_set_msg(w->aio, out);
 	nng_aio_set_timeout(w->aio, RPC_SEND_TIMEOUT);
 	nng_ctx_send(w->ctx, w->aio);
