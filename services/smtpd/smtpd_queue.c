@@ -100,6 +100,11 @@ smtpd_queue_submit(smtpd_session *s)
 	rc = pm_cleanup_submit_async(smtpd_cleanup, &sub, smtpd_queue_cb, s);
 	free(rcpt);
 	if (rc == 0) {
+		/*
+		 * The request holds its own copy until cleanup answers: free
+		 * ours, keep the reservation (smtpd_mail_reset() drops it).
+		 */
+		pm_buf_free(&s->content);
 		return;
 	}
 	/* Not started: the callback never comes. */
