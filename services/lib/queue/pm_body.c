@@ -168,10 +168,14 @@ pm_body_redis_append(redisContext *c, const char *key, const void *data,
 		}
 		ncmd++;
 		/*
-		 * Send each chunk now: hiredis would otherwise keep a copy of
-		 * the whole body in its output buffer until the pipeline is
-		 * read (content memory, issue 6 j).
+		 * A body of several chunks is sent chunk by chunk: hiredis
+		 * would otherwise keep a copy of all of it in its output
+		 * buffer until the pipeline is read (content memory, issue 6
+		 * j). One chunk or less waits for the pipeline as before.
 		 */
+		if (len <= chunk) {
+			continue;
+		}
 		do {
 			if (redisBufferWrite(c, &done) != REDIS_OK) {
 				return (PM_EIO);

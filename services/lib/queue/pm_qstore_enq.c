@@ -328,8 +328,8 @@ qs_round(pm_qstore *qs, qs_job *jobs, size_t n)
 				    !sent && r != PM_EIO);
 				return;
 			}
-			/* the chunks went out, with what was appended before */
-			sent |= r > 0;
+			/* chunks went out, with what was appended before */
+			sent |= jobs[i].len > PM_BODY_CHUNK_SIZE;
 			jobs[i].nbody = (size_t) r;
 		}
 		if (qs_append_fcall(qs, &jobs[i]) < 0) {
