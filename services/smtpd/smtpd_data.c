@@ -27,8 +27,9 @@
  *	and discarded to stay in sync, and the end of data (or the BDAT
  *	chunk) is answered "451 4.3.1 Insufficient system storage", as
  *	Postfix says when it is short of queue space. The reservation is
- *	kept while cleanup works on the message (the RPC layer holds the
- *	packed copy) and given back at the end of the transaction
+ *	kept while cleanup works on the message (the request in flight
+ *	holds the content; smtpd_queue.c frees the buffer once it is
+ *	packed) and given back at the end of the transaction
  *	(smtpd_content_drop() from smtpd_mail_reset()).
  * LIMITS
  *	message_size_limit: content past it is read and discarded, then
