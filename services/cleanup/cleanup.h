@@ -70,7 +70,9 @@ extern cleanup_metrics cleanup_m;
  * request as received, the copy unpacked from it and the processed
  * content that goes to the queue (the Redis write sends it one chunk
  * at a time). A request waits up to CLEANUP_CONTENT_WAIT_MS for room,
- * well within smtpd_cleanup_timeout, then gets 451 4.3.1.
+ * well within smtpd_cleanup_timeout, then gets 451 4.3.1; while it
+ * waits, the copy it holds counts (pm_budget_reserve_wait), so work
+ * and waiters together stay within the limit.
  */
 #define CLEANUP_CONTENT_COPIES 3
 #define CLEANUP_CONTENT_WAIT_MS 10000

@@ -381,7 +381,7 @@ cleanup_handler(void *ctx, uint32_t type, const uint8_t *req,
 	memset(&r, 0, sizeof(r));
 	charge = reqlen <= SIZE_MAX / CLEANUP_CONTENT_COPIES ?
 	    reqlen * CLEANUP_CONTENT_COPIES : SIZE_MAX;
-	if (pm_budget_reserve_wait(&cleanup_content_budget, charge,
+	if (pm_budget_reserve_wait(&cleanup_content_budget, charge, reqlen,
 	    CLEANUP_CONTENT_WAIT_MS) != 0) {
 		/* Before the unpack: a refusal makes no copy. */
 		pm_msg_warn("NOQUEUE: insufficient content memory for a "

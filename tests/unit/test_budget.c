@@ -7,7 +7,9 @@
  *	steps, and the release of a partial reservation when a message is
  *	given up; the used total must come back to 0 (no leaked
  *	reservation). A waiting reservation succeeds when another thread
- *	releases and times out when none does.
+ *	releases and times out when none does; what a waiter holds counts
+ *	while it waits, and a waiter that could block the budget for good
+ *	is refused at once.
  */
 #include <criterion/criterion.h>
 
@@ -130,13 +132,78 @@ Test(budget, wait)
 	pm_budget_init(&b, 1000);
 	cr_assert_eq(pm_budget_reserve(&b, 600), 0);
 	/* nobody releases: times out */
-	cr_expect_eq(pm_budget_reserve_wait(&b, 500, 50), PM_EFULL);
+	cr_expect_eq(pm_budget_reserve_wait(&b, 500, 0, 50), PM_EFULL);
 	/* over the limit: fails at once, never waits */
-	cr_expect_eq(pm_budget_reserve_wait(&b, 1001, 60000), PM_EFULL);
+	cr_expect_eq(pm_budget_reserve_wait(&b, 1001, 0, 60000), PM_EFULL);
 	pthread_create(&t, NULL, release_later, &b);
-	cr_expect_eq(pm_budget_reserve_wait(&b, 500, 10000), 0);
+	cr_expect_eq(pm_budget_reserve_wait(&b, 500, 0, 10000), 0);
 	pthread_join(t, NULL);
 	cr_expect_eq(pm_budget_used(&b), 500);
+	pm_budget_release(&b, 500);
+	pm_budget_destroy(&b);
+}
+
+struct waiter {
+	pm_budget *b;
+	size_t n, hold;
+	int rc;
+};
+
+static void *
+wait_run(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->rc = pm_budget_reserve_wait(w->b, w->n, w->hold, 10000);
+	return (NULL);
+}
+
+static size_t
+waiting(pm_budget *b)
+{
+	size_t n;
+
+	pthread_mutex_lock(&b->mu);
+	n = b->waiting;
+	pthread_mutex_unlock(&b->mu);
+	return (n);
+}
+
+/*
+ * What a waiter holds counts while it waits: nobody else gets it, and
+ * nobody may wait whose whole reservation would not fit next to the
+ * holds of those waiting (so waiting never blocks the budget for good).
+ */
+Test(budget, wait_with_hold)
+{
+	struct waiter w = { NULL, 500, 200, -99 };
+	pm_budget b;
+	pthread_t t;
+	int i;
+
+	pm_budget_init(&b, 1000);
+	w.b = &b;
+	cr_assert_eq(pm_budget_reserve(&b, 600), 0);
+	pthread_create(&t, NULL, wait_run, &w);
+	for (i = 0; i < 1000 && waiting(&b) != 200; i++) {
+		usleep(1000);
+	}
+	cr_assert_eq(waiting(&b), 200, "waiting got %zu, want 200",
+	    waiting(&b));
+	/* 600 working + 200 held by the waiter: 250 more does not fit */
+	cr_expect_eq(pm_budget_reserve(&b, 250), PM_EFULL);
+	cr_expect_eq(pm_budget_reserve(&b, 200), 0);
+	pm_budget_release(&b, 200);
+	/* may not wait: 200 waiting + 900 > 1000 (fails at once) */
+	cr_expect_eq(pm_budget_reserve_wait(&b, 900, 100, 60000), PM_EFULL);
+	/* may not wait: its own hold does not fit now */
+	cr_expect_eq(pm_budget_reserve_wait(&b, 300, 300, 60000), PM_EFULL);
+	cr_expect_eq(w.rc, -99, "the waiter went early");
+	pm_budget_release(&b, 600);
+	pthread_join(t, NULL);
+	cr_expect_eq(w.rc, 0, "waiter got %d, want 0", w.rc);
+	cr_expect_eq(pm_budget_used(&b), 500);
+	cr_expect_eq(waiting(&b), 0);
 	pm_budget_release(&b, 500);
 	pm_budget_destroy(&b);
 }

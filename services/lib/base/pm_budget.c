@@ -4,7 +4,9 @@
  * DESCRIPTION
  *	See pm_budget.h. One mutex and one condition variable; a release
  *	wakes every waiter (few wait: cleanup's workers at most), each
- *	checks again whether its reservation fits.
+ *	checks again whether its reservation fits. used counts what works,
+ *	waiting the holds of those who wait; used + waiting never exceeds
+ *	the limit.
  * LIMITS
  *	limit bytes; a reservation larger than the limit always fails.
  * SECURITY
@@ -29,6 +31,7 @@ pm_budget_init(pm_budget *b, size_t limit)
 	pthread_condattr_destroy(&ca);
 	b->limit = limit;
 	b->used = 0;
+	b->waiting = 0;
 	b->peak = 0;
 	b->refused = 0;
 }
@@ -40,14 +43,16 @@ pm_budget_destroy(pm_budget *b)
 	pthread_mutex_destroy(&b->mu);
 }
 
-/* Under mu: does n more fit? */
+/* Under mu: does n more fit, next to what works and what waits? */
 static int
 budget_fits(const pm_budget *b, size_t n)
 {
+	size_t held = b->used + b->waiting;
+
 	if (b->limit == 0) {
-		return (n <= SIZE_MAX - b->used);
+		return (n <= SIZE_MAX - held);
 	}
-	return (n <= b->limit && b->used <= b->limit - n);
+	return (n <= b->limit && held <= b->limit - n);
 }
 
 /* Under mu: take n (it fits). */
@@ -60,21 +65,37 @@ budget_take(pm_budget *b, size_t n)
 	}
 }
 
-int
-pm_budget_reserve(pm_budget *b, size_t n)
+/*
+ * Under mu: may a caller that holds hold bytes wait for n? Its hold
+ * must fit now, and the waiters' holds plus its whole n must fit in
+ * the limit, so that the last waiter admitted can always go once
+ * nothing else works: waiting never blocks the budget for good.
+ */
+static int
+budget_may_wait(const pm_budget *b, size_t n, size_t hold)
 {
-	return (pm_budget_reserve_wait(b, n, 0));
+	return (b->limit > 0 && n <= b->limit && budget_fits(b, hold) &&
+	    b->waiting <= b->limit - n);
 }
 
 int
-pm_budget_reserve_wait(pm_budget *b, size_t n, int timeout_ms)
+pm_budget_reserve(pm_budget *b, size_t n)
+{
+	return (pm_budget_reserve_wait(b, n, 0, 0));
+}
+
+int
+pm_budget_reserve_wait(pm_budget *b, size_t n, size_t hold, int timeout_ms)
 {
 	struct timespec until;
-	int rc = 0;
+	int rc = 0, ok;
 
+	if (hold > n) {
+		hold = n;
+	}
 	pthread_mutex_lock(&b->mu);
 	if (!budget_fits(b, n) && timeout_ms > 0 &&
-	    (b->limit == 0 || n <= b->limit)) {
+	    budget_may_wait(b, n, hold)) {
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += timeout_ms / 1000;
 		until.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
@@ -82,9 +103,20 @@ pm_budget_reserve_wait(pm_budget *b, size_t n, int timeout_ms)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		while (!budget_fits(b, n) && rc != ETIMEDOUT) {
+		b->waiting += hold;
+		while (rc != ETIMEDOUT) {
 			rc = pthread_cond_timedwait(&b->cv, &b->mu, &until);
+			/* our own hold is part of n */
+			b->waiting -= hold;
+			ok = budget_fits(b, n);
+			b->waiting += hold;
+			if (ok) {
+				break;
+			}
 		}
+		b->waiting -= hold;
+		/* Less is waiting now: others may fit. */
+		pthread_cond_broadcast(&b->cv);
 	}
 	if (budget_fits(b, n)) {
 		budget_take(b, n);

@@ -18,7 +18,13 @@
  *
  *	pm_budget_reserve() reserves n bytes or fails at once;
  *	pm_budget_reserve_wait() waits up to timeout_ms for others to
- *	release. pm_budget_hold() keeps a holder's running total (*held) at
+ *	release. A caller that already holds hold bytes of its n (cleanup:
+ *	the request it received) has them counted while it waits, so what
+ *	works and what waits together stay within the limit; it may wait
+ *	only while the waiters' holds and its whole n fit in the limit, so
+ *	the last one admitted can always go once the work in progress is
+ *	done, and waiting never blocks the budget for good. Otherwise it
+ *	fails at once. pm_budget_hold() keeps a holder's running total (*held) at
  *	least need, reserving in multiples of step, so that a growing
  *	buffer asks for more only every step bytes; pm_budget_drop()
  *	releases whatever a holder has, also a partial reservation of an
@@ -40,7 +46,8 @@ typedef struct pm_budget {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	size_t limit;      /* 0: unlimited */
-	size_t used;       /* under mu */
+	size_t used;       /* under mu: reserved by those who work */
+	size_t waiting;    /* under mu: held by those who wait */
 	size_t peak;       /* under mu: highest used */
 	uint64_t refused;  /* under mu: reservations that failed */
 } pm_budget;
@@ -49,8 +56,12 @@ void pm_budget_init(pm_budget *b, size_t limit);
 void pm_budget_destroy(pm_budget *b);
 /* 0, or PM_EFULL (nothing reserved). */
 int pm_budget_reserve(pm_budget *b, size_t n);
-/* As pm_budget_reserve(), waiting up to timeout_ms for room. */
-int pm_budget_reserve_wait(pm_budget *b, size_t n, int timeout_ms);
+/*
+ * As pm_budget_reserve(), waiting up to timeout_ms for room; hold (at
+ * most n) is what the caller holds already, counted while it waits.
+ */
+int pm_budget_reserve_wait(pm_budget *b, size_t n, size_t hold,
+    int timeout_ms);
 void pm_budget_release(pm_budget *b, size_t n);
 /*
  * Make *held at least need, reserving the difference rounded up to a
