@@ -9,8 +9,9 @@
 # of DATA, and all send one message of SIZE octets at once. A sampler
 # reads VmRSS and VmHWM of smtpd, cleanup and redis-server from /proc
 # every 0.1 s. Prints the replies by code (250, 451 4.3.1, other), the
-# time, and the peak RSS per process (VmHWM: the kernel's high-water
-# mark, so nothing between two samples is missed).
+# time, the peak RSS per process (VmHWM: the kernel's high-water mark,
+# so nothing between two samples is missed) and how many of the 451s
+# came from cleanup's budget rather than smtpd's.
 #
 # Environment: SESSIONS [200] SIZE [10000000] PM_BIN [build/bin]
 #              SMTPD_LIMIT, CLEANUP_LIMIT (bytes; default: the built-in)
@@ -176,3 +177,4 @@ for n, p in procs.items():
     print("| %s | %.0f MB | %.0f MB | %.0f MB |" % (
         n, base[n] / 1e6, peak[n] / 1e6, hwm / 1e6))
 PY
+echo "451 4.3.1 from cleanup (passed on by smtpd): $(grep -c 'insufficient content memory' "$T/cleanup.log" || true)"
