@@ -145,7 +145,8 @@ pm_body_redis_append(redisContext *c, const char *key, const void *data,
 	size_t argl[6];
 	size_t off, n;
 	char ttl[32];
-	int ncmd = 0, done = 0, i;
+	sigset_t saved;
+	int ncmd = 0, done = 0, wrc, i;
 
 	if (chunk == 0) {
 		chunk = PM_BODY_CHUNK_SIZE;
@@ -176,11 +177,14 @@ pm_body_redis_append(redisContext *c, const char *key, const void *data,
 		if (len <= chunk) {
 			continue;
 		}
+		pm_sigpipe_block(&saved);
 		do {
-			if (redisBufferWrite(c, &done) != REDIS_OK) {
-				return (PM_EIO);
-			}
-		} while (!done);
+			wrc = redisBufferWrite(c, &done);
+		} while (wrc == REDIS_OK && !done);
+		pm_sigpipe_restore(&saved);
+		if (wrc != REDIS_OK) {
+			return (PM_EIO);
+		}
 	}
 	return (ncmd);
 }
