@@ -6,6 +6,8 @@
  *	is given in parts (pm_rpc_call_asyncv).
  * LIMITS
  *	max (the client's sendmax; 0 = none) bounds the whole message.
+ * SECURITY
+ *	Not applicable: builds outgoing messages from the caller's bytes.
  */
 #ifndef PM_RPC_PRIV_H
 #define PM_RPC_PRIV_H
