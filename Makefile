@@ -5,6 +5,7 @@
 #   make run        build, start a local Redis and the whole stack (returns)
 #   make stop       stop what `make run` started
 #   make bench      end-to-end benchmark (smtp-source -> Postmesh -> smtp-sink), vs Postfix
+#   make bench-memory  peak RSS of smtpd, cleanup, Redis: 200 sessions x 10 MB at once
 #   make deps       install the Debian packages needed to build and test
 #
 # Adding a file needs no edit here: services/lib/<concept>/*.c form
@@ -56,7 +57,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(patsubst tests/unit/%.c,$(B)/test/%,$(UNIT_SRC))
 
 .PHONY: all lib bins units test unit unit-asan integration run stop bench deps lint-lua \
-        clean format
+        bench-memory clean format
 .SECONDARY: $(GEN_C) $(GEN_H) $(LUA_H)
 
 all: bins units
@@ -152,6 +153,9 @@ stop:
 
 bench: bins
 	@scripts/bench.sh
+
+bench-memory: bins
+	@nice scripts/bench-bigmsg.sh
 
 deps:
 	@scripts/deps.sh

@@ -20,7 +20,10 @@
  *	queue_durability says, cleanup_durable.c), metrics and SIGHUP
  *	(tables reopened; requests in flight keep the old ones).
  * LIMITS
- *	cleanup_workers requests at once; a request is at most
+ *	cleanup_content_memory_limit bytes of content charged at once
+ *	(see cleanup.h); cleanup_workers requests at once (nng holds at
+ *	most one more received request per connected client until a
+ *	worker takes it); a request is at most
  *	message_size_limit + PM_CLEANUP_ENV_ALLOWANCE +
  *	cleanup_recipient_limit * PM_CLEANUP_RCPT_ALLOWANCE bytes
  *	(NNG_OPT_RECVMAXSZ).
@@ -49,6 +52,7 @@ char *var_send_canon_maps;
 char *var_rcpt_canon_maps;
 char *var_canon_classes;
 long var_cleanup_workers;
+long var_cleanup_content_mem;
 long var_cleanup_rcpt_limit;
 long var_cleanup_total_rcpt;
 long var_hopcount_limit;
@@ -61,6 +65,7 @@ int var_always_add_hdrs;
 int var_enable_orcp;
 
 cleanup_metrics cleanup_m;
+pm_budget cleanup_content_budget;
 
 static pm_rewrite_clnt *cleanup_rewrite;
 
@@ -226,7 +231,13 @@ cleanup_metrics_init(void)
 	cleanup_m.message_bytes = pm_metric_counter(
 	    "cleanup_message_bytes",
 	    "Bytes of message content queued", NULL);
+	cleanup_m.content_bytes = pm_metric_gauge(
+	    "cleanup_content_memory_bytes",
+	    "Content bytes charged to cleanup_content_memory_limit now",
+	    NULL);
 }
+
+static size_t cleanup_recvmax(void);
 
 static int
 cleanup_pre_init(void)
@@ -248,6 +259,16 @@ cleanup_pre_init(void)
 		pm_msg_fatal("bad %s value: %s (want fsync, replica or none)",
 		    VAR_QUEUE_DURABILITY, var_queue_durability);
 	}
+	if ((size_t) var_cleanup_content_mem / CLEANUP_CONTENT_COPIES <
+	    cleanup_recvmax()) {
+		pm_msg_warn("%s (%ld) is below %d times the largest request "
+		    "(%s %ld plus the envelope): such messages can never be "
+		    "queued", VAR_CLEANUP_CONTENT_MEM, var_cleanup_content_mem,
+		    CLEANUP_CONTENT_COPIES, VAR_MSG_SIZE_LIMIT,
+		    var_message_size_limit);
+	}
+	pm_budget_init(&cleanup_content_budget,
+	    (size_t) var_cleanup_content_mem);
 	url = pm_cfg_get(VAR_REWRITE_SERVICE);
 	cleanup_metrics_init();
 	cleanup_rewrite = pm_rewrite_clnt_new(url ? url : "",
@@ -360,6 +381,8 @@ main(int argc, char **argv)
 		    &var_virt_expan_limit, 1, 0 },
 		{ VAR_QUEUE_MIN_REPLICAS, DEF_QUEUE_MIN_REPLICAS,
 		    &var_queue_min_replicas, 1, 64 },
+		{ VAR_CLEANUP_CONTENT_MEM, DEF_CLEANUP_CONTENT_MEM,
+		    &var_cleanup_content_mem, 1024 * 1024, 0 },
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {

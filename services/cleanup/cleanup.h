@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pm_budget.h"
 #include "pm_snap.h"
 #include "cleanup_proc.h"
 #include "pm_metrics.h"
@@ -58,6 +59,7 @@ typedef struct cleanup_metrics {
 	pm_metric *queue_writes;
 	pm_metric *enqueue_seconds;
 	pm_metric *message_bytes;
+	pm_metric *content_bytes;
 } cleanup_metrics;
 
 extern cleanup_metrics cleanup_m;
@@ -72,5 +74,19 @@ int cleanup_durable_start(void);
 void cleanup_durable_stop(void);
 int cleanup_durable_check(void);
 int cleanup_durable_ok(void);
+
+/*
+ * Content memory (cleanup_content_memory_limit). A request is charged
+ * CLEANUP_CONTENT_COPIES times its size while it is worked on: the
+ * request as received, the copy unpacked from it and the processed
+ * content that goes to the queue (the Redis write sends it one chunk
+ * at a time). A request waits up to CLEANUP_CONTENT_WAIT_MS for room,
+ * well within smtpd_cleanup_timeout, then gets 451 4.3.1; while it
+ * waits, the copy it holds counts (pm_budget_reserve_wait), so work
+ * and waiters together stay within the limit.
+ */
+#define CLEANUP_CONTENT_COPIES 3
+#define CLEANUP_CONTENT_WAIT_MS 10000
+extern pm_budget cleanup_content_budget;
 
 #endif

@@ -41,6 +41,8 @@
 #define DEF_VIRT_EXPAN_LIMIT 1000
 #define VAR_QUEUE_MIN_REPLICAS "queue_min_replicas"    /* Postmesh */
 #define DEF_QUEUE_MIN_REPLICAS 1
+#define VAR_CLEANUP_CONTENT_MEM "cleanup_content_memory_limit" /* Postmesh */
+#define DEF_CLEANUP_CONTENT_MEM (256L * 1024 * 1024) /* bytes, all workers */
 
 /* Times (seconds). */
 #define VAR_CLEANUP_RWR_TMOUT "cleanup_rewrite_timeout" /* Postmesh */
@@ -62,6 +64,7 @@ extern char *var_send_canon_maps;
 extern char *var_rcpt_canon_maps;
 extern char *var_canon_classes;
 extern long var_cleanup_workers;
+extern long var_cleanup_content_mem;
 extern long var_cleanup_rcpt_limit;
 extern long var_cleanup_total_rcpt;
 extern long var_hopcount_limit;

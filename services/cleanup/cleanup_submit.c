@@ -26,6 +26,10 @@
  *	Logs, as Postfix: "QID: message-id=<...>" and, while there is no
  *	queue manager to say it, "QID: from=<sender>, size=N, nrcpt=M
  *	(queue incoming)".
+ *	A request is first charged to cleanup_content_memory_limit
+ *	(cleanup.h); when there is no room within CLEANUP_CONTENT_WAIT_MS
+ *	it gets "451 4.3.1 Insufficient system storage" before it is
+ *	unpacked, and smtpd passes that on.
  * LIMITS
  *	cleanup_recipient_limit recipients per request; PM_ADDR_MAX bytes
  *	per address, PM_ORCPT_MAX per ORCPT, PM_ENVID_MAX per ENVID,
@@ -366,7 +370,7 @@ cleanup_handler(void *ctx, uint32_t type, const uint8_t *req,
 	Pm__CleanupSubmit *s;
 	submit_reply r;
 	uint8_t *buf;
-	size_t len;
+	size_t len, charge;
 	int err;
 
 	if (type != PM__MSG_TYPE__MSG_CLEANUP_SUBMIT) {
@@ -374,15 +378,31 @@ cleanup_handler(void *ctx, uint32_t type, const uint8_t *req,
 		return (PM_EPROTO);
 	}
 	memset(&r, 0, sizeof(r));
-	if ((s = pm__cleanup_submit__unpack(NULL, reqlen, req)) == NULL) {
+	charge = reqlen <= SIZE_MAX / CLEANUP_CONTENT_COPIES ?
+	    reqlen * CLEANUP_CONTENT_COPIES : SIZE_MAX;
+	if (pm_budget_reserve_wait(&cleanup_content_budget, charge, reqlen,
+	    CLEANUP_CONTENT_WAIT_MS) != 0) {
+		/* Before the unpack: a refusal makes no copy. */
+		pm_msg_warn("NOQUEUE: insufficient content memory for a "
+		    "request of %zu bytes (%s = %ld)", reqlen,
+		    VAR_CLEANUP_CONTENT_MEM, var_cleanup_content_mem);
+		reply_set(&r, 451, "4.3.1", "Insufficient system storage");
+		pm_metric_inc(cleanup_m.error);
+		charge = 0;
+	} else if ((s = pm__cleanup_submit__unpack(NULL, reqlen, req)) ==
+	    NULL) {
 		pm_msg_warn("NOQUEUE: malformed cleanup request (%zu bytes)",
 		    reqlen);
 		reply_set(&r, 451, "4.3.0", TEXT_PROTO_ERR);
 		pm_metric_inc(cleanup_m.error);
 	} else {
+		pm_metric_gauge_add(cleanup_m.content_bytes, (int64_t) charge);
 		submit(ctx, s, &r);
 		pm__cleanup_submit__free_unpacked(s, NULL);
+		pm_metric_gauge_add(cleanup_m.content_bytes,
+		    -(int64_t) charge);
 	}
+	pm_budget_release(&cleanup_content_budget, charge);
 	rep.code = r.code;
 	rep.dsn = r.dsn;
 	rep.text = r.text;

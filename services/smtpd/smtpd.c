@@ -57,6 +57,7 @@ long var_smtpd_min_data_rate;
 long var_smtpd_backlog;
 long var_smtpd_check_threads;
 long var_smtpd_session_limit;
+long var_smtpd_content_mem;
 long var_smtpd_tmout;
 long var_smtpd_err_sleep;
 long var_smtpd_shutdown_grace;
@@ -77,6 +78,8 @@ pm_metric *smtpd_m_active;
 pm_metric *smtpd_m_cmds[CMD_COUNT];
 pm_metric *smtpd_m_accepted;
 pm_metric *smtpd_m_rejected[REJ_COUNT];
+pm_metric *smtpd_m_content;
+pm_budget smtpd_content_budget;
 
 /* Pause of the listener after accept() ran out of resources. */
 #define SMTPD_PAUSE_MIN_MS 100
@@ -97,7 +100,7 @@ static const char *const cmd_labels[CMD_COUNT] = {
 };
 static const char *const rej_labels[REJ_COUNT] = {
 	"relay", "recipient", "sender", "client", "helo", "data", "size",
-	"syntax", "limit", "protocol", "cleanup",
+	"syntax", "limit", "protocol", "cleanup", "storage",
 };
 
 static void
@@ -117,6 +120,9 @@ smtpd_metrics_init(void)
 	}
 	smtpd_m_accepted = pm_metric_counter("smtpd_messages_accepted_total",
 	    "Messages queued by cleanup.", NULL);
+	smtpd_m_content = pm_metric_gauge("smtpd_content_memory_bytes",
+	    "Message content bytes reserved (smtpd_content_memory_limit).",
+	    NULL);
 	for (i = 0; i < REJ_COUNT; i++) {
 		snprintf(lab, sizeof(lab), "reason=\"%s\"", rej_labels[i]);
 		smtpd_m_rejected[i] = pm_metric_counter(
@@ -344,6 +350,13 @@ smtpd_pre_init(void)
 		    VAR_SMTPD_SOFT_ERLIM, var_smtpd_soft_erlim,
 		    VAR_SMTPD_HARD_ERLIM, var_smtpd_hard_erlim);
 	}
+	if (var_smtpd_content_mem < var_message_size_limit) {
+		pm_msg_warn("%s (%ld) is below %s (%ld): messages near the "
+		    "size limit can never be received", VAR_SMTPD_CONTENT_MEM,
+		    var_smtpd_content_mem, VAR_MSG_SIZE_LIMIT,
+		    var_message_size_limit);
+	}
+	pm_budget_init(&smtpd_content_budget, (size_t)var_smtpd_content_mem);
 	if (evthread_use_pthreads() != 0) {
 		pm_msg_fatal("evthread_use_pthreads failed");
 	}
@@ -457,6 +470,8 @@ main(int argc, char **argv)
 		    &var_smtpd_check_threads, 1, 1024 },
 		{ VAR_SMTPD_SESSION_LIMIT, DEF_SMTPD_SESSION_LIMIT,
 		    &var_smtpd_session_limit, 1, 1000000 },
+		{ VAR_SMTPD_CONTENT_MEM, DEF_SMTPD_CONTENT_MEM,
+		    &var_smtpd_content_mem, 1024 * 1024, 0 },
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {

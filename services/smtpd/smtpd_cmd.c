@@ -146,6 +146,7 @@ smtpd_mail_reset(smtpd_session *s)
 	s->flags = 0;
 	s->discard = 0;
 	pm_buf_free(&s->content);
+	smtpd_content_drop(s);
 	s->content_open = 0;
 	s->bdat_active = 0;
 	s->bdat_discard = 0;

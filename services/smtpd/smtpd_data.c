@@ -19,9 +19,22 @@
  *
  *	The Received: header is written into the content buffer when the
  *	content phase starts; the content limit applies to what follows.
+ *
+ *	Content memory: before content is stored, the session reserves
+ *	room for it in smtpd_content_budget, SMTPD_CONTENT_STEP bytes at a
+ *	time. When the budget has no room, the content stored so far is
+ *	freed and its reservation given back at once, the rest is read
+ *	and discarded to stay in sync, and the end of data (or the BDAT
+ *	chunk) is answered "451 4.3.1 Insufficient system storage", as
+ *	Postfix says when it is short of queue space. The reservation is
+ *	kept while cleanup works on the message (the request in flight
+ *	holds the content; smtpd_queue.c frees the buffer once it is
+ *	packed) and given back at the end of the transaction
+ *	(smtpd_content_drop() from smtpd_mail_reset()).
  * LIMITS
  *	message_size_limit: content past it is read and discarded, then
  *	"552 5.3.4 Error: message file too big".
+ *	smtpd_content_memory_limit: content bytes held by all sessions.
  * SECURITY
  *	Content is never interpreted beyond the line structure needed to
  *	find its end.
@@ -37,6 +50,59 @@
 #include "smtpd_session.h"
 
 #define SMTPD_RECEIVED_MAX 4096
+/* Reservations grow by this much; input is stored half of it at a time. */
+#define SMTPD_CONTENT_STEP (64 * 1024)
+
+/* Have room reserved for need content bytes: 0, or -1 (budget full). */
+static int
+content_reserve(smtpd_session *s, size_t need)
+{
+	size_t before = s->content_held;
+
+	if (pm_budget_hold(&smtpd_content_budget, &s->content_held, need,
+	    SMTPD_CONTENT_STEP) != 0) {
+		return (-1);
+	}
+	pm_metric_gauge_add(smtpd_m_content,
+	    (int64_t)(s->content_held - before));
+	return (0);
+}
+
+static void
+content_release(smtpd_session *s)
+{
+	pm_metric_gauge_add(smtpd_m_content, -(int64_t)s->content_held);
+	pm_budget_drop(&smtpd_content_budget, &s->content_held);
+}
+
+void
+smtpd_content_drop(smtpd_session *s)
+{
+	content_release(s);
+	s->content_nomem = 0;
+}
+
+/* No room: free what is stored, count the rest only (451 at the end). */
+static void
+content_nomem(smtpd_session *s)
+{
+	s->content_nomem = 1;
+	s->data.out = NULL;
+	pm_buf_free(&s->content);
+	content_release(s);
+}
+
+/* Room for len more input octets (a bare LF is stored as CRLF). */
+static void
+content_grow(smtpd_session *s, size_t len)
+{
+	if (s->data.out == NULL || s->data.too_big) {
+		return;
+	}
+	if (content_reserve(s, s->content.len + 2 * len) != 0) {
+		content_nomem(s);
+	}
+}
 
 /* Set up the content buffer with the Received: header in it. */
 static void
@@ -45,6 +111,7 @@ content_open(smtpd_session *s, int mode)
 	size_t limit = (size_t)var_message_size_limit;
 
 	pm_buf_free(&s->content);
+	smtpd_content_drop(s);
 	pm_buf_init(&s->content, limit + SMTPD_RECEIVED_MAX);
 	if (smtpd_received(&s->content, s, pm_now_us()) != 0) {
 		/* Only with absurd HELO names: drop the header, go on. */
@@ -52,6 +119,9 @@ content_open(smtpd_session *s, int mode)
 	}
 	pm_smtp_data_init(&s->data, mode, &s->content, limit, s->line_crlf);
 	s->content_open = 1;
+	if (content_reserve(s, s->content.len) != 0) {
+		content_nomem(s);
+	}
 }
 
 /* DATA. */
@@ -123,6 +193,16 @@ content_end(smtpd_session *s)
 		smtpd_cmd_done(s);
 		return;
 	}
+	if (s->content_nomem) {
+		/* Not a size problem: the client may try again later. */
+		smtpd_reply(s, 451, "4.3.1", "Insufficient system storage");
+		smtpd_log_action(s, "reject", "END-OF-MESSAGE", 451, "4.3.1",
+		    "Insufficient system storage");
+		smtpd_reject_count(REJ_STORAGE);
+		smtpd_mail_reset(s);
+		smtpd_cmd_done(s);
+		return;
+	}
 	if (s->discard) {
 		pm_metric_inc(smtpd_m_accepted);
 		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s", s->qid);
@@ -146,7 +226,10 @@ bare_nl_check(smtpd_session *s)
 	return (0);
 }
 
-/* Feed at most max octets of input to the content state machine. */
+/*
+ * Feed at most max octets of input to the content state machine, at
+ * most half a reservation step at a time, each after its reservation.
+ */
 static size_t
 feed_input(smtpd_session *s, struct evbuffer *in, size_t max)
 {
@@ -160,16 +243,23 @@ feed_input(smtpd_session *s, struct evbuffer *in, size_t max)
 		n = 16;
 	}
 	for (i = 0; i < n && used < max && !s->data.done; i++) {
+		const char *p = v[i].iov_base;
 		size_t len = v[i].iov_len;
-		size_t got;
+		size_t piece, got;
 
 		if (len > max - used) {
 			len = max - used;
 		}
-		got = pm_smtp_data_feed(&s->data, v[i].iov_base, len);
-		used += got;
-		if (got < len) {
-			break;
+		for (got = 0; len > 0 && !s->data.done; len -= got) {
+			piece = len < SMTPD_CONTENT_STEP / 2 ? len :
+			    SMTPD_CONTENT_STEP / 2;
+			content_grow(s, piece);
+			got = pm_smtp_data_feed(&s->data, p, piece);
+			used += got;
+			p += got;
+			if (got < piece) {
+				break;
+			}
 		}
 	}
 	evbuffer_drain(in, used);
@@ -257,7 +347,7 @@ bdat_chunk_done(smtpd_session *s)
 		return;
 	}
 	if (!s->bdat_last) {
-		if (s->data.too_big) {
+		if (s->data.too_big || s->content_nomem) {
 			/* Refuse now; later chunks find no transaction. */
 			content_end(s);
 			return;

@@ -39,6 +39,8 @@
 #define DEF_SMTPD_CHECK_THREADS 16
 #define VAR_SMTPD_SESSION_LIMIT "smtpd_session_limit"  /* Postmesh */
 #define DEF_SMTPD_SESSION_LIMIT 1000
+#define VAR_SMTPD_CONTENT_MEM "smtpd_content_memory_limit" /* Postmesh */
+#define DEF_SMTPD_CONTENT_MEM (256L * 1024 * 1024)  /* bytes, all sessions */
 
 /* Times (seconds). */
 #define VAR_SMTPD_TMOUT "smtpd_timeout"
@@ -74,6 +76,7 @@ extern long var_smtpd_min_data_rate;
 extern long var_smtpd_backlog;
 extern long var_smtpd_check_threads;
 extern long var_smtpd_session_limit;
+extern long var_smtpd_content_mem;
 extern long var_smtpd_tmout;
 extern long var_smtpd_err_sleep;
 extern long var_smtpd_shutdown_grace;

@@ -13,6 +13,11 @@
  *	Flags: SUBMIT_LOCAL when the client address is a loopback address
  *	(Postfix local_header_rewrite_clients = permit_inet_interfaces),
  *	SUBMIT_SMTPUTF8 and SUBMIT_HOLD as set during the transaction.
+ *	Content memory: once the request is packed (the content copied
+ *	once, into the nng message) the content buffer is freed; the
+ *	session's reservation stays until cleanup answers. The copy made
+ *	while packing is not reserved: the event loop packs one message at
+ *	a time, so it adds at most one message to smtpd's memory.
  * LIMITS
  *	cleanup_clnt refuses content over message_size_limit plus its
  *	envelope allowance before sending (552 5.3.4).
@@ -40,7 +45,8 @@ queue_done(smtpd_session *s)
 	} else {
 		smtpd_log_action(s, "reject", "END-OF-MESSAGE", (int)r->code,
 		    r->dsn, r->text);
-		smtpd_reject_count(r->code == 552 ? REJ_SIZE : REJ_CLEANUP);
+		smtpd_reject_count(r->code == 552 ? REJ_SIZE :
+		    strcmp(r->dsn, "4.3.1") == 0 ? REJ_STORAGE : REJ_CLEANUP);
 	}
 	smtpd_reply_ext(s, (int)r->code, r->dsn, r->text);
 	smtpd_mail_reset(s);
@@ -101,6 +107,11 @@ smtpd_queue_submit(smtpd_session *s)
 	rc = pm_cleanup_submit_async(smtpd_cleanup, &sub, smtpd_queue_cb, s);
 	free(rcpt);
 	if (rc == 0) {
+		/*
+		 * The request holds its own copy until cleanup answers: free
+		 * ours, keep the reservation (smtpd_mail_reset() drops it).
+		 */
+		pm_buf_free(&s->content);
 		return;
 	}
 	/* Not started: the callback never comes. */

@@ -33,6 +33,7 @@
 #include <event2/event.h>
 
 #include "cleanup_clnt.h"
+#include "pm_budget.h"
 #include "pm_metrics.h"
 #include "pm_qid.h"
 #include "pm_smtp_data.h"
@@ -85,6 +86,7 @@ enum {
 	REJ_LIMIT,
 	REJ_PROTOCOL,
 	REJ_CLEANUP,
+	REJ_STORAGE,    /* smtpd_content_memory_limit reached */
 	REJ_COUNT,
 };
 
@@ -143,6 +145,8 @@ struct smtpd_session {
 	pm_buf content;
 	pm_smtp_data data;
 	int content_open;     /* Received: written, data state set up */
+	size_t content_held;  /* bytes reserved in smtpd_content_budget */
+	int content_nomem;    /* budget exhausted: content discarded */
 	int bdat_active;      /* BDAT chunks seen in this transaction */
 	int bdat_discard;     /* chunk read only to stay in sync */
 	int bdat_last;
@@ -194,6 +198,8 @@ extern pm_metric *smtpd_m_active;
 extern pm_metric *smtpd_m_cmds[CMD_COUNT];
 extern pm_metric *smtpd_m_accepted;
 extern pm_metric *smtpd_m_rejected[REJ_COUNT];
+extern pm_metric *smtpd_m_content;
+extern pm_budget smtpd_content_budget;
 void smtpd_session_gone(smtpd_session *s);
 
 /* smtpd_session.c */
@@ -231,6 +237,8 @@ void smtpd_data_cmd(smtpd_session *s, const char *arg);
 void smtpd_bdat_cmd(smtpd_session *s, const char *arg);
 int smtpd_data_step(smtpd_session *s);
 int smtpd_bdat_step(smtpd_session *s);
+/* Give back the session's content reservation (transaction end). */
+void smtpd_content_drop(smtpd_session *s);
 
 /* smtpd_queue.c */
 void smtpd_queue_submit(smtpd_session *s);

@@ -6,13 +6,18 @@
  *	Table-driven. pm_buf: appends up to and past the limit, huge
  *	lengths that would overflow size_t arithmetic, binary data with
  *	NUL bytes, reset and steal. pm_printable: control bytes, bare CR
- *	and LF, DEL, 8-bit bytes, embedded NUL (the _dup form).
+ *	and LF, DEL, 8-bit bytes, embedded NUL (the _dup form). The
+ *	SIGPIPE guard around writes to a closed socket.
  */
 #include <criterion/criterion.h>
 
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "pm_util.h"
 
@@ -233,4 +238,28 @@ Test(util, strings)
 	m2 = pm_mono_ms();
 	cr_expect(m1 <= m2, "pm_mono_ms went back: %lld then %lld",
 	    (long long) m1, (long long) m2);
+}
+
+/*
+ * A write to a socket whose peer is gone, between pm_sigpipe_block and
+ * pm_sigpipe_restore, fails with EPIPE and leaves no SIGPIPE behind
+ * (the default action would kill the test process).
+ */
+Test(util, sigpipe_guard)
+{
+	sigset_t saved, pending;
+	int sv[2];
+	ssize_t n;
+
+	signal(SIGPIPE, SIG_DFL);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	pm_sigpipe_block(&saved);
+	n = write(sv[0], "x", 1);
+	cr_expect_eq(n, -1, "write got %zd, want -1", n);
+	cr_expect_eq(errno, EPIPE, "errno got %d, want EPIPE", errno);
+	pm_sigpipe_restore(&saved);
+	cr_assert_eq(sigpending(&pending), 0);
+	cr_expect(!sigismember(&pending, SIGPIPE), "SIGPIPE still pending");
+	close(sv[0]);
 }

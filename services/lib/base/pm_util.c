@@ -10,6 +10,7 @@
 #include "pm_log.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,4 +315,31 @@ pm_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+void
+pm_sigpipe_block(sigset_t *saved)
+{
+	sigset_t pipe;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, saved);
+}
+
+void
+pm_sigpipe_restore(const sigset_t *saved)
+{
+	static const struct timespec now = { 0, 0 };
+	sigset_t pipe, pending;
+
+	if (!sigismember(saved, SIGPIPE)) {
+		sigemptyset(&pipe);
+		sigaddset(&pipe, SIGPIPE);
+		if (sigpending(&pending) == 0 &&
+		    sigismember(&pending, SIGPIPE)) {
+			(void) sigtimedwait(&pipe, NULL, &now);
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
 }

@@ -84,6 +84,16 @@ char *pm_buf_steal(pm_buf *b, size_t *lenp);
  * in place; returns s. Use on all peer text before it is logged.
  */
 char *pm_printable(char *s);
+
+/*
+ * Around writes to a socket whose peer may be gone (hiredis writes with
+ * write(2)): SIGPIPE blocked in this thread, and one raised meanwhile
+ * discarded, so a library call fails with EPIPE instead of killing a
+ * process that does not ignore SIGPIPE (the services do).
+ */
+#include <signal.h>
+void pm_sigpipe_block(sigset_t *saved);
+void pm_sigpipe_restore(const sigset_t *saved);
 /* Same into a new string of at most max bytes of input. */
 char *pm_printable_dup(const char *s, size_t len, size_t max);
 

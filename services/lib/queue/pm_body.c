@@ -145,7 +145,8 @@ pm_body_redis_append(redisContext *c, const char *key, const void *data,
 	size_t argl[6];
 	size_t off, n;
 	char ttl[32];
-	int ncmd = 0, i;
+	sigset_t saved;
+	int ncmd = 0, done = 0, wrc, i;
 
 	if (chunk == 0) {
 		chunk = PM_BODY_CHUNK_SIZE;
@@ -164,9 +165,26 @@ pm_body_redis_append(redisContext *c, const char *key, const void *data,
 		argv[5] = (const char *) data + off;
 		argl[5] = n;
 		if (redisAppendCommandArgv(c, 6, argv, argl) != REDIS_OK) {
-			return (PM_EREDIS);
+			return (ncmd > 0 ? PM_EIO : PM_EREDIS);
 		}
 		ncmd++;
+		/*
+		 * A body of several chunks is sent chunk by chunk: hiredis
+		 * would otherwise keep a copy of all of it in its output
+		 * buffer until the pipeline is read (content memory, issue 6
+		 * j). One chunk or less waits for the pipeline as before.
+		 */
+		if (len <= chunk) {
+			continue;
+		}
+		pm_sigpipe_block(&saved);
+		do {
+			wrc = redisBufferWrite(c, &done);
+		} while (wrc == REDIS_OK && !done);
+		pm_sigpipe_restore(&saved);
+		if (wrc != REDIS_OK) {
+			return (PM_EIO);
+		}
 	}
 	return (ncmd);
 }

@@ -67,8 +67,12 @@ const char *pm_body_kind_name(const pm_body *b);
 
 /*
  * Redis: append one FCALL pm_body_append per chunk of at most chunk
- * bytes (RPUSH to key and PEXPIRE ttl_ms, atomically) to c. Returns
- * the number of commands appended (0 for an empty body) or PM_EREDIS.
+ * bytes (RPUSH to key and PEXPIRE ttl_ms, atomically) to c. A body of
+ * more than one chunk is sent chunk by chunk as it is appended (the
+ * output buffer holds one chunk, not the body; what was appended to c
+ * before goes out with the first). Returns the number of commands
+ * appended (0 for an empty body), PM_EREDIS when nothing was sent, or
+ * PM_EIO when a write failed after something may have been.
  * The caller reads that many replies, each an integer (the list's
  * length) or an error.
  */

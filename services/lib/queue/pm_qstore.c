@@ -227,12 +227,22 @@ pm__qs_drop(pm_qstore *qs, const char *why)
 int
 pm__qs_read(pm_qstore *qs, redisReply **rv, size_t n)
 {
+	sigset_t saved;
 	void *r;
 	size_t i;
+	int rc;
 
 	for (i = 0; i < n; i++) {
 		r = NULL;
-		if (redisGetReply(qs->c, &r) != REDIS_OK || r == NULL) {
+		if (i > 0) {
+			rc = redisGetReply(qs->c, &r);
+		} else {
+			/* the first call writes the pipeline: Redis may be gone */
+			pm_sigpipe_block(&saved);
+			rc = redisGetReply(qs->c, &r);
+			pm_sigpipe_restore(&saved);
+		}
+		if (rc != REDIS_OK || r == NULL) {
 			pm__qs_drop(qs, NULL);
 			while (i > 0) {
 				freeReplyObject(rv[--i]);

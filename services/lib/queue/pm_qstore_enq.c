@@ -311,6 +311,7 @@ qs_round(pm_qstore *qs, qs_job *jobs, size_t n)
 	redisReply **rv;
 	size_t i, at, nrep = 0;
 	int r, drop = 0;
+	int sent = 0; /* commands may have gone out: outcomes unknown */
 
 	if (pm__qs_conn(qs) == NULL) {
 		qs_fail_pending(jobs, n, PM_EREDIS, 1);
@@ -331,13 +332,16 @@ qs_round(pm_qstore *qs, qs_job *jobs, size_t n)
 			    PM_BODY_ORPHAN_TTL_MS);
 			if (r < 0) {
 				pm__qs_drop(qs, "cannot queue a command");
-				qs_fail_pending(jobs, n, PM_EREDIS, 1);
+				qs_fail_pending(jobs, n, PM_EREDIS,
+				    !sent && r != PM_EIO);
 				return;
 			}
+			/* chunks went out, with what was appended before */
+			sent |= jobs[i].len > PM_BODY_CHUNK_SIZE;
 			jobs[i].nbody = (size_t) r;
 		}
 		if (qs_append_fcall(qs, &jobs[i]) < 0) {
-			qs_fail_pending(jobs, n, PM_EREDIS, 1);
+			qs_fail_pending(jobs, n, PM_EREDIS, !sent);
 			return;
 		}
 		nrep += jobs[i].nbody + 1;
@@ -351,7 +355,7 @@ qs_round(pm_qstore *qs, qs_job *jobs, size_t n)
 		wargv[1] = wn;
 		wargv[2] = wms;
 		if (pm__qs_appendv(qs, 3, wargv) < 0) {
-			qs_fail_pending(jobs, n, PM_EREDIS, 1);
+			qs_fail_pending(jobs, n, PM_EREDIS, !sent);
 			return;
 		}
 		nrep++;

@@ -5,7 +5,8 @@
  *	#include "cleanup_clnt.h"
  * DESCRIPTION
  *	See cleanup_clnt.h. Packs a pm_submit into a CleanupSubmit
- *	(cleanup.proto), sends it with pm_rpc (MSG_CLEANUP_SUBMIT) and
+ *	(cleanup.proto; the content goes as a part of its own, copied once
+ *	into the request), sends it with pm_rpc (MSG_CLEANUP_SUBMIT) and
  *	turns the CleanupReply into a pm_submit_result. Any failure on the
  *	way (cleanup down, timeout, MSG_ERROR, a reply that does not
  *	unpack or has the wrong type) becomes "451 4.3.0 Error: queue file
@@ -142,16 +143,29 @@ result_from_reply(pm_submit_result *res, int err, uint32_t rtype,
 #define S(x) ((char *) ((x) != NULL ? (x) : ""))
 
 /*
- * Pack the request. Returns 0 and a malloc'ed buffer, or PM_ETOOBIG
- * when content or envelope exceed what cleanup accepts.
+ * The request in three parts: the CleanupSubmit packed without its
+ * content, the key and length of the content field, and the content
+ * itself, which is copied only once, into the nng message (no packed
+ * copy of the whole message in between).
+ */
+typedef struct clnt_req {
+	uint8_t *env;                          /* malloc'ed */
+	uint8_t head[PM_RPC_FIELD_HEAD_MAX];
+	pm_rpc_part part[3];
+} clnt_req;
+
+#define CLEANUP_SUBMIT_CONTENT_FIELD 4 /* CleanupSubmit.content */
+
+/*
+ * Pack the request. Returns 0 and r->part set (free r->env), or
+ * PM_ETOOBIG when content or envelope exceed what cleanup accepts.
  */
 static int
-clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, uint8_t **out,
-    size_t *outlen)
+clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, clnt_req *r)
 {
 	Pm__CleanupSubmit req = PM__CLEANUP_SUBMIT__INIT;
 	Pm__Recipient *rv = NULL, **rp = NULL;
-	size_t i, len, max;
+	size_t i, len, hlen, max;
 
 	if (s->content_len > c->max_content || s->nrcpt > SIZE_MAX / 2048) {
 		return (PM_ETOOBIG);
@@ -171,8 +185,7 @@ clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, uint8_t **out,
 	}
 	req.n_rcpt = s->nrcpt;
 	req.rcpt = rp;
-	req.content.data = (uint8_t *) s->content;
-	req.content.len = s->content_len;
+	/* content: a part of its own, see above */
 	req.flags = s->flags;
 	req.body_type = (Pm__BodyType) s->body_type;
 	req.dsn_ret = (Pm__DsnRet) s->dsn_ret;
@@ -187,16 +200,23 @@ clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, uint8_t **out,
 	req.keep_id_secs = s->keep_id_secs;
 
 	len = pm__cleanup_submit__get_packed_size(&req);
+	hlen = pm_rpc_field_head(CLEANUP_SUBMIT_CONTENT_FIELD,
+	    s->content_len, r->head);
 	/* room for the pm.Envelope around it */
 	max = c->max_content + PM_CLEANUP_ENV_ALLOWANCE - 256 +
 	    s->nrcpt * PM_CLEANUP_RCPT_ALLOWANCE;
-	if (len > max) {
+	if (len + hlen + s->content_len > max) {
 		free(rv);
 		free(rp);
 		return (PM_ETOOBIG);
 	}
-	*out = pm_malloc(len ? len : 1);
-	*outlen = pm__cleanup_submit__pack(&req, *out);
+	r->env = pm_malloc(len ? len : 1);
+	r->part[0].data = r->env;
+	r->part[0].len = pm__cleanup_submit__pack(&req, r->env);
+	r->part[1].data = r->head;
+	r->part[1].len = hlen;
+	r->part[2].data = s->content_len > 0 ? s->content : NULL;
+	r->part[2].len = s->content_len;
 	free(rv);
 	free(rp);
 	return (0);
@@ -206,20 +226,25 @@ void
 pm_cleanup_submit(pm_cleanup_clnt *c, const pm_submit *s,
     pm_submit_result *res)
 {
-	uint8_t *req;
-	size_t reqlen;
+	clnt_req r;
+	pm_buf req, reply;
 	uint32_t rtype = 0;
-	pm_buf reply;
-	int err;
+	int err, i;
 
-	if (clnt_pack(c, s, &req, &reqlen) != 0) {
+	if (clnt_pack(c, s, &r) != 0) {
 		result_set(res, 552, "5.3.4", CLNT_BIG_TEXT, s->queue_id);
 		return;
 	}
+	/* The blocking call sends one buffer (bounce notices). */
+	pm_buf_init(&req, 0);
+	for (i = 0; i < 3; i++) {
+		(void) pm_buf_append(&req, r.part[i].data, r.part[i].len);
+	}
+	free(r.env);
 	pm_buf_init(&reply, PM_RPC_CONTROL_MAX);
-	err = pm_rpc_call(c->rpc, PM__MSG_TYPE__MSG_CLEANUP_SUBMIT, req,
-	    reqlen, c->timeout_ms, &rtype, &reply);
-	free(req);
+	err = pm_rpc_call(c->rpc, PM__MSG_TYPE__MSG_CLEANUP_SUBMIT, req.data,
+	    req.len, c->timeout_ms, &rtype, &reply);
+	pm_buf_free(&req);
 	result_from_reply(res, err, rtype, (const uint8_t *) reply.data,
 	    reply.len, s->queue_id);
 	pm_buf_free(&reply);
@@ -242,11 +267,10 @@ pm_cleanup_submit_async(pm_cleanup_clnt *c, const pm_submit *s,
     pm_cleanup_cb cb, void *arg)
 {
 	clnt_async *a;
-	uint8_t *req;
-	size_t reqlen;
+	clnt_req r;
 	int err;
 
-	if ((err = clnt_pack(c, s, &req, &reqlen)) != 0) {
+	if ((err = clnt_pack(c, s, &r)) != 0) {
 		return (err);
 	}
 	a = pm_calloc(1, sizeof(*a));
@@ -255,9 +279,9 @@ pm_cleanup_submit_async(pm_cleanup_clnt *c, const pm_submit *s,
 	if (s->queue_id != NULL && pm_qid_valid(s->queue_id)) {
 		snprintf(a->qid, sizeof(a->qid), "%s", s->queue_id);
 	}
-	err = pm_rpc_call_async(c->rpc, PM__MSG_TYPE__MSG_CLEANUP_SUBMIT, req,
-	    reqlen, c->timeout_ms, clnt_async_done, a);
-	free(req);
+	err = pm_rpc_call_asyncv(c->rpc, PM__MSG_TYPE__MSG_CLEANUP_SUBMIT,
+	    r.part, 3, c->timeout_ms, clnt_async_done, a);
+	free(r.env);
 	if (err != 0) {
 		free(a);
 	}

@@ -41,6 +41,7 @@
  */
 #include "pm_rpc.h"
 #include "pm_log.h"
+#include "pm_rpc_priv.h"
 
 #include "common.pb-c.h"
 
@@ -205,6 +206,8 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 		nng_msg_free(msg);
 		return;
 	}
+	/* The envelope holds a copy of the body: one copy, not two. */
+	nng_msg_free(msg);
 	pm_buf_reset(rbuf);
 	rc = srv->handler(tctx, req->type, req->body.data, req->body.len,
 	    &rtype, rbuf);
@@ -226,10 +229,8 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 	if (rc != 0) {
 		pm_msg_warn("%s: cannot make reply: %s", srv->url,
 		    pm_strerror(rc));
-		nng_msg_free(msg);
 		return;
 	}
-	nng_msg_free(msg);
 	nng_aio_set_msg(w->aio, out);
 	nng_aio_set_timeout(w->aio, RPC_SEND_TIMEOUT);
 	nng_ctx_send(w->ctx, w->aio);
@@ -692,23 +693,20 @@ rpc_call_get(pm_rpc_client *cl, rpc_call **cp)
 }
 
 int
-pm_rpc_call_async(pm_rpc_client *cl, uint32_t type, const void *req,
-    size_t reqlen, int timeout_ms, pm_rpc_cb cb, void *arg)
+pm_rpc_call_asyncv(pm_rpc_client *cl, uint32_t type,
+    const pm_rpc_part *parts, size_t nparts, int timeout_ms, pm_rpc_cb cb,
+    void *arg)
 {
-	Pm__Envelope env = PM__ENVELOPE__INIT;
+	uint64_t id = atomic_fetch_add(&rpc_next_id, 1);
 	rpc_call *c = NULL;
 	nng_msg *msg;
 	int rc;
 
-	if (cl == NULL || cb == NULL || timeout_ms <= 0 ||
-	    (req == NULL && reqlen > 0)) {
+	if (cl == NULL || cb == NULL || timeout_ms <= 0) {
 		return (PM_EINVAL);
 	}
-	env.type = type;
-	env.request_id = atomic_fetch_add(&rpc_next_id, 1);
-	env.body.data = (uint8_t *) req;
-	env.body.len = reqlen;
-	if ((rc = rpc_pack(&env, cl->sendmax, &msg)) != 0) {
+	if ((rc = pm__rpc_pack_parts(type, id, parts, nparts, cl->sendmax,
+	    &msg)) != 0) {
 		return (rc);
 	}
 	if ((rc = rpc_call_get(cl, &c)) != 0) {
@@ -716,7 +714,7 @@ pm_rpc_call_async(pm_rpc_client *cl, uint32_t type, const void *req,
 		return (rc);
 	}
 	c->state = CALL_SEND;
-	c->id = env.request_id;
+	c->id = id;
 	c->deadline = pm_mono_ms() + timeout_ms;
 	c->cb = cb;
 	c->arg = arg;

@@ -25,6 +25,7 @@
  *	itself), which must not block. A timeout or a dead peer is an error
  *	(PM_ETIMEDOUT, PM_ECLOSED, PM_ECONNREFUSED): the caller treats it as
  *	"try later", never as success. Both are thread-safe.
+ *	pm_rpc_call_asyncv() takes the request in parts (pm_rpc_pack.c).
  * LIMITS
  *	recvmax bounds a received message (NNG_OPT_RECVMAXSZ); requests
  *	larger than the peer's limit are refused locally with PM_ETOOBIG
@@ -92,5 +93,28 @@ typedef void (*pm_rpc_cb)(void *arg, int err, uint32_t rtype,
     const uint8_t *reply, size_t replylen);
 int pm_rpc_call_async(pm_rpc_client *cl, uint32_t type, const void *req,
     size_t reqlen, int timeout_ms, pm_rpc_cb cb, void *arg);
+
+/*
+ * The same with the request body given in parts, sent as their
+ * concatenation: a big field (message content) is copied once, into
+ * the nng message, not first into a packed request. The parts need
+ * only live until the call returns.
+ */
+typedef struct pm_rpc_part {
+	const void *data;
+	size_t len;
+} pm_rpc_part;
+int pm_rpc_call_asyncv(pm_rpc_client *cl, uint32_t type,
+    const pm_rpc_part *parts, size_t nparts, int timeout_ms, pm_rpc_cb cb,
+    void *arg);
+
+/*
+ * Key and length of a protobuf bytes field (number field, len bytes),
+ * to put before the bytes of a part: a packed message followed by such
+ * a field unpacks as if the field had been packed with it. Returns the
+ * length written to out (at most PM_RPC_FIELD_HEAD_MAX).
+ */
+#define PM_RPC_FIELD_HEAD_MAX 16
+size_t pm_rpc_field_head(uint32_t field, size_t len, uint8_t *out);
 
 #endif

@@ -21,6 +21,12 @@
  *	signal thread to quit and joins it (so on_stop callbacks are done),
  *	stops the RPC server (running handlers finish), calls fini(), stops
  *	the HTTP server and logs "daemon stopped".
+ *
+ *	Memory: blocks of SERVER_MMAP_MIN bytes and more (message content)
+ *	are mmap()ed by malloc and go back to the system when freed. glibc
+ *	would otherwise raise that threshold after the first large free
+ *	and keep the freed content of many messages in its arenas, so the
+ *	RSS of smtpd and cleanup would not follow their content budget.
  * LIMITS
  *	At most SERVER_MAX_ON_STOP stop callbacks (a bug past that).
  * SECURITY
@@ -36,6 +42,7 @@
 #include "pm_table.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -50,6 +57,7 @@
 #define SERVER_MAX_ON_STOP 32
 #define SERVER_DEF_WORKERS 8
 #define SERVER_DEF_CONFIG_DIR "/etc/postmesh"
+#define SERVER_MMAP_MIN (256 * 1024) /* malloc M_MMAP_THRESHOLD */
 
 static atomic_int srv_stopping;     /* SIGTERM/SIGINT arrived */
 static atomic_int srv_sig_quit;     /* main tells the signal thread */
@@ -262,7 +270,9 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	char **opts;
 	int nopts = 0, i, ch, rc = 0, dflag = 0;
 
-	/* 0. Before any thread: signals go to the signal thread only. */
+	/* 0. Before any thread: large blocks are mmap()ed (see above). */
+	(void) mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_MIN);
+	/* Signals go to the signal thread only. */
 	sigemptyset(&srv_sigs);
 	sigaddset(&srv_sigs, SIGTERM);
 	sigaddset(&srv_sigs, SIGINT);
