@@ -1,7 +1,8 @@
 # Postmesh top-level Makefile.
 #
 #   make            build libpostmesh, every service and the unit tests (build/)
-#   make test       unit tests plain and under ASan+UBSan, then integration tests
+#   make test       format check, Lua check, unit tests plain and under ASan+UBSan,
+#                   then integration tests
 #   make run        build, start a local Redis and the whole stack (returns)
 #   make stop       stop what `make run` started
 #   make bench      end-to-end benchmark (smtp-source -> Postmesh -> smtp-sink), vs Postfix
@@ -57,7 +58,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(patsubst tests/unit/%.c,$(B)/test/%,$(UNIT_SRC))
 
 .PHONY: all lib bins units test unit unit-asan integration run stop bench deps lint-lua \
-        bench-memory clean format
+        bench-memory clean format format-check
 .SECONDARY: $(GEN_C) $(GEN_H) $(LUA_H)
 
 all: bins units
@@ -140,6 +141,7 @@ lint-lua:
 	@luac5.1 -p $(LUA_SRC) && echo "lua: $(LUA_SRC) ok"
 
 test: all
+	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory lint-lua
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
@@ -160,8 +162,16 @@ bench-memory: bins
 deps:
 	@scripts/deps.sh
 
+# C style: .clang-format (clang-format 14); format-check is part of test.
+FMT_SRC  := $(wildcard services/*/*.[ch] services/lib/*/*.[ch] tests/unit/*.[ch])
+
 format:
-	clang-format -i services/*/*.[ch] services/lib/*/*.[ch] tests/unit/*.c
+	clang-format -i $(FMT_SRC)
+
+format-check:
+	@clang-format --dry-run --Werror $(FMT_SRC) \
+	  && echo "format: $(words $(FMT_SRC)) files as .clang-format says" \
+	  || { echo "format: run 'make format' (see above)"; exit 1; }
 
 clean:
 	rm -rf build

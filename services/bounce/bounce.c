@@ -60,35 +60,35 @@ bounce_metrics_init(void)
 	static const char *nhelp = "Notices queued through cleanup, by kind";
 	static const char *sname = "bounce_skipped_total";
 	static const char *shelp = "Notice requests answered without a "
-	    "notice, by reason";
+	                           "notice, by reason";
 	static const char *ename = "bounce_errors_total";
 	static const char *ehelp = "Notice requests that failed (answered "
-	    "4xx or refused), by reason";
+	                           "4xx or refused), by reason";
 
-	bounce_m.notice[0] = pm_metric_counter(nname, nhelp,
-	    "kind=\"double_bounce\"");
-	bounce_m.notice[PM_NOTICE_FAILED] = pm_metric_counter(nname, nhelp,
-	    "kind=\"failed\"");
-	bounce_m.notice[PM_NOTICE_DELAYED] = pm_metric_counter(nname, nhelp,
-	    "kind=\"delayed\"");
-	bounce_m.notice[PM_NOTICE_DELIVERED] = pm_metric_counter(nname, nhelp,
-	    "kind=\"delivered\"");
-	bounce_m.notice[PM_NOTICE_RELAYED] = pm_metric_counter(nname, nhelp,
-	    "kind=\"relayed\"");
-	bounce_m.skip_notify = pm_metric_counter(sname, shelp,
-	    "reason=\"notify\"");
-	bounce_m.skip_dbl = pm_metric_counter(sname, shelp,
-	    "reason=\"double_bounce\"");
-	bounce_m.skip_null = pm_metric_counter(sname, shelp,
-	    "reason=\"null_sender\"");
-	bounce_m.err_request = pm_metric_counter(ename, ehelp,
-	    "reason=\"request\"");
-	bounce_m.err_queue = pm_metric_counter(ename, ehelp,
-	    "reason=\"queue\"");
-	bounce_m.err_build = pm_metric_counter(ename, ehelp,
-	    "reason=\"build\"");
-	bounce_m.err_cleanup = pm_metric_counter(ename, ehelp,
-	    "reason=\"cleanup\"");
+	bounce_m.notice[0] =
+	    pm_metric_counter(nname, nhelp, "kind=\"double_bounce\"");
+	bounce_m.notice[PM_NOTICE_FAILED] =
+	    pm_metric_counter(nname, nhelp, "kind=\"failed\"");
+	bounce_m.notice[PM_NOTICE_DELAYED] =
+	    pm_metric_counter(nname, nhelp, "kind=\"delayed\"");
+	bounce_m.notice[PM_NOTICE_DELIVERED] =
+	    pm_metric_counter(nname, nhelp, "kind=\"delivered\"");
+	bounce_m.notice[PM_NOTICE_RELAYED] =
+	    pm_metric_counter(nname, nhelp, "kind=\"relayed\"");
+	bounce_m.skip_notify =
+	    pm_metric_counter(sname, shelp, "reason=\"notify\"");
+	bounce_m.skip_dbl =
+	    pm_metric_counter(sname, shelp, "reason=\"double_bounce\"");
+	bounce_m.skip_null =
+	    pm_metric_counter(sname, shelp, "reason=\"null_sender\"");
+	bounce_m.err_request =
+	    pm_metric_counter(ename, ehelp, "reason=\"request\"");
+	bounce_m.err_queue =
+	    pm_metric_counter(ename, ehelp, "reason=\"queue\"");
+	bounce_m.err_build =
+	    pm_metric_counter(ename, ehelp, "reason=\"build\"");
+	bounce_m.err_cleanup =
+	    pm_metric_counter(ename, ehelp, "reason=\"cleanup\"");
 }
 
 static int

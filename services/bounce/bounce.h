@@ -22,19 +22,19 @@ typedef struct bounce_worker {
 } bounce_worker;
 
 /* Set by bounce.c before the first request; read-only after. */
-extern pm_cleanup_clnt *bounce_cleanup;  /* thread-safe */
-extern char *bounce_dbl_addr;            /* double_bounce_sender@myorigin */
-extern char *bounce_2bounce_addr;        /* 2bounce_notice_recipient@... */
+extern pm_cleanup_clnt *bounce_cleanup; /* thread-safe */
+extern char *bounce_dbl_addr;           /* double_bounce_sender@myorigin */
+extern char *bounce_2bounce_addr;       /* 2bounce_notice_recipient@... */
 
 /* The RPC handler (pm_rpc_handler). */
-int bounce_handler(void *ctx, uint32_t type, const uint8_t *req,
-    size_t reqlen, uint32_t *rtype, pm_buf *rbuf);
+int bounce_handler(void *ctx, uint32_t type, const uint8_t *req, size_t reqlen,
+    uint32_t *rtype, pm_buf *rbuf);
 
 typedef struct bounce_metrics {
-	pm_metric *notice[5];    /* by PM_NOTICE_* kind; [0]: double bounce */
-	pm_metric *skip_notify;  /* no recipient asked for this kind */
-	pm_metric *skip_dbl;     /* failed double bounce discarded */
-	pm_metric *skip_null;    /* delay/success notice for the null sender */
+	pm_metric *notice[5];   /* by PM_NOTICE_* kind; [0]: double bounce */
+	pm_metric *skip_notify; /* no recipient asked for this kind */
+	pm_metric *skip_dbl;    /* failed double bounce discarded */
+	pm_metric *skip_null;   /* delay/success notice for the null sender */
 	pm_metric *err_request;
 	pm_metric *err_queue;
 	pm_metric *err_build;

@@ -61,13 +61,13 @@
 #define BOUNCE_MAX_RCPT 10000
 #define BOUNCE_ADDR_MAX 1024
 #define BOUNCE_DSN_MAX 15
-#define BOUNCE_TEXT_MAX 65536   /* longer texts are refused; pm_dsn cuts */
+#define BOUNCE_TEXT_MAX 65536 /* longer texts are refused; pm_dsn cuts */
 #define BOUNCE_KEEP_ID_MAX (365L * 86400) /* cleanup accepts up to 400 days */
 
 typedef struct bounce_reply {
 	unsigned code;
 	char text[256];
-	char qid[32];           /* as pm_submit_result.queue_id */
+	char qid[32]; /* as pm_submit_result.queue_id */
 } bounce_reply;
 
 static void
@@ -211,8 +211,8 @@ notice_build(const Pm__BounceRequest *m, const pm_qmsg *q, int route,
 	c.notice_qid = nqid;
 	c.now_us = pm_now_us();
 
-	err = pm_dsn_build((int) m->kind, route, &o, rv, m->n_rcpt, &c, to,
-	    out, info);
+	err = pm_dsn_build((int) m->kind, route, &o, rv, m->n_rcpt, &c, to, out,
+	    info);
 	if (err == PM_ETOOBIG && o.ret != PM_RET_HDRS) {
 		/* too big with the whole original: the headers only */
 		pm_buf_reset(out);
@@ -240,7 +240,7 @@ bounce_keep_id_secs(void)
 	long secs = var_max_queue_time + 86400;
 
 	return ((unsigned) (secs > BOUNCE_KEEP_ID_MAX ? BOUNCE_KEEP_ID_MAX :
-	    secs));
+	                                                secs));
 }
 
 /* Submit the notice; fills r. */
@@ -261,8 +261,7 @@ notice_submit(const pm_qmsg *q, int kind, int route, const char *nqid,
 	s.nrcpt = 1;
 	s.content = content->data;
 	s.content_len = content->len;
-	s.flags = PM_MSG_BOUNCE | (info->smtputf8 ?
-	    PM_MSG_SMTPUTF8 : 0);
+	s.flags = PM_MSG_BOUNCE | (info->smtputf8 ? PM_MSG_SMTPUTF8 : 0);
 	s.body_type = info->body_type;
 	s.protocol = "bounce";
 	s.arrival_us = pm_now_us();
@@ -276,21 +275,23 @@ notice_submit(const pm_qmsg *q, int kind, int route, const char *nqid,
 		if (res.code >= 500 && res.code < 600) {
 			/* the same notice is refused again: it is lost */
 			r->code = 550;
-			snprintf(r->text, sizeof(r->text), "5.3.0 Error: "
+			snprintf(r->text, sizeof(r->text),
+			    "5.3.0 Error: "
 			    "cleanup refuses the notice: %u %s %.150s",
 			    res.code, res.dsn, text);
 		} else {
-			reply_set(r, 451, "4.3.0 Error: cannot queue the "
+			reply_set(r, 451,
+			    "4.3.0 Error: cannot queue the "
 			    "notice");
 		}
 		free(text);
 		return;
 	}
-	snprintf(r->qid, sizeof(r->qid), "%s", res.queue_id[0] ?
-	    res.queue_id : nqid);
+	snprintf(r->qid, sizeof(r->qid), "%s",
+	    res.queue_id[0] ? res.queue_id : nqid);
 	pm_msg_info("%s: %s: %s", q->qid, notice_name(kind, route), r->qid);
-	pm_metric_inc(bounce_m.notice[route == PM_DSN_TO_POSTMASTER ? 0 :
-	    kind]);
+	pm_metric_inc(
+	    bounce_m.notice[route == PM_DSN_TO_POSTMASTER ? 0 : kind]);
 	snprintf(r->text, sizeof(r->text), "2.0.0 Ok: queued as %s", r->qid);
 	r->code = 250;
 }
@@ -311,7 +312,8 @@ bounce_notify(bounce_worker *w, const Pm__BounceRequest *m, bounce_reply *r)
 	if ((err = pm_qstore_read(w->qs, m->queue_id, &q)) != 0) {
 		if (err == PM_ENOENT) {
 			pm_msg_warn("%s: cannot send a notice: message not in "
-			    "queue", m->queue_id);
+			            "queue",
+			    m->queue_id);
 			reply_set(r, 550, "5.0.0 Error: message not in queue");
 		} else {
 			pm_msg_warn("%s: cannot send a notice: queue read: %s",
@@ -341,8 +343,8 @@ bounce_notify(bounce_worker *w, const Pm__BounceRequest *m, bounce_reply *r)
 		goto out;
 	}
 	if ((err = pm_qstore_body_get(w->qs, q->qid, &body, &blen)) != 0) {
-		pm_msg_warn("%s: cannot send a notice: queue read: %s",
-		    q->qid, pm_strerror(err));
+		pm_msg_warn("%s: cannot send a notice: queue read: %s", q->qid,
+		    pm_strerror(err));
 		pm_metric_inc(bounce_m.err_queue);
 		reply_set(r, 451, "4.3.0 Error: queue file read error");
 		goto out;
@@ -357,7 +359,8 @@ bounce_notify(bounce_worker *w, const Pm__BounceRequest *m, bounce_reply *r)
 	} else if (err == PM_ETOOBIG) {
 		/* over message_size_limit even with the headers only */
 		pm_metric_inc(bounce_m.err_build);
-		reply_set(r, 552, "5.3.4 Error: the notice is larger than "
+		reply_set(r, 552,
+		    "5.3.4 Error: the notice is larger than "
 		    "message_size_limit");
 	} else if (err != 0) {
 		pm_metric_inc(bounce_m.err_build);

@@ -16,13 +16,13 @@
 #include "pm_mail_params.h"
 
 /* Strings. */
-#define VAR_BOUNCE_LISTEN "bounce_listen"          /* Postmesh */
-#define VAR_BOUNCE_METRICS "bounce_metrics_listen" /* Postmesh */
-#define VAR_DOUBLE_BOUNCE "double_bounce_sender"   /* double-bounce */
+#define VAR_BOUNCE_LISTEN "bounce_listen"           /* Postmesh */
+#define VAR_BOUNCE_METRICS "bounce_metrics_listen"  /* Postmesh */
+#define VAR_DOUBLE_BOUNCE "double_bounce_sender"    /* double-bounce */
 #define VAR_2BOUNCE_RCPT "2bounce_notice_recipient" /* postmaster */
 
 /* Integers. */
-#define VAR_BOUNCE_WORKERS "bounce_workers"        /* Postmesh */
+#define VAR_BOUNCE_WORKERS "bounce_workers" /* Postmesh */
 #define DEF_BOUNCE_WORKERS 8
 #define VAR_BOUNCE_LIMIT "bounce_size_limit"
 #define DEF_BOUNCE_LIMIT 50000

@@ -153,23 +153,23 @@ maps_new(void)
 	pm_cleanup_cfg *c = &m->cfg;
 	int failed = 0;
 
-	m->header_checks = maps_open(VAR_HEADER_CHECKS, var_header_checks,
-	    &failed);
+	m->header_checks =
+	    maps_open(VAR_HEADER_CHECKS, var_header_checks, &failed);
 	m->body_checks = maps_open(VAR_BODY_CHECKS, var_body_checks, &failed);
-	m->canonical_maps = maps_open(VAR_CANONICAL_MAPS, var_canonical_maps,
-	    &failed);
-	m->send_canon_maps = maps_open(VAR_SEND_CANON_MAPS,
-	    var_send_canon_maps, &failed);
-	m->rcpt_canon_maps = maps_open(VAR_RCPT_CANON_MAPS,
-	    var_rcpt_canon_maps, &failed);
-	m->virt_alias_maps = maps_open(VAR_VIRT_ALIAS_MAPS,
-	    var_virt_alias_maps, &failed);
+	m->canonical_maps =
+	    maps_open(VAR_CANONICAL_MAPS, var_canonical_maps, &failed);
+	m->send_canon_maps =
+	    maps_open(VAR_SEND_CANON_MAPS, var_send_canon_maps, &failed);
+	m->rcpt_canon_maps =
+	    maps_open(VAR_RCPT_CANON_MAPS, var_rcpt_canon_maps, &failed);
+	m->virt_alias_maps =
+	    maps_open(VAR_VIRT_ALIAS_MAPS, var_virt_alias_maps, &failed);
 	if (failed) {
 		maps_free(m);
 		return (NULL);
 	}
-	m->drop_headers = pm_cfg_list(var_drop_headers ? var_drop_headers :
-	    "", NULL);
+	m->drop_headers =
+	    pm_cfg_list(var_drop_headers ? var_drop_headers : "", NULL);
 	m->local_domains = maps_local_domains();
 
 	c->header_size_limit = (size_t) var_header_limit;
@@ -215,26 +215,24 @@ cleanup_metrics_init(void)
 	static const char *help = "Messages processed by cleanup, by result";
 
 	cleanup_m.queued = pm_metric_counter(msgs, help, "result=\"queued\"");
-	cleanup_m.rejected = pm_metric_counter(msgs, help,
-	    "result=\"rejected\"");
-	cleanup_m.discarded = pm_metric_counter(msgs, help,
-	    "result=\"discarded\"");
+	cleanup_m.rejected =
+	    pm_metric_counter(msgs, help, "result=\"rejected\"");
+	cleanup_m.discarded =
+	    pm_metric_counter(msgs, help, "result=\"discarded\"");
 	cleanup_m.held = pm_metric_counter(msgs, help, "result=\"held\"");
 	cleanup_m.error = pm_metric_counter(msgs, help, "result=\"error\"");
-	cleanup_m.queue_writes = pm_metric_counter(
-	    "cleanup_queue_writes_total",
+	cleanup_m.queue_writes = pm_metric_counter("cleanup_queue_writes_total",
 	    "Queue writes (pm_qstore_enqueue calls) attempted", NULL);
-	cleanup_m.enqueue_seconds = pm_metric_histogram(
-	    "cleanup_enqueue_seconds",
-	    "Time of one durable queue write, in seconds", NULL,
-	    pm_latency_buckets, pm_latency_nbuckets);
-	cleanup_m.message_bytes = pm_metric_counter(
-	    "cleanup_message_bytes",
+	cleanup_m.enqueue_seconds =
+	    pm_metric_histogram("cleanup_enqueue_seconds",
+	        "Time of one durable queue write, in seconds", NULL,
+	        pm_latency_buckets, pm_latency_nbuckets);
+	cleanup_m.message_bytes = pm_metric_counter("cleanup_message_bytes",
 	    "Bytes of message content queued", NULL);
-	cleanup_m.content_bytes = pm_metric_gauge(
-	    "cleanup_content_memory_bytes",
-	    "Content bytes charged to cleanup_content_memory_limit now",
-	    NULL);
+	cleanup_m.content_bytes =
+	    pm_metric_gauge("cleanup_content_memory_bytes",
+	        "Content bytes charged to cleanup_content_memory_limit now",
+	        NULL);
 }
 
 static size_t cleanup_recvmax(void);
@@ -261,9 +259,11 @@ cleanup_pre_init(void)
 	}
 	if ((size_t) var_cleanup_content_mem / CLEANUP_CONTENT_COPIES <
 	    cleanup_recvmax()) {
-		pm_msg_warn("%s (%ld) is below %d times the largest request "
+		pm_msg_warn(
+		    "%s (%ld) is below %d times the largest request "
 		    "(%s %ld plus the envelope): such messages can never be "
-		    "queued", VAR_CLEANUP_CONTENT_MEM, var_cleanup_content_mem,
+		    "queued",
+		    VAR_CLEANUP_CONTENT_MEM, var_cleanup_content_mem,
 		    CLEANUP_CONTENT_COPIES, VAR_MSG_SIZE_LIMIT,
 		    var_message_size_limit);
 	}
@@ -407,13 +407,27 @@ main(int argc, char **argv)
 	 * myhostname (also the log's host name).
 	 */
 	static const char *const reload_params[] = {
-		VAR_HEADER_CHECKS, VAR_BODY_CHECKS, VAR_DROP_HEADERS,
-		VAR_CANONICAL_MAPS, VAR_SEND_CANON_MAPS, VAR_RCPT_CANON_MAPS,
-		VAR_CANON_CLASSES, VAR_VIRT_ALIAS_MAPS, VAR_CLEANUP_TOTAL_RCPT,
-		VAR_HEADER_LIMIT, VAR_HOPCOUNT_LIMIT, VAR_BODY_CHECK_LEN,
-		VAR_LINE_LIMIT, VAR_VIRT_RECUR_LIMIT, VAR_VIRT_EXPAN_LIMIT,
-		VAR_ALWAYS_ADD_HDRS, VAR_ENABLE_ORCP, VAR_QUEUE_DUR_CHECK,
-		VAR_MYORIGIN, VAR_MYDEST, NULL,
+		VAR_HEADER_CHECKS,
+		VAR_BODY_CHECKS,
+		VAR_DROP_HEADERS,
+		VAR_CANONICAL_MAPS,
+		VAR_SEND_CANON_MAPS,
+		VAR_RCPT_CANON_MAPS,
+		VAR_CANON_CLASSES,
+		VAR_VIRT_ALIAS_MAPS,
+		VAR_CLEANUP_TOTAL_RCPT,
+		VAR_HEADER_LIMIT,
+		VAR_HOPCOUNT_LIMIT,
+		VAR_BODY_CHECK_LEN,
+		VAR_LINE_LIMIT,
+		VAR_VIRT_RECUR_LIMIT,
+		VAR_VIRT_EXPAN_LIMIT,
+		VAR_ALWAYS_ADD_HDRS,
+		VAR_ENABLE_ORCP,
+		VAR_QUEUE_DUR_CHECK,
+		VAR_MYORIGIN,
+		VAR_MYDEST,
+		NULL,
 	};
 	static const pm_service svc = {
 		.name = "cleanup",

@@ -25,7 +25,7 @@
 #include "pm_util.h"
 
 typedef struct cleanup_maps {
-	pm_cleanup_cfg cfg;     /* points at the tables below */
+	pm_cleanup_cfg cfg; /* points at the tables below */
 	pm_tables *header_checks;
 	pm_tables *body_checks;
 	pm_tables *canonical_maps;
@@ -46,8 +46,8 @@ typedef struct cleanup_worker {
 } cleanup_worker;
 
 /* The RPC handler (pm_rpc_handler). */
-int cleanup_handler(void *ctx, uint32_t type, const uint8_t *req,
-    size_t reqlen, uint32_t *rtype, pm_buf *rbuf);
+int cleanup_handler(void *ctx, uint32_t type, const uint8_t *req, size_t reqlen,
+    uint32_t *rtype, pm_buf *rbuf);
 
 /* Metrics (registered by cleanup.c before the first request). */
 typedef struct cleanup_metrics {

@@ -78,20 +78,21 @@ pm__cleanup_act_log(const pm_cleanup_msg *m, const char *action,
 	char *c = pm_printable_dup(content, clen, 200);
 	char *s = pm_printable_dup(m->sender ? m->sender : "",
 	    strlen(m->sender ? m->sender : ""), 400);
-	char *r = m->rcpt ? pm_printable_dup(m->rcpt, strlen(m->rcpt), 400) :
-	    NULL;
+	char *r =
+	    m->rcpt ? pm_printable_dup(m->rcpt, strlen(m->rcpt), 400) : NULL;
 	char *pr = m->protocol && *m->protocol ?
-	    pm_printable_dup(m->protocol, strlen(m->protocol), 40) : NULL;
-	char *h = m->helo && *m->helo ?
-	    pm_printable_dup(m->helo, strlen(m->helo), 300) : NULL;
-	char *t = text && *text ? pm_printable_dup(text, strlen(text), 600) :
+	    pm_printable_dup(m->protocol, strlen(m->protocol), 40) :
 	    NULL;
+	char *h = m->helo && *m->helo ?
+	    pm_printable_dup(m->helo, strlen(m->helo), 300) :
+	    NULL;
+	char *t =
+	    text && *text ? pm_printable_dup(text, strlen(text), 600) : NULL;
 
 	pm_msg_info("%s: %s: %s %s from %s; from=<%s>%s%s%s%s%s%s%s%s%s%s",
 	    m->qid, action, ctx, c, m->origin ? m->origin : "local", s,
-	    r ? " to=<" : "", r ? r : "", r ? ">" : "",
-	    pr ? " proto=" : "", pr ? pr : "",
-	    h ? " helo=<" : "", h ? h : "", h ? ">" : "",
+	    r ? " to=<" : "", r ? r : "", r ? ">" : "", pr ? " proto=" : "",
+	    pr ? pr : "", h ? " helo=<" : "", h ? h : "", h ? ">" : "",
 	    t ? ": " : "", t ? t : "");
 	free(c);
 	free(s);
@@ -142,7 +143,8 @@ act_reject(pm_cleanup_msg *m, const char *map, const char *text)
 	if (*text && check_dsn(text, m->dsn, sizeof(m->dsn), &rest)) {
 		if (m->dsn[0] != '4' && m->dsn[0] != '5') {
 			pm_msg_warn("bad DSN action in %s map: %s -- need "
-			    "4.x.x or 5.x.x", map, text);
+			            "4.x.x or 5.x.x",
+			    map, text);
 			m->dsn[0] = '4';
 		}
 	} else {
@@ -196,9 +198,9 @@ pm__cleanup_act(pm_cleanup_msg *m, const char *ctx, const char *map,
 		}
 		if (header && pm_hdr_namelen(t, strlen(t)) == 0) {
 			pm_msg_warn("bad %s header text \"%s\" in %s map -- "
-			    "need \"headername: headervalue\"",
-			    act == PM_CHECK_PREPEND ? "PREPEND" : "REPLACE",
-			    t, map);
+			            "need \"headername: headervalue\"",
+			    act == PM_CHECK_PREPEND ? "PREPEND" : "REPLACE", t,
+			    map);
 			return (PM_CHECK_DUNNO);
 		}
 		pm__cleanup_act_log(m,

@@ -220,8 +220,8 @@ addr_lookup(const pm_cleanup_cfg *cfg, pm_tables *ts, const char *addr,
 
 /* Log "QID: <head><map><mid><ADDR><tail>", the address made printable. */
 static void
-warn_addr(const char *qid, const char *head, const char *map,
-    const char *mid, const char *addr, const char *tail)
+warn_addr(const char *qid, const char *head, const char *map, const char *mid,
+    const char *addr, const char *tail)
 {
 	char *a = pm_printable_dup(addr, strlen(addr), PM_ADDR_MAX);
 
@@ -315,8 +315,7 @@ map11(const pm_cleanup_cfg *cfg, const char *qid, pm_tables *ts,
 
 /* Canonical form through the canon callback (the rewrite service). */
 static int
-canon(const pm_cleanup_cfg *cfg, const char *qid, const char *addr,
-    char **out)
+canon(const pm_cleanup_cfg *cfg, const char *qid, const char *addr, char **out)
 {
 	int err;
 
@@ -346,10 +345,10 @@ pm_cleanup_sender(const pm_cleanup_cfg *cfg, const char *qid,
 		return (err);
 	}
 	if ((err = map11(cfg, qid, cfg->sender_canonical_maps,
-	    "sender_canonical_maps", &addr)) != 0 ||
+	         "sender_canonical_maps", &addr)) != 0 ||
 	    ((cfg->canonical_classes & PM_CANON_ENV_SENDER) &&
-	    (err = map11(cfg, qid, cfg->canonical_maps, "canonical_maps",
-	    &addr)) != 0)) {
+	        (err = map11(cfg, qid, cfg->canonical_maps, "canonical_maps",
+	             &addr)) != 0)) {
 		free(addr);
 		return (err);
 	}
@@ -375,7 +374,8 @@ virtual_expand(const pm_cleanup_cfg *cfg, const char *qid, char *addr,
 		return (0);
 	}
 	limit = cfg->virtual_alias_expansion_limit > 0 ?
-	    (size_t) cfg->virtual_alias_expansion_limit : 1000;
+	    (size_t) cfg->virtual_alias_expansion_limit :
+	    1000;
 	for (i = 0; i < list->n && err == 0; i++) {
 		if (list->n > limit) {
 			warn_addr(qid, "unreasonable ", "virtual_alias_maps",
@@ -411,9 +411,9 @@ virtual_expand(const pm_cleanup_cfg *cfg, const char *qid, char *addr,
 			}
 			saved = list->v[i];
 			for (j = 0; j < items.n && err == 0; j++) {
-				err = addr_result(cfg, qid,
-				    "virtual_alias_maps", saved, items.v[j],
-				    &r);
+				err =
+				    addr_result(cfg, qid, "virtual_alias_maps",
+				        saved, items.v[j], &r);
 				if (err != 0) {
 					break;
 				}
@@ -459,7 +459,8 @@ rcpt_add(const pm_cleanup_cfg *cfg, const char *qid, strset *dups,
 {
 	char *orcpt, *key;
 	size_t limit = cfg->total_recipient_limit > 0 ?
-	    (size_t) cfg->total_recipient_limit : (size_t) -1;
+	    (size_t) cfg->total_recipient_limit :
+	    (size_t) -1;
 
 	if (in->orcpt && *in->orcpt) {
 		orcpt = pm_strdup(in->orcpt);
@@ -479,9 +480,11 @@ rcpt_add(const pm_cleanup_cfg *cfg, const char *qid, strset *dups,
 	free(key);
 	if (*n >= limit) {
 		if (!*warned) {
-			pm_msg_warn("%s: too many recipients after address "
+			pm_msg_warn(
+			    "%s: too many recipients after address "
 			    "expansion (cleanup_total_recipient_limit %zu): "
-			    "the rest are dropped", qid, limit);
+			    "the rest are dropped",
+			    qid, limit);
 			*warned = 1;
 		}
 		free(orcpt);
@@ -518,10 +521,10 @@ pm_cleanup_rcpts(const pm_cleanup_cfg *cfg, const char *qid,
 			break;
 		}
 		if ((err = map11(cfg, qid, cfg->recipient_canonical_maps,
-		    "recipient_canonical_maps", &addr)) != 0 ||
+		         "recipient_canonical_maps", &addr)) != 0 ||
 		    ((cfg->canonical_classes & PM_CANON_ENV_RCPT) &&
-		    (err = map11(cfg, qid, cfg->canonical_maps,
-		    "canonical_maps", &addr)) != 0)) {
+		        (err = map11(cfg, qid, cfg->canonical_maps,
+		             "canonical_maps", &addr)) != 0)) {
 			free(addr);
 			break;
 		}

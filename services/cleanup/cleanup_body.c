@@ -48,18 +48,19 @@ body_lookup(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m, pm_buf *key,
 	}
 	if (err != 0) {
 		pm_msg_warn("%s: body_checks map lookup problem -- "
-		    "message not accepted, try again later", m->qid);
+		            "message not accepted, try again later",
+		    m->qid);
 		m->status = PM_CLEANUP_DEFER;
 		return (PM_CHECK_DUNNO);
 	}
-	act = pm__cleanup_act(m, PM__CLEANUP_CTX_BODY, "body_checks", line,
-	    len, *val, text);
+	act = pm__cleanup_act(m, PM__CLEANUP_CTX_BODY, "body_checks", line, len,
+	    *val, text);
 	return (act);
 }
 
 int
-pm__cleanup_body(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m,
-    const char *body, size_t len)
+pm__cleanup_body(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m, const char *body,
+    size_t len)
 {
 	const char *p = body, *end = body + len, *nl, *next;
 	size_t linelen, off, piece, step;
@@ -85,7 +86,8 @@ pm__cleanup_body(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m,
 		act = PM_CHECK_DUNNO;
 		val = NULL;
 		for (off = 0; act == PM_CHECK_DUNNO && val == NULL &&
-		     m->status == PM_CLEANUP_QUEUE; off += piece) {
+		     m->status == PM_CLEANUP_QUEUE;
+		     off += piece) {
 			piece = linelen - off < step ? linelen - off : step;
 			act = body_lookup(cfg, m, &key, p + off, piece, &val,
 			    &text);
@@ -101,8 +103,8 @@ pm__cleanup_body(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m,
 			}
 		}
 		if (act != PM_CHECK_IGNORE && act != PM_CHECK_REPLACE &&
-		    (err = pm_buf_append(&m->out, p,
-		    (size_t) (next - p))) != 0) {
+		    (err = pm_buf_append(&m->out, p, (size_t) (next - p))) !=
+		        0) {
 			free(val);
 			break;
 		}

@@ -85,7 +85,8 @@ dur_log(int rc, const char *why)
 		}
 	} else if (rc == 0) {
 		pm_msg_info("%s = %s: Redis at %s is durable%s: accepting "
-		    "mail", VAR_QUEUE_DURABILITY, var_queue_durability,
+		            "mail",
+		    VAR_QUEUE_DURABILITY, var_queue_durability,
 		    var_redis_server, dur_last_rc == 1 ? "" : " again");
 	} else if (dur_none()) {
 		pm_msg_warn("Redis at %s: %s", var_redis_server, why);
@@ -94,8 +95,8 @@ dur_log(int rc, const char *why)
 		    VAR_QUEUE_DURABILITY, var_queue_durability, why);
 	} else {
 		pm_msg_warn("%s = %s but Redis durability cannot be checked "
-		    "(%s): refusing mail", VAR_QUEUE_DURABILITY,
-		    var_queue_durability, why);
+		            "(%s): refusing mail",
+		    VAR_QUEUE_DURABILITY, var_queue_durability, why);
 	}
 	dur_last_rc = rc;
 	snprintf(dur_last_why, sizeof(dur_last_why), "%s", why);
@@ -140,10 +141,10 @@ dur_main(void *arg)
 		 * once. While all is well, every interval.
 		 */
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += dur_last_rc == 0 ? var_queue_dur_check :
-		    DUR_RETRY_SECS;
-		while (!dur_stop && pthread_cond_timedwait(&dur_cv, &dur_mu,
-		    &until) == 0) {
+		until.tv_sec +=
+		    dur_last_rc == 0 ? var_queue_dur_check : DUR_RETRY_SECS;
+		while (!dur_stop &&
+		    pthread_cond_timedwait(&dur_cv, &dur_mu, &until) == 0) {
 			/* woken early: only a stop counts */
 		}
 		if (dur_stop) {

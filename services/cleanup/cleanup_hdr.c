@@ -96,8 +96,9 @@ hdr_note_msgid(pm_cleanup_msg *m, const pm_hdr *h)
 		return;
 	}
 	v = pm_hdr_value(h, &len);
-	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' ||
-	    v[len - 1] == '\n' || v[len - 1] == '\r')) {
+	while (len > 0 &&
+	    (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\n' ||
+	        v[len - 1] == '\r')) {
 		len--;
 	}
 	if (len >= sizeof(m->message_id)) {
@@ -135,8 +136,7 @@ hdr_out(pm_buf *out, const pm_hdr *h)
  * drop it (IGNORE) or when processing stops (m->status).
  */
 static int
-hdr_check(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m, pm_hdr *h,
-    pm_buf *out)
+hdr_check(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m, pm_hdr *h, pm_buf *out)
 {
 	const char *key = pm_hdr_key(h), *text;
 	pm_check_act act;
@@ -149,7 +149,8 @@ hdr_check(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m, pm_hdr *h,
 	}
 	if (err != 0) {
 		pm_msg_warn("%s: header_checks map lookup problem -- "
-		    "message not accepted, try again later", m->qid);
+		            "message not accepted, try again later",
+		    m->qid);
 		m->status = PM_CLEANUP_DEFER;
 		return (0);
 	}
@@ -200,8 +201,8 @@ hdr_classify(pm_cleanup_msg *m, const pm_hdr *h)
 
 /* Missing Message-Id:, Date:, From: (or their Resent- forms). */
 static int
-hdr_add_missing(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m,
-    unsigned seen, pm_buf *out)
+hdr_add_missing(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m, unsigned seen,
+    pm_buf *out)
 {
 	int resent = (seen & SEEN_RESENT) != 0;
 	const char *pfx = resent ? "Resent-" : "";
@@ -213,12 +214,12 @@ hdr_add_missing(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m,
 		gmtime_r(&m->now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
 		err |= pm_buf_printf(out, "%sMessage-Id: <%s.%s@%s>\r\n", pfx,
-		    stamp, m->qid, cfg->myhostname ? cfg->myhostname :
-		    "localhost");
+		    stamp, m->qid,
+		    cfg->myhostname ? cfg->myhostname : "localhost");
 		if (!resent) {
 			snprintf(m->message_id, sizeof(m->message_id),
-			    "<%s.%s@%s>", stamp, m->qid, cfg->myhostname ?
-			    cfg->myhostname : "localhost");
+			    "<%s.%s@%s>", stamp, m->qid,
+			    cfg->myhostname ? cfg->myhostname : "localhost");
 			pm_printable(m->message_id);
 		}
 	}
@@ -228,7 +229,8 @@ hdr_add_missing(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m,
 	}
 	if (!(seen & (resent ? SEEN_RESENT_FROM : SEEN_FROM))) {
 		from = pm_quote_822_local(m->sender && *m->sender ?
-		    m->sender : "MAILER-DAEMON");
+		        m->sender :
+		        "MAILER-DAEMON");
 		err |= pm_buf_printf(out, "%sFrom: %s\r\n", pfx, from);
 		free(from);
 	}
@@ -262,8 +264,8 @@ pm_cleanup_content(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m,
 	while (pm_hdr_next(&it, &h)) {
 		if (h.truncated) {
 			pm_msg_warn("%s: message header length exceeds safety "
-			    "limit: %.*s from %s", m->qid,
-			    (int) (h.namelen < 100 ? h.namelen : 100),
+			            "limit: %.*s from %s",
+			    m->qid, (int) (h.namelen < 100 ? h.namelen : 100),
 			    h.text.data, m->origin ? m->origin : "local");
 		}
 		if (checks && !hdr_check(cfg, m, &h, &hdrs)) {
@@ -281,16 +283,15 @@ pm_cleanup_content(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m,
 		}
 	}
 
-	if (cfg->hopcount_limit > 0 &&
-	    m->hops > (size_t) cfg->hopcount_limit) {
+	if (cfg->hopcount_limit > 0 && m->hops > (size_t) cfg->hopcount_limit) {
 		m->status = PM_CLEANUP_REJECT;
 		m->code = 554;
 		snprintf(m->dsn, sizeof(m->dsn), "5.4.0");
 		snprintf(m->text, sizeof(m->text), "Error: too many hops");
 		snprintf(hops, sizeof(hops), "%zu > hopcount_limit %ld",
 		    m->hops, cfg->hopcount_limit);
-		pm__cleanup_act_log(m, "reject", "hopcount", hops,
-		    strlen(hops), "5.4.0 Error: too many hops");
+		pm__cleanup_act_log(m, "reject", "hopcount", hops, strlen(hops),
+		    "5.4.0 Error: too many hops");
 		goto out;
 	}
 	if ((m->add_missing || cfg->always_add_missing_headers) &&

@@ -14,8 +14,8 @@
 #include "pm_mail_params.h"
 
 /* Strings. */
-#define VAR_CLEANUP_LISTEN "cleanup_listen"            /* Postmesh */
-#define VAR_CLEANUP_METRICS "cleanup_metrics_listen"   /* Postmesh */
+#define VAR_CLEANUP_LISTEN "cleanup_listen"          /* Postmesh */
+#define VAR_CLEANUP_METRICS "cleanup_metrics_listen" /* Postmesh */
 #define VAR_HEADER_CHECKS "header_checks"
 #define VAR_BODY_CHECKS "body_checks"
 #define VAR_DROP_HEADERS "drop_headers"
@@ -25,7 +25,7 @@
 #define VAR_CANON_CLASSES "canonical_classes"
 
 /* Integers. */
-#define VAR_CLEANUP_WORKERS "cleanup_workers"          /* Postmesh */
+#define VAR_CLEANUP_WORKERS "cleanup_workers" /* Postmesh */
 #define DEF_CLEANUP_WORKERS 32
 #define VAR_CLEANUP_RCPT_LIMIT "cleanup_recipient_limit" /* Postmesh */
 #define DEF_CLEANUP_RCPT_LIMIT 10000
@@ -39,7 +39,7 @@
 #define DEF_VIRT_RECUR_LIMIT 1000
 #define VAR_VIRT_EXPAN_LIMIT "virtual_alias_expansion_limit"
 #define DEF_VIRT_EXPAN_LIMIT 1000
-#define VAR_QUEUE_MIN_REPLICAS "queue_min_replicas"    /* Postmesh */
+#define VAR_QUEUE_MIN_REPLICAS "queue_min_replicas" /* Postmesh */
 #define DEF_QUEUE_MIN_REPLICAS 1
 #define VAR_CLEANUP_CONTENT_MEM "cleanup_content_memory_limit" /* Postmesh */
 #define DEF_CLEANUP_CONTENT_MEM (256L * 1024 * 1024) /* bytes, all workers */

@@ -69,7 +69,7 @@ typedef enum pm_check_act {
 	PM_CHECK_IGNORE,
 	PM_CHECK_PREPEND,
 	PM_CHECK_REPLACE,
-	PM_CHECK_UNKNOWN,  /* unknown or unsupported: warn, then DUNNO */
+	PM_CHECK_UNKNOWN, /* unknown or unsupported: warn, then DUNNO */
 } pm_check_act;
 
 /*
@@ -93,13 +93,13 @@ typedef struct pm_cleanup_cfg {
 	/* content */
 	size_t header_size_limit;
 	long hopcount_limit;
-	char **drop_headers;            /* NULL-terminated names, or NULL */
+	char **drop_headers; /* NULL-terminated names, or NULL */
 	int always_add_missing_headers;
 	const char *myhostname;
-	pm_tables *header_checks;       /* NULL or empty: none */
+	pm_tables *header_checks; /* NULL or empty: none */
 	pm_tables *body_checks;
-	size_t body_checks_size_limit;  /* 0: no limit */
-	size_t line_length_limit;       /* body_checks piece size */
+	size_t body_checks_size_limit; /* 0: no limit */
+	size_t line_length_limit;      /* body_checks piece size */
 	/* addresses */
 	pm_tables *canonical_maps;
 	pm_tables *sender_canonical_maps;
@@ -110,38 +110,38 @@ typedef struct pm_cleanup_cfg {
 	long virtual_alias_expansion_limit;
 	long total_recipient_limit;
 	int enable_original_recipient;
-	char **local_domains;           /* NULL-terminated, or NULL */
-	pm_canon_fn canon;              /* NULL: addresses are canonical */
+	char **local_domains; /* NULL-terminated, or NULL */
+	pm_canon_fn canon;    /* NULL: addresses are canonical */
 	void *canon_arg;
 } pm_cleanup_cfg;
 
 /* pm_cleanup_msg.status */
-#define PM_CLEANUP_QUEUE 0      /* queue m->out (m->hold: on hold) */
-#define PM_CLEANUP_REJECT 1     /* answer m->code m->dsn m->text */
-#define PM_CLEANUP_DISCARD 2    /* answer 250, do not queue */
-#define PM_CLEANUP_DEFER 3      /* lookup error: answer 451 4.3.0 */
+#define PM_CLEANUP_QUEUE 0   /* queue m->out (m->hold: on hold) */
+#define PM_CLEANUP_REJECT 1  /* answer m->code m->dsn m->text */
+#define PM_CLEANUP_DISCARD 2 /* answer 250, do not queue */
+#define PM_CLEANUP_DEFER 3   /* lookup error: answer 451 4.3.0 */
 
 typedef struct pm_cleanup_msg {
 	/* set by the caller (strings are borrowed) */
 	const char *qid;
-	const char *sender;     /* canonical envelope sender, "" for <> */
-	const char *rcpt;       /* a recipient, for log lines; may be NULL */
-	const char *origin;     /* "name[addr]" or "local" */
-	const char *protocol;   /* may be NULL */
-	const char *helo;       /* may be NULL */
-	int add_missing;        /* local submission: add missing headers */
-	int filter;             /* run header_checks/body_checks */
-	time_t arrival;         /* for Date: */
-	time_t now;             /* for Message-Id: */
+	const char *sender;   /* canonical envelope sender, "" for <> */
+	const char *rcpt;     /* a recipient, for log lines; may be NULL */
+	const char *origin;   /* "name[addr]" or "local" */
+	const char *protocol; /* may be NULL */
+	const char *helo;     /* may be NULL */
+	int add_missing;      /* local submission: add missing headers */
+	int filter;           /* run header_checks/body_checks */
+	time_t arrival;       /* for Date: */
+	time_t now;           /* for Message-Id: */
 	/* results */
-	int status;             /* PM_CLEANUP_* */
-	int hold;               /* a HOLD action matched */
-	unsigned code;          /* REJECT: 550, 554, 451 ... */
+	int status;    /* PM_CLEANUP_* */
+	int hold;      /* a HOLD action matched */
+	unsigned code; /* REJECT: 550, 554, 451 ... */
 	char dsn[16];
 	char text[512];
-	char message_id[256];   /* Message-ID value for the log, "" if none */
-	size_t hops;            /* Received: + Delivered-To: headers */
-	pm_buf out;             /* the content to queue */
+	char message_id[256]; /* Message-ID value for the log, "" if none */
+	size_t hops;          /* Received: + Delivered-To: headers */
+	pm_buf out;           /* the content to queue */
 } pm_cleanup_msg;
 
 void pm_cleanup_msg_init(pm_cleanup_msg *m);

@@ -58,7 +58,7 @@
 #include "pm_log.h"
 #include "pm_qid.h"
 
-#define SUBMIT_FLAGS_ALL 15u   /* LOCAL | SMTPUTF8 | HOLD | BOUNCE */
+#define SUBMIT_FLAGS_ALL 15u /* LOCAL | SMTPUTF8 | HOLD | BOUNCE */
 #define HOSTNAME_MAX 255
 #define CLIENT_ADDR_MAX 64
 #define CLIENT_PORT_MAX 16
@@ -93,11 +93,11 @@ submit_invalid(const char *qid, const char *field, const char *why)
 }
 
 /* One field through its pm_envcheck function (the one smtpd uses). */
-#define CHECK(field, expr)                                              \
-	do {                                                            \
-		if ((why = (expr)) != NULL) {                           \
-			return (submit_invalid(qid, #field, why));      \
-		}                                                       \
+#define CHECK(field, expr) \
+	do { \
+		if ((why = (expr)) != NULL) { \
+			return (submit_invalid(qid, #field, why)); \
+		} \
 	} while (0)
 
 /* Validate the request: 0, or -1 after a warning. */
@@ -115,8 +115,7 @@ submit_check(const Pm__CleanupSubmit *s, const char *qid)
 	CHECK(client_port, pm_envcheck_text(s->client_port, CLIENT_PORT_MAX));
 	CHECK(helo_name, pm_envcheck_helo(s->helo_name));
 	CHECK(protocol, pm_envcheck_text(s->protocol, PROTOCOL_MAX));
-	CHECK(sasl_username, pm_envcheck_text(s->sasl_username,
-	    SASL_USER_MAX));
+	CHECK(sasl_username, pm_envcheck_text(s->sasl_username, SASL_USER_MAX));
 	if (s->n_rcpt < 1 || s->n_rcpt > (size_t) var_cleanup_rcpt_limit) {
 		snprintf(field, sizeof(field), "%zu", s->n_rcpt);
 		return (submit_invalid(qid, "recipient count", field));
@@ -159,9 +158,9 @@ str_or_empty(const char *s)
 
 /* Write the message to the queue; fills r. */
 static void
-submit_enqueue(cleanup_worker *w, const Pm__CleanupSubmit *s,
-    const char *qid, char *sender, pm_qrcpt *rcpt, size_t nrcpt,
-    pm_cleanup_msg *m, submit_reply *r)
+submit_enqueue(cleanup_worker *w, const Pm__CleanupSubmit *s, const char *qid,
+    char *sender, pm_qrcpt *rcpt, size_t nrcpt, pm_cleanup_msg *m,
+    submit_reply *r)
 {
 	pm_qmsg q;
 	struct timespec t0, t1;
@@ -195,7 +194,7 @@ submit_enqueue(cleanup_worker *w, const Pm__CleanupSubmit *s,
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pm_metric_observe(cleanup_m.enqueue_seconds,
 	    (double) (t1.tv_sec - t0.tv_sec) +
-	    (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	        (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
 
 	if (err == PM_EEXIST) {
 		/* The same request again (a retry): it is queued already. */
@@ -219,11 +218,10 @@ submit_enqueue(cleanup_worker *w, const Pm__CleanupSubmit *s,
 	}
 	ps = pm_printable_dup(sender, strlen(sender), PM_ADDR_MAX);
 	pm_msg_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue %s)", qid, ps,
-	    m->out.len, nrcpt, (q.flags & PM_MSG_HOLD) ?
-	    "hold" : "incoming");
+	    m->out.len, nrcpt, (q.flags & PM_MSG_HOLD) ? "hold" : "incoming");
 	free(ps);
-	pm_metric_inc((q.flags & PM_MSG_HOLD) ?
-	    cleanup_m.held : cleanup_m.queued);
+	pm_metric_inc((q.flags & PM_MSG_HOLD) ? cleanup_m.held :
+	                                        cleanup_m.queued);
 	pm_metric_add(cleanup_m.message_bytes, m->out.len);
 	reply_set(r, 250, "2.0.0", "");
 	snprintf(r->text, sizeof(r->text), "Ok: queued as %s", qid);
@@ -238,15 +236,16 @@ submit_origin(const Pm__CleanupSubmit *s)
 	if (s->client_addr == NULL || *s->client_addr == 0) {
 		return (pm_strdup("local"));
 	}
-	o = pm_asprintf("%s[%s]", s->client_name && *s->client_name ?
-	    s->client_name : "unknown", s->client_addr);
+	o = pm_asprintf("%s[%s]",
+	    s->client_name && *s->client_name ? s->client_name : "unknown",
+	    s->client_addr);
 	return (pm_printable(o));
 }
 
 /* Process one valid request; fills r. */
 static void
-submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s,
-    const char *qid, submit_reply *r)
+submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s, const char *qid,
+    submit_reply *r)
 {
 	pm_snap_ref *maps = cleanup_maps_get();
 	const pm_cleanup_cfg *cfg = &((cleanup_maps *) maps->obj)->cfg;
@@ -265,8 +264,9 @@ submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s,
 		in[i].notify = s->rcpt[i]->notify;
 	}
 	if (pm_cleanup_sender(cfg, qid, str_or_empty(s->sender), &sender) !=
-	    0 || pm_cleanup_rcpts(cfg, qid, in, s->n_rcpt, &rcpt, &nrcpt) !=
-	    0 || nrcpt == 0) {
+	        0 ||
+	    pm_cleanup_rcpts(cfg, qid, in, s->n_rcpt, &rcpt, &nrcpt) != 0 ||
+	    nrcpt == 0) {
 		reply_set(r, 451, "4.3.0", TEXT_WRITE_ERR);
 		pm_metric_inc(cleanup_m.error);
 		goto out;
@@ -284,8 +284,7 @@ submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s,
 	arrival = s->arrival_us > 0 ? s->arrival_us : pm_now_us();
 	m.arrival = (time_t) (arrival / 1000000);
 	m.now = time(NULL);
-	if (pm_cleanup_content(cfg, &m, s->content.data, s->content.len) !=
-	    0) {
+	if (pm_cleanup_content(cfg, &m, s->content.data, s->content.len) != 0) {
 		pm_msg_warn("%s: out of memory for the message content", qid);
 		m.status = PM_CLEANUP_DEFER;
 	}
@@ -331,7 +330,8 @@ submit(cleanup_worker *w, const Pm__CleanupSubmit *s, submit_reply *r)
 	} else if (!pm_qid_valid(s->queue_id)) {
 		bad = pm_printable_dup(s->queue_id, strlen(s->queue_id), 64);
 		pm_msg_warn("NOQUEUE: invalid cleanup request: bad queue id "
-		    "%s", bad);
+		            "%s",
+		    bad);
 		free(bad);
 		reply_set(r, 451, "4.3.0", TEXT_PROTO_ERR);
 		pm_metric_inc(cleanup_m.error);
@@ -346,15 +346,16 @@ submit(cleanup_worker *w, const Pm__CleanupSubmit *s, submit_reply *r)
 	}
 	if (s->content.len > (size_t) var_message_size_limit) {
 		pm_msg_info("%s: reject: message size %zu exceeds "
-		    "message_size_limit %ld", r->qid, s->content.len,
-		    var_message_size_limit);
+		            "message_size_limit %ld",
+		    r->qid, s->content.len, var_message_size_limit);
 		reply_set(r, 552, "5.3.4", "Error: message file too big");
 		pm_metric_inc(cleanup_m.rejected);
 		return;
 	}
 	if (!cleanup_durable_ok()) {
 		pm_msg_info("%s: defer: %s = %s not met by Redis; refusing "
-		    "mail", r->qid, VAR_QUEUE_DURABILITY, var_queue_durability);
+		            "mail",
+		    r->qid, VAR_QUEUE_DURABILITY, var_queue_durability);
 		reply_set(r, 451, "4.3.0", TEXT_NOT_DURABLE);
 		pm_metric_inc(cleanup_m.error);
 		return;
@@ -363,8 +364,8 @@ submit(cleanup_worker *w, const Pm__CleanupSubmit *s, submit_reply *r)
 }
 
 int
-cleanup_handler(void *ctx, uint32_t type, const uint8_t *req,
-    size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
+cleanup_handler(void *ctx, uint32_t type, const uint8_t *req, size_t reqlen,
+    uint32_t *rtype, pm_buf *rbuf)
 {
 	Pm__CleanupReply rep = PM__CLEANUP_REPLY__INIT;
 	Pm__CleanupSubmit *s;
@@ -379,13 +380,14 @@ cleanup_handler(void *ctx, uint32_t type, const uint8_t *req,
 	}
 	memset(&r, 0, sizeof(r));
 	charge = reqlen <= SIZE_MAX / CLEANUP_CONTENT_COPIES ?
-	    reqlen * CLEANUP_CONTENT_COPIES : SIZE_MAX;
+	    reqlen * CLEANUP_CONTENT_COPIES :
+	    SIZE_MAX;
 	if (pm_budget_reserve_wait(&cleanup_content_budget, charge, reqlen,
-	    CLEANUP_CONTENT_WAIT_MS) != 0) {
+	        CLEANUP_CONTENT_WAIT_MS) != 0) {
 		/* Before the unpack: a refusal makes no copy. */
 		pm_msg_warn("NOQUEUE: insufficient content memory for a "
-		    "request of %zu bytes (%s = %ld)", reqlen,
-		    VAR_CLEANUP_CONTENT_MEM, var_cleanup_content_mem);
+		            "request of %zu bytes (%s = %ld)",
+		    reqlen, VAR_CLEANUP_CONTENT_MEM, var_cleanup_content_mem);
 		reply_set(&r, 451, "4.3.1", "Insufficient system storage");
 		pm_metric_inc(cleanup_m.error);
 		charge = 0;
@@ -399,8 +401,7 @@ cleanup_handler(void *ctx, uint32_t type, const uint8_t *req,
 		pm_metric_gauge_add(cleanup_m.content_bytes, (int64_t) charge);
 		submit(ctx, s, &r);
 		pm__cleanup_submit__free_unpacked(s, NULL);
-		pm_metric_gauge_add(cleanup_m.content_bytes,
-		    -(int64_t) charge);
+		pm_metric_gauge_add(cleanup_m.content_bytes, -(int64_t) charge);
 	}
 	pm_budget_release(&cleanup_content_budget, charge);
 	rep.code = r.code;

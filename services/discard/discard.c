@@ -39,8 +39,7 @@ discard_deliver(void *ctx, pm_job *job)
 	strcpy(job->relay, "none");
 	job->conn_ms = job->xfer_ms = 0;
 	job->dest_failed = 0;
-	pm_job_set_all(job, PM_JOB_SENT, dsn, "%s", *text ? text :
-	    "discarded");
+	pm_job_set_all(job, PM_JOB_SENT, dsn, "%s", *text ? text : "discarded");
 }
 
 static const char *const discard_transports[] = { "discard", NULL };

@@ -33,8 +33,8 @@ long var_error_slots;
 static void
 error_deliver(void *ctx, pm_job *job)
 {
-	int retry = job->transport != NULL && strcmp(job->transport,
-	    "retry") == 0;
+	int retry =
+	    job->transport != NULL && strcmp(job->transport, "retry") == 0;
 	const char *text;
 	char dsn[16];
 
@@ -42,13 +42,13 @@ error_deliver(void *ctx, pm_job *job)
 	pm_dsn_split(job->nexthop, retry ? "4.0.0" : "5.0.0", dsn, &text);
 	if (*text == 0) {
 		text = retry ? "delivery temporarily suspended" :
-		    "delivery failed";
+		               "delivery failed";
 	}
 	strcpy(job->relay, "none");
 	job->conn_ms = job->xfer_ms = 0;
 	job->dest_failed = 0;
-	pm_job_set_all(job, retry ? PM_JOB_DEFERRED : PM_JOB_BOUNCED, dsn,
-	    "%s", text);
+	pm_job_set_all(job, retry ? PM_JOB_DEFERRED : PM_JOB_BOUNCED, dsn, "%s",
+	    text);
 }
 
 static const char *const error_transports[] = { "error", "retry", NULL };

@@ -9,7 +9,7 @@
 #ifndef ERROR_PARAMS_H
 #define ERROR_PARAMS_H
 
-#define VAR_ERROR_METRICS "error_metrics_listen"  /* http://127.0.0.1:9132 */
+#define VAR_ERROR_METRICS "error_metrics_listen" /* http://127.0.0.1:9132 */
 #define VAR_ERROR_SLOTS "error_delivery_slots"
 #define DEF_ERROR_SLOTS 4
 

@@ -110,9 +110,9 @@ tp_label(const char *transport)
 	char *s = pm_strndup(transport, 64), *p;
 
 	for (p = s; *p; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-		    || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'
-		    || *p == '-')) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		        (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+		        *p == '-')) {
 			*p = '_';
 		}
 	}
@@ -168,25 +168,20 @@ qmgr_metrics_init(void)
 	qmgr_m.q_active = pm_metric_gauge(qn, qh, "queue=\"active\"");
 	qmgr_m.q_deferred = pm_metric_gauge(qn, qh, "queue=\"deferred\"");
 	qmgr_m.q_hold = pm_metric_gauge(qn, qh, "queue=\"hold\"");
-	qmgr_m.oldest_age = pm_metric_gauge(
-	    "qmgr_oldest_message_age_seconds",
+	qmgr_m.oldest_age = pm_metric_gauge("qmgr_oldest_message_age_seconds",
 	    "Age of the oldest queued message, in seconds", NULL);
 	qmgr_m.removed = pm_metric_counter("qmgr_messages_removed_total",
-	    "Messages removed from the queue after their last recipient",
-	    NULL);
+	    "Messages removed from the queue after their last recipient", NULL);
 	qmgr_m.rcpt_sent = pm_metric_counter(rn, rh, "status=\"sent\"");
-	qmgr_m.rcpt_bounced = pm_metric_counter(rn, rh,
-	    "status=\"bounced\"");
-	qmgr_m.rcpt_deferred = pm_metric_counter(rn, rh,
-	    "status=\"deferred\"");
+	qmgr_m.rcpt_bounced = pm_metric_counter(rn, rh, "status=\"bounced\"");
+	qmgr_m.rcpt_deferred = pm_metric_counter(rn, rh, "status=\"deferred\"");
 	qmgr_m.mem_messages = pm_metric_gauge("qmgr_active_messages",
 	    "Messages in this qmgr's memory (its active queue)", NULL);
 	qmgr_m.mem_inflight = pm_metric_gauge("qmgr_jobs_in_flight",
 	    "Delivery jobs handed out and not yet reported", NULL);
 	qmgr_m.job_timeouts = pm_metric_counter("qmgr_job_timeouts_total",
 	    "Jobs whose agent did not report within qmgr_job_timeout", NULL);
-	qmgr_m.notices_failed = pm_metric_counter(
-	    "qmgr_notice_failures_total",
+	qmgr_m.notices_failed = pm_metric_counter("qmgr_notice_failures_total",
 	    "Notices the bounce service could not queue", NULL);
 }
 
@@ -198,8 +193,8 @@ qmgr_job_prefix(char *buf, size_t size)
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || read(fd, &v, sizeof(v)) != (ssize_t) sizeof(v)) {
-		v = (unsigned) time(NULL) ^ ((unsigned) getpid() << 16)
-		    ^ (unsigned) pm_mono_ms();
+		v = (unsigned) time(NULL) ^ ((unsigned) getpid() << 16) ^
+		    (unsigned) pm_mono_ms();
 	}
 	if (fd >= 0) {
 		close(fd);
@@ -233,7 +228,8 @@ qmgr_pre_init(void)
 	tp_map = pm_smap_new();
 	tp_other.con_limit = var_dest_con_limit;
 	tp_other.rcpt_limit = var_dest_rcpt_limit > QMGR_MAX_RCPT_LIMIT ?
-	    QMGR_MAX_RCPT_LIMIT : var_dest_rcpt_limit;
+	    QMGR_MAX_RCPT_LIMIT :
+	    var_dest_rcpt_limit;
 	tp_other.dispatched = pm_metric_counter("qmgr_jobs_dispatched_total",
 	    "Delivery jobs handed to agents, by transport",
 	    "transport=\"other\"");
@@ -266,8 +262,8 @@ qmgr_pre_init(void)
 	if (var_qmgr_consumer[0] != 0) {
 		qmgr.consumer = pm_strdup(var_qmgr_consumer);
 	} else {
-		qmgr.consumer = pm_asprintf("%s-%ld", var_myhostname,
-		    (long) getpid());
+		qmgr.consumer =
+		    pm_asprintf("%s-%ld", var_myhostname, (long) getpid());
 	}
 	if (!qmgr_consumer_ok(qmgr.consumer)) {
 		pm_msg_fatal("bad %s: \"%s\"", VAR_QMGR_CONSUMER,
@@ -276,7 +272,7 @@ qmgr_pre_init(void)
 	/* the resolver answers fast or not at all: do not wait a minute */
 	qmgr.rw = pm_rewrite_clnt_new(var_rewrite_service,
 	    (int) ((var_qmgr_ipc_timeout < 10 ? var_qmgr_ipc_timeout : 10) *
-	    1000));
+	        1000));
 	if (qmgr.rw == NULL) {
 		pm_msg_fatal("cannot use %s = %s", VAR_REWRITE_SERVICE,
 		    var_rewrite_service);
@@ -294,8 +290,8 @@ static int
 qmgr_post_init(void)
 {
 	pm_msg_info("consumer %s, active limits %ld messages %ld "
-	    "recipients", qmgr.consumer, var_qmgr_active_limit,
-	    var_qmgr_rcpt_limit);
+	            "recipients",
+	    qmgr.consumer, var_qmgr_active_limit, var_qmgr_rcpt_limit);
 	pm_server_on_stop(qmgr_sched_on_stop, NULL);
 	if (qmgr_sched_start() != 0 || qmgr_intake_start() != 0) {
 		pm_msg_fatal("cannot start the qmgr threads");
@@ -385,10 +381,9 @@ main(int argc, char **argv)
 		{ VAR_DSN_QUEUE_TIME, DEF_DSN_QUEUE_TIME, &var_dsn_queue_time,
 		    'd', 0, 8640000 },
 		PM_CFG_DELAY_WARN_TIME,
-		{ VAR_QMGR_LEASE, DEF_QMGR_LEASE, &var_qmgr_lease, 's', 3,
+		{ VAR_QMGR_LEASE, DEF_QMGR_LEASE, &var_qmgr_lease, 's', 3, 0 },
+		{ VAR_QMGR_TP_WAIT, DEF_QMGR_TP_WAIT, &var_qmgr_tp_wait, 's', 1,
 		    0 },
-		{ VAR_QMGR_TP_WAIT, DEF_QMGR_TP_WAIT, &var_qmgr_tp_wait, 's',
-		    1, 0 },
 		{ VAR_QMGR_FETCH_WAIT, DEF_QMGR_FETCH_WAIT,
 		    &var_qmgr_fetch_wait, 's', 1, 60 },
 		{ VAR_QMGR_JOB_TIMEOUT, DEF_QMGR_JOB_TIMEOUT,

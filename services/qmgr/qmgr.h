@@ -34,10 +34,10 @@
 #include "rewrite_clnt.h"
 
 #define QMGR_DSN_MAX 16
-#define QMGR_TEXT_MAX 500        /* reasons kept and logged */
+#define QMGR_TEXT_MAX 500 /* reasons kept and logged */
 #define QMGR_RELAY_MAX 300
 #define QMGR_JOB_ID_MAX 48
-#define QMGR_FETCH_MAX_JOBS 128  /* jobs per fetch reply */
+#define QMGR_FETCH_MAX_JOBS 128       /* jobs per fetch reply */
 #define QMGR_FETCH_BYTES (768 * 1024) /* reply budget (< PM_RPC_CONTROL_MAX) */
 #define QMGR_JOB_BYTES (192 * 1024)   /* one job at most (estimate) */
 #define QMGR_CLAIM_BATCH 64
@@ -53,12 +53,12 @@
 
 typedef struct qmgr_rcpt {
 	int state;
-	int record;        /* qmgr decided it: write dsn/text at completion */
+	int record; /* qmgr decided it: write dsn/text at completion */
 	char dsn[QMGR_DSN_MAX];
-	char *text;        /* last reason, or NULL */
-	char *relay;       /* remote MTA of the last attempt, or NULL */
-	int64_t last_us;   /* last attempt */
-	int success;       /* sent: PM_NOTICE_DELIVERED, _RELAYED, or 0 (none) */
+	char *text;      /* last reason, or NULL */
+	char *relay;     /* remote MTA of the last attempt, or NULL */
+	int64_t last_us; /* last attempt */
+	int success;     /* sent: PM_NOTICE_DELIVERED, _RELAYED, or 0 (none) */
 } qmgr_rcpt;
 
 typedef struct qmgr_msg {
@@ -66,26 +66,26 @@ typedef struct qmgr_msg {
 	pm_qmsg *m;
 	qmgr_rcpt *r;
 	int64_t active_us;
-	unsigned attempt;   /* this pass: m->attempts + 1 */
-	unsigned seq;       /* jobs made */
+	unsigned attempt; /* this pass: m->attempts + 1 */
+	unsigned seq;     /* jobs made */
 	size_t holds;
-	size_t inflight;    /* jobs in flight */
-	int stale;          /* taken over from another qmgr */
-	struct qmgr_job *jobs; /* its jobs, queued or in flight */
+	size_t inflight;        /* jobs in flight */
+	int stale;              /* taken over from another qmgr */
+	struct qmgr_job *jobs;  /* its jobs, queued or in flight */
 	struct qmgr_msg *cnext; /* completion list */
 } qmgr_msg;
 
 typedef struct qmgr_job {
-	pm_sched_job sj;    /* first: pm_sched hands it back */
+	pm_sched_job sj; /* first: pm_sched hands it back */
 	qmgr_msg *msg;
 	char id[QMGR_JOB_ID_MAX];
 	unsigned seq;
 	char *transport;
 	char *nexthop;
 	size_t n;
-	size_t *idx;        /* recipient indexes in the message */
-	char **addr;        /* where to deliver (resolved) */
-	size_t bytes;       /* estimated packed size */
+	size_t *idx;  /* recipient indexes in the message */
+	char **addr;  /* where to deliver (resolved) */
+	size_t bytes; /* estimated packed size */
 	int64_t dispatch_ms;
 	int64_t dispatch_us;
 	int inflight;
@@ -104,19 +104,19 @@ typedef struct qmgr_tpinfo {
 
 typedef struct qmgr_state {
 	pthread_mutex_t mu;
-	pthread_cond_t work_cv;  /* fetch waiters: jobs may be dispatchable */
-	pthread_cond_t room_cv;  /* intake: active limits have room */
-	pthread_cond_t idle_cv;  /* stop: jobs in flight came back */
+	pthread_cond_t work_cv; /* fetch waiters: jobs may be dispatchable */
+	pthread_cond_t room_cv; /* intake: active limits have room */
+	pthread_cond_t idle_cv; /* stop: jobs in flight came back */
 	pm_sched *sched;
-	pm_smap *msgs;           /* qid -> qmgr_msg */
-	pm_smap *jobs;           /* job id -> qmgr_job in flight */
-	qmgr_job *ihead;         /* in-flight list, oldest first */
+	pm_smap *msgs;   /* qid -> qmgr_msg */
+	pm_smap *jobs;   /* job id -> qmgr_job in flight */
+	qmgr_job *ihead; /* in-flight list, oldest first */
 	qmgr_job *itail;
 	size_t nmsgs;
 	size_t nrcpts;
-	size_t claiming;         /* messages being claimed by intake */
+	size_t claiming; /* messages being claimed by intake */
 	size_t ninflight;
-	int waiters;             /* fetch handlers waiting */
+	int waiters; /* fetch handlers waiting */
 	int max_waiters;
 	int stopping;
 	uint64_t job_seq;
@@ -162,8 +162,8 @@ void qmgr_msg_release(qmgr_msg *msg, qmgr_msg **done);
 void qmgr_msg_complete_list(pm_qstore *qs, qmgr_msg *list);
 /* Log one recipient line in Postfix's format (no lock needed). */
 void qmgr_log_rcpt(const qmgr_msg *msg, size_t i, const char *to,
-    const char *relay, int64_t dispatch_us, const char *dsn,
-    const char *status, const char *text);
+    const char *relay, int64_t dispatch_us, const char *dsn, const char *status,
+    const char *text);
 /* Link a new job to its message; unlink and free one. */
 void qmgr_job_link(qmgr_msg *msg, qmgr_job *j);
 void qmgr_job_free(qmgr_job *j);

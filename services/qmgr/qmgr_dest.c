@@ -41,11 +41,11 @@ struct pm_sched_dest {
 	pm_sched_job *head;
 	pm_sched_job *tail;
 	size_t nqueued;
-	long window;         /* 0 = dead */
-	long active;         /* jobs in flight */
+	long window; /* 0 = dead */
+	long active; /* jobs in flight */
 	double fail_cohorts;
-	int64_t dead_until;  /* while dead */
-	int64_t last_ms;     /* last enqueue or report */
+	int64_t dead_until; /* while dead */
+	int64_t last_ms;    /* last enqueue or report */
 	char dsn[SCHED_DSN_MAX];
 	char text[SCHED_TEXT_MAX];
 	pm_sched_dest *rnext;
@@ -211,7 +211,8 @@ sched_tp_get(pm_sched *s, const char *name, int create)
 	tp->name = pm_strdup(name);
 	tp->asked_ms = -1;
 	tp->limit = s->cfg.concurrency_limit != NULL ?
-	    s->cfg.concurrency_limit(s->cfg.arg, name) : 20;
+	    s->cfg.concurrency_limit(s->cfg.arg, name) :
+	    20;
 	if (tp->limit < 1) {
 		tp->limit = 1;
 	}
@@ -274,8 +275,8 @@ ring_remove(sched_tp *tp, pm_sched_dest *d)
 static void
 sched_maybe_free(pm_sched *s, pm_sched_dest *d)
 {
-	if (d->window == 0 || d->fail_cohorts > 0 || d->nqueued > 0
-	    || d->active > 0) {
+	if (d->window == 0 || d->fail_cohorts > 0 || d->nqueued > 0 ||
+	    d->active > 0) {
 		return;
 	}
 	ring_remove(d->tp, d);
@@ -302,8 +303,8 @@ copy_str(char *dst, size_t size, const char *src)
 
 int
 pm_sched_enqueue(pm_sched *s, pm_sched_job *j, const char *transport,
-    const char *nexthop, int64_t now_ms, char *dsn, size_t dsn_size,
-    char *text, size_t text_size)
+    const char *nexthop, int64_t now_ms, char *dsn, size_t dsn_size, char *text,
+    size_t text_size)
 {
 	pm_sched_dest *d;
 	sched_tp *tp;
@@ -314,8 +315,8 @@ pm_sched_enqueue(pm_sched *s, pm_sched_job *j, const char *transport,
 	}
 	key = pm_asprintf("%s\001%s", transport, nexthop);
 	if ((d = pm_smap_get(s->dests, key)) == NULL) {
-		if (pm_smap_count(s->dests) >= s->cfg.max_dests
-		    || (tp = sched_tp_get(s, transport, 1)) == NULL) {
+		if (pm_smap_count(s->dests) >= s->cfg.max_dests ||
+		    (tp = sched_tp_get(s, transport, 1)) == NULL) {
 			free(key);
 			return (PM_ETOOBIG);
 		}
@@ -391,8 +392,8 @@ sched_unqueue(pm_sched *s, pm_sched_job *j)
 static int
 sched_can_send(const pm_sched_dest *d)
 {
-	return (d->window > 0 && d->nqueued > 0
-	    && d->active < sched_eff_window(d));
+	return (d->window > 0 && d->nqueued > 0 &&
+	    d->active < sched_eff_window(d));
 }
 
 /* Find (and with take, dispatch) the next job. */
@@ -451,8 +452,8 @@ pm_sched_ready(pm_sched *s, const char *const *transports, size_t n,
 
 /* The destination is dead: hand back its backlog. */
 static void
-sched_kill(pm_sched *s, pm_sched_dest *d, int64_t now_ms,
-    pm_sched_drop_fn drop, void *arg)
+sched_kill(pm_sched *s, pm_sched_dest *d, int64_t now_ms, pm_sched_drop_fn drop,
+    void *arg)
 {
 	pm_sched_job *j;
 
@@ -490,16 +491,16 @@ pm_sched_done(pm_sched *s, pm_sched_job *j, int outcome, const char *dsn,
 		}
 		break;
 	case PM_SCHED_FAIL:
-		copy_str(d->dsn, sizeof(d->dsn), dsn != NULL && *dsn ? dsn :
-		    "4.4.1");
-		copy_str(d->text, sizeof(d->text), text != NULL && *text ?
-		    text : "destination failed");
+		copy_str(d->dsn, sizeof(d->dsn),
+		    dsn != NULL && *dsn ? dsn : "4.4.1");
+		copy_str(d->text, sizeof(d->text),
+		    text != NULL && *text ? text : "destination failed");
 		if (d->window == 0) {
 			break;
 		}
 		d->fail_cohorts += 1.0 / (double) sched_eff_window(d);
-		if (s->cfg.cohort_limit > 0
-		    && d->fail_cohorts + 1e-9 >= (double) s->cfg.cohort_limit) {
+		if (s->cfg.cohort_limit > 0 &&
+		    d->fail_cohorts + 1e-9 >= (double) s->cfg.cohort_limit) {
 			sched_kill(s, d, now_ms, drop, arg);
 		} else if (d->window > 1) {
 			d->window--;
@@ -543,8 +544,8 @@ expire_tp(const char *key, void *value, void *arg)
 	size_t i, n;
 
 	(void) key;
-	if (tp->ring == NULL || tp->inflight > 0
-	    || (tp->asked_ms >= 0 && x->now - tp->asked_ms < wait)) {
+	if (tp->ring == NULL || tp->inflight > 0 ||
+	    (tp->asked_ms >= 0 && x->now - tp->asked_ms < wait)) {
 		return;
 	}
 	n = tp->nring;
@@ -588,8 +589,7 @@ expire_idle(const char *key, void *value, void *arg)
 }
 
 size_t
-pm_sched_expire(pm_sched *s, int64_t now_ms, pm_sched_drop_fn drop,
-    void *arg)
+pm_sched_expire(pm_sched *s, int64_t now_ms, pm_sched_drop_fn drop, void *arg)
 {
 	expire_ctx x = { s, now_ms, drop, arg, 0 };
 
@@ -599,8 +599,7 @@ pm_sched_expire(pm_sched *s, int64_t now_ms, pm_sched_drop_fn drop,
 }
 
 long
-pm_sched_window(const pm_sched *s, const char *transport,
-    const char *nexthop)
+pm_sched_window(const pm_sched *s, const char *transport, const char *nexthop)
 {
 	pm_sched_dest *d;
 	char *key = pm_asprintf("%s\001%s", transport, nexthop);

@@ -84,9 +84,8 @@ int64_t pm_sched_backoff(int64_t min_s, int64_t max_s, int attempts);
  * as 1). Returns the number of jobs.
  */
 typedef long (*pm_sched_limit_fn)(void *arg, const char *transport);
-size_t pm_sched_group(const char *const *transport,
-    const char *const *nexthop, size_t n, pm_sched_limit_fn limit,
-    void *arg, size_t *job_of);
+size_t pm_sched_group(const char *const *transport, const char *const *nexthop,
+    size_t n, pm_sched_limit_fn limit, void *arg, size_t *job_of);
 
 /* Delivery feedback for pm_sched_done(). */
 #define PM_SCHED_OK 0      /* the destination was reached */
@@ -106,9 +105,9 @@ typedef struct pm_sched_job {
 } pm_sched_job;
 
 typedef struct pm_sched_cfg {
-	long initial_concurrency; /* initial_destination_concurrency */
-	long cohort_limit;        /* failed cohort limit; 0 = never dead */
-	int64_t dead_ms;          /* minimal_backoff_time */
+	long initial_concurrency;  /* initial_destination_concurrency */
+	long cohort_limit;         /* failed cohort limit; 0 = never dead */
+	int64_t dead_ms;           /* minimal_backoff_time */
 	int64_t transport_wait_ms; /* qmgr_transport_wait */
 	size_t max_dests;
 	/* <transport>_destination_concurrency_limit (at least 1) */
@@ -117,8 +116,8 @@ typedef struct pm_sched_cfg {
 } pm_sched_cfg;
 
 /* A job handed back without an attempt, with the reason. */
-typedef void (*pm_sched_drop_fn)(void *arg, pm_sched_job *j,
-    const char *dsn, const char *text);
+typedef void (*pm_sched_drop_fn)(void *arg, pm_sched_job *j, const char *dsn,
+    const char *text);
 
 pm_sched *pm_sched_new(const pm_sched_cfg *cfg);
 /* Free the scheduler; jobs still queued or in flight are forgotten. */
@@ -131,8 +130,8 @@ void pm_sched_free(pm_sched *s);
  * destinations; PM_EINVAL for a bad name.
  */
 int pm_sched_enqueue(pm_sched *s, pm_sched_job *j, const char *transport,
-    const char *nexthop, int64_t now_ms, char *dsn, size_t dsn_size,
-    char *text, size_t text_size);
+    const char *nexthop, int64_t now_ms, char *dsn, size_t dsn_size, char *text,
+    size_t text_size);
 
 /* An agent asked for work for this transport. */
 void pm_sched_asked(pm_sched *s, const char *transport, int64_t now_ms);
@@ -152,9 +151,8 @@ int pm_sched_ready(pm_sched *s, const char *const *transports, size_t n,
  * failure reason (for FAIL). When the destination dies, each of its
  * queued jobs is removed and passed to drop() (which may free it).
  */
-void pm_sched_done(pm_sched *s, pm_sched_job *j, int outcome,
-    const char *dsn, const char *text, int64_t now_ms,
-    pm_sched_drop_fn drop, void *arg);
+void pm_sched_done(pm_sched *s, pm_sched_job *j, int outcome, const char *dsn,
+    const char *text, int64_t now_ms, pm_sched_drop_fn drop, void *arg);
 
 /* A queued job leaves without an attempt. */
 void pm_sched_remove(pm_sched *s, pm_sched_job *j);

@@ -158,7 +158,7 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 	qmgr_job **jobs = NULL;
 	pm_sched_job *sj;
 	const char **tps;
-	char (*keys)[PM_QID_LEN + 32] = NULL;
+	char(*keys)[PM_QID_LEN + 32] = NULL;
 	struct timespec ts;
 	size_t i, n = 0, max, bytes = 0, plen;
 	int64_t deadline, wait_ms, now;
@@ -183,8 +183,9 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 	}
 	tps = (const char **) fr->transports;
 	max = fr->max_jobs > QMGR_FETCH_MAX_JOBS ? QMGR_FETCH_MAX_JOBS :
-	    fr->max_jobs;
-	wait_ms = fr->wait_ms < 1000LL * var_qmgr_fetch_wait ? fr->wait_ms :
+	                                           fr->max_jobs;
+	wait_ms = fr->wait_ms < 1000LL * var_qmgr_fetch_wait ?
+	    fr->wait_ms :
 	    1000LL * var_qmgr_fetch_wait;
 	deadline = pm_mono_ms() + wait_ms;
 	jobs = pm_calloc(max ? max : 1, sizeof(*jobs));
@@ -195,10 +196,10 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 		pm_sched_asked(qmgr.sched, tps[i], now);
 	}
 	for (;;) {
-		while (n < max && !qmgr.stopping
-		    && bytes + QMGR_JOB_BYTES <= QMGR_FETCH_BYTES
-		    && (sj = pm_sched_next(qmgr.sched, tps, fr->n_transports,
-		    now)) != NULL) {
+		while (n < max && !qmgr.stopping &&
+		    bytes + QMGR_JOB_BYTES <= QMGR_FETCH_BYTES &&
+		    (sj = pm_sched_next(qmgr.sched, tps, fr->n_transports,
+		         now)) != NULL) {
 			jobs[n] = (qmgr_job *) sj;
 			bytes += jobs[n]->bytes;
 			job_dispatch(jobs[n++]);
@@ -208,8 +209,9 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 			break;
 		}
 		over = qmgr.waiters >= qmgr.max_waiters;
-		deadline_ts(&ts, over ? (deadline - now < 100 ? deadline - now
-		    : 100) : deadline - now);
+		deadline_ts(&ts,
+		    over ? (deadline - now < 100 ? deadline - now : 100) :
+		           deadline - now);
 		qmgr.waiters++;
 		pthread_cond_timedwait(&qmgr.work_cv, &qmgr.mu, &ts);
 		qmgr.waiters--;
@@ -282,8 +284,8 @@ done_writes(pm_qstore *qs, const char *qid, const done_write *w, size_t n)
 		    w[i].dsn, w[i].text, &changed);
 		if (rc != 0 && rc != PM_ENOENT) {
 			pm_msg_warn("%s: cannot record the status of "
-			    "recipient %u: %s", qid, w[i].index,
-			    pm_strerror(rc));
+			            "recipient %u: %s",
+			    qid, w[i].index, pm_strerror(rc));
 		}
 	}
 }
@@ -310,15 +312,15 @@ done_check(const Pm__DoneRequest *dr)
 {
 	size_t i;
 
-	if (!name_ok(dr->job_id, QMGR_JOB_ID_MAX - 1)
-	    || !pm_qid_valid(dr->queue_id)
-	    || dr->n_results > 2 * QMGR_MAX_RCPT_LIMIT
-	    || strlen(dr->relay) > QMGR_RELAY_MAX) {
+	if (!name_ok(dr->job_id, QMGR_JOB_ID_MAX - 1) ||
+	    !pm_qid_valid(dr->queue_id) ||
+	    dr->n_results > 2 * QMGR_MAX_RCPT_LIMIT ||
+	    strlen(dr->relay) > QMGR_RELAY_MAX) {
 		return (0);
 	}
 	for (i = 0; i < dr->n_results; i++) {
-		if (strlen(dr->results[i]->dsn) >= QMGR_DSN_MAX
-		    || strlen(dr->results[i]->text) > DONE_TEXT_MAX) {
+		if (strlen(dr->results[i]->dsn) >= QMGR_DSN_MAX ||
+		    strlen(dr->results[i]->text) > DONE_TEXT_MAX) {
 			return (0);
 		}
 	}
@@ -360,13 +362,15 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		/* late or foreign report: keep what it says is final */
 		for (i = 0; i < dr->n_results; i++) {
 			r = dr->results[i];
-			if (!r->recorded && (r->status == PM_JOB_SENT ||
-			    r->status == PM_JOB_BOUNCED)
-			    && r->index < PM_QMGR_RCPT_INDEX_MAX &&
+			if (!r->recorded &&
+			    (r->status == PM_JOB_SENT ||
+			        r->status == PM_JOB_BOUNCED) &&
+			    r->index < PM_QMGR_RCPT_INDEX_MAX &&
 			    pm_dsn_status_valid(r->dsn)) {
 				w[nw].index = r->index;
 				w[nw].status = r->status == PM_JOB_SENT ?
-				    PM_RCPT_SENT : PM_RCPT_BOUNCED;
+				    PM_RCPT_SENT :
+				    PM_RCPT_BOUNCED;
 				w[nw].dsn = r->dsn;
 				w[nw].text = r->text;
 				nw++;
@@ -426,16 +430,16 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		}
 		was_final = QR_FINAL(msg->r[r->index].state);
 		qmgr_rcpt_set(msg, r->index, state, dsn, text,
-		    dr->relay[0] ? dr->relay : NULL, state == QR_DEFERRED &&
-		    !r->recorded);
+		    dr->relay[0] ? dr->relay : NULL,
+		    state == QR_DEFERRED && !r->recorded);
 		if (!was_final && state == QR_SENT) {
-			msg->r[r->index].success = qmgr_success_kind(
-			    j->transport, r->dsn_passed);
+			msg->r[r->index].success =
+			    qmgr_success_kind(j->transport, r->dsn_passed);
 		}
 		if (QR_FINAL(state) && !r->recorded) {
 			w[nw].index = r->index;
-			w[nw].status = state == QR_SENT ? PM_RCPT_SENT :
-			    PM_RCPT_BOUNCED;
+			w[nw].status =
+			    state == QR_SENT ? PM_RCPT_SENT : PM_RCPT_BOUNCED;
 			w[nw].dsn = msg->r[r->index].dsn;
 			w[nw].text = dr->results[i]->text;
 			nw++;
@@ -451,8 +455,9 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		}
 	}
 	free(seen);
-	pm_sched_done(qmgr.sched, &j->sj, dr->dest_failed ? PM_SCHED_FAIL :
-	    PM_SCHED_OK, fdsn, ftext, pm_mono_ms(), qmgr_drop_dead, &list);
+	pm_sched_done(qmgr.sched, &j->sj,
+	    dr->dest_failed ? PM_SCHED_FAIL : PM_SCHED_OK, fdsn, ftext,
+	    pm_mono_ms(), qmgr_drop_dead, &list);
 	if (nw > 0) {
 		msg->holds++; /* until the statuses are written */
 	}
@@ -485,8 +490,8 @@ reply:
 }
 
 int
-qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
-    size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
+qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req, size_t reqlen,
+    uint32_t *rtype, pm_buf *rbuf)
 {
 	switch (type) {
 	case PM__MSG_TYPE__MSG_QMGR_FETCH:

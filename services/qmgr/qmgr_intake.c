@@ -80,7 +80,7 @@ group_limit(void *arg, const char *transport)
 /* Resolution of one recipient, before grouping. */
 typedef struct intake_rcpt {
 	pm_resolved res;
-	int have;         /* res is filled and routable */
+	int have; /* res is filled and routable */
 } intake_rcpt;
 
 /*
@@ -103,14 +103,14 @@ intake_resolve(pm_qstore *qs, qmgr_msg *msg, size_t i, intake_rcpt *ir,
 		    &ir->res);
 		*down = rc != 0 && rc != PM_EINVAL;
 	}
-	if (rc != 0 || (ir->res.flags & PM_RESOLVE_ERROR)
-	    || (!(ir->res.flags & (PM_RESOLVE_FAIL | PM_RESOLVE_RELOCATED))
-	    && (ir->res.transport == NULL || ir->res.transport[0] == 0
-	    || ir->res.recipient == NULL || ir->res.recipient[0] == 0))) {
+	if (rc != 0 || (ir->res.flags & PM_RESOLVE_ERROR) ||
+	    (!(ir->res.flags & (PM_RESOLVE_FAIL | PM_RESOLVE_RELOCATED)) &&
+	        (ir->res.transport == NULL || ir->res.transport[0] == 0 ||
+	            ir->res.recipient == NULL || ir->res.recipient[0] == 0))) {
 		qmgr_rcpt_set(msg, i, QR_DEFERRED, "4.3.0",
 		    "address resolver failure", NULL, 1);
-		qmgr_log_rcpt(msg, i, q->address, NULL, 0, "4.3.0",
-		    "deferred", "address resolver failure");
+		qmgr_log_rcpt(msg, i, q->address, NULL, 0, "4.3.0", "deferred",
+		    "address resolver failure");
 		if (rc == 0) {
 			pm_resolved_free(&ir->res);
 		}
@@ -123,15 +123,15 @@ intake_resolve(pm_qstore *qs, qmgr_msg *msg, size_t i, intake_rcpt *ir,
 		    ir->res.text ? ir->res.text : "");
 	} else if (ir->res.flags & PM_RESOLVE_RELOCATED) {
 		dsn = "5.1.6";
-		why = pm_asprintf("user has moved to %s", ir->res.text ?
-		    ir->res.text : "");
+		why = pm_asprintf("user has moved to %s",
+		    ir->res.text ? ir->res.text : "");
 	}
 	if (dsn != NULL) {
 		qmgr_rcpt_set(msg, i, QR_BOUNCED, dsn, why, NULL, 0);
 		qmgr_log_rcpt(msg, i, q->address, NULL, 0, dsn, "bounced",
 		    msg->r[i].text);
-		(void) pm_qstore_rcpt_status(qs, msg->e.qid, i,
-		    PM_RCPT_BOUNCED, dsn, msg->r[i].text, &changed);
+		(void) pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_BOUNCED,
+		    dsn, msg->r[i].text, &changed);
 		free(why);
 		pm_resolved_free(&ir->res);
 		return;
@@ -157,16 +157,16 @@ intake_jobs(qmgr_msg *msg, intake_rcpt *ir, qmgr_job ***jobsp)
 		}
 		tp[i] = ir[i].res.transport;
 		nh[i] = ir[i].res.nexthop ? ir[i].res.nexthop : "";
-		b = strlen(ir[i].res.recipient) + strlen(m->rcpt[i].address)
-		    + strlen(m->rcpt[i].orcpt) + 32;
+		b = strlen(ir[i].res.recipient) + strlen(m->rcpt[i].address) +
+		    strlen(m->rcpt[i].orcpt) + 32;
 		if (b > g.rcpt_bytes) {
 			g.rcpt_bytes = b;
 		}
 	}
 	n = pm_sched_group(tp, nh, m->nrcpt, group_limit, &g, job_of);
 	jobs = pm_calloc(n ? n : 1, sizeof(*jobs));
-	env = strlen(m->sender) + strlen(m->dsn_envid ? m->dsn_envid : "")
-	    + 256;
+	env =
+	    strlen(m->sender) + strlen(m->dsn_envid ? m->dsn_envid : "") + 256;
 	for (k = 0; k < n; k++) {
 		jobs[k] = pm_calloc(1, sizeof(*jobs[k]));
 		jobs[k]->bytes = env;
@@ -185,9 +185,8 @@ intake_jobs(qmgr_msg *msg, intake_rcpt *ir, qmgr_job ***jobsp)
 		j->addr = pm_realloc(j->addr, (j->n + 1) * sizeof(*j->addr));
 		j->idx[j->n] = i;
 		j->addr[j->n] = pm_strdup(ir[i].res.recipient);
-		j->bytes += strlen(ir[i].res.recipient)
-		    + strlen(m->rcpt[i].address) + strlen(m->rcpt[i].orcpt)
-		    + 32;
+		j->bytes += strlen(ir[i].res.recipient) +
+		    strlen(m->rcpt[i].address) + strlen(m->rcpt[i].orcpt) + 32;
 		j->n++;
 	}
 	for (k = 0; k < n; k++) {
@@ -223,7 +222,8 @@ intake_read(pm_qstore *qs, const pm_qentry *e, pm_qmsg **mp)
 		(void) pm_qstore_finish(qs, e);
 	} else if (rc == PM_EIO || rc == PM_EINVAL) {
 		pm_msg_warn("%s: corrupt queue entry: moved to the hold "
-		    "queue", e->qid);
+		            "queue",
+		    e->qid);
 		(void) pm_qstore_hold(qs, e);
 	} else if (rc != 0) {
 		pm_msg_warn("%s: cannot read the message: %s; will retry",
@@ -259,8 +259,8 @@ intake_one(pm_qstore *qs, const pm_qentry *e, int stale)
 		/* the dead qmgr's pass counts: idempotency keys stay unique */
 		msg->attempt++;
 	}
-	pm_msg_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)",
-	    e->qid, m->sender, m->size, m->nrcpt);
+	pm_msg_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", e->qid,
+	    m->sender, m->size, m->nrcpt);
 	ir = pm_calloc(m->nrcpt ? m->nrcpt : 1, sizeof(*ir));
 	for (i = 0; i < m->nrcpt; i++) {
 		if (!QR_FINAL(msg->r[i].state)) {
@@ -303,7 +303,9 @@ intake_one(pm_qstore *qs, const pm_qentry *e, int stale)
 		} else if (rc != 0) {
 			qmgr_job_abandon(jobs[i], "4.3.0", "",
 			    rc == PM_ETOOBIG ? "too many destinations in the "
-			    "active queue" : "bad transport or nexthop", &done);
+			                       "active queue" :
+			                       "bad transport or nexthop",
+			    &done);
 		}
 	}
 	free(jobs);
@@ -333,8 +335,9 @@ intake_room(void)
 
 	pthread_mutex_lock(&qmgr.mu);
 	while (!intake_stopping()) {
-		if (qmgr.nmsgs + qmgr.claiming < (size_t) var_qmgr_active_limit
-		    && qmgr.nrcpts < (size_t) var_qmgr_rcpt_limit) {
+		if (qmgr.nmsgs + qmgr.claiming <
+		        (size_t) var_qmgr_active_limit &&
+		    qmgr.nrcpts < (size_t) var_qmgr_rcpt_limit) {
 			room = (size_t) var_qmgr_active_limit - qmgr.nmsgs -
 			    qmgr.claiming;
 			break;
@@ -374,8 +377,8 @@ intake_main(void *arg)
 			continue;
 		}
 		n = 0;
-		rc = pm_qstore_claim_new(qs, qmgr.consumer, NULL, 0, room,
-		    1000, batch, &n);
+		rc = pm_qstore_claim_new(qs, qmgr.consumer, NULL, 0, room, 1000,
+		    batch, &n);
 		if (rc != 0) {
 			/* Redis down: pm_qstore logged it; do not spin */
 			struct timespec ts = { 1, 0 };
@@ -399,8 +402,8 @@ qmgr_intake_start(void)
 	intake_n = var_qmgr_intake_threads;
 	intake_tids = pm_calloc((size_t) intake_n, sizeof(*intake_tids));
 	for (i = 0; i < intake_n; i++) {
-		if (pthread_create(&intake_tids[i], NULL, intake_main,
-		    NULL) != 0) {
+		if (pthread_create(&intake_tids[i], NULL, intake_main, NULL) !=
+		    0) {
 			intake_n = i;
 			return (PM_EIO);
 		}

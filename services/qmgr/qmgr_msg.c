@@ -111,9 +111,11 @@ qmgr_rcpt_set(qmgr_msg *msg, size_t i, int state, const char *dsn,
 	}
 	r->state = state;
 	r->record = record;
-	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn != NULL && *dsn ? dsn :
-	    (state == QR_SENT ? "2.0.0" : state == QR_BOUNCED ? "5.0.0" :
-	    "4.0.0"));
+	snprintf(r->dsn, sizeof(r->dsn), "%s",
+	    dsn != NULL && *dsn ? dsn :
+	                          (state == QR_SENT           ? "2.0.0" :
+	                                  state == QR_BOUNCED ? "5.0.0" :
+	                                                        "4.0.0"));
 	/* a deferral is never a 5.x.y (nor a bounce a 4.x.y) */
 	if (state == QR_DEFERRED && r->dsn[0] != '4') {
 		r->dsn[0] = '4';
@@ -126,12 +128,13 @@ qmgr_rcpt_set(qmgr_msg *msg, size_t i, int state, const char *dsn,
 	}
 	if (relay != NULL) {
 		free(r->relay);
-		r->relay = pm_printable_dup(relay, strlen(relay),
-		    QMGR_RELAY_MAX);
+		r->relay =
+		    pm_printable_dup(relay, strlen(relay), QMGR_RELAY_MAX);
 	}
 	r->last_us = pm_now_us();
 	pm_metric_inc(state == QR_SENT ? qmgr_m.rcpt_sent :
-	    state == QR_BOUNCED ? qmgr_m.rcpt_bounced : qmgr_m.rcpt_deferred);
+	        state == QR_BOUNCED    ? qmgr_m.rcpt_bounced :
+	                                 qmgr_m.rcpt_deferred);
 }
 
 /*
@@ -145,8 +148,9 @@ qmgr_success_kind(const char *transport, int dsn_passed)
 	if (dsn_passed) {
 		return (0);
 	}
-	if (transport != NULL && (strcmp(transport, "smtp") == 0
-	    || strcmp(transport, "relay") == 0)) {
+	if (transport != NULL &&
+	    (strcmp(transport, "smtp") == 0 ||
+	        strcmp(transport, "relay") == 0)) {
 		return (PM_NOTICE_RELAYED);
 	}
 	return (PM_NOTICE_DELIVERED);
@@ -203,9 +207,8 @@ qmgr_job_free(qmgr_job *j)
 }
 
 void
-qmgr_log_rcpt(const qmgr_msg *msg, size_t i, const char *to,
-    const char *relay, int64_t dispatch_us, const char *dsn,
-    const char *status, const char *text)
+qmgr_log_rcpt(const qmgr_msg *msg, size_t i, const char *to, const char *relay,
+    int64_t dispatch_us, const char *dsn, const char *status, const char *text)
 {
 	int64_t now = pm_now_us();
 	pm_log_dlv d = { 0 };
@@ -216,8 +219,7 @@ qmgr_log_rcpt(const qmgr_msg *msg, size_t i, const char *to,
 	d.relay = relay;
 	d.delay_us = now - msg->m->arrival_us;
 	d.delays_us[0] = msg->active_us - msg->m->arrival_us;
-	d.delays_us[1] = (dispatch_us > 0 ? dispatch_us : now) -
-	    msg->active_us;
+	d.delays_us[1] = (dispatch_us > 0 ? dispatch_us : now) - msg->active_us;
 	d.dsn = dsn;
 	d.status = status;
 	d.text = text;
@@ -229,8 +231,7 @@ qmgr_job_abandon(qmgr_job *j, const char *dsn, const char *prefix,
     const char *text, qmgr_msg **done)
 {
 	qmgr_msg *msg = j->msg;
-	char *why = pm_asprintf("%s%s", prefix ? prefix : "", text ? text :
-	    "");
+	char *why = pm_asprintf("%s%s", prefix ? prefix : "", text ? text : "");
 	size_t k, i;
 
 	for (k = 0; k < j->n; k++) {
@@ -248,16 +249,14 @@ qmgr_job_abandon(qmgr_job *j, const char *dsn, const char *prefix,
 }
 
 void
-qmgr_drop_dead(void *arg, pm_sched_job *sj, const char *dsn,
-    const char *text)
+qmgr_drop_dead(void *arg, pm_sched_job *sj, const char *dsn, const char *text)
 {
 	qmgr_job_abandon((qmgr_job *) sj, dsn,
 	    "delivery temporarily suspended: ", text, arg);
 }
 
 void
-qmgr_drop_plain(void *arg, pm_sched_job *sj, const char *dsn,
-    const char *text)
+qmgr_drop_plain(void *arg, pm_sched_job *sj, const char *dsn, const char *text)
 {
 	qmgr_job_abandon((qmgr_job *) sj, dsn, "", text, arg);
 }
@@ -278,8 +277,8 @@ want_delay(unsigned notify)
 static int
 want_success(unsigned notify)
 {
-	return ((notify & PM_NOTIFY_SUCCESS) != 0
-	    && (notify & PM_NOTIFY_NEVER) == 0);
+	return ((notify & PM_NOTIFY_SUCCESS) != 0 &&
+	    (notify & PM_NOTIFY_NEVER) == 0);
 }
 
 /* "mx.example.com[192.0.2.1]:25" -> "mx.example.com" */
@@ -298,8 +297,9 @@ remote_mta(const char *relay)
 static const char *
 notice_word(int kind)
 {
-	return (kind == PM_NOTICE_FAILED ? "non-delivery" : kind ==
-	    PM_NOTICE_DELAYED ? "delay" : "delivery status");
+	return (kind == PM_NOTICE_FAILED  ? "non-delivery" :
+	        kind == PM_NOTICE_DELAYED ? "delay" :
+	                                    "delivery status");
 }
 
 /*
@@ -326,21 +326,23 @@ msg_notice_sel(qmgr_msg *msg, int kind, int state, int success,
 	nr = pm_calloc(m->nrcpt ? m->nrcpt : 1, sizeof(*nr));
 	mta = pm_calloc(m->nrcpt ? m->nrcpt : 1, sizeof(*mta));
 	for (i = 0; i < m->nrcpt; i++) {
-		if (msg->r[i].state != state || !want(m->rcpt[i].notify)
-		    || (success != 0 && msg->r[i].success != success)) {
+		if (msg->r[i].state != state || !want(m->rcpt[i].notify) ||
+		    (success != 0 && msg->r[i].success != success)) {
 			continue;
 		}
 		mta[n] = remote_mta(msg->r[i].relay);
 		nr[n].address = m->rcpt[i].address;
 		nr[n].orcpt = m->rcpt[i].orcpt;
 		nr[n].notify = m->rcpt[i].notify;
-		nr[n].dsn = msg->r[i].dsn[0] ? msg->r[i].dsn :
-		    (state == QR_SENT ? "2.0.0" : state == QR_BOUNCED ?
-		    "5.0.0" : "4.0.0");
+		nr[n].dsn = msg->r[i].dsn[0] ?
+		    msg->r[i].dsn :
+		    (state == QR_SENT           ? "2.0.0" :
+		            state == QR_BOUNCED ? "5.0.0" :
+		                                  "4.0.0");
 		nr[n].text = msg->r[i].text ? msg->r[i].text : "";
 		nr[n].remote_mta = mta[n];
-		nr[n].last_attempt_us = msg->r[i].last_us ? msg->r[i].last_us
-		    : pm_now_us();
+		nr[n].last_attempt_us =
+		    msg->r[i].last_us ? msg->r[i].last_us : pm_now_us();
 		n++;
 	}
 	rc = 0;
@@ -356,14 +358,15 @@ msg_notice_sel(qmgr_msg *msg, int kind, int state, int success,
 			 */
 			pm_metric_inc(qmgr_m.notices_failed);
 			pm_msg_warn("%s: %s notice failed: %zu of %zu notices "
-			    "lost: %s", msg->e.qid, notice_word(kind),
-			    res.lost, res.parts, res.why);
+			            "lost: %s",
+			    msg->e.qid, notice_word(kind), res.lost, res.parts,
+			    res.why);
 			rc = 0;
 		} else if (rc != 0) {
 			pm_metric_inc(qmgr_m.notices_failed);
 			pm_msg_warn("%s: cannot queue a %s notice: %s; message "
-			    "kept", msg->e.qid, notice_word(kind),
-			    pm_strerror(rc));
+			            "kept",
+			    msg->e.qid, notice_word(kind), pm_strerror(rc));
 		}
 	}
 	for (i = 0; i < n; i++) {
@@ -375,8 +378,7 @@ msg_notice_sel(qmgr_msg *msg, int kind, int state, int success,
 }
 
 static int
-msg_notice(qmgr_msg *msg, int kind, int state, int (*want)(unsigned),
-    int *sent)
+msg_notice(qmgr_msg *msg, int kind, int state, int (*want)(unsigned), int *sent)
 {
 	return (msg_notice_sel(msg, kind, state, 0, want, sent));
 }
@@ -397,21 +399,21 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 	size_t i;
 
 	for (i = 0; i < msg->m->nrcpt; i++) {
-		need_f |= msg->r[i].state == QR_BOUNCED
-		    && want_failure(msg->m->rcpt[i].notify);
-		ws = msg->r[i].state == QR_SENT
-		    && want_success(msg->m->rcpt[i].notify);
+		need_f |= msg->r[i].state == QR_BOUNCED &&
+		    want_failure(msg->m->rcpt[i].notify);
+		ws = msg->r[i].state == QR_SENT &&
+		    want_success(msg->m->rcpt[i].notify);
 		need_d |= ws && msg->r[i].success == PM_NOTICE_DELIVERED;
 		need_r |= ws && msg->r[i].success == PM_NOTICE_RELAYED;
 	}
-	if ((need_f || need_d || need_r) && msg_seen_before(msg)
-	    && pm_qstore_attr_get(qs, msg->e.qid, "notices", done,
-	    sizeof(done)) == PM_EREDIS) {
+	if ((need_f || need_d || need_r) && msg_seen_before(msg) &&
+	    pm_qstore_attr_get(qs, msg->e.qid, "notices", done, sizeof(done)) ==
+	        PM_EREDIS) {
 		done[0] = 0; /* at least once: a duplicate beats a loss */
 	}
 	if (need_f && strchr(done, 'f') == NULL) {
-		rc = msg_notice(msg, PM_NOTICE_FAILED, QR_BOUNCED,
-		    want_failure, &sent);
+		rc = msg_notice(msg, PM_NOTICE_FAILED, QR_BOUNCED, want_failure,
+		    &sent);
 		if (rc == 0) {
 			strcat(now_done, "f");
 		}
@@ -431,8 +433,8 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 		}
 	}
 	if (rc != 0) {
-		if (now_done[0] != 0 && strlen(done) + strlen(now_done) <
-		    sizeof(done)) {
+		if (now_done[0] != 0 &&
+		    strlen(done) + strlen(now_done) < sizeof(done)) {
 			strcat(done, now_done);
 			(void) pm_qstore_attr_set(qs, msg->e.qid, "notices",
 			    done);
@@ -441,15 +443,15 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 	}
 	if ((rc = pm_qstore_finish(qs, &msg->e)) != 0) {
 		/* the next owner must not send the same notices again */
-		if (now_done[0] != 0 && strlen(done) + strlen(now_done) <
-		    sizeof(done)) {
+		if (now_done[0] != 0 &&
+		    strlen(done) + strlen(now_done) < sizeof(done)) {
 			strcat(done, now_done);
 			(void) pm_qstore_attr_set(qs, msg->e.qid, "notices",
 			    done);
 		}
 		pm_msg_warn("%s: cannot remove the message: %s; it will be "
-		    "taken up again after %lds", msg->e.qid, pm_strerror(rc),
-		    var_qmgr_lease);
+		            "taken up again after %lds",
+		    msg->e.qid, pm_strerror(rc), var_qmgr_lease);
 		return (0);
 	}
 	pm_msg_info("%s: removed", msg->e.qid);
@@ -467,32 +469,35 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 	size_t i;
 	int sent, changed, rc;
 
-	if (var_delay_warn_time > 0
-	    && now >= m->arrival_us + var_delay_warn_time * 1000000LL) {
+	if (var_delay_warn_time > 0 &&
+	    now >= m->arrival_us + var_delay_warn_time * 1000000LL) {
 		if (msg_seen_before(msg)) {
 			(void) pm_qstore_attr_get(qs, msg->e.qid, "warned",
 			    warned, sizeof(warned));
 		}
-		if (warned[0] == 0 && msg_notice(msg, PM_NOTICE_DELAYED,
-		    QR_DEFERRED, want_delay, &sent) == 0) {
+		if (warned[0] == 0 &&
+		    msg_notice(msg, PM_NOTICE_DELAYED, QR_DEFERRED, want_delay,
+		        &sent) == 0) {
 			(void) pm_qstore_attr_set(qs, msg->e.qid, "warned",
 			    "1");
 		}
 	}
 	for (i = 0; i < m->nrcpt; i++) {
-		if (msg->r[i].state == QR_DEFERRED && msg->r[i].record
-		    && pm_qstore_rcpt_status(qs, msg->e.qid, i,
-		    PM_RCPT_DEFERRED, msg->r[i].dsn, msg->r[i].text ?
-		    msg->r[i].text : "", &changed) == PM_EREDIS) {
+		if (msg->r[i].state == QR_DEFERRED && msg->r[i].record &&
+		    pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_DEFERRED,
+		        msg->r[i].dsn, msg->r[i].text ? msg->r[i].text : "",
+		        &changed) == PM_EREDIS) {
 			break; /* only the reason is lost */
 		}
 	}
-	next = now + 1000000LL * pm_sched_backoff(var_min_backoff,
-	    var_max_backoff, (int) msg->attempt);
-	if ((rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
-	    next)) != 0) {
+	next = now +
+	    1000000LL *
+	        pm_sched_backoff(var_min_backoff, var_max_backoff,
+	            (int) msg->attempt);
+	if ((rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt, next)) !=
+	    0) {
 		pm_msg_warn("%s: cannot move the message to the deferred "
-		    "queue: %s; it will be taken up again after %lds",
+		            "queue: %s; it will be taken up again after %lds",
 		    msg->e.qid, pm_strerror(rc), var_qmgr_lease);
 	}
 }
@@ -520,12 +525,12 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 		}
 		why = msg->r[i].text != NULL ?
 		    pm_asprintf("message delivery time expired: %s",
-		    msg->r[i].text) :
+		        msg->r[i].text) :
 		    pm_strdup("message delivery time expired");
 		msg->r[i].state = QR_TODO;
 		qmgr_rcpt_set(msg, i, QR_BOUNCED, "5.4.7", why, NULL, 0);
 		if (pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_BOUNCED,
-		    "5.4.7", why, &changed) != 0) {
+		        "5.4.7", why, &changed) != 0) {
 			failed++;
 		}
 		qmgr_log_rcpt(msg, i, m->rcpt[i].address, NULL, 0, "5.4.7",
@@ -554,8 +559,8 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 		nwait = 0;
 		if (msg_expire(qs, msg) != 0) {
 			/* Redis trouble: no notice before the bounces are on record */
-			short_retry = var_min_backoff < 60 ? var_min_backoff :
-			    60;
+			short_retry =
+			    var_min_backoff < 60 ? var_min_backoff : 60;
 			(void) pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
 			    now + short_retry * 1000000LL);
 			return;
@@ -563,8 +568,8 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 	}
 	if (nwait == 0) {
 		if (msg_final(qs, msg) != 0) {
-			short_retry = var_min_backoff < 60 ? var_min_backoff :
-			    60;
+			short_retry =
+			    var_min_backoff < 60 ? var_min_backoff : 60;
 			(void) pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
 			    now + short_retry * 1000000LL);
 		}

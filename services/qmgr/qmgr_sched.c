@@ -62,8 +62,8 @@ sched_timeouts(pm_qstore *qs)
 
 	pthread_mutex_lock(&qmgr.mu);
 	now = pm_mono_ms();
-	while ((j = qmgr.ihead) != NULL
-	    && now - j->dispatch_ms >= 1000LL * var_qmgr_job_timeout) {
+	while ((j = qmgr.ihead) != NULL &&
+	    now - j->dispatch_ms >= 1000LL * var_qmgr_job_timeout) {
 		qmgr.ihead = j->inext;
 		if (qmgr.ihead != NULL) {
 			qmgr.ihead->iprev = NULL;
@@ -94,8 +94,9 @@ sched_timeouts(pm_qstore *qs)
 		}
 		pthread_mutex_lock(&qmgr.mu);
 		pm_msg_warn("%s: job %s (%s:%s): no report from the delivery "
-		    "agent within %lds", j->msg->e.qid, j->id, j->transport,
-		    j->nexthop, var_qmgr_job_timeout);
+		            "agent within %lds",
+		    j->msg->e.qid, j->id, j->transport, j->nexthop,
+		    var_qmgr_job_timeout);
 		pm_metric_inc(qmgr_m.job_timeouts);
 		for (k = 0; fresh != NULL && k < j->n; k++) {
 			i = j->idx[k];
@@ -111,7 +112,7 @@ sched_timeouts(pm_qstore *qs)
 				    fresh->rcpt[i].dsn, fresh->rcpt[i].text,
 				    NULL, 0);
 			} else if (strcmp(fresh->rcpt[i].status,
-			    PM_RCPT_BOUNCED) == 0) {
+			               PM_RCPT_BOUNCED) == 0) {
 				qmgr_rcpt_set(j->msg, i, QR_BOUNCED,
 				    fresh->rcpt[i].dsn, fresh->rcpt[i].text,
 				    NULL, 0);
@@ -171,7 +172,8 @@ sched_touch(pm_qstore *qs)
 		if ((rc = pm_qstore_touch(qs, qmgr.consumer, t.e + i, n)) !=
 		    0) {
 			pm_msg_warn("cannot refresh the lease of %zu active "
-			    "messages: %s", t.n, pm_strerror(rc));
+			            "messages: %s",
+			    t.n, pm_strerror(rc));
 			break;
 		}
 	}
@@ -188,9 +190,10 @@ sched_takeover(pm_qstore *qs)
 	for (round = 0; round < 10 && !atomic_load(&sched_quit); round++) {
 		pthread_mutex_lock(&qmgr.mu);
 		room = qmgr.nmsgs + qmgr.claiming <
-		    (size_t) var_qmgr_active_limit ?
+		        (size_t) var_qmgr_active_limit ?
 		    (size_t) var_qmgr_active_limit - qmgr.nmsgs -
-		    qmgr.claiming : 0;
+		        qmgr.claiming :
+		    0;
 		if (qmgr.stopping) {
 			room = 0;
 		}
@@ -200,8 +203,9 @@ sched_takeover(pm_qstore *qs)
 		}
 		n = 0;
 		rc = pm_qstore_claim_stale(qs, qmgr.consumer, NULL, 0,
-		    1000LL * var_qmgr_lease, room < QMGR_CLAIM_BATCH ? room :
-		    QMGR_CLAIM_BATCH, batch, &n);
+		    1000LL * var_qmgr_lease,
+		    room < QMGR_CLAIM_BATCH ? room : QMGR_CLAIM_BATCH, batch,
+		    &n);
 		if (rc != 0 || n == 0) {
 			return;
 		}
@@ -231,8 +235,8 @@ sched_requeue(pm_qstore *qs)
 			if (rc != 0 || moved < REQUEUE_MAX) {
 				if (rc != 0) {
 					pm_msg_warn("deferred queue scan of "
-					    "shard %d: %s", shard,
-					    pm_strerror(rc));
+					            "shard %d: %s",
+					    shard, pm_strerror(rc));
 				}
 				break;
 			}
@@ -345,7 +349,8 @@ qmgr_sched_on_stop(void *arg)
 	pthread_cond_broadcast(&qmgr.room_cv);
 	if (qmgr.ninflight > 0) {
 		pm_msg_info("stopping: waiting up to %lds for %zu job(s) in "
-		    "flight", var_qmgr_stop_grace, qmgr.ninflight);
+		            "flight",
+		    var_qmgr_stop_grace, qmgr.ninflight);
 	}
 	deadline = pm_mono_ms() + 1000LL * var_qmgr_stop_grace;
 	while (qmgr.ninflight > 0 && pm_mono_ms() < deadline) {
@@ -414,14 +419,16 @@ qmgr_sched_hand_back(pm_qstore *qs)
 		msg = b.v[i];
 		if (keep[i]) {
 			nleft++;
-		} else if (qs != NULL && pm_qstore_defer(qs, &msg->e,
-		    (int) msg->attempt, now) == 0) {
+		} else if (qs != NULL &&
+		    pm_qstore_defer(qs, &msg->e, (int) msg->attempt, now) ==
+		        0) {
 			nback++;
 		}
 		qmgr_msg_free(msg);
 	}
 	if (b.n > 0) {
-		pm_msg_info("stopping: %zu active message(s) handed back to "
+		pm_msg_info(
+		    "stopping: %zu active message(s) handed back to "
 		    "the queue, %zu left to be taken over after the lease",
 		    nback, nleft);
 	}

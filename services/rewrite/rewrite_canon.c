@@ -103,7 +103,7 @@ rs_check_chars(const char *s)
 		if (*p == '\\') {
 			if (p[1] == 0) {
 				return ("malformed address: "
-				    "trailing backslash");
+				        "trailing backslash");
 			}
 			p++;
 			if (*p < 0x20 || *p == 0x7f) {
@@ -184,9 +184,9 @@ rs_domain_ok(const char *d)
 				return (0);
 			}
 			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		    || (c >= '0' && c <= '9') || c == '_' || c >= 0x80
-		    || (c == '-' && label > 0)) {
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c >= 0x80 ||
+		    (c == '-' && label > 0)) {
 			if (++label > 63) {
 				return (0);
 			}
@@ -211,9 +211,9 @@ rs_domain_ok(const char *d)
 static int
 rs_any_op(const char *s, size_t len, int pct, int bang)
 {
-	return (memchr(s, '@', len) != NULL
-	    || (pct && memchr(s, '%', len) != NULL)
-	    || (bang && memchr(s, '!', len) != NULL));
+	return (memchr(s, '@', len) != NULL ||
+	    (pct && memchr(s, '%', len) != NULL) ||
+	    (bang && memchr(s, '!', len) != NULL));
 }
 
 /*
@@ -241,11 +241,11 @@ rs_crack(pm_resolve *r, const char *local, size_t len)
 	}
 	s[o] = 0;
 	if ((p = strrchr(s, '@')) == NULL) {
-		if (r->percent_hack && (p = strrchr(s, '%')) != NULL && p > s
-		    && p[1] != 0) {
+		if (r->percent_hack && (p = strrchr(s, '%')) != NULL && p > s &&
+		    p[1] != 0) {
 			*p = '@';
-		} else if (r->swap_bangpath && (p = strchr(s, '!')) != NULL
-		    && p > s && p[1] != 0) {
+		} else if (r->swap_bangpath && (p = strchr(s, '!')) != NULL &&
+		    p > s && p[1] != 0) {
 			out = pm_asprintf("%s@%.*s", p + 1, (int) (p - s), s);
 			free(s);
 			s = out;
@@ -324,7 +324,7 @@ pm__resolve_canon(pm_resolve *r, const char *addr, int remote, char **out,
 		*flags |= PM_RESOLVE_ROUTED;
 		if (cur[0] == 0) {
 			*why = "malformed address: nothing after source "
-			    "route";
+			       "route";
 			goto fail;
 		}
 	}
@@ -336,25 +336,27 @@ pm__resolve_canon(pm_resolve *r, const char *addr, int remote, char **out,
 		}
 		len = strlen(cur);
 		if ((at = rs_find(cur, len, '@', 1)) < 0) {
-			if (r->swap_bangpath
-			    && (op = rs_find(cur, len, '!', 0)) > 0
-			    && cur[op + 1] != 0) {
+			if (r->swap_bangpath &&
+			    (op = rs_find(cur, len, '!', 0)) > 0 &&
+			    cur[op + 1] != 0) {
 				/* site!user -> user@site */
-				rs_set(&cur, pm_asprintf("%s@%.*s",
-				    cur + op + 1, (int) op, cur));
+				rs_set(&cur,
+				    pm_asprintf("%s@%.*s", cur + op + 1,
+				        (int) op, cur));
 				*flags |= PM_RESOLVE_ROUTED;
 				continue;
 			}
-			if (r->percent_hack
-			    && (op = rs_find(cur, len, '%', 1)) > 0
-			    && cur[op + 1] != 0) {
+			if (r->percent_hack &&
+			    (op = rs_find(cur, len, '%', 1)) > 0 &&
+			    cur[op + 1] != 0) {
 				/* user%domain -> user@domain */
 				cur[op] = '@';
 				*flags |= PM_RESOLVE_ROUTED;
 				continue;
 			}
-			rs_set(&cur, pm_asprintf("%s@%s", cur,
-			    remote ? r->mydomain : r->myorigin));
+			rs_set(&cur,
+			    pm_asprintf("%s@%s", cur,
+			        remote ? r->mydomain : r->myorigin));
 			at = rs_find(cur, strlen(cur), '@', 1);
 		}
 		if (at == 0) {
@@ -376,8 +378,8 @@ pm__resolve_canon(pm_resolve *r, const char *addr, int remote, char **out,
 			goto fail;
 		}
 		pm_lowercase(dom);
-		if (r->append_dot && dom[0] != '[' && strchr(dom, '.') == NULL
-		    && r->mydomain[0] != 0) {
+		if (r->append_dot && dom[0] != '[' &&
+		    strchr(dom, '.') == NULL && r->mydomain[0] != 0) {
 			rs_set(&cur, pm_asprintf("%s.%s", cur, r->mydomain));
 			dom = cur + at + 1;
 		}
@@ -392,13 +394,15 @@ pm__resolve_canon(pm_resolve *r, const char *addr, int remote, char **out,
 		 * inside them too): strip the local domain and rewrite
 		 * again.
 		 */
-		plain = rs_find(cur, (size_t) at, '@', 0) >= 0
-		    || (r->percent_hack
-		    && rs_find(cur, (size_t) at, '%', 0) >= 0)
-		    || (r->swap_bangpath
-		    && rs_find(cur, (size_t) at, '!', 0) >= 0);
-		if (!plain && !(r->resolve_dequoted && rs_any_op(cur,
-		    (size_t) at, r->percent_hack, r->swap_bangpath))) {
+		plain = rs_find(cur, (size_t) at, '@', 0) >= 0 ||
+		    (r->percent_hack &&
+		        rs_find(cur, (size_t) at, '%', 0) >= 0) ||
+		    (r->swap_bangpath &&
+		        rs_find(cur, (size_t) at, '!', 0) >= 0);
+		if (!plain &&
+		    !(r->resolve_dequoted &&
+		        rs_any_op(cur, (size_t) at, r->percent_hack,
+		            r->swap_bangpath))) {
 			break;
 		}
 		if ((rc = pm__resolve_is_local(r, dom)) < 0) {

@@ -19,14 +19,14 @@
 
 /* One item of a domain list such as mydestination. */
 typedef struct pm__rs_item {
-	int neg;           /* "!pattern" */
-	char *pattern;     /* domain or ".domain", lower case; or NULL */
-	pm_table *table;   /* "type:name" */
+	int neg;         /* "!pattern" */
+	char *pattern;   /* domain or ".domain", lower case; or NULL */
+	pm_table *table; /* "type:name" */
 } pm__rs_item;
 
 typedef struct pm__rs_list {
-	const char *name;  /* parameter name, for logs */
-	int parent;        /* name is in parent_domain_matches_subdomains */
+	const char *name; /* parameter name, for logs */
+	int parent;       /* name is in parent_domain_matches_subdomains */
 	size_t n;
 	pm__rs_item *items;
 } pm__rs_list;
@@ -36,9 +36,9 @@ struct pm_resolve {
 	pm__rs_list virt_alias_doms;
 	pm__rs_list virt_mailbox_doms;
 	pm__rs_list relay_doms;
-	char **local_literals;  /* [127.0.0.1], [ipv6:::1], inet_interfaces */
+	char **local_literals; /* [127.0.0.1], [ipv6:::1], inet_interfaces */
 	size_t nlocal_literals;
-	pm_tables *transport_maps;   /* NULL when the parameter is empty */
+	pm_tables *transport_maps; /* NULL when the parameter is empty */
 	pm_tables *relocated_maps;
 	pm_tables *virt_alias_maps;
 	pm_tables *virt_mailbox_maps;
@@ -78,8 +78,8 @@ const char *pm__resolve_at(const char *addr);
  * PM_RESOLVE_FAIL (with *why) or PM_RESOLVE_ERROR. On FAIL/ERROR *out
  * may be NULL.
  */
-void pm__resolve_canon(pm_resolve *r, const char *addr, int remote,
-    char **out, unsigned *flags, const char **why);
+void pm__resolve_canon(pm_resolve *r, const char *addr, int remote, char **out,
+    unsigned *flags, const char **why);
 
 /*
  * Table lookup that logs a lookup error with the parameter name.
@@ -89,10 +89,10 @@ int pm__resolve_get(pm_tables *ts, const char *param, const char *key,
     char **value);
 
 /* Lookup strategy bits for pm__resolve_find() (Postfix mail_addr_find). */
-#define PM__FIND_FULL 1        /* user+ext@domain */
-#define PM__FIND_NOEXT 2       /* user@domain */
-#define PM__FIND_LOCALPART 4   /* user+ext, user */
-#define PM__FIND_ATDOMAIN 8    /* @domain */
+#define PM__FIND_FULL 1      /* user+ext@domain */
+#define PM__FIND_NOEXT 2     /* user@domain */
+#define PM__FIND_LOCALPART 4 /* user+ext, user */
+#define PM__FIND_ATDOMAIN 8  /* @domain */
 
 /* Same return values as pm__resolve_get(). */
 int pm__resolve_find(pm_resolve *r, pm_tables *ts, const char *param,

@@ -69,14 +69,14 @@ pm__resolve_find(pm_resolve *r, pm_tables *ts, const char *param,
 	llen = (size_t) (at - addr);
 	blen = rs_base_len(r, addr, llen);
 
-#define RS_TRY(k)                                                       \
-	do {                                                            \
-		key = (k);                                              \
-		rc = pm__resolve_get(ts, param, key, value);            \
-		free(key);                                              \
-		if (rc != PM_ENOENT) {                                  \
-			return (rc);                                    \
-		}                                                       \
+#define RS_TRY(k) \
+	do { \
+		key = (k); \
+		rc = pm__resolve_get(ts, param, key, value); \
+		free(key); \
+		if (rc != PM_ENOENT) { \
+			return (rc); \
+		} \
 	} while (0)
 
 	if (strategy & PM__FIND_FULL) {
@@ -136,18 +136,19 @@ pm__resolve_known(pm_resolve *r, pm_resolved *res)
 	/* Virtual aliases are expanded for every domain (cleanup). */
 	if (res->addr_class != PM_CLASS_DEFAULT) {
 		rc = rs_in(r, r->virt_alias_maps, VAR_VIRT_ALIAS_MAPS, addr,
-		    PM__FIND_FULL | PM__FIND_NOEXT
-		    | (res->addr_class == PM_CLASS_VIRTUAL_ALIAS
-		    ? PM__FIND_ATDOMAIN : 0));
+		    PM__FIND_FULL | PM__FIND_NOEXT |
+		        (res->addr_class == PM_CLASS_VIRTUAL_ALIAS ?
+		                PM__FIND_ATDOMAIN :
+		                0));
 	}
 	if (rc != PM_ENOENT) {
 		goto done;
 	}
 	switch (res->addr_class) {
 	case PM_CLASS_LOCAL:
-		if ((llen == 10 && pm_strncaseeq(addr, "postmaster", 10))
-		    || (blen == 10 && pm_strncaseeq(addr, "postmaster", 10))
-		    || r->local_rcpt_maps == NULL) {
+		if ((llen == 10 && pm_strncaseeq(addr, "postmaster", 10)) ||
+		    (blen == 10 && pm_strncaseeq(addr, "postmaster", 10)) ||
+		    r->local_rcpt_maps == NULL) {
 			rc = 0;
 			break;
 		}

@@ -11,7 +11,7 @@
 #ifndef REWRITE_PARAMS_H
 #define REWRITE_PARAMS_H
 
-#define VAR_REWRITE_LISTEN "rewrite_listen"       /* tcp://127.0.0.1:10010 */
+#define VAR_REWRITE_LISTEN "rewrite_listen" /* tcp://127.0.0.1:10010 */
 #define VAR_REWRITE_WORKERS "rewrite_workers"
 #define DEF_REWRITE_WORKERS 8
 #define VAR_REWRITE_METRICS "rewrite_metrics_listen" /* http://127.0.0.1:9110 */

@@ -123,8 +123,8 @@ rw_log(uint32_t type, const Pm__RewriteRequest *m, const pm_resolved *res)
 {
 	char *in = pm_printable_dup(m->address, strlen(m->address), 512);
 	char *out = pm_printable_dup(res->address, strlen(res->address), 512);
-	char *rcpt = pm_printable_dup(res->recipient, strlen(res->recipient),
-	    512);
+	char *rcpt =
+	    pm_printable_dup(res->recipient, strlen(res->recipient), 512);
 	char *text = pm_printable_dup(res->text, strlen(res->text), 512);
 
 	if (type == PM__MSG_TYPE__MSG_REWRITE_REWRITE) {
@@ -133,10 +133,10 @@ rw_log(uint32_t type, const Pm__RewriteRequest *m, const pm_resolved *res)
 		    text[0] ? " text=" : "", text);
 	} else {
 		pm_msg_info("resolve_addr: <%s> -> <%s> class=%s transport=%s "
-		    "nexthop=%s recipient=<%s> flags=0x%x%s%s", in, out,
-		    pm_resolve_class_name(res->addr_class), res->transport,
-		    res->nexthop, rcpt, res->flags, text[0] ? " text=" : "",
-		    text);
+		            "nexthop=%s recipient=<%s> flags=0x%x%s%s",
+		    in, out, pm_resolve_class_name(res->addr_class),
+		    res->transport, res->nexthop, rcpt, res->flags,
+		    text[0] ? " text=" : "", text);
 	}
 	free(in);
 	free(out);
@@ -177,19 +177,20 @@ rewrite_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
 	int rc;
 
 	(void) thread_ctx;
-	if (type != PM__MSG_TYPE__MSG_REWRITE_RESOLVE
-	    && type != PM__MSG_TYPE__MSG_REWRITE_REWRITE) {
+	if (type != PM__MSG_TYPE__MSG_REWRITE_RESOLVE &&
+	    type != PM__MSG_TYPE__MSG_REWRITE_REWRITE) {
 		pm_msg_warn("unexpected request type %u", type);
 		pm_metric_inc(m_err_request);
 		return (PM_EPROTO);
 	}
-	pm_metric_inc(type == PM__MSG_TYPE__MSG_REWRITE_RESOLVE
-	    ? m_req_resolve : m_req_rewrite);
-	if ((m = pm__rewrite_request__unpack(NULL, reqlen, req)) == NULL
-	    || m->address == NULL || m->rule == NULL) {
+	pm_metric_inc(type == PM__MSG_TYPE__MSG_REWRITE_RESOLVE ?
+	        m_req_resolve :
+	        m_req_rewrite);
+	if ((m = pm__rewrite_request__unpack(NULL, reqlen, req)) == NULL ||
+	    m->address == NULL || m->rule == NULL) {
 		pm_msg_warn("malformed %s request",
-		    type == PM__MSG_TYPE__MSG_REWRITE_RESOLVE ? "resolve"
-		    : "rewrite");
+		    type == PM__MSG_TYPE__MSG_REWRITE_RESOLVE ? "resolve" :
+		                                                "rewrite");
 		pm_metric_inc(m_err_request);
 		if (m != NULL) {
 			pm__rewrite_request__free_unpacked(m, NULL);
@@ -202,10 +203,11 @@ rewrite_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
 	}
 	memset(&res, 0, sizeof(res));
 	if (type == PM__MSG_TYPE__MSG_REWRITE_RESOLVE) {
-		rc = pm_resolve_addr((pm_resolve *) h->obj, m->address, m->rule, m->check_known,
-		    &res);
+		rc = pm_resolve_addr((pm_resolve *) h->obj, m->address, m->rule,
+		    m->check_known, &res);
 	} else {
-		rc = pm_resolve_canon((pm_resolve *) h->obj, m->address, m->rule, &res);
+		rc = pm_resolve_canon((pm_resolve *) h->obj, m->address,
+		    m->rule, &res);
 	}
 	pm_snap_put(&rw_cur, h);
 	if (rc != 0) {

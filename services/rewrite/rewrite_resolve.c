@@ -40,8 +40,9 @@
 _Static_assert(PM_CLASS_LOCAL == PM__ADDR_CLASS__CLASS_LOCAL, "class");
 _Static_assert(PM_CLASS_VIRTUAL_ALIAS == PM__ADDR_CLASS__CLASS_VIRTUAL_ALIAS,
     "class");
-_Static_assert(PM_CLASS_VIRTUAL_MAILBOX
-    == PM__ADDR_CLASS__CLASS_VIRTUAL_MAILBOX, "class");
+_Static_assert(PM_CLASS_VIRTUAL_MAILBOX ==
+        PM__ADDR_CLASS__CLASS_VIRTUAL_MAILBOX,
+    "class");
 _Static_assert(PM_CLASS_RELAY == PM__ADDR_CLASS__CLASS_RELAY, "class");
 _Static_assert(PM_CLASS_DEFAULT == PM__ADDR_CLASS__CLASS_DEFAULT, "class");
 _Static_assert(PM_RESOLVE_FAIL == PM__RESOLVE_FLAG__RESOLVE_FLAG_FAIL, "flag");
@@ -50,8 +51,7 @@ _Static_assert(PM_RESOLVE_ERROR == PM__RESOLVE_FLAG__RESOLVE_FLAG_ERROR,
 _Static_assert(PM_RESOLVE_ROUTED == PM__RESOLVE_FLAG__RESOLVE_FLAG_ROUTED,
     "flag");
 _Static_assert(PM_RESOLVE_KNOWN == PM__RESOLVE_FLAG__RESOLVE_KNOWN, "flag");
-_Static_assert(PM_RESOLVE_UNKNOWN == PM__RESOLVE_FLAG__RESOLVE_UNKNOWN,
-    "flag");
+_Static_assert(PM_RESOLVE_UNKNOWN == PM__RESOLVE_FLAG__RESOLVE_UNKNOWN, "flag");
 _Static_assert(PM_RESOLVE_RELOCATED == PM__RESOLVE_FLAG__RESOLVE_RELOCATED,
     "flag");
 
@@ -121,8 +121,8 @@ rs_is_table(const char *item)
 	const char *p;
 
 	for (p = item; *p != 0 && *p != ':'; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
-		    || *p == '_' || *p == '-')) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		        *p == '_' || *p == '-')) {
 			return (0);
 		}
 	}
@@ -144,8 +144,8 @@ rs_list_close(pm__rs_list *l)
 }
 
 static int
-rs_list_open(pm__rs_list *l, const char *name, const char *value,
-    char **par, char **err)
+rs_list_open(pm__rs_list *l, const char *name, const char *value, char **par,
+    char **err)
 {
 	char **items, *item;
 	const char *terr = NULL;
@@ -174,7 +174,8 @@ rs_list_open(pm__rs_list *l, const char *name, const char *value,
 		it->neg = neg;
 		if (*item == '/') {
 			*err = pm_asprintf("%s: file name patterns are not "
-			    "supported (use texthash:%s)", name, item);
+			                   "supported (use texthash:%s)",
+			    name, item);
 			goto fail;
 		}
 		if (rs_is_table(item)) {
@@ -219,8 +220,9 @@ rs_table_match(pm__rs_list *l, pm_table *t, const char *domain)
 	int rc;
 
 	rc = pm_table_get(t, domain, &v);
-	for (p = strchr(domain, '.'); rc == PM_ENOENT && p != NULL
-	    && domain[0] != '['; p = strchr(p + 1, '.')) {
+	for (p = strchr(domain, '.');
+	     rc == PM_ENOENT && p != NULL && domain[0] != '[';
+	     p = strchr(p + 1, '.')) {
 		rc = pm_table_get(t, l->parent ? p + 1 : p, &v);
 	}
 	free(v);
@@ -252,10 +254,10 @@ pm__resolve_list_match(pm__rs_list *l, const char *domain)
 			rc = rs_suffix(domain, it->pattern);
 		} else {
 			rc = pm_strcaseeq(domain, it->pattern);
-			if (!rc && l->parent && domain[0] != '['
-			    && rs_suffix(domain, it->pattern)) {
-				rc = domain[strlen(domain)
-				    - strlen(it->pattern) - 1] == '.';
+			if (!rc && l->parent && domain[0] != '[' &&
+			    rs_suffix(domain, it->pattern)) {
+				rc = domain[strlen(domain) -
+				         strlen(it->pattern) - 1] == '.';
 			}
 		}
 		if (rc) {
@@ -291,8 +293,8 @@ rs_literal(const char *s)
 	if (pm_strncaseeq(buf, "ipv6:", 5)) {
 		memmove(buf, buf + 5, strlen(buf + 5) + 1);
 	}
-	if (inet_pton(AF_INET6, buf, bin) == 1
-	    && inet_ntop(AF_INET6, bin, txt, sizeof(txt)) != NULL) {
+	if (inet_pton(AF_INET6, buf, bin) == 1 &&
+	    inet_ntop(AF_INET6, bin, txt, sizeof(txt)) != NULL) {
 		return (pm_lowercase(pm_asprintf("[ipv6:%s]", txt)));
 	}
 	return (NULL);
@@ -333,8 +335,7 @@ pm__resolve_is_local(pm_resolve *r, const char *domain)
 }
 
 static int
-rs_tables_open(pm_tables **ts, const char *name, const char *value,
-    char **err)
+rs_tables_open(pm_tables **ts, const char *name, const char *value, char **err)
 {
 	const char *terr = NULL;
 
@@ -356,7 +357,8 @@ rs_check_transport(const char *name, const char *value, char **err)
 {
 	if (value == NULL || value[0] == 0 || value[0] == ':') {
 		*err = pm_asprintf("parameter %s: null transport is not "
-		    "allowed", name);
+		                   "allowed",
+		    name);
 		return (PM_EINVAL);
 	}
 	return (0);
@@ -400,41 +402,40 @@ pm_resolve_new(char **err)
 	}
 	pm_cfg_list_free(ifs);
 
-	if (r->myorigin[0] == 0 || r->mydomain[0] == 0
-	    || r->myhostname[0] == 0) {
+	if (r->myorigin[0] == 0 || r->mydomain[0] == 0 ||
+	    r->myhostname[0] == 0) {
 		*err = pm_strdup("myhostname, mydomain and myorigin must not "
-		    "be empty");
+		                 "be empty");
 		goto fail;
 	}
-	if (rs_check_transport(VAR_LOCAL_TRANSPORT, r->local_transport, err)
-	    || rs_check_transport(VAR_VIRT_TRANSPORT, r->virt_transport, err)
-	    || rs_check_transport(VAR_RELAY_TRANSPORT, r->relay_transport, err)
-	    || rs_check_transport(VAR_DEF_TRANSPORT, r->def_transport, err)
-	    || rs_check_transport(VAR_ERROR_TRANSPORT, r->error_transport,
-	    err)) {
+	if (rs_check_transport(VAR_LOCAL_TRANSPORT, r->local_transport, err) ||
+	    rs_check_transport(VAR_VIRT_TRANSPORT, r->virt_transport, err) ||
+	    rs_check_transport(VAR_RELAY_TRANSPORT, r->relay_transport, err) ||
+	    rs_check_transport(VAR_DEF_TRANSPORT, r->def_transport, err) ||
+	    rs_check_transport(VAR_ERROR_TRANSPORT, r->error_transport, err)) {
 		goto fail;
 	}
-	if (rs_list_open(&r->mydest, VAR_MYDEST, var_mydest, par, err)
-	    || rs_list_open(&r->virt_alias_doms, VAR_VIRT_ALIAS_DOMS,
-	    var_virt_alias_doms, par, err)
-	    || rs_list_open(&r->virt_mailbox_doms, VAR_VIRT_MAILBOX_DOMS,
-	    var_virt_mailbox_doms, par, err)
-	    || rs_list_open(&r->relay_doms, VAR_RELAY_DOMAINS,
-	    var_relay_domains, par, err)) {
+	if (rs_list_open(&r->mydest, VAR_MYDEST, var_mydest, par, err) ||
+	    rs_list_open(&r->virt_alias_doms, VAR_VIRT_ALIAS_DOMS,
+	        var_virt_alias_doms, par, err) ||
+	    rs_list_open(&r->virt_mailbox_doms, VAR_VIRT_MAILBOX_DOMS,
+	        var_virt_mailbox_doms, par, err) ||
+	    rs_list_open(&r->relay_doms, VAR_RELAY_DOMAINS, var_relay_domains,
+	        par, err)) {
 		goto fail;
 	}
 	if (rs_tables_open(&r->transport_maps, VAR_TRANSPORT_MAPS,
-	    var_transport_maps, err)
-	    || rs_tables_open(&r->relocated_maps, VAR_RELOCATED_MAPS,
-	    var_relocated_maps, err)
-	    || rs_tables_open(&r->virt_alias_maps, VAR_VIRT_ALIAS_MAPS,
-	    var_virt_alias_maps, err)
-	    || rs_tables_open(&r->virt_mailbox_maps, VAR_VIRT_MAILBOX_MAPS,
-	    var_virt_mailbox_maps, err)
-	    || rs_tables_open(&r->local_rcpt_maps, VAR_LOCAL_RCPT_MAPS,
-	    var_local_rcpt_maps, err)
-	    || rs_tables_open(&r->relay_rcpt_maps, VAR_RELAY_RCPT_MAPS,
-	    var_relay_rcpt_maps, err)) {
+	        var_transport_maps, err) ||
+	    rs_tables_open(&r->relocated_maps, VAR_RELOCATED_MAPS,
+	        var_relocated_maps, err) ||
+	    rs_tables_open(&r->virt_alias_maps, VAR_VIRT_ALIAS_MAPS,
+	        var_virt_alias_maps, err) ||
+	    rs_tables_open(&r->virt_mailbox_maps, VAR_VIRT_MAILBOX_MAPS,
+	        var_virt_mailbox_maps, err) ||
+	    rs_tables_open(&r->local_rcpt_maps, VAR_LOCAL_RCPT_MAPS,
+	        var_local_rcpt_maps, err) ||
+	    rs_tables_open(&r->relay_rcpt_maps, VAR_RELAY_RCPT_MAPS,
+	        var_relay_rcpt_maps, err)) {
 		goto fail;
 	}
 	pm_cfg_list_free(par);
@@ -484,8 +485,7 @@ pm_resolve_free(pm_resolve *r)
 }
 
 int
-pm__resolve_get(pm_tables *ts, const char *param, const char *key,
-    char **value)
+pm__resolve_get(pm_tables *ts, const char *param, const char *key, char **value)
 {
 	char *v = NULL, *pkey;
 	int rc;
@@ -554,8 +554,7 @@ pm_resolve_canon(pm_resolve *r, const char *address, const char *rule,
 	if (address == NULL || (remote = rs_rule(rule)) < 0) {
 		return (PM_EINVAL);
 	}
-	pm__resolve_canon(r, address, remote, &out->address, &out->flags,
-	    &why);
+	pm__resolve_canon(r, address, remote, &out->address, &out->flags, &why);
 	if (out->address == NULL) {
 		out->address = pm_strdup(address);
 	}
@@ -590,9 +589,9 @@ rs_transport_update(pm_resolve *r, const char *value, const char *domain,
 	out->transport = pm_strndup(value, tlen);
 	if (*nh != 0) {
 		rs_replace(&out->nexthop, nh);
-	} else if (strcmp(out->transport, r->error_transport) == 0
-	    || strcmp(out->transport, "error") == 0
-	    || strcmp(out->transport, "retry") == 0) {
+	} else if (strcmp(out->transport, r->error_transport) == 0 ||
+	    strcmp(out->transport, "error") == 0 ||
+	    strcmp(out->transport, "retry") == 0) {
 		rs_replace(&out->nexthop, "Address is undeliverable");
 	} else {
 		rs_replace(&out->nexthop, domain);
@@ -618,14 +617,15 @@ rs_transport_lookup(pm_resolve *r, const char *addr, const char *domain,
 		rc = pm__resolve_get(r->transport_maps, VAR_TRANSPORT_MAPS,
 		    domain, &v);
 	}
-	for (p = strchr(domain, '.'); rc == PM_ENOENT && p != NULL
-	    && domain[0] != '['; p = strchr(p + 1, '.')) {
+	for (p = strchr(domain, '.');
+	     rc == PM_ENOENT && p != NULL && domain[0] != '[';
+	     p = strchr(p + 1, '.')) {
 		rc = pm__resolve_get(r->transport_maps, VAR_TRANSPORT_MAPS,
 		    r->transport_parent ? p + 1 : p, &v);
 	}
 	if (rc == PM_ENOENT) {
-		rc = pm__resolve_get(r->transport_maps, VAR_TRANSPORT_MAPS,
-		    "*", &v);
+		rc = pm__resolve_get(r->transport_maps, VAR_TRANSPORT_MAPS, "*",
+		    &v);
 	}
 	if (rc == 0) {
 		rs_transport_update(r, pm_trim(v), domain, out);
@@ -659,18 +659,18 @@ rs_classify(pm_resolve *r, const char *domain, pm_resolved *out)
 		out->addr_class = PM_CLASS_LOCAL;
 		chan = r->local_transport;
 		out->nexthop = pm_strdup(domain);
-	} else if (rc == 0 && (rc = pm__resolve_list_match(&r->virt_alias_doms,
-	    domain)) > 0) {
+	} else if (rc == 0 &&
+	    (rc = pm__resolve_list_match(&r->virt_alias_doms, domain)) > 0) {
 		out->addr_class = PM_CLASS_VIRTUAL_ALIAS;
 		chan = r->error_transport;
 		out->nexthop = pm_strdup("User unknown in virtual alias table");
-	} else if (rc == 0 && (rc = pm__resolve_list_match(
-	    &r->virt_mailbox_doms, domain)) > 0) {
+	} else if (rc == 0 &&
+	    (rc = pm__resolve_list_match(&r->virt_mailbox_doms, domain)) > 0) {
 		out->addr_class = PM_CLASS_VIRTUAL_MAILBOX;
 		chan = r->virt_transport;
 		out->nexthop = pm_strdup(domain);
-	} else if (rc == 0 && (rc = pm__resolve_list_match(&r->relay_doms,
-	    domain)) > 0) {
+	} else if (rc == 0 &&
+	    (rc = pm__resolve_list_match(&r->relay_doms, domain)) > 0) {
 		out->addr_class = PM_CLASS_RELAY;
 		chan = r->relay_transport;
 		out->nexthop = pm_strdup(RS_RELAYHOST(r, domain));
@@ -714,17 +714,18 @@ pm_resolve_addr(pm_resolve *r, const char *address, const char *rule,
 	/* The null address resolves as the local MAILER-DAEMON (Postfix). */
 	free(out->recipient);
 	if (out->address[0] == 0) {
-		surrogate = strchr(r->empty_addr, '@') != NULL
-		    ? pm_strdup(r->empty_addr)
-		    : pm_asprintf("%s@%s", r->empty_addr, r->myhostname);
+		surrogate = strchr(r->empty_addr, '@') != NULL ?
+		    pm_strdup(r->empty_addr) :
+		    pm_asprintf("%s@%s", r->empty_addr, r->myhostname);
 		pm__resolve_canon(r, surrogate, 0, &out->recipient, &sflags,
 		    &why);
 		free(surrogate);
 		if (out->recipient == NULL) {
 			out->recipient = pm_strdup("");
-			return (rs_temp_fail(out, sflags & PM_RESOLVE_ERROR
-			    ? "Temporary lookup failure"
-			    : "bad empty_address_recipient"));
+			return (rs_temp_fail(out,
+			    sflags & PM_RESOLVE_ERROR ?
+			        "Temporary lookup failure" :
+			        "bad empty_address_recipient"));
 		}
 	} else {
 		out->recipient = pm_strdup(out->address);
@@ -739,8 +740,8 @@ pm_resolve_addr(pm_resolve *r, const char *address, const char *rule,
 	if (rs_classify(r, domain, out) < 0) {
 		return (rs_temp_fail(out, "Temporary lookup failure"));
 	}
-	if (out->addr_class != PM_CLASS_VIRTUAL_ALIAS && out->address[0] != 0
-	    && rs_transport_lookup(r, out->recipient, domain, out) < 0) {
+	if (out->addr_class != PM_CLASS_VIRTUAL_ALIAS && out->address[0] != 0 &&
+	    rs_transport_lookup(r, out->recipient, domain, out) < 0) {
 		return (rs_temp_fail(out, "Temporary lookup failure"));
 	}
 
@@ -763,8 +764,8 @@ pm_resolve_addr(pm_resolve *r, const char *address, const char *rule,
 	rs_result_fill(out);
 
 	if (check_known) {
-		if ((out->flags & PM_RESOLVE_RELOCATED)
-		    || out->address[0] == 0) {
+		if ((out->flags & PM_RESOLVE_RELOCATED) ||
+		    out->address[0] == 0) {
 			out->flags |= PM_RESOLVE_KNOWN;
 		} else {
 			pm__resolve_known(r, out);

@@ -116,33 +116,38 @@ extern char *var_inet_interfaces;
 extern char *var_empty_addr;
 
 /* Table entries, for a service's own pm_cfg_str/pm_cfg_bool tables. */
-#define PM_RESOLVE_CFG_STRS                                                  \
-	{ VAR_LOCAL_TRANSPORT, NULL, &var_local_transport, 1, 0 },           \
-	{ VAR_VIRT_TRANSPORT, NULL, &var_virt_transport, 1, 0 },             \
-	{ VAR_RELAY_TRANSPORT, NULL, &var_relay_transport, 1, 0 },           \
-	{ VAR_DEF_TRANSPORT, NULL, &var_def_transport, 1, 0 },               \
-	{ VAR_ERROR_TRANSPORT, DEF_ERROR_TRANSPORT, &var_error_transport, 1, \
-	    64 },                                                            \
-	{ VAR_RELAYHOST, NULL, &var_relayhost, 0, 1024 },                    \
-	{ VAR_VIRT_ALIAS_DOMS, NULL, &var_virt_alias_doms, 0, 0 },           \
-	PM_CFG_VIRT_ALIAS_MAPS,                                              \
-	{ VAR_VIRT_MAILBOX_DOMS, NULL, &var_virt_mailbox_doms, 0, 0 },       \
-	{ VAR_VIRT_MAILBOX_MAPS, NULL, &var_virt_mailbox_maps, 0, 0 },       \
-	{ VAR_RELAY_RCPT_MAPS, NULL, &var_relay_rcpt_maps, 0, 0 },           \
-	{ VAR_LOCAL_RCPT_MAPS, NULL, &var_local_rcpt_maps, 0, 0 },           \
-	{ VAR_TRANSPORT_MAPS, NULL, &var_transport_maps, 0, 0 },             \
-	{ VAR_RELOCATED_MAPS, NULL, &var_relocated_maps, 0, 0 },             \
-	{ VAR_RCPT_DELIM, NULL, &var_rcpt_delim, 0, 16 },                    \
-	{ VAR_PAR_DOM_MATCH, NULL, &var_par_dom_match, 0, 0 },               \
-	{ VAR_INET_INTERFACES, NULL, &var_inet_interfaces, 0, 0 },           \
-	{ VAR_EMPTY_ADDR, DEF_EMPTY_ADDR, &var_empty_addr, 1, 255 }
+#define PM_RESOLVE_CFG_STRS \
+	{ VAR_LOCAL_TRANSPORT, NULL, &var_local_transport, 1, 0 }, \
+	    { VAR_VIRT_TRANSPORT, NULL, &var_virt_transport, 1, 0 }, \
+	    { VAR_RELAY_TRANSPORT, NULL, &var_relay_transport, 1, 0 }, \
+	    { VAR_DEF_TRANSPORT, NULL, &var_def_transport, 1, 0 }, \
+	    { VAR_ERROR_TRANSPORT, DEF_ERROR_TRANSPORT, &var_error_transport, \
+		    1, 64 }, \
+	    { VAR_RELAYHOST, NULL, &var_relayhost, 0, 1024 }, \
+	    { VAR_VIRT_ALIAS_DOMS, NULL, &var_virt_alias_doms, 0, 0 }, \
+	    PM_CFG_VIRT_ALIAS_MAPS, \
+	    { VAR_VIRT_MAILBOX_DOMS, NULL, &var_virt_mailbox_doms, 0, 0 }, \
+	    { VAR_VIRT_MAILBOX_MAPS, NULL, &var_virt_mailbox_maps, 0, 0 }, \
+	    { VAR_RELAY_RCPT_MAPS, NULL, &var_relay_rcpt_maps, 0, 0 }, \
+	    { VAR_LOCAL_RCPT_MAPS, NULL, &var_local_rcpt_maps, 0, 0 }, \
+	    { VAR_TRANSPORT_MAPS, NULL, &var_transport_maps, 0, 0 }, \
+	    { VAR_RELOCATED_MAPS, NULL, &var_relocated_maps, 0, 0 }, \
+	    { VAR_RCPT_DELIM, NULL, &var_rcpt_delim, 0, 16 }, \
+	    { VAR_PAR_DOM_MATCH, NULL, &var_par_dom_match, 0, 0 }, \
+	    { VAR_INET_INTERFACES, NULL, &var_inet_interfaces, 0, 0 }, \
+	{ \
+		VAR_EMPTY_ADDR, DEF_EMPTY_ADDR, &var_empty_addr, 1, 255 \
+	}
 
-#define PM_RESOLVE_CFG_BOOLS                                                 \
-	{ VAR_SWAP_BANGPATH, DEF_SWAP_BANGPATH, &var_swap_bangpath },        \
-	{ VAR_PERCENT_HACK, DEF_PERCENT_HACK, &var_percent_hack },           \
-	{ VAR_APP_DOT_MYDOMAIN, DEF_APP_DOT_MYDOMAIN,                        \
-	    &var_append_dot_mydomain },                                      \
-	{ VAR_RESOLVE_DEQUOTED, DEF_RESOLVE_DEQUOTED, &var_resolve_dequoted }
+#define PM_RESOLVE_CFG_BOOLS \
+	{ VAR_SWAP_BANGPATH, DEF_SWAP_BANGPATH, &var_swap_bangpath }, \
+	    { VAR_PERCENT_HACK, DEF_PERCENT_HACK, &var_percent_hack }, \
+	    { VAR_APP_DOT_MYDOMAIN, DEF_APP_DOT_MYDOMAIN, \
+		    &var_append_dot_mydomain }, \
+	{ \
+		VAR_RESOLVE_DEQUOTED, DEF_RESOLVE_DEQUOTED, \
+		    &var_resolve_dequoted \
+	}
 
 /* Bind the tables above (tests, services that resolve in-process). */
 void pm_resolve_params_bind(void);

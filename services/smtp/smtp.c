@@ -106,7 +106,7 @@ utf8_needed(const pm_job *j, const char *body, size_t len)
 	for (i = 0; i < j->nrcpt; i++) {
 		if (j->rcpt[i].status == PM_JOB_NONE &&
 		    pm_mime8_is_8bit(j->rcpt[i].address,
-		    strlen(j->rcpt[i].address))) {
+		        strlen(j->rcpt[i].address))) {
 			return (1);
 		}
 	}
@@ -224,7 +224,7 @@ deliver_fresh(pm_job *j, smtp_msg *m, const smtp_dest *d, int lmtp,
 			free(addrs);
 			return;
 		}
-		naddr = 0;      /* the error of the cached session stands */
+		naddr = 0; /* the error of the cached session stands */
 	}
 	for (i = 0; i < naddr; i++) {
 		if (skip != NULL && addr_is(&addrs[i], skip)) {
@@ -236,13 +236,14 @@ deliver_fresh(pm_job *j, smtp_msg *m, const smtp_dest *d, int lmtp,
 			break;
 		}
 		tried++;
-		for (k = i + 1; k < naddr && skip != NULL &&
-		    addr_is(&addrs[k], skip); k++) {
+		for (k = i + 1;
+		     k < naddr && skip != NULL && addr_is(&addrs[k], skip);
+		     k++) {
 			continue;
 		}
 		final = k >= naddr || tried >= var_smtp_mx_addr_limit;
 		if (smtp_connect(&addrs[i], lmtp, var_smtp_conn_tmout, &s,
-		    last) != 0) {
+		        last) != 0) {
 			continue;
 		}
 		snprintf(j->relay, sizeof(j->relay), "%s", s->relay);
@@ -290,8 +291,7 @@ smtp_deliver(void *ctx, pm_job *j)
 	int64_t t0 = pm_mono_ms();
 	smtp_dest d;
 	smtp_sess *s;
-	smtp_err last = { PM_JOB_DEFERRED, "4.3.0",
-	    "delivery agent stopping" };
+	smtp_err last = { PM_JOB_DEFERRED, "4.3.0", "delivery agent stopping" };
 	const char *why;
 	char *body = NULL, key[1100], used[300];
 	size_t len = 0;
@@ -299,13 +299,17 @@ smtp_deliver(void *ctx, pm_job *j)
 
 	snprintf(j->relay, sizeof(j->relay), "none");
 	if (smtp_nexthop_parse(j->nexthop, lmtp, &d, &why) != 0) {
-		pm_job_set_all(j, PM_JOB_DEFERRED, "4.3.5", "bad %s nexthop "
-		    "\"%s\": %s", lmtp ? "lmtp" : "smtp", j->nexthop, why);
+		pm_job_set_all(j, PM_JOB_DEFERRED, "4.3.5",
+		    "bad %s nexthop "
+		    "\"%s\": %s",
+		    lmtp ? "lmtp" : "smtp", j->nexthop, why);
 		return;
 	}
 	if ((rc = pm_agent_body(j, &body, &len)) != 0) {
-		pm_job_set_all(j, PM_JOB_DEFERRED, "4.3.0", "cannot read the "
-		    "message content: %s", pm_strerror(rc));
+		pm_job_set_all(j, PM_JOB_DEFERRED, "4.3.0",
+		    "cannot read the "
+		    "message content: %s",
+		    pm_strerror(rc));
 		return;
 	}
 	m->body = body;
@@ -313,8 +317,7 @@ smtp_deliver(void *ctx, pm_job *j)
 	m->eight = pm_mime8_is_8bit(body, len);
 	m->utf8 = utf8_needed(j, body, len);
 	m->converted = 0;
-	snprintf(key, sizeof(key), "%s:%s", lmtp ? "lmtp" : "smtp",
-	    j->nexthop);
+	snprintf(key, sizeof(key), "%s:%s", lmtp ? "lmtp" : "smtp", j->nexthop);
 
 	while ((s = smtp_cache_get(key)) != NULL) {
 		s->uses++;
@@ -380,8 +383,7 @@ smtp_thread_fini(void *ctx)
 	}
 }
 
-static const char *const smtp_transports[] = { "smtp", "relay", "lmtp",
-	NULL };
+static const char *const smtp_transports[] = { "smtp", "relay", "lmtp", NULL };
 
 static const pm_agent smtp_agent = {
 	.name = "smtp",
@@ -442,7 +444,8 @@ smtp_pre_init(void)
 		} else if (pm_strcaseeq(*p, "ipv6")) {
 			smtp_use_v6 = 1;
 		} else {
-			pm_msg_error("bad %s value: %s", VAR_INET_PROTOCOLS, *p);
+			pm_msg_error("bad %s value: %s", VAR_INET_PROTOCOLS,
+			    *p);
 			pm_cfg_list_free(list);
 			return (-1);
 		}
@@ -460,8 +463,9 @@ smtp_pre_init(void)
 		return (-1);
 	}
 	smtp_cache_init(pm_metric_counter("smtp_connection_cache_total", help,
-	    "result=\"hit\""), pm_metric_counter("smtp_connection_cache_total",
-	    help, "result=\"miss\""));
+	                    "result=\"hit\""),
+	    pm_metric_counter("smtp_connection_cache_total", help,
+	        "result=\"miss\""));
 	return (0);
 }
 

@@ -33,11 +33,11 @@
 #define SMTP_REPLY_LINES_MAX 1000 /* more lines: protocol error */
 
 typedef struct smtp_reply {
-	int code;          /* 100..599 of the last line; 0 if malformed */
-	char dsn[16];      /* enhanced status code, or "X.0.0" from code */
-	pm_buf text;       /* the lines as received, "\n"-separated */
+	int code;     /* 100..599 of the last line; 0 if malformed */
+	char dsn[16]; /* enhanced status code, or "X.0.0" from code */
+	pm_buf text;  /* the lines as received, "\n"-separated */
 	int nlines;
-	int done;          /* the last line was seen */
+	int done; /* the last line was seen */
 } smtp_reply;
 
 void smtp_reply_init(smtp_reply *r);
@@ -58,7 +58,7 @@ int smtp_dsn_parse(int code, const char *text, size_t len, char *dsn,
 typedef struct smtp_features {
 	int esmtp;
 	int pipelining;
-	int size;              /* SIZE offered */
+	int size;                    /* SIZE offered */
 	unsigned long long size_max; /* 0 = no limit given */
 	int eightbitmime;
 	int dsn;
@@ -79,10 +79,10 @@ int smtp_xtext(pm_buf *out, const char *s);
 /* ---- smtp_stuff.c ---- */
 
 typedef struct smtp_stuff {
-	int bol;           /* at the beginning of a line */
-	int cr;            /* a CR is pending */
-	size_t col;        /* octets on the current output line */
-	size_t limit;      /* smtp_line_length_limit; 0 = none */
+	int bol;      /* at the beginning of a line */
+	int cr;       /* a CR is pending */
+	size_t col;   /* octets on the current output line */
+	size_t limit; /* smtp_line_length_limit; 0 = none */
 } smtp_stuff;
 
 void smtp_stuff_init(smtp_stuff *st, size_t line_limit);
@@ -92,16 +92,15 @@ void smtp_stuff_init(smtp_stuff *st, size_t line_limit);
  * than the limit broken with CRLF SPACE. The result does not depend
  * on how the content is split. 0 or PM_ETOOBIG.
  */
-int smtp_stuff_feed(smtp_stuff *st, const void *data, size_t len,
-    pm_buf *out);
+int smtp_stuff_feed(smtp_stuff *st, const void *data, size_t len, pm_buf *out);
 /* End the content: CRLF if a line is open, then ".\r\n". */
 int smtp_stuff_end(smtp_stuff *st, pm_buf *out);
 
 /* ---- smtp_nexthop.c ---- */
 
-#define SMTP_DEST_DOMAIN 1  /* MX lookup */
-#define SMTP_DEST_HOST 2    /* name or address, no MX */
-#define SMTP_DEST_UNIX 3    /* lmtp: unix-domain socket */
+#define SMTP_DEST_DOMAIN 1 /* MX lookup */
+#define SMTP_DEST_HOST 2   /* name or address, no MX */
+#define SMTP_DEST_UNIX 3   /* lmtp: unix-domain socket */
 
 typedef struct smtp_dest {
 	int kind;
@@ -144,17 +143,17 @@ typedef struct smtp_addr {
 } smtp_addr;
 
 typedef struct smtp_err {
-	int status;          /* PM_JOB_DEFERRED or PM_JOB_BOUNCED */
+	int status; /* PM_JOB_DEFERRED or PM_JOB_BOUNCED */
 	char dsn[16];
 	char text[512];
 } smtp_err;
 
 /* From the configuration (smtp.c). */
-extern unsigned smtp_port_smtp;  /* smtp_tcp_port */
-extern unsigned smtp_port_lmtp;  /* lmtp_tcp_port */
-extern int smtp_use_v4;          /* inet_protocols */
+extern unsigned smtp_port_smtp; /* smtp_tcp_port */
+extern unsigned smtp_port_lmtp; /* lmtp_tcp_port */
+extern int smtp_use_v4;         /* inet_protocols */
 extern int smtp_use_v6;
-extern char **smtp_discard_kw;   /* smtp_discard_ehlo_keywords */
+extern char **smtp_discard_kw; /* smtp_discard_ehlo_keywords */
 
 /*
  * The addresses to try for dest, at most max (MX order). 0 with *n >
@@ -168,23 +167,23 @@ int smtp_resolve(const smtp_dest *d, int lmtp, smtp_addr *out, size_t max,
 typedef struct smtp_sess {
 	int fd;
 	int lmtp;
-	char key[1100];        /* cache key: mode and nexthop */
-	char relay[300];       /* host[ip]:port, for logs */
-	char hostip[300];      /* host[ip], for reply texts */
+	char key[1100];   /* cache key: mode and nexthop */
+	char relay[300];  /* host[ip]:port, for logs */
+	char hostip[300]; /* host[ip], for reply texts */
 	smtp_features feat;
-	char *ibuf;            /* input */
+	char *ibuf; /* input */
 	size_t ilen, ipos;
 	int64_t created_ms;
-	int64_t idle_ms;       /* when it went idle (cache) */
+	int64_t idle_ms; /* when it went idle (cache) */
 	unsigned uses;
-	int broken;            /* I/O failed, timed out, or 421: close */
-	int in_txn;            /* MAIL accepted, no final reply yet */
+	int broken; /* I/O failed, timed out, or 421: close */
+	int in_txn; /* MAIL accepted, no final reply yet */
 	struct smtp_sess *next;
 } smtp_sess;
 
 /* Connect within timeout; err gets Postfix's "connect to ..." text. */
-int smtp_connect(const smtp_addr *a, int lmtp, long timeout,
-    smtp_sess **out, smtp_err *err);
+int smtp_connect(const smtp_addr *a, int lmtp, long timeout, smtp_sess **out,
+    smtp_err *err);
 /* Write all within timeout (seconds): 0, PM_ETIMEDOUT, PM_ECLOSED. */
 int smtp_write(smtp_sess *s, const void *data, size_t len, long timeout);
 /* Read one whole reply within timeout: 0, PM_ETIMEDOUT, PM_ECLOSED, PM_EPROTO. */
@@ -205,21 +204,21 @@ void smtp_cache_count(int hit);
 /* ---- smtp_proto.c ---- */
 
 typedef struct smtp_msg {
-	const char *body;      /* the content as queued */
+	const char *body; /* the content as queued */
 	size_t len;
-	int eight;             /* 8-bit octets in the content */
-	int utf8;              /* SMTPUTF8 required (envelope or headers) */
-	pm_buf conv;           /* 7-bit form, made when first needed */
+	int eight;   /* 8-bit octets in the content */
+	int utf8;    /* SMTPUTF8 required (envelope or headers) */
+	pm_buf conv; /* 7-bit form, made when first needed */
 	int converted;
-	pm_buf out;            /* wire buffer */
-	smtp_reply rep;        /* reply buffer */
+	pm_buf out;     /* wire buffer */
+	smtp_reply rep; /* reply buffer */
 } smtp_msg;
 
 /* Greeting and EHLO/LHLO (HELO fallback): 0, or err filled. */
 int smtp_hello(smtp_sess *s, smtp_msg *m, smtp_err *err, int *soft);
 
-#define SMTP_XACT_DONE 0    /* statuses set (some may remain NONE) */
-#define SMTP_XACT_STALE 1   /* reused connection was dead: try anew */
+#define SMTP_XACT_DONE 0  /* statuses set (some may remain NONE) */
+#define SMTP_XACT_STALE 1 /* reused connection was dead: try anew */
 
 /* One mail transaction for the job's recipients still NONE. */
 int smtp_xact(smtp_sess *s, pm_job *j, smtp_msg *m, int reused);

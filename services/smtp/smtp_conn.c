@@ -125,7 +125,7 @@ smtp_connect(const smtp_addr *a, int lmtp, long timeout, smtp_sess **out,
 		if (errno != EINPROGRESS) {
 			e = errno;
 		} else if (poll_fd(fd, POLLOUT,
-		    pm_mono_ms() + timeout * 1000) != 0) {
+		               pm_mono_ms() + timeout * 1000) != 0) {
 			e = ETIMEDOUT;
 		} else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0) {
 			e = errno;
@@ -234,7 +234,8 @@ read_line(smtp_sess *s, int64_t deadline, pm_buf *line)
 		}
 		if (nl != NULL) {
 			s->ipos += take + 1;
-			if (line->len > 0 && line->data[line->len - 1] == '\r') {
+			if (line->len > 0 &&
+			    line->data[line->len - 1] == '\r') {
 				line->data[--line->len] = 0;
 			}
 			return (0);

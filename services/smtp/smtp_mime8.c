@@ -29,10 +29,10 @@
 
 /* What the headers of one entity say. */
 typedef struct mime_info {
-	char type[MIME_TOKEN_MAX];      /* lower case, "" if none/bad */
+	char type[MIME_TOKEN_MAX]; /* lower case, "" if none/bad */
 	char subtype[MIME_TOKEN_MAX];
 	char boundary[PM_MIME8_BOUNDARY_MAX + 1];
-	char cte[MIME_TOKEN_MAX];       /* lower case, "" if none */
+	char cte[MIME_TOKEN_MAX]; /* lower case, "" if none */
 	int has_ct;
 	int has_cte;
 	int has_mimever;
@@ -113,8 +113,9 @@ get_token(const char *p, const char *end, char *buf, size_t size)
 	while (p < end && (unsigned char) *p > 0x20 &&
 	    (unsigned char) *p < 0x7f && !is_tspecial(*p)) {
 		if (n + 1 < size) {
-			buf[n] = (char) ((*p >= 'A' && *p <= 'Z') ?
-			    *p - 'A' + 'a' : *p);
+			buf[n] =
+			    (char) ((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' :
+			                                       *p);
 		}
 		n++;
 		p++;
@@ -188,8 +189,7 @@ parse_ct(mime_info *mi, const char *v, size_t len)
 		return;
 	}
 	p = skip_cfws(p + 1, end);
-	if ((p = get_token(p, end, mi->subtype, sizeof(mi->subtype))) ==
-	    NULL) {
+	if ((p = get_token(p, end, mi->subtype, sizeof(mi->subtype))) == NULL) {
 		mi->type[0] = 0;
 		return;
 	}
@@ -232,8 +232,7 @@ parse_cte(mime_info *mi, const char *v, size_t len)
 
 /* Pass 1: read the headers; returns the offset of the body. */
 static size_t
-read_headers(mime_ctx *m, const char *p, size_t len, mime_info *mi,
-    int *blank)
+read_headers(mime_ctx *m, const char *p, size_t len, mime_info *mi, int *blank)
 {
 	pm_hdr_iter it;
 	pm_hdr h;
@@ -352,8 +351,8 @@ pm_mime8_qp_encode(const void *data, size_t len, pm_buf *out)
 			continue;
 		}
 		/* white space before a line break or the end is encoded */
-		hard_next = i + 1 == len || (i + 2 < len &&
-		    p[i + 1] == '\r' && p[i + 2] == '\n');
+		hard_next = i + 1 == len ||
+		    (i + 2 < len && p[i + 1] == '\r' && p[i + 2] == '\n');
 		if (c == ' ' || c == '\t') {
 			lit = !hard_next;
 		} else {
@@ -400,9 +399,11 @@ mime_leaf(mime_ctx *m, const char *p, size_t len, const mime_info *mi,
 
 	if (!plain || (!eight && !binary)) {
 		/* relabel a 7-bit body; leave encoded ones alone */
-		write_headers(m, p, hlen, plain && mi->has_cte &&
-		    strcmp(mi->cte, "7bit") != 0 ? "7bit" : NULL, NULL,
-		    blank, blen > 0);
+		write_headers(m, p, hlen,
+		    plain && mi->has_cte && strcmp(mi->cte, "7bit") != 0 ?
+		        "7bit" :
+		        NULL,
+		    NULL, blank, blen > 0);
 		out_put(m, body, blen);
 		return;
 	}
@@ -442,8 +443,8 @@ is_delim(const char *l, const char *e, const char *b, size_t blen)
 }
 
 static void
-mime_multipart(mime_ctx *m, const char *body, size_t blen,
-    const mime_info *mi, int depth)
+mime_multipart(mime_ctx *m, const char *body, size_t blen, const mime_info *mi,
+    int depth)
 {
 	const char *end = body + blen, *l, *nl, *e, *part = NULL;
 	const char *dstart;
@@ -516,8 +517,8 @@ mime_entity(mime_ctx *m, const char *p, size_t len, int depth, int digest,
 		memcpy(mi.type, "message", 8);
 		memcpy(mi.subtype, "rfc822", 7);
 	}
-	relabel = mi.has_cte && (strcmp(mi.cte, "8bit") == 0 ||
-	    strcmp(mi.cte, "binary") == 0);
+	relabel = mi.has_cte &&
+	    (strcmp(mi.cte, "8bit") == 0 || strcmp(mi.cte, "binary") == 0);
 	if (strcmp(mi.type, "multipart") == 0 && mi.boundary[0] != 0) {
 		write_headers(m, p, hlen, relabel ? "7bit" : NULL, NULL, blank,
 		    hlen < len);
@@ -542,8 +543,8 @@ pm_mime8_to_7bit(const void *content, size_t len, pm_buf *out,
 	mime_ctx m;
 
 	m.out = out;
-	m.nesting_limit = nesting_limit > 0 ? nesting_limit :
-	    PM_MIME8_NESTING_DEF;
+	m.nesting_limit =
+	    nesting_limit > 0 ? nesting_limit : PM_MIME8_NESTING_DEF;
 	m.header_limit = header_size_limit > 0 ? header_size_limit : 102400;
 	m.err = 0;
 	mime_entity(&m, content, len, 0, 0, 1);

@@ -94,7 +94,8 @@ parse_hostport(const char *s, int allow_mx, smtp_dest *d, const char **why)
 		bracket = 1;
 	} else {
 		h = s;
-		if ((colon = strchr(s, ':')) != NULL && strchr(colon + 1, ':')) {
+		if ((colon = strchr(s, ':')) != NULL &&
+		    strchr(colon + 1, ':')) {
 			*why = "IPv6 address without []";
 			return (PM_EINVAL);
 		}
@@ -118,7 +119,8 @@ parse_hostport(const char *s, int allow_mx, smtp_dest *d, const char **why)
 	}
 	/* an address is never looked up as MX */
 	d->kind = allow_mx && !bracket && colon == NULL && !d->literal ?
-	    SMTP_DEST_DOMAIN : SMTP_DEST_HOST;
+	    SMTP_DEST_DOMAIN :
+	    SMTP_DEST_HOST;
 	return (0);
 }
 
@@ -138,7 +140,7 @@ smtp_nexthop_parse(const char *nexthop, int lmtp, smtp_dest *d,
 		s += 5;
 		if (*s == 0 || strlen(s) >= sizeof(((smtp_addr *) 0)->path)) {
 			*why = *s == 0 ? "empty socket path" :
-			    "socket path too long";
+			                 "socket path too long";
 			return (PM_EINVAL);
 		}
 		d->kind = SMTP_DEST_UNIX;
@@ -168,7 +170,7 @@ smtp_mx_sort(pm_dns_rr *rr, size_t n, unsigned (*rnd)(unsigned))
 	/* Fisher-Yates within each run of equal preference */
 	for (start = 0; start < n; start = i) {
 		for (i = start + 1; i < n && rr[i].pref == rr[start].pref;
-		    i++) {
+		     i++) {
 			/* run */
 		}
 		for (j = i - 1; j > start; j--) {
@@ -195,8 +197,7 @@ same_host(const char *a, const char *b)
 }
 
 size_t
-smtp_mx_trim_self(pm_dns_rr *rr, size_t n, const char *myhostname,
-    int *self)
+smtp_mx_trim_self(pm_dns_rr *rr, size_t n, const char *myhostname, int *self)
 {
 	size_t i, keep;
 

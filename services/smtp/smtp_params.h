@@ -14,7 +14,7 @@
 #include "pm_mail_params.h"
 
 /* Strings. */
-#define VAR_SMTP_METRICS "smtp_metrics_listen"           /* Postmesh */
+#define VAR_SMTP_METRICS "smtp_metrics_listen" /* Postmesh */
 #define VAR_SMTP_HELO_NAME "smtp_helo_name"
 #define VAR_SMTP_TCP_PORT "smtp_tcp_port"
 #define VAR_LMTP_TCP_PORT "lmtp_tcp_port"
@@ -22,7 +22,7 @@
 #define VAR_INET_PROTOCOLS "inet_protocols"
 
 /* Integers. */
-#define VAR_SMTP_SLOTS "smtp_delivery_slots"             /* Postmesh */
+#define VAR_SMTP_SLOTS "smtp_delivery_slots" /* Postmesh */
 #define DEF_SMTP_SLOTS 50
 #define VAR_SMTP_CACHE_LIMIT "smtp_connection_cache_limit" /* Postmesh */
 #define DEF_SMTP_CACHE_LIMIT 100

@@ -64,30 +64,33 @@
 
 typedef struct smtp_cmd {
 	int type;
-	size_t off, len;        /* in the command buffer */
-	size_t rcpt;            /* CMD_RCPT: index in j->rcpt */
+	size_t off, len; /* in the command buffer */
+	size_t rcpt;     /* CMD_RCPT: index in j->rcpt */
 } smtp_cmd;
 
 static const char *
 cmd_name(int type)
 {
-	return (type == CMD_MAIL ? "MAIL FROM" : type == CMD_RCPT ?
-	    "RCPT TO" : "DATA");
+	return (type == CMD_MAIL ? "MAIL FROM" :
+	        type == CMD_RCPT ? "RCPT TO" :
+	                           "DATA");
 }
 
 static long
 cmd_timeout(int type)
 {
-	return (type == CMD_MAIL ? var_smtp_mail_tmout : type == CMD_RCPT ?
-	    var_smtp_rcpt_tmout : var_smtp_data0_tmout);
+	return (type == CMD_MAIL ? var_smtp_mail_tmout :
+	        type == CMD_RCPT ? var_smtp_rcpt_tmout :
+	                           var_smtp_data0_tmout);
 }
 
 /* Outcome class of a reply code (non-5xx failures are temporary). */
 static int
 code_status(int code)
 {
-	return (code / 100 == 2 ? PM_JOB_SENT : code / 100 == 5 ?
-	    PM_JOB_BOUNCED : PM_JOB_DEFERRED);
+	return (code / 100 == 2 ? PM_JOB_SENT :
+	        code / 100 == 5 ? PM_JOB_BOUNCED :
+	                          PM_JOB_DEFERRED);
 }
 
 /* A DSN of the status's class ("5.1.1" of a deferral becomes "4.1.1"). */
@@ -95,8 +98,9 @@ static void
 dsn_of(const smtp_reply *r, int status, char *dsn, size_t size)
 {
 	snprintf(dsn, size, "%s", r->dsn[0] ? r->dsn : "4.0.0");
-	dsn[0] = status == PM_JOB_SENT ? '2' : status == PM_JOB_BOUNCED ?
-	    '5' : '4';
+	dsn[0] = status == PM_JOB_SENT ? '2' :
+	    status == PM_JOB_BOUNCED   ? '5' :
+	                                 '4';
 }
 
 static void
@@ -105,15 +109,21 @@ io_err(smtp_err *e, const smtp_sess *s, int rc, const char *state)
 	e->status = PM_JOB_DEFERRED;
 	snprintf(e->dsn, sizeof(e->dsn), "4.4.2");
 	if (rc == PM_ETIMEDOUT) {
-		snprintf(e->text, sizeof(e->text), "conversation with %s timed "
-		    "out while %s", s->hostip, state);
+		snprintf(e->text, sizeof(e->text),
+		    "conversation with %s timed "
+		    "out while %s",
+		    s->hostip, state);
 	} else if (rc == PM_EPROTO) {
 		snprintf(e->dsn, sizeof(e->dsn), "4.5.0");
-		snprintf(e->text, sizeof(e->text), "conversation with %s: "
-		    "reply too long while %s", s->hostip, state);
+		snprintf(e->text, sizeof(e->text),
+		    "conversation with %s: "
+		    "reply too long while %s",
+		    s->hostip, state);
 	} else {
-		snprintf(e->text, sizeof(e->text), "lost connection with %s "
-		    "while %s", s->hostip, state);
+		snprintf(e->text, sizeof(e->text),
+		    "lost connection with %s "
+		    "while %s",
+		    s->hostip, state);
 	}
 }
 
@@ -195,12 +205,13 @@ smtp_hello(smtp_sess *s, smtp_msg *m, smtp_err *err, int *soft)
 		char flat[400], pre[340];
 
 		st = m->rep.code / 100 == 5 && !var_smtp_skip_5xx ?
-		    PM_JOB_BOUNCED : PM_JOB_DEFERRED;
+		    PM_JOB_BOUNCED :
+		    PM_JOB_DEFERRED;
 		smtp_reply_flat(&m->rep, flat, sizeof(flat));
 		err->status = st;
 		dsn_of(&m->rep, st, err->dsn, sizeof(err->dsn));
-		snprintf(pre, sizeof(pre), "host %.300s refused to talk to me: ",
-		    s->hostip);
+		snprintf(pre, sizeof(pre),
+		    "host %.300s refused to talk to me: ", s->hostip);
 		text3(err->text, sizeof(err->text), pre, flat, "");
 		*soft = st == PM_JOB_DEFERRED;
 		return (PM_EPROTO);
@@ -211,9 +222,9 @@ smtp_hello(smtp_sess *s, smtp_msg *m, smtp_err *err, int *soft)
 		snprintf(cmd, sizeof(cmd), "%s %s\r\n", verb,
 		    var_smtp_helo_name);
 		if ((rc = smtp_write(s, cmd, strlen(cmd),
-		    var_smtp_helo_tmout)) != 0 ||
-		    (rc = smtp_read_reply(s, &m->rep,
-		    var_smtp_helo_tmout)) != 0) {
+		         var_smtp_helo_tmout)) != 0 ||
+		    (rc = smtp_read_reply(s, &m->rep, var_smtp_helo_tmout)) !=
+		        0) {
 			io_err(err, s, rc, state);
 			return (rc);
 		}
@@ -239,8 +250,8 @@ smtp_hello(smtp_sess *s, smtp_msg *m, smtp_err *err, int *soft)
 
 /* MAIL FROM, the RCPTs still to do, DATA, into buf and cmds. */
 static size_t
-build_cmds(const smtp_sess *s, const pm_job *j, const smtp_msg *m,
-    pm_buf *buf, smtp_cmd *cmds)
+build_cmds(const smtp_sess *s, const pm_job *j, const smtp_msg *m, pm_buf *buf,
+    smtp_cmd *cmds)
 {
 	const smtp_features *f = &s->feat;
 	const pm_job_rcpt *r;
@@ -254,12 +265,11 @@ build_cmds(const smtp_sess *s, const pm_job *j, const smtp_msg *m,
 	if (f->size) {
 		pm_buf_printf(buf, " SIZE=%zu", m->len);
 	}
-	if (f->eightbitmime && (m->eight ||
-	    j->body_type == PM_BODYTYPE_8BITMIME)) {
+	if (f->eightbitmime &&
+	    (m->eight || j->body_type == PM_BODYTYPE_8BITMIME)) {
 		pm_buf_puts(buf, " BODY=8BITMIME");
 	}
-	if (f->smtputf8 && (m->utf8 ||
-	    (j->flags & PM_MSG_SMTPUTF8))) {
+	if (f->smtputf8 && (m->utf8 || (j->flags & PM_MSG_SMTPUTF8))) {
 		pm_buf_puts(buf, " SMTPUTF8");
 	}
 	if (f->dsn && j->dsn_ret == PM_RET_FULL) {
@@ -287,16 +297,17 @@ build_cmds(const smtp_sess *s, const pm_job *j, const smtp_msg *m,
 			pm_buf_puts(buf, " NOTIFY=NEVER");
 		} else if (f->dsn && r->notify != 0) {
 			pm_buf_printf(buf, " NOTIFY=%s%s%s%s%s",
-			    r->notify & PM_NOTIFY_SUCCESS ?
-			    "SUCCESS" : "",
+			    r->notify & PM_NOTIFY_SUCCESS ? "SUCCESS" : "",
 			    (r->notify & PM_NOTIFY_SUCCESS) &&
-			    (r->notify & 12) ? "," : "",
-			    r->notify & PM_NOTIFY_FAILURE ?
-			    "FAILURE" : "",
+			            (r->notify & 12) ?
+			        "," :
+			        "",
+			    r->notify & PM_NOTIFY_FAILURE ? "FAILURE" : "",
 			    (r->notify & PM_NOTIFY_FAILURE) &&
-			    (r->notify & PM_NOTIFY_DELAY) ? "," : "",
-			    r->notify & PM_NOTIFY_DELAY ?
-			    "DELAY" : "");
+			            (r->notify & PM_NOTIFY_DELAY) ?
+			        "," :
+			        "",
+			    r->notify & PM_NOTIFY_DELAY ? "DELAY" : "");
 		}
 		if (f->dsn && r->orcpt[0] != 0 &&
 		    (semi = strchr(r->orcpt, ';')) != NULL) {
@@ -305,7 +316,7 @@ build_cmds(const smtp_sess *s, const pm_job *j, const smtp_msg *m,
 			smtp_xtext(buf, semi + 1);
 		} else if (f->dsn && r->queued_address[0] != 0 &&
 		    !pm_mime8_is_8bit(r->queued_address,
-		    strlen(r->queued_address))) {
+		        strlen(r->queued_address))) {
 			pm_buf_puts(buf, " ORCPT=rfc822;");
 			smtp_xtext(buf, r->queued_address);
 		}
@@ -330,7 +341,7 @@ send_content(smtp_sess *s, pm_job *j, smtp_msg *m, const smtp_cmd *cmds,
 	smtp_stuff st;
 	int rc;
 	static const char *eod = "sending end of data -- message may be "
-	    "sent more than once";
+	                         "sent more than once";
 
 	smtp_stuff_init(&st, (size_t) var_smtp_line_limit);
 	do {
@@ -342,9 +353,9 @@ send_content(smtp_sess *s, pm_job *j, smtp_msg *m, const smtp_cmd *cmds,
 			(void) smtp_stuff_end(&st, &m->out);
 		}
 		if ((rc = smtp_write(s, m->out.data, m->out.len,
-		    var_smtp_data1_tmout)) != 0) {
-			io_fail(j, s, rc, off == len ? eod :
-			    "sending message body");
+		         var_smtp_data1_tmout)) != 0) {
+			io_fail(j, s, rc,
+			    off == len ? eod : "sending message body");
 			return;
 		}
 	} while (off < len);
@@ -353,8 +364,8 @@ send_content(smtp_sess *s, pm_job *j, smtp_msg *m, const smtp_cmd *cmds,
 		if (cmds[k].type != CMD_RCPT || !acc[k]) {
 			continue;
 		}
-		if ((rc = smtp_read_reply(s, &m->rep,
-		    var_smtp_data2_tmout)) != 0) {
+		if ((rc = smtp_read_reply(s, &m->rep, var_smtp_data2_tmout)) !=
+		    0) {
 			io_fail(j, s, rc, eod);
 			return;
 		}
@@ -388,15 +399,17 @@ checks(smtp_sess *s, pm_job *j, smtp_msg *m)
 	int rc;
 
 	if (m->utf8 && !s->feat.smtputf8) {
-		pm_job_set_all(j, PM_JOB_BOUNCED, "5.6.7", "SMTPUTF8 is "
-		    "required, but was not offered by host %s", s->hostip);
+		pm_job_set_all(j, PM_JOB_BOUNCED, "5.6.7",
+		    "SMTPUTF8 is "
+		    "required, but was not offered by host %s",
+		    s->hostip);
 		return (-1);
 	}
-	if (s->feat.size && s->feat.size_max > 0 &&
-	    m->len > s->feat.size_max) {
-		pm_job_set_all(j, PM_JOB_BOUNCED, "5.3.4", "message size %zu "
-		    "exceeds size limit %llu of server %s", m->len,
-		    s->feat.size_max, s->hostip);
+	if (s->feat.size && s->feat.size_max > 0 && m->len > s->feat.size_max) {
+		pm_job_set_all(j, PM_JOB_BOUNCED, "5.3.4",
+		    "message size %zu "
+		    "exceeds size limit %llu of server %s",
+		    m->len, s->feat.size_max, s->hostip);
 		return (-1);
 	}
 	if (m->eight && !s->feat.eightbitmime && !m->converted) {
@@ -404,7 +417,8 @@ checks(smtp_sess *s, pm_job *j, smtp_msg *m)
 		rc = pm_mime8_to_7bit(m->body, m->len, &m->conv,
 		    (int) var_mime_nest_limit, (size_t) var_header_limit);
 		if (rc != 0) {
-			pm_job_set_all(j, PM_JOB_DEFERRED, "4.3.0", "cannot "
+			pm_job_set_all(j, PM_JOB_DEFERRED, "4.3.0",
+			    "cannot "
 			    "convert 8-bit message to 7-bit: %s",
 			    pm_strerror(rc));
 			return (-1);
@@ -455,12 +469,16 @@ smtp_xact(smtp_sess *s, pm_job *j, smtp_msg *m, int reused)
 	j->dsn_passed = s->feat.dsn ? 1 : 0;
 	while (k < ncmd) {
 		if (k == sent) {
-			if (!pipe && (mail_failed ||
-			    (cmds[k].type == CMD_DATA && nacc == 0))) {
+			if (!pipe &&
+			    (mail_failed ||
+			        (cmds[k].type == CMD_DATA && nacc == 0))) {
 				break;
 			}
-			for (g = k, bytes = 0; g < ncmd && (g == k || (pipe &&
-			    bytes + cmds[g].len <= SMTP_PIPE_BYTES)); g++) {
+			for (g = k, bytes = 0; g < ncmd &&
+			     (g == k ||
+			         (pipe &&
+			             bytes + cmds[g].len <= SMTP_PIPE_BYTES));
+			     g++) {
 				bytes += cmds[g].len;
 			}
 			rc = smtp_write(s, buf.data + cmds[k].off, bytes,
@@ -522,8 +540,8 @@ smtp_xact(smtp_sess *s, pm_job *j, smtp_msg *m, int reused)
 			} else if (!mail_failed && nacc > 0) {
 				reply_err(&e, s, &m->rep, "DATA",
 				    code_status(m->rep.code) == PM_JOB_SENT ?
-				    PM_JOB_DEFERRED :
-				    code_status(m->rep.code));
+				        PM_JOB_DEFERRED :
+				        code_status(m->rep.code));
 				pm_job_set_all(j, e.status, e.dsn, "%s",
 				    e.text);
 			}
@@ -531,7 +549,7 @@ smtp_xact(smtp_sess *s, pm_job *j, smtp_msg *m, int reused)
 		}
 		if (m->rep.code == 421 || s->broken) {
 			/* the server leaves: the rest waits for next time */
-			s->broken = 1;  /* and the connection is not cached */
+			s->broken = 1; /* and the connection is not cached */
 			reply_err(&e, s, &m->rep, cmd_name(cmds[k].type),
 			    PM_JOB_DEFERRED);
 			pm_job_set_all(j, e.status, e.dsn, "%s", e.text);

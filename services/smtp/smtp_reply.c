@@ -62,8 +62,7 @@ is_digit(int c)
 }
 
 int
-smtp_dsn_parse(int code, const char *text, size_t len, char *dsn,
-    size_t size)
+smtp_dsn_parse(int code, const char *text, size_t len, char *dsn, size_t size)
 {
 	size_t i = pm_dsn_status_span(text, len);
 
@@ -94,8 +93,8 @@ smtp_reply_add(smtp_reply *r, const char *line, size_t len)
 	}
 	(void) pm_buf_append(&r->text, line, len);
 	if (len < 3 || !is_digit(line[0]) || !is_digit(line[1]) ||
-	    !is_digit(line[2]) || (len > 3 && line[3] != ' ' &&
-	    line[3] != '-')) {
+	    !is_digit(line[2]) ||
+	    (len > 3 && line[3] != ' ' && line[3] != '-')) {
 		r->code = 0;
 		snprintf(r->dsn, sizeof(r->dsn), "4.5.0");
 		r->done = 1;
@@ -197,8 +196,9 @@ smtp_ehlo_parse(const smtp_reply *r, char *const *discard, smtp_features *f)
 			while (v < nl && *v == ' ') {
 				v++;
 			}
-			for (n = 0, digits = 0; v < nl && is_digit(*v) &&
-			    digits < 19; v++, digits++) {
+			for (n = 0, digits = 0;
+			     v < nl && is_digit(*v) && digits < 19;
+			     v++, digits++) {
 				n = n * 10 + (unsigned long long) (*v - '0');
 			}
 			f->size_max = digits < 19 ? n : 0;

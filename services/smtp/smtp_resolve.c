@@ -37,9 +37,8 @@ resolve_rnd(unsigned n)
 	return (arc4random_uniform(n));
 }
 
-static void
-err_set(smtp_err *e, int status, const char *dsn, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void err_set(smtp_err *e, int status, const char *dsn, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 
 static void
 err_set(smtp_err *e, int status, const char *dsn, const char *fmt, ...)
@@ -56,7 +55,7 @@ err_set(smtp_err *e, int status, const char *dsn, const char *fmt, ...)
 
 /* The worst DNS outcome so far, for the error text. */
 typedef struct dns_fail {
-	int status;        /* PM_DNS_*: RETRY beats the others */
+	int status; /* PM_DNS_*: RETRY beats the others */
 	char name[PM_DNS_NAME_MAX + 1];
 	const char *type;
 } dns_fail;
@@ -64,8 +63,9 @@ typedef struct dns_fail {
 static void
 fail_note(dns_fail *f, int st, const char *name, const char *type)
 {
-	if (f->status == 0 || (st == PM_DNS_RETRY && f->status !=
-	    PM_DNS_RETRY) || st == PM_DNS_INVAL) {
+	if (f->status == 0 ||
+	    (st == PM_DNS_RETRY && f->status != PM_DNS_RETRY) ||
+	    st == PM_DNS_INVAL) {
 		f->status = st;
 		snprintf(f->name, sizeof(f->name), "%s", name);
 		f->type = type;
@@ -76,13 +76,17 @@ static void
 fail_err(const dns_fail *f, smtp_err *e)
 {
 	if (f->status == PM_DNS_RETRY || f->status == PM_DNS_INVAL) {
-		err_set(e, PM_JOB_DEFERRED, "4.4.3", "Host or domain name not "
+		err_set(e, PM_JOB_DEFERRED, "4.4.3",
+		    "Host or domain name not "
 		    "found. Name service error for name=%s type=%s: Host not "
-		    "found, try again", f->name, f->type);
+		    "found, try again",
+		    f->name, f->type);
 	} else {
-		err_set(e, PM_JOB_BOUNCED, "5.4.4", "Host or domain name not "
+		err_set(e, PM_JOB_BOUNCED, "5.4.4",
+		    "Host or domain name not "
 		    "found. Name service error for name=%s type=%s: Host not "
-		    "found", f->name, f->type);
+		    "found",
+		    f->name, f->type);
 	}
 }
 
@@ -140,8 +144,8 @@ host_addrs(const char *host, unsigned port, smtp_addr *out, size_t max,
 		}
 		st = PM_DNS_OK;
 		if (pm_dns_lookup_st(host, type, &rrs, &nrr, 0, &st) != 0) {
-			fail_note(fail, st, host, type == PM_DNS_A ? "A" :
-			    "AAAA");
+			fail_note(fail, st, host,
+			    type == PM_DNS_A ? "A" : "AAAA");
 			continue;
 		}
 		for (i = 0; i < nrr; i++) {
@@ -174,15 +178,18 @@ domain_addrs(const smtp_dest *d, unsigned port, smtp_addr *out, size_t max,
 			}
 			return (0);
 		}
-		fail_note(&fail, st == PM_DNS_NXDOMAIN ? PM_DNS_NXDOMAIN :
-		    PM_DNS_RETRY, d->host, "MX");
+		fail_note(&fail,
+		    st == PM_DNS_NXDOMAIN ? PM_DNS_NXDOMAIN : PM_DNS_RETRY,
+		    d->host, "MX");
 		fail_err(&fail, err);
 		return (PM_ENOENT);
 	}
 	for (i = 0; i < nmx; i++) {
 		if (mx[i].data == NULL || mx[i].data[0] == 0) {
-			err_set(err, PM_JOB_BOUNCED, "5.1.10", "Domain %s does "
-			    "not accept mail (nullMX)", d->host);
+			err_set(err, PM_JOB_BOUNCED, "5.1.10",
+			    "Domain %s does "
+			    "not accept mail (nullMX)",
+			    d->host);
 			pm_dns_rr_free(mx, nmx);
 			return (PM_ENOENT);
 		}
@@ -190,8 +197,10 @@ domain_addrs(const smtp_dest *d, unsigned port, smtp_addr *out, size_t max,
 	smtp_mx_sort(mx, nmx, resolve_rnd);
 	keep = smtp_mx_trim_self(mx, nmx, var_myhostname, &self);
 	if (self && keep == 0) {
-		err_set(err, PM_JOB_BOUNCED, "5.4.6", "mail for %s loops back "
-		    "to myself", d->host);
+		err_set(err, PM_JOB_BOUNCED, "5.4.6",
+		    "mail for %s loops back "
+		    "to myself",
+		    d->host);
 		pm_dns_rr_free(mx, nmx);
 		return (PM_ENOENT);
 	}
@@ -210,8 +219,9 @@ int
 smtp_resolve(const smtp_dest *d, int lmtp, smtp_addr *out, size_t max,
     size_t *n, smtp_err *err)
 {
-	unsigned port = d->port ? d->port : lmtp ? smtp_port_lmtp :
-	    smtp_port_smtp;
+	unsigned port = d->port ? d->port :
+	    lmtp                ? smtp_port_lmtp :
+	                          smtp_port_smtp;
 	dns_fail fail = { 0 };
 
 	*n = 0;

@@ -101,8 +101,9 @@ smtp_stuff_feed(smtp_stuff *st, const void *data, size_t len, pm_buf *out)
 			continue;
 		}
 		room = st->limit > 0 ? st->limit - st->col : len - i;
-		for (j = i; j < len && j - i < room && p[j] != '\r' &&
-		    p[j] != '\n'; j++) {
+		for (j = i;
+		     j < len && j - i < room && p[j] != '\r' && p[j] != '\n';
+		     j++) {
 			/* a run of ordinary octets */
 		}
 		if (err == 0) {

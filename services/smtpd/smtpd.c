@@ -86,21 +86,44 @@ pm_budget smtpd_content_budget;
 #define SMTPD_PAUSE_MAX_MS 1000
 
 static struct evconnlistener *smtpd_listener;
-static struct event *smtpd_resume_ev;  /* ends an accept() pause */
+static struct event *smtpd_resume_ev; /* ends an accept() pause */
 static int smtpd_accept_paused;
-static long smtpd_pause_ms;            /* last pause; 0 after an accept */
+static long smtpd_pause_ms; /* last pause; 0 after an accept */
 static struct event *smtpd_stop_ev;
 static struct event *smtpd_grace_ev;
 static smtpd_session *smtpd_sessions;
 static long smtpd_nsessions;
 
 static const char *const cmd_labels[CMD_COUNT] = {
-	"HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
-	"RSET", "NOOP", "VRFY", "ETRN", "QUIT", "HELP", "UNKNOWN",
+	"HELO",
+	"EHLO",
+	"STARTTLS",
+	"AUTH",
+	"MAIL",
+	"RCPT",
+	"DATA",
+	"BDAT",
+	"RSET",
+	"NOOP",
+	"VRFY",
+	"ETRN",
+	"QUIT",
+	"HELP",
+	"UNKNOWN",
 };
 static const char *const rej_labels[REJ_COUNT] = {
-	"relay", "recipient", "sender", "client", "helo", "data", "size",
-	"syntax", "limit", "protocol", "cleanup", "storage",
+	"relay",
+	"recipient",
+	"sender",
+	"client",
+	"helo",
+	"data",
+	"size",
+	"syntax",
+	"limit",
+	"protocol",
+	"cleanup",
+	"storage",
 };
 
 static void
@@ -125,9 +148,9 @@ smtpd_metrics_init(void)
 	    NULL);
 	for (i = 0; i < REJ_COUNT; i++) {
 		snprintf(lab, sizeof(lab), "reason=\"%s\"", rej_labels[i]);
-		smtpd_m_rejected[i] = pm_metric_counter(
-		    "smtpd_messages_rejected_total",
-		    "Rejected commands and messages, by reason.", lab);
+		smtpd_m_rejected[i] =
+		    pm_metric_counter("smtpd_messages_rejected_total",
+		        "Rejected commands and messages, by reason.", lab);
 	}
 }
 
@@ -156,12 +179,12 @@ smtpd_session_gone(smtpd_session *s)
 }
 
 static void
-smtpd_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+smtpd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
 {
 	smtpd_session *s;
 
-	(void)arg;
+	(void) arg;
 	smtpd_pause_ms = 0;
 	if (smtpd_stopping) {
 		evutil_closesocket(fd);
@@ -185,9 +208,9 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd,
 static void
 smtpd_accept_resume(evutil_socket_t fd, short what, void *arg)
 {
-	(void)fd;
-	(void)what;
-	(void)arg;
+	(void) fd;
+	(void) what;
+	(void) arg;
 	smtpd_accept_paused = 0;
 	if (smtpd_listener != NULL && !smtpd_stopping &&
 	    smtpd_nsessions < var_smtpd_session_limit) {
@@ -201,22 +224,22 @@ smtpd_accept_error(struct evconnlistener *l, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 	struct timeval tv;
 
-	(void)arg;
-	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
-	    err != ENOMEM) {
+	(void) arg;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
 		/* That connection is gone; the next one may do. */
 		pm_msg_warn("accept: %s", evutil_socket_error_to_string(err));
 		return;
 	}
 	/* Out of resources: the connection stays queued; wait. */
-	smtpd_pause_ms = smtpd_pause_ms == 0 ? SMTPD_PAUSE_MIN_MS :
-	    smtpd_pause_ms * 2;
+	smtpd_pause_ms =
+	    smtpd_pause_ms == 0 ? SMTPD_PAUSE_MIN_MS : smtpd_pause_ms * 2;
 	if (smtpd_pause_ms > SMTPD_PAUSE_MAX_MS) {
 		smtpd_pause_ms = SMTPD_PAUSE_MAX_MS;
 	}
 	pm_msg_warn("accept: %s: pausing new connections for %ld ms "
-	    "(%ld sessions)", evutil_socket_error_to_string(err),
-	    smtpd_pause_ms, smtpd_nsessions);
+	            "(%ld sessions)",
+	    evutil_socket_error_to_string(err), smtpd_pause_ms,
+	    smtpd_nsessions);
 	evconnlistener_disable(l);
 	smtpd_accept_paused = 1;
 	tv.tv_sec = smtpd_pause_ms / 1000;
@@ -232,9 +255,9 @@ smtpd_grace_cb(evutil_socket_t fd, short what, void *arg)
 	smtpd_session *s;
 	smtpd_session *next;
 
-	(void)fd;
-	(void)what;
-	(void)arg;
+	(void) fd;
+	(void) what;
+	(void) arg;
 	for (s = smtpd_sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->phase != PH_CLOSING && s->cont == NULL) {
@@ -251,9 +274,9 @@ smtpd_stop_cb(evutil_socket_t fd, short what, void *arg)
 	smtpd_session *s;
 	smtpd_session *next;
 
-	(void)fd;
-	(void)what;
-	(void)arg;
+	(void) fd;
+	(void) what;
+	(void) arg;
 	if (smtpd_stopping) {
 		return;
 	}
@@ -281,7 +304,7 @@ smtpd_stop_cb(evutil_socket_t fd, short what, void *arg)
 static void
 smtpd_on_stop(void *arg)
 {
-	(void)arg;
+	(void) arg;
 	/* Signal thread: event_active is thread-safe with evthread. */
 	event_active(smtpd_stop_ev, 0, 0);
 }
@@ -289,8 +312,7 @@ smtpd_on_stop(void *arg)
 /* Start-up. */
 
 static void
-smtpd_listen_addr(const char *spec, struct sockaddr_storage *ss,
-    socklen_t *len)
+smtpd_listen_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[256];
 	const char *port;
@@ -302,20 +324,20 @@ smtpd_listen_addr(const char *spec, struct sockaddr_storage *ss,
 	if (spec[0] == '[') {
 		const char *rb = strchr(spec, ']');
 
-		if (rb == NULL || rb[1] != ':' || (size_t)(rb - spec) > 255) {
+		if (rb == NULL || rb[1] != ':' || (size_t) (rb - spec) > 255) {
 			pm_msg_fatal("%s: bad address: %s", VAR_SMTPD_LISTEN,
 			    spec);
 		}
-		snprintf(host, sizeof(host), "%.*s", (int)(rb - spec - 1),
+		snprintf(host, sizeof(host), "%.*s", (int) (rb - spec - 1),
 		    spec + 1);
 		port = rb + 2;
 	} else {
 		if ((colon = strrchr(spec, ':')) == NULL ||
-		    (size_t)(colon - spec) > 255) {
+		    (size_t) (colon - spec) > 255) {
 			pm_msg_fatal("%s: expected host:port, got: %s",
 			    VAR_SMTPD_LISTEN, spec);
 		}
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec),
+		snprintf(host, sizeof(host), "%.*s", (int) (colon - spec),
 		    spec);
 		port = colon + 1;
 	}
@@ -323,8 +345,8 @@ smtpd_listen_addr(const char *spec, struct sockaddr_storage *ss,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host[0] == 0 || strcmp(host, "*") == 0 ? NULL :
-	    host, port, &hints, &res);
+	rc = getaddrinfo(host[0] == 0 || strcmp(host, "*") == 0 ? NULL : host,
+	    port, &hints, &res);
 	if (rc != 0) {
 		pm_msg_fatal("%s: %s: %s", VAR_SMTPD_LISTEN, spec,
 		    gai_strerror(rc));
@@ -346,17 +368,17 @@ smtpd_pre_init(void)
 		    VAR_SMTPD_FORBID_BARE_NL, var_smtpd_forbid_bare_nl);
 	}
 	if (var_smtpd_soft_erlim > var_smtpd_hard_erlim) {
-		pm_msg_warn("%s (%ld) is above %s (%ld)",
-		    VAR_SMTPD_SOFT_ERLIM, var_smtpd_soft_erlim,
-		    VAR_SMTPD_HARD_ERLIM, var_smtpd_hard_erlim);
+		pm_msg_warn("%s (%ld) is above %s (%ld)", VAR_SMTPD_SOFT_ERLIM,
+		    var_smtpd_soft_erlim, VAR_SMTPD_HARD_ERLIM,
+		    var_smtpd_hard_erlim);
 	}
 	if (var_smtpd_content_mem < var_message_size_limit) {
 		pm_msg_warn("%s (%ld) is below %s (%ld): messages near the "
-		    "size limit can never be received", VAR_SMTPD_CONTENT_MEM,
-		    var_smtpd_content_mem, VAR_MSG_SIZE_LIMIT,
-		    var_message_size_limit);
+		            "size limit can never be received",
+		    VAR_SMTPD_CONTENT_MEM, var_smtpd_content_mem,
+		    VAR_MSG_SIZE_LIMIT, var_message_size_limit);
 	}
-	pm_budget_init(&smtpd_content_budget, (size_t)var_smtpd_content_mem);
+	pm_budget_init(&smtpd_content_budget, (size_t) var_smtpd_content_mem);
 	if (evthread_use_pthreads() != 0) {
 		pm_msg_fatal("evthread_use_pthreads failed");
 	}
@@ -376,18 +398,17 @@ smtpd_post_init(void)
 		pm_msg_fatal("event_base_new failed");
 	}
 	smtpd_cleanup = pm_cleanup_clnt_new(var_cleanup_service,
-	    (size_t)var_message_size_limit,
-	    (int)(var_smtpd_cleanup_tmout * 1000));
+	    (size_t) var_message_size_limit,
+	    (int) (var_smtpd_cleanup_tmout * 1000));
 	if (smtpd_cleanup == NULL) {
 		pm_msg_fatal("cannot create cleanup client for %s",
 		    var_cleanup_service);
 	}
-	smtpd_check_pool = smtpd_pool_new((int)var_smtpd_check_threads);
+	smtpd_check_pool = smtpd_pool_new((int) var_smtpd_check_threads);
 	smtpd_listen_addr(var_smtpd_listen, &ss, &len);
-	smtpd_listener = evconnlistener_new_bind(smtpd_base, smtpd_accept,
-	    NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-	    LEV_OPT_CLOSE_ON_EXEC, (int)var_smtpd_backlog,
-	    (struct sockaddr *)&ss, (int)len);
+	smtpd_listener = evconnlistener_new_bind(smtpd_base, smtpd_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    (int) var_smtpd_backlog, (struct sockaddr *) &ss, (int) len);
 	if (smtpd_listener == NULL) {
 		pm_msg_fatal("cannot listen on %s: %m", var_smtpd_listen);
 	}
@@ -445,7 +466,8 @@ main(int argc, char **argv)
 {
 	static const pm_cfg_str strs[] = {
 		{ VAR_SMTPD_BANNER, DEF_SMTPD_BANNER, &var_smtpd_banner, 1, 0 },
-		{ VAR_SMTPD_LISTEN, DEF_SMTPD_LISTEN, &var_smtpd_listen, 1, 300 },
+		{ VAR_SMTPD_LISTEN, DEF_SMTPD_LISTEN, &var_smtpd_listen, 1,
+		    300 },
 		{ VAR_SMTPD_METRICS_LISTEN, DEF_SMTPD_METRICS_LISTEN,
 		    &var_smtpd_metrics_listen, 0, 300 },
 		{ VAR_SMTPD_FORBID_BARE_NL, DEF_SMTPD_FORBID_BARE_NL,
@@ -477,8 +499,8 @@ main(int argc, char **argv)
 	static const pm_cfg_time times[] = {
 		{ VAR_SMTPD_TMOUT, DEF_SMTPD_TMOUT, &var_smtpd_tmout, 's', 1,
 		    86400 },
-		{ VAR_SMTPD_ERR_SLEEP, DEF_SMTPD_ERR_SLEEP, &var_smtpd_err_sleep,
-		    's', 0, 3600 },
+		{ VAR_SMTPD_ERR_SLEEP, DEF_SMTPD_ERR_SLEEP,
+		    &var_smtpd_err_sleep, 's', 0, 3600 },
 		{ VAR_SMTPD_SHUTDOWN_GRACE, DEF_SMTPD_SHUTDOWN_GRACE,
 		    &var_smtpd_shutdown_grace, 's', 0, 3600 },
 		{ VAR_SMTPD_CLEANUP_TMOUT, DEF_SMTPD_CLEANUP_TMOUT,
@@ -507,12 +529,22 @@ main(int argc, char **argv)
 	 * from it at start; cleanup's own receive limit too).
 	 */
 	static const char *const reload_params[] = {
-		VAR_SMTPD_BANNER, VAR_LINE_LIMIT, VAR_SMTPD_RCPT_LIMIT,
-		VAR_SMTPD_HARD_ERLIM, VAR_SMTPD_SOFT_ERLIM, VAR_SMTPD_JUNK_CMD,
-		VAR_SMTPD_MIN_DATA_RATE, VAR_SMTPD_TMOUT, VAR_SMTPD_ERR_SLEEP,
-		VAR_HELO_REQUIRED, VAR_SMTPD_FORBID_UNAUTH_PIPE,
-		VAR_SMTPD_REQ_DEADLINE, VAR_DISABLE_VRFY_CMD,
-		VAR_STRICT_RFC821_ENV, VAR_DNS_SERVER, NULL,
+		VAR_SMTPD_BANNER,
+		VAR_LINE_LIMIT,
+		VAR_SMTPD_RCPT_LIMIT,
+		VAR_SMTPD_HARD_ERLIM,
+		VAR_SMTPD_SOFT_ERLIM,
+		VAR_SMTPD_JUNK_CMD,
+		VAR_SMTPD_MIN_DATA_RATE,
+		VAR_SMTPD_TMOUT,
+		VAR_SMTPD_ERR_SLEEP,
+		VAR_HELO_REQUIRED,
+		VAR_SMTPD_FORBID_UNAUTH_PIPE,
+		VAR_SMTPD_REQ_DEADLINE,
+		VAR_DISABLE_VRFY_CMD,
+		VAR_STRICT_RFC821_ENV,
+		VAR_DNS_SERVER,
+		NULL,
 	};
 	static const pm_service svc = {
 		.name = "smtpd",

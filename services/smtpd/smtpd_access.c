@@ -131,7 +131,7 @@ access_code(const char *name, int *code, char **err)
 		return (PM_EINVAL);
 	}
 	free(v);
-	*code = (int)n;
+	*code = (int) n;
 	return (0);
 }
 
@@ -179,7 +179,8 @@ access_parse_list(pm_access *a, const char *param, const char *value,
 	out->v = pm_calloc(n ? n : 1, sizeof(*out->v));
 	for (i = 0; i < n; i++) {
 		r = &out->v[out->n];
-		if (pm__access_word(a, items[i], &r->op, &r->cls, &needs) != 0) {
+		if (pm__access_word(a, items[i], &r->op, &r->cls, &needs) !=
+		    0) {
 			*err = pm_asprintf("%s: unknown restriction \"%s\"",
 			    param, items[i]);
 			rc = PM_EINVAL;
@@ -189,14 +190,16 @@ access_parse_list(pm_access *a, const char *param, const char *value,
 		out->n++;
 		if (r->op == PM__R_NOOP) {
 			pm_msg_warn("%s: \"%s\" is ignored: smtpd enforces it "
-			    "itself", param, items[i]);
+			            "itself",
+			    param, items[i]);
 		}
 		if (!needs) {
 			continue;
 		}
 		if (i + 1 >= n || strchr(items[i + 1], ':') == NULL) {
 			*err = pm_asprintf("%s: restriction \"%s\" needs a "
-			    "type:name table", param, items[i]);
+			                   "type:name table",
+			    param, items[i]);
 			rc = PM_EINVAL;
 			break;
 		}
@@ -234,7 +237,8 @@ access_parse_classes(pm_access *a, char **err)
 	for (i = 0; i < n; i++) {
 		if (pm__access_word(a, names[i], &op, &cls, &needs) == 0) {
 			*err = pm_asprintf("smtpd_restriction_classes: \"%s\" "
-			    "is already a restriction or class", names[i]);
+			                   "is already a restriction or class",
+			    names[i]);
 			pm_cfg_list_free(names);
 			return (PM_EINVAL);
 		}
@@ -245,7 +249,8 @@ access_parse_classes(pm_access *a, char **err)
 	for (i = 0; i < a->nclasses && rc == 0; i++) {
 		if ((body = pm_cfg_get(a->class_names[i])) == NULL) {
 			*err = pm_asprintf("restriction class \"%s\" has no "
-			    "definition", a->class_names[i]);
+			                   "definition",
+			    a->class_names[i]);
 			return (PM_EINVAL);
 		}
 		rc = access_parse_list(a, a->class_names[i], body,
@@ -287,7 +292,7 @@ access_restricts_relay(const pm_access *a, const pm__rlist *l, int depth)
 		}
 		if (op == PM__R_CLASS && l->v[i].cls < a->nclasses &&
 		    access_restricts_relay(a, &a->classes[l->v[i].cls],
-		    depth + 1)) {
+		        depth + 1)) {
 			return (1);
 		}
 	}
@@ -302,7 +307,8 @@ access_relay_guard(const pm_access *a, char **err)
 	    access_restricts_relay(a, &a->lists[PM__L_RCPT], 0)) {
 		return (0);
 	}
-	*err = pm_strdup("in parameter smtpd_relay_restrictions or "
+	*err = pm_strdup(
+	    "in parameter smtpd_relay_restrictions or "
 	    "smtpd_recipient_restrictions, specify at least one working "
 	    "instance of: reject_unauth_destination, "
 	    "defer_unauth_destination, reject, defer or defer_if_permit "
@@ -347,27 +353,29 @@ pm_access_new(pm_access_resolver fn, void *arg, char **err)
 	a->resolve = fn;
 	a->resolve_arg = arg;
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		if (access_code(codes[i].name, (int *)((char *)a + codes[i].off),
-		    err) != 0) {
+		if (access_code(codes[i].name,
+		        (int *) ((char *) a + codes[i].off), err) != 0) {
 			goto fail;
 		}
 	}
 	if (access_bool("smtpd_delay_reject", &a->delay_reject, err) != 0 ||
 	    access_bool("smtpd_reject_unlisted_recipient", &a->unlisted_rcpt,
-	    err) != 0 || access_bool("smtpd_reject_unlisted_sender",
-	    &a->unlisted_sender, err) != 0) {
+	        err) != 0 ||
+	    access_bool("smtpd_reject_unlisted_sender", &a->unlisted_sender,
+	        err) != 0) {
 		goto fail;
 	}
 	v = access_param("smtpd_dns_timeout");
 	if (pm_cfg_parse_time(pm_trim(v), 's', &secs) != 0 || secs < 1 ||
 	    secs > 3600) {
 		*err = pm_asprintf("smtpd_dns_timeout: bad time \"%s\" "
-		    "(want 1s..3600s)", v);
+		                   "(want 1s..3600s)",
+		    v);
 		free(v);
 		goto fail;
 	}
 	free(v);
-	a->dns_timeout_ms = (int)secs * 1000;
+	a->dns_timeout_ms = (int) secs * 1000;
 	a->null_key = access_param("smtpd_null_access_lookup_key");
 	v = access_param("parent_domain_matches_subdomains");
 	par = pm_cfg_list(v, NULL);
@@ -393,7 +401,7 @@ pm_access_new(pm_access_resolver fn, void *arg, char **err)
 	for (i = 0; i < PM__L_COUNT; i++) {
 		v = access_param(list_params[i]);
 		if (access_parse_list(a, list_params[i], v, &a->lists[i],
-		    err) != 0) {
+		        err) != 0) {
 			free(v);
 			goto fail;
 		}
@@ -444,8 +452,8 @@ pm_access_mynetworks(const pm_access *a, const char *addr)
 const char *
 pm__access_stage_name(int stage)
 {
-	static const char *const names[] = { "CONNECT", "HELO", "MAIL",
-		"RCPT", "DATA" };
+	static const char *const names[] = { "CONNECT", "HELO", "MAIL", "RCPT",
+		"DATA" };
 
 	return (stage >= 0 && stage <= PM_ACCESS_DATA ? names[stage] : "?");
 }
@@ -465,9 +473,9 @@ pm__access_log(pm__actx *c, const char *what, const char *text)
 	    strlen(st->queue_id ? st->queue_id : "NOQUEUE"), 64);
 	char *t = pm_printable_dup(text, strlen(text), PM_ACCESS_TEXT_MAX);
 
-	pm_msg_info("%s: %s: %s from %s: %s; from=<%s> to=<%s> helo=<%s>",
-	    qid, what, pm__access_stage_name(c->stage), c->namaddr, t, from,
-	    to, helo);
+	pm_msg_info("%s: %s: %s from %s: %s; from=<%s> to=<%s> helo=<%s>", qid,
+	    what, pm__access_stage_name(c->stage), c->namaddr, t, from, to,
+	    helo);
 	free(from);
 	free(to);
 	free(helo);
@@ -484,7 +492,7 @@ access_dsn(char *out, size_t size, const char *dsn, int code)
 	int digits;
 
 	for (;;) {
-		for (digits = 0; isdigit((unsigned char)*p) && digits < 3;
+		for (digits = 0; isdigit((unsigned char) *p) && digits < 3;
 		     p++) {
 			digits++;
 		}
@@ -500,12 +508,12 @@ access_dsn(char *out, size_t size, const char *dsn, int code)
 		dsn = "0.0.0";
 	}
 	snprintf(out, size, "%s", dsn);
-	out[0] = (char)('0' + code / 100);
+	out[0] = (char) ('0' + code / 100);
 }
 
 static void
-access_format(pm_access_result *r, int code, const char *dsn,
-    const char *fmt, va_list ap)
+access_format(pm_access_result *r, int code, const char *dsn, const char *fmt,
+    va_list ap)
 {
 	memset(r, 0, sizeof(*r));
 	r->code = code;
@@ -524,8 +532,7 @@ access_warn_reply(pm__actx *c, const pm_access_result *r)
 }
 
 int
-pm__access_reply(pm__actx *c, int code, const char *dsn, const char *fmt,
-    ...)
+pm__access_reply(pm__actx *c, int code, const char *dsn, const char *fmt, ...)
 {
 	pm_access_result r;
 	va_list ap;
@@ -600,7 +607,8 @@ access_run(pm__actx *c, int kind)
 
 	c->warn_next = 0;
 	return (pm__access_eval_list(c, l->v, l->n, kind) == PM__REJECT ?
-	    PM__REJECT : PM__DUNNO);
+	        PM__REJECT :
+	        PM__DUNNO);
 }
 
 /* Client, helo and sender lists (and the implicit unlisted sender). */
@@ -631,8 +639,8 @@ pm_access_stage_idle(const pm_access *a, int stage)
 	case PM_ACCESS_HELO:
 		return (a->delay_reject || a->lists[PM__L_HELO].n == 0);
 	case PM_ACCESS_MAIL:
-		return (a->delay_reject || (a->lists[PM__L_SENDER].n == 0 &&
-		    !a->unlisted_sender));
+		return (a->delay_reject ||
+		    (a->lists[PM__L_SENDER].n == 0 && !a->unlisted_sender));
 	case PM_ACCESS_DATA:
 		return (a->lists[PM__L_DATA].n == 0);
 	default:

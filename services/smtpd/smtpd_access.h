@@ -114,15 +114,15 @@ typedef struct pm_access_state {
 	const char *sender;      /* NULL before MAIL; "" for <> */
 	const char *recipient;   /* RCPT stage (and DATA with one rcpt) */
 	int sasl_authenticated;
-	const char *queue_id;    /* for log lines; may be NULL */
+	const char *queue_id; /* for log lines; may be NULL */
 } pm_access_state;
 
 typedef struct pm_access_result {
-	int code;                /* 0: go on; else 4xx/5xx */
-	char dsn[16];            /* "5.7.1" */
+	int code;     /* 0: go on; else 4xx/5xx */
+	char dsn[16]; /* "5.7.1" */
 	char text[PM_ACCESS_TEXT_MAX];
-	int discard;             /* DISCARD action */
-	int hold;                /* HOLD action */
+	int discard; /* DISCARD action */
+	int hold;    /* HOLD action */
 } pm_access_result;
 
 /*
@@ -151,8 +151,8 @@ pm_access *pm_access_free(pm_access *a);
  */
 int pm_access_stage_idle(const pm_access *a, int stage);
 
-void pm_access_check(const pm_access *a, int stage,
-    const pm_access_state *st, pm_access_result *res);
+void pm_access_check(const pm_access *a, int stage, const pm_access_state *st,
+    pm_access_result *res);
 
 /* 1 if addr is in mynetworks. */
 int pm_access_mynetworks(const pm_access *a, const char *addr);

@@ -86,7 +86,7 @@ struct pm_access {
 	int delay_reject;
 	int unlisted_rcpt;
 	int unlisted_sender;
-	int parent_style;  /* "dom.ain" (1) or ".dom.ain" (0) for parents */
+	int parent_style; /* "dom.ain" (1) or ".dom.ain" (0) for parents */
 	char *null_key;
 	int reject_code;
 	int defer_code;
@@ -113,27 +113,25 @@ typedef struct pm__actx {
 	pm_access_result *res;
 	int stage;
 	int depth;
-	int warn_next;     /* warn_if_reject seen: applies to the next item */
-	int warn_active;   /* current item only logs its reject */
-	int dip;           /* defer_if_permit pending */
+	int warn_next;   /* warn_if_reject seen: applies to the next item */
+	int warn_active; /* current item only logs its reject */
+	int dip;         /* defer_if_permit pending */
 	pm_access_result dip_res;
-	int dir;           /* defer_if_reject active */
+	int dir; /* defer_if_reject active */
 	pm_access_result dir_res;
-	int rcpt_checked;  /* unlisted recipient check done */
+	int rcpt_checked; /* unlisted recipient check done */
 	int sender_checked;
 	char namaddr[PM_ADDR_MAX + 80]; /* "name[addr]" */
 } pm__actx;
 
 /* smtpd_access.c */
-int pm__access_word(const pm_access *a, const char *word, int *op,
-    size_t *cls, int *needs_table);
-int pm__access_eval_list(pm__actx *c, const pm__restr *v, size_t n,
-    int kind);
-int pm__access_reply(pm__actx *c, int code, const char *dsn,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void pm__access_defer_if(pm__actx *c, int permit, int code,
-    const char *dsn, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+int pm__access_word(const pm_access *a, const char *word, int *op, size_t *cls,
+    int *needs_table);
+int pm__access_eval_list(pm__actx *c, const pm__restr *v, size_t n, int kind);
+int pm__access_reply(pm__actx *c, int code, const char *dsn, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+void pm__access_defer_if(pm__actx *c, int permit, int code, const char *dsn,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 const char *pm__access_stage_name(int stage);
 /* Log "QID: what: STAGE from name[addr]: text; from=<> to=<> helo=<>". */
 void pm__access_log(pm__actx *c, const char *what, const char *text);

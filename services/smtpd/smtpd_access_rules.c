@@ -100,8 +100,8 @@ pm__access_nodot(const char *s)
  * *outcome holds the result to return.
  */
 static int
-rules_resolve(pm__actx *c, const char *addr, int check_known,
-    pm_resolved *out, int *outcome)
+rules_resolve(pm__actx *c, const char *addr, int check_known, pm_resolved *out,
+    int *outcome)
 {
 	int rc = PM_ECONNREFUSED;
 
@@ -109,8 +109,8 @@ rules_resolve(pm__actx *c, const char *addr, int check_known,
 	if (c->a->resolve != NULL) {
 		rc = c->a->resolve(c->a->resolve_arg, addr, check_known, out);
 	}
-	if (rc == 0 && (out->flags & (PM_RESOLVE_FAIL | PM_RESOLVE_ERROR)) ==
-	    0) {
+	if (rc == 0 &&
+	    (out->flags & (PM_RESOLVE_FAIL | PM_RESOLVE_ERROR)) == 0) {
 		return (0);
 	}
 	if (rc == 0) {
@@ -134,9 +134,9 @@ rules_auth_dest(pm__actx *c, const char *rcpt, int *outcome)
 	}
 	ok = (rr.flags & PM_RESOLVE_ROUTED) == 0 &&
 	    (rr.addr_class == PM_CLASS_LOCAL ||
-	    rr.addr_class == PM_CLASS_VIRTUAL_ALIAS ||
-	    rr.addr_class == PM_CLASS_VIRTUAL_MAILBOX ||
-	    rr.addr_class == PM_CLASS_RELAY);
+	        rr.addr_class == PM_CLASS_VIRTUAL_ALIAS ||
+	        rr.addr_class == PM_CLASS_VIRTUAL_MAILBOX ||
+	        rr.addr_class == PM_CLASS_RELAY);
 	pm_resolved_free(&rr);
 	return (ok);
 }
@@ -187,9 +187,9 @@ pm__access_unlisted(pm__actx *c, const char *addr, int sender)
 			break;
 		}
 		if (code != 0) {
-			rc = pm__access_reply(c, code, sender ? "5.1.0" : "5.1.1",
-			    "<%s>: %s rejected: %s", addr, cls,
-			    rr.text && rr.text[0] ? rr.text : def);
+			rc = pm__access_reply(c, code,
+			    sender ? "5.1.0" : "5.1.1", "<%s>: %s rejected: %s",
+			    addr, cls, rr.text && rr.text[0] ? rr.text : def);
 		}
 	}
 	pm_resolved_free(&rr);
@@ -256,8 +256,8 @@ rules_unknown_domain(pm__actx *c, const char *addr, int sender)
 			pm_resolved_free(&rr);
 			return (PM__DUNNO); /* final destination: no DNS */
 		}
-		canon = pm_strdup(rr.address && rr.address[0] ? rr.address :
-		    addr);
+		canon =
+		    pm_strdup(rr.address && rr.address[0] ? rr.address : addr);
 		pm_resolved_free(&rr);
 	} else {
 		canon = pm_strdup(addr); /* no resolver: the domain as given */
@@ -335,8 +335,8 @@ rules_unknown_client(pm__actx *c, int reverse)
 	if (st->client_addr == NULL) {
 		return (PM__DUNNO);
 	}
-	if (st->client_name != NULL && !pm_strcaseeq(st->client_name,
-	    "unknown")) {
+	if (st->client_name != NULL &&
+	    !pm_strcaseeq(st->client_name, "unknown")) {
 		return (PM__DUNNO);
 	}
 	if (reverse) {
@@ -392,8 +392,8 @@ rules_helo_syntax(pm__actx *c, const char *helo, int need_fqdn)
 	if (need_fqdn) {
 		ok = name[0] != 0 && pm_addr_domain_fqdn(name);
 	} else {
-		ok = name[0] != 0 && (pm_addr_domain_valid(name, 1) ||
-		    pm__access_is_ip(name));
+		ok = name[0] != 0 &&
+		    (pm_addr_domain_valid(name, 1) || pm__access_is_ip(name));
 	}
 	free(name);
 	if (ok) {
@@ -402,7 +402,8 @@ rules_helo_syntax(pm__actx *c, const char *helo, int need_fqdn)
 	if (need_fqdn) {
 		return (pm__access_reply(c, c->a->non_fqdn_code, "4.5.2",
 		    "<%s>: Helo command rejected: need fully-qualified "
-		    "hostname", helo));
+		    "hostname",
+		    helo));
 	}
 	return (pm__access_reply(c, c->a->bad_host_code, "4.5.2",
 	    "<%s>: Helo command rejected: Invalid name", helo));
@@ -432,15 +433,16 @@ pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind)
 	case PM__R_DEFER_IF_REJECT:
 		pm__access_defer_if(c, r->op == PM__R_DEFER_IF_PERMIT,
 		    a->defer_code, "4.7.1", "<%s>: %s rejected: %s requested",
-		    rname, rcls, r->op == PM__R_DEFER_IF_PERMIT ?
-		    "defer_if_permit" : "defer_if_reject");
+		    rname, rcls,
+		    r->op == PM__R_DEFER_IF_PERMIT ? "defer_if_permit" :
+		                                     "defer_if_reject");
 		return (PM__DUNNO);
 	case PM__R_NOOP:
 	case PM__R_WARN_IF_REJECT:
 		return (PM__DUNNO);
 	case PM__R_PERMIT_MYNETWORKS:
 		return (pm_access_mynetworks(a, st->client_addr) ? PM__OK :
-		    PM__DUNNO);
+		                                                   PM__DUNNO);
 	case PM__R_PERMIT_SASL:
 		return (st->sasl_authenticated ? PM__OK : PM__DUNNO);
 	case PM__R_REJECT_UNAUTH_DEST:
@@ -458,9 +460,10 @@ pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind)
 		if (rc) {
 			return (PM__DUNNO);
 		}
-		return (pm__access_reply(c, r->op == PM__R_REJECT_UNAUTH_DEST ?
-		    a->relay_code : a->defer_code, r->op ==
-		    PM__R_REJECT_UNAUTH_DEST ? "5.7.1" : "4.7.1",
+		return (pm__access_reply(c,
+		    r->op == PM__R_REJECT_UNAUTH_DEST ? a->relay_code :
+		                                        a->defer_code,
+		    r->op == PM__R_REJECT_UNAUTH_DEST ? "5.7.1" : "4.7.1",
 		    "<%s>: Relay access denied", st->recipient));
 	case PM__R_REJECT_UNLISTED_RCPT:
 		if (st->recipient == NULL || c->rcpt_checked) {
@@ -517,7 +520,8 @@ pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind)
 	case PM__R_CLASS:
 		if (c->depth >= PM_ACCESS_DEPTH_MAX) {
 			pm_msg_warn("restriction class %s causes unreasonable "
-			    "recursion", r->name);
+			            "recursion",
+			    r->name);
 			return (pm__access_server_error(c));
 		}
 		c->depth++;

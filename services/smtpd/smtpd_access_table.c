@@ -94,7 +94,7 @@ table_dsn_split(const char *text, char *dsn, size_t size, const char *def)
 		return (text);
 	}
 	for (parts = 0; parts < 3; parts++) {
-		for (digits = 0; isdigit((unsigned char)*p); p++) {
+		for (digits = 0; isdigit((unsigned char) *p); p++) {
 			digits++;
 		}
 		if (digits == 0 || digits > 3 || (parts == 0 && digits != 1)) {
@@ -107,8 +107,8 @@ table_dsn_split(const char *text, char *dsn, size_t size, const char *def)
 	if (*p != 0 && *p != ' ' && *p != '\t') {
 		return (text);
 	}
-	if ((size_t)(p - text) < size) {
-		memcpy(dsn, text, (size_t)(p - text));
+	if ((size_t) (p - text) < size) {
+		memcpy(dsn, text, (size_t) (p - text));
 		dsn[p - text] = 0;
 	}
 	while (*p == ' ' || *p == '\t') {
@@ -129,7 +129,8 @@ table_words(pm__actx *c, const char *table, const char *value, int kind)
 
 	if (c->depth >= PM_ACCESS_DEPTH_MAX) {
 		pm_msg_warn("access table %s entry \"%s\" causes unreasonable "
-		    "recursion", table, value);
+		            "recursion",
+		    table, value);
 		return (pm__access_server_error(c));
 	}
 	items = pm_cfg_list(value, &n);
@@ -142,9 +143,12 @@ table_words(pm__actx *c, const char *table, const char *value, int kind)
 	for (i = 0; i < n; i++) {
 		v[i].name = items[i];
 		if (pm__access_word(c->a, items[i], &v[i].op, &v[i].cls,
-		    &needs) != 0 || needs) {
-			pm_msg_warn("access table %s: unknown smtpd restriction: "
-			    "\"%s\"", table, items[i]);
+		        &needs) != 0 ||
+		    needs) {
+			pm_msg_warn(
+			    "access table %s: unknown smtpd restriction: "
+			    "\"%s\"",
+			    table, items[i]);
 			free(v);
 			pm_cfg_list_free(items);
 			return (pm__access_server_error(c));
@@ -183,9 +187,10 @@ table_result(pm__actx *c, const char *table, const char *value,
 	if (CMD("REJECT") || CMD("DEFER")) {
 		text = table_dsn_split(text, dsn, sizeof(dsn),
 		    CMD("REJECT") ? "5.7.1" : "4.7.1");
-		return (pm__access_reply(c, CMD("REJECT") ?
-		    c->a->map_reject_code : c->a->map_defer_code, dsn,
-		    "<%s>: %s rejected: %s", rname, rcls,
+		return (pm__access_reply(c,
+		    CMD("REJECT") ? c->a->map_reject_code :
+		                    c->a->map_defer_code,
+		    dsn, "<%s>: %s rejected: %s", rname, rcls,
 		    *text ? text : "Access denied"));
 	}
 	if (CMD("DEFER_IF_PERMIT") || CMD("DEFER_IF_REJECT")) {
@@ -196,15 +201,16 @@ table_result(pm__actx *c, const char *table, const char *value,
 		return (PM__DUNNO);
 	}
 	if (CMD("INFO") || CMD("WARN") || CMD("HOLD") || CMD("DISCARD")) {
-		snprintf(what, sizeof(what), "%.*s", (int)cmdlen, value);
+		snprintf(what, sizeof(what), "%.*s", (int) cmdlen, value);
 		pm_lowercase(what);
 		/* Postfix logs INFO/WARN text as is, HOLD/DISCARD with names. */
 		if (CMD("INFO") || CMD("WARN")) {
 			msg = pm_strdup(text);
 		} else {
-			msg = pm_asprintf("<%s>: %s %s", rname, rcls, *text ?
-			    text : CMD("HOLD") ? "triggers HOLD action" :
-			    "triggers DISCARD action");
+			msg = pm_asprintf("<%s>: %s %s", rname, rcls,
+			    *text           ? text :
+			        CMD("HOLD") ? "triggers HOLD action" :
+			                      "triggers DISCARD action");
 		}
 		pm__access_log(c, what, msg);
 		free(msg);
@@ -216,22 +222,23 @@ table_result(pm__actx *c, const char *table, const char *value,
 		}
 		return (PM__DUNNO);
 	}
-	if (CMD("FILTER") || CMD("REDIRECT") || CMD("BCC") ||
-	    CMD("PREPEND") || CMD("HANGUP")) {
+	if (CMD("FILTER") || CMD("REDIRECT") || CMD("BCC") || CMD("PREPEND") ||
+	    CMD("HANGUP")) {
 		pm_msg_warn("access table %s: action %.*s is not supported; "
-		    "ignored", table, (int)cmdlen, value);
+		            "ignored",
+		    table, (int) cmdlen, value);
 		return (PM__DUNNO);
 	}
 #undef CMD
-	for (i = 0; value[i] != 0 && isdigit((unsigned char)value[i]); i++) {
+	for (i = 0; value[i] != 0 && isdigit((unsigned char) value[i]); i++) {
 		continue;
 	}
 	if (i > 0 && value[i] == 0) {
 		return (PM__OK); /* all-numeric: OK (pop-before-smtp) */
 	}
 	if (cmdlen == 3 && *text && (value[0] == '4' || value[0] == '5') &&
-	    isdigit((unsigned char)value[1]) &&
-	    isdigit((unsigned char)value[2])) {
+	    isdigit((unsigned char) value[1]) &&
+	    isdigit((unsigned char) value[2])) {
 		snprintf(defdsn, sizeof(defdsn), "%c.7.1", value[0]);
 		text = table_dsn_split(text, dsn, sizeof(dsn), defdsn);
 		return (pm__access_reply(c, atoi(value), dsn,
@@ -280,13 +287,13 @@ pm__access_check_table(pm__actx *c, const pm__restr *r, int kind)
 		break;
 	case PM__R_CHECK_SENDER:
 	case PM__R_CHECK_RCPT:
-		key = rname = r->op == PM__R_CHECK_SENDER ? st->sender :
-		    st->recipient;
+		key = rname =
+		    r->op == PM__R_CHECK_SENDER ? st->sender : st->recipient;
 		if (key == NULL) {
 			return (PM__DUNNO);
 		}
 		rcls = r->op == PM__R_CHECK_SENDER ? "Sender address" :
-		    "Recipient address";
+		                                     "Recipient address";
 		if (key[0] == 0) {
 			rc = pm_tables_get(r->tables, c->a->null_key, &value);
 		} else {
@@ -297,7 +304,7 @@ pm__access_check_table(pm__actx *c, const pm__restr *r, int kind)
 	default:
 		return (PM__DUNNO);
 	}
-	(void)kind;
+	(void) kind;
 	if (rc == PM_ENOENT) {
 		return (PM__DUNNO);
 	}
@@ -306,8 +313,7 @@ pm__access_check_table(pm__actx *c, const pm__restr *r, int kind)
 		    st->queue_id ? st->queue_id : "NOQUEUE", r->name, key,
 		    pm_strerror(rc));
 		return (table_result(c, r->name,
-		    "451 4.3.5 Server configuration error", rname, rcls,
-		    kind));
+		    "451 4.3.5 Server configuration error", rname, rcls, kind));
 	}
 	rc = table_result(c, r->name, value, rname, rcls, kind);
 	free(value);

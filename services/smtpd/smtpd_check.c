@@ -54,8 +54,7 @@ static pm_snap check_cur = PM_SNAP_INIT(check_free);
 static pm_rewrite_clnt *check_rewrite;
 
 static int
-check_resolve(void *arg, const char *address, int check_known,
-    pm_resolved *out)
+check_resolve(void *arg, const char *address, int check_known, pm_resolved *out)
 {
 	/* Postfix's smtpd resolves in the "local" context as well. */
 	return (pm_rewrite_resolve(arg, address, "local", check_known, out));
@@ -83,8 +82,8 @@ smtpd_check_init(void)
 		secs = SMTPD_CHECK_REWRITE_TMOUT;
 	}
 	if (check_rewrite == NULL) {
-		check_rewrite = pm_rewrite_clnt_new(var_rewrite_service,
-		    (int)secs * 1000);
+		check_rewrite =
+		    pm_rewrite_clnt_new(var_rewrite_service, (int) secs * 1000);
 		if (check_rewrite == NULL) {
 			pm_msg_fatal("%s: cannot use \"%s\"",
 			    VAR_REWRITE_SERVICE, var_rewrite_service);

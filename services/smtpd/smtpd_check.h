@@ -35,15 +35,15 @@ typedef struct smtpd_check_state {
 	const char *sender;      /* NULL before MAIL; "" for <> */
 	const char *recipient;   /* RCPT stage only */
 	int sasl_authenticated;
-	const char *queue_id;    /* for log lines; may be NULL */
+	const char *queue_id; /* for log lines; may be NULL */
 } smtpd_check_state;
 
 typedef struct smtpd_check_result {
-	int code;                /* 0: go on; else 4xx/5xx */
-	char dsn[16];            /* "5.7.1" */
+	int code;     /* 0: go on; else 4xx/5xx */
+	char dsn[16]; /* "5.7.1" */
 	char text[SMTPD_CHECK_TEXT_MAX];
-	int discard;             /* DISCARD action: accept, then drop */
-	int hold;                /* HOLD action: accept, put on hold */
+	int discard; /* DISCARD action: accept, then drop */
+	int hold;    /* HOLD action: accept, put on hold */
 } smtpd_check_result;
 
 /* Open tables, parse restriction lists. pm_msg_fatal on bad config. */

@@ -78,7 +78,12 @@ static const char *const forbidden_cmds[] = { "CONNECT", "GET", "POST", NULL };
 
 /* Unknown commands that still end a pipeline group (RFC 2920 3.1). */
 static const char *const last_unknown[] = {
-	"EXPN", "TURN", "STARTTLS", "AUTH", "ETRN", NULL,
+	"EXPN",
+	"TURN",
+	"STARTTLS",
+	"AUTH",
+	"ETRN",
+	NULL,
 };
 
 static int
@@ -112,7 +117,7 @@ static int
 has_8bit(const char *s)
 {
 	for (; *s; s++) {
-		if ((unsigned char)*s >= 0x80) {
+		if ((unsigned char) *s >= 0x80) {
 			return (1);
 		}
 	}
@@ -204,7 +209,8 @@ helo_done(smtpd_session *s)
 	if (s->cmd == CMD_EHLO) {
 		s->esmtp = 1;
 		s->protocol = "ESMTP";
-		smtpd_reply(s, 250, NULL, "%s\nPIPELINING\nSIZE %ld\n%s"
+		smtpd_reply(s, 250, NULL,
+		    "%s\nPIPELINING\nSIZE %ld\n%s"
 		    "ENHANCEDSTATUSCODES\n8BITMIME\nDSN\nSMTPUTF8\nCHUNKING",
 		    var_myhostname, var_message_size_limit,
 		    var_disable_vrfy_cmd ? "" : "VRFY\n");
@@ -239,101 +245,6 @@ helo_cmd(smtpd_session *s, const char *arg)
 
 /* MAIL FROM. */
 
-static int
-parse_size(const char *v, unsigned long long *out)
-{
-	char *end;
-
-	if (v == NULL || *v < '0' || *v > '9' || strlen(v) > 20) {
-		return (PM_EINVAL);
-	}
-	errno = 0;
-	*out = strtoull(v, &end, 10);
-	if (errno != 0 || *end != 0) {
-		return (PM_EINVAL);
-	}
-	return (0);
-}
-
-/* ESMTP parameters of MAIL: 0, or a reply was given. */
-static int
-mail_params(smtpd_session *s, const pm_smtp_path *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->nparams; i++) {
-		const char *k = p->params[i].key;
-		const char *v = p->params[i].value;
-		unsigned long long size;
-
-		if (strcmp(k, "SIZE") == 0) {
-			if (parse_size(v, &size) != 0) {
-				smtpd_reject_count(REJ_SYNTAX);
-				smtpd_reply(s, 501, "5.5.4",
-				    "Bad message size syntax");
-				return (-1);
-			}
-			if (size > (unsigned long long)var_message_size_limit) {
-				smtpd_reject_count(REJ_SIZE);
-				smtpd_reply(s, 552, "5.3.4",
-				    "Message size exceeds fixed limit");
-				return (-1);
-			}
-		} else if (strcmp(k, "BODY") == 0) {
-			if (v != NULL && pm_strcaseeq(v, "7BIT")) {
-				s->body_type = PM_BODYTYPE_7BIT;
-			} else if (v != NULL && pm_strcaseeq(v, "8BITMIME")) {
-				s->body_type = PM_BODYTYPE_8BITMIME;
-			} else {
-				smtpd_reject_count(REJ_SYNTAX);
-				smtpd_reply(s, 501, "5.5.4",
-				    "Unsupported BODY parameter");
-				return (-1);
-			}
-		} else if (strcmp(k, "SMTPUTF8") == 0) {
-			if (v != NULL) {
-				smtpd_reject_count(REJ_SYNTAX);
-				smtpd_reply(s, 501, "5.5.4",
-				    "Bad SMTPUTF8 parameter syntax");
-				return (-1);
-			}
-			s->smtputf8 = 1;
-		} else if (strcmp(k, "RET") == 0) {
-			if (v != NULL && pm_strcaseeq(v, "FULL")) {
-				s->dsn_ret = PM_RET_FULL;
-			} else if (v != NULL && pm_strcaseeq(v, "HDRS")) {
-				s->dsn_ret = PM_RET_HDRS;
-			} else {
-				smtpd_reject_count(REJ_SYNTAX);
-				smtpd_reply(s, 501, "5.5.4",
-				    "Bad RET parameter syntax");
-				return (-1);
-			}
-		} else if (strcmp(k, "ENVID") == 0) {
-			char *d = v != NULL ? pm_xtext_decode(v) : NULL;
-
-			if (d == NULL || pm_envcheck_envid(d) != NULL) {
-				free(d);
-				smtpd_reject_count(REJ_SYNTAX);
-				smtpd_reply(s, 501, "5.5.4",
-				    "Bad ENVID parameter syntax");
-				return (-1);
-			}
-			free(s->dsn_envid);
-			s->dsn_envid = d;
-		} else {
-			char *pk = pm_printable_dup(k, strlen(k), 64);
-
-			smtpd_reject_count(REJ_SYNTAX);
-			smtpd_reply(s, 555, "5.5.4", "Unsupported option: %s",
-			    pk);
-			free(pk);
-			return (-1);
-		}
-	}
-	return (0);
-}
-
 static void
 mail_done(smtpd_session *s)
 {
@@ -341,8 +252,7 @@ mail_done(smtpd_session *s)
 
 	if (r->code != 0) {
 		smtpd_reply_ext(s, r->code, r->dsn, r->text);
-		smtpd_log_action(s, "reject", "MAIL", r->code, r->dsn,
-		    r->text);
+		smtpd_log_action(s, "reject", "MAIL", r->code, r->dsn, r->text);
 		smtpd_reject_count(REJ_SENDER);
 		smtpd_mail_reset(s);
 		smtpd_cmd_done(s);
@@ -388,15 +298,15 @@ mail_cmd(smtpd_session *s, const char *arg)
 		return;
 	}
 	arg += 5;
-	if (pm_smtp_parse_path(arg, strlen(arg), 1, !var_strict_rfc821_env,
-	    &p, &why) != 0) {
+	if (pm_smtp_parse_path(arg, strlen(arg), 1, !var_strict_rfc821_env, &p,
+	        &why) != 0) {
 		smtpd_reject_count(REJ_SYNTAX);
 		smtpd_reply(s, 501, "5.1.7", "Bad sender address syntax");
 		smtpd_cmd_done(s);
 		return;
 	}
 	smtpd_mail_reset(s);
-	if (mail_params(s, &p) != 0) {
+	if (smtpd_mail_params(s, &p) != 0) {
 		pm_smtp_path_free(&p);
 		smtpd_mail_reset(s);
 		smtpd_cmd_done(s);
@@ -421,78 +331,6 @@ mail_cmd(smtpd_session *s, const char *arg)
 
 /* RCPT TO. */
 
-static int
-parse_notify(const char *v, unsigned *out)
-{
-	char *copy;
-	char *tok;
-	char *save = NULL;
-	unsigned bits = 0;
-
-	if (v == NULL || *v == 0) {
-		return (PM_EINVAL);
-	}
-	copy = pm_strdup(v);
-	for (tok = strtok_r(copy, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
-		if (pm_strcaseeq(tok, "NEVER")) {
-			bits |= PM_NOTIFY_NEVER;
-		} else if (pm_strcaseeq(tok, "SUCCESS")) {
-			bits |= PM_NOTIFY_SUCCESS;
-		} else if (pm_strcaseeq(tok, "FAILURE")) {
-			bits |= PM_NOTIFY_FAILURE;
-		} else if (pm_strcaseeq(tok, "DELAY")) {
-			bits |= PM_NOTIFY_DELAY;
-		} else {
-			free(copy);
-			return (PM_EINVAL);
-		}
-	}
-	free(copy);
-	/* NEVER must stand alone (RFC 3461 4.1); ",," is malformed. */
-	if (bits == 0 || pm_envcheck_notify(bits) != NULL ||
-	    strstr(v, ",,") != NULL || v[0] == ',' ||
-	    v[strlen(v) - 1] == ',') {
-		return (PM_EINVAL);
-	}
-	*out = bits;
-	return (0);
-}
-
-/* ORCPT=addr-type;xtext: stored as "type;decoded". */
-static char *
-parse_orcpt(const char *v)
-{
-	const char *semi;
-	char *dec;
-	char *res;
-	size_t i;
-
-	if (v == NULL || (semi = strchr(v, ';')) == NULL || semi == v ||
-	    semi - v > 32) {
-		return (NULL);
-	}
-	for (i = 0; v + i < semi; i++) {
-		char c = v[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-')) {
-			return (NULL);
-		}
-	}
-	if ((dec = pm_xtext_decode(semi + 1)) == NULL || *dec == 0) {
-		free(dec);
-		return (NULL);
-	}
-	res = pm_asprintf("%.*s;%s", (int)(semi - v), v, dec);
-	free(dec);
-	if (pm_envcheck_orcpt(res) != NULL) {
-		free(res);
-		return (NULL);
-	}
-	return (res);
-}
-
 static void
 rcpt_done(smtpd_session *s)
 {
@@ -501,10 +339,10 @@ rcpt_done(smtpd_session *s)
 
 	if (r->code != 0) {
 		smtpd_reply_ext(s, r->code, r->dsn, r->text);
-		smtpd_log_action(s, "reject", "RCPT", r->code, r->dsn,
-		    r->text);
+		smtpd_log_action(s, "reject", "RCPT", r->code, r->dsn, r->text);
 		smtpd_reject_count(strstr(r->text, "Relay access denied") ?
-		    REJ_RELAY : REJ_RECIPIENT);
+		        REJ_RELAY :
+		        REJ_RECIPIENT);
 		goto out;
 	}
 	if (s->nrcpt == s->rcpt_cap) {
@@ -550,7 +388,7 @@ rcpt_cmd(smtpd_session *s, const char *arg)
 		smtpd_cmd_done(s);
 		return;
 	}
-	if (s->nrcpt >= (size_t)var_smtpd_rcpt_limit) {
+	if (s->nrcpt >= (size_t) var_smtpd_rcpt_limit) {
 		smtpd_reject_count(REJ_LIMIT);
 		smtpd_reply(s, 452, "4.5.3", "Error: too many recipients");
 		smtpd_cmd_done(s);
@@ -563,8 +401,8 @@ rcpt_cmd(smtpd_session *s, const char *arg)
 		return;
 	}
 	arg += 3;
-	if (pm_smtp_parse_path(arg, strlen(arg), 1, !var_strict_rfc821_env,
-	    &p, &why) != 0) {
+	if (pm_smtp_parse_path(arg, strlen(arg), 1, !var_strict_rfc821_env, &p,
+	        &why) != 0) {
 		smtpd_reject_count(REJ_SYNTAX);
 		smtpd_reply(s, 501, "5.1.3", "Bad recipient address syntax");
 		smtpd_cmd_done(s);
@@ -590,14 +428,14 @@ rcpt_cmd(smtpd_session *s, const char *arg)
 		const char *v = p.params[i].value;
 
 		if (strcmp(k, "NOTIFY") == 0) {
-			if (parse_notify(v, &notify) != 0) {
+			if (smtpd_parse_notify(v, &notify) != 0) {
 				smtpd_reply(s, 501, "5.5.4",
 				    "Error: Bad NOTIFY parameter syntax");
 				goto bad;
 			}
 		} else if (strcmp(k, "ORCPT") == 0) {
 			free(orcpt);
-			if ((orcpt = parse_orcpt(v)) == NULL) {
+			if ((orcpt = smtpd_parse_orcpt(v)) == NULL) {
 				smtpd_reply(s, 501, "5.5.4",
 				    "Error: Bad ORCPT parameter syntax");
 				goto bad;
@@ -642,7 +480,7 @@ rset_cmd(smtpd_session *s, const char *arg)
 static void
 noop_cmd(smtpd_session *s, const char *arg)
 {
-	(void)arg;
+	(void) arg;
 	smtpd_reply(s, 250, "2.0.0", "Ok");
 	smtpd_cmd_done(s);
 }
@@ -650,7 +488,7 @@ noop_cmd(smtpd_session *s, const char *arg)
 static void
 quit_cmd(smtpd_session *s, const char *arg)
 {
-	(void)arg;
+	(void) arg;
 	smtpd_reply(s, 221, "2.0.0", "Bye");
 	s->close_after = 1;
 	smtpd_cmd_done(s);
@@ -659,9 +497,11 @@ quit_cmd(smtpd_session *s, const char *arg)
 static void
 help_cmd(smtpd_session *s, const char *arg)
 {
-	(void)arg;
-	smtpd_reply(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA "
-	    "BDAT RSET NOOP %sHELP QUIT", var_disable_vrfy_cmd ? "" : "VRFY ");
+	(void) arg;
+	smtpd_reply(s, 214, "2.0.0",
+	    "Commands: EHLO HELO MAIL RCPT DATA "
+	    "BDAT RSET NOOP %sHELP QUIT",
+	    var_disable_vrfy_cmd ? "" : "VRFY ");
 	smtpd_cmd_done(s);
 }
 
@@ -719,7 +559,8 @@ forbidden_cmd(smtpd_session *s, const char *line, size_t len)
 	free(p);
 	s->cmd = CMD_UNKNOWN;
 	smtpd_reject_count(REJ_PROTOCOL);
-	smtpd_reply(s, 221, "2.7.0", "Error: I can break rules, too. "
+	smtpd_reply(s, 221, "2.7.0",
+	    "Error: I can break rules, too. "
 	    "Goodbye.");
 	s->close_after = 1;
 	smtpd_cmd_done(s);
@@ -776,7 +617,7 @@ smtpd_cmd_line(smtpd_session *s, char *line, size_t len)
 	s->where = d->name;
 	s->cmd_last = (d->flags & CF_LAST) != 0;
 	if ((d->flags & CF_JUNK) &&
-	    ++s->junk_count > (unsigned)var_smtpd_junk_cmd) {
+	    ++s->junk_count > (unsigned) var_smtpd_junk_cmd) {
 		smtpd_reject_count(REJ_LIMIT);
 		smtpd_reply(s, 421, "4.7.0", "%s Error: too many errors",
 		    var_myhostname);

@@ -54,8 +54,8 @@ plain_pending(smtpd_conn *c)
 static int
 plain_start_tls(smtpd_conn *c, void *ctx)
 {
-	(void)c;
-	(void)ctx;
+	(void) c;
+	(void) ctx;
 	return (PM_EINVAL);
 }
 
@@ -72,7 +72,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	smtpd_conn *c = arg;
 	int rc;
 
-	(void)bev;
+	(void) bev;
 	if (c->stage != NULL) {
 		rc = c->stage(c, bufferevent_get_input(c->bev));
 		if (rc == 0) {
@@ -93,7 +93,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	smtpd_conn *c = arg;
 
-	(void)bev;
+	(void) bev;
 	c->cb.drained(c->arg);
 }
 
@@ -102,7 +102,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	smtpd_conn *c = arg;
 
-	(void)bev;
+	(void) bev;
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (c->closed) {
 			return;
@@ -117,19 +117,19 @@ conn_addr(smtpd_conn *c, const struct sockaddr *sa)
 {
 	c->family = sa->sa_family;
 	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
+		const struct sockaddr_in *in = (const void *) sa;
 
 		inet_ntop(AF_INET, &in->sin_addr, c->addr, sizeof(c->addr));
 		snprintf(c->port, sizeof(c->port), "%u",
-		    (unsigned)ntohs(in->sin_port));
+		    (unsigned) ntohs(in->sin_port));
 		c->loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
 	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
+		const struct sockaddr_in6 *in6 = (const void *) sa;
 
 		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
 			/* Log and check ::ffff:a.b.c.d as a.b.c.d. */
-			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12],
-			    c->addr, sizeof(c->addr));
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], c->addr,
+			    sizeof(c->addr));
 			c->family = AF_INET;
 			c->loopback = in6->sin6_addr.s6_addr[12] == 127;
 		} else {
@@ -138,7 +138,7 @@ conn_addr(smtpd_conn *c, const struct sockaddr *sa)
 			c->loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
 		}
 		snprintf(c->port, sizeof(c->port), "%u",
-		    (unsigned)ntohs(in6->sin6_port));
+		    (unsigned) ntohs(in6->sin6_port));
 	} else {
 		snprintf(c->addr, sizeof(c->addr), "127.0.0.1");
 		snprintf(c->port, sizeof(c->port), "0");
@@ -148,12 +148,11 @@ conn_addr(smtpd_conn *c, const struct sockaddr *sa)
 
 smtpd_conn *
 smtpd_conn_new(struct event_base *base, evutil_socket_t fd,
-    const struct sockaddr *sa, int salen, const smtpd_conn_cb *cb,
-    void *arg)
+    const struct sockaddr *sa, int salen, const smtpd_conn_cb *cb, void *arg)
 {
 	smtpd_conn *c;
 
-	(void)salen;
+	(void) salen;
 	if (evutil_make_socket_nonblocking(fd) != 0) {
 		close(fd);
 		return (NULL);

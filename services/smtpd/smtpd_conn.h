@@ -48,7 +48,7 @@ typedef struct smtpd_conn_cb {
 } smtpd_conn_cb;
 
 typedef struct smtpd_conn_io {
-	const char *name;                                /* "plain" */
+	const char *name; /* "plain" */
 	int (*write)(smtpd_conn *c, const void *p, size_t len);
 	/* 1 if input is waiting that the session has not seen yet. */
 	int (*pending)(smtpd_conn *c);
@@ -63,11 +63,11 @@ struct smtpd_conn {
 	int (*stage)(smtpd_conn *c, struct evbuffer *in); /* may be NULL */
 	smtpd_conn_cb cb;
 	void *arg;
-	char addr[64];       /* "192.0.2.1", "2001:db8::1" */
+	char addr[64]; /* "192.0.2.1", "2001:db8::1" */
 	char port[8];
-	int family;          /* AF_INET, AF_INET6, AF_UNIX */
-	int loopback;        /* client address is 127/8 or ::1 */
-	int closed;          /* EOF or error seen */
+	int family;   /* AF_INET, AF_INET6, AF_UNIX */
+	int loopback; /* client address is 127/8 or ::1 */
+	int closed;   /* EOF or error seen */
 };
 
 /*
@@ -75,8 +75,7 @@ struct smtpd_conn {
  * Returns NULL (fd closed) if libevent refuses.
  */
 smtpd_conn *smtpd_conn_new(struct event_base *base, evutil_socket_t fd,
-    const struct sockaddr *sa, int salen, const smtpd_conn_cb *cb,
-    void *arg);
+    const struct sockaddr *sa, int salen, const smtpd_conn_cb *cb, void *arg);
 void smtpd_conn_free(smtpd_conn *c);
 
 struct evbuffer *smtpd_conn_input(smtpd_conn *c);

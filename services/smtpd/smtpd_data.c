@@ -60,18 +60,18 @@ content_reserve(smtpd_session *s, size_t need)
 	size_t before = s->content_held;
 
 	if (pm_budget_hold(&smtpd_content_budget, &s->content_held, need,
-	    SMTPD_CONTENT_STEP) != 0) {
+	        SMTPD_CONTENT_STEP) != 0) {
 		return (-1);
 	}
 	pm_metric_gauge_add(smtpd_m_content,
-	    (int64_t)(s->content_held - before));
+	    (int64_t) (s->content_held - before));
 	return (0);
 }
 
 static void
 content_release(smtpd_session *s)
 {
-	pm_metric_gauge_add(smtpd_m_content, -(int64_t)s->content_held);
+	pm_metric_gauge_add(smtpd_m_content, -(int64_t) s->content_held);
 	pm_budget_drop(&smtpd_content_budget, &s->content_held);
 }
 
@@ -108,7 +108,7 @@ content_grow(smtpd_session *s, size_t len)
 static void
 content_open(smtpd_session *s, int mode)
 {
-	size_t limit = (size_t)var_message_size_limit;
+	size_t limit = (size_t) var_message_size_limit;
 
 	pm_buf_free(&s->content);
 	smtpd_content_drop(s);
@@ -133,8 +133,7 @@ data_go(smtpd_session *s)
 
 	if (r->code != 0) {
 		smtpd_reply_ext(s, r->code, r->dsn, r->text);
-		smtpd_log_action(s, "reject", "DATA", r->code, r->dsn,
-		    r->text);
+		smtpd_log_action(s, "reject", "DATA", r->code, r->dsn, r->text);
 		smtpd_reject_count(REJ_DATA);
 		smtpd_cmd_done(s);
 		return;
@@ -238,7 +237,7 @@ feed_input(smtpd_session *s, struct evbuffer *in, size_t max)
 	int n;
 	int i;
 
-	n = evbuffer_peek(in, (ev_ssize_t)max, NULL, v, 16);
+	n = evbuffer_peek(in, (ev_ssize_t) max, NULL, v, 16);
 	if (n > 16) {
 		n = 16;
 	}
@@ -251,7 +250,8 @@ feed_input(smtpd_session *s, struct evbuffer *in, size_t max)
 			len = max - used;
 		}
 		for (got = 0; len > 0 && !s->data.done; len -= got) {
-			piece = len < SMTPD_CONTENT_STEP / 2 ? len :
+			piece = len < SMTPD_CONTENT_STEP / 2 ?
+			    len :
 			    SMTPD_CONTENT_STEP / 2;
 			content_grow(s, piece);
 			got = pm_smtp_data_feed(&s->data, p, piece);
@@ -276,7 +276,7 @@ smtpd_data_step(smtpd_session *s)
 	if (len == 0) {
 		return (0);
 	}
-	(void)feed_input(s, in, len);
+	(void) feed_input(s, in, len);
 	if (bare_nl_check(s) != 0) {
 		return (1);
 	}
@@ -306,9 +306,10 @@ smtpd_bdat_cmd(smtpd_session *s, const char *arg)
 		smtpd_cmd_done(s);
 		return;
 	}
-	if (size > (size_t)var_message_size_limit) {
+	if (size > (size_t) var_message_size_limit) {
 		smtpd_reject_count(REJ_SIZE);
-		smtpd_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+		smtpd_reply(s, 552, "5.3.4",
+		    "Message size exceeds fixed limit");
 		s->close_after = 1;
 		smtpd_cmd_done(s);
 		return;
@@ -339,9 +340,11 @@ bdat_chunk_done(smtpd_session *s)
 		s->bdat_discard = 0;
 		smtpd_reject_count(REJ_PROTOCOL);
 		if (s->sender == NULL) {
-			smtpd_reply(s, 503, "5.5.1", "Error: need MAIL command");
+			smtpd_reply(s, 503, "5.5.1",
+			    "Error: need MAIL command");
 		} else {
-			smtpd_reply(s, 503, "5.5.1", "Error: need RCPT command");
+			smtpd_reply(s, 503, "5.5.1",
+			    "Error: need RCPT command");
 		}
 		smtpd_cmd_done(s);
 		return;

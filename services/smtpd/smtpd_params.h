@@ -15,12 +15,12 @@
 /* Strings. */
 #define VAR_SMTPD_BANNER "smtpd_banner"
 #define DEF_SMTPD_BANNER "$myhostname ESMTP $mail_name"
-#define VAR_SMTPD_LISTEN "smtpd_listen"          /* Postmesh: host:port */
+#define VAR_SMTPD_LISTEN "smtpd_listen" /* Postmesh: host:port */
 #define DEF_SMTPD_LISTEN "127.0.0.1:2525"
 #define VAR_SMTPD_METRICS_LISTEN "smtpd_metrics_listen" /* Postmesh */
 #define DEF_SMTPD_METRICS_LISTEN "http://127.0.0.1:9125"
 #define VAR_SMTPD_FORBID_BARE_NL "smtpd_forbid_bare_newline"
-#define DEF_SMTPD_FORBID_BARE_NL "normalize"     /* normalize | yes | no */
+#define DEF_SMTPD_FORBID_BARE_NL "normalize" /* normalize | yes | no */
 
 /* Integers. */
 #define VAR_SMTPD_RCPT_LIMIT "smtpd_recipient_limit"
@@ -31,16 +31,16 @@
 #define DEF_SMTPD_SOFT_ERLIM 10
 #define VAR_SMTPD_JUNK_CMD "smtpd_junk_command_limit"
 #define DEF_SMTPD_JUNK_CMD 100
-#define VAR_SMTPD_MIN_DATA_RATE "smtpd_min_data_rate"  /* bytes/s */
+#define VAR_SMTPD_MIN_DATA_RATE "smtpd_min_data_rate" /* bytes/s */
 #define DEF_SMTPD_MIN_DATA_RATE 500
-#define VAR_SMTPD_BACKLOG "smtpd_listen_backlog"       /* Postmesh */
+#define VAR_SMTPD_BACKLOG "smtpd_listen_backlog" /* Postmesh */
 #define DEF_SMTPD_BACKLOG 1024
-#define VAR_SMTPD_CHECK_THREADS "smtpd_check_threads"  /* Postmesh */
+#define VAR_SMTPD_CHECK_THREADS "smtpd_check_threads" /* Postmesh */
 #define DEF_SMTPD_CHECK_THREADS 16
-#define VAR_SMTPD_SESSION_LIMIT "smtpd_session_limit"  /* Postmesh */
+#define VAR_SMTPD_SESSION_LIMIT "smtpd_session_limit" /* Postmesh */
 #define DEF_SMTPD_SESSION_LIMIT 1000
 #define VAR_SMTPD_CONTENT_MEM "smtpd_content_memory_limit" /* Postmesh */
-#define DEF_SMTPD_CONTENT_MEM (256L * 1024 * 1024)  /* bytes, all sessions */
+#define DEF_SMTPD_CONTENT_MEM (256L * 1024 * 1024) /* bytes, all sessions */
 
 /* Times (seconds). */
 #define VAR_SMTPD_TMOUT "smtpd_timeout"
@@ -54,11 +54,11 @@
 
 /* Booleans. */
 #define VAR_HELO_REQUIRED "smtpd_helo_required"
-#define DEF_HELO_REQUIRED 1                        /* Postmesh: yes */
+#define DEF_HELO_REQUIRED 1 /* Postmesh: yes */
 #define VAR_SMTPD_FORBID_UNAUTH_PIPE "smtpd_forbid_unauth_pipelining"
 #define DEF_SMTPD_FORBID_UNAUTH_PIPE 1
 #define VAR_SMTPD_REQ_DEADLINE "smtpd_per_request_deadline"
-#define DEF_SMTPD_REQ_DEADLINE 1                   /* Postmesh: yes */
+#define DEF_SMTPD_REQ_DEADLINE 1 /* Postmesh: yes */
 #define VAR_DISABLE_VRFY_CMD "disable_vrfy_command"
 #define DEF_DISABLE_VRFY_CMD 0
 #define VAR_STRICT_RFC821_ENV "strict_rfc821_envelopes"

@@ -61,7 +61,7 @@ smtpd_pool_new(int nthreads)
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	p->threads = pm_calloc((size_t)nthreads, sizeof(*p->threads));
+	p->threads = pm_calloc((size_t) nthreads, sizeof(*p->threads));
 	for (i = 0; i < nthreads; i++) {
 		if (pthread_create(&p->threads[i], NULL, pool_worker, p) != 0) {
 			pm_msg_fatal("cannot create check thread: %m");

@@ -43,12 +43,13 @@ queue_done(smtpd_session *s)
 	if (r->code >= 200 && r->code <= 299) {
 		pm_metric_inc(smtpd_m_accepted);
 	} else {
-		smtpd_log_action(s, "reject", "END-OF-MESSAGE", (int)r->code,
+		smtpd_log_action(s, "reject", "END-OF-MESSAGE", (int) r->code,
 		    r->dsn, r->text);
-		smtpd_reject_count(r->code == 552 ? REJ_SIZE :
-		    strcmp(r->dsn, "4.3.1") == 0 ? REJ_STORAGE : REJ_CLEANUP);
+		smtpd_reject_count(r->code == 552    ? REJ_SIZE :
+		        strcmp(r->dsn, "4.3.1") == 0 ? REJ_STORAGE :
+		                                       REJ_CLEANUP);
 	}
-	smtpd_reply_ext(s, (int)r->code, r->dsn, r->text);
+	smtpd_reply_ext(s, (int) r->code, r->dsn, r->text);
 	smtpd_mail_reset(s);
 	smtpd_cmd_done(s);
 }
@@ -73,8 +74,8 @@ smtpd_queue_submit(smtpd_session *s)
 	rcpt = pm_calloc(s->nrcpt, sizeof(*rcpt));
 	for (i = 0; i < s->nrcpt; i++) {
 		rcpt[i].address = s->rcpt[i].address;
-		rcpt[i].orcpt = s->rcpt[i].orcpt != NULL ? s->rcpt[i].orcpt :
-		    "";
+		rcpt[i].orcpt =
+		    s->rcpt[i].orcpt != NULL ? s->rcpt[i].orcpt : "";
 		rcpt[i].notify = s->rcpt[i].notify;
 	}
 	memset(&sub, 0, sizeof(sub));

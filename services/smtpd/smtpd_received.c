@@ -30,7 +30,7 @@
 int
 smtpd_received(pm_buf *b, const smtpd_session *s, int64_t now_us)
 {
-	time_t t = (time_t)(now_us / 1000000);
+	time_t t = (time_t) (now_us / 1000000);
 	struct tm tm;
 	char date[80];
 	char *helo;
@@ -39,14 +39,17 @@ smtpd_received(pm_buf *b, const smtpd_session *s, int64_t now_us)
 
 	localtime_r(&t, &tm);
 	if (strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)",
-	    &tm) == 0) {
+	        &tm) == 0) {
 		date[0] = 0;
 	}
-	helo = s->helo != NULL ? pm_printable_dup(s->helo, strlen(s->helo),
-	    255) : pm_strdup(s->name);
-	rc = pm_buf_printf(b, "Received: from %s (%s [%s])\r\n"
-	    "\tby %s (%s) with %s id %s", helo, s->name, s->rfc_addr,
-	    var_myhostname, var_mail_name, s->protocol, s->qid);
+	helo = s->helo != NULL ?
+	    pm_printable_dup(s->helo, strlen(s->helo), 255) :
+	    pm_strdup(s->name);
+	rc = pm_buf_printf(b,
+	    "Received: from %s (%s [%s])\r\n"
+	    "\tby %s (%s) with %s id %s",
+	    helo, s->name, s->rfc_addr, var_myhostname, var_mail_name,
+	    s->protocol, s->qid);
 	if (rc == 0 && s->nrcpt == 1) {
 		const char *a = s->rcpt[0].address;
 

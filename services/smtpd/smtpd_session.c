@@ -50,8 +50,21 @@
 #define SMTPD_OUTPUT_MAX (256 * 1024)
 
 static const char *const cmd_stat_names[CMD_COUNT] = {
-	"helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
-	"rset", "noop", "vrfy", "etrn", "quit", "help", "unknown",
+	"helo",
+	"ehlo",
+	"starttls",
+	"auth",
+	"mail",
+	"rcpt",
+	"data",
+	"bdat",
+	"rset",
+	"noop",
+	"vrfy",
+	"etrn",
+	"quit",
+	"help",
+	"unknown",
 };
 
 static void session_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -88,7 +101,7 @@ session_closed(void *arg, int eof)
 {
 	smtpd_session *s = arg;
 
-	(void)eof;
+	(void) eof;
 	s->eof = 1;
 	if (s->phase == PH_CLOSING) {
 		smtpd_session_free(s);
@@ -109,8 +122,8 @@ smtpd_session_new(evutil_socket_t fd, const struct sockaddr *sa, int salen)
 {
 	smtpd_session *s = pm_calloc(1, sizeof(*s));
 
-	s->conn = smtpd_conn_new(smtpd_base, fd, sa, salen, &session_conn_cb,
-	    s);
+	s->conn =
+	    smtpd_conn_new(smtpd_base, fd, sa, salen, &session_conn_cb, s);
 	if (s->conn == NULL) {
 		free(s);
 		return (NULL);
@@ -122,16 +135,17 @@ smtpd_session_new(evutil_socket_t fd, const struct sockaddr *sa, int salen)
 	s->port = pm_strdup(s->conn->port);
 	s->namaddr = pm_asprintf("%s[%s]", s->name, s->addr);
 	s->rfc_addr = s->conn->family == AF_INET6 ?
-	    pm_asprintf("IPv6:%s", s->addr) : pm_strdup(s->addr);
+	    pm_asprintf("IPv6:%s", s->addr) :
+	    pm_strdup(s->addr);
 	s->loopback = s->conn->loopback;
 	s->protocol = "SMTP";
 	s->cmd = -1;
 	s->where = "CONNECT";
 	s->next_phase = PH_CMD;
 	pm_buf_init(&s->out, 0);
-	pm_buf_init(&s->line, (size_t)var_line_limit + 2);
+	pm_buf_init(&s->line, (size_t) var_line_limit + 2);
 	pm_buf_init(&s->content, 0);
-	smtpd_conn_set_input_limit(s->conn, 2 * ((size_t)var_line_limit + 2));
+	smtpd_conn_set_input_limit(s->conn, 2 * ((size_t) var_line_limit + 2));
 	pm_msg_info("connect from %s", s->namaddr);
 	pm_metric_inc(smtpd_m_sessions);
 	pm_metric_gauge_add(smtpd_m_active, 1);
@@ -226,7 +240,7 @@ reply_add(smtpd_session *s, int code, const char *dsn, const char *text,
 
 	/* Postfix sleeps before any reply once the soft limit is hit. */
 	if (code != 421 && code != 221 && var_smtpd_err_sleep > 0 &&
-	    s->error_count >= (unsigned)var_smtpd_soft_erlim) {
+	    s->error_count >= (unsigned) var_smtpd_soft_erlim) {
 		s->delay = 1;
 	}
 	if (code >= 400) {
@@ -239,14 +253,13 @@ reply_add(smtpd_session *s, int code, const char *dsn, const char *text,
 	} else if (rc != 0) {
 		pm_msg_warn("bad reply %d %s from a module, replaced", code,
 		    dsn ? dsn : "-");
-		(void)pm_smtp_reply_format(&s->out, 451, "4.3.0",
+		(void) pm_smtp_reply_format(&s->out, 451, "4.3.0",
 		    "Error: internal error");
 	}
 }
 
 void
-smtpd_reply(smtpd_session *s, int code, const char *dsn, const char *fmt,
-    ...)
+smtpd_reply(smtpd_session *s, int code, const char *dsn, const char *fmt, ...)
 {
 	va_list ap;
 	char *text;
@@ -259,8 +272,7 @@ smtpd_reply(smtpd_session *s, int code, const char *dsn, const char *fmt,
 }
 
 void
-smtpd_reply_ext(smtpd_session *s, int code, const char *dsn,
-    const char *text)
+smtpd_reply_ext(smtpd_session *s, int code, const char *dsn, const char *text)
 {
 	char fixed[16];
 
@@ -283,7 +295,7 @@ static void
 flush_out(smtpd_session *s)
 {
 	if (s->out.len > 0 && s->conn != NULL) {
-		(void)smtpd_conn_write(s->conn, s->out.data, s->out.len);
+		(void) smtpd_conn_write(s->conn, s->out.data, s->out.len);
 	}
 	pm_buf_reset(&s->out);
 }
@@ -341,20 +353,20 @@ smtpd_reject_count(int reason)
 static int64_t
 session_deadline(const smtpd_session *s)
 {
-	int64_t t = (int64_t)var_smtpd_tmout * 1000;
+	int64_t t = (int64_t) var_smtpd_tmout * 1000;
 	int64_t base;
 
 	if (!var_smtpd_req_deadline) {
 		base = s->last_read_ms > s->idle_start_ms ? s->last_read_ms :
-		    s->idle_start_ms;
+		                                            s->idle_start_ms;
 		return (base + t);
 	}
 	if (s->phase == PH_DATA || s->phase == PH_BDAT) {
 		int64_t extra = 0;
 
 		if (var_smtpd_min_data_rate > 0) {
-			extra = (int64_t)(s->data_bytes * 1000 /
-			    (uint64_t)var_smtpd_min_data_rate);
+			extra = (int64_t) (s->data_bytes * 1000 /
+			    (uint64_t) var_smtpd_min_data_rate);
 		}
 		return (s->data_start_ms + t + extra);
 	}
@@ -369,8 +381,8 @@ timer_arm_ms(smtpd_session *s, int64_t ms)
 	if (ms < 0) {
 		ms = 0;
 	}
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	tv.tv_sec = (time_t) (ms / 1000);
+	tv.tv_usec = (suseconds_t) ((ms % 1000) * 1000);
 	evtimer_add(s->timer, &tv);
 }
 
@@ -394,10 +406,10 @@ smtpd_close(smtpd_session *s, const char *reason)
 	}
 	if (reason != NULL && s->where != NULL &&
 	    (strcmp(s->where, "END-OF-MESSAGE") != 0 ||
-	    strcmp(reason, "lost connection") != 0)) {
+	        strcmp(reason, "lost connection") != 0)) {
 		if (s->phase == PH_DATA || s->phase == PH_BDAT) {
 			pm_msg_info("%s after %s (%llu bytes) from %s", reason,
-			    s->where, (unsigned long long)s->data_bytes,
+			    s->where, (unsigned long long) s->data_bytes,
 			    s->namaddr);
 		} else {
 			pm_msg_info("%s after %s from %s", reason, s->where,
@@ -429,17 +441,19 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t now = pm_mono_ms();
 	int64_t left;
 
-	(void)fd;
-	(void)what;
+	(void) fd;
+	(void) what;
 	switch (s->phase) {
 	case PH_CLOSING:
 		if (s->conn == NULL || s->conn->closed ||
 		    smtpd_conn_output_len(s->conn) == 0 ||
-		    now >= s->idle_start_ms + (int64_t)var_smtpd_tmout * 1000) {
+		    now >=
+		        s->idle_start_ms + (int64_t) var_smtpd_tmout * 1000) {
 			smtpd_session_free(s);
 		} else {
-			timer_arm_ms(s, s->idle_start_ms +
-			    (int64_t)var_smtpd_tmout * 1000 - now);
+			timer_arm_ms(s,
+			    s->idle_start_ms +
+			        (int64_t) var_smtpd_tmout * 1000 - now);
 		}
 		return;
 	case PH_DELAY:
@@ -513,8 +527,8 @@ session_wake_cb(evutil_socket_t fd, short what, void *arg)
 	smtpd_session *s = arg;
 	smtpd_cont cont = s->cont;
 
-	(void)fd;
-	(void)what;
+	(void) fd;
+	(void) what;
 	s->cont = NULL;
 	s->cleanup_busy = 0;
 	if (s->dead || s->conn == NULL) {
@@ -558,7 +572,8 @@ cmd_finish(smtpd_session *s)
 		if (s->cmd == CMD_QUIT && var_smtpd_forbid_unauth_pipe &&
 		    s->conn != NULL && smtpd_conn_pending(s->conn)) {
 			pm_msg_info("improper command pipelining after QUIT "
-			    "from %s", s->namaddr);
+			            "from %s",
+			    s->namaddr);
 		}
 		smtpd_close(s, NULL);
 		return;
@@ -570,7 +585,7 @@ cmd_finish(smtpd_session *s)
 		if (n < 0) {
 			n = 0;
 		}
-		p = pm_printable_dup(peek, (size_t)n, 100);
+		p = pm_printable_dup(peek, (size_t) n, 100);
 		pm_msg_info("improper command pipelining after %s from %s: %s",
 		    s->where, s->namaddr, p);
 		free(p);
@@ -580,7 +595,7 @@ cmd_finish(smtpd_session *s)
 		smtpd_close(s, NULL);
 		return;
 	}
-	if (s->error_count >= (unsigned)var_smtpd_hard_erlim) {
+	if (s->error_count >= (unsigned) var_smtpd_hard_erlim) {
 		smtpd_reject_count(REJ_LIMIT);
 		smtpd_reply(s, 421, "4.7.0", "%s Error: too many errors",
 		    var_myhostname);
@@ -609,7 +624,7 @@ smtpd_enter_phase(smtpd_session *s, int phase)
 		smtpd_conn_set_input_limit(s->conn, SMTPD_DATA_CHUNK);
 	} else {
 		smtpd_conn_set_input_limit(s->conn,
-		    2 * ((size_t)var_line_limit + 2));
+		    2 * ((size_t) var_line_limit + 2));
 	}
 	smtpd_set_deadline(s);
 }
@@ -620,7 +635,7 @@ smtpd_cmd_done(smtpd_session *s)
 	if (s->delay && s->phase != PH_CLOSING && !s->close_after) {
 		s->delay = 0;
 		s->phase = PH_DELAY;
-		timer_arm_ms(s, (int64_t)var_smtpd_err_sleep * 1000);
+		timer_arm_ms(s, (int64_t) var_smtpd_err_sleep * 1000);
 		return;
 	}
 	s->delay = 0;
@@ -658,7 +673,7 @@ cmd_step(smtpd_session *s)
 {
 	struct evbuffer *in = smtpd_conn_input(s->conn);
 	size_t len = evbuffer_get_length(in);
-	size_t limit = (size_t)var_line_limit;
+	size_t limit = (size_t) var_line_limit;
 	struct evbuffer_ptr p;
 	struct evbuffer_ptr end;
 	size_t n;
@@ -673,7 +688,7 @@ cmd_step(smtpd_session *s)
 			evbuffer_drain(in, len);
 			return (0);
 		}
-		evbuffer_drain(in, (size_t)p.pos + 1);
+		evbuffer_drain(in, (size_t) p.pos + 1);
 		s->discard_line = 0;
 		s->line_start_ms = 0;
 		return (1);
@@ -689,7 +704,7 @@ cmd_step(smtpd_session *s)
 			/* Drop the line; its end may be buffered already. */
 			p = evbuffer_search(in, "\n", 1, NULL);
 			if (p.pos >= 0) {
-				evbuffer_drain(in, (size_t)p.pos + 1);
+				evbuffer_drain(in, (size_t) p.pos + 1);
 			} else {
 				evbuffer_drain(in, len);
 				s->discard_line = 1;
@@ -703,15 +718,15 @@ cmd_step(smtpd_session *s)
 		}
 		return (0);
 	}
-	n = (size_t)p.pos;
+	n = (size_t) p.pos;
 	pm_buf_reset(&s->line);
 	if (n > limit + 1) {
 		evbuffer_drain(in, n + 1);
 		line_too_long(s);
 		return (1);
 	}
-	if (pm_buf_append(&s->line, evbuffer_pullup(in, (ev_ssize_t)n + 1),
-	    n + 1) != 0) {
+	if (pm_buf_append(&s->line, evbuffer_pullup(in, (ev_ssize_t) n + 1),
+	        n + 1) != 0) {
 		pm_panic("command line buffer too small");
 	}
 	evbuffer_drain(in, n + 1);

@@ -33,6 +33,7 @@
 #include <event2/event.h>
 
 #include "cleanup_clnt.h"
+#include "pm_addr.h"
 #include "pm_budget.h"
 #include "pm_metrics.h"
 #include "pm_qid.h"
@@ -86,38 +87,38 @@ enum {
 	REJ_LIMIT,
 	REJ_PROTOCOL,
 	REJ_CLEANUP,
-	REJ_STORAGE,    /* smtpd_content_memory_limit reached */
+	REJ_STORAGE, /* smtpd_content_memory_limit reached */
 	REJ_COUNT,
 };
 
 typedef struct smtpd_rcpt {
 	char *address;
-	char *orcpt;      /* "rfc822;addr" (xtext decoded) or NULL */
-	unsigned notify;  /* Notify bits (common.proto) */
+	char *orcpt;     /* "rfc822;addr" (xtext decoded) or NULL */
+	unsigned notify; /* Notify bits (common.proto) */
 } smtpd_rcpt;
 
 typedef struct smtpd_session smtpd_session;
 typedef void (*smtpd_cont)(smtpd_session *s);
 
 struct smtpd_session {
-	smtpd_session *prev, *next;   /* all sessions (smtpd.c) */
+	smtpd_session *prev, *next; /* all sessions (smtpd.c) */
 	smtpd_conn *conn;
 	struct event *timer;
 	struct event *wake;
 	int phase;
-	int next_phase;       /* after the current command: CMD/DATA/BDAT */
-	int dead;             /* connection gone, free when idle */
-	int eof;              /* client sent EOF (input may remain) */
-	int out_blocked;      /* output over its limit: wait for drain */
+	int next_phase;  /* after the current command: CMD/DATA/BDAT */
+	int dead;        /* connection gone, free when idle */
+	int eof;         /* client sent EOF (input may remain) */
+	int out_blocked; /* output over its limit: wait for drain */
 
 	/* Client. */
-	char *name;           /* "unknown" (no reverse lookup yet) */
+	char *name; /* "unknown" (no reverse lookup yet) */
 	char *addr;
 	char *port;
-	char *namaddr;        /* "name[addr]" for logs */
-	char *rfc_addr;       /* addr, "IPv6:addr" for IPv6 */
+	char *namaddr;  /* "name[addr]" for logs */
+	char *rfc_addr; /* addr, "IPv6:addr" for IPv6 */
 	int loopback;
-	char *access_denied;  /* connect check reject reply, or NULL */
+	char *access_denied; /* connect check reject reply, or NULL */
 
 	/* HELO/EHLO. */
 	char *helo;
@@ -125,67 +126,67 @@ struct smtpd_session {
 	const char *protocol; /* "SMTP" or "ESMTP" */
 
 	/* Transaction. */
-	char *sender;         /* NULL: no MAIL; "" for <> */
+	char *sender; /* NULL: no MAIL; "" for <> */
 	char qid[PM_QID_LEN + 1];
 	int64_t arrival_us;
-	int body_type;        /* BodyType */
-	int dsn_ret;          /* DsnRet */
+	int body_type; /* BodyType */
+	int dsn_ret;   /* DsnRet */
 	char *dsn_envid;
 	int smtputf8;
-	unsigned flags;       /* SubmitFlag bits */
-	int discard;          /* a check said DISCARD */
+	unsigned flags; /* SubmitFlag bits */
+	int discard;    /* a check said DISCARD */
 	smtpd_rcpt *rcpt;
 	size_t nrcpt;
 	size_t rcpt_cap;
-	char *pending_rcpt;   /* RCPT being checked */
+	char *pending_rcpt; /* RCPT being checked */
 	char *pending_orcpt;
 	unsigned pending_notify;
 
 	/* Content (DATA/BDAT). */
 	pm_buf content;
 	pm_smtp_data data;
-	int content_open;     /* Received: written, data state set up */
-	size_t content_held;  /* bytes reserved in smtpd_content_budget */
-	int content_nomem;    /* budget exhausted: content discarded */
-	int bdat_active;      /* BDAT chunks seen in this transaction */
-	int bdat_discard;     /* chunk read only to stay in sync */
+	int content_open;    /* Received: written, data state set up */
+	size_t content_held; /* bytes reserved in smtpd_content_budget */
+	int content_nomem;   /* budget exhausted: content discarded */
+	int bdat_active;     /* BDAT chunks seen in this transaction */
+	int bdat_discard;    /* chunk read only to stay in sync */
 	int bdat_last;
 	size_t bdat_left;
-	size_t bdat_size;     /* this chunk's size, for the reply */
-	uint64_t data_bytes;  /* raw octets in the DATA/BDAT phase */
+	size_t bdat_size;    /* this chunk's size, for the reply */
+	uint64_t data_bytes; /* raw octets in the DATA/BDAT phase */
 	int64_t data_start_ms;
 
 	/* Command input. */
 	pm_buf line;
-	int line_crlf;        /* last command line ended in CRLF */
-	int discard_line;     /* discarding the rest of a long line */
+	int line_crlf;    /* last command line ended in CRLF */
+	int discard_line; /* discarding the rest of a long line */
 	int64_t line_start_ms;
 	int64_t idle_start_ms;
 	int64_t last_read_ms;
 
 	/* Current command. */
-	int cmd;              /* CMD_* */
-	const char *where;    /* for logs: "CONNECT", "RCPT", ... */
-	int cmd_last;         /* must end a pipeline group */
-	int cmd_failed;       /* a 4xx/5xx reply was given */
+	int cmd;           /* CMD_* */
+	const char *where; /* for logs: "CONNECT", "RCPT", ... */
+	int cmd_last;      /* must end a pipeline group */
+	int cmd_failed;    /* a 4xx/5xx reply was given */
 	unsigned cmd_ok[CMD_COUNT];
 	unsigned cmd_total[CMD_COUNT];
 
 	/* Replies. */
-	pm_buf out;           /* replies not yet written */
-	int delay;            /* hold out for smtpd_error_sleep_time */
+	pm_buf out; /* replies not yet written */
+	int delay;  /* hold out for smtpd_error_sleep_time */
 	unsigned error_count;
 	unsigned junk_count;
 
 	/* Async work. */
 	smtpd_job job;
-	smtpd_cont cont;      /* continuation on the loop thread */
-	int cleanup_busy;     /* cleanup callback still to come */
+	smtpd_cont cont;  /* continuation on the loop thread */
+	int cleanup_busy; /* cleanup callback still to come */
 	smtpd_check_state cst;
 	smtpd_check_result cres;
 	void (*check_fn)(const smtpd_check_state *, smtpd_check_result *);
 	pm_submit_result sres;
-	int close_after;      /* close once this command is done */
+	int close_after; /* close once this command is done */
 };
 
 /* smtpd.c: process-wide state. */
@@ -203,11 +204,11 @@ extern pm_budget smtpd_content_budget;
 void smtpd_session_gone(smtpd_session *s);
 
 /* smtpd_session.c */
-smtpd_session *smtpd_session_new(evutil_socket_t fd,
-    const struct sockaddr *sa, int salen);
+smtpd_session *smtpd_session_new(evutil_socket_t fd, const struct sockaddr *sa,
+    int salen);
 void smtpd_session_drive(smtpd_session *s);
-void smtpd_reply(smtpd_session *s, int code, const char *dsn,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void smtpd_reply(smtpd_session *s, int code, const char *dsn, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 /* A reply from another module (check, cleanup): dsn fixed if wrong. */
 void smtpd_reply_ext(smtpd_session *s, int code, const char *dsn,
     const char *text);
@@ -217,8 +218,8 @@ void smtpd_check_async(smtpd_session *s,
     void (*fn)(const smtpd_check_state *, smtpd_check_result *),
     smtpd_cont cont);
 /* "QID|NOQUEUE: ACTION: WHAT from name[addr]: [code dsn ]text; from=..." */
-void smtpd_log_action(smtpd_session *s, const char *action,
-    const char *what, int code, const char *dsn, const char *text);
+void smtpd_log_action(smtpd_session *s, const char *action, const char *what,
+    int code, const char *dsn, const char *text);
 void smtpd_reject_count(int reason);
 void smtpd_mail_reset(smtpd_session *s);
 void smtpd_shutdown_idle(smtpd_session *s);
@@ -246,5 +247,10 @@ void smtpd_queue_cb(void *arg, const pm_submit_result *res);
 
 /* smtpd_received.c */
 int smtpd_received(pm_buf *b, const smtpd_session *s, int64_t now_us);
+
+/* smtpd_esmtp.c: ESMTP parameters of MAIL and RCPT. */
+int smtpd_mail_params(smtpd_session *s, const pm_smtp_path *p);
+int smtpd_parse_notify(const char *v, unsigned *out);
+char *smtpd_parse_orcpt(const char *v);
 
 #endif

@@ -64,10 +64,11 @@ test_dnsmasq_port_once(void)
 	if ((u = socket(AF_INET, SOCK_DGRAM, 0)) < 0) {
 		return (0);
 	}
-	if (bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(u, (struct sockaddr *)&sin, &len) == 0) {
+	if (bind(u, (struct sockaddr *) &sin, sizeof(sin)) == 0 &&
+	    getsockname(u, (struct sockaddr *) &sin, &len) == 0) {
 		if ((t = socket(AF_INET, SOCK_STREAM, 0)) >= 0) {
-			if (bind(t, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+			if (bind(t, (struct sockaddr *) &sin, sizeof(sin)) ==
+			    0) {
 				port = ntohs(sin.sin_port);
 			}
 			close(t);
@@ -142,9 +143,10 @@ test_dnsmasq_start(test_dnsmasq *d)
 			}
 			execl(TEST_DNSMASQ, "dnsmasq", "--no-daemon", portarg,
 			    "--listen-address=127.0.0.1", "--bind-interfaces",
-			    "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-			    "--local=/0.0.127.in-addr.arpa/",
-			    "--local=/test/", "--local-ttl=300",
+			    "--no-resolv", "--no-hosts",
+			    "--conf-file=/dev/null",
+			    "--local=/0.0.127.in-addr.arpa/", "--local=/test/",
+			    "--local-ttl=300",
 			    "--mx-host=example.test,mx1.example.test,10",
 			    "--mx-host=example.test,mx2.example.test,5",
 			    "--host-record=mx1.example.test,127.0.0.2",
@@ -153,7 +155,7 @@ test_dnsmasq_start(test_dnsmasq *d)
 			    "--host-record=ready.test,127.0.0.9",
 			    "--cname=alias.test,aonly.test",
 			    "--txt-record=txt.test,v=spf1 -all,second",
-			    "--mx-host=nullmx.test,.,0", (char *)NULL);
+			    "--mx-host=nullmx.test,.,0", (char *) NULL);
 			_exit(127);
 		}
 		if (pm_dns_set_servers(d->server) != 0) {
@@ -163,13 +165,15 @@ test_dnsmasq_start(test_dnsmasq *d)
 		/* Until it answers (at most 10 s): a refused query fails fast. */
 		for (i = 0; i < 100; i++, usleep(100 * 1000)) {
 			if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-				fprintf(stderr, "dnsmasq on port %d exited (status "
-				    "%d): retrying\n", d->port, status);
+				fprintf(stderr,
+				    "dnsmasq on port %d exited (status "
+				    "%d): retrying\n",
+				    d->port, status);
 				d->pid = 0; /* lost the port race: retry */
 				break;
 			}
 			if (pm_dns_lookup("ready.test", PM_DNS_A, &rr, &n,
-			    200) == 0) {
+			        200) == 0) {
 				pm_dns_rr_free(rr, n);
 				return (0);
 			}

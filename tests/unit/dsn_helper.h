@@ -29,7 +29,7 @@
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>
-#define LEAK_CHECK()                                                    \
+#define LEAK_CHECK() \
 	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks found")
 #else
 #define LEAK_CHECK()
@@ -40,18 +40,17 @@
 #define NOW_US 1700000000000000LL
 #define HOST "mx.example.net"
 
-static const char orig_msg[] =
-    "Received: from client.example.org\r\n"
-    "\tby mx.example.net with ESMTP\r\n"
-    "From: Alice <alice@example.org>\r\n"
-    "To: bob@example.com\r\n"
-    "Subject: hello\r\n"
-    "\r\n"
-    "BODY-MARKER line one\r\n"
-    "line two\r\n";
+static const char orig_msg[] = "Received: from client.example.org\r\n"
+                               "\tby mx.example.net with ESMTP\r\n"
+                               "From: Alice <alice@example.org>\r\n"
+                               "To: bob@example.com\r\n"
+                               "Subject: hello\r\n"
+                               "\r\n"
+                               "BODY-MARKER line one\r\n"
+                               "line two\r\n";
 
 typedef struct part {
-	char *hdrs;             /* header block, lines CRLF-joined */
+	char *hdrs; /* header block, lines CRLF-joined */
 	char *body;
 } part;
 
@@ -60,7 +59,7 @@ typedef struct notice {
 	char boundary[128];
 	part parts[8];
 	int nparts;
-	int closed;             /* the closing delimiter was found */
+	int closed; /* the closing delimiter was found */
 } notice;
 
 static inline pm_dsn_cfg
@@ -201,10 +200,13 @@ notice_parse(const pm_buf *out, notice *n)
 	split_hb(s, out->len, &n->hdrs, &body);
 	for (p = n->hdrs; *p; p++) {
 		cr_assert((*p >= 0x20 && *p < 0x7f) || *p == '\r' ||
-		    *p == '\n' || *p == '\t', "8-bit or control byte 0x%02x "
-		    "in the headers", (unsigned char) *p);
+		        *p == '\n' || *p == '\t',
+		    "8-bit or control byte 0x%02x "
+		    "in the headers",
+		    (unsigned char) *p);
 	}
-	want_hdr(n->hdrs, "From", "MAILER-DAEMON@example.net (Mail Delivery "
+	want_hdr(n->hdrs, "From",
+	    "MAILER-DAEMON@example.net (Mail Delivery "
 	    "System)");
 	want_hdr(n->hdrs, "Auto-Submitted", "auto-replied");
 	want_hdr(n->hdrs, "MIME-Version", "1.0");
@@ -216,9 +218,12 @@ notice_parse(const pm_buf *out, notice *n)
 	    "Message-Id: got %s", v ? v : "(none)");
 	free(v);
 	v = hdr_get(n->hdrs, "Content-Type");
-	cr_assert(v != NULL && strncmp(v, "multipart/report; "
-	    "report-type=delivery-status;", 45) == 0, "Content-Type: got %s",
-	    v ? v : "(none)");
+	cr_assert(v != NULL &&
+	        strncmp(v,
+	            "multipart/report; "
+	            "report-type=delivery-status;",
+	            45) == 0,
+	    "Content-Type: got %s", v ? v : "(none)");
 	b = strstr(v, "boundary=\"");
 	cr_assert(b != NULL, "no boundary");
 	b += 10;
@@ -241,7 +246,8 @@ notice_parse(const pm_buf *out, notice *n)
 		if (q == NULL) {
 			q = strstr(p, close);
 			cr_assert(q != NULL, "no closing delimiter");
-			cr_assert(q + strlen(close) == end, "data after the "
+			cr_assert(q + strlen(close) == end,
+			    "data after the "
 			    "closing delimiter");
 			n->closed = 1;
 		}

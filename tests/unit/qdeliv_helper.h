@@ -29,8 +29,8 @@ raw_pending(int shard)
 	redisReply *r = rh_cmd(&srv, "XPENDING pm:{%d}:incoming qmgr", shard);
 	long long v;
 
-	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements >= 1
-	    && r->element[0]->type == REDIS_REPLY_INTEGER,
+	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	        r->element[0]->type == REDIS_REPLY_INTEGER,
 	    "XPENDING: got reply type %d", r->type);
 	v = r->element[0]->integer;
 	freeReplyObject(r);
@@ -104,12 +104,11 @@ claim(pm_qstore *qs, const char *consumer, const int *shards, int nsel,
 	size_t n = 99999;
 	int rc;
 
-	rc = pm_qstore_claim_new(qs, consumer, shards, nsel, max, block_ms,
-	    out, &n);
+	rc = pm_qstore_claim_new(qs, consumer, shards, nsel, max, block_ms, out,
+	    &n);
 	cr_assert_eq(rc, 0, "claim_new: got %d (%s), want 0", rc,
 	    pm_strerror(rc));
-	cr_assert(n <= max, "claim_new: got %zu entries, want <= %zu", n,
-	    max);
+	cr_assert(n <= max, "claim_new: got %zu entries, want <= %zu", n, max);
 	return (n);
 }
 
@@ -133,9 +132,11 @@ expect_keys_gone(const char *qid, int nshards)
 	int s = pm_qid_shard(qid, nshards);
 	char *score;
 
-	cr_expect_eq(rh_int(&srv, "EXISTS pm:{%d}:m:%s pm:{%d}:r:%s "
-	    "pm:{%d}:b:%s", s, qid, s, qid, s, qid), 0,
-	    "%s: m, r or b left", qid);
+	cr_expect_eq(rh_int(&srv,
+	                 "EXISTS pm:{%d}:m:%s pm:{%d}:r:%s "
+	                 "pm:{%d}:b:%s",
+	                 s, qid, s, qid, s, qid),
+	    0, "%s: m, r or b left", qid);
 	score = rh_str(&srv, "ZSCORE pm:{%d}:deferred %s", s, qid);
 	cr_expect(score == NULL, "%s: still deferred", qid);
 	free(score);

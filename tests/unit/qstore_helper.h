@@ -66,12 +66,10 @@ qs_fs_store(void)
 static inline pm_qstore *
 open_qs(const char *store, int nshards)
 {
-	pm_qstore *qs = pm_qstore_open(srv.addr, QS_TIMEOUT_MS, store,
-	    nshards);
+	pm_qstore *qs = pm_qstore_open(srv.addr, QS_TIMEOUT_MS, store, nshards);
 	int rc;
 
-	cr_assert(qs != NULL, "pm_qstore_open(%s, %s) failed", srv.addr,
-	    store);
+	cr_assert(qs != NULL, "pm_qstore_open(%s, %s) failed", srv.addr, store);
 	rc = pm_qstore_load_functions(qs);
 	cr_assert_eq(rc, 0, "load_functions: got %d, want 0", rc);
 	return (qs);
@@ -88,7 +86,8 @@ msg_init(pm_qmsg *m, int nshards)
 		{ "\"john q. doe\"@example.com",
 		    "rfc822;\"john q. doe\"@example.com", 2 | 4, NULL, NULL,
 		    NULL },
-		{ "j\xc3\xb6rg@b\xc3\xbc" "cher.example",
+		{ "j\xc3\xb6rg@b\xc3\xbc"
+		  "cher.example",
 		    "utf-8;j\xc3\xb6rg", 8, NULL, NULL, NULL },
 		{ "\"a\\\"b c\"@[192.0.2.7]", "", 1, NULL, NULL, NULL },
 	};
@@ -120,9 +119,10 @@ expect_same(const pm_qmsg *want, const pm_qmsg *got)
 	cr_expect_str_eq(got->qid, want->qid);
 	cr_expect_eq(got->shard, want->shard);
 	cr_expect_str_eq(got->sender, want->sender);
-	cr_expect_eq(got->arrival_us, want->arrival_us, "arrival: got %lld, "
-	    "want %lld", (long long) got->arrival_us,
-	    (long long) want->arrival_us);
+	cr_expect_eq(got->arrival_us, want->arrival_us,
+	    "arrival: got %lld, "
+	    "want %lld",
+	    (long long) got->arrival_us, (long long) want->arrival_us);
 	cr_expect_eq(got->size, want->size, "size: got %zu, want %zu",
 	    got->size, want->size);
 	cr_expect_str_eq(got->client_name, want->client_name);

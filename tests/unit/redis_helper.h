@@ -52,8 +52,8 @@
 typedef struct rh_server {
 	pid_t pid;
 	char dir[64];
-	char sock[96];          /* dir/redis.sock */
-	char addr[112];         /* "unix:dir/redis.sock" for pm_qstore_open */
+	char sock[96];  /* dir/redis.sock */
+	char addr[112]; /* "unix:dir/redis.sock" for pm_qstore_open */
 } rh_server;
 
 static inline int
@@ -241,7 +241,8 @@ rh_start_with(rh_server *s, const char *const *extra)
 	for (i = 0; i < 400; i++) {
 		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
 			s->pid = 0;
-			cr_assert_fail("redis-server exited at start; see %s", log);
+			cr_assert_fail("redis-server exited at start; see %s",
+			    log);
 		}
 		if ((c = rh_raw(s)) != NULL) {
 			r = redisCommand(c, "PING");

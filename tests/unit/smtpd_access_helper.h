@@ -36,7 +36,7 @@
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>
-#define LEAK_CHECK()                                                    \
+#define LEAK_CHECK() \
 	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks found")
 #else
 #define LEAK_CHECK()
@@ -62,13 +62,13 @@ struct check_case {
 	const char *desc;
 	const struct kv *cfg;
 	int stage;
-	const char *addr;   /* client address; NULL = "192.0.2.1" */
-	const char *name;   /* client name; NULL = "unknown" */
+	const char *addr; /* client address; NULL = "192.0.2.1" */
+	const char *name; /* client name; NULL = "unknown" */
 	const char *helo;
 	const char *sender;
 	const char *rcpt;
 	int sasl;
-	int code;           /* 0: go on */
+	int code; /* 0: go on */
 	const char *dsn;
 	const char *text;
 	int hold;
@@ -89,8 +89,7 @@ resolve_inproc(void *arg, const char *address, int check_known,
 }
 
 static inline int
-resolve_clnt(void *arg, const char *address, int check_known,
-    pm_resolved *out)
+resolve_clnt(void *arg, const char *address, int check_known, pm_resolved *out)
 {
 	return (pm_rewrite_resolve(arg, address, "local", check_known, out));
 }
@@ -126,8 +125,8 @@ static inline void
 check_result(const char *desc, const pm_access_result *res, int code,
     const char *dsn, const char *text, int hold, int discard)
 {
-	cr_expect_eq(res->code, code, "%s: got code %d (%s %s), want %d",
-	    desc, res->code, res->dsn, res->text, code);
+	cr_expect_eq(res->code, code, "%s: got code %d (%s %s), want %d", desc,
+	    res->code, res->dsn, res->text, code);
 	if (code != 0 && res->code == code) {
 		cr_expect_str_eq(res->dsn, dsn, "%s: got dsn %s, want %s", desc,
 		    res->dsn, dsn);
@@ -142,8 +141,8 @@ check_result(const char *desc, const pm_access_result *res, int code,
 	}
 	cr_expect_eq(res->hold, hold, "%s: got hold %d, want %d", desc,
 	    res->hold, hold);
-	cr_expect_eq(res->discard, discard, "%s: got discard %d, want %d",
-	    desc, res->discard, discard);
+	cr_expect_eq(res->discard, discard, "%s: got discard %d, want %d", desc,
+	    res->discard, discard);
 }
 
 static inline void

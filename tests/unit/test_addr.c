@@ -19,10 +19,10 @@ struct path_case {
 	int utf8;
 	int bare;
 	int rc;
-	const char *addr;  /* when rc == 0 */
+	const char *addr; /* when rc == 0 */
 	int null;
 	size_t nparams;
-	const char *why;   /* when rc != 0: expected reason, NULL = any */
+	const char *why; /* when rc != 0: expected reason, NULL = any */
 };
 
 static char *
@@ -51,8 +51,8 @@ Test(addr, parse_path_table)
 		    "\"john doe\"@example.com", 0, 0, NULL },
 		{ L("<\"a\\\"b\"@example.com>"), 0, 0, 0,
 		    "\"a\\\"b\"@example.com", 0, 0, NULL },
-		{ L("<\"a@b\"@example.com>"), 0, 0, 0, "\"a@b\"@example.com",
-		    0, 0, NULL },
+		{ L("<\"a@b\"@example.com>"), 0, 0, 0, "\"a@b\"@example.com", 0,
+		    0, NULL },
 		{ L("<user@[192.0.2.1]>"), 0, 0, 0, "user@[192.0.2.1]", 0, 0,
 		    NULL },
 		{ L("<user@[IPv6:2001:db8::1]>"), 0, 0, 0,
@@ -63,21 +63,21 @@ Test(addr, parse_path_table)
 		{ L("<u@e.com> NOTIFY=SUCCESS,FAILURE "
 		    "ORCPT=rfc822;u+2Be@e.com"),
 		    0, 0, 0, "u@e.com", 0, 2, NULL },
-		{ L("<user@example.com>   "), 0, 0, 0, "user@example.com", 0,
-		    0, NULL },
+		{ L("<user@example.com>   "), 0, 0, 0, "user@example.com", 0, 0,
+		    NULL },
 		{ L("<a@b>  SIZE=1\tSMTPUTF8 "), 1, 0, 0, "a@b", 0, 2, NULL },
 		{ L("<a@-b.c>"), 0, 0, 0, "a@-b.c", 0, 0, NULL },
 		{ L("<first..last.@docomo.ne.jp>"), 0, 0, 0,
 		    "first..last.@docomo.ne.jp", 0, 0, NULL },
 		{ L("<a@b> MT-PRIORITY=3"), 0, 0, 0, "a@b", 0, 1, NULL },
-		{ L("<用户@例子.测试>"), 1, 0, 0,
-		    "用户@例子.测试", 0, 0, NULL },
+		{ L("<用户@例子.测试>"), 1, 0, 0, "用户@例子.测试", 0, 0,
+		    NULL },
 		{ L("<\"用户 x\"@例子.测试> SIZE=1"), 1, 0, 0,
 		    "\"用户 x\"@例子.测试", 0, 1, NULL },
 		{ L("user@example.com"), 0, 1, 0, "user@example.com", 0, 0,
 		    NULL },
-		{ L("user@example.com SIZE=5"), 0, 1, 0, "user@example.com",
-		    0, 1, NULL },
+		{ L("user@example.com SIZE=5"), 0, 1, 0, "user@example.com", 0,
+		    1, NULL },
 		{ L("<user@example.com>"), 0, 1, 0, "user@example.com", 0, 0,
 		    NULL },
 
@@ -101,8 +101,8 @@ Test(addr, parse_path_table)
 		    "control character in input" },
 		{ L("<a@b>\r\n"), 0, 0, PM_EINVAL, NULL, 0, 0,
 		    "control character in input" },
-		{ L("<a@b> SIZE=1\nRCPT TO:<x@y>"), 0, 0, PM_EINVAL, NULL, 0,
-		    0, "control character in input" },
+		{ L("<a@b> SIZE=1\nRCPT TO:<x@y>"), 0, 0, PM_EINVAL, NULL, 0, 0,
+		    "control character in input" },
 		{ L("<\"a\x01\"@b>"), 0, 0, PM_EINVAL, NULL, 0, 0,
 		    "control character in input" },
 		{ L("<a@b..c>"), 0, 0, PM_EINVAL, NULL, 0, 0, "bad domain" },
@@ -123,8 +123,7 @@ Test(addr, parse_path_table)
 		    "bad source route" },
 		{ L("<@a.example>"), 0, 0, PM_EINVAL, NULL, 0, 0,
 		    "bad source route" },
-		{ L("<\xff@b>"), 1, 0, PM_EINVAL, NULL, 0, 0,
-		    "invalid UTF-8" },
+		{ L("<\xff@b>"), 1, 0, PM_EINVAL, NULL, 0, 0, "invalid UTF-8" },
 		{ L("<\xc3(@b>"), 1, 0, PM_EINVAL, NULL, 0, 0,
 		    "invalid UTF-8" },
 		{ L("<\xc0\xaf@b>"), 1, 0, PM_EINVAL, NULL, 0, 0,
@@ -140,22 +139,20 @@ Test(addr, parse_path_table)
 		    "bad parameter" },
 		{ L("<a@b> -SIZE=1"), 0, 0, PM_EINVAL, NULL, 0, 0,
 		    "bad parameter" },
-		{ L("<a@b> =1"), 0, 0, PM_EINVAL, NULL, 0, 0,
-		    "bad parameter" },
+		{ L("<a@b> =1"), 0, 0, PM_EINVAL, NULL, 0, 0, "bad parameter" },
 		{ L("<a@b> SIZE="), 0, 0, PM_EINVAL, NULL, 0, 0,
 		    "bad parameter" },
 		{ L("<a@b> SIZE=1=2"), 0, 0, PM_EINVAL, NULL, 0, 0,
 		    "bad parameter" },
-		{ L("<a@b> A B C D E F G H I J K L M N O P Q"), 0, 0,
-		    PM_EINVAL, NULL, 0, 0, "too many parameters" },
+		{ L("<a@b> A B C D E F G H I J K L M N O P Q"), 0, 0, PM_EINVAL,
+		    NULL, 0, 0, "too many parameters" },
 		{ L(""), 0, 0, PM_EINVAL, NULL, 0, 0, "missing address" },
 		{ L("   "), 0, 0, PM_EINVAL, NULL, 0, 0, "missing address" },
 		{ L("<"), 0, 0, PM_EINVAL, NULL, 0, 0, NULL },
 		{ L("<a@b.c"), 0, 0, PM_EINVAL, NULL, 0, 0, "missing '>'" },
 		{ L("user@example.com"), 0, 0, PM_EINVAL, NULL, 0, 0,
 		    "missing '<'" },
-		{ L("user@example.com>"), 0, 1, PM_EINVAL, NULL, 0, 0,
-		    NULL },
+		{ L("user@example.com>"), 0, 1, PM_EINVAL, NULL, 0, 0, NULL },
 		{ L(">"), 0, 1, PM_EINVAL, NULL, 0, 0, NULL },
 	};
 	size_t i;
@@ -169,8 +166,10 @@ Test(addr, parse_path_table)
 		memset(&p, 0xa5, sizeof(p));
 		rc = pm_smtp_parse_path(c->in, c->len, c->utf8, c->bare, &p,
 		    &why);
-		cr_expect_eq(rc, c->rc, "case %zu \"%s\": got rc %d, want %d "
-		    "(why %s)", i, c->in, rc, c->rc, why);
+		cr_expect_eq(rc, c->rc,
+		    "case %zu \"%s\": got rc %d, want %d "
+		    "(why %s)",
+		    i, c->in, rc, c->rc, why);
 		if (rc != c->rc) {
 			if (rc == 0) {
 				pm_smtp_path_free(&p);
@@ -280,8 +279,7 @@ Test(addr, params_and_limits)
 	free(s);
 	s = pm_asprintf("<a@%s.c>", dom); /* 257 */
 	rc = pm_smtp_parse_path(s, strlen(s), 0, 0, &p, &why);
-	cr_expect_eq(rc, PM_EINVAL, "domain 257: got %d, want PM_EINVAL",
-	    rc);
+	cr_expect_eq(rc, PM_EINVAL, "domain 257: got %d, want PM_EINVAL", rc);
 	cr_expect_str_eq(why, "domain name too long", "got \"%s\"", why);
 	free(s);
 	s = pm_asprintf("<a@%sb.c>", label);
@@ -293,8 +291,7 @@ Test(addr, params_and_limits)
 	s = repeat('a', 100000);
 	s[0] = '<';
 	rc = pm_smtp_parse_path(s, strlen(s), 0, 0, &p, &why);
-	cr_expect_eq(rc, PM_EINVAL, "100000 bytes: got %d, want PM_EINVAL",
-	    rc);
+	cr_expect_eq(rc, PM_EINVAL, "100000 bytes: got %d, want PM_EINVAL", rc);
 	free(s);
 	s = pm_malloc(20000);
 	strcpy(s, "<");
@@ -303,8 +300,7 @@ Test(addr, params_and_limits)
 	}
 	strcat(s, "@x:a@b>");
 	rc = pm_smtp_parse_path(s, strlen(s), 0, 0, &p, &why);
-	cr_expect_eq(rc, PM_EINVAL, "long route: got %d, want PM_EINVAL",
-	    rc);
+	cr_expect_eq(rc, PM_EINVAL, "long route: got %d, want PM_EINVAL", rc);
 	free(s);
 	free(local);
 	free(label);
@@ -471,8 +467,8 @@ Test(addr, xtext_and_domains)
 		int f = pm_addr_domain_fqdn(dv[i].in);
 
 		cr_expect_eq(v, dv[i].valid,
-		    "valid %zu \"%s\": got %d, want %d",
-		    i, dv[i].in, v, dv[i].valid);
+		    "valid %zu \"%s\": got %d, want %d", i, dv[i].in, v,
+		    dv[i].valid);
 		cr_expect_eq(f, dv[i].fqdn, "fqdn %zu \"%s\": got %d, want %d",
 		    i, dv[i].in, f, dv[i].fqdn);
 	}

@@ -46,10 +46,10 @@ TestSuite(agent_finish, .init = setup, .fini = teardown, .timeout = 60);
 #define NR 4
 
 static const struct {
-	const char *stored;     /* status written first, NULL: none */
+	const char *stored; /* status written first, NULL: none */
 	const char *sdsn;
 	const char *stext;
-	int own;                /* the agent's outcome */
+	int own; /* the agent's outcome */
 	const char *odsn;
 	const char *otext;
 	/* want, reported and logged: */
@@ -59,25 +59,23 @@ static const struct {
 	const char *log;
 } cases[NR] = {
 	/* delivered before; this attempt bounced: report sent */
-	{ PM_RCPT_SENT, "2.0.0", "250 2.0.0 Ok: queued as A1",
-	  PM_JOB_BOUNCED, "5.1.1", "550 5.1.1 User unknown",
-	  PM_JOB_SENT, "2.0.0", "250 2.0.0 Ok: queued as A1",
-	  "dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as A1)" },
+	{ PM_RCPT_SENT, "2.0.0", "250 2.0.0 Ok: queued as A1", PM_JOB_BOUNCED,
+	    "5.1.1", "550 5.1.1 User unknown", PM_JOB_SENT, "2.0.0",
+	    "250 2.0.0 Ok: queued as A1",
+	    "dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as A1)" },
 	/* bounced before; this attempt delivered: report bounced */
 	{ PM_RCPT_BOUNCED, "5.4.7", "message delivery time expired",
-	  PM_JOB_SENT, "2.0.0", "250 2.0.0 Ok",
-	  PM_JOB_BOUNCED, "5.4.7", "message delivery time expired",
-	  "dsn=5.4.7, status=bounced (message delivery time expired)" },
+	    PM_JOB_SENT, "2.0.0", "250 2.0.0 Ok", PM_JOB_BOUNCED, "5.4.7",
+	    "message delivery time expired",
+	    "dsn=5.4.7, status=bounced (message delivery time expired)" },
 	/* delivered before; this attempt deferred: report sent */
-	{ PM_RCPT_SENT, "2.0.0", "250 ok",
-	  PM_JOB_DEFERRED, "4.4.1", "connection timed out",
-	  PM_JOB_SENT, "2.0.0", "250 ok",
-	  "dsn=2.0.0, status=sent (250 ok)" },
+	{ PM_RCPT_SENT, "2.0.0", "250 ok", PM_JOB_DEFERRED, "4.4.1",
+	    "connection timed out", PM_JOB_SENT, "2.0.0", "250 ok",
+	    "dsn=2.0.0, status=sent (250 ok)" },
 	/* not final: the agent's own outcome */
-	{ NULL, NULL, NULL,
-	  PM_JOB_BOUNCED, "5.1.1", "550 5.1.1 nobody here",
-	  PM_JOB_BOUNCED, "5.1.1", "550 5.1.1 nobody here",
-	  "dsn=5.1.1, status=bounced (550 5.1.1 nobody here)" },
+	{ NULL, NULL, NULL, PM_JOB_BOUNCED, "5.1.1", "550 5.1.1 nobody here",
+	    PM_JOB_BOUNCED, "5.1.1", "550 5.1.1 nobody here",
+	    "dsn=5.1.1, status=bounced (550 5.1.1 nobody here)" },
 };
 
 static const Pm__RcptStatus want_wire[] = {
@@ -87,7 +85,8 @@ static const Pm__RcptStatus want_wire[] = {
 };
 
 static const char *const st_name[] = {
-	[PM_JOB_SENT] = "sent", [PM_JOB_DEFERRED] = "deferred",
+	[PM_JOB_SENT] = "sent",
+	[PM_JOB_DEFERRED] = "deferred",
 	[PM_JOB_BOUNCED] = "bounced",
 };
 
@@ -125,14 +124,15 @@ Test(agent_finish, stored_final_status_wins)
 	}
 	m.nrcpt = NR;
 	m.rcpt = qr;
-	cr_assert_eq(pm_qstore_enqueue(qs, &m, "Subject: x\r\n\r\nx\r\n",
-	    16), 0);
+	cr_assert_eq(pm_qstore_enqueue(qs, &m, "Subject: x\r\n\r\nx\r\n", 16),
+	    0);
 	for (i = 0; i < NR; i++) {
 		if (cases[i].stored == NULL) {
 			continue;
 		}
 		cr_assert_eq(pm_qstore_rcpt_status(qs, m.qid, i,
-		    cases[i].stored, cases[i].sdsn, cases[i].stext, &changed),
+		                 cases[i].stored, cases[i].sdsn, cases[i].stext,
+		                 &changed),
 		    0);
 		cr_assert_eq(changed, 1);
 	}
@@ -157,7 +157,8 @@ Test(agent_finish, stored_final_status_wins)
 	aj.job.arrival_us = m.arrival_us;
 	aj.job.active_us = m.arrival_us;
 	aj.job.dsn_passed = 1;
-	snprintf(aj.job.relay, sizeof(aj.job.relay), "mx.example.test"
+	snprintf(aj.job.relay, sizeof(aj.job.relay),
+	    "mx.example.test"
 	    "[192.0.2.1]:25");
 	pm__agent_metrics_init(&met, "smtp");
 	pm_buf_init(&out, 1 << 20);
@@ -173,8 +174,8 @@ Test(agent_finish, stored_final_status_wins)
 	dup2(saved, 1);
 	close(saved);
 	close(p[1]);
-	while (len + 1 < sizeof(log) && (n = read(p[0], log + len,
-	    sizeof(log) - len - 1)) > 0) {
+	while (len + 1 < sizeof(log) &&
+	    (n = read(p[0], log + len, sizeof(log) - len - 1)) > 0) {
 		len += (size_t) n;
 	}
 	log[len] = 0;
@@ -187,42 +188,49 @@ Test(agent_finish, stored_final_status_wins)
 		Pm__RcptResult *r = dr->results[i];
 
 		cr_expect_eq(r->index, i);
-		cr_expect_eq(r->status, want_wire[cases[i].status], "rcpt %zu:"
-		    " reported status got %d, want %s", i, (int) r->status,
-		    st_name[cases[i].status]);
-		cr_expect_str_eq(r->dsn, cases[i].dsn, "rcpt %zu: dsn got %s,"
-		    " want %s", i, r->dsn, cases[i].dsn);
-		cr_expect_str_eq(r->text, cases[i].text, "rcpt %zu: text got "
-		    "\"%s\", want \"%s\"", i, r->text, cases[i].text);
+		cr_expect_eq(r->status, want_wire[cases[i].status],
+		    "rcpt %zu:"
+		    " reported status got %d, want %s",
+		    i, (int) r->status, st_name[cases[i].status]);
+		cr_expect_str_eq(r->dsn, cases[i].dsn,
+		    "rcpt %zu: dsn got %s,"
+		    " want %s",
+		    i, r->dsn, cases[i].dsn);
+		cr_expect_str_eq(r->text, cases[i].text,
+		    "rcpt %zu: text got "
+		    "\"%s\", want \"%s\"",
+		    i, r->text, cases[i].text);
 		cr_expect(r->recorded, "rcpt %zu: not recorded", i);
 		/* a success notice is not the peer's for an old delivery */
-		cr_expect_eq(r->dsn_passed, cases[i].own == PM_JOB_SENT &&
-		    cases[i].status == PM_JOB_SENT, "rcpt %zu: dsn_passed", i);
+		cr_expect_eq(r->dsn_passed,
+		    cases[i].own == PM_JOB_SENT &&
+		        cases[i].status == PM_JOB_SENT,
+		    "rcpt %zu: dsn_passed", i);
 		/* the log line of this recipient says the same */
 		snprintf(rid, sizeof(rid), "to=<r%zu@example.test>, relay=", i);
 		line = strstr(log, rid);
-		cr_expect(line != NULL && strstr(line, cases[i].log) != NULL
-		    && strstr(line, cases[i].log) < strchrnul(line, '\n'),
-		    "rcpt %zu: no log line with \"%s\":\n%s", i,
-		    cases[i].log, log);
+		cr_expect(line != NULL && strstr(line, cases[i].log) != NULL &&
+		        strstr(line, cases[i].log) < strchrnul(line, '\n'),
+		    "rcpt %zu: no log line with \"%s\":\n%s", i, cases[i].log,
+		    log);
 	}
 	pm__done_request__free_unpacked(dr, NULL);
 
 	/* Redis still holds what it held, and now the new outcome */
 	for (i = 0; i < NR; i++) {
-		redisReply *r = rh_cmd(&srv, "HGET pm:{%d}:r:%s %d:s",
-		    m.shard, m.qid, (int) i);
+		redisReply *r = rh_cmd(&srv, "HGET pm:{%d}:r:%s %d:s", m.shard,
+		    m.qid, (int) i);
 
 		cr_assert_eq(r->type, REDIS_REPLY_STRING);
 		snprintf(status[i], sizeof(status[i]), "%s", r->str);
 		freeReplyObject(r);
 		got = strcmp(status[i], st_name[cases[i].status]) == 0;
-		cr_expect(got, "rcpt %zu: Redis has %s, want %s", i,
-		    status[i], st_name[cases[i].status]);
+		cr_expect(got, "rcpt %zu: Redis has %s, want %s", i, status[i],
+		    st_name[cases[i].status]);
 	}
-	cr_expect(strstr(log, "warning: ") != NULL && strstr(log,
-	    "was final in the queue already") != NULL, "no warning:\n%s",
-	    log);
+	cr_expect(strstr(log, "warning: ") != NULL &&
+	        strstr(log, "was final in the queue already") != NULL,
+	    "no warning:\n%s", log);
 	pm_buf_free(&out);
 	for (i = 0; i < NR; i++) {
 		free(addr[i]);

@@ -35,9 +35,9 @@ static struct {
 	size_t n;
 	unsigned part[MAXREQ];
 	size_t nrcpt[MAXREQ];
-	char first[MAXREQ][64];         /* first recipient of each part */
+	char first[MAXREQ][64]; /* first recipient of each part */
 	size_t textlen[MAXREQ];
-	unsigned code_for_part[8];      /* 0: 250 */
+	unsigned code_for_part[8]; /* 0: 250 */
 } fake = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static int
@@ -59,11 +59,12 @@ srv_handler(void *ctx, uint32_t type, const uint8_t *req, size_t reqlen,
 	i = fake.n < MAXREQ ? fake.n++ : MAXREQ - 1;
 	fake.part[i] = m->part;
 	fake.nrcpt[i] = m->n_rcpt;
-	snprintf(fake.first[i], sizeof(fake.first[i]), "%s", m->n_rcpt ?
-	    m->rcpt[0]->address : "");
+	snprintf(fake.first[i], sizeof(fake.first[i]), "%s",
+	    m->n_rcpt ? m->rcpt[0]->address : "");
 	fake.textlen[i] = m->n_rcpt ? strlen(m->rcpt[0]->text) : 0;
 	rep.code = m->part < 8 && fake.code_for_part[m->part] ?
-	    fake.code_for_part[m->part] : 250;
+	    fake.code_for_part[m->part] :
+	    250;
 	pthread_mutex_unlock(&fake.mu);
 	rep.text = rep.code == 250 ? "2.0.0 Ok" : "5.3.4 too large";
 	(void) pm_qid_derive(nqid, m->queue_id, (unsigned) m->kind, m->part);
@@ -84,8 +85,8 @@ setup(void)
 
 	snprintf(url, sizeof(url), "ipc:///tmp/pm_test_bounce_%d.ipc",
 	    (int) getpid());
-	srv = pm_rpc_server_start(url, 2, PM_RPC_CONTROL_MAX, srv_handler,
-	    NULL, NULL);
+	srv = pm_rpc_server_start(url, 2, PM_RPC_CONTROL_MAX, srv_handler, NULL,
+	    NULL);
 	cr_assert_not_null(srv, "server on %s", url);
 	clnt = pm_bounce_clnt_new(url, 5000);
 	cr_assert_not_null(clnt);
@@ -141,9 +142,14 @@ Test(bclnt, split_in_order_with_part_index)
 		size_t n, per;
 		size_t want_parts;
 	} cases[] = {
-		{ 1, 3, 1 }, { 3, 3, 1 }, { 7, 3, 3 }, { 9, 3, 3 },
-		{ 10, 1, 10 }, { 5, 1000, 1 }, /* capped at the max */
-		{ 801, 400, 3 }, { 801, 100000, 3 },
+		{ 1, 3, 1 },
+		{ 3, 3, 1 },
+		{ 7, 3, 3 },
+		{ 9, 3, 3 },
+		{ 10, 1, 10 },
+		{ 5, 1000, 1 }, /* capped at the max */
+		{ 801, 400, 3 },
+		{ 801, 100000, 3 },
 	};
 	char qid[PM_QID_LEN + 1], want[32], **addr, *text;
 	pm_notice_result res;
@@ -158,19 +164,28 @@ Test(bclnt, split_in_order_with_part_index)
 		rc = pm_bounce_notify(clnt, PM_NOTICE_FAILED, qid, r,
 		    cases[c].n, cases[c].per, &res);
 		cr_expect_eq(rc, 0, "case %zu: got %d", c, rc);
-		cr_expect_eq(res.parts, cases[c].want_parts, "case %zu: parts "
-		    "got %zu, want %zu", c, res.parts, cases[c].want_parts);
-		cr_expect_eq(fake.n, cases[c].want_parts, "case %zu: requests"
-		    " got %zu", c, fake.n);
+		cr_expect_eq(res.parts, cases[c].want_parts,
+		    "case %zu: parts "
+		    "got %zu, want %zu",
+		    c, res.parts, cases[c].want_parts);
+		cr_expect_eq(fake.n, cases[c].want_parts,
+		    "case %zu: requests"
+		    " got %zu",
+		    c, fake.n);
 		cr_expect_eq(res.lost, 0);
-		per = cases[c].per < PM_BOUNCE_NOTICE_MAX ? cases[c].per :
+		per = cases[c].per < PM_BOUNCE_NOTICE_MAX ?
+		    cases[c].per :
 		    PM_BOUNCE_NOTICE_MAX;
 		for (i = 0; i < fake.n; i++) {
-			cr_expect_eq(fake.part[i], i, "case %zu: request %zu "
-			    "has part %u", c, i, fake.part[i]);
-			cr_expect_eq(fake.nrcpt[i], i + 1 < fake.n ? per :
-			    cases[c].n - i * per, "case %zu part %zu: %zu "
-			    "recipients", c, i, fake.nrcpt[i]);
+			cr_expect_eq(fake.part[i], i,
+			    "case %zu: request %zu "
+			    "has part %u",
+			    c, i, fake.part[i]);
+			cr_expect_eq(fake.nrcpt[i],
+			    i + 1 < fake.n ? per : cases[c].n - i * per,
+			    "case %zu part %zu: %zu "
+			    "recipients",
+			    c, i, fake.nrcpt[i]);
 			snprintf(want, sizeof(want), "r%zu@x", i * per);
 			cr_expect_str_eq(fake.first[i], want);
 		}
@@ -212,11 +227,12 @@ Test(bclnt, lost_and_temporary_parts)
 
 	/* bad arguments */
 	cr_expect_eq(pm_bounce_notify(clnt, PM_NOTICE_FAILED, qid, r, 9, 0,
-	    &res), PM_EINVAL);
-	cr_expect_eq(pm_bounce_notify(clnt, 9, qid, r, 9, 3, &res),
+	                 &res),
 	    PM_EINVAL);
+	cr_expect_eq(pm_bounce_notify(clnt, 9, qid, r, 9, 3, &res), PM_EINVAL);
 	cr_expect_eq(pm_bounce_notify(clnt, PM_NOTICE_FAILED, "bad", r, 9, 3,
-	    &res), PM_EINVAL);
+	                 &res),
+	    PM_EINVAL);
 	rcpts_free(r, 9, addr, text);
 }
 

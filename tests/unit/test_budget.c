@@ -26,26 +26,26 @@ Test(budget, steps)
 {
 	static const struct {
 		int op;
-		int holder;   /* OP_HOLD/OP_DROP: which of 3 holders */
-		size_t n;     /* bytes (OP_HOLD: need) */
-		size_t step;  /* OP_HOLD */
+		int holder;  /* OP_HOLD/OP_DROP: which of 3 holders */
+		size_t n;    /* bytes (OP_HOLD: need) */
+		size_t step; /* OP_HOLD */
 		int rc;
-		size_t used;  /* want after the step */
-		size_t held;  /* want for the holder after the step */
+		size_t used; /* want after the step */
+		size_t held; /* want for the holder after the step */
 	} st[] = {
 		{ OP_RESERVE, 0, 400, 0, 0, 400, 0 },
 		{ OP_RESERVE, 0, 600, 0, 0, 1000, 0 },
-		{ OP_RESERVE, 0, 1, 0, PM_EFULL, 1000, 0 },      /* full */
+		{ OP_RESERVE, 0, 1, 0, PM_EFULL, 1000, 0 }, /* full */
 		{ OP_RELEASE, 0, 1000, 0, 0, 0, 0 },
-		{ OP_RESERVE, 0, 1001, 0, PM_EFULL, 0, 0 },      /* over limit */
-		{ OP_RESERVE, 0, SIZE_MAX, 0, PM_EFULL, 0, 0 },  /* overflow */
+		{ OP_RESERVE, 0, 1001, 0, PM_EFULL, 0, 0 },     /* over limit */
+		{ OP_RESERVE, 0, SIZE_MAX, 0, PM_EFULL, 0, 0 }, /* overflow */
 		/* holders grow in steps of 256 */
 		{ OP_HOLD, 0, 1, 256, 0, 256, 256 },
-		{ OP_HOLD, 0, 256, 256, 0, 256, 256 },           /* has it */
+		{ OP_HOLD, 0, 256, 256, 0, 256, 256 }, /* has it */
 		{ OP_HOLD, 0, 257, 256, 0, 512, 512 },
 		/* a whole step does not fit, what is needed does */
 		{ OP_HOLD, 1, 300, 256, 0, 812, 300 },
-		{ OP_HOLD, 1, 513, 256, PM_EFULL, 812, 300 },    /* unchanged */
+		{ OP_HOLD, 1, 513, 256, PM_EFULL, 812, 300 }, /* unchanged */
 		{ OP_HOLD, 2, 200, 0, PM_EFULL, 812, 0 },
 		/* holder 1 gives up: its partial reservation comes back */
 		{ OP_DROP, 1, 0, 0, 0, 512, 0 },
@@ -54,8 +54,8 @@ Test(budget, steps)
 		{ OP_HOLD, 2, SIZE_MAX, 256, PM_EFULL, 522, 10 },
 		{ OP_DROP, 0, 0, 0, 0, 10, 0 },
 		{ OP_DROP, 2, 0, 0, 0, 0, 0 },
-		{ OP_DROP, 2, 0, 0, 0, 0, 0 },                   /* twice */
-		{ OP_HOLD, 0, 1000, 256, 0, 1000, 1000 },        /* not 1024 */
+		{ OP_DROP, 2, 0, 0, 0, 0, 0 },            /* twice */
+		{ OP_HOLD, 0, 1000, 256, 0, 1000, 1000 }, /* not 1024 */
 		{ OP_DROP, 0, 0, 0, 0, 0, 0 },
 	};
 	pm_budget b;

@@ -53,8 +53,8 @@ Test(cfg, bind_good)
 	cr_expect(b_int == 5, "t_int: got %ld, want 5", b_int);
 	cr_expect(b_time == 300, "t_time: got %ld, want 300", b_time);
 	cr_expect(b_time_m == 300, "t_time_m: got %ld, want 300", b_time_m);
-	cr_expect(b_yes == 0 && b_no == 1, "bools: got %d %d, want 0 1",
-	    b_yes, b_no);
+	cr_expect(b_yes == 0 && b_no == 1, "bools: got %d %d, want 0 1", b_yes,
+	    b_no);
 
 	/* configured values; binding again frees the old string */
 	pm_cfg_set("t_str", "0123456789");
@@ -77,8 +77,8 @@ Test(cfg, bind_good)
 	cr_expect(b_neg == -10, "t_neg: got %ld, want -10", b_neg);
 	cr_expect(b_time == 7200, "t_time: got %ld, want 7200", b_time);
 	cr_expect(b_time_m == 3600, "t_time_m: got %ld, want 3600", b_time_m);
-	cr_expect(b_yes == 1 && b_no == 0, "bools: got %d %d, want 1 0",
-	    b_yes, b_no);
+	cr_expect(b_yes == 1 && b_no == 0, "bools: got %d %d, want 1 0", b_yes,
+	    b_no);
 	unsetenv("POSTMESH_t_no");
 	pm_cfg_reset();
 }
@@ -93,7 +93,8 @@ Test(cfg, bind_fatal)
 		const char *want;
 	} cases[] = {
 		{ 'i', "42", 0, "" },
-		{ 'i', "12abc", 1, "fatal: bad numerical configuration: t_int "
+		{ 'i', "12abc", 1,
+		    "fatal: bad numerical configuration: t_int "
 		    "= 12abc" },
 		{ 'i', "99999999999999999999", 1, "bad numerical" },
 		{ 'i', "", 1, "bad numerical configuration: t_int = " },
@@ -106,7 +107,8 @@ Test(cfg, bind_fatal)
 		{ 't', "-1", 1, "invalid time value" },
 		{ 't', "1h", 1, "invalid t_time parameter value 3600 > 600" },
 		{ 't', "0", 1, "invalid t_time parameter value 0 < 1" },
-		{ 'b', "maybe", 1, "fatal: bad boolean configuration: t_bool = "
+		{ 'b', "maybe", 1,
+		    "fatal: bad boolean configuration: t_bool = "
 		    "maybe" },
 		{ 'b', "no", 0, "" },
 		{ 's', "", 1, "fatal: bad string length 0 < 1: t_str = " },
@@ -134,11 +136,11 @@ Test(cfg, bind_fatal)
 			static char *s;
 			pm_cfg_int ti[] = { { "t_int", 10, &l, 10, 1000 },
 				{ 0 } };
-			pm_cfg_time tt[] = { { "t_time", "60s", &l, 's', 1,
-				600 }, { 0 } };
+			pm_cfg_time tt[] = {
+				{ "t_time", "60s", &l, 's', 1, 600 }, { 0 }
+			};
 			pm_cfg_bool tb[] = { { "t_bool", 1, &b }, { 0 } };
-			pm_cfg_str ts[] = { { "t_str", "x", &s, 1, 3 },
-				{ 0 } };
+			pm_cfg_str ts[] = { { "t_str", "x", &s, 1, 3 }, { 0 } };
 			pm_cfg_str ts2[] = { { "t_str2", "x", &s, 0, 2 },
 				{ 0 } };
 
@@ -160,10 +162,11 @@ Test(cfg, bind_fatal)
 				pm_cfg_bind_bool(tb);
 				break;
 			default:
-				pm_cfg_set(cases[i].value[0] == 'a' ?
-				    "t_str2" : "t_str", cases[i].value);
-				pm_cfg_bind_str(cases[i].value[0] == 'a' ?
-				    ts2 : ts);
+				pm_cfg_set(cases[i].value[0] == 'a' ? "t_str2" :
+				                                      "t_str",
+				    cases[i].value);
+				pm_cfg_bind_str(cases[i].value[0] == 'a' ? ts2 :
+				                                           ts);
 				break;
 			}
 			fflush(stdout);
@@ -173,7 +176,7 @@ Test(cfg, bind_fatal)
 		out = read_fd_all(fd);
 		close(fd);
 		cr_expect(WIFEXITED(status) &&
-		    WEXITSTATUS(status) == cases[i].exit,
+		        WEXITSTATUS(status) == cases[i].exit,
 		    "%c %s: got status 0x%x, want exit %d", cases[i].kind,
 		    cases[i].value, status, cases[i].exit);
 		cr_expect(strstr(out, cases[i].want) != NULL,
@@ -241,9 +244,9 @@ Test(cfg, walk)
 	cr_expect(w.n == nlib + 1, "got %d parameters, want %d", w.n, nlib + 1);
 	cr_expect(w.sorted, "not in name order");
 	cr_expect(w.saw_custom && strcmp(w.custom_def, "dflt") == 0 &&
-	    strcmp(w.custom_val, "v-Postmesh") == 0,
-	    "zz_walk: got def=%s value=%s, want dflt v-Postmesh",
-	    w.custom_def, w.custom_val);
+	        strcmp(w.custom_val, "v-Postmesh") == 0,
+	    "zz_walk: got def=%s value=%s, want dflt v-Postmesh", w.custom_def,
+	    w.custom_val);
 	cr_expect(w.saw_host, "myhostname: computed default or value wrong");
 	pm_cfg_reset();
 }

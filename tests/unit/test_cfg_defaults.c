@@ -80,7 +80,8 @@ Test(cfg, params_table)
 		{ "smtpd_client_restrictions", "" },
 		{ "smtpd_helo_restrictions", "" },
 		{ "smtpd_sender_restrictions", "" },
-		{ "smtpd_relay_restrictions", "permit_mynetworks, "
+		{ "smtpd_relay_restrictions",
+		    "permit_mynetworks, "
 		    "permit_sasl_authenticated, reject_unauth_destination" },
 		{ "smtpd_recipient_restrictions", "" },
 		{ "smtpd_data_restrictions", "" },
@@ -98,13 +99,15 @@ Test(cfg, params_table)
 		{ "unknown_address_reject_code", "450" },
 		{ "disable_vrfy_command", "no" },
 		{ "smtpd_null_access_lookup_key", "<>" },
-		{ "parent_domain_matches_subdomains", "debug_peer_list,"
+		{ "parent_domain_matches_subdomains",
+		    "debug_peer_list,"
 		    "fast_flush_domains,mynetworks,permit_mx_backup_networks,"
 		    "qmqpd_authorized_clients,relay_domains,"
 		    "smtpd_access_maps" },
 		{ "virtual_alias_expansion_limit", "1000" },
 		{ "virtual_alias_recursion_limit", "1000" },
-		{ "canonical_classes", "envelope_sender, envelope_recipient, "
+		{ "canonical_classes",
+		    "envelope_sender, envelope_recipient, "
 		    "header_sender, header_recipient" },
 		{ "propagate_unmatched_extensions", "canonical, virtual" },
 		{ "recipient_delimiter", "" },
@@ -139,9 +142,10 @@ Test(cfg, params_table)
 		}
 		cr_expect(p->name != NULL, "%s: missing from pm_params.c",
 		    want[i].name);
-		cr_expect(p->name == NULL || strcmp(p->defval,
-		    want[i].defval) == 0, "%s: got \"%s\", want \"%s\"",
-		    want[i].name, p->defval, want[i].defval);
+		cr_expect(p->name == NULL ||
+		        strcmp(p->defval, want[i].defval) == 0,
+		    "%s: got \"%s\", want \"%s\"", want[i].name, p->defval,
+		    want[i].defval);
 	}
 	for (p = pm_param_defaults; p->name != NULL; p++) {
 		cr_expect(p->defval != NULL, "%s: NULL default", p->name);
@@ -169,8 +173,9 @@ Test(cfg, params_table)
 	pm_cfg_bind_int(conflict);
 	pm_cfg_bind_str(nodef);
 	out = cap_end(&c);
-	cr_expect(strstr(out, "parameter hopcount_limit: table default \"49\" "
-	    "differs from the library default \"50\"") != NULL,
+	cr_expect(strstr(out,
+	              "parameter hopcount_limit: table default \"49\" "
+	              "differs from the library default \"50\"") != NULL,
 	    "no conflict warning in:\n%s", out);
 	cr_expect(b_int == 49, "table default not used: got %ld", b_int);
 	cr_expect(strstr(out, "zz_no_default: no default") != NULL,

@@ -133,8 +133,7 @@ Test(cfg, expansion)
 	cap_start(&c);
 	v = pm_cfg_get("big2");
 	out = cap_end(&c);
-	cr_expect(strcmp(v, "") == 0, "big2: got %zu bytes, want 0",
-	    strlen(v));
+	cr_expect(strcmp(v, "") == 0, "big2: got %zu bytes, want 0", strlen(v));
 	cr_expect(strstr(out, "longer than 65536") != NULL,
 	    "no overflow warning in:\n%s", out);
 	free(v);
@@ -181,19 +180,23 @@ Test(cfg, computed_defaults)
 		    h, host);
 	} else {
 		cr_expect(strncmp(h, host, strlen(host)) == 0 &&
-		    h[strlen(host)] == '.', "myhostname: got %s, want %s.*",
-		    h, host);
+		        h[strlen(host)] == '.',
+		    "myhostname: got %s, want %s.*", h, host);
 	}
 	dot = strchr(h, '.');
 	if (strchr(dot + 1, '.') != NULL) {
 		cr_expect(strcmp(d, dot + 1) == 0, "mydomain: got %s, want %s",
 		    d, dot + 1);
 	} else {
-		cr_expect(strcmp(d, "localdomain") == 0, "mydomain: got %s, "
-		    "want localdomain", d);
+		cr_expect(strcmp(d, "localdomain") == 0,
+		    "mydomain: got %s, "
+		    "want localdomain",
+		    d);
 	}
-	cr_expect(eq_or_null(pm_cfg_raw("myhostname"), h), "raw myhostname "
-	    "differs from get: %s", pm_cfg_raw("myhostname"));
+	cr_expect(eq_or_null(pm_cfg_raw("myhostname"), h),
+	    "raw myhostname "
+	    "differs from get: %s",
+	    pm_cfg_raw("myhostname"));
 	free(h);
 	free(d);
 
@@ -237,8 +240,10 @@ Test(cfg, list)
 		{ "a}b, c", "a}b|c", 2 },
 		{ "a\r\nb", "a|b", 2 },
 		{ "permit_mynetworks, permit_sasl_authenticated, "
-		    "reject_unauth_destination", "permit_mynetworks|"
-		    "permit_sasl_authenticated|reject_unauth_destination", 3 },
+		  "reject_unauth_destination",
+		    "permit_mynetworks|"
+		    "permit_sasl_authenticated|reject_unauth_destination",
+		    3 },
 	};
 	char **v;
 	size_t i, j, n;

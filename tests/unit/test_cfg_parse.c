@@ -72,12 +72,21 @@ Test(cfg, parse_helpers)
 		int rc;
 		int want;
 	} bools[] = {
-		{ "yes", 0, 1 }, { "YES", 0, 1 }, { "true", 0, 1 },
-		{ "1", 0, 1 }, { "on", 0, 1 }, { "no", 0, 0 },
-		{ "No", 0, 0 }, { "false", 0, 0 }, { "0", 0, 0 },
-		{ "off", 0, 0 }, { "", PM_EINVAL, 0 },
-		{ "maybe", PM_EINVAL, 0 }, { "yes ", PM_EINVAL, 0 },
-		{ "2", PM_EINVAL, 0 }, { NULL, PM_EINVAL, 0 },
+		{ "yes", 0, 1 },
+		{ "YES", 0, 1 },
+		{ "true", 0, 1 },
+		{ "1", 0, 1 },
+		{ "on", 0, 1 },
+		{ "no", 0, 0 },
+		{ "No", 0, 0 },
+		{ "false", 0, 0 },
+		{ "0", 0, 0 },
+		{ "off", 0, 0 },
+		{ "", PM_EINVAL, 0 },
+		{ "maybe", PM_EINVAL, 0 },
+		{ "yes ", PM_EINVAL, 0 },
+		{ "2", PM_EINVAL, 0 },
+		{ NULL, PM_EINVAL, 0 },
 	};
 	size_t i;
 	long l;
@@ -222,19 +231,27 @@ Test(cfg, maincf_parse)
 	}
 	cr_expect(strstr(out, ", line 1: continuation line without") != NULL,
 	    "no warning for the orphan continuation line in:\n%s", out);
-	snprintf(warn, sizeof(warn), ", line %d: missing '=' after parameter "
-	    "name: \"noequals here\"", l_noeq);
+	snprintf(warn, sizeof(warn),
+	    ", line %d: missing '=' after parameter "
+	    "name: \"noequals here\"",
+	    l_noeq);
 	cr_expect(strstr(out, warn) != NULL, "got:\n%s\nwant: %s", out, warn);
 	snprintf(warn, sizeof(warn), ", line %d: NUL byte", l_nul);
 	cr_expect(strstr(out, warn) != NULL, "got:\n%s\nwant: %s", out, warn);
-	snprintf(warn, sizeof(warn), ", line %d: logical line longer than "
-	    "65536", l_long);
+	snprintf(warn, sizeof(warn),
+	    ", line %d: logical line longer than "
+	    "65536",
+	    l_long);
 	cr_expect(strstr(out, warn) != NULL, "got:\n%s\nwant: %s", out, warn);
-	snprintf(warn, sizeof(warn), ", line %d: logical line longer than "
-	    "65536", l_longcont);
+	snprintf(warn, sizeof(warn),
+	    ", line %d: logical line longer than "
+	    "65536",
+	    l_longcont);
 	cr_expect(strstr(out, warn) != NULL, "got:\n%s\nwant: %s", out, warn);
-	snprintf(warn, sizeof(warn), ", line %d: bad parameter name: "
-	    "\"bad name\"", l_bad);
+	snprintf(warn, sizeof(warn),
+	    ", line %d: bad parameter name: "
+	    "\"bad name\"",
+	    l_bad);
 	cr_expect(strstr(out, warn) != NULL, "got:\n%s\nwant: %s", out, warn);
 	snprintf(warn, sizeof(warn), ", line %d: bad parameter name: \"\"",
 	    l_noname);
@@ -250,8 +267,10 @@ Test(cfg, maincf_parse)
 	path = write_maincf("plain = reloaded\n", 0);
 	cr_assert(pm_cfg_load(path) == 0, "reload failed");
 	got = pm_cfg_raw("plain");
-	cr_expect(eq_or_null(got, "reloaded"), "plain after reload: got %s, "
-	    "want reloaded", got ? got : "(null)");
+	cr_expect(eq_or_null(got, "reloaded"),
+	    "plain after reload: got %s, "
+	    "want reloaded",
+	    got ? got : "(null)");
 	cr_expect(pm_cfg_raw("cont") == NULL, "cont survived the reload");
 
 	/* Missing file: not an error; MAIL_CONFIG names the directory. */
@@ -269,8 +288,7 @@ Test(cfg, maincf_parse)
 	setenv("MAIL_CONFIG", tmp_dir, 1);
 	cr_expect(pm_cfg_load(NULL) == 0, "load via MAIL_CONFIG failed");
 	cr_expect(eq_or_null(pm_cfg_raw("mail_name"), "ViaMailConfig"),
-	    "MAIL_CONFIG: got %s, want ViaMailConfig",
-	    pm_cfg_raw("mail_name"));
+	    "MAIL_CONFIG: got %s, want ViaMailConfig", pm_cfg_raw("mail_name"));
 	/* A directory is an error (read fails), not a crash. */
 	cap_start(&c);
 	cr_expect(pm_cfg_load(tmp_dir) == PM_EIO, "directory: want PM_EIO");
@@ -304,7 +322,8 @@ Test(cfg, precedence)
 	/* pm_cfg_set() before the file still beats the file */
 	pm_cfg_set("smtpd_banner", "from set");
 	path = write_maincf("mail_name = FromFile\nsmtpd_banner = file\n"
-	    "zz_table_only = fromfile\n", 0);
+	                    "zz_table_only = fromfile\n",
+	    0);
 	cr_assert(pm_cfg_load(path) == 0, "load failed");
 	cr_expect(eq_or_null(pm_cfg_raw("mail_name"), "FromFile"),
 	    "main.cf: got %s, want FromFile", pm_cfg_raw("mail_name"));
@@ -323,8 +342,10 @@ Test(cfg, precedence)
 	free(v);
 	pm_cfg_set("smtpd_banner", "x $mail_name");
 	v = pm_cfg_get("smtpd_banner");
-	cr_expect(strcmp(v, "x FromEnv") == 0, "expansion uses env: got %s, "
-	    "want \"x FromEnv\"", v);
+	cr_expect(strcmp(v, "x FromEnv") == 0,
+	    "expansion uses env: got %s, "
+	    "want \"x FromEnv\"",
+	    v);
 	free(v);
 	/* an empty environment value still overrides */
 	setenv("POSTMESH_mail_name", "", 1);
@@ -348,8 +369,10 @@ Test(cfg, precedence)
 	pm_cfg_load("/nonexistent/main.cf");
 	free(cap_end(&c));
 	pm_cfg_bind_str(t);
-	cr_expect(strcmp(var, "tabdef") == 0, "bound default: got %s, want "
-	    "tabdef", var);
+	cr_expect(strcmp(var, "tabdef") == 0,
+	    "bound default: got %s, want "
+	    "tabdef",
+	    var);
 	got = pm_cfg_raw("zz_table_only");
 	cr_expect(eq_or_null(got, "tabdef"), "raw of bound: got %s", got);
 	tmp_cleanup();
@@ -372,7 +395,11 @@ Test(cfg, warn_unknown)
 		"environment: unused parameter: env_unknown=2",
 	};
 	static const char *never[] = {
-		"mail_name", "svc_param", "VERBOSE", "myhostname", "Upper",
+		"mail_name",
+		"svc_param",
+		"VERBOSE",
+		"myhostname",
+		"Upper",
 	};
 	const char *path;
 	char *out;
@@ -380,7 +407,8 @@ Test(cfg, warn_unknown)
 	cap c;
 
 	path = write_maincf("myhostname = x.y.z\nfoo_unknown = bar\n"
-	    "mail_name = M\nsvc_param = 3\nhostile = a\033b\n", 0);
+	                    "mail_name = M\nsvc_param = 3\nhostile = a\033b\n",
+	    0);
 	cr_assert(pm_cfg_load(path) == 0, "load failed");
 	pm_cfg_set("set_unknown", "1");
 	setenv("POSTMESH_env_unknown", "2", 1);
@@ -398,8 +426,10 @@ Test(cfg, warn_unknown)
 		cr_expect(strstr(out, never[i]) == NULL,
 		    "got:\n%s\nmust not mention %s", out, never[i]);
 	}
-	cr_expect(count_substr(out, "warning: ") == 4, "got %d warnings, "
-	    "want 4:\n%s", count_substr(out, "warning: "), out);
+	cr_expect(count_substr(out, "warning: ") == 4,
+	    "got %d warnings, "
+	    "want 4:\n%s",
+	    count_substr(out, "warning: "), out);
 	free(out);
 	tmp_cleanup();
 	pm_cfg_reset();

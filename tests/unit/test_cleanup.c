@@ -28,7 +28,7 @@
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>
-#define LEAK_CHECK()                                                    \
+#define LEAK_CHECK() \
 	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks found")
 #else
 #define LEAK_CHECK()
@@ -43,9 +43,9 @@ struct hdr_case {
 	const char *in;
 	size_t len;
 	size_t limit;
-	const char *want;       /* header keys joined with '|' */
-	const char *trunc;      /* one '0'/'1' per header */
-	const char *body;       /* what is left after the header block */
+	const char *want;  /* header keys joined with '|' */
+	const char *trunc; /* one '0'/'1' per header */
+	const char *body;  /* what is left after the header block */
 	int blank;
 };
 
@@ -56,20 +56,18 @@ Test(msghdr, parse)
 		    "Subject: hi|To: a@b", "00", "body\r\n", 1 },
 		{ L("Subject: a\r\n b\r\n\tc\r\nX: y\r\n\r\n"), 1000,
 		    "Subject: a\n b\n\tc|X: y", "00", "", 1 },
-		{ L("A: 1\nB: 2\n\nbody"), 1000, "A: 1|B: 2", "00", "body",
-		    1 },
+		{ L("A: 1\nB: 2\n\nbody"), 1000, "A: 1|B: 2", "00", "body", 1 },
 		{ L("A: 1\r\nnot a header\r\nmore\r\n"), 1000, "A: 1", "0",
 		    "not a header\r\nmore\r\n", 0 },
 		{ L(" cont\r\nA: 1\r\n"), 1000, "", "", " cont\r\nA: 1\r\n",
 		    0 },
-		{ L("Subject : hi\r\n\r\n"), 1000, "Subject: hi", "0", "",
-		    1 },
+		{ L("Subject : hi\r\n\r\n"), 1000, "Subject: hi", "0", "", 1 },
 		{ L("S\xc3\xa9: x\r\n\r\n"), 1000, "", "",
 		    "S\xc3\xa9: x\r\n\r\n", 0 },
 		{ L("A: x\0y\r\n\r\n"), 1000, "A: x y", "0", "", 1 },
 		{ L("A: 1"), 1000, "A: 1", "0", "", 0 },
-		{ L("Subject: 0123456789abcdef\r\n more\r\nB: 2\r\n\r\nz"),
-		    16, "Subject: 0123456|B: 2", "10", "z", 1 },
+		{ L("Subject: 0123456789abcdef\r\n more\r\nB: 2\r\n\r\nz"), 16,
+		    "Subject: 0123456|B: 2", "10", "z", 1 },
 		{ L("A: x\ry\r\n\r\n"), 1000, "A: x\ry", "0", "", 1 },
 		{ L(""), 1000, "", "", "", 0 },
 		{ L(": x\r\n"), 1000, "", "", ": x\r\n", 0 },
@@ -97,8 +95,9 @@ Test(msghdr, parse)
 			}
 			pm_buf_puts(&got, pm_hdr_key(&h));
 			pm_buf_puts(&tr, h.truncated ? "1" : "0");
-			cr_assert(h.raw >= c->in && h.raw + h.rawlen <=
-			    c->in + c->len, "case %zu: raw outside input", i);
+			cr_assert(h.raw >= c->in &&
+			        h.raw + h.rawlen <= c->in + c->len,
+			    "case %zu: raw outside input", i);
 		}
 		blen = (size_t) (it.end - it.p);
 		pm_buf_puts(&got, "");
@@ -109,11 +108,13 @@ Test(msghdr, parse)
 		    "case %zu: truncated got %s, want %s", i, tr.data,
 		    c->trunc);
 		cr_assert(blen == strlen(c->body) &&
-		    memcmp(it.p, c->body, blen) == 0,
+		        memcmp(it.p, c->body, blen) == 0,
 		    "case %zu: body got \"%.*s\", want \"%s\"", i, (int) blen,
 		    it.p, c->body);
-		cr_assert_eq(it.blank, c->blank, "case %zu: blank got %d, "
-		    "want %d", i, it.blank, c->blank);
+		cr_assert_eq(it.blank, c->blank,
+		    "case %zu: blank got %d, "
+		    "want %d",
+		    i, it.blank, c->blank);
 		cr_assert_eq(pm_hdr_next(&it, &h), 0, "case %zu: not done", i);
 		pm_hdr_free(&h);
 		pm_buf_free(&got);
@@ -142,10 +143,17 @@ Test(msghdr, helpers)
 		const char *line;
 		size_t want;
 	} names[] = {
-		{ "Subject: x", 7 }, { "Subject : x", 7 },
+		{ "Subject: x", 7 },
+		{ "Subject : x", 7 },
 		{ "Subject\t: x", 7 },
-		{ "X-A-B:", 5 }, { ":", 0 }, { " A: x", 0 }, { "A B: x", 0 },
-		{ "A", 0 }, { "A\x01: x", 0 }, { "A\x80: x", 0 }, { "", 0 },
+		{ "X-A-B:", 5 },
+		{ ":", 0 },
+		{ " A: x", 0 },
+		{ "A B: x", 0 },
+		{ "A", 0 },
+		{ "A\x01: x", 0 },
+		{ "A\x80: x", 0 },
+		{ "", 0 },
 	};
 	char date[128], *q;
 	size_t i;
@@ -158,8 +166,9 @@ Test(msghdr, helpers)
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		cr_assert_eq(pm_hdr_namelen(names[i].line,
-		    strlen(names[i].line)), names[i].want,
-		    "namelen \"%s\": got %zu, want %zu", names[i].line,
+		                 strlen(names[i].line)),
+		    names[i].want, "namelen \"%s\": got %zu, want %zu",
+		    names[i].line,
 		    pm_hdr_namelen(names[i].line, strlen(names[i].line)),
 		    names[i].want);
 	}
@@ -247,8 +256,9 @@ msg_setup(pm_cleanup_msg *m, const char *sender, int add, int filter)
 	m->now = 0;
 }
 
-#define ADDED "Message-Id: <19700101000000.QID@mx.example>\r\n"          \
-	      "Date: Thu,  1 Jan 1970 00:00:00 +0000 (UTC)\r\n"
+#define ADDED \
+	"Message-Id: <19700101000000.QID@mx.example>\r\n" \
+	"Date: Thu,  1 Jan 1970 00:00:00 +0000 (UTC)\r\n"
 
 struct content_case {
 	const char *in;
@@ -256,7 +266,7 @@ struct content_case {
 	const char *sender;
 	int add;
 	int status;
-	const char *want;       /* whole output for QUEUE */
+	const char *want; /* whole output for QUEUE */
 	const char *msgid;
 };
 
@@ -264,11 +274,13 @@ Test(content, headers)
 {
 	static const struct content_case cases[] = {
 		{ L("Subject: x\r\nBcc: b@x\r\nReturn-Path: <a>\r\n"
-		    "Content-Length: 3\r\n\r\nbody\r\n"), "s@example.org", 0,
-		    PM_CLEANUP_QUEUE, "Subject: x\r\n\r\nbody\r\n", "" },
+		    "Content-Length: 3\r\n\r\nbody\r\n"),
+		    "s@example.org", 0, PM_CLEANUP_QUEUE,
+		    "Subject: x\r\n\r\nbody\r\n", "" },
 		{ L("Subject: x\r\n\r\nb\r\n"), "s@example.org", 1,
-		    PM_CLEANUP_QUEUE, ADDED "From: s@example.org\r\n"
-		    "Subject: x\r\n\r\nb\r\n",
+		    PM_CLEANUP_QUEUE,
+		    ADDED "From: s@example.org\r\n"
+		          "Subject: x\r\n\r\nb\r\n",
 		    "<19700101000000.QID@mx.example>" },
 		{ L("From: a\r\nDate: d\r\nMessage-ID:  <m@x> \r\n\r\n"),
 		    "s@example.org", 1, PM_CLEANUP_QUEUE,
@@ -278,23 +290,26 @@ Test(content, headers)
 		    ADDED "From: MAILER-DAEMON\r\n\r\nhello\r\n",
 		    "<19700101000000.QID@mx.example>" },
 		{ L("Resent-To: x@y\r\nFrom: a\r\nDate: d\r\n"
-		    "Message-ID: <m>\r\n\r\n"), "s@example.org", 1,
-		    PM_CLEANUP_QUEUE,
+		    "Message-ID: <m>\r\n\r\n"),
+		    "s@example.org", 1, PM_CLEANUP_QUEUE,
 		    "Resent-Message-Id: <19700101000000.QID@mx.example>\r\n"
 		    "Resent-Date: Thu,  1 Jan 1970 00:00:00 +0000 (UTC)\r\n"
 		    "Resent-From: s@example.org\r\n"
 		    "Resent-To: x@y\r\nFrom: a\r\nDate: d\r\n"
-		    "Message-ID: <m>\r\n\r\n", "<m>" },
+		    "Message-ID: <m>\r\n\r\n",
+		    "<m>" },
 		{ L("Received: 1\r\nReceived: 2\r\nDelivered-To: 3\r\n"
-		    "Received: 4\r\n\r\n"), "s@example.org", 0,
-		    PM_CLEANUP_REJECT, NULL, NULL },
+		    "Received: 4\r\n\r\n"),
+		    "s@example.org", 0, PM_CLEANUP_REJECT, NULL, NULL },
 		{ L("Received: 1\r\nReceived: 2\r\nDelivered-To: 3\r\n\r\n"),
 		    "s@example.org", 0, PM_CLEANUP_QUEUE,
 		    "Received: 1\r\nReceived: 2\r\nDelivered-To: 3\r\n\r\n",
 		    "" },
-		{ L("Date: d\r\nMessage-Id: <i>\r\n\r\n"), "a b@example.org",
-		    1, PM_CLEANUP_QUEUE, "From: \"a b\"@example.org\r\n"
-		    "Date: d\r\nMessage-Id: <i>\r\n\r\n", "<i>" },
+		{ L("Date: d\r\nMessage-Id: <i>\r\n\r\n"), "a b@example.org", 1,
+		    PM_CLEANUP_QUEUE,
+		    "From: \"a b\"@example.org\r\n"
+		    "Date: d\r\nMessage-Id: <i>\r\n\r\n",
+		    "<i>" },
 		{ L("A: 1\r\nbody\r\n"), "s@x", 0, PM_CLEANUP_QUEUE,
 		    "A: 1\r\n\r\nbody\r\n", "" },
 		{ L("A: 1\nB: 2\n folded\n\nbody\n"), "s@x", 0,
@@ -319,23 +334,25 @@ Test(content, headers)
 
 		msg_setup(&m, c->sender, c->add, 1);
 		cr_assert_eq(pm_cleanup_content(&cfg, &m, c->in, c->len), 0);
-		cr_assert_eq(m.status, c->status, "case %zu: status got %d, "
-		    "want %d", i, m.status, c->status);
+		cr_assert_eq(m.status, c->status,
+		    "case %zu: status got %d, "
+		    "want %d",
+		    i, m.status, c->status);
 		if (c->status == PM_CLEANUP_REJECT) {
-			cr_assert(m.code == 554 && strcmp(m.dsn, "5.4.0") == 0
-			    && strcmp(m.text, "Error: too many hops") == 0,
-			    "case %zu: got %u %s %s", i, m.code, m.dsn,
-			    m.text);
+			cr_assert(m.code == 554 &&
+			        strcmp(m.dsn, "5.4.0") == 0 &&
+			        strcmp(m.text, "Error: too many hops") == 0,
+			    "case %zu: got %u %s %s", i, m.code, m.dsn, m.text);
 			cr_assert_eq(m.out.len, 0, "case %zu: output kept", i);
 		} else if (c->want != NULL) {
 			cr_assert(m.out.len == strlen(c->want) &&
-			    memcmp(m.out.data, c->want, m.out.len) == 0,
+			        memcmp(m.out.data, c->want, m.out.len) == 0,
 			    "case %zu: got\n%s\nwant\n%s", i, m.out.data,
 			    c->want);
 		} else {
 			/* NUL bytes pass through unchanged */
 			cr_assert(m.out.len == c->len &&
-			    memcmp(m.out.data, c->in, c->len) == 0,
+			        memcmp(m.out.data, c->in, c->len) == 0,
 			    "case %zu: content changed", i);
 		}
 		if (c->msgid != NULL) {
@@ -350,8 +367,10 @@ Test(content, headers)
 	cfg.always_add_missing_headers = 1;
 	msg_setup(&m, "s@example.org", 0, 1);
 	pm_cleanup_content(&cfg, &m, L("X: 1\r\n\r\n"));
-	cr_assert_str_eq(m.out.data, ADDED "From: s@example.org\r\n"
-	    "X: 1\r\n\r\n", "always_add: got\n%s", m.out.data);
+	cr_assert_str_eq(m.out.data,
+	    ADDED "From: s@example.org\r\n"
+	          "X: 1\r\n\r\n",
+	    "always_add: got\n%s", m.out.data);
 	pm_cleanup_msg_free(&m);
 	cfg.always_add_missing_headers = 0;
 
@@ -386,15 +405,14 @@ static const char hdr_rules[] =
     "/^X-Ok:/ OK\n"
     "/^Message-ID:.*ignored/ IGNORE\n";
 
-static const char body_rules[] =
-    "/^body-reject/ REJECT 5.7.0 bad body\n"
-    "/^body-ignore/ IGNORE\n"
-    "/^body-prepend/ PREPEND inserted line\n"
-    "/^body-replace/ REPLACE replaced line\n"
-    "/^body-discard/ DISCARD\n"
-    "/^body-hold/ HOLD\n"
-    "/^hidden/ REJECT hidden found\n"
-    "/secret/ REJECT secret found\n";
+static const char body_rules[] = "/^body-reject/ REJECT 5.7.0 bad body\n"
+                                 "/^body-ignore/ IGNORE\n"
+                                 "/^body-prepend/ PREPEND inserted line\n"
+                                 "/^body-replace/ REPLACE replaced line\n"
+                                 "/^body-discard/ DISCARD\n"
+                                 "/^body-hold/ HOLD\n"
+                                 "/^hidden/ REJECT hidden found\n"
+                                 "/secret/ REJECT secret found\n";
 
 struct check_case {
 	const char *in;
@@ -405,7 +423,7 @@ struct check_case {
 	unsigned code;
 	const char *dsn;
 	const char *text;
-	const char *want;       /* whole output for QUEUE, or NULL */
+	const char *want; /* whole output for QUEUE, or NULL */
 };
 
 Test(content, checks, .init = mk_tmp, .fini = rm_tmp)
@@ -435,18 +453,19 @@ Test(content, checks, .init = mk_tmp, .fini = rm_tmp)
 		    "A: 1\r\nB: 3\r\n\r\n" },
 		{ L("X-Prepend: 1\r\n\r\n"), 1, PM_CLEANUP_QUEUE, 0, 0, NULL,
 		    NULL, "X-Added: yes\r\nX-Prepend: 1\r\n\r\n" },
-		{ L("X-Replace: 1\r\n folded\r\n\r\n"), 1, PM_CLEANUP_QUEUE,
-		    0, 0, NULL, NULL, "X-Replaced: done\r\n\r\n" },
+		{ L("X-Replace: 1\r\n folded\r\n\r\n"), 1, PM_CLEANUP_QUEUE, 0,
+		    0, NULL, NULL, "X-Replaced: done\r\n\r\n" },
 		{ L("X-Warn: 1\r\nX-Info: 2\r\nX-Bad-Prepend: 3\r\n"
-		    "X-Empty-Prepend: 4\r\nX-Unknown: 5\r\n\r\n"), 1,
-		    PM_CLEANUP_QUEUE, 0, 0, NULL, NULL,
+		    "X-Empty-Prepend: 4\r\nX-Unknown: 5\r\n\r\n"),
+		    1, PM_CLEANUP_QUEUE, 0, 0, NULL, NULL,
 		    "X-Warn: 1\r\nX-Info: 2\r\nX-Bad-Prepend: 3\r\n"
 		    "X-Empty-Prepend: 4\r\nX-Unknown: 5\r\n\r\n" },
 		{ L("S: 1\r\n\r\nok\r\nbody-reject now\r\n"), 1,
 		    PM_CLEANUP_REJECT, 0, 550, "5.7.0", "bad body", NULL },
 		{ L("S: 1\r\n\r\na\r\nbody-ignore\r\nbody-prepend x\r\n"
-		    "body-replace y\nz"), 1, PM_CLEANUP_QUEUE, 0, 0, NULL,
-		    NULL, "S: 1\r\n\r\na\r\ninserted line\r\nbody-prepend x"
+		    "body-replace y\nz"),
+		    1, PM_CLEANUP_QUEUE, 0, 0, NULL, NULL,
+		    "S: 1\r\n\r\na\r\ninserted line\r\nbody-prepend x"
 		    "\r\nreplaced line\r\nz" },
 		{ L("S: 1\r\n\r\nbody-discard\r\n"), 1, PM_CLEANUP_DISCARD, 0,
 		    0, NULL, NULL, NULL },
@@ -456,16 +475,16 @@ Test(content, checks, .init = mk_tmp, .fini = rm_tmp)
 		{ L("S: 1\r\n\r\nx\0secret\r\n"), 1, PM_CLEANUP_REJECT, 0, 550,
 		    "5.7.1", "secret found", NULL },
 		/* a long line is matched in line_length_limit pieces (32) */
-		{ L("S: 1\r\n\r\n0123456789012345678901234567890hidden\r\n"),
-		    1, PM_CLEANUP_QUEUE, 0, 0, NULL, NULL, NULL },
+		{ L("S: 1\r\n\r\n0123456789012345678901234567890hidden\r\n"), 1,
+		    PM_CLEANUP_QUEUE, 0, 0, NULL, NULL, NULL },
 		{ L("S: 1\r\n\r\n01234567890123456789012345678901hidden\r\n"),
 		    1, PM_CLEANUP_REJECT, 0, 550, "5.7.1", "hidden found",
 		    NULL },
 		/* no separator line: the first line is body, checked */
 		{ L("S: 1\r\nhidden\r\n"), 1, PM_CLEANUP_REJECT, 0, 550,
 		    "5.7.1", "hidden found", NULL },
-		{ L("Message-ID: <ignored>\r\n\r\n"), 1, PM_CLEANUP_QUEUE, 0,
-		    0, NULL, NULL, "\r\n" },
+		{ L("Message-ID: <ignored>\r\n\r\n"), 1, PM_CLEANUP_QUEUE, 0, 0,
+		    NULL, NULL, "\r\n" },
 	};
 	pm_cleanup_cfg cfg;
 	pm_cleanup_msg m;
@@ -481,13 +500,18 @@ Test(content, checks, .init = mk_tmp, .fini = rm_tmp)
 
 		msg_setup(&m, "s@example.org", 0, c->filter);
 		cr_assert_eq(pm_cleanup_content(&cfg, &m, c->in, c->len), 0);
-		cr_assert_eq(m.status, c->status, "case %zu: status got %d, "
-		    "want %d", i, m.status, c->status);
-		cr_assert_eq(m.hold, c->hold, "case %zu: hold got %d, want "
-		    "%d", i, m.hold, c->hold);
+		cr_assert_eq(m.status, c->status,
+		    "case %zu: status got %d, "
+		    "want %d",
+		    i, m.status, c->status);
+		cr_assert_eq(m.hold, c->hold,
+		    "case %zu: hold got %d, want "
+		    "%d",
+		    i, m.hold, c->hold);
 		if (c->status == PM_CLEANUP_REJECT) {
-			cr_assert(m.code == c->code && strcmp(m.dsn, c->dsn)
-			    == 0 && strcmp(m.text, c->text) == 0,
+			cr_assert(m.code == c->code &&
+			        strcmp(m.dsn, c->dsn) == 0 &&
+			        strcmp(m.text, c->text) == 0,
 			    "case %zu: got %u %s %s, want %u %s %s", i, m.code,
 			    m.dsn, m.text, c->code, c->dsn, c->text);
 		}
@@ -495,12 +519,12 @@ Test(content, checks, .init = mk_tmp, .fini = rm_tmp)
 			cr_assert_eq(m.out.len, 0, "case %zu: output kept", i);
 		} else if (c->want != NULL) {
 			cr_assert(m.out.len == strlen(c->want) &&
-			    memcmp(m.out.data, c->want, m.out.len) == 0,
+			        memcmp(m.out.data, c->want, m.out.len) == 0,
 			    "case %zu: got\n%s\nwant\n%s", i, m.out.data,
 			    c->want);
 		} else {
 			cr_assert(m.out.len == c->len &&
-			    memcmp(m.out.data, c->in, c->len) == 0,
+			        memcmp(m.out.data, c->in, c->len) == 0,
 			    "case %zu: content changed", i);
 		}
 		pm_cleanup_msg_free(&m);
@@ -516,10 +540,13 @@ Test(content, checks, .init = mk_tmp, .fini = rm_tmp)
 	pm_buf_puts(&big, "hidden\r\n");
 	msg_setup(&m, "s@x", 0, 1);
 	pm_cleanup_content(&cfg, &m, big.data, big.len);
-	cr_assert_eq(m.status, PM_CLEANUP_QUEUE, "past the size limit: got "
-	    "%d", m.status);
-	cr_assert(m.out.len == big.len && memcmp(m.out.data, big.data,
-	    big.len) == 0, "past the size limit: content changed");
+	cr_assert_eq(m.status, PM_CLEANUP_QUEUE,
+	    "past the size limit: got "
+	    "%d",
+	    m.status);
+	cr_assert(m.out.len == big.len &&
+	        memcmp(m.out.data, big.data, big.len) == 0,
+	    "past the size limit: content changed");
 	pm_cleanup_msg_free(&m);
 	cfg.body_checks_size_limit = 0;
 	msg_setup(&m, "s@x", 0, 1);
@@ -549,7 +576,7 @@ fake_canon(void *arg, const char *addr, char **out)
 		return (PM_EAGAIN);
 	}
 	*out = strchr(addr, '@') ? pm_strdup(addr) :
-	    pm_asprintf("%s@example.org", addr);
+	                           pm_asprintf("%s@example.org", addr);
 	return (0);
 }
 
@@ -566,11 +593,11 @@ inline_tables(const char *spec)
 static char *local_list[] = { "example.org", NULL };
 
 struct rcpt_case {
-	const char *in[3];      /* addresses, NULL-terminated */
+	const char *in[3]; /* addresses, NULL-terminated */
 	unsigned notify[3];
-	const char *orcpt0;     /* ORCPT of the first input */
+	const char *orcpt0; /* ORCPT of the first input */
 	int err;
-	const char *want;       /* "addr orcpt|addr orcpt" */
+	const char *want; /* "addr orcpt|addr orcpt" */
 };
 
 Test(addr, rewrite)
@@ -623,15 +650,17 @@ Test(addr, rewrite)
 
 	memset(&cfg, 0, sizeof(cfg));
 	longval = pm_asprintf("inline:{ { toolong@x = %0400d@x }, "
-	    "old@example.org=new@example.org, "
-	    "@olddomain.org=@newdomain.org, loop1@x=loop2@x, "
-	    "loop2@x=loop1@x, bob=robert@example.org, "
-	    "s@example.org=sender@example.org }", 0);
+	                      "old@example.org=new@example.org, "
+	                      "@olddomain.org=@newdomain.org, loop1@x=loop2@x, "
+	                      "loop2@x=loop1@x, bob=robert@example.org, "
+	                      "s@example.org=sender@example.org }",
+	    0);
 	cfg.canonical_maps = inline_tables(longval);
 	free(longval);
 	cfg.sender_canonical_maps = inline_tables(
 	    "inline:{ canon-me@example.org=canon-me@example.org }");
-	cfg.virtual_alias_maps = inline_tables("inline:{ "
+	cfg.virtual_alias_maps = inline_tables(
+	    "inline:{ "
 	    "{ list@example.org = a@example.org, b@example.org, "
 	    "list@example.org }, a@example.org=a1@example.org, "
 	    "{ self@example.org = self@example.org other@example.org }, "
@@ -639,7 +668,7 @@ Test(addr, rewrite)
 	    "deep3@x=deep4@x, { big@x = m1@x, m2@x, m3@x, m4@x, m5@x }, "
 	    "unq@example.org=local, @alias.org=@real.org }");
 	cfg.canonical_classes = pm_canon_classes("envelope_sender, "
-	    "envelope_recipient");
+	                                         "envelope_recipient");
 	cfg.virtual_alias_recursion_limit = 3;
 	cfg.virtual_alias_expansion_limit = 3;
 	cfg.total_recipient_limit = 100;
@@ -667,8 +696,10 @@ Test(addr, rewrite)
 			    out[j].address, out[j].orcpt);
 			cr_assert_str_eq(out[j].status, PM_RCPT_TODO);
 		}
-		cr_assert_str_eq(got.data, c->want, "case %zu: got \"%s\", "
-		    "want \"%s\"", i, got.data, c->want);
+		cr_assert_str_eq(got.data, c->want,
+		    "case %zu: got \"%s\", "
+		    "want \"%s\"",
+		    i, got.data, c->want);
 		pm_buf_free(&got);
 		pm_cleanup_rcpts_free(out, nout);
 	}
@@ -681,8 +712,10 @@ Test(addr, rewrite)
 	in[0].notify = 0;
 	cr_assert_eq(pm_cleanup_rcpts(&cfg, "QID", in, 1, &out, &nout), 0);
 	cr_assert_eq(nout, 2, "total limit: got %zu, want 2", nout);
-	cr_assert_str_eq(out[1].orcpt, "", "orcpt kept without "
-	    "enable_original_recipient: %s", out[1].orcpt);
+	cr_assert_str_eq(out[1].orcpt, "",
+	    "orcpt kept without "
+	    "enable_original_recipient: %s",
+	    out[1].orcpt);
 	pm_cleanup_rcpts_free(out, nout);
 
 	/* sender: null sender untouched; maps by class */
@@ -709,8 +742,10 @@ Test(addr, rewrite)
 		cr_assert_eq(err, snd[i].err, "sender %s: err got %d, want %d",
 		    snd[i].in, err, snd[i].err);
 		if (err == 0) {
-			cr_assert_str_eq(s, snd[i].want, "sender %s: got %s, "
-			    "want %s", snd[i].in, s, snd[i].want);
+			cr_assert_str_eq(s, snd[i].want,
+			    "sender %s: got %s, "
+			    "want %s",
+			    snd[i].in, s, snd[i].want);
 			free(s);
 		}
 		if (*snd[i].in == 0) {
@@ -753,9 +788,12 @@ Test(check, parse)
 
 		cr_assert_eq(act, cases[i].act, "\"%s\": got %d, want %d",
 		    cases[i].in, act, cases[i].act);
-		cr_assert_str_eq(text, cases[i].text, "\"%s\": text got "
-		    "\"%s\", want \"%s\"", cases[i].in, text, cases[i].text);
+		cr_assert_str_eq(text, cases[i].text,
+		    "\"%s\": text got "
+		    "\"%s\", want \"%s\"",
+		    cases[i].in, text, cases[i].text);
 	}
 	cr_assert_eq(pm_canon_classes("envelope_sender, header_recipient, "
-	    "bogus"), PM_CANON_ENV_SENDER | PM_CANON_HDR_RCPT);
+	                              "bogus"),
+	    PM_CANON_ENV_SENDER | PM_CANON_HDR_RCPT);
 }

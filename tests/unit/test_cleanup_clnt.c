@@ -117,8 +117,7 @@ Test(clnt, submit)
 
 	snprintf(url, sizeof(url), "ipc:///tmp/pm_test_cleanup_%d.ipc",
 	    (int) getpid());
-	srv = pm_rpc_server_start(url, 2, 1024 * 1024, srv_handler, NULL,
-	    NULL);
+	srv = pm_rpc_server_start(url, 2, 1024 * 1024, srv_handler, NULL, NULL);
 	cr_assert_not_null(srv, "server on %s", url);
 	c = pm_cleanup_clnt_new(url, 1000, 5000);
 	cr_assert_not_null(c);
@@ -134,22 +133,24 @@ Test(clnt, submit)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		s.sender = cases[i].sender;
 		pm_cleanup_submit(c, &s, &res);
-		cr_assert_eq(res.code, cases[i].code, "%s: code got %u, want "
-		    "%u (%s)", cases[i].sender, res.code, cases[i].code,
-		    res.text);
+		cr_assert_eq(res.code, cases[i].code,
+		    "%s: code got %u, want "
+		    "%u (%s)",
+		    cases[i].sender, res.code, cases[i].code, res.text);
 		cr_assert_str_eq(res.dsn, cases[i].dsn, "%s: dsn got %s",
 		    cases[i].sender, res.dsn);
 		cr_assert(strncmp(res.text, cases[i].text_prefix,
-		    strlen(cases[i].text_prefix)) == 0, "%s: text got \"%s\"",
-		    cases[i].sender, res.text);
+		              strlen(cases[i].text_prefix)) == 0,
+		    "%s: text got \"%s\"", cases[i].sender, res.text);
 		cr_assert_str_eq(res.queue_id, qid, "%s: qid got %s",
 		    cases[i].sender, res.queue_id);
 	}
 	/* the request arrived whole */
 	s.sender = "ok@x";
 	pm_cleanup_submit(c, &s, &res);
-	cr_assert(strstr(res.text, " n=2 c=20 a@example.org client.example")
-	    != NULL, "request fields: got \"%s\"", res.text);
+	cr_assert(strstr(res.text, " n=2 c=20 a@example.org client.example") !=
+	        NULL,
+	    "request fields: got \"%s\"", res.text);
 
 	/* asynchronous */
 	pthread_mutex_init(&w.mu, NULL);
@@ -171,8 +172,7 @@ Test(clnt, submit)
 	pm_cleanup_submit(c, &s, &res);
 	cr_assert(res.code == 552 && strcmp(res.dsn, "5.3.4") == 0,
 	    "too big: got %u %s", res.code, res.dsn);
-	cr_assert_eq(pm_cleanup_submit_async(c, &s, async_cb, &w),
-	    PM_ETOOBIG);
+	cr_assert_eq(pm_cleanup_submit_async(c, &s, async_cb, &w), PM_ETOOBIG);
 	free((void *) s.content);
 	cr_assert_eq(w.done, 1, "callback after a refused start");
 	pm_cleanup_clnt_free(c);

@@ -76,7 +76,7 @@ Test(dns, lookups_against_dnsmasq)
 	for (i = 0; i < sizeof(lookup_cases) / sizeof(lookup_cases[0]); i++) {
 		const struct lookup_case *c = &lookup_cases[i];
 
-		rr = (pm_dns_rr *)&n; /* sentinel: untouched on failure */
+		rr = (pm_dns_rr *) &n; /* sentinel: untouched on failure */
 		status = -1;
 		rc = pm_dns_lookup_st(c->name, c->type, &rr, &n, 3000, &status);
 		cr_expect_eq(rc, c->rc, "%s/%d: got rc %d, want %d", c->name,
@@ -84,7 +84,7 @@ Test(dns, lookups_against_dnsmasq)
 		cr_expect_eq(status, c->status, "%s/%d: got status %d, want %d",
 		    c->name, c->type, status, c->status);
 		if (rc != 0) {
-			cr_expect_eq((void *)rr, (void *)&n,
+			cr_expect_eq((void *) rr, (void *) &n,
 			    "%s: out-parameter changed on failure", c->name);
 			continue;
 		}
@@ -103,7 +103,8 @@ Test(dns, lookups_against_dnsmasq)
 			    rr[1].pref);
 		}
 		if (c->type == PM_DNS_A) {
-			cr_expect(rr[0].family == AF_INET && rr[0].addr[0] == 127,
+			cr_expect(rr[0].family == AF_INET &&
+			        rr[0].addr[0] == 127,
 			    "%s: binary address not filled", c->name);
 		}
 		free(got);
@@ -159,17 +160,16 @@ Test(dns, many_threads)
 	}
 	for (i = 0; i < 8; i++) {
 		pthread_join(t[i], NULL);
-		cr_expect_eq(bad[i], 0, "thread %d: got %ld bad answers, want 0",
-		    i, bad[i]);
+		cr_expect_eq(bad[i], 0,
+		    "thread %d: got %ld bad answers, want 0", i, bad[i]);
 	}
 	test_dnsmasq_stop(&d);
 }
 
 Test(dns, failures_and_bad_names)
 {
-	static const char *const bad_names[] = { "", ".", "a..b", "a b",
-		"a\tb", "a\r\nb", "\xff.test", "a\\b.test", "x@y.test",
-		"-a.test\x01",
+	static const char *const bad_names[] = { "", ".", "a..b", "a b", "a\tb",
+		"a\r\nb", "\xff.test", "a\\b.test", "x@y.test", "-a.test\x01",
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.t",
 		NULL };
 	struct sockaddr_in sin;
@@ -214,15 +214,15 @@ Test(dns, failures_and_bad_names)
 	cr_expect_eq(rc, PM_EAGAIN, "closed port: got %d, want PM_EAGAIN", rc);
 	cr_expect_eq(status, PM_DNS_RETRY, "closed port: got status %d",
 	    status);
-	cr_expect_lt(dt, 2500, "closed port took %lld ms", (long long)dt);
+	cr_expect_lt(dt, 2500, "closed port took %lld ms", (long long) dt);
 
 	/* A server that never answers: the deadline holds. */
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *) &sin, sizeof(sin)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *) &sin, &len), 0);
 	snprintf(server, sizeof(server), "127.0.0.1:%d", ntohs(sin.sin_port));
 	cr_assert_eq(pm_dns_set_servers(server), 0);
 	t0 = pm_mono_ms();
@@ -230,8 +230,10 @@ Test(dns, failures_and_bad_names)
 	dt = pm_mono_ms() - t0;
 	cr_expect_eq(rc, PM_EAGAIN, "silent server: got %d, want PM_EAGAIN",
 	    rc);
-	cr_expect(dt >= 350 && dt < 1500, "silent server: took %lld ms, "
-	    "want about 400", (long long)dt);
+	cr_expect(dt >= 350 && dt < 1500,
+	    "silent server: took %lld ms, "
+	    "want about 400",
+	    (long long) dt);
 	close(fd);
 }
 
@@ -261,15 +263,17 @@ Test(dns, server_lists_and_reverse_names)
 		{ "256.1.1.1", PM_EINVAL },
 		{ "1.1.1.1 1.1.1.2 1.1.1.3 1.1.1.4 1.1.1.5 1.1.1.6 1.1.1.7 "
 		  "1.1.1.8 1.1.1.9 1.1.1.10 1.1.1.11 1.1.1.12 1.1.1.13 "
-		  "1.1.1.14 1.1.1.15 1.1.1.16 1.1.1.17", PM_EINVAL },
+		  "1.1.1.14 1.1.1.15 1.1.1.16 1.1.1.17",
+		    PM_EINVAL },
 	};
 	static const struct {
 		const char *addr;
 		const char *want; /* NULL: PM_EINVAL */
 	} revs[] = {
 		{ "192.0.2.1", "1.2.0.192.in-addr.arpa" },
-		{ "2001:db8::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
-		  "0.8.b.d.0.1.0.0.2.ip6.arpa" },
+		{ "2001:db8::1",
+		    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+		    "0.8.b.d.0.1.0.0.2.ip6.arpa" },
 		{ "example.com", NULL },
 		{ "1.2.3", NULL },
 		{ "", NULL },
@@ -286,8 +290,8 @@ Test(dns, server_lists_and_reverse_names)
 	for (i = 0; i < sizeof(revs) / sizeof(revs[0]); i++) {
 		rc = pm_dns_reverse_name(revs[i].addr, buf, sizeof(buf));
 		if (revs[i].want == NULL) {
-			cr_expect_eq(rc, PM_EINVAL, "%s: got %d, want PM_EINVAL",
-			    revs[i].addr, rc);
+			cr_expect_eq(rc, PM_EINVAL,
+			    "%s: got %d, want PM_EINVAL", revs[i].addr, rc);
 		} else {
 			cr_expect_eq(rc, 0, "%s: got %d", revs[i].addr, rc);
 			cr_expect_str_eq(buf, revs[i].want, "%s: got %s",
@@ -318,7 +322,7 @@ put(pkt *p, const void *d, size_t n)
 static void
 put16(pkt *p, unsigned v)
 {
-	unsigned char b[2] = { (unsigned char)(v >> 8), (unsigned char)v };
+	unsigned char b[2] = { (unsigned char) (v >> 8), (unsigned char) v };
 
 	put(p, b, 2);
 }
@@ -338,8 +342,8 @@ put_name(pkt *p, const char *name)
 
 	while (*name) {
 		dot = strchr(name, '.');
-		n = dot ? (size_t)(dot - name) : strlen(name);
-		p->b[p->len++] = (unsigned char)n;
+		n = dot ? (size_t) (dot - name) : strlen(name);
+		p->b[p->len++] = (unsigned char) n;
 		put(p, name, n);
 		name += n + (dot ? 1 : 0);
 	}
@@ -358,7 +362,7 @@ start(pkt *p, const char *qname, int type, unsigned rcode, unsigned ancount)
 	put16(p, 0);
 	put16(p, 0);
 	put_name(p, qname);
-	put16(p, (unsigned)type);
+	put16(p, (unsigned) type);
 	put16(p, 1);
 }
 
@@ -367,7 +371,7 @@ rr_head(pkt *p, const char *owner, int type, unsigned cls, unsigned ttl,
     unsigned rdlen)
 {
 	put_name(p, owner);
-	put16(p, (unsigned)type);
+	put16(p, (unsigned) type);
 	put16(p, cls);
 	put32(p, ttl);
 	put16(p, rdlen);
@@ -381,8 +385,7 @@ rr_a(pkt *p, const char *owner, const unsigned char *ip, unsigned ttl)
 }
 
 static void
-rr_name(pkt *p, const char *owner, int type, unsigned pref,
-    const char *target)
+rr_name(pkt *p, const char *owner, int type, unsigned pref, const char *target)
 {
 	pkt t;
 
@@ -391,7 +394,7 @@ rr_name(pkt *p, const char *owner, int type, unsigned pref,
 		put16(&t, pref);
 	}
 	put_name(&t, target);
-	rr_head(p, owner, type, 1, 60, (unsigned)t.len);
+	rr_head(p, owner, type, 1, 60, (unsigned) t.len);
 	put(p, t.b, t.len);
 }
 
@@ -416,38 +419,42 @@ Test(dns, parse_hostile_replies)
 	pm_dns_rr_free(rr, n);
 
 	/* Truncated anywhere: a protocol error, never a crash. */
-	for (i = 0; i < (int)p.len; i++) {
-		rc = pm_dns_parse("h.test", PM_DNS_A, p.b, (size_t)i, &rr, &n,
+	for (i = 0; i < (int) p.len; i++) {
+		rc = pm_dns_parse("h.test", PM_DNS_A, p.b, (size_t) i, &rr, &n,
 		    &status);
 		cr_expect_eq(rc, PM_EPROTO, "truncated at %d: got %d", i, rc);
 	}
 	cr_expect_eq(pm_dns_parse("h.test", PM_DNS_A, p.b, 70000, &rr, &n,
-	    &status), PM_EPROTO, "over-long reply accepted");
+	                 &status),
+	    PM_EPROTO, "over-long reply accepted");
 
 	/* rdlength past the end. */
 	start(&p, "h.test", PM_DNS_A, 0, 1);
 	rr_head(&p, "h.test", PM_DNS_A, 1, 60, 400);
 	put(&p, ip, 4);
 	cr_expect_eq(pm_dns_parse("h.test", PM_DNS_A, p.b, p.len, &rr, &n,
-	    &status), PM_EPROTO, "rdlength past the end accepted");
+	                 &status),
+	    PM_EPROTO, "rdlength past the end accepted");
 
 	/* A record of 3 bytes. */
 	start(&p, "h.test", PM_DNS_A, 0, 1);
 	rr_head(&p, "h.test", PM_DNS_A, 1, 60, 3);
 	put(&p, ip, 3);
 	cr_expect_eq(pm_dns_parse("h.test", PM_DNS_A, p.b, p.len, &rr, &n,
-	    &status), PM_EPROTO, "3-byte A accepted");
+	                 &status),
+	    PM_EPROTO, "3-byte A accepted");
 
 	/* Owner name that points at itself (compression loop). */
 	start(&p, "h.test", PM_DNS_A, 0, 1);
-	put16(&p, 0xc000 | (unsigned)p.len);
+	put16(&p, 0xc000 | (unsigned) p.len);
 	put16(&p, PM_DNS_A);
 	put16(&p, 1);
 	put32(&p, 60);
 	put16(&p, 4);
 	put(&p, ip, 4);
 	cr_expect_eq(pm_dns_parse("h.test", PM_DNS_A, p.b, p.len, &rr, &n,
-	    &status), PM_EPROTO, "compression loop accepted");
+	                 &status),
+	    PM_EPROTO, "compression loop accepted");
 
 	/* MX target pointer past the end. */
 	start(&p, "m.test", PM_DNS_MX, 0, 1);
@@ -455,20 +462,26 @@ Test(dns, parse_hostile_replies)
 	put16(&p, 10);
 	put16(&p, 0xc000 | 0x3fff);
 	cr_expect_eq(pm_dns_parse("m.test", PM_DNS_MX, p.b, p.len, &rr, &n,
-	    &status), PM_EPROTO, "MX pointer past the end accepted");
+	                 &status),
+	    PM_EPROTO, "MX pointer past the end accepted");
 
 	/* MX host with a control character. */
 	start(&p, "m.test", PM_DNS_MX, 0, 1);
 	rr_name(&p, "m.test", PM_DNS_MX, 10, "bad\001host.test");
 	cr_expect_eq(pm_dns_parse("m.test", PM_DNS_MX, p.b, p.len, &rr, &n,
-	    &status), PM_EPROTO, "MX host with a control char accepted");
+	                 &status),
+	    PM_EPROTO, "MX host with a control char accepted");
 
 	/* TXT string length past rdlength. */
 	start(&p, "t.test", PM_DNS_TXT, 0, 1);
 	rr_head(&p, "t.test", PM_DNS_TXT, 1, 60, 3);
-	put(&p, "\x09" "ab", 3);
+	put(&p,
+	    "\x09"
+	    "ab",
+	    3);
 	cr_expect_eq(pm_dns_parse("t.test", PM_DNS_TXT, p.b, p.len, &rr, &n,
-	    &status), PM_EPROTO, "TXT overrun accepted");
+	                 &status),
+	    PM_EPROTO, "TXT overrun accepted");
 
 	/* CNAME loop: ends, no data. */
 	start(&p, "a.test", PM_DNS_A, 0, 3);

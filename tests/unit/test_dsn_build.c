@@ -28,10 +28,10 @@ Test(dsn, kinds_and_ret)
 		size_t limit;
 		const char *subject;
 		const char *action;
-		const char *status;     /* from "4.1.1" or "5.1.1" input */
-		const char *otype;      /* type of the third part */
-		int body;               /* 1: body marker returned */
-		const char *phrase;     /* in the text part */
+		const char *status; /* from "4.1.1" or "5.1.1" input */
+		const char *otype;  /* type of the third part */
+		int body;           /* 1: body marker returned */
+		const char *phrase; /* in the text part */
 	} t[] = {
 		{ PM_NOTICE_FAILED, PM_RET_UNSET, 50000,
 		    "Undelivered Mail Returned to Sender", "failed", "5.1.1",
@@ -44,11 +44,13 @@ Test(dsn, kinds_and_ret)
 		    "text/rfc822-headers", 0, "I'm sorry to have to inform" },
 		{ PM_NOTICE_FAILED, PM_RET_FULL, 160,
 		    "Undelivered Mail Returned to Sender", "failed", "5.1.1",
-		    "text/rfc822-headers", 0, "This is the mail system at "
+		    "text/rfc822-headers", 0,
+		    "This is the mail system at "
 		    "host " HOST "." },
 		{ PM_NOTICE_DELAYED, PM_RET_FULL, 50000,
 		    "Delayed Mail (still being retried)", "delayed", "4.1.1",
-		    "text/rfc822-headers", 0, "Your message could not be "
+		    "text/rfc822-headers", 0,
+		    "Your message could not be "
 		    "delivered for 4 hours.\r\nIt will be retried until it "
 		    "is 5 days old." },
 		{ PM_NOTICE_DELIVERED, PM_RET_FULL, 50000,
@@ -60,14 +62,17 @@ Test(dsn, kinds_and_ret)
 	};
 	pm_notice_rcpt r[2] = {
 		{ "bob@example.com", "rfc822;Bob@Example.COM",
-		    PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY |
-		    PM_NOTIFY_SUCCESS, "4.1.1", "550 5.1.1 <bob@example."
+		    PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY | PM_NOTIFY_SUCCESS,
+		    "4.1.1",
+		    "550 5.1.1 <bob@example."
 		    "com>: Recipient address rejected: User unknown",
 		    "mx.example.com[192.0.2.1]:25", NOW_US - 1000000 },
 		{ "carol@example.com", "list@example.org",
-		    PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY |
-		    PM_NOTIFY_SUCCESS, "bogus", "connect to "
-		    "mx.example.com: Connection refused", "", 0 },
+		    PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY | PM_NOTIFY_SUCCESS,
+		    "bogus",
+		    "connect to "
+		    "mx.example.com: Connection refused",
+		    "", 0 },
 	};
 	size_t i;
 
@@ -94,58 +99,67 @@ Test(dsn, kinds_and_ret)
 		want_hdr(n.hdrs, "Subject", t[i].subject);
 		want_hdr(n.hdrs, "To", "alice@example.org");
 		want_hdr(n.parts[2].hdrs, "Content-Type", t[i].otype);
-		cr_assert(info.full == (strcmp(t[i].otype, "message/rfc822") ==
-		    0), "[%zu] full %d", i, info.full);
+		cr_assert(info.full ==
+		        (strcmp(t[i].otype, "message/rfc822") == 0),
+		    "[%zu] full %d", i, info.full);
 		cr_assert(strstr(n.parts[0].body, t[i].phrase) != NULL,
 		    "[%zu] text part lacks \"%s\":\n%s", i, t[i].phrase,
 		    n.parts[0].body);
-		cr_assert(strstr(n.parts[0].body, "<bob@example.com>:") !=
-		    NULL, "[%zu] no recipient line", i);
+		cr_assert(strstr(n.parts[0].body, "<bob@example.com>:") != NULL,
+		    "[%zu] no recipient line", i);
 		cr_assert((strstr(n.parts[2].body, "BODY-MARKER") != NULL) ==
-		    t[i].body, "[%zu] body returned: got %d, want %d", i,
-		    !t[i].body, t[i].body);
-		cr_assert(strstr(n.parts[2].body, "Subject: hello\r\n") !=
-		    NULL, "[%zu] original headers missing", i);
+		        t[i].body,
+		    "[%zu] body returned: got %d, want %d", i, !t[i].body,
+		    t[i].body);
+		cr_assert(strstr(n.parts[2].body, "Subject: hello\r\n") != NULL,
+		    "[%zu] original headers missing", i);
 
 		ng = status_groups(&n.parts[1], g, 8);
-		cr_assert(ng == 3, "[%zu] got %d status groups, want 3", i,
-		    ng);
+		cr_assert(ng == 3, "[%zu] got %d status groups, want 3", i, ng);
 		want_hdr(g[0], "Reporting-MTA", "dns; " HOST);
 		want_hdr(g[0], "X-Postmesh-Queue-ID", QID);
-		want_hdr(g[0], "X-Postmesh-Sender", "rfc822; "
+		want_hdr(g[0], "X-Postmesh-Sender",
+		    "rfc822; "
 		    "alice@example.org");
 		want_hdr(g[0], "Original-Envelope-Id", "ENV123");
 		want_hdr(g[0], "Arrival-Date", NULL);
 		want_hdr(g[1], "Final-Recipient", "rfc822; bob@example.com");
-		want_hdr(g[1], "Original-Recipient", "rfc822; "
+		want_hdr(g[1], "Original-Recipient",
+		    "rfc822; "
 		    "Bob@Example.COM");
 		want_hdr(g[1], "Action", t[i].action);
 		want_hdr(g[1], "Status", t[i].status);
 		want_hdr(g[1], "Remote-MTA", "dns; mx.example.com");
-		want_hdr(g[1], "Diagnostic-Code", "smtp; 550 5.1.1 "
+		want_hdr(g[1], "Diagnostic-Code",
+		    "smtp; 550 5.1.1 "
 		    "<bob@example.com>: Recipient address rejected: User "
 		    "unknown");
 		want_hdr(g[1], "Last-Attempt-Date", NULL);
 		want_hdr(g[2], "Final-Recipient", "rfc822; carol@example.com");
-		want_hdr(g[2], "Original-Recipient", "rfc822; "
+		want_hdr(g[2], "Original-Recipient",
+		    "rfc822; "
 		    "list@example.org");
 		snprintf(want, sizeof(want), "%c.0.0", t[i].status[0]);
 		want_hdr(g[2], "Status", want);
 		v = hdr_get(g[2], "Remote-MTA");
 		cr_assert(v == NULL, "[%zu] Remote-MTA without a host: %s", i,
 		    v);
-		want_hdr(g[2], "Diagnostic-Code", "X-Postmesh; connect to "
+		want_hdr(g[2], "Diagnostic-Code",
+		    "X-Postmesh; connect to "
 		    "mx.example.com: Connection refused");
 		v = hdr_get(g[1], "Will-Retry-Until");
 		cr_assert((v != NULL) == (t[i].kind == PM_NOTICE_DELAYED),
 		    "[%zu] Will-Retry-Until: %s", i, v ? v : "(none)");
 		free(v);
 		/* text: "expanded from" only for a different rfc822 orcpt */
-		cr_assert(strstr(n.parts[0].body, "<carol@example.com> "
-		    "(expanded from <list@example.org>):") != NULL,
+		cr_assert(strstr(n.parts[0].body,
+		              "<carol@example.com> "
+		              "(expanded from <list@example.org>):") != NULL,
 		    "[%zu] no expanded-from line", i);
-		cr_assert(strstr(n.parts[0].body, "<bob@example.com> "
-		    "(expanded") == NULL, "[%zu] orcpt of another case", i);
+		cr_assert(strstr(n.parts[0].body,
+		              "<bob@example.com> "
+		              "(expanded") == NULL,
+		    "[%zu] orcpt of another case", i);
 		groups_free(g, ng);
 		notice_free(&n);
 		pm_buf_free(&out);
@@ -161,10 +175,10 @@ Test(dsn, hostile)
 	    "caf\xc3\xa9\nno final line end";
 	static const struct {
 		const char *content;
-		size_t len;             /* 0: strlen */
+		size_t len; /* 0: strlen */
 		int ret;
-		int eight;              /* want an 8bit part */
-		const char *in3;        /* in the third part */
+		int eight;       /* want an 8bit part */
+		const char *in3; /* in the third part */
 	} t[] = {
 		{ evil_orig, sizeof(evil_orig) - 1, PM_RET_FULL, 1,
 		    "caf\xc3\xa9\r\nno final line end\r\n" },
@@ -186,7 +200,7 @@ Test(dsn, hostile)
 	}
 	huge[200000] = 0;
 	inj = "550 bad\r\nX-Injected: yes\r\n\r\n--\nContent-Type: text/html"
-	    "\r\n\xff\x01 end";
+	      "\r\n\xff\x01 end";
 	for (i = 0; i < sizeof(t) * 2 / sizeof(t[0]); i++) {
 		pm_dsn_cfg c = cfg_default();
 		pm_dsn_orig o = orig_default();
@@ -213,13 +227,15 @@ Test(dsn, hostile)
 		    &c, o.sender, &out, &info);
 		cr_assert(err == 0, "[%zu] got %d, want 0", i, err);
 		notice_parse(&out, &n);
-		cr_assert(!has_line(out.data, "X-Injected"), "[%zu] injected "
-		    "a line:\n%s", i, out.data);
+		cr_assert(!has_line(out.data, "X-Injected"),
+		    "[%zu] injected "
+		    "a line:\n%s",
+		    i, out.data);
 		cr_assert(!has_line(out.data, "Content-Type: text/html"),
 		    "[%zu] injected a MIME header", i);
-		cr_assert(info.body_type == (t[k].eight ? PM_BODYTYPE_8BITMIME :
-		    PM_BODYTYPE_7BIT), "[%zu] body type %d", i,
-		    info.body_type);
+		cr_assert(info.body_type ==
+		        (t[k].eight ? PM_BODYTYPE_8BITMIME : PM_BODYTYPE_7BIT),
+		    "[%zu] body type %d", i, info.body_type);
 		v = hdr_get(n.parts[2].hdrs, "Content-Transfer-Encoding");
 		cr_assert((v != NULL && strcmp(v, "8bit") == 0) == t[k].eight,
 		    "[%zu] part encoding %s", i, v ? v : "(none)");
@@ -237,12 +253,13 @@ Test(dsn, hostile)
 		want_hdr(g[1], "Status", "5.0.0");
 		v = hdr_get(g[1], "Diagnostic-Code");
 		cr_assert(v != NULL && strlen(v) <= PM_DSN_TEXT_MAX + 32,
-		    "[%zu] Diagnostic-Code of %zu bytes", i, v ? strlen(v) :
-		    0);
+		    "[%zu] Diagnostic-Code of %zu bytes", i, v ? strlen(v) : 0);
 		for (char *p = v; *p; p++) {
 			cr_assert((unsigned char) *p >= 0x20 &&
-			    (unsigned char) *p < 0x7f, "[%zu] control or 8-bit "
-			    "byte in Diagnostic-Code", i);
+			        (unsigned char) *p < 0x7f,
+			    "[%zu] control or 8-bit "
+			    "byte in Diagnostic-Code",
+			    i);
 		}
 		free(v);
 		groups_free(g, ng);
@@ -266,9 +283,10 @@ Test(dsn, boundary_limits_utf8)
 	int err;
 
 	snprintf(bnd, sizeof(bnd), "%s.%lld/%s", NQID, NOW_US / 1000000, HOST);
-	snprintf(content, sizeof(content), "Subject: trap\r\n\r\n--%s\r\n"
-	    "Content-Type: text/plain\r\n\r\nfake part\r\n--%s--\r\n", bnd,
-	    bnd);
+	snprintf(content, sizeof(content),
+	    "Subject: trap\r\n\r\n--%s\r\n"
+	    "Content-Type: text/plain\r\n\r\nfake part\r\n--%s--\r\n",
+	    bnd, bnd);
 	o.content = content;
 	o.len = strlen(content);
 	pm_buf_init(&out, 0);
@@ -277,13 +295,14 @@ Test(dsn, boundary_limits_utf8)
 	cr_assert(err == 0, "got %d, want 0", err);
 	notice_parse(&out, &n);
 	cr_assert(strcmp(n.boundary, bnd) != 0, "boundary %s kept", bnd);
-	cr_assert(strstr(n.parts[2].body, "fake part") != NULL, "original "
+	cr_assert(strstr(n.parts[2].body, "fake part") != NULL,
+	    "original "
 	    "content lost");
 	notice_free(&n);
 
 	/* a long host name: the boundary is cut to 70 characters */
 	c.myhostname = "a-very-long-host-name.with.many.labels.example."
-	    "example.example.example.net";
+	               "example.example.example.net";
 	pm_buf_reset(&out);
 	err = pm_dsn_build(PM_NOTICE_FAILED, PM_DSN_TO_SENDER, &o, &r, 1, &c,
 	    "alice@example.org", &out, &info);
@@ -319,7 +338,8 @@ Test(dsn, boundary_limits_utf8)
 	cr_assert(err == 0 && info.smtputf8 == 1, "got %d/%d, want 0/1", err,
 	    info.smtputf8);
 	cr_assert(strstr(out.data, "\r\nTo: j\xc3\xb6rg@example.org\r\n") !=
-	    NULL, "UTF-8 To: missing");
+	        NULL,
+	    "UTF-8 To: missing");
 	pm_buf_reset(&out);
 	o.flags = 0;
 	err = pm_dsn_build(PM_NOTICE_FAILED, PM_DSN_TO_SENDER, &o, &r, 1, &c,
@@ -344,8 +364,8 @@ Test(dsn, diagnostic)
 		{ "550 5.1.1 User unknown", "mx[192.0.2.1]:25",
 		    "smtp; 550 5.1.1 User unknown" },
 		{ "host mx[192.0.2.1] said: 550 5.1.1 User unknown (in reply "
-		    "to RCPT TO command)", "mx[192.0.2.1]:25",
-		    "smtp; 550 5.1.1 User unknown" },
+		  "to RCPT TO command)",
+		    "mx[192.0.2.1]:25", "smtp; 550 5.1.1 User unknown" },
 		{ "host mx[192.0.2.1] said: 451-4.3.0 try later", "",
 		    "smtp; 451-4.3.0 try later" },
 		{ "550 local text that looks like a reply", "",
@@ -360,7 +380,7 @@ Test(dsn, diagnostic)
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		pm_notice_rcpt r = { "a@x.test", "", 0, "5.1.1", t[i].text,
-		    t[i].remote, 0 };
+			t[i].remote, 0 };
 		pm_dsn_cfg c = cfg_default();
 		pm_dsn_orig o = orig_default();
 		pm_dsn_info info;

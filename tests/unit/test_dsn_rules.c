@@ -36,19 +36,17 @@ Test(dsn, notify_filter)
 		{ PM_NOTICE_DELAYED, PM_NOTIFY_FAILURE, 0 },
 		{ PM_NOTICE_FAILED, PM_NOTIFY_FAILURE, 1 },
 		{ PM_NOTICE_DELAYED, PM_NOTIFY_DELAY, 1 },
-		{ PM_NOTICE_FAILED, PM_NOTIFY_NEVER |
-		    PM_NOTIFY_FAILURE, 0 },
+		{ PM_NOTICE_FAILED, PM_NOTIFY_NEVER | PM_NOTIFY_FAILURE, 0 },
 		{ 0, PM_NOTIFY_FAILURE, 0 },
 		{ 5, PM_NOTIFY_SUCCESS, 0 },
 	};
 	pm_notice_rcpt r[4] = {
 		{ "a@x.test", "", 0, "5.1.1", "550 no", "mx", 0 },
-		{ "b@x.test", "", PM_NOTIFY_NEVER, "5.1.1", "550 no",
-		    "mx", 0 },
-		{ "c@x.test", "", PM_NOTIFY_SUCCESS, "5.1.1", "550 no",
-		    "mx", 0 },
-		{ "d@x.test", "", PM_NOTIFY_FAILURE, "5.1.1", "550 no",
-		    "mx", 0 },
+		{ "b@x.test", "", PM_NOTIFY_NEVER, "5.1.1", "550 no", "mx", 0 },
+		{ "c@x.test", "", PM_NOTIFY_SUCCESS, "5.1.1", "550 no", "mx",
+		    0 },
+		{ "d@x.test", "", PM_NOTIFY_FAILURE, "5.1.1", "550 no", "mx",
+		    0 },
 	};
 	pm_dsn_cfg c = cfg_default();
 	pm_dsn_orig o = orig_default();
@@ -70,21 +68,23 @@ Test(dsn, notify_filter)
 	    info.nlisted);
 	notice_parse(&out, &n);
 	cr_assert(strstr(n.parts[1].body, "a@x.test") != NULL &&
-	    strstr(n.parts[1].body, "d@x.test") != NULL, "a or d missing");
+	        strstr(n.parts[1].body, "d@x.test") != NULL,
+	    "a or d missing");
 	cr_assert(strstr(out.data, "b@x.test") == NULL &&
-	    strstr(out.data, "c@x.test") == NULL, "b or c listed");
+	        strstr(out.data, "c@x.test") == NULL,
+	    "b or c listed");
 	notice_free(&n);
 
 	/* nobody asked for success: nothing is written */
 	pm_buf_reset(&out);
-	err = pm_dsn_build(PM_NOTICE_DELIVERED, PM_DSN_TO_SENDER, &o, r, 2,
-	    &c, "alice@example.org", &out, &info);
+	err = pm_dsn_build(PM_NOTICE_DELIVERED, PM_DSN_TO_SENDER, &o, r, 2, &c,
+	    "alice@example.org", &out, &info);
 	cr_assert(err == PM_ENOENT && out.len == 0, "got %d/%zu, want %d/0",
 	    err, out.len, PM_ENOENT);
 
 	/* a double bounce lists everyone whatever NOTIFY says */
-	err = pm_dsn_build(PM_NOTICE_FAILED, PM_DSN_TO_POSTMASTER, &o, r, 4,
-	    &c, "postmaster@example.net", &out, &info);
+	err = pm_dsn_build(PM_NOTICE_FAILED, PM_DSN_TO_POSTMASTER, &o, r, 4, &c,
+	    "postmaster@example.net", &out, &info);
 	cr_assert(err == 0 && info.nlisted == 4, "got %d/%zu, want 0/4", err,
 	    info.nlisted);
 	notice_parse(&out, &n);
@@ -141,8 +141,8 @@ Test(dsn, route)
 	}
 	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
 		s = pm_dsn_qualify(q[i].addr, q[i].origin);
-		cr_assert(strcmp(s, q[i].want) == 0, "[%zu] got %s, want %s",
-		    i, s, q[i].want);
+		cr_assert(strcmp(s, q[i].want) == 0, "[%zu] got %s, want %s", i,
+		    s, q[i].want);
 		free(s);
 	}
 	LEAK_CHECK();
@@ -176,9 +176,10 @@ Test(dsn, split)
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		pm_dsn_split(t[i].text, t[i].def, dsn, &rest);
-		cr_assert(strcmp(dsn, t[i].dsn) == 0 && strcmp(rest,
-		    t[i].rest) == 0, "[%zu] got %s \"%s\", want %s \"%s\"",
-		    i, dsn, rest, t[i].dsn, t[i].rest);
+		cr_assert(strcmp(dsn, t[i].dsn) == 0 &&
+		        strcmp(rest, t[i].rest) == 0,
+		    "[%zu] got %s \"%s\", want %s \"%s\"", i, dsn, rest,
+		    t[i].dsn, t[i].rest);
 	}
 	LEAK_CHECK();
 }

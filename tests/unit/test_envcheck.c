@@ -37,8 +37,7 @@ repeat(const char *head, char c, size_t n)
 }
 
 static void
-expect_why(const char *what, const char *in, const char *got,
-    const char *want)
+expect_why(const char *what, const char *in, const char *got, const char *want)
 {
 	char *p = pm_printable_dup(in, strlen(in), 60);
 
@@ -77,7 +76,8 @@ Test(envcheck, fields_table)
 		{ pm_envcheck_envid, "envid", "a\r\nX-Injected: yes", CTRL },
 		{ pm_envcheck_envid, "envid", "a\x01", CTRL },
 		{ pm_envcheck_envid, "envid", "a\x7f", CTRL },
-		{ pm_envcheck_envid, "envid", "caf\xc3\xa9", "8-bit character" },
+		{ pm_envcheck_envid, "envid", "caf\xc3\xa9",
+		    "8-bit character" },
 		{ pm_envcheck_envid, "envid", "\xff", "8-bit character" },
 		{ pm_envcheck_orcpt, "orcpt", "rfc822;user@example.com", OK },
 		{ pm_envcheck_orcpt, "orcpt", "utf-8;us\xc3\xa9r@x", OK },
@@ -92,8 +92,8 @@ Test(envcheck, fields_table)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		expect_why(cases[i].name, cases[i].in,
-		    cases[i].fn(cases[i].in), cases[i].want);
+		expect_why(cases[i].name, cases[i].in, cases[i].fn(cases[i].in),
+		    cases[i].want);
 	}
 	/* Absent values are fine. */
 	cr_expect_null(pm_envcheck_envid(NULL));
@@ -133,8 +133,8 @@ Test(envcheck, limits_table)
 		expect_why(cases[i].name, "(100000 octets)", cases[i].fn(s),
 		    LONG);
 		s[cases[i].max + 10] = '\r';
-		expect_why(cases[i].name, "(CR past the limit)",
-		    cases[i].fn(s), LONG);
+		expect_why(cases[i].name, "(CR past the limit)", cases[i].fn(s),
+		    LONG);
 		free(s);
 	}
 	cr_expect_null(pm_envcheck_text("abc", 3));
@@ -149,27 +149,24 @@ Test(envcheck, xtext_table)
 	static const struct {
 		const char *xtext;
 		int envid_ok;
-		int orcpt_ok;  /* as "rfc822;" + decoded */
+		int orcpt_ok; /* as "rfc822;" + decoded */
 	} cases[] = {
-		{ "QQ314159", 1, 1 },
-		{ "a+2Bb+3Dc", 1, 1 },               /* "a+b=c" */
-		{ "a+20b", 1, 1 },                   /* space */
-		{ "a+0D+0AX-Injected:+20yes", 0, 0 }, /* CR LF */
-		{ "a+0Db", 0, 0 },                   /* bare CR */
-		{ "a+0Ab", 0, 0 },                   /* bare LF */
-		{ "a+09b", 0, 0 },                   /* TAB */
-		{ "a+1B", 0, 0 },                    /* ESC */
-		{ "a+7F", 0, 0 },                    /* DEL */
-		{ "a+0d+0a", 0, 0 },                 /* lower-case hex */
-		{ "caf+C3+A9", 0, 1 },               /* 8-bit */
-		{ "a+00b", 0, 0 },                   /* NUL */
-		{ "a+0", 0, 0 },                     /* truncated */
-		{ "a+", 0, 0 },
-		{ "+", 0, 0 },
-		{ "a+ZZ", 0, 0 },                    /* bad hex */
-		{ "a b", 0, 0 },                     /* raw space */
-		{ "a=b", 0, 0 },                     /* raw '=' */
-		{ "a\rb", 0, 0 },                    /* raw CR */
+		{ "QQ314159", 1, 1 }, { "a+2Bb+3Dc", 1, 1 }, /* "a+b=c" */
+		{ "a+20b", 1, 1 },                           /* space */
+		{ "a+0D+0AX-Injected:+20yes", 0, 0 },        /* CR LF */
+		{ "a+0Db", 0, 0 },                           /* bare CR */
+		{ "a+0Ab", 0, 0 },                           /* bare LF */
+		{ "a+09b", 0, 0 },                           /* TAB */
+		{ "a+1B", 0, 0 },                            /* ESC */
+		{ "a+7F", 0, 0 },                            /* DEL */
+		{ "a+0d+0a", 0, 0 },   /* lower-case hex */
+		{ "caf+C3+A9", 0, 1 }, /* 8-bit */
+		{ "a+00b", 0, 0 },     /* NUL */
+		{ "a+0", 0, 0 },       /* truncated */
+		{ "a+", 0, 0 }, { "+", 0, 0 }, { "a+ZZ", 0, 0 }, /* bad hex */
+		{ "a b", 0, 0 },                                 /* raw space */
+		{ "a=b", 0, 0 },                                 /* raw '=' */
+		{ "a\rb", 0, 0 },                                /* raw CR */
 	};
 	char *d;
 	char *o;
@@ -184,8 +181,10 @@ Test(envcheck, xtext_table)
 		    cases[i].envid_ok ? "accepted" : "refused");
 		o = d != NULL ? pm_asprintf("rfc822;%s", d) : NULL;
 		ok = o != NULL && pm_envcheck_orcpt(o) == NULL;
-		cr_expect_eq(ok, cases[i].orcpt_ok, "ORCPT=rfc822;%s: got %s, "
-		    "want %s", cases[i].xtext, ok ? "accepted" : "refused",
+		cr_expect_eq(ok, cases[i].orcpt_ok,
+		    "ORCPT=rfc822;%s: got %s, "
+		    "want %s",
+		    cases[i].xtext, ok ? "accepted" : "refused",
 		    cases[i].orcpt_ok ? "accepted" : "refused");
 		free(o);
 		free(d);
@@ -202,8 +201,7 @@ Test(envcheck, notify_table)
 		{ PM_NOTIFY_NEVER, 1 },
 		{ PM_NOTIFY_SUCCESS, 1 },
 		{ PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY, 1 },
-		{ PM_NOTIFY_SUCCESS | PM_NOTIFY_FAILURE |
-		    PM_NOTIFY_DELAY, 1 },
+		{ PM_NOTIFY_SUCCESS | PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY, 1 },
 		{ PM_NOTIFY_NEVER | PM_NOTIFY_SUCCESS, 0 },
 		{ 15, 0 },
 		{ 16, 0 },
@@ -215,8 +213,10 @@ Test(envcheck, notify_table)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ok = pm_envcheck_notify(cases[i].bits) == NULL;
-		cr_expect_eq(ok, cases[i].ok, "NOTIFY bits 0x%x: got %s, want "
-		    "%s", cases[i].bits, ok ? "accepted" : "refused",
+		cr_expect_eq(ok, cases[i].ok,
+		    "NOTIFY bits 0x%x: got %s, want "
+		    "%s",
+		    cases[i].bits, ok ? "accepted" : "refused",
 		    cases[i].ok ? "accepted" : "refused");
 	}
 }

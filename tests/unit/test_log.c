@@ -25,8 +25,8 @@
 #include "pm_log.h"
 #include "pm_util.h"
 
-#define STAMP_RE                                                        \
-	"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "           \
+#define STAMP_RE \
+	"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) " \
 	"( [1-9]|[12][0-9]|3[01]) ([01][0-9]|2[0-3]):[0-5][0-9]:[0-6][0-9] "
 
 /* Match "stamp host prog[pid]: " at the start of line; return the rest. */
@@ -38,8 +38,8 @@ line_head(const char *line, const char *host, const char *prog)
 	char *pat;
 	int ok;
 
-	pat = pm_asprintf(STAMP_RE "%s %s\\[%d\\]: ", host, prog,
-	    (int) getpid());
+	pat =
+	    pm_asprintf(STAMP_RE "%s %s\\[%d\\]: ", host, prog, (int) getpid());
 	cr_assert(regcomp(&re, pat, REG_EXTENDED) == 0, "regcomp %s", pat);
 	ok = regexec(&re, line, 1, &m, 0) == 0;
 	regfree(&re);
@@ -135,15 +135,17 @@ Test(log, format_shape)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		n = pm_log_format(buf, sizeof(buf), cases[i].prefix,
 		    cases[i].text);
-		cr_expect(n == (int) strlen(buf), "case %zu: got length %d, "
-		    "want %zu", i, n, strlen(buf));
+		cr_expect(n == (int) strlen(buf),
+		    "case %zu: got length %d, "
+		    "want %zu",
+		    i, n, strlen(buf));
 		rest = line_head(buf, "myhost", "postmesh/test");
 		cr_expect(rest != NULL, "case %zu: bad shape: \"%s\"", i, buf);
 		cr_expect(rest == NULL || strcmp(rest, cases[i].want) == 0,
 		    "case %zu: got \"%s\", want \"%s\"", i, rest,
 		    cases[i].want);
 		cr_expect(strchr(buf, '\n') == NULL &&
-		    strchr(buf, '\r') == NULL,
+		        strchr(buf, '\r') == NULL,
 		    "case %zu: CR or LF left in \"%s\"", i, buf);
 	}
 	/* truncation: always NUL-terminated, length = what fits */
@@ -200,8 +202,8 @@ Test(log, msg_lines)
 		cr_assert(n < 5, "more than 5 lines: \"%s\"", line);
 		rest = line_head(line, "lh", "postmesh/t");
 		cr_expect(rest != NULL && strcmp(rest, want[n]) == 0,
-		    "line %d: got \"%.80s\", want \"%.80s\"", n, rest ? rest :
-		    line, want[n]);
+		    "line %d: got \"%.80s\", want \"%.80s\"", n,
+		    rest ? rest : line, want[n]);
 	}
 	cr_expect(n == 5, "got %d lines, want 5", n);
 	free(out);
@@ -250,11 +252,13 @@ Test(log, threads_no_interleave)
 	     line = strtok_r(NULL, "\n", &save), n++) {
 		rest = line_head(line, "mt", "postmesh/mt");
 		off = 0;
-		if (rest == NULL || sscanf(rest, "t%d n%d len%d %n", &id, &k,
-		    &len, &off) != 3 || off == 0 || id < 0 ||
-		    id >= T_THREADS || k != seen[id] ||
-		    (int) strspn(rest + off, (char[]) { (char) ('a' + id), 0 })
-		    != len || strcmp(rest + off + len, ".") != 0) {
+		if (rest == NULL ||
+		    sscanf(rest, "t%d n%d len%d %n", &id, &k, &len, &off) !=
+		        3 ||
+		    off == 0 || id < 0 || id >= T_THREADS || k != seen[id] ||
+		    (int) strspn(rest + off,
+		        (char[]){ (char) ('a' + id), 0 }) != len ||
+		    strcmp(rest + off + len, ".") != 0) {
 			bad++;
 			continue;
 		}
@@ -303,7 +307,7 @@ Test(log, fatal_and_panic)
 		close(fd);
 		if (cases[i].panic) {
 			cr_expect(WIFSIGNALED(status) &&
-			    WTERMSIG(status) == SIGABRT,
+			        WTERMSIG(status) == SIGABRT,
 			    "panic: got status 0x%x, want SIGABRT", status);
 		} else {
 			cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1,

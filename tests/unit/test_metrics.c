@@ -25,7 +25,7 @@
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>
-#define LEAK_CHECK()                                                    \
+#define LEAK_CHECK() \
 	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks found")
 #else
 #define LEAK_CHECK()
@@ -39,11 +39,13 @@ check_lines(const char *got, const char *const *want)
 	int i = 0;
 
 	for (line = strtok_r(copy, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save), i++) {
+	     line = strtok_r(NULL, "\n", &save), i++) {
 		cr_assert_not_null(want[i], "extra line %d: got \"%s\"", i,
 		    line);
-		cr_assert_str_eq(line, want[i], "line %d: got \"%s\", want "
-		    "\"%s\"", i, line, want[i]);
+		cr_assert_str_eq(line, want[i],
+		    "line %d: got \"%s\", want "
+		    "\"%s\"",
+		    i, line, want[i]);
 	}
 	cr_assert_null(want[i], "missing line %d: want \"%s\"", i,
 	    want[i] ? want[i] : "");
@@ -87,18 +89,18 @@ Test(metrics, render_format)
 	size_t i;
 
 	req = pm_metric_counter("t_requests_total", "Requests seen.", NULL);
-	relay = pm_metric_counter("t_rejected_total",
-	    "Rejects \\ by\nreason.", "reason=\"relay\"");
+	relay = pm_metric_counter("t_rejected_total", "Rejects \\ by\nreason.",
+	    "reason=\"relay\"");
 	active = pm_metric_gauge("t_active", "Sessions.", "");
-	lat = pm_metric_histogram("t_latency_seconds", "Latency.", NULL, b3,
-	    3);
+	lat = pm_metric_histogram("t_latency_seconds", "Latency.", NULL, b3, 3);
 	/* Same family, registered after others: rendered under its HELP. */
 	size = pm_metric_counter("t_rejected_total", "ignored help",
 	    "reason=\"size\"");
 	latx = pm_metric_histogram("t_latency_seconds", "Latency.",
 	    "role=\"x\"", b3, 3);
 	cr_assert_eq(pm_metric_counter("t_rejected_total", "x",
-	    "reason=\"relay\""), relay, "same name+labels: new metric");
+	                 "reason=\"relay\""),
+	    relay, "same name+labels: new metric");
 	cr_assert_neq(size, relay);
 
 	pm_metric_inc(req);
@@ -172,9 +174,8 @@ Test(metrics, concurrent_updates_exact)
 	under *= NTHREADS;
 	cr_assert_eq(pm_metric_value(cc), n, "counter: got %lld, want %lld",
 	    (long long) pm_metric_value(cc), n);
-	cr_assert_eq(pm_metric_value(cg), n / 2,
-	    "gauge: got %lld, want %lld", (long long) pm_metric_value(cg),
-	    n / 2);
+	cr_assert_eq(pm_metric_value(cg), n / 2, "gauge: got %lld, want %lld",
+	    (long long) pm_metric_value(cg), n / 2);
 	cr_assert_eq(pm_metric_value(ch), n, "histogram count: got %lld",
 	    (long long) pm_metric_value(ch));
 	pm_buf_init(&b, 0);
@@ -269,7 +270,7 @@ http_get(int port, const char *req, size_t reqlen, char *buf, size_t len)
 		    (cl = strcasestr(buf, "content-length:")) != NULL &&
 		    cl < hdr_end &&
 		    got >= (size_t) (hdr_end + 4 - buf) +
-		    strtoul(cl + 15, NULL, 10)) {
+		            strtoul(cl + 15, NULL, 10)) {
 			break;
 		}
 	}
@@ -308,7 +309,7 @@ Test(metrics, http_endpoints)
 {
 	static char buf[65536], longreq[70000];
 	static const char nul_req[] = "GET /healthz\0 HTTP/1.1\r\nHost: x\r\n"
-	    "\r\n";
+	                              "\r\n";
 	static const size_t nul_case = 8;
 	static const struct {
 		const char *req;
@@ -328,7 +329,8 @@ Test(metrics, http_endpoints)
 		    "\r\n\r\nready\n" },
 		{ "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 1, 404, NULL },
 		{ "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0"
-		    "\r\n\r\n", 1, 405, NULL },
+		  "\r\n\r\n",
+		    1, 405, NULL },
 		{ "GET /healthz HTTP/1.1\nHost: x\n\n", 1, 200, NULL },
 		{ nul_req, 1, -1, NULL },
 		{ "\r\n\r\nGARBAGE\r\n\r\n", 1, -1, NULL },
@@ -374,12 +376,12 @@ Test(metrics, http_endpoints)
 	memcpy(longreq, "GET /", 5);
 	st = http_get(port, longreq, sizeof(longreq), buf, sizeof(buf));
 	cr_assert(st == -1 || st >= 400, "long request: got %d", st);
-	st = http_get(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35,
-	    buf, sizeof(buf));
+	st = http_get(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35, buf,
+	    sizeof(buf));
 	cr_assert_eq(st, 200, "after hostile input: got %d, want 200", st);
 	pm_http_stop();
-	st = http_get(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35,
-	    buf, sizeof(buf));
+	st = http_get(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35, buf,
+	    sizeof(buf));
 	cr_assert(st < 0, "after stop: got %d, want no answer", st);
 	pm_http_stop(); /* twice is fine */
 	LEAK_CHECK();

@@ -81,10 +81,14 @@ Test(qid, valid_unique_ordered)
 	}
 	cr_expect(invalid == 0, "got %zu invalid ids, want 0 (first %s)",
 	    invalid, ids);
-	cr_expect(badtime == 0, "got %zu ids with a bad or non-increasing "
-	    "time, want 0", badtime);
-	cr_expect(unordered == 0, "got %zu ids not after the previous one "
-	    "in string order, want 0", unordered);
+	cr_expect(badtime == 0,
+	    "got %zu ids with a bad or non-increasing "
+	    "time, want 0",
+	    badtime);
+	cr_expect(unordered == 0,
+	    "got %zu ids not after the previous one "
+	    "in string order, want 0",
+	    unordered);
 	cr_expect(nonce == 0, "nonce changed %zu times in one process", nonce);
 	cr_expect(count_dups(ids, N_IDS) == 0, "duplicate ids");
 	free(ids);
@@ -181,12 +185,13 @@ Test(qid, unique_threads_and_fork)
 	for (i = 0; i <= F_CHILDREN; i++) {
 		for (j = i + 1; j <= F_CHILDREN; j++) {
 			cr_expect(strcmp(nonces + i * QID_SIZE,
-			    nonces + j * QID_SIZE) != 0,
+			              nonces + j * QID_SIZE) != 0,
 			    "processes %zu and %zu share nonce %s", i, j,
 			    nonces + i * QID_SIZE);
 		}
 	}
-	cr_expect(count_dups(ids, n) == 0, "duplicate ids across threads "
+	cr_expect(count_dups(ids, n) == 0,
+	    "duplicate ids across threads "
 	    "and processes");
 	free(nonces);
 	free(ids);
@@ -228,8 +233,10 @@ Test(qid, shard)
 	/* consecutive ids share their nonce: the spread must still be even */
 	for (i = 0; i < 16; i++) {
 		cr_expect(counts[i] > 10000 / 16 / 2 &&
-		    counts[i] < 10000 / 16 * 2, "shard %d of 16: got %d ids, "
-		    "want about %d", i, counts[i], 10000 / 16);
+		        counts[i] < 10000 / 16 * 2,
+		    "shard %d of 16: got %d ids, "
+		    "want about %d",
+		    i, counts[i], 10000 / 16);
 	}
 	/*
 	 * Known answers: queued messages keep their shard across upgrades
@@ -271,11 +278,11 @@ Test(qid, valid_hostile)
 		{ "bbbbbbbbbbbbbbbbbbb", 0, 1 },
 		{ "ZZZZZZZZZZZZZZZZZZZ", 0, 1 },
 		{ "", 0, 0 },
-		{ "0123456789BCDFGHJK", 0, 0 },        /* 18: truncated */
-		{ "0123456789BCDFGHJKLM", 0, 0 },      /* 20: too long */
-		{ "0123456789BCDFGHJKA", 0, 0 },       /* vowel */
-		{ "0123456789BCDFGHJKa", 0, 0 },       /* lower case */
-		{ "0123456789bcdfghjkl", 0, 0 },       /* lower case */
+		{ "0123456789BCDFGHJK", 0, 0 },   /* 18: truncated */
+		{ "0123456789BCDFGHJKLM", 0, 0 }, /* 20: too long */
+		{ "0123456789BCDFGHJKA", 0, 0 },  /* vowel */
+		{ "0123456789BCDFGHJKa", 0, 0 },  /* lower case */
+		{ "0123456789bcdfghjkl", 0, 0 },  /* lower case */
 		{ "0123456789BCDFGHJK\n", 0, 0 },
 		{ "0123456789BCDFGHJK\r", 0, 0 },
 		{ "0123456789BCDFGHJKL\n", 0, 0 },
@@ -286,7 +293,7 @@ Test(qid, valid_hostile)
 		{ "0123456789BCDFGH:KL", 0, 0 },
 		{ "0123456789BCDFGH\xffKL", 0, 0 },
 		{ "0123456789BCDFGH\x80KL", 0, 0 },
-		{ "01234\0006789BCDFGHJKL", 20, 0 },  /* NUL inside */
+		{ "01234\0006789BCDFGHJKL", 20, 0 }, /* NUL inside */
 		{ "0123456789BCDFGHJK\0L", 20, 0 },
 		{ "%s%s%s%s%s%s%s%s%s%s", 0, 0 },
 	};
@@ -320,15 +327,18 @@ Test(qid, valid_hostile)
 			char c = id[i];
 
 			id[i] = badc[k];
-			cr_expect(!pm_qid_valid(id), "corrupt id %s at %zu "
-			    "accepted", id, i);
+			cr_expect(!pm_qid_valid(id),
+			    "corrupt id %s at %zu "
+			    "accepted",
+			    id, i);
 			id[i] = c;
 		}
 	}
 	cr_expect(pm_qid_valid(id), "restored id %s rejected", id);
 	cr_expect(pm_qid_time_us("") == -1, "time of empty: want -1");
 	cr_expect(pm_qid_time_us("012") == -1, "time of short: want -1");
-	cr_expect(pm_qid_time_us("0123456789A") == -1, "time with vowel: "
+	cr_expect(pm_qid_time_us("0123456789A") == -1,
+	    "time with vowel: "
 	    "want -1");
 }
 
@@ -341,9 +351,8 @@ Test(qid, derive)
 {
 	static const struct {
 		unsigned kind, part;
-	} in[] = { { 1, 0 }, { 2, 0 }, { 3, 0 }, { 4, 0 }, { 1, 1 },
-		{ 1, 2 }, { 1, 399 }, { 2, 1 }, { 0, 0 }, { 4294967295u,
-		4294967295u } };
+	} in[] = { { 1, 0 }, { 2, 0 }, { 3, 0 }, { 4, 0 }, { 1, 1 }, { 1, 2 },
+		{ 1, 399 }, { 2, 1 }, { 0, 0 }, { 4294967295u, 4294967295u } };
 	enum { NIN = sizeof(in) / sizeof(in[0]), NORIG = 50 };
 	static char got[NORIG][NIN][PM_QID_LEN + 1];
 	char orig[NORIG][PM_QID_LEN + 1], again[PM_QID_LEN + 1];
@@ -353,27 +362,33 @@ Test(qid, derive)
 		pm_qid_new(orig[o]);
 		for (i = 0; i < NIN; i++) {
 			cr_assert_eq(pm_qid_derive(got[o][i], orig[o],
-			    in[i].kind, in[i].part), 0);
-			cr_expect(pm_qid_valid(got[o][i]), "derived %s is not"
-			    " a valid id", got[o][i]);
+			                 in[i].kind, in[i].part),
+			    0);
+			cr_expect(pm_qid_valid(got[o][i]),
+			    "derived %s is not"
+			    " a valid id",
+			    got[o][i]);
 			cr_expect(strncmp(got[o][i], orig[o], 11) == 0,
 			    "derived %s: time part is not %s's", got[o][i],
 			    orig[o]);
 			cr_expect(strcmp(got[o][i], orig[o]) != 0);
 			cr_expect_eq(pm_qid_derive(again, orig[o], in[i].kind,
-			    in[i].part), 0);
-			cr_expect_str_eq(again, got[o][i], "derive is not "
-			    "stable: got %s, then %s", got[o][i], again);
+			                 in[i].part),
+			    0);
+			cr_expect_str_eq(again, got[o][i],
+			    "derive is not "
+			    "stable: got %s, then %s",
+			    got[o][i], again);
 		}
 	}
 	for (o = 0; o < NORIG; o++) {
 		for (i = 0; i < NIN; i++) {
 			for (o2 = o; o2 < NORIG; o2++) {
 				for (i2 = (o2 == o ? i + 1 : 0); i2 < NIN;
-				    i2++) {
+				     i2++) {
 					cr_expect(strcmp(got[o][i],
-					    got[o2][i2]) != 0, "%s twice",
-					    got[o][i]);
+					              got[o2][i2]) != 0,
+					    "%s twice", got[o][i]);
 				}
 			}
 		}

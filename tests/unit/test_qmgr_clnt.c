@@ -54,14 +54,14 @@ typedef struct fake_job {
 	Pm__JobRcpt r[MAXR];
 	Pm__JobRcpt *rp[MAXR];
 	char qid[PM_QID_LEN + 1];
-	char big[PM_QMGR_NEXTHOP_MAX + 2];      /* longer than any bound */
+	char big[PM_QMGR_NEXTHOP_MAX + 2]; /* longer than any bound */
 } fake_job;
 
 static void
 fake_init(fake_job *f, size_t nrcpt)
 {
-	static const char *const addr[] = { "a@example.test",
-	    "b@example.test", "c@example.test" };
+	static const char *const addr[] = { "a@example.test", "b@example.test",
+		"c@example.test" };
 	size_t i;
 
 	memset(f, 0, sizeof(*f));
@@ -130,7 +130,9 @@ put_nul(uint8_t *buf, size_t len)
 Test(qclnt, fetch_request_packs_every_field)
 {
 	pm_qmgr_fetch_req req = { .agent_id = "smtp@h:1",
-	    .transports = served, .max_jobs = 7, .wait_ms = 5000 };
+		.transports = served,
+		.max_jobs = 7,
+		.wait_ms = 5000 };
 	Pm__FetchRequest *fr;
 	pm_buf b;
 
@@ -168,13 +170,15 @@ Test(qclnt, fetch_reply_round_trip)
 	jobs[1] = &f[1].d;
 	buf = pack_reply(jobs, 2, &len);
 	cr_assert_eq(pm_qmgr_fetch_reply(PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY,
-	    buf, len, &fr), 0);
+	                 buf, len, &fr),
+	    0);
 	cr_assert_eq(pm_qmgr_fetched_count(fr), 2);
 	for (i = 0; i < 2; i++) {
 		const Pm__DeliveryJob *d = &f[i].d;
 
 		cr_assert_eq(pm_qmgr_fetched_job(fr, i, served, NSHARDS, &j,
-		    &why), 0);
+		                 &why),
+		    0);
 		cr_expect_null(why, "job %zu refused: %s", i, why);
 		cr_expect_str_eq(j.job_id, d->job_id);
 		cr_expect_str_eq(j.queue_id, d->queue_id);
@@ -214,24 +218,50 @@ Test(qclnt, fetch_reply_round_trip)
 	buf = pack_reply(NULL, 0, &len);
 	fr = NULL;
 	cr_assert_eq(pm_qmgr_fetch_reply(PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY,
-	    buf, len, &fr), 0);
+	                 buf, len, &fr),
+	    0);
 	cr_expect_eq(pm_qmgr_fetched_count(fr), 0);
 	pm_qmgr_fetched_free(fr);
 	free(buf);
 }
 
 /* What becomes of a hostile job. */
-#define W_REPLY 1       /* the whole reply is refused (PM_EPROTO) */
-#define W_DROP 2        /* the job is dropped: no usable job id */
-#define W_INVALID 3     /* the job is kept, refused: why */
+#define W_REPLY 1   /* the whole reply is refused (PM_EPROTO) */
+#define W_DROP 2    /* the job is dropped: no usable job id */
+#define W_INVALID 3 /* the job is kept, refused: why */
 
 typedef enum {
-	H_TRUNCATED, H_TYPE, H_NUL_JOBID, H_NUL_SENDER, H_NUL_RCPT,
-	H_JOBID_EMPTY, H_JOBID_LONG, H_JOBID_CRLF, H_QID, H_TP_UNSERVED,
-	H_TP_LONG, H_TP_EMPTY, H_NEXTHOP_LONG, H_SENDER_LONG, H_KEY_LONG,
-	H_ENVID_LONG, H_ADDR_CRLF, H_ADDR_EMPTY, H_ADDR_LONG, H_ORCPT_LONG,
-	H_QADDR_LONG, H_NO_RCPT, H_TOO_MANY, H_INDEX, H_DUP_INDEX, H_NOTIFY,
-	H_BODY_TYPE, H_RET, H_SIZE, H_SHARD_NEG, H_SHARD_HIGH,
+	H_TRUNCATED,
+	H_TYPE,
+	H_NUL_JOBID,
+	H_NUL_SENDER,
+	H_NUL_RCPT,
+	H_JOBID_EMPTY,
+	H_JOBID_LONG,
+	H_JOBID_CRLF,
+	H_QID,
+	H_TP_UNSERVED,
+	H_TP_LONG,
+	H_TP_EMPTY,
+	H_NEXTHOP_LONG,
+	H_SENDER_LONG,
+	H_KEY_LONG,
+	H_ENVID_LONG,
+	H_ADDR_CRLF,
+	H_ADDR_EMPTY,
+	H_ADDR_LONG,
+	H_ORCPT_LONG,
+	H_QADDR_LONG,
+	H_NO_RCPT,
+	H_TOO_MANY,
+	H_INDEX,
+	H_DUP_INDEX,
+	H_NOTIFY,
+	H_BODY_TYPE,
+	H_RET,
+	H_SIZE,
+	H_SHARD_NEG,
+	H_SHARD_HIGH,
 } hostile;
 
 static const struct {
@@ -245,39 +275,38 @@ static const struct {
 	{ H_NUL_JOBID, "NUL in the job id", W_INVALID, "NUL in a string" },
 	{ H_NUL_SENDER, "NUL in the sender", W_INVALID, "NUL in a string" },
 	{ H_NUL_RCPT, "NUL in a recipient (nested)", W_INVALID,
-	  "NUL in a string" },
+	    "NUL in a string" },
 	{ H_JOBID_EMPTY, "empty job id", W_DROP, NULL },
 	{ H_JOBID_LONG, "job id over its bound", W_DROP, NULL },
 	{ H_JOBID_CRLF, "CR LF in the job id", W_DROP, NULL },
 	{ H_QID, "bad queue id", W_INVALID, "queue id" },
 	{ H_TP_UNSERVED, "transport not served", W_INVALID,
-	  "transport not served by this agent" },
+	    "transport not served by this agent" },
 	{ H_TP_LONG, "transport over its bound", W_INVALID, "transport" },
 	{ H_TP_EMPTY, "empty transport", W_INVALID, "transport" },
 	{ H_NEXTHOP_LONG, "nexthop over its bound", W_INVALID, "nexthop" },
 	{ H_SENDER_LONG, "sender over PM_ADDR_MAX", W_INVALID, "sender" },
 	{ H_KEY_LONG, "idempotency key over its bound", W_INVALID,
-	  "idempotency key" },
+	    "idempotency key" },
 	{ H_ENVID_LONG, "ENVID over its bound", W_INVALID, "envid" },
-	{ H_ADDR_CRLF, "CR LF in an address", W_INVALID,
-	  "recipient address" },
+	{ H_ADDR_CRLF, "CR LF in an address", W_INVALID, "recipient address" },
 	{ H_ADDR_EMPTY, "empty address", W_INVALID, "recipient address" },
 	{ H_ADDR_LONG, "address over PM_ADDR_MAX", W_INVALID,
-	  "recipient address" },
+	    "recipient address" },
 	{ H_ORCPT_LONG, "ORCPT over its bound", W_INVALID,
-	  "original recipient" },
+	    "original recipient" },
 	{ H_QADDR_LONG, "queued address over PM_ADDR_MAX", W_INVALID,
-	  "queued address" },
+	    "queued address" },
 	{ H_NO_RCPT, "no recipient", W_INVALID, "recipient count" },
 	{ H_TOO_MANY, "PM_AGENT_MAX_RCPT + 1 recipients", W_INVALID,
-	  "recipient count" },
+	    "recipient count" },
 	{ H_INDEX, "recipient index over its bound", W_INVALID,
-	  "recipient index" },
+	    "recipient index" },
 	{ H_DUP_INDEX, "duplicate recipient index", W_INVALID,
-	  "duplicate recipient index" },
+	    "duplicate recipient index" },
 	{ H_NOTIFY, "NOTIFY bits out of range", W_INVALID, "notify" },
 	{ H_BODY_TYPE, "body type out of range", W_INVALID,
-	  "body type or RET" },
+	    "body type or RET" },
 	{ H_RET, "RET out of range", W_INVALID, "body type or RET" },
 	{ H_SIZE, "size over PM_BODY_SIZE_MAX", W_INVALID, "size" },
 	{ H_SHARD_NEG, "negative shard", W_INVALID, "shard" },
@@ -412,18 +441,21 @@ Test(qclnt, hostile_jobs_are_refused)
 		jobs[0] = &f.d;
 		jobs[1] = &good.d;
 		buf = pack_reply(jobs, 2, &len);
-		if (hcases[c].h == H_NUL_JOBID || hcases[c].h == H_NUL_SENDER
-		    || hcases[c].h == H_NUL_RCPT) {
+		if (hcases[c].h == H_NUL_JOBID || hcases[c].h == H_NUL_SENDER ||
+		    hcases[c].h == H_NUL_RCPT) {
 			put_nul(buf, len);
 		}
-		rtype = hcases[c].h == H_TYPE ? PM__MSG_TYPE__MSG_QMGR_DONE_REPLY
-		    : PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY;
+		rtype = hcases[c].h == H_TYPE ?
+		    PM__MSG_TYPE__MSG_QMGR_DONE_REPLY :
+		    PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY;
 		fr = NULL;
-		rc = pm_qmgr_fetch_reply(rtype, buf, hcases[c].h == H_TRUNCATED ?
-		    len - 1 : len, &fr);
+		rc = pm_qmgr_fetch_reply(rtype, buf,
+		    hcases[c].h == H_TRUNCATED ? len - 1 : len, &fr);
 		if (hcases[c].want == W_REPLY) {
-			cr_expect_eq(rc, PM_EPROTO, "%s: reply got %d, want "
-			    "PM_EPROTO", hcases[c].name, rc);
+			cr_expect_eq(rc, PM_EPROTO,
+			    "%s: reply got %d, want "
+			    "PM_EPROTO",
+			    hcases[c].name, rc);
 			cr_expect_null(fr, "%s: reply kept", hcases[c].name);
 			free(buf);
 			continue;
@@ -436,43 +468,57 @@ Test(qclnt, hostile_jobs_are_refused)
 		why = "unset";
 		rc = pm_qmgr_fetched_job(fr, 0, served, NSHARDS, &j, &why);
 		if (hcases[c].want == W_DROP) {
-			cr_expect_eq(rc, PM_EPROTO, "%s: got %d (%s), want "
-			    "dropped", hcases[c].name, rc, rc == 0 && why ?
-			    why : "accepted");
+			cr_expect_eq(rc, PM_EPROTO,
+			    "%s: got %d (%s), want "
+			    "dropped",
+			    hcases[c].name, rc,
+			    rc == 0 && why ? why : "accepted");
 			cr_expect_str_eq(why, "unset", "%s: invalid touched",
 			    hcases[c].name);
 			if (rc == 0) {
 				pm_qmgr_job_clear(&j);
 			}
 		} else {
-			cr_assert_eq(rc, 0, "%s: dropped, want refused with "
-			    "\"%s\"", hcases[c].name, hcases[c].why);
-			cr_expect(why != NULL && strcmp(why, hcases[c].why)
-			    == 0, "%s: got \"%s\", want \"%s\"",
-			    hcases[c].name, why ? why : "(accepted)",
-			    hcases[c].why);
+			cr_assert_eq(rc, 0,
+			    "%s: dropped, want refused with "
+			    "\"%s\"",
+			    hcases[c].name, hcases[c].why);
+			cr_expect(why != NULL &&
+			        strcmp(why, hcases[c].why) == 0,
+			    "%s: got \"%s\", want \"%s\"", hcases[c].name,
+			    why ? why : "(accepted)", hcases[c].why);
 			/* kept to be reported back: job id and recipients */
-			cr_expect_str_eq(j.job_id, hcases[c].h == H_NUL_JOBID ?
-			    "job" : "job-1", "%s", hcases[c].name);
-			cr_expect_eq(j.nrcpt, hcases[c].h == H_NO_RCPT ||
-			    hcases[c].h == H_TOO_MANY ? 0 : 3, "%s: nrcpt "
-			    "got %zu", hcases[c].name, j.nrcpt);
+			cr_expect_str_eq(j.job_id,
+			    hcases[c].h == H_NUL_JOBID ? "job" : "job-1", "%s",
+			    hcases[c].name);
+			cr_expect_eq(j.nrcpt,
+			    hcases[c].h == H_NO_RCPT ||
+			            hcases[c].h == H_TOO_MANY ?
+			        0 :
+			        3,
+			    "%s: nrcpt "
+			    "got %zu",
+			    hcases[c].name, j.nrcpt);
 			for (k = 0; k < j.nrcpt; k++) {
 				cr_expect(strchr(j.rcpt[k].address, '\r') ==
-				    NULL && strlen(j.rcpt[k].address) <=
-				    PM_ADDR_MAX, "%s: address kept",
-				    hcases[c].name);
+				            NULL &&
+				        strlen(j.rcpt[k].address) <=
+				            PM_ADDR_MAX,
+				    "%s: address kept", hcases[c].name);
 			}
 			cr_expect(strlen(j.nexthop) <= PM_QMGR_NEXTHOP_MAX &&
-			    strlen(j.sender) <= PM_ADDR_MAX, "%s: over-long "
-			    "string kept", hcases[c].name);
+			        strlen(j.sender) <= PM_ADDR_MAX,
+			    "%s: over-long "
+			    "string kept",
+			    hcases[c].name);
 			pm_qmgr_job_clear(&j);
 		}
 		why = "unset";
 		cr_assert_eq(pm_qmgr_fetched_job(fr, 1, served, NSHARDS, &g,
-		    &why), 0, "%s: next job dropped", hcases[c].name);
-		cr_expect_null(why, "%s: next job refused: %s",
-		    hcases[c].name, why);
+		                 &why),
+		    0, "%s: next job dropped", hcases[c].name);
+		cr_expect_null(why, "%s: next job refused: %s", hcases[c].name,
+		    why);
 		cr_expect_str_eq(g.job_id, "job-good");
 		pm_qmgr_job_clear(&g);
 		pm_qmgr_fetched_free(fr);
@@ -533,8 +579,10 @@ Test(qclnt, done_request_carries_wire_codes)
 		Pm__RcptResult *x = dr->results[i];
 
 		cr_expect_eq(x->index, 10 + i);
-		cr_expect_eq(x->status, rc[i].wire, "rcpt %zu: status got %d, "
-		    "want %d", i, (int) x->status, (int) rc[i].wire);
+		cr_expect_eq(x->status, rc[i].wire,
+		    "rcpt %zu: status got %d, "
+		    "want %d",
+		    i, (int) x->status, (int) rc[i].wire);
 		cr_expect_str_eq(x->dsn, r[i].dsn);
 		cr_expect_str_eq(x->text, r[i].text);
 		cr_expect_eq(!!x->recorded, rc[i].recorded, "rcpt %zu", i);
@@ -559,11 +607,14 @@ Test(qclnt, done_reply_is_checked)
 	rep.ok = 1;
 	len = pm__done_reply__pack(&rep, ok);
 	cr_expect_eq(pm_qmgr_done_reply(PM__MSG_TYPE__MSG_QMGR_DONE_REPLY, ok,
-	    len), 0);
-	cr_expect_eq(pm_qmgr_done_reply(PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY,
-	    ok, len), PM_EPROTO, "wrong type accepted");
+	                 len),
+	    0);
+	cr_expect_eq(pm_qmgr_done_reply(PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY, ok,
+	                 len),
+	    PM_EPROTO, "wrong type accepted");
 	cr_expect_eq(pm_qmgr_done_reply(PM__MSG_TYPE__MSG_QMGR_DONE_REPLY, bad,
-	    sizeof(bad)), PM_EPROTO, "truncated reply accepted");
+	                 sizeof(bad)),
+	    PM_EPROTO, "truncated reply accepted");
 }
 
 /* ---- the calls, against a fake qmgr ---- */
@@ -571,9 +622,9 @@ Test(qclnt, done_reply_is_checked)
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	unsigned max_jobs;      /* what the fake qmgr was asked */
+	unsigned max_jobs; /* what the fake qmgr was asked */
 	size_t done_results;
-	int cb_rc;              /* what the fetch callback parsed */
+	int cb_rc; /* what the fetch callback parsed */
 	size_t cb_jobs;
 	char cb_job[32];
 	int called;
@@ -627,8 +678,7 @@ fake_qmgr(void *ctx, uint32_t type, const uint8_t *req, size_t reqlen,
 }
 
 static void
-fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
-    size_t len)
+fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply, size_t len)
 {
 	pm_qmgr_fetched *fr = NULL;
 	const char *why;
@@ -636,11 +686,10 @@ fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
 
 	(void) arg;
 	pthread_mutex_lock(&fk.mu);
-	fk.cb_rc = err != 0 ? err : pm_qmgr_fetch_reply(rtype, reply, len,
-	    &fr);
+	fk.cb_rc = err != 0 ? err : pm_qmgr_fetch_reply(rtype, reply, len, &fr);
 	fk.cb_jobs = pm_qmgr_fetched_count(fr);
-	if (fk.cb_jobs > 0 && pm_qmgr_fetched_job(fr, 0, served, NSHARDS, &j,
-	    &why) == 0) {
+	if (fk.cb_jobs > 0 &&
+	    pm_qmgr_fetched_job(fr, 0, served, NSHARDS, &j, &why) == 0) {
 		snprintf(fk.cb_job, sizeof(fk.cb_job), "%s%s", j.job_id,
 		    why != NULL ? " (refused)" : "");
 		pm_qmgr_job_clear(&j);
@@ -653,8 +702,10 @@ fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
 
 Test(qclnt, fetch_and_done_calls)
 {
-	pm_qmgr_fetch_req req = { .agent_id = "test", .transports = served,
-	    .max_jobs = 3, .wait_ms = 100 };
+	pm_qmgr_fetch_req req = { .agent_id = "test",
+		.transports = served,
+		.max_jobs = 3,
+		.wait_ms = 100 };
 	pm_job_rcpt r[2];
 	pm_rpc_server *srv;
 	pm_rpc_client *cl;

@@ -23,25 +23,19 @@ Test(sched, backoff)
 		int attempts;
 		int64_t want;
 	} t[] = {
-		{ 300, 4000, 0, 300 },
-		{ 300, 4000, 1, 300 },
-		{ 300, 4000, 2, 600 },
-		{ 300, 4000, 3, 1200 },
-		{ 300, 4000, 4, 2400 },
-		{ 300, 4000, 5, 4000 },
-		{ 300, 4000, 100, 4000 },
-		{ 300, 4000, INT_MAX, 4000 },
-		{ 1, 10, 4, 8 },
-		{ 1, 10, -5, 1 },
-		{ 0, 0, 3, 0 },
-		{ 5, 3, 2, 5 },     /* max below min: min wins */
+		{ 300, 4000, 0, 300 }, { 300, 4000, 1, 300 },
+		{ 300, 4000, 2, 600 }, { 300, 4000, 3, 1200 },
+		{ 300, 4000, 4, 2400 }, { 300, 4000, 5, 4000 },
+		{ 300, 4000, 100, 4000 }, { 300, 4000, INT_MAX, 4000 },
+		{ 1, 10, 4, 8 }, { 1, 10, -5, 1 }, { 0, 0, 3, 0 },
+		{ 5, 3, 2, 5 },                   /* max below min: min wins */
 		{ 1, INT64_MAX, 200, INT64_MAX }, /* no overflow */
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		int64_t got = pm_sched_backoff(t[i].min, t[i].max,
-		    t[i].attempts);
+		int64_t got =
+		    pm_sched_backoff(t[i].min, t[i].max, t[i].attempts);
 
 		cr_expect(got == t[i].want, "case %zu: got %lld, want %lld", i,
 		    (long long) got, (long long) t[i].want);
@@ -72,19 +66,19 @@ Test(sched, group)
 	} t[] = {
 		/* same destination, limit 2: jobs of 2, 2, 1 */
 		{ { "smtp", "smtp", "smtp", "smtp", "smtp" },
-		  { "a", "a", "a", "a", "a" }, 5, 3, { 0, 0, 1, 1, 2 } },
+		    { "a", "a", "a", "a", "a" }, 5, 3, { 0, 0, 1, 1, 2 } },
 		/* interleaved destinations keep their own jobs */
-		{ { "smtp", "smtp", "smtp", "smtp" },
-		  { "a", "b", "a", "b" }, 4, 2, { 0, 1, 0, 1 } },
+		{ { "smtp", "smtp", "smtp", "smtp" }, { "a", "b", "a", "b" }, 4,
+		    2, { 0, 1, 0, 1 } },
 		/* same nexthop, other transport: other job */
 		{ { "smtp", "relay", "smtp" }, { "a", "a", "a" }, 3, 2,
-		  { 0, 1, 0 } },
+		    { 0, 1, 0 } },
 		/* limit 1 (local), limit 0 counts as 1 */
 		{ { "local", "local", "zero", "zero" }, { "h", "h", "x", "x" },
-		  4, 4, { 0, 1, 2, 3 } },
+		    4, 4, { 0, 1, 2, 3 } },
 		/* skipped recipients (already done) get no job */
 		{ { NULL, "smtp", NULL, "smtp" }, { NULL, "a", "a", "a" }, 4, 1,
-		  { 99, 0, 99, 0 } },
+		    { 99, 0, 99, 0 } },
 		/* nothing to do */
 		{ { NULL, NULL }, { NULL, NULL }, 2, 0, { 99, 99 } },
 		/* a nexthop that looks like our key separator is no key */
@@ -97,14 +91,18 @@ Test(sched, group)
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		n = pm_sched_group(t[i].tp, t[i].nh, t[i].n, limit_fn, NULL,
 		    job_of);
-		cr_expect(n == t[i].want_jobs, "case %zu: got %zu jobs, want "
-		    "%zu", i, n, t[i].want_jobs);
+		cr_expect(n == t[i].want_jobs,
+		    "case %zu: got %zu jobs, want "
+		    "%zu",
+		    i, n, t[i].want_jobs);
 		for (k = 0; k < t[i].n; k++) {
-			size_t want = t[i].want[k] == 99 ? SIZE_MAX :
-			    t[i].want[k];
+			size_t want =
+			    t[i].want[k] == 99 ? SIZE_MAX : t[i].want[k];
 
-			cr_expect(job_of[k] == want, "case %zu rcpt %zu: got "
-			    "job %zu, want %zu", i, k, job_of[k], want);
+			cr_expect(job_of[k] == want,
+			    "case %zu rcpt %zu: got "
+			    "job %zu, want %zu",
+			    i, k, job_of[k], want);
 		}
 	}
 }
@@ -113,8 +111,7 @@ Test(sched, group)
 Test(sched, group_large)
 {
 	enum { N = 10000 };
-	const char **tp = calloc(N, sizeof(*tp)), **nh = calloc(N,
-	    sizeof(*nh));
+	const char **tp = calloc(N, sizeof(*tp)), **nh = calloc(N, sizeof(*nh));
 	size_t *job_of = calloc(N, sizeof(*job_of)), *count, n, i, ones;
 	static const char *doms[] = { "a", "b", "c" };
 
@@ -132,8 +129,10 @@ Test(sched, group_large)
 		count[job_of[i]]++;
 	}
 	for (i = 0, ones = 0; i < n; i++) {
-		cr_expect(count[i] == 1 || count[i] == 2, "job %zu: got %zu "
-		    "rcpts, want 1 or 2", i, count[i]);
+		cr_expect(count[i] == 1 || count[i] == 2,
+		    "job %zu: got %zu "
+		    "rcpts, want 1 or 2",
+		    i, count[i]);
 		ones += count[i] == 1;
 	}
 	cr_expect(ones == 2, "got %zu jobs of one, want 2", ones);
@@ -184,8 +183,7 @@ drop_fn(void *arg, pm_sched_job *j, const char *dsn, const char *text)
 }
 
 static void
-enq(pm_sched *s, pm_sched_job *j, const char *tp, const char *nh,
-    int64_t now)
+enq(pm_sched *s, pm_sched_job *j, const char *tp, const char *nh, int64_t now)
 {
 	int rc = pm_sched_enqueue(s, j, tp, nh, now, NULL, 0, NULL, 0);
 
@@ -236,8 +234,8 @@ Test(sched, slow_start)
 	/* one failure shrinks it by one, not to zero (cohort 1/8) */
 	n = drain(s, "smtp", out, 40);
 	cr_expect(n == 8, "refill: got %zu, want 8", n);
-	pm_sched_done(s, out[0], PM_SCHED_FAIL, "4.4.1", "refused", 4,
-	    drop_fn, NULL);
+	pm_sched_done(s, out[0], PM_SCHED_FAIL, "4.4.1", "refused", 4, drop_fn,
+	    NULL);
 	cr_expect(pm_sched_window(s, "smtp", "example.com") == 7,
 	    "after a failure: got window %ld, want 7",
 	    pm_sched_window(s, "smtp", "example.com"));
@@ -269,16 +267,17 @@ Test(sched, dead_destination)
 	for (i = 0; i < 3; i++) {
 		pm_sched_done(s, out[i], PM_SCHED_FAIL, "4.4.1",
 		    "connect refused", 10, drop_fn, &dr);
-		cr_expect(dr.n == 0, "failure %zu: got %zu dropped, want 0",
-		    i, dr.n);
+		cr_expect(dr.n == 0, "failure %zu: got %zu dropped, want 0", i,
+		    dr.n);
 	}
-	pm_sched_done(s, out[3], PM_SCHED_FAIL, "4.4.1", "connect refused",
-	    10, drop_fn, &dr);
-	cr_expect(dr.n == 15, "dead: got %zu dropped, want 15 (backlog)",
-	    dr.n);
-	cr_expect(strcmp(dr.dsn, "4.4.1") == 0 && strcmp(dr.text,
-	    "connect refused") == 0, "got reason %s %s, want 4.4.1 "
-	    "connect refused", dr.dsn, dr.text);
+	pm_sched_done(s, out[3], PM_SCHED_FAIL, "4.4.1", "connect refused", 10,
+	    drop_fn, &dr);
+	cr_expect(dr.n == 15, "dead: got %zu dropped, want 15 (backlog)", dr.n);
+	cr_expect(strcmp(dr.dsn, "4.4.1") == 0 &&
+	        strcmp(dr.text, "connect refused") == 0,
+	    "got reason %s %s, want 4.4.1 "
+	    "connect refused",
+	    dr.dsn, dr.text);
 	cr_expect(pm_sched_window(s, "smtp", "down.example") == 0,
 	    "got window %ld, want 0 (dead)",
 	    pm_sched_window(s, "smtp", "down.example"));
@@ -290,8 +289,8 @@ Test(sched, dead_destination)
 	cr_expect(rc == PM_EAGAIN, "while dead: got %d, want PM_EAGAIN", rc);
 	cr_expect(strcmp(text, "connect refused") == 0, "got text %s", text);
 	/* the last job in flight comes back after death: still dead */
-	pm_sched_done(s, out[4], PM_SCHED_FAIL, "4.4.1", "timeout", 20,
-	    drop_fn, &dr);
+	pm_sched_done(s, out[4], PM_SCHED_FAIL, "4.4.1", "timeout", 20, drop_fn,
+	    &dr);
 	cr_expect(pm_sched_window(s, "smtp", "down.example") == 0,
 	    "got window %ld, want still dead",
 	    pm_sched_window(s, "smtp", "down.example"));
@@ -310,8 +309,10 @@ Test(sched, dead_destination)
 	dr.n = 0;
 	pm_sched_done(s, &extra, PM_SCHED_FAIL, "4.4.1", "again", 10020,
 	    drop_fn, &dr);
-	cr_expect(dr.n == 1 && dr.last == &jobs[0], "got %zu dropped, "
-	    "want jobs[0]", dr.n);
+	cr_expect(dr.n == 1 && dr.last == &jobs[0],
+	    "got %zu dropped, "
+	    "want jobs[0]",
+	    dr.n);
 	/* cohort limit 0: never dead */
 	pm_sched_free(s);
 	s = mk(0);
@@ -328,15 +329,21 @@ Test(sched, dead_destination)
 			    1, drop_fn, &dr);
 		}
 	}
-	cr_expect(pm_sched_window(s, "smtp", "d") == 1, "got window %ld, "
-	    "want 1 (kept for its failures)", pm_sched_window(s, "smtp", "d"));
+	cr_expect(pm_sched_window(s, "smtp", "d") == 1,
+	    "got window %ld, "
+	    "want 1 (kept for its failures)",
+	    pm_sched_window(s, "smtp", "d"));
 	/* forgotten once idle for dead_ms */
 	pm_sched_expire(s, 1 + 9999, drop_fn, &dr);
-	cr_expect(pm_sched_window(s, "smtp", "d") == 1, "at 9.999s: got "
-	    "window %ld, want 1", pm_sched_window(s, "smtp", "d"));
+	cr_expect(pm_sched_window(s, "smtp", "d") == 1,
+	    "at 9.999s: got "
+	    "window %ld, want 1",
+	    pm_sched_window(s, "smtp", "d"));
 	pm_sched_expire(s, 1 + 10000, drop_fn, &dr);
-	cr_expect(pm_sched_window(s, "smtp", "d") == -1, "at 10s: got "
-	    "window %ld, want -1 (forgotten)", pm_sched_window(s, "smtp", "d"));
+	cr_expect(pm_sched_window(s, "smtp", "d") == -1,
+	    "at 10s: got "
+	    "window %ld, want -1 (forgotten)",
+	    pm_sched_window(s, "smtp", "d"));
 	pm_sched_free(s);
 }
 
@@ -356,7 +363,8 @@ Test(sched, sequential_failures)
 		pm_sched_done(s, out[0], PM_SCHED_FAIL, "4.4.1", "refused",
 		    (int64_t) i * 100 + 1, drop_fn, &dr);
 	}
-	cr_expect(pm_sched_window(s, "smtp", "flaky") == 0, "got window "
+	cr_expect(pm_sched_window(s, "smtp", "flaky") == 0,
+	    "got window "
 	    "%ld, want 0 (dead after 4 failures)",
 	    pm_sched_window(s, "smtp", "flaky"));
 	rc = pm_sched_enqueue(s, &j, "smtp", "flaky", 500, NULL, 0, NULL, 0);
@@ -368,10 +376,12 @@ Test(sched, sequential_failures)
 		enq(s, &j, "smtp", "mixed", (int64_t) i);
 		n = drain(s, "smtp", out, 1);
 		cr_assert(n == 1, "round %zu: got %zu, want 1", i, n);
-		pm_sched_done(s, out[0], i % 3 == 2 ? PM_SCHED_OK :
-		    PM_SCHED_FAIL, "4.4.1", "x", (int64_t) i, drop_fn, &dr);
+		pm_sched_done(s, out[0],
+		    i % 3 == 2 ? PM_SCHED_OK : PM_SCHED_FAIL, "4.4.1", "x",
+		    (int64_t) i, drop_fn, &dr);
 	}
-	cr_expect(pm_sched_window(s, "smtp", "mixed") != 0, "got dead, want "
+	cr_expect(pm_sched_window(s, "smtp", "mixed") != 0,
+	    "got dead, want "
 	    "alive (successes reset the failure count)");
 	pm_sched_free(s);
 }
@@ -440,13 +450,12 @@ Test(sched, transport_wait_and_limits)
 	cr_expect(n == 0, "at 29.9s: got %zu expired, want 0", n);
 	/* local: never asked, a[0] is 30 s old; a[1] stays; smtp asked */
 	n = pm_sched_expire(s, 30000, drop_fn, &dr);
-	cr_expect(n == 1 && dr.last == &a[0], "at 30s: got %zu, want a[0]",
-	    n);
-	cr_expect(strcmp(dr.dsn, "4.3.0") == 0 && strcmp(dr.text,
-	    "mail transport unavailable") == 0, "got %s %s", dr.dsn, dr.text);
+	cr_expect(n == 1 && dr.last == &a[0], "at 30s: got %zu, want a[0]", n);
+	cr_expect(strcmp(dr.dsn, "4.3.0") == 0 &&
+	        strcmp(dr.text, "mail transport unavailable") == 0,
+	    "got %s %s", dr.dsn, dr.text);
 	n = pm_sched_expire(s, 50000, drop_fn, &dr);
-	cr_expect(n == 1 && dr.last == &a[1], "at 50s: got %zu, want a[1]",
-	    n);
+	cr_expect(n == 1 && dr.last == &a[1], "at 50s: got %zu, want a[1]", n);
 	n = pm_sched_expire(s, 54000, drop_fn, &dr);
 	cr_expect(n == 0, "smtp asked at 25s: got %zu at 54s, want 0", n);
 	n = pm_sched_expire(s, 56000, drop_fn, &dr);
@@ -474,12 +483,11 @@ Test(sched, transport_wait_and_limits)
 			snprintf(nh, sizeof(nh), "d%d", i);
 			enq(s, &many[i], "smtp", nh, 0);
 		}
-		rc = pm_sched_enqueue(s, &many[100], "smtp", "d100", 0, NULL,
-		    0, NULL, 0);
+		rc = pm_sched_enqueue(s, &many[100], "smtp", "d100", 0, NULL, 0,
+		    NULL, 0);
 		cr_expect(rc == PM_ETOOBIG, "101st dest: got %d", rc);
 		/* one more job for a known destination is fine */
-		rc = pm_sched_enqueue(s, &h, "smtp", "d7", 0, NULL, 0, NULL,
-		    0);
+		rc = pm_sched_enqueue(s, &h, "smtp", "d7", 0, NULL, 0, NULL, 0);
 		cr_expect(rc == 0, "known dest: got %d", rc);
 		pm_sched_remove(s, &h);
 		for (i = 0; i < 100; i++) {
@@ -503,7 +511,8 @@ Test(sched, smap)
 	for (i = 0; i < 5000; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
 		cr_assert(pm_smap_put(m, key, (void *) (intptr_t) (i + 1)) ==
-		    NULL, "put %s: replaced something", key);
+		        NULL,
+		    "put %s: replaced something", key);
 	}
 	cr_expect(pm_smap_count(m) == 5000, "got %zu, want 5000",
 	    pm_smap_count(m));
@@ -515,8 +524,8 @@ Test(sched, smap)
 		snprintf(key, sizeof(key), "k%d", i);
 		void *v = pm_smap_get(m, key);
 
-		if ((i % 2 == 0 && v != NULL) || (i % 2 == 1 && v !=
-		    (void *) (intptr_t) (i + 1))) {
+		if ((i % 2 == 0 && v != NULL) ||
+		    (i % 2 == 1 && v != (void *) (intptr_t) (i + 1))) {
 			bad++;
 		}
 	}

@@ -95,7 +95,8 @@ claim_finish(const char *store)
 		cr_expect_eq(rh_int(&srv, "XLEN pm:{%d}:incoming", (int) i), 0);
 		cr_expect_eq(raw_pending((int) i), 0);
 	}
-	cr_expect_eq(rh_int(&srv, "DBSIZE"), SH + 1, "keys left besides the "
+	cr_expect_eq(rh_int(&srv, "DBSIZE"), SH + 1,
+	    "keys left besides the "
 	    "streams and pm:queue_shards");
 	pm_qstore_close(qs);
 	leak_check();
@@ -137,8 +138,10 @@ Test(qdeliv, claim_max_and_shards)
 		total = 0;
 		for (k = 0; k < 100 && total < N; k++) {
 			n = claim(qs, "q", NULL, 0, cases[c].max, 0, one);
-			cr_assert(n > 0, "max %zu: claim returned nothing "
-			    "with %zu left", cases[c].max, N - total);
+			cr_assert(n > 0,
+			    "max %zu: claim returned nothing "
+			    "with %zu left",
+			    cases[c].max, N - total);
 			memcpy(e + total, one, n * sizeof(*one));
 			total += n;
 		}
@@ -227,13 +230,17 @@ Test(qdeliv, malformed_entries)
 		cr_expect_eq(pm_qstore_claim_new(qs, "q", out, 0, 8, 0, e, &n),
 		    PM_EINVAL);
 		cr_expect_eq(pm_qstore_claim_new(qs, longname, NULL, 0, 8, 0, e,
-		    &n), PM_EINVAL);
+		                 &n),
+		    PM_EINVAL);
 		cr_expect_eq(pm_qstore_claim_new(qs, "a\nb", NULL, 0, 8, 0, e,
-		    &n), PM_EINVAL);
+		                 &n),
+		    PM_EINVAL);
 		cr_expect_eq(pm_qstore_claim_new(qs, NULL, NULL, 0, 8, 0, e,
-		    &n), PM_EINVAL);
+		                 &n),
+		    PM_EINVAL);
 		cr_expect_eq(pm_qstore_claim_new(qs, "q", NULL, 0, 8, -1, e,
-		    &n), PM_EINVAL);
+		                 &n),
+		    PM_EINVAL);
 	}
 	pm_qstore_close(qs);
 	leak_check();
@@ -278,8 +285,8 @@ Test(qdeliv, claim_blocks)
 	n = claim(qs, "q", NULL, 0, 2, 5000, e);
 	ms = pm_mono_ms() - t0;
 	pthread_join(t, NULL);
-	cr_assert_eq(n, 1, "blocking claim: got %zu, want 1 (after %lld ms)",
-	    n, (long long) ms);
+	cr_assert_eq(n, 1, "blocking claim: got %zu, want 1 (after %lld ms)", n,
+	    (long long) ms);
 	cr_expect_str_eq(e[0].qid, l.qid);
 	cr_expect(ms >= 1000 && ms < 4000, "woke after %lld ms",
 	    (long long) ms);
@@ -309,13 +316,15 @@ Test(qdeliv, redis_down_and_back)
 	    PM_EREDIS);
 	cr_expect_eq(pm_qstore_sizes(qs, &sz), PM_EREDIS);
 	cr_expect_eq(pm_qstore_rcpt_status(qs, qid, 0, "sent", "", "",
-	    &changed), PM_EREDIS);
+	                 &changed),
+	    PM_EREDIS);
 	cr_expect_eq(pm_qstore_requeue_due(qs, 0, 0, 1, &moved), PM_EREDIS);
 	rh_start(&srv);
 	n = claim(qs, "q", NULL, 0, 2, 0, e);
 	cr_expect_eq(n, 1, "after restart: got %zu, want 1", n);
 	cr_expect_eq(pm_qstore_rcpt_status(qs, qid, 0, "sent", "", "",
-	    &changed), 0);
+	                 &changed),
+	    0);
 	cr_expect_eq(pm_qstore_finish(qs, &e[0]), 0);
 	expect_keys_gone(qid, 1);
 	pm_qstore_close(qs);
@@ -390,8 +399,9 @@ cc_run(void *arg)
 
 	snprintf(name, sizeof(name), "qmgr-%d", c->id);
 	while (qs != NULL && idle < 3) {
-		if (pm_qstore_claim_new(qs, name, NULL, 0, 7, 50,
-		    c->e + c->n, &n) < 0 || c->n + 7 > CC_MSGS) {
+		if (pm_qstore_claim_new(qs, name, NULL, 0, 7, 50, c->e + c->n,
+		        &n) < 0 ||
+		    c->n + 7 > CC_MSGS) {
 			break;
 		}
 		idle = n == 0 ? idle + 1 : 0;

@@ -52,12 +52,14 @@ Test(qdeliv, defer_requeue)
 	cr_expect_eq(raw_pending(sh), 0);
 	cr_expect_eq(rh_int(&srv, "ZCARD pm:{%d}:deferred", sh), 1);
 	{
-		char *score = rh_str(&srv, "ZSCORE pm:{%d}:deferred %s", sh,
-		    qid);
+		char *score =
+		    rh_str(&srv, "ZSCORE pm:{%d}:deferred %s", sh, qid);
 
 		cr_assert(score != NULL);
-		cr_expect_eq(atoll(score), next / 1000, "score: got %s, "
-		    "want %lld", score, (long long) (next / 1000));
+		cr_expect_eq(atoll(score), next / 1000,
+		    "score: got %s, "
+		    "want %lld",
+		    score, (long long) (next / 1000));
 		free(score);
 	}
 	rc = pm_qstore_read(qs, qid, &m);
@@ -80,8 +82,7 @@ Test(qdeliv, defer_requeue)
 	    "ghost not removed");
 	usleep(500 * 1000);
 	rc = pm_qstore_requeue_due(qs, 0, pm_now_us() / 1000, 0, &moved);
-	cr_expect(rc == 0 && moved == 0, "max 0: got %d, moved %zu", rc,
-	    moved);
+	cr_expect(rc == 0 && moved == 0, "max 0: got %d, moved %zu", rc, moved);
 	rc = pm_qstore_requeue_due(qs, 0, pm_now_us() / 1000, 100, &moved);
 	cr_expect_eq(rc, 0);
 	cr_expect_eq(moved, 1, "due: moved %zu, want 1", moved);
@@ -124,11 +125,12 @@ Test(qdeliv, requeue_order_and_max)
 	cr_assert_eq(claim(qs, "q", NULL, 0, N, 0, e), N);
 	/* Entry i is due at base + (N - i) ms: the last one first. */
 	for (i = 0; i < N; i++) {
-		cr_assert_eq(pm_qstore_defer(qs, &e[i], 1, base
-		    + (int64_t) (N - i) * 1000), 0);
+		cr_assert_eq(pm_qstore_defer(qs, &e[i], 1,
+		                 base + (int64_t) (N - i) * 1000),
+		    0);
 	}
-	cr_expect_eq(pm_qstore_requeue_due(qs, 0, base / 1000 + 3, 100,
-	    &moved), 0);
+	cr_expect_eq(pm_qstore_requeue_due(qs, 0, base / 1000 + 3, 100, &moved),
+	    0);
 	cr_expect_eq(moved, 3, "due by base+3ms: moved %zu, want 3", moved);
 	n = claim(qs, "q", NULL, 0, N, 0, back);
 	cr_assert_eq(n, 3);
@@ -140,7 +142,8 @@ Test(qdeliv, requeue_order_and_max)
 	total = 3;
 	for (rounds = 0; rounds < 10 && total < N; rounds++) {
 		cr_assert_eq(pm_qstore_requeue_due(qs, 0, pm_now_us() / 1000,
-		    10, &moved), 0);
+		                 10, &moved),
+		    0);
 		cr_expect(moved <= 10, "moved %zu > max 10", moved);
 		total += moved;
 	}
@@ -150,7 +153,8 @@ Test(qdeliv, requeue_order_and_max)
 	cr_expect_eq(rh_int(&srv, "XLEN pm:{0}:incoming"), N);
 	/* A huge max is capped, not an error. */
 	cr_expect_eq(pm_qstore_requeue_due(qs, 0, pm_now_us() / 1000,
-	    (size_t) -1, &moved), 0);
+	                 (size_t) -1, &moved),
+	    0);
 	cr_expect_eq(moved, 0);
 	pm_qstore_close(qs);
 	leak_check();
@@ -171,15 +175,15 @@ Test(qdeliv, hold)
 	cr_assert_eq(claim(qs, "q", NULL, 0, 1, 0, &e), 1);
 	rc = pm_qstore_hold(qs, &e);
 	cr_assert_eq(rc, 0, "hold: got %d", rc);
-	cr_expect_eq(rh_int(&srv, "SISMEMBER pm:{%d}:hold %s", e.shard,
-	    qid), 1);
+	cr_expect_eq(rh_int(&srv, "SISMEMBER pm:{%d}:hold %s", e.shard, qid),
+	    1);
 	cr_expect_eq(rh_int(&srv, "XLEN pm:{%d}:incoming", e.shard), 0);
 	cr_expect_eq(raw_pending(e.shard), 0);
 	rc = pm_qstore_sizes(qs, &sz);
 	cr_assert_eq(rc, 0);
 	cr_expect(sz.hold == 1 && sz.incoming == 0 && sz.active == 0,
-	    "sizes: hold %lld incoming %lld active %lld", sz.hold,
-	    sz.incoming, sz.active);
+	    "sizes: hold %lld incoming %lld active %lld", sz.hold, sz.incoming,
+	    sz.active);
 	rc = pm_qstore_delete(qs, qid);
 	cr_expect_eq(rc, 0);
 	cr_expect_eq(rh_int(&srv, "SCARD pm:{%d}:hold", e.shard), 0);
@@ -208,8 +212,9 @@ Test(qdeliv, sizes)
 	qs = open_qs("redis", SH);
 	rc = pm_qstore_sizes(qs, &sz);
 	cr_assert_eq(rc, 0);
-	cr_expect(sz.incoming == 0 && sz.active == 0 && sz.deferred == 0
-	    && sz.hold == 0 && sz.oldest_us == 0, "empty queue not empty");
+	cr_expect(sz.incoming == 0 && sz.active == 0 && sz.deferred == 0 &&
+	        sz.hold == 0 && sz.oldest_us == 0,
+	    "empty queue not empty");
 	for (i = 0; i < 5; i++) {
 		enqueue(qs, SH, arrival[i], qids[i]);
 	}
@@ -219,7 +224,8 @@ Test(qdeliv, sizes)
 	for (i = 0; i < n; i++) {
 		if (strcmp(e[i].qid, qids[1]) == 0) {
 			cr_assert_eq(pm_qstore_defer(qs, &e[i], 1,
-			    pm_now_us() + 3600LL * 1000000), 0);
+			                 pm_now_us() + 3600LL * 1000000),
+			    0);
 		} else if (strcmp(e[i].qid, qids[3]) == 0) {
 			cr_assert_eq(pm_qstore_hold(qs, &e[i]), 0);
 		} else if (strcmp(e[i].qid, qids[4]) == 0) {
@@ -230,8 +236,7 @@ Test(qdeliv, sizes)
 	enqueue(qs, SH, arrival[4], qids[4]);
 	rc = pm_qstore_sizes(qs, &sz);
 	cr_assert_eq(rc, 0, "sizes: got %d", rc);
-	cr_expect_eq(sz.incoming, 3, "incoming: got %lld, want 3",
-	    sz.incoming);
+	cr_expect_eq(sz.incoming, 3, "incoming: got %lld, want 3", sz.incoming);
 	cr_expect_eq(sz.active, 2, "active: got %lld, want 2", sz.active);
 	cr_expect_eq(sz.deferred, 1);
 	cr_expect_eq(sz.hold, 1);
@@ -243,9 +248,9 @@ Test(qdeliv, sizes)
 	rc = pm_qstore_sizes(qs, &sz);
 	cr_assert_eq(rc, 0);
 	cr_expect_eq(sz.deferred, 0);
-	cr_expect(sz.oldest_us == arrival[0] || sz.oldest_us == arrival[2]
-	    || sz.oldest_us == arrival[4], "oldest: got %lld",
-	    (long long) sz.oldest_us);
+	cr_expect(sz.oldest_us == arrival[0] || sz.oldest_us == arrival[2] ||
+	        sz.oldest_us == arrival[4],
+	    "oldest: got %lld", (long long) sz.oldest_us);
 	/* A key of the wrong type is an error, not a crash. */
 	rh_ok(&srv, "SET pm:{1}:hold junk");
 	rc = pm_qstore_sizes(qs, &sz);

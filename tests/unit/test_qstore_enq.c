@@ -91,23 +91,28 @@ roundtrip(const char *store, int nshards)
 		if (strcmp(store, "redis") == 0 && bodies[i].len > 0) {
 			rc = (int) rh_int(&srv, "PTTL pm:{%d}:b:%s", m[i].shard,
 			    m[i].qid);
-			cr_expect_eq(rc, -1, "%s: body TTL: got %d, want -1 "
-			    "(persisted)", bodies[i].name, rc);
+			cr_expect_eq(rc, -1,
+			    "%s: body TTL: got %d, want -1 "
+			    "(persisted)",
+			    bodies[i].name, rc);
 		}
 		if (strncmp(store, "fs:", 3) == 0) {
 			snprintf(path, sizeof(path), "%s/%c/%s", store + 3,
 			    m[i].qid[10], m[i].qid);
 			cr_expect(access(path, F_OK) == 0, "no file %s", path);
 			cr_expect_eq(rh_int(&srv, "EXISTS pm:{%d}:b:%s",
-			    m[i].shard, m[i].qid), 0);
+			                 m[i].shard, m[i].qid),
+			    0);
 		}
 		free(data[i]);
 	}
 	cr_expect_eq(rh_nkeys(&srv, "pm:*:t:*"), 0, "staged bodies left over");
 	rc = pm_qstore_incoming_len(qs, &xlen);
 	cr_assert_eq(rc, 0);
-	cr_expect_eq(xlen - before, (long long) NBODIES, "incoming: got %lld "
-	    "new entries, want %zu", xlen - before, NBODIES);
+	cr_expect_eq(xlen - before, (long long) NBODIES,
+	    "incoming: got %lld "
+	    "new entries, want %zu",
+	    xlen - before, NBODIES);
 	pm_qstore_close(qs);
 }
 
@@ -131,9 +136,12 @@ static void
 dup_and_invalid(const char *store)
 {
 	static const char *bad_qids[] = {
-		"", "short", "0123456789BCDFGHJKA", /* vowel */
+		"",
+		"short",
+		"0123456789BCDFGHJKA",  /* vowel */
 		"0123456789BCDFGHJKLM", /* one too long */
-		"../../../etc/passwd", "0123456789BCDFGHJK\n",
+		"../../../etc/passwd",
+		"0123456789BCDFGHJK\n",
 	};
 	pm_qstore *qs = open_qs(store, 4);
 	pm_qmsg m, m2, *got = NULL;
@@ -163,14 +171,17 @@ dup_and_invalid(const char *store)
 
 	for (i = 0; i < sizeof(bad_qids) / sizeof(bad_qids[0]); i++) {
 		msg_init(&m2, 4);
-		memcpy(m2.qid, bad_qids[i], strlen(bad_qids[i]) + 1 >
-		    sizeof(m2.qid) ? sizeof(m2.qid) - 1 : strlen(bad_qids[i])
-		    + 1);
+		memcpy(m2.qid, bad_qids[i],
+		    strlen(bad_qids[i]) + 1 > sizeof(m2.qid) ?
+		        sizeof(m2.qid) - 1 :
+		        strlen(bad_qids[i]) + 1);
 		m2.qid[sizeof(m2.qid) - 1] = 0;
 		rc = pm_qstore_enqueue(qs, &m2, "x", 1);
 		if (strlen(bad_qids[i]) < sizeof(m2.qid)) {
-			cr_expect_eq(rc, PM_EINVAL, "enqueue \"%s\": got %d, "
-			    "want %d", bad_qids[i], rc, PM_EINVAL);
+			cr_expect_eq(rc, PM_EINVAL,
+			    "enqueue \"%s\": got %d, "
+			    "want %d",
+			    bad_qids[i], rc, PM_EINVAL);
 		} else {
 			pm_qstore_delete(qs, m2.qid); /* cut to a valid id */
 		}
@@ -191,9 +202,10 @@ dup_and_invalid(const char *store)
 	m2.nrcpt = 100001;
 	cr_expect_eq(pm_qstore_enqueue(qs, &m2, "x", 1), PM_ETOOBIG);
 	want = strcmp(store, "redis") == 0 ? 3 + 4 + 1 : 2 + 4 + 1;
-	cr_expect_eq(rh_int(&srv, "DBSIZE"), want, "keys: got %lld, want %lld "
-	    "(m, r, [b,] 4 streams, pm:queue_shards)", rh_int(&srv, "DBSIZE"),
-	    want);
+	cr_expect_eq(rh_int(&srv, "DBSIZE"), want,
+	    "keys: got %lld, want %lld "
+	    "(m, r, [b,] 4 streams, pm:queue_shards)",
+	    rh_int(&srv, "DBSIZE"), want);
 	pm_qstore_close(qs);
 }
 
@@ -222,7 +234,8 @@ delete_all(const char *store)
 	rc = pm_qstore_delete(qs, m.qid);
 	cr_assert_eq(rc, 0, "delete: got %d, want 0", rc);
 	cr_expect_eq(rh_int(&srv, "EXISTS pm:{0}:m:%s pm:{0}:r:%s pm:{0}:b:%s",
-	    m.qid, m.qid, m.qid), 0);
+	                 m.qid, m.qid, m.qid),
+	    0);
 	cr_expect_eq(rh_nkeys(&srv, "pm:{*"), 1,
 	    "keys left besides the stream");
 	cr_expect_eq(rh_int(&srv, "EXISTS pm:{0}:incoming"), 1);
@@ -265,7 +278,7 @@ Test(qstore, enqueue_many)
 		bp[i] = i % 2 ? "odd body\r\n" : "";
 		lens[i] = i % 2 ? 10 : 0;
 	}
-	ms[7] = ms[3]; /* a duplicate inside the batch */
+	ms[7] = ms[3];   /* a duplicate inside the batch */
 	ms[5].nrcpt = 0; /* invalid */
 	first = pm_qstore_enqueue_many(qs, mp, bp, lens, 10, rc);
 	for (i = 0; i < 10; i++) {
@@ -300,8 +313,8 @@ conc_run(void *arg)
 
 	for (i = 0; i < CONC_EACH; i++) {
 		msg_init(&m, 4);
-		if (pm_qstore_enqueue(qs, &m, "Subject: x\r\n\r\nhi\r\n",
-		    18) != 0) {
+		if (pm_qstore_enqueue(qs, &m, "Subject: x\r\n\r\nhi\r\n", 18) !=
+		    0) {
 			c->fails++;
 		}
 		memcpy(c->qids[i], m.qid, PM_QID_LEN + 1);
@@ -331,7 +344,8 @@ Test(qstore, concurrency)
 	}
 	ms = pm_mono_ms() - t0;
 	printf("concurrency: %d enqueues (appendfsync always) in %lld ms: "
-	    "%.0f/s\n", CONC_THREADS * CONC_EACH, (long long) ms,
+	       "%.0f/s\n",
+	    CONC_THREADS * CONC_EACH, (long long) ms,
 	    CONC_THREADS * CONC_EACH * 1000.0 / (double) (ms ? ms : 1));
 	for (i = 0; i < CONC_THREADS; i++) {
 		cr_expect_eq(cs[i].fails, 0, "thread %d: %d failures", i,
@@ -344,8 +358,10 @@ Test(qstore, concurrency)
 		}
 	}
 	cr_assert_eq(pm_qstore_incoming_len(qs, &xlen), 0);
-	cr_expect_eq(xlen, CONC_THREADS * CONC_EACH, "XLEN: got %lld, "
-	    "want %d", xlen, CONC_THREADS * CONC_EACH);
+	cr_expect_eq(xlen, CONC_THREADS * CONC_EACH,
+	    "XLEN: got %lld, "
+	    "want %d",
+	    xlen, CONC_THREADS * CONC_EACH);
 	pm_qstore_close(qs);
 	leak_check();
 }

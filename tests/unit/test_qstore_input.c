@@ -41,7 +41,7 @@ raw_words(const char *cmd)
 
 	cr_assert(c != NULL);
 	for (w = strtok_r(copy, " ", &save); w != NULL && argc < 64;
-	    w = strtok_r(NULL, " ", &save)) {
+	     w = strtok_r(NULL, " ", &save)) {
 		argv[argc++] = w;
 	}
 	r = redisCommandArgv(c, argc, argv, NULL);
@@ -57,8 +57,8 @@ Test(qstore, corrupt_entries)
 {
 	static const struct {
 		const char *name;
-		const char *m;  /* HSET args for m, "" for none */
-		const char *r;  /* HSET args for r */
+		const char *m; /* HSET args for m, "" for none */
+		const char *r; /* HSET args for r */
 		int want_read;
 		int want_body;
 	} cases[] = {
@@ -70,8 +70,10 @@ Test(qstore, corrupt_entries)
 		{ "size-differs", "sender a arrival 1 size 5", "n 1 0:a x", 0,
 		    PM_EIO },
 		{ "no-sender", "arrival 1 size 0", "n 1 0:a x", PM_EIO, 0 },
-		{ "arrival-overflow", "sender a arrival 99999999999999999999 "
-		    "size 0", "n 1 0:a x", PM_EIO, 0 },
+		{ "arrival-overflow",
+		    "sender a arrival 99999999999999999999 "
+		    "size 0",
+		    "n 1 0:a x", PM_EIO, 0 },
 		{ "no-n", "sender a arrival 1 size 0", "0:a x", PM_EIO, 0 },
 		{ "n-too-big", "sender a arrival 1 size 0", "n 100001 0:a x",
 		    PM_EIO, 0 },
@@ -82,8 +84,9 @@ Test(qstore, corrupt_entries)
 		{ "index-out-of-range", "sender a arrival 1 size 0",
 		    "n 1 0:a x 7:a y 99999999999:a z", 0, 0 },
 		{ "m-wrong-type", NULL, "n 1 0:a x", PM_EREDIS, PM_EREDIS },
-		{ "fs-body-but-redis-store", "sender a arrival 1 size 0 body fs",
-		    "n 1 0:a x", 0, PM_EIO },
+		{ "fs-body-but-redis-store",
+		    "sender a arrival 1 size 0 body fs", "n 1 0:a x", 0,
+		    PM_EIO },
 	};
 	pm_qstore *qs;
 	pm_qmsg *got;
@@ -111,14 +114,16 @@ Test(qstore, corrupt_entries)
 		}
 		got = NULL;
 		rc = pm_qstore_read(qs, qid, &got);
-		cr_expect_eq(rc, cases[i].want_read, "%s: read: got %d, want %d",
-		    cases[i].name, rc, cases[i].want_read);
+		cr_expect_eq(rc, cases[i].want_read,
+		    "%s: read: got %d, want %d", cases[i].name, rc,
+		    cases[i].want_read);
 		cr_expect((rc == 0) == (got != NULL));
 		pm_qmsg_free(got);
 		data = NULL;
 		rc = pm_qstore_body_get(qs, qid, &data, &len);
-		cr_expect_eq(rc, cases[i].want_body, "%s: body: got %d, want %d",
-		    cases[i].name, rc, cases[i].want_body);
+		cr_expect_eq(rc, cases[i].want_body,
+		    "%s: body: got %d, want %d", cases[i].name, rc,
+		    cases[i].want_body);
 		free(data);
 	}
 	/* A wrong-type reply must not spoil the connection. */
@@ -159,8 +164,15 @@ Test(qstore, hostile_keyspace)
 Test(qstore, bad_specs)
 {
 	static const char *servers[] = {
-		"", "host:0", "host:65536", "host:", ":6379", "[::1",
-		"::1:6379", "unix:relative", "host:12x",
+		"",
+		"host:0",
+		"host:65536",
+		"host:",
+		":6379",
+		"[::1",
+		"::1:6379",
+		"unix:relative",
+		"host:12x",
 	};
 	static const char *stores[] = { "bogus", "fs:", "fs:relative",
 		"fs:/proc/nonexistent/x", "redis2" };

@@ -53,8 +53,8 @@ Test(qdeliv, rcpt_status_cas)
 		    "250 queued" },
 		{ 1, "sent", "2.0.0", "250 dup", 0, 0, "sent", "2.0.0",
 		    "250 queued" },
-		{ 2, "bounced", "5.1.1", "550 unknown\r\nuser", 0, 1,
-		    "bounced", "5.1.1", "550 unknown\r\nuser" },
+		{ 2, "bounced", "5.1.1", "550 unknown\r\nuser", 0, 1, "bounced",
+		    "5.1.1", "550 unknown\r\nuser" },
 		{ 2, "sent", "2.0.0", "250", 0, 0, "bounced", "5.1.1",
 		    "550 unknown\r\nuser" },
 		/* Hostile or wrong arguments change nothing. */
@@ -81,17 +81,21 @@ Test(qdeliv, rcpt_status_cas)
 		changed = -1;
 		rc = pm_qstore_rcpt_status(qs, qid, steps[i].idx,
 		    steps[i].status, steps[i].dsn, steps[i].text, &changed);
-		cr_expect_eq(rc, steps[i].rc, "step %zu: rc got %d, want %d",
-		    i, rc, steps[i].rc);
-		cr_expect_eq(changed, steps[i].changed, "step %zu: changed "
-		    "got %d, want %d", i, changed, steps[i].changed);
+		cr_expect_eq(rc, steps[i].rc, "step %zu: rc got %d, want %d", i,
+		    rc, steps[i].rc);
+		cr_expect_eq(changed, steps[i].changed,
+		    "step %zu: changed "
+		    "got %d, want %d",
+		    i, changed, steps[i].changed);
 		if (steps[i].idx > 3) {
 			continue;
 		}
 		s = rh_str(&srv, "HGET pm:{%d}:r:%s %d:s", sh, qid,
 		    (int) steps[i].idx);
-		cr_expect_str_eq(s, steps[i].want_s, "step %zu: status got "
-		    "%s, want %s", i, s, steps[i].want_s);
+		cr_expect_str_eq(s, steps[i].want_s,
+		    "step %zu: status got "
+		    "%s, want %s",
+		    i, s, steps[i].want_s);
 		free(s);
 		s = rh_str(&srv, "HGET pm:{%d}:r:%s %d:d", sh, qid,
 		    (int) steps[i].idx);
@@ -99,8 +103,10 @@ Test(qdeliv, rcpt_status_cas)
 		free(s);
 		s = rh_str(&srv, "HGET pm:{%d}:r:%s %d:t", sh, qid,
 		    (int) steps[i].idx);
-		cr_expect_str_eq(s, steps[i].want_t, "step %zu: text got "
-		    "\"%s\"", i, s);
+		cr_expect_str_eq(s, steps[i].want_t,
+		    "step %zu: text got "
+		    "\"%s\"",
+		    i, s);
 		free(s);
 	}
 	/* An over-long reply text is cut, not refused. */
@@ -123,16 +129,16 @@ Test(qdeliv, rcpt_status_cas)
 	rc = pm_qstore_rcpt_status(qs, other, 0, "sent", "2.0.0", "", &changed);
 	cr_expect_eq(rc, PM_EREDIS, "string r: got %d, want EREDIS", rc);
 	rh_ok(&srv, "DEL pm:{%d}:r:%s", pm_qid_shard(other, 2), other);
-	rh_ok(&srv, "HSET pm:{%d}:r:%s n 1 0:a x 0:s weird", pm_qid_shard(other,
-	    2), other);
+	rh_ok(&srv, "HSET pm:{%d}:r:%s n 1 0:a x 0:s weird",
+	    pm_qid_shard(other, 2), other);
 	rc = pm_qstore_rcpt_status(qs, other, 0, "sent", "2.0.0", "", &changed);
 	cr_expect(rc == 0 && changed == 0, "unknown status: got %d/%d", rc,
 	    changed);
 	cr_expect_eq(pm_qstore_ping(qs), 0, "connection lost");
 	/* The functions were flushed: loaded again, the call works. */
 	rh_ok(&srv, "FUNCTION FLUSH");
-	rc = pm_qstore_rcpt_status(qs, qid, 3, "sent", "2.0.0", "250",
-	    &changed);
+	rc =
+	    pm_qstore_rcpt_status(qs, qid, 3, "sent", "2.0.0", "250", &changed);
 	cr_expect(rc == 0 && changed == 1, "after FUNCTION FLUSH: got %d/%d",
 	    rc, changed);
 	pm_qstore_close(qs);

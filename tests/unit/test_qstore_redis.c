@@ -92,8 +92,8 @@ down_and_up(const char *store)
 	rh_kill(&srv, SIGTERM);
 	msg_init(&m2, 1);
 	rc = pm_qstore_enqueue(qs, &m2, "second\r\n", 8);
-	cr_expect_eq(rc, PM_EREDIS, "enqueue while down: got %d, want %d",
-	    rc, PM_EREDIS);
+	cr_expect_eq(rc, PM_EREDIS, "enqueue while down: got %d, want %d", rc,
+	    PM_EREDIS);
 	cr_expect_eq(pm_qstore_read(qs, m1.qid, &got), PM_EREDIS);
 	cr_expect_eq(pm_qstore_ping(qs), PM_EREDIS);
 	cr_expect_eq(pm_qstore_delete(qs, m1.qid), PM_EREDIS);
@@ -104,11 +104,11 @@ down_and_up(const char *store)
 	 */
 	msg_init(&m2, 1);
 	rc = pm_qstore_enqueue(qs, &m2, "second\r\n", 8);
-	cr_expect_eq(rc, PM_EREDIS, "enqueue while down: got %d, want %d",
-	    rc, PM_EREDIS);
+	cr_expect_eq(rc, PM_EREDIS, "enqueue while down: got %d, want %d", rc,
+	    PM_EREDIS);
 	if (strncmp(store, "fs:", 3) == 0) {
-		snprintf(path, sizeof(path), "%s/%c/%s", store + 3,
-		    m2.qid[10], m2.qid);
+		snprintf(path, sizeof(path), "%s/%c/%s", store + 3, m2.qid[10],
+		    m2.qid);
 		cr_expect(access(path, F_OK) < 0, "refused body file stays");
 	}
 	rh_start(&srv);
@@ -212,7 +212,8 @@ Test(qstore, kill9_mid_load)
 	freeReplyObject(r);
 	redisFree(c);
 	printf("kill9_mid_load: %zu acknowledged before the kill, all "
-	    "found\n", l.nok);
+	       "found\n",
+	    l.nok);
 	free(l.ok);
 	free(body);
 	pm_qstore_close(l.qs);
@@ -249,7 +250,8 @@ Test(qstore, redis_full)
 	cr_expect_eq(rc, PM_EFULL, "1 MB message: got %d (%s), want %d", rc,
 	    pm_strerror(rc), PM_EFULL);
 	cr_expect_eq(rh_int(&srv, "EXISTS pm:{0}:m:%s pm:{0}:r:%s pm:{0}:b:%s",
-	    big.qid, big.qid, big.qid), 0);
+	                 big.qid, big.qid, big.qid),
+	    0);
 	cr_expect_eq(rh_nkeys(&srv, "pm:*:t:*"), 0, "staged body left");
 	cr_expect_eq(rh_int(&srv, "XLEN pm:{0}:incoming"), 1);
 	/* Delete works when full. */
@@ -273,8 +275,10 @@ Test(qstore, wait_replicas)
 	pm_qstore_set_wait_replicas(qs, 1, 50);
 	msg_init(&m, 1);
 	rc = pm_qstore_enqueue(qs, &m, "x", 1);
-	cr_expect_eq(rc, PM_EREDIS, "WAIT 1 without replicas: got %d, "
-	    "want %d", rc, PM_EREDIS);
+	cr_expect_eq(rc, PM_EREDIS,
+	    "WAIT 1 without replicas: got %d, "
+	    "want %d",
+	    rc, PM_EREDIS);
 	cr_expect_eq(pm_qstore_read(qs, m.qid, &got), 0,
 	    "queued on the primary all the same");
 	pm_qmsg_free(got);

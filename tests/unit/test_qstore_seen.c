@@ -94,8 +94,10 @@ seen_round(const char *store)
 	cr_expect_eq(pm_qstore_delete(qs, nqid), 0);
 	cr_expect_eq(raw_int("EXISTS pm:{%d}:%s:%s", "m", sh, nqid), 0);
 	rc = enqueue(qs, nqid, 60000);
-	cr_expect_eq(rc, PM_EEXIST, "after removal: got %d, want EEXIST "
-	    "(queued a second notice)", rc);
+	cr_expect_eq(rc, PM_EEXIST,
+	    "after removal: got %d, want EEXIST "
+	    "(queued a second notice)",
+	    rc);
 	cr_expect_eq(raw_int("EXISTS pm:{%d}:%s:%s", "m", sh, nqid), 0,
 	    "a second notice is queued");
 	cr_expect_eq(raw_int("EXISTS pm:{%d}:%s:%s", "b", sh, nqid), 0);

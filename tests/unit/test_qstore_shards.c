@@ -73,8 +73,8 @@ open_in_child(int nshards, char *out, size_t size)
 		_exit(qs != NULL && pm_qstore_ping(qs) == 0 ? 0 : 2);
 	}
 	close(p[1]);
-	while (len + 1 < size && (n = read(p[0], out + len,
-	    size - len - 1)) > 0) {
+	while (len + 1 < size &&
+	    (n = read(p[0], out + len, size - len - 1)) > 0) {
 		len += (size_t) n;
 	}
 	out[len] = 0;
@@ -87,16 +87,18 @@ Test(qshards, first_open_records_and_mismatch_is_fatal)
 {
 	static const struct {
 		int nshards;
-		int exit;               /* of the child */
-		const char *log;        /* in its log, or NULL */
-		const char *key;        /* pm:queue_shards afterwards */
+		int exit;        /* of the child */
+		const char *log; /* in its log, or NULL */
+		const char *key; /* pm:queue_shards afterwards */
 	} steps[] = {
 		/* first open of an empty store records its count */
 		{ 1, 0, "queue_shards = 1 recorded in pm:queue_shards", "1" },
 		{ 1, 0, NULL, "1" },
 		/* another count: fatal, naming both values; key unchanged */
-		{ 2, 1, "fatal: queue_shards = 2, but the queue in Redis "
-		    "unix:", "1" },
+		{ 2, 1,
+		    "fatal: queue_shards = 2, but the queue in Redis "
+		    "unix:",
+		    "1" },
 		{ 4, 1, "was made with queue_shards = 1", "1" },
 		{ 1, 0, NULL, "1" },
 	};
@@ -110,20 +112,27 @@ Test(qshards, first_open_records_and_mismatch_is_fatal)
 	    got);
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		rc = open_in_child(steps[i].nshards, log, sizeof(log));
-		cr_expect_eq(rc, steps[i].exit, "step %zu (queue_shards = %d):"
-		    " exit got %d, want %d; log:\n%s", i, steps[i].nshards, rc,
-		    steps[i].exit, log);
+		cr_expect_eq(rc, steps[i].exit,
+		    "step %zu (queue_shards = %d):"
+		    " exit got %d, want %d; log:\n%s",
+		    i, steps[i].nshards, rc, steps[i].exit, log);
 		if (steps[i].log != NULL) {
-			cr_expect(strstr(log, steps[i].log) != NULL, "step %zu:"
-			    " log lacks \"%s\":\n%s", i, steps[i].log, log);
+			cr_expect(strstr(log, steps[i].log) != NULL,
+			    "step %zu:"
+			    " log lacks \"%s\":\n%s",
+			    i, steps[i].log, log);
 		}
 		if (steps[i].exit != 0) {
-			cr_expect(strstr(log, "fatal: ") != NULL, "step %zu: "
-			    "no fatal line:\n%s", i, log);
+			cr_expect(strstr(log, "fatal: ") != NULL,
+			    "step %zu: "
+			    "no fatal line:\n%s",
+			    i, log);
 		}
 		recorded(got, sizeof(got));
-		cr_expect_str_eq(got, steps[i].key, "step %zu: pm:queue_shards "
-		    "got \"%s\", want \"%s\"", i, got, steps[i].key);
+		cr_expect_str_eq(got, steps[i].key,
+		    "step %zu: pm:queue_shards "
+		    "got \"%s\", want \"%s\"",
+		    i, got, steps[i].key);
 	}
 }
 
@@ -184,16 +193,18 @@ Test(qshards, checked_at_reconnect)
 		_exit(0);
 	}
 	close(p[1]);
-	while (len + 1 < sizeof(log) && (n = read(p[0], log + len,
-	    sizeof(log) - len - 1)) > 0) {
+	while (len + 1 < sizeof(log) &&
+	    (n = read(p[0], log + len, sizeof(log) - len - 1)) > 0) {
 		len += (size_t) n;
 	}
 	log[len] = 0;
 	close(p[0]);
 	cr_assert(waitpid(pid, &st, 0) == pid);
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d; "
-	    "log:\n%s", st, log);
-	cr_expect(strstr(log, "fatal: queue_shards = 8, but") != NULL
-	    && strstr(log, "made with queue_shards = 5") != NULL, "log:\n%s",
-	    log);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	    "exit status %d; "
+	    "log:\n%s",
+	    st, log);
+	cr_expect(strstr(log, "fatal: queue_shards = 8, but") != NULL &&
+	        strstr(log, "made with queue_shards = 5") != NULL,
+	    "log:\n%s", log);
 }

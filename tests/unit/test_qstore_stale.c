@@ -92,7 +92,8 @@ Test(qdeliv, stale_and_touch)
 	strcpy(live[2].id, "1-2");
 	cr_expect_eq(pm_qstore_touch(qs, "dead", &live[2], 1), PM_EINVAL);
 	cr_expect_eq(pm_qstore_claim_stale(qs, "live", NULL, 0, -1, 1, live,
-	    &n), PM_EINVAL);
+	                 &n),
+	    PM_EINVAL);
 	pm_qstore_close(qs);
 	pm_qstore_close(qs2);
 	leak_check();
@@ -113,7 +114,8 @@ Test(qdeliv, stale_malformed_and_deleted)
 	enqueue(qs, 1, 0, qids[1]);
 	rh_ok(&srv, "XADD pm:{0}:incoming * qid not-a-queue-id");
 	/* "dead" reads all three by hand, so the bad one is pending too. */
-	r = rh_cmd(&srv, "XREADGROUP GROUP qmgr dead COUNT 10 STREAMS "
+	r = rh_cmd(&srv,
+	    "XREADGROUP GROUP qmgr dead COUNT 10 STREAMS "
 	    "pm:{0}:incoming >");
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 1);
 	freeReplyObject(r);
@@ -125,8 +127,8 @@ Test(qdeliv, stale_malformed_and_deleted)
 	usleep(150 * 1000);
 	n = stale(qs, "live", 100, 4, e);
 	cr_expect_eq(n, 1, "taken over: got %zu, want 1", n);
-	cr_expect_str_eq(e[0].qid, strcmp(x[0].qid, qids[0]) == 0 ? qids[1]
-	    : qids[0]);
+	cr_expect_str_eq(e[0].qid,
+	    strcmp(x[0].qid, qids[0]) == 0 ? qids[1] : qids[0]);
 	cr_expect_eq(raw_pending(0), 1, "pending: got %lld, want 1",
 	    raw_pending(0));
 	cr_expect_eq(rh_int(&srv, "XLEN pm:{0}:incoming"), 1,

@@ -34,7 +34,7 @@
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>
-#define LEAK_CHECK()                                                    \
+#define LEAK_CHECK() \
 	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks found")
 #else
 #define LEAK_CHECK()
@@ -50,23 +50,28 @@ static const struct kv base_cfg[] = {
 	{ "myhostname", "mail.example.com" },
 	{ "mydomain", "example.com" },
 	{ "myorigin", "$myhostname" },
-	{ "mydestination", "$myhostname, localhost.$mydomain, localhost, "
+	{ "mydestination",
+	    "$myhostname, localhost.$mydomain, localhost, "
 	    "example.com, inline:{ tabledest.test=yes }" },
 	{ "relay_domains", "!no.relay.test, relay.test, .sub.relay2.test" },
-	{ "relay_recipient_maps", "inline:{ ok@relay.test=1, "
+	{ "relay_recipient_maps",
+	    "inline:{ ok@relay.test=1, "
 	    "@a.sub.relay2.test=1 }" },
 	{ "virtual_alias_domains", "valias.test" },
-	{ "virtual_alias_maps", "inline:{ info@valias.test=x@example.com, "
+	{ "virtual_alias_maps",
+	    "inline:{ info@valias.test=x@example.com, "
 	    "alias@example.com=alice }" },
 	{ "virtual_mailbox_domains", "vmbox.test" },
 	{ "virtual_mailbox_maps", "inline:{ u@vmbox.test=vmbox/u/ }" },
 	{ "local_recipient_maps", "inline:{ alice=1, bob@example.com=1 }" },
 	{ "recipient_delimiter", "+" },
-	{ "transport_maps", "inline:{ special.test=smtp:[10.0.0.1]:2525, "
+	{ "transport_maps",
+	    "inline:{ special.test=smtp:[10.0.0.1]:2525, "
 	    "keep.test=:[gw.test], { err.test = error:no mail here }, "
 	    "only.test=lmtp, .parent.test=relay:[p.test], "
 	    "vip@example.com=local:other }" },
-	{ "relocated_maps", "inline:{ gone@example.com=new@else.test, "
+	{ "relocated_maps",
+	    "inline:{ gone@example.com=new@else.test, "
 	    "@moved.test=x@else.test }" },
 	{ NULL, NULL },
 };
@@ -110,8 +115,8 @@ repeat(const char *prefix, char c, size_t n, const char *suffix)
 struct canon_case {
 	const char *in;
 	const char *rule;
-	const char *want;  /* NULL: FAIL expected */
-	unsigned flags;    /* FAIL/ROUTED bits wanted, exactly */
+	const char *want; /* NULL: FAIL expected */
+	unsigned flags;   /* FAIL/ROUTED bits wanted, exactly */
 };
 
 static void
@@ -125,9 +130,10 @@ run_canon(pm_resolve *r, const struct canon_case *c, size_t n)
 		cr_assert_eq(pm_resolve_canon(r, c[i].in, c[i].rule, &res), 0,
 		    "case %zu: canon(%s) failed", i, c[i].in);
 		got = res.flags & (F_FAIL | F_ROUTED | PM_RESOLVE_ERROR);
-		cr_expect_eq(got, c[i].flags, "case %zu <%s>: got flags %#x, "
-		    "want %#x (text %s)", i, c[i].in, got, c[i].flags,
-		    res.text);
+		cr_expect_eq(got, c[i].flags,
+		    "case %zu <%s>: got flags %#x, "
+		    "want %#x (text %s)",
+		    i, c[i].in, got, c[i].flags, res.text);
 		if (c[i].want != NULL) {
 			cr_expect_str_eq(res.address, c[i].want,
 			    "case %zu: got <%s>, want <%s>", i, res.address,
@@ -168,8 +174,8 @@ Test(rewrite, canonical_form)
 		{ "\"john doe\"@Example.COM", "local",
 		    "\"john doe\"@example.com", 0 },
 		{ "user@[192.0.2.1]", "local", "user@[192.0.2.1]", 0 },
-		{ "user@[IPv6:2001:DB8::1]", "local",
-		    "user@[ipv6:2001:db8::1]", 0 },
+		{ "user@[IPv6:2001:DB8::1]", "local", "user@[ipv6:2001:db8::1]",
+		    0 },
 		{ "user@localhost", "remote", "user@localhost", 0 },
 		{ "user@host", "local", "user@host", 0 },
 		{ ok_label, "local", ok_label, 0 },
@@ -207,13 +213,14 @@ Test(rewrite, canonical_form)
 
 	/* a 300-byte domain: 5 labels of 60 */
 	huge_domain = pm_asprintf("%s.%s.%s.%s.%s", long_domain + 2,
-	    long_domain + 2, long_domain + 2, long_domain + 2,
-	    long_domain + 2);
+	    long_domain + 2, long_domain + 2, long_domain + 2, long_domain + 2);
 	free(long_domain);
 	long_domain = pm_asprintf("u@%s", huge_domain);
 	cr_assert_eq(pm_resolve_canon(r, long_domain, "local", &res), 0);
-	cr_expect(res.flags & F_FAIL, "got flags %#x for a 304-byte domain, "
-	    "want FAIL", res.flags);
+	cr_expect(res.flags & F_FAIL,
+	    "got flags %#x for a 304-byte domain, "
+	    "want FAIL",
+	    res.flags);
 	pm_resolved_free(&res);
 
 	cr_expect_eq(pm_resolve_canon(r, "user", "bogus", &res), PM_EINVAL,
@@ -273,8 +280,8 @@ struct res_case {
 	const char *transport;
 	const char *nexthop;
 	const char *recipient;
-	unsigned flags;    /* FAIL/ROUTED/KNOWN/UNKNOWN/RELOCATED, exactly */
-	const char *text;  /* NULL: not checked */
+	unsigned flags;   /* FAIL/ROUTED/KNOWN/UNKNOWN/RELOCATED, exactly */
+	const char *text; /* NULL: not checked */
 };
 
 static void
@@ -286,14 +293,17 @@ run_resolve(pm_resolve *r, const struct res_case *c, size_t n)
 
 	for (i = 0; i < n; i++) {
 		cr_assert_eq(pm_resolve_addr(r, c[i].in, "local", c[i].known,
-		    &res), 0, "case %zu: resolve(%s) failed", i, c[i].in);
+		                 &res),
+		    0, "case %zu: resolve(%s) failed", i, c[i].in);
 		got = res.flags & mask;
-		cr_expect_eq(got, c[i].flags, "case %zu <%s>: got flags %#x, "
-		    "want %#x (text %s)", i, c[i].in, got, c[i].flags,
-		    res.text);
-		cr_expect_eq(res.addr_class, c[i].cls, "case %zu <%s>: got "
-		    "class %s, want %s", i, c[i].in,
-		    pm_resolve_class_name(res.addr_class),
+		cr_expect_eq(got, c[i].flags,
+		    "case %zu <%s>: got flags %#x, "
+		    "want %#x (text %s)",
+		    i, c[i].in, got, c[i].flags, res.text);
+		cr_expect_eq(res.addr_class, c[i].cls,
+		    "case %zu <%s>: got "
+		    "class %s, want %s",
+		    i, c[i].in, pm_resolve_class_name(res.addr_class),
 		    pm_resolve_class_name(c[i].cls));
 		if (c[i].transport != NULL) {
 			cr_expect_str_eq(res.transport, c[i].transport,
@@ -335,10 +345,10 @@ Test(rewrite, resolve_classes)
 		    U, "User unknown in local recipient table" },
 		{ "carol@example.com", 0, PM_CLASS_LOCAL, "local", NULL, NULL,
 		    0, "" },
-		{ "postmaster@example.com", 1, PM_CLASS_LOCAL, NULL, NULL,
+		{ "postmaster@example.com", 1, PM_CLASS_LOCAL, NULL, NULL, NULL,
+		    K, NULL },
+		{ "PostMaster@mail.example.com", 1, PM_CLASS_LOCAL, NULL, NULL,
 		    NULL, K, NULL },
-		{ "PostMaster@mail.example.com", 1, PM_CLASS_LOCAL, NULL,
-		    NULL, NULL, K, NULL },
 		{ "alias@example.com", 1, PM_CLASS_LOCAL, NULL, NULL, NULL, K,
 		    NULL },
 		{ "alice", 1, PM_CLASS_LOCAL, "local", "mail.example.com",
@@ -355,8 +365,8 @@ Test(rewrite, resolve_classes)
 		    NULL },
 		{ "x@[192.0.2.1]", 0, PM_CLASS_DEFAULT, "smtp", "[192.0.2.1]",
 		    NULL, 0, NULL },
-		{ "vip@example.com", 0, PM_CLASS_LOCAL, "local", "other",
-		    NULL, 0, NULL },
+		{ "vip@example.com", 0, PM_CLASS_LOCAL, "local", "other", NULL,
+		    0, NULL },
 		/* null sender: the local MAILER-DAEMON */
 		{ "", 1, PM_CLASS_LOCAL, "local", "mail.example.com",
 		    "MAILER-DAEMON@mail.example.com", K, NULL },
@@ -370,8 +380,8 @@ Test(rewrite, resolve_classes)
 		    "vmbox.test", NULL, K, NULL },
 		{ "u+box@vmbox.test", 1, PM_CLASS_VIRTUAL_MAILBOX, "virtual",
 		    NULL, NULL, K, NULL },
-		{ "x@vmbox.test", 1, PM_CLASS_VIRTUAL_MAILBOX, NULL, NULL,
-		    NULL, U, "User unknown in virtual mailbox table" },
+		{ "x@vmbox.test", 1, PM_CLASS_VIRTUAL_MAILBOX, NULL, NULL, NULL,
+		    U, "User unknown in virtual mailbox table" },
 		/* relay class (relay_transport: lib default "relay") */
 		{ "ok@relay.test", 1, PM_CLASS_RELAY, "relay", "relay.test",
 		    NULL, K, NULL },
@@ -379,14 +389,14 @@ Test(rewrite, resolve_classes)
 		    "User unknown in relay recipient table" },
 		{ "x@deep.relay.test", 0, PM_CLASS_RELAY, NULL,
 		    "deep.relay.test", NULL, 0, NULL },
-		{ "x@no.relay.test", 0, PM_CLASS_DEFAULT, "smtp", NULL, NULL,
-		    0, NULL },
-		{ "x@a.sub.relay2.test", 1, PM_CLASS_RELAY, NULL, NULL, NULL,
-		    K, NULL },
-		{ "x@sub.relay2.test", 0, PM_CLASS_DEFAULT, NULL, NULL, NULL,
-		    0, NULL },
-		{ "x@relay.test.evil", 0, PM_CLASS_DEFAULT, NULL, NULL, NULL,
-		    0, NULL },
+		{ "x@no.relay.test", 0, PM_CLASS_DEFAULT, "smtp", NULL, NULL, 0,
+		    NULL },
+		{ "x@a.sub.relay2.test", 1, PM_CLASS_RELAY, NULL, NULL, NULL, K,
+		    NULL },
+		{ "x@sub.relay2.test", 0, PM_CLASS_DEFAULT, NULL, NULL, NULL, 0,
+		    NULL },
+		{ "x@relay.test.evil", 0, PM_CLASS_DEFAULT, NULL, NULL, NULL, 0,
+		    NULL },
 		{ "x@xrelay.test", 0, PM_CLASS_DEFAULT, NULL, NULL, NULL, 0,
 		    NULL },
 		/* default class and transport_maps */
@@ -394,12 +404,12 @@ Test(rewrite, resolve_classes)
 		    "a@other.test", K, NULL },
 		{ "a@special.test", 0, PM_CLASS_DEFAULT, "smtp",
 		    "[10.0.0.1]:2525", NULL, 0, NULL },
-		{ "a@keep.test", 0, PM_CLASS_DEFAULT, "smtp", "[gw.test]",
-		    NULL, 0, NULL },
+		{ "a@keep.test", 0, PM_CLASS_DEFAULT, "smtp", "[gw.test]", NULL,
+		    0, NULL },
 		{ "a@err.test", 0, PM_CLASS_DEFAULT, "error", "no mail here",
 		    NULL, 0, NULL },
-		{ "a@only.test", 0, PM_CLASS_DEFAULT, "lmtp", "only.test",
-		    NULL, 0, NULL },
+		{ "a@only.test", 0, PM_CLASS_DEFAULT, "lmtp", "only.test", NULL,
+		    0, NULL },
 		{ "a@x.parent.test", 0, PM_CLASS_DEFAULT, "relay", "[p.test]",
 		    NULL, 0, NULL },
 		{ "a@parent.test", 0, PM_CLASS_DEFAULT, "smtp", "parent.test",
@@ -407,8 +417,8 @@ Test(rewrite, resolve_classes)
 		/* relocated */
 		{ "gone@example.com", 1, PM_CLASS_LOCAL, NULL, NULL, NULL,
 		    RL | K, "new@else.test" },
-		{ "gone+x@example.com", 0, PM_CLASS_LOCAL, NULL, NULL, NULL,
-		    RL, "new@else.test" },
+		{ "gone+x@example.com", 0, PM_CLASS_LOCAL, NULL, NULL, NULL, RL,
+		    "new@else.test" },
 		{ "z@moved.test", 0, PM_CLASS_DEFAULT, NULL, NULL, NULL, RL,
 		    "x@else.test" },
 		/* routing */
@@ -419,8 +429,8 @@ Test(rewrite, resolve_classes)
 		/* malformed: FAIL, no class, nothing known */
 		{ "@example.com", 1, PM_CLASS_UNSET, "", "", NULL,
 		    PM_RESOLVE_FAIL, NULL },
-		{ "a@b@", 1, PM_CLASS_UNSET, NULL, NULL, NULL,
-		    PM_RESOLVE_FAIL, NULL },
+		{ "a@b@", 1, PM_CLASS_UNSET, NULL, NULL, NULL, PM_RESOLVE_FAIL,
+		    NULL },
 		{ "x\n@example.com", 1, PM_CLASS_UNSET, NULL, NULL, NULL,
 		    PM_RESOLVE_FAIL, NULL },
 	};
@@ -428,7 +438,8 @@ Test(rewrite, resolve_classes)
 
 	run_resolve(r, cases, sizeof(cases) / sizeof(cases[0]));
 	cr_expect_eq(pm_resolve_addr(r, "a@b.test", "x", 0,
-	    &(pm_resolved){ 0 }), PM_EINVAL, "unknown rule: want PM_EINVAL");
+	                 &(pm_resolved){ 0 }),
+	    PM_EINVAL, "unknown rule: want PM_EINVAL");
 	pm_resolve_free(r);
 	LEAK_CHECK();
 }
@@ -441,7 +452,8 @@ Test(rewrite, resolve_relayhost_and_transports)
 		{ "local_transport", "lmtp" },
 		{ "local_recipient_maps", "" },
 		{ "parent_domain_matches_subdomains", "transport_maps" },
-		{ "transport_maps", "inline:{ parent.test=smtp:[pp.test], "
+		{ "transport_maps",
+		    "inline:{ parent.test=smtp:[pp.test], "
 		    "bare.test=error, *=:[wild.test] }" },
 		{ NULL, NULL },
 	};
@@ -458,8 +470,8 @@ Test(rewrite, resolve_relayhost_and_transports)
 		{ "anyone@example.com", 1, PM_CLASS_LOCAL, "lmtp",
 		    "[wild.test]", NULL, K, NULL },
 		/* relay_domains no longer parent-matching */
-		{ "a@deep.relay.test", 0, PM_CLASS_DEFAULT, NULL, NULL, NULL,
-		    0, NULL },
+		{ "a@deep.relay.test", 0, PM_CLASS_DEFAULT, NULL, NULL, NULL, 0,
+		    NULL },
 		{ "info@valias.test", 0, PM_CLASS_VIRTUAL_ALIAS, "error",
 		    "User unknown in virtual alias table", NULL, 0, NULL },
 	};
@@ -472,8 +484,8 @@ Test(rewrite, resolve_relayhost_and_transports)
 	const struct res_case cases2[] = {
 		{ "a@other.test", 0, PM_CLASS_DEFAULT, "smtp",
 		    "[smart.test]:587", NULL, 0, NULL },
-		{ "a@relay.test", 0, PM_CLASS_RELAY, "smtp",
-		    "[relay-gw.test]", NULL, 0, NULL },
+		{ "a@relay.test", 0, PM_CLASS_RELAY, "smtp", "[relay-gw.test]",
+		    NULL, 0, NULL },
 		{ "a@example.com", 0, PM_CLASS_LOCAL, "local",
 		    "mail.example.com", NULL, 0, NULL },
 	};
@@ -529,8 +541,8 @@ Test(rewrite, resolve_dequoted_address)
 		    "b.test", "a@b.test", F_ROUTED, NULL },
 		{ "\"john doe@b.test\"@example.com", 0, PM_CLASS_DEFAULT,
 		    "smtp", "b.test", "\"john doe\"@b.test", F_ROUTED, NULL },
-		{ "\"x\\\"y@b.test\"@example.com", 0, PM_CLASS_DEFAULT,
-		    NULL, NULL, "\"x\\\"y\"@b.test", F_ROUTED, NULL },
+		{ "\"x\\\"y@b.test\"@example.com", 0, PM_CLASS_DEFAULT, NULL,
+		    NULL, "\"x\\\"y\"@b.test", F_ROUTED, NULL },
 		{ "\"a@b.test@example.com\"@mail.example.com", 0,
 		    PM_CLASS_DEFAULT, NULL, "b.test", "a@b.test", F_ROUTED,
 		    NULL },
@@ -585,8 +597,10 @@ Test(rewrite, bad_configuration)
 		pm_common_params_bind();
 		err = NULL;
 		r = pm_resolve_new(&err);
-		cr_expect_null(r, "case %zu: %s = %s: got a resolver, want "
-		    "an error", i, cases[i].name, cases[i].value);
+		cr_expect_null(r,
+		    "case %zu: %s = %s: got a resolver, want "
+		    "an error",
+		    i, cases[i].name, cases[i].value);
 		cr_expect(err != NULL && strstr(err, cases[i].want) != NULL,
 		    "case %zu: got error \"%s\", want one naming %s", i,
 		    err ? err : "(null)", cases[i].want);
@@ -667,27 +681,32 @@ Test(rewrite, client_cache)
 	srv_resolver = setup(extra);
 	snprintf(url, sizeof(url), "ipc:///tmp/pm_test_rewrite_%d.ipc",
 	    (int) getpid());
-	srv = pm_rpc_server_start(url, 2, PM_RPC_CONTROL_MAX, srv_handler,
-	    NULL, NULL);
+	srv = pm_rpc_server_start(url, 2, PM_RPC_CONTROL_MAX, srv_handler, NULL,
+	    NULL);
 	cr_assert_not_null(srv, "server start on %s", url);
 	c = pm_rewrite_clnt_new(url, 5000);
 	cr_assert_not_null(c);
 
 	cr_assert_eq(pm_rewrite_resolve(c, "carol@example.com", "local", 1,
-	    &res), 0);
-	cr_expect(res.flags & PM_RESOLVE_UNKNOWN, "got flags %#x, want "
-	    "UNKNOWN", res.flags);
+	                 &res),
+	    0);
+	cr_expect(res.flags & PM_RESOLVE_UNKNOWN,
+	    "got flags %#x, want "
+	    "UNKNOWN",
+	    res.flags);
 	cr_expect_str_eq(res.text, "User unknown in local recipient table");
 	pm_resolved_free(&res);
 	cr_assert_eq(pm_rewrite_resolve(c, "carol@example.com", "local", 1,
-	    &res), 0);
+	                 &res),
+	    0);
 	pm_resolved_free(&res);
 	calls = atomic_load(&srv_calls);
 	cr_expect_eq(calls, 1, "got %d server calls, want 1 (cached)", calls);
 
 	/* check_known is part of the key */
 	cr_assert_eq(pm_rewrite_resolve(c, "carol@example.com", "local", 0,
-	    &res), 0);
+	                 &res),
+	    0);
 	cr_expect_eq(res.flags & (PM_RESOLVE_KNOWN | PM_RESOLVE_UNKNOWN), 0,
 	    "got flags %#x without check_known", res.flags);
 	pm_resolved_free(&res);
@@ -702,14 +721,17 @@ Test(rewrite, client_cache)
 	    atomic_load(&srv_calls));
 	/* the first entry was evicted (size 2): asked again */
 	cr_assert_eq(pm_rewrite_resolve(c, "carol@example.com", "local", 1,
-	    &res), 0);
+	                 &res),
+	    0);
 	pm_resolved_free(&res);
-	cr_expect_eq(atomic_load(&srv_calls), 4, "got %d calls, want 4 "
-	    "(LRU eviction)", atomic_load(&srv_calls));
+	cr_expect_eq(atomic_load(&srv_calls), 4,
+	    "got %d calls, want 4 "
+	    "(LRU eviction)",
+	    atomic_load(&srv_calls));
 
 	/* malformed address: PM_EINVAL from canon; too long: no request */
-	cr_expect_eq(pm_rewrite_canon(c, "@x.test", "local", &canon),
-	    PM_EINVAL, "malformed address: want PM_EINVAL");
+	cr_expect_eq(pm_rewrite_canon(c, "@x.test", "local", &canon), PM_EINVAL,
+	    "malformed address: want PM_EINVAL");
 	calls = atomic_load(&srv_calls);
 	{
 		char *big = repeat("", 'x', PM_RESOLVE_ADDR_MAX + 1, "");
@@ -720,7 +742,8 @@ Test(rewrite, client_cache)
 		pm_resolved_free(&res);
 		free(big);
 	}
-	cr_expect_eq(atomic_load(&srv_calls), calls, "too long address was "
+	cr_expect_eq(atomic_load(&srv_calls), calls,
+	    "too long address was "
 	    "sent to the server");
 	cr_expect_eq(pm_rewrite_resolve(c, "a@b.test", "bogus", 0, &res),
 	    PM_EINVAL, "unknown rule: want PM_EINVAL");
@@ -729,7 +752,8 @@ Test(rewrite, client_cache)
 	sleep(2);
 	calls = atomic_load(&srv_calls);
 	cr_assert_eq(pm_rewrite_resolve(c, "carol@example.com", "local", 1,
-	    &res), 0);
+	                 &res),
+	    0);
 	pm_resolved_free(&res);
 	cr_expect_eq(atomic_load(&srv_calls), calls + 1, "stale entry used");
 
@@ -764,8 +788,10 @@ Test(rewrite, client_no_server)
 	c = pm_rewrite_clnt_new(url, 300);
 	cr_assert_not_null(c);
 	rc = pm_rewrite_resolve(c, "a@b.test", "local", 0, &res);
-	cr_expect(rc == PM_ECONNREFUSED || rc == PM_ETIMEDOUT, "got %s, want "
-	    "a transport error", pm_strerror(rc));
+	cr_expect(rc == PM_ECONNREFUSED || rc == PM_ETIMEDOUT,
+	    "got %s, want "
+	    "a transport error",
+	    pm_strerror(rc));
 	pm_rewrite_clnt_free(c);
 	LEAK_CHECK();
 }

@@ -30,7 +30,7 @@
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>
-#define LEAK_CHECK()                                                    \
+#define LEAK_CHECK() \
 	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks found")
 #else
 #define LEAK_CHECK()
@@ -114,8 +114,8 @@ start(const char *url, int nworkers, size_t recvmax)
 {
 	pm_rpc_server *srv;
 
-	srv = pm_rpc_server_start(url, nworkers, recvmax, handler, tinit,
-	    tfini);
+	srv =
+	    pm_rpc_server_start(url, nworkers, recvmax, handler, tinit, tfini);
 	cr_assert_not_null(srv, "server on %s did not start", url);
 	return (srv);
 }
@@ -171,7 +171,8 @@ Test(rpc, echo_and_errors)
 				    "case %zu: got len %zu, want %zu", i,
 				    rb.len, 4 + cases[i].len);
 				cr_assert(memcmp(rb.data + 4, cases[i].body,
-				    cases[i].len) == 0, "case %zu: body", i);
+				              cases[i].len) == 0,
+				    "case %zu: body", i);
 			} else {
 				cr_assert_eq(rtype, 77, "rtype touched");
 				cr_assert_eq(rb.len, 4, "rbuf touched");
@@ -191,7 +192,8 @@ Test(rpc, echo_and_errors)
 	cr_assert_null(pm_rpc_client_new("", 0), "empty list accepted");
 	cr_assert_null(pm_rpc_client_new("bogus://x", 0), "bad URL accepted");
 	cr_assert_null(pm_rpc_server_start("bogus://x", 1, 0, handler, NULL,
-	    NULL), "bad listen URL accepted");
+	                   NULL),
+	    "bad listen URL accepted");
 	LEAK_CHECK();
 }
 
@@ -206,8 +208,7 @@ static atomic_int n_done;
 static __thread int in_async;
 
 static void
-async_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
-    size_t len)
+async_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply, size_t len)
 {
 	int i = (int) (intptr_t) arg;
 	char want[32];
@@ -265,7 +266,8 @@ Test(rpc, concurrent_async_exactly_once)
 	/* A call that cannot start returns its error, never calls back. */
 	in_async = 1;
 	cr_assert_eq(pm_rpc_call_async(cl, T_ECHO, "x", 1, 0, async_cb,
-	    (void *) 0), PM_EINVAL);
+	                 (void *) 0),
+	    PM_EINVAL);
 	cr_assert_eq(pm_rpc_call_async(cl, T_ECHO, "x", 1, 100, NULL, NULL),
 	    PM_EINVAL);
 	in_async = 0;
@@ -327,8 +329,8 @@ Test(rpc, client_before_server)
 	cr_assert_not_null(cl, "client must start without its server");
 	pm_buf_init(&rb, 0);
 	err = pm_rpc_call(cl, T_ECHO, "x", 1, 200, &rtype, &rb);
-	cr_assert_eq(err, PM_ECONNREFUSED, "no peer: got %d (%s), want %d",
-	    err, pm_strerror(err), PM_ECONNREFUSED);
+	cr_assert_eq(err, PM_ECONNREFUSED, "no peer: got %d (%s), want %d", err,
+	    pm_strerror(err), PM_ECONNREFUSED);
 	/* A call in flight when the server comes up gets its answer. */
 	err = pm_rpc_call_async(cl, T_ECHO, "call 0", 6, 5000, async_cb,
 	    (void *) 0);
@@ -368,8 +370,8 @@ Test(rpc, oversize_request)
 	/* The client reconnects by itself; small requests go through. */
 	for (i = 0; i < 3; i++) {
 		err = pm_rpc_call(cl, T_ECHO, "ok", 2, 3000, &rtype, &rb);
-		cr_assert_eq(err, 0, "after oversize: got %d (%s), want 0",
-		    err, pm_strerror(err));
+		cr_assert_eq(err, 0, "after oversize: got %d (%s), want 0", err,
+		    pm_strerror(err));
 	}
 	/* With sendmax the client refuses it locally. */
 	pm_rpc_client_set_sendmax(cl, 4096);
@@ -395,7 +397,10 @@ Test(rpc, malformed_requests)
 		    0 },
 		{ "truncated varint", "\x10\xff", 2, 0 },
 		{ "NUL bytes", "\0\0\0", 3, 0 },
-		{ "length past end", "\x1a\x7f" "abc", 5, 0 },
+		{ "length past end",
+		    "\x1a\x7f"
+		    "abc",
+		    5, 0 },
 		{ "bare CR LF", "\r\n\r\n.\r\n", 7, 0 },
 		{ "empty", "", 0, 1 },
 	};
@@ -416,8 +421,8 @@ Test(rpc, malformed_requests)
 	cr_assert_eq(nng_dial(raw, url, NULL, 0), 0);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cr_assert_eq(nng_msg_alloc(&msg, 0), 0);
-		cr_assert_eq(nng_msg_append(msg, cases[i].bytes,
-		    cases[i].len), 0);
+		cr_assert_eq(nng_msg_append(msg, cases[i].bytes, cases[i].len),
+		    0);
 		cr_assert_eq(nng_sendmsg(raw, msg, 0), 0);
 		rv = nng_recvmsg(raw, &msg, 0);
 		if (cases[i].want_reply) {
@@ -513,7 +518,11 @@ raw_rep_main(void *arg)
 Test(rpc, hostile_replies)
 {
 	static const int want[R_N] = {
-		PM_EPROTO, PM_EPROTO, PM_EPROTO, PM_ENOENT, 0,
+		PM_EPROTO,
+		PM_EPROTO,
+		PM_EPROTO,
+		PM_ENOENT,
+		0,
 	};
 	char url[128];
 	nng_socket s;

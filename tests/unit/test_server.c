@@ -228,7 +228,7 @@ wait_exit(pid_t pid, int ms)
 	for (; ms > 0; ms -= 10) {
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			return (WIFEXITED(st) ? WEXITSTATUS(st) :
-			    128 + WTERMSIG(st));
+			                        128 + WTERMSIG(st));
 		}
 		usleep(10000);
 	}
@@ -293,8 +293,10 @@ http_status(int port, const char *path)
 	sin.sin_port = htons((uint16_t) port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0) {
-		snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: x\r\n"
-		    "Connection: close\r\n\r\n", path);
+		snprintf(buf, sizeof(buf),
+		    "GET %s HTTP/1.1\r\nHost: x\r\n"
+		    "Connection: close\r\n\r\n",
+		    path);
 		(void) !write(fd, buf, strlen(buf));
 		if ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
 			buf[n] = 0;
@@ -310,11 +312,17 @@ Test(server, rpc_service_lifecycle)
 	char url[300], murl[64], o1[340], o2[100];
 	char *argv[] = { "tsvc", "-v", "-c", dir, "-o", o1, "-o", o2, NULL };
 	const char *want[] = {
-		"postmesh/tsvc[", "daemon started -- version ",
+		"postmesh/tsvc[",
+		"daemon started -- version ",
 		NULL, /* configuration DIR */
-		"post_init: workers=3 threads=3", "reload -- version",
-		"reload called", "terminating on signal 15",
-		"on_stop called (arg)", "fini called", "daemon stopped", NULL,
+		"post_init: workers=3 threads=3",
+		"reload -- version",
+		"reload called",
+		"terminating on signal 15",
+		"on_stop called (arg)",
+		"fini called",
+		"daemon stopped",
+		NULL,
 	};
 	char cfg[300];
 	pm_rpc_client *cl;
@@ -324,7 +332,7 @@ Test(server, rpc_service_lifecycle)
 	int port, err, i, st = -1;
 
 	make_dir("# test\nmyhostname = box.example.com\ntsvc_workers = 7\n"
-	    "tsvc_listen = tcp://192.0.2.1:1\n");
+	         "tsvc_listen = tcp://192.0.2.1:1\n");
 	snprintf(url, sizeof(url), "ipc://%s/rpc.ipc", dir);
 	port = free_port();
 	snprintf(murl, sizeof(murl), "http://127.0.0.1:%d", port);
@@ -340,8 +348,7 @@ Test(server, rpc_service_lifecycle)
 		usleep(10000);
 		st = http_status(port, "/healthz");
 	}
-	cr_assert_eq(st, 200, "/healthz: got %d, want 200\n%s", st,
-	    read_log());
+	cr_assert_eq(st, 200, "/healthz: got %d, want 200\n%s", st, read_log());
 	cr_assert_eq(http_status(port, "/readyz"), 200);
 	cl = pm_rpc_client_new(url, 0);
 	pm_buf_init(&rb, 0);
@@ -370,9 +377,15 @@ Test(server, run_loop_service)
 {
 	char *argv[] = { "trun", NULL };
 	const char *want[] = {
-		"postmesh/trun[", "daemon started", "run started",
-		"terminating on signal 2", "on_stop called", "run done",
-		"fini called", "daemon stopped", NULL,
+		"postmesh/trun[",
+		"daemon started",
+		"run started",
+		"terminating on signal 2",
+		"on_stop called",
+		"run done",
+		"fini called",
+		"daemon stopped",
+		NULL,
 	};
 	pid_t pid;
 	int st;

@@ -70,8 +70,7 @@ b64_decode(const char *p, size_t n, pm_buf *out)
 			continue;
 		}
 		q = strchr(tab, p[i]);
-		cr_assert(q != NULL && *q != 0, "bad base64 octet %d",
-		    p[i]);
+		cr_assert(q != NULL && *q != 0, "bad base64 octet %d", p[i]);
 		v = (v << 6) | (unsigned) (q - tab);
 		bits += 6;
 		if (bits >= 8) {
@@ -150,9 +149,11 @@ flatten(const char *p, size_t len, leaves *lv)
 			do {
 				hit = memmem(hit, (size_t) (end - hit), delim,
 				    strlen(delim));
-				cr_assert(hit != NULL, "unterminated multipart");
+				cr_assert(hit != NULL,
+				    "unterminated multipart");
 				hit++;
-			} while (strncmp(hit - 1 + strlen(delim), "\r\n", 2) != 0 &&
+			} while (strncmp(hit - 1 + strlen(delim), "\r\n", 2) !=
+			        0 &&
 			    strncmp(hit - 1 + strlen(delim), "--", 2) != 0);
 			hit--;
 			if (part != NULL) {
@@ -228,9 +229,9 @@ check_roundtrip(const char *name, const char *msg, size_t len)
 	cr_assert_eq(a.n, b.n, "%s: got %d leaves, want %d", name, b.n, a.n);
 	for (i = 0; i < a.n; i++) {
 		cr_assert(a.b[i].len == b.b[i].len &&
-		    memcmp(a.b[i].data, b.b[i].data, a.b[i].len) == 0,
-		    "%s: leaf %d: got \"%s\" (%zu), want \"%s\" (%zu)", name,
-		    i, b.b[i].data, b.b[i].len, a.b[i].data, a.b[i].len);
+		        memcmp(a.b[i].data, b.b[i].data, a.b[i].len) == 0,
+		    "%s: leaf %d: got \"%s\" (%zu), want \"%s\" (%zu)", name, i,
+		    b.b[i].data, b.b[i].len, a.b[i].data, a.b[i].len);
 	}
 	leaves_free(&a);
 	leaves_free(&b);
@@ -251,17 +252,17 @@ Test(mime8, leaf_roundtrip_table)
 		    "quoted-printable\r\n\r\n" },
 		{ "labelled 8bit",
 		    L("MIME-Version: 1.0\r\nContent-Type: text/plain; "
-		    "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
-		    "X: y\r\n\r\n\xe2\x82\xac = 3 \r\n\ttab\t\r\nend"),
+		      "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+		      "X: y\r\n\r\n\xe2\x82\xac = 3 \r\n\ttab\t\r\nend"),
 		    "Content-Transfer-Encoding: quoted-printable\r\nX: y" },
 		{ "hostile octets",
 		    L("Content-Type: text/plain\r\n\r\n\xff\x00nul\rbare cr\n"
-		    "bare lf\r\n-- \r\n.\r\n=3D\r\nFrom x\xa0 \r\n"),
+		      "bare lf\r\n-- \r\n.\r\n=3D\r\nFrom x\xa0 \r\n"),
 		    "Content-Transfer-Encoding: quoted-printable" },
 		{ "binary to base64",
 		    L("Content-Type: application/octet-stream\r\n"
-		    "Content-Transfer-Encoding: binary\r\n\r\n\x00\x01\xfe"
-		    "\xff\r\n\r"),
+		      "Content-Transfer-Encoding: binary\r\n\r\n\x00\x01\xfe"
+		      "\xff\r\n\r"),
 		    "Content-Transfer-Encoding: base64\r\nMIME-Version: 1.0"
 		    "\r\n\r\nAAH+/w0KDQ==" },
 		{ "8bit image to base64",
@@ -272,7 +273,7 @@ Test(mime8, leaf_roundtrip_table)
 		    "Content-Transfer-Encoding: 7bit\r\n\r\nascii\r\n" },
 		{ "already quoted-printable is kept",
 		    L("Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-		    "caf=C3=A9\r\n"),
+		      "caf=C3=A9\r\n"),
 		    "quoted-printable\r\n\r\ncaf=C3=A9\r\n" },
 	};
 	size_t i;
@@ -282,12 +283,13 @@ Test(mime8, leaf_roundtrip_table)
 
 		check_roundtrip(cases[i].name, cases[i].msg, cases[i].len);
 		pm_buf_init(&o, 0);
-		cr_assert_eq(pm_mime8_to_7bit(cases[i].msg, cases[i].len, &o,
-		    0, 0), 0);
+		cr_assert_eq(pm_mime8_to_7bit(cases[i].msg, cases[i].len, &o, 0,
+		                 0),
+		    0);
 		cr_assert(memmem(o.data, o.len, cases[i].want_hdr,
-		    strlen(cases[i].want_hdr)) != NULL,
-		    "%s: got \"%s\", want it to contain \"%s\"",
-		    cases[i].name, o.data, cases[i].want_hdr);
+		              strlen(cases[i].want_hdr)) != NULL,
+		    "%s: got \"%s\", want it to contain \"%s\"", cases[i].name,
+		    o.data, cases[i].want_hdr);
 		pm_buf_free(&o);
 	}
 }
@@ -303,8 +305,9 @@ Test(mime8, qp_long_lines_and_boundary_lookalikes)
 	pm_buf_puts(&msg, "Content-Type: text/plain\r\n\r\n");
 	for (j = 1; j < 300; j += 7) {
 		for (i = 0; i < (size_t) j; i++) {
-			char c = j % 3 == 0 ? '-' : j % 3 == 1 ?
-			    (char) (0x80 + i % 100) : (i % 2 ? '=' : ' ');
+			char c = j % 3 == 0 ? '-' :
+			    j % 3 == 1      ? (char) (0x80 + i % 100) :
+			                      (i % 2 ? '=' : ' ');
 
 			pm_buf_append(&msg, &c, 1);
 		}
@@ -315,8 +318,10 @@ Test(mime8, qp_long_lines_and_boundary_lookalikes)
 	cr_assert_eq(pm_mime8_to_7bit(msg.data, msg.len, &o, 0, 0), 0);
 	for (i = 0, col = 0; i < o.len; i++) {
 		if (o.data[i] == '\r') {
-			cr_assert(col <= 76, "got a line of %zu octets, want "
-			    "at most 76", col);
+			cr_assert(col <= 76,
+			    "got a line of %zu octets, want "
+			    "at most 76",
+			    col);
 			col = 0;
 			i++;
 			continue;
@@ -326,8 +331,10 @@ Test(mime8, qp_long_lines_and_boundary_lookalikes)
 	/* a soft-broken line never starts with "-" */
 	for (i = 3; i < o.len; i++) {
 		if (o.data[i] == '-' && o.data[i - 1] == '\n') {
-			cr_assert(o.data[i - 3] != '=', "got a soft-broken "
-			    "line starting with '-' at %zu", i);
+			cr_assert(o.data[i - 3] != '=',
+			    "got a soft-broken "
+			    "line starting with '-' at %zu",
+			    i);
 		}
 	}
 	pm_buf_free(&o);
@@ -380,11 +387,13 @@ Test(mime8, multipart_roundtrip)
 	check_roundtrip("multipart", msg, sizeof(msg) - 1);
 	pm_buf_init(&o, 0);
 	cr_assert_eq(pm_mime8_to_7bit(msg, sizeof(msg) - 1, &o, 0, 0), 0);
-	cr_assert(strstr(o.data, "boundary=\"outer\"\r\n"
-	    "Content-Transfer-Encoding: 7bit\r\n") != NULL,
+	cr_assert(strstr(o.data,
+	              "boundary=\"outer\"\r\n"
+	              "Content-Transfer-Encoding: 7bit\r\n") != NULL,
 	    "got %s, want the multipart relabelled 7bit", o.data);
-	cr_assert(strstr(o.data, "Content-Type: text/plain\r\n\r\n"
-	    "seven bit only\r\n--inner--") != NULL,
+	cr_assert(strstr(o.data,
+	              "Content-Type: text/plain\r\n\r\n"
+	              "seven bit only\r\n--inner--") != NULL,
 	    "got %s, want the 7-bit part unchanged", o.data);
 	cr_assert(strstr(o.data, "preamble\r\n--outer\r\n") != NULL);
 	cr_assert(strstr(o.data, "--outer--\r\nepilogue\r\n") != NULL);
@@ -401,20 +410,26 @@ Test(mime8, hostile_structure)
 		{ "empty", L("") },
 		{ "headers only", L("Subject: x") },
 		{ "lf only", L("Content-Type: text/plain\n\nl\xe9\n") },
-		{ "unterminated", L("Content-Type: multipart/mixed; "
-		    "boundary=b\r\n\r\n--b\r\n\r\n\xe9t\xe9") },
-		{ "no delimiter", L("Content-Type: multipart/mixed; "
-		    "boundary=b\r\n\r\n\xe9t\xe9") },
-		{ "no boundary", L("Content-Type: multipart/mixed\r\n\r\n"
-		    "\xe9") },
-		{ "bad quotes", L("Content-Type: multipart/mixed; boundary=\""
-		    "b\r\n\r\n--b\r\n\xe9") },
-		{ "nul in header", L("Content-Type: text/pl\0ain\r\n\r\n"
-		    "\xe9\0") },
+		{ "unterminated",
+		    L("Content-Type: multipart/mixed; "
+		      "boundary=b\r\n\r\n--b\r\n\r\n\xe9t\xe9") },
+		{ "no delimiter",
+		    L("Content-Type: multipart/mixed; "
+		      "boundary=b\r\n\r\n\xe9t\xe9") },
+		{ "no boundary",
+		    L("Content-Type: multipart/mixed\r\n\r\n"
+		      "\xe9") },
+		{ "bad quotes",
+		    L("Content-Type: multipart/mixed; boundary=\""
+		      "b\r\n\r\n--b\r\n\xe9") },
+		{ "nul in header",
+		    L("Content-Type: text/pl\0ain\r\n\r\n"
+		      "\xe9\0") },
 		{ "8bit header kept", L("Subject: \xe9t\xe9\r\n\r\n\xe9") },
-		{ "comment", L("Content-Type: (c) text/plain (x); "
-		    "charset=(y)utf-8\r\nContent-Transfer-Encoding: (z) "
-		    "8bit\r\n\r\n\xe9") },
+		{ "comment",
+		    L("Content-Type: (c) text/plain (x); "
+		      "charset=(y)utf-8\r\nContent-Transfer-Encoding: (z) "
+		      "8bit\r\n\r\n\xe9") },
 		{ "cr only", L("\r\r\r\xe9\r") },
 		{ "truncated header", L("Content-Type: multipart/mixed; b") },
 	};
@@ -423,27 +438,31 @@ Test(mime8, hostile_structure)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		pm_buf_init(&o, 0);
-		cr_assert_eq(pm_mime8_to_7bit(cases[i].msg, cases[i].len, &o,
-		    0, 0), 0, "%s: want rc 0", cases[i].name);
+		cr_assert_eq(pm_mime8_to_7bit(cases[i].msg, cases[i].len, &o, 0,
+		                 0),
+		    0, "%s: want rc 0", cases[i].name);
 		pm_buf_free(&o);
 	}
 	/* 300 nested multiparts with limit 100: bounded, no crash */
 	pm_buf_init(&deep, 0);
 	for (j = 0; j < 300; j++) {
-		pm_buf_printf(&deep, "Content-Type: multipart/mixed; "
-		    "boundary=\"b%zu\"\r\n\r\n--b%zu\r\n", j, j);
+		pm_buf_printf(&deep,
+		    "Content-Type: multipart/mixed; "
+		    "boundary=\"b%zu\"\r\n\r\n--b%zu\r\n",
+		    j, j);
 	}
 	pm_buf_puts(&deep, "\r\n\xe9\r\n");
 	pm_buf_init(&o, 0);
 	cr_assert_eq(pm_mime8_to_7bit(deep.data, deep.len, &o, 100, 0), 0);
-	cr_assert(o.len >= deep.len, "got %zu octets, want at least %zu",
-	    o.len, deep.len);
+	cr_assert(o.len >= deep.len, "got %zu octets, want at least %zu", o.len,
+	    deep.len);
 	pm_buf_free(&o);
 	pm_buf_free(&deep);
 	/* out's limit is honoured */
 	pm_buf_init(&o, 10);
-	cr_assert_eq(pm_mime8_to_7bit(L("Subject: 0123456789\r\n\r\n\xe9"),
-	    &o, 0, 0), PM_ETOOBIG);
+	cr_assert_eq(pm_mime8_to_7bit(L("Subject: 0123456789\r\n\r\n\xe9"), &o,
+	                 0, 0),
+	    PM_ETOOBIG);
 	pm_buf_free(&o);
 	cr_assert_eq(pm_mime8_is_8bit(L("abc\0\x7f")), 0);
 	cr_assert_eq(pm_mime8_is_8bit(L("abc\x80")), 1);

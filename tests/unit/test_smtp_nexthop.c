@@ -30,14 +30,14 @@ Test(smtp_nexthop, parse_table)
 		{ "[example.com]", 0, 0, SMTP_DEST_HOST, "example.com", 0, 0 },
 		{ "[example.com]:2525", 0, 0, SMTP_DEST_HOST, "example.com",
 		    2525, 0 },
-		{ "example.com:2525", 0, 0, SMTP_DEST_HOST, "example.com",
-		    2525, 0 },
+		{ "example.com:2525", 0, 0, SMTP_DEST_HOST, "example.com", 2525,
+		    0 },
 		{ "example.com:smtp", 0, 0, SMTP_DEST_HOST, "example.com", 25,
 		    0 },
 		{ "[192.0.2.1]", 0, 0, SMTP_DEST_HOST, "192.0.2.1", 0, 1 },
 		{ "192.0.2.1", 0, 0, SMTP_DEST_HOST, "192.0.2.1", 0, 1 },
-		{ "[127.0.0.1]:10025", 0, 0, SMTP_DEST_HOST, "127.0.0.1",
-		    10025, 1 },
+		{ "[127.0.0.1]:10025", 0, 0, SMTP_DEST_HOST, "127.0.0.1", 10025,
+		    1 },
 		{ "[ipv6:2001:db8::1]:25", 0, 0, SMTP_DEST_HOST, "2001:db8::1",
 		    25, 1 },
 		{ "[2001:db8::1]", 0, 0, SMTP_DEST_HOST, "2001:db8::1", 0, 1 },
@@ -145,8 +145,10 @@ Test(smtp_nexthop, mx_order)
 		rr = mx_make(pref, names, 6);
 		smtp_mx_sort(rr, 6, rnd);
 		for (i = 1, sum = 0; i < 6; i++) {
-			cr_assert(rr[i - 1].pref <= rr[i].pref, "got pref %u "
-			    "before %u", rr[i - 1].pref, rr[i].pref);
+			cr_assert(rr[i - 1].pref <= rr[i].pref,
+			    "got pref %u "
+			    "before %u",
+			    rr[i - 1].pref, rr[i].pref);
 		}
 		for (i = 0; i < 6; i++) {
 			sum += rr[i].data[0];
@@ -155,14 +157,18 @@ Test(smtp_nexthop, mx_order)
 		    "got records lost or duplicated");
 		cr_assert_str_eq(rr[5].data, "e");
 		/* which order of the three preference-5 records */
-		perm = (rr[0].data[0] == 'a' ? 0 : rr[0].data[0] == 'b' ? 2 :
-		    4) + (rr[1].data[0] < rr[2].data[0] ? 0 : 1);
+		perm = (rr[0].data[0] == 'a'        ? 0 :
+		               rr[0].data[0] == 'b' ? 2 :
+		                                      4) +
+		    (rr[1].data[0] < rr[2].data[0] ? 0 : 1);
 		seen[perm]++;
 		pm_dns_rr_free(rr, 6);
 	}
 	for (i = 0; i < 6; i++) {
-		cr_assert(seen[i] > 0, "order %zu of equal MX hosts never "
-		    "seen in 600 sorts", i);
+		cr_assert(seen[i] > 0,
+		    "order %zu of equal MX hosts never "
+		    "seen in 600 sorts",
+		    i);
 	}
 }
 
@@ -170,7 +176,7 @@ Test(smtp_nexthop, mx_trim_self)
 {
 	static const unsigned pref[] = { 5, 10, 10, 20 };
 	static const char *const names[] = { "mx1.example", "me.example",
-	    "mx2.example", "mx3.example" };
+		"mx2.example", "mx3.example" };
 	pm_dns_rr *rr = mx_make(pref, names, 4);
 	int self;
 

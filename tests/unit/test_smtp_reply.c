@@ -24,8 +24,8 @@ Test(smtp_reply, reply_table)
 {
 	static const struct {
 		struct line lines[4];
-		int nlines;      /* lines fed */
-		int done_at;     /* the reply completes at this line (1-based) */
+		int nlines;  /* lines fed */
+		int done_at; /* the reply completes at this line (1-based) */
 		int code;
 		const char *dsn;
 		const char *flat;
@@ -69,21 +69,29 @@ Test(smtp_reply, reply_table)
 		done = 0;
 		for (l = 0; l < cases[i].nlines; l++) {
 			if (smtp_reply_add(&r, cases[i].lines[l].s,
-			    cases[i].lines[l].len)) {
+			        cases[i].lines[l].len)) {
 				done = l + 1;
 				break;
 			}
 		}
-		cr_assert_eq(done, cases[i].done_at, "case %zu: got done at "
-		    "%d, want %d", i, done, cases[i].done_at);
+		cr_assert_eq(done, cases[i].done_at,
+		    "case %zu: got done at "
+		    "%d, want %d",
+		    i, done, cases[i].done_at);
 		if (done) {
 			smtp_reply_flat(&r, flat, sizeof(flat));
-			cr_assert_eq(r.code, cases[i].code, "case %zu: got "
-			    "code %d, want %d", i, r.code, cases[i].code);
-			cr_assert_str_eq(r.dsn, cases[i].dsn, "case %zu: got "
-			    "dsn %s, want %s", i, r.dsn, cases[i].dsn);
-			cr_assert_str_eq(flat, cases[i].flat, "case %zu: got "
-			    "\"%s\", want \"%s\"", i, flat, cases[i].flat);
+			cr_assert_eq(r.code, cases[i].code,
+			    "case %zu: got "
+			    "code %d, want %d",
+			    i, r.code, cases[i].code);
+			cr_assert_str_eq(r.dsn, cases[i].dsn,
+			    "case %zu: got "
+			    "dsn %s, want %s",
+			    i, r.dsn, cases[i].dsn);
+			cr_assert_str_eq(flat, cases[i].flat,
+			    "case %zu: got "
+			    "\"%s\", want \"%s\"",
+			    i, flat, cases[i].flat);
 		}
 		smtp_reply_free(&r);
 	}
@@ -105,8 +113,10 @@ Test(smtp_reply, long_and_reused)
 	cr_assert_eq(smtp_reply_add(&r, L("250 2.1.0 end")), 1);
 	cr_assert_eq(r.code, 250);
 	cr_assert_str_eq(r.dsn, "2.1.0");
-	cr_assert(r.text.len <= SMTP_REPLY_TEXT_MAX, "got %zu octets of "
-	    "text, want at most %d", r.text.len, SMTP_REPLY_TEXT_MAX);
+	cr_assert(r.text.len <= SMTP_REPLY_TEXT_MAX,
+	    "got %zu octets of "
+	    "text, want at most %d",
+	    r.text.len, SMTP_REPLY_TEXT_MAX);
 	/* a complete reply is reset by the next line */
 	cr_assert_eq(smtp_reply_add(&r, L("451 4.3.0 again")), 1);
 	smtp_reply_flat(&r, flat, sizeof(flat));
@@ -121,7 +131,8 @@ Test(smtp_reply, long_and_reused)
 
 Test(smtp_reply, ehlo_and_xtext)
 {
-	static const char ehlo[] = "mx.example ESMTP PIPELINING\n"
+	static const char ehlo[] =
+	    "mx.example ESMTP PIPELINING\n"
 	    "250-PIPELINING\n250-SIZE 10240000\n250-8bitmime\n250-DSN\n"
 	    "250-SMTPUTF8\n250-STARTTLS\n250 CHUNKING";
 	char *discard[] = { "pipelining", "dsn", NULL };
@@ -148,7 +159,7 @@ Test(smtp_reply, ehlo_and_xtext)
 	r.code = 250;
 	smtp_ehlo_parse(&r, NULL, &f);
 	cr_assert(f.esmtp && f.pipelining && f.size && f.eightbitmime &&
-	    f.dsn && f.smtputf8 && f.starttls && f.chunking,
+	        f.dsn && f.smtputf8 && f.starttls && f.chunking,
 	    "got a feature missing");
 	cr_assert_eq(f.size_max, 10240000ULL, "got SIZE %llu", f.size_max);
 	smtp_ehlo_parse(&r, discard, &f);
@@ -164,10 +175,9 @@ Test(smtp_reply, ehlo_and_xtext)
 		pm_buf_puts(&r.text, "250-mx\n");
 		pm_buf_puts(&r.text, sizes[i].size_line);
 		smtp_ehlo_parse(&r, NULL, &f);
-		cr_assert(f.size == sizes[i].size && f.size_max ==
-		    sizes[i].max, "%s: got %d/%llu, want %d/%llu",
-		    sizes[i].size_line, f.size, f.size_max, sizes[i].size,
-		    sizes[i].max);
+		cr_assert(f.size == sizes[i].size && f.size_max == sizes[i].max,
+		    "%s: got %d/%llu, want %d/%llu", sizes[i].size_line, f.size,
+		    f.size_max, sizes[i].size, sizes[i].max);
 	}
 	smtp_reply_free(&r);
 

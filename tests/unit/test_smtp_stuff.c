@@ -26,8 +26,7 @@
 #define L(s) s, sizeof(s) - 1 /* keeps embedded NULs */
 
 static void
-stuff_split(const char *in, size_t len, size_t limit, size_t split,
-    pm_buf *out)
+stuff_split(const char *in, size_t len, size_t limit, size_t split, pm_buf *out)
 {
 	smtp_stuff st;
 
@@ -91,13 +90,13 @@ Test(smtp_stuff, table)
 			stuff_split(cases[i].in, cases[i].len, cases[i].limit,
 			    s, &out);
 			cr_assert(out.len == cases[i].wlen &&
-			    memcmp(out.data, cases[i].want, out.len) == 0,
-			    "case %zu split %zu: got \"%s\", want \"%s\"", i,
-			    s, out.data, cases[i].want);
+			        memcmp(out.data, cases[i].want, out.len) == 0,
+			    "case %zu split %zu: got \"%s\", want \"%s\"", i, s,
+			    out.data, cases[i].want);
 		}
 		stuff_bytes(cases[i].in, cases[i].len, cases[i].limit, &out);
 		cr_assert(out.len == cases[i].wlen &&
-		    memcmp(out.data, cases[i].want, out.len) == 0,
+		        memcmp(out.data, cases[i].want, out.len) == 0,
 		    "case %zu bytewise: got \"%s\", want \"%s\"", i, out.data,
 		    cases[i].want);
 	}
@@ -110,13 +109,19 @@ Test(smtp_stuff, table)
  * literal string, or an octet repeated n times.
  */
 typedef struct run {
-	const char *s;     /* literal, or NULL for c x n */
+	const char *s; /* literal, or NULL for c x n */
 	char c;
 	size_t n;
 } run;
 
-#define R(s) { s, 0, 0 }
-#define X(c, n) { NULL, c, n }
+#define R(s) \
+	{ \
+		s, 0, 0 \
+	}
+#define X(c, n) \
+	{ \
+		NULL, c, n \
+	}
 #define BRK R("\r\n ")
 #define RUNS_MAX 16
 #define DEF DEF_SMTP_LINE_LIMIT
@@ -160,33 +165,27 @@ Test(smtp_stuff, long_lines)
 		run in[RUNS_MAX];
 		run want[RUNS_MAX];
 	} cases[] = {
-		{ "5000-octet body line", DEF,
-		    { X('x', 5000), R("\r\n") },
+		{ "5000-octet body line", DEF, { X('x', 5000), R("\r\n") },
 		    { X('x', 998), BRK, X('x', 997), BRK, X('x', 997), BRK,
-		    X('x', 997), BRK, X('x', 997), BRK, X('x', 14),
-		    R("\r\n.\r\n") } },
+		        X('x', 997), BRK, X('x', 997), BRK, X('x', 14),
+		        R("\r\n.\r\n") } },
 		{ "5000-octet unfolded header", DEF,
 		    { R("X-Long: "), X('h', 4992), R("\r\n\r\nbody\r\n") },
 		    { R("X-Long: "), X('h', 990), BRK, X('h', 997), BRK,
-		    X('h', 997), BRK, X('h', 997), BRK, X('h', 997), BRK,
-		    X('h', 14), R("\r\n\r\nbody\r\n.\r\n") } },
-		{ "exactly 998", DEF,
-		    { X('x', 998), R("\r\nz\r\n") },
+		        X('h', 997), BRK, X('h', 997), BRK, X('h', 997), BRK,
+		        X('h', 14), R("\r\n\r\nbody\r\n.\r\n") } },
+		{ "exactly 998", DEF, { X('x', 998), R("\r\nz\r\n") },
 		    { X('x', 998), R("\r\nz\r\n.\r\n") } },
 		{ "exactly 998, last line without line end", DEF,
-		    { X('x', 998) },
-		    { X('x', 998), R("\r\n.\r\n") } },
-		{ "999", DEF,
-		    { X('x', 999), R("\r\n") },
+		    { X('x', 998) }, { X('x', 998), R("\r\n.\r\n") } },
+		{ "999", DEF, { X('x', 999), R("\r\n") },
 		    { X('x', 998), BRK, R("x\r\n.\r\n") } },
-		{ "1995: two full pieces", DEF,
-		    { X('x', 1995), R("\r\n") },
+		{ "1995: two full pieces", DEF, { X('x', 1995), R("\r\n") },
 		    { X('x', 998), BRK, X('x', 997), R("\r\n.\r\n") } },
 		{ "dot line of 998: the doubled dot is not counted", DEF,
 		    { R("."), X('x', 997), R("\r\n") },
 		    { R(".."), X('x', 997), R("\r\n.\r\n") } },
-		{ "dot line of 999", DEF,
-		    { R("."), X('x', 998), R("\r\n") },
+		{ "dot line of 999", DEF, { R("."), X('x', 998), R("\r\n") },
 		    { R(".."), X('x', 997), BRK, R("x\r\n.\r\n") } },
 		{ "a piece that starts with a dot", DEF,
 		    { X('x', 998), R(".\r\n") },
@@ -197,17 +196,13 @@ Test(smtp_stuff, long_lines)
 		{ "dot line after a broken line", DEF,
 		    { X('x', 999), R("\r\n.y\r\n") },
 		    { X('x', 998), BRK, R("x\r\n..y\r\n.\r\n") } },
-		{ "bare CR at the limit", DEF,
-		    { X('x', 998), R("\ry") },
+		{ "bare CR at the limit", DEF, { X('x', 998), R("\ry") },
 		    { X('x', 998), R("\r\ny\r\n.\r\n") } },
-		{ "bare LF at the limit", DEF,
-		    { X('x', 998), R("\ny") },
+		{ "bare LF at the limit", DEF, { X('x', 998), R("\ny") },
 		    { X('x', 998), R("\r\ny\r\n.\r\n") } },
-		{ "limit 0: never broken", 0,
-		    { X('x', 5000), R("\r\n") },
+		{ "limit 0: never broken", 0, { X('x', 5000), R("\r\n") },
 		    { X('x', 5000), R("\r\n.\r\n") } },
-		{ "limit 1 works as 2", 1,
-		    { R("abc") },
+		{ "limit 1 works as 2", 1, { R("abc") },
 		    { R("ab\r\n c\r\n.\r\n") } },
 	};
 	pm_buf in, want, out;
@@ -223,17 +218,18 @@ Test(smtp_stuff, long_lines)
 		for (s = 0; s <= in.len; s++) {
 			stuff_split(in.data, in.len, cases[i].limit, s, &out);
 			cr_assert(out.len == want.len &&
-			    memcmp(out.data, want.data, out.len) == 0,
+			        memcmp(out.data, want.data, out.len) == 0,
 			    "%s, split at %zu: got %zu octets, want %zu, "
-			    "first difference at %zu", cases[i].name, s,
-			    out.len, want.len, first_diff(&out, &want));
+			    "first difference at %zu",
+			    cases[i].name, s, out.len, want.len,
+			    first_diff(&out, &want));
 		}
 		stuff_bytes(in.data, in.len, cases[i].limit, &out);
 		cr_assert(out.len == want.len &&
-		    memcmp(out.data, want.data, out.len) == 0,
+		        memcmp(out.data, want.data, out.len) == 0,
 		    "%s, bytewise: got %zu octets, want %zu, first "
-		    "difference at %zu", cases[i].name, out.len, want.len,
-		    first_diff(&out, &want));
+		    "difference at %zu",
+		    cases[i].name, out.len, want.len, first_diff(&out, &want));
 	}
 	pm_buf_free(&in);
 	pm_buf_free(&want);
@@ -259,8 +255,9 @@ normalize(const char *in, size_t len, pm_buf *out)
 			pm_buf_append(out, in + i, 1);
 		}
 	}
-	if (out->len > 0 && (out->len < 2 ||
-	    memcmp(out->data + out->len - 2, "\r\n", 2) != 0)) {
+	if (out->len > 0 &&
+	    (out->len < 2 ||
+	        memcmp(out->data + out->len - 2, "\r\n", 2) != 0)) {
 		pm_buf_append(out, "\r\n", 2);
 	}
 }
@@ -283,12 +280,13 @@ Test(smtp_stuff, random_roundtrip)
 		for (i = 0; i < len; i++) {
 			in[i] = alphabet[random() % 4];
 		}
-		stuff_split(in, len, 0, len ? (size_t) random() % len : 0, &out);
+		stuff_split(in, len, 0, len ? (size_t) random() % len : 0,
+		    &out);
 		/* no bare CR or LF */
 		for (i = 0; i < out.len; i++) {
 			if (out.data[i] == '\r') {
 				cr_assert(i + 1 < out.len &&
-				    out.data[i + 1] == '\n',
+				        out.data[i + 1] == '\n',
 				    "got a bare CR at %zu", i);
 			}
 			if (out.data[i] == '\n') {
@@ -300,19 +298,23 @@ Test(smtp_stuff, random_roundtrip)
 		end = out.len >= 5 ? out.len - 5 : 0;
 		for (i = 0; i + 5 <= out.len; i++) {
 			if (memcmp(out.data + i, "\r\n.\r\n", 5) == 0) {
-				cr_assert_eq(i, end, "got <CRLF>.<CRLF> at %zu, "
-				    "want only at %zu", i, end);
+				cr_assert_eq(i, end,
+				    "got <CRLF>.<CRLF> at %zu, "
+				    "want only at %zu",
+				    i, end);
 			}
 		}
 		/* a server reads back the normalised content */
 		pm_buf_reset(&back);
 		pm_smtp_data_init(&d, PM_SMTP_DATA_DOT, &back, 0, 1);
 		used = pm_smtp_data_feed(&d, out.data, out.len);
-		cr_assert(d.done && used == out.len, "got done=%d used=%zu of "
-		    "%zu", d.done, used, out.len);
+		cr_assert(d.done && used == out.len,
+		    "got done=%d used=%zu of "
+		    "%zu",
+		    d.done, used, out.len);
 		normalize(in, len, &want);
 		cr_assert(back.len == want.len &&
-		    memcmp(back.data, want.data, want.len) == 0,
+		        memcmp(back.data, want.data, want.len) == 0,
 		    "round trip %d: got %zu octets, want %zu", n, back.len,
 		    want.len);
 	}
@@ -368,20 +370,24 @@ Test(smtp_stuff, random_limit)
 			    out.data[start + 1] == '.') {
 				wlen--;
 			}
-			cr_assert(wlen <= limit, "run %d: got a line of %zu "
-			    "octets, want at most %zu", n, wlen, limit);
+			cr_assert(wlen <= limit,
+			    "run %d: got a line of %zu "
+			    "octets, want at most %zu",
+			    n, wlen, limit);
 			start = i + 2;
 		}
 		/* a server reads it back; undoing the breaks restores it */
 		pm_buf_reset(&back);
 		pm_smtp_data_init(&d, PM_SMTP_DATA_DOT, &back, 0, 1);
 		used = pm_smtp_data_feed(&d, out.data, out.len);
-		cr_assert(d.done && used == out.len, "got done=%d used=%zu of "
-		    "%zu", d.done, used, out.len);
+		cr_assert(d.done && used == out.len,
+		    "got done=%d used=%zu of "
+		    "%zu",
+		    d.done, used, out.len);
 		unbreak(&back);
 		normalize(in, len, &want);
 		cr_assert(back.len == want.len &&
-		    memcmp(back.data, want.data, want.len) == 0,
+		        memcmp(back.data, want.data, want.len) == 0,
 		    "run %d (limit %zu): got %zu octets, want %zu", n, limit,
 		    back.len, want.len);
 	}

@@ -26,7 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WANT_ERR "in parameter smtpd_relay_restrictions or " \
+#define WANT_ERR \
+	"in parameter smtpd_relay_restrictions or " \
 	"smtpd_recipient_restrictions, specify at least one working " \
 	"instance of: reject_unauth_destination"
 
@@ -35,7 +36,7 @@ Test(access, relay_guard_table)
 	static const struct {
 		const char *relay;
 		const char *rcpt;
-		const char *classes;  /* "name=body": one class, or NULL */
+		const char *classes; /* "name=body": one class, or NULL */
 		int ok;
 	} cases[] = {
 		/* The defaults restrict relaying. */
@@ -65,11 +66,11 @@ Test(access, relay_guard_table)
 		    NULL, 0 },
 		/* Restriction classes count for what they hold. */
 		{ "guard", "", "guard=permit_mynetworks, reject", 1 },
-		{ "permit_mynetworks guard", "", "guard=defer_unauth_destination",
-		    1 },
+		{ "permit_mynetworks guard", "",
+		    "guard=defer_unauth_destination", 1 },
 		{ "guard", "", "guard=permit_mynetworks", 0 },
 		{ "guard", "", "guard=permit, reject", 0 },
-		{ "", "guard", "guard=guard", 0 },            /* recursive */
+		{ "", "guard", "guard=guard", 0 }, /* recursive */
 		{ "", "guard", "guard=guard, reject", 1 },
 	};
 	pm_access *a;
@@ -99,14 +100,16 @@ Test(access, relay_guard_table)
 		err = NULL;
 		a = pm_access_new(NULL, NULL, &err);
 		if (cases[i].ok) {
-			cr_expect_not_null(a, "relay=\"%s\" rcpt=\"%s\" class "
+			cr_expect_not_null(a,
+			    "relay=\"%s\" rcpt=\"%s\" class "
 			    "%s: got \"%s\", want accepted",
 			    cases[i].relay ? cases[i].relay : "(default)",
 			    cases[i].rcpt ? cases[i].rcpt : "(default)",
 			    cases[i].classes ? cases[i].classes : "-",
 			    err ? err : "");
 		} else {
-			cr_expect_null(a, "relay=\"%s\" rcpt=\"%s\" class %s: "
+			cr_expect_null(a,
+			    "relay=\"%s\" rcpt=\"%s\" class %s: "
 			    "accepted, want refused",
 			    cases[i].relay ? cases[i].relay : "(default)",
 			    cases[i].rcpt ? cases[i].rcpt : "(default)",
@@ -128,7 +131,7 @@ Test(access, default_mynetworks)
 	} cases[] = {
 		{ "127.0.0.1", 1 },
 		{ "::1", 1 },
-		{ "127.0.0.6", 0 },     /* Istio/Envoy sidecar source */
+		{ "127.0.0.6", 0 }, /* Istio/Envoy sidecar source */
 		{ "127.0.0.2", 0 },
 		{ "127.255.255.254", 0 },
 		{ "127.0.0.0", 0 },
@@ -150,8 +153,10 @@ Test(access, default_mynetworks)
 	cr_assert_not_null(a, "defaults: %s", err ? err : "");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		got = pm_access_mynetworks(a, cases[i].addr);
-		cr_expect_eq(got, cases[i].in, "\"%s\" in default mynetworks: "
-		    "got %d, want %d", cases[i].addr, got, cases[i].in);
+		cr_expect_eq(got, cases[i].in,
+		    "\"%s\" in default mynetworks: "
+		    "got %d, want %d",
+		    cases[i].addr, got, cases[i].in);
 	}
 	pm_access_free(a);
 }

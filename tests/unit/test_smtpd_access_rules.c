@@ -30,16 +30,16 @@
 #include "smtpd_access_helper.h"
 
 /* A sender access table with every action of access(5). */
-#define SENDER_TABLE                                                      \
-	"check_sender_access inline:{ ok.test=OK, rej.test=REJECT, "       \
-	"{ rejtext.test = REJECT go away }, dunno.test=DUNNO, "            \
-	"{ t4.test = 450 try later }, { t5.test = 550 5.1.1 no such }, "   \
-	"{ t5x.test = 550 4.2.2 mismatched }, def.test=DEFER, "            \
-	"dip.test=DEFER_IF_PERMIT, hold.test=HOLD, disc.test=DISCARD, "    \
-	"num.test=12345, { rn.test = permit_mynetworks, reject }, "        \
-	"bad.test=bogus_restriction, "                                     \
-	"{ tbl.test = check_sender_access inline:{a=b} }, <>=REJECT, "     \
-	"friend.test=friendly, relay.test=RELAY, "                         \
+#define SENDER_TABLE \
+	"check_sender_access inline:{ ok.test=OK, rej.test=REJECT, " \
+	"{ rejtext.test = REJECT go away }, dunno.test=DUNNO, " \
+	"{ t4.test = 450 try later }, { t5.test = 550 5.1.1 no such }, " \
+	"{ t5x.test = 550 4.2.2 mismatched }, def.test=DEFER, " \
+	"dip.test=DEFER_IF_PERMIT, hold.test=HOLD, disc.test=DISCARD, " \
+	"num.test=12345, { rn.test = permit_mynetworks, reject }, " \
+	"bad.test=bogus_restriction, " \
+	"{ tbl.test = check_sender_access inline:{a=b} }, <>=REJECT, " \
+	"friend.test=friendly, relay.test=RELAY, " \
 	"{ warn.test = WARN look at this } }"
 
 static const struct kv cfg_none[] = { { NULL, NULL } };
@@ -50,24 +50,29 @@ static const struct kv cfg_sender[] = {
 	{ NULL, NULL },
 };
 static const struct kv cfg_relay_code[] = {
-	{ "relay_domains_reject_code", "450" }, { NULL, NULL } };
+	{ "relay_domains_reject_code", "450" }, { NULL, NULL }
+};
 static const struct kv cfg_defer_unauth[] = {
 	{ "smtpd_relay_restrictions",
 	    "permit_mynetworks defer_unauth_destination" },
 	{ NULL, NULL },
 };
 static const struct kv cfg_no_unlisted[] = {
-	{ "smtpd_reject_unlisted_recipient", "no" }, { NULL, NULL } };
+	{ "smtpd_reject_unlisted_recipient", "no" }, { NULL, NULL }
+};
 static const struct kv cfg_unk_local_450[] = {
-	{ "unknown_local_recipient_reject_code", "450" }, { NULL, NULL } };
+	{ "unknown_local_recipient_reject_code", "450" }, { NULL, NULL }
+};
 static const struct kv cfg_client[] = {
-	{ "smtpd_client_restrictions", "check_client_access inline:{ "
+	{ "smtpd_client_restrictions",
+	    "check_client_access inline:{ "
 	    "192.0.2.66=REJECT, 198.51.100=OK, "
 	    "{ bad.host.test = 554 5.7.1 go away }, 2001:db8=REJECT }" },
 	{ NULL, NULL },
 };
 static const struct kv cfg_helo[] = {
-	{ "smtpd_helo_restrictions", "check_helo_access inline:{ "
+	{ "smtpd_helo_restrictions",
+	    "check_helo_access inline:{ "
 	    "evil.test=REJECT }, reject_invalid_helo_hostname, "
 	    "reject_non_fqdn_helo_hostname" },
 	{ NULL, NULL },
@@ -79,22 +84,26 @@ static const struct kv cfg_fqdn[] = {
 };
 static const struct kv cfg_nodelay[] = {
 	{ "smtpd_delay_reject", "no" },
-	{ "smtpd_client_restrictions", "check_client_access "
+	{ "smtpd_client_restrictions",
+	    "check_client_access "
 	    "inline:{ 192.0.2.66=REJECT }" },
-	{ "smtpd_helo_restrictions", "check_helo_access "
+	{ "smtpd_helo_restrictions",
+	    "check_helo_access "
 	    "inline:{ evil.test=REJECT }" },
 	{ "smtpd_sender_restrictions", "reject_non_fqdn_sender" },
 	{ NULL, NULL },
 };
 static const struct kv cfg_delay[] = {
-	{ "smtpd_client_restrictions", "check_client_access "
+	{ "smtpd_client_restrictions",
+	    "check_client_access "
 	    "inline:{ 192.0.2.66=REJECT }" },
 	{ NULL, NULL },
 };
-static const struct kv cfg_data[] = {
-	{ "smtpd_data_restrictions", "reject" }, { NULL, NULL } };
+static const struct kv cfg_data[] = { { "smtpd_data_restrictions", "reject" },
+	{ NULL, NULL } };
 static const struct kv cfg_defer_if[] = {
-	{ "smtpd_sender_restrictions", "defer_if_reject, "
+	{ "smtpd_sender_restrictions",
+	    "defer_if_reject, "
 	    "check_sender_access inline:{ rej.test=REJECT }, "
 	    "warn_if_reject, check_sender_access inline:{ w.test=REJECT }" },
 	{ NULL, NULL },
@@ -126,50 +135,57 @@ static const struct check_case relay_cases[] = {
 	{ "outside client may not relay", cfg_none, R, OUT, NULL, "h.test",
 	    "s@x.test", REM, 0, 554, "5.7.1",
 	    "<x@remote.example>: Relay access denied", 0, 0 },
-	{ "IPv6 outside client may not relay", cfg_none, R, "2001:db8::5",
-	    NULL, "h.test", "s@x.test", REM, 0, 554, "5.7.1",
+	{ "IPv6 outside client may not relay", cfg_none, R, "2001:db8::5", NULL,
+	    "h.test", "s@x.test", REM, 0, 554, "5.7.1",
 	    "<x@remote.example>: Relay access denied", 0, 0 },
-	{ "IPv6 loopback is in mynetworks", cfg_none, R, "::1", NULL,
-	    "h.test", "s@x.test", REM, 0, 0, NULL, NULL, 0, 0 },
+	{ "IPv6 loopback is in mynetworks", cfg_none, R, "::1", NULL, "h.test",
+	    "s@x.test", REM, 0, 0, NULL, NULL, 0, 0 },
 	{ "local recipient from outside", cfg_none, R, OUT, NULL, "h.test",
 	    "s@x.test", LOC, 0, 0, NULL, NULL, 0, 0 },
 	{ "relay_domains from outside", cfg_none, R, OUT, NULL, "h.test",
 	    "s@x.test", "u@relay.test", 0, 0, NULL, NULL, 0, 0 },
-	{ "SASL client may relay", cfg_none, R, OUT, NULL, "h.test",
-	    "s@x.test", REM, 1, 0, NULL, NULL, 0, 0 },
+	{ "SASL client may relay", cfg_none, R, OUT, NULL, "h.test", "s@x.test",
+	    REM, 1, 0, NULL, NULL, 0, 0 },
 	{ "relay_domains_reject_code 450", cfg_relay_code, R, OUT, NULL,
 	    "h.test", "s@x.test", REM, 0, 450, "4.7.1",
 	    "<x@remote.example>: Relay access denied", 0, 0 },
-	{ "defer_unauth_destination", cfg_defer_unauth, R, OUT, NULL,
-	    "h.test", "s@x.test", REM, 0, 450, "4.7.1",
+	{ "defer_unauth_destination", cfg_defer_unauth, R, OUT, NULL, "h.test",
+	    "s@x.test", REM, 0, 450, "4.7.1",
 	    "<x@remote.example>: Relay access denied", 0, 0 },
-	{ "percent hack is not a relay path", cfg_none, R, OUT, NULL,
-	    "h.test", "s@x.test", "u%remote.example@example.com", 0, 554,
-	    "5.7.1", "<u%remote.example@example.com>: Relay access denied",
-	    0, 0 },
+	{ "percent hack is not a relay path", cfg_none, R, OUT, NULL, "h.test",
+	    "s@x.test", "u%remote.example@example.com", 0, 554, "5.7.1",
+	    "<u%remote.example@example.com>: Relay access denied", 0, 0 },
 	{ "unknown local user", cfg_none, R, OUT, NULL, "h.test", "s@x.test",
-	    "nobody@example.com", 0, 550, "5.1.1", "<nobody@example.com>: "
+	    "nobody@example.com", 0, 550, "5.1.1",
+	    "<nobody@example.com>: "
 	    "Recipient address rejected: User unknown in local recipient "
-	    "table", 0, 0 },
+	    "table",
+	    0, 0 },
 	{ "unknown local user from mynetworks", cfg_none, R, MYNET, NULL,
 	    "h.test", "s@x.test", "nobody@example.com", 0, 550, "5.1.1",
 	    "<nobody@example.com>: Recipient address rejected: User unknown "
-	    "in local recipient table", 0, 0 },
-	{ "smtpd_reject_unlisted_recipient=no", cfg_no_unlisted, R, OUT,
-	    NULL, "h.test", "s@x.test", "nobody@example.com", 0, 0, NULL,
-	    NULL, 0, 0 },
+	    "in local recipient table",
+	    0, 0 },
+	{ "smtpd_reject_unlisted_recipient=no", cfg_no_unlisted, R, OUT, NULL,
+	    "h.test", "s@x.test", "nobody@example.com", 0, 0, NULL, NULL, 0,
+	    0 },
 	{ "relocated user", cfg_none, R, OUT, NULL, "h.test", "s@x.test",
-	    "gone@example.com", 0, 550, "5.1.6", "<gone@example.com>: "
+	    "gone@example.com", 0, 550, "5.1.6",
+	    "<gone@example.com>: "
 	    "Recipient address rejected: User has moved to new@else.test",
 	    0, 0 },
-	{ "unknown_local_recipient_reject_code 450", cfg_unk_local_450, R,
-	    OUT, NULL, "h.test", "s@x.test", "nobody@example.com", 0, 450,
-	    "4.1.1", "<nobody@example.com>: Recipient address rejected: "
-	    "User unknown in local recipient table", 0, 0 },
+	{ "unknown_local_recipient_reject_code 450", cfg_unk_local_450, R, OUT,
+	    NULL, "h.test", "s@x.test", "nobody@example.com", 0, 450, "4.1.1",
+	    "<nobody@example.com>: Recipient address rejected: "
+	    "User unknown in local recipient table",
+	    0, 0 },
 };
 
-#define S(s, code, dsn, text) { "sender " s, cfg_sender, R, OUT, NULL, \
-	"h.test", s, LOC, 0, code, dsn, text, 0, 0 }
+#define S(s, code, dsn, text) \
+	{ \
+		"sender " s, cfg_sender, R, OUT, NULL, "h.test", s, LOC, 0, \
+		    code, dsn, text, 0, 0 \
+	}
 
 static const struct check_case access_cases[] = {
 	S("s@ok.test", 0, NULL, NULL),
@@ -207,12 +223,12 @@ static const struct check_case access_cases[] = {
 	{ "reject beats defer_if_permit", cfg_sender, R, OUT, NULL, "h.test",
 	    "s@dip.test", REM, 0, 554, "5.7.1",
 	    "<x@remote.example>: Relay access denied", 0, 0 },
-	{ "restriction names as result, mynetworks", cfg_sender, R, MYNET,
-	    NULL, "h.test", "s@rn.test", LOC, 0, 0, NULL, NULL, 0, 0 },
-	{ "HOLD", cfg_sender, R, OUT, NULL, "h.test", "s@hold.test", LOC, 0,
-	    0, NULL, NULL, 1, 0 },
-	{ "DISCARD", cfg_sender, R, OUT, NULL, "h.test", "s@disc.test", LOC,
-	    0, 0, NULL, NULL, 0, 1 },
+	{ "restriction names as result, mynetworks", cfg_sender, R, MYNET, NULL,
+	    "h.test", "s@rn.test", LOC, 0, 0, NULL, NULL, 0, 0 },
+	{ "HOLD", cfg_sender, R, OUT, NULL, "h.test", "s@hold.test", LOC, 0, 0,
+	    NULL, NULL, 1, 0 },
+	{ "DISCARD", cfg_sender, R, OUT, NULL, "h.test", "s@disc.test", LOC, 0,
+	    0, NULL, NULL, 0, 1 },
 	{ "client REJECT", cfg_client, R, "192.0.2.66", NULL, "h.test",
 	    "s@x.test", LOC, 0, 554, "5.7.1",
 	    "<unknown[192.0.2.66]>: Client host rejected: Access denied", 0,
@@ -222,35 +238,41 @@ static const struct check_case access_cases[] = {
 	    "<x@remote.example>: Relay access denied", 0, 0 },
 	{ "client parent domain", cfg_client, R, "192.0.2.9",
 	    "mx.bad.host.test", "h.test", "s@x.test", LOC, 0, 554, "5.7.1",
-	    "<mx.bad.host.test[192.0.2.9]>: Client host rejected: go away",
-	    0, 0 },
+	    "<mx.bad.host.test[192.0.2.9]>: Client host rejected: go away", 0,
+	    0 },
 	{ "client IPv6 prefix", cfg_client, R, "2001:db8::7", NULL, "h.test",
 	    "s@x.test", LOC, 0, 554, "5.7.1",
 	    "<unknown[2001:db8::7]>: Client host rejected: Access denied", 0,
 	    0 },
 	{ "bogus client address", cfg_client, R, "not an address", NULL,
 	    "h.test", "s@x.test", LOC, 0, 0, NULL, NULL, 0, 0 },
-	{ "helo access", cfg_helo, R, OUT, NULL, "evil.test", "s@x.test",
-	    LOC, 0, 554, "5.7.1",
+	{ "helo access", cfg_helo, R, OUT, NULL, "evil.test", "s@x.test", LOC,
+	    0, 554, "5.7.1",
 	    "<evil.test>: Helo command rejected: Access denied", 0, 0 },
-	{ "invalid helo", cfg_helo, R, OUT, NULL, "bad_host!", "s@x.test",
-	    LOC, 0, 501, "5.5.2",
-	    "<bad_host!>: Helo command rejected: Invalid name", 0, 0 },
-	{ "non-FQDN helo", cfg_helo, R, OUT, NULL, "localhost", "s@x.test",
-	    LOC, 0, 504, "5.5.2", "<localhost>: Helo command rejected: "
-	    "need fully-qualified hostname", 0, 0 },
+	{ "invalid helo", cfg_helo, R, OUT, NULL, "bad_host!", "s@x.test", LOC,
+	    0, 501, "5.5.2", "<bad_host!>: Helo command rejected: Invalid name",
+	    0, 0 },
+	{ "non-FQDN helo", cfg_helo, R, OUT, NULL, "localhost", "s@x.test", LOC,
+	    0, 504, "5.5.2",
+	    "<localhost>: Helo command rejected: "
+	    "need fully-qualified hostname",
+	    0, 0 },
 	{ "helo address literal", cfg_helo, R, OUT, NULL, "[192.0.2.1]",
 	    "s@x.test", LOC, 0, 0, NULL, NULL, 0, 0 },
 	{ "no helo yet", cfg_helo, R, OUT, NULL, NULL, "s@x.test", LOC, 0, 0,
 	    NULL, NULL, 0, 0 },
-	{ "non-FQDN sender", cfg_fqdn, R, OUT, NULL, "h.test", "user", LOC,
-	    0, 504, "5.5.2", "<user>: Sender address rejected: need "
-	    "fully-qualified address", 0, 0 },
+	{ "non-FQDN sender", cfg_fqdn, R, OUT, NULL, "h.test", "user", LOC, 0,
+	    504, "5.5.2",
+	    "<user>: Sender address rejected: need "
+	    "fully-qualified address",
+	    0, 0 },
 	{ "non-FQDN sender domain", cfg_fqdn, R, OUT, NULL, "h.test",
-	    "user@host", LOC, 0, 504, "5.5.2", "<user@host>: Sender address "
-	    "rejected: need fully-qualified address", 0, 0 },
-	{ "null sender is fine", cfg_fqdn, R, OUT, NULL, "h.test", "", LOC,
-	    0, 0, NULL, NULL, 0, 0 },
+	    "user@host", LOC, 0, 504, "5.5.2",
+	    "<user@host>: Sender address "
+	    "rejected: need fully-qualified address",
+	    0, 0 },
+	{ "null sender is fine", cfg_fqdn, R, OUT, NULL, "h.test", "", LOC, 0,
+	    0, NULL, NULL, 0, 0 },
 	{ "sender address literal", cfg_fqdn, R, OUT, NULL, "h.test",
 	    "u@[192.0.2.1]", LOC, 0, 0, NULL, NULL, 0, 0 },
 	{ "sender trailing dot", cfg_fqdn, R, OUT, NULL, "h.test",
@@ -258,7 +280,8 @@ static const struct check_case access_cases[] = {
 	{ "non-FQDN recipient after mynetworks permit", cfg_fqdn, R, MYNET,
 	    NULL, "h.test", "s@x.test", "bob", 0, 504, "5.5.2",
 	    "<bob>: Recipient address rejected: need fully-qualified "
-	    "address", 0, 0 },
+	    "address",
+	    0, 0 },
 	{ "delay_reject=no: CONNECT", cfg_nodelay, PM_ACCESS_CONNECT,
 	    "192.0.2.66", NULL, NULL, NULL, NULL, 0, 554, "5.7.1",
 	    "<unknown[192.0.2.66]>: Client host rejected: Access denied", 0,
@@ -267,14 +290,16 @@ static const struct check_case access_cases[] = {
 	    "evil.test", NULL, NULL, 0, 554, "5.7.1",
 	    "<evil.test>: Helo command rejected: Access denied", 0, 0 },
 	{ "delay_reject=no: MAIL", cfg_nodelay, PM_ACCESS_MAIL, OUT, NULL,
-	    "h.test", "user", NULL, 0, 504, "5.5.2", "<user>: Sender address "
-	    "rejected: need fully-qualified address", 0, 0 },
-	{ "delay_reject=no: RCPT skips early lists", cfg_nodelay, R,
-	    "192.0.2.66", NULL, "evil.test", "user", LOC, 0, 0, NULL, NULL,
+	    "h.test", "user", NULL, 0, 504, "5.5.2",
+	    "<user>: Sender address "
+	    "rejected: need fully-qualified address",
 	    0, 0 },
+	{ "delay_reject=no: RCPT skips early lists", cfg_nodelay, R,
+	    "192.0.2.66", NULL, "evil.test", "user", LOC, 0, 0, NULL, NULL, 0,
+	    0 },
 	{ "delay_reject=yes: CONNECT decides nothing", cfg_delay,
-	    PM_ACCESS_CONNECT, "192.0.2.66", NULL, NULL, NULL, NULL, 0, 0,
-	    NULL, NULL, 0, 0 },
+	    PM_ACCESS_CONNECT, "192.0.2.66", NULL, NULL, NULL, NULL, 0, 0, NULL,
+	    NULL, 0, 0 },
 	{ "delay_reject=yes: at RCPT", cfg_delay, R, "192.0.2.66", NULL,
 	    "h.test", "s@x.test", LOC, 0, 554, "5.7.1",
 	    "<unknown[192.0.2.66]>: Client host rejected: Access denied", 0,
@@ -282,11 +307,13 @@ static const struct check_case access_cases[] = {
 	{ "data restrictions", cfg_data, PM_ACCESS_DATA, OUT, NULL, "h.test",
 	    "s@x.test", LOC, 0, 554, "5.7.1",
 	    "<DATA>: Data command rejected: Access denied", 0, 0 },
-	{ "defer_if_reject", cfg_defer_if, R, OUT, NULL, "h.test",
-	    "s@rej.test", LOC, 0, 450, "4.7.1", "<s@rej.test>: Sender address "
-	    "rejected: defer_if_reject requested", 0, 0 },
-	{ "warn_if_reject", cfg_defer_if, R, OUT, NULL, "h.test",
-	    "s@w.test", LOC, 0, 0, NULL, NULL, 0, 0 },
+	{ "defer_if_reject", cfg_defer_if, R, OUT, NULL, "h.test", "s@rej.test",
+	    LOC, 0, 450, "4.7.1",
+	    "<s@rej.test>: Sender address "
+	    "rejected: defer_if_reject requested",
+	    0, 0 },
+	{ "warn_if_reject", cfg_defer_if, R, OUT, NULL, "h.test", "s@w.test",
+	    LOC, 0, 0, NULL, NULL, 0, 0 },
 };
 
 static const struct check_case dns_cases[] = {
@@ -297,16 +324,21 @@ static const struct check_case dns_cases[] = {
 	{ "sender domain with only AAAA", cfg_dns, R, OUT, NULL,
 	    "mx1.example.test", "s@v6only.test", LOC, 0, 0, NULL, NULL, 0, 0 },
 	{ "sender domain NXDOMAIN", cfg_dns, R, OUT, NULL, "mx1.example.test",
-	    "s@nothere.test", LOC, 0, 450, "4.1.8", "<s@nothere.test>: "
-	    "Sender address rejected: Domain not found", 0, 0 },
+	    "s@nothere.test", LOC, 0, 450, "4.1.8",
+	    "<s@nothere.test>: "
+	    "Sender address rejected: Domain not found",
+	    0, 0 },
 	{ "sender domain null MX", cfg_dns, R, OUT, NULL, "mx1.example.test",
-	    "s@nullmx.test", LOC, 0, 550, "5.7.27", "<s@nullmx.test>: Sender "
+	    "s@nullmx.test", LOC, 0, 550, "5.7.27",
+	    "<s@nullmx.test>: Sender "
 	    "address rejected: Domain nullmx.test does not accept mail "
-	    "(nullMX)", 0, 0 },
-	{ "sender domain DNS failure: defer if permit", cfg_dns, R, OUT,
-	    NULL, "mx1.example.test", "s@outside.example", LOC, 0, 450,
-	    "4.1.8", "<s@outside.example>: Sender address rejected: Domain "
-	    "not found", 0, 0 },
+	    "(nullMX)",
+	    0, 0 },
+	{ "sender domain DNS failure: defer if permit", cfg_dns, R, OUT, NULL,
+	    "mx1.example.test", "s@outside.example", LOC, 0, 450, "4.1.8",
+	    "<s@outside.example>: Sender address rejected: Domain "
+	    "not found",
+	    0, 0 },
 	{ "sender DNS failure, then relay denied", cfg_dns, R, OUT, NULL,
 	    "mx1.example.test", "s@outside.example", REM, 0, 554, "5.7.1",
 	    "<x@remote.example>: Relay access denied", 0, 0 },
@@ -318,19 +350,25 @@ static const struct check_case dns_cases[] = {
 	    0 },
 	{ "recipient domain NXDOMAIN", cfg_dns, R, MYNET, NULL,
 	    "mx1.example.test", "s@example.test", "x@nothere.test", 0, 450,
-	    "4.1.2", "<x@nothere.test>: Recipient address rejected: Domain "
-	    "not found", 0, 0 },
+	    "4.1.2",
+	    "<x@nothere.test>: Recipient address rejected: Domain "
+	    "not found",
+	    0, 0 },
 	{ "unknown helo host", cfg_dns, R, OUT, NULL, "nohost.test",
 	    "s@example.test", LOC, 0, 450, "4.7.1",
 	    "<nohost.test>: Helo command rejected: Host not found", 0, 0 },
-	{ "reverse name exists", cfg_client_rev, R, "127.0.0.3", NULL,
-	    "h.test", "s@x.test", LOC, 0, 0, NULL, NULL, 0, 0 },
+	{ "reverse name exists", cfg_client_rev, R, "127.0.0.3", NULL, "h.test",
+	    "s@x.test", LOC, 0, 0, NULL, NULL, 0, 0 },
 	{ "no reverse name", cfg_client_rev, R, "127.0.0.4", NULL, "h.test",
-	    "s@x.test", LOC, 0, 450, "4.7.25", "Client host rejected: cannot "
-	    "find your reverse hostname, [127.0.0.4]", 0, 0 },
+	    "s@x.test", LOC, 0, 450, "4.7.25",
+	    "Client host rejected: cannot "
+	    "find your reverse hostname, [127.0.0.4]",
+	    0, 0 },
 	{ "unknown client hostname", cfg_client_name, R, "127.0.0.3", NULL,
-	    "h.test", "s@x.test", LOC, 0, 450, "4.7.25", "Client host "
-	    "rejected: cannot find your hostname, [127.0.0.3]", 0, 0 },
+	    "h.test", "s@x.test", LOC, 0, 450, "4.7.25",
+	    "Client host "
+	    "rejected: cannot find your hostname, [127.0.0.3]",
+	    0, 0 },
 	{ "verified client hostname", cfg_client_name, R, "127.0.0.3",
 	    "aonly.test", "h.test", "s@x.test", LOC, 0, 0, NULL, NULL, 0, 0 },
 };
@@ -343,8 +381,7 @@ Test(smtpd_check, relay_and_recipients)
 
 Test(smtpd_check, access_tables_and_syntax)
 {
-	run_cases(access_cases,
-	    sizeof(access_cases) / sizeof(access_cases[0]));
+	run_cases(access_cases, sizeof(access_cases) / sizeof(access_cases[0]));
 	LEAK_CHECK();
 }
 
@@ -376,7 +413,8 @@ Test(smtpd_check, config_errors)
 		{ "reject_code", "200", "reject_code: bad reply code" },
 		{ "access_map_reject_code", "55x", "access_map_reject_code" },
 		{ "smtpd_delay_reject", "maybe", "smtpd_delay_reject" },
-		{ "smtpd_restriction_classes", "permit", "already a restriction" },
+		{ "smtpd_restriction_classes", "permit",
+		    "already a restriction" },
 		{ "smtpd_restriction_classes", "undefined_class",
 		    "has no definition" },
 		{ "mynetworks", "10.0.0.0/33", "mynetworks" },
@@ -401,7 +439,8 @@ Test(smtpd_check, config_errors)
 	}
 	/* Every known name parses (aliases included); the defaults work. */
 	configure(NULL);
-	pm_cfg_set("smtpd_recipient_restrictions", "permit_mynetworks, "
+	pm_cfg_set("smtpd_recipient_restrictions",
+	    "permit_mynetworks, "
 	    "permit_sasl_authenticated, reject_unauth_destination, "
 	    "defer_unauth_destination, permit_auth_destination, "
 	    "reject_unlisted_recipient, check_recipient_maps, "
@@ -418,9 +457,11 @@ Test(smtpd_check, config_errors)
 	a = pm_access_new(NULL, NULL, &err);
 	cr_expect_not_null(a, "all restriction names: %s", err ? err : "");
 	free(err);
-	cr_expect(pm_access_mynetworks(a, "127.0.0.1"), "127.0.0.1 not in "
+	cr_expect(pm_access_mynetworks(a, "127.0.0.1"),
+	    "127.0.0.1 not in "
 	    "mynetworks");
-	cr_expect(!pm_access_mynetworks(a, "192.0.2.1"), "192.0.2.1 in "
+	cr_expect(!pm_access_mynetworks(a, "192.0.2.1"),
+	    "192.0.2.1 in "
 	    "mynetworks");
 	pm_access_free(a);
 	LEAK_CHECK();
@@ -434,8 +475,8 @@ Test(smtpd_check, idle_stages)
 {
 	static const struct {
 		const char *delay;
-		const char *list;   /* parameter given one restriction */
-		int want[5];        /* idle? CONNECT HELO MAIL RCPT DATA */
+		const char *list; /* parameter given one restriction */
+		int want[5];      /* idle? CONNECT HELO MAIL RCPT DATA */
 	} cases[] = {
 		{ "yes", NULL, { 1, 1, 1, 0, 1 } },
 		{ "no", NULL, { 1, 1, 1, 0, 1 } },
@@ -461,8 +502,10 @@ Test(smtpd_check, idle_stages)
 		cr_assert_not_null(a, "case %zu: %s", i, err ? err : "");
 		for (st = PM_ACCESS_CONNECT; st <= PM_ACCESS_DATA; st++) {
 			cr_expect_eq(pm_access_stage_idle(a, st),
-			    cases[i].want[st], "case %zu (delay=%s, %s) stage "
-			    "%d: got idle=%d, want %d", i, cases[i].delay,
+			    cases[i].want[st],
+			    "case %zu (delay=%s, %s) stage "
+			    "%d: got idle=%d, want %d",
+			    i, cases[i].delay,
 			    cases[i].list ? cases[i].list : "no list", st,
 			    pm_access_stage_idle(a, st), cases[i].want[st]);
 		}
@@ -484,8 +527,8 @@ Test(smtpd_check, hostile_input_and_rewrite_down)
 
 	/* Rewrite service down: "451 4.3.0 Temporary lookup failure". */
 	configure(cfg_sender);
-	clnt = pm_rewrite_clnt_new("ipc:///tmp/pm-test-smtpd-check-nobody",
-	    300);
+	clnt =
+	    pm_rewrite_clnt_new("ipc:///tmp/pm-test-smtpd-check-nobody", 300);
 	cr_assert_not_null(clnt);
 	a = pm_access_new(resolve_clnt, clnt, &err);
 	cr_assert_not_null(a, "pm_access_new: %s", err ? err : "?");

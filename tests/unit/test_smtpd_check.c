@@ -35,7 +35,7 @@ rewrite_binary(void)
 	}
 #endif
 	return (access("build/bin/rewrite", X_OK) == 0 ? "build/bin/rewrite" :
-	    NULL);
+	                                                 NULL);
 }
 
 static pid_t
@@ -49,15 +49,15 @@ rewrite_start(const char *bin, const char *url)
 	int fd;
 	int i;
 
-	argv[argc++] = (char *)"rewrite";
-	argv[argc++] = (char *)"-c";
-	argv[argc++] = (char *)"/nonexistent";
-	argv[argc++] = (char *)"-o";
+	argv[argc++] = (char *) "rewrite";
+	argv[argc++] = (char *) "-c";
+	argv[argc++] = (char *) "/nonexistent";
+	argv[argc++] = (char *) "-o";
 	argv[argc++] = pm_asprintf("rewrite_listen=%s", url);
-	argv[argc++] = (char *)"-o";
-	argv[argc++] = (char *)"rewrite_metrics_listen=";
+	argv[argc++] = (char *) "-o";
+	argv[argc++] = (char *) "rewrite_metrics_listen=";
 	for (kv = base_cfg; kv->name != NULL; kv++) {
-		argv[argc++] = (char *)"-o";
+		argv[argc++] = (char *) "-o";
 		argv[argc++] = pm_asprintf("%s=%s", kv->name, kv->value);
 	}
 	argv[argc] = NULL;
@@ -135,10 +135,11 @@ Test(smtpd_check, smtpd_layer_with_rewrite_service)
 	int i;
 
 	if (bin == NULL) {
-		cr_skip_test("build/bin/rewrite not built: run make bins first");
+		cr_skip_test(
+		    "build/bin/rewrite not built: run make bins first");
 	}
 	snprintf(url, sizeof(url), "ipc:///tmp/pm-test-smtpd-check-%d.sock",
-	    (int)getpid());
+	    (int) getpid());
 	pid = rewrite_start(bin, url);
 	cr_assert_gt(pid, 0, "fork failed");
 	layer_configure(url, "");
@@ -155,12 +156,13 @@ Test(smtpd_check, smtpd_layer_with_rewrite_service)
 	cr_expect_eq(res.code, 554, "relay: got %d, want 554", res.code);
 	cr_expect_str_eq(res.text, "<x@remote.example>: Relay access denied");
 	layer_rcpt("nobody@example.com", &res);
-	cr_expect_eq(res.code, 550, "unknown user: got %d, want 550",
-	    res.code);
+	cr_expect_eq(res.code, 550, "unknown user: got %d, want 550", res.code);
 	cr_expect_str_eq(res.dsn, "5.1.1");
-	cr_expect_str_eq(res.text, "<nobody@example.com>: Recipient address "
+	cr_expect_str_eq(res.text,
+	    "<nobody@example.com>: Recipient address "
 	    "rejected: User unknown in local recipient table");
-	cr_expect(smtpd_check_mynetworks("127.0.0.1"), "127.0.0.1: not in "
+	cr_expect(smtpd_check_mynetworks("127.0.0.1"),
+	    "127.0.0.1: not in "
 	    "mynetworks");
 	cr_expect(!smtpd_check_mynetworks(OUT), "192.0.2.1 in mynetworks");
 
@@ -170,8 +172,8 @@ Test(smtpd_check, smtpd_layer_with_rewrite_service)
 		    0);
 	}
 	for (i = 0; i < 20; i++) {
-		pm_cfg_set("smtpd_recipient_restrictions", i % 2 ? "" :
-		    "reject");
+		pm_cfg_set("smtpd_recipient_restrictions",
+		    i % 2 ? "" : "reject");
 		smtpd_check_reload();
 		usleep(2000);
 	}
@@ -183,9 +185,9 @@ Test(smtpd_check, smtpd_layer_with_rewrite_service)
 	pm_cfg_set("smtpd_recipient_restrictions", "reject");
 	smtpd_check_reload();
 	layer_rcpt(LOC, &res);
-	cr_expect_eq(res.code, 554, "after reload: got %d, want 554",
-	    res.code);
-	cr_expect_str_eq(res.text, "<alice@example.com>: Recipient address "
+	cr_expect_eq(res.code, 554, "after reload: got %d, want 554", res.code);
+	cr_expect_str_eq(res.text,
+	    "<alice@example.com>: Recipient address "
 	    "rejected: Access denied");
 	/* A bad reload keeps the previous lists. */
 	pm_cfg_set("smtpd_recipient_restrictions", "reject_bogus");
@@ -198,7 +200,6 @@ Test(smtpd_check, smtpd_layer_with_rewrite_service)
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	layer_rcpt("y@other.example", &res);
-	cr_expect_eq(res.code, 451, "rewrite down: got %d, want 451",
-	    res.code);
+	cr_expect_eq(res.code, 451, "rewrite down: got %d, want 451", res.code);
 	cr_expect_str_eq(res.dsn, "4.3.0");
 }

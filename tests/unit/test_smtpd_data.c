@@ -16,12 +16,12 @@
 typedef struct data_case {
 	const char *name;
 	const char *in;
-	size_t inlen;       /* 0: strlen(in) */
+	size_t inlen; /* 0: strlen(in) */
 	int after_crlf;
-	const char *want;   /* stored content */
-	size_t wantlen;     /* 0: strlen(want) */
+	const char *want; /* stored content */
+	size_t wantlen;   /* 0: strlen(want) */
 	int done;
-	size_t rest;        /* octets left unconsumed */
+	size_t rest; /* octets left unconsumed */
 } data_case;
 
 #define S(x) x, sizeof(x) - 1
@@ -29,8 +29,8 @@ typedef struct data_case {
 static const data_case data_cases[] = {
 	{ "simple", S("hello\r\n.\r\n"), 1, S("hello\r\n"), 1, 0 },
 	{ "empty message", S(".\r\n"), 1, S(""), 1, 0 },
-	{ "empty after bare-LF DATA", S(".\r\nx\r\n.\r\n"), 0,
-	    S("\r\nx\r\n"), 1, 0 },
+	{ "empty after bare-LF DATA", S(".\r\nx\r\n.\r\n"), 0, S("\r\nx\r\n"),
+	    1, 0 },
 	{ "LF dot CRLF", S("a\n.\r\nMAIL FROM:<x>\r\n"), 1,
 	    S("a\r\n\r\nMAIL FROM:<x>\r\n"), 0, 0 },
 	{ "CRLF dot LF", S("a\r\n.\nMAIL FROM:<x>\r\n"), 1,
@@ -41,18 +41,18 @@ static const data_case data_cases[] = {
 	{ "CRLF dot CR", S("a\r\n.\rMAIL FROM:<x>\r\n.\r\n"), 1,
 	    S("a\r\nMAIL FROM:<x>\r\n"), 1, 0 },
 	{ "CR dot CRLF", S("a\r.\r\n.\r\n"), 1, S("a.\r\n"), 1, 0 },
-	{ "CRLF dot CR CR LF", S("a\r\n.\r\r\n.\r\n"), 1, S("a\r\n\r\n"),
-	    1, 0 },
+	{ "CRLF dot CR CR LF", S("a\r\n.\r\r\n.\r\n"), 1, S("a\r\n\r\n"), 1,
+	    0 },
 	{ "CRLF CR dot CRLF", S("a\r\n\r.\r\nb\r\n.\r\n"), 1,
 	    S("a\r\n.\r\nb\r\n"), 1, 0 },
 	{ "CR CRLF dot CRLF", S("a\r\r\n.\r\nrest"), 1, S("a\r\n"), 1, 4 },
-	{ "dot stuffed", S("a\r\n..b\r\n..\r\n.\r\n"), 1,
-	    S("a\r\n.b\r\n.\r\n"), 1, 0 },
+	{ "dot stuffed", S("a\r\n..b\r\n..\r\n.\r\n"), 1, S("a\r\n.b\r\n.\r\n"),
+	    1, 0 },
 	{ "first line dot", S(".x\r\n.\r\n"), 1, S("x\r\n"), 1, 0 },
 	{ "first line dotdot", S("..\r\n.\r\n"), 1, S(".\r\n"), 1, 0 },
 	{ "bare CR removed", S("a\rb\rc\r\n.\r\n"), 1, S("abc\r\n"), 1, 0 },
-	{ "bare LF normalized", S("a\nb\n\r\n.\r\n"), 1,
-	    S("a\r\nb\r\n\r\n"), 1, 0 },
+	{ "bare LF normalized", S("a\nb\n\r\n.\r\n"), 1, S("a\r\nb\r\n\r\n"), 1,
+	    0 },
 	{ "pipelined rest", S("x\r\n.\r\nQUIT\r\n"), 1, S("x\r\n"), 1, 6 },
 	{ "NUL kept", "a\0b\r\n.\r\n", 8, 1, "a\0b\r\n", 5, 1, 0 },
 	{ "blank line first", S("\r\n.\r\n"), 1, S("\r\n"), 1, 0 },
@@ -94,8 +94,10 @@ run_data(const data_case *c, const size_t *cuts, size_t ncuts)
 		got = pm_smtp_data_feed(&d, c->in + pos, end - pos);
 		cr_assert(got <= end - pos);
 		if (!d.done) {
-			cr_assert_eq(got, end - pos, "%s: consumed %zu of %zu "
-			    "without end", c->name, got, end - pos);
+			cr_assert_eq(got, end - pos,
+			    "%s: consumed %zu of %zu "
+			    "without end",
+			    c->name, got, end - pos);
 		}
 		pos += got;
 	}
@@ -116,12 +118,13 @@ check_res(const data_case *c, const data_res *r, const char *how)
 	size_t inlen = c->inlen ? c->inlen : strlen(c->in);
 	size_t wantlen = c->wantlen ? c->wantlen : strlen(c->want);
 
-	cr_assert_eq(r->done, c->done, "%s (%s): done got %d, want %d",
-	    c->name, how, r->done, c->done);
+	cr_assert_eq(r->done, c->done, "%s (%s): done got %d, want %d", c->name,
+	    how, r->done, c->done);
 	cr_assert_eq(r->len, wantlen, "%s (%s): length got %zu, want %zu",
 	    c->name, how, r->len, wantlen);
-	cr_assert(r->content == NULL ? wantlen == 0 :
-	    memcmp(r->content, c->want, wantlen) == 0,
+	cr_assert(r->content == NULL ?
+	        wantlen == 0 :
+	        memcmp(r->content, c->want, wantlen) == 0,
 	    "%s (%s): content differs", c->name, how);
 	cr_assert_eq(inlen - r->consumed, c->rest,
 	    "%s (%s): rest got %zu, want %zu", c->name, how,
@@ -193,13 +196,14 @@ Test(smtp_data, no_stray_cr_lf_random)
 			in[i] = alphabet[(seed >> 16) % 4];
 		}
 		pm_buf_init(&out, 0);
-		pm_smtp_data_init(&d, round % 2 ? PM_SMTP_DATA_DOT :
-		    PM_SMTP_DATA_BDAT, &out, 0, 1);
-		(void)pm_smtp_data_feed(&d, in, n);
+		pm_smtp_data_init(&d,
+		    round % 2 ? PM_SMTP_DATA_DOT : PM_SMTP_DATA_BDAT, &out, 0,
+		    1);
+		(void) pm_smtp_data_feed(&d, in, n);
 		for (i = 0; i < out.len; i++) {
 			if (out.data[i] == '\r') {
 				cr_assert(i + 1 < out.len &&
-				    out.data[i + 1] == '\n',
+				        out.data[i + 1] == '\n',
 				    "round %d: stray CR at %zu", round, i);
 			}
 			if (out.data[i] == '\n') {
@@ -212,10 +216,11 @@ Test(smtp_data, no_stray_cr_lf_random)
 		if (d.done) {
 			size_t used = d.received;
 
-			cr_assert(used >= 3 && memcmp(in + used - 3, ".\r\n",
-			    3) == 0);
-			cr_assert(used == 3 || (used >= 5 &&
-			    memcmp(in + used - 5, "\r\n", 2) == 0),
+			cr_assert(used >= 3 &&
+			    memcmp(in + used - 3, ".\r\n", 3) == 0);
+			cr_assert(used == 3 ||
+			        (used >= 5 &&
+			            memcmp(in + used - 5, "\r\n", 2) == 0),
 			    "round %d: end without CRLF before dot", round);
 		}
 		pm_buf_free(&out);
@@ -252,15 +257,15 @@ Test(smtp_data, size_limit)
 	/* Exactly at the limit is fine. */
 	pm_buf_init(&out, 0);
 	pm_smtp_data_init(&d, PM_SMTP_DATA_DOT, &out, 100, 1);
-	(void)pm_smtp_data_feed(&d, line, 100);
-	(void)pm_smtp_data_feed(&d, ".\r\n", 3);
+	(void) pm_smtp_data_feed(&d, line, 100);
+	(void) pm_smtp_data_feed(&d, ".\r\n", 3);
 	cr_assert(d.done && !d.too_big && out.len == 100);
 	pm_buf_free(&out);
 
 	/* A full output buffer counts as too big too. */
 	pm_buf_init(&out, 50);
 	pm_smtp_data_init(&d, PM_SMTP_DATA_BDAT, &out, 0, 1);
-	(void)pm_smtp_data_feed(&d, line, 100);
+	(void) pm_smtp_data_feed(&d, line, 100);
 	cr_assert(d.too_big);
 	pm_buf_free(&out);
 }
@@ -296,8 +301,7 @@ Test(smtp_data, bdat_chunks)
 		for (k = 0; k < 4 && c->chunks[k] != NULL; k++) {
 			size_t n = strlen(c->chunks[k]);
 
-			cr_assert_eq(pm_smtp_data_feed(&d, c->chunks[k], n),
-			    n);
+			cr_assert_eq(pm_smtp_data_feed(&d, c->chunks[k], n), n);
 		}
 		pm_smtp_data_finish(&d);
 		cr_assert(!d.done);
@@ -367,10 +371,12 @@ Test(smtp_reply, format)
 		pm_buf_init(&b, 0);
 		pm_buf_puts(&b, "");
 		rc = pm_smtp_reply_format(&b, c->code, c->dsn, c->text);
-		cr_assert_eq(rc, c->rc, "%d %s %s: rc got %d, want %d",
-		    c->code, c->dsn ? c->dsn : "-", c->text, rc, c->rc);
-		cr_assert_str_eq(b.data, c->want, "%d: got \"%s\", want "
-		    "\"%s\"", c->code, b.data, c->want);
+		cr_assert_eq(rc, c->rc, "%d %s %s: rc got %d, want %d", c->code,
+		    c->dsn ? c->dsn : "-", c->text, rc, c->rc);
+		cr_assert_str_eq(b.data, c->want,
+		    "%d: got \"%s\", want "
+		    "\"%s\"",
+		    c->code, b.data, c->want);
 		pm_buf_free(&b);
 	}
 }
@@ -384,8 +390,8 @@ Test(smtp_reply, long_line_cut)
 	text[sizeof(text) - 1] = 0;
 	pm_buf_init(&b, 0);
 	cr_assert_eq(pm_smtp_reply_format(&b, 550, "5.0.0", text), 0);
-	cr_assert_eq(b.len, 4 + 6 + PM_SMTP_REPLY_TEXT_MAX + 2,
-	    "got %zu", b.len);
+	cr_assert_eq(b.len, 4 + 6 + PM_SMTP_REPLY_TEXT_MAX + 2, "got %zu",
+	    b.len);
 	cr_assert(b.len <= 512);
 	pm_buf_free(&b);
 }
@@ -432,8 +438,10 @@ Test(smtp_bdat, parse)
 		cr_assert_eq(rc, c->rc, "\"%s\": rc got %d, want %d", c->arg,
 		    rc, c->rc);
 		if (rc == 0) {
-			cr_assert_eq(size, c->size, "\"%s\": size got %zu, "
-			    "want %zu", c->arg, size, c->size);
+			cr_assert_eq(size, c->size,
+			    "\"%s\": size got %zu, "
+			    "want %zu",
+			    c->arg, size, c->size);
 			cr_assert_eq(last, c->last);
 		} else {
 			cr_assert(size == 777 && last == 7,

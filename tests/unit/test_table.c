@@ -102,18 +102,30 @@ Test(table, inline_static_and_bad_specs)
 		{ "x", "text with spaces" },
 	};
 	static const char *bad[] = {
-		"inline:{a}", "inline:a=b", "inline:{a=b", "inline:{ a = b }",
-		"inline:{{a=b}", "inline:{=b}", "nosuch:x", "texthash",
-		":x", "static:{x", "unix:group.byname", "Inline:{a=b}",
-		"texthash:/nonexistent/file", "regexp:/nonexistent/file",
-		"cidr:/nonexistent/file", NULL,
+		"inline:{a}",
+		"inline:a=b",
+		"inline:{a=b",
+		"inline:{ a = b }",
+		"inline:{{a=b}",
+		"inline:{=b}",
+		"nosuch:x",
+		"texthash",
+		":x",
+		"static:{x",
+		"unix:group.byname",
+		"Inline:{a=b}",
+		"texthash:/nonexistent/file",
+		"regexp:/nonexistent/file",
+		"cidr:/nonexistent/file",
+		NULL,
 	};
 	const char *err = NULL;
 	pm_table *t;
 	size_t i;
 
 	t = pm_table_open("inline:{a=1, B=two, { c = value with, commas },"
-	    "{d=x=y} e=}", &err);
+	                  "{d=x=y} e=}",
+	    &err);
 	cr_assert_not_null(t, "inline: got NULL (%s), want a table", err);
 	cr_expect_str_eq(pm_table_name(t),
 	    "inline:{a=1, B=two, { c = value with, commas },{d=x=y} e=}",
@@ -216,37 +228,36 @@ Test(table, texthash_file, .init = mkdir_tmp, .fini = rm_tmp)
 
 Test(table, regexp_file, .init = mkdir_tmp, .fini = rm_tmp)
 {
-	static const char rx[] =
-	    " /^leading-space/ skipped\n"
-	    "/^user@example\\.com$/ OK\n"
-	    "/^(.*)@sub\\.example\\.com$/ 550 no $1\n"
-	    "/^(.*)\\+(.*)@x\\.example$/ ${2}-$(1)-$$\n"
-	    "!/@/ no at sign\n"
-	    "if /@if\\.example$/\n"
-	    "/^a@/ A in if\n"
-	    "IF !/^b@/\n"
-	    "/^c@/ C in nested\n"
-	    "endif\n"
-	    "ENDIF\n"
-	    "/^a@/ A outside\n"
-	    "/CaseSensitive/i case\n"
-	    "/^bad(/ broken regex\n"
-	    "/^x(y)@/ $2 out of range\n"
-	    "!/^(n)@/ $1 in negative\n"
-	    "/foo/q unknown flag\n"
-	    "/^m1/!/^m1x/ m1 not m1x\n"
-	    "endif\n"
-	    "/a\\/b/ slash\n"
-	    "/^multi@/ line one\n"
-	    "  line two\n"
-	    "/^nul\0@/ nul\n"
-	    "/^cr\r@/ cr\n"
-	    "/unterminated result\n"
-	    "|^pipe@| pipe delimiter\n"
-	    "/^(e)(m)?pty@/ [$2]\n"
-	    "/^x(y)@/ X\n"
-	    "if /^never/\n"
-	    "/./ missing endif swallows\n";
+	static const char rx[] = " /^leading-space/ skipped\n"
+	                         "/^user@example\\.com$/ OK\n"
+	                         "/^(.*)@sub\\.example\\.com$/ 550 no $1\n"
+	                         "/^(.*)\\+(.*)@x\\.example$/ ${2}-$(1)-$$\n"
+	                         "!/@/ no at sign\n"
+	                         "if /@if\\.example$/\n"
+	                         "/^a@/ A in if\n"
+	                         "IF !/^b@/\n"
+	                         "/^c@/ C in nested\n"
+	                         "endif\n"
+	                         "ENDIF\n"
+	                         "/^a@/ A outside\n"
+	                         "/CaseSensitive/i case\n"
+	                         "/^bad(/ broken regex\n"
+	                         "/^x(y)@/ $2 out of range\n"
+	                         "!/^(n)@/ $1 in negative\n"
+	                         "/foo/q unknown flag\n"
+	                         "/^m1/!/^m1x/ m1 not m1x\n"
+	                         "endif\n"
+	                         "/a\\/b/ slash\n"
+	                         "/^multi@/ line one\n"
+	                         "  line two\n"
+	                         "/^nul\0@/ nul\n"
+	                         "/^cr\r@/ cr\n"
+	                         "/unterminated result\n"
+	                         "|^pipe@| pipe delimiter\n"
+	                         "/^(e)(m)?pty@/ [$2]\n"
+	                         "/^x(y)@/ X\n"
+	                         "if /^never/\n"
+	                         "/./ missing endif swallows\n";
 	static const struct lookup lk[] = {
 		{ "user@example.com", "OK" },
 		{ "USER@EXAMPLE.COM", "OK" },
@@ -276,11 +287,10 @@ Test(table, regexp_file, .init = mkdir_tmp, .fini = rm_tmp)
 		{ "zzz@z", NOTFOUND },
 		{ "line\r\n@if.example", NOTFOUND },
 	};
-	static const char pcre[] =
-	    "/^\\d+@(\\w+)\\.example$/ digits $1\n"
-	    "/^[\\d.]+$/ dotted\n"
-	    "/^\\D+$/ non-digits\n"
-	    "/^(?i)x/ pcre only\n";
+	static const char pcre[] = "/^\\d+@(\\w+)\\.example$/ digits $1\n"
+	                           "/^[\\d.]+$/ dotted\n"
+	                           "/^\\D+$/ non-digits\n"
+	                           "/^(?i)x/ pcre only\n";
 	static const struct lookup plk[] = {
 		{ "123@foo.example", "digits foo" },
 		{ "1.2.3", "dotted" },
@@ -325,26 +335,25 @@ Test(table, regexp_file, .init = mkdir_tmp, .fini = rm_tmp)
 
 Test(table, cidr_file, .init = mkdir_tmp, .fini = rm_tmp)
 {
-	static const char cf[] =
-	    "# cidr\n"
-	    "192.0.2.0/24 NET24\n"
-	    "192.0.2.1 HOST\n"
-	    "10.0.0.1/8 host bits: skipped\n"
-	    "[2001:db8::]/32 V6\n"
-	    "if 203.0.113.0/24\n"
-	    "203.0.113.5 FIVE\n"
-	    "endif\n"
-	    "::ffff:100.64.0.0/106 MAPPED\n"
-	    "bad.address X\n"
-	    "1.2.3.4/33 X\n"
-	    "1.2.3.4/-1 X\n"
-	    "1.2.3.4/ X\n"
-	    "1.2.3.0/24\n"
-	    "0.0.0.0/0x X\n"
-	    "endif\n"
-	    "[::1] LOOP6\n"
-	    "127.0.0.1\0 NUL\n"
-	    "!198.51.100.0/24 NOT\n";
+	static const char cf[] = "# cidr\n"
+	                         "192.0.2.0/24 NET24\n"
+	                         "192.0.2.1 HOST\n"
+	                         "10.0.0.1/8 host bits: skipped\n"
+	                         "[2001:db8::]/32 V6\n"
+	                         "if 203.0.113.0/24\n"
+	                         "203.0.113.5 FIVE\n"
+	                         "endif\n"
+	                         "::ffff:100.64.0.0/106 MAPPED\n"
+	                         "bad.address X\n"
+	                         "1.2.3.4/33 X\n"
+	                         "1.2.3.4/-1 X\n"
+	                         "1.2.3.4/ X\n"
+	                         "1.2.3.0/24\n"
+	                         "0.0.0.0/0x X\n"
+	                         "endif\n"
+	                         "[::1] LOOP6\n"
+	                         "127.0.0.1\0 NUL\n"
+	                         "!198.51.100.0/24 NOT\n";
 	static const struct lookup lk[] = {
 		{ "192.0.2.1", "NET24" },
 		{ "192.0.2.255", "NET24" },
@@ -436,8 +445,10 @@ Test(table, lookup_addr_order, .init = mkdir_tmp, .fini = rm_tmp)
 		rc = pm_table_lookup_addr(ts, cases[i].addr, cases[i].parent,
 		    &v);
 		if (cases[i].want == NOTFOUND) {
-			cr_expect_eq(rc, PM_ENOENT, "\"%s\": got %d \"%s\", "
-			    "want not found", cases[i].addr, rc, v ? v : "");
+			cr_expect_eq(rc, PM_ENOENT,
+			    "\"%s\": got %d \"%s\", "
+			    "want not found",
+			    cases[i].addr, rc, v ? v : "");
 		} else {
 			cr_expect(rc == 0 && strcmp(v, cases[i].want) == 0,
 			    "\"%s\" parent=%d: got %d \"%s\", want \"%s\"",
@@ -463,8 +474,10 @@ Test(table, lookup_addr_order, .init = mkdir_tmp, .fini = rm_tmp)
 		free(v);
 	}
 	rc = pm_tables_get_fixed(ts, "rx@", &v);
-	cr_expect_eq(rc, PM_ENOENT, "tables_get_fixed rx@: got %d \"%s\", "
-	    "want not found", rc, rc == 0 ? v : "");
+	cr_expect_eq(rc, PM_ENOENT,
+	    "tables_get_fixed rx@: got %d \"%s\", "
+	    "want not found",
+	    rc, rc == 0 ? v : "");
 	if (rc == 0) {
 		free(v);
 	}
@@ -524,9 +537,20 @@ Test(table, netlist, .init = mkdir_tmp, .fini = rm_tmp)
 		{ "127.0.0.1 ", 0 },
 	};
 	static const char *bad[] = {
-		"10.0.0.1/24", "10.0.0.0/33", "hostname.example", "1.2.3.4/",
-		"[::1", "inline:{a", "!", "[::1]/129", "1.2.3", "nosuch:x",
-		"2001:db8::/129", "cidr:/nonexistent", "127.0.0.1 !x", NULL,
+		"10.0.0.1/24",
+		"10.0.0.0/33",
+		"hostname.example",
+		"1.2.3.4/",
+		"[::1",
+		"inline:{a",
+		"!",
+		"[::1]/129",
+		"1.2.3",
+		"nosuch:x",
+		"2001:db8::/129",
+		"cidr:/nonexistent",
+		"127.0.0.1 !x",
+		NULL,
 	};
 	static const char cf[] = "172.16.0.0/12 ok\n";
 	static const char lf[] = "# list file\n198.51.100.0/24, \n";
@@ -537,9 +561,11 @@ Test(table, netlist, .init = mkdir_tmp, .fini = rm_tmp)
 
 	cpath = write_file("cidr", cf, sizeof(cf) - 1);
 	lpath = write_file("list", lf, sizeof(lf) - 1);
-	spec = pm_asprintf("127.0.0.0/8 [::1]/128, !10.0.0.5 10.0.0.0/24\n"
+	spec = pm_asprintf(
+	    "127.0.0.0/8 [::1]/128, !10.0.0.5 10.0.0.0/24\n"
 	    "2001:db8::/32 cidr:%s inline:{192.0.2.77=OK, 192.0.2.78=DUNNO,"
-	    " 192.0.2.79=reject} %s", cpath, lpath);
+	    " 192.0.2.79=reject} %s",
+	    cpath, lpath);
 	nl = pm_netlist_parse(spec, &err);
 	cr_assert_not_null(nl, "got NULL (%s)", err);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -656,8 +682,10 @@ Test(table, reload, .init = mkdir_tmp, .fini = rm_tmp)
 	free(write_file("th", "key new\n", 8));
 	cr_expect_eq(pm_tables_reload(ts), 0, "reload failed");
 	rc = pm_tables_get(ts, "key", &v);
-	cr_expect(rc == 0 && strcmp(v, "new") == 0, "after reload: got %d "
-	    "\"%s\", want \"new\"", rc, rc == 0 ? v : "");
+	cr_expect(rc == 0 && strcmp(v, "new") == 0,
+	    "after reload: got %d "
+	    "\"%s\", want \"new\"",
+	    rc, rc == 0 ? v : "");
 	if (rc == 0) {
 		free(v);
 	}
@@ -666,8 +694,10 @@ Test(table, reload, .init = mkdir_tmp, .fini = rm_tmp)
 	rc = pm_tables_reload(ts);
 	cr_expect_neq(rc, 0, "reload of a removed file: got 0, want error");
 	rc = pm_tables_get(ts, "key", &v);
-	cr_expect(rc == 0 && strcmp(v, "new") == 0, "after failed reload: "
-	    "got %d, want \"new\"", rc);
+	cr_expect(rc == 0 && strcmp(v, "new") == 0,
+	    "after failed reload: "
+	    "got %d, want \"new\"",
+	    rc);
 	if (rc == 0) {
 		free(v);
 	}

@@ -133,8 +133,8 @@ check_lookups(pm_table *t, const struct lookup *l, size_t n)
 		} else if (l[i].want == LOOKUP_ERROR) {
 			cr_expect(rc < 0 && rc != PM_ENOENT,
 			    "%s \"%s\": got rc %d value \"%s\", want a lookup "
-			    "error", pm_table_name(t), l[i].key, rc,
-			    rc == 0 ? v : "");
+			    "error",
+			    pm_table_name(t), l[i].key, rc, rc == 0 ? v : "");
 		} else {
 			cr_expect(rc == 0 && strcmp(v, l[i].want) == 0,
 			    "%s \"%s\": got rc %d \"%s\", want \"%s\"",
@@ -238,12 +238,14 @@ Test(table_pcre, flags, .init = mkdir_tmp, .fini = rm_tmp)
 	pm_table *t = open_pcre("flags", tbl, &log);
 
 	check_lookups(t, lk, sizeof(lk) / sizeof(lk[0]));
-	cr_expect(strstr(log, "line 13: ignoring obsolete regexp option "
-	    "\"X\"") != NULL, "got log \"%s\", want the X warning", log);
-	cr_expect(strstr(log, "line 14: unknown regexp option \"q\"") !=
-	    NULL, "got log \"%s\", want the q warning", log);
-	cr_expect(strstr(log, "line 15: unknown regexp option \"!\"") !=
-	    NULL, "got log \"%s\", want the ! warning", log);
+	cr_expect(strstr(log,
+	              "line 13: ignoring obsolete regexp option "
+	              "\"X\"") != NULL,
+	    "got log \"%s\", want the X warning", log);
+	cr_expect(strstr(log, "line 14: unknown regexp option \"q\"") != NULL,
+	    "got log \"%s\", want the q warning", log);
+	cr_expect(strstr(log, "line 15: unknown regexp option \"!\"") != NULL,
+	    "got log \"%s\", want the ! warning", log);
 	free(log);
 	pm_table_close(t);
 }
@@ -288,12 +290,15 @@ Test(table_pcre, results_negation_blocks, .init = mkdir_tmp, .fini = rm_tmp)
 	pm_table *t = open_pcre("results", tbl, &log);
 
 	check_lookups(t, lk, sizeof(lk) / sizeof(lk[0]));
-	cr_expect(strstr(log, "line 3: out of range replacement index") !=
-	    NULL, "got log \"%s\", want the line 3 warning", log);
-	cr_expect(strstr(log, "line 4: ") != NULL, "got log \"%s\", want the "
-	    "line 4 warning", log);
-	cr_expect(strstr(log, "line 12: ignoring ENDIF without matching IF")
-	    != NULL, "got log \"%s\", want the line 12 warning", log);
+	cr_expect(strstr(log, "line 3: out of range replacement index") != NULL,
+	    "got log \"%s\", want the line 3 warning", log);
+	cr_expect(strstr(log, "line 4: ") != NULL,
+	    "got log \"%s\", want the "
+	    "line 4 warning",
+	    log);
+	cr_expect(strstr(log, "line 12: ignoring ENDIF without matching IF") !=
+	        NULL,
+	    "got log \"%s\", want the line 12 warning", log);
 	cr_expect(strstr(log, "IF has no matching ENDIF") != NULL,
 	    "got log \"%s\", want the missing ENDIF warning", log);
 	free(log);
@@ -303,17 +308,16 @@ Test(table_pcre, results_negation_blocks, .init = mkdir_tmp, .fini = rm_tmp)
 /* Patterns that do not compile: warned with file and line, skipped. */
 Test(table_pcre, bad_patterns, .init = mkdir_tmp, .fini = rm_tmp)
 {
-	static const char tbl[] =
-	    "/^(abc/ unbalanced open\n"
-	    "/abc)/ unbalanced close\n"
-	    "/[abc/ open bracket\n"
-	    "/(?<bad/ bad group name\n"
-	    "/x{2,1}/ bad quantifier\n"
-	    "/(?=a/ open lookahead\n"
-	    "/\\/ no closing delimiter\n"
-	    "/a(?<=b+)c/ unbounded lookbehind\n"
-	    "/(/ lone paren\n"
-	    "/./ still works\n";
+	static const char tbl[] = "/^(abc/ unbalanced open\n"
+	                          "/abc)/ unbalanced close\n"
+	                          "/[abc/ open bracket\n"
+	                          "/(?<bad/ bad group name\n"
+	                          "/x{2,1}/ bad quantifier\n"
+	                          "/(?=a/ open lookahead\n"
+	                          "/\\/ no closing delimiter\n"
+	                          "/a(?<=b+)c/ unbounded lookbehind\n"
+	                          "/(/ lone paren\n"
+	                          "/./ still works\n";
 	static const struct lookup lk[] = {
 		{ "abc", "still works" },
 		{ "abc)", "still works" },
@@ -327,8 +331,10 @@ Test(table_pcre, bad_patterns, .init = mkdir_tmp, .fini = rm_tmp)
 	check_lookups(t, lk, sizeof(lk) / sizeof(lk[0]));
 	for (line = 1; line <= 9; line++) {
 		want = pm_asprintf("pcre map %s/bad, line %d: ", tmpdir, line);
-		cr_expect(strstr(log, want) != NULL, "got log \"%s\", want "
-		    "\"%s\"", log, want);
+		cr_expect(strstr(log, want) != NULL,
+		    "got log \"%s\", want "
+		    "\"%s\"",
+		    log, want);
 		free(want);
 	}
 	free(log);
@@ -351,9 +357,8 @@ now(void)
  */
 Test(table_pcre, match_limit, .init = mkdir_tmp, .fini = rm_tmp)
 {
-	static const char tbl[] =
-	    "/^(a+)+$/ catastrophic\n"
-	    "/./ fell through\n";
+	static const char tbl[] = "/^(a+)+$/ catastrophic\n"
+	                          "/./ fell through\n";
 	static const char *key = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab";
 	static const struct lookup lk[] = {
 		{ "aaaa", "catastrophic" },
@@ -371,8 +376,10 @@ Test(table_pcre, match_limit, .init = mkdir_tmp, .fini = rm_tmp)
 	t0 = now();
 	check_lookups(t, lk, sizeof(lk) / sizeof(lk[0]));
 	took = now() - t0;
-	cr_expect(took < 0.25, "lookups with match limit 100000: took %.3f s, "
-	    "want well under a second", took);
+	cr_expect(took < 0.25,
+	    "lookups with match limit 100000: took %.3f s, "
+	    "want well under a second",
+	    took);
 	pm_table_close(t);
 
 	/* The default (PCRE2's own, as Postfix): an error, not a hang. */
@@ -381,8 +388,10 @@ Test(table_pcre, match_limit, .init = mkdir_tmp, .fini = rm_tmp)
 	t0 = now();
 	rc = pm_table_get(t, key, &v);
 	took = now() - t0;
-	cr_expect(rc < 0 && rc != PM_ENOENT, "default limit: got rc %d \"%s\","
-	    " want a lookup error", rc, rc == 0 ? v : "");
+	cr_expect(rc < 0 && rc != PM_ENOENT,
+	    "default limit: got rc %d \"%s\","
+	    " want a lookup error",
+	    rc, rc == 0 ? v : "");
 	cr_expect(took < 1.0, "default limit: took %.3f s, want under 1 s",
 	    took);
 	if (rc == 0) {
@@ -410,8 +419,10 @@ Test(table_pcre, match_limit, .init = mkdir_tmp, .fini = rm_tmp)
 	}
 	cr_expect(rc < 0 && rc != PM_ENOENT, "limit 1000: got rc %d", rc);
 	cr_expect(strstr(log, "/limit, line 1: ") != NULL &&
-	    strstr(log, "limit") != NULL, "got log \"%s\", want file, line "
-	    "and the limit named", log);
+	        strstr(log, "limit") != NULL,
+	    "got log \"%s\", want file, line "
+	    "and the limit named",
+	    log);
 	free(log);
 	pm_table_close(t);
 }
@@ -419,11 +430,10 @@ Test(table_pcre, match_limit, .init = mkdir_tmp, .fini = rm_tmp)
 /* Client keys: over-long, 8-bit, control characters. */
 Test(table_pcre, hostile_keys, .init = mkdir_tmp, .fini = rm_tmp)
 {
-	static const char tbl[] =
-	    "/^(\\w+)@sub\\.example\\.com$/ user $1\n"
-	    "/^(.*)@long\\.test$/ $1\n"
-	    "/^([\\x80-\\xff]+)$/ eight $1\n"
-	    "/\\r/ bare cr\n";
+	static const char tbl[] = "/^(\\w+)@sub\\.example\\.com$/ user $1\n"
+	                          "/^(.*)@long\\.test$/ $1\n"
+	                          "/^([\\x80-\\xff]+)$/ eight $1\n"
+	                          "/\\r/ bare cr\n";
 	pm_table *t = open_pcre("hostile", tbl, NULL);
 	static const struct lookup lk[] = {
 		{ "\xc3\xa9\xff", "eight \xc3\xa9\xff" },
@@ -451,8 +461,7 @@ Test(table_pcre, hostile_keys, .init = mkdir_tmp, .fini = rm_tmp)
 	key[n] = 0;
 	t0 = now();
 	rc = pm_table_get(t, key, &v);
-	cr_expect_eq(rc, PM_ENOENT, "long word: got rc %d, want not found",
-	    rc);
+	cr_expect_eq(rc, PM_ENOENT, "long word: got rc %d, want not found", rc);
 	cr_expect(now() - t0 < 1.0, "long word: took %.3f s", now() - t0);
 	free(key);
 	pm_table_close(t);
@@ -490,7 +499,8 @@ Test(table_pcre, threads, .init = mkdir_tmp, .fini = rm_tmp)
 {
 	pm_table *t = open_pcre("threads",
 	    "/^(a+)+$/ never for these keys\n"
-	    "/^(\\w+)@sub\\.example\\.com$/ user $1\n", NULL);
+	    "/^(\\w+)@sub\\.example\\.com$/ user $1\n",
+	    NULL);
 	struct worker w[6];
 	pthread_t th[6];
 	int i;
@@ -504,8 +514,10 @@ Test(table_pcre, threads, .init = mkdir_tmp, .fini = rm_tmp)
 	}
 	for (i = 0; i < 6; i++) {
 		pthread_join(th[i], NULL);
-		cr_expect_eq(w[i].errors, 0, "thread %d: got %d wrong results, "
-		    "want 0", i, w[i].errors);
+		cr_expect_eq(w[i].errors, 0,
+		    "thread %d: got %d wrong results, "
+		    "want 0",
+		    i, w[i].errors);
 	}
 	pm_table_close(t);
 }

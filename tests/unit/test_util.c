@@ -48,7 +48,7 @@ Test(util, buf_limits)
 		cr_expect(rc == steps[i].rc, "step %zu: got rc %d, want %d", i,
 		    rc, steps[i].rc);
 		cr_expect(b.len == strlen(steps[i].want) && b.data != NULL &&
-		    strcmp(b.data, steps[i].want) == 0,
+		        strcmp(b.data, steps[i].want) == 0,
 		    "step %zu: got \"%s\" (%zu), want \"%s\"", i,
 		    b.data ? b.data : "(null)", b.len, steps[i].want);
 	}
@@ -97,7 +97,8 @@ Test(util, buf_limits)
 	free(p);
 	/* a stolen buffer is reusable */
 	cr_expect(pm_buf_printf(&b, "%s-%d", "x", 42) == 0 &&
-	    strcmp(b.data, "x-42") == 0, "reuse: got %s", b.data);
+	        strcmp(b.data, "x-42") == 0,
+	    "reuse: got %s", b.data);
 	pm_buf_free(&b);
 	/* limit exactly 1 */
 	pm_buf_init(&b, 1);
@@ -180,9 +181,20 @@ Test(util, strings)
 		{ "abc", "abd", 0 },
 	};
 	static const int codes[] = {
-		PM_OK, PM_EINVAL, PM_ENOMEM, PM_ETIMEDOUT, PM_EIO, PM_ENOENT,
-		PM_ETOOBIG, PM_EREDIS, PM_ECLOSED, PM_EPROTO, PM_EFULL,
-		PM_EEXIST, PM_EAGAIN, PM_ECONNREFUSED,
+		PM_OK,
+		PM_EINVAL,
+		PM_ENOMEM,
+		PM_ETIMEDOUT,
+		PM_EIO,
+		PM_ENOENT,
+		PM_ETOOBIG,
+		PM_EREDIS,
+		PM_ECLOSED,
+		PM_EPROTO,
+		PM_EFULL,
+		PM_EEXIST,
+		PM_EAGAIN,
+		PM_ECONNREFUSED,
 	};
 	char *s, *t;
 	size_t i, j, n = sizeof(codes) / sizeof(codes[0]);
@@ -225,7 +237,7 @@ Test(util, strings)
 		    "code %d has no message", codes[i]);
 		for (j = i + 1; j < n; j++) {
 			cr_expect(strcmp(pm_strerror(codes[i]),
-			    pm_strerror(codes[j])) != 0,
+			              pm_strerror(codes[j])) != 0,
 			    "codes %d and %d share \"%s\"", codes[i], codes[j],
 			    pm_strerror(codes[i]));
 		}

@@ -76,9 +76,10 @@ static struct {
 	pthread_t *w;
 	int nw;
 	pthread_mutex_t mu;
-	pthread_cond_t cv_work;   /* workers: a job is queued, or stop */
-	pthread_cond_t cv_space;  /* fetchers: a slot is free, fetch done, stop */
-	pthread_cond_t cv_main;   /* main: stop, a worker ended */
+	pthread_cond_t cv_work; /* workers: a job is queued, or stop */
+	pthread_cond_t
+	    cv_space;           /* fetchers: a slot is free, fetch done, stop */
+	pthread_cond_t cv_main; /* main: stop, a worker ended */
 	agent_job *head, *tail;
 	int queued;
 	int running;
@@ -180,8 +181,8 @@ agent_report(agent_job *aj, pm_buf *done)
 		return;
 	}
 	for (tries = 0; tries < AGENT_DONE_TRIES; tries++) {
-		rc = pm_qmgr_done_call(cl, done, (int) (ag.done_timeout *
-		    1000));
+		rc =
+		    pm_qmgr_done_call(cl, done, (int) (ag.done_timeout * 1000));
 		if (rc == 0 || rc == PM_EINVAL || rc == PM_ETOOBIG) {
 			break;
 		}
@@ -191,7 +192,7 @@ agent_report(agent_job *aj, pm_buf *done)
 	}
 	if (rc != 0) {
 		pm_msg_warn("%s: cannot report job %s to qmgr %s: %s (the "
-		    "recipient statuses are in the queue)",
+		            "recipient statuses are in the queue)",
 		    *aj->job.queue_id ? aj->job.queue_id : "NOQUEUE",
 		    aj->job.job_id, ag.f[aj->qmgr].url, pm_strerror(rc));
 	}
@@ -199,8 +200,7 @@ agent_report(agent_job *aj, pm_buf *done)
 
 /* Finish without delivery: deferred, e.g. the agent is stopping. */
 static void
-agent_hand_back(agent_job *aj, pm_qstore *qs, const char *dsn,
-    const char *why)
+agent_hand_back(agent_job *aj, pm_qstore *qs, const char *dsn, const char *why)
 {
 	pm_buf done;
 
@@ -268,8 +268,7 @@ agent_worker(void *arg)
 
 /* nng callback: check and queue the jobs; never blocks for long. */
 static void
-fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
-    size_t len)
+fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply, size_t len)
 {
 	agent_fetcher *f = arg;
 	pm_qmgr_fetched *fr = NULL;
@@ -438,7 +437,8 @@ agent_wait_workers(long grace)
 	none = ag.live == 0;
 	if (!none) {
 		pm_msg_warn("%d deliveries still running after %s; not "
-		    "waiting for them", ag.running, VAR_AGENT_STOP_GRACE);
+		            "waiting for them",
+		    ag.running, VAR_AGENT_STOP_GRACE);
 	}
 	pthread_mutex_unlock(&ag.mu);
 	return (none);
@@ -485,13 +485,13 @@ pm_agent_run(const pm_agent *a)
 	}
 	for (i = 0; i < ag.nq; i++) {
 		if (pthread_create(&ag.f[i].tid, NULL, agent_fetcher_main,
-		    &ag.f[i]) != 0) {
+		        &ag.f[i]) != 0) {
 			pm_msg_fatal("cannot create fetch thread");
 		}
 		ag.f[i].started = 1;
 	}
-	pm_msg_info("%s: %d delivery slots, fetching from %d qmgr(s)",
-	    a->name, ag.slots, ag.nq);
+	pm_msg_info("%s: %d delivery slots, fetching from %d qmgr(s)", a->name,
+	    ag.slots, ag.nq);
 
 	pthread_mutex_lock(&ag.mu);
 	while (!ag.stopping) {

@@ -56,10 +56,10 @@
  */
 
 typedef struct pm_agent {
-	const char *name;               /* "smtp": log and metric names */
-	const char *const *transports;  /* NULL-terminated transport names */
-	const char *slots_param;        /* int parameter: worker threads */
-	void *(*thread_init)(void);     /* per worker, may be NULL */
+	const char *name;              /* "smtp": log and metric names */
+	const char *const *transports; /* NULL-terminated transport names */
+	const char *slots_param;       /* int parameter: worker threads */
+	void *(*thread_init)(void);    /* per worker, may be NULL */
 	void (*thread_fini)(void *);
 	void (*deliver)(void *thread_ctx, pm_job *job);
 } pm_agent;
@@ -74,10 +74,10 @@ int pm_agent_run(const pm_agent *a);
  * Helpers for deliver(): set one recipient's or every remaining
  * recipient's outcome (dsn is "X.Y.Z"; text is made printable).
  */
-void pm_job_set(pm_job_rcpt *r, int status, const char *dsn,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void pm_job_set_all(pm_job *j, int status, const char *dsn,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void pm_job_set(pm_job_rcpt *r, int status, const char *dsn, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+void pm_job_set_all(pm_job *j, int status, const char *dsn, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 
 /* The content of the job's message from the body store (caller frees). */
 int pm_agent_body(const pm_job *j, char **data, size_t *len);

@@ -54,7 +54,7 @@ pm__agent_job_new(const pm_qmgr_fetched *f, size_t i, const pm_agent *a,
 	agent_job *aj = pm_calloc(1, sizeof(*aj));
 
 	if (pm_qmgr_fetched_job(f, i, a->transports, nshards, &aj->job,
-	    &aj->invalid) != 0) {
+	        &aj->invalid) != 0) {
 		free(aj);
 		return (NULL);
 	}
@@ -123,23 +123,27 @@ pm__agent_metrics_init(agent_metrics *m, const char *name)
 	    "status=\"deferred\"");
 	m->bounced = pm_metric_counter(n1, "Recipients handled, by outcome",
 	    "status=\"bounced\"");
-	m->duplicate = pm_metric_counter(n2, "Recipients delivered again "
-	    "though Redis had them final already", NULL);
+	m->duplicate = pm_metric_counter(n2,
+	    "Recipients delivered again "
+	    "though Redis had them final already",
+	    NULL);
 	{
-		static const double b[] = { 0.005, 0.01, 0.025, 0.05, 0.1,
-		    0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600 };
+		static const double b[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+			0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600 };
 
-		m->seconds = pm_metric_histogram(n3, "Time of one delivery "
-		    "attempt (one job), in seconds", NULL, b,
-		    sizeof(b) / sizeof(b[0]));
+		m->seconds = pm_metric_histogram(n3,
+		    "Time of one delivery "
+		    "attempt (one job), in seconds",
+		    NULL, b, sizeof(b) / sizeof(b[0]));
 	}
 }
 
 static const char *
 status_name(int st)
 {
-	return (st == PM_JOB_SENT ? PM_RCPT_SENT : st == PM_JOB_BOUNCED ?
-	    PM_RCPT_BOUNCED : PM_RCPT_DEFERRED);
+	return (st == PM_JOB_SENT    ? PM_RCPT_SENT :
+	        st == PM_JOB_BOUNCED ? PM_RCPT_BOUNCED :
+	                               PM_RCPT_DEFERRED);
 }
 
 /* Make the outcome consistent: a status, a DSN of its class, a text. */
@@ -152,12 +156,14 @@ rcpt_normalize(pm_job_rcpt *r)
 	    r->status != PM_JOB_DEFERRED) {
 		r->status = PM_JOB_DEFERRED;
 		if (r->text[0] == 0) {
-			snprintf(r->text, sizeof(r->text), "delivery status "
+			snprintf(r->text, sizeof(r->text),
+			    "delivery status "
 			    "unknown");
 		}
 	}
-	code = r->status == PM_JOB_SENT ? 250 : r->status == PM_JOB_BOUNCED ?
-	    550 : 450;
+	code = r->status == PM_JOB_SENT ? 250 :
+	    r->status == PM_JOB_BOUNCED ? 550 :
+	                                  450;
 	if (!pm_dsn_status_match(code, r->dsn)) {
 		snprintf(r->dsn, sizeof(r->dsn), "%d.0.0", code / 100);
 	}
@@ -189,20 +195,25 @@ rcpt_record(agent_metrics *m, pm_qstore *qs, agent_job *aj, pm_job_rcpt *r,
 		*recorded = 1;
 		if (f.changed || f.status[0] == 0) {
 			if (own == PM_JOB_SENT && !f.changed) {
-				pm_msg_warn("%s: to=<%s>: recipient was final "
+				pm_msg_warn(
+				    "%s: to=<%s>: recipient was final "
 				    "in the queue already: delivered more than "
-				    "once", j->queue_id, r->address);
+				    "once",
+				    j->queue_id, r->address);
 				pm_metric_inc(m->duplicate);
 			}
 			return;
 		}
 		r->status = strcmp(f.status, PM_RCPT_SENT) == 0 ?
-		    PM_JOB_SENT : PM_JOB_BOUNCED;
-		pm_msg_warn("%s: to=<%s>: recipient was final in the queue "
+		    PM_JOB_SENT :
+		    PM_JOB_BOUNCED;
+		pm_msg_warn(
+		    "%s: to=<%s>: recipient was final in the queue "
 		    "already (%s); this attempt's outcome (%s, %s %s) is not "
-		    "used%s", j->queue_id, r->address, f.status,
-		    status_name(own), r->dsn, r->text, own == PM_JOB_SENT ?
-		    ": delivered more than once" : "");
+		    "used%s",
+		    j->queue_id, r->address, f.status, status_name(own), r->dsn,
+		    r->text,
+		    own == PM_JOB_SENT ? ": delivered more than once" : "");
 		if (own == PM_JOB_SENT) {
 			pm_metric_inc(m->duplicate);
 		}
@@ -211,7 +222,8 @@ rcpt_record(agent_metrics *m, pm_qstore *qs, agent_job *aj, pm_job_rcpt *r,
 		rcpt_normalize(r);
 	} else if (rc == PM_ENOENT) {
 		pm_msg_warn("%s: cannot record the status of <%s>: message "
-		    "no longer queued", j->queue_id, r->address);
+		            "no longer queued",
+		    j->queue_id, r->address);
 	} else {
 		pm_msg_warn("%s: cannot record the status of <%s>: %s",
 		    j->queue_id, r->address, pm_strerror(rc));
@@ -265,14 +277,15 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 		rcpt_record(m, qs, aj, r, &recorded);
 		rcpt_log(aj, r, now);
 		pm_metric_inc(r->status == PM_JOB_SENT ? m->sent :
-		    r->status == PM_JOB_BOUNCED ? m->bounced : m->deferred);
+		        r->status == PM_JOB_BOUNCED    ? m->bounced :
+		                                         m->deferred);
 		r->recorded = recorded;
-		r->dsn_passed = j->dsn_passed && own_sent &&
-		    r->status == PM_JOB_SENT;
+		r->dsn_passed =
+		    j->dsn_passed && own_sent && r->status == PM_JOB_SENT;
 	}
 	if (aj->start_us != 0) {
-		pm_metric_observe(m->seconds, (double) (now - aj->start_us) /
-		    1e6);
+		pm_metric_observe(m->seconds,
+		    (double) (now - aj->start_us) / 1e6);
 	}
 	if (pm_qmgr_done_pack(j, out) != 0) {
 		pm_msg_warn("%s: done report too large", j->queue_id);

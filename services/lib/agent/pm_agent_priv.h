@@ -31,11 +31,11 @@
 #define AGENT_FETCH_RECVMAX (32 * 1024 * 1024)
 
 typedef struct agent_job {
-	pm_job job;             /* what deliver() sees */
+	pm_job job; /* what deliver() sees */
 	struct agent_job *next;
-	int qmgr;               /* index of the qmgr that gave it */
-	const char *invalid;    /* why the job was refused, or NULL */
-	int64_t start_us;       /* deliver() started */
+	int qmgr;            /* index of the qmgr that gave it */
+	const char *invalid; /* why the job was refused, or NULL */
+	int64_t start_us;    /* deliver() started */
 } agent_job;
 
 typedef struct agent_metrics {

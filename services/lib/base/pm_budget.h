@@ -45,11 +45,11 @@
 typedef struct pm_budget {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	size_t limit;      /* 0: unlimited */
-	size_t used;       /* under mu: reserved by those who work */
-	size_t waiting;    /* under mu: held by those who wait */
-	size_t peak;       /* under mu: highest used */
-	uint64_t refused;  /* under mu: reservations that failed */
+	size_t limit;     /* 0: unlimited */
+	size_t used;      /* under mu: reserved by those who work */
+	size_t waiting;   /* under mu: held by those who wait */
+	size_t peak;      /* under mu: highest used */
+	uint64_t refused; /* under mu: reservations that failed */
 } pm_budget;
 
 void pm_budget_init(pm_budget *b, size_t limit);
@@ -60,8 +60,7 @@ int pm_budget_reserve(pm_budget *b, size_t n);
  * As pm_budget_reserve(), waiting up to timeout_ms for room; hold (at
  * most n) is what the caller holds already, counted while it waits.
  */
-int pm_budget_reserve_wait(pm_budget *b, size_t n, size_t hold,
-    int timeout_ms);
+int pm_budget_reserve_wait(pm_budget *b, size_t n, size_t hold, int timeout_ms);
 void pm_budget_release(pm_budget *b, size_t n);
 /*
  * Make *held at least need, reserving the difference rounded up to a

@@ -109,13 +109,13 @@ pm_msg_vlog(const char *prefix, const char *fmt, va_list ap)
 	(void) w;
 }
 
-#define PM_LOG_FN(fn, prefix)                                           \
-	void fn(const char *fmt, ...)                                   \
-	{                                                               \
-		va_list ap;                                             \
-		va_start(ap, fmt);                                      \
-		pm_msg_vlog(prefix, fmt, ap);                           \
-		va_end(ap);                                             \
+#define PM_LOG_FN(fn, prefix) \
+	void fn(const char *fmt, ...) \
+	{ \
+		va_list ap; \
+		va_start(ap, fmt); \
+		pm_msg_vlog(prefix, fmt, ap); \
+		va_end(ap); \
 	}
 
 PM_LOG_FN(pm_msg_info, "")

@@ -70,12 +70,13 @@ pm_log_dlv_format(char *buf, size_t size, const pm_log_dlv *d)
 	if (d->conn_use > 1) {
 		snprintf(cu, sizeof(cu), "conn_use=%u, ", d->conn_use);
 	}
-	n = snprintf(buf, size, "%s: to=<%s>, %s%s%srelay=%s, %sdelay=%s, "
+	n = snprintf(buf, size,
+	    "%s: to=<%s>, %s%s%srelay=%s, %sdelay=%s, "
 	    "delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
-	    d->qid && *d->qid ? d->qid : "NOQUEUE", to,
-	    orig ? "orig_to=<" : "", orig ? orig : "", orig ? ">, " : "",
-	    relay, cu, delay, dl[0], dl[1], dl[2], dl[3],
-	    d->dsn ? d->dsn : "", d->status ? d->status : "", text);
+	    d->qid && *d->qid ? d->qid : "NOQUEUE", to, orig ? "orig_to=<" : "",
+	    orig ? orig : "", orig ? ">, " : "", relay, cu, delay, dl[0], dl[1],
+	    dl[2], dl[3], d->dsn ? d->dsn : "", d->status ? d->status : "",
+	    text);
 	free(to);
 	free(orig);
 	free(text);

@@ -34,15 +34,15 @@
 #include <stdint.h>
 
 typedef struct pm_log_dlv {
-	const char *qid;        /* NULL or "": NOQUEUE */
+	const char *qid; /* NULL or "": NOQUEUE */
 	const char *to;
-	const char *orig_to;    /* NULL or equal to "to": not logged */
-	const char *relay;      /* NULL: "none" */
-	unsigned conn_use;      /* logged when > 1 */
-	int64_t delay_us;       /* arrival to now */
-	int64_t delays_us[4];   /* a/b/c/d */
+	const char *orig_to;  /* NULL or equal to "to": not logged */
+	const char *relay;    /* NULL: "none" */
+	unsigned conn_use;    /* logged when > 1 */
+	int64_t delay_us;     /* arrival to now */
+	int64_t delays_us[4]; /* a/b/c/d */
 	const char *dsn;
-	const char *status;     /* sent, deferred, bounced, ... */
+	const char *status; /* sent, deferred, bounced, ... */
 	const char *text;
 } pm_log_dlv;
 

@@ -57,7 +57,8 @@ pm_qid_new(char *buf)
 		uint64_t r = 0;
 
 		if (getrandom(&r, sizeof(r), 0) != (ssize_t) sizeof(r)) {
-			r = (uint64_t) pm_now_us() ^ ((uint64_t) getpid() << 20);
+			r = (uint64_t) pm_now_us() ^
+			    ((uint64_t) getpid() << 20);
 		}
 		qid_nonce = r & ((1ULL << 40) - 1);
 		qid_pid = getpid();

@@ -163,8 +163,8 @@ pm_smap_count(const pm_smap *m)
 }
 
 void
-pm_smap_walk(const pm_smap *m, void (*fn)(const char *key, void *value,
-    void *arg), void *arg)
+pm_smap_walk(const pm_smap *m,
+    void (*fn)(const char *key, void *value, void *arg), void *arg)
 {
 	smap_ent *e, *next;
 	size_t i;

@@ -30,7 +30,7 @@ void *pm_smap_put(pm_smap *m, const char *key, void *value);
 void *pm_smap_del(pm_smap *m, const char *key);
 size_t pm_smap_count(const pm_smap *m);
 /* Call fn for every entry (the map must not change meanwhile). */
-void pm_smap_walk(const pm_smap *m, void (*fn)(const char *key,
-    void *value, void *arg), void *arg);
+void pm_smap_walk(const pm_smap *m,
+    void (*fn)(const char *key, void *value, void *arg), void *arg);
 
 #endif

@@ -39,7 +39,10 @@ typedef struct pm_snap {
 	void (*free_fn)(void *);
 } pm_snap;
 
-#define PM_SNAP_INIT(free_fn) { PTHREAD_MUTEX_INITIALIZER, NULL, (free_fn) }
+#define PM_SNAP_INIT(free_fn) \
+	{ \
+		PTHREAD_MUTEX_INITIALIZER, NULL, (free_fn) \
+	}
 
 pm_snap_ref *pm_snap_get(pm_snap *s);
 void pm_snap_put(pm_snap *s, pm_snap_ref *r);

@@ -26,18 +26,18 @@
 #include <stdint.h>
 
 #define PM_OK 0
-#define PM_EINVAL (-1)    /* bad argument or malformed input */
-#define PM_ENOMEM (-2)    /* allocation failed (rarely returned) */
-#define PM_ETIMEDOUT (-3) /* deadline passed */
-#define PM_EIO (-4)       /* system call failed */
-#define PM_ENOENT (-5)    /* not found */
-#define PM_ETOOBIG (-6)   /* over a size or count limit */
-#define PM_EREDIS (-7)    /* Redis unreachable or returned an error */
-#define PM_ECLOSED (-8)   /* peer or object closed */
-#define PM_EPROTO (-9)    /* protocol violation by a peer */
-#define PM_EFULL (-10)    /* store full (Redis OOM / noeviction) */
-#define PM_EEXIST (-11)   /* already exists */
-#define PM_EAGAIN (-12)   /* try again later */
+#define PM_EINVAL (-1)        /* bad argument or malformed input */
+#define PM_ENOMEM (-2)        /* allocation failed (rarely returned) */
+#define PM_ETIMEDOUT (-3)     /* deadline passed */
+#define PM_EIO (-4)           /* system call failed */
+#define PM_ENOENT (-5)        /* not found */
+#define PM_ETOOBIG (-6)       /* over a size or count limit */
+#define PM_EREDIS (-7)        /* Redis unreachable or returned an error */
+#define PM_ECLOSED (-8)       /* peer or object closed */
+#define PM_EPROTO (-9)        /* protocol violation by a peer */
+#define PM_EFULL (-10)        /* store full (Redis OOM / noeviction) */
+#define PM_EEXIST (-11)       /* already exists */
+#define PM_EAGAIN (-12)       /* try again later */
 #define PM_ECONNREFUSED (-13) /* no peer reachable */
 
 const char *pm_strerror(int err);
@@ -45,12 +45,12 @@ const char *pm_strerror(int err);
 /* Bugs: never for bad input. */
 void pm_panic(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
-#define PM_ASSERT(x)                                                    \
-	do {                                                            \
-		if (!(x)) {                                             \
+#define PM_ASSERT(x) \
+	do { \
+		if (!(x)) { \
 			pm_panic("%s:%d: assertion failed: %s", __FILE__, \
-			    __LINE__, #x);                              \
-		}                                                       \
+			    __LINE__, #x); \
+		} \
 	} while (0)
 
 void *pm_malloc(size_t len);
@@ -70,7 +70,7 @@ typedef struct pm_buf {
 } pm_buf;
 
 void pm_buf_init(pm_buf *b, size_t limit);
-void pm_buf_free(pm_buf *b); /* releases data; b may be reused after init */
+void pm_buf_free(pm_buf *b);  /* releases data; b may be reused after init */
 void pm_buf_reset(pm_buf *b); /* len = 0, keeps memory */
 int pm_buf_append(pm_buf *b, const void *p, size_t len);
 int pm_buf_puts(pm_buf *b, const char *s);

@@ -210,7 +210,8 @@ cfg_compute_host(void)
 		}
 	}
 	if (cfg_host == NULL) {
-		cfg_host = strchr(buf, '.') != NULL ? pm_strdup(buf) :
+		cfg_host = strchr(buf, '.') != NULL ?
+		    pm_strdup(buf) :
 		    pm_asprintf("%s.%s", buf, CFG_DEF_DOMAIN);
 	}
 	return (cfg_host);
@@ -307,21 +308,23 @@ cfg_expand_name(cfg_x *x, pm_buf *out, const char *name, int quiet)
 	for (i = 0; i < x->depth; i++) {
 		if (strcmp(x->stack[i], name) == 0) {
 			pm_msg_warn("parameter %s: recursive expansion of $%s, "
-			    "using empty value", x->stack[0], name);
+			            "using empty value",
+			    x->stack[0], name);
 			return;
 		}
 	}
 	if (x->depth >= PM__CFG_DEPTH_MAX) {
 		pm_msg_warn("parameter %s: expansion nested deeper than %d "
-		    "at $%s, using empty value", x->stack[0], PM__CFG_DEPTH_MAX,
-		    name);
+		            "at $%s, using empty value",
+		    x->stack[0], PM__CFG_DEPTH_MAX, name);
 		return;
 	}
 	x->stack[x->depth++] = name;
 	if ((raw = cfg_raw_locked(name, x)) == NULL) {
 		if (!quiet) {
 			pm_msg_warn("undefined parameter: $%s, using empty "
-			    "value", name);
+			            "value",
+			    name);
 		}
 	} else {
 		cfg_expand_str(x, out, raw, strlen(raw));
@@ -406,8 +409,9 @@ cfg_expand_str(cfg_x *x, pm_buf *out, const char *s, size_t len)
 		} else if (i < len && (s[i] == '{' || s[i] == '(')) {
 			i = cfg_expand_group(x, out, s, len, i);
 		} else if (i < len && pm__cfg_namechar((unsigned char) s[i])) {
-			for (start = i; i < len &&
-			     pm__cfg_namechar((unsigned char) s[i]); i++) {
+			for (start = i;
+			     i < len && pm__cfg_namechar((unsigned char) s[i]);
+			     i++) {
 				;
 			}
 			name = pm_strndup(s + start, i - start);
@@ -431,8 +435,8 @@ pm__cfg_get_locked(const char *name, int *errp)
 
 	*errp = 0;
 	if (cfg_tracking) {
-		cfg_track = pm_realloc(cfg_track, (cfg_ntrack + 2) *
-		    sizeof(*cfg_track));
+		cfg_track = pm_realloc(cfg_track,
+		    (cfg_ntrack + 2) * sizeof(*cfg_track));
 		cfg_track[cfg_ntrack++] = pm_strdup(name);
 		cfg_track[cfg_ntrack] = NULL;
 	}
@@ -444,7 +448,8 @@ pm__cfg_get_locked(const char *name, int *errp)
 	cfg_expand_name(&x, &b, name, 0);
 	if (x.err != 0) {
 		pm_msg_warn("parameter %s: value longer than %d bytes after "
-		    "expansion, using empty value", name, PM__CFG_EXPAND_MAX);
+		            "expansion, using empty value",
+		    name, PM__CFG_EXPAND_MAX);
 		pm_buf_reset(&b);
 		*errp = x.err;
 	}
@@ -492,7 +497,8 @@ pm_cfg_expand(const char *value)
 	cfg_expand_str(&x, &b, value, strlen(value));
 	if (x.err != 0) {
 		pm_msg_warn("value longer than %d bytes after expansion, "
-		    "using empty value", PM__CFG_EXPAND_MAX);
+		            "using empty value",
+		    PM__CFG_EXPAND_MAX);
 		pm_buf_reset(&b);
 	}
 	pthread_mutex_unlock(&pm__cfg_lock);
@@ -612,7 +618,8 @@ pm_cfg_load(const char *path)
 	cfg_path = pm_strdup(path);
 	if (fp == NULL) {
 		pm_msg_info("%s: not found, using built-in defaults and "
-		    "environment", path);
+		            "environment",
+		    path);
 		rc = 0;
 	} else {
 		rc = pm__cfg_read(fp, path, cfg_store);
@@ -700,8 +707,10 @@ pm_cfg_warn_unknown(void)
 			continue;
 		}
 		s = *ep + strlen(CFG_ENV_PREFIX);
-		for (p = s; *p && *p != '=' && ((*p >= 'a' && *p <= 'z') ||
-		     (*p >= '0' && *p <= '9') || *p == '_'); p++) {
+		for (p = s; *p && *p != '=' &&
+		     ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		         *p == '_');
+		     p++) {
 			;
 		}
 		if (*p != '=' || p == s) {
@@ -719,8 +728,9 @@ pm_cfg_warn_unknown(void)
 }
 
 void
-pm_cfg_walk(void (*fn)(const char *name, const char *defval,
-    const char *value, void *arg), void *arg)
+pm_cfg_walk(void (*fn)(const char *name, const char *defval, const char *value,
+                void *arg),
+    void *arg)
 {
 	cfg_ent **v;
 	char **names, **defs, *value;

@@ -64,7 +64,8 @@ typedef struct pm_cfg_time {
 	const char *name;
 	const char *defval; /* e.g. "300s" */
 	long *var;          /* seconds */
-	char unit;          /* default unit when the value has none: 's','m','h','d','w' */
+	char
+	    unit; /* default unit when the value has none: 's','m','h','d','w' */
 	long min;
 	long max; /* 0 = no maximum */
 } pm_cfg_time;
@@ -135,7 +136,8 @@ void pm_cfg_warn_unknown(void);
  * name order, for postconf: fn(name, default, effective expanded value).
  */
 void pm_cfg_walk(void (*fn)(const char *name, const char *defval,
-    const char *value, void *arg), void *arg);
+                     const char *value, void *arg),
+    void *arg);
 
 /* The lib table of known parameters and their default strings. */
 typedef struct pm_param_default {

@@ -54,7 +54,8 @@ cfg_bind_name(const char *name, const char *defstr)
 		e->bound_def = pm_strdup(defstr);
 	} else if (e->lib_def == NULL) {
 		pm_msg_warn("parameter %s: no default in its table nor in "
-		    "pm_params.c, using empty value", name);
+		            "pm_params.c, using empty value",
+		    name);
 		e->bound_def = pm_strdup("");
 	}
 }
@@ -63,8 +64,8 @@ static void
 cfg_conflict(const char *name, const char *tabdef)
 {
 	pm_msg_warn("parameter %s: table default \"%s\" differs from the "
-	    "library default \"%s\" (pm_params.c)", name, tabdef,
-	    pm__cfg_find(name, 1)->lib_def);
+	            "library default \"%s\" (pm_params.c)",
+	    name, tabdef, pm__cfg_find(name, 1)->lib_def);
 }
 
 /* The library default of a name, if there is one to compare with. */
@@ -89,7 +90,8 @@ cfg_bind_value(const char *name)
 	v = pm__cfg_get_locked(name, &err);
 	if (v == NULL || err != 0) {
 		pm_msg_fatal("parameter %s: value longer than %d bytes after "
-		    "expansion", name, PM__CFG_EXPAND_MAX);
+		             "expansion",
+		    name, PM__CFG_EXPAND_MAX);
 	}
 	return (v);
 }
@@ -109,8 +111,8 @@ cfg_set_var(char **var, char *v)
 	}
 	if (cfg_nowned == cfg_owned_cap) {
 		cfg_owned_cap = cfg_owned_cap ? cfg_owned_cap * 2 : 32;
-		cfg_owned = pm_realloc(cfg_owned,
-		    cfg_owned_cap * sizeof(*cfg_owned));
+		cfg_owned =
+		    pm_realloc(cfg_owned, cfg_owned_cap * sizeof(*cfg_owned));
 	}
 	cfg_owned[cfg_nowned++] = v;
 	*var = v;
@@ -155,8 +157,8 @@ pm_cfg_bind_str(const pm_cfg_str *t)
 		v = cfg_bind_value(t->name);
 		len = strlen(v);
 		if (t->min_len > 0 && len < (size_t) t->min_len) {
-			pm_msg_fatal("bad string length %zu < %d: %s = %s",
-			    len, t->min_len, t->name, pm_printable(v));
+			pm_msg_fatal("bad string length %zu < %d: %s = %s", len,
+			    t->min_len, t->name, pm_printable(v));
 		}
 		if (t->max_len > 0 && len > (size_t) t->max_len) {
 			pm_msg_fatal("bad string length %zu > %d: %s = %.200s",
@@ -208,8 +210,8 @@ pm_cfg_bind_time(const pm_cfg_time *t)
 	for (; t != NULL && t->name != NULL; t++) {
 		if (t->defval != NULL && (ld = cfg_libdef(t->name)) != NULL &&
 		    (pm_cfg_parse_time(ld, t->unit, &libn) != 0 ||
-		     pm_cfg_parse_time(t->defval, t->unit, &tabn) != 0 ||
-		     libn != tabn)) {
+		        pm_cfg_parse_time(t->defval, t->unit, &tabn) != 0 ||
+		        libn != tabn)) {
 			cfg_conflict(t->name, t->defval);
 		}
 		cfg_bind_name(t->name, t->defval);
@@ -236,7 +238,7 @@ pm_cfg_bind_bool(const pm_cfg_bool *t)
 	for (; t != NULL && t->name != NULL; t++) {
 		if ((ld = cfg_libdef(t->name)) != NULL &&
 		    (pm_cfg_parse_bool(ld, &libb) != 0 ||
-		     libb != (t->defval != 0))) {
+		        libb != (t->defval != 0))) {
 			cfg_conflict(t->name, t->defval ? "yes" : "no");
 		}
 		cfg_bind_name(t->name, t->defval ? "yes" : "no");
@@ -278,17 +280,19 @@ cfg_check_num(const char *name, int kind, char unit, long min, long max,
 		free(v);
 		return (PM_EINVAL);
 	}
-	err = kind == 'i' ? pm_cfg_parse_long(v, out) : kind == 't' ?
-	    pm_cfg_parse_time(v, unit, out) : pm_cfg_parse_bool(v, &b);
+	err = kind == 'i' ? pm_cfg_parse_long(v, out) :
+	    kind == 't'   ? pm_cfg_parse_time(v, unit, out) :
+	                    pm_cfg_parse_bool(v, &b);
 	if (kind == 'b') {
 		*out = b;
 	}
 	if (err != 0) {
-		*errp = pm_asprintf("bad value: %s = %s", name,
-		    pm_printable(v));
+		*errp =
+		    pm_asprintf("bad value: %s = %s", name, pm_printable(v));
 	} else if (kind != 'b' && (*out < min || (max != 0 && *out > max))) {
 		*errp = pm_asprintf("invalid %s parameter value %ld (want "
-		    "%ld..%ld)", name, *out, min, max);
+		                    "%ld..%ld)",
+		    name, *out, min, max);
 		err = PM_EINVAL;
 	}
 	free(v);
@@ -296,9 +300,8 @@ cfg_check_num(const char *name, int kind, char unit, long min, long max,
 }
 
 int
-pm_cfg_rebind(const pm_cfg_str *s, const pm_cfg_int *i,
-    const pm_cfg_time *t, const pm_cfg_bool *b, const char *const *only,
-    int check_only, char **errp)
+pm_cfg_rebind(const pm_cfg_str *s, const pm_cfg_int *i, const pm_cfg_time *t,
+    const pm_cfg_bool *b, const char *const *only, int check_only, char **errp)
 {
 	const pm_cfg_str *sp;
 	const pm_cfg_int *ip;
@@ -319,29 +322,31 @@ pm_cfg_rebind(const pm_cfg_str *s, const pm_cfg_int *i,
 		v = pm__cfg_get_locked(sp->name, &err);
 		len = v != NULL ? strlen(v) : 0;
 		free(v);
-		if (v == NULL || err != 0 || (sp->min_len > 0 &&
-		    len < (size_t) sp->min_len) || (sp->max_len > 0 &&
-		    len > (size_t) sp->max_len)) {
+		if (v == NULL || err != 0 ||
+		    (sp->min_len > 0 && len < (size_t) sp->min_len) ||
+		    (sp->max_len > 0 && len > (size_t) sp->max_len)) {
 			*errp = pm_asprintf("bad string length %zu: %s", len,
 			    sp->name);
 			goto bad;
 		}
 	}
 	for (ip = i; ip != NULL && ip->name != NULL; ip++) {
-		if (cfg_named(ip->name, only) && cfg_check_num(ip->name, 'i',
-		    0, ip->min, ip->max, &n, errp) != 0) {
+		if (cfg_named(ip->name, only) &&
+		    cfg_check_num(ip->name, 'i', 0, ip->min, ip->max, &n,
+		        errp) != 0) {
 			goto bad;
 		}
 	}
 	for (tp = t; tp != NULL && tp->name != NULL; tp++) {
-		if (cfg_named(tp->name, only) && cfg_check_num(tp->name, 't',
-		    tp->unit, tp->min, tp->max, &n, errp) != 0) {
+		if (cfg_named(tp->name, only) &&
+		    cfg_check_num(tp->name, 't', tp->unit, tp->min, tp->max, &n,
+		        errp) != 0) {
 			goto bad;
 		}
 	}
 	for (bp = b; bp != NULL && bp->name != NULL; bp++) {
-		if (cfg_named(bp->name, only) && cfg_check_num(bp->name, 'b',
-		    0, 0, 0, &n, errp) != 0) {
+		if (cfg_named(bp->name, only) &&
+		    cfg_check_num(bp->name, 'b', 0, 0, 0, &n, errp) != 0) {
 			goto bad;
 		}
 	}
@@ -352,8 +357,8 @@ pm_cfg_rebind(const pm_cfg_str *s, const pm_cfg_int *i,
 	/* 2. Assign (an aligned word store each: readers see old or new). */
 	for (sp = s; sp != NULL && sp->name != NULL; sp++) {
 		if (cfg_named(sp->name, only)) {
-			cfg_set_var(sp->var, pm__cfg_get_locked(sp->name,
-			    &err));
+			cfg_set_var(sp->var,
+			    pm__cfg_get_locked(sp->name, &err));
 		}
 	}
 	for (ip = i; ip != NULL && ip->name != NULL; ip++) {
@@ -369,8 +374,8 @@ pm_cfg_rebind(const pm_cfg_str *s, const pm_cfg_int *i,
 		}
 	}
 	for (bp = b; bp != NULL && bp->name != NULL; bp++) {
-		if (cfg_named(bp->name, only) && cfg_check_num(bp->name, 'b',
-		    0, 0, 0, &n, errp) == 0) {
+		if (cfg_named(bp->name, only) &&
+		    cfg_check_num(bp->name, 'b', 0, 0, 0, &n, errp) == 0) {
 			*bp->var = (int) n;
 		}
 	}

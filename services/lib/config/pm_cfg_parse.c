@@ -55,7 +55,8 @@ cfg_parse_line(cfg_rd *r, char *s)
 	if ((eq = strchr(s, '=')) == NULL) {
 		show = pm_printable_dup(s, strlen(s), 100);
 		pm_msg_warn("%s, line %d: missing '=' after parameter name: "
-		    "\"%s\", line skipped", r->path, r->line, show);
+		            "\"%s\", line skipped",
+		    r->path, r->line, show);
 		free(show);
 		return;
 	}
@@ -68,7 +69,8 @@ cfg_parse_line(cfg_rd *r, char *s)
 	if (*name == 0 || *p != 0) {
 		show = pm_printable_dup(name, strlen(name), 100);
 		pm_msg_warn("%s, line %d: bad parameter name: \"%s\", line "
-		    "skipped", r->path, r->line, show);
+		            "skipped",
+		    r->path, r->line, show);
 		free(show);
 		return;
 	}
@@ -83,7 +85,8 @@ cfg_flush(cfg_rd *r)
 	}
 	if (r->too_long) {
 		pm_msg_warn("%s, line %d: logical line longer than %d bytes, "
-		    "skipped", r->path, r->line, PM__CFG_LINE_MAX);
+		            "skipped",
+		    r->path, r->line, PM__CFG_LINE_MAX);
 	} else if (r->nul) {
 		pm_msg_warn("%s, line %d: NUL byte in line, skipped", r->path,
 		    r->line);
@@ -95,8 +98,7 @@ cfg_flush(cfg_rd *r)
 }
 
 static void
-cfg_physical(cfg_rd *r, const char *data, size_t len, int too_long,
-    int lineno)
+cfg_physical(cfg_rd *r, const char *data, size_t len, int too_long, int lineno)
 {
 	size_t p = 0;
 
@@ -112,8 +114,8 @@ cfg_physical(cfg_rd *r, const char *data, size_t len, int too_long,
 	if (p > 0) {
 		if (!r->active) {
 			pm_msg_warn("%s, line %d: continuation line without "
-			    "a parameter line before it, skipped", r->path,
-			    lineno);
+			            "a parameter line before it, skipped",
+			    r->path, lineno);
 			return;
 		}
 		if (pm_buf_append(&r->logical, " ", 1) != 0) {
@@ -226,8 +228,7 @@ pm_cfg_parse_time(const char *s, char defunit, long *secs)
 	long n, mult;
 	char *end;
 
-	if (s == NULL || *s < '0' || *s > '9' ||
-	    cfg_unit_secs(defunit) == 0) {
+	if (s == NULL || *s < '0' || *s > '9' || cfg_unit_secs(defunit) == 0) {
 		return (PM_EINVAL);
 	}
 	errno = 0;

@@ -65,8 +65,7 @@ pm_common_params_bind(void)
 }
 
 int
-pm_common_params_rebind(const char *const *only, int check_only,
-    char **errp)
+pm_common_params_rebind(const char *const *only, int check_only, char **errp)
 {
 	return (pm_cfg_rebind(common_strs, common_ints, common_times, NULL,
 	    only, check_only, errp));

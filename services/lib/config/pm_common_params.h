@@ -18,17 +18,18 @@
 #define VAR_MYNETWORKS "mynetworks"
 #define VAR_RELAY_DOMAINS "relay_domains"
 #define VAR_MAIL_NAME "mail_name"
-#define VAR_REDIS_SERVER "redis_server"           /* host:port or unix:/path */
-#define VAR_REDIS_TIMEOUT "redis_timeout"         /* time */
+#define VAR_REDIS_SERVER "redis_server"   /* host:port or unix:/path */
+#define VAR_REDIS_TIMEOUT "redis_timeout" /* time */
 #define VAR_QUEUE_SHARDS "queue_shards"
-#define VAR_BODY_STORE "queue_body_store"         /* redis | fs:/path */
-#define VAR_QUEUE_DURABILITY "queue_durability"   /* fsync | replica | none */
+#define VAR_BODY_STORE "queue_body_store"       /* redis | fs:/path */
+#define VAR_QUEUE_DURABILITY "queue_durability" /* fsync | replica | none */
 #define VAR_MSG_SIZE_LIMIT "message_size_limit"
-#define VAR_CLEANUP_SERVICE "cleanup_service"     /* nng URL(s) */
+#define VAR_CLEANUP_SERVICE "cleanup_service" /* nng URL(s) */
 #define VAR_REWRITE_SERVICE "rewrite_service"
-#define VAR_IPC_TIMEOUT "ipc_timeout"             /* time */
-#define VAR_DNS_SERVER "dns_server"               /* host[:port] list, "" = resolv.conf */
-#define VAR_PCRE_MATCH_LIMIT "pcre_match_limit"   /* pcre: tables, see pm_table.h */
+#define VAR_IPC_TIMEOUT "ipc_timeout" /* time */
+#define VAR_DNS_SERVER "dns_server"   /* host[:port] list, "" = resolv.conf */
+#define VAR_PCRE_MATCH_LIMIT \
+	"pcre_match_limit" /* pcre: tables, see pm_table.h */
 
 extern char *var_myhostname;
 extern char *var_mydomain;

@@ -31,36 +31,47 @@
 #define DEF_LINE_LIMIT 2048
 extern long var_line_limit;
 #define PM_CFG_LINE_LIMIT \
-	{ VAR_LINE_LIMIT, DEF_LINE_LIMIT, &var_line_limit, 512, 1024L * 1024 }
+	{ \
+		VAR_LINE_LIMIT, DEF_LINE_LIMIT, &var_line_limit, 512, \
+		    1024L * 1024 \
+	}
 
 /* cleanup, smtp: largest header block kept as headers. */
 #define VAR_HEADER_LIMIT "header_size_limit"
 #define DEF_HEADER_LIMIT 102400
 extern long var_header_limit;
-#define PM_CFG_HEADER_LIMIT                                             \
-	{ VAR_HEADER_LIMIT, DEF_HEADER_LIMIT, &var_header_limit, 1024,  \
-	    64L * 1024 * 1024 }
+#define PM_CFG_HEADER_LIMIT \
+	{ \
+		VAR_HEADER_LIMIT, DEF_HEADER_LIMIT, &var_header_limit, 1024, \
+		    64L * 1024 * 1024 \
+	}
 
 /* qmgr, bounce: how long mail may stay queued (0 = one attempt). */
 #define VAR_MAX_QUEUE_TIME "maximal_queue_lifetime"
 #define DEF_MAX_QUEUE_TIME "5d"
 extern long var_max_queue_time;
-#define PM_CFG_MAX_QUEUE_TIME                                           \
-	{ VAR_MAX_QUEUE_TIME, DEF_MAX_QUEUE_TIME, &var_max_queue_time, 'd', \
-	    0, 8640000 }
+#define PM_CFG_MAX_QUEUE_TIME \
+	{ \
+		VAR_MAX_QUEUE_TIME, DEF_MAX_QUEUE_TIME, &var_max_queue_time, \
+		    'd', 0, 8640000 \
+	}
 
 /* qmgr, bounce: when the sender hears that mail is delayed (0 = never). */
 #define VAR_DELAY_WARN_TIME "delay_warning_time"
 #define DEF_DELAY_WARN_TIME "0h"
 extern long var_delay_warn_time;
-#define PM_CFG_DELAY_WARN_TIME                                          \
-	{ VAR_DELAY_WARN_TIME, DEF_DELAY_WARN_TIME, &var_delay_warn_time, \
-	    'h', 0, 8640000 }
+#define PM_CFG_DELAY_WARN_TIME \
+	{ \
+		VAR_DELAY_WARN_TIME, DEF_DELAY_WARN_TIME, \
+		    &var_delay_warn_time, 'h', 0, 8640000 \
+	}
 
 /* cleanup (rewriting), rewrite (address classes). */
 #define VAR_VIRT_ALIAS_MAPS "virtual_alias_maps"
 extern char *var_virt_alias_maps;
 #define PM_CFG_VIRT_ALIAS_MAPS \
-	{ VAR_VIRT_ALIAS_MAPS, NULL, &var_virt_alias_maps, 0, 0 }
+	{ \
+		VAR_VIRT_ALIAS_MAPS, NULL, &var_virt_alias_maps, 0, 0 \
+	}
 
 #endif

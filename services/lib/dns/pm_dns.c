@@ -85,8 +85,8 @@ pm_dns_name_valid(const char *name)
 	if (len == 0 || len > PM_DNS_NAME_MAX) {
 		return (0);
 	}
-	for (p = (const unsigned char *)name; p < (const unsigned char *)name + len;
-	     p++) {
+	for (p = (const unsigned char *) name;
+	     p < (const unsigned char *) name + len; p++) {
 		if (*p == '.') {
 			if (label == 0) {
 				return (0);
@@ -116,7 +116,7 @@ pm_dns_reverse_name(const char *addr, char *buf, size_t size)
 	if (inet_pton(AF_INET, addr, a) == 1) {
 		n = snprintf(buf, size, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2],
 		    a[1], a[0]);
-		return (n < 0 || (size_t)n >= size ? PM_ETOOBIG : 0);
+		return (n < 0 || (size_t) n >= size ? PM_ETOOBIG : 0);
 	}
 	if (inet_pton(AF_INET6, addr, a) != 1) {
 		return (PM_EINVAL);
@@ -153,7 +153,7 @@ dns_server_item(const char *item, pm_buf *out)
 		if ((end = strchr(item, ']')) == NULL) {
 			return (PM_EINVAL);
 		}
-		hlen = (size_t)(end - item - 1);
+		hlen = (size_t) (end - item - 1);
 		if (end[1] == ':') {
 			port = end + 2;
 		} else if (end[1] != 0) {
@@ -166,7 +166,7 @@ dns_server_item(const char *item, pm_buf *out)
 		hlen = strlen(item); /* bare IPv6 address, no port */
 		v6 = 1;
 	} else if (end != NULL) {
-		hlen = (size_t)(end - item);
+		hlen = (size_t) (end - item);
 		port = end + 1;
 	} else {
 		hlen = strlen(item);
@@ -180,7 +180,7 @@ dns_server_item(const char *item, pm_buf *out)
 		return (PM_EINVAL);
 	}
 	if (port != NULL) {
-		if (!isdigit((unsigned char)port[0])) {
+		if (!isdigit((unsigned char) port[0])) {
 			return (PM_EINVAL);
 		}
 		errno = 0;
@@ -205,21 +205,21 @@ dns_servers_parse(const char *spec, char **csv)
 
 	pm_buf_init(&out, 4096);
 	for (;;) {
-		while (*p == ',' || isspace((unsigned char)*p)) {
+		while (*p == ',' || isspace((unsigned char) *p)) {
 			p++;
 		}
 		if (*p == 0) {
 			break;
 		}
 		start = p;
-		while (*p && *p != ',' && !isspace((unsigned char)*p)) {
+		while (*p && *p != ',' && !isspace((unsigned char) *p)) {
 			p++;
 		}
 		if (++count > PM_DNS_SERVERS_MAX) {
 			rc = PM_ETOOBIG;
 			break;
 		}
-		item = pm_strndup(start, (size_t)(p - start));
+		item = pm_strndup(start, (size_t) (p - start));
 		rc = dns_server_item(item, &out);
 		free(item);
 		if (rc != 0) {
@@ -263,7 +263,8 @@ dns_servers_get(void)
 		if (var_dns_server != NULL &&
 		    dns_servers_parse(var_dns_server, &csv) != 0) {
 			pm_msg_warn("malformed %s value \"%s\": using "
-			    "/etc/resolv.conf", VAR_DNS_SERVER, var_dns_server);
+			            "/etc/resolv.conf",
+			    VAR_DNS_SERVER, var_dns_server);
 		}
 		dns_servers_csv = csv ? csv : pm_strdup("");
 		dns_servers_set = 1;
@@ -340,7 +341,7 @@ dns_expand(const unsigned char *p, const unsigned char *abuf, size_t alen,
 {
 	char *s;
 
-	if (ares_expand_name(p, abuf, (int)alen, &s, enclen) != ARES_SUCCESS) {
+	if (ares_expand_name(p, abuf, (int) alen, &s, enclen) != ARES_SUCCESS) {
 		return (PM_EPROTO);
 	}
 	*name = pm_strdup(s);
@@ -384,7 +385,8 @@ dns_rr_fill(pm_dns_rr *rr, const dns_raw *raw, const unsigned char *abuf,
 		}
 		rr->family = raw->type == PM_DNS_A ? AF_INET : AF_INET6;
 		memcpy(rr->addr, rd, raw->rdlen);
-		if (inet_ntop(rr->family, rr->addr, text, sizeof(text)) == NULL) {
+		if (inet_ntop(rr->family, rr->addr, text, sizeof(text)) ==
+		    NULL) {
 			return (PM_EPROTO);
 		}
 		rr->data = pm_strdup(text);
@@ -398,13 +400,13 @@ dns_rr_fill(pm_dns_rr *rr, const dns_raw *raw, const unsigned char *abuf,
 		if (dns_expand(rd + off, abuf, alen, &host, &enclen) != 0) {
 			return (PM_EPROTO);
 		}
-		if ((size_t)enclen > raw->rdlen - off || !dns_host_ok(host) ||
+		if ((size_t) enclen > raw->rdlen - off || !dns_host_ok(host) ||
 		    strlen(host) > PM_DNS_NAME_MAX) {
 			free(host);
 			return (PM_EPROTO);
 		}
 		if (raw->type == PM_DNS_MX) {
-			rr->pref = (unsigned)rd[0] << 8 | rd[1];
+			rr->pref = (unsigned) rd[0] << 8 | rd[1];
 		}
 		rr->data = host;
 		break;
@@ -417,7 +419,7 @@ dns_rr_fill(pm_dns_rr *rr, const dns_raw *raw, const unsigned char *abuf,
 				return (PM_EPROTO);
 			}
 			/* Over PM_DNS_TXT_MAX: the rest is dropped. */
-			(void)pm_buf_append(&txt, rd + off + 1, slen);
+			(void) pm_buf_append(&txt, rd + off + 1, slen);
 		}
 		rr->data = pm_buf_steal(&txt, &rr->len);
 		return (0);
@@ -458,8 +460,8 @@ static int
 dns_read_answers(const unsigned char *abuf, size_t alen, dns_raw **rawp,
     size_t *nrawp)
 {
-	unsigned qdcount = (unsigned)abuf[4] << 8 | abuf[5];
-	unsigned ancount = (unsigned)abuf[6] << 8 | abuf[7];
+	unsigned qdcount = (unsigned) abuf[4] << 8 | abuf[5];
+	unsigned ancount = (unsigned) abuf[6] << 8 | abuf[7];
 	const unsigned char *p = abuf + 12;
 	const unsigned char *end = abuf + alen;
 	dns_raw *raw;
@@ -470,25 +472,28 @@ dns_read_answers(const unsigned char *abuf, size_t alen, dns_raw **rawp,
 	int rclass;
 
 	for (i = 0; i < qdcount; i++) {
-		if (p >= end || dns_expand(p, abuf, alen, &name, &enclen) != 0) {
+		if (p >= end ||
+		    dns_expand(p, abuf, alen, &name, &enclen) != 0) {
 			return (PM_EPROTO);
 		}
 		free(name);
-		if ((size_t)(end - p) < (size_t)enclen + 4) {
+		if ((size_t) (end - p) < (size_t) enclen + 4) {
 			return (PM_EPROTO);
 		}
 		p += enclen + 4;
 	}
 	if (ancount > 2 * PM_DNS_RR_MAX) {
-		ancount = 2 * PM_DNS_RR_MAX; /* CNAMEs + records; rest ignored */
+		ancount =
+		    2 * PM_DNS_RR_MAX; /* CNAMEs + records; rest ignored */
 	}
 	raw = pm_calloc(ancount ? ancount : 1, sizeof(*raw));
 	for (i = 0; i < ancount; i++) {
-		if (p >= end || dns_expand(p, abuf, alen, &name, &enclen) != 0) {
+		if (p >= end ||
+		    dns_expand(p, abuf, alen, &name, &enclen) != 0) {
 			dns_raw_free(raw, nraw);
 			return (PM_EPROTO);
 		}
-		if ((size_t)(end - p) < (size_t)enclen + 10) {
+		if ((size_t) (end - p) < (size_t) enclen + 10) {
 			free(name);
 			dns_raw_free(raw, nraw);
 			return (PM_EPROTO);
@@ -497,18 +502,18 @@ dns_read_answers(const unsigned char *abuf, size_t alen, dns_raw **rawp,
 		raw[nraw].owner = name;
 		raw[nraw].type = p[0] << 8 | p[1];
 		rclass = p[2] << 8 | p[3];
-		raw[nraw].ttl = (unsigned)p[4] << 24 | (unsigned)p[5] << 16 |
-		    (unsigned)p[6] << 8 | p[7];
+		raw[nraw].ttl = (unsigned) p[4] << 24 | (unsigned) p[5] << 16 |
+		    (unsigned) p[6] << 8 | p[7];
 		if (raw[nraw].ttl > 0x7fffffffu) {
 			raw[nraw].ttl = 0; /* RFC 2181 8 */
 		}
-		raw[nraw].rdlen = (size_t)(p[8] << 8 | p[9]);
+		raw[nraw].rdlen = (size_t) (p[8] << 8 | p[9]);
 		p += 10;
-		if ((size_t)(end - p) < raw[nraw].rdlen) {
+		if ((size_t) (end - p) < raw[nraw].rdlen) {
 			dns_raw_free(raw, nraw + 1);
 			return (PM_EPROTO);
 		}
-		raw[nraw].rdoff = (size_t)(p - abuf);
+		raw[nraw].rdoff = (size_t) (p - abuf);
 		p += raw[nraw].rdlen;
 		if (rclass != PM_DNS_C_IN) {
 			free(raw[nraw].owner); /* only class IN matters */
@@ -571,7 +576,8 @@ pm_dns_parse(const char *qname, int type, const unsigned char *abuf,
 		}
 		free(cur);
 		if (dns_expand(abuf + raw[i].rdoff, abuf, alen, &cur,
-		    &enclen) != 0 || (size_t)enclen > raw[i].rdlen) {
+		        &enclen) != 0 ||
+		    (size_t) enclen > raw[i].rdlen) {
 			cur = NULL;
 			rc = PM_EPROTO;
 			goto out;
@@ -629,21 +635,20 @@ typedef struct dns_query {
 } dns_query;
 
 static void
-dns_query_cb(void *arg, int status, int timeouts, unsigned char *abuf,
-    int alen)
+dns_query_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	dns_query *q = arg;
 
-	(void)timeouts;
+	(void) timeouts;
 	if (q->done) {
 		return;
 	}
 	q->done = 1;
 	q->status = status;
 	if (status == ARES_SUCCESS && abuf != NULL && alen > 0) {
-		q->abuf = pm_malloc((size_t)alen);
-		memcpy(q->abuf, abuf, (size_t)alen);
-		q->alen = (size_t)alen;
+		q->abuf = pm_malloc((size_t) alen);
+		memcpy(q->abuf, abuf, (size_t) alen);
+		q->alen = (size_t) alen;
 	}
 }
 
@@ -671,7 +676,7 @@ dns_wait(ares_channel ch, dns_query *q, int64_t deadline)
 			break;
 		}
 		/* c-ares's ARES_GETSOCK_* macros shift a signed 1 by 31. */
-		bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+		bits = (unsigned) ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
 		for (n = 0, i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
 			rd = (bits >> i) & 1u;
 			wr = (bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u;
@@ -679,16 +684,16 @@ dns_wait(ares_channel ch, dns_query *q, int64_t deadline)
 				continue;
 			}
 			pfd[n].fd = socks[i];
-			pfd[n].events = (short)((rd ? POLLIN : 0) |
-			    (wr ? POLLOUT : 0));
+			pfd[n].events =
+			    (short) ((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
 			pfd[n].revents = 0;
 			n++;
 		}
 		maxtv.tv_sec = left / 1000;
 		maxtv.tv_usec = (left % 1000) * 1000;
 		tv = ares_timeout(ch, &maxtv, &tvbuf);
-		ms = (int)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000);
-		rc = poll(pfd, (nfds_t)n, ms);
+		ms = (int) (tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000);
+		rc = poll(pfd, (nfds_t) n, ms);
 		if (rc < 0 && errno != EINTR) {
 			pm_msg_warn("pm_dns: poll: %s", strerror(errno));
 			ares_cancel(ch);
@@ -702,10 +707,12 @@ dns_wait(ares_channel ch, dns_query *q, int64_t deadline)
 			if (pfd[i].revents == 0) {
 				continue;
 			}
-			ares_process_fd(ch, (pfd[i].revents &
-			    (POLLIN | POLLERR | POLLHUP)) ? pfd[i].fd :
-			    ARES_SOCKET_BAD, (pfd[i].revents & POLLOUT) ?
-			    pfd[i].fd : ARES_SOCKET_BAD);
+			ares_process_fd(ch,
+			    (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) ?
+			        pfd[i].fd :
+			        ARES_SOCKET_BAD,
+			    (pfd[i].revents & POLLOUT) ? pfd[i].fd :
+			                                 ARES_SOCKET_BAD);
 		}
 	}
 }
@@ -727,8 +734,8 @@ pm_dns_lookup_st(const char *name, int type, pm_dns_rr **rrs, size_t *nrr,
 		rc = PM_EINVAL;
 		goto out;
 	}
-	if (type == PM_DNS_PTR && pm_dns_reverse_name(name, rev,
-	    sizeof(rev)) == 0) {
+	if (type == PM_DNS_PTR &&
+	    pm_dns_reverse_name(name, rev, sizeof(rev)) == 0) {
 		qname = rev;
 	}
 	if (!pm_dns_name_valid(qname)) {

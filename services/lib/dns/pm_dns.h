@@ -95,8 +95,8 @@ typedef struct pm_dns_rr {
 int pm_dns_lookup(const char *name, int type, pm_dns_rr **rrs, size_t *nrr,
     int timeout_ms);
 /* Same, and *status (may be NULL) gets PM_DNS_* even on failure. */
-int pm_dns_lookup_st(const char *name, int type, pm_dns_rr **rrs,
-    size_t *nrr, int timeout_ms, int *status);
+int pm_dns_lookup_st(const char *name, int type, pm_dns_rr **rrs, size_t *nrr,
+    int timeout_ms, int *status);
 void pm_dns_rr_free(pm_dns_rr *rrs, size_t nrr);
 
 /* Server list (see DESCRIPTION). PM_EINVAL (list unchanged) if malformed. */

@@ -339,10 +339,9 @@ scan_param(const unsigned char *s, size_t len, int utf8, size_t *keylen,
 {
 	size_t i = 0, v;
 
-	while (i < len && ((s[i] >= 'a' && s[i] <= 'z') ||
-	                      (s[i] >= 'A' && s[i] <= 'Z') ||
-	                      (s[i] >= '0' && s[i] <= '9') ||
-	                      (s[i] == '-' && i > 0))) {
+	while (i < len &&
+	    ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+	        (s[i] >= '0' && s[i] <= '9') || (s[i] == '-' && i > 0))) {
 		i++;
 	}
 	if (i == 0 || i > PM_ESMTP_KEY_MAX) {
@@ -425,7 +424,8 @@ pm_smtp_parse_path(const char *arg, size_t len, int utf8, int allow_bare,
 			if (s[i] != '>') {
 				/* "<a@b c>", "<a@b!>": the domain stopped. */
 				err = memchr(s + addr, '@', addrlen) != NULL ?
-				    why_domain : why_syntax;
+				    why_domain :
+				    why_syntax;
 				goto bad;
 			}
 			i++;
@@ -584,8 +584,8 @@ pm_addr_domain_fqdn(const char *domain)
 }
 
 int
-pm_smtp_parse_cmd(const char *line, size_t len, char *verb,
-    size_t verbsize, const char **arg)
+pm_smtp_parse_cmd(const char *line, size_t len, char *verb, size_t verbsize,
+    const char **arg)
 {
 	size_t i = 0, start, n;
 
@@ -597,8 +597,9 @@ pm_smtp_parse_cmd(const char *line, size_t len, char *verb,
 		i++;
 	}
 	start = i;
-	while (i < len && ((line[i] >= 'a' && line[i] <= 'z') ||
-	                      (line[i] >= 'A' && line[i] <= 'Z'))) {
+	while (i < len &&
+	    ((line[i] >= 'a' && line[i] <= 'z') ||
+	        (line[i] >= 'A' && line[i] <= 'Z'))) {
 		i++;
 	}
 	n = i - start;

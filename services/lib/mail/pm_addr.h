@@ -35,7 +35,7 @@
 
 #include <stddef.h>
 
-#define PM_ADDR_MAX 320          /* 64 + 1 + 255 */
+#define PM_ADDR_MAX 320 /* 64 + 1 + 255 */
 #define PM_ESMTP_PARAMS_MAX 16
 
 typedef struct pm_esmtp_param {
@@ -44,8 +44,8 @@ typedef struct pm_esmtp_param {
 } pm_esmtp_param;
 
 typedef struct pm_smtp_path {
-	char *address;   /* without <>, source route removed; "" for <> */
-	int null;        /* 1 for <> */
+	char *address; /* without <>, source route removed; "" for <> */
+	int null;      /* 1 for <> */
 	size_t nparams;
 	pm_esmtp_param params[PM_ESMTP_PARAMS_MAX];
 } pm_smtp_path;
@@ -76,8 +76,8 @@ int pm_addr_domain_valid(const char *domain, int utf8);
  * Returns PM_EINVAL for an empty line, NUL bytes or a verb with
  * non-letters.
  */
-int pm_smtp_parse_cmd(const char *line, size_t len, char *verb,
-    size_t verbsize, const char **arg);
+int pm_smtp_parse_cmd(const char *line, size_t len, char *verb, size_t verbsize,
+    const char **arg);
 
 /* xtext decode (RFC 3461 4): new string, or NULL if malformed. */
 char *pm_xtext_decode(const char *s);

@@ -33,16 +33,16 @@
 #include "pm_addr.h"
 #include "pm_msghdr.h"
 
-#define DSN_WIDTH 76            /* text and field lines wrap here */
+#define DSN_WIDTH 76 /* text and field lines wrap here */
 #define DSN_INDENT "    "
-#define DSN_BOUNDARY_MAX 70     /* RFC 2046 */
+#define DSN_BOUNDARY_MAX 70 /* RFC 2046 */
 #define DSN_HDR_SCAN_LIMIT (1024 * 1024)
 
 typedef struct dsn_kind {
 	const char *action;
-	char cls;               /* status class digit */
+	char cls; /* status class digit */
 	const char *subject;
-	const char *orig_desc;  /* Content-Description of headers only */
+	const char *orig_desc; /* Content-Description of headers only */
 } dsn_kind;
 
 static const dsn_kind dsn_kinds[] = {
@@ -68,8 +68,8 @@ w_put(dsn_w *w, const void *p, size_t len)
 {
 	int err;
 
-	if (w->err == 0 && len > 0 && (err = pm_buf_append(w->b, p,
-	    len)) != 0) {
+	if (w->err == 0 && len > 0 &&
+	    (err = pm_buf_append(w->b, p, len)) != 0) {
 		w->err = err;
 	}
 }
@@ -181,7 +181,7 @@ dsn_host(const char *s)
 
 	for (p = h; *p; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-')) {
+		        (*p >= '0' && *p <= '9') || *p == '.' || *p == '-')) {
 			*p = '-';
 		}
 	}
@@ -232,7 +232,9 @@ dsn_duration(long secs, char *buf, size_t size)
 		long unit;
 		const char *name;
 	} u[] = {
-		{ 86400, "day" }, { 3600, "hour" }, { 60, "minute" },
+		{ 86400, "day" },
+		{ 3600, "hour" },
+		{ 60, "minute" },
 		{ 1, "second" },
 	};
 	size_t i;
@@ -270,17 +272,17 @@ dsn_orcpt(const char *orcpt, char **type, char **addr)
 	    semi - orcpt <= 32) {
 		typed = 1;
 		for (p = orcpt; p < semi; p++) {
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' &&
-			    *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			    *p == '-')) {
+			if (!((*p >= 'a' && *p <= 'z') ||
+			        (*p >= 'A' && *p <= 'Z') ||
+			        (*p >= '0' && *p <= '9') || *p == '-')) {
 				typed = 0;
 				break;
 			}
 		}
 	}
 	if (typed) {
-		*type = pm_lowercase(pm_strndup(orcpt, (size_t) (semi -
-		    orcpt)));
+		*type =
+		    pm_lowercase(pm_strndup(orcpt, (size_t) (semi - orcpt)));
 		*addr = dsn_clean(semi + 1, PM_DSN_ADDR_MAX, 0);
 	} else {
 		*type = pm_strdup("rfc822");
@@ -331,14 +333,15 @@ dsn_diag(char *text)
 	char *said, *in;
 	size_t len;
 
-	if (strncmp(text, "host ", 5) != 0 || (said = strstr(text,
-	    " said: ")) == NULL || !dsn_smtp_reply(said + 7)) {
+	if (strncmp(text, "host ", 5) != 0 ||
+	    (said = strstr(text, " said: ")) == NULL ||
+	    !dsn_smtp_reply(said + 7)) {
 		return (text);
 	}
 	said += 7;
 	len = strlen(said);
-	if (len > 0 && said[len - 1] == ')' && (in = strstr(said,
-	    " (in reply to ")) != NULL) {
+	if (len > 0 && said[len - 1] == ')' &&
+	    (in = strstr(said, " (in reply to ")) != NULL) {
 		*in = 0;
 	}
 	return (said);
@@ -351,7 +354,7 @@ typedef struct dsn_ctx {
 	const dsn_kind *k;
 	const pm_dsn_orig *orig;
 	const pm_dsn_cfg *cfg;
-	char *host;             /* myhostname, cleaned */
+	char *host; /* myhostname, cleaned */
 	char boundary[DSN_BOUNDARY_MAX + 1];
 } dsn_ctx;
 
@@ -366,7 +369,7 @@ w_headers(dsn_w *w, const dsn_ctx *x, const char *to, int eight,
 	struct tm tm;
 
 	origin = dsn_host(c->myorigin != NULL && *c->myorigin ? c->myorigin :
-	    c->myhostname);
+	                                                        c->myhostname);
 	rcpt = dsn_clean(to, PM_DSN_ADDR_MAX, keep8);
 	quoted = pm_quote_822_local(rcpt);
 	info->smtputf8 = dsn_has8(quoted, strlen(quoted));
@@ -374,20 +377,23 @@ w_headers(dsn_w *w, const dsn_ctx *x, const char *to, int eight,
 	w_printf(w, "Date: %s\r\n", date);
 	w_printf(w, "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n",
 	    origin);
-	w_printf(w, "Subject: %s\r\n", x->route == PM_DSN_TO_POSTMASTER ?
-	    "Postmaster Copy: Undelivered Mail" : x->k->subject);
+	w_printf(w, "Subject: %s\r\n",
+	    x->route == PM_DSN_TO_POSTMASTER ?
+	        "Postmaster Copy: Undelivered Mail" :
+	        x->k->subject);
 	w_printf(w, "To: %s\r\n", quoted);
 	w_puts(w, "Auto-Submitted: auto-replied\r\n");
 	w_puts(w, "MIME-Version: 1.0\r\n");
-	w_printf(w, "Content-Type: multipart/report; "
+	w_printf(w,
+	    "Content-Type: multipart/report; "
 	    "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n",
 	    x->boundary);
-	w_printf(w, "Content-Transfer-Encoding: %s\r\n", eight ? "8bit" :
-	    "7bit");
+	w_printf(w, "Content-Transfer-Encoding: %s\r\n",
+	    eight ? "8bit" : "7bit");
 	gmtime_r(&now, &tm);
 	w_printf(w, "Message-Id: <%04d%02d%02d%02d%02d%02d.%s@%s>\r\n",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, x->cfg->notice_qid, x->host);
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, x->cfg->notice_qid, x->host);
 	w_puts(w, "\r\n");
 	w_puts(w, "This is a MIME-encapsulated message.\r\n\r\n");
 	free(origin);
@@ -396,8 +402,8 @@ w_headers(dsn_w *w, const dsn_ctx *x, const char *to, int eight,
 }
 
 static void
-w_part_start(dsn_w *w, const dsn_ctx *x, const char *desc,
-    const char *type, int eight)
+w_part_start(dsn_w *w, const dsn_ctx *x, const char *desc, const char *type,
+    int eight)
 {
 	w_printf(w, "--%s\r\n", x->boundary);
 	w_printf(w, "Content-Description: %s\r\n", desc);
@@ -422,7 +428,8 @@ w_intro(dsn_w *w, const dsn_ctx *x)
 	w_printf(w, "This is the mail system at host %s.\r\n\r\n", x->host);
 	switch (x->kind) {
 	case PM_NOTICE_FAILED:
-		w_puts(w, "I'm sorry to have to inform you that your message "
+		w_puts(w,
+		    "I'm sorry to have to inform you that your message "
 		    "could not\r\nbe delivered to one or more recipients. "
 		    "It's attached below.\r\n\r\n");
 		break;
@@ -434,19 +441,23 @@ w_intro(dsn_w *w, const dsn_ctx *x)
 		}
 		dsn_duration(delay, d1, sizeof(d1));
 		dsn_duration(c->lifetime_secs, d2, sizeof(d2));
-		w_printf(w, "%s\r\n# THIS IS A WARNING ONLY.  YOU DO NOT NEED "
-		    "TO RESEND YOUR MESSAGE. #\r\n%s\r\n\r\n", dsn_hashes,
-		    dsn_hashes);
+		w_printf(w,
+		    "%s\r\n# THIS IS A WARNING ONLY.  YOU DO NOT NEED "
+		    "TO RESEND YOUR MESSAGE. #\r\n%s\r\n\r\n",
+		    dsn_hashes, dsn_hashes);
 		w_printf(w, "Your message could not be delivered for %s.\r\n",
 		    d1);
 		if (c->lifetime_secs > 0) {
-			w_printf(w, "It will be retried until it is %s "
-			    "old.\r\n", d2);
+			w_printf(w,
+			    "It will be retried until it is %s "
+			    "old.\r\n",
+			    d2);
 		}
 		w_puts(w, "\r\n");
 		break;
 	default:
-		w_puts(w, "Your message was successfully delivered to the "
+		w_puts(w,
+		    "Your message was successfully delivered to the "
 		    "destination(s)\r\nlisted below. If the message was "
 		    "delivered to mailbox you will\r\nreceive no further "
 		    "notifications. Otherwise you may still receive\r\n"
@@ -455,7 +466,8 @@ w_intro(dsn_w *w, const dsn_ctx *x)
 		w_puts(w, "                   The mail system\r\n\r\n");
 		return;
 	}
-	w_puts(w, "For further assistance, please send mail to postmaster."
+	w_puts(w,
+	    "For further assistance, please send mail to postmaster."
 	    "\r\n\r\nIf you do so, please include this problem report. You "
 	    "can\r\ndelete your own text from the attached returned message."
 	    "\r\n\r\n                   The mail system\r\n\r\n");
@@ -474,8 +486,8 @@ w_rcpt_text(dsn_w *w, const dsn_ctx *x, const pm_notice_rcpt *r)
 	pm_buf_init(&b, 0);
 	pm_buf_printf(&b, "<%s>", addr);
 	if (dsn_orcpt(r->orcpt, &otype, &oaddr)) {
-		if (strcmp(otype, "rfc822") == 0 && !pm_strcaseeq(oaddr,
-		    addr)) {
+		if (strcmp(otype, "rfc822") == 0 &&
+		    !pm_strcaseeq(oaddr, addr)) {
 			pm_buf_printf(&b, " (expanded from <%s>)", oaddr);
 		}
 		free(otype);
@@ -484,12 +496,16 @@ w_rcpt_text(dsn_w *w, const dsn_ctx *x, const pm_notice_rcpt *r)
 	pm_buf_puts(&b, ":");
 	if (*remote != 0 && strncmp(text, "host ", 5) != 0 &&
 	    strncmp(text, "delivery via ", 13) != 0) {
-		pm_buf_printf(&b, x->k->cls == '2' ? " delivery via %s:" :
-		    " host %s said:", remote);
+		pm_buf_printf(&b,
+		    x->k->cls == '2' ? " delivery via %s:" : " host %s said:",
+		    remote);
 	}
-	pm_buf_printf(&b, " %s", *text ? text : x->k->cls == '2' ?
-	    "delivered" : x->k->cls == '4' ? "delivery temporarily "
-	    "suspended" : "delivery failed");
+	pm_buf_printf(&b, " %s",
+	    *text                ? text :
+	        x->k->cls == '2' ? "delivered" :
+	        x->k->cls == '4' ? "delivery temporarily "
+	                           "suspended" :
+	                           "delivery failed");
 	line = pm_buf_steal(&b, NULL);
 	w_wrap(w, line, DSN_WIDTH);
 	w_puts(w, "\r\n");
@@ -562,8 +578,11 @@ w_status_rcpt(dsn_w *w, const dsn_ctx *x, const pm_notice_rcpt *r)
 	}
 	if (*text != 0) {
 		diag = dsn_diag(text);
-		s = pm_asprintf("%s; %s", (*host != 0 || diag != text) &&
-		    dsn_smtp_reply(diag) ? "smtp" : "X-Postmesh", diag);
+		s = pm_asprintf("%s; %s",
+		    (*host != 0 || diag != text) && dsn_smtp_reply(diag) ?
+		        "smtp" :
+		        "X-Postmesh",
+		    diag);
 		w_field(w, "Diagnostic-Code", s);
 		free(s);
 	}
@@ -573,8 +592,8 @@ w_status_rcpt(dsn_w *w, const dsn_ctx *x, const pm_notice_rcpt *r)
 	w_field(w, "Last-Attempt-Date", date);
 	if (x->kind == PM_NOTICE_DELAYED && x->cfg->lifetime_secs > 0 &&
 	    x->orig->arrival_us > 0) {
-		until = x->orig->arrival_us + (int64_t) x->cfg->lifetime_secs *
-		    1000000;
+		until = x->orig->arrival_us +
+		    (int64_t) x->cfg->lifetime_secs * 1000000;
 		dsn_date(until, x->cfg->now_us, date, sizeof(date));
 		w_field(w, "Will-Retry-Until", date);
 	}
@@ -613,7 +632,7 @@ w_original(dsn_w *w, const char *p, size_t len)
 			p += (c == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
 			col = 0;
 		} else {
-			w_put(w, "\r\n", 2);   /* over-long line */
+			w_put(w, "\r\n", 2); /* over-long line */
 			col = 0;
 		}
 		run = p;
@@ -679,8 +698,9 @@ dsn_boundary(dsn_ctx *x, const char *part, size_t len)
 
 	for (n = 0;; n++) {
 		b = n == 0 ? pm_asprintf("%s.%lld/%s", x->cfg->notice_qid, secs,
-		    x->host) : pm_asprintf("%s.%lld.%u/%s", x->cfg->notice_qid,
-		    secs, n, x->host);
+		                 x->host) :
+		             pm_asprintf("%s.%lld.%u/%s", x->cfg->notice_qid,
+		                 secs, n, x->host);
 		/* at most 70 characters (RFC 2046): the host name is cut */
 		snprintf(x->boundary, sizeof(x->boundary), "%s", b);
 		free(b);
@@ -740,8 +760,7 @@ pm_dsn_build(int kind, int route, const pm_dsn_orig *orig,
 	dsn_boundary(&x, part, plen);
 
 	w_headers(&w, &x, to, eight, info);
-	w_part_start(&w, &x, "Notification", "text/plain; charset=us-ascii",
-	    0);
+	w_part_start(&w, &x, "Notification", "text/plain; charset=us-ascii", 0);
 	w_intro(&w, &x);
 	for (i = 0; i < nrcpt; i++) {
 		if (route == PM_DSN_TO_POSTMASTER ||

@@ -71,44 +71,43 @@
 #define PM_DSN_LINE_MAX 990
 
 /* Who gets the notice (pm_dsn_route). */
-#define PM_DSN_DISCARD 0        /* nobody */
-#define PM_DSN_TO_SENDER 1      /* the original envelope sender */
-#define PM_DSN_TO_POSTMASTER 2  /* double bounce: 2bounce_notice_recipient */
+#define PM_DSN_DISCARD 0       /* nobody */
+#define PM_DSN_TO_SENDER 1     /* the original envelope sender */
+#define PM_DSN_TO_POSTMASTER 2 /* double bounce: 2bounce_notice_recipient */
 
 /* The original message (envelope from the queue, content as queued). */
 typedef struct pm_dsn_orig {
 	const char *queue_id;
-	const char *sender;     /* "" for the null sender */
+	const char *sender; /* "" for the null sender */
 	int64_t arrival_us;
-	const char *envid;      /* ENVID, may be "" or NULL */
-	int ret;                /* PM_RET_* */
-	unsigned flags;         /* PM_MSG_* */
-	const char *content;    /* header + body, CRLF; may be NULL if len 0 */
+	const char *envid;   /* ENVID, may be "" or NULL */
+	int ret;             /* PM_RET_* */
+	unsigned flags;      /* PM_MSG_* */
+	const char *content; /* header + body, CRLF; may be NULL if len 0 */
 	size_t len;
 } pm_dsn_orig;
 
 /* Configuration and the notice's own identity. */
 typedef struct pm_dsn_cfg {
-	const char *myhostname;  /* Reporting-MTA, text, Message-Id */
-	const char *myorigin;    /* From: MAILER-DAEMON@myorigin */
+	const char *myhostname;   /* Reporting-MTA, text, Message-Id */
+	const char *myorigin;     /* From: MAILER-DAEMON@myorigin */
 	size_t bounce_size_limit; /* bounce_size_limit */
-	long delay_secs;        /* delay text: "not delivered for N" */
-	long lifetime_secs;     /* delay text: "retried until N old" */
-	const char *notice_qid; /* its queue id: Message-Id, boundary */
-	int64_t now_us;         /* Date:, and attempts without a time */
+	long delay_secs;          /* delay text: "not delivered for N" */
+	long lifetime_secs;       /* delay text: "retried until N old" */
+	const char *notice_qid;   /* its queue id: Message-Id, boundary */
+	int64_t now_us;           /* Date:, and attempts without a time */
 } pm_dsn_cfg;
 
 /* What pm_dsn_build() made. */
 typedef struct pm_dsn_info {
-	size_t nlisted;         /* recipients in the report */
-	int body_type;          /* PM_BODY_* */
-	int smtputf8;           /* the To: header carries UTF-8 */
-	int full;               /* 1: whole original, 0: headers only */
+	size_t nlisted; /* recipients in the report */
+	int body_type;  /* PM_BODY_* */
+	int smtputf8;   /* the To: header carries UTF-8 */
+	int full;       /* 1: whole original, 0: headers only */
 } pm_dsn_info;
 
 /* PM_DSN_DISCARD, PM_DSN_TO_SENDER or PM_DSN_TO_POSTMASTER. */
-int pm_dsn_route(int kind, const char *sender,
-    const char *double_bounce_addr);
+int pm_dsn_route(int kind, const char *sender, const char *double_bounce_addr);
 
 /* 1 if a recipient with these NOTIFY bits gets a notice of this kind. */
 int pm_dsn_wanted(int kind, unsigned notify);

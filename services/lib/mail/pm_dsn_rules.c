@@ -31,7 +31,7 @@ pm_dsn_route(int kind, const char *sender, const char *double_bounce_addr)
 	if (*sender == 0) {
 		/* Postfix sends only failures of a bounce, to postmaster. */
 		return (kind == PM_NOTICE_FAILED ? PM_DSN_TO_POSTMASTER :
-		    PM_DSN_DISCARD);
+		                                   PM_DSN_DISCARD);
 	}
 	return (PM_DSN_TO_SENDER);
 }
@@ -118,8 +118,7 @@ pm_dsn_status_match(int code, const char *dsn)
 }
 
 void
-pm_dsn_split(const char *text, const char *def, char dsn[16],
-    const char **rest)
+pm_dsn_split(const char *text, const char *def, char dsn[16], const char **rest)
 {
 	char tok[16];
 	size_t n;

@@ -22,9 +22,8 @@
 #include "pm_addr.h"
 
 #define NOTIFY_NEVER ((unsigned) PM_NOTIFY_NEVER)
-#define NOTIFY_ANY                                                      \
-	((unsigned) (PM_NOTIFY_SUCCESS |                       \
-	    PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY))
+#define NOTIFY_ANY \
+	((unsigned) (PM_NOTIFY_SUCCESS | PM_NOTIFY_FAILURE | PM_NOTIFY_DELAY))
 
 const char *
 pm_envcheck_text(const char *s, size_t max)
@@ -88,7 +87,8 @@ pm_envcheck_notify(unsigned bits)
 	}
 	if ((bits & ~NOTIFY_ANY) != 0) {
 		return ((bits & ~(NOTIFY_ANY | NOTIFY_NEVER)) != 0 ?
-		    "unknown NOTIFY bit" : "NEVER with other NOTIFY values");
+		        "unknown NOTIFY bit" :
+		        "NEVER with other NOTIFY values");
 	}
 	return (NULL);
 }

@@ -39,9 +39,9 @@
 
 #include <stddef.h>
 
-#define PM_ENVID_MAX 100  /* RFC 3461 4.4 */
-#define PM_ORCPT_MAX 500  /* RFC 3461 4.2 */
-#define PM_HELO_MAX 255   /* a domain name; [IPv6:...] is shorter */
+#define PM_ENVID_MAX 100 /* RFC 3461 4.4 */
+#define PM_ORCPT_MAX 500 /* RFC 3461 4.2 */
+#define PM_HELO_MAX 255  /* a domain name; [IPv6:...] is shorter */
 
 const char *pm_envcheck_text(const char *s, size_t max);
 const char *pm_envcheck_envid(const char *s);

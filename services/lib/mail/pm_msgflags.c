@@ -26,7 +26,8 @@ _Static_assert(PM_RET_HDRS == PM__DSN_RET__RET_HDRS, "ret");
 _Static_assert(PM_BODYTYPE_UNSET == PM__BODY_TYPE__BODY_UNSET, "body");
 _Static_assert(PM_BODYTYPE_7BIT == PM__BODY_TYPE__BODY_7BIT, "body");
 _Static_assert(PM_BODYTYPE_8BITMIME == PM__BODY_TYPE__BODY_8BITMIME, "body");
-_Static_assert(PM_BODYTYPE_BINARYMIME == PM__BODY_TYPE__BODY_BINARYMIME, "body");
+_Static_assert(PM_BODYTYPE_BINARYMIME == PM__BODY_TYPE__BODY_BINARYMIME,
+    "body");
 
 /* ISO C wants at least one declaration in a translation unit. */
 extern int pm__msgflags_unused;

@@ -21,10 +21,10 @@
 #define PM_MSGFLAGS_H
 
 /* Envelope flags (SubmitFlag of cleanup.proto). */
-#define PM_MSG_LOCAL 1u         /* local submission: add missing headers */
-#define PM_MSG_SMTPUTF8 2u      /* the client asked for SMTPUTF8 */
-#define PM_MSG_HOLD 4u          /* put on hold */
-#define PM_MSG_BOUNCE 8u        /* a notice from the bounce service */
+#define PM_MSG_LOCAL 1u    /* local submission: add missing headers */
+#define PM_MSG_SMTPUTF8 2u /* the client asked for SMTPUTF8 */
+#define PM_MSG_HOLD 4u     /* put on hold */
+#define PM_MSG_BOUNCE 8u   /* a notice from the bounce service */
 #define PM_MSG_ALL 15u
 
 /* RFC 3461 NOTIFY bits (Notify of common.proto); 0 = not given. */

@@ -217,7 +217,7 @@ pm_hdr_write(pm_buf *b, const char *text, size_t len)
 	for (;;) {
 		nl = memchr(p, '\n', (size_t) (end - p));
 		if ((err = pm_buf_append(b, p,
-		    (size_t) ((nl ? nl : end) - p))) != 0 ||
+		         (size_t) ((nl ? nl : end) - p))) != 0 ||
 		    (err = pm_buf_append(b, "\r\n", 2)) != 0) {
 			return (err);
 		}
@@ -231,8 +231,8 @@ pm_hdr_write(pm_buf *b, const char *text, size_t len)
 void
 pm_mail_date(time_t when, char *buf, size_t size)
 {
-	static const char *days[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-		"Fri", "Sat" };
+	static const char *days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri",
+		"Sat" };
 	static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May",
 		"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	struct tm tm;
@@ -257,8 +257,8 @@ pm_mail_date(time_t when, char *buf, size_t size)
 	/* Postfix's mail_date(): day of month without a leading zero. */
 	snprintf(buf, size, "%s, %2d %s %d %02d:%02d:%02d %c%02ld%02ld%s%s%s",
 	    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
-	    off / 60, off % 60, zone[0] ? " (" : "", zone, zone[0] ? ")" : "");
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60,
+	    off % 60, zone[0] ? " (" : "", zone, zone[0] ? ")" : "");
 }
 
 /* RFC 5322 atext, plus 8-bit bytes (SMTPUTF8 local parts). */

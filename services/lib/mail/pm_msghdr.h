@@ -47,20 +47,20 @@
 #include "pm_util.h"
 
 typedef struct pm_hdr_iter {
-	const char *p;     /* cursor: start of the next unread line */
-	const char *end;   /* end of content */
-	size_t limit;      /* header_size_limit */
-	int done;          /* header block ended */
-	int blank;         /* 1 if an empty line ended the block */
+	const char *p;   /* cursor: start of the next unread line */
+	const char *end; /* end of content */
+	size_t limit;    /* header_size_limit */
+	int done;        /* header block ended */
+	int blank;       /* 1 if an empty line ended the block */
 } pm_hdr_iter;
 
 typedef struct pm_hdr {
-	pm_buf text;       /* "Name: value\n\tmore" (no final line end) */
-	size_t namelen;    /* length of Name in text */
-	const char *raw;   /* original bytes, line ends included */
+	pm_buf text;     /* "Name: value\n\tmore" (no final line end) */
+	size_t namelen;  /* length of Name in text */
+	const char *raw; /* original bytes, line ends included */
 	size_t rawlen;
-	int normalized;    /* text differs from raw (space before colon) */
-	int truncated;     /* cut at the header size limit */
+	int normalized; /* text differs from raw (space before colon) */
+	int truncated;  /* cut at the header size limit */
 } pm_hdr;
 
 void pm_hdr_iter_init(pm_hdr_iter *it, const void *content, size_t len,

@@ -153,8 +153,7 @@ pm_smtp_data_finish(pm_smtp_data *d)
 }
 
 int
-pm_smtp_reply_format(pm_buf *out, int code, const char *dsn,
-    const char *text)
+pm_smtp_reply_format(pm_buf *out, int code, const char *dsn, const char *text)
 {
 	size_t mark = out->len;
 	const char *line = text != NULL ? text : "";
@@ -175,17 +174,17 @@ pm_smtp_reply_format(pm_buf *out, int code, const char *dsn,
 	}
 	for (;;) {
 		nl = strchr(line, '\n');
-		n = nl != NULL ? (size_t)(nl - line) : strlen(line);
+		n = nl != NULL ? (size_t) (nl - line) : strlen(line);
 		if (n > sizeof(tmp)) {
 			n = sizeof(tmp);
 		}
 		for (k = 0; k < n; k++) {
-			unsigned char c = (unsigned char)line[k];
+			unsigned char c = (unsigned char) line[k];
 
-			tmp[k] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+			tmp[k] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
 		}
-		if (pm_buf_printf(out, "%d%c", code,
-		    nl != NULL ? '-' : ' ') != 0 ||
+		if (pm_buf_printf(out, "%d%c", code, nl != NULL ? '-' : ' ') !=
+		        0 ||
 		    (dsn != NULL && pm_buf_printf(out, "%s ", dsn) != 0) ||
 		    pm_buf_append(out, tmp, n) != 0 ||
 		    pm_buf_append(out, "\r\n", 2) != 0) {
@@ -215,7 +214,7 @@ pm_smtp_parse_bdat(const char *arg, size_t *size, int *last)
 		return (PM_EINVAL);
 	}
 	while (*p >= '0' && *p <= '9') {
-		size_t d = (size_t)(*p - '0');
+		size_t d = (size_t) (*p - '0');
 
 		if (++digits > 20 || n > (SIZE_MAX - d) / 10) {
 			return (PM_EINVAL);

@@ -55,16 +55,16 @@
 #define PM_SMTP_DATA_BDAT 2 /* BDAT: raw chunks */
 
 typedef struct pm_smtp_data {
-	int mode;          /* PM_SMTP_DATA_DOT or PM_SMTP_DATA_BDAT */
-	int state;         /* internal */
-	size_t limit;      /* max stored octets; 0 = no limit */
-	size_t size;       /* stored octets, counted past the limit too */
-	size_t received;   /* raw octets consumed */
-	int too_big;       /* size > limit (or out refused an append) */
-	int done;          /* DOT: end-of-data seen */
-	unsigned bare_lf;  /* bare LFs stored as CRLF */
-	unsigned bare_cr;  /* bare CRs removed */
-	pm_buf *out;       /* content is appended here; NULL: count only */
+	int mode;         /* PM_SMTP_DATA_DOT or PM_SMTP_DATA_BDAT */
+	int state;        /* internal */
+	size_t limit;     /* max stored octets; 0 = no limit */
+	size_t size;      /* stored octets, counted past the limit too */
+	size_t received;  /* raw octets consumed */
+	int too_big;      /* size > limit (or out refused an append) */
+	int done;         /* DOT: end-of-data seen */
+	unsigned bare_lf; /* bare LFs stored as CRLF */
+	unsigned bare_cr; /* bare CRs removed */
+	pm_buf *out;      /* content is appended here; NULL: count only */
 } pm_smtp_data;
 
 /*

@@ -72,7 +72,8 @@ pm_body_open(const char *spec)
 	}
 	if (strncmp(spec, "fs:", 3) != 0 || spec[3] != '/') {
 		pm_msg_error("queue_body_store: bad value \"%s\": want "
-		    "\"redis\" or \"fs:/path\"", spec);
+		             "\"redis\" or \"fs:/path\"",
+		    spec);
 		return (NULL);
 	}
 	n = strlen(spec + 3);
@@ -190,8 +191,7 @@ pm_body_redis_append(redisContext *c, const char *key, const void *data,
 }
 
 int
-pm_body_redis_join(const redisReply *r, size_t want, char **data,
-    size_t *len)
+pm_body_redis_join(const redisReply *r, size_t want, char **data, size_t *len)
 {
 	size_t i, total = 0;
 	char *buf, *p;
@@ -200,8 +200,8 @@ pm_body_redis_join(const redisReply *r, size_t want, char **data,
 		return (PM_EREDIS);
 	}
 	for (i = 0; i < r->elements; i++) {
-		if (r->element[i] == NULL
-		    || r->element[i]->type != REDIS_REPLY_STRING) {
+		if (r->element[i] == NULL ||
+		    r->element[i]->type != REDIS_REPLY_STRING) {
 			return (PM_EREDIS);
 		}
 		if (r->element[i]->len > want - total) {
@@ -307,8 +307,8 @@ body_name(const char *qid, const char *tmp, const char *file, int replace)
 			(void) unlink(tmp);
 			return (PM_EEXIST);
 		}
-		if (errno != EPERM && errno != ENOTSUP && errno != ENOSYS
-		    && errno != EOPNOTSUPP && errno != EMLINK) {
+		if (errno != EPERM && errno != ENOTSUP && errno != ENOSYS &&
+		    errno != EOPNOTSUPP && errno != EMLINK) {
 			pm_msg_warn("%s: link %s: %m", qid, file);
 			(void) unlink(tmp);
 			return (PM_EIO);

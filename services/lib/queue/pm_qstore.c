@@ -92,8 +92,8 @@ qs_parse_server(pm_qstore *qs, const char *spec)
 		if (colon == spec || spec[0] == 0) {
 			return (PM_EINVAL);
 		}
-		qs->host = colon ? pm_strndup(spec, (size_t) (colon - spec))
-		    : pm_strdup(spec);
+		qs->host = colon ? pm_strndup(spec, (size_t) (colon - spec)) :
+		                   pm_strdup(spec);
 	}
 	if (colon != NULL) {
 		port = strtol(colon + 1, &ep, 10);
@@ -129,8 +129,8 @@ qs_check_shards(pm_qstore *qs, redisContext *c)
 		r = redisCommand(c, "SET %s %s NX GET", QS_SHARDS_KEY, want);
 		if (r != NULL && r->type == REDIS_REPLY_NIL) {
 			pm_msg_info("new queue in Redis %s: %s = %s recorded "
-			    "in %s", qs->server, "queue_shards", want,
-			    QS_SHARDS_KEY);
+			            "in %s",
+			    qs->server, "queue_shards", want, QS_SHARDS_KEY);
 			freeReplyObject(r);
 			return (0);
 		}
@@ -143,19 +143,22 @@ qs_check_shards(pm_qstore *qs, redisContext *c)
 	if (r == NULL || r->type != REDIS_REPLY_STRING) {
 		if (!qs->down) {
 			pm_msg_warn("Redis %s: cannot read %s: %s", qs->server,
-			    QS_SHARDS_KEY, r == NULL ? c->errstr :
-			    r->type == REDIS_REPLY_ERROR ? r->str :
-			    "unexpected reply type");
+			    QS_SHARDS_KEY,
+			    r == NULL ? c->errstr :
+			        r->type == REDIS_REPLY_ERROR ?
+			                r->str :
+			                "unexpected reply type");
 		}
 		qs->down = 1;
 		rc = -1;
 	} else if (strcmp(r->str, want) != 0) {
 		got = pm_printable_dup(r->str, r->len, 16);
-		pm_msg_fatal("queue_shards = %s, but the queue in Redis %s "
+		pm_msg_fatal(
+		    "queue_shards = %s, but the queue in Redis %s "
 		    "was made with queue_shards = %s (%s): queued mail would "
 		    "not be found; set queue_shards = %s, or drain the queue "
-		    "and delete %s first", want, qs->server, got,
-		    QS_SHARDS_KEY, got, QS_SHARDS_KEY);
+		    "and delete %s first",
+		    want, qs->server, got, QS_SHARDS_KEY, got, QS_SHARDS_KEY);
 	}
 	if (r != NULL) {
 		freeReplyObject(r);
@@ -298,16 +301,15 @@ pm__qs_is_err(const redisReply *r, const char *code)
 {
 	size_t n = strlen(code);
 
-	return (r != NULL && r->type == REDIS_REPLY_ERROR && r->len >= n
-	    && strncmp(r->str, code, n) == 0
-	    && (r->len == n || r->str[n] == ' '));
+	return (r != NULL && r->type == REDIS_REPLY_ERROR && r->len >= n &&
+	    strncmp(r->str, code, n) == 0 && (r->len == n || r->str[n] == ' '));
 }
 
 int
 pm__qs_is_nofunc(const redisReply *r)
 {
-	return (r != NULL && r->type == REDIS_REPLY_ERROR
-	    && strstr(r->str, "Function not found") != NULL);
+	return (r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    strstr(r->str, "Function not found") != NULL);
 }
 
 void
@@ -320,8 +322,8 @@ pm__qs_warn_reply(const char *qid, const char *what, const redisReply *r)
 		pm_msg_warn("%s: %s: Redis said: %s", qid, what, text);
 		free(text);
 	} else {
-		pm_msg_warn("%s: %s: unexpected Redis reply type %d", qid,
-		    what, r ? r->type : -1);
+		pm_msg_warn("%s: %s: unexpected Redis reply type %d", qid, what,
+		    r ? r->type : -1);
 	}
 }
 
@@ -339,13 +341,13 @@ pm__qs_key(char *buf, int shard, const char *kind, const char *qid)
 /* Open, close, functions. */
 
 pm_qstore *
-pm_qstore_open(const char *redis_server, int timeout_ms,
-    const char *body_store, int nshards)
+pm_qstore_open(const char *redis_server, int timeout_ms, const char *body_store,
+    int nshards)
 {
 	pm_qstore *qs;
 
-	if (redis_server == NULL || nshards < 1 || nshards > 16384
-	    || timeout_ms < 1) {
+	if (redis_server == NULL || nshards < 1 || nshards > 16384 ||
+	    timeout_ms < 1) {
 		pm_msg_error("pm_qstore_open: bad arguments");
 		return (NULL);
 	}
@@ -355,14 +357,15 @@ pm_qstore_open(const char *redis_server, int timeout_ms,
 	qs->nshards = nshards;
 	if (qs_parse_server(qs, redis_server) < 0) {
 		pm_msg_error("redis_server: bad value \"%s\": want host:port, "
-		    "[addr]:port or unix:/path", redis_server);
+		             "[addr]:port or unix:/path",
+		    redis_server);
 		return (pm_qstore_close(qs));
 	}
 	if ((qs->body = pm_body_open(body_store)) == NULL) {
 		return (pm_qstore_close(qs));
 	}
-	if (getrandom(&qs->stage_seq, sizeof(qs->stage_seq), 0)
-	    != (ssize_t) sizeof(qs->stage_seq)) {
+	if (getrandom(&qs->stage_seq, sizeof(qs->stage_seq), 0) !=
+	    (ssize_t) sizeof(qs->stage_seq)) {
 		qs->stage_seq = (unsigned long long) pm_now_us();
 	}
 	/* connect now: a shard count mismatch stops the process at start */
@@ -399,12 +402,13 @@ pm_qstore_ping(pm_qstore *qs)
 	redisReply *r;
 	int rc;
 
-	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 1, argv) < 0
-	    || pm__qs_read(qs, &r, 1) < 0) {
+	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 1, argv) < 0 ||
+	    pm__qs_read(qs, &r, 1) < 0) {
 		return (PM_EREDIS);
 	}
-	rc = (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0)
-	    ? 0 : PM_EREDIS;
+	rc = (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0) ?
+	    0 :
+	    PM_EREDIS;
 	freeReplyObject(r);
 	return (rc);
 }
@@ -444,8 +448,8 @@ pm_qstore_load_functions(pm_qstore *qs)
 		rc = pm__qs_is_err(rv[0], "OOM") ? PM_EFULL : PM_EREDIS;
 	}
 	for (i = 1; i < n; i++) {
-		if (rv[i]->type == REDIS_REPLY_STATUS
-		    || pm__qs_is_err(rv[i], "BUSYGROUP")) {
+		if (rv[i]->type == REDIS_REPLY_STATUS ||
+		    pm__qs_is_err(rv[i], "BUSYGROUP")) {
 			continue;
 		}
 		pm__qs_warn_reply("postmesh", "XGROUP CREATE", rv[i]);
@@ -483,12 +487,13 @@ pm_qstore_delete(pm_qstore *qs, const char *qid)
 	}
 	argv[8] = qid;
 	for (tries = 0; tries < 2; tries++) {
-		if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 9, argv) < 0
-		    || pm__qs_read(qs, &r, 1) < 0) {
+		if (pm__qs_conn(qs) == NULL ||
+		    pm__qs_appendv(qs, 9, argv) < 0 ||
+		    pm__qs_read(qs, &r, 1) < 0) {
 			return (PM_EREDIS);
 		}
-		if (!pm__qs_is_nofunc(r) || tries > 0
-		    || pm_qstore_load_functions(qs) < 0) {
+		if (!pm__qs_is_nofunc(r) || tries > 0 ||
+		    pm_qstore_load_functions(qs) < 0) {
 			break;
 		}
 		freeReplyObject(r);
@@ -507,8 +512,8 @@ pm_qstore_delete(pm_qstore *qs, const char *qid)
 	}
 	freeReplyObject(r);
 	/* A file that no message names is removed too (an orphan). */
-	if (rc != PM_EREDIS && pm_body_kind(qs->body) == PM_BODY_FS
-	    && pm_body_fs_delete(qs->body, qid) < 0) {
+	if (rc != PM_EREDIS && pm_body_kind(qs->body) == PM_BODY_FS &&
+	    pm_body_fs_delete(qs->body, qid) < 0) {
 		rc = PM_EIO;
 	}
 	return (rc);
@@ -553,4 +558,3 @@ pm_qstore_incoming_len(pm_qstore *qs, long long *len)
 	}
 	return (rc);
 }
-

@@ -63,20 +63,20 @@
 #define PM_RCPT_DEFERRED "deferred"
 
 typedef struct pm_qrcpt {
-	char *address;  /* as given by the client (after cleanup rewriting) */
-	char *orcpt;    /* original recipient (DSN ORCPT), may be "" */
+	char *address;   /* as given by the client (after cleanup rewriting) */
+	char *orcpt;     /* original recipient (DSN ORCPT), may be "" */
 	unsigned notify; /* Notify bits of common.proto */
-	char *status;   /* PM_RCPT_* ; enqueue ignores it (always todo) */
-	char *dsn;      /* last DSN code, "" if none */
-	char *text;     /* last reply text, "" if none */
+	char *status;    /* PM_RCPT_* ; enqueue ignores it (always todo) */
+	char *dsn;       /* last DSN code, "" if none */
+	char *text;      /* last reply text, "" if none */
 } pm_qrcpt;
 
 typedef struct pm_qmsg {
 	char qid[PM_QID_LEN + 1];
 	int shard;
-	char *sender;       /* "" for the null sender */
+	char *sender; /* "" for the null sender */
 	int64_t arrival_us;
-	size_t size;        /* content bytes */
+	size_t size; /* content bytes */
 	char *client_name;
 	char *client_addr;
 	char *client_port;
@@ -84,9 +84,9 @@ typedef struct pm_qmsg {
 	char *protocol;
 	char *sasl_username;
 	char *dsn_envid;
-	int dsn_ret;        /* DsnRet of cleanup.proto */
-	int body_type;      /* BodyType of cleanup.proto */
-	unsigned flags;     /* SubmitFlag bits of cleanup.proto */
+	int dsn_ret;    /* DsnRet of cleanup.proto */
+	int body_type;  /* BodyType of cleanup.proto */
+	unsigned flags; /* SubmitFlag bits of cleanup.proto */
 	int attempts;
 	int64_t next_attempt_us;
 	size_t nrcpt;
@@ -137,8 +137,7 @@ int pm_qstore_durable(pm_qstore *qs, const char *mode, int min_replicas,
  * the keep_id_ms of that enqueue), PM_EFULL (Redis refuses writes:
  * OOM), PM_EREDIS, PM_EIO (fs body store).
  */
-int pm_qstore_enqueue(pm_qstore *qs, pm_qmsg *m, const void *body,
-    size_t len);
+int pm_qstore_enqueue(pm_qstore *qs, pm_qmsg *m, const void *body, size_t len);
 
 /*
  * Several messages in one round trip on one connection. rc[i] receives
@@ -183,7 +182,7 @@ int pm_qstore_incoming_len(pm_qstore *qs, long long *len);
 /* One claimed incoming entry. */
 typedef struct pm_qentry {
 	int shard;
-	char id[48];                /* stream entry id "1700000000000-0" */
+	char id[48]; /* stream entry id "1700000000000-0" */
 	char qid[PM_QID_LEN + 1];
 } pm_qentry;
 
@@ -194,9 +193,8 @@ typedef struct pm_qentry {
  * sets *n. block_ms 0 = do not block. Malformed entries (no valid qid
  * field) are acknowledged, deleted and skipped with a warning.
  */
-int pm_qstore_claim_new(pm_qstore *qs, const char *consumer,
-    const int *shards, int nshards_sel, size_t max, int block_ms,
-    pm_qentry *out, size_t *n);
+int pm_qstore_claim_new(pm_qstore *qs, const char *consumer, const int *shards,
+    int nshards_sel, size_t max, int block_ms, pm_qentry *out, size_t *n);
 
 /*
  * Take over entries idle for at least min_idle_ms (a dead qmgr's active
@@ -207,8 +205,8 @@ int pm_qstore_claim_stale(pm_qstore *qs, const char *consumer,
     pm_qentry *out, size_t *n);
 
 /* Refresh the lease of entries this consumer holds (XCLAIM ... JUSTID). */
-int pm_qstore_touch(pm_qstore *qs, const char *consumer,
-    const pm_qentry *e, size_t n);
+int pm_qstore_touch(pm_qstore *qs, const char *consumer, const pm_qentry *e,
+    size_t n);
 
 /*
  * Record a recipient's final outcome, compare-and-set: only if its
@@ -230,13 +228,12 @@ int pm_qstore_rcpt_status(pm_qstore *qs, const char *qid, size_t index,
  */
 typedef struct pm_qrcpt_final {
 	int changed;
-	char status[16];    /* PM_RCPT_SENT, PM_RCPT_BOUNCED, or "" */
+	char status[16]; /* PM_RCPT_SENT, PM_RCPT_BOUNCED, or "" */
 	char dsn[33];
 	char text[512];
 } pm_qrcpt_final;
 int pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
-    const char *status, const char *dsn, const char *text,
-    pm_qrcpt_final *out);
+    const char *status, const char *dsn, const char *text, pm_qrcpt_final *out);
 
 /*
  * The message is finished: delete m, r, body, the stream entry (XACK +
@@ -259,16 +256,17 @@ int pm_qstore_hold(pm_qstore *qs, const pm_qentry *e);
  * incoming (ZREM + XADD, atomic per shard), at most max per shard per
  * call; *moved counts them.
  */
-int pm_qstore_requeue_due(pm_qstore *qs, int shard, int64_t now_ms,
-    size_t max, size_t *moved);
+int pm_qstore_requeue_due(pm_qstore *qs, int shard, int64_t now_ms, size_t max,
+    size_t *moved);
 
 /* Queue sizes for metrics and tests. */
 typedef struct pm_qsizes {
-	long long incoming;  /* XLEN of incoming, all shards */
-	long long active;    /* pending entries of group qmgr, all shards */
-	long long deferred;  /* ZCARD deferred */
-	long long hold;      /* SCARD hold */
-	int64_t oldest_us;   /* arrival of the oldest queued message (approx.), 0 if empty */
+	long long incoming; /* XLEN of incoming, all shards */
+	long long active;   /* pending entries of group qmgr, all shards */
+	long long deferred; /* ZCARD deferred */
+	long long hold;     /* SCARD hold */
+	int64_t
+	    oldest_us; /* arrival of the oldest queued message (approx.), 0 if empty */
 } pm_qsizes;
 int pm_qstore_sizes(pm_qstore *qs, pm_qsizes *out);
 

@@ -21,8 +21,8 @@ static const char attr_set_lua[] =
 static int
 attr_check(const char *qid, const char *field)
 {
-	return (pm_qid_valid(qid) && field != NULL && *field != 0
-	    && strlen(field) <= PM_QSTORE_ATTR_MAX);
+	return (pm_qid_valid(qid) && field != NULL && *field != 0 &&
+	    strlen(field) <= PM_QSTORE_ATTR_MAX);
 }
 
 int
@@ -34,8 +34,8 @@ pm_qstore_attr_set(pm_qstore *qs, const char *qid, const char *field,
 	redisReply *r = NULL;
 	int rc;
 
-	if (!attr_check(qid, field) || value == NULL
-	    || strlen(value) > PM_QSTORE_ATTR_MAX) {
+	if (!attr_check(qid, field) || value == NULL ||
+	    strlen(value) > PM_QSTORE_ATTR_MAX) {
 		return (PM_EINVAL);
 	}
 	pm__qs_key(key, pm_qid_shard(qid, qs->nshards), "m", qid);
@@ -45,8 +45,8 @@ pm_qstore_attr_set(pm_qstore *qs, const char *qid, const char *field,
 	argv[3] = key;
 	argv[4] = field;
 	argv[5] = value;
-	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 6, argv) < 0
-	    || pm__qs_read(qs, &r, 1) < 0) {
+	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 6, argv) < 0 ||
+	    pm__qs_read(qs, &r, 1) < 0) {
 		return (PM_EREDIS);
 	}
 	if (r->type == REDIS_REPLY_INTEGER) {
@@ -60,8 +60,8 @@ pm_qstore_attr_set(pm_qstore *qs, const char *qid, const char *field,
 }
 
 int
-pm_qstore_attr_get(pm_qstore *qs, const char *qid, const char *field,
-    char *buf, size_t size)
+pm_qstore_attr_get(pm_qstore *qs, const char *qid, const char *field, char *buf,
+    size_t size)
 {
 	const char *argv[4];
 	char key[QS_KEY_MAX];
@@ -76,8 +76,8 @@ pm_qstore_attr_get(pm_qstore *qs, const char *qid, const char *field,
 	argv[1] = key;
 	argv[2] = "sender";
 	argv[3] = field;
-	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 4, argv) < 0
-	    || pm__qs_read(qs, &r, 1) < 0) {
+	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 4, argv) < 0 ||
+	    pm__qs_read(qs, &r, 1) < 0) {
 		return (PM_EREDIS);
 	}
 	buf[0] = 0;
@@ -87,8 +87,8 @@ pm_qstore_attr_get(pm_qstore *qs, const char *qid, const char *field,
 	} else if (r->element[0]->type != REDIS_REPLY_STRING) {
 		rc = PM_ENOENT; /* no sender field: no message */
 	} else if (r->element[1]->type == REDIS_REPLY_STRING) {
-		if (r->element[1]->len > PM_QSTORE_ATTR_MAX
-		    || memchr(r->element[1]->str, 0, r->element[1]->len)) {
+		if (r->element[1]->len > PM_QSTORE_ATTR_MAX ||
+		    memchr(r->element[1]->str, 0, r->element[1]->len)) {
 			rc = PM_EINVAL;
 		} else {
 			(void) snprintf(buf, size, "%s", r->element[1]->str);

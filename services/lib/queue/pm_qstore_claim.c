@@ -71,8 +71,7 @@ qs_bad_add(qs_badlist *b, const pm_qentry *e)
 	char key[QS_KEY_MAX];
 
 	pm__qs_key(key, e->shard, "incoming", NULL);
-	pm_msg_warn("%s: entry %s has no valid queue id: removed", key,
-	    e->id);
+	pm_msg_warn("%s: entry %s has no valid queue id: removed", key, e->id);
 	if (b->n == b->cap) {
 		b->cap = b->cap ? 2 * b->cap : 8;
 		b->v = pm_realloc(b->v, b->cap * sizeof(*b->v));
@@ -100,8 +99,8 @@ qs_bad_flush(pm_qstore *qs, qs_badlist *b)
 		pm__qs_key(key, b->v[i].shard, "incoming", NULL);
 		ack[1] = del[1] = key;
 		ack[3] = del[2] = b->v[i].id;
-		if (pm__qs_appendv(qs, 4, ack) < 0
-		    || pm__qs_appendv(qs, 3, del) < 0) {
+		if (pm__qs_appendv(qs, 4, ack) < 0 ||
+		    pm__qs_appendv(qs, 3, del) < 0) {
 			free(b->v);
 			return;
 		}
@@ -181,7 +180,7 @@ qs_xreadgroup(pm_qstore *qs, const char *consumer, const int *act, int k,
     size_t count, int block_ms, pm_qentry *out, size_t *got, size_t max,
     qs_badlist *bad, unsigned char *full)
 {
-	char (*keys)[QS_KEY_MAX] = pm_malloc((size_t) k * QS_KEY_MAX);
+	char(*keys)[QS_KEY_MAX] = pm_malloc((size_t) k * QS_KEY_MAX);
 	const char **argv = pm_malloc((size_t) (9 + 2 * k) * sizeof(*argv));
 	char cnt[24], blk[24];
 	const redisReply *st, *ents;
@@ -211,8 +210,10 @@ qs_xreadgroup(pm_qstore *qs, const char *consumer, const int *act, int k,
 	for (j = 0; j < k; j++) {
 		argv[argc++] = ">";
 	}
-	if (block_ms > 0 && (pm__qs_conn(qs) == NULL || qs_set_timeout(qs,
-	    (long long) qs->timeout_ms + block_ms) < 0)) {
+	if (block_ms > 0 &&
+	    (pm__qs_conn(qs) == NULL ||
+	        qs_set_timeout(qs, (long long) qs->timeout_ms + block_ms) <
+	            0)) {
 		rc = PM_EREDIS;
 		goto out;
 	}
@@ -233,16 +234,16 @@ qs_xreadgroup(pm_qstore *qs, const char *consumer, const int *act, int k,
 	}
 	for (i = 0; i < r->elements && rc == 0; i++) {
 		st = r->element[i];
-		if (st->type != REDIS_REPLY_ARRAY || st->elements != 2
-		    || !pm__qs_is_str(st->element[0])
-		    || st->element[1]->type != REDIS_REPLY_ARRAY) {
+		if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+		    !pm__qs_is_str(st->element[0]) ||
+		    st->element[1]->type != REDIS_REPLY_ARRAY) {
 			rc = pm__qs_bad_reply(qs, "incoming", "XREADGROUP", st);
 			break;
 		}
 		for (j = 0; j < k; j++) {
-			if (strlen(keys[j]) == st->element[0]->len
-			    && memcmp(keys[j], st->element[0]->str,
-			    st->element[0]->len) == 0) {
+			if (strlen(keys[j]) == st->element[0]->len &&
+			    memcmp(keys[j], st->element[0]->str,
+			        st->element[0]->len) == 0) {
 				break;
 			}
 		}
@@ -266,7 +267,8 @@ qs_xreadgroup(pm_qstore *qs, const char *consumer, const int *act, int k,
 			} else {
 				/* Not asked for; a later takeover gets it. */
 				pm_msg_warn("%s: XREADGROUP returned more than "
-				    "COUNT", keys[j]);
+				            "COUNT",
+				    keys[j]);
 			}
 			rc = 0;
 		}
@@ -281,9 +283,8 @@ out:
 }
 
 int
-pm_qstore_claim_new(pm_qstore *qs, const char *consumer,
-    const int *shards, int nshards_sel, size_t max, int block_ms,
-    pm_qentry *out, size_t *n)
+pm_qstore_claim_new(pm_qstore *qs, const char *consumer, const int *shards,
+    int nshards_sel, size_t max, int block_ms, pm_qentry *out, size_t *n)
 {
 	qs_badlist bad = { NULL, 0, 0 };
 	unsigned char *full;
@@ -291,8 +292,8 @@ pm_qstore_claim_new(pm_qstore *qs, const char *consumer,
 	int *sel, *todo, *again, nsel, ntodo, nagain = 0, k, j;
 	int rounds = 0, block = 0, blocked = 0, rc = 0;
 
-	if (!qs_consumer_ok(consumer) || block_ms < 0 || out == NULL
-	    || n == NULL) {
+	if (!qs_consumer_ok(consumer) || block_ms < 0 || out == NULL ||
+	    n == NULL) {
 		return (PM_EINVAL);
 	}
 	if ((nsel = qs_select(qs, shards, nshards_sel, &sel)) < 0) {
@@ -321,21 +322,21 @@ pm_qstore_claim_new(pm_qstore *qs, const char *consumer,
 		block = 0;
 		if (ntodo == 0) {
 			if (nagain > 0 && rounds < QS_CLAIM_ROUNDS) {
-				memcpy(todo, again, (size_t) nagain
-				    * sizeof(*todo));
+				memcpy(todo, again,
+				    (size_t) nagain * sizeof(*todo));
 				ntodo = nagain;
 				nagain = 0;
 				rounds++;
 			} else if (got == 0 && block_ms > 0 && !blocked) {
 				ntodo = nsel < (int) max ? nsel : (int) max;
-				memcpy(todo, sel, (size_t) ntodo
-				    * sizeof(*todo));
+				memcpy(todo, sel,
+				    (size_t) ntodo * sizeof(*todo));
 				block = 1;
 			} else {
 				break;
 			}
-		} else if (ntodo == nsel && (size_t) nsel <= max
-		    && block_ms > 0 && !blocked) {
+		} else if (ntodo == nsel && (size_t) nsel <= max &&
+		    block_ms > 0 && !blocked) {
 			block = 1;
 		}
 		blocked |= block;
@@ -368,12 +369,12 @@ pm_qstore_claim_new(pm_qstore *qs, const char *consumer,
 /* Take over stale entries. */
 
 int
-pm_qstore_claim_stale(pm_qstore *qs, const char *consumer,
-    const int *shards, int nshards_sel, long long min_idle_ms, size_t max,
-    pm_qentry *out, size_t *n)
+pm_qstore_claim_stale(pm_qstore *qs, const char *consumer, const int *shards,
+    int nshards_sel, long long min_idle_ms, size_t max, pm_qentry *out,
+    size_t *n)
 {
-	const char *argv[] = { "XAUTOCLAIM", NULL, QS_GROUP, NULL, NULL,
-		NULL, "COUNT", NULL };
+	const char *argv[] = { "XAUTOCLAIM", NULL, QS_GROUP, NULL, NULL, NULL,
+		"COUNT", NULL };
 	qs_badlist bad = { NULL, 0, 0 };
 	char key[QS_KEY_MAX], idle[24], cursor[QS_ID_MAX], cnt[24];
 	const redisReply *ents, *cur;
@@ -382,8 +383,8 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer,
 	pm_qentry e;
 	int *sel, nsel, i, round, rc = 0;
 
-	if (!qs_consumer_ok(consumer) || min_idle_ms < 0 || out == NULL
-	    || n == NULL) {
+	if (!qs_consumer_ok(consumer) || min_idle_ms < 0 || out == NULL ||
+	    n == NULL) {
 		return (PM_EINVAL);
 	}
 	if ((nsel = qs_select(qs, shards, nshards_sel, &sel)) < 0) {
@@ -407,10 +408,10 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer,
 			if ((rc = pm__qs_call(qs, 8, argv, NULL, 1, &r)) < 0) {
 				break;
 			}
-			if (r->type != REDIS_REPLY_ARRAY || r->elements < 2
-			    || !pm__qs_is_str(cur = r->element[0])
-			    || !pm__qs_id_ok(cur->str, cur->len)
-			    || r->element[1]->type != REDIS_REPLY_ARRAY) {
+			if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+			    !pm__qs_is_str(cur = r->element[0]) ||
+			    !pm__qs_id_ok(cur->str, cur->len) ||
+			    r->element[1]->type != REDIS_REPLY_ARRAY) {
 				rc = pm__qs_bad_reply(qs, key, "XAUTOCLAIM", r);
 				freeReplyObject(r);
 				break;
@@ -488,9 +489,10 @@ qs_touch_shard(pm_qstore *qs, const char *consumer, const pm_qentry *e,
 	} else {
 		for (i = 0; i < r->elements; i++) {
 			if (pm__qs_is_str(r->element[i])) {
-				pm_msg_warn("%s: entry %s is no longer held by "
-				    "%s: taken over by another consumer", key,
-				    r->element[i]->str, consumer);
+				pm_msg_warn(
+				    "%s: entry %s is no longer held by "
+				    "%s: taken over by another consumer",
+				    key, r->element[i]->str, consumer);
 			}
 		}
 	}
@@ -530,4 +532,3 @@ pm_qstore_touch(pm_qstore *qs, const char *consumer, const pm_qentry *e,
 	free(done);
 	return (rc);
 }
-

@@ -65,9 +65,9 @@ pm__qs_id_ok(const char *s, size_t len)
 int
 pm__qs_entry_ok(const pm_qstore *qs, const pm_qentry *e)
 {
-	return (e != NULL && e->shard >= 0 && e->shard < qs->nshards
-	    && pm__qs_id_ok(e->id, strnlen(e->id, QS_ID_MAX))
-	    && pm_qid_valid(e->qid));
+	return (e != NULL && e->shard >= 0 && e->shard < qs->nshards &&
+	    pm__qs_id_ok(e->id, strnlen(e->id, QS_ID_MAX)) &&
+	    pm_qid_valid(e->qid));
 }
 
 /* Replies. */
@@ -75,9 +75,9 @@ pm__qs_entry_ok(const pm_qstore *qs, const pm_qentry *e)
 int
 pm__qs_is_str(const redisReply *r)
 {
-	return (r != NULL && (r->type == REDIS_REPLY_STRING
-	    || r->type == REDIS_REPLY_STATUS)
-	    && memchr(r->str, 0, r->len) == NULL);
+	return (r != NULL &&
+	    (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+	    memchr(r->str, 0, r->len) == NULL);
 }
 
 /* An unexpected reply: log, drop the connection if out of step. */
@@ -99,8 +99,8 @@ pm__qs_bad_reply(pm_qstore *qs, const char *who, const char *what,
  * NOGROUP likewise when retry_nogroup is set. argl NULL: C strings.
  */
 int
-pm__qs_call(pm_qstore *qs, int argc, const char **argv,
-    const size_t *argl, int retry_nogroup, redisReply **out)
+pm__qs_call(pm_qstore *qs, int argc, const char **argv, const size_t *argl,
+    int retry_nogroup, redisReply **out)
 {
 	size_t *len = NULL;
 	redisReply *r = NULL;
@@ -114,14 +114,15 @@ pm__qs_call(pm_qstore *qs, int argc, const char **argv,
 		argl = len;
 	}
 	for (tries = 0; tries < 2; tries++) {
-		if (pm__qs_conn(qs) == NULL
-		    || pm__qs_append(qs, argc, argv, argl) < 0
-		    || pm__qs_read(qs, &r, 1) < 0) {
+		if (pm__qs_conn(qs) == NULL ||
+		    pm__qs_append(qs, argc, argv, argl) < 0 ||
+		    pm__qs_read(qs, &r, 1) < 0) {
 			free(len);
 			return (PM_EREDIS);
 		}
-		if (tries > 0 || !(pm__qs_is_nofunc(r)
-		    || (retry_nogroup && pm__qs_is_err(r, "NOGROUP")))) {
+		if (tries > 0 ||
+		    !(pm__qs_is_nofunc(r) ||
+		        (retry_nogroup && pm__qs_is_err(r, "NOGROUP")))) {
 			break;
 		}
 		rc = pm_qstore_load_functions(qs);
@@ -147,9 +148,9 @@ pm__qs_parse_entry(const redisReply *r, int shard, pm_qentry *e)
 	const redisReply *f, *k, *v;
 	size_t i;
 
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2
-	    || !pm__qs_is_str(r->element[0])
-	    || !pm__qs_id_ok(r->element[0]->str, r->element[0]->len)) {
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    !pm__qs_is_str(r->element[0]) ||
+	    !pm__qs_id_ok(r->element[0]->str, r->element[0]->len)) {
 		return (PM_EREDIS);
 	}
 	memset(e, 0, sizeof(*e));
@@ -162,12 +163,12 @@ pm__qs_parse_entry(const redisReply *r, int shard, pm_qentry *e)
 	for (i = 0; i + 1 < f->elements; i += 2) {
 		k = f->element[i];
 		v = f->element[i + 1];
-		if (!pm__qs_is_str(k) || k->len != 3
-		    || memcmp(k->str, "qid", 3) != 0) {
+		if (!pm__qs_is_str(k) || k->len != 3 ||
+		    memcmp(k->str, "qid", 3) != 0) {
 			continue;
 		}
-		if (pm__qs_is_str(v) && v->len == PM_QID_LEN
-		    && pm_qid_valid(v->str)) {
+		if (pm__qs_is_str(v) && v->len == PM_QID_LEN &&
+		    pm_qid_valid(v->str)) {
 			memcpy(e->qid, v->str, PM_QID_LEN + 1);
 			return (1);
 		}
@@ -185,8 +186,9 @@ pm_qstore_rcpt_status(pm_qstore *qs, const char *qid, size_t index,
 	pm_qrcpt_final f;
 	int rc;
 
-	if ((rc = pm_qstore_rcpt_cas(qs, qid, index, status, dsn, text,
-	    &f)) == 0 && changed != NULL) {
+	if ((rc = pm_qstore_rcpt_cas(qs, qid, index, status, dsn, text, &f)) ==
+	        0 &&
+	    changed != NULL) {
 		*changed = f.changed;
 	}
 	return (rc);
@@ -217,9 +219,9 @@ qs_stored_final(const redisReply *r, pm_qrcpt_final *out)
 			return (-1);
 		}
 	}
-	if (pm__qs_is_str(r->element[0])
-	    && (strcmp(r->element[0]->str, PM_RCPT_SENT) == 0
-	    || strcmp(r->element[0]->str, PM_RCPT_BOUNCED) == 0)) {
+	if (pm__qs_is_str(r->element[0]) &&
+	    (strcmp(r->element[0]->str, PM_RCPT_SENT) == 0 ||
+	        strcmp(r->element[0]->str, PM_RCPT_BOUNCED) == 0)) {
 		qs_copy_str(out->status, sizeof(out->status), r->element[0]);
 	}
 	qs_copy_str(out->dsn, sizeof(out->dsn), r->element[1]);
@@ -229,8 +231,7 @@ qs_stored_final(const redisReply *r, pm_qrcpt_final *out)
 
 int
 pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
-    const char *status, const char *dsn, const char *text,
-    pm_qrcpt_final *out)
+    const char *status, const char *dsn, const char *text, pm_qrcpt_final *out)
 {
 	const char *argv[8];
 	size_t argl[8];
@@ -239,10 +240,10 @@ pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
 	redisReply *r;
 	int i, rc;
 
-	if (!pm_qid_valid(qid) || index >= QS_RCPT_MAX || status == NULL
-	    || (strcmp(status, PM_RCPT_SENT) != 0
-	    && strcmp(status, PM_RCPT_BOUNCED) != 0
-	    && strcmp(status, PM_RCPT_DEFERRED) != 0)) {
+	if (!pm_qid_valid(qid) || index >= QS_RCPT_MAX || status == NULL ||
+	    (strcmp(status, PM_RCPT_SENT) != 0 &&
+	        strcmp(status, PM_RCPT_BOUNCED) != 0 &&
+	        strcmp(status, PM_RCPT_DEFERRED) != 0)) {
 		return (PM_EINVAL);
 	}
 	if (dsn == NULL) {
@@ -274,12 +275,12 @@ pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
 		return (rc);
 	}
 	memset(&f, 0, sizeof(f));
-	if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0
-	    || r->integer == 1)) {
+	if (r->type == REDIS_REPLY_INTEGER &&
+	    (r->integer == 0 || r->integer == 1)) {
 		f.changed = (int) r->integer; /* 0: a library before 3f */
 		*out = f;
-	} else if (r->type == REDIS_REPLY_ARRAY && qs_stored_final(r,
-	    &f) == 0) {
+	} else if (r->type == REDIS_REPLY_ARRAY &&
+	    qs_stored_final(r, &f) == 0) {
 		*out = f;
 	} else if (pm__qs_is_err(r, "NOENT")) {
 		rc = PM_ENOENT;
@@ -332,14 +333,15 @@ pm_qstore_finish(pm_qstore *qs, const pm_qentry *e)
 		fs = (r->len == 2 && memcmp(r->str, "fs", 2) == 0);
 		if (fs && pm_body_kind(qs->body) != PM_BODY_FS) {
 			pm_msg_warn("%s: body file left behind: no fs body "
-			    "store configured", e->qid);
+			            "store configured",
+			    e->qid);
 		}
 	} else {
 		rc = pm__qs_bad_reply(qs, e->qid, "finish", r);
 	}
 	freeReplyObject(r);
-	if (rc == 0 && fs && pm_body_kind(qs->body) == PM_BODY_FS
-	    && pm_body_fs_delete(qs->body, e->qid) < 0) {
+	if (rc == 0 && fs && pm_body_kind(qs->body) == PM_BODY_FS &&
+	    pm_body_fs_delete(qs->body, e->qid) < 0) {
 		rc = PM_EIO;
 	}
 	return (rc);
@@ -416,8 +418,8 @@ pm_qstore_hold(pm_qstore *qs, const pm_qentry *e)
 /* Deferred back to incoming. */
 
 int
-pm_qstore_requeue_due(pm_qstore *qs, int shard, int64_t now_ms,
-    size_t max, size_t *moved)
+pm_qstore_requeue_due(pm_qstore *qs, int shard, int64_t now_ms, size_t max,
+    size_t *moved)
 {
 	const char *argv[8];
 	char k[2][QS_KEY_MAX], prefix[QS_KEY_MAX], now[24], cnt[24];
@@ -446,8 +448,8 @@ pm_qstore_requeue_due(pm_qstore *qs, int shard, int64_t now_ms,
 	if ((rc = pm__qs_call(qs, 8, argv, NULL, 0, &r)) < 0) {
 		return (rc);
 	}
-	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0
-	    && (unsigned long long) r->integer <= max) {
+	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
+	    (unsigned long long) r->integer <= max) {
 		*moved = (size_t) r->integer;
 	} else {
 		rc = pm__qs_bad_reply(qs, k[0], "requeue", r);
@@ -488,8 +490,8 @@ qs_first_qid(const redisReply *r, int stream, char *qid)
 		memcpy(qid, e.qid, PM_QID_LEN + 1);
 		return (1);
 	}
-	if (!pm__qs_is_str(x) || x->len != PM_QID_LEN
-	    || !pm_qid_valid(x->str)) {
+	if (!pm__qs_is_str(x) || x->len != PM_QID_LEN ||
+	    !pm_qid_valid(x->str)) {
 		return (0);
 	}
 	memcpy(qid, x->str, PM_QID_LEN + 1);
@@ -600,9 +602,11 @@ pm_qstore_sizes(pm_qstore *qs, pm_qsizes *out)
 			if (pm__qs_is_err(x, "NOGROUP")) {
 				break; /* no stream yet: nothing pending */
 			}
-			rc = (x->type == REDIS_REPLY_ARRAY && x->elements >= 1
-			    && qs_int(x->element[0], &sz.active))
-			    ? 0 : PM_EREDIS;
+			rc =
+			    (x->type == REDIS_REPLY_ARRAY && x->elements >= 1 &&
+			        qs_int(x->element[0], &sz.active)) ?
+			    0 :
+			    PM_EREDIS;
 			break;
 		case 2:
 			rc = qs_int(x, &sz.deferred) ? 0 : PM_EREDIS;
@@ -614,7 +618,7 @@ pm_qstore_sizes(pm_qstore *qs, pm_qsizes *out)
 			if (x->type != REDIS_REPLY_ARRAY) {
 				rc = PM_EREDIS;
 			} else if (qs_first_qid(x, i % QS_SZ_CMDS == 4,
-			    cand[nc])) {
+			               cand[nc])) {
 				nc++;
 			}
 			break;

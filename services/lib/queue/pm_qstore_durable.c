@@ -65,18 +65,18 @@ dur_connected_replicas(const redisReply *r)
 
 /* An error reply as text for why (made printable at the end). */
 static void
-dur_reply_error(const redisReply *r, const char *what, char *why,
-    size_t whylen)
+dur_reply_error(const redisReply *r, const char *what, char *why, size_t whylen)
 {
 	const char *s = r != NULL && r->type == REDIS_REPLY_ERROR && r->str ?
-	    r->str : "unexpected reply";
+	    r->str :
+	    "unexpected reply";
 
 	snprintf(why, whylen, "%s: %s", what, s);
 }
 
 int
-pm_qstore_durable(pm_qstore *qs, const char *mode, int min_replicas,
-    char *why, size_t whylen)
+pm_qstore_durable(pm_qstore *qs, const char *mode, int min_replicas, char *why,
+    size_t whylen)
 {
 	const char *ping[] = { "PING" };
 	const char *aof[] = { "CONFIG", "GET", "appendonly" };
@@ -143,8 +143,10 @@ pm_qstore_durable(pm_qstore *qs, const char *mode, int min_replicas,
 			goto out;
 		}
 		if (nrep < min_replicas) {
-			snprintf(why, whylen, "Redis has %ld connected "
-			    "replicas, want at least %d", nrep, min_replicas);
+			snprintf(why, whylen,
+			    "Redis has %ld connected "
+			    "replicas, want at least %d",
+			    nrep, min_replicas);
 			goto out;
 		}
 	}

@@ -67,13 +67,13 @@ typedef struct qs_job {
 	pm_qmsg *m;
 	const void *body;
 	size_t len;
-	int rc;        /* 0, PM_E*, or QS_PENDING */
-	int known;     /* definitely not queued by this call */
-	int retry;     /* function missing: load and try again */
-	int fs_body;   /* this call wrote the fs body file */
-	int check;     /* fs body file existed: is the message queued? */
-	int seen;      /* refused: the id was queued before (keep_id_ms) */
-	size_t nbody;  /* body commands in the pipeline */
+	int rc;       /* 0, PM_E*, or QS_PENDING */
+	int known;    /* definitely not queued by this call */
+	int retry;    /* function missing: load and try again */
+	int fs_body;  /* this call wrote the fs body file */
+	int check;    /* fs body file existed: is the message queued? */
+	int seen;     /* refused: the id was queued before (keep_id_ms) */
+	size_t nbody; /* body commands in the pipeline */
 	char stage[QS_KEY_MAX]; /* staged Redis body, "" if none */
 } qs_job;
 
@@ -82,9 +82,9 @@ qs_check_msg(pm_qstore *qs, const pm_qmsg *m, size_t len)
 {
 	size_t i;
 
-	if (m == NULL || !pm_qid_valid(m->qid)
-	    || m->shard != pm_qid_shard(m->qid, qs->nshards)
-	    || m->nrcpt < 1 || m->rcpt == NULL) {
+	if (m == NULL || !pm_qid_valid(m->qid) ||
+	    m->shard != pm_qid_shard(m->qid, qs->nshards) || m->nrcpt < 1 ||
+	    m->rcpt == NULL) {
 		return (PM_EINVAL);
 	}
 	if (m->nrcpt > QS_RCPT_MAX || len > PM_BODY_SIZE_MAX) {
@@ -146,11 +146,12 @@ qs_append_fcall(pm_qstore *qs, const qs_job *j)
 		argv[argc++] = m->rcpt[i].orcpt ? m->rcpt[i].orcpt : "";
 		argv[argc++] = notify[i];
 	}
-	(void) snprintf(nch, sizeof(nch), "%zu", j->stage[0]
-	    ? pm_body_redis_nchunks(j->len, PM_BODY_CHUNK_SIZE) : (size_t) 0);
+	(void) snprintf(nch, sizeof(nch), "%zu",
+	    j->stage[0] ? pm_body_redis_nchunks(j->len, PM_BODY_CHUNK_SIZE) :
+	                  (size_t) 0);
 	argv[argc++] = nch;
-	(void) snprintf(keep, sizeof(keep), "%lld", (long long)
-	    (m->keep_id_ms > 0 ? m->keep_id_ms : 0));
+	(void) snprintf(keep, sizeof(keep), "%lld",
+	    (long long) (m->keep_id_ms > 0 ? m->keep_id_ms : 0));
 	argv[argc++] = keep;
 	PM_ASSERT(argc <= max);
 	for (i = 0; i < argc; i++) {
@@ -382,11 +383,12 @@ qs_round(pm_qstore *qs, qs_job *jobs, size_t n)
 			drop = 1;
 		}
 		for (i = 0; i < n; i++) {
-			if (jobs[i].rc == 0
-			    && (!r || rv[at]->integer < qs->wait_n)) {
+			if (jobs[i].rc == 0 &&
+			    (!r || rv[at]->integer < qs->wait_n)) {
 				pm_msg_warn("%s: queued, but only %lld of %d "
-				    "replicas acknowledged", jobs[i].m->qid,
-				    r ? rv[at]->integer : 0LL, qs->wait_n);
+				            "replicas acknowledged",
+				    jobs[i].m->qid, r ? rv[at]->integer : 0LL,
+				    qs->wait_n);
 				jobs[i].rc = PM_EREDIS;
 			}
 		}
@@ -417,8 +419,8 @@ qs_undo(pm_qstore *qs, qs_job *jobs, size_t n, int keep_fs)
 			}
 		}
 		jobs[i].stage[0] = 0;
-		if (jobs[i].fs_body && !keep_fs && (jobs[i].rc != PM_EEXIST
-		    || jobs[i].seen)) {
+		if (jobs[i].fs_body && !keep_fs &&
+		    (jobs[i].rc != PM_EEXIST || jobs[i].seen)) {
 			(void) pm_body_fs_delete(qs->body, jobs[i].m->qid);
 			jobs[i].fs_body = 0;
 		}
@@ -499,4 +501,3 @@ pm_qstore_enqueue(pm_qstore *qs, pm_qmsg *m, const void *body, size_t len)
 	(void) pm_qstore_enqueue_many(qs, &m, &body, &len, 1, &rc);
 	return (rc);
 }
-

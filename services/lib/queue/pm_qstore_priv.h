@@ -24,7 +24,8 @@
 #define QS_KEY_MAX 96
 #define QS_DEFAULT_PORT 6379
 #define QS_GROUP "qmgr"
-#define QS_SHARDS_KEY "pm:queue_shards" /* queue_shards the queue was made with */
+#define QS_SHARDS_KEY \
+	"pm:queue_shards" /* queue_shards the queue was made with */
 
 struct pm_qstore {
 	char *server; /* as configured, for logs */
@@ -63,8 +64,7 @@ int pm__qs_append(pm_qstore *qs, int argc, const char **argv,
 int pm__qs_appendv(pm_qstore *qs, int argc, const char **argv);
 int pm__qs_is_err(const redisReply *r, const char *code);
 int pm__qs_is_nofunc(const redisReply *r);
-void pm__qs_warn_reply(const char *qid, const char *what,
-    const redisReply *r);
+void pm__qs_warn_reply(const char *qid, const char *what, const redisReply *r);
 /* "pm:{shard}:kind:qid", or "pm:{shard}:kind" when qid is NULL. */
 void pm__qs_key(char *buf, int shard, const char *kind, const char *qid);
 
@@ -85,8 +85,8 @@ int pm__qs_bad_reply(pm_qstore *qs, const char *who, const char *what,
  * library and retries once on "Function not found" (and on NOGROUP
  * when retry_nogroup). argl NULL: C strings. PM_EREDIS if no reply.
  */
-int pm__qs_call(pm_qstore *qs, int argc, const char **argv,
-    const size_t *argl, int retry_nogroup, redisReply **out);
+int pm__qs_call(pm_qstore *qs, int argc, const char **argv, const size_t *argl,
+    int retry_nogroup, redisReply **out);
 /* Stream entry [id, fields]: 1 valid, 0 no valid qid (e->id set),
  * PM_EREDIS wrong shape. */
 int pm__qs_parse_entry(const redisReply *r, int shard, pm_qentry *e);

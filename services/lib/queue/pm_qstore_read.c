@@ -54,8 +54,8 @@ pm_qmsg_free(pm_qmsg *m)
 static const char *
 qs_text(const redisReply *r)
 {
-	if (r == NULL || r->type != REDIS_REPLY_STRING
-	    || strlen(r->str) != r->len) {
+	if (r == NULL || r->type != REDIS_REPLY_STRING ||
+	    strlen(r->str) != r->len) {
 		return (NULL);
 	}
 	return (r->str);
@@ -126,8 +126,8 @@ qs_parse_env(pm_qmsg *m, const redisReply *r)
 	size_t e, i;
 
 	for (e = 0; e + 1 < r->elements; e += 2) {
-		if ((name = qs_text(r->element[e])) == NULL
-		    || (val = qs_text(r->element[e + 1])) == NULL) {
+		if ((name = qs_text(r->element[e])) == NULL ||
+		    (val = qs_text(r->element[e + 1])) == NULL) {
 			return (-1);
 		}
 		for (i = 0; i < QS_NFIELDS; i++) {
@@ -184,7 +184,7 @@ qs_parse_rcpt(pm_qmsg *m, const redisReply *r)
 		name = qs_text(r->element[e]);
 		if (name != NULL && strcmp(name, "n") == 0) {
 			if (qs_number(qs_text(r->element[e + 1]), 0,
-			    QS_RCPT_MAX, &n) < 0) {
+			        QS_RCPT_MAX, &n) < 0) {
 				return (-1);
 			}
 		}
@@ -195,19 +195,29 @@ qs_parse_rcpt(pm_qmsg *m, const redisReply *r)
 	m->nrcpt = (size_t) n;
 	m->rcpt = pm_calloc(m->nrcpt ? m->nrcpt : 1, sizeof(*m->rcpt));
 	for (e = 0; e + 1 < r->elements; e += 2) {
-		if ((name = qs_text(r->element[e])) == NULL
-		    || (val = qs_text(r->element[e + 1])) == NULL) {
+		if ((name = qs_text(r->element[e])) == NULL ||
+		    (val = qs_text(r->element[e + 1])) == NULL) {
 			return (-1);
 		}
 		if (qs_rcpt_field(name, m->nrcpt, &i, &what) < 0) {
 			continue; /* "n", or a field of a later version */
 		}
 		switch (what) {
-		case 'a': slot = &m->rcpt[i].address; break;
-		case 'o': slot = &m->rcpt[i].orcpt; break;
-		case 's': slot = &m->rcpt[i].status; break;
-		case 'd': slot = &m->rcpt[i].dsn; break;
-		case 't': slot = &m->rcpt[i].text; break;
+		case 'a':
+			slot = &m->rcpt[i].address;
+			break;
+		case 'o':
+			slot = &m->rcpt[i].orcpt;
+			break;
+		case 's':
+			slot = &m->rcpt[i].status;
+			break;
+		case 'd':
+			slot = &m->rcpt[i].dsn;
+			break;
+		case 't':
+			slot = &m->rcpt[i].text;
+			break;
 		case 'n':
 			if (qs_number(val, 0, UINT_MAX, &n) < 0) {
 				return (-1);
@@ -266,10 +276,10 @@ pm_qstore_read(pm_qstore *qs, const char *qid, pm_qmsg **out)
 	if (pm__qs_appendv(qs, 2, argv) < 0 || pm__qs_read(qs, rv, 2) < 0) {
 		return (PM_EREDIS);
 	}
-	if (rv[0]->type != REDIS_REPLY_ARRAY
-	    || rv[1]->type != REDIS_REPLY_ARRAY) {
-		pm__qs_warn_reply(qid, "read", rv[0]->type != REDIS_REPLY_ARRAY
-		    ? rv[0] : rv[1]);
+	if (rv[0]->type != REDIS_REPLY_ARRAY ||
+	    rv[1]->type != REDIS_REPLY_ARRAY) {
+		pm__qs_warn_reply(qid, "read",
+		    rv[0]->type != REDIS_REPLY_ARRAY ? rv[0] : rv[1]);
 		rc = PM_EREDIS;
 		goto out;
 	}
@@ -295,8 +305,7 @@ out:
 }
 
 int
-pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data,
-    size_t *len)
+pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data, size_t *len)
 {
 	const char *hm[] = { "HMGET", NULL, "size", "body" };
 	const char *lr[] = { "LRANGE", NULL, "0", "-1" };
@@ -314,8 +323,8 @@ pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data,
 	pm__qs_key(kb, shard, "b", qid);
 	hm[1] = km;
 	lr[1] = kb;
-	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 4, hm) < 0
-	    || pm__qs_appendv(qs, 4, lr) < 0 || pm__qs_read(qs, rv, 2) < 0) {
+	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 4, hm) < 0 ||
+	    pm__qs_appendv(qs, 4, lr) < 0 || pm__qs_read(qs, rv, 2) < 0) {
 		return (PM_EREDIS);
 	}
 	h = rv[0];
@@ -329,7 +338,7 @@ pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data,
 		goto out;
 	}
 	if (qs_number(qs_text(h->element[0]), 0, (long long) PM_BODY_SIZE_MAX,
-	    &size) < 0) {
+	        &size) < 0) {
 		pm_msg_warn("%s: corrupt queue entry: bad size", qid);
 		rc = PM_EIO;
 		goto out;
@@ -338,7 +347,8 @@ pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data,
 	if (kind != NULL && strcmp(kind, "fs") == 0) {
 		if (pm_body_kind(qs->body) != PM_BODY_FS) {
 			pm_msg_warn("%s: body is in a file store, but "
-			    "queue_body_store is not fs:", qid);
+			            "queue_body_store is not fs:",
+			    qid);
 			rc = PM_EIO;
 			goto out;
 		}
@@ -359,4 +369,3 @@ out:
 	pm__qs_free_replies(rv, 2);
 	return (rc);
 }
-

@@ -41,10 +41,12 @@
 #include "pm_util.h"
 
 /* Wire bound of one recipient in a request (fields plus tags). */
-#define RCPT_WIRE_MAX (2 * PM_BOUNCE_ADDR_WIRE_MAX + PM_BOUNCE_MTA_WIRE_MAX \
-	+ PM_BOUNCE_TEXT_WIRE_MAX + 16 + 64)
-_Static_assert(PM_BOUNCE_NOTICE_MAX * (size_t) RCPT_WIRE_MAX + 8192 <=
-    PM_RPC_CONTROL_MAX, "a full notice request must fit a control call");
+#define RCPT_WIRE_MAX \
+	(2 * PM_BOUNCE_ADDR_WIRE_MAX + PM_BOUNCE_MTA_WIRE_MAX + \
+	    PM_BOUNCE_TEXT_WIRE_MAX + 16 + 64)
+_Static_assert(PM_BOUNCE_NOTICE_MAX *(size_t) RCPT_WIRE_MAX + 8192 <=
+        PM_RPC_CONTROL_MAX,
+    "a full notice request must fit a control call");
 
 struct pm_bounce_clnt {
 	pm_rpc_client *rpc;
@@ -105,10 +107,10 @@ clnt_pack(int kind, const char *queue_id, const pm_notice_rcpt *rcpt,
 		rv[i].notify = rcpt[i].notify;
 		rv[i].dsn = S(rcpt[i].dsn);
 		/* a notice shows no more of them (pm_dsn cuts too) */
-		cut[2 * i] = pm_strndup(S(rcpt[i].text),
-		    PM_BOUNCE_TEXT_WIRE_MAX);
-		cut[2 * i + 1] = pm_strndup(S(rcpt[i].remote_mta),
-		    PM_BOUNCE_MTA_WIRE_MAX);
+		cut[2 * i] =
+		    pm_strndup(S(rcpt[i].text), PM_BOUNCE_TEXT_WIRE_MAX);
+		cut[2 * i + 1] =
+		    pm_strndup(S(rcpt[i].remote_mta), PM_BOUNCE_MTA_WIRE_MAX);
 		rv[i].text = cut[2 * i];
 		rv[i].remote_mta = cut[2 * i + 1];
 		rv[i].last_attempt_us = rcpt[i].last_attempt_us;
@@ -146,11 +148,13 @@ notify_one(pm_bounce_clnt *c, int kind, const char *queue_id,
 	char *text;
 	int err;
 
-	if ((req = clnt_pack(kind, queue_id, rcpt, nrcpt, part, &reqlen))
-	    == NULL) {
+	if ((req = clnt_pack(kind, queue_id, rcpt, nrcpt, part, &reqlen)) ==
+	    NULL) {
 		/* the same request would fail again: never sendable */
-		snprintf(res->why, sizeof(res->why), "a recipient address "
-		    "is longer than %d bytes", PM_BOUNCE_ADDR_WIRE_MAX);
+		snprintf(res->why, sizeof(res->why),
+		    "a recipient address "
+		    "is longer than %d bytes",
+		    PM_BOUNCE_ADDR_WIRE_MAX);
 		pm_msg_warn("%s: bounce request: %s", queue_id, res->why);
 		return (PM_ENOENT);
 	}
@@ -163,9 +167,9 @@ notify_one(pm_bounce_clnt *c, int kind, const char *queue_id,
 		    pm_strerror(err));
 		goto out;
 	}
-	if (rtype != PM__MSG_TYPE__MSG_BOUNCE_REPLY || (rep =
-	    pm__bounce_reply__unpack(NULL, reply.len,
-	    (const uint8_t *) reply.data)) == NULL) {
+	if (rtype != PM__MSG_TYPE__MSG_BOUNCE_REPLY ||
+	    (rep = pm__bounce_reply__unpack(NULL, reply.len,
+	         (const uint8_t *) reply.data)) == NULL) {
 		pm_msg_warn("%s: bounce service: malformed reply (type %u)",
 		    queue_id, (unsigned) rtype);
 		err = PM_EPROTO;
@@ -217,8 +221,8 @@ pm_bounce_notify(pm_bounce_clnt *c, int kind, const char *queue_id,
 		memset(res, 0, sizeof(*res));
 	}
 	if (c == NULL || queue_id == NULL || !pm_qid_valid(queue_id) ||
-	    kind < PM_NOTICE_FAILED || kind > PM_NOTICE_RELAYED ||
-	    nrcpt == 0 || rcpt == NULL || res == NULL || per_notice == 0) {
+	    kind < PM_NOTICE_FAILED || kind > PM_NOTICE_RELAYED || nrcpt == 0 ||
+	    rcpt == NULL || res == NULL || per_notice == 0) {
 		return (PM_EINVAL);
 	}
 	if (per_notice > PM_BOUNCE_NOTICE_MAX) {

@@ -55,10 +55,10 @@ void pm_bounce_clnt_free(pm_bounce_clnt *c);
 #define PM_BOUNCE_TEXT_WIRE_MAX 1024
 
 typedef struct pm_notice_result {
-	char queue_id[32];      /* the first notice's, "" if none was sent */
-	size_t parts;           /* notices asked for */
-	size_t lost;            /* of those, refused for good (5xx) */
-	char why[256];          /* the last refusal, printable */
+	char queue_id[32]; /* the first notice's, "" if none was sent */
+	size_t parts;      /* notices asked for */
+	size_t lost;       /* of those, refused for good (5xx) */
+	char why[256];     /* the last refusal, printable */
 } pm_notice_result;
 
 /*

@@ -101,8 +101,8 @@ result_from_reply(pm_submit_result *res, int err, uint32_t rtype,
 	unsigned code;
 
 	if (err != 0) {
-		pm_msg_warn("%s: cleanup service: %s", qid && *qid ? qid :
-		    "NOQUEUE", pm_strerror(err));
+		pm_msg_warn("%s: cleanup service: %s",
+		    qid && *qid ? qid : "NOQUEUE", pm_strerror(err));
 		result_set(res, 451, "4.3.0", CLNT_ERR_TEXT, qid);
 		return;
 	}
@@ -119,15 +119,19 @@ result_from_reply(pm_submit_result *res, int err, uint32_t rtype,
 		    qid && *qid ? qid : "NOQUEUE", code);
 		result_set(res, 451, "4.3.0", CLNT_ERR_TEXT, qid);
 	} else {
-		result_set(res, code, code < 300 ? "2.0.0" : code < 500 ?
-		    "4.3.0" : "5.3.0", "", NULL);
+		result_set(res, code,
+		    code < 300     ? "2.0.0" :
+		        code < 500 ? "4.3.0" :
+		                     "5.3.0",
+		    "", NULL);
 		if (r->dsn != NULL && strlen(r->dsn) < sizeof(res->dsn) &&
 		    pm_dsn_status_match((int) code, r->dsn)) {
 			snprintf(res->dsn, sizeof(res->dsn), "%s", r->dsn);
 		}
 		snprintf(res->text, sizeof(res->text), "%s",
 		    r->text != NULL && *r->text ? r->text :
-		    code < 300 ? "Ok" : CLNT_ERR_TEXT);
+		        code < 300              ? "Ok" :
+		                                  CLNT_ERR_TEXT);
 		pm_printable(res->text);
 		if (r->queue_id != NULL && pm_qid_valid(r->queue_id)) {
 			snprintf(res->queue_id, sizeof(res->queue_id), "%s",
@@ -149,7 +153,7 @@ result_from_reply(pm_submit_result *res, int err, uint32_t rtype,
  * copy of the whole message in between).
  */
 typedef struct clnt_req {
-	uint8_t *env;                          /* malloc'ed */
+	uint8_t *env; /* malloc'ed */
 	uint8_t head[PM_RPC_FIELD_HEAD_MAX];
 	pm_rpc_part part[3];
 } clnt_req;
@@ -200,8 +204,8 @@ clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, clnt_req *r)
 	req.keep_id_secs = s->keep_id_secs;
 
 	len = pm__cleanup_submit__get_packed_size(&req);
-	hlen = pm_rpc_field_head(CLEANUP_SUBMIT_CONTENT_FIELD,
-	    s->content_len, r->head);
+	hlen = pm_rpc_field_head(CLEANUP_SUBMIT_CONTENT_FIELD, s->content_len,
+	    r->head);
 	/* room for the pm.Envelope around it */
 	max = c->max_content + PM_CLEANUP_ENV_ALLOWANCE - 256 +
 	    s->nrcpt * PM_CLEANUP_RCPT_ALLOWANCE;
@@ -223,8 +227,7 @@ clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, clnt_req *r)
 }
 
 void
-pm_cleanup_submit(pm_cleanup_clnt *c, const pm_submit *s,
-    pm_submit_result *res)
+pm_cleanup_submit(pm_cleanup_clnt *c, const pm_submit *s, pm_submit_result *res)
 {
 	clnt_req r;
 	pm_buf req, reply;

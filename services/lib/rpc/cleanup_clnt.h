@@ -57,9 +57,9 @@ typedef struct pm_submit {
 } pm_submit;
 
 typedef struct pm_submit_result {
-	unsigned code;      /* 250, 4xx, 5xx */
-	char dsn[16];       /* "2.0.0" */
-	char text[512];     /* reply text without code and dsn */
+	unsigned code;  /* 250, 4xx, 5xx */
+	char dsn[16];   /* "2.0.0" */
+	char text[512]; /* reply text without code and dsn */
 	char queue_id[32];
 } pm_submit_result;
 

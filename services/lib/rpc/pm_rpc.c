@@ -202,7 +202,8 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 	if (req == NULL) {
 		rpc_peer(msg, peer, sizeof(peer));
 		pm_msg_warn("%s: malformed request from %s (%zu bytes): "
-		    "dropped", srv->url, peer, nng_msg_len(msg));
+		            "dropped",
+		    srv->url, peer, nng_msg_len(msg));
 		nng_msg_free(msg);
 		return;
 	}
@@ -322,8 +323,8 @@ pm_rpc_server_start(const char *url, int nworkers, size_t recvmax,
 	}
 	srv = pm_calloc(1, sizeof(*srv));
 	srv->url = pm_strdup(url);
-	srv->replymax = recvmax > PM_RPC_CONTROL_MAX ? recvmax :
-	    PM_RPC_CONTROL_MAX;
+	srv->replymax =
+	    recvmax > PM_RPC_CONTROL_MAX ? recvmax : PM_RPC_CONTROL_MAX;
 	srv->handler = handler;
 	srv->thread_init = thread_init;
 	srv->thread_fini = thread_fini;
@@ -335,8 +336,8 @@ pm_rpc_server_start(const char *url, int nworkers, size_t recvmax,
 		pm_msg_error("rpc server: socket: %s", nng_strerror(rv));
 		goto fail_sock;
 	}
-	if ((rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
-	    recvmax)) != 0 ||
+	if ((rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, recvmax)) !=
+	        0 ||
 	    (rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
 		pm_msg_error("listen %s: %s", url, nng_strerror(rv));
 		goto fail;
@@ -487,27 +488,27 @@ pm_rpc_client_new(const char *urls, size_t recvmax)
 	pthread_cond_init(&cl->cv, NULL);
 	/* Resend off before any context: each context copies it. */
 	if ((rv = nng_socket_set_ms(cl->sock, NNG_OPT_REQ_RESENDTIME,
-	    NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_socket_set_size(cl->sock, NNG_OPT_RECVMAXSZ,
-	    recvmax)) != 0 ||
+	         NNG_DURATION_INFINITE)) != 0 ||
+	    (rv = nng_socket_set_size(cl->sock, NNG_OPT_RECVMAXSZ, recvmax)) !=
+	        0 ||
 	    (rv = nng_socket_set_ms(cl->sock, NNG_OPT_RECONNMINT,
-	    RPC_RECONN_MIN)) != 0 ||
+	         RPC_RECONN_MIN)) != 0 ||
 	    (rv = nng_socket_set_ms(cl->sock, NNG_OPT_RECONNMAXT,
-	    RPC_RECONN_MAX)) != 0 ||
+	         RPC_RECONN_MAX)) != 0 ||
 	    (rv = nng_pipe_notify(cl->sock, NNG_PIPE_EV_ADD_POST,
-	    rpc_pipe_event, cl)) != 0 ||
+	         rpc_pipe_event, cl)) != 0 ||
 	    (rv = nng_pipe_notify(cl->sock, NNG_PIPE_EV_REM_POST,
-	    rpc_pipe_event, cl)) != 0) {
+	         rpc_pipe_event, cl)) != 0) {
 		pm_msg_error("rpc client %s: socket options: %s", urls,
 		    nng_strerror(rv));
 		goto fail;
 	}
 	list = pm_strdup(urls);
 	for (url = strtok_r(list, " \t\r\n,", &save); url != NULL;
-	    url = strtok_r(NULL, " \t\r\n,", &save)) {
+	     url = strtok_r(NULL, " \t\r\n,", &save)) {
 		/* Non-blocking: a peer that is down is retried for ever. */
-		if ((rv = nng_dial(cl->sock, url, NULL,
-		    NNG_FLAG_NONBLOCK)) != 0) {
+		if ((rv = nng_dial(cl->sock, url, NULL, NNG_FLAG_NONBLOCK)) !=
+		    0) {
 			pm_msg_error("dial %s: %s", url, nng_strerror(rv));
 			free(list);
 			goto fail;
@@ -596,7 +597,8 @@ rpc_call_reply(rpc_call *c, nng_msg *msg)
 			    cl->urls, peer, nng_msg_len(msg));
 		} else {
 			pm_msg_warn("%s: reply from %s for request %llu, "
-			    "expected %llu", cl->urls, peer,
+			            "expected %llu",
+			    cl->urls, peer,
 			    (unsigned long long) env->request_id,
 			    (unsigned long long) c->id);
 			pm__envelope__free_unpacked(env, NULL);
@@ -693,9 +695,8 @@ rpc_call_get(pm_rpc_client *cl, rpc_call **cp)
 }
 
 int
-pm_rpc_call_asyncv(pm_rpc_client *cl, uint32_t type,
-    const pm_rpc_part *parts, size_t nparts, int timeout_ms, pm_rpc_cb cb,
-    void *arg)
+pm_rpc_call_asyncv(pm_rpc_client *cl, uint32_t type, const pm_rpc_part *parts,
+    size_t nparts, int timeout_ms, pm_rpc_cb cb, void *arg)
 {
 	uint64_t id = atomic_fetch_add(&rpc_next_id, 1);
 	rpc_call *c = NULL;
@@ -706,7 +707,7 @@ pm_rpc_call_asyncv(pm_rpc_client *cl, uint32_t type,
 		return (PM_EINVAL);
 	}
 	if ((rc = pm__rpc_pack_parts(type, id, parts, nparts, cl->sendmax,
-	    &msg)) != 0) {
+	         &msg)) != 0) {
 		return (rc);
 	}
 	if ((rc = rpc_call_get(cl, &c)) != 0) {
@@ -720,9 +721,11 @@ pm_rpc_call_asyncv(pm_rpc_client *cl, uint32_t type,
 	c->arg = arg;
 	nng_aio_set_msg(c->aio, msg);
 	/* the send phase only waits for a connection to a peer */
-	nng_aio_set_timeout(c->aio, (nng_duration) (
-	    atomic_load(&cl->npipes) == 0 && timeout_ms > RPC_NOPEER_WAIT ?
-	    RPC_NOPEER_WAIT : timeout_ms));
+	nng_aio_set_timeout(c->aio,
+	    (nng_duration) (atomic_load(&cl->npipes) == 0 &&
+	                timeout_ms > RPC_NOPEER_WAIT ?
+	            RPC_NOPEER_WAIT :
+	            timeout_ms));
 	/* From here on every outcome arrives through rpc_call_cb. */
 	nng_ctx_send(c->ctx, c->aio);
 	return (0);
@@ -758,8 +761,8 @@ rpc_wait_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply,
 }
 
 int
-pm_rpc_call(pm_rpc_client *cl, uint32_t type, const void *req,
-    size_t reqlen, int timeout_ms, uint32_t *rtype, pm_buf *rbuf)
+pm_rpc_call(pm_rpc_client *cl, uint32_t type, const void *req, size_t reqlen,
+    int timeout_ms, uint32_t *rtype, pm_buf *rbuf)
 {
 	rpc_wait wt;
 	int rc;

@@ -46,15 +46,13 @@
 /* The contract's codes are the wire's: qmgr compares them directly. */
 _Static_assert(PM_JOB_NONE == PM__RCPT_STATUS__RCPT_NONE, "RcptStatus");
 _Static_assert(PM_JOB_SENT == PM__RCPT_STATUS__RCPT_SENT, "RcptStatus");
-_Static_assert(PM_JOB_DEFERRED == PM__RCPT_STATUS__RCPT_DEFERRED,
-    "RcptStatus");
-_Static_assert(PM_JOB_BOUNCED == PM__RCPT_STATUS__RCPT_BOUNCED,
-    "RcptStatus");
+_Static_assert(PM_JOB_DEFERRED == PM__RCPT_STATUS__RCPT_DEFERRED, "RcptStatus");
+_Static_assert(PM_JOB_BOUNCED == PM__RCPT_STATUS__RCPT_BOUNCED, "RcptStatus");
 
 struct pm_qmgr_fetched {
 	Pm__FetchReply *fr;
-	unsigned char *ok;      /* ok[i]: job i's strings are NUL-free */
-	size_t nok;             /* jobs seen on the wire (<= fr->n_jobs) */
+	unsigned char *ok; /* ok[i]: job i's strings are NUL-free */
+	size_t nok;        /* jobs seen on the wire (<= fr->n_jobs) */
 };
 
 /* ---- wire checks ---- */
@@ -118,7 +116,8 @@ wire_ok(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
 			}
 			f = (key >> 3) <= 0x1fffffff ?
 			    protobuf_c_message_descriptor_get_field(d,
-			    (unsigned) (key >> 3)) : NULL;
+			        (unsigned) (key >> 3)) :
+			    NULL;
 			if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
 			    memchr(p, 0, (size_t) l) != NULL) {
 				return (0);
@@ -255,8 +254,8 @@ pm_qmgr_fetch_reply(uint32_t rtype, const uint8_t *buf, size_t len,
 	pm_qmgr_fetched *f;
 	Pm__FetchReply *fr;
 
-	if (rtype != PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY || (fr =
-	    pm__fetch_reply__unpack(NULL, len, buf)) == NULL) {
+	if (rtype != PM__MSG_TYPE__MSG_QMGR_FETCH_REPLY ||
+	    (fr = pm__fetch_reply__unpack(NULL, len, buf)) == NULL) {
 		return (PM_EPROTO);
 	}
 	f = pm_calloc(1, sizeof(*f));
@@ -288,8 +287,7 @@ pm_qmgr_fetched_free(pm_qmgr_fetched *f)
 
 int
 pm_qmgr_fetched_job(const pm_qmgr_fetched *f, size_t i,
-    const char *const *transports, int nshards, pm_job *j,
-    const char **invalid)
+    const char *const *transports, int nshards, pm_job *j, const char **invalid)
 {
 	const Pm__DeliveryJob *d;
 	const Pm__JobRcpt *dr;
@@ -306,7 +304,8 @@ pm_qmgr_fetched_job(const pm_qmgr_fetched *f, size_t i,
 		p = pm_printable_dup(d->job_id ? d->job_id : "",
 		    strlen(d->job_id ? d->job_id : ""), 64);
 		pm_msg_warn("invalid delivery request from qmgr: bad job id "
-		    "\"%s\"; dropped", p);
+		            "\"%s\"; dropped",
+		    p);
 		free(p);
 		return (PM_EPROTO);
 	}
@@ -316,21 +315,21 @@ pm_qmgr_fetched_job(const pm_qmgr_fetched *f, size_t i,
 		why = "queue id";
 	}
 	j->queue_id = pm_strdup(why == NULL ? d->queue_id : "");
-	j->transport = dup_ok(d->transport, PM_QMGR_TRANSPORT_MAX, 0, &why,
-	    "transport");
+	j->transport =
+	    dup_ok(d->transport, PM_QMGR_TRANSPORT_MAX, 0, &why, "transport");
 	for (k = 0; transports[k] != NULL; k++) {
 		served |= strcmp(transports[k], j->transport) == 0;
 	}
 	if (!served && why == NULL) {
 		why = "transport not served by this agent";
 	}
-	j->nexthop = dup_ok(d->nexthop, PM_QMGR_NEXTHOP_MAX, 1, &why,
-	    "nexthop");
+	j->nexthop =
+	    dup_ok(d->nexthop, PM_QMGR_NEXTHOP_MAX, 1, &why, "nexthop");
 	j->sender = dup_ok(d->sender, PM_ADDR_MAX, 1, &why, "sender");
 	j->idempotency_key = dup_ok(d->idempotency_key, PM_QMGR_KEY_MAX, 1,
 	    &why, "idempotency key");
-	j->dsn_envid = dup_ok(d->dsn_envid, PM_QMGR_ENVID_MAX, 1, &why,
-	    "envid");
+	j->dsn_envid =
+	    dup_ok(d->dsn_envid, PM_QMGR_ENVID_MAX, 1, &why, "envid");
 	n = d->n_rcpt;
 	if (n == 0 || n > PM_AGENT_MAX_RCPT) {
 		why = why ? why : "recipient count";
@@ -445,7 +444,8 @@ pm_qmgr_done_pack(const pm_job *j, pm_buf *out)
 		pm__rcpt_result__init(&res[i]);
 		res[i].index = r->index;
 		res[i].status = r->status == PM_JOB_SENT ?
-		    PM__RCPT_STATUS__RCPT_SENT : r->status == PM_JOB_BOUNCED ?
+		    PM__RCPT_STATUS__RCPT_SENT :
+		    r->status == PM_JOB_BOUNCED ?
 		    PM__RCPT_STATUS__RCPT_BOUNCED :
 		    PM__RCPT_STATUS__RCPT_DEFERRED;
 		res[i].dsn = (char *) r->dsn;
@@ -478,8 +478,8 @@ pm_qmgr_done_reply(uint32_t rtype, const uint8_t *buf, size_t len)
 {
 	Pm__DoneReply *rep;
 
-	if (rtype != PM__MSG_TYPE__MSG_QMGR_DONE_REPLY || (rep =
-	    pm__done_reply__unpack(NULL, len, buf)) == NULL) {
+	if (rtype != PM__MSG_TYPE__MSG_QMGR_DONE_REPLY ||
+	    (rep = pm__done_reply__unpack(NULL, len, buf)) == NULL) {
 		return (PM_EPROTO);
 	}
 	pm__done_reply__free_unpacked(rep, NULL);
@@ -494,8 +494,8 @@ pm_qmgr_done_call(pm_rpc_client *cl, const pm_buf *done, int timeout_ms)
 	int rc;
 
 	pm_buf_init(&reply, PM_RPC_CONTROL_MAX);
-	rc = pm_rpc_call(cl, PM__MSG_TYPE__MSG_QMGR_DONE, done->data,
-	    done->len, timeout_ms, &rtype, &reply);
+	rc = pm_rpc_call(cl, PM__MSG_TYPE__MSG_QMGR_DONE, done->data, done->len,
+	    timeout_ms, &rtype, &reply);
 	if (rc == 0) {
 		rc = pm_qmgr_done_reply(rtype, (const uint8_t *) reply.data,
 		    reply.len);

@@ -61,19 +61,19 @@
 
 typedef struct pm_job_rcpt {
 	unsigned index;
-	const char *address;        /* deliver to this */
+	const char *address; /* deliver to this */
 	const char *orcpt;
 	const char *queued_address;
 	unsigned notify;
 	/* filled by deliver(): */
-	int status;                 /* PM_JOB_*; NONE counts as DEFERRED */
-	char dsn[16];               /* "2.0.0" */
-	char text[512];             /* remote reply or reason, printable */
-	char relay[300];            /* set when not the job's relay (a backup
+	int status;      /* PM_JOB_*; NONE counts as DEFERRED */
+	char dsn[16];    /* "2.0.0" */
+	char text[512];  /* remote reply or reason, printable */
+	char relay[300]; /* set when not the job's relay (a backup
 	                             * MX took the others), printable */
 	/* filled by pm_agent after deliver(), for the done report: */
-	int recorded;               /* the final status is in Redis */
-	int dsn_passed;             /* sent, and the peer took NOTIFY: its
+	int recorded;   /* the final status is in Redis */
+	int dsn_passed; /* sent, and the peer took NOTIFY: its
 	                             * success notice, not qmgr's */
 } pm_job_rcpt;
 
@@ -94,25 +94,25 @@ typedef struct pm_job {
 	uint64_t size;
 	int64_t arrival_us;
 	int shard;
-	int64_t active_us;          /* qmgr took the message in */
-	int64_t dispatch_us;        /* qmgr handed out the job */
+	int64_t active_us;   /* qmgr took the message in */
+	int64_t dispatch_us; /* qmgr handed out the job */
 	/* filled by deliver(): */
-	char relay[300];            /* "mx.example.com[192.0.2.1]:25" or "none" */
+	char relay[300]; /* "mx.example.com[192.0.2.1]:25" or "none" */
 	unsigned conn_ms;
 	unsigned xfer_ms;
-	int dest_failed;            /* the destination itself failed (connect, greeting) */
-	unsigned conn_use;          /* nth use of the connection (logged when > 1) */
-	int dsn_passed;             /* the peer took NOTIFY/ORCPT (DSN): success
+	int dest_failed; /* the destination itself failed (connect, greeting) */
+	unsigned conn_use; /* nth use of the connection (logged when > 1) */
+	int dsn_passed;    /* the peer took NOTIFY/ORCPT (DSN): success
 	                             * notices are its job from now on */
 } pm_job;
 
 /* ---- fetch ---- */
 
 typedef struct pm_qmgr_fetch_req {
-	const char *agent_id;               /* "smtp@host:pid", for logs */
-	const char *const *transports;      /* NULL-terminated */
-	unsigned max_jobs;                  /* free slots */
-	unsigned wait_ms;                   /* long-poll bound */
+	const char *agent_id;          /* "smtp@host:pid", for logs */
+	const char *const *transports; /* NULL-terminated */
+	unsigned max_jobs;             /* free slots */
+	unsigned wait_ms;              /* long-poll bound */
 } pm_qmgr_fetch_req;
 
 /* Pack a FetchRequest into out (reset first). 0, or PM_ETOOBIG. */
@@ -174,7 +174,6 @@ int pm_qmgr_done_reply(uint32_t rtype, const uint8_t *buf, size_t len);
  * Send a packed DoneRequest and wait at most timeout_ms for the reply:
  * 0 (qmgr has it), or PM_E* from pm_rpc_call or pm_qmgr_done_reply.
  */
-int pm_qmgr_done_call(pm_rpc_client *cl, const pm_buf *done,
-    int timeout_ms);
+int pm_qmgr_done_call(pm_rpc_client *cl, const pm_buf *done, int timeout_ms);
 
 #endif

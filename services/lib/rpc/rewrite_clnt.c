@@ -51,10 +51,10 @@
 #define RW_MAX_CACHE_TTL 86400
 
 typedef struct rw_entry {
-	struct rw_entry *prev;  /* LRU list, head = most recently used */
+	struct rw_entry *prev; /* LRU list, head = most recently used */
 	struct rw_entry *next;
 	char *key;
-	int64_t expires;        /* pm_mono_ms() */
+	int64_t expires; /* pm_mono_ms() */
 	pm_resolved val;
 } rw_entry;
 
@@ -65,7 +65,7 @@ struct pm_rewrite_clnt {
 	size_t max;
 	size_t count;
 	int64_t ttl_ms;
-	pm_smap *map;           /* key -> rw_entry */
+	pm_smap *map; /* key -> rw_entry */
 	rw_entry *head;
 	rw_entry *tail;
 	pm_metric *hits;
@@ -106,8 +106,9 @@ rw_param(const char *name, long def, long max, int is_time)
 	long v = def;
 
 	if (s != NULL && *s != 0) {
-		if ((is_time ? pm_cfg_parse_time(s, 's', &v)
-		    : pm_cfg_parse_long(s, &v)) != 0 || v < 0 || v > max) {
+		if ((is_time ? pm_cfg_parse_time(s, 's', &v) :
+		               pm_cfg_parse_long(s, &v)) != 0 ||
+		    v < 0 || v > max) {
 			pm_msg_warn("bad %s value \"%s\": using %ld", name,
 			    pm_printable(s), def);
 			v = def;
@@ -130,8 +131,9 @@ pm_rewrite_clnt_new(const char *urls, int timeout_ms)
 	pthread_mutex_init(&c->mu, NULL);
 	c->max = (size_t) rw_param("rewrite_cache_size", RW_DEF_CACHE_SIZE,
 	    RW_MAX_CACHE_SIZE, 0);
-	c->ttl_ms = 1000 * (int64_t) rw_param("rewrite_cache_ttl",
-	    RW_DEF_CACHE_TTL, RW_MAX_CACHE_TTL, 1);
+	c->ttl_ms = 1000 *
+	    (int64_t) rw_param("rewrite_cache_ttl", RW_DEF_CACHE_TTL,
+	        RW_MAX_CACHE_TTL, 1);
 	if (c->ttl_ms == 0) {
 		c->max = 0;
 	}
@@ -272,11 +274,10 @@ rw_str_ok(const char *s)
 static int
 rw_take_reply(const Pm__RewriteReply *m, pm_resolved *out)
 {
-	if ((unsigned) m->addr_class > PM_CLASS_DEFAULT
-	    || (m->flags & ~PM_RESOLVE_ALL_FLAGS) != 0
-	    || !rw_str_ok(m->address) || !rw_str_ok(m->transport)
-	    || !rw_str_ok(m->nexthop) || !rw_str_ok(m->recipient)
-	    || !rw_str_ok(m->text)) {
+	if ((unsigned) m->addr_class > PM_CLASS_DEFAULT ||
+	    (m->flags & ~PM_RESOLVE_ALL_FLAGS) != 0 || !rw_str_ok(m->address) ||
+	    !rw_str_ok(m->transport) || !rw_str_ok(m->nexthop) ||
+	    !rw_str_ok(m->recipient) || !rw_str_ok(m->text)) {
 		return (PM_EPROTO);
 	}
 	out->address = pm_strdup(m->address);
@@ -390,8 +391,8 @@ pm_rewrite_canon(pm_rewrite_clnt *c, const char *address, const char *rule,
 	int rc;
 
 	memset(&r, 0, sizeof(r));
-	rc = rw_call(c, PM__MSG_TYPE__MSG_REWRITE_REWRITE, address, rule, 0,
-	    &r);
+	rc =
+	    rw_call(c, PM__MSG_TYPE__MSG_REWRITE_REWRITE, address, rule, 0, &r);
 	if (rc == 0) {
 		if (r.flags & PM_RESOLVE_FAIL) {
 			rc = PM_EINVAL;

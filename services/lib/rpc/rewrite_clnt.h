@@ -30,21 +30,21 @@
 #define PM_CLASS_DEFAULT 5
 
 /* ResolveFlag bits of rewrite.proto. */
-#define PM_RESOLVE_FAIL 1u      /* bad address; text says why */
-#define PM_RESOLVE_ERROR 2u     /* temporary (table lookup) failure */
-#define PM_RESOLVE_ROUTED 4u    /* source route, %, ! seen */
+#define PM_RESOLVE_FAIL 1u   /* bad address; text says why */
+#define PM_RESOLVE_ERROR 2u  /* temporary (table lookup) failure */
+#define PM_RESOLVE_ROUTED 4u /* source route, %, ! seen */
 #define PM_RESOLVE_KNOWN 8u
 #define PM_RESOLVE_UNKNOWN 16u
 #define PM_RESOLVE_RELOCATED 32u
 #define PM_RESOLVE_ALL_FLAGS 63u
 
 typedef struct pm_resolved {
-	char *address;   /* canonical */
-	int addr_class;  /* AddrClass of rewrite.proto */
+	char *address;  /* canonical */
+	int addr_class; /* AddrClass of rewrite.proto */
 	char *transport;
 	char *nexthop;
 	char *recipient;
-	unsigned flags;  /* ResolveFlag bits */
+	unsigned flags; /* ResolveFlag bits */
 	char *text;
 } pm_resolved;
 
@@ -59,7 +59,7 @@ void pm_rewrite_clnt_free(pm_rewrite_clnt *c);
 int pm_rewrite_resolve(pm_rewrite_clnt *c, const char *address,
     const char *rule, int check_known, pm_resolved *out);
 /* Canonical form only. */
-int pm_rewrite_canon(pm_rewrite_clnt *c, const char *address,
-    const char *rule, char **out);
+int pm_rewrite_canon(pm_rewrite_clnt *c, const char *address, const char *rule,
+    char **out);
 
 #endif

@@ -36,8 +36,8 @@ static nng_http_server *http_srv;
 static int (*volatile http_ready)(void);
 
 static void
-http_reply(nng_aio *aio, uint16_t status, const char *ctype,
-    const void *data, size_t len)
+http_reply(nng_aio *aio, uint16_t status, const char *ctype, const void *data,
+    size_t len)
 {
 	nng_http_res *res;
 	int rv;
@@ -48,8 +48,8 @@ http_reply(nng_aio *aio, uint16_t status, const char *ctype,
 	}
 	if ((rv = nng_http_res_set_status(res, status)) != 0 ||
 	    (rv = nng_http_res_set_header(res, "Content-Type", ctype)) != 0 ||
-	    (rv = nng_http_res_set_header(res, "Cache-Control",
-	    "no-store")) != 0 ||
+	    (rv = nng_http_res_set_header(res, "Cache-Control", "no-store")) !=
+	        0 ||
 	    (rv = nng_http_res_copy_data(res, data, len)) != 0) {
 		nng_http_res_free(res);
 		nng_aio_finish(aio, rv);
@@ -80,8 +80,8 @@ http_metrics(nng_aio *aio)
 static void
 http_healthz(nng_aio *aio)
 {
-	http_reply(aio, NNG_HTTP_STATUS_OK, "text/plain; charset=utf-8",
-	    "ok\n", 3);
+	http_reply(aio, NNG_HTTP_STATUS_OK, "text/plain; charset=utf-8", "ok\n",
+	    3);
 }
 
 static void
@@ -90,8 +90,8 @@ http_readyz(nng_aio *aio)
 	int (*ready)(void) = http_ready;
 
 	if (ready == NULL || ready()) {
-		http_reply(aio, NNG_HTTP_STATUS_OK,
-		    "text/plain; charset=utf-8", "ready\n", 6);
+		http_reply(aio, NNG_HTTP_STATUS_OK, "text/plain; charset=utf-8",
+		    "ready\n", 6);
 	} else {
 		http_reply(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE,
 		    "text/plain; charset=utf-8", "not ready\n", 10);

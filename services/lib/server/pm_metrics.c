@@ -41,18 +41,29 @@ enum { M_SINK, M_COUNTER, M_GAUGE, M_HISTOGRAM };
 
 struct pm_metric {
 	int kind;
-	char *name;   /* with prefix */
+	char *name; /* with prefix */
 	char *help;
 	char *labels; /* "" or a="b",c="d" */
 	_Atomic int64_t value;
 	size_t nbuckets;
 	double bounds[PM_METRICS_MAX_BUCKETS];
 	_Atomic uint64_t counts[PM_METRICS_MAX_BUCKETS + 1]; /* +Inf last */
-	_Atomic uint64_t sum_bits; /* a double */
+	_Atomic uint64_t sum_bits;                           /* a double */
 };
 
 const double pm_latency_buckets[] = {
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+	0.001,
+	0.0025,
+	0.005,
+	0.01,
+	0.025,
+	0.05,
+	0.1,
+	0.25,
+	0.5,
+	1,
+	2.5,
+	5,
 	10,
 };
 const size_t pm_latency_nbuckets =
@@ -113,8 +124,9 @@ metric_register(int kind, const char *name, const char *help,
 	if (nreg >= PM_METRICS_MAX) {
 		if (!reg_full_warned) {
 			pm_msg_warn("more than %d metrics: %s%s%s%s not "
-			    "exported", PM_METRICS_MAX, full,
-			    *labels ? "{" : "", labels, *labels ? "}" : "");
+			            "exported",
+			    PM_METRICS_MAX, full, *labels ? "{" : "", labels,
+			    *labels ? "}" : "");
 			reg_full_warned = 1;
 		}
 		m = &sink;
@@ -180,8 +192,7 @@ pm_metric_add(pm_metric *m, uint64_t n)
 		return;
 	}
 	PM_ASSERT(m->kind != M_HISTOGRAM);
-	atomic_fetch_add_explicit(&m->value, (int64_t) n,
-	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->value, (int64_t) n, memory_order_relaxed);
 }
 
 void
@@ -224,8 +235,8 @@ pm_metric_observe(pm_metric *m, double v)
 		memcpy(&d, &old, sizeof(d));
 		d += v;
 		memcpy(&nw, &d, sizeof(nw));
-	} while (!atomic_compare_exchange_weak_explicit(&m->sum_bits, &old,
-	    nw, memory_order_relaxed, memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&m->sum_bits, &old, nw,
+	    memory_order_relaxed, memory_order_relaxed));
 }
 
 int64_t
@@ -350,7 +361,7 @@ pm_metrics_render(pm_buf *b)
 		if ((rc = pm_buf_printf(b, "# HELP %s ", reg[i]->name)) != 0 ||
 		    (rc = put_help(b, reg[i]->help)) != 0 ||
 		    (rc = pm_buf_printf(b, "\n# TYPE %s %s\n", reg[i]->name,
-		    types[reg[i]->kind])) != 0) {
+		         types[reg[i]->kind])) != 0) {
 			break;
 		}
 		for (k = i; k < nreg && rc == 0; k++) {

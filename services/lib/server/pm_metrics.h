@@ -45,9 +45,9 @@ pm_metric *pm_metric_histogram(const char *name, const char *help,
 
 void pm_metric_inc(pm_metric *m);
 void pm_metric_add(pm_metric *m, uint64_t n);
-void pm_metric_set(pm_metric *m, int64_t v);   /* gauges */
+void pm_metric_set(pm_metric *m, int64_t v);       /* gauges */
 void pm_metric_gauge_add(pm_metric *m, int64_t d); /* gauges, +/- */
-void pm_metric_observe(pm_metric *m, double v); /* histograms */
+void pm_metric_observe(pm_metric *m, double v);    /* histograms */
 
 /* Render everything into b (Prometheus text format). */
 int pm_metrics_render(pm_buf *b);

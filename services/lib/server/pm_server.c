@@ -59,8 +59,8 @@
 #define SERVER_DEF_CONFIG_DIR "/etc/postmesh"
 #define SERVER_MMAP_MIN (256 * 1024) /* malloc M_MMAP_THRESHOLD */
 
-static atomic_int srv_stopping;     /* SIGTERM/SIGINT arrived */
-static atomic_int srv_sig_quit;     /* main tells the signal thread */
+static atomic_int srv_stopping; /* SIGTERM/SIGINT arrived */
+static atomic_int srv_sig_quit; /* main tells the signal thread */
 static sigset_t srv_sigs;
 static const pm_service *srv_svc;
 static const char *srv_config_dir;
@@ -303,7 +303,8 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 			if ((eq = strchr(optarg, '=')) == NULL ||
 			    eq == optarg) {
 				pm_msg_fatal("bad -o argument: %s, want "
-				    "name=value", optarg);
+				             "name=value",
+				    optarg);
 			}
 			opts[nopts++] = optarg;
 			break;
@@ -382,7 +383,8 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	/* 5. /metrics, /healthz, /readyz. */
 	if (svc->metrics_param != NULL) {
 		v = pm_cfg_get(svc->metrics_param);
-		if (v != NULL && *v != 0 && pm_http_start(v, server_ready) != 0) {
+		if (v != NULL && *v != 0 &&
+		    pm_http_start(v, server_ready) != 0) {
 			pm_msg_fatal("cannot serve %s = %s", svc->metrics_param,
 			    v);
 		}

@@ -47,27 +47,27 @@
 #include "pm_rpc.h"
 
 typedef struct pm_service {
-	const char *name;               /* "cleanup" */
-	const pm_cfg_str *strs;         /* tables, each may be NULL */
+	const char *name;       /* "cleanup" */
+	const pm_cfg_str *strs; /* tables, each may be NULL */
 	const pm_cfg_int *ints;
 	const pm_cfg_time *times;
 	const pm_cfg_bool *bools;
-	const char *listen_param;       /* nng URL parameter, or NULL */
-	const char *workers_param;      /* int parameter: worker threads */
-	const char *metrics_param;      /* HTTP URL parameter, or NULL */
-	size_t recvmax;                 /* RPC RECVMAXSZ; 0 = PM_RPC_CONTROL_MAX */
-	size_t (*recvmax_fn)(void);     /* if set, overrides recvmax after config */
+	const char *listen_param;   /* nng URL parameter, or NULL */
+	const char *workers_param;  /* int parameter: worker threads */
+	const char *metrics_param;  /* HTTP URL parameter, or NULL */
+	size_t recvmax;             /* RPC RECVMAXSZ; 0 = PM_RPC_CONTROL_MAX */
+	size_t (*recvmax_fn)(void); /* if set, overrides recvmax after config */
 	pm_rpc_handler handler;
 	void *(*thread_init)(void);
 	void (*thread_fini)(void *);
-	int (*pre_init)(void);          /* nonzero return: fatal */
+	int (*pre_init)(void); /* nonzero return: fatal */
 	int (*post_init)(void);
 	int (*run)(void);
 	void (*fini)(void);
 	void (*reload)(void);
 	const char *const *reload_params; /* SIGHUP binds these again */
-	int (*ready)(void);             /* for /readyz; NULL = always ready */
-	int queue;                      /* 1: keep a queue store (pm_server_queue.h) */
+	int (*ready)(void);               /* for /readyz; NULL = always ready */
+	int queue; /* 1: keep a queue store (pm_server_queue.h) */
 } pm_service;
 
 int pm_server_main(const pm_service *svc, int argc, char **argv);

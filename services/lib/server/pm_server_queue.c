@@ -21,9 +21,9 @@ static pm_qstore *queue_qs;
 pm_qstore *
 pm_server_qstore_open(void)
 {
-	pm_qstore *qs = pm_qstore_open(var_redis_server,
-	    (int) (var_redis_timeout * 1000), var_body_store,
-	    (int) var_queue_shards);
+	pm_qstore *qs =
+	    pm_qstore_open(var_redis_server, (int) (var_redis_timeout * 1000),
+	        var_body_store, (int) var_queue_shards);
 
 	if (qs == NULL) {
 		pm_msg_error("cannot use %s = %s, %s = %s", VAR_REDIS_SERVER,
@@ -55,7 +55,8 @@ pm__server_queue_start(void)
 	pthread_mutex_unlock(&queue_mu);
 	if (err != 0) {
 		pm_msg_warn("cannot load the queue functions into Redis at %s:"
-		    " %s; will retry", var_redis_server, pm_strerror(err));
+		            " %s; will retry",
+		    var_redis_server, pm_strerror(err));
 	}
 }
 

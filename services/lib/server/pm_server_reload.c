@@ -46,7 +46,7 @@
 #include <string.h>
 
 typedef struct reload_snap {
-	char **name;  /* sorted (pm_cfg_walk order) */
+	char **name; /* sorted (pm_cfg_walk order) */
 	char **value;
 	size_t n;
 	size_t cap;
@@ -144,9 +144,10 @@ reload_bind(const pm_service *svc, int check_only, char **errp)
 	if (svc->reload_params == NULL) {
 		return (0);
 	}
-	if (pm_common_params_rebind(svc->reload_params, check_only,
-	    errp) != 0 || pm_cfg_rebind(svc->strs, svc->ints, svc->times,
-	    svc->bools, svc->reload_params, check_only, errp) != 0) {
+	if (pm_common_params_rebind(svc->reload_params, check_only, errp) !=
+	        0 ||
+	    pm_cfg_rebind(svc->strs, svc->ints, svc->times, svc->bools,
+	        svc->reload_params, check_only, errp) != 0) {
 		return (PM_EINVAL);
 	}
 	return (0);
@@ -164,7 +165,7 @@ pm__server_reload(const pm_service *svc, const char *cfpath)
 
 	if (pm_cfg_load(cfpath) != 0) {
 		pm_msg_error("reload: cannot read main.cf; keeping the running "
-		    "configuration");
+		             "configuration");
 		return;
 	}
 	pm_cfg_track_begin();
@@ -190,8 +191,10 @@ pm__server_reload(const pm_service *svc, const char *cfpath)
 			continue;
 		}
 		nchanged++;
-		if (in_list(looked, now.name[i]) && (!reload_failed ||
-		    in_list((char *const *) svc->reload_params, now.name[i]))) {
+		if (in_list(looked, now.name[i]) &&
+		    (!reload_failed ||
+		        in_list((char *const *) svc->reload_params,
+		            now.name[i]))) {
 			if (applied.len > 0) {
 				pm_buf_append(&applied, ", ", 2);
 			}
@@ -201,10 +204,12 @@ pm__server_reload(const pm_service *svc, const char *cfpath)
 		}
 		if (in_list(looked, now.name[i])) {
 			pm_msg_warn("reload: %s changed but not applied "
-			    "(reload failed, see above)", now.name[i]);
+			            "(reload failed, see above)",
+			    now.name[i]);
 		} else {
 			pm_msg_warn("reload: %s changed; restart %s to apply "
-			    "it", now.name[i], svc->name);
+			            "it",
+			    now.name[i], svc->name);
 		}
 		/* keep comparing with the value in use */
 		free(now.value[i]);

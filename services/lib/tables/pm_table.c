@@ -36,8 +36,8 @@
 #include <unistd.h>
 
 struct pm_table {
-	char *spec;                 /* "type:name" */
-	const char *name;           /* inside spec, after the ':' */
+	char *spec;       /* "type:name" */
+	const char *name; /* inside spec, after the ':' */
 	const pm__table_ops *ops;
 	pthread_rwlock_t lock;
 	void *impl;
@@ -138,8 +138,8 @@ pm__lines_free(pm__lines *l)
 static int
 is_ws(char c)
 {
-	return (c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
-	    c == '\f' || c == '\v');
+	return (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
+	    c == '\v');
 }
 
 char *
@@ -179,8 +179,8 @@ pm__lines_next(pm__lines *l, int *lineno)
 			first = l->lineno;
 		} else if (!started) {
 			pm_msg_warn("%s %s, line %d: logical line must not "
-			    "start with white space", l->what, l->path,
-			    l->lineno);
+			            "start with white space",
+			    l->what, l->path, l->lineno);
 			goto consumed;
 		}
 		if (bad) {
@@ -188,14 +188,15 @@ pm__lines_next(pm__lines *l, int *lineno)
 		}
 		if (memchr(s, 0, (size_t) (e - s)) != NULL) {
 			pm_msg_warn("%s %s, line %d: NUL character in line, "
-			    "skipping", l->what, l->path, l->lineno);
+			            "skipping",
+			    l->what, l->path, l->lineno);
 			bad = 1;
 		} else if ((l->buf.len > 0 &&
 		               pm_buf_append(&l->buf, " ", 1) != 0) ||
 		    pm_buf_append(&l->buf, s, (size_t) (e - s)) != 0) {
 			pm_msg_warn("%s %s, line %d: line longer than %d "
-			    "bytes, skipping", l->what, l->path, first,
-			    PM_TABLE_LINE_MAX);
+			            "bytes, skipping",
+			    l->what, l->path, first, PM_TABLE_LINE_MAX);
 			bad = 1;
 		}
 consumed:
@@ -439,8 +440,8 @@ pm_tables_get_fixed(pm_tables *ts, const char *key, char **value)
 }
 
 int
-pm_table_lookup_addr(pm_tables *ts, const char *address,
-    int parent_domains, char **value)
+pm_table_lookup_addr(pm_tables *ts, const char *address, int parent_domains,
+    char **value)
 {
 	const char *at, *domain, *p;
 	char *user;

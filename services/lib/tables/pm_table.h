@@ -75,8 +75,8 @@ int pm_tables_get_fixed(pm_tables *ts, const char *key, char **value);
  * then "user@". For the null address tries "" then <> as configured by
  * the caller (smtpd_null_access_lookup_key). Returns as pm_tables_get.
  */
-int pm_table_lookup_addr(pm_tables *ts, const char *address,
-    int parent_domains, char **value);
+int pm_table_lookup_addr(pm_tables *ts, const char *address, int parent_domains,
+    char **value);
 
 /*
  * Match limit of pcre: tables opened (or reloaded) from now on: the

@@ -195,8 +195,7 @@ is_word(const char *p, const char *w)
 	size_t n = strlen(w);
 	char c = p[n];
 
-	return (strncasecmp(p, w, n) == 0 &&
-	    (c == 0 || is_space(c)));
+	return (strncasecmp(p, w, n) == 0 && (c == 0 || is_space(c)));
 }
 
 /* One logical line into *r: 0 ok, -1 skipped (warned). */
@@ -211,7 +210,8 @@ cidr_parse_line(const char *path, int lineno, char *line, cidr_rule *r)
 		r->kind = CR_ENDIF;
 		if (*pm_trim(p + 5) != 0) {
 			pm_msg_warn("cidr map %s, line %d: ignoring extra "
-			    "text after ENDIF", path, lineno);
+			            "text after ENDIF",
+			    path, lineno);
 		}
 		return (0);
 	}
@@ -235,19 +235,22 @@ cidr_parse_line(const char *path, int lineno, char *line, cidr_rule *r)
 	p = pm_trim(p);
 	if (pm__cidr_parse(pat, &r->net, &err) != 0) {
 		pm_msg_warn("cidr map %s, line %d: %s: \"%s\": skipping this "
-		    "rule", path, lineno, err, pat);
+		            "rule",
+		    path, lineno, err, pat);
 		return (-1);
 	}
 	if (r->kind == CR_IF) {
 		if (*p) {
 			pm_msg_warn("cidr map %s, line %d: ignoring extra text "
-			    "after IF", path, lineno);
+			            "after IF",
+			    path, lineno);
 		}
 		return (0);
 	}
 	if (*p == 0) {
 		pm_msg_warn("cidr map %s, line %d: no lookup result: skipping "
-		    "this rule", path, lineno);
+		            "this rule",
+		    path, lineno);
 		return (-1);
 	}
 	r->result = pm_strdup(p);
@@ -291,14 +294,16 @@ cidr_open(const char *name, void **impl, const char **err)
 		}
 		if (r.kind == CR_ENDIF && depth == 0) {
 			pm_msg_warn("cidr map %s, line %d: ignoring ENDIF "
-			    "without matching IF", name, lineno);
+			            "without matching IF",
+			    name, lineno);
 			continue;
 		}
 		if ((r.kind == CR_IF &&
 		        depth >= sizeof(stack) / sizeof(*stack)) ||
 		    t->n >= PM_TABLE_ENTRIES_MAX) {
 			pm_msg_warn("cidr map %s, line %d: too many rules or "
-			    "IF nested too deeply: skipping", name, lineno);
+			            "IF nested too deeply: skipping",
+			    name, lineno);
 			free(r.result);
 			continue;
 		}
@@ -516,8 +521,8 @@ nl_table_match(pm_table *t, const char *key)
 		return (0);
 	}
 	if (rc != 0) {
-		pm_msg_warn("%s: lookup error for \"%s\": %s",
-		    pm_table_name(t), key, pm_strerror(rc));
+		pm_msg_warn("%s: lookup error for \"%s\": %s", pm_table_name(t),
+		    key, pm_strerror(rc));
 		return (0);
 	}
 	hit = !pm_strcaseeq(value, "DUNNO") && !pm_strcaseeq(value, "REJECT");

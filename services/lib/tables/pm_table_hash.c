@@ -190,8 +190,7 @@ inline_open(const char *name, void **impl, const char **err)
 			break;
 		}
 		if (pm__hash_put(h, pm_strdup(k), pm_strdup(v)) != 0) {
-			pm_msg_warn("inline table: duplicate entry: \"%s\"",
-			    k);
+			pm_msg_warn("inline table: duplicate entry: \"%s\"", k);
 		}
 		free(item);
 	}
@@ -280,20 +279,22 @@ texthash_open(const char *name, void **impl, const char **err)
 		v = pm_trim(v);
 		if (*v == 0) {
 			pm_msg_warn("texthash map %s, line %d: expected "
-			    "format: key whitespace value", name, lineno);
+			            "format: key whitespace value",
+			    name, lineno);
 			continue;
 		}
 		if (h->n >= PM_TABLE_ENTRIES_MAX) {
 			pm_msg_warn("texthash map %s, line %d: more than %d "
-			    "entries, ignoring the rest", name, lineno,
-			    PM_TABLE_ENTRIES_MAX);
+			            "entries, ignoring the rest",
+			    name, lineno, PM_TABLE_ENTRIES_MAX);
 			break;
 		}
 		if (pm__hash_put(h, pm_strdup(k), pm_strdup(v)) != 0) {
 			char *p = pm_printable_dup(k, strlen(k), 256);
 
 			pm_msg_warn("texthash map %s, line %d: duplicate "
-			    "entry: \"%s\"", name, lineno, p);
+			            "entry: \"%s\"",
+			    name, lineno, p);
 			free(p);
 		}
 	}

@@ -64,15 +64,14 @@ extern const pm__table_ops pm__table_cidr_ops;
 int pm__list_next(const char **cp, char **item, const char **err);
 
 /* Whole file into a new NUL-terminated buffer (NULs inside are kept). */
-int pm__file_read(const char *path, char **data, size_t *len,
-    const char **err);
+int pm__file_read(const char *path, char **data, size_t *len, const char **err);
 
 typedef struct pm__lines {
 	const char *path;
-	const char *what;  /* "regexp map" etc., for warnings */
+	const char *what; /* "regexp map" etc., for warnings */
 	const char *p;
 	const char *end;
-	int lineno;        /* physical line number of the line at p */
+	int lineno; /* physical line number of the line at p */
 	pm_buf buf;
 } pm__lines;
 
@@ -84,7 +83,7 @@ void pm__lines_free(pm__lines *l);
 
 /* String map with ASCII-lowercased keys (pm_smap underneath). */
 typedef struct pm__hash {
-	pm_smap *m;    /* lowercased key -> value string (owned) */
+	pm_smap *m; /* lowercased key -> value string (owned) */
 	size_t n;
 } pm__hash;
 

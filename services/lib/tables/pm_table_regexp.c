@@ -71,27 +71,27 @@
 enum { RX_MATCH, RX_IF, RX_ENDIF };
 
 typedef struct rx_pat {
-	regex_t re;        /* regexp: */
-	pcre2_code *code;  /* pcre: */
-	int used;          /* compiled */
+	regex_t re;       /* regexp: */
+	pcre2_code *code; /* pcre: */
+	int used;         /* compiled */
 	int negate;
 } rx_pat;
 
 typedef struct rx_rule {
 	int kind;
 	int lineno;
-	rx_pat pat[2];  /* second: "/a/!/b/" */
-	char *result;   /* RX_MATCH only */
-	int subst;      /* result has $n */
-	size_t skip;    /* RX_IF: index after its endif */
+	rx_pat pat[2]; /* second: "/a/!/b/" */
+	char *result;  /* RX_MATCH only */
+	int subst;     /* result has $n */
+	size_t skip;   /* RX_IF: index after its endif */
 } rx_rule;
 
 typedef struct rx_table {
 	size_t n;
 	rx_rule *v;
-	const char *what;            /* "pcre map", for warnings */
+	const char *what; /* "pcre map", for warnings */
 	char *path;
-	pcre2_match_context *mctx;   /* pcre: the match limit */
+	pcre2_match_context *mctx; /* pcre: the match limit */
 } rx_table;
 
 /* One lookup's state: the key, pcre: match data, the last groups. */
@@ -141,8 +141,7 @@ rx_parse_pat(const rx_file *f, char **pp, rx_pat *pat, int nosub)
 		p++;
 	}
 	delim = *p;
-	if (delim == 0 || is_space(delim) || is_alnum(delim) ||
-	    delim == '\\') {
+	if (delim == 0 || is_space(delim) || is_alnum(delim) || delim == '\\') {
 		pm_msg_warn("%s %s, line %d: no regexp delimiter", f->what,
 		    f->path, f->lineno);
 		return (-1);
@@ -160,7 +159,8 @@ rx_parse_pat(const rx_file *f, char **pp, rx_pat *pat, int nosub)
 	}
 	if (*p != delim) {
 		pm_msg_warn("%s %s, line %d: missing closing regexp "
-		    "delimiter \"%c\"", f->what, f->path, f->lineno, delim);
+		            "delimiter \"%c\"",
+		    f->what, f->path, f->lineno, delim);
 		pm_buf_free(&pb);
 		return (-1);
 	}
@@ -177,8 +177,8 @@ rx_parse_pat(const rx_file *f, char **pp, rx_pat *pat, int nosub)
 			break;
 		default:
 			pm_msg_warn("%s %s, line %d: unknown regexp option "
-			    "\"%c\": skipping this rule", f->what, f->path,
-			    f->lineno, *p);
+			            "\"%c\": skipping this rule",
+			    f->what, f->path, f->lineno, *p);
 			pm_buf_free(&pb);
 			return (-1);
 		}
@@ -190,8 +190,8 @@ rx_parse_pat(const rx_file *f, char **pp, rx_pat *pat, int nosub)
 	pm_buf_free(&pb);
 	if ((rc = regcomp(&pat->re, src, cflags)) != 0) {
 		regerror(rc, &pat->re, errbuf, sizeof(errbuf));
-		pm_msg_warn("%s %s, line %d: %s: skipping this rule",
-		    f->what, f->path, f->lineno, errbuf);
+		pm_msg_warn("%s %s, line %d: %s: skipping this rule", f->what,
+		    f->path, f->lineno, errbuf);
 		free(src);
 		return (-1);
 	}
@@ -236,7 +236,8 @@ pcre_parse_pat(const rx_file *f, char **pp, rx_pat *pat)
 	}
 	if (*p != delim) {
 		pm_msg_warn("%s %s, line %d: missing closing regexp "
-		    "delimiter \"%c\"", f->what, f->path, f->lineno, delim);
+		            "delimiter \"%c\"",
+		    f->what, f->path, f->lineno, delim);
 		return (-1);
 	}
 	*p++ = 0;
@@ -265,12 +266,13 @@ pcre_parse_pat(const rx_file *f, char **pp, rx_pat *pat)
 			break;
 		case 'X':
 			pm_msg_warn("%s %s, line %d: ignoring obsolete regexp "
-			    "option \"X\"", f->what, f->path, f->lineno);
+			            "option \"X\"",
+			    f->what, f->path, f->lineno);
 			break;
 		default:
 			pm_msg_warn("%s %s, line %d: unknown regexp option "
-			    "\"%c\": skipping this rule", f->what, f->path,
-			    f->lineno, *p);
+			            "\"%c\": skipping this rule",
+			    f->what, f->path, f->lineno, *p);
 			return (-1);
 		}
 	}
@@ -281,8 +283,9 @@ pcre_parse_pat(const rx_file *f, char **pp, rx_pat *pat)
 			snprintf((char *) msg, sizeof(msg), "error %d", code);
 		}
 		pm_msg_warn("%s %s, line %d: error in regex at offset %lu: "
-		    "%s: skipping this rule", f->what, f->path, f->lineno,
-		    (unsigned long) off, (char *) msg);
+		            "%s: skipping this rule",
+		    f->what, f->path, f->lineno, (unsigned long) off,
+		    (char *) msg);
 		return (-1);
 	}
 	pat->used = 1;
@@ -346,12 +349,13 @@ rx_check_result(const rx_file *f, const char *r, size_t nsub)
 		n = rx_ref(&r);
 		if (n < 1 || n > RX_NSUB_MAX) {
 			pm_msg_warn("%s %s, line %d: bad replacement syntax "
-			    "in result: skipping this rule", f->what,
-			    f->path, f->lineno);
+			            "in result: skipping this rule",
+			    f->what, f->path, f->lineno);
 			return (-1);
 		}
 		if ((size_t) n > nsub) {
-			pm_msg_warn("%s %s, line %d: out of range "
+			pm_msg_warn(
+			    "%s %s, line %d: out of range "
 			    "replacement index \"%d\": skipping this rule",
 			    f->what, f->path, f->lineno, n);
 			return (-1);
@@ -395,7 +399,8 @@ rx_parse_line(const rx_file *f, char *line, rx_rule *r)
 		}
 		if (*p) {
 			pm_msg_warn("%s %s, line %d: ignoring extra text "
-			    "after ENDIF", f->what, f->path, f->lineno);
+			            "after ENDIF",
+			    f->what, f->path, f->lineno);
 		}
 		return (0);
 	}
@@ -413,7 +418,8 @@ rx_parse_line(const rx_file *f, char *line, rx_rule *r)
 		}
 		if (*p) {
 			pm_msg_warn("%s %s, line %d: ignoring extra text "
-			    "after IF", f->what, f->path, f->lineno);
+			            "after IF",
+			    f->what, f->path, f->lineno);
 		}
 		return (0);
 	}
@@ -430,17 +436,18 @@ rx_parse_line(const rx_file *f, char *line, rx_rule *r)
 	}
 	if (*p != 0 && !is_space(*p)) {
 		pm_msg_warn("%s %s, line %d: bad regexp syntax: skipping this "
-		    "rule", f->what, f->path, f->lineno);
+		            "rule",
+		    f->what, f->path, f->lineno);
 		rx_rule_free(r);
 		return (-1);
 	}
 	p = pm_trim(p);
 	if (*p == 0) {
 		pm_msg_warn("%s %s, line %d: no replacement text: using "
-		    "empty string", f->what, f->path, f->lineno);
+		            "empty string",
+		    f->what, f->path, f->lineno);
 	}
-	max = rx_check_result(f, p,
-	    r->pat[0].negate ? 0 : rx_nsub(&r->pat[0]));
+	max = rx_check_result(f, p, r->pat[0].negate ? 0 : rx_nsub(&r->pat[0]));
 	if (max < 0) {
 		rx_rule_free(r);
 		return (-1);
@@ -486,8 +493,8 @@ rx_open_common(const char *name, void **impl, const char **err, int pcre)
 	t->what = f.what;
 	t->path = pm_strdup(name);
 	if (pcre) {
-		unsigned long lim = __atomic_load_n(&pcre_match_limit,
-		    __ATOMIC_RELAXED);
+		unsigned long lim =
+		    __atomic_load_n(&pcre_match_limit, __ATOMIC_RELAXED);
 
 		if ((t->mctx = pcre2_match_context_create(NULL)) == NULL) {
 			pm_panic("pcre2_match_context_create: out of memory");
@@ -502,20 +509,22 @@ rx_open_common(const char *name, void **impl, const char **err, int pcre)
 		}
 		if (r.kind == RX_ENDIF && depth == 0) {
 			pm_msg_warn("%s %s, line %d: ignoring ENDIF without "
-			    "matching IF", f.what, name, f.lineno);
+			            "matching IF",
+			    f.what, name, f.lineno);
 			continue;
 		}
 		if (r.kind == RX_IF &&
 		    depth >= sizeof(stack) / sizeof(*stack)) {
 			pm_msg_warn("%s %s, line %d: IF nested too deeply: "
-			    "skipping this rule", f.what, name, f.lineno);
+			            "skipping this rule",
+			    f.what, name, f.lineno);
 			rx_rule_free(&r);
 			continue;
 		}
 		if (t->n >= PM_TABLE_ENTRIES_MAX) {
 			pm_msg_warn("%s %s, line %d: more than %d rules, "
-			    "ignoring the rest", f.what, name, f.lineno,
-			    PM_TABLE_ENTRIES_MAX);
+			            "ignoring the rest",
+			    f.what, name, f.lineno, PM_TABLE_ENTRIES_MAX);
 			rx_rule_free(&r);
 			break;
 		}
@@ -607,8 +616,8 @@ pcre_match(rx_match *x, const rx_rule *r, const rx_pat *p, int subs)
 	    (x->md = pcre2_match_data_create(RX_NSUB_MAX + 1, NULL)) == NULL) {
 		pm_panic("pcre2_match_data_create: out of memory");
 	}
-	rc = pcre2_match(p->code, (PCRE2_SPTR) x->key, x->keylen, 0, 0,
-	    x->md, x->t->mctx);
+	rc = pcre2_match(p->code, (PCRE2_SPTR) x->key, x->keylen, 0, 0, x->md,
+	    x->t->mctx);
 	if (rc == PCRE2_ERROR_NOMATCH) {
 		return (0);
 	}
@@ -649,7 +658,7 @@ rx_pat_match(rx_match *x, const rx_rule *r, int k, int subs)
 		}
 	} else {
 		hit = regexec(&p->re, x->key, subs ? RX_NSUB_MAX + 1 : 0,
-		    subs ? x->m : NULL, 0) == 0;
+		          subs ? x->m : NULL, 0) == 0;
 	}
 	return (p->negate ? !hit : hit);
 }
