@@ -123,11 +123,16 @@ $(B)/test/%: tests/unit/%.c $(ROLE_LIBS) $(B)/libpostmesh.a $(GEN_H) $(LIB_HDR) 
 # Unit tests: every binary, summary checked; any failure, and any skip
 # that tests/optional.txt does not list, fails the target. Some unit
 # tests start a service binary (rewrite): build those too.
+# A binary whose test file was removed or renamed is deleted first.
+STALE_TESTS = for t in $(1)/test_*; do [ -f "tests/unit/$${t\#\#*/}.c" ] || rm -f "$$t"; done
+
 unit: units bins
+	@$(call STALE_TESTS,$(B)/test)
 	@tests/unit/run.sh $(B)/test
 
 unit-asan:
 	@$(MAKE) --no-print-directory SAN=1 bins units
+	@$(call STALE_TESTS,build/asan/test)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  tests/unit/run.sh build/asan/test
