@@ -99,6 +99,9 @@ class RedisServer:
         self.port = port or free_port()
         self.extra = list(extra)
         self.proc = None
+        # the test's own client logs in with these (an ACL user)
+        self.username = None
+        self.password = None
 
     def start(self):
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
@@ -129,6 +132,7 @@ class RedisServer:
 
     def client(self):
         return redis.Redis(host="127.0.0.1", port=self.port,
+                           username=self.username, password=self.password,
                            socket_timeout=10)
 
     @property

@@ -17,7 +17,8 @@
  *	rh_str(), rh_ok() and rh_nkeys() check the kind of its reply.
  *
  *	rh_start_with() takes extra "--name", "value" arguments for
- *	redis-server (NULL-ended). rh_kill() stops the server with a signal
+ *	redis-server (NULL-ended); a server that answers NOAUTH (an ACL
+ *	or requirepass given that way) counts as started. rh_kill() stops the server with a signal
  *	but keeps its directory: the next rh_start() (or rh_start_with())
  *	runs on the same socket and the same data, as a restart does.
  *	rh_free_port() gives a free loopback port for the one test that
@@ -245,8 +246,12 @@ rh_start_with(rh_server *s, const char *const *extra)
 			    log);
 		}
 		if ((c = rh_raw(s)) != NULL) {
+			/* NOAUTH: up, with a password (rh_start_with) */
 			r = redisCommand(c, "PING");
-			ok = (r != NULL && r->type == REDIS_REPLY_STATUS);
+			ok = (r != NULL &&
+			    (r->type == REDIS_REPLY_STATUS ||
+			        (r->type == REDIS_REPLY_ERROR &&
+			            strncmp(r->str, "NOAUTH", 6) == 0)));
 			if (r != NULL) {
 				freeReplyObject(r);
 			}

@@ -16,6 +16,8 @@ char *var_relay_domains;
 char *var_mail_name;
 char *var_redis_server;
 long var_redis_timeout;
+char *var_redis_user;
+char *var_redis_password_file;
 long var_queue_shards;
 char *var_body_store;
 char *var_queue_durability;
@@ -35,6 +37,8 @@ static const pm_cfg_str common_strs[] = {
 	{ VAR_RELAY_DOMAINS, NULL, &var_relay_domains, 0, 0 },
 	{ VAR_MAIL_NAME, NULL, &var_mail_name, 1, 64 },
 	{ VAR_REDIS_SERVER, NULL, &var_redis_server, 1, 1024 },
+	{ VAR_REDIS_USER, NULL, &var_redis_user, 0, 128 },
+	{ VAR_REDIS_PASSWORD_FILE, NULL, &var_redis_password_file, 0, 1024 },
 	{ VAR_BODY_STORE, NULL, &var_body_store, 1, 1024 },
 	{ VAR_QUEUE_DURABILITY, NULL, &var_queue_durability, 1, 16 },
 	{ VAR_CLEANUP_SERVICE, NULL, &var_cleanup_service, 1, 0 },

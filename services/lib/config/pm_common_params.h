@@ -20,6 +20,9 @@
 #define VAR_MAIL_NAME "mail_name"
 #define VAR_REDIS_SERVER "redis_server"   /* host:port or unix:/path */
 #define VAR_REDIS_TIMEOUT "redis_timeout" /* time */
+#define VAR_REDIS_USER "redis_user"       /* ACL user, "" = default */
+#define VAR_REDIS_PASSWORD_FILE \
+	"redis_password_file" /* first line: password; "" = no AUTH */
 #define VAR_QUEUE_SHARDS "queue_shards"
 #define VAR_BODY_STORE "queue_body_store"       /* redis | fs:/path */
 #define VAR_QUEUE_DURABILITY "queue_durability" /* fsync | replica | none */
@@ -40,6 +43,8 @@ extern char *var_relay_domains;
 extern char *var_mail_name;
 extern char *var_redis_server;
 extern long var_redis_timeout;
+extern char *var_redis_user;
+extern char *var_redis_password_file;
 extern long var_queue_shards;
 extern char *var_body_store;
 extern char *var_queue_durability;

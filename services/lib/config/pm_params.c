@@ -48,6 +48,9 @@ const pm_param_default pm_param_defaults[] = {
 	{ "redis_server", "127.0.0.1:6379" },
 	{ "cache_redis_server", "$redis_server" },
 	{ "redis_timeout", "10s" },
+	/* Redis ACL user ("": default) and password file ("": no AUTH). */
+	{ "redis_user", "" },
+	{ "redis_password_file", "" },
 	{ "queue_shards", "1" },
 	{ "queue_body_store", "redis" },
 	{ "queue_durability", "fsync" },

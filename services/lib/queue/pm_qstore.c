@@ -141,13 +141,18 @@ qs_check_shards(pm_qstore *qs, redisContext *c)
 		/* another process recorded it first: compare with that */
 	}
 	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		/* NOAUTH: Redis wants a password and we have none */
+		(void) snprintf(qs->conn_err, sizeof(qs->conn_err),
+		    "Redis %s: cannot read %s: %s%s", qs->server, QS_SHARDS_KEY,
+		    r == NULL                        ? c->errstr :
+		        r->type == REDIS_REPLY_ERROR ? r->str :
+		                                       "unexpected reply type",
+		    pm__qs_is_err(r, "NOAUTH") ?
+		        " (set redis_user and redis_password_file)" :
+		        "");
+		pm_printable(qs->conn_err);
 		if (!qs->down) {
-			pm_msg_warn("Redis %s: cannot read %s: %s", qs->server,
-			    QS_SHARDS_KEY,
-			    r == NULL ? c->errstr :
-			        r->type == REDIS_REPLY_ERROR ?
-			                r->str :
-			                "unexpected reply type");
+			pm_msg_warn("%s", qs->conn_err);
 		}
 		qs->down = 1;
 		rc = -1;
@@ -188,6 +193,9 @@ pm__qs_conn(pm_qstore *qs)
 		    "cannot set timeout");
 	}
 	if (c == NULL || c->err != 0) {
+		(void) snprintf(qs->conn_err, sizeof(qs->conn_err),
+		    "Redis at %s is not reachable: %s", qs->server,
+		    c ? c->errstr : "cannot allocate context");
 		if (!qs->down) {
 			pm_msg_warn("connect to Redis %s: %s", qs->server,
 			    c ? c->errstr : "cannot allocate context");
@@ -198,10 +206,13 @@ pm__qs_conn(pm_qstore *qs)
 		}
 		return (NULL);
 	}
-	if (qs_check_shards(qs, c) < 0) {
+	/* AUTH first: with an ACL nothing else is allowed before it. */
+	if (pm__qs_auth(qs, c) < 0 || qs_check_shards(qs, c) < 0) {
+		qs->down = 1;
 		redisFree(c);
 		return (NULL);
 	}
+	qs->conn_err[0] = 0;
 	if (qs->down) {
 		pm_msg_info("connected to Redis %s", qs->server);
 		qs->down = 0;

@@ -115,6 +115,17 @@ pm_qstore *pm_qstore_open(const char *redis_server, int timeout_ms,
     const char *body_store, int nshards);
 pm_qstore *pm_qstore_close(pm_qstore *qs);
 
+/*
+ * Redis credentials for every later connection of every pm_qstore of
+ * the process (pm_qstore_auth.c): right after connect, "AUTH user
+ * password" (user NULL or "": "AUTH password", the default user);
+ * password NULL or "": no AUTH. Both are copied; open connections are
+ * kept. A refused AUTH fails the connection like an unreachable Redis
+ * (PM_EREDIS from the call, retried at the next one) and is logged
+ * without the password.
+ */
+void pm_qstore_set_auth(const char *user, const char *password);
+
 /* FUNCTION LOAD REPLACE the postmesh library; create consumer groups. */
 int pm_qstore_load_functions(pm_qstore *qs);
 

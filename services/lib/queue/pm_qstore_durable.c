@@ -89,7 +89,12 @@ pm_qstore_durable(pm_qstore *qs, const char *mode, int min_replicas, char *why,
 	int rc = PM_EREDIS, replica = strcmp(mode, "replica") == 0;
 
 	snprintf(why, whylen, "%s", "");
-	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 1, ping) < 0) {
+	if (pm__qs_conn(qs) == NULL) {
+		/* not reachable, or refused our credentials */
+		snprintf(why, whylen, "%s", qs->conn_err);
+		return (PM_EREDIS);
+	}
+	if (pm__qs_appendv(qs, 1, ping) < 0) {
 		snprintf(why, whylen, "Redis at %s is not reachable",
 		    qs->server);
 		return (PM_EREDIS);

@@ -35,7 +35,9 @@ struct pm_qstore {
 	int nshards;
 	pm_body *body;
 	redisContext *c;
-	int down; /* unreachable was logged */
+	int down;           /* unreachable was logged */
+	int auth_refused;   /* AUTH refused was logged (pm_qstore_auth.c) */
+	char conn_err[256]; /* why the last connect failed, for callers */
 	int wait_n;
 	int wait_ms;
 	unsigned long long stage_seq;
@@ -56,6 +58,9 @@ extern const pm__qs_field pm__qs_fields[QS_NFIELDS];
 extern const char pm__qstore_lua[];
 
 redisContext *pm__qs_conn(pm_qstore *qs);
+/* AUTH on a new connection c (pm_qstore_auth.c): 0, or -1 (refused or
+ * I/O error; qs->conn_err says which, logged once per outage). */
+int pm__qs_auth(pm_qstore *qs, redisContext *c);
 void pm__qs_drop(pm_qstore *qs, const char *why);
 int pm__qs_read(pm_qstore *qs, redisReply **rv, size_t n);
 void pm__qs_free_replies(redisReply **rv, size_t n);

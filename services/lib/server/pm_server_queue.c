@@ -3,28 +3,88 @@
  *	pm_server_queue - the queue store connection every Redis role shares
  * DESCRIPTION
  *	See pm_server_queue.h.
+ *	The Redis credentials (redis_user, redis_password_file) are read
+ *	when the process opens its first store, so roles without Redis
+ *	(smtpd, rewrite) never need the secret, and again on SIGHUP
+ *	(pm__server_queue_reload()); pm_qstore sends them on every later
+ *	connection. A file that cannot be read at start fails the open
+ *	(the service stops: bad configuration); at a reload it keeps the
+ *	credentials in use.
  * LIMITS
  *	One process-wide store, serialised by one mutex (readiness probes
  *	and the service's own rare uses).
+ * SECURITY
+ *	The password is read from a file only (pm_secret), never logged.
  */
 #include "pm_server_queue.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "pm_common_params.h"
 #include "pm_log.h"
+#include "pm_secret.h"
+#include "pm_server.h"
 #include "pm_util.h"
 
 static pthread_mutex_t queue_mu = PTHREAD_MUTEX_INITIALIZER;
 static pm_qstore *queue_qs;
 
+static pthread_mutex_t auth_mu = PTHREAD_MUTEX_INITIALIZER;
+static int auth_loaded; /* under auth_mu: credentials handed to pm_qstore */
+
+/*
+ * Read redis_password_file and hand the credentials to pm_qstore.
+ * Returns 0 or -1 (logged; the credentials in use stay). auth_mu held.
+ */
+static int
+server_auth_load(const char *when)
+{
+	char why[512], *pass = NULL;
+	int exposed = 0;
+
+	if (*var_redis_password_file == 0) {
+		pm_qstore_set_auth(NULL, NULL);
+		return (0);
+	}
+	if (pm_secret_read(&pass, &exposed, var_redis_password_file, why,
+	        sizeof(why)) != 0) {
+		pm_msg_error("%s%s = %s: %s", when, VAR_REDIS_PASSWORD_FILE,
+		    var_redis_password_file, why);
+		return (-1);
+	}
+	if (exposed) {
+		pm_msg_warn("%s = %s can be read by its group or by others: "
+		            "make it mode 0400 or 0600 (Kubernetes: "
+		            "defaultMode 0400)",
+		    VAR_REDIS_PASSWORD_FILE, var_redis_password_file);
+	}
+	pm_qstore_set_auth(var_redis_user, pass);
+	pass = pm_secret_free(pass);
+	pm_msg_info("%sRedis at %s: user %s, password from %s", when,
+	    var_redis_server, *var_redis_user ? var_redis_user : "default",
+	    var_redis_password_file);
+	return (0);
+}
+
 pm_qstore *
 pm_server_qstore_open(void)
 {
-	pm_qstore *qs =
-	    pm_qstore_open(var_redis_server, (int) (var_redis_timeout * 1000),
-	        var_body_store, (int) var_queue_shards);
+	pm_qstore *qs;
+	int err = 0;
 
+	/* Only roles that use Redis read the secret (smtpd never does). */
+	pthread_mutex_lock(&auth_mu);
+	if (!auth_loaded) {
+		err = server_auth_load("");
+		auth_loaded = err == 0;
+	}
+	pthread_mutex_unlock(&auth_mu);
+	if (err != 0) {
+		return (NULL);
+	}
+	qs = pm_qstore_open(var_redis_server, (int) (var_redis_timeout * 1000),
+	    var_body_store, (int) var_queue_shards);
 	if (qs == NULL) {
 		pm_msg_error("cannot use %s = %s, %s = %s", VAR_REDIS_SERVER,
 		    var_redis_server, VAR_BODY_STORE, var_body_store);
@@ -41,6 +101,33 @@ pm_server_qstore_must(void)
 		pm_msg_fatal("cannot open the queue store");
 	}
 	return (qs);
+}
+
+void
+pm__server_queue_reload(void)
+{
+	static const char *const names[] = { VAR_REDIS_USER,
+		VAR_REDIS_PASSWORD_FILE, NULL };
+	char *err = NULL;
+
+	pthread_mutex_lock(&auth_mu);
+	if (!auth_loaded) { /* this role has no Redis connection */
+		pthread_mutex_unlock(&auth_mu);
+		return;
+	}
+	if (pm_common_params_rebind(names, 1, &err) != 0) {
+		pm_msg_error("reload: %s; keeping the Redis credentials", err);
+		free(err);
+		pm_server_reload_failed();
+	} else {
+		(void) pm_common_params_rebind(names, 0, &err);
+		if (server_auth_load("reload: ") != 0) {
+			pm_msg_error("reload: keeping the Redis credentials in "
+			             "use");
+			pm_server_reload_failed();
+		}
+	}
+	pthread_mutex_unlock(&auth_mu);
 }
 
 void

@@ -10,7 +10,10 @@
  *
  *	pm_server_qstore_open() opens a queue store from the common
  *	parameters (redis_server, redis_timeout, queue_body_store,
- *	queue_shards); NULL (logged) on bad parameters. The connection
+ *	queue_shards); NULL (logged) on bad parameters. The first call
+ *	reads redis_password_file (pm_secret) and gives pm_qstore the
+ *	credentials every connection sends (AUTH); SIGHUP reads them
+ *	again for later connections. The connection
  *	itself is made lazily and remade after errors by pm_qstore.
  *	pm_server_qstore_must() is the same, fatal on failure: for worker
  *	thread set-up, where there is no way to go on.
@@ -41,6 +44,8 @@ void pm_server_queue_unlock(void);
 
 /* For pm_server.c. */
 void pm__server_queue_start(void);
+/* SIGHUP: redis_user and redis_password_file read again, if used. */
+void pm__server_queue_reload(void);
 int pm__server_queue_ready(void);
 void pm__server_queue_stop(void);
 

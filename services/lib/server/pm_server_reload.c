@@ -38,6 +38,7 @@
  *	main.cf is operator input; bad values are refused, not fatal.
  */
 #include "pm_server_priv.h"
+#include "pm_server_queue.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_util.h"
@@ -181,6 +182,7 @@ pm__server_reload(const pm_service *svc, const char *cfpath)
 	if (svc->reload != NULL) {
 		svc->reload();
 	}
+	pm__server_queue_reload(); /* Redis credentials, if this role has any */
 	looked = pm_cfg_track_end();
 
 	snap_take(&now);
