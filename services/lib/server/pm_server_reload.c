@@ -17,7 +17,9 @@
  *	   good bound again (pm_cfg_rebind); a bad value leaves the
  *	   running configuration as it was, with an error line;
  *	3. svc->reload() rebuilds what depends on them (tables,
- *	   restrictions, the resolver), reading the new values;
+ *	   restrictions, the resolver), reading the new values; then
+ *	   the Redis credentials are read again if the role uses Redis
+ *	   (pm__server_queue_reload());
  *	4. every parameter whose effective value differs from the last
  *	   one applied is logged: "reload: applied: a, b" for those that
  *	   steps 2 and 3 looked up (pm_cfg_track_*); "warning: reload: x
@@ -25,7 +27,7 @@
  *	   it failed (pm_server_reload_failed(): it keeps its old tables
  *	   or restrictions); "warning: reload: x changed; restart
  *	   <service> to apply it" for the others (used
- *	   only at start: listen addresses, thread counts, Redis, queue
+ *	   only at start: listen addresses, thread counts, redis_server, queue
  *	   shards, RPC size limits ...).
  *
  *	A parameter that needs a restart is compared with the value in
