@@ -7,7 +7,9 @@
  *	Postfix's qmgr(8) as a service on the Redis queue (DESIGN.md,
  *	docs/scheduling.md). It takes messages from the incoming streams
  *	of the queue shards (consumer group "qmgr", one consumer per
- *	process, qmgr_consumer_name), resolves their recipients through
+ *	instance: qmgr_consumer_name, by default service_instance_name,
+ *	stable across restarts: a restarted qmgr takes back what its
+ *	previous process held at once), resolves their recipients through
  *	the rewrite service, groups them into delivery jobs per
  *	destination, and hands the jobs to delivery agents that ask for
  *	them (MSG_QMGR_FETCH, a long poll) on qmgr_listen; agents report
@@ -26,7 +28,8 @@
  *	get qmgr_stop_grace to come back; then every message without a
  *	job in flight goes to the deferred queue due at once, so the next
  *	qmgr takes it up without waiting for the lease. Messages with a
- *	job still out stay with this consumer and are taken over after
+ *	job still out stay with this consumer: taken back at once when
+ *	an instance of the same name starts, else taken over after
  *	qmgr_lease_time.
  * LIMITS
  *	qmgr_message_active_limit messages and qmgr_message_recipient_limit
@@ -34,6 +37,10 @@
  *	recipients per job (at most 1000); QMGR_FETCH_MAX_JOBS jobs and
  *	QMGR_FETCH_BYTES bytes per fetch reply; qmgr_fetch_wait_limit per
  *	long poll; qmgr_job_timeout per job.
+ *
+ *	Two running qmgrs must never share a consumer name: each would
+ *	take the other's messages as its own (duplicates). The name is
+ *	logged at start.
  * SECURITY
  *	Requests come from agents, data from Redis and the rewrite
  *	service: all are checked before use (qmgr_fetch.c, pm_qstore).
@@ -183,6 +190,18 @@ qmgr_metrics_init(void)
 	    "Jobs whose agent did not report within qmgr_job_timeout", NULL);
 	qmgr_m.notices_failed = pm_metric_counter("qmgr_notice_failures_total",
 	    "Notices the bounce service could not queue", NULL);
+	qmgr_m.leases_lost = pm_metric_counter("qmgr_leases_lost_total",
+	    "Active messages dropped because another consumer holds their "
+	    "entry now",
+	    NULL);
+	qmgr_m.consumers_removed = pm_metric_counter(
+	    "qmgr_consumers_removed_total",
+	    "Consumers of gone instances removed from the group (per shard)",
+	    NULL);
+	qmgr_m.taken_back = pm_metric_counter("qmgr_messages_taken_back_total",
+	    "Messages this consumer name held before a restart, taken back "
+	    "at start",
+	    NULL);
 }
 
 /* 8 hex digits that differ between runs (job ids never repeat). */
@@ -259,12 +278,10 @@ qmgr_pre_init(void)
 	}
 	qmgr_job_prefix(qmgr.job_prefix, sizeof(qmgr.job_prefix));
 
-	if (var_qmgr_consumer[0] != 0) {
-		qmgr.consumer = pm_strdup(var_qmgr_consumer);
-	} else {
-		qmgr.consumer =
-		    pm_asprintf("%s-%ld", var_myhostname, (long) getpid());
-	}
+	/* stable across restarts: the same name takes its entries back */
+	qmgr.consumer =
+	    pm_strdup(var_qmgr_consumer[0] != 0 ? var_qmgr_consumer :
+	                                          var_instance_name);
 	if (!qmgr_consumer_ok(qmgr.consumer)) {
 		pm_msg_fatal("bad %s: \"%s\"", VAR_QMGR_CONSUMER,
 		    qmgr.consumer);
@@ -289,8 +306,8 @@ qmgr_pre_init(void)
 static int
 qmgr_post_init(void)
 {
-	pm_msg_info("consumer %s, active limits %ld messages %ld "
-	            "recipients",
+	pm_msg_info("consumer %s (no other running qmgr may use this name), "
+	            "active limits %ld messages %ld recipients",
 	    qmgr.consumer, var_qmgr_active_limit, var_qmgr_rcpt_limit);
 	pm_server_on_stop(qmgr_sched_on_stop, NULL);
 	if (qmgr_sched_start() != 0 || qmgr_intake_start() != 0) {
@@ -344,7 +361,7 @@ main(int argc, char **argv)
 	static const pm_cfg_str strs[] = {
 		{ VAR_QMGR_LISTEN, NULL, &var_qmgr_listen, 1, 1024 },
 		{ VAR_QMGR_METRICS, NULL, &var_qmgr_metrics, 0, 1024 },
-		{ VAR_QMGR_CONSUMER, "", &var_qmgr_consumer, 0, 128 },
+		{ VAR_QMGR_CONSUMER, NULL, &var_qmgr_consumer, 0, 128 },
 		{ VAR_BOUNCE_SERVICE, DEF_BOUNCE_SERVICE, &var_bounce_service,
 		    1, 4096 },
 		{ 0 },

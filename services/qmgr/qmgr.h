@@ -70,7 +70,8 @@ typedef struct qmgr_msg {
 	unsigned seq;     /* jobs made */
 	size_t holds;
 	size_t inflight;        /* jobs in flight */
-	int stale;              /* taken over from another qmgr */
+	int stale;              /* taken over (a dead qmgr's, or ours) */
+	int lost;               /* lease lost: no finish, defer or notice */
 	struct qmgr_job *jobs;  /* its jobs, queued or in flight */
 	struct qmgr_msg *cnext; /* completion list */
 } qmgr_msg;
@@ -142,6 +143,9 @@ typedef struct qmgr_metrics {
 	pm_metric *mem_inflight;
 	pm_metric *job_timeouts;
 	pm_metric *notices_failed;
+	pm_metric *leases_lost;
+	pm_metric *consumers_removed;
+	pm_metric *taken_back;
 } qmgr_metrics;
 
 extern qmgr_metrics qmgr_m;
@@ -164,6 +168,13 @@ void qmgr_msg_complete_list(pm_qstore *qs, qmgr_msg *list);
 void qmgr_log_rcpt(const qmgr_msg *msg, size_t i, const char *to,
     const char *relay, int64_t dispatch_us, const char *dsn, const char *status,
     const char *text);
+/*
+ * Its lease was lost (another consumer holds the entry now): the
+ * message leaves qmgr.msgs, its queued jobs are dropped, and when its
+ * jobs in flight are back it is freed with no finish, defer, notice or
+ * status write of qmgr's own. Under qmgr.mu.
+ */
+void qmgr_msg_lose(qmgr_msg *msg, qmgr_msg **done);
 /* Link a new job to its message; unlink and free one. */
 void qmgr_job_link(qmgr_msg *msg, qmgr_job *j);
 void qmgr_job_free(qmgr_job *j);
@@ -188,6 +199,8 @@ void qmgr_intake_stop(void);
 /* Process claimed entries (intake and stale takeover). */
 void qmgr_intake_entries(pm_qstore *qs, const pm_qentry *e, size_t n,
     int stale);
+/* Intake waits for this: set once the start-up reclaim is done. */
+void qmgr_intake_release(void);
 
 /* qmgr_sched.c */
 int qmgr_sched_start(void);

@@ -5,7 +5,8 @@
  *	#include "qmgr.h"
  * DESCRIPTION
  *	qmgr_intake_threads threads, each with its own Redis connection,
- *	claim new incoming entries (pm_qstore_claim_new, blocking up to
+ *	once the scheduler thread has taken back this consumer's own
+ *	pending entries (qmgr_intake_release()), claim new incoming entries (pm_qstore_claim_new, blocking up to
  *	one second) while the active queue has room: fewer than
  *	qmgr_message_active_limit messages and fewer than
  *	qmgr_message_recipient_limit recipients in memory.
@@ -52,6 +53,7 @@
 static pthread_t *intake_tids;
 static long intake_n;
 static atomic_int intake_quit;
+static atomic_int intake_go; /* the start-up reclaim is done */
 
 static int
 intake_stopping(void)
@@ -372,6 +374,11 @@ intake_main(void *arg)
 	int rc;
 
 	(void) arg;
+	while (!atomic_load(&intake_go) && !intake_stopping()) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		nanosleep(&ts, NULL); /* this qmgr's own entries come first */
+	}
 	while (!intake_stopping()) {
 		if ((room = intake_room()) == 0) {
 			continue;
@@ -392,6 +399,12 @@ intake_main(void *arg)
 	}
 	pm_qstore_close(qs);
 	return (NULL);
+}
+
+void
+qmgr_intake_release(void)
+{
+	atomic_store(&intake_go, 1);
 }
 
 int

@@ -11,7 +11,9 @@
  *	final and get no job: a takeover never re-sends them.
  *
  *	When the last hold goes (every job back), qmgr_msg_complete_list()
- *	ends the pass, as Postfix's qmgr_active_done():
+ *	ends the pass (unless the lease was lost, qmgr_msg_lose(): then
+ *	the message is only freed, the new owner ends the pass), as
+ *	Postfix's qmgr_active_done():
  *	- recipients still deferred past maximal_queue_lifetime
  *	  (bounce_queue_lifetime for the null sender) bounce now with
  *	  5.4.7 "message delivery time expired: <last reason>";
@@ -163,6 +165,25 @@ qmgr_msg_release(qmgr_msg *msg, qmgr_msg **done)
 	if (--msg->holds == 0) {
 		msg->cnext = *done;
 		*done = msg;
+	}
+}
+
+void
+qmgr_msg_lose(qmgr_msg *msg, qmgr_msg **done)
+{
+	qmgr_job *j, *next;
+
+	msg->lost = 1;
+	if (pm_smap_get(qmgr.msgs, msg->e.qid) == msg) {
+		pm_smap_del(qmgr.msgs, msg->e.qid);
+	}
+	for (j = msg->jobs; j != NULL; j = next) {
+		next = j->mnext;
+		if (!j->inflight) {
+			pm_sched_remove(qmgr.sched, &j->sj);
+			qmgr_job_free(j);
+			qmgr_msg_release(msg, done);
+		}
 	}
 }
 
@@ -585,7 +606,14 @@ qmgr_msg_complete_list(pm_qstore *qs, qmgr_msg *list)
 
 	for (msg = list; msg != NULL; msg = next) {
 		next = msg->cnext;
-		msg_complete(qs, msg);
+		if (msg->lost) {
+			/* another qmgr owns it now: it ends the pass */
+			pm_msg_info("%s: dropped from the active queue (lease "
+			            "lost)",
+			    msg->e.qid);
+		} else {
+			msg_complete(qs, msg);
+		}
 		pthread_mutex_lock(&qmgr.mu);
 		if (pm_smap_get(qmgr.msgs, msg->e.qid) == msg) {
 			pm_smap_del(qmgr.msgs, msg->e.qid);

@@ -22,7 +22,8 @@
 #define VAR_QMGR_METRICS "qmgr_metrics_listen" /* http://127.0.0.1:9130 */
 #define VAR_QMGR_WORKERS "qmgr_workers"
 #define DEF_QMGR_WORKERS 32
-#define VAR_QMGR_CONSUMER "qmgr_consumer_name" /* "" = $myhostname-<pid> */
+/* default $service_instance_name; "" means the same */
+#define VAR_QMGR_CONSUMER "qmgr_consumer_name"
 #define VAR_QMGR_INTAKE_THREADS "qmgr_intake_threads"
 #define DEF_QMGR_INTAKE_THREADS 2
 #define VAR_BOUNCE_SERVICE "bounce_service"

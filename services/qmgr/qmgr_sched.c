@@ -4,7 +4,11 @@
  * SUMMARY
  *	#include "qmgr.h"
  * DESCRIPTION
- *	One thread with its own Redis connection wakes every second and:
+ *	One thread with its own Redis connection. At start it takes back
+ *	the entries its consumer name still holds (a process with the
+ *	same name that died: pm_qstore_claim_own), at once, before intake
+ *	claims new ones (retried every second while Redis is down). Then
+ *	it wakes every second and:
  *	- times out jobs whose agent did not report within
  *	  qmgr_job_timeout: the message is read again, recipients an agent
  *	  marked sent or bounced in Redis keep that status, the others are
@@ -12,9 +16,13 @@
  *	- hands back jobs of transports no agent serves
  *	  (qmgr_transport_wait): "4.3.0 mail transport unavailable";
  *	- every qmgr_lease_time/3 refreshes the lease of this consumer's
- *	  active entries (pm_qstore_touch) and takes over entries idle
- *	  longer than qmgr_lease_time (a dead qmgr's: pm_qstore_claim_stale),
- *	  while the active queue has room;
+ *	  active entries (pm_qstore_touch); a message whose entry another
+ *	  consumer holds now (lease lost) is dropped from memory without
+ *	  finish or defer (qmgr_msg_lose, metric qmgr_leases_lost_total);
+ *	  takes over entries idle longer than qmgr_lease_time (a dead
+ *	  qmgr's: pm_qstore_claim_stale), while the active queue has room;
+ *	  and removes consumers with no pending entry idle longer than
+ *	  qmgr_lease_time (gone instances: pm_qstore_reap_consumers);
  *	- at start and every queue_run_delay moves due deferred messages
  *	  back to incoming (pm_qstore_requeue_due, every shard);
  *	- every few seconds publishes the queue sizes (pm_qstore_sizes).
@@ -155,10 +163,40 @@ touch_collect(const char *key, void *value, void *arg)
 	}
 }
 
+/* Drop the messages whose entries are lost[] (see qmgr_msg_lose). */
+static void
+sched_lose(pm_qstore *qs, const pm_qentry *e, const unsigned char *lost,
+    size_t n)
+{
+	qmgr_msg *msg, *done = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&qmgr.mu);
+	for (i = 0; i < n; i++) {
+		if (!lost[i]) {
+			continue;
+		}
+		msg = pm_smap_get(qmgr.msgs, e[i].qid);
+		if (msg == NULL || strcmp(msg->e.id, e[i].id) != 0 ||
+		    msg->e.shard != e[i].shard) {
+			continue; /* completed meanwhile */
+		}
+		pm_msg_warn("%s: lease lost: entry %s is held by another "
+		            "consumer now; %zu job(s) in flight",
+		    e[i].qid, e[i].id, msg->inflight);
+		pm_metric_inc(qmgr_m.leases_lost);
+		qmgr_msg_lose(msg, &done);
+	}
+	pm_metric_set(qmgr_m.mem_messages, (int64_t) qmgr.nmsgs);
+	pthread_mutex_unlock(&qmgr.mu);
+	qmgr_msg_complete_list(qs, done);
+}
+
 static void
 sched_touch(pm_qstore *qs)
 {
 	touch_ctx t = { 0 };
+	unsigned char *lost;
 	size_t i, n;
 	int rc;
 
@@ -167,16 +205,19 @@ sched_touch(pm_qstore *qs)
 	t.e = pm_calloc(t.max ? t.max : 1, sizeof(*t.e));
 	pm_smap_walk(qmgr.msgs, touch_collect, &t);
 	pthread_mutex_unlock(&qmgr.mu);
+	lost = pm_calloc(TOUCH_BATCH, 1);
 	for (i = 0; i < t.n; i += n) {
 		n = t.n - i < TOUCH_BATCH ? t.n - i : TOUCH_BATCH;
-		if ((rc = pm_qstore_touch(qs, qmgr.consumer, t.e + i, n)) !=
-		    0) {
+		rc = pm_qstore_touch(qs, qmgr.consumer, t.e + i, n, lost);
+		sched_lose(qs, t.e + i, lost, n);
+		if (rc != 0) {
 			pm_msg_warn("cannot refresh the lease of %zu active "
 			            "messages: %s",
 			    t.n, pm_strerror(rc));
 			break;
 		}
 	}
+	free(lost);
 	free(t.e);
 }
 
@@ -218,6 +259,49 @@ sched_takeover(pm_qstore *qs)
 			return;
 		}
 	}
+}
+
+/* Consumers of gone instances, their entries all taken over. */
+static void
+sched_reap(pm_qstore *qs)
+{
+	size_t removed = 0;
+
+	(void) pm_qstore_reap_consumers(qs, qmgr.consumer,
+	    1000LL * var_qmgr_lease, &removed);
+	pm_metric_add(qmgr_m.consumers_removed, (uint64_t) removed);
+}
+
+/*
+ * At start: the entries this consumer name holds (its previous process
+ * died) come back at once. 0 when done, else retry later.
+ */
+static int
+sched_reclaim(pm_qstore *qs)
+{
+	pm_qentry *batch;
+	size_t max = (size_t) var_qmgr_active_limit, n = 0;
+	int more = 0, rc;
+
+	batch = pm_calloc(max, sizeof(*batch));
+	rc = pm_qstore_claim_own(qs, qmgr.consumer, NULL, 0, max, batch, &n,
+	    &more);
+	if (rc == 0) {
+		if (n > 0) {
+			pm_msg_info("consumer %s: %zu message(s) still held "
+			            "from before the restart: taken back%s",
+			    qmgr.consumer, n,
+			    more ? "; more are left to the lease takeover" :
+			           "");
+			pm_metric_add(qmgr_m.taken_back, (uint64_t) n);
+		}
+		qmgr_intake_entries(qs, batch, n, 1);
+	}
+	free(batch);
+	if (rc == 0 && n > 0) {
+		sched_touch(qs); /* a full lease from now on */
+	}
+	return (rc);
 }
 
 static void
@@ -276,6 +360,16 @@ sched_main(void *arg)
 	if (lease_every < 1000) {
 		lease_every = 1000;
 	}
+	while (!atomic_load(&sched_quit) && sched_reclaim(qs) != 0) {
+		pthread_mutex_lock(&quit_mu);
+		if (!atomic_load(&sched_quit)) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&quit_cv, &quit_mu, &ts);
+		}
+		pthread_mutex_unlock(&quit_mu);
+	}
+	qmgr_intake_release();
 	next_lease = pm_mono_ms() + lease_every;
 	while (!atomic_load(&sched_quit)) {
 		sched_timeouts(qs);
@@ -284,6 +378,7 @@ sched_main(void *arg)
 		if (now >= next_lease) {
 			sched_touch(qs);
 			sched_takeover(qs);
+			sched_reap(qs);
 			next_lease = now + lease_every;
 		}
 		if (now >= next_requeue) {

@@ -34,6 +34,7 @@ Test(qdeliv, stale_and_touch)
 {
 	char qids[3][PM_QID_LEN + 1], *owner;
 	pm_qentry dead[3], live[3], keep[2];
+	unsigned char lost[2];
 	size_t n, i;
 	pm_qstore *qs, *qs2;
 	int rc, kept = -1, taken = -1;
@@ -51,7 +52,7 @@ Test(qdeliv, stale_and_touch)
 	/* "dead" is alive for entry 0 and 2 after all. */
 	keep[0] = dead[0];
 	keep[1] = dead[2];
-	rc = pm_qstore_touch(qs, "dead", keep, 2);
+	rc = pm_qstore_touch(qs, "dead", keep, 2, NULL);
 	cr_expect_eq(rc, 0, "touch: got %d", rc);
 	n = stale(qs2, "live", 300, 3, live);
 	cr_assert_eq(n, 1, "taken over: got %zu, want 1", n);
@@ -61,15 +62,25 @@ Test(qdeliv, stale_and_touch)
 	owner = raw_owner(&dead[1]);
 	cr_expect_str_eq(owner, "live");
 	free(owner);
-	/* A late touch by the old owner does not steal it back. */
-	rc = pm_qstore_touch(qs, "dead", &dead[1], 1);
+	/*
+	 * A late touch by the old owner does not steal it back, and says
+	 * which entry it lost (qmgr then drops that message).
+	 */
+	keep[0] = dead[0];
+	keep[1] = dead[1];
+	memset(lost, 7, sizeof(lost));
+	rc = pm_qstore_touch(qs, "dead", keep, 2, lost);
 	cr_expect_eq(rc, 0);
+	cr_expect_eq(lost[0], 0, "entry still held: lost[0] got %d, want 0",
+	    lost[0]);
+	cr_expect_eq(lost[1], 1, "entry taken over: lost[1] got %d, want 1",
+	    lost[1]);
 	owner = raw_owner(&dead[1]);
 	cr_expect_str_eq(owner, "live", "touch stole the entry back");
 	free(owner);
 	/* max bounds the takeover ("live" keeps its own lease). */
 	usleep(400 * 1000);
-	cr_expect_eq(pm_qstore_touch(qs2, "live", live, 1), 0);
+	cr_expect_eq(pm_qstore_touch(qs2, "live", live, 1, NULL), 0);
 	n = stale(qs2, "live", 300, 1, live + 1);
 	cr_expect_eq(n, 1, "max 1: got %zu", n);
 	for (i = 0; i < 3; i++) {
@@ -83,14 +94,14 @@ Test(qdeliv, stale_and_touch)
 	cr_expect_str_eq(owner, "dead");
 	free(owner);
 	/* Bad arguments. */
-	cr_expect_eq(pm_qstore_touch(qs, "de ad", dead, 1), PM_EINVAL);
-	cr_expect_eq(pm_qstore_touch(qs, "", dead, 1), PM_EINVAL);
+	cr_expect_eq(pm_qstore_touch(qs, "de ad", dead, 1, NULL), PM_EINVAL);
+	cr_expect_eq(pm_qstore_touch(qs, "", dead, 1, NULL), PM_EINVAL);
 	live[2] = dead[0];
 	strcpy(live[2].id, "1-2-3");
-	cr_expect_eq(pm_qstore_touch(qs, "dead", &live[2], 1), PM_EINVAL);
+	cr_expect_eq(pm_qstore_touch(qs, "dead", &live[2], 1, NULL), PM_EINVAL);
 	live[2].shard = 2;
 	strcpy(live[2].id, "1-2");
-	cr_expect_eq(pm_qstore_touch(qs, "dead", &live[2], 1), PM_EINVAL);
+	cr_expect_eq(pm_qstore_touch(qs, "dead", &live[2], 1, NULL), PM_EINVAL);
 	cr_expect_eq(pm_qstore_claim_stale(qs, "live", NULL, 0, -1, 1, live,
 	                 &n),
 	    PM_EINVAL);
@@ -122,7 +133,7 @@ Test(qdeliv, stale_malformed_and_deleted)
 	cr_assert_eq(raw_pending(0), 3);
 	/* The first message's entry disappears from the stream. */
 	cr_assert_eq(stale(qs, "probe", 0, 1, x), 1);
-	cr_assert_eq(pm_qstore_touch(qs, "probe", x, 1), 0);
+	cr_assert_eq(pm_qstore_touch(qs, "probe", x, 1, NULL), 0);
 	rh_ok(&srv, "XDEL pm:{0}:incoming %s", x[0].id);
 	usleep(150 * 1000);
 	n = stale(qs, "live", 100, 4, e);
@@ -136,7 +147,7 @@ Test(qdeliv, stale_malformed_and_deleted)
 	/* Nothing stale: n is 0 and *n is set. */
 	n = stale(qs, "live", 60000, 4, e);
 	cr_expect_eq(n, 0);
-	cr_expect_eq(pm_qstore_touch(qs, "live", e, 0), 0);
+	cr_expect_eq(pm_qstore_touch(qs, "live", e, 0, NULL), 0);
 	pm_qstore_close(qs);
 	leak_check();
 }

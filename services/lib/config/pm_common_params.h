@@ -18,6 +18,10 @@
 #define VAR_MYNETWORKS "mynetworks"
 #define VAR_RELAY_DOMAINS "relay_domains"
 #define VAR_MAIL_NAME "mail_name"
+/* Postmesh: this instance's stable name (Redis consumer name); one per
+ * instance, e.g. the StatefulSet pod name. Default $myhostname. */
+#define VAR_INSTANCE_NAME "service_instance_name"
+#define PM_INSTANCE_NAME_MAX 128
 #define VAR_REDIS_SERVER "redis_server"   /* host:port or unix:/path */
 #define VAR_REDIS_TIMEOUT "redis_timeout" /* time */
 #define VAR_REDIS_USER "redis_user"       /* ACL user, "" = default */
@@ -41,6 +45,7 @@ extern char *var_mydest;
 extern char *var_mynetworks;
 extern char *var_relay_domains;
 extern char *var_mail_name;
+extern char *var_instance_name;
 extern char *var_redis_server;
 extern long var_redis_timeout;
 extern char *var_redis_user;

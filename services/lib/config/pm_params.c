@@ -41,6 +41,9 @@ const pm_param_default pm_param_defaults[] = {
 	/* Postmesh: empty, the Postfix 3.x compatible default. */
 	{ "relay_domains", "" },
 	{ "mail_name", "Postmesh" },
+	/* Postmesh: each instance's own stable name (its Redis consumer
+	 * name); under Kubernetes the StatefulSet pod name. */
+	{ "service_instance_name", "$myhostname" },
 	{ "smtpd_banner", "$myhostname ESMTP $mail_name" },
 	{ "inet_interfaces", "all" },
 
@@ -178,7 +181,7 @@ const pm_param_default pm_param_defaults[] = {
 	{ "qmgr_service", "tcp://127.0.0.1:10030" },
 	{ "qmgr_metrics_listen", "http://127.0.0.1:9130" },
 	{ "qmgr_workers", "32" },
-	{ "qmgr_consumer_name", "" },
+	{ "qmgr_consumer_name", "$service_instance_name" },
 	{ "qmgr_intake_threads", "2" },
 	{ "qmgr_message_active_limit", "20000" },
 	{ "qmgr_message_recipient_limit", "20000" },

@@ -215,9 +215,38 @@ int pm_qstore_claim_stale(pm_qstore *qs, const char *consumer,
     const int *shards, int nshards_sel, long long min_idle_ms, size_t max,
     pm_qentry *out, size_t *n);
 
-/* Refresh the lease of entries this consumer holds (XCLAIM ... JUSTID). */
+/*
+ * Refresh the lease of entries this consumer holds (function pm_touch:
+ * XCLAIM ... JUSTID). An entry it no longer holds (taken over by
+ * another consumer, or gone) is left alone and, when lost is not NULL,
+ * reported: lost[i] = 1 for e[i] (lost has n bytes; 0 for the others);
+ * with lost NULL it is logged. On error lost says only what the calls
+ * before the error found.
+ */
 int pm_qstore_touch(pm_qstore *qs, const char *consumer, const pm_qentry *e,
-    size_t n);
+    size_t n, unsigned char *lost);
+
+/*
+ * Take back this consumer's own pending entries (XREADGROUP ... 0:
+ * those it held when its process died), at most max over the selected
+ * shards, from shard to shard. A restarted qmgr with the same name
+ * gets its active queue back at once instead of after the lease.
+ * Entries without a valid queue id (or deleted from the stream) are
+ * acknowledged and removed with a warning. *more = 1 when max was
+ * reached (more may be left). Each call starts from the first pending
+ * entry again: call it once, at start.
+ */
+int pm_qstore_claim_own(pm_qstore *qs, const char *consumer, const int *shards,
+    int nshards_sel, size_t max, pm_qentry *out, size_t *n, int *more);
+
+/*
+ * Remove the consumers of gone instances: every consumer but self with
+ * no pending entry that was idle at least min_idle_ms (function pm_reap,
+ * checked and deleted atomically per shard). Each is logged; *removed
+ * counts consumer-shard pairs deleted.
+ */
+int pm_qstore_reap_consumers(pm_qstore *qs, const char *self,
+    long long min_idle_ms, size_t *removed);
 
 /*
  * Record a recipient's final outcome, compare-and-set: only if its

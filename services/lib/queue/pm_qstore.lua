@@ -44,6 +44,12 @@
 --    pm_touch    KEYS incoming  ARGV group consumer id...
 --        XCLAIM ... 0 id JUSTID for each entry the consumer still owns;
 --        returns the ids it no longer owns.
+--    pm_reap     KEYS incoming  ARGV group self min_idle_ms
+--        XGROUP DELCONSUMER every consumer but self that has no
+--        pending entry and was idle at least min_idle_ms (a gone
+--        instance's); returns their names. Checked and deleted in one
+--        step: a consumer that holds an entry is never deleted (that
+--        would drop the entry from the group's pending list).
 --    All but pm_requeue_due (which adds entries) are allow-oom.
 -- LIMITS
 --    At most 100000 recipients and 64 envelope fields per message.
@@ -368,6 +374,41 @@ local function pm_touch(keys, args)
 	return lost
 end
 
+-- KEYS: incoming; ARGV: group self min_idle_ms. Deletes the consumers
+-- (not self) with no pending entry, idle at least min_idle_ms; returns
+-- their names. A missing stream or group has none.
+local function pm_reap(keys, args)
+	if #keys ~= 1 or #args ~= 3 or args[2] == '' then
+		return bad('bad reap arguments')
+	end
+	local min_idle = is_count(args[3], 2 ^ 52)
+	if min_idle == nil then
+		return bad('bad reap arguments')
+	end
+	local e = check_types({keys[1], 'stream'})
+	if e then
+		return e
+	end
+	local cs = redis.pcall('XINFO', 'CONSUMERS', keys[1], args[1])
+	if type(cs) ~= 'table' or cs.err then
+		return {}
+	end
+	local gone = {}
+	for _, c in ipairs(cs) do
+		local f = {}
+		for i = 1, #c - 1, 2 do
+			f[c[i]] = c[i + 1]
+		end
+		if type(f.name) == 'string' and f.name ~= args[2] and
+		    f.pending == 0 and type(f.idle) == 'number' and
+		    f.idle >= min_idle then
+			redis.call('XGROUP', 'DELCONSUMER', keys[1], args[1], f.name)
+			gone[#gone + 1] = f.name
+		end
+	end
+	return gone
+end
+
 redis.register_function('pm_enqueue', pm_enqueue)
 redis.register_function('pm_body_append', pm_body_append)
 -- Deleting frees memory: it must work when Redis is full.
@@ -385,3 +426,6 @@ redis.register_function{function_name = 'pm_hold',
 redis.register_function{function_name = 'pm_touch',
     callback = pm_touch, flags = {'allow-oom'}}
 redis.register_function('pm_requeue_due', pm_requeue_due)
+-- Deleting a consumer frees memory.
+redis.register_function{function_name = 'pm_reap',
+    callback = pm_reap, flags = {'allow-oom'}}

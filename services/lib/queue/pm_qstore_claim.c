@@ -31,15 +31,14 @@
 #include <string.h>
 #include <sys/time.h>
 
-#define QS_CONSUMER_MAX 128
 #define QS_TOUCH_BATCH 1000
 #define QS_CLAIM_ROUNDS 4 /* re-reads of streams that had more */
 #define QS_STALE_ROUNDS 64
 #define QS_STALE_COUNT 1000
 #define QS_BLOCK_MAX_MS (3600 * 1000)
 
-static int
-qs_consumer_ok(const char *c)
+int
+pm__qs_consumer_ok(const char *c)
 {
 	size_t i;
 
@@ -54,19 +53,8 @@ qs_consumer_ok(const char *c)
 	return (1);
 }
 
-/* A claimed entry without a valid queue id, to be removed. */
-typedef struct qs_bad {
-	int shard;
-	char id[QS_ID_MAX];
-} qs_bad;
-
-typedef struct qs_badlist {
-	qs_bad *v;
-	size_t n, cap;
-} qs_badlist;
-
-static void
-qs_bad_add(qs_badlist *b, const pm_qentry *e)
+void
+pm__qs_bad_add(pm__qs_badlist *b, const pm_qentry *e)
 {
 	char key[QS_KEY_MAX];
 
@@ -81,9 +69,8 @@ qs_bad_add(qs_badlist *b, const pm_qentry *e)
 	b->n++;
 }
 
-/* XACK + XDEL the malformed entries (best effort), free the list. */
-static void
-qs_bad_flush(pm_qstore *qs, qs_badlist *b)
+void
+pm__qs_bad_flush(pm_qstore *qs, pm__qs_badlist *b)
 {
 	const char *ack[] = { "XACK", NULL, QS_GROUP, NULL };
 	const char *del[] = { "XDEL", NULL, NULL };
@@ -178,7 +165,7 @@ qs_set_timeout(pm_qstore *qs, long long ms)
 static int
 qs_xreadgroup(pm_qstore *qs, const char *consumer, const int *act, int k,
     size_t count, int block_ms, pm_qentry *out, size_t *got, size_t max,
-    qs_badlist *bad, unsigned char *full)
+    pm__qs_badlist *bad, unsigned char *full)
 {
 	char(*keys)[QS_KEY_MAX] = pm_malloc((size_t) k * QS_KEY_MAX);
 	const char **argv = pm_malloc((size_t) (9 + 2 * k) * sizeof(*argv));
@@ -261,7 +248,7 @@ qs_xreadgroup(pm_qstore *qs, const char *consumer, const int *act, int k,
 				break;
 			}
 			if (rc == 0) {
-				qs_bad_add(bad, &e);
+				pm__qs_bad_add(bad, &e);
 			} else if (*got < max) {
 				out[(*got)++] = e;
 			} else {
@@ -286,13 +273,13 @@ int
 pm_qstore_claim_new(pm_qstore *qs, const char *consumer, const int *shards,
     int nshards_sel, size_t max, int block_ms, pm_qentry *out, size_t *n)
 {
-	qs_badlist bad = { NULL, 0, 0 };
+	pm__qs_badlist bad = { NULL, 0, 0 };
 	unsigned char *full;
 	size_t got = 0, left, count;
 	int *sel, *todo, *again, nsel, ntodo, nagain = 0, k, j;
 	int rounds = 0, block = 0, blocked = 0, rc = 0;
 
-	if (!qs_consumer_ok(consumer) || block_ms < 0 || out == NULL ||
+	if (!pm__qs_consumer_ok(consumer) || block_ms < 0 || out == NULL ||
 	    n == NULL) {
 		return (PM_EINVAL);
 	}
@@ -353,7 +340,7 @@ pm_qstore_claim_new(pm_qstore *qs, const char *consumer, const int *shards,
 		memmove(todo, todo + k, (size_t) (ntodo - k) * sizeof(*todo));
 		ntodo -= k;
 	}
-	qs_bad_flush(qs, &bad);
+	pm__qs_bad_flush(qs, &bad);
 	free(sel);
 	free(todo);
 	free(again);
@@ -375,7 +362,7 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer, const int *shards,
 {
 	const char *argv[] = { "XAUTOCLAIM", NULL, QS_GROUP, NULL, NULL, NULL,
 		"COUNT", NULL };
-	qs_badlist bad = { NULL, 0, 0 };
+	pm__qs_badlist bad = { NULL, 0, 0 };
 	char key[QS_KEY_MAX], idle[24], cursor[QS_ID_MAX], cnt[24];
 	const redisReply *ents, *cur;
 	redisReply *r;
@@ -383,7 +370,7 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer, const int *shards,
 	pm_qentry e;
 	int *sel, nsel, i, round, rc = 0;
 
-	if (!qs_consumer_ok(consumer) || min_idle_ms < 0 || out == NULL ||
+	if (!pm__qs_consumer_ok(consumer) || min_idle_ms < 0 || out == NULL ||
 	    n == NULL) {
 		return (PM_EINVAL);
 	}
@@ -426,7 +413,7 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer, const int *shards,
 					break;
 				}
 				if (rc == 0) {
-					qs_bad_add(&bad, &e);
+					pm__qs_bad_add(&bad, &e);
 				} else if (got < max) {
 					out[got++] = e;
 				}
@@ -440,7 +427,7 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer, const int *shards,
 			}
 		}
 	}
-	qs_bad_flush(qs, &bad);
+	pm__qs_bad_flush(qs, &bad);
 	free(sel);
 	if (rc < 0 && got == 0) {
 		return (rc);
@@ -451,15 +438,20 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer, const int *shards,
 
 /* Refresh leases. */
 
-/* One pm_touch call for the entries of shard s from index *from on. */
+/*
+ * One pm_touch call for the entries of shard s from index *from on;
+ * lost[i] = 1 for each entry Redis says this consumer no longer holds.
+ */
 static int
 qs_touch_shard(pm_qstore *qs, const char *consumer, const pm_qentry *e,
-    size_t n, int s, size_t *from)
+    size_t n, int s, size_t *from, unsigned char *lost)
 {
 	const char **argv = pm_malloc((6 + QS_TOUCH_BATCH) * sizeof(*argv));
+	size_t *idx = pm_malloc(QS_TOUCH_BATCH * sizeof(*idx));
 	char key[QS_KEY_MAX];
+	const redisReply *x;
 	redisReply *r;
-	size_t i, k = 0;
+	size_t i, j, k = 0;
 	int argc = 0, rc;
 
 	pm__qs_key(key, s, "incoming", NULL);
@@ -472,50 +464,70 @@ qs_touch_shard(pm_qstore *qs, const char *consumer, const pm_qentry *e,
 	for (i = *from; i < n && k < QS_TOUCH_BATCH; i++) {
 		if (e[i].shard == s) {
 			argv[argc++] = e[i].id;
-			k++;
+			idx[k++] = i;
 		}
 	}
 	*from = i;
 	if (k == 0) {
-		free(argv);
-		return (0);
+		rc = 0;
+		goto out;
 	}
 	if ((rc = pm__qs_call(qs, argc, argv, NULL, 0, &r)) < 0) {
-		free(argv);
-		return (rc);
+		goto out;
 	}
 	if (r->type != REDIS_REPLY_ARRAY) {
 		rc = pm__qs_bad_reply(qs, key, "touch", r);
 	} else {
 		for (i = 0; i < r->elements; i++) {
-			if (pm__qs_is_str(r->element[i])) {
+			x = r->element[i];
+			if (!pm__qs_is_str(x)) {
+				continue;
+			}
+			/* only ids of this call count (Redis is checked too) */
+			for (j = 0; j < k; j++) {
+				if (strlen(e[idx[j]].id) == x->len &&
+				    memcmp(e[idx[j]].id, x->str, x->len) == 0) {
+					break;
+				}
+			}
+			if (j == k) {
+				continue;
+			}
+			if (lost != NULL) {
+				lost[idx[j]] = 1;
+			} else {
 				pm_msg_warn(
 				    "%s: entry %s is no longer held by "
 				    "%s: taken over by another consumer",
-				    key, r->element[i]->str, consumer);
+				    key, e[idx[j]].id, consumer);
 			}
 		}
 	}
 	freeReplyObject(r);
+out:
+	free(idx);
 	free(argv);
 	return (rc);
 }
 
 int
 pm_qstore_touch(pm_qstore *qs, const char *consumer, const pm_qentry *e,
-    size_t n)
+    size_t n, unsigned char *lost)
 {
 	unsigned char *done;
 	size_t i, from;
 	int rc = 0;
 
-	if (!qs_consumer_ok(consumer) || (n > 0 && e == NULL)) {
+	if (!pm__qs_consumer_ok(consumer) || (n > 0 && e == NULL)) {
 		return (PM_EINVAL);
 	}
 	for (i = 0; i < n; i++) {
 		if (!pm__qs_entry_ok(qs, &e[i])) {
 			return (PM_EINVAL);
 		}
+	}
+	if (lost != NULL && n > 0) {
+		memset(lost, 0, n);
 	}
 	done = pm_calloc((size_t) qs->nshards, 1);
 	for (i = 0; i < n && rc == 0; i++) {
@@ -526,7 +538,7 @@ pm_qstore_touch(pm_qstore *qs, const char *consumer, const pm_qentry *e,
 		from = i;
 		while (from < n && rc == 0) {
 			rc = qs_touch_shard(qs, consumer, e, n, e[i].shard,
-			    &from);
+			    &from, lost);
 		}
 	}
 	free(done);

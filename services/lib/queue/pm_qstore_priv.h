@@ -96,4 +96,22 @@ int pm__qs_call(pm_qstore *qs, int argc, const char **argv, const size_t *argl,
  * PM_EREDIS wrong shape. */
 int pm__qs_parse_entry(const redisReply *r, int shard, pm_qentry *e);
 
+/* Claim side helpers (pm_qstore_claim.c). */
+#define QS_CONSUMER_MAX 128
+/* 1 if c is a consumer name: 1..QS_CONSUMER_MAX printable bytes. */
+int pm__qs_consumer_ok(const char *c);
+/* Claimed entries without a valid queue id, to be removed. */
+typedef struct pm__qs_bad {
+	int shard;
+	char id[QS_ID_MAX];
+} pm__qs_bad;
+typedef struct pm__qs_badlist {
+	pm__qs_bad *v;
+	size_t n, cap;
+} pm__qs_badlist;
+/* Warn about e and add it to b. */
+void pm__qs_bad_add(pm__qs_badlist *b, const pm_qentry *e);
+/* XACK + XDEL the entries of b (best effort); frees b's array. */
+void pm__qs_bad_flush(pm_qstore *qs, pm__qs_badlist *b);
+
 #endif
