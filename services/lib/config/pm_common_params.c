@@ -28,6 +28,18 @@ char *var_rewrite_service;
 long var_ipc_timeout;
 char *var_dns_server;
 long var_pcre_match_limit;
+char *var_int_tls_ca_file;
+char *var_int_tls_cert_file;
+char *var_int_tls_key_file;
+char *var_int_tls_srv_name;
+
+const char *const pm_common_tls_params[] = {
+	VAR_INT_TLS_CA_FILE,
+	VAR_INT_TLS_CERT_FILE,
+	VAR_INT_TLS_KEY_FILE,
+	VAR_INT_TLS_SRV_NAME,
+	NULL,
+};
 
 static const pm_cfg_str common_strs[] = {
 	{ VAR_MYHOSTNAME, NULL, &var_myhostname, 1, 255 },
@@ -47,6 +59,10 @@ static const pm_cfg_str common_strs[] = {
 	{ VAR_CLEANUP_SERVICE, NULL, &var_cleanup_service, 1, 0 },
 	{ VAR_REWRITE_SERVICE, NULL, &var_rewrite_service, 1, 0 },
 	{ VAR_DNS_SERVER, NULL, &var_dns_server, 0, 1024 },
+	{ VAR_INT_TLS_CA_FILE, "", &var_int_tls_ca_file, 0, 1024 },
+	{ VAR_INT_TLS_CERT_FILE, "", &var_int_tls_cert_file, 0, 1024 },
+	{ VAR_INT_TLS_KEY_FILE, "", &var_int_tls_key_file, 0, 1024 },
+	{ VAR_INT_TLS_SRV_NAME, "", &var_int_tls_srv_name, 0, 255 },
 	{ 0 },
 };
 static const pm_cfg_int common_ints[] = {

@@ -37,6 +37,11 @@
 #define VAR_DNS_SERVER "dns_server"   /* host[:port] list, "" = resolv.conf */
 #define VAR_PCRE_MATCH_LIMIT \
 	"pcre_match_limit" /* pcre: tables, see pm_table.h */
+/* Internal mutual TLS for tls+tcp:// service URLs (pm_rpc_tls.h). */
+#define VAR_INT_TLS_CA_FILE "internal_tls_ca_file"
+#define VAR_INT_TLS_CERT_FILE "internal_tls_cert_file"
+#define VAR_INT_TLS_KEY_FILE "internal_tls_key_file"    /* "" = in cert file */
+#define VAR_INT_TLS_SRV_NAME "internal_tls_server_name" /* "" = unchecked */
 
 extern char *var_myhostname;
 extern char *var_mydomain;
@@ -59,11 +64,17 @@ extern char *var_rewrite_service;
 extern long var_ipc_timeout;
 extern char *var_dns_server;
 extern long var_pcre_match_limit;
+extern char *var_int_tls_ca_file;
+extern char *var_int_tls_cert_file;
+extern char *var_int_tls_key_file;
+extern char *var_int_tls_srv_name;
 
 /* Bind all of the above (pm_server_main calls it; tests may). */
 void pm_common_params_bind(void);
 /* Reload: bind again those named in only (pm_cfg_rebind()). */
 int pm_common_params_rebind(const char *const *only, int check_only,
     char **errp);
+/* The internal_tls_* names, NULL-terminated (rebound on SIGHUP). */
+extern const char *const pm_common_tls_params[];
 
 #endif

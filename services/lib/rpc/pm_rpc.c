@@ -15,6 +15,9 @@
  *	interrupted and its reply is still sent. Then the threads are joined
  *	and the socket is closed.
  *
+ *	Endpoints are made by pm_rpc_tls.c (TLS for tls+tcp:// URLs, and
+ *	the list of endpoints a new TLS configuration goes to).
+ *
  *	Client: one REQ socket with resend off and RECVMAXSZ set, dialed
  *	without blocking to every URL in the list. A call takes a "call"
  *	object (nng_ctx + nng_aio with callback) from a per-client free list
@@ -49,7 +52,6 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,40 +110,6 @@ rpc_err(int rv, int npipes)
 	}
 }
 
-/* "host[addr]:port"-like text for the peer of a message, for logs. */
-static void
-rpc_peer(nng_msg *msg, char *buf, size_t len)
-{
-	nng_sockaddr sa;
-	char ip[INET6_ADDRSTRLEN];
-	nng_pipe p = nng_msg_get_pipe(msg);
-
-	snprintf(buf, len, "unknown");
-	if (nng_pipe_id(p) < 0 ||
-	    nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
-		return;
-	}
-	switch (sa.s_family) {
-	case NNG_AF_INET:
-		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip))) {
-			snprintf(buf, len, "[%s]:%u", ip,
-			    (unsigned) ntohs(sa.s_in.sa_port));
-		}
-		break;
-	case NNG_AF_INET6:
-		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip))) {
-			snprintf(buf, len, "[%s]:%u", ip,
-			    (unsigned) ntohs(sa.s_in6.sa_port));
-		}
-		break;
-	case NNG_AF_IPC:
-		snprintf(buf, len, "local");
-		break;
-	default:
-		break;
-	}
-}
-
 /* Pack an envelope into a new nng message. */
 static int
 rpc_pack(const Pm__Envelope *env, size_t max, nng_msg **msgp)
@@ -173,6 +141,7 @@ typedef struct rpc_worker {
 
 struct pm_rpc_server {
 	nng_socket sock;
+	nng_listener listener;
 	char *url;
 	size_t replymax;
 	pm_rpc_handler handler;
@@ -200,7 +169,7 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 
 	req = pm__envelope__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
 	if (req == NULL) {
-		rpc_peer(msg, peer, sizeof(peer));
+		pm__rpc_peer(msg, peer, sizeof(peer));
 		pm_msg_warn("%s: malformed request from %s (%zu bytes): "
 		            "dropped",
 		    srv->url, peer, nng_msg_len(msg));
@@ -337,10 +306,12 @@ pm_rpc_server_start(const char *url, int nworkers, size_t recvmax,
 		goto fail_sock;
 	}
 	if ((rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, recvmax)) !=
-	        0 ||
-	    (rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
+	    0) {
 		pm_msg_error("listen %s: %s", url, nng_strerror(rv));
 		goto fail;
+	}
+	if (pm__rpc_listen(srv->sock, url, &srv->listener) != 0) {
+		goto fail; /* logged */
 	}
 	for (i = 0; i < nworkers; i++) {
 		w = &srv->w[i];
@@ -406,6 +377,7 @@ pm_rpc_server_stop(pm_rpc_server *srv)
 		pthread_join(srv->w[i].tid, NULL);
 		nng_aio_free(srv->w[i].aio);
 	}
+	pm__rpc_tls_forget(1, nng_listener_id(srv->listener));
 	nng_close(srv->sock); /* closes the contexts and the listener */
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mu);
@@ -433,6 +405,8 @@ typedef struct rpc_call {
 
 struct pm_rpc_client {
 	nng_socket sock;
+	nng_dialer *dialers; /* one per URL */
+	int ndialers;
 	char *urls; /* for logs */
 	size_t recvmax;
 	size_t sendmax; /* 0 = no local check */
@@ -506,14 +480,13 @@ pm_rpc_client_new(const char *urls, size_t recvmax)
 	list = pm_strdup(urls);
 	for (url = strtok_r(list, " \t\r\n,", &save); url != NULL;
 	     url = strtok_r(NULL, " \t\r\n,", &save)) {
-		/* Non-blocking: a peer that is down is retried for ever. */
-		if ((rv = nng_dial(cl->sock, url, NULL, NNG_FLAG_NONBLOCK)) !=
-		    0) {
-			pm_msg_error("dial %s: %s", url, nng_strerror(rv));
+		cl->dialers = pm_realloc(cl->dialers,
+		    (size_t) (ndial + 1) * sizeof(*cl->dialers));
+		if (pm__rpc_dial(cl->sock, url, &cl->dialers[ndial]) != 0) {
 			free(list);
-			goto fail;
+			goto fail; /* logged */
 		}
-		ndial++;
+		cl->ndialers = ++ndial;
 	}
 	free(list);
 	if (ndial == 0) {
@@ -537,6 +510,7 @@ void
 pm_rpc_client_free(pm_rpc_client *cl)
 {
 	rpc_call *c, *next;
+	int i;
 
 	if (cl == NULL) {
 		return;
@@ -544,6 +518,9 @@ pm_rpc_client_free(pm_rpc_client *cl)
 	pthread_mutex_lock(&cl->mu);
 	cl->closing = 1;
 	pthread_mutex_unlock(&cl->mu);
+	for (i = 0; i < cl->ndialers; i++) {
+		pm__rpc_tls_forget(0, nng_dialer_id(cl->dialers[i]));
+	}
 	/* Fails every call in flight with NNG_ECLOSED, via its callback. */
 	nng_close(cl->sock);
 	pthread_mutex_lock(&cl->mu);
@@ -558,6 +535,7 @@ pm_rpc_client_free(pm_rpc_client *cl)
 	}
 	pthread_cond_destroy(&cl->cv);
 	pthread_mutex_destroy(&cl->mu);
+	free(cl->dialers);
 	free(cl->urls);
 	free(cl);
 }
@@ -591,7 +569,7 @@ rpc_call_reply(rpc_call *c, nng_msg *msg)
 
 	env = pm__envelope__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
 	if (env == NULL || env->request_id != c->id) {
-		rpc_peer(msg, peer, sizeof(peer));
+		pm__rpc_peer(msg, peer, sizeof(peer));
 		if (env == NULL) {
 			pm_msg_warn("%s: malformed reply from %s (%zu bytes)",
 			    cl->urls, peer, nng_msg_len(msg));

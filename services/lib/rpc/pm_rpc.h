@@ -4,8 +4,8 @@
  * SUMMARY
  *	#include "pm_rpc.h"
  * DESCRIPTION
- *	Server: pm_rpc_server_start() listens on an nng URL (tcp://, ipc://)
- *	with a REP socket and starts nworkers threads, each owning one nng
+ *	Server: pm_rpc_server_start() listens on an nng URL (tcp://, ipc://,
+ *	or tls+tcp:// with mutual TLS: pm_rpc_tls.h) with a REP socket and starts nworkers threads, each owning one nng
  *	context: receive, unpack the Envelope (pm.Envelope, common.proto),
  *	call the handler synchronously, pack the reply envelope (same
  *	request id), send. So nworkers requests run at once and a handler
@@ -19,7 +19,8 @@
  *	(NNG_OPT_REQ_RESENDTIME = infinite, set before any context),
  *	RECVMAXSZ set, and dials every URL in the list (white space or
  *	comma separated) with NNG_FLAG_NONBLOCK, so the peer may start
- *	later. pm_rpc_call() blocks the calling thread until the reply or
+ *	later; a tls+tcp:// URL gets the internal TLS configuration, and a
+ *	peer that fails the handshake counts as no peer. pm_rpc_call() blocks the calling thread until the reply or
  *	the deadline; pm_rpc_call_async() returns at once and calls back
  *	exactly once on an nng thread (never from inside pm_rpc_call_async
  *	itself), which must not block. A timeout or a dead peer is an error

@@ -241,6 +241,7 @@ server_rpc_start(const pm_service *svc)
 	if (rpc == NULL) {
 		pm_msg_fatal("cannot serve %s = %s", svc->listen_param, url);
 	}
+	pm__server_tls_describe(svc->listen_param, url);
 	if (pm_msg_verbose) {
 		pm_msg_debug("listening on %s, %ld workers, recvmax %zu", url,
 		    workers, recvmax);
@@ -363,6 +364,8 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	/* Before post_init() opens any table. */
 	pm_table_set_pcre_match_limit((unsigned long) var_pcre_match_limit);
 	pm__server_reload_init();
+	/* Before any listener or client: tls+tcp:// needs it. */
+	pm__server_tls_init();
 
 	/* 3. Logging with the configured host name. */
 	pm_log_set_hostname(var_myhostname);

@@ -12,6 +12,8 @@
  *	2. loads main.cf, binds the common parameters (pm_common_params.h)
  *	   and the service's tables, warns about unknown names;
  *	3. starts logging as "postmesh/<name>" and logs "daemon started";
+ *	   configures internal TLS from internal_tls_* (pm_server_tls.c;
+ *	   a file that cannot be used is fatal);
  *	4. calls pre_init() (may be NULL): open tables, check config;
  *	   with .queue set, opens the process's queue store and loads the
  *	   Redis Functions (pm_server_queue.h);
@@ -36,7 +38,8 @@
  *	restrictions), reading the new values. Each changed parameter is
  *	logged: applied, or "changed; restart <service> to apply it" for
  *	one that is used only at start (listen addresses, thread counts,
- *	Redis, queue shards ...).
+ *	Redis, queue shards ...). The internal TLS files are read again at
+ *	every SIGHUP (certificate rotation), for new connections.
  */
 #ifndef PM_SERVER_H
 #define PM_SERVER_H

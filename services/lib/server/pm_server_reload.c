@@ -164,7 +164,7 @@ pm__server_reload(const pm_service *svc, const char *cfpath)
 	const char *old;
 	pm_buf applied;
 	size_t i;
-	int nchanged = 0;
+	int nchanged = 0, tls_failed;
 
 	if (pm_cfg_load(cfpath) != 0) {
 		pm_msg_error("reload: cannot read main.cf; keeping the running "
@@ -185,6 +185,7 @@ pm__server_reload(const pm_service *svc, const char *cfpath)
 		svc->reload();
 	}
 	pm__server_queue_reload(); /* Redis credentials, if this role has any */
+	tls_failed = pm__server_tls_reload() != 0;
 	looked = pm_cfg_track_end();
 
 	snap_take(&now);
@@ -196,6 +197,9 @@ pm__server_reload(const pm_service *svc, const char *cfpath)
 		}
 		nchanged++;
 		if (in_list(looked, now.name[i]) &&
+		    !(tls_failed &&
+		        in_list((char *const *) pm_common_tls_params,
+		            now.name[i])) &&
 		    (!reload_failed ||
 		        in_list((char *const *) svc->reload_params,
 		            now.name[i]))) {
