@@ -8,7 +8,8 @@ PKGS="build-essential pkg-config libnng-dev libprotobuf-c-dev
 protobuf-c-compiler libhiredis-dev libssl-dev libcurl4-openssl-dev
 libcriterion-dev redis-server redis-tools clang libclang-rt-14-dev
 openssl curl python3 python3-redis lua5.1 clang-format libevent-dev libc-ares-dev libpcre2-dev swaks
-python3-aiosmtpd postfix dnsmasq-base dovecot-lmtpd procps iproute2"
+python3-aiosmtpd postfix dnsmasq-base dovecot-lmtpd procps iproute2
+redis-sentinel"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
