@@ -57,7 +57,7 @@ BINS     := $(addprefix $(B)/bin/,$(ROLES)) $(CLIS)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(patsubst tests/unit/%.c,$(B)/test/%,$(UNIT_SRC))
 
-.PHONY: all lib bins units test unit unit-asan integration run stop bench deps lint-lua \
+.PHONY: all lib bins units test unit unit-asan integration run stop bench cluster-test deps lint-lua \
         bench-memory clean format format-check
 .SECONDARY: $(GEN_C) $(GEN_H) $(LUA_H)
 
@@ -157,6 +157,10 @@ run: bins
 
 stop:
 	@scripts/run.sh stop
+
+# The mesh under faults (issue 7): tests/cluster/run.sh, needs root.
+cluster-test: bins
+	@tests/cluster/run.sh
 
 bench: bins
 	@scripts/bench.sh

@@ -1,0 +1,356 @@
+"""cluster: Postmesh's mesh under faults (make cluster-test, issue 7).
+
+Starts the mesh of mesh.py (2 smtpd, 2 cleanup, 2 rewrite, 2 qmgr,
+3 smtp, 2 bounce; internal mutual TLS; Redis ACL; a Redis primary with
+a replica and three Sentinels; a sink), puts it under continuous load
+from several SMTP clients (Python smtplib, one Message-ID per message,
+each client on both smtpd instances in turn), and meanwhile, in turn:
+kill -9 of one instance of every role and its restart, kill -9 of the
+Redis primary and its restart, and a Sentinel failover. Load goes on
+until every fault is done and at least PM_CLUSTER_MESSAGES (10,000)
+messages got their 250. Then it waits for the queue to drain and
+prints and asserts:
+
+- every message that got a 250 reached the sink (unique Message-ID);
+- duplicates: counted, no more than the deliveries in flight at the
+  faults that may duplicate (an agent's, Redis's), and none that a
+  qmgr kill alone would explain;
+- the queue empty at the end (no message keys, nothing pending, nothing
+  deferred), and no consumer in the qmgr group but the two qmgrs;
+- the longest delay of any message (250 to the sink), below 60 s;
+- security: a Redis client without the password gets nothing; an smtp
+  agent whose certificate comes from another CA gets no job.
+
+Default settings throughout, except the Sentinels' own down-after time
+(5 s) and the sink. Output: one line per fault with its recovery time,
+then the summary.
+"""
+
+import os
+import re
+import shutil
+import signal
+import smtplib
+import sys
+import tempfile
+import threading
+import time
+
+import redis
+
+import mesh
+from mesh import Instance, Mesh, wait_for
+
+sys.path.insert(0, os.path.join(mesh.ROOT, "tests", "integration"))
+from peers import SmtpSink  # noqa: E402
+
+TARGET = int(os.environ.get("PM_CLUSTER_MESSAGES", "10000"))
+CLIENTS = int(os.environ.get("PM_CLUSTER_CLIENTS", "8"))
+MAX_DELAY = 60.0
+MSGID_RE = re.compile(rb"^Message-ID: <([^>\r\n]*)>", re.M | re.I)
+SETTLE = 4.0  # seconds of load between faults
+
+
+class Load:
+    """CLIENTS threads sending until stop(); records Message-ID -> time
+    of the 250 for every accepted message."""
+
+    def __init__(self, addrs):
+        self.addrs = addrs
+        self.accepted = {}
+        self.refused = 0
+        self.errors = 0
+        self.mu = threading.Lock()
+        self.quit = threading.Event()
+        self.threads = [threading.Thread(target=self.client, args=(i,))
+                        for i in range(CLIENTS)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.quit.set()
+        for t in self.threads:
+            t.join(120)
+
+    def count(self):
+        with self.mu:
+            return len(self.accepted)
+
+    def client(self, n):
+        seq = 0
+        while not self.quit.is_set():
+            addr = self.addrs[(n + seq) % len(self.addrs)]
+            try:
+                with smtplib.SMTP(addr, mesh.SMTP_PORT, timeout=30) as s:
+                    s.ehlo("load%d.client.test" % n)
+                    for _ in range(20):
+                        if self.quit.is_set():
+                            break
+                        seq += 1
+                        mid = "c%d.%d.%d@load.test" % (n, seq, os.getpid())
+                        body = ("From: <s@client.test>\r\n"
+                                "To: <r@relay.test>\r\n"
+                                "Subject: load %s\r\n"
+                                "Message-ID: <%s>\r\n\r\n" % (mid, mid) +
+                                "x" * 1000 + "\r\n").encode()
+                        try:
+                            s.sendmail("s@client.test", ["r@relay.test"],
+                                       body)
+                            with self.mu:
+                                self.accepted[mid] = time.time()
+                        except smtplib.SMTPResponseException:
+                            self.refused += 1
+                            s.rset()
+            except (OSError, smtplib.SMTPException):
+                self.errors += 1
+                time.sleep(0.2)
+
+
+class Cluster:
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="pmcluster-")
+        self.m = Mesh(self.tmp)
+        self.faults = []
+        self.failed = []
+        self.intruder = None
+        self.sink = None
+
+    def check(self, ok, what):
+        print("%s %s" % ("ok  " if ok else "FAIL", what), flush=True)
+        if not ok:
+            self.failed.append(what)
+
+    # ---- set-up ----
+
+    def start(self):
+        m = self.m
+        m.make_certs()
+        m.start_dns()
+        for a in mesh.REDIS:
+            m.start_redis(a)
+        wait_for(lambda: m.redis_client(mesh.REDIS[1]).info(
+            "replication")["master_link_status"] == "up", 60, "replica")
+        m.start_sentinels()
+        self.sink = SmtpSink(self.tmp, host=mesh.SINK[0], port=mesh.SINK[1],
+                             name="sink").start()
+        m.write_main_cf({
+            "redis_sentinel_servers": ", ".join(
+                "%s:%d" % (a, mesh.SENTINEL_PORT) for a in mesh.SENTINELS),
+            "redis_sentinel_master": mesh.MASTER,
+            "redis_server": "%s:6379" % mesh.REDIS[0],  # XXX until Sentinel lands
+        })
+        m.start_postmesh()
+        self.intruder = Instance("smtp", 9, m.conf, m.logdir, dict(
+            m.instance_env("smtp", "127.0.1.99", 9),
+            POSTMESH_internal_tls_cert_file=os.path.join(
+                m.certs, "foreign", "intruder.pem"),
+            POSTMESH_internal_tls_ca_file=os.path.join(
+                m.certs, "foreign", "ca.pem"))).start()
+
+    # ---- sink ----
+
+    def delivered(self):
+        """Message-ID -> list of delivery times (file mtimes)."""
+        out = {}
+        for f in self.sink.files():
+            try:
+                with open(f, "rb") as fh:
+                    mo = MSGID_RE.search(fh.read(4096))
+                t = os.path.getmtime(f)
+            except OSError:
+                continue
+            out.setdefault(mo.group(1).decode() if mo else None,
+                           []).append(t)
+        return out
+
+    def inflight(self):
+        total = 0
+        for i in self.m.inst.values():
+            if i.role == "qmgr" and i.alive():
+                try:
+                    total += i.metric("postmesh_qmgr_jobs_in_flight")
+                except OSError:
+                    pass
+        return int(total)
+
+    # ---- faults ----
+
+    def wait_flow(self, t0, base):
+        """Seconds from t0 until the sink has 50 more messages than
+        base (mail flows again)."""
+        wait_for(lambda: self.sink.count() >= base + 50, 120,
+                 "mail flowing after the fault")
+        return time.time() - t0
+
+    def kill_role(self, role):
+        inst = self.m.inst["%s-1" % role]
+        n0, fl = self.sink.count(), self.inflight()
+        t0 = time.time()
+        rc = inst.kill(signal.SIGKILL)
+        time.sleep(1.0)
+        inst.start()
+        inst.wait_ready()
+        ready = time.time() - t0
+        flow = self.wait_flow(t0, n0)
+        self.faults.append((role, fl, ready, flow))
+        print("fault: kill -9 %s (rc %s), %d jobs in flight; ready again "
+              "after %.1fs, mail flowing %.1fs after the kill"
+              % (inst.name, rc, fl, ready, flow), flush=True)
+
+    def kill_redis(self):
+        addr = self.m.primary()
+        n0, fl = self.sink.count(), self.inflight()
+        t0 = time.time()
+        self.m.redis[addr].kill(signal.SIGKILL)
+        time.sleep(2.0)
+        self.m.start_redis(addr)
+        ready = time.time() - t0
+        flow = self.wait_flow(t0, n0)
+        self.faults.append(("redis", fl, ready, flow))
+        print("fault: kill -9 redis primary %s, %d jobs in flight; loaded "
+              "again after %.1fs, mail flowing %.1fs after the kill"
+              % (addr, fl, ready, flow), flush=True)
+
+    def failover(self):
+        old = self.m.primary()
+        n0, fl = self.sink.count(), self.inflight()
+        t0 = time.time()
+        self.m.sentinel().execute_command("SENTINEL", "FAILOVER",
+                                          mesh.MASTER)
+        wait_for(lambda: self.m.primary() != old, 60, "failover")
+        switched = time.time() - t0
+        flow = self.wait_flow(t0, n0)
+        self.faults.append(("failover", fl, switched, flow))
+        print("fault: Sentinel failover %s -> %s, %d jobs in flight; "
+              "switched after %.1fs, mail flowing %.1fs after it"
+              % (old, self.m.primary(), fl, switched, flow), flush=True)
+
+    # ---- the run ----
+
+    def run(self):
+        self.start()
+        load = Load(self.m.smtpd_addrs()).start()
+        t_start = time.time()
+        try:
+            wait_for(lambda: self.sink.count() >= 200, 120, "first mail")
+            for role in ("smtpd", "cleanup", "rewrite", "qmgr", "smtp",
+                         "bounce"):
+                time.sleep(SETTLE)
+                self.kill_role(role)
+            time.sleep(SETTLE)
+            self.kill_redis()
+            time.sleep(SETTLE)
+            self.failover()
+            wait_for(lambda: load.count() >= TARGET, 1800,
+                     "%d accepted messages" % TARGET, interval=1)
+        finally:
+            load.stop()
+        t_load = time.time() - t_start
+        print("load: %d accepted in %.0fs (%.0f/s), %d refused, %d "
+              "connection errors" % (load.count(), t_load,
+                                     load.count() / t_load, load.refused,
+                                     load.errors), flush=True)
+        self.verify(load)
+
+    def drained(self):
+        r = self.m.r()
+        if any(True for _ in r.scan_iter("pm:{*}:m:*", count=1000)):
+            return False
+        for key in r.scan_iter("pm:{*}:incoming"):
+            if r.xpending(key, "qmgr")["pending"] > 0:
+                return False
+        for key in r.scan_iter("pm:{*}:deferred"):
+            if r.zcard(key) > 0:
+                return False
+        return True
+
+    def verify(self, load):
+        accepted = dict(load.accepted)
+        t0 = time.time()
+        try:
+            wait_for(lambda: self.drained() and
+                     set(accepted) <= set(self.delivered()), 300,
+                     "the queue to drain", interval=1)
+        except RuntimeError as e:
+            print(e)
+        print("drained %.1fs after the load ended" % (time.time() - t0))
+        time.sleep(5)  # late re-deliveries arrive now
+        got = self.delivered()
+        lost = [mid for mid in accepted if mid not in got]
+        dups = sum(len(v) - 1 for v in got.values())
+        bound = sum(fl for kind, fl, _r, _f in self.faults
+                    if kind in ("smtp", "redis", "failover"))
+        delays = [min(got[mid]) - t for mid, t in accepted.items()
+                  if mid in got]
+        worst = max(delays) if delays else 0.0
+        print("summary: %d accepted, %d delivered (unique), %d lost, "
+              "%d duplicates (bound %d), longest delay %.1fs"
+              % (len(accepted), len([k for k in got if k]), len(lost),
+                 dups, bound, worst), flush=True)
+        self.check(len(accepted) >= TARGET, "at least %d messages got 250"
+                   % TARGET)
+        self.check(not lost, "every accepted message delivered (lost: %s)"
+                   % lost[:5])
+        self.check(None not in got, "every sink file has a Message-ID")
+        self.check(dups <= bound, "duplicates %d <= in flight at the "
+                   "agent and Redis faults %d" % (dups, bound))
+        self.check(self.drained(), "queue empty")
+        r = self.m.r()
+        names = set()
+        for key in r.scan_iter("pm:{*}:incoming"):
+            names |= {c["name"] for c in r.xinfo_consumers(key, "qmgr")}
+        self.check(names <= {"qmgr-1", "qmgr-2"},
+                   "no dead consumers (consumers: %s)" % sorted(names))
+        self.check(worst < MAX_DELAY, "longest delay %.1fs < %.0fs"
+                   % (worst, MAX_DELAY))
+        try:
+            redis.Redis(host=self.m.primary(), port=6379,
+                        socket_timeout=5).get("pm:queue_shards")
+            anon = "answered"
+        except redis.exceptions.AuthenticationError as e:
+            anon = "refused: %s" % e
+        except redis.exceptions.ResponseError as e:
+            anon = "refused: %s" % e
+        self.check(anon.startswith("refused"), "Redis without the "
+                   "password: %s" % anon)
+        self.check("status=sent" not in self.intruder.text(),
+                   "an agent with a foreign certificate got no job")
+
+    def stop(self):
+        if self.intruder is not None:
+            self.intruder.kill(signal.SIGTERM)
+        self.m.stop()
+        if self.sink is not None:
+            self.sink.stop()
+
+
+def main():
+    c = Cluster()
+    try:
+        c.run()
+    except Exception as e:  # report, then fail
+        c.failed.append("run: %r" % e)
+        print("FAIL run: %r" % e, flush=True)
+    finally:
+        c.stop()
+    for name, text in c.m.logs().items():
+        for mark in ("ERROR: AddressSanitizer", "runtime error:", "panic: "):
+            if mark in text:
+                c.failed.append("%s: %s" % (name, mark))
+    if c.failed:
+        print("cluster-test FAILED (%d): logs kept in %s"
+              % (len(c.failed), c.tmp))
+        for f in c.failed:
+            print("  " + f)
+        return 1
+    print("cluster-test passed")
+    if not os.environ.get("PM_KEEP_TMP"):
+        shutil.rmtree(c.tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
