@@ -12,6 +12,11 @@
 # second smtp-sink: equal durability on both sides. Runs are interleaved
 # (Postmesh, Postfix, Postmesh, ...) in one script on one machine.
 #
+# Postmesh runs in several configurations side by side (MODES): one
+# instance of each role over plain tcp:// (plain) or over tls+tcp://
+# with mutual TLS (tls), and two instances of each role, every client
+# naming both (plain2, tls2; the load is split over both smtpds).
+#
 # Per run: the accept rate (messages/s until smtp-source has every 250)
 # and the end-to-end rate (messages/s from the first send until the sink
 # has received every message), the messages lost (sink count short of
@@ -19,14 +24,14 @@
 # medians and the ratio postmesh/postfix. Exit status 1 if any run lost
 # a message or left the queue non-empty.
 #
-# Environment: COUNT [20000] SIZE [5120] CONC [20] RUNS [3] WARMUP [1000]
+# Environment: COUNT [10000] MODES [plain tls plain2 tls2] SIZE [5120] CONC [20] RUNS [3] WARMUP [1000]
 #              DRAIN_TIMEOUT [60] (s without progress at the sink)
 #              PM_BIN [build/bin]  POSTFIX [auto|no]  KEEP_TMP []
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
 PATH="$PATH:/usr/sbin:/sbin"
-: "${COUNT:=20000}" "${SIZE:=5120}" "${CONC:=20}" "${RUNS:=3}" "${WARMUP:=1000}"
+: "${COUNT:=10000}" "${MODES:=plain tls plain2 tls2}" "${SIZE:=5120}" "${CONC:=20}" "${RUNS:=3}" "${WARMUP:=1000}"
 : "${DRAIN_TIMEOUT:=60}" "${PM_BIN:=$TOP/build/bin}" "${POSTFIX:=auto}"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -99,15 +104,22 @@ def sunk():
 base = sunk()
 out = open(sinkfile + ".src", "wb")
 t0 = time.monotonic()
-p = subprocess.Popen(["smtp-source", "-s", conc, "-m", str(count), "-l", size,
-                      "-f", "bench@example.com", "-t", "rcpt@example.net",
-                      "-M", "loadgen.example", "127.0.0.1:" + port],
-                     stdout=out, stderr=subprocess.STDOUT)
+# one smtp-source per smtpd port, the messages and sessions split evenly
+ports = port.split(",")
+procs = []
+for k, pt in enumerate(ports):
+    share = count // len(ports) + (k < count % len(ports))
+    sess = max(1, int(conc) // len(ports))
+    procs.append(subprocess.Popen(
+        ["smtp-source", "-s", str(sess), "-m", str(share), "-l", size,
+         "-f", "bench@example.com", "-t", "rcpt@example.net",
+         "-M", "loadgen.example", "127.0.0.1:" + pt],
+        stdout=out, stderr=subprocess.STDOUT))
 t1 = t2 = None
 last, last_t = -1, t0
 while True:
     now = time.monotonic()
-    if t1 is None and p.poll() is not None:
+    if t1 is None and all(q.poll() is not None for q in procs):
         t1 = now
     n = sunk() - base
     if n >= count:
@@ -118,7 +130,7 @@ while True:
     elif t1 is not None and now - last_t > drain:
         break
     time.sleep(0.01)
-rc = p.wait()
+rc = max(abs(q.wait()) for q in procs)
 if t1 is None:
     t1 = time.monotonic()
 time.sleep(0.5)                      # late duplicates
@@ -128,56 +140,86 @@ print("%.0f %.0f %d %d %d" % (count / (t1 - t0), e2e, n, count - n, rc))
 PYEOF
 
 # --- Postmesh -----------------------------------------------------------
-RP=$(free_port); SP=$(free_port); CP=$(free_port); WP=$(free_port)
-QP=$(free_port); BP=$(free_port); KP=$(free_port)
-mkdir -p "$T/pm/etc" "$T/pm/redis"
-cat > "$T/pm/etc/main.cf" <<CONF
+# pm_setup LABEL TLS N: a Postmesh stack of its own (Redis, sink, main.cf)
+# with N instances of every role (smtpd, cleanup, rewrite, qmgr, smtp,
+# bounce; error and discard once), internal traffic on tls+tcp:// with
+# mutual TLS when TLS=1, else tcp://. Clients name every instance
+# (<service>_service lists both); each instance has its own ports and
+# service_instance_name. Sets PM_PORTS[LABEL] (smtpd ports, comma
+# separated) and PM_REDIS[LABEL].
+declare -A PM_PORTS PM_REDIS
+CERTS=""
+pm_setup() {
+	local label=$1 tls=$2 n=$3 d="$T/$1" rp kp scheme=tcp i s url
+	local -A lp
+	mkdir -p "$d/etc" "$d/redis"
+	rp=$(free_port); kp=$(free_port)
+	if [ "$tls" = 1 ] && [ -z "$CERTS" ]; then
+		CERTS="$T/certs"
+		scripts/internal-tls-certs.sh "$CERTS" mesh >/dev/null
+	fi
+	[ "$tls" = 1 ] && scheme=tls+tcp
+	{
+		cat <<CONF
 myhostname = mta.bench.example
 mydomain = bench.example
 mydestination =
 mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:$KP
-redis_server = 127.0.0.1:$RP
-smtpd_listen = 127.0.0.1:$SP
-cleanup_listen = tcp://127.0.0.1:$CP
-cleanup_service = tcp://127.0.0.1:$CP
-rewrite_listen = tcp://127.0.0.1:$WP
-rewrite_service = tcp://127.0.0.1:$WP
-qmgr_listen = tcp://127.0.0.1:$QP
-qmgr_service = tcp://127.0.0.1:$QP
-bounce_listen = tcp://127.0.0.1:$BP
-bounce_service = tcp://127.0.0.1:$BP
+relayhost = [127.0.0.1]:$kp
+redis_server = 127.0.0.1:$rp
 queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 5s
-smtpd_metrics_listen =
-cleanup_metrics_listen =
-rewrite_metrics_listen =
-qmgr_metrics_listen =
-bounce_metrics_listen =
-smtp_metrics_listen =
-error_metrics_listen =
-discard_metrics_listen =
 CONF
-sink_start "$KP" pm
-redis-server --port "$RP" --bind 127.0.0.1 --dir "$T/pm/redis" --appendonly yes \
-	--appendfsync always --save "" --maxmemory-policy noeviction \
-	--logfile "$T/pm/redis.log" >/dev/null &
-PIDS+=($!)
-for _ in $(seq 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.05; done
-PM_SVCS=""
-for s in rewrite cleanup bounce qmgr smtp error discard smtpd; do
-	[ -x "$PM_BIN/$s" ] || continue
-	"$PM_BIN/$s" -c "$T/pm/etc" > "$T/pm/$s.log" 2>&1 &
+		if [ "$tls" = 1 ]; then
+			echo "internal_tls_ca_file = $CERTS/ca.pem"
+			echo "internal_tls_cert_file = $CERTS/mesh.pem"
+			echo "internal_tls_server_name = postmesh-internal"
+		fi
+		for s in smtpd cleanup rewrite qmgr bounce smtp error discard; do
+			echo "${s}_metrics_listen ="
+		done
+		for s in cleanup rewrite qmgr bounce; do
+			url=""
+			for i in $(seq "$n"); do
+				lp[$s$i]=$(free_port)
+				url="$url${url:+, }$scheme://127.0.0.1:${lp[$s$i]}"
+			done
+			echo "${s}_service = $url"
+		done
+	} > "$d/etc/main.cf"
+	sink_start "$kp" "$label"
+	redis-server --port "$rp" --bind 127.0.0.1 --dir "$d/redis" --appendonly yes \
+		--appendfsync always --save "" --maxmemory-policy noeviction \
+		--logfile "$d/redis.log" >/dev/null &
 	PIDS+=($!)
-	PM_SVCS="$PM_SVCS $s"
-	sleep 0.2
-done
-wait_port "$SP"
-sleep 0.5
+	for _ in $(seq 100); do redis-cli -p "$rp" ping >/dev/null 2>&1 && break; sleep 0.05; done
+	PM_REDIS[$label]=$rp
+	PM_PORTS[$label]=""
+	for s in rewrite cleanup bounce qmgr smtp error discard smtpd; do
+		[ -x "$PM_BIN/$s" ] || continue
+		for i in $(seq "$n"); do
+			case $s in error | discard) [ "$i" -gt 1 ] && continue ;; esac
+			local env=(POSTMESH_service_instance_name="$s-$i")
+			case $s in
+			cleanup | rewrite | qmgr | bounce)
+				env+=("POSTMESH_${s}_listen=$scheme://127.0.0.1:${lp[$s$i]}") ;;
+			smtpd)
+				lp[smtpd$i]=$(free_port)
+				env+=("POSTMESH_smtpd_listen=127.0.0.1:${lp[smtpd$i]}")
+				PM_PORTS[$label]="${PM_PORTS[$label]}${PM_PORTS[$label]:+,}${lp[smtpd$i]}" ;;
+			esac
+			env "${env[@]}" "$PM_BIN/$s" -c "$d/etc" > "$d/$s-$i.log" 2>&1 &
+			PIDS+=($!)
+		done
+		sleep 0.2
+	done
+	for i in $(seq "$n"); do wait_port "${lp[smtpd$i]}"; done
+	sleep 0.5
+}
 # every envelope in Redis is a message still queued
 pm_queued() {
-	redis-cli -p "$RP" --scan --pattern 'pm:{*}:m:*' 2>/dev/null | wc -l
+	redis-cli -p "${PM_REDIS[$QLABEL]}" --scan --pattern 'pm:{*}:m:*' 2>/dev/null | wc -l
 }
 
 # --- Postfix (optional) ---------------------------------------------------
@@ -252,9 +294,22 @@ pf_queued() {
 }
 
 # --- runs -----------------------------------------------------------------
+# Postmesh configurations (MODES): plain = one instance of each role over
+# tcp://, tls = the same over tls+tcp:// with mutual TLS, plain2 / tls2 =
+# two instances of each role (smtp-source split over both smtpds).
+for mode in $MODES; do
+	case $mode in
+	plain) pm_setup plain 0 1 ;;
+	tls) pm_setup tls 1 1 ;;
+	plain2) pm_setup plain2 0 2 ;;
+	tls2) pm_setup tls2 1 2 ;;
+	*) echo "bench: unknown mode $mode (plain tls plain2 tls2)" >&2; exit 2 ;;
+	esac
+done
 FAIL=0
-run() { # run LABEL SMTPD_PORT SINKNAME QUEUED_FN N -> prints a line, sets R_E2E
+run() { # run LABEL SMTPD_PORTS SINKNAME QUEUED_FN N NAME -> prints a line, sets R_E2E
 	local label=$1 port=$2 sink=$3 qfn=$4 n=$5 res acc e2e got lost rc q
+	QLABEL=$sink
 	res=$("$PY" "$T/e2e.py" "$port" "$n" "$SIZE" "$CONC" "$T/sink-$sink.out" "$DRAIN_TIMEOUT")
 	read -r acc e2e got lost rc <<< "$res"
 	q=-1
@@ -265,36 +320,44 @@ run() { # run LABEL SMTPD_PORT SINKNAME QUEUED_FN N -> prints a line, sets R_E2E
 	done
 	R_E2E=$e2e
 	if [ "$label" != warmup ]; then
-		printf '%-9s %-9s accept %6s msg/s  end-to-end %6s msg/s  at sink %6s of %s  lost %s  queue left %s\n' \
+		printf '%-6s %-9s accept %6s msg/s  end-to-end %6s msg/s  at sink %6s of %s  lost %s  queue left %s\n' \
 			"$label" "$6" "$acc" "$e2e" "$got" "$n" "$lost" "$q"
 	fi
 	if [ "$lost" -ne 0 ] || [ "$q" -ne 0 ] || [ "$rc" -ne 0 ]; then
-		echo "bench: $label: lost=$lost queue=$q smtp-source rc=$rc ($(tail -2 "$T/sink-$sink.out.src" | tr '\n' ' '))" >&2
+		echo "bench: $label $6: lost=$lost queue=$q smtp-source rc=$rc ($(tail -2 "$T/sink-$sink.out.src" | tr '\n' ' '))" >&2
 		FAIL=1
 	fi
 }
 
 echo "end-to-end benchmark: $COUNT messages x $SIZE bytes, $CONC sessions, $RUNS runs (interleaved)"
-echo "postmesh: redis appendfsync always;${PM_SVCS}${PFP:+; postfix $(postconf -dh mail_version): fsync on, stock daemons}"
+echo "postmesh ($MODES): redis appendfsync always${PFP:+; postfix $(postconf -dh mail_version): fsync on, stock daemons}"
 if [ "$WARMUP" -gt 0 ]; then
-	run warmup "$SP" pm pm_queued "$WARMUP"
-	[ -n "$PFP" ] && run warmup "$PFP" pf pf_queued "$WARMUP"
+	for mode in $MODES; do
+		run warmup "${PM_PORTS[$mode]}" "$mode" pm_queued "$WARMUP" "$mode"
+	done
+	[ -n "$PFP" ] && run warmup "$PFP" pf pf_queued "$WARMUP" postfix
 fi
-pm=() pf=()
+declare -A RES
 for i in $(seq "$RUNS"); do
-	run "run $i" "$SP" pm pm_queued "$COUNT" postmesh
-	pm+=("$R_E2E")
+	for mode in $MODES; do
+		run "run $i" "${PM_PORTS[$mode]}" "$mode" pm_queued "$COUNT" "$mode"
+		RES[$mode]="${RES[$mode]:-} $R_E2E"
+	done
 	if [ -n "$PFP" ]; then
 		run "run $i" "$PFP" pf pf_queued "$COUNT" postfix
-		pf+=("$R_E2E")
+		RES[postfix]="${RES[postfix]:-} $R_E2E"
 	fi
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-m1=$(median "${pm[@]}")
-echo "median postmesh end-to-end: $m1 msg/s"
+declare -A MED
+for k in $MODES ${PFP:+postfix}; do
+	# shellcheck disable=SC2086
+	MED[$k]=$(median ${RES[$k]})
+	printf 'median %-8s end-to-end: %s msg/s\n' "$k" "${MED[$k]}"
+done
 if [ -n "$PFP" ]; then
-	m2=$(median "${pf[@]}")
-	echo "median postfix  end-to-end: $m2 msg/s"
-	"$PY" -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('ratio postmesh/postfix: %.2f' % (a / b if b else 0))" "$m1" "$m2"
+	for k in $MODES; do
+		"$PY" -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('ratio %s/postfix: %.2f' % (sys.argv[3], a / b if b else 0))" "${MED[$k]}" "${MED[postfix]}" "$k"
+	done
 fi
 exit "$FAIL"
