@@ -195,7 +195,7 @@ class Cluster:
         inst.wait_ready()
         ready = time.time() - t0
         flow = self.wait_flow(t0, n0)
-        self.faults.append((role, fl, ready, flow))
+        self.faults.append((role, fl, ready, flow, t0))
         print("fault: kill -9 %s (rc %s), %d jobs in flight; ready again "
               "after %.1fs, mail flowing %.1fs after the kill"
               % (inst.name, rc, fl, ready, flow), flush=True)
@@ -209,7 +209,7 @@ class Cluster:
         self.m.start_redis(addr)
         ready = time.time() - t0
         flow = self.wait_flow(t0, n0)
-        self.faults.append(("redis", fl, ready, flow))
+        self.faults.append(("redis", fl, ready, flow, t0))
         print("fault: kill -9 redis primary %s, %d jobs in flight; loaded "
               "again after %.1fs, mail flowing %.1fs after the kill"
               % (addr, fl, ready, flow), flush=True)
@@ -223,7 +223,7 @@ class Cluster:
         wait_for(lambda: self.m.primary() != old, 60, "failover")
         switched = time.time() - t0
         flow = self.wait_flow(t0, n0)
-        self.faults.append(("failover", fl, switched, flow))
+        self.faults.append(("failover", fl, switched, flow, t0))
         print("fault: Sentinel failover %s -> %s, %d jobs in flight; "
               "switched after %.1fs, mail flowing %.1fs after it"
               % (old, self.m.primary(), fl, switched, flow), flush=True)
@@ -281,8 +281,26 @@ class Cluster:
         got = self.delivered()
         lost = [mid for mid in accepted if mid not in got]
         dups = sum(len(v) - 1 for v in got.values())
-        bound = sum(fl for kind, fl, _r, _f in self.faults
-                    if kind in ("smtp", "redis", "failover"))
+        # each extra delivery counts against the last fault before it
+        per_fault = [0] * len(self.faults)
+        for mid, times in got.items():
+            for t in sorted(times)[1:]:
+                k = max((i for i, f in enumerate(self.faults) if f[4] <= t),
+                        default=None)
+                if k is not None:
+                    per_fault[k] += 1
+        # a duplicate comes after its cause: the duplicates seen up to
+        # each fault may not exceed what the faults so far allow (the
+        # deliveries in flight at an agent's or Redis's fault; none for
+        # the other roles, qmgr included)
+        bound, seen = 0, 0
+        for (kind, fl, _r, _f, _t), d in zip(self.faults, per_fault):
+            bound += fl if kind in ("smtp", "redis", "failover") else 0
+            seen += d
+            print("after %s: %d duplicate(s), %d allowed so far"
+                  % (kind, d, bound))
+            self.check(seen <= bound, "duplicates up to the %s fault: %d "
+                       "<= %d" % (kind, seen, bound))
         delays = [min(got[mid]) - t for mid, t in accepted.items()
                   if mid in got]
         worst = max(delays) if delays else 0.0
