@@ -23,7 +23,11 @@ qmgr_service = tcp://qmgr.mesh.test:Q (service_resolve_interval 1s).
   and the next messages all go to the other instance;
 - an address added: dialed and used;
 - DNS down: "cannot resolve" logged once, the dialers stay, mail flows;
-  "resolves again" when it is back.
+  "resolves again" when it is back;
+- tls+tcp:// to a name: the dialer's URL holds the address, but the
+  server certificate is still checked against internal_tls_server_name:
+  with the name the certificate carries the message gets 250, with
+  another name 451 and the TLS cleanup never sees it.
 """
 
 import os
@@ -38,7 +42,7 @@ import unittest
 import urllib.request
 
 from peers import DNSMASQ, SmtpSink, dns_query, wait_for
-from pmtest import BIN, DeliveryTest, Service, free_port
+from pmtest import BIN, ROOT, DeliveryTest, Service, free_port
 
 INTERVAL = 1  # service_resolve_interval in this test, seconds
 MSGID_RE = re.compile(rb"^Message-I[Dd]: *(<[^>]*>)", re.M)
@@ -149,6 +153,8 @@ def metric(text, name, labels):
 
 
 ADDRS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+TLS_ADDR = "127.0.0.5"
+CERTS = os.path.join(ROOT, "scripts", "internal-tls-certs.sh")
 
 
 class DiscoveryTest(DeliveryTest):
@@ -170,6 +176,9 @@ class DiscoveryTest(DeliveryTest):
         cls.dns = MeshDns(workdir)
         cls.dns.set("cleanup.mesh.test", ADDRS[:2])
         cls.dns.set("qmgr.mesh.test", ADDRS[:2])
+        cls.dns.set("tls.mesh.test", [TLS_ADDR])
+        cls.certs = os.path.join(workdir, "certs")
+        subprocess.run([CERTS, cls.certs, "mesh"], check=True)
         cls.dns.start()
         cls.peers.append(cls.dns)
         cls.cport = shared_port(ADDRS)
@@ -417,6 +426,39 @@ class DiscoveryTest(DeliveryTest):
                  self.text("smtpd-dns"), timeout=10 * INTERVAL + 10,
                  what="resolves again")
         self.assertEqual(self.dialers("smtpd-dns", "smtpd", "cleanup"), 2)
+
+    def test_7_tls_name_checked_not_address(self):
+        tport = shared_port([TLS_ADDR])
+        tls = {"internal_tls_ca_file": os.path.join(self.certs, "ca.pem"),
+               "internal_tls_cert_file": os.path.join(self.certs,
+                                                      "mesh.pem")}
+        self.start_inst("cleanup-tls", "cleanup", dict(tls, **{
+            "cleanup_listen": "tls+tcp://%s:%d" % (TLS_ADDR, tport)}))
+        codes = {}
+        for name in ("postmesh-internal", "not-the-name"):
+            port = free_port()
+            self.start_inst("smtpd-" + name, "smtpd", dict(tls, **{
+                "smtpd_listen": "127.0.0.1:%d" % port,
+                "smtpd_cleanup_timeout": "5s",
+                "internal_tls_server_name": name,
+                "cleanup_service": "tls+tcp://tls.mesh.test:%d" % tport,
+            }), resolving=True)
+            body = ("From: <s@client.test>\r\nTo: <r@relay.test>\r\n"
+                    "Message-ID: <tls-%s@client.test>\r\n\r\nbody\r\n"
+                    % name)
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as c:
+                c.ehlo("client.test")
+                c.mail("s@client.test")
+                c.rcpt("r@relay.test")
+                codes[name] = c.data(body)[0]
+            self.assertIn("cleanup_service: tls+tcp://%s:%d: address added"
+                          % (TLS_ADDR, tport),
+                          self.text("smtpd-" + name))
+        self.assertEqual(codes["postmesh-internal"], 250, codes)
+        self.assertEqual(codes["not-the-name"], 451, codes)
+        log = self.text("cleanup-tls")
+        self.assertIn("message-id=<tls-postmesh-internal@client.test>", log)
+        self.assertNotIn("message-id=<tls-not-the-name@client.test>", log)
 
 
 if __name__ == "__main__":

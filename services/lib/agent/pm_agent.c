@@ -58,11 +58,9 @@
 #define AGENT_WARN_EVERY_MS 60000
 
 typedef struct agent_fetcher {
-	pthread_t tid;
-	int idx;
-	char *url;
+	int idx;         /* its slot in pm_agent_peers */
+	const char *url; /* the peer's, while the fetcher runs */
 	pm_rpc_client *cl;
-	int started;
 	/* the outstanding fetch (under ag.mu) */
 	int busy;
 	int err;
@@ -73,8 +71,7 @@ typedef struct agent_fetcher {
 static struct {
 	const pm_agent *a;
 	int slots;
-	int nq;
-	agent_fetcher *f;
+	agent_fetcher *f; /* AGENT_QMGR_MAX, by peer slot */
 	pthread_t *w;
 	int nw;
 	pthread_mutex_t mu;
@@ -408,7 +405,7 @@ agent_fetcher_thread(void *arg)
 	pthread_mutex_lock(&ag.mu);
 	memset(f, 0, sizeof(*f));
 	f->idx = slot;
-	f->url = (char *) pm__agent_peer_url(slot);
+	f->url = pm__agent_peer_url(slot);
 	f->cl = pm__agent_peer_client(slot);
 	pthread_mutex_unlock(&ag.mu);
 	agent_fetcher_main(f);
