@@ -3,7 +3,8 @@
  *	pm_agent - the pull loop shared by every delivery agent
  * DESCRIPTION
  *	See pm_agent.h. Threads:
- *	- one fetcher per qmgr URL in qmgr_service, each with its own
+ *	- one fetcher per qmgr address (pm_agent_peers.c: qmgr_service's
+ *	  names are followed as they resolve), each with its own
  *	  pm_rpc client (the outcome of a job goes back to the qmgr that
  *	  gave it). A fetcher waits until a slot is free, then keeps one
  *	  FetchRequest outstanding (asynchronous, so a stop does not wait
@@ -46,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pm_agent_peers.h"
 #include "pm_agent_priv.h"
 #include "pm_server_queue.h"
 #include "pm_common_params.h"
@@ -56,11 +58,9 @@
 #define AGENT_WARN_EVERY_MS 60000
 
 typedef struct agent_fetcher {
-	pthread_t tid;
-	int idx;
-	char *url;
+	int idx;         /* its slot in pm_agent_peers */
+	const char *url; /* the peer's, while the fetcher runs */
 	pm_rpc_client *cl;
-	int started;
 	/* the outstanding fetch (under ag.mu) */
 	int busy;
 	int err;
@@ -71,8 +71,7 @@ typedef struct agent_fetcher {
 static struct {
 	const pm_agent *a;
 	int slots;
-	int nq;
-	agent_fetcher *f;
+	agent_fetcher *f; /* AGENT_QMGR_MAX, by peer slot */
 	pthread_t *w;
 	int nw;
 	pthread_mutex_t mu;
@@ -171,7 +170,7 @@ wait_ms_locked(pthread_cond_t *cv, long ms)
 static void
 agent_report(agent_job *aj, pm_buf *done)
 {
-	pm_rpc_client *cl = ag.f[aj->qmgr].cl;
+	pm_rpc_client *cl = pm__agent_peer_client(aj->qmgr);
 	int tries, rc = PM_EINVAL;
 
 	if (cl == NULL) {
@@ -194,7 +193,8 @@ agent_report(agent_job *aj, pm_buf *done)
 		pm_msg_warn("%s: cannot report job %s to qmgr %s: %s (the "
 		            "recipient statuses are in the queue)",
 		    *aj->job.queue_id ? aj->job.queue_id : "NOQUEUE",
-		    aj->job.job_id, ag.f[aj->qmgr].url, pm_strerror(rc));
+		    aj->job.job_id, pm__agent_peer_url(aj->qmgr),
+		    pm_strerror(rc));
 	}
 }
 
@@ -330,7 +330,7 @@ agent_fetcher_main(void *arg)
 	req.transports = ag.a->transports;
 	req.wait_ms = (unsigned) (ag.fetch_wait * 1000);
 	pthread_mutex_lock(&ag.mu);
-	while (!ag.stopping) {
+	while (!ag.stopping && !pm__agent_peer_gone(f->idx)) {
 		free_slots = ag.slots - ag.running - ag.queued;
 		if (free_slots <= 0) {
 			pthread_cond_wait(&ag.cv_space, &ag.mu);
@@ -395,31 +395,42 @@ agent_params(void)
 	    var_myhostname ? var_myhostname : "localhost", (long) getpid());
 }
 
+/* A fetcher thread of slot arg (pm_agent_peers starts and joins it). */
+static void *
+agent_fetcher_thread(void *arg)
+{
+	int slot = (int) (intptr_t) arg;
+	agent_fetcher *f = &ag.f[slot];
+
+	pthread_mutex_lock(&ag.mu);
+	memset(f, 0, sizeof(*f));
+	f->idx = slot;
+	f->url = pm__agent_peer_url(slot);
+	f->cl = pm__agent_peer_client(slot);
+	pthread_mutex_unlock(&ag.mu);
+	agent_fetcher_main(f);
+	pm__agent_peer_exited(slot);
+	return (NULL);
+}
+
+static void
+agent_wake(void)
+{
+	pthread_mutex_lock(&ag.mu);
+	pthread_cond_broadcast(&ag.cv_space);
+	pthread_mutex_unlock(&ag.mu);
+}
+
 static void
 agent_clients(void)
 {
 	char *v = pm_cfg_get(VAR_QMGR_SERVICE);
-	char **urls;
-	size_t n = 0, i;
 
-	urls = pm_cfg_list(v != NULL ? v : DEF_QMGR_SERVICE, &n);
+	ag.f = pm_calloc(AGENT_QMGR_MAX, sizeof(*ag.f));
+	pm__agent_peers_start(VAR_QMGR_SERVICE,
+	    v != NULL ? v : DEF_QMGR_SERVICE, AGENT_FETCH_RECVMAX,
+	    agent_fetcher_thread, agent_wake);
 	free(v);
-	if (n == 0) {
-		pm_msg_fatal("%s is empty", VAR_QMGR_SERVICE);
-	}
-	ag.nq = (int) n;
-	ag.f = pm_calloc(n, sizeof(*ag.f));
-	for (i = 0; i < n; i++) {
-		ag.f[i].idx = (int) i;
-		ag.f[i].url = pm_strdup(urls[i]);
-		ag.f[i].cl = pm_rpc_client_new(urls[i], AGENT_FETCH_RECVMAX);
-		if (ag.f[i].cl == NULL) {
-			pm_msg_fatal("cannot use %s = %s", VAR_QMGR_SERVICE,
-			    urls[i]);
-		}
-		pm_rpc_client_set_sendmax(ag.f[i].cl, PM_RPC_CONTROL_MAX);
-	}
-	pm_cfg_list_free(urls);
 }
 
 /* Wait until no worker is left, at most grace seconds; 1 if none is. */
@@ -470,7 +481,6 @@ pm_agent_run(const pm_agent *a)
 	ag.a = a;
 	agent_params();
 	pm__agent_metrics_init(&ag.m, a->name);
-	agent_clients();
 	pm_server_on_stop(agent_on_stop, NULL);
 
 	ag.w = pm_calloc((size_t) ag.slots, sizeof(*ag.w));
@@ -483,15 +493,9 @@ pm_agent_run(const pm_agent *a)
 		}
 		ag.nw++;
 	}
-	for (i = 0; i < ag.nq; i++) {
-		if (pthread_create(&ag.f[i].tid, NULL, agent_fetcher_main,
-		        &ag.f[i]) != 0) {
-			pm_msg_fatal("cannot create fetch thread");
-		}
-		ag.f[i].started = 1;
-	}
+	agent_clients(); /* starts a fetcher per qmgr address */
 	pm_msg_info("%s: %d delivery slots, fetching from %d qmgr(s)", a->name,
-	    ag.slots, ag.nq);
+	    ag.slots, pm__agent_peer_count());
 
 	pthread_mutex_lock(&ag.mu);
 	while (!ag.stopping) {
@@ -499,11 +503,7 @@ pm_agent_run(const pm_agent *a)
 	}
 	pthread_mutex_unlock(&ag.mu);
 
-	for (i = 0; i < ag.nq; i++) {
-		if (ag.f[i].started) {
-			pthread_join(ag.f[i].tid, NULL);
-		}
-	}
+	pm__agent_peers_stop(); /* joins the fetchers */
 	all_done = agent_wait_workers(ag.stop_grace);
 	qs = pm_server_qstore_open();
 	agent_hand_back_queue(qs);
@@ -516,16 +516,9 @@ pm_agent_run(const pm_agent *a)
 		pthread_join(ag.w[i], NULL);
 	}
 	free(ag.w);
-	for (i = 0; i < ag.nq; i++) {
-		/* fails a fetch still in flight; its callback runs first */
-		pm_rpc_client_free(ag.f[i].cl);
-		ag.f[i].cl = NULL;
-	}
+	pm__agent_peers_free(); /* fails a fetch still in flight */
 	/* jobs a late fetch reply brought after the hand-back */
 	agent_hand_back_queue(NULL);
-	for (i = 0; i < ag.nq; i++) {
-		free(ag.f[i].url);
-	}
 	free(ag.f);
 	pm_qstore_close(qs);
 	return (0);

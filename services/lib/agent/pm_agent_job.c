@@ -42,6 +42,7 @@
 
 #include "pm_dsn.h"
 #include "pm_log_dlv.h"
+#include "pm_agent_peers.h"
 #include "pm_agent_priv.h"
 #include "pm_log.h"
 
@@ -59,6 +60,7 @@ pm__agent_job_new(const pm_qmgr_fetched *f, size_t i, const pm_agent *a,
 		return (NULL);
 	}
 	aj->qmgr = qmgr;
+	pm__agent_peer_hold(qmgr); /* its report goes to that qmgr */
 	return (aj);
 }
 
@@ -69,6 +71,7 @@ pm__agent_job_free(agent_job *aj)
 		return;
 	}
 	pm_qmgr_job_clear(&aj->job);
+	pm__agent_peer_release(aj->qmgr);
 	free(aj);
 }
 

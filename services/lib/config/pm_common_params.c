@@ -26,6 +26,7 @@ long var_message_size_limit;
 char *var_cleanup_service;
 char *var_rewrite_service;
 long var_ipc_timeout;
+long var_service_resolve_interval;
 char *var_dns_server;
 long var_pcre_match_limit;
 char *var_int_tls_ca_file;
@@ -76,6 +77,8 @@ static const pm_cfg_int common_ints[] = {
 static const pm_cfg_time common_times[] = {
 	{ VAR_REDIS_TIMEOUT, "10s", &var_redis_timeout, 's', 1, 3600 },
 	{ VAR_IPC_TIMEOUT, "3600s", &var_ipc_timeout, 's', 1, 86400 },
+	{ VAR_SERVICE_RESOLVE_INTERVAL, "5s", &var_service_resolve_interval,
+	    's', 1, 3600 },
 	{ 0 },
 };
 

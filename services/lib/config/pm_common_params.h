@@ -34,7 +34,10 @@
 #define VAR_CLEANUP_SERVICE "cleanup_service" /* nng URL(s) */
 #define VAR_REWRITE_SERVICE "rewrite_service"
 #define VAR_IPC_TIMEOUT "ipc_timeout" /* time */
-#define VAR_DNS_SERVER "dns_server"   /* host[:port] list, "" = resolv.conf */
+/* Postmesh: host names in *_service lists are looked up again this often
+ * (pm_rpc_disco.h). */
+#define VAR_SERVICE_RESOLVE_INTERVAL "service_resolve_interval"
+#define VAR_DNS_SERVER "dns_server" /* host[:port] list, "" = resolv.conf */
 #define VAR_PCRE_MATCH_LIMIT \
 	"pcre_match_limit" /* pcre: tables, see pm_table.h */
 /* Internal mutual TLS for tls+tcp:// service URLs (pm_rpc_tls.h). */
@@ -62,6 +65,7 @@ extern long var_message_size_limit;
 extern char *var_cleanup_service;
 extern char *var_rewrite_service;
 extern long var_ipc_timeout;
+extern long var_service_resolve_interval;
 extern char *var_dns_server;
 extern long var_pcre_match_limit;
 extern char *var_int_tls_ca_file;

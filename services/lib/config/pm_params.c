@@ -63,6 +63,8 @@ const pm_param_default pm_param_defaults[] = {
 	{ "rewrite_service", "tcp://127.0.0.1:10010" },
 	{ "rewrite_listen", "tcp://127.0.0.1:10010" },
 	{ "ipc_timeout", "3600s" },
+	/* how often a host name in a *_service list is looked up again */
+	{ "service_resolve_interval", "5s" },
 	{ "dns_server", "" },
 	{ "smtpd_listen", "127.0.0.1:2525" },
 	{ "smtpd_metrics_listen", "http://127.0.0.1:9125" },

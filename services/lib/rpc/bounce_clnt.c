@@ -59,7 +59,8 @@ pm_bounce_clnt_new(const char *urls, int timeout_ms)
 	pm_bounce_clnt *c;
 	pm_rpc_client *rpc;
 
-	if ((rpc = pm_rpc_client_new(urls, PM_RPC_CONTROL_MAX)) == NULL) {
+	if ((rpc = pm_rpc_client_open("bounce", urls, PM_RPC_CONTROL_MAX)) ==
+	    NULL) {
 		return (NULL);
 	}
 	pm_rpc_client_set_sendmax(rpc, PM_RPC_CONTROL_MAX);

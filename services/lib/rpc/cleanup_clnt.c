@@ -59,7 +59,8 @@ pm_cleanup_clnt_new(const char *urls, size_t max_content, int timeout_ms)
 	pm_cleanup_clnt *c;
 	pm_rpc_client *rpc;
 
-	if ((rpc = pm_rpc_client_new(urls, PM_RPC_CONTROL_MAX)) == NULL) {
+	if ((rpc = pm_rpc_client_open("cleanup", urls, PM_RPC_CONTROL_MAX)) ==
+	    NULL) {
 		return (NULL);
 	}
 	c = pm_calloc(1, sizeof(*c));

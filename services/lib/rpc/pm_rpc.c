@@ -19,7 +19,9 @@
  *	the list of endpoints a new TLS configuration goes to).
  *
  *	Client: one REQ socket with resend off and RECVMAXSZ set, dialed
- *	without blocking to every URL in the list. A call takes a "call"
+ *	without blocking to every address of the list: pm_rpc_dialers.c
+ *	keeps one dialer per address a name resolves to, following the
+ *	name (pm_rpc_disco.c). A call takes a "call"
  *	object (nng_ctx + nng_aio with callback) from a per-client free list
  *	or makes a new one; the callback drives send, then receive, unpacks
  *	the reply, calls the user's callback once, and puts the object back.
@@ -44,6 +46,7 @@
  */
 #include "pm_rpc.h"
 #include "pm_log.h"
+#include "pm_rpc_dialers.h"
 #include "pm_rpc_priv.h"
 
 #include "common.pb-c.h"
@@ -405,9 +408,8 @@ typedef struct rpc_call {
 
 struct pm_rpc_client {
 	nng_socket sock;
-	nng_dialer *dialers; /* one per URL */
-	int ndialers;
-	char *urls; /* for logs */
+	pm__rpc_dialers *dl; /* one dialer per address */
+	char *urls;          /* for logs */
 	size_t recvmax;
 	size_t sendmax; /* 0 = no local check */
 	atomic_int npipes;
@@ -426,9 +428,10 @@ rpc_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	pm_rpc_client *cl = arg;
 
-	(void) p;
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		atomic_fetch_add(&cl->npipes, 1);
+		pm__rpc_dialers_pipe(__atomic_load_n(&cl->dl, __ATOMIC_ACQUIRE),
+		    p);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&cl->npipes, 1);
 	}
@@ -437,9 +440,15 @@ rpc_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 pm_rpc_client *
 pm_rpc_client_new(const char *urls, size_t recvmax)
 {
+	return (pm_rpc_client_open("rpc", urls, recvmax));
+}
+
+pm_rpc_client *
+pm_rpc_client_open(const char *service, const char *urls, size_t recvmax)
+{
 	pm_rpc_client *cl;
-	char *list, *url, *save = NULL;
-	int rv, ndial = 0;
+	pm__rpc_dialers *dl;
+	int rv;
 
 	if (urls == NULL) {
 		urls = "";
@@ -477,22 +486,10 @@ pm_rpc_client_new(const char *urls, size_t recvmax)
 		    nng_strerror(rv));
 		goto fail;
 	}
-	list = pm_strdup(urls);
-	for (url = strtok_r(list, " \t\r\n,", &save); url != NULL;
-	     url = strtok_r(NULL, " \t\r\n,", &save)) {
-		cl->dialers = pm_realloc(cl->dialers,
-		    (size_t) (ndial + 1) * sizeof(*cl->dialers));
-		if (pm__rpc_dial(cl->sock, url, &cl->dialers[ndial]) != 0) {
-			free(list);
-			goto fail; /* logged */
-		}
-		cl->ndialers = ++ndial;
+	if ((dl = pm__rpc_dialers_new(cl->sock, service, urls)) == NULL) {
+		goto fail; /* logged */
 	}
-	free(list);
-	if (ndial == 0) {
-		pm_msg_error("rpc client: no service address given");
-		goto fail;
-	}
+	__atomic_store_n(&cl->dl, dl, __ATOMIC_RELEASE);
 	return (cl);
 
 fail:
@@ -510,7 +507,6 @@ void
 pm_rpc_client_free(pm_rpc_client *cl)
 {
 	rpc_call *c, *next;
-	int i;
 
 	if (cl == NULL) {
 		return;
@@ -518,9 +514,7 @@ pm_rpc_client_free(pm_rpc_client *cl)
 	pthread_mutex_lock(&cl->mu);
 	cl->closing = 1;
 	pthread_mutex_unlock(&cl->mu);
-	for (i = 0; i < cl->ndialers; i++) {
-		pm__rpc_tls_forget(0, nng_dialer_id(cl->dialers[i]));
-	}
+	pm__rpc_dialers_free(cl->dl); /* closes the dialers */
 	/* Fails every call in flight with NNG_ECLOSED, via its callback. */
 	nng_close(cl->sock);
 	pthread_mutex_lock(&cl->mu);
@@ -535,7 +529,6 @@ pm_rpc_client_free(pm_rpc_client *cl)
 	}
 	pthread_cond_destroy(&cl->cv);
 	pthread_mutex_destroy(&cl->mu);
-	free(cl->dialers);
 	free(cl->urls);
 	free(cl);
 }

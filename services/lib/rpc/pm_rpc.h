@@ -17,9 +17,10 @@
  *
  *	Client: pm_rpc_client_new() opens a REQ socket with resend off
  *	(NNG_OPT_REQ_RESENDTIME = infinite, set before any context),
- *	RECVMAXSZ set, and dials every URL in the list (white space or
- *	comma separated) with NNG_FLAG_NONBLOCK, so the peer may start
- *	later; a tls+tcp:// URL gets the internal TLS configuration, and a
+ *	RECVMAXSZ set, and dials every address of the URL list (white
+ *	space or comma separated; a host name stands for every address it
+ *	resolves to, followed as it changes: pm_rpc_disco.h) with
+ *	NNG_FLAG_NONBLOCK, so the peer may start later; a tls+tcp:// URL gets the internal TLS configuration, and a
  *	peer that fails the handshake counts as no peer. pm_rpc_call() blocks the calling thread until the reply or
  *	the deadline; pm_rpc_call_async() returns at once and calls back
  *	exactly once on an nng thread (never from inside pm_rpc_call_async
@@ -68,6 +69,17 @@ void pm_rpc_server_stop(pm_rpc_server *srv);
 typedef struct pm_rpc_client pm_rpc_client;
 
 pm_rpc_client *pm_rpc_client_new(const char *urls, size_t recvmax);
+/*
+ * The same for the clients of a named service ("cleanup"): its metrics
+ * carry service="cleanup" and its logs name cleanup_service. A host
+ * name in urls is resolved again every service_resolve_interval, with
+ * one dialer per address (pm_rpc_disco.h). pm_rpc_client_new() is
+ * pm_rpc_client_open("rpc", ...).
+ */
+pm_rpc_client *pm_rpc_client_open(const char *service, const char *urls,
+    size_t recvmax);
+/* Role name in metric names (postmesh_<role>_service_dialers). */
+void pm_rpc_set_role(const char *role);
 void pm_rpc_client_free(pm_rpc_client *cl);
 /*
  * Refuse locally with PM_ETOOBIG a request whose envelope would exceed

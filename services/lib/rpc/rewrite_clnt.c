@@ -123,7 +123,8 @@ pm_rewrite_clnt_new(const char *urls, int timeout_ms)
 {
 	pm_rewrite_clnt *c = pm_calloc(1, sizeof(*c));
 
-	if ((c->rpc = pm_rpc_client_new(urls, PM_RPC_CONTROL_MAX)) == NULL) {
+	if ((c->rpc = pm_rpc_client_open("rewrite", urls,
+	         PM_RPC_CONTROL_MAX)) == NULL) {
 		free(c);
 		return (NULL);
 	}

@@ -39,6 +39,8 @@
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_metrics.h"
+#include "pm_rpc.h"
+#include "pm_rpc_disco.h"
 #include "pm_table.h"
 
 #include <getopt.h>
@@ -366,6 +368,9 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	pm__server_reload_init();
 	/* Before any listener or client: tls+tcp:// needs it. */
 	pm__server_tls_init();
+	/* Before any client: metric names and the lookup interval. */
+	pm_rpc_set_role(svc->name);
+	pm_disco_set_interval(var_service_resolve_interval);
 
 	/* 3. Logging with the configured host name. */
 	pm_log_set_hostname(var_myhostname);
