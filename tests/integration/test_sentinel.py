@@ -252,13 +252,17 @@ class SentinelFailoverTest(unittest.TestCase):
         return "\n".join("---- %s ----\n%s" % (k, s.text()[-n:])
                          for k, s in self.stack.svcs.items())
 
-    def delivered_ids(self):
-        ids = []
+    def delivered(self):
+        """[(Message-ID, time the sink wrote it)] of every delivery."""
+        out = []
         for m in self.sink.messages():
             mid = m.header("Message-ID")
             if mid:
-                ids.append(mid.strip())
-        return ids
+                out.append((mid.strip(), os.path.getmtime(m.path)))
+        return out
+
+    def delivered_ids(self):
+        return [d[0] for d in self.delivered()]
 
     def test_failover_under_load(self):
         primary = self.stack.redis
@@ -296,20 +300,30 @@ class SentinelFailoverTest(unittest.TestCase):
             if set(accepted) <= got:
                 break
             time.sleep(0.5)
-        delivered = self.delivered_ids()
+        deliveries = self.delivered()
+        delivered = [d[0] for d in deliveries]
         missing = set(accepted) - set(delivered)
         dups = len(delivered) - len(set(delivered))
+        first_at = {}
+        for mid, t in deliveries:
+            first_at[mid] = min(t, first_at.get(mid, t))
+        ends = {a[3]: a[1] for a in load.accepted()}
+        delays = [first_at[m] - ends[m] for m in ends if m in first_at]
+        longest = max(delays) if delays else 0.0
         print("\nsentinel failover: %d accepted (%d before the kill), %d "
               "refused or failed attempts, %d delivered, %d duplicates; "
               "new primary %s:%s elected %.1fs after the kill; first 250 "
-              "%.1fs after the kill"
+              "%.1fs after the kill; longest delay from 250 to the sink "
+              "%.1fs (qmgr_lease_time %ds)"
               % (len(accepted), sum(1 for a in load.accepted()
                                     if a[1] < killed),
                  len(refused), len(delivered), dups, new[0], new[1],
-                 elected - killed, first_ok - killed))
+                 elected - killed, first_ok - killed, longest, LEASE))
         self.assertNotEqual(new, old)
         self.assertEqual(missing, set(), "%d accepted messages never "
                          "delivered\n%s" % (len(missing), self.logs()))
+        self.assertLess(longest, 60.0, "a message took %.1fs to the sink"
+                        % longest)
         self.assertLess(first_ok - killed, FLOW_BOUND,
                         "mail flowed again %.1fs after the kill, want < %.0fs"
                         % (first_ok - killed, FLOW_BOUND))
