@@ -36,7 +36,7 @@
  *	control characters, a port in 1..65535) before it is used, and
  *	then verified with ROLE on the server itself. The sentinel password
  *	is never logged; copies made here are wiped before they are freed.
- *	Sentinels are trusted like Redis (see docs/security.md): a
+ *	Sentinels are trusted like Redis (docs/operations.md): a
  *	sentinel that lies can point the services at any server that
  *	accepts their credentials.
  */
