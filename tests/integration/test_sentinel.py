@@ -327,6 +327,11 @@ class SentinelFailoverTest(unittest.TestCase):
         self.assertLess(first_ok - killed, FLOW_BOUND,
                         "mail flowed again %.1fs after the kill, want < %.0fs"
                         % (first_ok - killed, FLOW_BOUND))
+        # cleanup's lookups: its first connections and the reconnections
+        m = [ln for ln in self.stack.metrics("cleanup").splitlines()
+             if ln.startswith("postmesh_redis_sentinel_lookups_total"
+                              "{result=\"master\"}")]
+        self.assertTrue(m and int(m[0].split()[-1]) >= 2, m)
         # the roles that keep a connection followed the failover
         for role in ("cleanup", "qmgr", "smtp"):
             self.assertTrue(

@@ -18,6 +18,7 @@
  *	Test code only.
  */
 #include "pm_log.h"
+#include "pm_metrics.h"
 #include "pm_qstore.h"
 #include "pm_util.h"
 #include "redis_helper.h"
@@ -99,6 +100,18 @@ sen_stop(sen_proc *s)
 	}
 }
 
+/* postmesh_redis_sentinel_lookups_total{result="<result>"} */
+static int64_t
+lookups(const char *result)
+{
+	char labels[64];
+
+	snprintf(labels, sizeof(labels), "result=\"%s\"", result);
+	return (
+	    pm_metric_value(pm_metric_counter("redis_sentinel_lookups_total",
+	        "Redis Sentinel master lookups, by result", labels)));
+}
+
 static void
 setup(void)
 {
@@ -175,6 +188,9 @@ Test(sentinel, none_reachable)
 	cr_expect_eq(rc, PM_EREDIS, "got %d", rc);
 	cr_expect(strstr(why, "no sentinel named the Redis master m") != NULL,
 	    "why: %s", why);
+	/* one at pm_qstore_open, one at the call */
+	cr_expect_eq(lookups("no_answer"), 2, "no_answer: got %lld",
+	    (long long) lookups("no_answer"));
 	pm_qstore_close(qs);
 }
 
@@ -209,12 +225,17 @@ Test(sentinel, stale_answer_refused)
 	cr_expect_eq(rc, PM_EREDIS, "a replica was used: got %d (%s)", rc, why);
 	cr_expect(strstr(why, "is not the master (ROLE: slave)") != NULL,
 	    "why: %s", why);
+	/* one at pm_qstore_open, one at the call */
+	cr_expect_eq(lookups("not_master"), 2, "not_master: got %lld",
+	    (long long) lookups("not_master"));
 	/* the other sentinel names the master: used at the next call */
 	snprintf(list, sizeof(list), "127.0.0.1:%d", s1.port);
 	cr_assert_eq(pm_qstore_set_sentinels(list, "m", NULL, 1000), 0);
 	rc = pm_qstore_durable(qs, "none", 0, why, sizeof(why));
 	cr_expect_eq(rc, 0, "got %d (%s)", rc, why);
 	cr_expect_eq(pm_qstore_load_functions(qs), 0);
+	cr_expect_eq(lookups("master"), 1, "master: got %lld",
+	    (long long) lookups("master"));
 	pm_qstore_close(qs);
 }
 
@@ -243,5 +264,9 @@ Test(sentinel, readonly_asks_again)
 	rc = pm_qstore_load_functions(qs);
 	cr_expect_eq(rc, 0, "after -READONLY the connection was kept: got %d",
 	    rc);
+	cr_expect_eq(lookups("readonly"), 1, "readonly: got %lld",
+	    (long long) lookups("readonly"));
+	cr_expect_eq(lookups("master"), 2, "master: got %lld",
+	    (long long) lookups("master"));
 	pm_qstore_close(qs);
 }

@@ -26,7 +26,10 @@
  *
  *	The settings are process-wide (pm_server_queue.c sets them from
  *	the parameters when the first store is opened) and copied at every
- *	lookup under a mutex.
+ *	lookup under a mutex. postmesh_redis_sentinel_lookups_total counts
+ *	lookups by result: master (found and used), no_answer (no sentinel
+ *	named one), not_master (ROLE refused the answer) and readonly
+ *	(a -READONLY reply made a connection stale).
  * LIMITS
  *	PM_QS_SENTINELS_MAX sentinels; each is given redis_sentinel_timeout
  *	to connect and answer, so one lookup takes at most that times the
@@ -42,6 +45,7 @@
  */
 #include "pm_qstore_priv.h"
 #include "pm_log.h"
+#include "pm_metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -62,6 +66,33 @@ static size_t sen_first; /* under sen_mu: the one that answered last */
 static char *sen_master; /* under sen_mu */
 static char *sen_pass;   /* under sen_mu; NULL: no AUTH */
 static int sen_timeout_ms = 1000;
+
+/* postmesh_redis_sentinel_lookups_total{result=...}, set with the list */
+static pm_metric *sen_m_master;    /* a master found and used */
+static pm_metric *sen_m_noanswer;  /* no sentinel named one */
+static pm_metric *sen_m_notmaster; /* named, but ROLE said otherwise */
+static pm_metric *sen_m_readonly;  /* -READONLY on an open connection */
+
+static void
+sen_metrics(void)
+{
+	static const char *name = "redis_sentinel_lookups_total";
+	static const char *help = "Redis Sentinel master lookups, by result";
+
+	sen_m_master = pm_metric_counter(name, help, "result=\"master\"");
+	sen_m_noanswer = pm_metric_counter(name, help, "result=\"no_answer\"");
+	sen_m_notmaster =
+	    pm_metric_counter(name, help, "result=\"not_master\"");
+	sen_m_readonly = pm_metric_counter(name, help, "result=\"readonly\"");
+}
+
+static void
+sen_count(pm_metric *m)
+{
+	if (m != NULL) {
+		pm_metric_inc(m);
+	}
+}
 
 static char *
 sen_wipe(char *s)
@@ -145,6 +176,7 @@ pm_qstore_set_sentinels(const char *servers, const char *master,
 		sen_free_list(v, n);
 		return (PM_EINVAL);
 	}
+	sen_metrics(); /* registered once: the same metrics again */
 	pthread_mutex_lock(&sen_mu);
 	sen_free_list(sen_v, sen_n);
 	sen_v = v;
@@ -310,6 +342,7 @@ pm__qs_sentinel_connect(pm_qstore *qs, struct timeval tv)
 	int port;
 
 	if (sen_lookup(qs, host, sizeof(host), &port) < 0) {
+		sen_count(sen_m_noanswer);
 		if (!qs->down) {
 			pm_msg_warn("%s", qs->conn_err);
 		}
@@ -341,6 +374,7 @@ pm__qs_sentinel_role(pm_qstore *qs, redisContext *c)
 	ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
 	    r->element[0]->type == REDIS_REPLY_STRING &&
 	    strcmp(r->element[0]->str, "master") == 0;
+	sen_count(ok ? sen_m_master : sen_m_notmaster);
 	if (!ok) {
 		(void) snprintf(qs->conn_err, sizeof(qs->conn_err),
 		    "Redis at %s, named by the sentinels, is not the master "
@@ -374,6 +408,9 @@ pm__qs_note_reply(pm_qstore *qs, const redisReply *r)
 {
 	/* "-READONLY You can't write against a read only replica." */
 	if (pm__qs_is_err(r, "READONLY")) {
+		if (!qs->stale && pm__qs_sentinel_on()) {
+			sen_count(sen_m_readonly);
+		}
 		qs->stale = 1;
 	}
 }
