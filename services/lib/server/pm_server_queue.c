@@ -63,7 +63,8 @@ server_auth_load(const char *when)
 	pm_qstore_set_auth(var_redis_user, pass);
 	pass = pm_secret_free(pass);
 	pm_msg_info("%sRedis at %s: user %s, password from %s", when,
-	    var_redis_server, *var_redis_user ? var_redis_user : "default",
+	    *var_redis_sen_servers ? var_redis_sen_master : var_redis_server,
+	    *var_redis_user ? var_redis_user : "default",
 	    var_redis_password_file);
 	return (0);
 }
@@ -183,12 +184,12 @@ pm__server_queue_start(void)
 	pthread_mutex_lock(&queue_mu);
 	queue_qs = qs;
 	err = pm_qstore_load_functions(queue_qs);
-	pthread_mutex_unlock(&queue_mu);
-	if (err != 0) {
+	if (err != 0) { /* the server name may change: under queue_mu */
 		pm_msg_warn("cannot load the queue functions into Redis at %s:"
 		            " %s; will retry",
-		    var_redis_server, pm_strerror(err));
+		    pm_qstore_server(qs), pm_strerror(err));
 	}
+	pthread_mutex_unlock(&queue_mu);
 }
 
 int
