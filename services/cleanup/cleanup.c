@@ -60,6 +60,7 @@ long var_body_check_len;
 long var_virt_recur_limit;
 long var_virt_expan_limit;
 long var_queue_min_replicas;
+long var_queue_replica_tmout;
 long var_cleanup_rwr_tmout;
 int var_always_add_hdrs;
 int var_enable_orcp;
@@ -236,6 +237,7 @@ cleanup_metrics_init(void)
 }
 
 static size_t cleanup_recvmax(void);
+static int cleanup_wait_ms(void);
 
 static int
 cleanup_pre_init(void)
@@ -256,6 +258,13 @@ cleanup_pre_init(void)
 	    strcmp(var_queue_durability, "none") != 0) {
 		pm_msg_fatal("bad %s value: %s (want fsync, replica or none)",
 		    VAR_QUEUE_DURABILITY, var_queue_durability);
+	}
+	if (strcmp(var_queue_durability, "replica") == 0 &&
+	    var_queue_replica_tmout >= var_redis_timeout) {
+		pm_msg_warn("%s = %lds is not below %s = %lds: waiting %d ms "
+		            "for replicas",
+		    VAR_QUEUE_REPLICA_TMOUT, var_queue_replica_tmout,
+		    VAR_REDIS_TIMEOUT, var_redis_timeout, cleanup_wait_ms());
 	}
 	if ((size_t) var_cleanup_content_mem / CLEANUP_CONTENT_COPIES <
 	    cleanup_recvmax()) {
@@ -287,6 +296,21 @@ cleanup_pre_init(void)
 	return (cleanup_durable_start());
 }
 
+/*
+ * WAIT's timeout (queue_durability = replica). WAIT blocks on the same
+ * connection as the enqueue, whose reads give up after redis_timeout:
+ * a WAIT as long as that would lose its own reply (and the connection),
+ * so it is kept below, with a warning at start.
+ */
+static int
+cleanup_wait_ms(void)
+{
+	if (var_queue_replica_tmout < var_redis_timeout) {
+		return ((int) (var_queue_replica_tmout * 1000));
+	}
+	return ((int) (var_redis_timeout * 1000 / 2));
+}
+
 static void *
 cleanup_thread_init(void)
 {
@@ -295,7 +319,7 @@ cleanup_thread_init(void)
 	w->qs = pm_server_qstore_must();
 	if (strcmp(var_queue_durability, "replica") == 0) {
 		pm_qstore_set_wait_replicas(w->qs, (int) var_queue_min_replicas,
-		    (int) (var_redis_timeout * 1000));
+		    cleanup_wait_ms());
 	}
 	return (w);
 }
@@ -390,6 +414,8 @@ main(int argc, char **argv)
 		    &var_cleanup_rwr_tmout, 's', 1, 3600 },
 		{ VAR_QUEUE_DUR_CHECK, DEF_QUEUE_DUR_CHECK,
 		    &var_queue_dur_check, 's', 1, 3600 },
+		{ VAR_QUEUE_REPLICA_TMOUT, DEF_QUEUE_REPLICA_TMOUT,
+		    &var_queue_replica_tmout, 's', 1, 3600 },
 		{ 0 },
 	};
 	static const pm_cfg_bool bools[] = {

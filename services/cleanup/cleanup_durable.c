@@ -81,15 +81,15 @@ dur_log(int rc, const char *why)
 	if (rc == 0 && dur_none()) {
 		if (dur_last_rc != 1) {
 			pm_msg_info("Redis at %s answers again",
-			    var_redis_server);
+			    pm_qstore_server(dur_qs));
 		}
 	} else if (rc == 0) {
 		pm_msg_info("%s = %s: Redis at %s is durable%s: accepting "
 		            "mail",
 		    VAR_QUEUE_DURABILITY, var_queue_durability,
-		    var_redis_server, dur_last_rc == 1 ? "" : " again");
+		    pm_qstore_server(dur_qs), dur_last_rc == 1 ? "" : " again");
 	} else if (dur_none()) {
-		pm_msg_warn("Redis at %s: %s", var_redis_server, why);
+		pm_msg_warn("Redis at %s: %s", pm_qstore_server(dur_qs), why);
 	} else if (rc == PM_EAGAIN) {
 		pm_msg_warn("%s = %s but %s: refusing mail",
 		    VAR_QUEUE_DURABILITY, var_queue_durability, why);

@@ -49,6 +49,9 @@
 #define DEF_CLEANUP_RWR_TMOUT "10s"
 #define VAR_QUEUE_DUR_CHECK "queue_durability_check_interval" /* Postmesh */
 #define DEF_QUEUE_DUR_CHECK "10s"
+/* queue_durability = replica: WAIT's timeout; kept below redis_timeout */
+#define VAR_QUEUE_REPLICA_TMOUT "queue_replica_timeout" /* Postmesh */
+#define DEF_QUEUE_REPLICA_TMOUT "2s"
 
 /* Booleans. */
 #define VAR_ALWAYS_ADD_HDRS "always_add_missing_headers"
@@ -74,6 +77,7 @@ extern long var_virt_expan_limit;
 extern long var_queue_min_replicas;
 extern long var_cleanup_rwr_tmout;
 extern long var_queue_dur_check;
+extern long var_queue_replica_tmout;
 extern int var_always_add_hdrs;
 extern int var_enable_orcp;
 

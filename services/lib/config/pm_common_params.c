@@ -19,6 +19,10 @@ char *var_redis_server;
 long var_redis_timeout;
 char *var_redis_user;
 char *var_redis_password_file;
+char *var_redis_sen_servers;
+char *var_redis_sen_master;
+char *var_redis_sen_pass_file;
+long var_redis_sen_timeout;
 long var_queue_shards;
 char *var_body_store;
 char *var_queue_durability;
@@ -55,6 +59,9 @@ static const pm_cfg_str common_strs[] = {
 	{ VAR_REDIS_SERVER, NULL, &var_redis_server, 1, 1024 },
 	{ VAR_REDIS_USER, NULL, &var_redis_user, 0, 128 },
 	{ VAR_REDIS_PASSWORD_FILE, NULL, &var_redis_password_file, 0, 1024 },
+	{ VAR_REDIS_SEN_SERVERS, NULL, &var_redis_sen_servers, 0, 1024 },
+	{ VAR_REDIS_SEN_MASTER, NULL, &var_redis_sen_master, 1, 128 },
+	{ VAR_REDIS_SEN_PASS_FILE, NULL, &var_redis_sen_pass_file, 0, 1024 },
 	{ VAR_BODY_STORE, NULL, &var_body_store, 1, 1024 },
 	{ VAR_QUEUE_DURABILITY, NULL, &var_queue_durability, 1, 16 },
 	{ VAR_CLEANUP_SERVICE, NULL, &var_cleanup_service, 1, 0 },
@@ -76,6 +83,7 @@ static const pm_cfg_int common_ints[] = {
 };
 static const pm_cfg_time common_times[] = {
 	{ VAR_REDIS_TIMEOUT, "10s", &var_redis_timeout, 's', 1, 3600 },
+	{ VAR_REDIS_SEN_TIMEOUT, "1s", &var_redis_sen_timeout, 's', 1, 60 },
 	{ VAR_IPC_TIMEOUT, "3600s", &var_ipc_timeout, 's', 1, 86400 },
 	{ VAR_SERVICE_RESOLVE_INTERVAL, "5s", &var_service_resolve_interval,
 	    's', 1, 3600 },

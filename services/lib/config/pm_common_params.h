@@ -27,6 +27,12 @@
 #define VAR_REDIS_USER "redis_user"       /* ACL user, "" = default */
 #define VAR_REDIS_PASSWORD_FILE \
 	"redis_password_file" /* first line: password; "" = no AUTH */
+/* Postmesh: Redis Sentinel (pm_qstore_sentinel.c); "" = redis_server. */
+#define VAR_REDIS_SEN_SERVERS "redis_sentinel_servers" /* host:port list */
+#define VAR_REDIS_SEN_MASTER "redis_sentinel_master"   /* monitored name */
+#define VAR_REDIS_SEN_PASS_FILE \
+	"redis_sentinel_password_file" /* "" = no AUTH to sentinels */
+#define VAR_REDIS_SEN_TIMEOUT "redis_sentinel_timeout" /* per sentinel */
 #define VAR_QUEUE_SHARDS "queue_shards"
 #define VAR_BODY_STORE "queue_body_store"       /* redis | fs:/path */
 #define VAR_QUEUE_DURABILITY "queue_durability" /* fsync | replica | none */
@@ -58,6 +64,10 @@ extern char *var_redis_server;
 extern long var_redis_timeout;
 extern char *var_redis_user;
 extern char *var_redis_password_file;
+extern char *var_redis_sen_servers;
+extern char *var_redis_sen_master;
+extern char *var_redis_sen_pass_file;
+extern long var_redis_sen_timeout;
 extern long var_queue_shards;
 extern char *var_body_store;
 extern char *var_queue_durability;

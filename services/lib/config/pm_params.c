@@ -54,6 +54,13 @@ const pm_param_default pm_param_defaults[] = {
 	/* Redis ACL user ("": default) and password file ("": no AUTH). */
 	{ "redis_user", "" },
 	{ "redis_password_file", "" },
+	/* Redis Sentinel: sentinels to ask for the master ("": none, use
+	 * redis_server), the master's name (Debian's sentinel.conf says
+	 * mymaster), their password file, the wait for each one. */
+	{ "redis_sentinel_servers", "" },
+	{ "redis_sentinel_master", "mymaster" },
+	{ "redis_sentinel_password_file", "" },
+	{ "redis_sentinel_timeout", "1s" },
 	{ "queue_shards", "1" },
 	{ "queue_body_store", "redis" },
 	{ "queue_durability", "fsync" },

@@ -60,8 +60,8 @@ const pm__qs_field pm__qs_fields[QS_NFIELDS] = {
 /* Connection. */
 
 /* "host:port", "[v6]:port", "host" or "unix:/path". */
-static int
-qs_parse_server(pm_qstore *qs, const char *spec)
+int
+pm__qs_parse_server(pm_qstore *qs, const char *spec)
 {
 	const char *colon, *end;
 	char *ep;
@@ -177,12 +177,21 @@ pm__qs_conn(pm_qstore *qs)
 	struct timeval tv;
 	redisContext *c;
 
+	if (qs->c != NULL && qs->stale) { /* -READONLY: ask the sentinels */
+		pm__qs_drop(qs, "the server is a replica now (READONLY)");
+	}
 	if (qs->c != NULL) {
 		return (qs->c);
 	}
+	qs->stale = 0;
 	tv.tv_sec = qs->timeout_ms / 1000;
 	tv.tv_usec = (qs->timeout_ms % 1000) * 1000;
-	if (qs->port == 0) {
+	if (pm__qs_sentinel_on()) { /* pm_qstore_sentinel.c */
+		if ((c = pm__qs_sentinel_connect(qs, tv)) == NULL) {
+			qs->down = 1;
+			return (NULL);
+		}
+	} else if (qs->port == 0) {
 		c = redisConnectUnixWithTimeout(qs->host, tv);
 	} else {
 		c = redisConnectWithTimeout(qs->host, qs->port, tv);
@@ -207,7 +216,8 @@ pm__qs_conn(pm_qstore *qs)
 		return (NULL);
 	}
 	/* AUTH first: with an ACL nothing else is allowed before it. */
-	if (pm__qs_auth(qs, c) < 0 || qs_check_shards(qs, c) < 0) {
+	if (pm__qs_auth(qs, c) < 0 || pm__qs_sentinel_role(qs, c) < 0 ||
+	    qs_check_shards(qs, c) < 0) {
 		qs->down = 1;
 		redisFree(c);
 		return (NULL);
@@ -264,6 +274,7 @@ pm__qs_read(pm_qstore *qs, redisReply **rv, size_t n)
 			return (PM_EREDIS);
 		}
 		rv[i] = r;
+		pm__qs_note_reply(qs, r);
 	}
 	return (0);
 }
@@ -366,7 +377,7 @@ pm_qstore_open(const char *redis_server, int timeout_ms, const char *body_store,
 	qs->server = pm_strdup(redis_server);
 	qs->timeout_ms = timeout_ms;
 	qs->nshards = nshards;
-	if (qs_parse_server(qs, redis_server) < 0) {
+	if (pm__qs_parse_server(qs, redis_server) < 0) {
 		pm_msg_error("redis_server: bad value \"%s\": want host:port, "
 		             "[addr]:port or unix:/path",
 		    redis_server);

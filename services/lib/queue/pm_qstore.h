@@ -126,6 +126,23 @@ pm_qstore *pm_qstore_close(pm_qstore *qs);
  */
 void pm_qstore_set_auth(const char *user, const char *password);
 
+/*
+ * Redis Sentinel for every later connection of every pm_qstore of the
+ * process (pm_qstore_sentinel.c): servers is a list of host:port
+ * (comma or space separated, port 26379 when left out, at most 16);
+ * each connection asks them in turn, each within timeout_ms, for the
+ * address of master, connects there, sends AUTH and checks that ROLE
+ * says master. password (NULL or "": none) is sent to the sentinels.
+ * servers "" turns Sentinel off (redis_server is used). Returns 0 or
+ * PM_EINVAL (bad list; nothing changed).
+ */
+int pm_qstore_set_sentinels(const char *servers, const char *master,
+    const char *password, int timeout_ms);
+/* The server qs connects to, for logs: redis_server, or with the
+ * sentinels the master they named last. Valid until the next call on
+ * qs. */
+const char *pm_qstore_server(const pm_qstore *qs);
+
 /* FUNCTION LOAD REPLACE the postmesh library; create consumer groups. */
 int pm_qstore_load_functions(pm_qstore *qs);
 

@@ -40,6 +40,7 @@ struct pm_qstore {
 	char conn_err[256]; /* why the last connect failed, for callers */
 	int wait_n;
 	int wait_ms;
+	int stale; /* a -READONLY reply: reconnect (pm_qstore_sentinel.c) */
 	unsigned long long stage_seq;
 	unsigned claim_rr; /* first shard of the next claim (fairness) */
 };
@@ -62,6 +63,20 @@ redisContext *pm__qs_conn(pm_qstore *qs);
  * I/O error; qs->conn_err says which, logged once per outage). */
 int pm__qs_auth(pm_qstore *qs, redisContext *c);
 void pm__qs_drop(pm_qstore *qs, const char *why);
+/* "host:port", "[v6]:port", "host" or "unix:/path" into qs->host, port. */
+int pm__qs_parse_server(pm_qstore *qs, const char *spec);
+
+/* Redis Sentinel (pm_qstore_sentinel.c). */
+#define PM_QS_SENTINELS_MAX 16
+/* 1 if redis_sentinel_servers is set. */
+int pm__qs_sentinel_on(void);
+/* Ask the sentinels for the master and connect to it (qs->server then
+ * names it); NULL with qs->conn_err set when no sentinel answered. */
+redisContext *pm__qs_sentinel_connect(pm_qstore *qs, struct timeval tv);
+/* With sentinels, ROLE on c must say master: 0, or -1 (conn_err). */
+int pm__qs_sentinel_role(pm_qstore *qs, redisContext *c);
+/* Note a reply: -READONLY marks the connection stale. */
+void pm__qs_note_reply(pm_qstore *qs, const redisReply *r);
 int pm__qs_read(pm_qstore *qs, redisReply **rv, size_t n);
 void pm__qs_free_replies(redisReply **rv, size_t n);
 int pm__qs_append(pm_qstore *qs, int argc, const char **argv,

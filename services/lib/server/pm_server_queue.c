@@ -9,7 +9,8 @@
  *	(pm__server_queue_reload()); pm_qstore sends them on every later
  *	connection. A file that cannot be read at start fails the open
  *	(the service stops: bad configuration); at a reload it keeps the
- *	credentials in use.
+ *	credentials in use. The sentinels (redis_sentinel_*) are handed
+ *	to pm_qstore at the same first open, and only then (start-only).
  * LIMITS
  *	One process-wide store, serialised by one mutex (readiness probes
  *	and the service's own rare uses).
@@ -62,8 +63,49 @@ server_auth_load(const char *when)
 	pm_qstore_set_auth(var_redis_user, pass);
 	pass = pm_secret_free(pass);
 	pm_msg_info("%sRedis at %s: user %s, password from %s", when,
-	    var_redis_server, *var_redis_user ? var_redis_user : "default",
+	    *var_redis_sen_servers ? var_redis_sen_master : var_redis_server,
+	    *var_redis_user ? var_redis_user : "default",
 	    var_redis_password_file);
+	return (0);
+}
+
+/*
+ * redis_sentinel_*: hand the sentinels to pm_qstore (at the first open,
+ * auth_mu held). Returns 0 or -1 (logged: bad configuration).
+ */
+static int
+server_sentinel_load(void)
+{
+	char why[512], *pass = NULL;
+	int exposed = 0, rc;
+
+	if (*var_redis_sen_servers == 0) {
+		return (0);
+	}
+	if (*var_redis_sen_pass_file != 0) {
+		if (pm_secret_read(&pass, &exposed, var_redis_sen_pass_file,
+		        why, sizeof(why)) != 0) {
+			pm_msg_error("%s = %s: %s", VAR_REDIS_SEN_PASS_FILE,
+			    var_redis_sen_pass_file, why);
+			return (-1);
+		}
+		if (exposed) {
+			pm_msg_warn("%s = %s can be read by its group or by "
+			            "others: make it mode 0400 or 0600",
+			    VAR_REDIS_SEN_PASS_FILE, var_redis_sen_pass_file);
+		}
+	}
+	rc = pm_qstore_set_sentinels(var_redis_sen_servers,
+	    var_redis_sen_master, pass, (int) (var_redis_sen_timeout * 1000));
+	pass = pm_secret_free(pass);
+	if (rc != 0) {
+		pm_msg_error("bad %s value \"%s\": want a list of at most "
+		             "16 host:port",
+		    VAR_REDIS_SEN_SERVERS, var_redis_sen_servers);
+		return (-1);
+	}
+	pm_msg_info("Redis master %s from the sentinels %s (%s is not used)",
+	    var_redis_sen_master, var_redis_sen_servers, VAR_REDIS_SERVER);
 	return (0);
 }
 
@@ -77,6 +119,9 @@ pm_server_qstore_open(void)
 	pthread_mutex_lock(&auth_mu);
 	if (!auth_loaded) {
 		err = server_auth_load("");
+		if (err == 0) {
+			err = server_sentinel_load();
+		}
 		auth_loaded = err == 0;
 	}
 	pthread_mutex_unlock(&auth_mu);
@@ -139,12 +184,12 @@ pm__server_queue_start(void)
 	pthread_mutex_lock(&queue_mu);
 	queue_qs = qs;
 	err = pm_qstore_load_functions(queue_qs);
-	pthread_mutex_unlock(&queue_mu);
-	if (err != 0) {
+	if (err != 0) { /* the server name may change: under queue_mu */
 		pm_msg_warn("cannot load the queue functions into Redis at %s:"
 		            " %s; will retry",
-		    var_redis_server, pm_strerror(err));
+		    pm_qstore_server(qs), pm_strerror(err));
 	}
+	pthread_mutex_unlock(&queue_mu);
 }
 
 int
