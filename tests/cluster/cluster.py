@@ -140,7 +140,6 @@ class Cluster:
             "redis_sentinel_servers": ", ".join(
                 "%s:%d" % (a, mesh.SENTINEL_PORT) for a in mesh.SENTINELS),
             "redis_sentinel_master": mesh.MASTER,
-            "redis_server": "%s:6379" % mesh.REDIS[0],  # XXX until Sentinel lands
         })
         m.start_postmesh()
         self.intruder = Instance("smtp", 9, m.conf, m.logdir, dict(
