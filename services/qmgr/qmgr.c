@@ -202,6 +202,15 @@ qmgr_metrics_init(void)
 	    "Messages this consumer name held before a restart, taken back "
 	    "at start",
 	    NULL);
+	qmgr_m.retry_messages = pm_metric_gauge("qmgr_retry_messages",
+	    "Messages and entries kept in memory until Redis takes their "
+	    "writes (qmgr_retry.c)",
+	    NULL);
+	qmgr_m.retry_writes =
+	    pm_metric_counter("qmgr_status_writes_retried_total",
+	        "Final recipient statuses written from memory after Redis "
+	        "failed to take them",
+	        NULL);
 }
 
 /* 8 hex digits that differ between runs (job ids never repeat). */

@@ -59,6 +59,7 @@ typedef struct qmgr_rcpt {
 	char *relay;     /* remote MTA of the last attempt, or NULL */
 	int64_t last_us; /* last attempt */
 	int success;     /* sent: PM_NOTICE_DELIVERED, _RELAYED, or 0 (none) */
+	int unwritten; /* final, not in Redis yet: written before completion */
 } qmgr_rcpt;
 
 typedef struct qmgr_msg {
@@ -74,6 +75,9 @@ typedef struct qmgr_msg {
 	int lost;               /* lease lost: no finish, defer or notice */
 	struct qmgr_job *jobs;  /* its jobs, queued or in flight */
 	struct qmgr_msg *cnext; /* completion list */
+	int retry;              /* on the retry list (qmgr_retry.c) */
+	struct qmgr_msg *rnext; /* retry list */
+	char notified[8];       /* notices queued in this pass: f, d, r, w */
 } qmgr_msg;
 
 typedef struct qmgr_job {
@@ -146,6 +150,8 @@ typedef struct qmgr_metrics {
 	pm_metric *leases_lost;
 	pm_metric *consumers_removed;
 	pm_metric *taken_back;
+	pm_metric *retry_messages;
+	pm_metric *retry_writes;
 } qmgr_metrics;
 
 extern qmgr_metrics qmgr_m;
@@ -192,6 +198,19 @@ void qmgr_drop_dead(void *arg, pm_sched_job *sj, const char *dsn,
     const char *text);
 void qmgr_drop_plain(void *arg, pm_sched_job *sj, const char *dsn,
     const char *text);
+
+/* qmgr_retry.c */
+#define QMGR_RETRY 1 /* a completion write failed: keep the message */
+/* 1 if rc from pm_qstore says "Redis did not answer, try again". */
+int qmgr_retry_rc(int rc);
+/* Keep a message whose completion failed on the retry list (qmgr.mu). */
+void qmgr_retry_add(qmgr_msg *msg);
+/* Keep a claimed entry that could not be read (takes qmgr.mu). */
+void qmgr_retry_entry_add(const pm_qentry *e);
+/* Scheduler thread, every second: try the lists again (no lock held). */
+void qmgr_retry_run(pm_qstore *qs);
+/* At stop: forget the lists (the messages stay in qmgr.msgs). */
+void qmgr_retry_forget(void);
 
 /* qmgr_intake.c */
 int qmgr_intake_start(void);

@@ -273,8 +273,10 @@ typedef struct done_write {
 	const char *text;
 } done_write;
 
+/* failed[i] (if given) = 1 when Redis did not take write i. */
 static void
-done_writes(pm_qstore *qs, const char *qid, const done_write *w, size_t n)
+done_writes(pm_qstore *qs, const char *qid, const done_write *w, size_t n,
+    unsigned char *failed)
 {
 	size_t i;
 	int changed, rc;
@@ -282,10 +284,16 @@ done_writes(pm_qstore *qs, const char *qid, const done_write *w, size_t n)
 	for (i = 0; i < n; i++) {
 		rc = pm_qstore_rcpt_status(qs, qid, w[i].index, w[i].status,
 		    w[i].dsn, w[i].text, &changed);
+		if (failed != NULL) {
+			failed[i] = qmgr_retry_rc(rc);
+		}
 		if (rc != 0 && rc != PM_ENOENT) {
 			pm_msg_warn("%s: cannot record the status of "
-			            "recipient %u: %s",
-			    qid, w[i].index, pm_strerror(rc));
+			            "recipient %u: %s%s",
+			    qid, w[i].index, pm_strerror(rc),
+			    failed != NULL && failed[i] ?
+			        "; kept, written when Redis answers" :
+			        "");
 		}
 	}
 }
@@ -338,7 +346,7 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 	qmgr_job *j;
 	done_write *w;
 	const char *fdsn = NULL, *ftext = NULL, *dsn, *text;
-	unsigned char *seen;
+	unsigned char *seen, *failed;
 	size_t i, nw = 0, k;
 	long pos;
 	int state, rc, was_final;
@@ -376,7 +384,7 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 				nw++;
 			}
 		}
-		done_writes(qs, dr->queue_id, w, nw);
+		done_writes(qs, dr->queue_id, w, nw, NULL);
 		if (pm_msg_verbose) {
 			pm_msg_debug("%s: report for unknown job %s",
 			    dr->queue_id, dr->job_id);
@@ -467,10 +475,16 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 	pthread_cond_broadcast(&qmgr.work_cv);
 	pthread_mutex_unlock(&qmgr.mu);
 	if (nw > 0) {
-		done_writes(qs, msg->e.qid, w, nw);
+		/* a status Redis did not take is written at completion */
+		failed = pm_calloc(nw, 1);
+		done_writes(qs, msg->e.qid, w, nw, failed);
 		pthread_mutex_lock(&qmgr.mu);
+		for (i = 0; i < nw; i++) {
+			msg->r[w[i].index].unwritten |= failed[i];
+		}
 		qmgr_msg_release(msg, &list);
 		pthread_mutex_unlock(&qmgr.mu);
+		free(failed);
 	}
 	qmgr_msg_complete_list(qs, list);
 

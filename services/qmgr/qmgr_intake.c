@@ -228,8 +228,12 @@ intake_read(pm_qstore *qs, const pm_qentry *e, pm_qmsg **mp)
 		    e->qid);
 		(void) pm_qstore_hold(qs, e);
 	} else if (rc != 0) {
+		/* claimed, so ours: read again from the retry list */
 		pm_msg_warn("%s: cannot read the message: %s; will retry",
 		    e->qid, pm_strerror(rc));
+		if (qmgr_retry_rc(rc)) {
+			qmgr_retry_entry_add(e);
+		}
 	} else if ((*mp)->flags & PM_MSG_HOLD) {
 		if ((rc = pm_qstore_hold(qs, e)) != 0) {
 			pm_msg_warn("%s: cannot move to the hold queue: %s",

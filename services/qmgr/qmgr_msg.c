@@ -34,6 +34,13 @@
  *	  recipients, and the message goes to the deferred queue with
  *	  backoff clamp(minimal_backoff_time * 2^(attempts-1),
  *	  minimal_backoff_time, maximal_backoff_time).
+ *	If Redis does not answer a write of that end (a status an agent
+ *	could not record, the finish, the defer), the message stays in
+ *	memory, still counted and its lease still refreshed, on the retry
+ *	list (qmgr_retry.c) and the end of the pass is tried again from
+ *	memory every second: the statuses first, then the rest; notices
+ *	already queued in this pass are remembered (msg->notified) and
+ *	not queued again.
  * LIMITS
  *	Reasons are cut to QMGR_TEXT_MAX bytes.
  * SECURITY
@@ -411,7 +418,21 @@ msg_seen_before(const qmgr_msg *msg)
 	return (msg->m->attempts > 0 || msg->stale);
 }
 
-/* Every recipient is final: notices, then finish. 0, or keep it. */
+/* Remember that a notice kind went out in this pass. */
+static void
+msg_notified(qmgr_msg *msg, char kind)
+{
+	size_t n = strlen(msg->notified);
+
+	if (strchr(msg->notified, kind) == NULL &&
+	    n + 1 < sizeof(msg->notified)) {
+		msg->notified[n] = kind;
+		msg->notified[n + 1] = 0;
+	}
+}
+
+/* Every recipient is final: notices, then finish. 0, QMGR_RETRY (the
+ * finish failed: keep it), or the error of a notice (defer it). */
 static int
 msg_final(pm_qstore *qs, qmgr_msg *msg)
 {
@@ -432,11 +453,16 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 	        PM_EREDIS) {
 		done[0] = 0; /* at least once: a duplicate beats a loss */
 	}
+	/* queued in this pass before a write failed (retry list) */
+	if (strlen(done) + strlen(msg->notified) < sizeof(done)) {
+		strcat(done, msg->notified);
+	}
 	if (need_f && strchr(done, 'f') == NULL) {
 		rc = msg_notice(msg, PM_NOTICE_FAILED, QR_BOUNCED, want_failure,
 		    &sent);
 		if (rc == 0) {
 			strcat(now_done, "f");
+			msg_notified(msg, 'f');
 		}
 	}
 	if (rc == 0 && need_d && strchr(done, 'd') == NULL) {
@@ -444,6 +470,7 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 		    PM_NOTICE_DELIVERED, want_success, &sent);
 		if (rc == 0) {
 			strcat(now_done, "d");
+			msg_notified(msg, 'd');
 		}
 	}
 	if (rc == 0 && need_r && strchr(done, 'r') == NULL) {
@@ -451,6 +478,7 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 		    PM_NOTICE_RELAYED, want_success, &sent);
 		if (rc == 0) {
 			strcat(now_done, "r");
+			msg_notified(msg, 'r');
 		}
 	}
 	if (rc != 0) {
@@ -463,6 +491,16 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 		return (rc);
 	}
 	if ((rc = pm_qstore_finish(qs, &msg->e)) != 0) {
+		if (qmgr_retry_rc(rc)) {
+			/* kept in memory: msg->notified says what went out */
+			if (!msg->retry) {
+				pm_msg_warn(
+				    "%s: cannot remove the message: %s; "
+				    "kept, tried again every second",
+				    msg->e.qid, pm_strerror(rc));
+			}
+			return (QMGR_RETRY);
+		}
 		/* the next owner must not send the same notices again */
 		if (now_done[0] != 0 &&
 		    strlen(done) + strlen(now_done) < sizeof(done)) {
@@ -480,8 +518,9 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 	return (0);
 }
 
-/* Some recipients wait: delay warning, reasons, deferred queue. */
-static void
+/* Some recipients wait: delay warning, reasons, deferred queue.
+ * 0, or QMGR_RETRY when Redis did not take the defer. */
+static int
 msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 {
 	pm_qmsg *m = msg->m;
@@ -496,9 +535,10 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 			(void) pm_qstore_attr_get(qs, msg->e.qid, "warned",
 			    warned, sizeof(warned));
 		}
-		if (warned[0] == 0 &&
+		if (warned[0] == 0 && strchr(msg->notified, 'w') == NULL &&
 		    msg_notice(msg, PM_NOTICE_DELAYED, QR_DEFERRED, want_delay,
 		        &sent) == 0) {
+			msg_notified(msg, 'w');
 			(void) pm_qstore_attr_set(qs, msg->e.qid, "warned",
 			    "1");
 		}
@@ -517,10 +557,20 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 	            (int) msg->attempt);
 	if ((rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt, next)) !=
 	    0) {
+		if (qmgr_retry_rc(rc)) {
+			if (!msg->retry) {
+				pm_msg_warn("%s: cannot move the message to "
+				            "the deferred queue: %s; kept, "
+				            "tried again every second",
+				    msg->e.qid, pm_strerror(rc));
+			}
+			return (QMGR_RETRY);
+		}
 		pm_msg_warn("%s: cannot move the message to the deferred "
 		            "queue: %s; it will be taken up again after %lds",
 		    msg->e.qid, pm_strerror(rc), var_qmgr_lease);
 	}
+	return (0);
 }
 
 /*
@@ -552,6 +602,7 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 		qmgr_rcpt_set(msg, i, QR_BOUNCED, "5.4.7", why, NULL, 0);
 		if (pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_BOUNCED,
 		        "5.4.7", why, &changed) != 0) {
+			msg->r[i].unwritten = 1; /* written before any notice */
 			failed++;
 		}
 		qmgr_log_rcpt(msg, i, m->rcpt[i].address, NULL, 0, "5.4.7",
@@ -561,12 +612,56 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 	return (failed);
 }
 
-static void
+/*
+ * Final statuses Redis does not have yet (an agent could not record
+ * them, or an earlier try of this end failed): written now, before
+ * anything else. 0, or QMGR_RETRY.
+ */
+static int
+msg_write_statuses(pm_qstore *qs, qmgr_msg *msg)
+{
+	qmgr_rcpt *r;
+	size_t i;
+	int rc, changed;
+
+	for (i = 0; i < msg->m->nrcpt; i++) {
+		r = &msg->r[i];
+		if (!r->unwritten || !QR_FINAL(r->state)) {
+			r->unwritten = 0;
+			continue;
+		}
+		rc = pm_qstore_rcpt_status(qs, msg->e.qid, i,
+		    r->state == QR_SENT ? PM_RCPT_SENT : PM_RCPT_BOUNCED,
+		    r->dsn, r->text ? r->text : "", &changed);
+		if (qmgr_retry_rc(rc)) {
+			if (!msg->retry) {
+				pm_msg_warn("%s: cannot record the status of "
+				            "recipient %zu: %s; kept, tried "
+				            "again every second",
+				    msg->e.qid, i, pm_strerror(rc));
+			}
+			return (QMGR_RETRY);
+		}
+		r->unwritten = 0;
+		if (rc == 0) {
+			pm_metric_inc(qmgr_m.retry_writes);
+		}
+	}
+	return (0);
+}
+
+/* The end of the pass. 0 (free the message), or QMGR_RETRY. */
+static int
 msg_complete(pm_qstore *qs, qmgr_msg *msg)
 {
 	pm_qmsg *m = msg->m;
 	int64_t now = pm_now_us(), life, short_retry;
 	size_t i, nwait = 0;
+	int rc;
+
+	if (msg_write_statuses(qs, msg) != 0) {
+		return (QMGR_RETRY);
+	}
 
 	for (i = 0; i < m->nrcpt; i++) {
 		if (msg->r[i].state == QR_TODO) {
@@ -579,24 +674,24 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 	if (nwait > 0 && now >= m->arrival_us + life * 1000000LL) {
 		nwait = 0;
 		if (msg_expire(qs, msg) != 0) {
-			/* Redis trouble: no notice before the bounces are on record */
-			short_retry =
-			    var_min_backoff < 60 ? var_min_backoff : 60;
-			(void) pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
-			    now + short_retry * 1000000LL);
-			return;
+			/* no notice before the bounces are on record */
+			return (QMGR_RETRY);
 		}
 	}
 	if (nwait == 0) {
-		if (msg_final(qs, msg) != 0) {
+		if ((rc = msg_final(qs, msg)) == QMGR_RETRY) {
+			return (rc);
+		}
+		if (rc != 0) {
 			short_retry =
 			    var_min_backoff < 60 ? var_min_backoff : 60;
-			(void) pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
+			rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
 			    now + short_retry * 1000000LL);
+			return (qmgr_retry_rc(rc) ? QMGR_RETRY : 0);
 		}
-	} else {
-		msg_defer(qs, msg, now);
+		return (0);
 	}
+	return (msg_defer(qs, msg, now));
 }
 
 void
@@ -611,8 +706,11 @@ qmgr_msg_complete_list(pm_qstore *qs, qmgr_msg *list)
 			pm_msg_info("%s: dropped from the active queue (lease "
 			            "lost)",
 			    msg->e.qid);
-		} else {
-			msg_complete(qs, msg);
+		} else if (msg_complete(qs, msg) == QMGR_RETRY) {
+			pthread_mutex_lock(&qmgr.mu);
+			qmgr_retry_add(msg); /* stays in qmgr.msgs, counted */
+			pthread_mutex_unlock(&qmgr.mu);
+			continue;
 		}
 		pthread_mutex_lock(&qmgr.mu);
 		if (pm_smap_get(qmgr.msgs, msg->e.qid) == msg) {

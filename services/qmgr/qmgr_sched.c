@@ -192,13 +192,14 @@ sched_lose(pm_qstore *qs, const pm_qentry *e, const unsigned char *lost,
 	qmgr_msg_complete_list(qs, done);
 }
 
-static void
+/* 0, or the error of the first touch that failed. */
+static int
 sched_touch(pm_qstore *qs)
 {
 	touch_ctx t = { 0 };
 	unsigned char *lost;
 	size_t i, n;
-	int rc;
+	int rc = 0;
 
 	pthread_mutex_lock(&qmgr.mu);
 	t.max = qmgr.nmsgs;
@@ -219,6 +220,7 @@ sched_touch(pm_qstore *qs)
 	}
 	free(lost);
 	free(t.e);
+	return (rc);
 }
 
 static void
@@ -299,7 +301,7 @@ sched_reclaim(pm_qstore *qs)
 	}
 	free(batch);
 	if (rc == 0 && n > 0) {
-		sched_touch(qs); /* a full lease from now on */
+		(void) sched_touch(qs); /* a full lease from now on */
 	}
 	return (rc);
 }
@@ -374,12 +376,14 @@ sched_main(void *arg)
 	while (!atomic_load(&sched_quit)) {
 		sched_timeouts(qs);
 		sched_expire(qs);
+		qmgr_retry_run(qs);
 		now = pm_mono_ms();
 		if (now >= next_lease) {
-			sched_touch(qs);
+			/* failed (Redis away): again in a second, not later */
+			next_lease =
+			    now + (sched_touch(qs) == 0 ? lease_every : 1000);
 			sched_takeover(qs);
 			sched_reap(qs);
-			next_lease = now + lease_every;
 		}
 		if (now >= next_requeue) {
 			sched_requeue(qs);
@@ -487,6 +491,7 @@ qmgr_sched_hand_back(pm_qstore *qs)
 	int64_t now = pm_now_us();
 	int *keep;
 
+	qmgr_retry_forget();
 	pthread_mutex_lock(&qmgr.mu);
 	b.max = pm_smap_count(qmgr.msgs);
 	b.v = pm_calloc(b.max ? b.max : 1, sizeof(*b.v));
@@ -494,7 +499,8 @@ qmgr_sched_hand_back(pm_qstore *qs)
 	pm_smap_walk(qmgr.msgs, back_collect, &b);
 	for (i = 0; i < b.n; i++) {
 		msg = b.v[i];
-		keep[i] = msg->inflight > 0;
+		/* on the retry list: what it must write is in memory only */
+		keep[i] = msg->inflight > 0 || msg->retry;
 		while ((j = msg->jobs) != NULL) {
 			if (j->inflight) {
 				pm_smap_del(qmgr.jobs, j->id);

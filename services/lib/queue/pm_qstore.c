@@ -225,6 +225,7 @@ pm__qs_conn(pm_qstore *qs)
 	qs->conn_err[0] = 0;
 	if (qs->down) {
 		pm_msg_info("connected to Redis %s", qs->server);
+		pm__qs_reconnected();
 		qs->down = 0;
 	}
 	qs->c = c;

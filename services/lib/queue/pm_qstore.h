@@ -150,6 +150,16 @@ int pm_qstore_load_functions(pm_qstore *qs);
 int pm_qstore_ping(pm_qstore *qs);
 
 /*
+ * PING for health (pm_qstore_health.c): 0 (PONG), PM_EAGAIN (Redis
+ * answers -LOADING: it is replaying its append file or RDB), or
+ * PM_EREDIS (unreachable or another error).
+ */
+int pm_qstore_probe(pm_qstore *qs);
+
+/* Connections made again after Redis was unreachable, process-wide. */
+unsigned long long pm_qstore_reconnects(void);
+
+/*
  * Is Redis as durable as queue_durability mode ("fsync", "replica",
  * "none") promises (pm_qstore_durable.c)? 0: yes; PM_EAGAIN: no;
  * PM_EREDIS: cannot tell (down, loading, CONFIG refused). why gets a

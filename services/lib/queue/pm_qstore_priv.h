@@ -59,6 +59,8 @@ extern const pm__qs_field pm__qs_fields[QS_NFIELDS];
 extern const char pm__qstore_lua[];
 
 redisContext *pm__qs_conn(pm_qstore *qs);
+/* A connection made after an outage (pm_qstore_health.c counts it). */
+void pm__qs_reconnected(void);
 /* AUTH on a new connection c (pm_qstore_auth.c): 0, or -1 (refused or
  * I/O error; qs->conn_err says which, logged once per outage). */
 int pm__qs_auth(pm_qstore *qs, redisContext *c);

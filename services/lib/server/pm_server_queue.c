@@ -190,17 +190,19 @@ pm__server_queue_start(void)
 		    pm_qstore_server(qs), pm_strerror(err));
 	}
 	pthread_mutex_unlock(&queue_mu);
+	pm__server_redis_start();
 }
 
 int
 pm__server_queue_ready(void)
 {
-	int ok;
+	int rc;
 
 	pthread_mutex_lock(&queue_mu);
-	ok = queue_qs != NULL && pm_qstore_ping(queue_qs) == 0;
+	rc = queue_qs != NULL ? pm_qstore_probe(queue_qs) : PM_EREDIS;
 	pthread_mutex_unlock(&queue_mu);
-	return (ok);
+	pm__server_redis_note(rc);
+	return (rc == 0); /* down or loading: not ready */
 }
 
 pm_qstore *
@@ -219,6 +221,7 @@ pm_server_queue_unlock(void)
 void
 pm__server_queue_stop(void)
 {
+	pm__server_redis_stop();
 	pthread_mutex_lock(&queue_mu);
 	queue_qs = pm_qstore_close(queue_qs);
 	pthread_mutex_unlock(&queue_mu);

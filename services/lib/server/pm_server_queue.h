@@ -22,7 +22,8 @@
  *	pm_server_main(), one more store kept for the process: opened
  *	after pre_init() (fatal if the parameters are bad), the Redis
  *	Functions loaded into it (a failure is a warning: pm_qstore loads
- *	them again when a call finds none), PINGed for /readyz, closed
+ *	them again when a call finds none), PINGed for /readyz (and every
+ *	second for the postmesh_redis_* metrics, pm_server_redis.c), closed
  *	after fini(). pm_server_queue_lock() lends it to the service (qmgr
  *	hands its messages back through it at stop) until
  *	pm_server_queue_unlock().
@@ -46,7 +47,13 @@ void pm_server_queue_unlock(void);
 void pm__server_queue_start(void);
 /* SIGHUP: redis_user and redis_password_file read again, if used. */
 void pm__server_queue_reload(void);
+/* 1 if Redis answers PONG (not down, not -LOADING); notes the result
+ * in the postmesh_redis_* metrics (pm_server_redis.c). */
 int pm__server_queue_ready(void);
 void pm__server_queue_stop(void);
+/* pm_server_redis.c: the metrics and the probe thread. */
+void pm__server_redis_note(int rc);
+void pm__server_redis_start(void);
+void pm__server_redis_stop(void);
 
 #endif
