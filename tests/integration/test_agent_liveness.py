@@ -169,6 +169,7 @@ class AgentStopTest(DeliveryTest):
     PARAMS = {
         "smtp_delivery_slots": str(SLOTS),
         "qmgr_agent_timeout": "2s",
+        "qmgr_fetch_wait_limit": "1s",
         "agent_stop_grace": "30s",
         "default_destination_concurrency_limit": "50",
         "initial_destination_concurrency": "50",
@@ -187,16 +188,26 @@ class AgentStopTest(DeliveryTest):
 
     def test_stopping_agent_is_alive(self):
         n = 2 * SLOTS
-        time.sleep(1.0)
+        smtp = self.stack.svcs["smtp"]
+        # the jobs wait for the agent, which then takes all at once
+        smtp.stop()
+        # its last fetch may still wait at qmgr (qmgr_fetch_wait_limit):
+        # jobs given to it now would come back as a dead agent's
+        time.sleep(2.5)
         for i in range(n):
             self.submit("s@client.test", ["r%d@relay.test" % i],
                         "Message-ID: <stop%d@client.test>\r\n\r\nx\r\n" % i)
+        self.assertTrue(wait_for(
+            lambda: re.search(r"^postmesh_qmgr_active_messages %d$" % n,
+                              self.stack.metrics("qmgr"), re.M),
+            timeout=10), self.logs_tail())
+        smtp.start()
+        self.stack.wait_ready("smtp")
         self.assertTrue(wait_for(
             lambda: re.search(r"^postmesh_qmgr_jobs_in_flight %d$" % n,
                               self.stack.metrics("qmgr"), re.M),
             timeout=10), self.logs_tail())
         time.sleep(0.5)
-        smtp = self.stack.svcs["smtp"]
         t0 = time.time()
         rc = smtp.stop(timeout=40)
         took = time.time() - t0
