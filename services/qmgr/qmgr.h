@@ -214,7 +214,8 @@ void qmgr_sched_on_stop(void *arg);
 void qmgr_sched_hand_back(pm_qstore *qs);
 
 /* qmgr_agent_jobs.c: agents' liveness (qmgr_agents.c), under qmgr.mu */
-qmgr_agent *qmgr_agent_fetch_begin(const char *name, uint64_t inc, int64_t now);
+qmgr_agent *qmgr_agent_fetch_begin(const char *name, uint64_t inc,
+    uint32_t pipe, int64_t now);
 void qmgr_agent_fetch_end(qmgr_agent *a, int64_t now);
 /* A heartbeat (fetch for no job) waits until, or a stop, or a kick. */
 void qmgr_agent_hb_wait(qmgr_agent *a, int64_t until);

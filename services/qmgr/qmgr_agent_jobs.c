@@ -11,7 +11,9 @@
  *	and qmgr_agent_fetch_end() around each fetch and records the
  *	agent in every job it hands out; a heartbeat (a fetch for no job)
  *	waits in qmgr_agent_hb_wait(), on its own condition variable so
- *	that job events do not wake it.
+ *	that job events do not wake it. A fetch notes its connection
+ *	(pm_rpc_request_pipe); pipe_gone(), called by pm_rpc on an nng
+ *	thread when a connection closes, marks the agents that used it.
  *
  *	qmgr_agent_check() runs on the scheduler thread every second.
  *	For each agent found dead (no fetch of it for qmgr_agent_timeout,
@@ -51,10 +53,24 @@
 #include <time.h>
 
 #include "pm_log.h"
+#include "pm_rpc.h"
 
 static qmgr_agents agents = { .max = QMGR_AGENTS_MAX };
 static pthread_cond_t hb_cv;
 static pthread_once_t hb_once = PTHREAD_ONCE_INIT;
+
+/* nng thread: a connection to qmgr closed. */
+static void
+pipe_gone(uint32_t pipe)
+{
+	pthread_mutex_lock(&qmgr.mu);
+	if (qmgr_agents_pipe_gone(&agents, pipe, pm_mono_ms()) > 0) {
+		/* their waiting fetches: answer now, with no job */
+		pthread_cond_broadcast(&hb_cv);
+		pthread_cond_broadcast(&qmgr.work_cv);
+	}
+	pthread_mutex_unlock(&qmgr.mu);
+}
 
 static void
 hb_init(void)
@@ -65,16 +81,18 @@ hb_init(void)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&hb_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	pm_rpc_on_pipe_gone(pipe_gone);
 }
 
 qmgr_agent *
-qmgr_agent_fetch_begin(const char *name, uint64_t inc, int64_t now)
+qmgr_agent_fetch_begin(const char *name, uint64_t inc, uint32_t pipe,
+    int64_t now)
 {
 	qmgr_agent *a;
 	int kicked = 0;
 
 	pthread_once(&hb_once, hb_init);
-	a = qmgr_agents_begin(&agents, name, inc, now, &kicked);
+	a = qmgr_agents_begin(&agents, name, inc, pipe, now, &kicked);
 	if (kicked) {
 		/* superseded incarnations: answer their fetches now */
 		pthread_cond_broadcast(&hb_cv);
@@ -297,7 +315,10 @@ qmgr_agent_check(pm_qstore *qs)
 			pm_msg_info("delivery agent %s (incarnation %llu) is "
 			            "gone (%s): %zu job(s) in flight returned",
 			    name, (unsigned long long) a->inc,
-			    a->superseded ? "restarted" : "no fetch", n);
+			    a->superseded       ? "restarted" :
+			        a->gone_ms != 0 ? "connection closed" :
+			                          "no fetch",
+			    n);
 		}
 		qmgr_agent_free(a);
 		qmgr_msg_complete_list(qs, done);

@@ -30,9 +30,19 @@
  *	warned about and from then on judged by the timeout alone, so
  *	no job of a live agent is returned because of a shared name.
  *
- *	A kill -9'd agent is therefore noticed when its outstanding fetch
- *	ends (at most qmgr_fetch_wait_limit) plus qmgr_agent_timeout;
- *	a restarted one at its first fetch plus QMGR_AGENT_SUPERSEDED_MS.
+ *	The connection a fetch came on is noted (pm_rpc_request_pipe).
+ *	When it closes (nng's pipe-removal event on qmgr's socket: the
+ *	kernel closes a killed process's sockets at once) the agent's
+ *	waiting fetches are answered with no job, and unless a fetch of
+ *	it comes again within QMGR_AGENT_GONE_MS (a live agent whose
+ *	connection dropped dials again at once) it is dead: a closed
+ *	connection alone never returns a live agent's jobs.
+ *
+ *	A kill -9'd agent is therefore noticed about QMGR_AGENT_GONE_MS
+ *	after its death; one cut off without a close (host or network
+ *	lost) when its outstanding fetch ends (at most
+ *	qmgr_fetch_wait_limit) plus qmgr_agent_timeout; a restarted one
+ *	at its first fetch plus QMGR_AGENT_SUPERSEDED_MS.
  *	What happens to the jobs is qmgr_agent_jobs.c's business.
  *
  *	qmgr_fetch_plan(): a FetchRequest says how long the agent waits
@@ -126,8 +136,8 @@ agent_name_ok(const char *s)
 }
 
 qmgr_agent *
-qmgr_agents_begin(qmgr_agents *t, const char *name, uint64_t inc, int64_t now,
-    int *kicked)
+qmgr_agents_begin(qmgr_agents *t, const char *name, uint64_t inc, uint32_t pipe,
+    int64_t now, int *kicked)
 {
 	qmgr_agent *a, *found = NULL;
 	int newer = 0, shared = 0;
@@ -184,6 +194,8 @@ qmgr_agents_begin(qmgr_agents *t, const char *name, uint64_t inc, int64_t now,
 	}
 	found->waiting++;
 	found->last_ms = now;
+	found->pipe = pipe;
+	found->gone_ms = 0;
 	t->heard_ms = now;
 	return (found);
 }
@@ -200,10 +212,25 @@ qmgr_agents_end(qmgr_agents *t, qmgr_agent *a, int64_t now)
 	a->last_ms = now;
 }
 
+size_t
+qmgr_agents_pipe_gone(qmgr_agents *t, uint32_t pipe, int64_t now)
+{
+	qmgr_agent *a;
+	size_t n = 0;
+
+	for (a = t->head; a != NULL && pipe != 0; a = a->next) {
+		if (a->pipe == pipe && a->gone_ms == 0) {
+			a->gone_ms = now > 0 ? now : 1;
+			n++;
+		}
+	}
+	return (n);
+}
+
 int
 qmgr_agent_kicked(const qmgr_agent *a)
 {
-	return (a != NULL && a->superseded);
+	return (a != NULL && (a->superseded || a->gone_ms != 0));
 }
 
 qmgr_agent *
@@ -217,6 +244,8 @@ qmgr_agents_dead(qmgr_agents *t, int64_t now, int64_t timeout_ms)
 		}
 		if ((a->superseded &&
 		        now - a->last_ms >= QMGR_AGENT_SUPERSEDED_MS) ||
+		    (a->gone_ms != 0 &&
+		        now - a->gone_ms >= QMGR_AGENT_GONE_MS) ||
 		    (now - a->last_ms >= timeout_ms &&
 		        t->heard_ms > a->last_ms)) {
 			unlink_agent(t, a);

@@ -17,6 +17,11 @@
 #define QMGR_AGENT_NAME_MAX 200
 /* A superseded incarnation that does not fetch again this long is dead. */
 #define QMGR_AGENT_SUPERSEDED_MS 2000
+/*
+ * Its connection closed and no fetch of it came since for this long:
+ * dead (a live agent whose connection dropped dials again at once).
+ */
+#define QMGR_AGENT_GONE_MS 3000
 /* Time kept back from a fetch's budget for the reply's way back. */
 #define QMGR_FETCH_MARGIN_MS 1000
 
@@ -24,6 +29,8 @@ typedef struct qmgr_agent {
 	char *name;      /* "smtp@pod-0" */
 	uint64_t inc;    /* incarnation: process start time, us */
 	int waiting;     /* its fetches being handled now */
+	uint32_t pipe;   /* connection of its last fetch (0: unknown) */
+	int64_t gone_ms; /* that connection closed then (0: open) */
 	int64_t last_ms; /* a fetch of it began or ended */
 	int superseded;  /* a newer incarnation of the name fetched */
 	int dup;         /* fetched again after that: two live processes */
@@ -50,16 +57,24 @@ void qmgr_agents_clear(qmgr_agents *t);
  * (not tracked) for an empty or bad name, inc 0, or a full table.
  */
 qmgr_agent *qmgr_agents_begin(qmgr_agents *t, const char *name, uint64_t inc,
-    int64_t now, int *kicked);
+    uint32_t pipe, int64_t now, int *kicked);
+/*
+ * Connection pipe closed at now: agents whose last fetch came on it
+ * are marked (their waiting fetches answer now, with no job). Returns
+ * how many.
+ */
+size_t qmgr_agents_pipe_gone(qmgr_agents *t, uint32_t pipe, int64_t now);
 /* That fetch ended (answered) at now. a may be NULL. */
 void qmgr_agents_end(qmgr_agents *t, qmgr_agent *a, int64_t now);
-/* 1 if a fetch of a should answer now, with no job (superseded). */
+/* 1 if a fetch of a should answer now, with no job (superseded, or
+ * its connection closed). */
 int qmgr_agent_kicked(const qmgr_agent *a);
 
 /*
  * The first dead agent, unlinked (the caller returns its jobs and
  * frees it), or NULL. Dead: no fetch of it is waiting, and either it
- * was superseded and silent QMGR_AGENT_SUPERSEDED_MS, or it has been
+ * was superseded and silent QMGR_AGENT_SUPERSEDED_MS, or its
+ * connection closed QMGR_AGENT_GONE_MS ago, or it has been
  * silent timeout_ms while qmgr heard a fetch of another agent since
  * (so a qmgr whose workers are all stuck declares no one dead).
  */

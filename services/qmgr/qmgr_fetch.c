@@ -205,7 +205,8 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 
 	pthread_mutex_lock(&qmgr.mu);
 	now = pm_mono_ms();
-	agent = qmgr_agent_fetch_begin(fr->instance, fr->incarnation, now);
+	agent = qmgr_agent_fetch_begin(fr->instance, fr->incarnation,
+	    pm_rpc_request_pipe(), now);
 	for (i = 0; i < fr->n_transports; i++) {
 		pm_sched_asked(qmgr.sched, tps[i], now);
 	}

@@ -4,8 +4,9 @@ Two smtp agents (instance names "mx.example.test", the default, and
 "agent2") fetch from one qmgr; the sink (sink_server.py) holds every
 delivery DATA_DELAY seconds before its 250. While both agents hold
 jobs, the first one is killed with SIGKILL. qmgr must see it gone (its
-fetch long-poll ends and no new fetch comes: qmgr_agent_timeout, 5 s
-by default; qmgr_job_timeout stays at its default of 1200 s, so only
+connection closes and no fetch of it comes within 3 s; without the
+close, its fetch long-poll would end and qmgr_agent_timeout pass:
+about 10 s; qmgr_job_timeout stays at its default of 1200 s, so only
 liveness can bring the jobs back) and give its jobs out again at once:
 
 - the first "job ... returned: delivery agent smtp@mx.example.test
@@ -148,6 +149,10 @@ class AgentDeathTest(DeliveryTest):
         self.assertEqual(dups, 0, "duplicates: %r" % sorted(
             i for i in set(ids) if ids.count(i) > 1))
 
+        # noticed by the closed connection, not by the timeout
+        gone = self.stack.log_lines("delivery agent smtp@mx.example.test "
+                                    "(incarnation", "qmgr")
+        self.assertTrue(gone and "(connection closed)" in gone[0], gone)
         lines = self.stack.log_lines(pattern, "qmgr")
         n = self.qmgr_metric("qmgr_jobs_returned_total")
         print("jobs returned: %d (metric), %d (log lines)" % (n, len(lines)))

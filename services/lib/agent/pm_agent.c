@@ -59,6 +59,9 @@
 
 #define AGENT_DONE_TRIES 3
 #define AGENT_RETRY_MS 1000
+/* the first retry: a dropped connection is dialled again at once, and
+ * qmgr takes an agent with no fetch for 3 s after a close for dead */
+#define AGENT_RETRY_FIRST_MS 100
 #define AGENT_WARN_EVERY_MS 60000
 
 struct agent_fetcher;
@@ -388,8 +391,10 @@ agent_fetcher_main(void *arg)
 	while (!ag.fetch_quit) {
 		if ((err = f->jc.err != 0 ? f->jc.err : f->hc.err) != 0) {
 			f->jc.err = f->hc.err = 0;
+			f->retry_at = pm_mono_ms() +
+			    (f->failing ? AGENT_RETRY_MS :
+			                  AGENT_RETRY_FIRST_MS);
 			fetch_error(f, err);
-			f->retry_at = pm_mono_ms() + AGENT_RETRY_MS;
 			continue;
 		}
 		if ((now = pm_mono_ms()) < f->retry_at) {
