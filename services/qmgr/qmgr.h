@@ -217,8 +217,13 @@ void qmgr_sched_hand_back(pm_qstore *qs);
 qmgr_agent *qmgr_agent_fetch_begin(const char *name, uint64_t inc,
     uint32_t pipe, int64_t now);
 void qmgr_agent_fetch_end(qmgr_agent *a, int64_t now);
-/* A heartbeat (fetch for no job) waits until, or a stop, or a kick. */
-void qmgr_agent_hb_wait(qmgr_agent *a, int64_t until);
+/*
+ * 1 if a fetch of a that came on connection pipe must answer now, with
+ * no job: a newer incarnation appeared, or the connection closed.
+ */
+int qmgr_agent_fetch_over(const qmgr_agent *a, uint32_t pipe);
+/* A heartbeat (fetch for no job) waits until, or a stop, or the above. */
+void qmgr_agent_hb_wait(qmgr_agent *a, uint32_t pipe, int64_t until);
 /* Scheduler thread, every second: give out dead agents' jobs again. */
 void qmgr_agent_check(pm_qstore *qs);
 

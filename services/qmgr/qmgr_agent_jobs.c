@@ -13,7 +13,10 @@
  *	waits in qmgr_agent_hb_wait(), on its own condition variable so
  *	that job events do not wake it. A fetch notes its connection
  *	(pm_rpc_request_pipe); pipe_gone(), called by pm_rpc on an nng
- *	thread when a connection closes, marks the agents that used it.
+ *	thread when a connection closes, marks the agents that used it
+ *	and remembers the connection, so that a fetch still waiting on it
+ *	answers with no job even if its agent came back on a new one
+ *	(qmgr_agent_fetch_over).
  *
  *	qmgr_agent_check() runs on the scheduler thread every second.
  *	For each agent found dead (no fetch of it for qmgr_agent_timeout,
@@ -38,7 +41,8 @@
  *	is handled the same way (deferred in memory only; completion
  *	decides what is written).
  * LIMITS
- *	qmgr_agent_timeout (1s..1h, default 5s); the scan of the
+ *	qmgr_agent_timeout (1s..1h, default 5s); the last CLOSED_RING
+ *	(256) closed connections are remembered; the scan of the
  *	in-flight list is linear, once per dead agent.
  * SECURITY
  *	Agent names are checked by qmgr_agents.c before they are kept
@@ -55,7 +59,12 @@
 #include "pm_log.h"
 #include "pm_rpc.h"
 
+/* Connections closed lately (nng pipe ids are not reused soon). */
+#define CLOSED_RING 256
+
 static qmgr_agents agents = { .max = QMGR_AGENTS_MAX };
+static uint32_t closed[CLOSED_RING];
+static size_t closed_next;
 static pthread_cond_t hb_cv;
 static pthread_once_t hb_once = PTHREAD_ONCE_INIT;
 
@@ -64,6 +73,7 @@ static void
 pipe_gone(uint32_t pipe)
 {
 	pthread_mutex_lock(&qmgr.mu);
+	closed[closed_next++ % CLOSED_RING] = pipe;
 	if (qmgr_agents_pipe_gone(&agents, pipe, pm_mono_ms()) > 0) {
 		/* their waiting fetches: answer now, with no job */
 		pthread_cond_broadcast(&hb_cv);
@@ -107,14 +117,31 @@ qmgr_agent_fetch_end(qmgr_agent *a, int64_t now)
 	qmgr_agents_end(&agents, a, now);
 }
 
+int
+qmgr_agent_fetch_over(const qmgr_agent *a, uint32_t pipe)
+{
+	size_t i;
+
+	if (qmgr_agent_kicked(a)) {
+		return (1);
+	}
+	/* its own connection, even if the agent came back on another */
+	for (i = 0; pipe != 0 && i < CLOSED_RING; i++) {
+		if (closed[i] == pipe) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
 void
-qmgr_agent_hb_wait(qmgr_agent *a, int64_t until)
+qmgr_agent_hb_wait(qmgr_agent *a, uint32_t pipe, int64_t until)
 {
 	struct timespec ts;
 	int64_t now, ms;
 
 	pthread_once(&hb_once, hb_init);
-	while (!qmgr.stopping && !qmgr_agent_kicked(a) &&
+	while (!qmgr.stopping && !qmgr_agent_fetch_over(a, pipe) &&
 	    (now = pm_mono_ms()) < until) {
 		/* slices of a second: a stop wakes work_cv only */
 		ms = until - now < 1000 ? until - now : 1000;

@@ -169,6 +169,7 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 	size_t i, n = 0, max, bytes = 0, plen;
 	int64_t deadline, now;
 	uint8_t *packed;
+	uint32_t pipe = pm_rpc_request_pipe();
 	int rc = 0, over, in_time;
 
 	if ((fr = pm__fetch_request__unpack(NULL, reqlen, req)) == NULL) {
@@ -205,14 +206,14 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 
 	pthread_mutex_lock(&qmgr.mu);
 	now = pm_mono_ms();
-	agent = qmgr_agent_fetch_begin(fr->instance, fr->incarnation,
-	    pm_rpc_request_pipe(), now);
+	agent =
+	    qmgr_agent_fetch_begin(fr->instance, fr->incarnation, pipe, now);
 	for (i = 0; i < fr->n_transports; i++) {
 		pm_sched_asked(qmgr.sched, tps[i], now);
 	}
 	for (;;) {
 		while (n < max && !qmgr.stopping && now <= deadline &&
-		    !qmgr_agent_kicked(agent) &&
+		    !qmgr_agent_fetch_over(agent, pipe) &&
 		    bytes + QMGR_JOB_BYTES <= QMGR_FETCH_BYTES &&
 		    (sj = pm_sched_next(qmgr.sched, tps, fr->n_transports,
 		         now)) != NULL) {
@@ -222,14 +223,14 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 		}
 		now = pm_mono_ms();
 		if (n > 0 || qmgr.stopping || now >= deadline ||
-		    qmgr_agent_kicked(agent)) {
+		    qmgr_agent_fetch_over(agent, pipe)) {
 			break;
 		}
 		over = qmgr.waiters >= qmgr.max_waiters;
 		qmgr.waiters++;
 		if (max == 0) {
 			/* a heartbeat: held until its wait ends */
-			qmgr_agent_hb_wait(agent,
+			qmgr_agent_hb_wait(agent, pipe,
 			    over && deadline - now > 100 ? now + 100 :
 			                                   deadline);
 		} else {

@@ -13,10 +13,8 @@
  *	receive; pm_rpc_server_stop() sets "stopping" and cancels only the
  *	receives under the same mutex, so a handler that is running is never
  *	interrupted and its reply is still sent. Then the threads are joined
- *	and the socket is closed. A handler can ask which connection its
- *	request came on (pm_rpc_request_pipe, thread-local), and one hook
- *	per process hears when a server's connection closes
- *	(pm_rpc_on_pipe_gone: qmgr tells a dead agent from a live one).
+ *	and the socket is closed. Which connection a request came on, and
+ *	which closed: pm_rpc_pipe.c.
  *
  *	Endpoints are made by pm_rpc_tls.c (TLS for tls+tcp:// URLs, and
  *	the list of endpoints a new TLS configuration goes to).
@@ -158,32 +156,6 @@ struct pm_rpc_server {
 	rpc_worker *w;
 };
 
-static __thread uint32_t rpc_cur_pipe;
-static _Atomic(pm_rpc_pipe_fn) rpc_pipe_gone;
-
-uint32_t
-pm_rpc_request_pipe(void)
-{
-	return (rpc_cur_pipe);
-}
-
-void
-pm_rpc_on_pipe_gone(pm_rpc_pipe_fn fn)
-{
-	atomic_store(&rpc_pipe_gone, fn);
-}
-
-static void
-rpc_srv_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	pm_rpc_pipe_fn fn = atomic_load(&rpc_pipe_gone);
-
-	(void) arg;
-	if (ev == NNG_PIPE_EV_REM_POST && fn != NULL && nng_pipe_id(p) > 0) {
-		fn((uint32_t) nng_pipe_id(p));
-	}
-}
-
 /* Handle one received request; msg is consumed. */
 static void
 rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
@@ -196,8 +168,7 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 	char peer[64];
 	int rc, rv;
 
-	rv = nng_pipe_id(nng_msg_get_pipe(msg));
-	rpc_cur_pipe = rv > 0 ? (uint32_t) rv : 0;
+	pm__rpc_pipe_set(msg);
 	req = pm__envelope__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
 	if (req == NULL) {
 		pm__rpc_peer(msg, peer, sizeof(peer));
@@ -212,7 +183,7 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 	pm_buf_reset(rbuf);
 	rc = srv->handler(tctx, req->type, req->body.data, req->body.len,
 	    &rtype, rbuf);
-	rpc_cur_pipe = 0;
+	pm__rpc_pipe_set(NULL);
 	rep.request_id = req->request_id;
 	if (rc == 0) {
 		rep.type = rtype;
@@ -343,7 +314,7 @@ pm_rpc_server_start(const char *url, int nworkers, size_t recvmax,
 		goto fail;
 	}
 	if ((rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST,
-	         rpc_srv_pipe_event, srv)) != 0) {
+	         pm__rpc_pipe_event, srv)) != 0) {
 		pm_msg_error("rpc server %s: %s", url, nng_strerror(rv));
 		goto fail;
 	}
