@@ -81,6 +81,7 @@ long var_qmgr_lease;
 long var_qmgr_tp_wait;
 long var_qmgr_fetch_wait;
 long var_qmgr_job_timeout;
+long var_qmgr_agent_timeout;
 long var_qmgr_ipc_timeout;
 long var_qmgr_stop_grace;
 
@@ -198,6 +199,8 @@ qmgr_metrics_init(void)
 	    "qmgr_consumers_removed_total",
 	    "Consumers of gone instances removed from the group (per shard)",
 	    NULL);
+	qmgr_m.jobs_returned = pm_metric_counter("qmgr_jobs_returned_total",
+	    "Jobs given out again because their delivery agent died", NULL);
 	qmgr_m.taken_back = pm_metric_counter("qmgr_messages_taken_back_total",
 	    "Messages this consumer name held before a restart, taken back "
 	    "at start",
@@ -414,6 +417,8 @@ main(int argc, char **argv)
 		    &var_qmgr_fetch_wait, 's', 1, 60 },
 		{ VAR_QMGR_JOB_TIMEOUT, DEF_QMGR_JOB_TIMEOUT,
 		    &var_qmgr_job_timeout, 's', 1, 0 },
+		{ VAR_QMGR_AGENT_TIMEOUT, DEF_QMGR_AGENT_TIMEOUT,
+		    &var_qmgr_agent_timeout, 's', 1, 3600 },
 		{ VAR_QMGR_IPC_TIMEOUT, DEF_QMGR_IPC_TIMEOUT,
 		    &var_qmgr_ipc_timeout, 's', 1, 3600 },
 		{ VAR_QMGR_STOP_GRACE, DEF_QMGR_STOP_GRACE,

@@ -18,7 +18,8 @@
  *	read, resolve, group), qmgr_fetch.c (agent fetch and done),
  *	qmgr_msg.c (message state, completion, logging), qmgr_sched.c
  *	(the scheduler thread: timeouts, transport waits, leases,
- *	deferred queue scans, queue sizes).
+ *	deferred queue scans, queue sizes), qmgr_agents.c (which agents
+ *	are alive), qmgr_agent_jobs.c (a dead agent's jobs go out again).
  */
 #ifndef QMGR_H
 #define QMGR_H
@@ -30,6 +31,7 @@
 #include "bounce_clnt.h"
 #include "pm_metrics.h"
 #include "pm_qstore.h"
+#include "qmgr_agents.h"
 #include "qmgr_dest.h"
 #include "rewrite_clnt.h"
 
@@ -94,6 +96,7 @@ typedef struct qmgr_job {
 	int64_t dispatch_ms;
 	int64_t dispatch_us;
 	int inflight;
+	qmgr_agent *agent;      /* in flight: the agent holding it, or NULL */
 	struct qmgr_job *inext; /* in-flight list, dispatch order */
 	struct qmgr_job *iprev;
 	struct qmgr_job *mnext; /* jobs of the message */
@@ -152,6 +155,8 @@ typedef struct qmgr_metrics {
 	pm_metric *taken_back;
 	pm_metric *retry_messages;
 	pm_metric *retry_writes;
+
+	pm_metric *jobs_returned;
 } qmgr_metrics;
 
 extern qmgr_metrics qmgr_m;
@@ -227,6 +232,20 @@ void qmgr_sched_stop(void);
 /* Graceful stop: wait for jobs in flight, then hand messages back. */
 void qmgr_sched_on_stop(void *arg);
 void qmgr_sched_hand_back(pm_qstore *qs);
+
+/* qmgr_agent_jobs.c: agents' liveness (qmgr_agents.c), under qmgr.mu */
+qmgr_agent *qmgr_agent_fetch_begin(const char *name, uint64_t inc,
+    uint32_t pipe, int64_t now);
+void qmgr_agent_fetch_end(qmgr_agent *a, int64_t now);
+/*
+ * 1 if a fetch of a that came on connection pipe must answer now, with
+ * no job: a newer incarnation appeared, or the connection closed.
+ */
+int qmgr_agent_fetch_over(const qmgr_agent *a, uint32_t pipe);
+/* A heartbeat (fetch for no job) waits until, or a stop, or the above. */
+void qmgr_agent_hb_wait(qmgr_agent *a, uint32_t pipe, int64_t until);
+/* Scheduler thread, every second: give out dead agents' jobs again. */
+void qmgr_agent_check(pm_qstore *qs);
 
 /* qmgr_fetch.c */
 int qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req,

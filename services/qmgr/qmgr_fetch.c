@@ -8,13 +8,17 @@
  *	worker's pm_qstore).
  *
  *	MSG_QMGR_FETCH (FetchRequest): notes that an agent serves the
- *	named transports, then waits (condition variable) up to
- *	min(wait_ms, qmgr_fetch_wait_limit) until a job of one of them
+ *	named transports and that it is alive (qmgr_agents.c), then waits
+ *	(condition variable) up to min(wait_ms, qmgr_fetch_wait_limit,
+ *	the agent's budget timeout_ms less a margin) until a job of one of them
  *	may be dispatched, and answers with up to max_jobs jobs
  *	(pm_sched_next: per-destination windows, round-robin). Each job
  *	carries its unique job_id, idempotency_key "qid/attempt/seq", the
  *	envelope, dispatch_us, and is remembered (job id -> job) until
- *	its agent reports or qmgr_job_timeout passes. At most
+ *	its agent reports, the agent is found dead (qmgr_agent_jobs.c),
+ *	or qmgr_job_timeout passes. A fetch whose budget is spent gets no
+ *	job; a fetch for no job (max_jobs 0) is a heartbeat, held until
+ *	its wait ends or a newer incarnation of the agent appears. At most
  *	3/4 of the workers wait at once, so done reports always find a
  *	worker; a fetch beyond that waits 100 ms at most.
  *
@@ -127,10 +131,11 @@ job_pb(qmgr_job *j, Pm__DeliveryJob *pj, Pm__JobRcpt *pr, Pm__JobRcpt **pp,
 	pj->rcpt = pp;
 }
 
-/* Mark a job in flight (under mu). */
+/* Mark a job in flight, held by agent a (may be NULL); under mu. */
 static void
-job_dispatch(qmgr_job *j)
+job_dispatch(qmgr_job *j, qmgr_agent *a)
 {
+	j->agent = a;
 	j->dispatch_ms = pm_mono_ms();
 	j->dispatch_us = pm_now_us();
 	j->inflight = 1;
@@ -156,14 +161,16 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 	Pm__DeliveryJob *pj = NULL, **pjp = NULL;
 	Pm__JobRcpt **pr = NULL, ***pp = NULL;
 	qmgr_job **jobs = NULL;
+	qmgr_agent *agent;
 	pm_sched_job *sj;
 	const char **tps;
 	char(*keys)[PM_QID_LEN + 32] = NULL;
 	struct timespec ts;
 	size_t i, n = 0, max, bytes = 0, plen;
-	int64_t deadline, wait_ms, now;
+	int64_t deadline, now;
 	uint8_t *packed;
-	int rc = 0, over;
+	uint32_t pipe = pm_rpc_request_pipe();
+	int rc = 0, over, in_time;
 
 	if ((fr = pm__fetch_request__unpack(NULL, reqlen, req)) == NULL) {
 		pm_msg_warn("fetch: malformed request");
@@ -184,36 +191,55 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 	tps = (const char **) fr->transports;
 	max = fr->max_jobs > QMGR_FETCH_MAX_JOBS ? QMGR_FETCH_MAX_JOBS :
 	                                           fr->max_jobs;
-	wait_ms = fr->wait_ms < 1000LL * var_qmgr_fetch_wait ?
-	    fr->wait_ms :
-	    1000LL * var_qmgr_fetch_wait;
-	deadline = pm_mono_ms() + wait_ms;
+	/* the agent's budget: no job once it is spent (qmgr_agents.c) */
+	in_time = qmgr_fetch_plan(pm_mono_ms(), fr->timeout_ms, fr->wait_ms,
+	    1000LL * var_qmgr_fetch_wait, &deadline);
+	if (!in_time) {
+		max = 0;
+		if (pm_msg_verbose) {
+			pm_msg_debug("fetch: the agent's budget of %u ms is "
+			             "spent; answered with no job",
+			    fr->timeout_ms);
+		}
+	}
 	jobs = pm_calloc(max ? max : 1, sizeof(*jobs));
 
 	pthread_mutex_lock(&qmgr.mu);
 	now = pm_mono_ms();
+	agent =
+	    qmgr_agent_fetch_begin(fr->instance, fr->incarnation, pipe, now);
 	for (i = 0; i < fr->n_transports; i++) {
 		pm_sched_asked(qmgr.sched, tps[i], now);
 	}
 	for (;;) {
-		while (n < max && !qmgr.stopping &&
+		while (n < max && !qmgr.stopping && now <= deadline &&
+		    !qmgr_agent_fetch_over(agent, pipe) &&
 		    bytes + QMGR_JOB_BYTES <= QMGR_FETCH_BYTES &&
 		    (sj = pm_sched_next(qmgr.sched, tps, fr->n_transports,
 		         now)) != NULL) {
 			jobs[n] = (qmgr_job *) sj;
 			bytes += jobs[n]->bytes;
-			job_dispatch(jobs[n++]);
+			job_dispatch(jobs[n++], agent);
 		}
 		now = pm_mono_ms();
-		if (n > 0 || max == 0 || qmgr.stopping || now >= deadline) {
+		if (n > 0 || qmgr.stopping || now >= deadline ||
+		    qmgr_agent_fetch_over(agent, pipe)) {
 			break;
 		}
 		over = qmgr.waiters >= qmgr.max_waiters;
-		deadline_ts(&ts,
-		    over ? (deadline - now < 100 ? deadline - now : 100) :
-		           deadline - now);
 		qmgr.waiters++;
-		pthread_cond_timedwait(&qmgr.work_cv, &qmgr.mu, &ts);
+		if (max == 0) {
+			/* a heartbeat: held until its wait ends */
+			qmgr_agent_hb_wait(agent, pipe,
+			    over && deadline - now > 100 ? now + 100 :
+			                                   deadline);
+		} else {
+			deadline_ts(&ts,
+			    over ?
+			        (deadline - now < 100 ? deadline - now : 100) :
+			        deadline - now);
+			pthread_cond_timedwait(&qmgr.work_cv, &qmgr.mu, &ts);
+		}
 		qmgr.waiters--;
 		now = pm_mono_ms();
 		if (over) {
@@ -240,6 +266,7 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 	plen = pm__fetch_reply__get_packed_size(&rep);
 	packed = pm_malloc(plen ? plen : 1);
 	pm__fetch_reply__pack(&rep, packed);
+	qmgr_agent_fetch_end(agent, pm_mono_ms());
 	pthread_mutex_unlock(&qmgr.mu);
 
 	if (pm_msg_verbose && n > 0) {

@@ -71,6 +71,9 @@
 #define DEF_QMGR_FETCH_WAIT "5s"
 #define VAR_QMGR_JOB_TIMEOUT "qmgr_job_timeout"
 #define DEF_QMGR_JOB_TIMEOUT "1200s"
+/* an agent with no fetch here this long is dead: its jobs go out again */
+#define VAR_QMGR_AGENT_TIMEOUT "qmgr_agent_timeout"
+#define DEF_QMGR_AGENT_TIMEOUT "5s"
 #define VAR_QMGR_IPC_TIMEOUT "qmgr_ipc_timeout"
 #define DEF_QMGR_IPC_TIMEOUT "60s"
 #define VAR_QMGR_STOP_GRACE "qmgr_stop_grace"
@@ -97,6 +100,7 @@ extern long var_qmgr_lease;
 extern long var_qmgr_tp_wait;
 extern long var_qmgr_fetch_wait;
 extern long var_qmgr_job_timeout;
+extern long var_qmgr_agent_timeout;
 extern long var_qmgr_ipc_timeout;
 extern long var_qmgr_stop_grace;
 

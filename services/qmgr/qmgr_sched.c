@@ -375,6 +375,7 @@ sched_main(void *arg)
 	next_lease = pm_mono_ms() + lease_every;
 	while (!atomic_load(&sched_quit)) {
 		sched_timeouts(qs);
+		qmgr_agent_check(qs); /* dead agents' jobs: qmgr_agent_jobs.c */
 		sched_expire(qs);
 		qmgr_retry_run(qs);
 		now = pm_mono_ms();

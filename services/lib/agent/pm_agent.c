@@ -6,12 +6,16 @@
  *	- one fetcher per qmgr address (pm_agent_peers.c: qmgr_service's
  *	  names are followed as they resolve), each with its own
  *	  pm_rpc client (the outcome of a job goes back to the qmgr that
- *	  gave it). A fetcher waits until a slot is free, then keeps one
- *	  FetchRequest outstanding (asynchronous, so a stop does not wait
- *	  for the long poll) for as many jobs as there are free slots;
- *	  the reply's jobs are checked and queued by the nng callback.
- *	  On an error it waits a second and asks again (warning once per
- *	  outage, then every minute);
+ *	  gave it). A fetcher keeps one FetchRequest outstanding
+ *	  (asynchronous, so a stop does not wait for the long poll) for
+ *	  as many jobs as there are free slots, and with no free slot a
+ *	  heartbeat (max_jobs 0), so that qmgr always sees this process
+ *	  alive; each fetch names the agent ("<name>@<instance name>")
+ *	  and this process's start time, and says how long the agent
+ *	  waits for the reply (qmgr's qmgr_agents.c). The reply's jobs are
+ *	  checked and queued by the nng callback. On an error it waits a
+ *	  second and asks again (warning once per outage, then every
+ *	  minute);
  *	- `slots` workers, each with its own pm_qstore (Redis connection)
  *	  and the agent's thread context, take jobs from the queue, call
  *	  deliver(), then pm__agent_finish() (Redis, logs, metrics) and
@@ -23,13 +27,15 @@
  *	slots * number-of-qmgrs jobs may be held at once, the extra ones
  *	waiting in the queue for a worker.
  *
- *	Stop (SIGTERM): fetchers stop asking; workers finish the job they
+ *	Stop (SIGTERM): fetchers stop asking for jobs but send heartbeats
+ *	until the workers are done (qmgr must not take their jobs for a
+ *	dead agent's); workers finish the job they
  *	hold and take no other; after they are done, or after
  *	agent_stop_grace, the jobs still queued (and any that a late
  *	fetch reply brings) are reported back as deferred "4.3.0
  *	delivery agent stopping". Workers still busy after the grace time
- *	are left to the process exit; their jobs come back to qmgr by its
- *	own timeout.
+ *	are left to the process exit; qmgr sees the process gone and gives
+ *	their jobs out again.
  * LIMITS
  *	agent_fetch_wait (long poll; the call's deadline is 5 s more),
  *	agent_done_timeout (each DoneRequest try), agent_stop_grace; a
@@ -55,15 +61,29 @@
 
 #define AGENT_DONE_TRIES 3
 #define AGENT_RETRY_MS 1000
+/* the first retry: a dropped connection is dialled again at once, and
+ * qmgr takes an agent with no fetch for 3 s after a close for dead */
+#define AGENT_RETRY_FIRST_MS 100
 #define AGENT_WARN_EVERY_MS 60000
+
+struct agent_fetcher;
+
+/* One outstanding fetch of a fetcher (under ag.mu). */
+typedef struct agent_call {
+	struct agent_fetcher *f;
+	int busy;
+	int err;
+} agent_call;
 
 typedef struct agent_fetcher {
 	int idx;         /* its slot in pm_agent_peers */
 	const char *url; /* the peer's, while the fetcher runs */
 	pm_rpc_client *cl;
-	/* the outstanding fetch (under ag.mu) */
-	int busy;
-	int err;
+	/* the outstanding fetches (under ag.mu): for jobs, heartbeat */
+	agent_call jc;
+	agent_call hc;
+	int replied; /* a fetch was answered since the last error */
+	int64_t retry_at;
 	int64_t last_warn;
 	int failing;
 } agent_fetcher;
@@ -84,11 +104,14 @@ static struct {
 	int running;
 	int live;
 	int stopping;
+	int fetch_quit; /* fetchers end (after the workers) */
 	long fetch_wait;
 	long stop_grace;
 	long done_timeout;
 	int nshards;
 	char agent_id[300];
+	char instance[200]; /* "<name>@<service_instance_name>" */
+	uint64_t incarnation;
 	agent_metrics m;
 } ag = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -270,7 +293,8 @@ agent_worker(void *arg)
 static void
 fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply, size_t len)
 {
-	agent_fetcher *f = arg;
+	agent_call *c = arg;
+	agent_fetcher *f = c->f;
 	pm_qmgr_fetched *fr = NULL;
 	size_t i, n;
 	agent_job *aj, *next, *list = NULL, **tailp = &list;
@@ -299,8 +323,9 @@ fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply, size_t len)
 		 */
 		pthread_cond_signal(&ag.cv_work);
 	}
-	f->err = err;
-	f->busy = 0;
+	c->err = err;
+	c->busy = 0;
+	f->replied |= err == 0;
 	pthread_cond_broadcast(&ag.cv_space);
 	pthread_mutex_unlock(&ag.mu);
 	pm_qmgr_fetched_free(fr);
@@ -317,50 +342,78 @@ fetch_error(agent_fetcher *f, int err)
 		f->last_warn = now;
 	}
 	f->failing = 1;
+	f->replied = 0;
 }
 
+/* Send one fetch for up to max jobs (0: a heartbeat); under ag.mu. */
+static void
+fetch_send(agent_fetcher *f, agent_call *c, pm_qmgr_fetch_req *req,
+    unsigned max)
+{
+	int rc;
+
+	c->busy = 1;
+	c->err = 0;
+	pthread_mutex_unlock(&ag.mu);
+	req->max_jobs = max;
+	rc = pm_qmgr_fetch_call_async(f->cl, req, (int) req->timeout_ms,
+	    fetch_cb, c);
+	pthread_mutex_lock(&ag.mu);
+	if (rc != 0) {
+		c->busy = 0;
+		c->err = rc;
+	}
+}
+
+/*
+ * One fetch is always outstanding at the qmgr, so that it sees this
+ * agent alive (qmgr_agents.c): for jobs while slots are free, else a
+ * heartbeat (max_jobs 0) that qmgr holds until its wait ends; when a
+ * slot frees during a heartbeat, a fetch for jobs goes out beside it.
+ * Heartbeats go on while the agent stops, until its workers are done.
+ */
 static void *
 agent_fetcher_main(void *arg)
 {
 	agent_fetcher *f = arg;
 	pm_qmgr_fetch_req req = { 0 };
-	int free_slots, rc;
+	int free_slots, err;
+	int64_t now;
 
 	req.agent_id = ag.agent_id;
 	req.transports = ag.a->transports;
 	req.wait_ms = (unsigned) (ag.fetch_wait * 1000);
+	req.instance = ag.instance;
+	req.incarnation = ag.incarnation;
+	req.timeout_ms = (unsigned) (ag.fetch_wait * 1000 + 5000);
+	f->jc.f = f->hc.f = f;
 	pthread_mutex_lock(&ag.mu);
-	while (!ag.stopping && !pm__agent_peer_gone(f->idx)) {
-		free_slots = ag.slots - ag.running - ag.queued;
-		if (free_slots <= 0) {
-			pthread_cond_wait(&ag.cv_space, &ag.mu);
+	while (!ag.fetch_quit && !pm__agent_peer_gone(f->idx)) {
+		if ((err = f->jc.err != 0 ? f->jc.err : f->hc.err) != 0) {
+			f->jc.err = f->hc.err = 0;
+			f->retry_at = pm_mono_ms() +
+			    (f->failing ? AGENT_RETRY_MS :
+			                  AGENT_RETRY_FIRST_MS);
+			fetch_error(f, err);
 			continue;
 		}
-		f->busy = 1;
-		f->err = 0;
-		pthread_mutex_unlock(&ag.mu);
-
-		req.max_jobs = (unsigned) free_slots;
-		rc = pm_qmgr_fetch_call_async(f->cl, &req,
-		    (int) (ag.fetch_wait * 1000 + 5000), fetch_cb, f);
-
-		pthread_mutex_lock(&ag.mu);
-		if (rc != 0) {
-			f->busy = 0;
-			f->err = rc;
+		if ((now = pm_mono_ms()) < f->retry_at) {
+			wait_ms_locked(&ag.cv_space,
+			    (long) (f->retry_at - now));
+			continue;
 		}
-		while (f->busy && !ag.stopping) {
-			pthread_cond_wait(&ag.cv_space, &ag.mu);
-		}
-		if (ag.stopping) {
-			break;
-		}
-		if (f->err != 0) {
-			fetch_error(f, f->err);
-			wait_ms_locked(&ag.cv_space, AGENT_RETRY_MS);
-		} else if (f->failing) {
+		if (f->failing && f->replied) {
 			pm_msg_info("fetching work from qmgr %s again", f->url);
 			f->failing = 0;
+		}
+		free_slots =
+		    ag.stopping ? 0 : ag.slots - ag.running - ag.queued;
+		if (free_slots > 0 && !f->jc.busy) {
+			fetch_send(f, &f->jc, &req, (unsigned) free_slots);
+		} else if (!f->jc.busy && !f->hc.busy) {
+			fetch_send(f, &f->hc, &req, 0);
+		} else {
+			pthread_cond_wait(&ag.cv_space, &ag.mu);
 		}
 	}
 	pthread_mutex_unlock(&ag.mu);
@@ -393,6 +446,10 @@ agent_params(void)
 	ag.nshards = var_queue_shards > 0 ? (int) var_queue_shards : 1;
 	snprintf(ag.agent_id, sizeof(ag.agent_id), "%s@%s:%ld", ag.a->name,
 	    var_myhostname ? var_myhostname : "localhost", (long) getpid());
+	/* qmgr's view of this process: stable name, start time */
+	snprintf(ag.instance, sizeof(ag.instance), "%s@%s", ag.a->name,
+	    var_instance_name ? var_instance_name : "localhost");
+	ag.incarnation = (uint64_t) pm_now_us();
 }
 
 /* A fetcher thread of slot arg (pm_agent_peers starts and joins it). */
@@ -503,8 +560,13 @@ pm_agent_run(const pm_agent *a)
 	}
 	pthread_mutex_unlock(&ag.mu);
 
-	pm__agent_peers_stop(); /* joins the fetchers */
+	/* heartbeats go on meanwhile: qmgr sees the jobs are not lost */
 	all_done = agent_wait_workers(ag.stop_grace);
+	pthread_mutex_lock(&ag.mu);
+	ag.fetch_quit = 1;
+	pthread_cond_broadcast(&ag.cv_space);
+	pthread_mutex_unlock(&ag.mu);
+	pm__agent_peers_stop(); /* joins the fetchers */
 	qs = pm_server_qstore_open();
 	agent_hand_back_queue(qs);
 	if (!all_done) {

@@ -13,7 +13,8 @@
  *	receive; pm_rpc_server_stop() sets "stopping" and cancels only the
  *	receives under the same mutex, so a handler that is running is never
  *	interrupted and its reply is still sent. Then the threads are joined
- *	and the socket is closed.
+ *	and the socket is closed. Which connection a request came on, and
+ *	which closed: pm_rpc_pipe.c.
  *
  *	Endpoints are made by pm_rpc_tls.c (TLS for tls+tcp:// URLs, and
  *	the list of endpoints a new TLS configuration goes to).
@@ -170,6 +171,7 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 	char peer[64];
 	int rc, rv;
 
+	pm__rpc_pipe_set(msg);
 	req = pm__envelope__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
 	if (req == NULL) {
 		pm__rpc_peer(msg, peer, sizeof(peer));
@@ -184,6 +186,7 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 	pm_buf_reset(rbuf);
 	rc = srv->handler(tctx, req->type, req->body.data, req->body.len,
 	    &rtype, rbuf);
+	pm__rpc_pipe_set(NULL);
 	rep.request_id = req->request_id;
 	if (rc == 0) {
 		rep.type = rtype;
@@ -311,6 +314,11 @@ pm_rpc_server_start(const char *url, int nworkers, size_t recvmax,
 	if ((rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, recvmax)) !=
 	    0) {
 		pm_msg_error("listen %s: %s", url, nng_strerror(rv));
+		goto fail;
+	}
+	if ((rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST,
+	         pm__rpc_pipe_event, srv)) != 0) {
+		pm_msg_error("rpc server %s: %s", url, nng_strerror(rv));
 		goto fail;
 	}
 	if (pm__rpc_listen(srv->sock, url, &srv->listener) != 0) {

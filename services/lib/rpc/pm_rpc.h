@@ -66,6 +66,17 @@ pm_rpc_server *pm_rpc_server_start(const char *url, int nworkers,
 /* Stop receiving, let in-flight handlers finish, close. NULL is fine. */
 void pm_rpc_server_stop(pm_rpc_server *srv);
 
+/*
+ * In a handler: the id of the connection (nng pipe) the request came
+ * on, 0 if unknown. pm_rpc_on_pipe_gone(fn): fn(id) runs on an nng
+ * thread when a connection to any server of the process closes (a
+ * peer that died, or a network failure: the peer may come back on a
+ * new connection). Set once; NULL removes it.
+ */
+uint32_t pm_rpc_request_pipe(void);
+typedef void (*pm_rpc_pipe_fn)(uint32_t pipe);
+void pm_rpc_on_pipe_gone(pm_rpc_pipe_fn fn);
+
 typedef struct pm_rpc_client pm_rpc_client;
 
 pm_rpc_client *pm_rpc_client_new(const char *urls, size_t recvmax);

@@ -28,6 +28,11 @@ void pm__rpc_tls_forget(int listener, int id);
 /* "[addr]:port" of the peer that sent msg, for logs. */
 void pm__rpc_peer(nng_msg *msg, char *buf, size_t len);
 
+/* pm_rpc_pipe.c: the request being served came on msg's pipe (NULL:
+ * served); the pipe-notify callback of every server socket. */
+void pm__rpc_pipe_set(nng_msg *msg);
+void pm__rpc_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg);
+
 /* 0 and a new message in *msgp, PM_ETOOBIG or PM_ENOMEM. */
 int pm__rpc_pack_parts(uint32_t type, uint64_t id, const pm_rpc_part *parts,
     size_t nparts, size_t max, nng_msg **msgp);

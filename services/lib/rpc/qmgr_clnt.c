@@ -222,6 +222,9 @@ pm_qmgr_fetch_pack(const pm_qmgr_fetch_req *req, pm_buf *out)
 	fr.n_transports = nt;
 	fr.max_jobs = req->max_jobs;
 	fr.wait_ms = req->wait_ms;
+	fr.instance = (char *) (req->instance != NULL ? req->instance : "");
+	fr.incarnation = req->incarnation;
+	fr.timeout_ms = req->timeout_ms;
 	len = pm__fetch_request__get_packed_size(&fr);
 	tmp = pm_malloc(len > 0 ? len : 1);
 	pm__fetch_request__pack(&fr, tmp);

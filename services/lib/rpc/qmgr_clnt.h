@@ -113,6 +113,9 @@ typedef struct pm_qmgr_fetch_req {
 	const char *const *transports; /* NULL-terminated */
 	unsigned max_jobs;             /* free slots */
 	unsigned wait_ms;              /* long-poll bound */
+	const char *instance;          /* stable name, for liveness */
+	uint64_t incarnation;          /* process start time, us */
+	unsigned timeout_ms;           /* the caller waits this long */
 } pm_qmgr_fetch_req;
 
 /* Pack a FetchRequest into out (reset first). 0, or PM_ETOOBIG. */
