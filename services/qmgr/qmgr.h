@@ -17,8 +17,9 @@
  *	Files: qmgr.c (main, parameters, metrics), qmgr_intake.c (claim,
  *	read, resolve, group), qmgr_fetch.c (agent fetch and done),
  *	qmgr_msg.c (message state, completion, logging), qmgr_sched.c
- *	(the scheduler thread: timeouts, transport waits, leases,
- *	deferred queue scans, queue sizes).
+ *	(the scheduler thread: timeouts, transport waits, takeovers,
+ *	deferred queue scans, queue sizes), qmgr_lease.c (the lease
+ *	thread: refresh, lost leases).
  */
 #ifndef QMGR_H
 #define QMGR_H
@@ -146,6 +147,8 @@ typedef struct qmgr_metrics {
 	pm_metric *leases_lost;
 	pm_metric *consumers_removed;
 	pm_metric *taken_back;
+	pm_metric *takeover_stale; /* entries idle past the lease */
+	pm_metric *takeover_own;   /* own entries taken back at start */
 } qmgr_metrics;
 
 extern qmgr_metrics qmgr_m;
@@ -208,6 +211,14 @@ void qmgr_sched_stop(void);
 /* Graceful stop: wait for jobs in flight, then hand messages back. */
 void qmgr_sched_on_stop(void *arg);
 void qmgr_sched_hand_back(pm_qstore *qs);
+
+/* qmgr_lease.c */
+int qmgr_lease_start(void);
+void qmgr_lease_stop(void);
+/* Refresh the leases of the active queue now; drop lost messages. */
+void qmgr_lease_touch(pm_qstore *qs);
+/* A fenced write of msg was refused (PM_ELOST): log and count it. */
+void qmgr_lease_refused(const qmgr_msg *msg, const char *what);
 
 /* qmgr_fetch.c */
 int qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req,

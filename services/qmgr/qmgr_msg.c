@@ -34,6 +34,11 @@
  *	  recipients, and the message goes to the deferred queue with
  *	  backoff clamp(minimal_backoff_time * 2^(attempts-1),
  *	  minimal_backoff_time, maximal_backoff_time).
+ *	Finish, defer and the statuses qmgr decides (deferred reasons,
+ *	expiry bounces) are fenced by the message's lease epoch
+ *	(pm_qstore_fence.c): when Redis refuses one (PM_ELOST, another
+ *	consumer took the message) the pass ends there, with "QID: lease
+ *	lost: ... refused" and qmgr_leases_lost_total.
  * LIMITS
  *	Reasons are cut to QMGR_TEXT_MAX bytes.
  * SECURITY
@@ -404,6 +409,17 @@ msg_notice(qmgr_msg *msg, int kind, int state, int (*want)(unsigned), int *sent)
 	return (msg_notice_sel(msg, kind, state, 0, want, sent));
 }
 
+/* A fenced write refused: the message is another consumer's now. */
+static int
+msg_lost(const qmgr_msg *msg, int rc, const char *what)
+{
+	if (rc != PM_ELOST) {
+		return (0);
+	}
+	qmgr_lease_refused(msg, what);
+	return (1);
+}
+
 /* Might an earlier pass have queued notices already? */
 static int
 msg_seen_before(const qmgr_msg *msg)
@@ -470,9 +486,11 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 			(void) pm_qstore_attr_set(qs, msg->e.qid, "notices",
 			    done);
 		}
-		pm_msg_warn("%s: cannot remove the message: %s; it will be "
-		            "taken up again after %lds",
-		    msg->e.qid, pm_strerror(rc), var_qmgr_lease);
+		if (!msg_lost(msg, rc, "finish")) {
+			pm_msg_warn("%s: cannot remove the message: %s; it "
+			            "will be taken up again after %lds",
+			    msg->e.qid, pm_strerror(rc), var_qmgr_lease);
+		}
 		return (0);
 	}
 	pm_msg_info("%s: removed", msg->e.qid);
@@ -504,10 +522,16 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 		}
 	}
 	for (i = 0; i < m->nrcpt; i++) {
-		if (msg->r[i].state == QR_DEFERRED && msg->r[i].record &&
-		    pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_DEFERRED,
-		        msg->r[i].dsn, msg->r[i].text ? msg->r[i].text : "",
-		        &changed) == PM_EREDIS) {
+		if (msg->r[i].state != QR_DEFERRED || !msg->r[i].record) {
+			continue;
+		}
+		rc = pm_qstore_rcpt_status_fenced(qs, &msg->e, i,
+		    PM_RCPT_DEFERRED, msg->r[i].dsn,
+		    msg->r[i].text ? msg->r[i].text : "", &changed);
+		if (msg_lost(msg, rc, "deferred reason")) {
+			return;
+		}
+		if (rc == PM_EREDIS) {
 			break; /* only the reason is lost */
 		}
 	}
@@ -516,7 +540,8 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 	        pm_sched_backoff(var_min_backoff, var_max_backoff,
 	            (int) msg->attempt);
 	if ((rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt, next)) !=
-	    0) {
+	        0 &&
+	    !msg_lost(msg, rc, "defer")) {
 		pm_msg_warn("%s: cannot move the message to the deferred "
 		            "queue: %s; it will be taken up again after %lds",
 		    msg->e.qid, pm_strerror(rc), var_qmgr_lease);
@@ -528,7 +553,8 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
  * to Redis before any notice goes out, so that a later pass (after a
  * notice failed and the message was deferred for a short retry) sees
  * these recipients as final and never delivers them after the sender
- * was told they failed. Returns the number of statuses not recorded.
+ * was told they failed. Returns the number of statuses not recorded,
+ * or -1 when the lease is lost (nothing more may be written).
  */
 static int
 msg_expire(pm_qstore *qs, qmgr_msg *msg)
@@ -536,7 +562,7 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 	pm_qmsg *m = msg->m;
 	char *why;
 	size_t i;
-	int changed, failed = 0;
+	int changed, failed = 0, rc;
 
 	pm_msg_info("%s: from=<%s>, status=expired, returned to sender",
 	    msg->e.qid, m->sender);
@@ -548,12 +574,15 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 		    pm_asprintf("message delivery time expired: %s",
 		        msg->r[i].text) :
 		    pm_strdup("message delivery time expired");
+		rc = pm_qstore_rcpt_status_fenced(qs, &msg->e, i,
+		    PM_RCPT_BOUNCED, "5.4.7", why, &changed);
+		if (msg_lost(msg, rc, "expiry bounce")) {
+			free(why);
+			return (-1);
+		}
 		msg->r[i].state = QR_TODO;
 		qmgr_rcpt_set(msg, i, QR_BOUNCED, "5.4.7", why, NULL, 0);
-		if (pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_BOUNCED,
-		        "5.4.7", why, &changed) != 0) {
-			failed++;
-		}
+		failed += rc != 0;
 		qmgr_log_rcpt(msg, i, m->rcpt[i].address, NULL, 0, "5.4.7",
 		    "bounced", why);
 		free(why);
@@ -567,6 +596,7 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 	pm_qmsg *m = msg->m;
 	int64_t now = pm_now_us(), life, short_retry;
 	size_t i, nwait = 0;
+	int rc;
 
 	for (i = 0; i < m->nrcpt; i++) {
 		if (msg->r[i].state == QR_TODO) {
@@ -578,12 +608,17 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 	life = m->sender[0] == 0 ? var_dsn_queue_time : var_max_queue_time;
 	if (nwait > 0 && now >= m->arrival_us + life * 1000000LL) {
 		nwait = 0;
-		if (msg_expire(qs, msg) != 0) {
+		if ((rc = msg_expire(qs, msg)) != 0) {
 			/* Redis trouble: no notice before the bounces are on record */
 			short_retry =
 			    var_min_backoff < 60 ? var_min_backoff : 60;
-			(void) pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
-			    now + short_retry * 1000000LL);
+			if (rc > 0) {
+				(void) msg_lost(msg,
+				    pm_qstore_defer(qs, &msg->e,
+				        (int) msg->attempt,
+				        now + short_retry * 1000000LL),
+				    "defer");
+			}
 			return;
 		}
 	}
@@ -591,8 +626,10 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 		if (msg_final(qs, msg) != 0) {
 			short_retry =
 			    var_min_backoff < 60 ? var_min_backoff : 60;
-			(void) pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
-			    now + short_retry * 1000000LL);
+			(void) msg_lost(msg,
+			    pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
+			        now + short_retry * 1000000LL),
+			    "defer");
 		}
 	} else {
 		msg_defer(qs, msg, now);
