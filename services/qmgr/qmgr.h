@@ -217,6 +217,8 @@ int qmgr_lease_start(void);
 void qmgr_lease_stop(void);
 /* Refresh the leases of the active queue now; drop lost messages. */
 void qmgr_lease_touch(pm_qstore *qs);
+/* The last lease refresh is recent enough to hand out jobs. */
+int qmgr_lease_fresh(void);
 /* A fenced write of msg was refused (PM_ELOST): log and count it. */
 void qmgr_lease_refused(const qmgr_msg *msg, const char *what);
 

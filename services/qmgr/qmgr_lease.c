@@ -16,6 +16,14 @@
  *	memory without finish, defer or notice (qmgr_msg_lose), logged
  *	("QID: lease lost") and counted (postmesh_qmgr_leases_lost_total).
  *
+ *	Leases are proven by the last refresh pass that worked: its start
+ *	(monotonic) is kept, and while it is older than 2/3 of
+ *	qmgr_lease_time (the process was stopped, or Redis did not answer)
+ *	qmgr_lease_fresh() is false and no job is handed out
+ *	(qmgr_fetch.c): a qmgr resumed after SIGSTOP first learns which
+ *	messages it lost, then dispatches, so it does not send a message
+ *	that another qmgr took over meanwhile.
+ *
  *	qmgr_lease_refused() is the same drop for a write that Redis
  *	refused with PM_ELOST (fencing, pm_qstore_fence.c): the message
  *	is at its completion then, so only the log line and the metric.
@@ -49,6 +57,7 @@ static int lease_started;
 static atomic_int lease_quit;
 static pthread_mutex_t lease_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t lease_cv;
+static _Atomic int64_t lease_ok_ms; /* start of the last good pass */
 
 typedef struct lease_ctx {
 	pm_qentry *e;
@@ -104,7 +113,8 @@ qmgr_lease_touch(pm_qstore *qs)
 	lease_ctx t = { 0 };
 	unsigned char *lost;
 	size_t i, n;
-	int rc;
+	int64_t t0 = pm_mono_ms();
+	int rc = 0, was_fresh = qmgr_lease_fresh();
 
 	pthread_mutex_lock(&qmgr.mu);
 	t.max = qmgr.nmsgs;
@@ -125,6 +135,22 @@ qmgr_lease_touch(pm_qstore *qs)
 	}
 	free(lost);
 	free(t.e);
+	if (rc == 0) {
+		atomic_store(&lease_ok_ms, t0);
+		if (!was_fresh) {
+			pthread_mutex_lock(&qmgr.mu);
+			pthread_cond_broadcast(
+			    &qmgr.work_cv); /* dispatch again */
+			pthread_mutex_unlock(&qmgr.mu);
+		}
+	}
+}
+
+int
+qmgr_lease_fresh(void)
+{
+	return (pm_mono_ms() - atomic_load(&lease_ok_ms) <
+	    2000LL * var_qmgr_lease / 3);
 }
 
 void
@@ -180,6 +206,7 @@ qmgr_lease_start(void)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&lease_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	atomic_store(&lease_ok_ms, pm_mono_ms()); /* nothing held yet */
 	if (pthread_create(&lease_tid, NULL, lease_main, NULL) != 0) {
 		return (PM_EIO);
 	}
