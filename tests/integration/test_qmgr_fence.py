@@ -21,6 +21,12 @@ agent dials both (qmgr_service lists both).
   kill (measured and printed); qmgr-b's
   postmesh_qmgr_takeovers_total{from="lease_expired"} counts the
   takeover.
+- StarvedSchedulerTest (qmgr_lease_time 3s, one qmgr): the scheduler
+  thread is stuck for 10 s in a rewrite call (the rewrite service is
+  stopped with SIGSTOP while the scheduler takes over a message and
+  resolves it); the lease of another active message is refreshed all
+  the same by the lease thread: a "thief" that tries XCLAIM with a
+  minimum idle time of the lease never gets it.
 """
 
 import os
@@ -231,6 +237,62 @@ class KilledOwnerTest(TwoQmgrBase):
               % (held, taken, took, DEFAULT_LEASE))
         self.assertGreaterEqual(taken or 0, 1)
         self.assertLess(took, DEFAULT_LEASE + SLACK)
+
+
+class StarvedSchedulerTest(KillBase):
+    """The lease thread refreshes while the scheduler is stuck."""
+
+    PARAMS = {
+        "qmgr_lease_time": "3s",
+        "qmgr_transport_wait": "60s",
+        "rewrite_cache_ttl": "0",   # every resolve asks the service
+    }
+
+    @classmethod
+    def start_peers(cls, workdir):
+        params = super().start_peers(workdir)
+        params["transport_maps"] = "inline:{hold.test=nowhere:}"
+        return params
+
+    def test_refresh_not_starved(self):
+        st = self.stack
+        r = st.r()
+        q1 = self.submit("src@client.test", ["x@hold.test"],
+                         b"Subject: one\r\n\r\nbody\r\n")
+        q2 = self.submit("src@client.test", ["y@hold.test"],
+                         b"Subject: two\r\n\r\nbody\r\n")
+        for q in (q1, q2):
+            self.wait_log("%s: from=<src@client.test>" % q, ("qmgr",))
+        ent = {}
+        for q in (q1, q2):
+            key = "pm:{%d}:incoming" % st.shard(q)
+            ids = r.xrange(key)
+            ent[q] = (key, [i for i, f in ids if f[b"qid"] == q.encode()][0])
+        rw = st.svcs["rewrite"].proc.pid
+        os.kill(rw, signal.SIGSTOP)
+        stolen = []
+        try:
+            # q2's entry goes to a consumer that never refreshes it: the
+            # scheduler takes it over after the lease and resolves it
+            # again, which waits for the stopped rewrite service
+            key2, e2 = ent[q2]
+            r.xclaim(key2, "qmgr", "ghost", 0, [e2], justid=True)
+            self.wait_log("%s: lease expired: taken over" % q2, ("qmgr",),
+                          timeout=15)
+            key1, e1 = ent[q1]
+            t_end = time.time() + 8.0
+            while time.time() < t_end and not stolen:
+                stolen = r.xclaim(key1, "qmgr", "thief", 3000, [e1],
+                                  justid=True)
+                time.sleep(0.25)
+        finally:
+            os.kill(rw, signal.SIGCONT)
+        self.assertEqual(stolen, [], "the lease of %s expired while the "
+                         "scheduler was busy\n%s" % (q1, self.logs_tail()))
+        self.assertNotIn("%s: lease lost" % q1, st.log("qmgr"))
+        owner = r.xpending_range(ent[q1][0], "qmgr", e1, e1, 1)
+        self.assertEqual([p["consumer"] for p in owner],
+                         [b"mx.example.test"])
 
 
 if __name__ == "__main__":
