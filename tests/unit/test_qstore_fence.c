@@ -194,3 +194,27 @@ Test(fence, same_name_restart)
 	expect_keys_gone(qid, 1);
 	pm_qstore_close(qs);
 }
+
+/*
+ * A message hash of the wrong type (corrupt) gets no lease: the claim
+ * still returns its entry, with epoch 0, so that the reader can move
+ * it to the hold queue instead of failing the whole claim forever.
+ */
+Test(fence, corrupt_message_no_lease)
+{
+	char qid[PM_QID_LEN + 1];
+	pm_qentry e[2];
+	pm_qstore *qs;
+
+	rh_start(&srv);
+	qs = open_qs("redis", 1);
+	enqueue(qs, 1, 0, qid);
+	rh_ok(&srv, "DEL pm:{0}:m:%s", qid);
+	rh_ok(&srv, "SET pm:{0}:m:%s junk", qid);
+	cr_assert_eq(claim(qs, "qmgr-a", NULL, 0, 2, 0, e), 1,
+	    "claim with a corrupt message: entry not returned");
+	cr_expect_eq(e[0].epoch, 0, "epoch got %llu, want 0",
+	    (unsigned long long) e[0].epoch);
+	cr_expect_str_eq(e[0].qid, qid);
+	pm_qstore_close(qs);
+}

@@ -51,8 +51,8 @@
 --    pm_lease    KEYS incoming m  ARGV group id consumer
 --        Right after a claim: if the entry is pending for consumer,
 --        HSET m lease_owner consumer and HINCRBY m lease_epoch 1;
---        returns the new epoch, 0 if m is gone, -1 if the entry is not
---        (or no longer) the consumer's.
+--        returns the new epoch, 0 if m is gone (or not a hash), -1 if
+--        the entry is not (or no longer) the consumer's.
 --    pm_lease_touch  KEYS incoming  ARGV group consumer {id m epoch}*
 --        pm_touch with the lease checked too: an entry whose m holds
 --        another owner or epoch (epoch "0": not checked) is lost.
@@ -458,7 +458,7 @@ local function pm_lease(keys, args)
 	    or args[3] == '' then
 		return bad('bad lease arguments')
 	end
-	local e = check_types({keys[1], 'stream', keys[2], 'hash'})
+	local e = check_types({keys[1], 'stream'})
 	if e then
 		return e
 	end
@@ -467,7 +467,8 @@ local function pm_lease(keys, args)
 	if type(p) ~= 'table' or p[1] == nil or p[1][2] ~= args[3] then
 		return -1
 	end
-	if redis.call('EXISTS', keys[2]) == 0 then
+	-- gone, or not a hash (corrupt: the reader holds it): no lease
+	if redis.call('TYPE', keys[2])['ok'] ~= 'hash' then
 		return 0
 	end
 	redis.call('HSET', keys[2], 'lease_owner', args[3])
