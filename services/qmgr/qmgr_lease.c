@@ -95,6 +95,11 @@ lease_lose(pm_qstore *qs, const pm_qentry *e, const unsigned char *lost,
 		    msg->e.shard != e[i].shard || msg->e.epoch != e[i].epoch) {
 			continue; /* completed or claimed again meanwhile */
 		}
+		if (msg->holds == 0) {
+			/* completing on another thread: its fenced writes
+			 * are refused (qmgr_lease_refused) */
+			continue;
+		}
 		pm_msg_warn("%s: lease lost: entry %s is held by another "
 		            "consumer now; %zu job(s) in flight",
 		    e[i].qid, e[i].id, msg->inflight);

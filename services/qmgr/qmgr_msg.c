@@ -539,9 +539,13 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 	    1000000LL *
 	        pm_sched_backoff(var_min_backoff, var_max_backoff,
 	            (int) msg->attempt);
-	if ((rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt, next)) !=
-	        0 &&
-	    !msg_lost(msg, rc, "defer")) {
+	rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt, next);
+	if (rc == PM_ENOENT) {
+		/* nothing written: another consumer finished it meanwhile */
+		pm_msg_info("%s: gone from the queue before the defer: "
+		            "dropped",
+		    msg->e.qid);
+	} else if (rc != 0 && !msg_lost(msg, rc, "defer")) {
 		pm_msg_warn("%s: cannot move the message to the deferred "
 		            "queue: %s; it will be taken up again after %lds",
 		    msg->e.qid, pm_strerror(rc), var_qmgr_lease);

@@ -8,7 +8,8 @@
  *	with a stale epoch, or as a consumer that no longer holds the
  *	entry, are refused with PM_ELOST and write nothing; with the
  *	current lease they work; a touch with a stale epoch reports the
- *	entry lost; unfenced writes (agents' compare-and-set, entries
+ *	entry lost; a defer of a message another owner finished writes
+ *	nothing (PM_ENOENT, as before fencing); unfenced writes (agents' compare-and-set, entries
  *	without an epoch) still work. Each test starts its own
  *	redis-server (qdeliv_helper.h).
  */
@@ -132,6 +133,15 @@ Test(fence, stale_owner_refused)
 		    wname[w], rc, pm_strerror(rc));
 		if (w == W_STATUS) {
 			cr_expect_eq(pm_qstore_finish(qs, &b), 0);
+		}
+		if (w == W_FINISH) {
+			/* gone: nothing left to protect, nothing written */
+			rc = write_as(qs, W_DEFER, &a);
+			cr_expect_eq(rc, PM_ENOENT,
+			    "defer of a message another "
+			    "owner finished: got %d, want PM_ENOENT",
+			    rc);
+			cr_expect_eq(rh_int(&srv, "ZCARD pm:{0}:deferred"), 0);
 		}
 		if (w != W_FINISH && w != W_STATUS) {
 			cr_expect_eq(pm_qstore_delete(qs, qid), 0);
