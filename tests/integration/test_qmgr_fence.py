@@ -154,11 +154,12 @@ class StoppedOwnerTest(TwoQmgrBase):
         try:
             self.start_b()
             # qmgr-b takes it over after the lease (epoch 2) ...
-            wait_for(lambda: b"qmgr-b" in [
-                p["consumer"] for p in
-                r.xpending_range(key, "qmgr", "-", "+", 10)], timeout=20)
-            self.assertIn("%s: lease expired: taken over by qmgr-b "
-                          "(lease epoch 2)" % qid, self.qb.text())
+            line = ("%s: lease expired: taken over by qmgr-b "
+                    "(lease epoch 2)" % qid)
+            wait_for(lambda: line in self.qb.text(), timeout=20)
+            self.assertIn(line, self.qb.text())
+            self.assertEqual([p["consumer"] for p in r.xpending_range(
+                key, "qmgr", "-", "+", 10)], [b"qmgr-b"])
             # ... and delivers it with the agent that starts now
             st.svcs["smtp"].start()
             st.wait_ready("smtp")
