@@ -22,7 +22,7 @@
  *	This file is the wiring: parameters, metrics, per-transport
  *	settings, start and stop. Threads: qmgr_workers RPC workers (each
  *	with its own Redis connection), qmgr_intake_threads intake
- *	threads and one scheduler thread.
+ *	threads, one scheduler thread and one lease thread.
  *
  *	Stop (SIGTERM): no new messages and no new jobs; jobs in flight
  *	get qmgr_stop_grace to come back; then every message without a
@@ -214,6 +214,15 @@ qmgr_metrics_init(void)
 	        "Final recipient statuses written from memory after Redis "
 	        "failed to take them",
 	        NULL);
+
+	qmgr_m.takeover_stale = pm_metric_counter("qmgr_takeovers_total",
+	    "Entries this qmgr claimed from another holder: idle past the "
+	    "lease, or its own name's from before a restart",
+	    "from=\"lease_expired\"");
+	qmgr_m.takeover_own = pm_metric_counter("qmgr_takeovers_total",
+	    "Entries this qmgr claimed from another holder: idle past the "
+	    "lease, or its own name's from before a restart",
+	    "from=\"restart\"");
 }
 
 /* 8 hex digits that differ between runs (job ids never repeat). */
@@ -322,7 +331,8 @@ qmgr_post_init(void)
 	            "active limits %ld messages %ld recipients",
 	    qmgr.consumer, var_qmgr_active_limit, var_qmgr_rcpt_limit);
 	pm_server_on_stop(qmgr_sched_on_stop, NULL);
-	if (qmgr_sched_start() != 0 || qmgr_intake_start() != 0) {
+	if (qmgr_lease_start() != 0 || qmgr_sched_start() != 0 ||
+	    qmgr_intake_start() != 0) {
 		pm_msg_fatal("cannot start the qmgr threads");
 	}
 	return (0);
@@ -353,6 +363,7 @@ qmgr_fini(void)
 {
 	qmgr_intake_stop();
 	qmgr_sched_stop();
+	qmgr_lease_stop();
 	qmgr_sched_hand_back(pm_server_queue_lock());
 	pm_server_queue_unlock();
 	pm_sched_free(qmgr.sched);
@@ -410,7 +421,8 @@ main(int argc, char **argv)
 		{ VAR_DSN_QUEUE_TIME, DEF_DSN_QUEUE_TIME, &var_dsn_queue_time,
 		    'd', 0, 8640000 },
 		PM_CFG_DELAY_WARN_TIME,
-		{ VAR_QMGR_LEASE, DEF_QMGR_LEASE, &var_qmgr_lease, 's', 3, 0 },
+		{ VAR_QMGR_LEASE, DEF_QMGR_LEASE, &var_qmgr_lease, 's', 3,
+		    3600 },
 		{ VAR_QMGR_TP_WAIT, DEF_QMGR_TP_WAIT, &var_qmgr_tp_wait, 's', 1,
 		    0 },
 		{ VAR_QMGR_FETCH_WAIT, DEF_QMGR_FETCH_WAIT,

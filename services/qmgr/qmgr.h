@@ -17,9 +17,12 @@
  *	Files: qmgr.c (main, parameters, metrics), qmgr_intake.c (claim,
  *	read, resolve, group), qmgr_fetch.c (agent fetch and done),
  *	qmgr_msg.c (message state, completion, logging), qmgr_sched.c
- *	(the scheduler thread: timeouts, transport waits, leases,
- *	deferred queue scans, queue sizes), qmgr_agents.c (which agents
- *	are alive), qmgr_agent_jobs.c (a dead agent's jobs go out again).
+ *	(the scheduler thread: timeouts, transport waits, takeovers,
+ *	deferred queue scans, queue sizes), qmgr_lease.c (the lease
+ *	thread: refresh, lost leases), qmgr_retry.c (writes Redis did not
+ *	take, retried from memory), qmgr_agents.c (which agents are
+ *	alive), qmgr_agent_jobs.c (a dead agent's jobs go out again).
+
  */
 #ifndef QMGR_H
 #define QMGR_H
@@ -157,6 +160,9 @@ typedef struct qmgr_metrics {
 	pm_metric *retry_writes;
 
 	pm_metric *jobs_returned;
+
+	pm_metric *takeover_stale; /* entries idle past the lease */
+	pm_metric *takeover_own;   /* own entries taken back at start */
 } qmgr_metrics;
 
 extern qmgr_metrics qmgr_m;
@@ -246,6 +252,17 @@ int qmgr_agent_fetch_over(const qmgr_agent *a, uint32_t pipe);
 void qmgr_agent_hb_wait(qmgr_agent *a, uint32_t pipe, int64_t until);
 /* Scheduler thread, every second: give out dead agents' jobs again. */
 void qmgr_agent_check(pm_qstore *qs);
+
+/* qmgr_lease.c */
+int qmgr_lease_start(void);
+void qmgr_lease_stop(void);
+/* Refresh the leases of the active queue now; drop lost messages.
+ * 0, or the error of the refresh that failed. */
+int qmgr_lease_touch(pm_qstore *qs);
+/* The last lease refresh is recent enough to hand out jobs. */
+int qmgr_lease_fresh(void);
+/* A fenced write of msg was refused (PM_ELOST): log and count it. */
+void qmgr_lease_refused(const qmgr_msg *msg, const char *what);
 
 /* qmgr_fetch.c */
 int qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req,

@@ -212,8 +212,9 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 		pm_sched_asked(qmgr.sched, tps[i], now);
 	}
 	for (;;) {
+		/* no job while the leases are unproven (qmgr_lease.c) */
 		while (n < max && !qmgr.stopping && now <= deadline &&
-		    !qmgr_agent_fetch_over(agent, pipe) &&
+		    !qmgr_agent_fetch_over(agent, pipe) && qmgr_lease_fresh() &&
 		    bytes + QMGR_JOB_BYTES <= QMGR_FETCH_BYTES &&
 		    (sj = pm_sched_next(qmgr.sched, tps, fr->n_transports,
 		         now)) != NULL) {

@@ -132,8 +132,9 @@ intake_resolve(pm_qstore *qs, qmgr_msg *msg, size_t i, intake_rcpt *ir,
 		qmgr_rcpt_set(msg, i, QR_BOUNCED, dsn, why, NULL, 0);
 		qmgr_log_rcpt(msg, i, q->address, NULL, 0, dsn, "bounced",
 		    msg->r[i].text);
-		(void) pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_BOUNCED,
-		    dsn, msg->r[i].text, &changed);
+		/* fenced: a lost lease shows at the refresh or completion */
+		(void) pm_qstore_rcpt_status_fenced(qs, &msg->e, i,
+		    PM_RCPT_BOUNCED, dsn, msg->r[i].text, &changed);
 		free(why);
 		pm_resolved_free(&ir->res);
 		return;
@@ -201,13 +202,27 @@ intake_jobs(qmgr_msg *msg, intake_rcpt *ir, qmgr_job ***jobsp)
 	return (n);
 }
 
+/*
+ * Already active? A takeover may return an entry this qmgr holds in
+ * memory (its refresh came too late): the claim gave it a new lease
+ * epoch, which the message takes, unless its pass is completing (then
+ * the completion's writes are refused and the entry is taken up
+ * again).
+ */
 static int
-intake_known(const char *qid)
+intake_known(const pm_qentry *e)
 {
+	qmgr_msg *msg;
 	int known;
 
 	pthread_mutex_lock(&qmgr.mu);
-	known = pm_smap_get(qmgr.msgs, qid) != NULL;
+	msg = pm_smap_get(qmgr.msgs, e->qid);
+	known = msg != NULL;
+	if (known && msg->holds > 0 && msg->e.shard == e->shard &&
+	    strcmp(msg->e.id, e->id) == 0) {
+		msg->e.epoch = e->epoch;
+		memcpy(msg->e.owner, e->owner, sizeof(msg->e.owner));
+	}
 	pthread_mutex_unlock(&qmgr.mu);
 	return (known);
 }
@@ -256,7 +271,7 @@ intake_one(pm_qstore *qs, const pm_qentry *e, int stale)
 	size_t i, n;
 	int rc, down = 0;
 
-	if (intake_known(e->qid) || intake_read(qs, e, &m) != 0) {
+	if (intake_known(e) || intake_read(qs, e, &m) != 0) {
 		return;
 	}
 	msg = qmgr_msg_new(e, m, pm_now_us());

@@ -41,6 +41,12 @@
  *	memory every second: the statuses first, then the rest; notices
  *	already queued in this pass are remembered (msg->notified) and
  *	not queued again.
+ *	Finish, defer and the statuses qmgr decides (deferred reasons,
+ *	expiry bounces) are fenced by the message's lease epoch
+ *	(pm_qstore_fence.c): when Redis refuses one (PM_ELOST, another
+ *	consumer took the message) the pass ends there, with "QID: lease
+ *	lost: ... refused" and qmgr_leases_lost_total; the message is
+ *	dropped from memory, not retried.
  * LIMITS
  *	Reasons are cut to QMGR_TEXT_MAX bytes.
  * SECURITY
@@ -411,6 +417,17 @@ msg_notice(qmgr_msg *msg, int kind, int state, int (*want)(unsigned), int *sent)
 	return (msg_notice_sel(msg, kind, state, 0, want, sent));
 }
 
+/* A fenced write refused: the message is another consumer's now. */
+static int
+msg_lost(const qmgr_msg *msg, int rc, const char *what)
+{
+	if (rc != PM_ELOST) {
+		return (0);
+	}
+	qmgr_lease_refused(msg, what);
+	return (1);
+}
+
 /* Might an earlier pass have queued notices already? */
 static int
 msg_seen_before(const qmgr_msg *msg)
@@ -508,9 +525,11 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 			(void) pm_qstore_attr_set(qs, msg->e.qid, "notices",
 			    done);
 		}
-		pm_msg_warn("%s: cannot remove the message: %s; it will be "
-		            "taken up again after %lds",
-		    msg->e.qid, pm_strerror(rc), var_qmgr_lease);
+		if (!msg_lost(msg, rc, "finish")) {
+			pm_msg_warn("%s: cannot remove the message: %s; it "
+			            "will be taken up again after %lds",
+			    msg->e.qid, pm_strerror(rc), var_qmgr_lease);
+		}
 		return (0);
 	}
 	pm_msg_info("%s: removed", msg->e.qid);
@@ -544,10 +563,16 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 		}
 	}
 	for (i = 0; i < m->nrcpt; i++) {
-		if (msg->r[i].state == QR_DEFERRED && msg->r[i].record &&
-		    pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_DEFERRED,
-		        msg->r[i].dsn, msg->r[i].text ? msg->r[i].text : "",
-		        &changed) == PM_EREDIS) {
+		if (msg->r[i].state != QR_DEFERRED || !msg->r[i].record) {
+			continue;
+		}
+		rc = pm_qstore_rcpt_status_fenced(qs, &msg->e, i,
+		    PM_RCPT_DEFERRED, msg->r[i].dsn,
+		    msg->r[i].text ? msg->r[i].text : "", &changed);
+		if (msg_lost(msg, rc, "deferred reason")) {
+			return (0);
+		}
+		if (rc == PM_EREDIS) {
 			break; /* only the reason is lost */
 		}
 	}
@@ -555,8 +580,13 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 	    1000000LL *
 	        pm_sched_backoff(var_min_backoff, var_max_backoff,
 	            (int) msg->attempt);
-	if ((rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt, next)) !=
-	    0) {
+	rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt, next);
+	if (rc == PM_ENOENT) {
+		/* nothing written: another consumer finished it meanwhile */
+		pm_msg_info("%s: gone from the queue before the defer: "
+		            "dropped",
+		    msg->e.qid);
+	} else if (rc != 0 && !msg_lost(msg, rc, "defer")) {
 		if (qmgr_retry_rc(rc)) {
 			if (!msg->retry) {
 				pm_msg_warn("%s: cannot move the message to "
@@ -578,7 +608,8 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
  * to Redis before any notice goes out, so that a later pass (after a
  * notice failed and the message was deferred for a short retry) sees
  * these recipients as final and never delivers them after the sender
- * was told they failed. Returns the number of statuses not recorded.
+ * was told they failed. Returns the number of statuses not recorded,
+ * or -1 when the lease is lost (nothing more may be written).
  */
 static int
 msg_expire(pm_qstore *qs, qmgr_msg *msg)
@@ -586,7 +617,7 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 	pm_qmsg *m = msg->m;
 	char *why;
 	size_t i;
-	int changed, failed = 0;
+	int changed, failed = 0, rc;
 
 	pm_msg_info("%s: from=<%s>, status=expired, returned to sender",
 	    msg->e.qid, m->sender);
@@ -598,10 +629,15 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 		    pm_asprintf("message delivery time expired: %s",
 		        msg->r[i].text) :
 		    pm_strdup("message delivery time expired");
+		rc = pm_qstore_rcpt_status_fenced(qs, &msg->e, i,
+		    PM_RCPT_BOUNCED, "5.4.7", why, &changed);
+		if (msg_lost(msg, rc, "expiry bounce")) {
+			free(why);
+			return (-1);
+		}
 		msg->r[i].state = QR_TODO;
 		qmgr_rcpt_set(msg, i, QR_BOUNCED, "5.4.7", why, NULL, 0);
-		if (pm_qstore_rcpt_status(qs, msg->e.qid, i, PM_RCPT_BOUNCED,
-		        "5.4.7", why, &changed) != 0) {
+		if (rc != 0) {
 			msg->r[i].unwritten = 1; /* written before any notice */
 			failed++;
 		}
@@ -615,7 +651,10 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 /*
  * Final statuses Redis does not have yet (an agent could not record
  * them, or an earlier try of this end failed): written now, before
- * anything else. 0, or QMGR_RETRY.
+ * anything else. Unfenced: an agent's outcome is a fact, and the
+ * compare-and-set never overwrites a final status; the retry list's
+ * lease refresh drops a message another qmgr took before this runs
+ * again. 0, or QMGR_RETRY.
  */
 static int
 msg_write_statuses(pm_qstore *qs, qmgr_msg *msg)
@@ -659,8 +698,8 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 	size_t i, nwait = 0;
 	int rc;
 
-	if (msg_write_statuses(qs, msg) != 0) {
-		return (QMGR_RETRY);
+	if ((rc = msg_write_statuses(qs, msg)) != 0) {
+		return (rc == QMGR_RETRY ? QMGR_RETRY : 0);
 	}
 
 	for (i = 0; i < m->nrcpt; i++) {
@@ -673,9 +712,9 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 	life = m->sender[0] == 0 ? var_dsn_queue_time : var_max_queue_time;
 	if (nwait > 0 && now >= m->arrival_us + life * 1000000LL) {
 		nwait = 0;
-		if (msg_expire(qs, msg) != 0) {
+		if ((rc = msg_expire(qs, msg)) != 0) {
 			/* no notice before the bounces are on record */
-			return (QMGR_RETRY);
+			return (rc > 0 ? QMGR_RETRY : 0);
 		}
 	}
 	if (nwait == 0) {
@@ -687,6 +726,9 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 			    var_min_backoff < 60 ? var_min_backoff : 60;
 			rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt,
 			    now + short_retry * 1000000LL);
+			if (msg_lost(msg, rc, "defer")) {
+				return (0);
+			}
 			return (qmgr_retry_rc(rc) ? QMGR_RETRY : 0);
 		}
 		return (0);

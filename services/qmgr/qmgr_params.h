@@ -63,8 +63,9 @@
 #define DEF_DSN_QUEUE_TIME "5d"
 
 /* Postmesh: leases, waits and timeouts (seconds). */
+/* a dead qmgr's active messages wait this long for a takeover */
 #define VAR_QMGR_LEASE "qmgr_lease_time"
-#define DEF_QMGR_LEASE "300s"
+#define DEF_QMGR_LEASE "30s"
 #define VAR_QMGR_TP_WAIT "qmgr_transport_wait"
 #define DEF_QMGR_TP_WAIT "30s"
 #define VAR_QMGR_FETCH_WAIT "qmgr_fetch_wait_limit"

@@ -15,14 +15,14 @@
  *	  deferred "4.4.2 delivery agent timeout";
  *	- hands back jobs of transports no agent serves
  *	  (qmgr_transport_wait): "4.3.0 mail transport unavailable";
- *	- every qmgr_lease_time/3 refreshes the lease of this consumer's
- *	  active entries (pm_qstore_touch); a message whose entry another
- *	  consumer holds now (lease lost) is dropped from memory without
- *	  finish or defer (qmgr_msg_lose, metric qmgr_leases_lost_total);
- *	  takes over entries idle longer than qmgr_lease_time (a dead
- *	  qmgr's: pm_qstore_claim_stale), while the active queue has room;
- *	  and removes consumers with no pending entry idle longer than
- *	  qmgr_lease_time (gone instances: pm_qstore_reap_consumers);
+ *	- every qmgr_lease_time/10 (1 to 10 s) takes over entries idle
+ *	  longer than qmgr_lease_time (a dead qmgr's:
+ *	  pm_qstore_claim_stale), while the active queue has room
+ *	  (qmgr_takeovers_total{from="lease_expired"}); every
+ *	  qmgr_lease_time/3 removes consumers with no pending entry idle
+ *	  longer than qmgr_lease_time (gone instances:
+ *	  pm_qstore_reap_consumers). Lease refresh has its own thread
+ *	  (qmgr_lease.c): nothing here can delay it;
  *	- at start and every queue_run_delay moves due deferred messages
  *	  back to incoming (pm_qstore_requeue_due, every shard);
  *	- every few seconds publishes the queue sizes (pm_qstore_sizes).
@@ -35,7 +35,7 @@
  * LIMITS
  *	QMGR_CLAIM_BATCH entries per takeover claim, ten claims per pass;
  *	1000 deferred messages per shard per requeue call, 100 calls per
- *	scan; touches in batches of 256.
+ *	scan.
  */
 #include "qmgr.h"
 #include "pm_server_queue.h"
@@ -50,7 +50,6 @@
 #include "pm_log.h"
 
 #define SIZES_INTERVAL_MS 5000
-#define TOUCH_BATCH 256
 #define REQUEUE_MAX 1000
 
 static pthread_t sched_tid;
@@ -145,84 +144,6 @@ sched_expire(pm_qstore *qs)
 	qmgr_msg_complete_list(qs, done);
 }
 
-typedef struct touch_ctx {
-	pm_qentry *e;
-	size_t n;
-	size_t max;
-} touch_ctx;
-
-static void
-touch_collect(const char *key, void *value, void *arg)
-{
-	touch_ctx *t = arg;
-	qmgr_msg *msg = value;
-
-	(void) key;
-	if (t->n < t->max) {
-		t->e[t->n++] = msg->e;
-	}
-}
-
-/* Drop the messages whose entries are lost[] (see qmgr_msg_lose). */
-static void
-sched_lose(pm_qstore *qs, const pm_qentry *e, const unsigned char *lost,
-    size_t n)
-{
-	qmgr_msg *msg, *done = NULL;
-	size_t i;
-
-	pthread_mutex_lock(&qmgr.mu);
-	for (i = 0; i < n; i++) {
-		if (!lost[i]) {
-			continue;
-		}
-		msg = pm_smap_get(qmgr.msgs, e[i].qid);
-		if (msg == NULL || strcmp(msg->e.id, e[i].id) != 0 ||
-		    msg->e.shard != e[i].shard) {
-			continue; /* completed meanwhile */
-		}
-		pm_msg_warn("%s: lease lost: entry %s is held by another "
-		            "consumer now; %zu job(s) in flight",
-		    e[i].qid, e[i].id, msg->inflight);
-		pm_metric_inc(qmgr_m.leases_lost);
-		qmgr_msg_lose(msg, &done);
-	}
-	pm_metric_set(qmgr_m.mem_messages, (int64_t) qmgr.nmsgs);
-	pthread_mutex_unlock(&qmgr.mu);
-	qmgr_msg_complete_list(qs, done);
-}
-
-/* 0, or the error of the first touch that failed. */
-static int
-sched_touch(pm_qstore *qs)
-{
-	touch_ctx t = { 0 };
-	unsigned char *lost;
-	size_t i, n;
-	int rc = 0;
-
-	pthread_mutex_lock(&qmgr.mu);
-	t.max = qmgr.nmsgs;
-	t.e = pm_calloc(t.max ? t.max : 1, sizeof(*t.e));
-	pm_smap_walk(qmgr.msgs, touch_collect, &t);
-	pthread_mutex_unlock(&qmgr.mu);
-	lost = pm_calloc(TOUCH_BATCH, 1);
-	for (i = 0; i < t.n; i += n) {
-		n = t.n - i < TOUCH_BATCH ? t.n - i : TOUCH_BATCH;
-		rc = pm_qstore_touch(qs, qmgr.consumer, t.e + i, n, lost);
-		sched_lose(qs, t.e + i, lost, n);
-		if (rc != 0) {
-			pm_msg_warn("cannot refresh the lease of %zu active "
-			            "messages: %s",
-			    t.n, pm_strerror(rc));
-			break;
-		}
-	}
-	free(lost);
-	free(t.e);
-	return (rc);
-}
-
 static void
 sched_takeover(pm_qstore *qs)
 {
@@ -253,9 +174,12 @@ sched_takeover(pm_qstore *qs)
 			return;
 		}
 		for (i = 0; i < n; i++) {
-			pm_msg_info("%s: lease expired: taken over by %s",
-			    batch[i].qid, qmgr.consumer);
+			pm_msg_info("%s: lease expired: taken over by %s "
+			            "(lease epoch %llu)",
+			    batch[i].qid, qmgr.consumer,
+			    (unsigned long long) batch[i].epoch);
 		}
+		pm_metric_add(qmgr_m.takeover_stale, (uint64_t) n);
 		qmgr_intake_entries(qs, batch, n, 1);
 		if (n < QMGR_CLAIM_BATCH) {
 			return;
@@ -296,12 +220,13 @@ sched_reclaim(pm_qstore *qs)
 			    more ? "; more are left to the lease takeover" :
 			           "");
 			pm_metric_add(qmgr_m.taken_back, (uint64_t) n);
+			pm_metric_add(qmgr_m.takeover_own, (uint64_t) n);
 		}
 		qmgr_intake_entries(qs, batch, n, 1);
 	}
 	free(batch);
 	if (rc == 0 && n > 0) {
-		(void) sched_touch(qs); /* a full lease from now on */
+		qmgr_lease_touch(qs); /* a full lease from now on */
 	}
 	return (rc);
 }
@@ -354,14 +279,19 @@ static void *
 sched_main(void *arg)
 {
 	pm_qstore *qs = pm_server_qstore_must();
-	int64_t lease_every = 1000LL * (var_qmgr_lease / 3), now;
-	int64_t next_lease, next_requeue = 0, next_sizes = 0;
+	int64_t reap_every = 1000LL * (var_qmgr_lease / 3), now;
+	int64_t take_every = 1000LL * (var_qmgr_lease / 10);
+	int64_t next_take, next_reap, next_requeue = 0, next_sizes = 0;
 	struct timespec ts;
 
 	(void) arg;
-	if (lease_every < 1000) {
-		lease_every = 1000;
+	if (reap_every < 1000) {
+		reap_every = 1000;
 	}
+	/* a dead qmgr's mail waits the lease plus at most this */
+	take_every = take_every < 1000 ? 1000 :
+	    take_every > 10000         ? 10000 :
+	                                 take_every;
 	while (!atomic_load(&sched_quit) && sched_reclaim(qs) != 0) {
 		pthread_mutex_lock(&quit_mu);
 		if (!atomic_load(&sched_quit)) {
@@ -372,19 +302,20 @@ sched_main(void *arg)
 		pthread_mutex_unlock(&quit_mu);
 	}
 	qmgr_intake_release();
-	next_lease = pm_mono_ms() + lease_every;
+	next_take = next_reap = pm_mono_ms() + take_every;
 	while (!atomic_load(&sched_quit)) {
 		sched_timeouts(qs);
 		qmgr_agent_check(qs); /* dead agents' jobs: qmgr_agent_jobs.c */
 		sched_expire(qs);
 		qmgr_retry_run(qs);
 		now = pm_mono_ms();
-		if (now >= next_lease) {
-			/* failed (Redis away): again in a second, not later */
-			next_lease =
-			    now + (sched_touch(qs) == 0 ? lease_every : 1000);
+		if (now >= next_take) {
 			sched_takeover(qs);
+			next_take = now + take_every;
+		}
+		if (now >= next_reap) {
 			sched_reap(qs);
+			next_reap = now + reap_every;
 		}
 		if (now >= next_requeue) {
 			sched_requeue(qs);

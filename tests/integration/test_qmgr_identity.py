@@ -3,12 +3,12 @@
 Every instance has a stable name (service_instance_name, default
 $myhostname) that qmgr uses as its Redis consumer name.
 
-- RestartSameNameTest: with default settings (qmgr_lease_time 300s),
+- RestartSameNameTest: with default settings (qmgr_lease_time 30s),
   qmgr is killed with SIGKILL while 2,000 messages flow and started
   again under the same name. It takes its pending entries back at
   start, so every message reaches the sink well within 30 s of the
-  restart (measured and asserted; waiting for the lease would take five
-  minutes), with no duplicate.
+  restart (measured and asserted; without it the messages would wait for
+  the lease), with no duplicate.
 - GoneConsumerTest: qmgr runs as "qmgr-a", is killed mid-run, runs as
   "qmgr-b", is killed, and runs as "qmgr-c" (three instances, two of
   them gone). Once qmgr-c has taken over their entries (after the short
@@ -101,7 +101,7 @@ class IdentityBase(KillBase):
 
 
 class RestartSameNameTest(IdentityBase):
-    """Default lease (300 s): a restart under the same name recovers
+    """Default lease (30 s): a restart under the same name recovers
     at once."""
 
     def test_restart_same_name(self):

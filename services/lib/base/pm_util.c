@@ -48,6 +48,8 @@ pm_strerror(int err)
 		return ("try again");
 	case PM_ECONNREFUSED:
 		return ("no peer reachable");
+	case PM_ELOST:
+		return ("lease lost");
 	default:
 		return ("unknown error");
 	}

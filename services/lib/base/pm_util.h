@@ -39,6 +39,7 @@
 #define PM_EEXIST (-11)       /* already exists */
 #define PM_EAGAIN (-12)       /* try again later */
 #define PM_ECONNREFUSED (-13) /* no peer reachable */
+#define PM_ELOST (-14)        /* lease lost: another owner has it now */
 
 const char *pm_strerror(int err);
 

@@ -195,7 +195,7 @@ const pm_param_default pm_param_defaults[] = {
 	{ "qmgr_message_active_limit", "20000" },
 	{ "qmgr_message_recipient_limit", "20000" },
 	{ "bounce_notice_recipient_limit", "400" },
-	{ "qmgr_lease_time", "300s" },
+	{ "qmgr_lease_time", "30s" },
 	{ "qmgr_transport_wait", "30s" },
 	{ "qmgr_fetch_wait_limit", "5s" },
 	{ "qmgr_job_timeout", "1200s" },

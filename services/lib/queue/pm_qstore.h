@@ -217,11 +217,24 @@ int pm_qstore_incoming_len(pm_qstore *qs, long long *len);
  * that must be atomic touches one shard and is one function call.
  */
 
-/* One claimed incoming entry. */
+/* Consumer names: 1..PM_QSTORE_CONSUMER_MAX printable bytes. */
+#define PM_QSTORE_CONSUMER_MAX 128
+
+/*
+ * One claimed incoming entry. The claim functions also give the
+ * message a new lease (pm_qstore_fence.c): owner is the consumer and
+ * epoch the message's lease epoch in Redis. finish, defer, hold and
+ * pm_qstore_rcpt_status_fenced() of an entry with epoch > 0 are fenced:
+ * refused with PM_ELOST once another claim (by anyone, the same name
+ * too) took the message. epoch 0: not fenced (an entry made by hand, or
+ * whose message was gone at the claim).
+ */
 typedef struct pm_qentry {
 	int shard;
 	char id[48]; /* stream entry id "1700000000000-0" */
 	char qid[PM_QID_LEN + 1];
+	uint64_t epoch;
+	char owner[PM_QSTORE_CONSUMER_MAX + 1];
 } pm_qentry;
 
 /*
@@ -243,9 +256,11 @@ int pm_qstore_claim_stale(pm_qstore *qs, const char *consumer,
     pm_qentry *out, size_t *n);
 
 /*
- * Refresh the lease of entries this consumer holds (function pm_touch:
- * XCLAIM ... JUSTID). An entry it no longer holds (taken over by
- * another consumer, or gone) is left alone and, when lost is not NULL,
+ * Refresh the lease of entries this consumer holds (function
+ * pm_lease_touch: XCLAIM ... JUSTID). An entry it no longer holds
+ * (taken over by another consumer, or gone; or, for an entry with a
+ * lease epoch, whose message records another lease: taken back by a
+ * process under the same name) is left alone and, when lost is not NULL,
  * reported: lost[i] = 1 for e[i] (lost has n bytes; 0 for the others);
  * with lost NULL it is logged. On error lost says only what the calls
  * before the error found.
@@ -303,8 +318,20 @@ int pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
     const char *status, const char *dsn, const char *text, pm_qrcpt_final *out);
 
 /*
+ * The same for qmgr's own decisions (deferred reasons, bounces it
+ * decides), fenced by e's lease: PM_ELOST if e->owner no longer holds
+ * it (nothing written). Agents' reports are facts and use the unfenced
+ * calls above (docs/architecture.md, "Decisions").
+ */
+int pm_qstore_rcpt_status_fenced(pm_qstore *qs, const pm_qentry *e,
+    size_t index, const char *status, const char *dsn, const char *text,
+    int *changed);
+
+/*
  * The message is finished: delete m, r, body, the stream entry (XACK +
- * XDEL) and any deferred/hold membership, atomically.
+ * XDEL) and any deferred/hold membership, atomically. With e->epoch >
+ * 0, fenced: PM_ELOST (nothing written) when the lease is lost; the
+ * same holds for pm_qstore_defer() and pm_qstore_hold().
  */
 int pm_qstore_finish(pm_qstore *qs, const pm_qentry *e);
 

@@ -25,19 +25,37 @@
 --        not exist. Flagged allow-oom: deleting must work when full.
 --
 --    Delivery side (pm_qstore_deliv.c, docs/queue.md):
---    pm_rcpt_status  KEYS r  ARGV index status dsn text
+--    pm_rcpt_status  KEYS r [m incoming]
+--                    ARGV index status dsn text [group id owner epoch]
 --        Compare-and-set of "i:s" (only from todo/deferred); 1 if
 --        written; if already final, what is stored: [status, dsn,
 --        text]; "-NOENT" without r, "-NORCPT" for an index that is not
---        a recipient.
---    pm_finish   KEYS m r b incoming deferred hold  ARGV qid id group
+--        a recipient. With the fence arguments (qmgr's own writes),
+--        "-LOST" unless the caller still holds the lease (see fence).
+--    pm_finish   KEYS m r b incoming deferred hold
+--                ARGV qid id group [owner epoch]
 --        DEL m r b, XACK + XDEL the entry, ZREM, SREM; returns m's body
 --        store or nil.
 --    pm_defer    KEYS m incoming deferred
 --                ARGV qid id group score_ms attempts next_attempt_us
---    pm_hold     KEYS m incoming hold  ARGV qid id group
+--                     [owner epoch]
+--    pm_hold     KEYS m incoming hold  ARGV qid id group [owner epoch]
 --        XACK + XDEL, then ZADD/HSET resp. SADD if m exists; 1, or 0 if
 --        m is gone.
+--    Fencing (issue 7): with owner and epoch, finish, defer, hold and
+--    rcpt_status first check that the entry is not pending for another
+--    consumer and that m's lease ("lease_owner", "lease_epoch") is
+--    still owner's with that epoch; if not they write nothing and
+--    answer "-LOST". Without them (agents, CLI, older callers) they
+--    are not fenced.
+--    pm_lease    KEYS incoming m  ARGV group id consumer
+--        Right after a claim: if the entry is pending for consumer,
+--        HSET m lease_owner consumer and HINCRBY m lease_epoch 1;
+--        returns the new epoch, 0 if m is gone (or not a hash), -1 if
+--        the entry is not (or no longer) the consumer's.
+--    pm_lease_touch  KEYS incoming  ARGV group consumer {id m epoch}*
+--        pm_touch with the lease checked too: an entry whose m holds
+--        another owner or epoch (epoch "0": not checked) is lost.
 --    pm_requeue_due  KEYS deferred incoming  ARGV now_ms max m_prefix
 --        ZRANGEBYSCORE -inf now_ms LIMIT 0 max; each id is ZREMed and,
 --        if its m exists, XADDed to incoming. Returns the number moved.
@@ -51,6 +69,8 @@
 --        step: a consumer that holds an entry is never deleted (that
 --        would drop the entry from the group's pending list).
 --    All but pm_requeue_due (which adds entries) are allow-oom.
+--    The m keys of pm_lease_touch are not declared: they carry the same
+--    hash tag (slot) as incoming.
 -- LIMITS
 --    At most 100000 recipients and 64 envelope fields per message.
 --    HSET is called in batches so that unpack() stays within Lua's
@@ -213,6 +233,33 @@ local function is_entry_id(s)
 	return s ~= nil and string.match(s, '^%d+%-%d+$') ~= nil
 end
 
+-- Fencing: nil if owner still holds the lease of entry id (pending for
+-- nobody else; m, if it exists, records owner and epoch), else the
+-- "-LOST" error reply. An entry pending for nobody (acknowledged, or
+-- the group was recreated) is judged by m alone: whoever claimed it
+-- since bumped the epoch.
+local function fence(m, incoming, group, id, owner, epoch)
+	if not is_entry_id(id) or owner == nil or owner == ''
+	    or is_count(epoch, 2 ^ 52) == nil then
+		return bad('bad fence arguments')
+	end
+	if redis.call('TYPE', incoming)['ok'] == 'stream' then
+		local p = redis.pcall('XPENDING', incoming, group, id, id, 1)
+		if type(p) == 'table' and p[1] ~= nil and p[1][2] ~= owner then
+			return redis.error_reply('LOST entry ' .. id ..
+			    ' is held by ' .. tostring(p[1][2]))
+		end
+	end
+	if redis.call('TYPE', m)['ok'] == 'hash' then
+		local l = redis.call('HMGET', m, 'lease_owner', 'lease_epoch')
+		if l[2] and (l[1] ~= owner or l[2] ~= epoch) then
+			return redis.error_reply('LOST lease is ' .. tostring(l[1])
+			    .. ' epoch ' .. tostring(l[2]))
+		end
+	end
+	return nil
+end
+
 -- KEYS: r; ARGV: index status dsn text. Compare-and-set of "i:s":
 -- only when it is todo or deferred. Returns 1 if written, else
 -- what is stored: {status, dsn, text} (the caller reports that).
@@ -220,9 +267,17 @@ local function pm_rcpt_status(keys, args)
 	local r = keys[1]
 	local i = is_count(args[1], RCPT_MAX - 1)
 	local st = args[2]
-	if r == nil or i == nil or #args ~= 4 or (st ~= 'sent'
+	if r == nil or i == nil or (#args ~= 4 and #args ~= 8)
+	    or (#args == 8 and #keys ~= 3) or (st ~= 'sent'
 	    and st ~= 'bounced' and st ~= 'deferred') then
 		return bad('bad rcpt_status arguments')
+	end
+	if #args == 8 then
+		local e = fence(keys[2], keys[3], args[5], args[6], args[7],
+		    args[8])
+		if e then
+			return e
+		end
 	end
 	local ok, t = typed(r, 'hash')
 	if not ok then
@@ -249,13 +304,20 @@ end
 -- KEYS: m r b incoming deferred hold; ARGV: qid entry_id group.
 -- Returns m's "body" field, or nil if m did not exist.
 local function pm_finish(keys, args)
-	if #keys ~= 6 or #args ~= 3 or not is_entry_id(args[2]) then
+	if #keys ~= 6 or (#args ~= 3 and #args ~= 5)
+	    or not is_entry_id(args[2]) then
 		return bad('bad finish arguments')
 	end
 	local e = check_types({keys[4], 'stream', keys[5], 'zset',
 	    keys[6], 'set'})
 	if e then
 		return e
+	end
+	if #args == 5 then
+		e = fence(keys[1], keys[4], args[3], args[2], args[4], args[5])
+		if e then
+			return e
+		end
 	end
 	local body = false
 	if redis.call('TYPE', keys[1])['ok'] == 'hash' then
@@ -275,7 +337,8 @@ end
 -- attempts next_attempt_us. Returns 1, or 0 if m is gone (the entry
 -- is removed all the same, nothing is added to deferred).
 local function pm_defer(keys, args)
-	if #keys ~= 3 or #args ~= 6 or not is_entry_id(args[2])
+	if #keys ~= 3 or (#args ~= 6 and #args ~= 8)
+	    or not is_entry_id(args[2])
 	    or tonumber(args[4]) == nil or tonumber(args[5]) == nil
 	    or tonumber(args[6]) == nil then
 		return bad('bad defer arguments')
@@ -284,6 +347,12 @@ local function pm_defer(keys, args)
 	    keys[3], 'zset'})
 	if e then
 		return e
+	end
+	if #args == 8 then
+		e = fence(keys[1], keys[2], args[3], args[2], args[7], args[8])
+		if e then
+			return e
+		end
 	end
 	ack_del(keys[2], args[3], args[2])
 	if redis.call('EXISTS', keys[1]) == 0 then
@@ -298,13 +367,20 @@ end
 -- KEYS: m incoming hold; ARGV: qid entry_id group. Returns 1, or 0 if
 -- m is gone (the entry is removed all the same).
 local function pm_hold(keys, args)
-	if #keys ~= 3 or #args ~= 3 or not is_entry_id(args[2]) then
+	if #keys ~= 3 or (#args ~= 3 and #args ~= 5)
+	    or not is_entry_id(args[2]) then
 		return bad('bad hold arguments')
 	end
 	local e = check_types({keys[1], 'hash', keys[2], 'stream',
 	    keys[3], 'set'})
 	if e then
 		return e
+	end
+	if #args == 5 then
+		e = fence(keys[1], keys[2], args[3], args[2], args[4], args[5])
+		if e then
+			return e
+		end
 	end
 	ack_del(keys[2], args[3], args[2])
 	if redis.call('EXISTS', keys[1]) == 0 then
@@ -374,6 +450,71 @@ local function pm_touch(keys, args)
 	return lost
 end
 
+-- KEYS: incoming m; ARGV: group id consumer. A new lease epoch for the
+-- message of an entry the consumer just claimed: 1, 2, ... (0: m is
+-- gone, -1: the entry is not pending for the consumer).
+local function pm_lease(keys, args)
+	if #keys ~= 2 or #args ~= 3 or not is_entry_id(args[2])
+	    or args[3] == '' then
+		return bad('bad lease arguments')
+	end
+	local e = check_types({keys[1], 'stream'})
+	if e then
+		return e
+	end
+	local p = redis.pcall('XPENDING', keys[1], args[1], args[2],
+	    args[2], 1)
+	if type(p) ~= 'table' or p[1] == nil or p[1][2] ~= args[3] then
+		return -1
+	end
+	-- gone, or not a hash (corrupt: the reader holds it): no lease
+	if redis.call('TYPE', keys[2])['ok'] ~= 'hash' then
+		return 0
+	end
+	redis.call('HSET', keys[2], 'lease_owner', args[3])
+	return redis.call('HINCRBY', keys[2], 'lease_epoch', 1)
+end
+
+-- KEYS: incoming; ARGV: group consumer {id m epoch}*. As pm_touch, and
+-- an entry whose m records another lease (owner or epoch) is lost too:
+-- the same consumer name claimed it again (a restarted instance).
+local function pm_lease_touch(keys, args)
+	if #keys ~= 1 or #args < 5 or (#args - 2) % 3 ~= 0
+	    or args[2] == '' then
+		return bad('bad lease_touch arguments')
+	end
+	for i = 3, #args, 3 do
+		if not is_entry_id(args[i]) or is_count(args[i + 2], 2 ^ 52)
+		    == nil then
+			return bad('bad lease_touch arguments')
+		end
+	end
+	local e = check_types({keys[1], 'stream'})
+	if e then
+		return e
+	end
+	local lost = {}
+	for i = 3, #args, 3 do
+		local p = redis.pcall('XPENDING', keys[1], args[1], args[i],
+		    args[i], 1)
+		local mine = type(p) == 'table' and p[1] ~= nil
+		    and p[1][2] == args[2]
+		if mine and args[i + 2] ~= '0'
+		    and redis.call('TYPE', args[i + 1])['ok'] == 'hash' then
+			local l = redis.call('HMGET', args[i + 1], 'lease_owner',
+			    'lease_epoch')
+			mine = not l[2] or (l[1] == args[2] and l[2] == args[i + 2])
+		end
+		if mine then
+			redis.call('XCLAIM', keys[1], args[1], args[2], 0, args[i],
+			    'JUSTID')
+		else
+			lost[#lost + 1] = args[i]
+		end
+	end
+	return lost
+end
+
 -- KEYS: incoming; ARGV: group self min_idle_ms. Deletes the consumers
 -- (not self) with no pending entry, idle at least min_idle_ms; returns
 -- their names. A missing stream or group has none.
@@ -425,6 +566,10 @@ redis.register_function{function_name = 'pm_hold',
     callback = pm_hold, flags = {'allow-oom'}}
 redis.register_function{function_name = 'pm_touch',
     callback = pm_touch, flags = {'allow-oom'}}
+redis.register_function{function_name = 'pm_lease',
+    callback = pm_lease, flags = {'allow-oom'}}
+redis.register_function{function_name = 'pm_lease_touch',
+    callback = pm_lease_touch, flags = {'allow-oom'}}
 redis.register_function('pm_requeue_due', pm_requeue_due)
 -- Deleting a consumer frees memory.
 redis.register_function{function_name = 'pm_reap',

@@ -4,7 +4,7 @@
  * DESCRIPTION
  *	pm_qstore_claim_new (XREADGROUP over several shards in one
  *	command), pm_qstore_claim_stale (XAUTOCLAIM: the entries of a
- *	dead consumer) and pm_qstore_touch (function pm_touch: refresh
+ *	dead consumer) and pm_qstore_touch (function pm_lease_touch: refresh
  *	the idle time of the entries a consumer still owns). Called by
  *	qmgr. See pm_qstore.h ("Delivery side") and docs/queue.md.
  *
@@ -12,7 +12,7 @@
  *	with pm_qstore_load_functions() and retries once.
  * LIMITS
  *	QS_CONSUMER_MAX bytes of consumer name; QS_TOUCH_BATCH ids per
- *	pm_touch call; QS_CLAIM_ROUNDS extra round trips for streams that
+ *	pm_lease_touch call; QS_CLAIM_ROUNDS extra round trips for streams that
  *	had more; QS_STALE_ROUNDS calls of at most QS_STALE_COUNT per
  *	shard for a takeover. A blocking claim waits at most
  *	QS_BLOCK_MAX_MS.
@@ -277,7 +277,7 @@ pm_qstore_claim_new(pm_qstore *qs, const char *consumer, const int *shards,
 	unsigned char *full;
 	size_t got = 0, left, count;
 	int *sel, *todo, *again, nsel, ntodo, nagain = 0, k, j;
-	int rounds = 0, block = 0, blocked = 0, rc = 0;
+	int rounds = 0, block = 0, blocked = 0, rc = 0, lrc;
 
 	if (!pm__qs_consumer_ok(consumer) || block_ms < 0 || out == NULL ||
 	    n == NULL) {
@@ -345,6 +345,9 @@ pm_qstore_claim_new(pm_qstore *qs, const char *consumer, const int *shards,
 	free(todo);
 	free(again);
 	free(full);
+	if (got > 0 && (lrc = pm__qs_lease(qs, consumer, out, &got)) < 0) {
+		rc = lrc;
+	}
 	/* Entries already claimed are returned even after a failure. */
 	if (rc < 0 && got == 0) {
 		return (rc);
@@ -368,7 +371,7 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer, const int *shards,
 	redisReply *r;
 	size_t got = 0, m, want;
 	pm_qentry e;
-	int *sel, nsel, i, round, rc = 0;
+	int *sel, nsel, i, round, rc = 0, lrc;
 
 	if (!pm__qs_consumer_ok(consumer) || min_idle_ms < 0 || out == NULL ||
 	    n == NULL) {
@@ -429,6 +432,9 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer, const int *shards,
 	}
 	pm__qs_bad_flush(qs, &bad);
 	free(sel);
+	if (got > 0 && (lrc = pm__qs_lease(qs, consumer, out, &got)) < 0) {
+		rc = lrc;
+	}
 	if (rc < 0 && got == 0) {
 		return (rc);
 	}
@@ -439,15 +445,17 @@ pm_qstore_claim_stale(pm_qstore *qs, const char *consumer, const int *shards,
 /* Refresh leases. */
 
 /*
- * One pm_touch call for the entries of shard s from index *from on;
+ * One pm_lease_touch call for the entries of shard s from index *from on;
  * lost[i] = 1 for each entry Redis says this consumer no longer holds.
  */
 static int
 qs_touch_shard(pm_qstore *qs, const char *consumer, const pm_qentry *e,
     size_t n, int s, size_t *from, unsigned char *lost)
 {
-	const char **argv = pm_malloc((6 + QS_TOUCH_BATCH) * sizeof(*argv));
+	const char **argv = pm_malloc((6 + 3 * QS_TOUCH_BATCH) * sizeof(*argv));
 	size_t *idx = pm_malloc(QS_TOUCH_BATCH * sizeof(*idx));
+	char(*mkey)[QS_KEY_MAX] = pm_malloc(QS_TOUCH_BATCH * QS_KEY_MAX);
+	char(*ep)[24] = pm_malloc(QS_TOUCH_BATCH * 24);
 	char key[QS_KEY_MAX];
 	const redisReply *x;
 	redisReply *r;
@@ -456,14 +464,23 @@ qs_touch_shard(pm_qstore *qs, const char *consumer, const pm_qentry *e,
 
 	pm__qs_key(key, s, "incoming", NULL);
 	argv[argc++] = "FCALL";
-	argv[argc++] = "pm_touch";
+	argv[argc++] = "pm_lease_touch";
 	argv[argc++] = "1";
 	argv[argc++] = key;
 	argv[argc++] = QS_GROUP;
 	argv[argc++] = consumer;
 	for (i = *from; i < n && k < QS_TOUCH_BATCH; i++) {
 		if (e[i].shard == s) {
+			/* the lease epoch is checked too (0: not fenced) */
+			pm__qs_key(mkey[k], pm_qid_shard(e[i].qid, qs->nshards),
+			    "m", e[i].qid);
+			(void) snprintf(ep[k], sizeof(ep[k]), "%llu",
+			    strcmp(e[i].owner, consumer) == 0 ?
+			        (unsigned long long) e[i].epoch :
+			        0ULL);
 			argv[argc++] = e[i].id;
+			argv[argc++] = mkey[k];
+			argv[argc++] = ep[k];
 			idx[k++] = i;
 		}
 	}
@@ -505,6 +522,8 @@ qs_touch_shard(pm_qstore *qs, const char *consumer, const pm_qentry *e,
 	}
 	freeReplyObject(r);
 out:
+	free(ep);
+	free(mkey);
 	free(idx);
 	free(argv);
 	return (rc);

@@ -90,7 +90,7 @@ pm_qstore_claim_own(pm_qstore *qs, const char *consumer, const int *shards,
 	pm__qs_badlist bad = { NULL, 0, 0 };
 	char from[QS_ID_MAX];
 	size_t got = 0, count;
-	int i, s, nsel, rc = 0;
+	int i, s, nsel, rc = 0, lrc, full;
 
 	if (!pm__qs_consumer_ok(consumer) || out == NULL || n == NULL ||
 	    more == NULL) {
@@ -118,11 +118,15 @@ pm_qstore_claim_own(pm_qstore *qs, const char *consumer, const int *shards,
 		rc = rc < 0 ? rc : 0;
 	}
 	pm__qs_bad_flush(qs, &bad);
+	full = got >= max;
+	if (got > 0 && (lrc = pm__qs_lease(qs, consumer, out, &got)) < 0) {
+		rc = lrc;
+	}
 	if (rc < 0 && got == 0) {
 		return (rc);
 	}
 	*n = got;
-	*more = got >= max;
+	*more = full;
 	return (0);
 }
 

@@ -85,6 +85,9 @@ int
 pm__qs_bad_reply(pm_qstore *qs, const char *who, const char *what,
     const redisReply *r)
 {
+	if (pm__qs_is_err(r, "LOST")) {
+		return (PM_ELOST); /* fenced: the caller says what it lost */
+	}
 	pm__qs_warn_reply(who, what, r);
 	if (r == NULL || r->type != REDIS_REPLY_ERROR) {
 		pm__qs_drop(qs, "unexpected reply type");
@@ -233,12 +236,20 @@ int
 pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
     const char *status, const char *dsn, const char *text, pm_qrcpt_final *out)
 {
-	const char *argv[8];
-	size_t argl[8];
-	char key[QS_KEY_MAX], idx[24];
+	return (pm__qs_rcpt_call(qs, qid, index, status, dsn, text, NULL, out));
+}
+
+int
+pm__qs_rcpt_call(pm_qstore *qs, const char *qid, size_t index,
+    const char *status, const char *dsn, const char *text, const pm_qentry *e,
+    pm_qrcpt_final *out)
+{
+	const char *argv[14];
+	size_t argl[14];
+	char key[3][QS_KEY_MAX], idx[24], epoch[24];
 	pm_qrcpt_final f;
 	redisReply *r;
-	int i, rc;
+	int i, argc = 8, rc;
 
 	if (!pm_qid_valid(qid) || index >= QS_RCPT_MAX || status == NULL ||
 	    (strcmp(status, PM_RCPT_SENT) != 0 &&
@@ -255,23 +266,40 @@ pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
 	if (strlen(dsn) > QS_DSN_MAX) {
 		return (PM_EINVAL);
 	}
-	pm__qs_key(key, pm_qid_shard(qid, qs->nshards), "r", qid);
+	if (e != NULL && e->epoch == 0) {
+		e = NULL; /* an entry without a lease: not fenced */
+	}
+	pm__qs_key(key[0], pm_qid_shard(qid, qs->nshards), "r", qid);
 	(void) snprintf(idx, sizeof(idx), "%zu", index);
 	argv[0] = "FCALL";
 	argv[1] = "pm_rcpt_status";
 	argv[2] = "1";
-	argv[3] = key;
-	argv[4] = idx;
-	argv[5] = status;
-	argv[6] = dsn;
-	argv[7] = text;
-	for (i = 0; i < 8; i++) {
+	argv[3] = key[0];
+	if (e != NULL) { /* fenced: KEYS r m incoming, ARGV + 4 */
+		pm__qs_key(key[1], pm_qid_shard(qid, qs->nshards), "m", qid);
+		pm__qs_key(key[2], e->shard, "incoming", NULL);
+		argv[2] = "3";
+		argv[4] = key[1];
+		argv[5] = key[2];
+		argc = 10;
+	}
+	argv[argc - 4] = idx;
+	argv[argc - 3] = status;
+	argv[argc - 2] = dsn;
+	argv[argc - 1] = text;
+	if (e != NULL) {
+		argv[argc++] = QS_GROUP;
+		argv[argc++] = e->id;
+		argc = pm__qs_fence_args(e, argv, argc, epoch);
+	}
+	for (i = 0; i < argc; i++) {
 		argl[i] = strlen(argv[i]);
 	}
-	if (argl[7] > QS_TEXT_MAX) {
-		argl[7] = QS_TEXT_MAX; /* cut: a reply text is for humans */
+	i = e != NULL ? 9 : 7; /* the text */
+	if (argl[i] > QS_TEXT_MAX) {
+		argl[i] = QS_TEXT_MAX; /* cut: a reply text is for humans */
 	}
-	if ((rc = pm__qs_call(qs, 8, argv, argl, 0, &r)) < 0) {
+	if ((rc = pm__qs_call(qs, argc, argv, argl, 0, &r)) < 0) {
 		return (rc);
 	}
 	memset(&f, 0, sizeof(f));
@@ -300,10 +328,10 @@ pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
 int
 pm_qstore_finish(pm_qstore *qs, const pm_qentry *e)
 {
-	const char *argv[12];
-	char k[6][QS_KEY_MAX];
+	const char *argv[14];
+	char k[6][QS_KEY_MAX], epoch[24];
 	redisReply *r;
-	int ms, i, rc, fs = 0;
+	int ms, i, argc, rc, fs = 0;
 
 	if (!pm__qs_entry_ok(qs, e)) {
 		return (PM_EINVAL);
@@ -324,7 +352,8 @@ pm_qstore_finish(pm_qstore *qs, const pm_qentry *e)
 	argv[9] = e->qid;
 	argv[10] = e->id;
 	argv[11] = QS_GROUP;
-	if ((rc = pm__qs_call(qs, 12, argv, NULL, 0, &r)) < 0) {
+	argc = pm__qs_fence_args(e, argv, 12, epoch);
+	if ((rc = pm__qs_call(qs, argc, argv, NULL, 0, &r)) < 0) {
 		return (rc);
 	}
 	if (r->type == REDIS_REPLY_NIL) {
@@ -352,8 +381,8 @@ static int
 qs_park(pm_qstore *qs, const pm_qentry *e, const char *fn, const char *set,
     const char *score, const char *attempts, const char *next)
 {
-	const char *argv[12];
-	char k[3][QS_KEY_MAX];
+	const char *argv[14];
+	char k[3][QS_KEY_MAX], epoch[24];
 	redisReply *r;
 	int argc, rc;
 
@@ -375,6 +404,7 @@ qs_park(pm_qstore *qs, const pm_qentry *e, const char *fn, const char *set,
 		argv[argc++] = attempts;
 		argv[argc++] = next;
 	}
+	argc = pm__qs_fence_args(e, argv, argc, epoch);
 	if ((rc = pm__qs_call(qs, argc, argv, NULL, 0, &r)) < 0) {
 		return (rc);
 	}

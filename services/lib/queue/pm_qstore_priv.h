@@ -114,7 +114,7 @@ int pm__qs_call(pm_qstore *qs, int argc, const char **argv, const size_t *argl,
 int pm__qs_parse_entry(const redisReply *r, int shard, pm_qentry *e);
 
 /* Claim side helpers (pm_qstore_claim.c). */
-#define QS_CONSUMER_MAX 128
+#define QS_CONSUMER_MAX PM_QSTORE_CONSUMER_MAX
 /* 1 if c is a consumer name: 1..QS_CONSUMER_MAX printable bytes. */
 int pm__qs_consumer_ok(const char *c);
 /* Claimed entries without a valid queue id, to be removed. */
@@ -130,5 +130,23 @@ typedef struct pm__qs_badlist {
 void pm__qs_bad_add(pm__qs_badlist *b, const pm_qentry *e);
 /* XACK + XDEL the entries of b (best effort); frees b's array. */
 void pm__qs_bad_flush(pm_qstore *qs, pm__qs_badlist *b);
+
+/* Fencing (pm_qstore_fence.c). */
+/*
+ * A new lease for each of the n claimed entries of consumer (function
+ * pm_lease, pipelined): sets owner and epoch; entries no longer the
+ * consumer's are removed from e[] (*n shrinks). On a Redis error none
+ * is returned (*n = 0): they stay pending for the consumer and are
+ * taken up again (claim_own at start, or the lease takeover).
+ */
+int pm__qs_lease(pm_qstore *qs, const char *consumer, pm_qentry *e, size_t *n);
+/* Append "owner epoch" to argv when e is fenced; epoch is a buffer of
+ * 24 bytes. Returns the new argc. */
+int pm__qs_fence_args(const pm_qentry *e, const char **argv, int argc,
+    char *epoch);
+/* pm_qstore_rcpt_cas, fenced by e when e is not NULL. */
+int pm__qs_rcpt_call(pm_qstore *qs, const char *qid, size_t index,
+    const char *status, const char *dsn, const char *text, const pm_qentry *e,
+    pm_qrcpt_final *out);
 
 #endif

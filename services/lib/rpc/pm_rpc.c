@@ -494,10 +494,10 @@ pm_rpc_client_open(const char *service, const char *urls, size_t recvmax)
 		    nng_strerror(rv));
 		goto fail;
 	}
-	if ((dl = pm__rpc_dialers_new(cl->sock, service, urls)) == NULL) {
+	if ((dl = pm__rpc_dialers_new(cl->sock, service, urls, &cl->dl)) ==
+	    NULL) {
 		goto fail; /* logged */
 	}
-	__atomic_store_n(&cl->dl, dl, __ATOMIC_RELEASE);
 	return (cl);
 
 fail:

@@ -11,10 +11,15 @@
  *	those take dl->mu.
  *
  *	A connection that arrives before its dialer is in the table (the
- *	window between nng_dialer_start and the insert) is not counted;
- *	it is the first one anyway.
+ *	window between nng_dialer_start and the insert) is remembered by
+ *	dialer id (the last DL_EARLY such ids), so that the insert marks
+ *	the dialer connected and its next connection counts as a
+ *	reconnect. nng may also report such a connection with no dialer
+ *	id at all (seen: nng_pipe_dialer() gives -1 while nng_dialer_start
+ *	runs); dl_add runs one at a time, so such a connection is the
+ *	first of the dialer being added.
  * LIMITS
- *	PM_DISCO_MAX_ADDRS dialers.
+ *	PM_DISCO_MAX_ADDRS dialers; DL_EARLY early connections remembered.
  * SECURITY
  *	See pm_rpc_disco.h.
  */
@@ -31,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DL_EARLY 16
+
 typedef struct dl_ent {
 	nng_dialer d;
 	int connected; /* a pipe was added for it once */
@@ -41,6 +48,10 @@ struct pm__rpc_dialers {
 	pthread_mutex_t mu;
 	dl_ent *v; /* under mu */
 	size_t n;
+	int early[DL_EARLY]; /* dialer ids connected before the insert */
+	size_t nearly;       /* ring position */
+	int adding;          /* dl_add is starting a dialer */
+	int adding_early;    /* ... and a connection without id came */
 	pm_metric *dialers;
 	pm_metric *reconnects;
 	pm_disco *disco;
@@ -63,13 +74,27 @@ dl_add(void *arg, const char *url, void **datap)
 	pm__rpc_dialers *dl = arg;
 	nng_dialer d;
 
+	pthread_mutex_lock(&dl->mu);
+	dl->adding = 1;
+	dl->adding_early = 0;
+	pthread_mutex_unlock(&dl->mu);
 	if (pm__rpc_dial(dl->sock, url, &d) != 0) {
+		pthread_mutex_lock(&dl->mu);
+		dl->adding = 0;
+		pthread_mutex_unlock(&dl->mu);
 		return (PM_EINVAL); /* logged */
 	}
 	pthread_mutex_lock(&dl->mu);
+	dl->adding = 0;
 	dl->v = pm_realloc(dl->v, (dl->n + 1) * sizeof(*dl->v));
 	dl->v[dl->n].d = d;
-	dl->v[dl->n].connected = 0;
+	dl->v[dl->n].connected = dl->adding_early;
+	for (size_t k = 0; k < DL_EARLY; k++) {
+		if (dl->early[k] == nng_dialer_id(d)) {
+			dl->v[dl->n].connected = 1; /* its first came early */
+			dl->early[k] = 0;
+		}
+	}
 	dl->n++;
 	pthread_mutex_unlock(&dl->mu);
 	pm_metric_gauge_add(dl->dialers, 1);
@@ -100,7 +125,8 @@ dl_del(void *arg, const char *url, void *data)
 }
 
 pm__rpc_dialers *
-pm__rpc_dialers_new(nng_socket s, const char *service, const char *urls)
+pm__rpc_dialers_new(nng_socket s, const char *service, const char *urls,
+    pm__rpc_dialers **publish)
 {
 	pm__rpc_dialers *dl = pm_calloc(1, sizeof(*dl));
 	char n1[128], n2[128], labels[96], param[96];
@@ -120,8 +146,11 @@ pm__rpc_dialers_new(nng_socket s, const char *service, const char *urls)
 	dl->reconnects = pm_metric_counter(n2,
 	    "Connections to a service address made again after the first",
 	    labels);
+	/* the pipe callback finds the table from the first connection on */
+	__atomic_store_n(publish, dl, __ATOMIC_RELEASE);
 	dl->disco = pm_disco_new(param, urls, dl_add, dl_del, dl);
 	if (dl->disco == NULL) {
+		__atomic_store_n(publish, NULL, __ATOMIC_RELEASE);
 		pthread_mutex_destroy(&dl->mu);
 		free(dl);
 		return (NULL);
@@ -148,7 +177,13 @@ pm__rpc_dialers_pipe(pm__rpc_dialers *dl, nng_pipe p)
 	int again = 0;
 	size_t i;
 
-	if (dl == NULL || id < 0) {
+	if (dl == NULL) {
+		return;
+	}
+	if (id < 0) {
+		pthread_mutex_lock(&dl->mu);
+		dl->adding_early |= dl->adding;
+		pthread_mutex_unlock(&dl->mu);
 		return;
 	}
 	pthread_mutex_lock(&dl->mu);
@@ -158,6 +193,9 @@ pm__rpc_dialers_pipe(pm__rpc_dialers *dl, nng_pipe p)
 			dl->v[i].connected = 1;
 			break;
 		}
+	}
+	if (i == dl->n && id > 0) { /* before dl_add's insert */
+		dl->early[dl->nearly++ % DL_EARLY] = id;
 	}
 	pthread_mutex_unlock(&dl->mu);
 	if (again) {

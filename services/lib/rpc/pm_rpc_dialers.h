@@ -31,8 +31,10 @@
 typedef struct pm__rpc_dialers pm__rpc_dialers;
 
 /* NULL (logged) on a bad list; service labels metrics and logs. */
+/* *publish is set to the new table before the first dial (and back to
+ * NULL on failure), so that pipe callbacks see every connection. */
 pm__rpc_dialers *pm__rpc_dialers_new(nng_socket s, const char *service,
-    const char *urls);
+    const char *urls, pm__rpc_dialers **publish);
 void pm__rpc_dialers_free(pm__rpc_dialers *dl);
 void pm__rpc_dialers_pipe(pm__rpc_dialers *dl, nng_pipe p);
 
