@@ -200,8 +200,10 @@ class Mesh:
         os.makedirs(d, exist_ok=True)
         acl = os.path.join(d, "users.acl")
         with open(acl, "w") as f:
-            f.write("user default off\n"
-                    "user postmesh on >%s ~* &* +@all\n" % PASS)
+            # not "user default off": Redis 7.0 then drops the MULTI/EXEC
+            # blocks of its append file at a restart (docs/operations.md)
+            f.write("user default on >%s-admin ~* &* +@all\n"
+                    "user postmesh on >%s ~* &* +@all\n" % (PASS, PASS))
         conf = os.path.join(d, "redis.conf")
         lines = ["bind %s" % addr, "port 6379", "dir %s" % d,
                  "appendonly yes", "appendfsync always", 'save ""',

@@ -1,7 +1,7 @@
 """Redis with an ACL user and a password from a file (issue 7, point 7).
 
-redis-server runs with an ACL file: the default user off, a user
-postmesh with a password and access to pm:* only. Every service that
+redis-server runs with an ACL file: the default user with a password
+no service has, a user postmesh with a password and access to pm:* only. Every service that
 talks to Redis is configured with redis_user and redis_password_file
 (the password alone on the first line of a mode 0600 file, as a
 Kubernetes Secret holds it):
@@ -35,8 +35,13 @@ from pmtest import DeliveryTest, Stack, wait_port
 
 PASS = "Te5t-Redis-Pa55"
 WRONG = "Wr0ng-Redis-Pa55"
-ACL = ("user default off\n"
-       "user postmesh on >%s ~pm:* &* +@all\n" % PASS)
+# The default user stays on, with a password nobody is given: Redis 7.0
+# replays its append file as the default user and, with that user off,
+# drops every MULTI/EXEC block in it (the queue functions' writes) on a
+# restart (docs/operations.md, "Redis credentials").
+ADMIN = "Adm1n-0nly-Pa55-n0t-f0r-p0stmesh"
+ACL = ("user default on >%s ~* &* +@all\n"
+       "user postmesh on >%s ~pm:* &* +@all\n" % (ADMIN, PASS))
 
 
 def acl_redis(stack):
@@ -133,6 +138,36 @@ class RedisAclDeliveryTest(DeliveryTest):
                           str(cm.exception))
         # and the ACL user with its password can (the stack's own client)
         self.assertEqual(self.stack.r().get("pm:queue_shards"), b"1")
+
+    def test_zz_queue_survives_a_restart_under_acl(self):
+        """Redis killed and restarted on its append file keeps a queued
+        message whole. With the default user off, Redis 7.0 dropped the
+        MULTI/EXEC blocks of the append file at the restart ("-NOPERM
+        ACLs rules changed ..." in its log) and the message was gone."""
+        self.stack.svcs["smtp"].stop()
+        try:
+            msg = MSG.replace(b"redis-auth-1@", b"redis-auth-restart@")
+            qid = self.submit("sender@client.test", ["rcpt@relay.test"], msg)
+            self.assertIsNotNone(self.stack.queued(qid), "not queued")
+            self.stack.redis.proc.kill()
+            self.stack.redis.proc.wait()
+            self.stack.redis.start()
+            r = self.stack.r()
+            with open(os.path.join(self.stack.redis.dir,
+                                   "redis.log")) as f:
+                log = f.read()
+            self.assertFalse("NOPERM" in log, "Redis refused parts of its "
+                             "append file: %s" % log[log.find("NOPERM"):][:300])
+            self.assertIsNotNone(self.stack.queued(qid),
+                                 "the queued message is gone after the "
+                                 "restart")
+            self.assertGreater(r.xlen("pm:{0}:incoming"), 0)
+        finally:
+            self.stack.svcs["smtp"].start()
+        before = self.sink.count()
+        msgs = self.wait_count(self.sink, before + 1, timeout=60)
+        self.assertTrue(any(b"<redis-auth-restart@client.test>" in m.content
+                            for m in msgs))
 
 
 class RedisWrongPasswordTest(unittest.TestCase):
