@@ -38,6 +38,10 @@
  *	their jobs out again.
  * LIMITS
  *	agent_fetch_wait (long poll; the call's deadline is 5 s more),
+ *	agent_queue_read_wait (a content read that fails because Redis is
+ *	away or loading is tried again every 250 ms for that long, so a
+ *	Redis restart delays the delivery by seconds instead of deferring
+ *	it with backoff; the worker's slot stays taken meanwhile),
  *	agent_done_timeout (each DoneRequest try), agent_stop_grace; a
  *	fetch reply is at most AGENT_FETCH_RECVMAX bytes.
  * SECURITY
@@ -108,6 +112,7 @@ static struct {
 	long fetch_wait;
 	long stop_grace;
 	long done_timeout;
+	long queue_read_wait;
 	int nshards;
 	char agent_id[300];
 	char instance[200]; /* "<name>@<service_instance_name>" */
@@ -125,10 +130,19 @@ static __thread pm_qstore *agent_tls_qs;
 int
 pm_agent_body(const pm_job *j, char **data, size_t *len)
 {
+	int64_t end;
+	int rc;
+
 	if (agent_tls_qs == NULL || j == NULL) {
 		return (PM_EINVAL);
 	}
-	return (pm_qstore_body_get(agent_tls_qs, j->queue_id, data, len));
+	end = pm_mono_ms() + 1000LL * ag.queue_read_wait;
+	while ((rc = pm_qstore_body_get(agent_tls_qs, j->queue_id, data,
+	            len)) == PM_EREDIS &&
+	    pm_mono_ms() < end && !ag.stopping) {
+		usleep(250 * 1000); /* Redis away: restarting, failing over */
+	}
+	return (rc);
 }
 
 /* Under ag.mu. */
@@ -430,6 +444,8 @@ agent_params(void)
 		    's', 0, 3600 },
 		{ VAR_AGENT_DONE_TIMEOUT, DEF_AGENT_DONE_TIMEOUT,
 		    &ag.done_timeout, 's', 1, 3600 },
+		{ VAR_AGENT_QUEUE_READ_WAIT, DEF_AGENT_QUEUE_READ_WAIT,
+		    &ag.queue_read_wait, 's', 0, 300 },
 		{ 0 },
 	};
 	char *v;

@@ -24,6 +24,9 @@
 #define DEF_AGENT_STOP_GRACE "30s"
 #define VAR_AGENT_DONE_TIMEOUT "agent_done_timeout"
 #define DEF_AGENT_DONE_TIMEOUT "10s"
+/* how long a delivery waits for Redis to give the content back */
+#define VAR_AGENT_QUEUE_READ_WAIT "agent_queue_read_wait"
+#define DEF_AGENT_QUEUE_READ_WAIT "20s"
 #define VAR_QMGR_SERVICE "qmgr_service"
 #define DEF_QMGR_SERVICE "tcp://127.0.0.1:10030"
 

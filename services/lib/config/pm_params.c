@@ -234,6 +234,7 @@ const pm_param_default pm_param_defaults[] = {
 	{ "agent_fetch_wait", "5s" },
 	{ "agent_stop_grace", "30s" },
 	{ "agent_done_timeout", "10s" },
+	{ "agent_queue_read_wait", "20s" },
 	{ "smtp_metrics_listen", "http://127.0.0.1:9131" },
 	{ "smtp_delivery_slots", "50" },
 	{ "smtp_connect_timeout", "30s" },
