@@ -167,8 +167,8 @@ class AgentDeathTest(DeliveryTest):
 class AgentStopTest(DeliveryTest):
     """SIGTERM while the agent runs SLOTS deliveries that take longer
     than qmgr_agent_timeout and holds SLOTS more jobs not started
-    (qmgr_service names the qmgr twice: two fetchers, each asking for
-    every free slot)."""
+    (qmgr_service names the qmgr by two addresses: two fetchers, each
+    asking for every free slot)."""
 
     DELAY = 9.0
     PARAMS = {
@@ -184,11 +184,15 @@ class AgentStopTest(DeliveryTest):
     def start_peers(cls, workdir):
         cls.sink = PySink(workdir, name="sink", data_delay=cls.DELAY).start()
         cls.peers.append(cls.sink)
-        url = cls.stack.params["qmgr_service"]
+        # the qmgr twice, by two addresses (the same URL twice is one
+        # address, one fetcher): its IPv4 one and the IPv4-mapped IPv6
+        # one, which reaches the same loopback listener
+        port = cls.stack.ports["qmgr"]
         return {
             "transport_maps": "inline:{relay.test=smtp:[127.0.0.1]:%d}"
                               % cls.sink.port,
-            "qmgr_service": "%s, %s" % (url, url),
+            "qmgr_service": "tcp://127.0.0.1:%d, tcp://[::ffff:127.0.0.1]:%d"
+                            % (port, port),
         }
 
     def test_stopping_agent_is_alive(self):
