@@ -323,6 +323,7 @@ sched_main(void *arg)
 		}
 		if (now >= next_sizes) {
 			sched_sizes(qs);
+			qmgr_gauges_redis(qs); /* qmgr_gauges.c */
 			next_sizes = now + SIZES_INTERVAL_MS;
 		}
 		pthread_mutex_lock(&quit_mu);
