@@ -3,8 +3,8 @@
  *	qmgr_gauges - Redis memory gauges, read with the queue sizes
  * DESCRIPTION
  *	qmgr_gauges_redis() is called by the scheduler thread each time it
- *	reads the queue sizes (qmgr_sched.c, every SIZES_INTERVAL_MS), and
- *	exports what INFO memory says:
+ *	has read the queue sizes (qmgr_sched.c, every SIZES_INTERVAL_MS;
+ *	not while Redis is away), and exports what INFO memory says:
  *	  postmesh_qmgr_redis_used_memory_bytes  used_memory
  *	  postmesh_qmgr_redis_maxmemory_bytes    maxmemory (0: no limit)
  *	so the "Redis near maxmemory" alert (deploy/prometheus/rules.yml)
