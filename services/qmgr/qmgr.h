@@ -232,6 +232,9 @@ void qmgr_intake_entries(pm_qstore *qs, const pm_qentry *e, size_t n,
 /* Intake waits for this: set once the start-up reclaim is done. */
 void qmgr_intake_release(void);
 
+/* qmgr_gauges.c: Redis memory gauges (scheduler thread) */
+void qmgr_gauges_redis(pm_qstore *qs);
+
 /* qmgr_sched.c */
 int qmgr_sched_start(void);
 void qmgr_sched_stop(void);

@@ -258,14 +258,15 @@ sched_requeue(pm_qstore *qs)
 	}
 }
 
-static void
+/* 0 when Redis answered (then its memory is read too: qmgr_gauges.c) */
+static int
 sched_sizes(pm_qstore *qs)
 {
 	pm_qsizes sz;
 	int64_t age;
 
 	if (pm_qstore_sizes(qs, &sz) != 0) {
-		return;
+		return (PM_EREDIS);
 	}
 	pm_metric_set(qmgr_m.q_incoming, sz.incoming);
 	pm_metric_set(qmgr_m.q_active, sz.active);
@@ -273,6 +274,7 @@ sched_sizes(pm_qstore *qs)
 	pm_metric_set(qmgr_m.q_hold, sz.hold);
 	age = sz.oldest_us > 0 ? (pm_now_us() - sz.oldest_us) / 1000000 : 0;
 	pm_metric_set(qmgr_m.oldest_age, age > 0 ? age : 0);
+	return (0);
 }
 
 static void *
@@ -322,7 +324,9 @@ sched_main(void *arg)
 			next_requeue = now + 1000LL * var_queue_run_delay;
 		}
 		if (now >= next_sizes) {
-			sched_sizes(qs);
+			if (sched_sizes(qs) == 0) {
+				qmgr_gauges_redis(qs); /* qmgr_gauges.c */
+			}
 			next_sizes = now + SIZES_INTERVAL_MS;
 		}
 		pthread_mutex_lock(&quit_mu);

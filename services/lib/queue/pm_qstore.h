@@ -364,4 +364,8 @@ typedef struct pm_qsizes {
 } pm_qsizes;
 int pm_qstore_sizes(pm_qstore *qs, pm_qsizes *out);
 
+/* INFO memory: used_memory and maxmemory (0: no limit), in bytes
+ * (pm_qstore_info.c). */
+int pm_qstore_memory(pm_qstore *qs, long long *used, long long *maxmemory);
+
 #endif
