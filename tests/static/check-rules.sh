@@ -21,6 +21,7 @@ validate "$out/default.yaml" "$out/ingress.yaml" > "$out/base.txt" ||
 	{ cat "$out/base.txt"; echo "check-rules: the unbroken renderings fail"; exit 1; }
 
 # name | base rendering | sed program (or "helm:ARGS") | wanted message
+# shellcheck disable=SC2016  # sed programs, not shell expansions
 cases=(
 	'schema|default|0,/containerPort: 9100/s//containerPort: "x"/|schema: data/spec/template/spec/containers/0/ports/0/containerPort must be integer'
 	'unknown kind|default|$a ---\napiVersion: example.com/v1\nkind: Foo\nmetadata: {name: foo}|unknown apiVersion/kind example.com/v1/Foo'
