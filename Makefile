@@ -1,7 +1,7 @@
 # Postmesh top-level Makefile.
 #
 #   make            build libpostmesh, every service and the unit tests (build/)
-#   make test       format check, Lua check, unit tests plain and under ASan+UBSan,
+#   make test       format check, Lua check, static checks, unit tests plain and under ASan+UBSan,
 #                   then integration tests
 #   make run        build, start a local Redis and the whole stack (returns)
 #   make stop       stop what `make run` started
@@ -148,6 +148,7 @@ lint-lua:
 test: all
 	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory lint-lua
+	@$(MAKE) --no-print-directory static
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory integration
@@ -184,3 +185,11 @@ format-check:
 
 clean:
 	rm -rf build
+
+# Static checks (issue 8): tests/static/run.sh runs every
+# tests/static/check-*.sh (Helm chart, YAML, shell, ...). The tools
+# (helm, kubernetes-models) are installed once into build/npm and
+# build/tools by tests/static/tools.sh (needs the npm registry once).
+.PHONY: static
+static:
+	@tests/static/run.sh

@@ -28,7 +28,7 @@ finish() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	sleep 1
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	[ -n "${KEEP_TMP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
+	if [ -n "${KEEP_TMP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
 trap finish EXIT
 
@@ -62,7 +62,7 @@ redis-server --port "$RP" --bind 127.0.0.1 --dir "$T/redis" --appendonly yes \
 	--appendfsync always --save "" --maxmemory-policy noeviction \
 	--logfile "$T/redis.log" >/dev/null &
 RPID=$!
-PIDS+=($RPID)
+PIDS+=("$RPID")
 for _ in $(seq 100); do redis-cli -p "$RP" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
 for s in rewrite cleanup smtpd; do
 	"$PM_BIN/$s" -c "$T/etc" > "$T/$s.log" 2>&1 &

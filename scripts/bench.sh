@@ -46,6 +46,7 @@ T=$(mktemp -d -t pm-bench.XXXXXX)
 chmod 755 "$T"   # Postfix daemons and smtp-sink (nobody) must traverse it
 PIDS=()
 PF_FG=""
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
 	local p left
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -158,7 +159,7 @@ pm_setup() {
 		CERTS="$T/certs"
 		scripts/internal-tls-certs.sh "$CERTS" mesh >/dev/null
 	fi
-	[ "$tls" = 1 ] && scheme=tls+tcp
+	[ "$tls" = 1 ] && scheme="tls+tcp"
 	{
 		cat <<CONF
 myhostname = mta.bench.example
@@ -218,6 +219,7 @@ CONF
 	sleep 0.5
 }
 # every envelope in Redis is a message still queued
+# shellcheck disable=SC2317  # called by name (an argument of run)
 pm_queued() {
 	redis-cli -p "${PM_REDIS[$QLABEL]}" --scan --pattern 'pm:{*}:m:*' 2>/dev/null | wc -l
 }
@@ -289,6 +291,7 @@ CONF
 	fi
 	[ -n "$PFP" ] || echo "bench: private Postfix did not start; Postmesh only" >&2
 fi
+# shellcheck disable=SC2317  # called by name
 pf_queued() {
 	postqueue -c "$T/pf/etc" -j 2>/dev/null | wc -l
 }

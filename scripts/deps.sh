@@ -39,4 +39,5 @@ echo "postfix postfix/main_mailer_type select No configuration" \
 	| $SUDO debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
+# shellcheck disable=SC2086  # $missing is a list of package names
 $SUDO apt-get install -y -q --no-install-recommends $missing

@@ -17,7 +17,7 @@ for s in $SERVICES; do
 done
 echo "| parameter | default | known to |"
 echo "| --- | --- | --- |"
-awk -F'\t' -v all="$(echo $SERVICES | sed 's/ /, /g')" '
+awk -F'\t' -v all="${SERVICES// /, }" '
 	{ split($2, kv, " = "); name = kv[1]; def = substr($2, length(name) + 4)
 	  if (!(name in d)) { d[name] = def; order[n++] = name }
 	  if (name in who) who[name] = who[name] ", " $1; else who[name] = $1 }
@@ -30,5 +30,6 @@ awk -F'\t' -v all="$(echo $SERVICES | sed 's/ /, /g')" '
 	mydomain) def="(computed: \$myhostname minus its first label, or localdomain)" ;;
 	esac
 	def=${def//|/\\|}
+	# shellcheck disable=SC2016  # the backquotes are Markdown
 	printf '| `%s` | `%s` | %s |\n' "$name" "$def" "$who"
 done

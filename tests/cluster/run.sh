@@ -17,7 +17,8 @@ NS=pmcluster$$
 cleanup() {
 	local pids
 	pids=$(ip netns pids "$NS" 2>/dev/null || true)
-	[ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+	# shellcheck disable=SC2086  # one PID per word
+	if [ -n "$pids" ]; then kill -9 $pids 2>/dev/null || true; fi
 	ip netns del "$NS" 2>/dev/null || true
 	rm -rf "/etc/netns/$NS"
 }

@@ -1,0 +1,276 @@
+{{/*
+_helpers.tpl: names, labels, the role table and the pieces every
+Postmesh pod shares (security context, volumes, environment).
+*/}}
+
+{{- define "postmesh.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else if contains "postmesh" .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-postmesh" .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "postmesh.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" -}}
+{{- end -}}
+
+{{/* Labels every object carries. */}}
+{{- define "postmesh.labels" -}}
+helm.sh/chart: {{ include "postmesh.chart" . }}
+app.kubernetes.io/name: postmesh
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "ctx" $ "role" "smtpd"). */}}
+{{- define "postmesh.selectorLabels" -}}
+app.kubernetes.io/name: postmesh
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .role }}
+{{- end -}}
+
+{{/*
+The roles. port: the nng listener (headless Service of that name);
+redis: the role uses Redis (mounts the password); calls: the roles it
+dials (services/*: cleanup_clnt, rewrite_clnt, bounce_clnt, the agents'
+qmgr_service); agent: a delivery agent.
+*/}}
+{{- define "postmesh.roleTable" -}}
+smtpd:   {kind: Deployment, port: 0, redis: false, calls: [cleanup, rewrite], agent: false}
+cleanup: {kind: Deployment, port: 10025, redis: true, calls: [rewrite], agent: false}
+rewrite: {kind: Deployment, port: 10010, redis: false, calls: [], agent: false}
+qmgr:    {kind: StatefulSet, port: 10030, redis: true, calls: [rewrite, bounce], agent: false}
+bounce:  {kind: Deployment, port: 10040, redis: true, calls: [cleanup], agent: false}
+smtp:    {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
+error:   {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
+discard: {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
+{{- end -}}
+
+{{/* An nng service URL: (dict "ctx" $ "role" "cleanup" "port" 10025). */}}
+{{- define "postmesh.serviceURL" -}}
+{{- $scheme := ternary "tls+tcp" "tcp" .ctx.Values.internalTLS.enabled -}}
+{{- printf "%s://%s-%s.%s.svc.%s:%d" $scheme (include "postmesh.fullname" .ctx) .role .ctx.Release.Namespace .ctx.Values.clusterDomain (int .port) -}}
+{{- end -}}
+
+{{/* The Redis address for redis_server. */}}
+{{- define "postmesh.redisServer" -}}
+{{- if eq .Values.redis.mode "bundled" -}}
+{{- printf "%s-redis.%s.svc.%s:6379" (include "postmesh.fullname" .) .Release.Namespace .Values.clusterDomain -}}
+{{- else -}}
+{{- .Values.redis.external.server -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "postmesh.redisSecretName" -}}
+{{- .Values.redis.auth.existingSecret | default (printf "%s-redis" (include "postmesh.fullname" .)) -}}
+{{- end -}}
+
+{{- define "postmesh.tlsSecretName" -}}
+{{- if eq .ctx.Values.internalTLS.mode "certManager" -}}
+{{- printf "%s-%s-tls" (include "postmesh.fullname" .ctx) .role -}}
+{{- else if eq .ctx.Values.internalTLS.mode "existingSecret" -}}
+{{- .ctx.Values.internalTLS.existingSecret -}}
+{{- else -}}
+{{- printf "%s-internal-tls" (include "postmesh.fullname" .ctx) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod-level security context of every Postmesh pod (uid 10001). */}}
+{{- define "postmesh.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "postmesh.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid | default 10001 }}
+runAsGroup: {{ .uid | default 10001 }}
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+The pod template of a role: (dict "ctx" $ "role" NAME "r" ROLE-TABLE-ENTRY
+"v" ROLE-VALUES). Deployments and the qmgr StatefulSet share it.
+*/}}
+{{- define "postmesh.podTemplate" -}}
+{{- $ctx := .ctx -}}
+{{- $role := .role -}}
+{{- $r := .r -}}
+{{- $v := .v -}}
+{{- $V := $ctx.Values -}}
+metadata:
+  labels:
+    {{- include "postmesh.labels" $ctx | nindent 4 }}
+    app.kubernetes.io/component: {{ $role }}
+    postmesh.io/mesh: "true"
+  annotations:
+    checksum/config: {{ include (print $ctx.Template.BasePath "/configmap.yaml") $ctx | sha256sum }}
+    {{- with $V.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  {{- with $V.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- include "postmesh.podSecurityContext" $ctx | nindent 4 }}
+  {{- with $v.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: {{ $role }}
+      image: "{{ $V.image.repository }}:{{ $V.image.tag }}"
+      imagePullPolicy: {{ $V.image.pullPolicy }}
+      args: [{{ $role | quote }}]
+      env:
+        - name: POSTMESH_service_instance_name
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        - name: POSTMESH_{{ $role }}_metrics_listen
+          value: "http://0.0.0.0:9100"
+        {{- if eq $role "smtpd" }}
+        - name: POSTMESH_smtpd_listen
+          value: "0.0.0.0:2525"
+        {{- else if $r.port }}
+        - name: POSTMESH_{{ $role }}_listen
+          value: "{{ ternary "tls+tcp" "tcp" $V.internalTLS.enabled }}://0.0.0.0:{{ $r.port }}"
+        {{- end }}
+        {{- if $V.internalTLS.enabled }}
+        {{- if eq $V.internalTLS.mode "certManager" }}
+        - name: POSTMESH_internal_tls_ca_file
+          value: /etc/postmesh/tls/ca.crt
+        - name: POSTMESH_internal_tls_cert_file
+          value: /etc/postmesh/tls/tls.crt
+        - name: POSTMESH_internal_tls_key_file
+          value: /etc/postmesh/tls/tls.key
+        {{- else }}
+        - name: POSTMESH_internal_tls_ca_file
+          value: /etc/postmesh/tls/ca.pem
+        - name: POSTMESH_internal_tls_cert_file
+          value: /etc/postmesh/tls/{{ $role }}.pem
+        {{- end }}
+        {{- end }}
+        {{- range $k, $val := $v.config }}
+        - name: POSTMESH_{{ $k }}
+          value: {{ $val | toString | quote }}
+        {{- end }}
+      ports:
+        - name: metrics
+          containerPort: 9100
+          protocol: TCP
+        {{- if eq $role "smtpd" }}
+        - name: smtp
+          containerPort: 2525
+          protocol: TCP
+        {{- else if $r.port }}
+        - name: nng
+          containerPort: {{ $r.port }}
+          protocol: TCP
+        {{- end }}
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: metrics
+        initialDelaySeconds: 5
+        periodSeconds: 10
+        timeoutSeconds: 3
+        failureThreshold: 3
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: metrics
+        periodSeconds: 5
+        timeoutSeconds: 3
+        failureThreshold: 2
+      lifecycle:
+        preStop:
+          exec:
+            command: ["sleep", "{{ $V.preStopSleepSeconds }}"]
+      resources:
+        {{- toYaml $v.resources | nindent 8 }}
+      securityContext:
+        {{- include "postmesh.containerSecurityContext" (dict) | nindent 8 }}
+      volumeMounts:
+        - name: config
+          mountPath: /etc/postmesh/main.cf
+          subPath: main.cf
+          readOnly: true
+        {{- if $V.internalTLS.enabled }}
+        - name: tls
+          mountPath: /etc/postmesh/tls
+          readOnly: true
+        {{- end }}
+        {{- if and $r.redis (include "postmesh.redisAuth" $ctx) }}
+        - name: redis-secret
+          mountPath: /etc/postmesh/secrets
+          readOnly: true
+        {{- end }}
+        - name: tmp
+          mountPath: /tmp
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "postmesh.fullname" $ctx }}-config
+    {{- if $V.internalTLS.enabled }}
+    - name: tls
+      secret:
+        secretName: {{ include "postmesh.tlsSecretName" (dict "ctx" $ctx "role" $role) }}
+        defaultMode: 0440
+        {{- if ne $V.internalTLS.mode "certManager" }}
+        items:
+          - key: ca.pem
+            path: ca.pem
+          - key: {{ $role }}.pem
+            path: {{ $role }}.pem
+        {{- end }}
+    {{- end }}
+    {{- if and $r.redis (include "postmesh.redisAuth" $ctx) }}
+    - name: redis-secret
+      secret:
+        secretName: {{ include "postmesh.redisSecretName" $ctx }}
+        defaultMode: 0440
+        items:
+          - key: {{ $V.redis.auth.existingSecretKey }}
+            path: redis-password
+          {{- if and (eq $V.redis.mode "sentinel") $V.redis.sentinel.passwordKey }}
+          - key: {{ $V.redis.sentinel.passwordKey }}
+            path: sentinel-password
+          {{- end }}
+    {{- end }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ $V.tmpSizeLimit }}
+{{- end -}}
+
+{{/* Non-empty when the services authenticate to Redis. */}}
+{{- define "postmesh.redisAuth" -}}
+{{- if or (eq .Values.redis.mode "bundled") .Values.redis.auth.enabled -}}yes{{- end -}}
+{{- end -}}
