@@ -70,4 +70,12 @@ if bad:
     sys.exit(1)
 print("check-prometheus: %s: %d panels, %d queries" % (path, len(panels), n))
 PY
+# The chart's PrometheusRule carries the same rules (Helm reads files only
+# from inside the chart, so it holds a copy): the copy must not drift.
+copy=helm/postmesh/files/prometheus-rules.yml
+if ! cmp -s deploy/prometheus/rules.yml "$copy"; then
+	echo "check-prometheus: $copy differs from deploy/prometheus/rules.yml;" \
+		"copy it over" >&2
+	exit 1
+fi
 echo "check-prometheus: ok"
