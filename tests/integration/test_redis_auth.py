@@ -244,8 +244,9 @@ class RedisWrongPasswordTest(unittest.TestCase):
         lines = self.wait_log("refused our credentials (user postmesh): "
                               "WRONGPASS invalid username-password pair")
         self.assertIn("Redis at %s" % self.stack.redis.addr, lines[0])
-        self.wait_log("redis_password_file = %s can be read by its group or "
-                      "by others" % self.stack.params["redis_password_file"])
+        self.wait_log("redis_password_file = %s can be read by others or by "
+                      "a group this process is not in"
+                      % self.stack.params["redis_password_file"])
         log = self.stack.log()
         self.assertNotIn(WRONG, log)
         self.assertNotIn(PASS, log)

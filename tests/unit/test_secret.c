@@ -53,6 +53,10 @@ write_file(const char *path, const char *data, size_t len, mode_t mode)
 	cr_assert(chmod(path, mode) == 0);
 }
 
+/* A group this process is not in (the tests run as root: chown works). */
+#define FOREIGN_GID 54321
+#define OWN_GID ((gid_t) -2)
+
 Test(secret, contents)
 {
 	static const struct {
@@ -62,19 +66,22 @@ Test(secret, contents)
 		int want;
 		const char *secret;
 		int exposed;
+		gid_t gid; /* 0: as created */
 	} cases[] = {
-		{ "pa55word\n", 9, 0600, 0, "pa55word", 0 },
-		{ "pa55word", 8, 0400, 0, "pa55word", 0 },
-		{ "pa55word\r\n", 10, 0600, 0, "pa55word", 0 },
-		{ "first\nsecond\n", 13, 0600, 0, "first", 0 },
-		{ "with space \t\n", 13, 0600, 0, "with space \t", 0 },
-		{ "pa55word\n", 9, 0640, 0, "pa55word", 1 },
-		{ "pa55word\n", 9, 0644, 0, "pa55word", 1 },
-		{ "pa55word\n", 9, 0604, 0, "pa55word", 1 },
-		{ "", 0, 0600, PM_EINVAL, NULL, 0 },
-		{ "\n", 1, 0600, PM_EINVAL, NULL, 0 },
-		{ "\r\nlater\n", 8, 0600, PM_EINVAL, NULL, 0 },
-		{ "pa\0ss\n", 6, 0600, PM_EINVAL, NULL, 0 },
+		{ "pa55word\n", 9, 0600, 0, "pa55word", 0, 0 },
+		{ "pa55word", 8, 0400, 0, "pa55word", 0, 0 },
+		{ "pa55word\r\n", 10, 0600, 0, "pa55word", 0, 0 },
+		{ "first\nsecond\n", 13, 0600, 0, "first", 0, 0 },
+		{ "with space \t\n", 13, 0600, 0, "with space \t", 0, 0 },
+		{ "pa55word\n", 9, 0640, 0, "pa55word", 1, FOREIGN_GID },
+		{ "pa55word\n", 9, 0440, 0, "pa55word", 0, OWN_GID },
+		{ "pa55word\n", 9, 0444, 0, "pa55word", 1, OWN_GID },
+		{ "pa55word\n", 9, 0644, 0, "pa55word", 1, 0 },
+		{ "pa55word\n", 9, 0604, 0, "pa55word", 1, 0 },
+		{ "", 0, 0600, PM_EINVAL, NULL, 0, 0 },
+		{ "\n", 1, 0600, PM_EINVAL, NULL, 0, 0 },
+		{ "\r\nlater\n", 8, 0600, PM_EINVAL, NULL, 0, 0 },
+		{ "pa\0ss\n", 6, 0600, PM_EINVAL, NULL, 0, 0 },
 	};
 	char path[128], why[256], *got;
 	size_t i;
@@ -83,6 +90,11 @@ Test(secret, contents)
 	snprintf(path, sizeof(path), "%s/password", dir);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		write_file(path, cases[i].data, cases[i].len, cases[i].mode);
+		if (cases[i].gid != 0) {
+			gid_t g =
+			    cases[i].gid == OWN_GID ? getegid() : cases[i].gid;
+			cr_assert(chown(path, (uid_t) -1, g) == 0, "chown");
+		}
 		got = NULL;
 		exposed = -1;
 		why[0] = 0;

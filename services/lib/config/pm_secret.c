@@ -30,6 +30,25 @@ pm_secret_free(char *secret)
 	return (NULL);
 }
 
+/* Others may read it, or a group this process is not in (a Kubernetes
+ * Secret mounted 0440 under fsGroup belongs to the pod's own group). */
+static int
+secret_exposed(const struct stat *st)
+{
+	gid_t groups[PM_SECRET_MAX_GROUPS];
+	int n, i;
+
+	if (st->st_mode & S_IROTH)
+		return (1);
+	if ((st->st_mode & S_IRGRP) == 0 || st->st_gid == getegid())
+		return (0);
+	n = getgroups(PM_SECRET_MAX_GROUPS, groups);
+	for (i = 0; i < n; i++)
+		if (groups[i] == st->st_gid)
+			return (0);
+	return (1);
+}
+
 int
 pm_secret_read(char **secret, int *exposed, const char *path, char *why,
     size_t whylen)
@@ -95,7 +114,7 @@ pm_secret_read(char **secret, int *exposed, const char *path, char *why,
 		goto out;
 	}
 	*secret = pm_strndup(buf, n);
-	*exposed = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+	*exposed = secret_exposed(&st);
 
 out:
 	explicit_bzero(buf, sizeof(buf));

@@ -16,11 +16,15 @@
  *	line, a NUL byte, or more than PM_SECRET_MAX bytes is refused, as
  *	is anything but a regular file (a FIFO would block the reader).
  *	*secret gets a new string; free it with pm_secret_free(), which
- *	wipes it first. *exposed is set when the file can be read by its
- *	group or by others (mode & 044): the caller warns, as Postfix
+ *	wipes it first. *exposed is set when the file can be read by
+ *	others, or by a group the process is not a member of (its
+ *	effective group or one of its supplementary groups, at most
+ *	PM_SECRET_MAX_GROUPS looked at): the caller warns, as Postfix
  *	warns about secret files others can read; it is not refused,
  *	since a Kubernetes Secret is mode 0644 unless defaultMode says
- *	otherwise. On failure why gets a line for the log (it never holds
+ *	otherwise. A Secret mounted 0440 under the pod's fsGroup (the
+ *	Helm chart's choice: a non-root user can read nothing stricter)
+ *	is not exposed. On failure why gets a line for the log (it never holds
  *	file content) and the out-parameters are untouched.
  * LIMITS
  *	PM_SECRET_MAX bytes read.
@@ -34,6 +38,7 @@
 #include <stddef.h>
 
 #define PM_SECRET_MAX 4096
+#define PM_SECRET_MAX_GROUPS 64
 
 /* 0, PM_EIO (cannot open or read), PM_EINVAL (empty, NUL, not a file),
  * PM_ETOOBIG. */

@@ -55,9 +55,9 @@ server_auth_load(const char *when)
 		return (-1);
 	}
 	if (exposed) {
-		pm_msg_warn("%s = %s can be read by its group or by others: "
-		            "make it mode 0400 or 0600 (Kubernetes: "
-		            "defaultMode 0400)",
+		pm_msg_warn("%s = %s can be read by others or by a group "
+		            "this process is not in: make it mode 0400 or 0600 "
+		            "(Kubernetes: defaultMode 0440 with fsGroup)",
 		    VAR_REDIS_PASSWORD_FILE, var_redis_password_file);
 	}
 	pm_qstore_set_auth(var_redis_user, pass);
@@ -90,8 +90,10 @@ server_sentinel_load(void)
 			return (-1);
 		}
 		if (exposed) {
-			pm_msg_warn("%s = %s can be read by its group or by "
-			            "others: make it mode 0400 or 0600",
+			pm_msg_warn(
+			    "%s = %s can be read by others or by a "
+			    "group this process is not in: make it mode "
+			    "0400 or 0600",
 			    VAR_REDIS_SEN_PASS_FILE, var_redis_sen_pass_file);
 		}
 	}
