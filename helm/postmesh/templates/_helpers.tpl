@@ -150,6 +150,8 @@ spec:
       imagePullPolicy: {{ $V.image.pullPolicy }}
       args: [{{ $role | quote }}]
       env:
+        - name: POSTMESH_CONFIG_DIR
+          value: /etc/postmesh/config
         - name: POSTMESH_service_instance_name
           valueFrom:
             fieldRef:
@@ -213,15 +215,16 @@ spec:
       lifecycle:
         preStop:
           exec:
-            command: ["sleep", "{{ $V.preStopSleepSeconds }}"]
+            command: ["/bin/sleep", "{{ $V.preStopSleepSeconds }}"]
       resources:
         {{- toYaml $v.resources | nindent 8 }}
       securityContext:
         {{- include "postmesh.containerSecurityContext" (dict) | nindent 8 }}
       volumeMounts:
+        # a directory, not a subPath file: podman play kube (tests)
+        # cannot mount a subPath, and a subPath never sees updates
         - name: config
-          mountPath: /etc/postmesh/main.cf
-          subPath: main.cf
+          mountPath: /etc/postmesh/config
           readOnly: true
         {{- if $V.internalTLS.enabled }}
         - name: tls
@@ -243,6 +246,7 @@ spec:
     - name: tls
       secret:
         secretName: {{ include "postmesh.tlsSecretName" (dict "ctx" $ctx "role" $role) }}
+        optional: false
         defaultMode: 0440
         {{- if ne $V.internalTLS.mode "certManager" }}
         items:
@@ -256,6 +260,7 @@ spec:
     - name: redis-secret
       secret:
         secretName: {{ include "postmesh.redisSecretName" $ctx }}
+        optional: false
         defaultMode: 0440
         items:
           - key: {{ $V.redis.auth.existingSecretKey }}
