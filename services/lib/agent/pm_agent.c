@@ -29,8 +29,10 @@
  *
  *	Stop (SIGTERM): fetchers stop asking for jobs but send heartbeats
  *	until the workers are done (qmgr must not take their jobs for a
- *	dead agent's); workers finish the job they
- *	hold and take no other; after they are done, or after
+ *	dead agent's); workers finish the job they hold and go on with
+ *	the jobs already queued for the first half of agent_stop_grace
+ *	(a job handed back is deferred with backoff, minutes, so a rolling
+ *	restart would hold mail up); after they are done, or after
  *	agent_stop_grace, the jobs still queued (and any that a late
  *	fetch reply brings) are reported back as deferred "4.3.0
  *	delivery agent stopping". Workers still busy after the grace time
@@ -108,7 +110,8 @@ static struct {
 	int running;
 	int live;
 	int stopping;
-	int fetch_quit; /* fetchers end (after the workers) */
+	int64_t take_until; /* stopping: queued jobs are run until then */
+	int fetch_quit;     /* fetchers end (after the workers) */
 	long fetch_wait;
 	long stop_grace;
 	long done_timeout;
@@ -181,6 +184,7 @@ agent_on_stop(void *arg)
 	(void) arg;
 	pthread_mutex_lock(&ag.mu);
 	ag.stopping = 1;
+	ag.take_until = pm_mono_ms() + ag.stop_grace * 1000 / 2;
 	pthread_cond_broadcast(&ag.cv_work);
 	pthread_cond_broadcast(&ag.cv_space);
 	pthread_cond_broadcast(&ag.cv_main);
@@ -269,7 +273,9 @@ agent_worker(void *arg)
 		while (!ag.stopping && ag.head == NULL) {
 			pthread_cond_wait(&ag.cv_work, &ag.mu);
 		}
-		if (ag.stopping) {
+		/* stopping: the queued jobs, while half the grace lasts */
+		if (ag.stopping &&
+		    (ag.head == NULL || pm_mono_ms() >= ag.take_until)) {
 			pthread_mutex_unlock(&ag.mu);
 			break;
 		}
