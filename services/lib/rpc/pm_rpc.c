@@ -49,7 +49,8 @@
  *	recvmax (NNG_OPT_RECVMAXSZ) on both sides. A reply is at most
  *	max(recvmax, PM_RPC_CONTROL_MAX) bytes of body (the handler's buffer
  *	limit; over it the handler sees PM_ETOOBIG). A reply send waits at
- *	most RPC_SEND_TIMEOUT. At most RPC_MAX_WORKERS worker threads.
+ *	most RPC_SEND_TIMEOUT. At most RPC_MAX_WORKERS worker threads. A
+ *	stop waits at most RPC_STOP_LINGER (500 ms) after the last reply.
  * SECURITY
  *	Requests and replies are untrusted bytes: a malformed request is
  *	dropped with a warning; a malformed reply, or one whose request id
