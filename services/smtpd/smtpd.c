@@ -12,9 +12,13 @@
  *	threads, never on the loop. Metrics and health on
  *	smtpd_metrics_listen.
  *
- *	Stopping (SIGTERM): the listener closes, idle sessions get
- *	"421 4.3.2 ... Service shutting down", sessions in a transaction
- *	may finish it for up to smtpd_shutdown_grace; then the loop ends.
+ *	Stopping (SIGTERM): /readyz answers 503 and smtpd goes on
+ *	accepting for service_stop_delay (pm_server.h); then the listener
+ *	closes, idle sessions get "421 4.3.2 ... Service shutting down",
+ *	sessions in a transaction may finish it for up to
+ *	smtpd_shutdown_grace (and get the 421 after its reply); then the
+ *	loop ends. A message handed to a cleanup that stops meanwhile is
+ *	sent again to another cleanup (cleanup_clnt.h), not refused.
  *
  *	No reverse DNS lookup is made yet: the client name is "unknown"
  *	(postscreen and the DNS client come later).
@@ -558,6 +562,7 @@ main(int argc, char **argv)
 		.run = smtpd_run,
 		.reload = smtpd_reload,
 		.reload_params = reload_params,
+		.serves = 1, /* SMTP clients: service_stop_delay applies */
 	};
 
 	return (pm_server_main(&svc, argc, argv));

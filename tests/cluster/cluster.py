@@ -5,16 +5,24 @@ Starts the mesh of mesh.py (2 smtpd, 2 cleanup, 2 rewrite, 2 qmgr,
 a replica and three Sentinels; a sink), puts it under continuous load
 from several SMTP clients (Python smtplib, one Message-ID per message,
 each client on both smtpd instances in turn), and meanwhile, in turn:
-kill -9 of one instance of every role and its restart, kill -9 of the
-Redis primary and its restart, and a Sentinel failover. Load goes on
+a rolling restart (SIGTERM, as Kubernetes stops a pod, of every
+instance of every role, one at a time, each started again once it
+exited: see rolling()), kill -9 of one instance of every role and its
+restart, kill -9 of the Redis primary and its restart, and a Sentinel
+failover. Load goes on
 until every fault is done and at least PM_CLUSTER_MESSAGES (10,000)
 messages got their 250. Then it waits for the queue to drain and
 prints and asserts:
 
 - every message that got a 250 reached the sink (unique Message-ID);
 - duplicates: counted, no more than the deliveries in flight at the
-  faults that may duplicate (an agent's, Redis's), and none that a
-  qmgr kill alone would explain;
+  faults that may duplicate (an agent's, Redis's), and none that the
+  rolling restart or a qmgr kill alone would explain;
+- the rolling restart: each instance answered /readyz 503 (and
+  /healthz 200, still running) during its service_stop_delay, exited
+  by itself with status 0 within its grace, no client got a 4xx/5xx
+  other than smtpd's 421 after a transaction, and no connection
+  dropped without that 421;
 - the queue empty at the end (no message keys, nothing pending, nothing
   deferred), and no consumer in the qmgr group but the two qmgrs;
 - the longest delay of any message (250 to the sink), below 60 s;
@@ -22,7 +30,7 @@ prints and asserts:
   agent whose certificate comes from another CA gets no job.
 
 Default settings throughout, except the Sentinels' own down-after time
-(5 s) and the sink. Output: one line per fault with its recovery time,
+(5 s), the sink and service_stop_delay (2 s; 0 by default). Output: one line per fault with its recovery time,
 then the summary.
 """
 
@@ -31,10 +39,14 @@ import re
 import shutil
 import signal
 import smtplib
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import redis
 
@@ -49,6 +61,11 @@ CLIENTS = int(os.environ.get("PM_CLUSTER_CLIENTS", "8"))
 MAX_DELAY = 60.0
 MSGID_RE = re.compile(rb"^Message-ID: <([^>\r\n]*)>", re.M | re.I)
 SETTLE = 4.0  # seconds of load between faults
+STOP_DELAY = 2  # service_stop_delay of the mesh (s)
+STOP_WAIT = 45  # SIGTERM to exit at most: the delay plus the longest
+#                 grace (agent_stop_grace 30 s) and some; then SIGKILL
+RECONNECT = 2.5  # after a restart: clients reconnect (RPC_RECONN_MAX 2 s)
+ROLLING_ORDER = ("smtpd", "cleanup", "rewrite", "bounce", "qmgr", "smtp")
 
 
 class Load:
@@ -60,6 +77,7 @@ class Load:
         self.accepted = {}
         self.refused = 0
         self.errors = 0
+        self.events = []  # (time, kind, detail): 421 refused connect drop
         self.mu = threading.Lock()
         self.quit = threading.Event()
         self.threads = [threading.Thread(target=self.client, args=(i,))
@@ -79,13 +97,27 @@ class Load:
         with self.mu:
             return len(self.accepted)
 
+    def note(self, kind, detail):
+        with self.mu:
+            self.events.append((time.time(), kind, detail))
+
     def client(self, n):
         seq = 0
         while not self.quit.is_set():
             addr = self.addrs[(n + seq) % len(self.addrs)]
+            seq += 1  # the next connection goes to the other smtpd
             try:
-                with smtplib.SMTP(addr, mesh.SMTP_PORT, timeout=30) as s:
-                    s.ehlo("load%d.client.test" % n)
+                s = smtplib.SMTP(addr, mesh.SMTP_PORT, timeout=30)
+            except (OSError, smtplib.SMTPException) as e:
+                self.errors += 1
+                self.note("connect", "%s: %r" % (addr, e))
+                time.sleep(0.2)
+                continue
+            try:
+                with s:
+                    if s.ehlo("load%d.client.test" % n)[0] == 421:
+                        self.note("421", addr)
+                        continue
                     for _ in range(20):
                         if self.quit.is_set():
                             break
@@ -101,11 +133,24 @@ class Load:
                                        body)
                             with self.mu:
                                 self.accepted[mid] = time.time()
-                        except smtplib.SMTPResponseException:
+                        except smtplib.SMTPResponseException as e:
+                            if e.smtp_code == 421:  # smtpd stopping
+                                self.note("421", addr)
+                                break
                             self.refused += 1
+                            self.note("refused", "%s: %d %r" % (
+                                addr, e.smtp_code, e.smtp_error))
                             s.rset()
-            except (OSError, smtplib.SMTPException):
+            except smtplib.SMTPResponseException as e:
+                # the 421 that a stopping smtpd sends after a
+                # transaction, read as the answer to QUIT by "with"
                 self.errors += 1
+                self.note("421" if e.smtp_code == 421 else "drop",
+                          "%s: %r" % (addr, e))
+                time.sleep(0.2)
+            except (OSError, smtplib.SMTPException) as e:
+                self.errors += 1
+                self.note("drop", "%s: %r" % (addr, e))
                 time.sleep(0.2)
 
 
@@ -137,6 +182,7 @@ class Cluster:
         self.sink = SmtpSink(self.tmp, host=mesh.SINK[0], port=mesh.SINK[1],
                              name="sink").start()
         m.write_main_cf({
+            "service_stop_delay": "%ds" % STOP_DELAY,
             "redis_sentinel_servers": ", ".join(
                 "%s:%d" % (a, mesh.SENTINEL_PORT) for a in mesh.SENTINELS),
             "redis_sentinel_master": mesh.MASTER,
@@ -227,6 +273,98 @@ class Cluster:
               "switched after %.1fs, mail flowing %.1fs after it"
               % (old, self.m.primary(), fl, switched, flow), flush=True)
 
+    # ---- rolling restart (SIGTERM) ----
+
+    def http_status(self, inst, path):
+        try:
+            with urllib.request.urlopen(inst.metrics_url(path),
+                                        timeout=1) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            return None
+
+    def graceful_restart(self, inst):
+        """SIGTERM inst as Kubernetes does; watch /readyz during its stop
+        delay, wait for its own exit, start it again. Returns (seconds
+        to exit, seconds to ready again)."""
+        t0 = time.time()
+        inst.proc.send_signal(signal.SIGTERM)
+        ready = None
+        while time.time() - t0 < STOP_DELAY - 0.5:
+            ready = self.http_status(inst, "/readyz")
+            if ready != 200:
+                break
+            time.sleep(0.05)
+        if mesh.ROLES[inst.role][1] or inst.role == "smtpd":
+            # a listener: unready, but alive and serving for the delay
+            health = self.http_status(inst, "/healthz")
+            alive = inst.alive()
+            if inst.role == "smtpd":  # still taking connections
+                try:
+                    socket.create_connection((inst.addr, mesh.SMTP_PORT),
+                                             1).close()
+                except OSError:
+                    alive = False
+            self.check(ready == 503 and health == 200 and alive,
+                       "%s: /readyz %s, /healthz %s, serving %s during the "
+                       "stop delay" % (inst.name, ready, health, alive))
+        else:
+            # an agent: no delay; unready (or gone) at once
+            self.check(ready in (503, None), "%s: /readyz %s after SIGTERM"
+                       % (inst.name, ready))
+        killed = False
+        try:
+            rc = inst.proc.wait(STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            inst.proc.kill()
+            rc, killed = inst.proc.wait(), True
+        took = time.time() - t0
+        inst.proc = None
+        self.check(rc == 0 and not killed, "%s exited by itself with 0 "
+                   "after SIGTERM (status %s, SIGKILL %s, %.1fs)"
+                   % (inst.name, rc, killed, took))
+        inst.start()
+        inst.wait_ready()
+        return took, time.time() - t0
+
+    def rolling(self, load):
+        """Every instance of every role in turn, as a Kubernetes rolling
+        update with maxUnavailable 1: SIGTERM, exit, start, ready."""
+        t0 = time.time()
+        a0, n0 = load.count(), self.sink.count()
+        stops = {}
+        for role in ROLLING_ORDER:
+            for i in range(1, mesh.ROLES[role][0] + 1):
+                inst = self.m.inst["%s-%d" % (role, i)]
+                took, ready = self.graceful_restart(inst)
+                stops.setdefault(role, []).append(took)
+                print("rolling: %s exited %.1fs after SIGTERM, ready again "
+                      "after %.1fs" % (inst.name, took, ready), flush=True)
+                time.sleep(RECONNECT)
+        t1 = time.time()
+        self.faults.append(("rolling", 0, t1 - t0, t1 - t0, t0))
+        with load.mu:
+            ev = [e for e in load.events if t0 <= e[0] <= t1 + 1]
+        kinds = {k: [d for _t, kk, d in ev if kk == k]
+                 for k in ("421", "refused", "connect", "drop")}
+        self.rolling_stats = (t1 - t0, load.count() - a0,
+                              self.sink.count() - n0, stops, kinds)
+        print("rolling restart: %.0fs, %d messages accepted, %d delivered "
+              "meanwhile; stop times: %s; 421 after a transaction: %d, "
+              "connections refused by a stopped smtpd: %d, other "
+              "refusals: %d, dropped connections: %d"
+              % (t1 - t0, load.count() - a0, self.sink.count() - n0,
+                 ", ".join("%s %s" % (r, "/".join("%.1fs" % x for x in v))
+                           for r, v in stops.items()),
+                 len(kinds["421"]), len(kinds["connect"]),
+                 len(kinds["refused"]), len(kinds["drop"])), flush=True)
+        self.check(not kinds["refused"], "rolling restart: no 4xx/5xx "
+                   "but smtpd's 421 (%s)" % kinds["refused"][:5])
+        self.check(not kinds["drop"], "rolling restart: no connection "
+                   "dropped without 421 (%s)" % kinds["drop"][:5])
+
     # ---- the run ----
 
     def run(self):
@@ -235,6 +373,7 @@ class Cluster:
         t_start = time.time()
         try:
             wait_for(lambda: self.sink.count() >= 200, 120, "first mail")
+            self.rolling(load)
             for role in ("smtpd", "cleanup", "rewrite", "qmgr", "smtp",
                          "bounce"):
                 time.sleep(SETTLE)
@@ -294,6 +433,8 @@ class Cluster:
         # the other roles, qmgr included)
         bound, seen = 0, 0
         for (kind, fl, _r, _f, _t), d in zip(self.faults, per_fault):
+            # none for the rolling restart: graceful stops lose nothing
+            # and do nothing twice
             bound += fl if kind in ("smtp", "redis", "failover") else 0
             seen += d
             print("after %s: %d duplicate(s), %d allowed so far"
@@ -339,6 +480,11 @@ class Cluster:
     def stop(self):
         if self.intruder is not None:
             self.intruder.kill(signal.SIGTERM)
+        # all at once into their stop delay; m.stop()'s SIGTERM, the
+        # second, ends it
+        for inst in self.m.inst.values():
+            if inst.alive():
+                inst.proc.send_signal(signal.SIGTERM)
         self.m.stop()
         if self.sink is not None:
             self.sink.stop()

@@ -25,9 +25,16 @@ liveness can bring the jobs back) and give its jobs out again at once:
 AgentStopTest: an agent stopped with SIGTERM while its deliveries take
 longer than qmgr_agent_timeout keeps sending heartbeats until they are
 done: none of its jobs is returned as a dead agent's; the jobs it had
-not started are handed back deferred ("4.3.0 delivery agent
-stopping"), as before, and delivered once it runs again; nothing is
-delivered twice.
+not started, and could not start within the first half of
+agent_stop_grace (12 s here), are handed back deferred ("4.3.0
+delivery agent stopping") and delivered once it runs again; nothing
+is delivered twice.
+
+AgentStopRunsQueuedTest: the same with agent_stop_grace 30 s: the
+queued jobs start within the first half of the grace, so the agent
+delivers them too before it exits and hands nothing back (a job
+handed back waits minimal_backoff_time: a rolling restart of the
+agents would hold mail up for minutes).
 """
 
 import os
@@ -175,7 +182,7 @@ class AgentStopTest(DeliveryTest):
         "smtp_delivery_slots": str(SLOTS),
         "qmgr_agent_timeout": "2s",
         "qmgr_fetch_wait_limit": "1s",
-        "agent_stop_grace": "30s",
+        "agent_stop_grace": "12s",  # half of it: less than DELAY
         "default_destination_concurrency_limit": "50",
         "initial_destination_concurrency": "50",
     }
@@ -195,7 +202,9 @@ class AgentStopTest(DeliveryTest):
                             % (port, port),
         }
 
-    def test_stopping_agent_is_alive(self):
+    def stop_holding_queued(self):
+        """SIGTERM the agent while it runs SLOTS deliveries and holds
+        SLOTS more. Returns the seconds it took to exit (status 0)."""
         n = 2 * SLOTS
         smtp = self.stack.svcs["smtp"]
         # the jobs wait for the agent, which then takes all at once
@@ -224,6 +233,12 @@ class AgentStopTest(DeliveryTest):
         # a stop that hangs (seen once in CI: killed after 40 s) shows
         # both sides' logs
         self.assertEqual(rc, 0, self.logs_tail(6000))
+        return took
+
+    def test_stopping_agent_is_alive(self):
+        n = 2 * SLOTS
+        smtp = self.stack.svcs["smtp"]
+        took = self.stop_holding_queued()
         self.assertGreater(took, self.DELAY - 3)   # it did wait
         # the jobs it had not started went back, deferred
         handed = self.stack.log_lines("delivery agent stopping", "smtp")
@@ -239,6 +254,26 @@ class AgentStopTest(DeliveryTest):
         self.stack.wait_ready("smtp")
         self.wait_count(self.sink, n, timeout=40)
         time.sleep(1.0)
+        self.assertEqual(self.sink.count(), n, "duplicates")
+
+
+class AgentStopRunsQueuedTest(AgentStopTest):
+    """As AgentStopTest, with a grace long enough to start the queued
+    jobs: all delivered before the exit, none handed back."""
+
+    PARAMS = dict(AgentStopTest.PARAMS, agent_stop_grace="30s")
+
+    def test_stopping_agent_is_alive(self):
+        n = 2 * SLOTS
+        took = self.stop_holding_queued()
+        self.assertGreater(took, 2 * self.DELAY - 3)  # ran both rounds
+        self.assertEqual(self.stack.log_lines("delivery agent stopping",
+                                              "smtp"), [])
+        self.assertEqual(self.sink.count(), n)  # before the exit
+        self.assertEqual(self.stack.deferred_qids(), [])
+        time.sleep(3.0)     # qmgr's check runs every second
+        self.assertEqual(self.stack.log_lines("returned: delivery agent",
+                                              "qmgr"), [])
         self.assertEqual(self.sink.count(), n, "duplicates")
 
 

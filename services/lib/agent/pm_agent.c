@@ -29,8 +29,11 @@
  *
  *	Stop (SIGTERM): fetchers stop asking for jobs but send heartbeats
  *	until the workers are done (qmgr must not take their jobs for a
- *	dead agent's); workers finish the job they
- *	hold and take no other; after they are done, or after
+ *	dead agent's); workers finish the job they hold and go on with
+ *	the jobs already queued, or brought by a fetch for jobs that was
+ *	in flight at the stop, for the first half of agent_stop_grace (a
+ *	job handed back is deferred with backoff, minutes, so a rolling
+ *	restart would hold mail up); after they are done, or after
  *	agent_stop_grace, the jobs still queued (and any that a late
  *	fetch reply brings) are reported back as deferred "4.3.0
  *	delivery agent stopping". Workers still busy after the grace time
@@ -77,6 +80,7 @@ typedef struct agent_call {
 	struct agent_fetcher *f;
 	int busy;
 	int err;
+	int jobs; /* busy, and asked for jobs (counted in job_fetches) */
 } agent_call;
 
 typedef struct agent_fetcher {
@@ -108,7 +112,9 @@ static struct {
 	int running;
 	int live;
 	int stopping;
-	int fetch_quit; /* fetchers end (after the workers) */
+	int64_t take_until; /* stopping: queued jobs are run until then */
+	int job_fetches;    /* fetches for jobs in flight */
+	int fetch_quit;     /* fetchers end (after the workers) */
 	long fetch_wait;
 	long stop_grace;
 	long done_timeout;
@@ -181,6 +187,7 @@ agent_on_stop(void *arg)
 	(void) arg;
 	pthread_mutex_lock(&ag.mu);
 	ag.stopping = 1;
+	ag.take_until = pm_mono_ms() + ag.stop_grace * 1000 / 2;
 	pthread_cond_broadcast(&ag.cv_work);
 	pthread_cond_broadcast(&ag.cv_space);
 	pthread_cond_broadcast(&ag.cv_main);
@@ -249,6 +256,35 @@ agent_hand_back(agent_job *aj, pm_qstore *qs, const char *dsn, const char *why)
 	pm__agent_job_free(aj);
 }
 
+/*
+ * Under ag.mu: wait for a job; 0 when the worker is to end. Stopping:
+ * the jobs queued, and those a fetch in flight brings, while the first
+ * half of the grace lasts.
+ */
+static int
+agent_worker_wait(void)
+{
+	int64_t now;
+
+	for (;;) {
+		now = pm_mono_ms();
+		if (ag.stopping &&
+		    (now >= ag.take_until ||
+		        (ag.head == NULL && ag.job_fetches == 0))) {
+			return (0);
+		}
+		if (ag.head != NULL) {
+			return (1);
+		}
+		if (ag.stopping) {
+			wait_ms_locked(&ag.cv_work,
+			    (long) (ag.take_until - now));
+		} else {
+			pthread_cond_wait(&ag.cv_work, &ag.mu);
+		}
+	}
+}
+
 static void *
 agent_worker(void *arg)
 {
@@ -266,10 +302,7 @@ agent_worker(void *arg)
 	pm_buf_init(&done, 0);
 	for (;;) {
 		pthread_mutex_lock(&ag.mu);
-		while (!ag.stopping && ag.head == NULL) {
-			pthread_cond_wait(&ag.cv_work, &ag.mu);
-		}
-		if (ag.stopping) {
+		if (!agent_worker_wait()) {
 			pthread_mutex_unlock(&ag.mu);
 			break;
 		}
@@ -339,6 +372,13 @@ fetch_cb(void *arg, int err, uint32_t rtype, const uint8_t *reply, size_t len)
 	}
 	c->err = err;
 	c->busy = 0;
+	if (c->jobs) {
+		c->jobs = 0;
+		ag.job_fetches--;
+		if (ag.stopping) { /* workers waiting for it may end */
+			pthread_cond_broadcast(&ag.cv_work);
+		}
+	}
 	f->replied |= err == 0;
 	pthread_cond_broadcast(&ag.cv_space);
 	pthread_mutex_unlock(&ag.mu);
@@ -368,6 +408,10 @@ fetch_send(agent_fetcher *f, agent_call *c, pm_qmgr_fetch_req *req,
 
 	c->busy = 1;
 	c->err = 0;
+	if (max > 0) {
+		c->jobs = 1;
+		ag.job_fetches++;
+	}
 	pthread_mutex_unlock(&ag.mu);
 	req->max_jobs = max;
 	rc = pm_qmgr_fetch_call_async(f->cl, req, (int) req->timeout_ms,
@@ -376,6 +420,11 @@ fetch_send(agent_fetcher *f, agent_call *c, pm_qmgr_fetch_req *req,
 	if (rc != 0) {
 		c->busy = 0;
 		c->err = rc;
+		if (c->jobs) {
+			c->jobs = 0;
+			ag.job_fetches--;
+			pthread_cond_broadcast(&ag.cv_work);
+		}
 	}
 }
 

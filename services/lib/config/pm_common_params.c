@@ -31,6 +31,7 @@ char *var_cleanup_service;
 char *var_rewrite_service;
 long var_ipc_timeout;
 long var_service_resolve_interval;
+long var_service_stop_delay;
 char *var_dns_server;
 long var_pcre_match_limit;
 char *var_int_tls_ca_file;
@@ -87,6 +88,7 @@ static const pm_cfg_time common_times[] = {
 	{ VAR_IPC_TIMEOUT, "3600s", &var_ipc_timeout, 's', 1, 86400 },
 	{ VAR_SERVICE_RESOLVE_INTERVAL, "5s", &var_service_resolve_interval,
 	    's', 1, 3600 },
+	{ VAR_SERVICE_STOP_DELAY, "0s", &var_service_stop_delay, 's', 0, 600 },
 	{ 0 },
 };
 

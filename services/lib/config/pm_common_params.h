@@ -43,6 +43,9 @@
 /* Postmesh: host names in *_service lists are looked up again this often
  * (pm_rpc_disco.h). */
 #define VAR_SERVICE_RESOLVE_INTERVAL "service_resolve_interval"
+/* Postmesh: after SIGTERM a service with a listener answers /readyz 503
+ * but goes on serving this long before it stops (pm_server.h). */
+#define VAR_SERVICE_STOP_DELAY "service_stop_delay"
 #define VAR_DNS_SERVER "dns_server" /* host[:port] list, "" = resolv.conf */
 #define VAR_PCRE_MATCH_LIMIT \
 	"pcre_match_limit" /* pcre: tables, see pm_table.h */
@@ -76,6 +79,7 @@ extern char *var_cleanup_service;
 extern char *var_rewrite_service;
 extern long var_ipc_timeout;
 extern long var_service_resolve_interval;
+extern long var_service_stop_delay;
 extern char *var_dns_server;
 extern long var_pcre_match_limit;
 extern char *var_int_tls_ca_file;

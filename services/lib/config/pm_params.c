@@ -72,6 +72,9 @@ const pm_param_default pm_param_defaults[] = {
 	{ "ipc_timeout", "3600s" },
 	/* how often a host name in a *_service list is looked up again */
 	{ "service_resolve_interval", "5s" },
+	/* Postmesh: after SIGTERM, serve this long while unready (0: the
+	 * stop begins at once; the Helm chart sets it) */
+	{ "service_stop_delay", "0s" },
 	{ "dns_server", "" },
 	{ "smtpd_listen", "127.0.0.1:2525" },
 	{ "smtpd_metrics_listen", "http://127.0.0.1:9125" },

@@ -12,6 +12,17 @@
  *	unpack or has the wrong type) becomes "451 4.3.0 Error: queue file
  *	write error", as Postfix's smtpd says when cleanup fails: the
  *	caller defers, never reports success.
+ *
+ *	Resend is on (pm_rpc_client_set_resend): a request whose
+ *	connection closes before the reply (a cleanup that stops, or one
+ *	that our name lookups dropped) goes at once to another cleanup
+ *	with the same queue id. cleanup answers a queue id that is still
+ *	queued with "250 ... already queued" and writes nothing, so a
+ *	message is neither refused nor queued twice; a stopping cleanup
+ *	writes every reply before it closes (pm_rpc.h). Only a cleanup
+ *	that dies between its queue write and its reply, with the message
+ *	delivered and gone before the resend arrives, leads to a second
+ *	copy (keep_id_secs 0, as smtpd sends).
  * LIMITS
  *	Content over max_content, or a request over max_content +
  *	PM_CLEANUP_ENV_ALLOWANCE + nrcpt * PM_CLEANUP_RCPT_ALLOWANCE, is
@@ -63,6 +74,9 @@ pm_cleanup_clnt_new(const char *urls, size_t max_content, int timeout_ms)
 	    NULL) {
 		return (NULL);
 	}
+	/* A submit names its queue id: cleanup answers a repeat "already
+	 * queued", so a request lost with a stopping cleanup goes again. */
+	pm_rpc_client_set_resend(rpc, 1);
 	c = pm_calloc(1, sizeof(*c));
 	c->rpc = rpc;
 	c->max_content = max_content;

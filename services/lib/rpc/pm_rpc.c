@@ -13,8 +13,13 @@
  *	receive; pm_rpc_server_stop() sets "stopping" and cancels only the
  *	receives under the same mutex, so a handler that is running is never
  *	interrupted and its reply is still sent. Then the threads are joined
- *	and the socket is closed. Which connection a request came on, and
- *	which closed: pm_rpc_pipe.c.
+ *	and the socket is closed, but not before RPC_STOP_LINGER has
+ *	passed since the last reply was queued: nng completes a reply
+ *	send when the message is queued on its connection, and closing
+ *	the socket aborts what the transport has not written yet, so a
+ *	request that was done would look lost to its client (which might
+ *	then do it again elsewhere). Which connection a request came on,
+ *	and which closed: pm_rpc_pipe.c.
  *
  *	Endpoints are made by pm_rpc_tls.c (TLS for tls+tcp:// URLs, and
  *	the list of endpoints a new TLS configuration goes to).
@@ -30,6 +35,12 @@
  *	and is released by pm_rpc_client_free(). The synchronous call is the
  *	asynchronous one plus a condition variable.
  *
+ *	Resend (pm_rpc_client_set_resend): each call's context gets
+ *	NNG_OPT_REQ_RESENDTIME = its timeout + RPC_RESEND_SLACK, so nng's
+ *	timer never fires before the deadline ends the call; what remains
+ *	is nng's resend of a request whose connection closed (req0 moves
+ *	it to the send queue at once, for the next ready connection).
+ *
  *	A receive that times out while no connection to any peer exists is
  *	reported as PM_ECONNREFUSED (no peer), otherwise PM_ETIMEDOUT. A
  *	connection lost under a request (peer died, or it dropped us for
@@ -38,7 +49,8 @@
  *	recvmax (NNG_OPT_RECVMAXSZ) on both sides. A reply is at most
  *	max(recvmax, PM_RPC_CONTROL_MAX) bytes of body (the handler's buffer
  *	limit; over it the handler sees PM_ETOOBIG). A reply send waits at
- *	most RPC_SEND_TIMEOUT. At most RPC_MAX_WORKERS worker threads.
+ *	most RPC_SEND_TIMEOUT. At most RPC_MAX_WORKERS worker threads. A
+ *	stop waits at most RPC_STOP_LINGER (500 ms) after the last reply.
  * SECURITY
  *	Requests and replies are untrusted bytes: a malformed request is
  *	dropped with a warning; a malformed reply, or one whose request id
@@ -75,6 +87,8 @@
  * promptly when the peer is down.
  */
 #define RPC_NOPEER_WAIT 3000
+#define RPC_STOP_LINGER 500   /* ms after the last reply, at a stop */
+#define RPC_RESEND_SLACK 1000 /* ms: resend timer past the deadline */
 
 /*
  * Map an nng error to a PM_E* code. npipes says whether a connection
@@ -153,9 +167,10 @@ struct pm_rpc_server {
 	void (*thread_fini)(void *);
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int stopping; /* under mu */
-	int ninit;    /* under mu: workers past thread_init() */
-	int nworkers; /* threads started */
+	int stopping;            /* under mu */
+	atomic_llong last_reply; /* pm_mono_ms() of the last reply queued */
+	int ninit;               /* under mu: workers past thread_init() */
+	int nworkers;            /* threads started */
 	rpc_worker *w;
 };
 
@@ -219,6 +234,8 @@ rpc_serve(rpc_worker *w, void *tctx, nng_msg *msg, pm_buf *rbuf)
 			pm_msg_debug("%s: reply not sent: %s", srv->url,
 			    nng_strerror(rv));
 		}
+	} else {
+		atomic_store(&srv->last_reply, (long long) pm_mono_ms());
 	}
 }
 
@@ -371,6 +388,7 @@ fail_sock:
 void
 pm_rpc_server_stop(pm_rpc_server *srv)
 {
+	long long left;
 	int i;
 
 	if (srv == NULL) {
@@ -387,6 +405,14 @@ pm_rpc_server_stop(pm_rpc_server *srv)
 	for (i = 0; i < srv->nworkers; i++) {
 		pthread_join(srv->w[i].tid, NULL);
 		nng_aio_free(srv->w[i].aio);
+	}
+	/* Let the transport write the last replies (see above). */
+	if (atomic_load(&srv->last_reply) > 0) {
+		left = atomic_load(&srv->last_reply) + RPC_STOP_LINGER -
+		    (long long) pm_mono_ms();
+		if (left > 0) {
+			usleep((useconds_t) (left * 1000));
+		}
 	}
 	pm__rpc_tls_forget(1, nng_listener_id(srv->listener));
 	nng_close(srv->sock); /* closes the contexts and the listener */
@@ -426,6 +452,7 @@ struct pm_rpc_client {
 	rpc_call *free; /* under mu: idle call objects */
 	unsigned inflight;
 	int closing;
+	int resend; /* pm_rpc_client_set_resend() */
 };
 
 /* Process-wide request ids: never 0, never reused while we run. */
@@ -509,6 +536,12 @@ void
 pm_rpc_client_set_sendmax(pm_rpc_client *cl, size_t sendmax)
 {
 	cl->sendmax = sendmax;
+}
+
+void
+pm_rpc_client_set_resend(pm_rpc_client *cl, int on)
+{
+	cl->resend = on;
 }
 
 void
@@ -699,6 +732,12 @@ pm_rpc_call_asyncv(pm_rpc_client *cl, uint32_t type, const pm_rpc_part *parts,
 	c->cb = cb;
 	c->arg = arg;
 	nng_aio_set_msg(c->aio, msg);
+	if (cl->resend &&
+	    (rc = nng_ctx_set_ms(c->ctx, NNG_OPT_REQ_RESENDTIME,
+	         (nng_duration) timeout_ms + RPC_RESEND_SLACK)) != 0) {
+		/* Unlikely; the call still goes, without resend. */
+		pm_msg_warn("%s: resend: %s", cl->urls, nng_strerror(rc));
+	}
 	/* the send phase only waits for a connection to a peer */
 	nng_aio_set_timeout(c->aio,
 	    (nng_duration) (atomic_load(&cl->npipes) == 0 &&

@@ -63,7 +63,12 @@ typedef struct pm_rpc_server pm_rpc_server;
 pm_rpc_server *pm_rpc_server_start(const char *url, int nworkers,
     size_t recvmax, pm_rpc_handler handler, void *(*thread_init)(void),
     void (*thread_fini)(void *));
-/* Stop receiving, let in-flight handlers finish, close. NULL is fine. */
+/*
+ * Stop receiving, let in-flight handlers finish and their replies go
+ * out (up to RPC_STOP_LINGER after the last one), close: requests not
+ * yet taken by a worker are dropped with the connection (a client
+ * with resend on sends them again elsewhere). NULL is fine.
+ */
 void pm_rpc_server_stop(pm_rpc_server *srv);
 
 /*
@@ -99,6 +104,18 @@ void pm_rpc_client_free(pm_rpc_client *cl);
  * Call before the client is shared between threads.
  */
 void pm_rpc_client_set_sendmax(pm_rpc_client *cl, size_t sendmax);
+
+/*
+ * Resend on a lost connection: a call whose connection closes before
+ * its reply (the peer stopped, or our name lookup dropped it) is sent
+ * again at once on another connection, within its deadline, instead
+ * of failing with PM_ECLOSED. Only for requests that are safe to
+ * repeat (a lookup; a cleanup submit, which its queue id makes
+ * idempotent): a peer that dies after doing the work but before its
+ * reply went out does it twice. Off by default. Call before the
+ * client is shared between threads.
+ */
+void pm_rpc_client_set_resend(pm_rpc_client *cl, int on);
 
 /*
  * Synchronous call. On success *rtype and rbuf hold the reply (rbuf is

@@ -128,6 +128,9 @@ pm_rewrite_clnt_new(const char *urls, int timeout_ms)
 		free(c);
 		return (NULL);
 	}
+	/* Lookups are safe to repeat: one lost with a stopping rewrite
+	 * goes again to another (pm_rpc_client_set_resend). */
+	pm_rpc_client_set_resend(c->rpc, 1);
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
 	pthread_mutex_init(&c->mu, NULL);
 	c->max = (size_t) rw_param("rewrite_cache_size", RW_DEF_CACHE_SIZE,

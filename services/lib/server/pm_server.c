@@ -14,8 +14,11 @@
  *	takes the signals with sigwait() and does the work in normal thread
  *	context: SIGHUP re-reads main.cf and calls reload()
  *	(pm__server_reload(); one that arrives before post_init() is done
- *	waits until then); SIGTERM/SIGINT set the stopping
- *	flag, call the pm_server_on_stop() callbacks, and wake main.
+ *	waits until then); SIGTERM/SIGINT set the unready flag (/readyz
+ *	503), wait service_stop_delay in sigtimedwait() (a second
+ *	SIGTERM/SIGINT ends the wait; SIGHUP is ignored by then), then set
+ *	the stopping flag, call the pm_server_on_stop() callbacks, and
+ *	wake main.
  *
  *	Stopping: after the wake-up (or after run() returns) main tells the
  *	signal thread to quit and joins it (so on_stop callbacks are done),
@@ -29,6 +32,7 @@
  *	RSS of smtpd and cleanup would not follow their content budget.
  * LIMITS
  *	At most SERVER_MAX_ON_STOP stop callbacks (a bug past that).
+ *	service_stop_delay 0 .. 600 s (pm_common_params.c).
  * SECURITY
  *	The command line and main.cf are operator input; a bad value there
  *	is fatal at start, as in Postfix.
@@ -51,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef PM_VERSION
 #define PM_VERSION "0.1"
@@ -61,7 +66,8 @@
 #define SERVER_DEF_CONFIG_DIR "/etc/postmesh"
 #define SERVER_MMAP_MIN (256 * 1024) /* malloc M_MMAP_THRESHOLD */
 
-static atomic_int srv_stopping; /* SIGTERM/SIGINT arrived */
+static atomic_int srv_unready;  /* SIGTERM/SIGINT arrived: /readyz 503 */
+static atomic_int srv_stopping; /* ... and the stop delay is over */
 static atomic_int srv_sig_quit; /* main tells the signal thread */
 static sigset_t srv_sigs;
 static const pm_service *srv_svc;
@@ -133,6 +139,43 @@ server_request_stop(void)
 	pthread_mutex_unlock(&srv_mu);
 }
 
+/*
+ * After SIGTERM/SIGINT, a service that clients connect to serves on,
+ * unready, for service_stop_delay (see pm_server.h). Returns -1 when
+ * main asked the signal thread to quit meanwhile.
+ */
+static int
+server_stop_delay(void)
+{
+	const pm_service *svc = srv_svc;
+	int64_t end, left;
+	struct timespec ts;
+	int sig;
+
+	if (var_service_stop_delay <= 0 ||
+	    (svc->listen_param == NULL && !svc->serves)) {
+		return (0);
+	}
+	pm_msg_info("not ready; stopping in %lds (%s)", var_service_stop_delay,
+	    VAR_SERVICE_STOP_DELAY);
+	end = pm_mono_ms() + var_service_stop_delay * 1000;
+	while ((left = end - pm_mono_ms()) > 0) {
+		ts.tv_sec = (time_t) (left / 1000);
+		ts.tv_nsec = (long) (left % 1000) * 1000000;
+		if ((sig = sigtimedwait(&srv_sigs, NULL, &ts)) < 0) {
+			continue; /* EAGAIN: time is up; EINTR */
+		}
+		if (atomic_load(&srv_sig_quit)) {
+			return (-1);
+		}
+		if (sig == SIGTERM || sig == SIGINT) {
+			pm_msg_info("signal %d: stopping now", sig);
+			break;
+		}
+	}
+	return (0);
+}
+
 static void *
 server_sig_main(void *arg)
 {
@@ -169,6 +212,10 @@ server_sig_main(void *arg)
 				break;
 			}
 			pm_msg_info("terminating on signal %d", sig);
+			atomic_store(&srv_unready, 1);
+			if (server_stop_delay() < 0) {
+				return (NULL); /* main is stopping already */
+			}
 			server_request_stop();
 			break;
 		default: /* SIGPIPE: ignored */
@@ -252,10 +299,16 @@ server_rpc_start(const pm_service *svc)
 	return (rpc);
 }
 
-/* /readyz: the queue store answers (if kept) and the service is ready. */
+/*
+ * /readyz: not stopping, the queue store answers (if kept) and the
+ * service is ready.
+ */
 static int
 server_ready(void)
 {
+	if (atomic_load(&srv_unready) || atomic_load(&srv_stopping)) {
+		return (0); /* stopping: take us out of the Service */
+	}
 	if (srv_svc->queue && !pm__server_queue_ready()) {
 		return (0);
 	}

@@ -26,9 +26,20 @@
  *	8. if run is set, calls run() (a service with its own event loop,
  *	   like smtpd; it must return when pm_server_stopping() becomes
  *	   true or when woken by pm_server_on_stop); else waits for a signal;
- *	9. on SIGTERM/SIGINT: stops the RPC server (in-flight requests
- *	   finish), calls fini() (may be NULL), closes the queue store,
- *	   logs "daemon stopped", returns 0.
+ *	9. on SIGTERM/SIGINT: /readyz answers 503 at once. A service that
+ *	   clients connect to (listen_param set, or .serves) then goes on
+ *	   working for service_stop_delay (0 s by default), so that
+ *	   Kubernetes takes it out of its Service and the clients' name
+ *	   lookups (service_resolve_interval) drop it before it closes;
+ *	   a second SIGTERM/SIGINT ends the delay. Then the stop:
+ *	   pm_server_stopping() becomes true, the pm_server_on_stop()
+ *	   callbacks run (smtpd closes its listener, agents stop
+ *	   fetching, qmgr hands back), run() returns; the RPC server
+ *	   stops (in-flight requests finish and their replies go out;
+ *	   requests not yet taken are dropped with the connection, and a
+ *	   client with pm_rpc_client_set_resend() sends them again to
+ *	   another peer), fini() (may be NULL) is called, the queue store
+ *	   closed, "daemon stopped" logged, 0 returned.
  *
  *	SIGHUP is Postfix's "postfix reload" (pm_server_reload.c): main.cf
  *	is read again (-o and POSTMESH_<name> still win); the parameters
@@ -70,7 +81,8 @@ typedef struct pm_service {
 	void (*reload)(void);
 	const char *const *reload_params; /* SIGHUP binds these again */
 	int (*ready)(void);               /* for /readyz; NULL = always ready */
-	int queue; /* 1: keep a queue store (pm_server_queue.h) */
+	int serves; /* 1: clients connect (no listen_param): stop delay */
+	int queue;  /* 1: keep a queue store (pm_server_queue.h) */
 } pm_service;
 
 int pm_server_main(const pm_service *svc, int argc, char **argv);
@@ -82,7 +94,7 @@ int pm_server_main(const pm_service *svc, int argc, char **argv);
  */
 void pm_server_reload_failed(void);
 
-/* True once SIGTERM/SIGINT arrived. */
+/* True once the stop began: SIGTERM/SIGINT plus service_stop_delay. */
 int pm_server_stopping(void);
 /*
  * Register a function called (from the signal-watching thread, not a
