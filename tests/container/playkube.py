@@ -14,10 +14,17 @@ What podman play kube cannot do, and what this script does instead
 - Services are ignored, so there is no Service DNS: the host names of
   the headless Services in main.cf (<name>.<ns>.svc.<domain>) are
   replaced by the pod names podman's DNS answers (<name>-pod-0).
+- podman 4.3 writes a Secret's `data` into its volumes still base64
+  encoded (and ignores `stringData`): each Secret becomes a ConfigMap
+  <name>-secret with the decoded values, and its volumes configMap
+  volumes of the same items.
 - podman ignores fsGroup and gives a ConfigMap volume's directory the
-  defaultMode too: Secret volumes are made 0444 (the chart's 0440 is
-  readable only through fsGroup) and ConfigMap volumes 0755.
-- Only ConfigMaps, Secrets and Deployments are passed on (NetworkPolicy,
+  file mode too (defaultMode 0644: a directory nobody may enter): every
+  ConfigMap volume gets defaultMode 0755. The credentials are then
+  readable by every user of the container (Postmesh warns about it).
+- A ConfigMap or Secret volume is a podman volume named after the
+  object, filled once: the test removes those volumes before and after.
+- Only ConfigMaps and Deployments are passed on (NetworkPolicy,
   PDB, HPA and Service objects are ignored by podman anyway).
 - podman 4.3 publishes every containerPort on the host (as hostPort when
   none is given), so the pods' equal ports (9100 ...) would collide:
@@ -35,6 +42,8 @@ PM_IMAGE, PM_PEERS_IMAGE.
 """
 
 import argparse
+import base64
+import json
 import os
 import re
 import smtplib
@@ -86,6 +95,20 @@ def render(helm):
     return [d for d in yaml.safe_load_all(out) if d]
 
 
+SECRET_CM = "-secret"
+
+
+def secret_as_configmap(sec):
+    """The same keys and values, decoded, as a ConfigMap"""
+    data = {k: base64.b64decode(v).decode()
+            for k, v in (sec.get("data") or {}).items()}
+    data.update(sec.get("stringData") or {})
+    meta = dict(sec["metadata"])
+    meta["name"] = meta["name"] + SECRET_CM
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+            "data": data}
+
+
 def to_deployment(sts):
     spec = sts["spec"]
     tmpl = spec["template"]
@@ -129,7 +152,10 @@ def adapt(docs, smtp_port):
             d["spec"]["replicas"] = 1
             for v in d["spec"]["template"]["spec"].get("volumes", []):
                 if "secret" in v:
-                    v["secret"]["defaultMode"] = 0o444
+                    sec = v.pop("secret")
+                    v["configMap"] = {"name": sec["secretName"] + SECRET_CM}
+                    if "items" in sec:
+                        v["configMap"]["items"] = sec["items"]
                 if "configMap" in v:
                     v["configMap"]["defaultMode"] = 0o755
             for c in d["spec"]["template"]["spec"]["containers"]:
@@ -137,7 +163,9 @@ def adapt(docs, smtp_port):
                     p["hostPort"] = smtp_port if p.get("name") == "smtp" \
                         else free_port()
                     p["hostIP"] = "127.0.0.1"
-        elif kind != "Secret":
+        elif kind == "Secret":
+            d = secret_as_configmap(d)
+        else:
             continue
         out.append(d)
     out.append(sink_deployment())
@@ -172,14 +200,14 @@ def sink_deployment():
 
 def containers():
     """name -> state of every container of the play (not the infra)"""
-    r = podman("ps", "-a", "--format", "{{.Names}} {{.State}}")
+    r = podman("ps", "-a", "--format", "json")
     states = {}
-    for line in r.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and not parts[0].endswith("-infra") and (
-                parts[0].startswith(RELEASE + "-") or
-                parts[0].startswith("pm-sink-")):
-            states[parts[0]] = parts[1]
+    for c in json.loads(r.stdout or "[]"):
+        name = c["Names"][0] if c.get("Names") else ""
+        if c.get("IsInfra") or name.endswith("-infra"):
+            continue
+        if name.startswith(RELEASE + "-") or name.startswith("pm-sink-"):
+            states[name] = c.get("State", "")
     return states
 
 
@@ -190,13 +218,16 @@ def postmesh_containers():
 
 def wait_ready(timeout):
     deadline = time.time() + timeout
-    pending, bad = [], {}
+    pending, bad, restarts = [], {}, {}
     while time.time() < deadline:
         states = containers()
         bad = {n: s for n, s in states.items() if s != "running"}
-        exited = {n: s for n, s in bad.items() if s in ("exited", "stopped")}
-        if exited:
-            raise RuntimeError("containers stopped: %s" % exited)
+        for n in bad:
+            restarts[n] = restarts.get(n, 0) + 1
+        looping = {n: c for n, c in restarts.items() if c >= 10}
+        if looping:
+            raise RuntimeError("containers not running in 10 looks: %s"
+                               % looping)
         pending = [n for n in postmesh_containers() if podman(
             "exec", n, "/usr/bin/postmesh", "healthcheck", "readyz",
             check=False).returncode != 0]
@@ -228,13 +259,26 @@ def sink_ids():
 
 
 def cleanup(play, docs):
+    """Pods first (play kube --down), then what podman made of the
+    ConfigMaps (Secrets included) and emptyDirs: named volumes. Never `volume rm
+    -f`: podman 4.3 can deadlock on it while pods still restart."""
     podman("play", "kube", "--down", play, check=False)
+    pods = [n for n in podman("pod", "ps", "--format", "{{.Name}}",
+                              check=False).stdout.split()
+            if n.startswith(RELEASE + "-") or n.startswith("pm-sink-")]
+    if pods:
+        podman("pod", "rm", "-f", "-t", "2", *pods, check=False)
+    vols = set()
     for d in docs:
         name = d["metadata"]["name"]
         if d["kind"] == "ConfigMap":
-            podman("volume", "rm", "-f", name, check=False)
-        elif d["kind"] == "Secret":
-            podman("secret", "rm", name, check=False)
+            vols.add(name)
+        elif d["kind"] == "Deployment":
+            for v in d["spec"]["template"]["spec"].get("volumes", []):
+                if "emptyDir" in v:
+                    vols.add(v["name"])
+    for v in sorted(vols):
+        podman("volume", "rm", v, check=False)
 
 
 def main():

@@ -209,13 +209,9 @@ spec:
         httpGet:
           path: /readyz
           port: metrics
-        periodSeconds: 5
-        timeoutSeconds: 3
-        failureThreshold: 2
-      lifecycle:
-        preStop:
-          exec:
-            command: ["/bin/sleep", "{{ $V.preStopSleepSeconds }}"]
+        periodSeconds: 2
+        timeoutSeconds: 1
+        failureThreshold: 1
       resources:
         {{- toYaml $v.resources | nindent 8 }}
       securityContext:
