@@ -73,35 +73,46 @@ containers() {
 	podman ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
 }
 
-# health: every container of the project runs, passes its healthcheck
-# (run here, see above), and every Postmesh role also answers /readyz
-# (its Redis and peers are reachable): 0, else 1 with what is not on
-# stdout.
+# health: every container of the project runs and is healthy, and
+# every Postmesh role answers GET /readyz (its Redis and peers are
+# reachable) on its address on podman's bridge (this host; nothing
+# leaves the machine): 0, else 1 with what is not on stdout. A
+# container's healthcheck is run here (see above) only while podman
+# does not show it healthy: one podman exec each costs about a second
+# on a busy machine. Role replicas are counted (PM_SCALE, 1 per qmgr).
 health() {
-	local id name state service bad=0
-	for id in $(podman ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"); do
-		read -r name state service < <(podman inspect --format \
-			'{{.Name}} {{.State.Status}} {{index .Config.Labels "com.docker.compose.service"}}' "$id")
+	local ids name state hstatus service ip bad=0 roles=0
+	ids=$(podman ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")
+	[ -n "$ids" ] || { echo "no containers"; return 1; }
+	# shellcheck disable=SC2086 # one argument per ID
+	while read -r name state hstatus service ip; do
 		if [ "$state" != running ]; then
 			echo "$name($state)"
 			bad=1
 			continue
 		fi
-		if [ "$(podman inspect --format '{{if .Config.Healthcheck}}y{{end}}' "$id")" = y ] &&
-			! podman healthcheck run "$id" >/dev/null 2>&1; then
+		if [ "$hstatus" != healthy ] && [ "$hstatus" != "-" ] &&
+			! podman healthcheck run "$name" >/dev/null 2>&1; then
 			echo "$name(unhealthy)"
 			bad=1
 			continue
 		fi
 		case " $STATELESS qmgr-1 qmgr-2 " in
 		*" $service "*)
-			podman exec "$id" /usr/bin/postmesh healthcheck readyz >/dev/null 2>&1 || {
+			roles=$((roles + 1))
+			[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+				"http://$ip:9100/readyz")" = 200 ] || {
 				echo "$name(not ready)"
 				bad=1
 			}
 			;;
 		esac
-	done
+	done < <(podman inspect --format '{{.Name}} {{.State.Status}} {{if .Config.Healthcheck}}{{or .State.Health.Status "none"}}{{else}}-{{end}} {{index .Config.Labels "com.docker.compose.service"}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' $ids)
+	local want=$(($(echo "$STATELESS" | wc -w) * SCALE + 2))
+	if [ "$roles" -ne "$want" ]; then
+		echo "role-containers($roles, want $want)"
+		bad=1
+	fi
 	return $bad
 }
 
@@ -158,7 +169,8 @@ up) up ;;
 down) down ;;
 env)
 	echo "export DOCKER_HOST=$DOCKER_HOST COMPOSE_FILE=$COMPOSE_FILE" \
-		"COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME CONTAINERS_CONF=$CONTAINERS_CONF"
+		"COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME CONTAINERS_CONF=$CONTAINERS_CONF" \
+		"COMPOSE_HTTP_TIMEOUT=$COMPOSE_HTTP_TIMEOUT"
 	;;
 health)
 	start_service
