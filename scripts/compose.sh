@@ -157,10 +157,24 @@ wait_healthy() {
 	done
 }
 
+# down: compose down through the API service (started if it is not
+# running, e.g. after a crash), then remove whatever of the project is
+# left with podman itself, then stop the service.
 down() {
-	if service_alive; then
-		docker-compose down -v --remove-orphans || true
+	local ids
+	start_service
+	docker-compose down -v --remove-orphans -t 5 || true
+	ids=$(podman ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")
+	if [ -n "$ids" ]; then
+		# shellcheck disable=SC2086 # one argument per ID
+		podman rm -f -t 0 $ids >/dev/null || true
 	fi
+	ids=$(podman volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")
+	if [ -n "$ids" ]; then
+		# shellcheck disable=SC2086 # one argument per name
+		podman volume rm -f $ids >/dev/null || true
+	fi
+	podman network rm -f "${COMPOSE_PROJECT_NAME}_default" >/dev/null 2>&1 || true
 	stop_service
 }
 
