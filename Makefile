@@ -200,7 +200,7 @@ static:
 #                        with podman (base image by scripts/base-image.sh)
 #   make certs           TLS and Redis secrets of deploy/compose (certs/)
 #   make compose-up      the compose stack (scripts/compose.sh); compose-down
-#   make container-test  tests/container/run.sh (needs root, about N min)
+#   make container-test  tests/container/run.sh (needs root; about 7 min, README.md)
 PM_IMAGE       ?= localhost/postmesh:latest
 PM_PEERS_IMAGE ?= localhost/postmesh-peers:latest
 CONTAINERS_CONF ?= $(CURDIR)/tests/container/containers.conf
