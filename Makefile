@@ -193,3 +193,32 @@ clean:
 .PHONY: static
 static:
 	@tests/static/run.sh
+
+# Containers (issue 8): the image, the compose stack and its test.
+.PHONY: image certs compose-up compose-down container-test
+#   make image           localhost/postmesh and localhost/postmesh-peers
+#                        with podman (base image by scripts/base-image.sh)
+#   make certs           TLS and Redis secrets of deploy/compose (certs/)
+#   make compose-up      the compose stack (scripts/compose.sh); compose-down
+#   make container-test  tests/container/run.sh (needs root; about 7 min, README.md)
+PM_IMAGE       ?= localhost/postmesh:latest
+PM_PEERS_IMAGE ?= localhost/postmesh-peers:latest
+CONTAINERS_CONF ?= $(CURDIR)/tests/container/containers.conf
+export CONTAINERS_CONF
+
+image:
+	@scripts/base-image.sh
+	nice podman build --format docker --pull=never -f docker/Dockerfile -t $(PM_IMAGE) .
+	nice podman build --format docker --pull=never -f docker/peers.Dockerfile -t $(PM_PEERS_IMAGE) .
+
+certs:
+	@scripts/compose-certs.sh
+
+compose-up:
+	@scripts/compose.sh up
+
+compose-down:
+	@scripts/compose.sh down
+
+container-test:
+	@tests/container/run.sh
