@@ -53,9 +53,13 @@ deb $mirror bookworm main
 deb $mirror bookworm-updates main
 deb $security bookworm-security main
 EOF
-# Like the official slim image: no apt caches, no docs, no man pages.
+# Like the official slim image: no apt caches, no docs, no man pages; and
+# PATH in the image config (podman play kube gives a container none
+# otherwise, and a command without a slash is then not found).
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
 	"$root"/usr/share/doc/* "$root"/usr/share/man/*
 tar -C "$root" --numeric-owner -c . |
-	podman import --change 'CMD ["/bin/bash"]' - "$TAG" >/dev/null
+	podman import --change 'CMD ["/bin/bash"]' \
+		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		- "$TAG" >/dev/null
 echo "base-image: $TAG made in $(($(date +%s) - start)) s"

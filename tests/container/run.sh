@@ -20,7 +20,9 @@
 #    only within the in-flight bound (a killed smtp agent's deliveries in
 #    flight, at most smtp_delivery_slots = 50) and are reported;
 # 5. step 2 again on the restarted containers;
-# 6. (the Helm chart's `podman play kube` part, see the end).
+# 6. after the compose stack is down: the Helm chart's rendered
+#    workloads under `podman play kube` pass mail to a sink pod
+#    (tests/container/playkube.py).
 # The stack is always torn down (trap). Timings are printed at the end.
 # Traffic stays on loopback and podman's bridge.
 set -euo pipefail
@@ -132,6 +134,19 @@ print(sum(1 for x in t if x["labels"]["job"].startswith("postmesh-") and x["heal
 		sleep 2
 	done
 	echo "prometheus: 16 role replicas scraped"
+	# the alert rules (deploy/prometheus/rules.yml) are loaded and
+	# evaluate without error against the stack's metrics
+	deadline=$((SECONDS + 30))
+	while :; do
+		up=$(curl -s http://127.0.0.1:9090/api/v1/rules | python3 -c 'import json, sys
+g = json.load(sys.stdin)["data"]["groups"]
+r = [x for grp in g for x in grp["rules"]]
+print("%d %d" % (len(r), sum(1 for x in r if x.get("health") == "ok")))')
+		[ "${up% *}" -gt 0 ] && [ "${up% *}" = "${up#* }" ] && break
+		[ "$SECONDS" -ge "$deadline" ] && fail "Prometheus rules: $up (rules, healthy)"
+		sleep 2
+	done
+	echo "prometheus: ${up% *} alert rules loaded, all evaluating"
 }
 
 send_swaks() {
@@ -242,11 +257,19 @@ timed "smtp-source 1000" send_smtp_source
 timed "kill each role under load" load_and_kill
 timed "roles after the kills" check_roles
 
-# ---- podman play kube (the Helm chart's rendered Deployments) ----------
-# The chart helper adds its part here.
-# -------------------------------------------------------------------------
-
 timed "compose down" scripts/compose.sh down
+
+# ---- podman play kube (the Helm chart's rendered Deployments) ----------
+# tests/container/playkube.py: the chart rendered with
+# tests/container/values-playkube.yaml, run as pods (what podman cannot
+# run is adapted, see its header), 50 messages through smtpd to a sink
+# pod, every Postmesh container ready and running as uid 10001.
+playkube() {
+	local helm
+	helm=$(tests/static/tools.sh)
+	python3 tests/container/playkube.py "$helm" --messages 50
+}
+timed "helm chart: podman play kube" playkube
 echo
 echo "container-test: passed"
 printf '%s' "$timings"
