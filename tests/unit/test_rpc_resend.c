@@ -126,7 +126,10 @@ stop_thread(void *arg)
 	return (NULL);
 }
 
-Test(rpc_resend, stop_hands_queued_requests_to_another_server)
+/* One round: NCALLS calls spread over servers a and b, then a stops.
+ * Returns how many calls failed with PM_ECLOSED (dropped with a). */
+static int
+stop_round(int resend)
 {
 	char ua[64], ub[64], urls[160];
 	pm_rpc_server *a, *b;
@@ -134,61 +137,72 @@ Test(rpc_resend, stop_hands_queued_requests_to_another_server)
 	pm_buf rb;
 	pthread_t tid;
 	uint32_t rtype;
-	int i, nclosed, resend;
+	int i, nclosed;
 
-	for (resend = 0; resend <= 1; resend++) {
-		atomic_store(&n_handled, 0);
-		memset(slots, 0, sizeof(slots));
-		tcp_url(ua, sizeof(ua));
-		tcp_url(ub, sizeof(ub));
-		a = pm_rpc_server_start(ua, 1, 0, handler, NULL, NULL);
-		b = pm_rpc_server_start(ub, 1, 0, handler, NULL, NULL);
-		cr_assert(a != NULL && b != NULL);
-		snprintf(urls, sizeof(urls), "%s %s", ua, ub);
-		cl = pm_rpc_client_open("test", urls, 0);
-		cr_assert_not_null(cl);
-		pm_rpc_client_set_resend(cl, resend);
-		pm_buf_init(&rb, 0);
-		/* Both connections up before the calls. */
-		for (i = 0; i < 20; i++) {
-			cr_assert_eq(pm_rpc_call(cl, T_WORK, "0 0", 3, 3000,
-			                 &rtype, &rb),
-			    0);
-		}
-		atomic_store(&n_handled, 0);
-		/* Spread over both; each server works one at a time. */
-		for (i = 0; i < NCALLS; i++) {
-			cr_assert_eq(pm_rpc_call_async(cl, T_WORK, "300 0", 5,
-			                 10000, call_cb, &slots[i]),
-			    0);
-		}
-		usleep(100000);
-		/* a stops: its running call finishes, the rest is queued. */
-		cr_assert_eq(pthread_create(&tid, NULL, stop_thread, a), 0);
-		cr_assert_eq(wait_all(NCALLS, 8000), NCALLS, "calls not done");
-		pthread_join(tid, NULL);
-		for (nclosed = 0, i = 0; i < NCALLS; i++) {
-			int err = atomic_load(&slots[i].err);
-
-			cr_assert(err == 0 || (!resend && err == PM_ECLOSED),
-			    "resend %d: call %d: %s", resend, i,
-			    pm_strerror(err));
-			nclosed += err == PM_ECLOSED;
-		}
-		if (resend) {
-			/* every call answered, none handled twice */
-			cr_assert_eq(atomic_load(&n_handled), NCALLS,
-			    "handled %d times for %d calls",
-			    atomic_load(&n_handled), NCALLS);
-		} else {
-			/* the case exists: calls queued at a were dropped */
-			cr_assert_gt(nclosed, 0, "no call was queued at a");
-			cr_assert_eq(atomic_load(&n_handled) + nclosed, NCALLS);
-		}
-		pm_buf_free(&rb);
-		pm_rpc_client_free(cl);
-		pm_rpc_server_stop(b);
+	atomic_store(&n_handled, 0);
+	memset(slots, 0, sizeof(slots));
+	tcp_url(ua, sizeof(ua));
+	tcp_url(ub, sizeof(ub));
+	a = pm_rpc_server_start(ua, 1, 0, handler, NULL, NULL);
+	b = pm_rpc_server_start(ub, 1, 0, handler, NULL, NULL);
+	cr_assert(a != NULL && b != NULL);
+	snprintf(urls, sizeof(urls), "%s %s", ua, ub);
+	cl = pm_rpc_client_open("test", urls, 0);
+	cr_assert_not_null(cl);
+	pm_rpc_client_set_resend(cl, resend);
+	pm_buf_init(&rb, 0);
+	/* Both connections up before the calls. */
+	for (i = 0; i < 20; i++) {
+		cr_assert_eq(pm_rpc_call(cl, T_WORK, "0 0", 3, 3000, &rtype,
+		                 &rb),
+		    0);
 	}
+	atomic_store(&n_handled, 0);
+	/* Spread over both; each server works one at a time. */
+	for (i = 0; i < NCALLS; i++) {
+		cr_assert_eq(pm_rpc_call_async(cl, T_WORK, "300 0", 5, 10000,
+		                 call_cb, &slots[i]),
+		    0);
+	}
+	usleep(100000);
+	/* a stops: its running call finishes, the rest is queued. */
+	cr_assert_eq(pthread_create(&tid, NULL, stop_thread, a), 0);
+	cr_assert_eq(wait_all(NCALLS, 8000), NCALLS, "calls not done");
+	pthread_join(tid, NULL);
+	for (nclosed = 0, i = 0; i < NCALLS; i++) {
+		int err = atomic_load(&slots[i].err);
+
+		cr_assert(err == 0 || (!resend && err == PM_ECLOSED),
+		    "resend %d: call %d: %s", resend, i, pm_strerror(err));
+		nclosed += err == PM_ECLOSED;
+	}
+	if (resend) {
+		/* every call answered, none handled twice */
+		cr_assert_eq(atomic_load(&n_handled), NCALLS,
+		    "handled %d times for %d calls", atomic_load(&n_handled),
+		    NCALLS);
+	} else {
+		cr_assert_eq(atomic_load(&n_handled) + nclosed, NCALLS);
+	}
+	pm_buf_free(&rb);
+	pm_rpc_client_free(cl);
+	pm_rpc_server_stop(b);
+	return (nclosed);
+}
+
+Test(rpc_resend, stop_hands_queued_requests_to_another_server)
+{
+	int attempt, nclosed = 0;
+
+	/* The case exists: without resend, calls queued at a are dropped.
+	 * Whether any queue at a depends on the scheduling of a loaded
+	 * machine (seen once in CI: none did), so up to 5 rounds. */
+	for (attempt = 0; attempt < 5 && nclosed == 0; attempt++)
+		nclosed = stop_round(0);
+	cr_assert_gt(nclosed, 0, "no call was queued at a in 5 rounds");
+	/* With resend the same rounds lose nothing and do nothing twice. */
+	for (attempt = 0; attempt < 3; attempt++)
+		(void) stop_round(1);
 }
 
 Test(rpc_resend, stop_writes_the_last_big_reply)
