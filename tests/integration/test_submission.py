@@ -22,7 +22,8 @@ import time
 import unittest
 
 from peers import DOVECOT, _open_dir, wait_for
-from pmtest import BIN, RawSMTP, Stack, StackTest, free_port, wait_port
+from pmtest import (BIN, SANITIZER_MARKS, RawSMTP, Stack, StackTest, free_port,
+                    wait_port)
 
 TLS = []  # ["--tls"] once smtpd speaks STARTTLS
 
@@ -304,11 +305,13 @@ def start_smtpd(stack, port, overrides, log=None):
             "-o", "smtpd_metrics_listen=http://127.0.0.1:%d" % free_port()]
     for k, v in overrides.items():
         args += ["-o", "%s=%s" % (k, v)]
-    out = open(log or os.path.join(stack.tmp, "smtpd-%d.log" % port), "ab")
+    log = log or os.path.join(stack.tmp, "smtpd-%d.log" % port)
+    out = open(log, "ab")
     env = dict(os.environ)
     env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
     p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     out.close()
+    p.pm_log = log
     wait_port(port, proc=p)
     return p
 
@@ -321,6 +324,13 @@ def stop_proc(p):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+    log = getattr(p, "pm_log", None)
+    if log:
+        text = open(log, errors="replace").read()
+        for mark in SANITIZER_MARKS:
+            if mark in text:
+                raise AssertionError("sanitizer finding in %s:\n%s"
+                                     % (log, text[text.index(mark) - 200:][:3000]))
 
 
 class CryptRedisRateLimitTest(SaslStack):
