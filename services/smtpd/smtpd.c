@@ -473,6 +473,7 @@ static void
 smtpd_reload(void)
 {
 	smtpd_check_reload();
+	smtpd_auth_reload();
 }
 
 int
@@ -576,6 +577,12 @@ main(int argc, char **argv)
 		VAR_DISABLE_VRFY_CMD,
 		VAR_STRICT_RFC821_ENV,
 		VAR_DNS_SERVER,
+		VAR_SMTPD_TLS_AUTH_ONLY,
+		VAR_SMTPD_SASL_TYPE,
+		VAR_SMTPD_SASL_PATH,
+		VAR_SMTPD_SASL_PASSWD,
+		VAR_SMTPD_SASL_SERVICE,
+		VAR_SMTPD_SASL_TMOUT,
 		NULL,
 	};
 	static const pm_service svc = {

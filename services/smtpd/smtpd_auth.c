@@ -35,6 +35,13 @@
  *	while a guesser is stopped). 0 turns the limit off. A Redis outage
  *	lets AUTH through (pm_anvil warns once).
  *
+ *	SIGHUP (smtpd_auth_reload) opens the backend again from the
+ *	current smtpd_sasl_type, smtpd_sasl_path, smtpd_sasl_password_maps,
+ *	smtpd_sasl_service and smtpd_sasl_timeout (a crypt file is read
+ *	again); checks in flight finish on the old one. A backend that does
+ *	not open keeps the old one (logged). smtpd_sasl_auth_enable and the
+ *	rate limit take a restart.
+ *
  *	postmesh_smtpd_auth_total{outcome="success|failure|tempfail|
  *	ratelimit|protocol"} counts the outcomes; the disconnect line's
  *	auth=ok/total counts AUTH commands.
@@ -58,7 +65,9 @@
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_sasl.h"
+#include "pm_server.h"
 #include "pm_server_queue.h"
+#include "pm_snap.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
 
@@ -91,7 +100,23 @@ struct smtpd_auth {
 	char reason[256];
 };
 
-static pm_sasl *auth_sasl;
+/* The backend and what a check thread needs besides it. */
+typedef struct auth_backend {
+	pm_sasl *sa;
+	char *service; /* smtpd_sasl_service */
+} auth_backend;
+
+static void
+backend_free(void *arg)
+{
+	auth_backend *b = arg;
+
+	pm_sasl_close(b->sa);
+	free(b->service);
+	free(b);
+}
+
+static pm_snap auth_cur = PM_SNAP_INIT(backend_free);
 static pm_anvil *auth_anvil;
 static pm_metric *auth_m[OUT_COUNT];
 
@@ -105,11 +130,56 @@ static const char *const out_labels[OUT_COUNT] = {
 
 #define AUTH_ANVIL_WHAT "auth"
 
+/* A backend from the current parameters, or NULL and *err. */
+static auth_backend *
+backend_open(char **err)
+{
+	auth_backend *b;
+	pm_sasl_opts o;
+	const char *path;
+	pm_sasl *sa;
+
+	memset(&o, 0, sizeof(o));
+	o.timeout_ms = (int) var_smtpd_sasl_tmout * 1000;
+	o.line_max = (size_t) var_line_limit + 2;
+	if (o.line_max < 4096) {
+		o.line_max = 4096;
+	}
+	path = strcmp(var_smtpd_sasl_type, "crypt") == 0 ?
+	    var_smtpd_sasl_passwd :
+	    var_smtpd_sasl_path;
+	if ((sa = pm_sasl_open(var_smtpd_sasl_type, path, &o, err)) == NULL) {
+		return (NULL);
+	}
+	b = pm_calloc(1, sizeof(*b));
+	b->sa = sa;
+	b->service = pm_strdup(var_smtpd_sasl_service);
+	return (b);
+}
+
+void
+smtpd_auth_reload(void)
+{
+	auth_backend *b;
+	char *err = NULL;
+
+	if (!var_smtpd_sasl_enable) {
+		return;
+	}
+	if ((b = backend_open(&err)) == NULL) {
+		pm_msg_error("%s = %s: %s; keeping the previous SASL backend",
+		    VAR_SMTPD_SASL_TYPE, var_smtpd_sasl_type, err);
+		free(err);
+		pm_server_reload_failed();
+		return;
+	}
+	pm_snap_set(&auth_cur, b);
+}
+
 void
 smtpd_auth_init(void)
 {
-	pm_sasl_opts o;
-	const char *path;
+	auth_backend *b;
 	char lab[64];
 	char *err = NULL;
 	pm_qstore *qs;
@@ -123,20 +193,11 @@ smtpd_auth_init(void)
 	if (!var_smtpd_sasl_enable) {
 		return;
 	}
-	memset(&o, 0, sizeof(o));
-	o.timeout_ms = (int) var_smtpd_sasl_tmout * 1000;
-	o.line_max = (size_t) var_line_limit + 2;
-	if (o.line_max < 4096) {
-		o.line_max = 4096;
-	}
-	path = strcmp(var_smtpd_sasl_type, "crypt") == 0 ?
-	    var_smtpd_sasl_passwd :
-	    var_smtpd_sasl_path;
-	if ((auth_sasl = pm_sasl_open(var_smtpd_sasl_type, path, &o, &err)) ==
-	    NULL) {
+	if ((b = backend_open(&err)) == NULL) {
 		pm_msg_fatal("%s = %s: %s", VAR_SMTPD_SASL_TYPE,
 		    var_smtpd_sasl_type, err);
 	}
+	pm_snap_set(&auth_cur, b);
 	if (var_smtpd_cauth_limit > 0) {
 		if ((qs = pm_server_qstore_open()) == NULL) {
 			pm_msg_fatal("%s: cannot use %s", VAR_SMTPD_CAUTH_LIMIT,
@@ -213,6 +274,8 @@ auth_work(void *arg)
 	smtpd_session *s = arg;
 	struct smtpd_auth *a = s->auth;
 	pm_sasl_info info;
+	pm_snap_ref *r;
+	auth_backend *b;
 	int rc;
 
 	if (auth_anvil != NULL &&
@@ -222,12 +285,19 @@ auth_work(void *arg)
 		a->outcome = OUT_RATELIMIT;
 		goto out;
 	}
+	if ((r = pm_snap_get(&auth_cur)) == NULL) {
+		snprintf(a->reason, sizeof(a->reason), "no SASL backend");
+		a->outcome = OUT_TEMPFAIL;
+		goto out;
+	}
+	b = r->obj;
 	memset(&info, 0, sizeof(info));
 	info.client_addr = s->addr;
-	info.service = var_smtpd_sasl_service;
+	info.service = b->service;
 	info.secured = s->tls;
-	rc = pm_sasl_verify(auth_sasl, a->mech, a->user, a->pass, &info,
-	    a->reason, sizeof(a->reason));
+	rc = pm_sasl_verify(b->sa, a->mech, a->user, a->pass, &info, a->reason,
+	    sizeof(a->reason));
+	pm_snap_put(&auth_cur, r);
 	if (rc == PM_SASL_OK) {
 		a->outcome = OUT_SUCCESS;
 	} else if (rc == PM_SASL_TEMP) {

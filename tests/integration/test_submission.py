@@ -263,6 +263,39 @@ class CryptFileTest(SaslStack):
         self.assertEqual(c.cmd("MAIL FROM:<alice@example.test> AUTH=a+2Xb")[0], 501)
         c.close()
 
+    def sighup(self):
+        before = len(self.stack.log_lines("reload -- version", "smtpd"))
+        self.stack.svcs["smtpd"].proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: len(self.stack.log_lines(
+            "reload -- version", "smtpd")) > before, timeout=15), "no reload")
+        time.sleep(0.5)
+
+    def test_y_reload_rereads_table(self):
+        path = self.stack.params["smtpd_sasl_password_maps"]
+        rc, out = swaks(self.stack.smtp_port, "erin", "erin-pw",
+                        extra=["--quit-after", "AUTH"])
+        self.assertIn("535 5.7.8", out)
+        with open(path, "a") as f:
+            f.write("erin:%s\n" % crypt_hash("erin-pw", "$y$"))
+        self.sighup()
+        rc, out = swaks(self.stack.smtp_port, "erin", "erin-pw",
+                        extra=["--quit-after", "AUTH"])
+        self.assertIn("235 2.7.0", out)
+        # a table that does not open: the previous one stays
+        self.stack.params["smtpd_sasl_password_maps"] = path + ".missing"
+        self.stack.write_config()
+        try:
+            self.sighup()
+            self.wait_log(r"error: smtpd_sasl_type = crypt: .*\.missing.*; "
+                          r"keeping the previous SASL backend")
+            rc, out = swaks(self.stack.smtp_port, "erin", "erin-pw",
+                            extra=["--quit-after", "AUTH"])
+            self.assertIn("235 2.7.0", out)
+        finally:
+            self.stack.params["smtpd_sasl_password_maps"] = path
+            self.stack.write_config()
+            self.sighup()
+
     def test_zz_metrics(self):
         m = self.stack.metrics("smtpd")
         for outcome in ("success", "failure", "protocol"):
