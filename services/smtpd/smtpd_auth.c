@@ -244,6 +244,15 @@ auth_end(smtpd_session *s)
 	}
 }
 
+void
+smtpd_auth_abort(smtpd_session *s)
+{
+	if (s->auth != NULL && s->auth->step != AUTH_BUSY) {
+		pm_metric_inc(auth_m[OUT_PROTOCOL]);
+		auth_end(s);
+	}
+}
+
 static void
 auth_protocol_error(smtpd_session *s, int code, const char *dsn,
     const char *text)

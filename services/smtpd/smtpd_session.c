@@ -665,6 +665,7 @@ line_too_long(smtpd_session *s)
 {
 	s->cmd = -1;
 	s->cmd_last = 0;
+	smtpd_auth_abort(s);
 	smtpd_reply(s, 500, "5.5.0", "Error: line too long");
 	smtpd_cmd_done(s);
 }

@@ -260,6 +260,8 @@ void smtpd_auth_cmd(smtpd_session *s, const char *arg);
 /* 1 if line was an AUTH dialogue response (consumed). */
 int smtpd_auth_line(smtpd_session *s, char *line, size_t len);
 void smtpd_auth_free(smtpd_session *s);
+/* An over-long line ends an AUTH dialogue (not while a check runs). */
+void smtpd_auth_abort(smtpd_session *s);
 
 /* smtpd_received.c */
 int smtpd_received(pm_buf *b, const smtpd_session *s, int64_t now_us);

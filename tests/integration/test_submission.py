@@ -15,6 +15,7 @@ below (and smtpd_tls_* in PARAMS): every swaks call takes it.
 import base64
 import ctypes
 import os
+import random
 import re
 import signal
 import subprocess
@@ -188,6 +189,7 @@ class CryptFileTest(SaslStack):
             (["AUTH PLAIN " + b64("bob\0alice\0alice-secret")], 535),  # authzid
             (["AUTH PLAIN " + "QUFB" * 1000], 500),            # line too long
             (["AUTH PLAIN " + "QUFB" * 500], 535),             # no NUL fields
+            (["AUTH LOGIN", "QUFB" * 600], 500),    # ends the dialogue
             (["AUTH PLAIN", "*"], 501),
             (["AUTH LOGIN", "*"], 501),
             (["AUTH LOGIN", b64("alice"), "*"], 501),
@@ -215,6 +217,50 @@ class CryptFileTest(SaslStack):
         c.close()
         self.wait_log(r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 auth=1 "
                       r"quit=1 commands=3")
+
+    def test_random_dialogues(self):
+        """Random AUTH commands and responses (bytes, base64 of random
+        bytes, NUL, 8-bit, near the line limit): every reply is one AUTH
+        may give, and the session goes on."""
+        rng = random.Random(9)
+        allowed = {235, 334, 500, 501, 504, 535}
+
+        def rand_line():
+            r = rng.random()
+            if r < 0.3:
+                return base64.b64encode(bytes(rng.randrange(256) for _ in
+                                              range(rng.randint(0, 80))))
+            if r < 0.5:
+                return bytes(rng.choice(b"\0\x01\x7f\xff =*+/AZaz09")
+                             for _ in range(rng.randint(0, 40)))
+            if r < 0.6:
+                return b"A" * rng.choice((2040, 2044, 2048, 2049, 3000))
+            if r < 0.8:
+                return base64.b64encode(b"\0".join(
+                    bytes(rng.randrange(1, 256) for _ in range(rng.randint(0, 9)))
+                    for _ in range(rng.randint(1, 4))))
+            return rng.choice((b"*", b"=", b"", b" ", b"alice", b"====",
+                               b"AUTH PLAIN", b"QUIT x"))
+
+        for _ in range(60):
+            c, _ = self.ehlo()
+            code = None
+            first = rng.choice((b"AUTH PLAIN", b"AUTH LOGIN", b"AUTH login",
+                                b"AUTH PLAIN " + rand_line(),
+                                b"AUTH LOGIN " + rand_line()))
+            c.send(first + b"\r\n")
+            code, lines = c.reply()
+            for _ in range(rng.randint(0, 4)):
+                if code != 334:
+                    break
+                c.send(rand_line() + b"\r\n")
+                code, lines = c.reply()
+                self.assertIn(code, allowed, lines)
+            self.assertIn(code, allowed, lines)
+            if code == 334:
+                self.assertEqual(c.cmd("*")[0], 501)
+            self.assertEqual(c.cmd("NOOP")[0], 250)
+            c.close()
 
     def test_auth_before_ehlo(self):
         c = RawSMTP(self.stack.smtp_port)
