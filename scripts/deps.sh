@@ -13,7 +13,7 @@ protobuf-c-compiler libhiredis-dev libssl-dev libcurl4-openssl-dev
 libcriterion-dev redis-server redis-tools clang libclang-rt-14-dev
 openssl curl python3 python3-redis lua5.1 clang-format libevent-dev libc-ares-dev libpcre2-dev swaks
 python3-aiosmtpd postfix dnsmasq-base dovecot-lmtpd procps iproute2
-redis-sentinel
+redis-sentinel libcrypt-dev
 podman runc netavark aardvark-dns containernetworking-plugins slirp4netns
 fuse-overlayfs uidmap docker-compose debootstrap prometheus yamllint
 shellcheck unzip catatonit python3-yaml"

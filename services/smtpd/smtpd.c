@@ -72,6 +72,15 @@ int var_smtpd_req_deadline;
 int var_disable_vrfy_cmd;
 int var_strict_rfc821_env;
 int smtpd_bare_nl_reject;
+int var_smtpd_sasl_enable;
+int var_smtpd_tls_auth_only;
+char *var_smtpd_sasl_type;
+char *var_smtpd_sasl_path;
+char *var_smtpd_sasl_passwd;
+char *var_smtpd_sasl_service;
+long var_smtpd_sasl_tmout;
+long var_smtpd_cauth_limit;
+long var_anvil_time_unit;
 
 struct event_base *smtpd_base;
 smtpd_pool *smtpd_check_pool;
@@ -388,6 +397,7 @@ smtpd_pre_init(void)
 	}
 	smtpd_metrics_init();
 	smtpd_check_init();
+	smtpd_auth_init();
 	return (0);
 }
 
@@ -463,6 +473,7 @@ static void
 smtpd_reload(void)
 {
 	smtpd_check_reload();
+	smtpd_auth_reload();
 }
 
 int
@@ -476,6 +487,14 @@ main(int argc, char **argv)
 		    &var_smtpd_metrics_listen, 0, 300 },
 		{ VAR_SMTPD_FORBID_BARE_NL, DEF_SMTPD_FORBID_BARE_NL,
 		    &var_smtpd_forbid_bare_nl, 1, 16 },
+		{ VAR_SMTPD_SASL_TYPE, DEF_SMTPD_SASL_TYPE,
+		    &var_smtpd_sasl_type, 1, 32 },
+		{ VAR_SMTPD_SASL_PATH, DEF_SMTPD_SASL_PATH,
+		    &var_smtpd_sasl_path, 0, 300 },
+		{ VAR_SMTPD_SASL_PASSWD, DEF_SMTPD_SASL_PASSWD,
+		    &var_smtpd_sasl_passwd, 0, 1000 },
+		{ VAR_SMTPD_SASL_SERVICE, DEF_SMTPD_SASL_SERVICE,
+		    &var_smtpd_sasl_service, 1, 64 },
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {
@@ -498,6 +517,8 @@ main(int argc, char **argv)
 		    &var_smtpd_session_limit, 1, 1000000 },
 		{ VAR_SMTPD_CONTENT_MEM, DEF_SMTPD_CONTENT_MEM,
 		    &var_smtpd_content_mem, 1024 * 1024, 0 },
+		{ VAR_SMTPD_CAUTH_LIMIT, DEF_SMTPD_CAUTH_LIMIT,
+		    &var_smtpd_cauth_limit, 0, 1000000 },
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {
@@ -509,6 +530,10 @@ main(int argc, char **argv)
 		    &var_smtpd_shutdown_grace, 's', 0, 3600 },
 		{ VAR_SMTPD_CLEANUP_TMOUT, DEF_SMTPD_CLEANUP_TMOUT,
 		    &var_smtpd_cleanup_tmout, 's', 1, 3600 },
+		{ VAR_SMTPD_SASL_TMOUT, DEF_SMTPD_SASL_TMOUT,
+		    &var_smtpd_sasl_tmout, 's', 1, 300 },
+		{ VAR_ANVIL_TIME_UNIT, DEF_ANVIL_TIME_UNIT,
+		    &var_anvil_time_unit, 's', 1, 86400 },
 		{ 0 },
 	};
 	static const pm_cfg_bool bools[] = {
@@ -521,6 +546,10 @@ main(int argc, char **argv)
 		    &var_disable_vrfy_cmd },
 		{ VAR_STRICT_RFC821_ENV, DEF_STRICT_RFC821_ENV,
 		    &var_strict_rfc821_env },
+		{ VAR_SMTPD_SASL_ENABLE, DEF_SMTPD_SASL_ENABLE,
+		    &var_smtpd_sasl_enable },
+		{ VAR_SMTPD_TLS_AUTH_ONLY, DEF_SMTPD_TLS_AUTH_ONLY,
+		    &var_smtpd_tls_auth_only },
 		{ 0 },
 	};
 	/*
@@ -548,6 +577,12 @@ main(int argc, char **argv)
 		VAR_DISABLE_VRFY_CMD,
 		VAR_STRICT_RFC821_ENV,
 		VAR_DNS_SERVER,
+		VAR_SMTPD_TLS_AUTH_ONLY,
+		VAR_SMTPD_SASL_TYPE,
+		VAR_SMTPD_SASL_PATH,
+		VAR_SMTPD_SASL_PASSWD,
+		VAR_SMTPD_SASL_SERVICE,
+		VAR_SMTPD_SASL_TMOUT,
 		NULL,
 	};
 	static const pm_service svc = {

@@ -74,6 +74,12 @@ static const struct {
 	{ "check_helo_access", PM__R_CHECK_HELO, 1 },
 	{ "check_sender_access", PM__R_CHECK_SENDER, 1 },
 	{ "check_recipient_access", PM__R_CHECK_RCPT, 1 },
+	{ "reject_sender_login_mismatch", PM__R_SENDER_LOGIN, 0 },
+	{ "reject_authenticated_sender_login_mismatch", PM__R_AUTH_SENDER_LOGIN,
+	    0 },
+	{ "reject_unauthenticated_sender_login_mismatch",
+	    PM__R_UNAUTH_SENDER_LOGIN, 0 },
+	{ "reject_known_sender_login_mismatch", PM__R_KNOWN_SENDER_LOGIN, 0 },
 	{ NULL, 0, 0 },
 };
 
@@ -395,6 +401,15 @@ pm_access_new(pm_access_resolver fn, void *arg, char **err)
 		goto fail;
 	}
 	free(v);
+	v = access_param("smtpd_sender_login_maps");
+	if (*pm_trim(v) != 0 &&
+	    (a->login_maps = pm_tables_open(v, &nerr)) == NULL) {
+		*err = pm_asprintf("smtpd_sender_login_maps: %s: %s", v,
+		    nerr ? nerr : "cannot open table");
+		free(v);
+		goto fail;
+	}
+	free(v);
 	if (access_parse_classes(a, err) != 0) {
 		goto fail;
 	}
@@ -437,6 +452,7 @@ pm_access_free(pm_access *a)
 	free(a->classes);
 	free(a->class_names);
 	pm_netlist_free(a->mynetworks);
+	pm_tables_close(a->login_maps);
 	free(a->null_key);
 	free(a);
 	return (NULL);

@@ -41,7 +41,11 @@
  *	reject_unauth_pipelining is accepted and ignored with a warning
  *	(smtpd enforces smtpd_forbid_unauth_pipelining itself). Not yet:
  *	DNSBL (reject_rbl_client, ...), check_policy_service,
- *	reject_unverified_*, permit_mx_backup, reject_sender_login_mismatch.
+ *	reject_unverified_*, permit_mx_backup.
+ *	reject_sender_login_mismatch and its authenticated, unauthenticated
+ *	and known variants use smtpd_sender_login_maps (sender address or
+ *	"@domain" -> owner logins, comma or space separated, compared
+ *	case-insensitively with the SASL user name), as in Postfix.
  *
  *	An unknown restriction name is an error (the caller makes it
  *	fatal: Postfix instead warns and defers all mail, which hides the
@@ -114,7 +118,8 @@ typedef struct pm_access_state {
 	const char *sender;      /* NULL before MAIL; "" for <> */
 	const char *recipient;   /* RCPT stage (and DATA with one rcpt) */
 	int sasl_authenticated;
-	const char *queue_id; /* for log lines; may be NULL */
+	const char *sasl_username; /* NULL unless authenticated */
+	const char *queue_id;      /* for log lines; may be NULL */
 } pm_access_state;
 
 typedef struct pm_access_result {

@@ -49,6 +49,10 @@ enum {
 	PM__R_CHECK_SENDER,
 	PM__R_CHECK_RCPT,
 	PM__R_CLASS,
+	PM__R_SENDER_LOGIN,        /* reject_sender_login_mismatch */
+	PM__R_AUTH_SENDER_LOGIN,   /* reject_authenticated_... */
+	PM__R_UNAUTH_SENDER_LOGIN, /* reject_unauthenticated_... */
+	PM__R_KNOWN_SENDER_LOGIN,  /* reject_known_sender_login_mismatch */
 };
 
 /* Lists, in evaluation order at RCPT. */
@@ -83,6 +87,7 @@ struct pm_access {
 	pm__rlist *classes;
 	size_t nclasses;
 	pm_netlist *mynetworks;
+	pm_tables *login_maps; /* smtpd_sender_login_maps, or NULL */
 	int delay_reject;
 	int unlisted_rcpt;
 	int unlisted_sender;
@@ -144,6 +149,9 @@ int pm__access_server_error(pm__actx *c);
 int pm__access_is_ip(const char *s);
 /* New copy without one trailing dot ("host." -> "host", not "host.."). */
 char *pm__access_nodot(const char *s);
+
+/* smtpd_access_login.c: the *_sender_login_mismatch restrictions. */
+int pm__access_login_mismatch(pm__actx *c, int op);
 
 /* smtpd_access_table.c */
 int pm__access_check_table(pm__actx *c, const pm__restr *r, int kind);

@@ -517,6 +517,11 @@ pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind)
 	case PM__R_CHECK_SENDER:
 	case PM__R_CHECK_RCPT:
 		return (pm__access_check_table(c, r, kind));
+	case PM__R_SENDER_LOGIN:
+	case PM__R_AUTH_SENDER_LOGIN:
+	case PM__R_UNAUTH_SENDER_LOGIN:
+	case PM__R_KNOWN_SENDER_LOGIN:
+		return (pm__access_login_mismatch(c, r->op));
 	case PM__R_CLASS:
 		if (c->depth >= PM_ACCESS_DEPTH_MAX) {
 			pm_msg_warn("restriction class %s causes unreasonable "

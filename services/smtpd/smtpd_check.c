@@ -131,6 +131,7 @@ check_run(int stage, const smtpd_check_state *st, smtpd_check_result *res)
 	ast.sender = st->sender;
 	ast.recipient = st->recipient;
 	ast.sasl_authenticated = st->sasl_authenticated;
+	ast.sasl_username = st->sasl_username;
 	ast.queue_id = st->queue_id;
 	pm_access_check((pm_access *) r->obj, stage, &ast, &ares);
 	pm_snap_put(&check_cur, r);

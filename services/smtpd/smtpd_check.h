@@ -35,7 +35,8 @@ typedef struct smtpd_check_state {
 	const char *sender;      /* NULL before MAIL; "" for <> */
 	const char *recipient;   /* RCPT stage only */
 	int sasl_authenticated;
-	const char *queue_id; /* for log lines; may be NULL */
+	const char *sasl_username; /* NULL unless authenticated */
+	const char *queue_id;      /* for log lines; may be NULL */
 } smtpd_check_state;
 
 typedef struct smtpd_check_result {

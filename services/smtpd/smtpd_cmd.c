@@ -9,8 +9,9 @@
  *	(smtpd_check_async) whose continuation (xxx_done) replies later.
  *	Reply texts and log lines are Postfix's.
  *
- *	Postmesh decisions: HELP is answered (214); STARTTLS, AUTH, ETRN
- *	and EXPN are not advertised and answered as unknown commands;
+ *	Postmesh decisions: HELP is answered (214); STARTTLS, ETRN and
+ *	EXPN are not advertised and answered as unknown commands (AUTH:
+ *	smtpd_auth.c);
  *	CONNECT, GET and POST (and header-like lines) end the session as
  *	in Postfix (smtpd_forbidden_commands). The queue id is made when
  *	MAIL is accepted ("QID: client=..."); reject lines carry it only
@@ -70,6 +71,7 @@ static const smtpd_cmd_def cmd_table[] = {
 	{ "VRFY", CMD_VRFY, vrfy_cmd, CF_LAST | CF_JUNK },
 	{ "HELP", CMD_HELP, help_cmd, CF_JUNK },
 	{ "QUIT", CMD_QUIT, quit_cmd, CF_LAST },
+	{ "AUTH", CMD_AUTH, smtpd_auth_cmd, CF_LAST },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -210,10 +212,10 @@ helo_done(smtpd_session *s)
 		s->esmtp = 1;
 		s->protocol = "ESMTP";
 		smtpd_reply(s, 250, NULL,
-		    "%s\nPIPELINING\nSIZE %ld\n%s"
+		    "%s\nPIPELINING\nSIZE %ld\n%s%s"
 		    "ENHANCEDSTATUSCODES\n8BITMIME\nDSN\nSMTPUTF8\nCHUNKING",
 		    var_myhostname, var_message_size_limit,
-		    var_disable_vrfy_cmd ? "" : "VRFY\n");
+		    var_disable_vrfy_cmd ? "" : "VRFY\n", smtpd_auth_ehlo(s));
 	} else {
 		s->esmtp = 0;
 		s->protocol = "SMTP";
@@ -260,7 +262,16 @@ mail_done(smtpd_session *s)
 	}
 	pm_qid_new(s->qid);
 	s->arrival_us = pm_now_us();
-	pm_msg_info("%s: client=%s", s->qid, s->namaddr);
+	if (s->sasl_username != NULL) {
+		char *u = pm_printable_dup(s->sasl_username,
+		    strlen(s->sasl_username), 300);
+
+		pm_msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s",
+		    s->qid, s->namaddr, s->sasl_method, u);
+		free(u);
+	} else {
+		pm_msg_info("%s: client=%s", s->qid, s->namaddr);
+	}
 	if (r->hold) {
 		s->flags |= PM_MSG_HOLD;
 		smtpd_log_action(s, "hold", "MAIL", 0, NULL, r->text);
@@ -575,6 +586,9 @@ smtpd_cmd_line(smtpd_session *s, char *line, size_t len)
 	size_t i;
 
 	s->cmd_failed = 0;
+	if (s->auth != NULL && smtpd_auth_line(s, line, len)) {
+		return;
+	}
 	for (i = 0; i < len && (line[i] == ' ' || line[i] == '\t'); i++) {
 		;
 	}

@@ -108,6 +108,17 @@ smtpd_mail_params(smtpd_session *s, const pm_smtp_path *p)
 			}
 			free(s->dsn_envid);
 			s->dsn_envid = d;
+		} else if (strcmp(k, "AUTH") == 0) {
+			/* RFC 4954 5: accepted; the identity is not used. */
+			char *d = v != NULL ? pm_xtext_decode(v) : NULL;
+
+			free(d);
+			if (d == NULL) {
+				smtpd_reject_count(REJ_SYNTAX);
+				smtpd_reply(s, 501, "5.5.4",
+				    "Bad AUTH parameter value");
+				return (-1);
+			}
 		} else {
 			char *pk = pm_printable_dup(k, strlen(k), 64);
 

@@ -90,4 +90,34 @@ extern int var_strict_rfc821_env;
 /* Derived at start from smtpd_forbid_bare_newline: 1 = "yes" (reject). */
 extern int smtpd_bare_nl_reject;
 
+/* SASL AUTH (smtpd_auth.c). */
+#define VAR_SMTPD_SASL_ENABLE "smtpd_sasl_auth_enable"
+#define DEF_SMTPD_SASL_ENABLE 0
+#define VAR_SMTPD_TLS_AUTH_ONLY "smtpd_tls_auth_only"
+#define DEF_SMTPD_TLS_AUTH_ONLY 0
+#define VAR_SMTPD_SASL_TYPE "smtpd_sasl_type" /* dovecot | crypt */
+#define DEF_SMTPD_SASL_TYPE "dovecot"         /* Postfix: cyrus */
+#define VAR_SMTPD_SASL_PATH "smtpd_sasl_path"
+#define DEF_SMTPD_SASL_PATH "private/auth"               /* Postfix: smtpd */
+#define VAR_SMTPD_SASL_PASSWD "smtpd_sasl_password_maps" /* Postmesh */
+#define DEF_SMTPD_SASL_PASSWD ""
+#define VAR_SMTPD_SASL_SERVICE "smtpd_sasl_service"
+#define DEF_SMTPD_SASL_SERVICE "smtp"
+#define VAR_SMTPD_SASL_TMOUT "smtpd_sasl_timeout" /* Postmesh */
+#define DEF_SMTPD_SASL_TMOUT "10s"
+#define VAR_SMTPD_CAUTH_LIMIT "smtpd_client_auth_rate_limit"
+#define DEF_SMTPD_CAUTH_LIMIT 0
+#define VAR_ANVIL_TIME_UNIT "anvil_rate_time_unit"
+#define DEF_ANVIL_TIME_UNIT "60s"
+
+extern int var_smtpd_sasl_enable;
+extern int var_smtpd_tls_auth_only;
+extern char *var_smtpd_sasl_type;
+extern char *var_smtpd_sasl_path;
+extern char *var_smtpd_sasl_passwd;
+extern char *var_smtpd_sasl_service;
+extern long var_smtpd_sasl_tmout;
+extern long var_smtpd_cauth_limit;
+extern long var_anvil_time_unit;
+
 #endif

@@ -97,7 +97,7 @@ smtpd_queue_submit(smtpd_session *s)
 	sub.client_port = s->port;
 	sub.helo_name = s->helo != NULL ? s->helo : "";
 	sub.protocol = s->protocol;
-	sub.sasl_username = "";
+	sub.sasl_username = s->sasl_username != NULL ? s->sasl_username : "";
 	sub.arrival_us = s->arrival_us;
 
 	memset(&s->sres, 0, sizeof(s->sres));

@@ -218,6 +218,7 @@ smtpd_session_free(smtpd_session *s)
 	free(s->rfc_addr);
 	free(s->access_denied);
 	free(s->helo);
+	smtpd_auth_free(s);
 	for (i = 0; i < s->nrcpt; i++) {
 		free(s->rcpt[i].address);
 		free(s->rcpt[i].orcpt);
@@ -499,7 +500,8 @@ smtpd_check_async(smtpd_session *s,
 	s->cst.helo = s->helo;
 	s->cst.sender = s->sender;
 	s->cst.recipient = s->pending_rcpt;
-	s->cst.sasl_authenticated = 0;
+	s->cst.sasl_authenticated = s->sasl_username != NULL;
+	s->cst.sasl_username = s->sasl_username;
 	s->cst.queue_id = s->sender != NULL ? s->qid : NULL;
 	s->check_fn = fn;
 	s->cont = cont;
@@ -663,6 +665,7 @@ line_too_long(smtpd_session *s)
 {
 	s->cmd = -1;
 	s->cmd_last = 0;
+	smtpd_auth_abort(s);
 	smtpd_reply(s, 500, "5.5.0", "Error: line too long");
 	smtpd_cmd_done(s);
 }

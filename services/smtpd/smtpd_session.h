@@ -187,6 +187,12 @@ struct smtpd_session {
 	void (*check_fn)(const smtpd_check_state *, smtpd_check_result *);
 	pm_submit_result sres;
 	int close_after; /* close once this command is done */
+
+	/* TLS and SASL AUTH (smtpd_auth.c). */
+	int tls;                 /* TLS handshake completed */
+	char *sasl_method;       /* NULL until AUTH succeeded */
+	char *sasl_username;     /* NULL until AUTH succeeded */
+	struct smtpd_auth *auth; /* AUTH dialogue in progress, or NULL */
 };
 
 /* smtpd.c: process-wide state. */
@@ -244,6 +250,18 @@ void smtpd_content_drop(smtpd_session *s);
 /* smtpd_queue.c */
 void smtpd_queue_submit(smtpd_session *s);
 void smtpd_queue_cb(void *arg, const pm_submit_result *res);
+
+/* smtpd_auth.c */
+void smtpd_auth_init(void);
+void smtpd_auth_reload(void); /* SIGHUP */
+/* The EHLO keyword line ("AUTH PLAIN LOGIN\n") or "". */
+const char *smtpd_auth_ehlo(const smtpd_session *s);
+void smtpd_auth_cmd(smtpd_session *s, const char *arg);
+/* 1 if line was an AUTH dialogue response (consumed). */
+int smtpd_auth_line(smtpd_session *s, char *line, size_t len);
+void smtpd_auth_free(smtpd_session *s);
+/* An over-long line ends an AUTH dialogue (not while a check runs). */
+void smtpd_auth_abort(smtpd_session *s);
 
 /* smtpd_received.c */
 int smtpd_received(pm_buf *b, const smtpd_session *s, int64_t now_us);

@@ -343,6 +343,12 @@ Test(smtp_reply, format)
 		{ 250, NULL, "h\nPIPELINING\nSIZE 10", 0,
 		    "250-h\r\n250-PIPELINING\r\n250 SIZE 10\r\n" },
 		{ 354, NULL, "End data", 0, "354 End data\r\n" },
+		/* AUTH challenges (RFC 4954): no status code, may be empty. */
+		{ 334, NULL, "VXNlcm5hbWU6", 0, "334 VXNlcm5hbWU6\r\n" },
+		{ 334, NULL, "", 0, "334 \r\n" },
+		{ 235, "2.7.0", "Authentication successful", 0,
+		    "235 2.7.0 Authentication successful\r\n" },
+		{ 235, NULL, "x", PM_EINVAL, "" },
 		{ 550, "5.1.1", "a\nb", 0, "550-5.1.1 a\r\n550 5.1.1 b\r\n" },
 		{ 550, "5.1.1", "a\rb\x01\xff", 0, "550 5.1.1 a?b??\r\n" },
 		{ 250, "5.0.0", "Ok", PM_EINVAL, "" },

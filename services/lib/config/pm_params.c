@@ -165,6 +165,8 @@ const pm_param_default pm_param_defaults[] = {
 
 	/* smtpd restrictions (smtpd_access.c) and the rewrite client cache. */
 	{ "smtpd_restriction_classes", "" },
+	/* sender address -> SASL logins that may use it (smtpd_auth.c). */
+	{ "smtpd_sender_login_maps", "" },
 	{ "smtpd_dns_timeout", "10s" },
 	{ "reject_code", "554" },
 	{ "defer_code", "450" },

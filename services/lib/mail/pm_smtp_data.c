@@ -166,7 +166,8 @@ pm_smtp_reply_format(pm_buf *out, int code, const char *dsn, const char *text)
 		return (PM_EINVAL);
 	}
 	if (dsn == NULL) {
-		if (code != 220 && code != 250 && code != 354) {
+		/* 334: the AUTH challenge has no status code. */
+		if (code != 220 && code != 250 && code != 334 && code != 354) {
 			return (PM_EINVAL);
 		}
 	} else if (!pm_dsn_status_match(code, dsn)) {

@@ -86,8 +86,8 @@ void pm_smtp_data_finish(pm_smtp_data *d);
  * as "CODE-DSN line\r\n", the last as "CODE DSN line\r\n". Other
  * control octets and non-ASCII are replaced with '?'; a line is cut at
  * PM_SMTP_REPLY_TEXT_MAX. dsn may be NULL only for 220 (greeting), 250
- * (HELO/EHLO) and 354, which carry none (RFC 2034, RFC 3463 has no
- * class 3). Returns 0, or PM_EINVAL (code not 200-599, dsn missing,
+ * (HELO/EHLO), 334 (AUTH challenge) and 354, which carry none (RFC
+ * 2034, RFC 3463 has no class 3). Returns 0, or PM_EINVAL (code not 200-599, dsn missing,
  * malformed or of another class) and out is unchanged, or PM_ETOOBIG.
  */
 int pm_smtp_reply_format(pm_buf *out, int code, const char *dsn,

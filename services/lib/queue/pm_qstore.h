@@ -146,6 +146,17 @@ const char *pm_qstore_server(const pm_qstore *qs);
 /* FUNCTION LOAD REPLACE the postmesh library; create consumer groups. */
 int pm_qstore_load_functions(pm_qstore *qs);
 
+/*
+ * Plain keys next to the queue (pm_qstore_kv.c): HGET (PM_ENOENT if
+ * absent; *value a new string), INCR with EXPIRE ttl_s on creation,
+ * GET of a counter (0 if absent).
+ */
+int pm_qstore_hget(pm_qstore *qs, const char *key, const char *field,
+    char **value);
+int pm_qstore_incr_expire(pm_qstore *qs, const char *key, long ttl_s,
+    long long *count);
+int pm_qstore_get_count(pm_qstore *qs, const char *key, long long *count);
+
 /* Redis reachable (PING)? 0 or PM_EREDIS. */
 int pm_qstore_ping(pm_qstore *qs);
 

@@ -1,0 +1,47 @@
+/*
+ * NAME
+ *	pm_anvil - client rate counters shared by every replica (Redis)
+ * SUMMARY
+ *	#include "pm_anvil.h"
+ * DESCRIPTION
+ *	Postfix's anvil(8) counts per client in one process; Postmesh runs
+ *	several smtpd replicas, so the counters live in Redis and a limit
+ *	holds across them. Each counter is a fixed window of
+ *	anvil_rate_time_unit seconds: key "pm:anvil:<what>:<client>:<n>"
+ *	where n is the window number (time / unit), INCR'd, with a time to
+ *	live of two windows set when it is created.
+ *
+ *	pm_anvil_open() takes a queue store connection (it keeps it).
+ *	pm_anvil_count() reads the current window's count,
+ *	pm_anvil_incr() adds one and gives the new count. Both return 0,
+ *	or PM_EREDIS when Redis is unreachable: callers fail open (allow),
+ *	and pm_anvil logs one warning per outage, and one line when Redis
+ *	answers again.
+ *	Thread-safe (a mutex around the one connection).
+ * LIMITS
+ *	Each call is one Redis round trip within redis_timeout; "what" and
+ *	client are cut at 64 and 128 bytes in the key.
+ * SECURITY
+ *	The client string (an IP address) goes into a key name only.
+ */
+#ifndef PM_ANVIL_H
+#define PM_ANVIL_H
+
+#include "pm_qstore.h"
+
+typedef struct pm_anvil pm_anvil;
+
+/* unit_s: the window (anvil_rate_time_unit), >= 1. qs becomes owned. */
+pm_anvil *pm_anvil_open(pm_qstore *qs, long unit_s);
+pm_anvil *pm_anvil_close(pm_anvil *an);
+
+int pm_anvil_count(pm_anvil *an, const char *what, const char *client,
+    long long *count);
+int pm_anvil_incr(pm_anvil *an, const char *what, const char *client,
+    long long *count);
+
+/* The key of the window holding time now_s (for tests and logs). */
+void pm_anvil_key(const pm_anvil *an, const char *what, const char *client,
+    long long now_s, char *buf, size_t size);
+
+#endif
