@@ -6,6 +6,7 @@
 #   make run        build, start a local Redis and the whole stack (returns)
 #   make stop       stop what `make run` started
 #   make bench      end-to-end benchmark (smtp-source -> Postmesh -> smtp-sink), vs Postfix
+#   make bench-tls  STARTTLS end to end (tls-source -> MTA -> tls-sink) and 2,000 idle TLS sessions
 #   make bench-memory  peak RSS of smtpd, cleanup, Redis: 200 sessions x 10 MB at once
 #   make deps       install the Debian packages needed to build and test
 #
@@ -163,8 +164,9 @@ stop:
 cluster-test: bins
 	@tests/cluster/run.sh
 
-bench: bins
+bench: bins bench-tools
 	@scripts/bench.sh
+	@scripts/bench-tls.sh
 
 bench-memory: bins
 	@nice scripts/bench-bigmsg.sh
@@ -222,3 +224,20 @@ compose-down:
 
 container-test:
 	@tests/container/run.sh
+
+# TLS benchmark tools (issue 9): tests/bench/tls_source.c (load generator)
+# and tls_sink.c (sink), both with bench_conn.c, into $(B)/bench/; built
+# by `make all`, used by scripts/bench-tls.sh (part of `make bench`).
+.PHONY: bench-tools bench-tls bench-tls-idle
+BENCH_COMMON := tests/bench/bench_conn.c tests/bench/bench_conn.h
+bench-tools: $(B)/bench/tls-source $(B)/bench/tls-sink
+all: bench-tools
+$(B)/bench/tls-%: tests/bench/tls_%.c $(BENCH_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
+	  $(CFLAGS) $(LDFLAGS) -o $@ $< tests/bench/bench_conn.c -lssl -lcrypto
+bench-tls: bench-tools bins
+	@scripts/bench-tls.sh
+bench-tls-idle: bench-tools bins
+	@PARTS=idle scripts/bench-tls.sh
+FMT_SRC += $(wildcard tests/bench/*.[ch])
