@@ -1,0 +1,373 @@
+"""The smtp client's STARTTLS against a real Postfix smtpd (issue 9, 3-5).
+
+A test CA and server certificates are made by the openssl command at
+the start. One private Postfix 3.7 (postfix_peer.Postfix, with tlsmgr
+added for session tickets) listens on one port of several loopback
+addresses, each listener with its own TLS settings, and relays what
+it accepts to an smtp-sink; dnsmasq serves the MX records. Postmesh's
+smtp client runs with smtp_tls_security_level = may, the test CA as
+smtp_tls_CAfile, and smtp_tls_policy_maps choosing a level per
+destination:
+
+- verify: the certificate of mx.good.test (signed by the test CA)
+  verifies; Postmesh logs "Verified TLS connection established to
+  mx.good.test[127.0.0.1]:P: TLSv1.3 with cipher ..." and the
+  per-delivery TLS line; Postfix logs the TLS connection.
+- verify, wrong name: the server's certificate (same CA) is for
+  another name; the message is deferred ("Server certificate not
+  verified"), the reason is logged ("server certificate verification
+  failed ... hostname mismatch"), and no MAIL FROM reaches Postfix.
+- secure with match=.good.test: verified against a parent domain.
+- may, no STARTTLS offered: delivered in plaintext, logged as such.
+- encrypt, no STARTTLS offered: deferred "TLS is required, but was not
+  offered by host ...", nothing delivered.
+- may, handshake failure (policy protocols=TLSv1.3 against a server
+  limited to <=TLSv1.2): a new connection in plaintext delivers it
+  (Postfix sees two sessions, only the second with MAIL).
+- connection cache: two messages over one TLS connection: one
+  handshake (metric and Postfix's "starttls=1 mail=2").
+- resumption: two nexthops on the same server and policy: the second
+  connection resumes the first one's TLS session
+  (postmesh_smtp_tls_sessions_resumed_total).
+"""
+
+import os
+import re
+import subprocess
+import time
+import unittest
+
+from peers import Dns, SmtpSink
+from pmtest import DeliveryTest, free_port
+from postfix_peer import Postfix
+
+SENDER = "sender@notices.test"
+
+
+def message(mid):
+    return (b"From: <" + SENDER.encode() + b">\r\n"
+            b"To: <rcpt@peer.test>\r\n"
+            b"Subject: tls peer\r\n"
+            b"Message-ID: <" + mid.encode() + b"@client.test>\r\n"
+            b"Date: Wed, 02 Dec 2026 04:00:00 +0000\r\n"
+            b"\r\n"
+            b"a line of the body\r\n")
+
+
+def openssl(cwd, *args):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def make_ca(d):
+    """A test CA and two server chains (key, then cert) signed by it."""
+    os.makedirs(d, exist_ok=True)
+    openssl(d, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+            "2", "-subj", "/CN=Postmesh Test CA", "-keyout", "ca.key",
+            "-out", "ca.crt", "-addext",
+            "basicConstraints=critical,CA:TRUE", "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign")
+    for name, dns in (("good", "mx.good.test"),
+                      ("wrong", "wrong.name.test")):
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write("subjectAltName=DNS:%s\n"
+                    "extendedKeyUsage=serverAuth\n" % dns)
+        openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-subj",
+                "/CN=" + dns, "-keyout", name + ".key", "-out",
+                name + ".csr")
+        openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", "ca.crt",
+                "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+                "-extfile", name + ".ext", "-out", name + ".crt")
+        with open(os.path.join(d, name + ".pem"), "w") as out:
+            for part in (name + ".key", name + ".crt"):
+                with open(os.path.join(d, part)) as f:
+                    out.write(f.read())
+    return d
+
+
+class TlsPostfix(Postfix):
+    """The private Postfix with tlsmgr (TLS session ticket keys)."""
+
+    def _write_config(self):
+        etc = super()._write_config()
+        with open(os.path.join(etc, "master.cf"), "a") as f:
+            f.write("tlsmgr     unix  - - n 1000? 1 tlsmgr\n")
+        return etc
+
+
+def tls_listener(chain, **extra):
+    o = {"smtpd_tls_security_level": "may",
+         "smtpd_tls_chain_files": chain,
+         "smtpd_tls_loglevel": "1"}
+    o.update(extra)
+    return o
+
+
+class SmtpTlsTest(DeliveryTest):
+    """Postmesh's smtp client with STARTTLS against Postfix listeners."""
+
+    PARAMS = {"smtp_connection_cache_time_limit": "5s"}
+
+    @classmethod
+    def start_peers(cls, workdir):
+        ca = make_ca(os.path.join(workdir, "ca"))
+        good = os.path.join(ca, "good.pem")
+        wrong = os.path.join(ca, "wrong.pem")
+        cls.sink = SmtpSink(workdir, name="sink").start()
+        cls.peers.append(cls.sink)
+        cls.port = free_port()
+        listeners = {
+            "good": ("127.0.0.1", tls_listener(good)),
+            "wrong": ("127.0.0.2", tls_listener(wrong)),
+            "notls": ("127.0.0.3", {"smtpd_tls_security_level": "none"}),
+            "old": ("127.0.0.4", tls_listener(
+                good, smtpd_tls_protocols="<=TLSv1.2",
+                smtpd_tls_mandatory_protocols="<=TLSv1.2")),
+            "reuse": ("127.0.0.5", tls_listener(good)),
+            "res": ("127.0.0.6", tls_listener(good)),
+        }
+        cls.pf = TlsPostfix(workdir, cls.port, listeners, cls.sink.port)
+        cls.peers.append(cls.pf)
+        cls.pf.start()
+        mx = [("good.test", "mx.good.test", 10),
+              ("sec.test", "mx.good.test", 10),
+              ("wrong.test", "mx.wrong.test", 10),
+              ("notls.test", "mx.notls.test", 10),
+              ("enc.test", "mx.notls.test", 10),
+              ("old.test", "mx.old.test", 10),
+              ("reuse.test", "mx.reuse.test", 10),
+              ("res1.test", "mx.res.test", 10),
+              ("res2.test", "mx.res.test", 10)]
+        a = [("mx.good.test", "127.0.0.1"), ("mx.wrong.test", "127.0.0.2"),
+             ("mx.notls.test", "127.0.0.3"), ("mx.old.test", "127.0.0.4"),
+             ("mx.reuse.test", "127.0.0.5"), ("mx.res.test", "127.0.0.6")]
+        cls.dns = Dns(workdir, mx=mx, a=a).start()
+        cls.peers.append(cls.dns)
+        policy = [
+            "good.test=verify",
+            "wrong.test=verify",
+            "enc.test=encrypt",
+            "{ sec.test = secure match=.good.test }",
+            "{ old.test = may protocols=TLSv1.3 }",
+            "{ reuse.test = verify match=mx.good.test }",
+            "{ res1.test = verify match=mx.good.test }",
+            "{ res2.test = verify match=mx.good.test }",
+            "notices.test=none",
+        ]
+        return {
+            "transport_maps": "inline:{notices.test=smtp:[127.0.0.1]:%d}"
+                              % cls.sink.port,
+            "dns_server": cls.dns.server_param,
+            "smtp_tcp_port": str(cls.port),
+            "smtp_tls_security_level": "may",
+            "smtp_tls_CAfile": os.path.join(ca, "ca.crt"),
+            "smtp_tls_servername": "hostname",
+            "smtp_tls_policy_maps": "inline:{ %s }" % ", ".join(policy),
+        }
+
+    # helpers
+
+    def at_sink(self, mid, n=1, timeout=30.0):
+        tag = ("<%s@client.test>" % mid).encode()
+        deadline = time.time() + timeout
+        while True:
+            got = [m for m in self.sink.messages()
+                   if tag in m.content and m.sender != ""]
+            if len(got) >= n or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(got), n, "%s: %d at the sink, want %d\n%s"
+                         % (mid, len(got), n, self.logs_tail()))
+        return got
+
+    def agent_line(self, qid, rcpt, status, timeout=30.0):
+        want = ("%s: to=<%s>, " % (qid, rcpt), "status=%s " % status)
+        deadline = time.time() + timeout
+        while True:
+            lines = [ln for ln in self.stack.log_lines(want[0], "smtp")
+                     if want[1] in ln]
+            if lines or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertTrue(lines, "no smtp log line with %r\n%s"
+                        % (want, self.logs_tail()))
+        return lines[-1]
+
+    def relay(self, host, addr):
+        return "%s[%s]:%d" % (host, addr, self.port)
+
+    def metric(self, name, **labels):
+        """The value of one series of the smtp agent's /metrics."""
+        text = self.stack.metrics("smtp")
+        for ln in text.splitlines():
+            if not ln.startswith("postmesh_" + name):
+                continue
+            m = re.match(r"([a-z_]+)(\{[^}]*\})? (\S+)$", ln)
+            if m is None or m.group(1) != "postmesh_" + name:
+                continue
+            got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+            if all(got.get(k) == v for k, v in labels.items()):
+                return float(m.group(3))
+        return 0.0
+
+    # verify
+
+    def test_verify_delivers_over_verified_tls(self):
+        before = self.metric("smtp_tls_handshakes_total",
+                             outcome="success", protocol="TLSv1.3",
+                             level="verify")
+        qid = self.submit(SENDER, ["a@good.test"], message("verify-1"))
+        self.agent_line(qid, "a@good.test", "sent")
+        self.at_sink("verify-1")
+        relay = self.relay("mx.good.test", "127.0.0.1")
+        est = self.wait_log("Verified TLS connection established to %s: "
+                            "TLSv1.3 with cipher " % relay, ["smtp"])
+        self.assertRegex(est[0], r"\(\d+/\d+ bits\)")
+        # the TLS of this delivery, on a line of its own
+        self.wait_log("%s: relay=%s, tls=Verified TLSv1.3 with cipher "
+                      % (qid, relay), ["smtp"])
+        # Postfix saw STARTTLS from Postmesh and logged the session
+        got = self.pf.wait_lines("postfix/good/smtpd",
+                                 "TLS connection established from")
+        self.assertTrue(got, self.pf.log()[-3000:])
+        self.assertTrue(self.pf.lines("postfix/good/smtpd", "STARTTLS"))
+        after = self.metric("smtp_tls_handshakes_total", outcome="success",
+                            protocol="TLSv1.3", level="verify")
+        self.assertGreaterEqual(after, before + 1)
+
+    def test_verify_wrong_name_defers(self):
+        before = self.metric("smtp_tls_handshakes_total",
+                             outcome="failure", protocol="TLSv1.3",
+                             level="verify")
+        qid = self.submit(SENDER, ["a@wrong.test"], message("wrong-1"))
+        line = self.agent_line(qid, "a@wrong.test", "deferred")
+        self.assertIn("dsn=4.7.5", line)
+        self.assertIn("Server certificate not verified", line)
+        relay = self.relay("mx.wrong.test", "127.0.0.2")
+        why = self.wait_log("server certificate verification failed for "
+                            "%s: num=62:hostname mismatch" % relay,
+                            ["smtp"])
+        self.assertTrue(why)
+        self.assertEqual(self.stack.log_lines(
+            "TLS connection established to %s" % relay, "smtp"), [])
+        # not delivered, not even tried in plaintext: the TLS session
+        # saw no MAIL FROM (Postfix logs every command it receives)
+        self.pf.wait_lines("postfix/wrong/smtpd", "disconnect from")
+        self.assertEqual(self.pf.lines("postfix/wrong/smtpd", "MAIL FROM"),
+                         [])
+        self.assertIn(qid, self.stack.deferred_qids())
+        self.assertEqual(
+            [m for m in self.sink.messages()
+             if b"<wrong-1@client.test>" in m.content], [])
+        after = self.metric("smtp_tls_handshakes_total", outcome="failure",
+                            protocol="TLSv1.3", level="verify")
+        self.assertGreaterEqual(after, before + 1)
+
+    def test_secure_matches_parent_domain(self):
+        qid = self.submit(SENDER, ["a@sec.test"], message("secure-1"))
+        self.agent_line(qid, "a@sec.test", "sent")
+        self.at_sink("secure-1")
+        self.wait_log("%s: relay=%s, tls=Verified TLSv1.3"
+                      % (qid, self.relay("mx.good.test", "127.0.0.1")),
+                      ["smtp"])
+
+    # may and encrypt without STARTTLS
+
+    def test_may_without_starttls_is_plaintext(self):
+        qid = self.submit(SENDER, ["a@notls.test"], message("notls-1"))
+        self.agent_line(qid, "a@notls.test", "sent")
+        self.at_sink("notls-1")
+        self.wait_log("%s: relay=%s, tls=none (STARTTLS not offered)"
+                      % (qid, self.relay("mx.notls.test", "127.0.0.3")),
+                      ["smtp"])
+        self.assertEqual(self.pf.lines("postfix/notls/smtpd", "STARTTLS"),
+                         [])
+
+    def test_encrypt_without_starttls_defers(self):
+        qid = self.submit(SENDER, ["a@enc.test"], message("enc-1"))
+        line = self.agent_line(qid, "a@enc.test", "deferred")
+        self.assertIn("TLS is required, but was not offered by host "
+                      "mx.notls.test[127.0.0.3]", line)
+        self.assertIn("dsn=4.7.4", line)
+        self.assertIn(qid, self.stack.deferred_qids())
+        time.sleep(0.5)
+        self.assertEqual(
+            [m for m in self.sink.messages()
+             if b"<enc-1@client.test>" in m.content], [])
+
+    # may: a failed handshake falls back to plaintext
+
+    def test_may_handshake_failure_falls_back(self):
+        before = self.metric("smtp_tls_handshakes_total",
+                             outcome="fallback", protocol="none",
+                             level="may")
+        qid = self.submit(SENDER, ["a@old.test"], message("old-1"))
+        self.agent_line(qid, "a@old.test", "sent")
+        self.at_sink("old-1")
+        relay = self.relay("mx.old.test", "127.0.0.4")
+        self.wait_log("TLS handshake with %s failed: " % relay, ["smtp"])
+        self.wait_log("%s: Cannot start TLS: handshake failure; trying "
+                      "again without TLS" % relay, ["smtp"])
+        self.wait_log("%s: relay=%s, tls=none (TLS handshake failed)"
+                      % (qid, relay), ["smtp"])
+        after = self.metric("smtp_tls_handshakes_total", outcome="fallback",
+                            protocol="none", level="may")
+        self.assertGreaterEqual(after, before + 1)
+        # Postfix: a session with STARTTLS and no mail, then one with
+        # mail and no STARTTLS
+        disc = self.pf.wait_lines("postfix/old/smtpd", "disconnect from",
+                                  "mail=1")
+        self.assertTrue(disc)
+        self.assertNotIn("starttls=", disc[-1])
+        self.assertTrue(self.pf.lines("postfix/old/smtpd", "STARTTLS"))
+
+    # the connection cache keeps the TLS session
+
+    def test_cached_connection_keeps_tls(self):
+        before = self.metric("smtp_tls_handshakes_total",
+                             outcome="success", protocol="TLSv1.3",
+                             level="verify")
+        qid1 = self.submit(SENDER, ["one@reuse.test"], message("reuse-1"))
+        self.agent_line(qid1, "one@reuse.test", "sent")
+        qid2 = self.submit(SENDER, ["two@reuse.test"], message("reuse-2"))
+        line = self.agent_line(qid2, "two@reuse.test", "sent")
+        self.assertIn(" conn_use=2,", line)
+        self.at_sink("reuse-2")
+        relay = self.relay("mx.reuse.test", "127.0.0.5")
+        self.wait_log("%s: relay=%s, tls=Verified TLSv1.3" % (qid2, relay),
+                      ["smtp"])
+        self.assertIn("cached connection", self.stack.log_lines(
+            "%s: relay=%s, tls=" % (qid2, relay), "smtp")[0])
+        after = self.metric("smtp_tls_handshakes_total", outcome="success",
+                            protocol="TLSv1.3", level="verify")
+        self.assertEqual(after, before + 1)
+        self.assertEqual(len(self.stack.log_lines(
+            "TLS connection established to %s" % relay, "smtp")), 1)
+        # one Postfix session: one handshake, two transactions
+        disc = self.pf.wait_lines("postfix/reuse/smtpd", "disconnect from",
+                                  " mail=", timeout=20)
+        self.assertEqual(len(disc), 1, disc)
+        self.assertRegex(disc[0], r" starttls=1 mail=2 rcpt=2 data=2 ")
+        self.assertEqual(len(self.pf.lines(
+            "postfix/reuse/smtpd", "TLS connection established from")), 1)
+
+    # a new connection resumes the TLS session
+
+    def test_new_connection_resumes_session(self):
+        before = self.metric("smtp_tls_sessions_resumed_total")
+        qid1 = self.submit(SENDER, ["a@res1.test"], message("res-1"))
+        self.agent_line(qid1, "a@res1.test", "sent")
+        # another nexthop: not the cached connection, the same server
+        qid2 = self.submit(SENDER, ["a@res2.test"], message("res-2"))
+        self.agent_line(qid2, "a@res2.test", "sent")
+        self.at_sink("res-2")
+        relay = self.relay("mx.res.test", "127.0.0.6")
+        est = self.stack.log_lines("Verified TLS connection established "
+                                   "to %s" % relay, "smtp")
+        self.assertEqual(len(est), 2, est)
+        after = self.metric("smtp_tls_sessions_resumed_total")
+        self.assertEqual(after, before + 1, self.logs_tail())
+
+
+if __name__ == "__main__":
+    unittest.main()
