@@ -663,7 +663,8 @@ smtp_tls_starttls(smtp_sess *s, smtp_msg *m, smtp_err *err, int *soft)
 	if (m->rep.code != 220) {
 		smtp_reply_flat(&m->rep, flat, sizeof(flat));
 		pm_printable(flat);
-		if (level == SMTP_TLS_MAY) {
+		if (level == SMTP_TLS_MAY && !s->broken) {
+			/* a 421 (broken) ends the session at every level */
 			pm_msg_info("host %s refused to start TLS: %s",
 			    s->relay, flat);
 			snprintf(t->why, sizeof(t->why), "STARTTLS refused");
@@ -671,10 +672,16 @@ smtp_tls_starttls(smtp_sess *s, smtp_msg *m, smtp_err *err, int *soft)
 		}
 		err->status = PM_JOB_DEFERRED;
 		snprintf(err->dsn, sizeof(err->dsn), "4.7.5");
-		snprintf(err->text, sizeof(err->text),
-		    "TLS is required, but host %.300s refused to start TLS: "
-		    "%.150s",
-		    s->hostip, flat);
+		if (level == SMTP_TLS_MAY) {
+			snprintf(err->text, sizeof(err->text),
+			    "host %.300s refused to start TLS: %.150s",
+			    s->hostip, flat);
+		} else {
+			snprintf(err->text, sizeof(err->text),
+			    "TLS is required, but host %.300s refused to "
+			    "start TLS: %.150s",
+			    s->hostip, flat);
+		}
 		return (PM_EPROTO);
 	}
 	if ((rc = tls_start(s, (tls_conn *) t, err, soft)) != 0) {

@@ -19,6 +19,9 @@ destination:
   failed ... hostname mismatch"), and no MAIL FROM reaches Postfix.
 - secure with match=.good.test: verified against a parent domain.
 - may, no STARTTLS offered: delivered in plaintext, logged as such.
+- STARTTLS refused (a second Postfix, without tlsmgr and its key:
+  454): plaintext under may, deferred under encrypt (a policy keyed by
+  the "[host]:port" nexthop of transport_maps).
 - encrypt, no STARTTLS offered: deferred "TLS is required, but was not
   offered by host ...", nothing delivered.
 - may, handshake failure (policy protocols=TLSv1.3 against a server
@@ -129,6 +132,15 @@ class SmtpTlsTest(DeliveryTest):
         cls.pf = TlsPostfix(workdir, cls.port, listeners, cls.sink.port)
         cls.peers.append(cls.pf)
         cls.pf.start()
+        # a second Postfix without tlsmgr whose key is missing: it offers
+        # STARTTLS and answers "454 4.7.0 TLS not available due to local
+        # problem"; reached through transport_maps ([host]:port nexthops)
+        cls.port2 = free_port("127.0.0.7")
+        cls.pf2 = Postfix(workdir, cls.port2, {"refuse": ("127.0.0.7",
+                          tls_listener(os.path.join(ca, "missing.pem")))},
+                          cls.sink.port, name="postfix2")
+        cls.peers.append(cls.pf2)
+        cls.pf2.start()
         mx = [("good.test", "mx.good.test", 10),
               ("sec.test", "mx.good.test", 10),
               ("wrong.test", "mx.wrong.test", 10),
@@ -140,13 +152,17 @@ class SmtpTlsTest(DeliveryTest):
               ("res2.test", "mx.res.test", 10)]
         a = [("mx.good.test", "127.0.0.1"), ("mx.wrong.test", "127.0.0.2"),
              ("mx.notls.test", "127.0.0.3"), ("mx.old.test", "127.0.0.4"),
-             ("mx.reuse.test", "127.0.0.5"), ("mx.res.test", "127.0.0.6")]
+             ("mx.reuse.test", "127.0.0.5"), ("mx.res.test", "127.0.0.6"),
+             ("mx.refuse.test", "127.0.0.7"),
+             ("mx2.refuse.test", "127.0.0.7")]
         cls.dns = Dns(workdir, mx=mx, a=a).start()
         cls.peers.append(cls.dns)
         policy = [
             "good.test=verify",
             "wrong.test=verify",
             "enc.test=encrypt",
+            # by nexthop: refenc.test's transport is [mx2.refuse.test]:P
+            "[mx2.refuse.test]:%d=encrypt" % cls.port2,
             "{ sec.test = secure match=.good.test }",
             "{ old.test = may protocols=TLSv1.3 }",
             "{ reuse.test = verify match=mx.good.test }",
@@ -155,8 +171,10 @@ class SmtpTlsTest(DeliveryTest):
             "notices.test=none",
         ]
         return {
-            "transport_maps": "inline:{notices.test=smtp:[127.0.0.1]:%d}"
-                              % cls.sink.port,
+            "transport_maps": "inline:{notices.test=smtp:[127.0.0.1]:%d, "
+                              "refuse.test=smtp:[mx.refuse.test]:%d, "
+                              "refenc.test=smtp:[mx2.refuse.test]:%d}"
+                              % (cls.sink.port, cls.port2, cls.port2),
             "dns_server": cls.dns.server_param,
             "smtp_tcp_port": str(cls.port),
             "smtp_tls_security_level": "may",
@@ -294,6 +312,29 @@ class SmtpTlsTest(DeliveryTest):
         self.assertEqual(
             [m for m in self.sink.messages()
              if b"<enc-1@client.test>" in m.content], [])
+
+    # STARTTLS refused (454)
+
+    def test_may_starttls_refused_is_plaintext(self):
+        qid = self.submit(SENDER, ["a@refuse.test"], message("refuse-1"))
+        self.agent_line(qid, "a@refuse.test", "sent")
+        self.at_sink("refuse-1")
+        relay = "mx.refuse.test[127.0.0.7]:%d" % self.port2
+        self.wait_log("host %s refused to start TLS: 454 4.7.0 TLS not "
+                      "available due to local problem" % relay, ["smtp"])
+        self.wait_log("%s: relay=%s, tls=none (STARTTLS refused)"
+                      % (qid, relay), ["smtp"])
+
+    def test_encrypt_starttls_refused_defers(self):
+        qid = self.submit(SENDER, ["a@refenc.test"], message("refenc-1"))
+        line = self.agent_line(qid, "a@refenc.test", "deferred")
+        self.assertIn("dsn=4.7.5", line)
+        self.assertIn("TLS is required, but host mx2.refuse.test[127.0.0.7] "
+                      "refused to start TLS: 454 4.7.0 TLS not available",
+                      line)
+        self.assertIn(qid, self.stack.deferred_qids())
+        self.assertEqual(self.pf2.lines("postfix/refuse/smtpd",
+                                       "RCPT TO:<a@refenc.test>"), [])
 
     # may: a failed handshake falls back to plaintext
 
