@@ -344,36 +344,6 @@ smtp_tls_policy_for(const char *nexthop, int lmtp, smtp_tls_policy *p,
 	return (rc);
 }
 
-/* FNV-1a over the policy's attributes. */
-static unsigned long long
-policy_hash(const smtp_tls_policy *p)
-{
-	const char *parts[] = { p->match, p->protocols, p->ciphers, p->exclude,
-		p->servername, p->has_servername ? "1" : "0" };
-	unsigned long long h = 1469598103934665603ULL;
-	size_t i;
-	const char *c;
-
-	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		for (c = parts[i]; *c; c++) {
-			h = (h ^ (unsigned char) *c) * 1099511628211ULL;
-		}
-		h = (h ^ 0xff) * 1099511628211ULL; /* separator */
-	}
-	return (h);
-}
-
-void
-smtp_tls_cache_key(const smtp_tls_policy *p, char *key, size_t size)
-{
-	if (p->level == SMTP_TLS_NONE) {
-		snprintf(key, size, "tls=none");
-	} else {
-		snprintf(key, size, "tls=%s:%016llx",
-		    smtp_tls_level_name(p->level), policy_hash(p));
-	}
-}
-
 void
 smtp_tls_attach(smtp_sess *s, const smtp_tls_policy *p, const smtp_dest *d,
     const smtp_addr *a, int plain_only)
@@ -391,24 +361,6 @@ smtp_tls_attach(smtp_sess *s, const smtp_tls_policy *p, const smtp_dest *d,
 	snprintf(c->t.endpoint, sizeof(c->t.endpoint), "[%s]:%u", a->ip,
 	    a->port);
 	s->tls = &c->t;
-}
-
-int
-smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p)
-{
-	int level = s->tls != NULL ? s->tls->pol.level : SMTP_TLS_NONE;
-
-	if (level != p->level) {
-		return (0);
-	}
-	if (p->level >= SMTP_TLS_ENCRYPT && s->tls->ssl == NULL) {
-		return (0);
-	}
-	if (p->level >= SMTP_TLS_VERIFY &&
-	    strcmp(s->tls->trust, "Verified") != 0) {
-		return (0);
-	}
-	return (1);
 }
 
 /* The SNI name, or NULL. */

@@ -5,7 +5,8 @@
  *	smtp_tls_policy.c  security levels, policy table entries
  *	                   ("verify match=a:b protocols=..."), the lookup
  *	                   keys of smtp_tls_policy_maps, the names a
- *	                   certificate must match (pure but for pm_table)
+ *	                   certificate must match, the connection cache
+ *	                   key (pure but for pm_table)
  *	smtp_tls.c         contexts, STARTTLS and the handshake over the
  *	                   session's non-blocking socket with poll()
  *	                   deadlines, TLS reads and writes, the log lines,
@@ -99,6 +100,14 @@ typedef struct smtp_tls_sess {
 	char why[64];      /* plaintext under may: why ("not offered") */
 } smtp_tls_sess;
 
+/*
+ * What a cached connection must share with a job (smtp_tls_policy.c):
+ * "tls=none" or "tls=<level>:<hash of the attributes>" (into key).
+ */
+void smtp_tls_cache_key(const smtp_tls_policy *p, char *key, size_t size);
+/* May a cached connection (s->tls, NULL = none) serve this policy? */
+int smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p);
+
 #define SMTP_TLS_STARTED 1 /* smtp_tls_starttls(): say EHLO again */
 
 /* Parameters, contexts, policy maps, metrics; -1 on bad configuration. */
@@ -110,13 +119,9 @@ void smtp_tls_fini(void);
  */
 int smtp_tls_policy_for(const char *nexthop, int lmtp, smtp_tls_policy *p,
     smtp_err *err);
-/* Append what a cached connection must share with a job to key. */
-void smtp_tls_cache_key(const smtp_tls_policy *p, char *key, size_t size);
 /* Give a new connection its policy (none: nothing is attached). */
 void smtp_tls_attach(smtp_sess *s, const smtp_tls_policy *p, const smtp_dest *d,
     const smtp_addr *a, int plain_only);
-/* May a cached session serve a job with this policy? */
-int smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p);
 /*
  * After EHLO: STARTTLS as the policy says. 0 (go on in plaintext),
  * SMTP_TLS_STARTED (TLS is up: EHLO again), or an error with err and

@@ -21,8 +21,13 @@
  *	for a nexthop not in brackets, the domain without a port and its
  *	parent domains with a leading dot, as Postfix does.
  *
- *	Used by smtp_tls.c; pure but for the table lookup, so the unit
- *	test calls it directly.
+ *	The connection cache key (smtp_tls_cache_key) holds the level
+ *	and a hash of the attributes, so a connection made under one
+ *	policy never serves another; smtp_tls_fits() checks a cached
+ *	connection against the job's policy once more.
+ *
+ *	Used by smtp_tls.c and smtp.c; pure but for the table lookup, so
+ *	the unit test calls it directly.
  * LIMITS
  *	SMTP_TLS_POLICY_MAX octets per entry, SMTP_TLS_ATTR_MAX per
  *	attribute, SMTP_TLS_NAMES_MAX names to match, SMTP_TLS_KEYS_MAX
@@ -300,4 +305,52 @@ smtp_tls_match_names(const char *spec, const char *hostname,
 		p = e;
 	}
 	return (n);
+}
+
+/* FNV-1a over the policy's attributes. */
+static unsigned long long
+policy_hash(const smtp_tls_policy *p)
+{
+	const char *parts[] = { p->match, p->protocols, p->ciphers, p->exclude,
+		p->servername, p->has_servername ? "1" : "0" };
+	unsigned long long h = 1469598103934665603ULL;
+	size_t i;
+	const char *c;
+
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		for (c = parts[i]; *c; c++) {
+			h = (h ^ (unsigned char) *c) * 1099511628211ULL;
+		}
+		h = (h ^ 0xff) * 1099511628211ULL; /* separator */
+	}
+	return (h);
+}
+
+void
+smtp_tls_cache_key(const smtp_tls_policy *p, char *key, size_t size)
+{
+	if (p->level == SMTP_TLS_NONE) {
+		snprintf(key, size, "tls=none");
+	} else {
+		snprintf(key, size, "tls=%s:%016llx",
+		    smtp_tls_level_name(p->level), policy_hash(p));
+	}
+}
+
+int
+smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p)
+{
+	int level = s->tls != NULL ? s->tls->pol.level : SMTP_TLS_NONE;
+
+	if (level != p->level) {
+		return (0);
+	}
+	if (p->level >= SMTP_TLS_ENCRYPT && s->tls->ssl == NULL) {
+		return (0);
+	}
+	if (p->level >= SMTP_TLS_VERIFY &&
+	    strcmp(s->tls->trust, "Verified") != 0) {
+		return (0);
+	}
+	return (1);
 }

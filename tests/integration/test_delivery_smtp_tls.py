@@ -24,6 +24,8 @@ destination:
   the "[host]:port" nexthop of transport_maps).
 - encrypt, no STARTTLS offered: deferred "TLS is required, but was not
   offered by host ...", nothing delivered.
+- a server that answers 220 to STARTTLS and then stalls: the handshake
+  ends after smtp_starttls_timeout, deferred.
 - may, handshake failure (policy protocols=TLSv1.3 against a server
   limited to <=TLSv1.2): a new connection in plaintext delivers it
   (Postfix sees two sessions, only the second with MAIL).
@@ -36,7 +38,9 @@ destination:
 
 import os
 import re
+import socket
 import subprocess
+import threading
 import time
 import unittest
 
@@ -88,6 +92,68 @@ def make_ca(d):
     return d
 
 
+class StallServer:
+    """A hostile SMTP server: offers STARTTLS, answers 220 to it, then
+    never speaks TLS. Records, per connection, when STARTTLS came and
+    when the client closed."""
+
+    def __init__(self, host="127.0.0.8"):
+        self.host = host
+        self.port = free_port(host)
+        self.sock = None
+        self.conns = []   # [starttls time, close time]
+        self.lock = threading.Lock()
+
+    def start(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.host, self.port))
+        self.sock.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        rec = [None, None]
+        with self.lock:
+            self.conns.append(rec)
+        f = c.makefile("rb")
+        try:
+            c.sendall(b"220 stall.test ESMTP\r\n")
+            for line in f:
+                cmd = line.strip().upper()
+                if cmd.startswith(b"EHLO"):
+                    c.sendall(b"250-stall.test\r\n250 STARTTLS\r\n")
+                elif cmd == b"STARTTLS":
+                    c.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                    rec[0] = time.monotonic()
+                    while c.recv(4096):
+                        pass    # the ClientHello, never answered
+                    break
+                else:
+                    c.sendall(b"221 bye\r\n")
+                    break
+        except OSError:
+            pass
+        finally:
+            rec[1] = time.monotonic()
+            f.close()
+            c.close()
+
+    def stop(self):
+        if self.sock is not None:
+            self.sock.close()
+        return 0
+
+
 class TlsPostfix(Postfix):
     """The private Postfix with tlsmgr (TLS session ticket keys)."""
 
@@ -109,7 +175,8 @@ def tls_listener(chain, **extra):
 class SmtpTlsTest(DeliveryTest):
     """Postmesh's smtp client with STARTTLS against Postfix listeners."""
 
-    PARAMS = {"smtp_connection_cache_time_limit": "5s"}
+    PARAMS = {"smtp_connection_cache_time_limit": "5s",
+              "smtp_starttls_timeout": "2s"}
 
     @classmethod
     def start_peers(cls, workdir):
@@ -141,6 +208,8 @@ class SmtpTlsTest(DeliveryTest):
                           cls.sink.port, name="postfix2")
         cls.peers.append(cls.pf2)
         cls.pf2.start()
+        cls.stall = StallServer().start()
+        cls.peers.append(cls.stall)
         mx = [("good.test", "mx.good.test", 10),
               ("sec.test", "mx.good.test", 10),
               ("wrong.test", "mx.wrong.test", 10),
@@ -163,6 +232,7 @@ class SmtpTlsTest(DeliveryTest):
             "enc.test=encrypt",
             # by nexthop: refenc.test's transport is [mx2.refuse.test]:P
             "[mx2.refuse.test]:%d=encrypt" % cls.port2,
+            "[127.0.0.8]:%d=encrypt" % cls.stall.port,
             "{ sec.test = secure match=.good.test }",
             "{ old.test = may protocols=TLSv1.3 }",
             "{ reuse.test = verify match=mx.good.test }",
@@ -173,8 +243,10 @@ class SmtpTlsTest(DeliveryTest):
         return {
             "transport_maps": "inline:{notices.test=smtp:[127.0.0.1]:%d, "
                               "refuse.test=smtp:[mx.refuse.test]:%d, "
-                              "refenc.test=smtp:[mx2.refuse.test]:%d}"
-                              % (cls.sink.port, cls.port2, cls.port2),
+                              "refenc.test=smtp:[mx2.refuse.test]:%d, "
+                              "stall.test=smtp:[127.0.0.8]:%d}"
+                              % (cls.sink.port, cls.port2, cls.port2,
+                                 cls.stall.port),
             "dns_server": cls.dns.server_param,
             "smtp_tcp_port": str(cls.port),
             "smtp_tls_security_level": "may",
@@ -335,6 +407,23 @@ class SmtpTlsTest(DeliveryTest):
         self.assertIn(qid, self.stack.deferred_qids())
         self.assertEqual(self.pf2.lines("postfix/refuse/smtpd",
                                        "RCPT TO:<a@refenc.test>"), [])
+
+    # a server that never speaks TLS after 220: smtp_starttls_timeout
+
+    def test_stalled_handshake_times_out(self):
+        qid = self.submit(SENDER, ["a@stall.test"], message("stall-1"))
+        line = self.agent_line(qid, "a@stall.test", "deferred")
+        self.assertIn("dsn=4.7.5", line)
+        self.assertIn("Cannot start TLS: handshake failure", line)
+        self.wait_log("TLS handshake with 127.0.0.8[127.0.0.8]:%d failed: "
+                      "timed out" % self.stall.port, ["smtp"])
+        with self.stall.lock:
+            first = list(self.stall.conns[0])
+        self.assertIsNotNone(first[0])
+        waited = first[1] - first[0]
+        # smtp_starttls_timeout = 2s, then the client closes
+        self.assertGreaterEqual(waited, 1.5, first)
+        self.assertLess(waited, 10, first)
 
     # may: a failed handshake falls back to plaintext
 

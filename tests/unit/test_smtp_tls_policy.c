@@ -285,3 +285,71 @@ Test(smtp_tls_policy, match_names)
 	    SMTP_TLS_NAMES_MAX);
 	cr_expect_eq(n, SMTP_TLS_NAMES_MAX);
 }
+
+/*
+ * The connection cache key and smtp_tls_fits(): a plaintext connection
+ * never serves a job that requires TLS, and a TLS connection never
+ * serves another policy (smtp_tls.c).
+ */
+Test(smtp_tls_policy, cache_key_and_fits)
+{
+	smtp_tls_policy none, may, enc, ver, ver2, ver3;
+	char k[6][64];
+	smtp_sess s;
+	smtp_tls_sess t;
+	size_t i, j;
+
+	memset(&none, 0, sizeof(none));
+	may = enc = ver = ver2 = ver3 = none;
+	may.level = SMTP_TLS_MAY;
+	enc.level = SMTP_TLS_ENCRYPT;
+	ver.level = ver2.level = ver3.level = SMTP_TLS_VERIFY;
+	snprintf(ver2.match, sizeof(ver2.match), "mx.example.com");
+	snprintf(ver3.protocols, sizeof(ver3.protocols), ">=TLSv1.2");
+	smtp_tls_cache_key(&none, k[0], sizeof(k[0]));
+	smtp_tls_cache_key(&may, k[1], sizeof(k[1]));
+	smtp_tls_cache_key(&enc, k[2], sizeof(k[2]));
+	smtp_tls_cache_key(&ver, k[3], sizeof(k[3]));
+	smtp_tls_cache_key(&ver2, k[4], sizeof(k[4]));
+	smtp_tls_cache_key(&ver3, k[5], sizeof(k[5]));
+	cr_expect_str_eq(k[0], "tls=none");
+	cr_expect(strncmp(k[3], "tls=verify:", 11) == 0, "%s", k[3]);
+	for (i = 0; i < 6; i++) {
+		for (j = i + 1; j < 6; j++) {
+			cr_expect_str_neq(k[i], k[j], "keys %zu and %zu", i, j);
+		}
+	}
+	/* the same policy gives the same key */
+	{
+		char again[64];
+		smtp_tls_policy copy = ver2;
+
+		smtp_tls_cache_key(&copy, again, sizeof(again));
+		cr_expect_str_eq(again, k[4]);
+	}
+
+	memset(&s, 0, sizeof(s));
+	memset(&t, 0, sizeof(t));
+	/* a connection without TLS state (level none) */
+	cr_expect(smtp_tls_fits(&s, &none));
+	cr_expect(!smtp_tls_fits(&s, &may));
+	cr_expect(!smtp_tls_fits(&s, &enc));
+	/* plaintext under may: only for may */
+	t.pol = may;
+	s.tls = &t;
+	cr_expect(smtp_tls_fits(&s, &may));
+	cr_expect(!smtp_tls_fits(&s, &enc));
+	cr_expect(!smtp_tls_fits(&s, &none));
+	/* an encrypt-level session without TLS up never fits encrypt */
+	t.pol = enc;
+	cr_expect(!smtp_tls_fits(&s, &enc));
+	t.ssl = (SSL *) &t; /* only compared with NULL */
+	cr_expect(smtp_tls_fits(&s, &enc));
+	cr_expect(!smtp_tls_fits(&s, &ver));
+	/* verify: only a verified session */
+	t.pol = ver;
+	t.trust = "Trusted";
+	cr_expect(!smtp_tls_fits(&s, &ver));
+	t.trust = "Verified";
+	cr_expect(smtp_tls_fits(&s, &ver));
+}
