@@ -18,6 +18,8 @@ destination:
   verified"), the reason is logged ("server certificate verification
   failed ... hostname mismatch"), and no MAIL FROM reaches Postfix.
 - secure with match=.good.test: verified against a parent domain.
+- may with a server certificate from the test CA: "Trusted TLS
+  connection established" (no name required).
 - may, no STARTTLS offered: delivered in plaintext, logged as such.
 - STARTTLS refused (a second Postfix, without tlsmgr and its key:
   454): plaintext under may, deferred under encrypt (a policy keyed by
@@ -212,6 +214,7 @@ class SmtpTlsTest(DeliveryTest):
         cls.peers.append(cls.stall)
         mx = [("good.test", "mx.good.test", 10),
               ("sec.test", "mx.good.test", 10),
+              ("may.test", "mx.good.test", 10),
               ("wrong.test", "mx.wrong.test", 10),
               ("notls.test", "mx.notls.test", 10),
               ("enc.test", "mx.notls.test", 10),
@@ -359,6 +362,19 @@ class SmtpTlsTest(DeliveryTest):
         self.at_sink("secure-1")
         self.wait_log("%s: relay=%s, tls=Verified TLSv1.3"
                       % (qid, self.relay("mx.good.test", "127.0.0.1")),
+                      ["smtp"])
+
+    # may: encrypted, the certificate is judged but not required
+
+    def test_may_logs_trusted(self):
+        qid = self.submit(SENDER, ["a@may.test"], message("may-1"))
+        self.agent_line(qid, "a@may.test", "sent")
+        self.at_sink("may-1")
+        relay = self.relay("mx.good.test", "127.0.0.1")
+        # the chain verifies (test CA); no name is required under may
+        self.wait_log("Trusted TLS connection established to %s: TLSv1.3 "
+                      % relay, ["smtp"])
+        self.wait_log("%s: relay=%s, tls=Trusted TLSv1.3" % (qid, relay),
                       ["smtp"])
 
     # may and encrypt without STARTTLS
