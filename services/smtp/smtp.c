@@ -17,7 +17,10 @@
  *	else look up the addresses (MX, A/AAAA) and try them in order
  *	(next one on a connection failure or a 4xx greeting/EHLO, at most
  *	smtp_mx_address_limit addresses and smtp_mx_session_limit
- *	sessions); then one transaction (smtp_proto.c). As in Postfix,
+ *	sessions), with STARTTLS as the TLS policy of the nexthop says
+ *	(smtp_tls.c; the policy is part of the connection cache key, so a
+ *	cached session always has the TLS the job needs); then one
+ *	transaction (smtp_proto.c). As in Postfix,
  *	recipients that get a soft error (4xx to MAIL, RCPT, DATA or the
  *	end of data, a lost connection) on a server that is not the last
  *	one to try go to the next server. A healthy connection goes back
@@ -49,6 +52,8 @@
 #include "pm_server.h"
 #include "smtp.h"
 #include "smtp_params.h"
+#include "smtp_tls.h"
+#include "smtp_tls_params.h"
 
 char *var_smtp_metrics;
 char *var_smtp_helo_name;
@@ -194,6 +199,39 @@ keep_soft(pm_job *j, const smtp_sess *s, smtp_err *last)
 }
 
 /*
+ * Connect to a and say hello, with STARTTLS as pol says. Under "may"
+ * a failed TLS handshake is tried again once on a new connection
+ * without TLS, as Postfix does. 0 with *out; 1: the connection failed
+ * (*last says why); 2: greeting, EHLO or TLS failed (*err, *soft).
+ */
+static int
+open_session(const smtp_addr *a, const smtp_dest *d, int lmtp,
+    const smtp_tls_policy *pol, pm_job *j, smtp_msg *m, smtp_sess **out,
+    smtp_err *last, smtp_err *err, int *soft)
+{
+	smtp_sess *s;
+	int plain = 0, fallback;
+
+	for (;;) {
+		if (smtp_connect(a, lmtp, var_smtp_conn_tmout, &s, last) != 0) {
+			return (1);
+		}
+		smtp_tls_attach(s, pol, d, a, plain);
+		snprintf(j->relay, sizeof(j->relay), "%s", s->relay);
+		if (smtp_hello(s, m, err, soft) == 0) {
+			*out = s;
+			return (0);
+		}
+		fallback = s->tls != NULL && s->tls->fallback;
+		smtp_sess_close(s, !s->broken);
+		if (!fallback || plain) {
+			return (2);
+		}
+		plain = 1;
+	}
+}
+
+/*
  * New connections, address after address, as Postfix's
  * smtp_connect_inet(): the next address after a connection failure or
  * a soft greeting/EHLO failure (not counted as a session), and after a
@@ -207,14 +245,15 @@ keep_soft(pm_job *j, const smtp_sess *s, smtp_err *last)
  */
 static void
 deliver_fresh(pm_job *j, smtp_msg *m, const smtp_dest *d, int lmtp,
-    const char *key, int64_t t0, const char *skip, smtp_err *last)
+    const smtp_tls_policy *pol, const char *key, int64_t t0, const char *skip,
+    smtp_err *last)
 {
 	size_t max = (size_t) var_smtp_mx_addr_limit, naddr = 0, i, k;
 	smtp_addr *addrs = pm_calloc(max, sizeof(*addrs));
 	smtp_err err;
 	smtp_sess *s;
 	long sessions = skip != NULL, tried = skip != NULL;
-	int soft, final, dsn_all = skip != NULL ? j->dsn_passed : 1;
+	int soft, final, dsn_all = skip != NULL ? j->dsn_passed : 1, rc;
 	int setup = skip != NULL;
 
 	if (smtp_resolve(d, lmtp, addrs, max, &naddr, &err) != 0) {
@@ -242,14 +281,13 @@ deliver_fresh(pm_job *j, smtp_msg *m, const smtp_dest *d, int lmtp,
 			continue;
 		}
 		final = k >= naddr || tried >= var_smtp_mx_addr_limit;
-		if (smtp_connect(&addrs[i], lmtp, var_smtp_conn_tmout, &s,
-		        last) != 0) {
+		rc = open_session(&addrs[i], d, lmtp, pol, j, m, &s, last, &err,
+		    &soft);
+		if (rc == 1) {
 			continue;
 		}
-		snprintf(j->relay, sizeof(j->relay), "%s", s->relay);
-		if (smtp_hello(s, m, &err, &soft) != 0) {
+		if (rc == 2) {
 			*last = err;
-			smtp_sess_close(s, !s->broken);
 			if (!soft) {
 				break;
 			}
@@ -264,6 +302,7 @@ deliver_fresh(pm_job *j, smtp_msg *m, const smtp_dest *d, int lmtp,
 			setup = 1;
 		}
 		(void) smtp_xact(s, j, m, 0);
+		smtp_tls_log_delivery(j, s);
 		/* success notices are the peer's only if every peer took DSN */
 		dsn_all = dsn_all && j->dsn_passed;
 		j->dsn_passed = dsn_all;
@@ -290,10 +329,11 @@ smtp_deliver(void *ctx, pm_job *j)
 	int lmtp = strcmp(j->transport, "lmtp") == 0;
 	int64_t t0 = pm_mono_ms();
 	smtp_dest d;
+	smtp_tls_policy pol;
 	smtp_sess *s;
 	smtp_err last = { PM_JOB_DEFERRED, "4.3.0", "delivery agent stopping" };
 	const char *why;
-	char *body = NULL, key[1100], used[300];
+	char *body = NULL, key[1100], used[300], tkey[64];
 	size_t len = 0;
 	int rc;
 
@@ -303,6 +343,10 @@ smtp_deliver(void *ctx, pm_job *j)
 		    "bad %s nexthop "
 		    "\"%s\": %s",
 		    lmtp ? "lmtp" : "smtp", j->nexthop, why);
+		return;
+	}
+	if (smtp_tls_policy_for(j->nexthop, lmtp, &pol, &last) != 0) {
+		pm_job_set_all(j, last.status, last.dsn, "%s", last.text);
 		return;
 	}
 	if ((rc = pm_agent_body(j, &body, &len)) != 0) {
@@ -317,9 +361,16 @@ smtp_deliver(void *ctx, pm_job *j)
 	m->eight = pm_mime8_is_8bit(body, len);
 	m->utf8 = utf8_needed(j, body, len);
 	m->converted = 0;
-	snprintf(key, sizeof(key), "%s:%s", lmtp ? "lmtp" : "smtp", j->nexthop);
+	/* the TLS policy first: a long nexthop must not cut it off */
+	smtp_tls_cache_key(&pol, tkey, sizeof(tkey));
+	snprintf(key, sizeof(key), "%s:%s:%s", lmtp ? "lmtp" : "smtp", tkey,
+	    j->nexthop);
 
 	while ((s = smtp_cache_get(key)) != NULL) {
+		if (!smtp_tls_fits(s, &pol)) {
+			smtp_sess_close(s, 1); /* not reached: the key says */
+			continue;
+		}
 		s->uses++;
 		j->conn_use = s->uses;
 		snprintf(j->relay, sizeof(j->relay), "%s", s->relay);
@@ -331,18 +382,20 @@ smtp_deliver(void *ctx, pm_job *j)
 			continue;
 		}
 		smtp_cache_count(1);
+		smtp_tls_log_delivery(j, s);
 		snprintf(used, sizeof(used), "%s", endpoint_of(s->relay));
 		/* not known to be the last server: soft failures move on */
 		if (var_smtp_mx_sess_limit > 1 && keep_soft(j, s, &last) > 0) {
 			sess_done(s, key);
-			deliver_fresh(j, m, &d, lmtp, key, t0, used, &last);
+			deliver_fresh(j, m, &d, lmtp, &pol, key, t0, used,
+			    &last);
 			goto out;
 		}
 		sess_done(s, key);
 		goto out;
 	}
 	smtp_cache_count(0);
-	deliver_fresh(j, m, &d, lmtp, key, t0, NULL, &last);
+	deliver_fresh(j, m, &d, lmtp, &pol, key, t0, NULL, &last);
 
 out:
 	j->xfer_ms = (unsigned) (pm_mono_ms() - t0) - j->conn_ms;
@@ -462,6 +515,9 @@ smtp_pre_init(void)
 		pm_msg_error("bad %s = %s", VAR_DNS_SERVER, var_dns_server);
 		return (-1);
 	}
+	if (smtp_tls_init() != 0) {
+		return (-1);
+	}
 	smtp_cache_init(pm_metric_counter("smtp_connection_cache_total", help,
 	                    "result=\"hit\""),
 	    pm_metric_counter("smtp_connection_cache_total", help,
@@ -506,6 +562,7 @@ smtp_fini(void)
 		janitor_started = 0;
 	}
 	smtp_cache_expire(1);
+	smtp_tls_fini();
 	pm_cfg_list_free(smtp_discard_kw);
 	smtp_discard_kw = NULL;
 }
@@ -520,6 +577,32 @@ main(int argc, char **argv)
 		{ VAR_LMTP_TCP_PORT, NULL, &var_lmtp_tcp_port, 1, 16 },
 		{ VAR_SMTP_DISCARD_EHLO, NULL, &var_smtp_discard_ehlo, 0, 0 },
 		{ VAR_INET_PROTOCOLS, NULL, &var_inet_protocols, 1, 64 },
+		{ VAR_SMTP_TLS_LEVEL, DEF_SMTP_TLS_LEVEL, &var_smtp_tls_level,
+		    0, 64 },
+		{ VAR_SMTP_TLS_POLICY, DEF_SMTP_TLS_POLICY,
+		    &var_smtp_tls_policy, 0, 4096 },
+		{ VAR_SMTP_TLS_CAFILE, DEF_SMTP_TLS_CAFILE,
+		    &var_smtp_tls_cafile, 0, 1024 },
+		{ VAR_SMTP_TLS_CAPATH, DEF_SMTP_TLS_CAPATH,
+		    &var_smtp_tls_capath, 0, 1024 },
+		{ VAR_SMTP_TLS_SNI, DEF_SMTP_TLS_SNI, &var_smtp_tls_sni, 0,
+		    255 },
+		{ VAR_SMTP_TLS_VFY_MATCH, DEF_SMTP_TLS_VFY_MATCH,
+		    &var_smtp_tls_vfy_match, 0, 255 },
+		{ VAR_SMTP_TLS_SEC_MATCH, DEF_SMTP_TLS_SEC_MATCH,
+		    &var_smtp_tls_sec_match, 0, 255 },
+		{ VAR_SMTP_TLS_PROTOS, DEF_SMTP_TLS_PROTOS,
+		    &var_smtp_tls_protos, 0, 255 },
+		{ VAR_SMTP_TLS_MAND_PROTOS, DEF_SMTP_TLS_MAND_PROTOS,
+		    &var_smtp_tls_mand_protos, 0, 255 },
+		{ VAR_SMTP_TLS_CIPHERS, DEF_SMTP_TLS_CIPHERS,
+		    &var_smtp_tls_ciphers, 0, 31 },
+		{ VAR_SMTP_TLS_MAND_CIPHERS, DEF_SMTP_TLS_MAND_CIPHERS,
+		    &var_smtp_tls_mand_ciphers, 0, 31 },
+		{ VAR_SMTP_TLS_EXCL_CIPHERS, DEF_SMTP_TLS_EXCL_CIPHERS,
+		    &var_smtp_tls_excl_ciphers, 0, 255 },
+		{ VAR_SMTP_TLS_CHAIN, DEF_SMTP_TLS_CHAIN, &var_smtp_tls_chain,
+		    0, 4096 },
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {
@@ -536,6 +619,10 @@ main(int argc, char **argv)
 		    &var_mime_nest_limit, 1, 10000 },
 		PM_CFG_LINE_LIMIT,
 		PM_CFG_HEADER_LIMIT,
+		{ VAR_SMTP_TLS_LOGLEVEL, DEF_SMTP_TLS_LOGLEVEL,
+		    &var_smtp_tls_loglevel, 0, 4 },
+		{ VAR_SMTP_TLS_SCACHE_LIMIT, DEF_SMTP_TLS_SCACHE_LIMIT,
+		    &var_smtp_tls_scache_limit, 0, 100000 },
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {
@@ -561,6 +648,10 @@ main(int argc, char **argv)
 		    &var_smtp_cache_time, 's', 0, 3600 },
 		{ VAR_SMTP_REUSE_TIME, DEF_SMTP_REUSE_TIME,
 		    &var_smtp_reuse_time, 's', 1, 86400 },
+		{ VAR_SMTP_STARTTLS_TMOUT, DEF_SMTP_STARTTLS_TMOUT,
+		    &var_smtp_starttls_tmout, 's', 1, 3600 },
+		{ VAR_SMTP_TLS_SCACHE_TMOUT, DEF_SMTP_TLS_SCACHE_TMOUT,
+		    &var_smtp_tls_scache_tmout, 's', 0, 8640000 },
 		{ 0 },
 	};
 	static const pm_cfg_bool bools[] = {

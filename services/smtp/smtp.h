@@ -11,6 +11,7 @@
  *	smtp_conn.c     sockets with timeouts, reading replies, the
  *	                connection cache
  *	smtp_proto.c    greeting, EHLO/LHLO, the mail transaction
+ *	smtp_tls*.c     STARTTLS, TLS policy, TLS sessions (smtp_tls.h)
  *	The pure files depend on libpostmesh only, so the unit tests
  *	compile them in directly.
  */
@@ -176,11 +177,14 @@ typedef struct smtp_sess {
 	int64_t created_ms;
 	int64_t idle_ms; /* when it went idle (cache) */
 	unsigned uses;
-	int broken; /* I/O failed, timed out, or 421: close */
-	int in_txn; /* MAIL accepted, no final reply yet */
+	int broken;                /* I/O failed, timed out, or 421: close */
+	int in_txn;                /* MAIL accepted, no final reply yet */
+	struct smtp_tls_sess *tls; /* smtp_tls.c; NULL: no TLS policy */
 	struct smtp_sess *next;
 } smtp_sess;
 
+/* Wait for ev on fd until deadline (pm_mono_ms): 0, PM_ETIMEDOUT, PM_EIO. */
+int smtp_poll_fd(int fd, short ev, int64_t deadline);
 /* Connect within timeout; err gets Postfix's "connect to ..." text. */
 int smtp_connect(const smtp_addr *a, int lmtp, long timeout, smtp_sess **out,
     smtp_err *err);

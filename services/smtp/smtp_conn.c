@@ -41,11 +41,12 @@
 #include "pm_log.h"
 #include "smtp.h"
 #include "smtp_params.h"
+#include "smtp_tls.h"
 
 #define SMTP_IBUF_SIZE 16384
 
-static int
-poll_fd(int fd, short ev, int64_t deadline)
+int
+smtp_poll_fd(int fd, short ev, int64_t deadline)
 {
 	struct pollfd pfd;
 	int64_t left;
@@ -124,7 +125,7 @@ smtp_connect(const smtp_addr *a, int lmtp, long timeout, smtp_sess **out,
 	if (connect(fd, (struct sockaddr *) &ss, sl) != 0) {
 		if (errno != EINPROGRESS) {
 			e = errno;
-		} else if (poll_fd(fd, POLLOUT,
+		} else if (smtp_poll_fd(fd, POLLOUT,
 		               pm_mono_ms() + timeout * 1000) != 0) {
 			e = ETIMEDOUT;
 		} else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0) {
@@ -159,6 +160,12 @@ smtp_write(smtp_sess *s, const void *data, size_t len, long timeout)
 	ssize_t n;
 	int rc;
 
+	if (s->tls != NULL && s->tls->ssl != NULL) {
+		if ((rc = smtp_tls_write(s, data, len, deadline)) != 0) {
+			s->broken = 1;
+		}
+		return (rc);
+	}
 	while (len > 0) {
 		n = send(s->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
@@ -170,7 +177,8 @@ smtp_write(smtp_sess *s, const void *data, size_t len, long timeout)
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if ((rc = poll_fd(s->fd, POLLOUT, deadline)) != 0) {
+			if ((rc = smtp_poll_fd(s->fd, POLLOUT, deadline)) !=
+			    0) {
 				s->broken = 1;
 				return (rc);
 			}
@@ -193,6 +201,14 @@ read_more(smtp_sess *s, int64_t deadline)
 		s->ilen -= s->ipos;
 		s->ipos = 0;
 	}
+	if (s->tls != NULL && s->tls->ssl != NULL) {
+		size_t got = 0;
+
+		rc = smtp_tls_read(s, s->ibuf + s->ilen,
+		    SMTP_IBUF_SIZE - s->ilen, deadline, &got);
+		s->ilen += got;
+		return (rc);
+	}
 	for (;;) {
 		n = recv(s->fd, s->ibuf + s->ilen, SMTP_IBUF_SIZE - s->ilen, 0);
 		if (n > 0) {
@@ -208,7 +224,7 @@ read_more(smtp_sess *s, int64_t deadline)
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			return (PM_ECLOSED);
 		}
-		if ((rc = poll_fd(s->fd, POLLIN, deadline)) != 0) {
+		if ((rc = smtp_poll_fd(s->fd, POLLIN, deadline)) != 0) {
 			return (rc);
 		}
 	}
@@ -282,6 +298,12 @@ smtp_sess_close(smtp_sess *s, int quit)
 	if (s == NULL) {
 		return;
 	}
+	if (s->tls != NULL && s->tls->ssl != NULL) {
+		smtp_tls_close(s, quit); /* QUIT over TLS, close_notify */
+		quit = 0;
+	} else if (s->tls != NULL) {
+		smtp_tls_close(s, 0);
+	}
 	if (quit && !s->broken) {
 		/* Postfix's smtp_skip_quit_response: do not wait */
 		(void) send(s->fd, "QUIT\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -329,7 +351,13 @@ cache_dead(const smtp_sess *s)
 {
 	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
 
-	return (s->ipos != s->ilen || poll(&pfd, 1, 0) != 0);
+	if (s->ipos != s->ilen) {
+		return (1);
+	}
+	if (s->tls != NULL && s->tls->ssl != NULL) {
+		return (smtp_tls_idle_dead((smtp_sess *) s));
+	}
+	return (poll(&pfd, 1, 0) != 0);
 }
 
 static void

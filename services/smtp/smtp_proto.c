@@ -4,8 +4,9 @@
  * DESCRIPTION
  *	smtp_hello(): the server greeting, then EHLO (LHLO for LMTP) with
  *	smtp_helo_name; an SMTP server that answers 5xx to EHLO gets HELO
- *	(no extensions then). A 4xx anywhere here is "soft": the caller
- *	tries the next address. A 5xx greeting is soft too while
+ *	(no extensions then), then STARTTLS when the TLS policy asks for
+ *	it (smtp_tls.c) and EHLO again over TLS. A 4xx anywhere here is
+ *	"soft": the caller tries the next address. A 5xx greeting is soft too while
  *	smtp_skip_5xx_greeting is yes (Postfix's default).
  *
  *	smtp_xact(): one transaction for the job's recipients that have
@@ -54,6 +55,7 @@
 #include "smtp_mime8.h"
 #include "smtp.h"
 #include "smtp_params.h"
+#include "smtp_tls.h"
 
 #define SMTP_PIPE_BYTES 16384
 #define SMTP_CHUNK 65536
@@ -235,7 +237,13 @@ smtp_hello(smtp_sess *s, smtp_msg *m, smtp_err *err, int *soft)
 				smtp_ehlo_parse(&m->rep, smtp_discard_kw,
 				    &s->feat);
 			}
-			return (0);
+			/* STARTTLS as the TLS policy says, then EHLO again */
+			rc = smtp_tls_starttls(s, m, err, soft);
+			if (rc == SMTP_TLS_STARTED) {
+				verb = s->lmtp ? "LHLO" : "EHLO";
+				continue;
+			}
+			return (rc);
 		}
 		if (*verb == 'E' && m->rep.code / 100 == 5) {
 			verb = "HELO";

@@ -264,6 +264,24 @@ const pm_param_default pm_param_defaults[] = {
 	{ "smtp_discard_ehlo_keywords", "" },
 	{ "inet_protocols", "all" },
 	{ "mime_nesting_limit", "100" },
+	/* The smtp client's TLS (issue 9; smtp_tls_params.h). */
+	{ "smtp_tls_security_level", "" },
+	{ "smtp_tls_policy_maps", "" },
+	{ "smtp_tls_CAfile", "" },
+	{ "smtp_tls_CApath", "" },
+	{ "smtp_tls_servername", "" },
+	{ "smtp_tls_verify_cert_match", "hostname" },
+	{ "smtp_tls_secure_cert_match", "nexthop, dot-nexthop" },
+	{ "smtp_tls_protocols", ">=TLSv1" },
+	{ "smtp_tls_mandatory_protocols", ">=TLSv1" },
+	{ "smtp_tls_ciphers", "medium" },
+	{ "smtp_tls_mandatory_ciphers", "medium" },
+	{ "smtp_tls_exclude_ciphers", "" },
+	{ "smtp_tls_chain_files", "" },
+	{ "smtp_tls_loglevel", "1" }, /* Postmesh: a line per handshake */
+	{ "smtp_tls_session_cache_limit", "1000" }, /* Postmesh */
+	{ "smtp_starttls_timeout", "300s" },
+	{ "smtp_tls_session_cache_timeout", "3600s" },
 
 	{ NULL, NULL },
 };

@@ -1,0 +1,69 @@
+/*
+ * NAME
+ *	smtp_tls_params - TLS parameters of the smtp client
+ * DESCRIPTION
+ *	Postfix names and defaults (postconf(5)); Postmesh additions and
+ *	differences are marked. smtp.c binds them (its main() tables);
+ *	smtp_tls.c uses them. pm_params.c has the same defaults.
+ */
+#ifndef SMTP_TLS_PARAMS_H
+#define SMTP_TLS_PARAMS_H
+
+#define VAR_SMTP_TLS_LEVEL "smtp_tls_security_level"
+#define DEF_SMTP_TLS_LEVEL ""
+#define VAR_SMTP_TLS_POLICY "smtp_tls_policy_maps"
+#define DEF_SMTP_TLS_POLICY ""
+#define VAR_SMTP_TLS_CAFILE "smtp_tls_CAfile"
+#define DEF_SMTP_TLS_CAFILE ""
+#define VAR_SMTP_TLS_CAPATH "smtp_tls_CApath"
+#define DEF_SMTP_TLS_CAPATH ""
+#define VAR_SMTP_TLS_SNI "smtp_tls_servername"
+#define DEF_SMTP_TLS_SNI ""
+#define VAR_SMTP_TLS_VFY_MATCH "smtp_tls_verify_cert_match"
+#define DEF_SMTP_TLS_VFY_MATCH "hostname"
+#define VAR_SMTP_TLS_SEC_MATCH "smtp_tls_secure_cert_match"
+#define DEF_SMTP_TLS_SEC_MATCH "nexthop, dot-nexthop"
+#define VAR_SMTP_TLS_PROTOS "smtp_tls_protocols"
+#define DEF_SMTP_TLS_PROTOS ">=TLSv1"
+#define VAR_SMTP_TLS_MAND_PROTOS "smtp_tls_mandatory_protocols"
+#define DEF_SMTP_TLS_MAND_PROTOS ">=TLSv1"
+#define VAR_SMTP_TLS_CIPHERS "smtp_tls_ciphers"
+#define DEF_SMTP_TLS_CIPHERS "medium"
+#define VAR_SMTP_TLS_MAND_CIPHERS "smtp_tls_mandatory_ciphers"
+#define DEF_SMTP_TLS_MAND_CIPHERS "medium"
+#define VAR_SMTP_TLS_EXCL_CIPHERS "smtp_tls_exclude_ciphers"
+#define DEF_SMTP_TLS_EXCL_CIPHERS ""
+#define VAR_SMTP_TLS_CHAIN "smtp_tls_chain_files"
+#define DEF_SMTP_TLS_CHAIN ""
+
+/* Postmesh logs a summary per handshake by default (Postfix: 0). */
+#define VAR_SMTP_TLS_LOGLEVEL "smtp_tls_loglevel"
+#define DEF_SMTP_TLS_LOGLEVEL 1
+/* Postmesh: sessions kept for resumption (Postfix: tlsmgr's database). */
+#define VAR_SMTP_TLS_SCACHE_LIMIT "smtp_tls_session_cache_limit"
+#define DEF_SMTP_TLS_SCACHE_LIMIT 1000
+
+#define VAR_SMTP_STARTTLS_TMOUT "smtp_starttls_timeout"
+#define DEF_SMTP_STARTTLS_TMOUT "300s"
+#define VAR_SMTP_TLS_SCACHE_TMOUT "smtp_tls_session_cache_timeout"
+#define DEF_SMTP_TLS_SCACHE_TMOUT "3600s"
+
+extern char *var_smtp_tls_level;
+extern char *var_smtp_tls_policy;
+extern char *var_smtp_tls_cafile;
+extern char *var_smtp_tls_capath;
+extern char *var_smtp_tls_sni;
+extern char *var_smtp_tls_vfy_match;
+extern char *var_smtp_tls_sec_match;
+extern char *var_smtp_tls_protos;
+extern char *var_smtp_tls_mand_protos;
+extern char *var_smtp_tls_ciphers;
+extern char *var_smtp_tls_mand_ciphers;
+extern char *var_smtp_tls_excl_ciphers;
+extern char *var_smtp_tls_chain;
+extern long var_smtp_tls_loglevel;
+extern long var_smtp_tls_scache_limit;
+extern long var_smtp_starttls_tmout;
+extern long var_smtp_tls_scache_tmout;
+
+#endif
