@@ -48,6 +48,7 @@
 #include "pm_server.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
+#include "smtpd_tls.h"
 
 char *var_smtpd_banner;
 char *var_smtpd_listen;
@@ -388,6 +389,7 @@ smtpd_pre_init(void)
 	}
 	smtpd_metrics_init();
 	smtpd_check_init();
+	smtpd_tls_init();
 	return (0);
 }
 
@@ -456,6 +458,7 @@ smtpd_run(void)
 	event_free(smtpd_stop_ev);
 	event_base_free(smtpd_base);
 	smtpd_base = NULL;
+	smtpd_tls_fini();
 	return (0);
 }
 
@@ -463,6 +466,7 @@ static void
 smtpd_reload(void)
 {
 	smtpd_check_reload();
+	smtpd_tls_reload();
 }
 
 int
@@ -476,6 +480,7 @@ main(int argc, char **argv)
 		    &var_smtpd_metrics_listen, 0, 300 },
 		{ VAR_SMTPD_FORBID_BARE_NL, DEF_SMTPD_FORBID_BARE_NL,
 		    &var_smtpd_forbid_bare_nl, 1, 16 },
+		SMTPD_TLS_CFG_STRS,
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {
@@ -498,6 +503,7 @@ main(int argc, char **argv)
 		    &var_smtpd_session_limit, 1, 1000000 },
 		{ VAR_SMTPD_CONTENT_MEM, DEF_SMTPD_CONTENT_MEM,
 		    &var_smtpd_content_mem, 1024 * 1024, 0 },
+		SMTPD_TLS_CFG_INTS,
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {
@@ -509,6 +515,7 @@ main(int argc, char **argv)
 		    &var_smtpd_shutdown_grace, 's', 0, 3600 },
 		{ VAR_SMTPD_CLEANUP_TMOUT, DEF_SMTPD_CLEANUP_TMOUT,
 		    &var_smtpd_cleanup_tmout, 's', 1, 3600 },
+		SMTPD_TLS_CFG_TIMES,
 		{ 0 },
 	};
 	static const pm_cfg_bool bools[] = {
@@ -521,6 +528,7 @@ main(int argc, char **argv)
 		    &var_disable_vrfy_cmd },
 		{ VAR_STRICT_RFC821_ENV, DEF_STRICT_RFC821_ENV,
 		    &var_strict_rfc821_env },
+		SMTPD_TLS_CFG_BOOLS,
 		{ 0 },
 	};
 	/*
@@ -548,6 +556,7 @@ main(int argc, char **argv)
 		VAR_DISABLE_VRFY_CMD,
 		VAR_STRICT_RFC821_ENV,
 		VAR_DNS_SERVER,
+		SMTPD_TLS_RELOAD_PARAMS,
 		NULL,
 	};
 	static const pm_service svc = {

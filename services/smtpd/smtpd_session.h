@@ -125,6 +125,11 @@ struct smtpd_session {
 	int esmtp;            /* EHLO given */
 	const char *protocol; /* "SMTP" or "ESMTP" */
 
+	/* TLS (smtpd_tls.c). */
+	int tls;           /* 1 once the TLS handshake completed */
+	char *tls_summary; /* "TLSv1.3 with cipher ..." or NULL */
+	char *tls_peer_cn; /* verified client certificate CN, or NULL */
+
 	/* Transaction. */
 	char *sender; /* NULL: no MAIL; "" for <> */
 	char qid[PM_QID_LEN + 1];
