@@ -40,6 +40,7 @@
 
 #include <openssl/ssl.h>
 
+#include "pm_qstore_ticket.h"
 #include "smtpd_session.h"
 
 #define VAR_SMTPD_TLS_LEVEL "smtpd_tls_security_level"
@@ -158,6 +159,11 @@ void smtpd_tls_ticket_start(void);
 /* Give ctx the ticket callback (every new context). */
 void smtpd_tls_ticket_use(SSL_CTX *ctx);
 void smtpd_tls_ticket_stop(void);
+/*
+ * Install keys (k NULL: forget them). 0 unchanged, 1 a new current
+ * key, 2 the first keys. The refresh thread's; tests call it too.
+ */
+int smtpd_tls_ticket_set(const pm_ticket_keys *k);
 /* Seconds until the next refresh: pure, for tests. */
 long smtpd_tls_ticket_wait(int64_t now, int64_t at, long life, int ok);
 

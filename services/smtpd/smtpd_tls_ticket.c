@@ -125,6 +125,27 @@ smtpd_tls_ticket_use(SSL_CTX *ctx)
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tk_cb);
 }
 
+int
+smtpd_tls_ticket_set(const pm_ticket_keys *k)
+{
+	int changed;
+
+	pthread_mutex_lock(&tk_mu);
+	if (k == NULL) {
+		changed = tk_have;
+		OPENSSL_cleanse(&tk_keys, sizeof(tk_keys));
+		tk_have = 0;
+	} else {
+		changed = !tk_have ? 2 :
+		                     memcmp(tk_keys.cur, k->cur,
+		                         sizeof(k->cur)) != 0;
+		tk_keys = *k;
+		tk_have = 1;
+	}
+	pthread_mutex_unlock(&tk_mu);
+	return (changed);
+}
+
 /* One refresh: 0, or the error. */
 static int
 tk_refresh(pm_qstore *qs, pm_ticket_keys *k)
@@ -140,12 +161,8 @@ tk_refresh(pm_qstore *qs, pm_ticket_keys *k)
 	if (rc != 0) {
 		return (rc);
 	}
-	pthread_mutex_lock(&tk_mu);
-	first = !tk_have;
-	changed = first || memcmp(tk_keys.cur, k->cur, sizeof(k->cur)) != 0;
-	tk_keys = *k;
-	tk_have = 1;
-	pthread_mutex_unlock(&tk_mu);
+	changed = smtpd_tls_ticket_set(k);
+	first = changed == 2;
 	if (changed) {
 		pm_msg_info("TLS session ticket keys %s from Redis (%s %lds)",
 		    first ? "loaded" : "rotated", VAR_SMTPD_TLS_SCACHE_TMOUT,
@@ -228,8 +245,5 @@ smtpd_tls_ticket_stop(void)
 	pthread_mutex_unlock(&tk_wait_mu);
 	pthread_join(tk_tid, NULL);
 	tk_started = 0;
-	pthread_mutex_lock(&tk_mu);
-	OPENSSL_cleanse(&tk_keys, sizeof(tk_keys));
-	tk_have = 0;
-	pthread_mutex_unlock(&tk_mu);
+	(void) smtpd_tls_ticket_set(NULL);
 }
