@@ -136,9 +136,9 @@ smtpd_tls_ticket_set(const pm_ticket_keys *k)
 		OPENSSL_cleanse(&tk_keys, sizeof(tk_keys));
 		tk_have = 0;
 	} else {
-		changed = !tk_have ? 2 :
-		                     memcmp(tk_keys.cur, k->cur,
-		                         sizeof(k->cur)) != 0;
+		changed = !tk_have ?
+		    2 :
+		    memcmp(tk_keys.cur, k->cur, sizeof(k->cur)) != 0;
 		tk_keys = *k;
 		tk_have = 1;
 	}

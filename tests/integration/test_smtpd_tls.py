@@ -329,6 +329,20 @@ def urllib_open(mport):
 
 class SmtpdTlsEncryptTest(TlsStackTest):
     LEVEL = "encrypt"
+    EXTRA = {"smtpd_starttls_timeout": "1s"}
+
+    def test_handshake_timeout(self):
+        c = RawSMTP(self.stack.smtp_port)
+        try:
+            self.assertEqual(c.reply()[0], 220)
+            self.assertEqual(c.cmd("STARTTLS")[0], 220)
+            t0 = time.time()
+            self.assertTrue(c.closed(10))  # no ClientHello: closed
+            self.assertLess(time.time() - t0, 8)
+        finally:
+            c.close()
+        self.wait_log("SSL_accept error from unknown[127.0.0.1]: timeout "
+                      "(smtpd_starttls_timeout 1s)")
 
     def test_mail_before_starttls_refused(self):
         c = RawSMTP(self.stack.smtp_port)
@@ -353,6 +367,64 @@ class SmtpdTlsEncryptTest(TlsStackTest):
             self.assertQueued(queue_id_of(lines), message("encrypt"))
         finally:
             c.close()
+
+
+class SmtpdTlsTicketRedisTest(TlsStackTest):
+    """Ticket keys when Redis goes away and comes back."""
+
+    def test_redis_outage(self):
+        sess = os.path.join(self.stack.tmp, "sess.pem")
+        out = s_client(self.stack.smtp_port, "-sess_out", sess, "-ign_eof")
+        self.assertIn("New, TLSv1.3", out)
+        self.stack.redis.stop()
+        # the keys already loaded go on working
+        out = s_client(self.stack.smtp_port, "-sess_in", sess, "-ign_eof")
+        self.assertIn("Reused, TLSv1.3", out)
+        # a fresh smtpd without keys: full handshakes, never a failure
+        proc, port, mport, log = self.extra_smtpd()
+        out = s_client(port, "-sess_in", sess, "-ign_eof")
+        self.assertIn("New, TLSv1.3", out)
+        self.assertIn("221 2.0.0 Bye", out)
+
+        def log_has(text, timeout=20):
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                with open(log, errors="replace") as f:
+                    if text in f.read():
+                        return True
+                time.sleep(0.1)
+            with open(log, errors="replace") as f:
+                self.fail("no %r in:\n%s" % (text, f.read()[-2000:]))
+        log_has("no session tickets until it answers")
+        # Redis back (same data): the fresh smtpd loads the shared keys
+        self.stack.redis.start()
+        log_has("TLS session ticket keys loaded from Redis")
+        out = s_client(port, "-sess_in", sess, "-ign_eof")
+        self.assertIn("Reused, TLSv1.3", out)
+
+
+class SmtpdTlsRotationTest(TlsStackTest):
+    EXTRA = {"smtpd_tls_session_cache_timeout": "2s"}
+
+    def test_keys_rotate_in_redis(self):
+        r = self.stack.r()
+        deadline = time.time() + 10
+        while not r.hget("pm:tls:ticket", "cur") and time.time() < deadline:
+            time.sleep(0.05)
+        cur0 = r.hget("pm:tls:ticket", "cur")
+        self.assertEqual(len(cur0), 160)
+        while time.time() < deadline:
+            if r.hget("pm:tls:ticket", "cur") != cur0:
+                break
+            time.sleep(0.1)
+        h = r.hgetall("pm:tls:ticket")
+        self.assertNotEqual(h[b"cur"], cur0)
+        self.assertEqual(h[b"prev"], cur0)
+        self.assertLessEqual(r.ttl("pm:tls:ticket"), 2 * 2 + 60)
+        self.wait_log("TLS session ticket keys rotated from Redis")
+        # TLS keeps working across rotations
+        out = s_client(self.stack.smtp_port, "-ign_eof")
+        self.assertIn("221 2.0.0 Bye", out)
 
 
 class SmtpdTlsReloadTest(TlsStackTest):

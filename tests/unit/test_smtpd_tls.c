@@ -41,8 +41,8 @@ Test(smtpd_tls, level_parse)
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		int got = smtpd_tls_level_parse(t[i].in);
 
-		cr_expect_eq(got, t[i].want, "\"%s\": got %d, want %d",
-		    t[i].in, got, t[i].want);
+		cr_expect_eq(got, t[i].want, "\"%s\": got %d, want %d", t[i].in,
+		    got, t[i].want);
 	}
 }
 
@@ -158,8 +158,8 @@ handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *in, SSL_SESSION **out)
 	if (in != NULL) {
 		cr_assert(SSL_set_session(c, in) == 1);
 	}
-	for (i = 0; i < 50 && !(SSL_is_init_finished(s) &&
-	                          SSL_is_init_finished(c));
+	for (i = 0;
+	     i < 50 && !(SSL_is_init_finished(s) && SSL_is_init_finished(c));
 	     i++) {
 		(void) SSL_do_handshake(c);
 		(void) SSL_do_handshake(s);
