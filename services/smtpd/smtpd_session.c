@@ -89,6 +89,7 @@ session_drained(void *arg)
 
 	if (s->phase == PH_CLOSING) {
 		/* Under TLS, encrypted output may still wait: c->flushed. */
+		smtpd_conn_tls_shutdown(s->conn);
 		if (smtpd_conn_output_len(s->conn) == 0) {
 			smtpd_session_free(s);
 		}

@@ -10,7 +10,10 @@
  *	filter's event callback reports the end of the handshake to the
  *	session (tls_done), then EOF and errors as the plain transport
  *	does. Freeing the filter frees the SSL and the socket
- *	bufferevent under it (BEV_OPT_CLOSE_ON_FREE).
+ *	bufferevent under it (BEV_OPT_CLOSE_ON_FREE). When the session
+ *	closes, close_notify follows its last reply
+ *	(smtpd_conn_tls_shutdown), as Postfix does; the session is freed
+ *	once the socket's output is empty (c->flushed).
  *
  *	STARTTLS (RFC 3207, Postfix's replies): "220 2.0.0 Ready to start
  *	TLS" goes into the socket's output buffer in plaintext; then
@@ -239,6 +242,23 @@ smtpd_conn_tls_start(smtpd_conn *c, void *vctx)
 	bufferevent_set_timeouts(f, &tv, &tv);
 	bufferevent_enable(f, EV_READ | EV_WRITE);
 	return (0);
+}
+
+void
+smtpd_conn_tls_shutdown(smtpd_conn *c)
+{
+	SSL *ssl;
+
+	if (c == NULL || c->tls != 2 || c->closed ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
+	    (ssl = bufferevent_openssl_get_ssl(c->bev)) == NULL ||
+	    (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+		return;
+	}
+	/* The alert goes into the socket's output, after the replies. */
+	ERR_clear_error();
+	(void) SSL_shutdown(ssl);
+	ERR_clear_error();
 }
 
 /*

@@ -284,6 +284,8 @@ class SmtpdTlsTest(TlsStackTest):
         self.assertIn("220 mx.example.test ESMTP", out)
         self.assertIn("221 2.0.0 Bye", out)
         self.assertIn("Verify return code: 0 (ok)", out)
+        # close_notify after the 221, not a bare TCP close
+        self.assertNotIn("unexpected eof", out)
         c = RawSMTP(port)
         try:
             c.sock = client_ctx(self.ca[0]).wrap_socket(c.sock,
