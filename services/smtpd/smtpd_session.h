@@ -15,7 +15,8 @@
  *	Files: smtpd_session.c (life cycle, input loop, replies, limits,
  *	timers, logging), smtpd_cmd.c (commands), smtpd_data.c (DATA and
  *	BDAT), smtpd_queue.c (cleanup hand-off), smtpd_received.c
- *	(Received: header), smtpd.c (listener, loop, stop).
+ *	(Received: header), smtpd_tls*.c (STARTTLS, implicit TLS, the
+ *	contexts, ticket keys), smtpd.c (listener, loop, stop).
  * LIMITS
  *	See smtpd_params.h: line_length_limit, smtpd_recipient_limit,
  *	smtpd_timeout, smtpd_min_data_rate, error and junk limits,

@@ -278,6 +278,20 @@ class SmtpdTlsTest(TlsStackTest):
         self.assertEqual(len(h[b"cur"]), 160)
         self.assertLessEqual(self.stack.r().ttl("pm:tls:ticket"), 2 * 3600 + 60)
 
+    def test_level_none(self):
+        proc, port, mport, log = self.extra_smtpd("smtpd_tls_security_level=none")
+        c = RawSMTP(port)
+        try:
+            self.assertEqual(c.reply()[0], 220)
+            code, lines = c.cmd("EHLO client.test")
+            self.assertEqual(code, 250)
+            self.assertNotIn("250-STARTTLS", lines)
+            self.assertEqual(c.cmd("STARTTLS"), (502, [
+                "502 5.5.1 Error: command not implemented"]))
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>")[0], 250)
+        finally:
+            c.close()
+
     def test_wrappermode(self):
         proc, port, mport, log = self.extra_smtpd("smtpd_tls_wrappermode=yes")
         out = s_client(port, "-CAfile", self.ca[0], "-ign_eof", starttls=False)
@@ -331,7 +345,7 @@ def urllib_open(mport):
 
 class SmtpdTlsEncryptTest(TlsStackTest):
     LEVEL = "encrypt"
-    EXTRA = {"smtpd_starttls_timeout": "1s"}
+    EXTRA = {"smtpd_starttls_timeout": "1s", "smtpd_tls_loglevel": "2"}
 
     def test_handshake_timeout(self):
         c = RawSMTP(self.stack.smtp_port)
@@ -369,6 +383,8 @@ class SmtpdTlsEncryptTest(TlsStackTest):
             self.assertQueued(queue_id_of(lines), message("encrypt"))
         finally:
             c.close()
+        # smtpd_tls_loglevel 2: the handshake states
+        self.wait_log("unknown[127.0.0.1]: SSL_accept:SSLv3/TLS write server hello")
 
 
 class SmtpdTlsTicketRedisTest(TlsStackTest):
