@@ -97,6 +97,17 @@ class TlsStackTest(StackTest):
             time.sleep(0.05)
         self.fail("no %r in the log:\n%s" % (pattern, self.stack.log(*names)[-3000:]))
 
+    def wait_file(self, log, text, timeout=30):
+        """Wait for text in the log file of an extra smtpd."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(log, errors="replace") as f:
+                if text in f.read():
+                    return
+            time.sleep(0.1)
+        with open(log, errors="replace") as f:
+            self.fail("no %r in:\n%s" % (text, f.read()[-2000:]))
+
     def start_tls(self, c):
         """STARTTLS on a RawSMTP, wrap its socket (verified)."""
         code, lines = c.cmd("STARTTLS")
@@ -258,12 +269,7 @@ class SmtpdTlsTest(TlsStackTest):
         """A ticket from this smtpd resumes on a second smtpd process:
         both read the ticket keys from Redis."""
         proc, port, mport, log = self.extra_smtpd()
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            with open(log, errors="replace") as f:
-                if "TLS session ticket keys loaded from Redis" in f.read():
-                    break
-            time.sleep(0.05)
+        self.wait_file(log, "TLS session ticket keys loaded from Redis")
         sess = os.path.join(self.stack.tmp, "sess.pem")
         # -ign_eof: read until the 221, so the ticket (sent after the
         # handshake in TLSv1.3) is in the session file
@@ -404,19 +410,10 @@ class SmtpdTlsTicketRedisTest(TlsStackTest):
         self.assertIn("New, TLSv1.3", out)
         self.assertIn("221 2.0.0 Bye", out)
 
-        def log_has(text, timeout=20):
-            deadline = time.time() + timeout
-            while time.time() < deadline:
-                with open(log, errors="replace") as f:
-                    if text in f.read():
-                        return True
-                time.sleep(0.1)
-            with open(log, errors="replace") as f:
-                self.fail("no %r in:\n%s" % (text, f.read()[-2000:]))
-        log_has("no session tickets until it answers")
+        self.wait_file(log, "no session tickets until it answers")
         # Redis back (same data): the fresh smtpd loads the shared keys
         self.stack.redis.start()
-        log_has("TLS session ticket keys loaded from Redis")
+        self.wait_file(log, "TLS session ticket keys loaded from Redis")
         out = s_client(port, "-sess_in", sess, "-ign_eof")
         self.assertIn("Reused, TLSv1.3", out)
 
@@ -432,10 +429,11 @@ class SmtpdTlsRotationTest(TlsStackTest):
         cur0 = r.hget("pm:tls:ticket", "cur")
         self.assertEqual(len(cur0), 160)
         while time.time() < deadline:
-            if r.hget("pm:tls:ticket", "cur") != cur0:
+            h = r.hgetall("pm:tls:ticket")
+            if h[b"cur"] != cur0:
                 break
             time.sleep(0.1)
-        h = r.hgetall("pm:tls:ticket")
+        # one rotation: the old current key is the previous one
         self.assertNotEqual(h[b"cur"], cur0)
         self.assertEqual(h[b"prev"], cur0)
         self.assertLessEqual(r.ttl("pm:tls:ticket"), 2 * 2 + 60)
