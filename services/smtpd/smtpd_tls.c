@@ -32,8 +32,11 @@
  *
  *	Logs (smtpd_tls_loglevel >= 1): "Anonymous TLS connection
  *	established from name[addr]: TLSv1.3 with cipher ... (256/256
- *	bits) key-exchange X25519"; always: "SSL_accept error from
- *	name[addr]: reason"; >= 2: the handshake states.
+ *	bits) key-exchange X25519" ("Trusted" or "Untrusted" for a client
+ *	certificate, smtpd_tls_ask_ccert); always: "SSL_accept error from
+ *	name[addr]: reason"; >= 2: the handshake states. s->tls_summary
+ *	holds the summary, then after its NUL the Received: comment on
+ *	the client certificate (one allocation per session).
  * LIMITS
  *	SMTPD_TLS_DISCARD_MAX octets discarded after STARTTLS (then the
  *	connection is dropped); smtpd_starttls_timeout per read or write
@@ -52,6 +55,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "pm_log.h"
 #include "pm_tls.h"
@@ -370,12 +374,65 @@ smtpd_tls_wrap(smtpd_session *s)
 	return (rc);
 }
 
+/* Peer text inside a header comment: printable, no quotes or parens. */
+static void
+comment_safe(char *p)
+{
+	for (pm_printable(p); *p; p++) {
+		if (strchr("\"()\\", *p) != NULL) {
+			*p = '?';
+		}
+	}
+}
+
+/*
+ * The client certificate: "Anonymous" (none), "Trusted" (verified by
+ * smtpd_tls_CAfile/CApath; s->tls_peer_cn set), "Untrusted"; the
+ * Received: comment into rcvd.
+ */
+static const char *
+peer_cert(smtpd_session *s, SSL *ssl, char *rcvd, size_t size)
+{
+	X509 *peer = SSL_get1_peer_certificate(ssl);
+	char cn[256], issuer[256];
+	int verified;
+
+	if (peer == NULL) {
+		snprintf(rcvd, size, "%s",
+		    var_smtpd_tls_ask_ccert ?
+		        "Client did not present a certificate" :
+		        "No client certificate requested");
+		return ("Anonymous");
+	}
+	verified = SSL_get_verify_result(ssl) == X509_V_OK;
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
+	        NID_commonName, cn, sizeof(cn)) < 0) {
+		snprintf(cn, sizeof(cn), "unknown");
+	}
+	if (X509_NAME_get_text_by_NID(X509_get_issuer_name(peer),
+	        NID_commonName, issuer, sizeof(issuer)) < 0) {
+		snprintf(issuer, sizeof(issuer), "unknown");
+	}
+	X509_free(peer);
+	comment_safe(cn);
+	comment_safe(issuer);
+	snprintf(rcvd, size, "Client CN \"%.100s\", Issuer \"%.100s\" (%s)", cn,
+	    issuer, verified ? "verified OK" : "not verified");
+	if (verified) {
+		free(s->tls_peer_cn);
+		s->tls_peer_cn = pm_strdup(cn);
+		return ("Trusted");
+	}
+	return ("Untrusted");
+}
+
 void
 smtpd_tls_done(void *arg, int ok)
 {
 	smtpd_session *s = arg;
+	const char *trust;
 	SSL *ssl;
-	char sum[256];
+	char sum[256], rcvd[300];
 
 	if (!ok) {
 		pm_msg_info("SSL_accept error from %s: %s", s->namaddr,
@@ -388,11 +445,15 @@ smtpd_tls_done(void *arg, int ok)
 	}
 	ssl = bufferevent_openssl_get_ssl(s->conn->bev);
 	pm_tls_summary(ssl, sum, sizeof(sum));
+	trust = peer_cert(s, ssl, rcvd, sizeof(rcvd));
 	s->tls = 1;
 	free(s->tls_summary);
-	s->tls_summary = pm_strdup(sum);
+	/* "summary\0received comment": one allocation for both. */
+	s->tls_summary = pm_malloc(strlen(sum) + strlen(rcvd) + 2);
+	memcpy(s->tls_summary, sum, strlen(sum) + 1);
+	memcpy(s->tls_summary + strlen(sum) + 1, rcvd, strlen(rcvd) + 1);
 	if (var_smtpd_tls_loglevel >= 1) {
-		pm_msg_info("Anonymous TLS connection established from %s: %s",
+		pm_msg_info("%s TLS connection established from %s: %s", trust,
 		    s->namaddr, sum);
 	}
 	smtpd_tls_count(1, SSL_version(ssl), SSL_session_reused(ssl));
@@ -410,8 +471,6 @@ smtpd_tls_received(pm_buf *b, const smtpd_session *s)
 	if (!var_smtpd_tls_rcvd_hdr || s->tls_summary == NULL) {
 		return (0);
 	}
-	return (pm_buf_printf(b,
-	    "\t(using %s)\r\n"
-	    "\t(No client certificate requested)\r\n",
-	    s->tls_summary));
+	return (pm_buf_printf(b, "\t(using %s)\r\n\t(%s)\r\n", s->tls_summary,
+	    s->tls_summary + strlen(s->tls_summary) + 1));
 }

@@ -21,6 +21,8 @@
  *	">=TLSv1.2"; Postfix allows TLSv1 and TLSv1.1), smtpd_tls_ciphers,
  *	smtpd_tls_mandatory_ciphers, smtpd_tls_exclude_ciphers,
  *	smtpd_tls_loglevel, smtpd_tls_received_header,
+ *	smtpd_tls_ask_ccert with smtpd_tls_CAfile/smtpd_tls_CApath (ask
+ *	for a client certificate, never require one),
  *	smtpd_tls_wrappermode, smtpd_starttls_timeout,
  *	smtpd_tls_session_cache_timeout (ticket key rotation; 0 = no
  *	session tickets).
@@ -61,6 +63,12 @@
 #define DEF_SMTPD_TLS_MAND_CIPH "medium"
 #define VAR_SMTPD_TLS_EXCL_CIPH "smtpd_tls_exclude_ciphers"
 #define DEF_SMTPD_TLS_EXCL_CIPH ""
+#define VAR_SMTPD_TLS_CA_FILE "smtpd_tls_CAfile"
+#define DEF_SMTPD_TLS_CA_FILE ""
+#define VAR_SMTPD_TLS_CA_PATH "smtpd_tls_CApath"
+#define DEF_SMTPD_TLS_CA_PATH ""
+#define VAR_SMTPD_TLS_ASK_CCERT "smtpd_tls_ask_ccert"
+#define DEF_SMTPD_TLS_ASK_CCERT 0
 #define VAR_SMTPD_TLS_LOGLEVEL "smtpd_tls_loglevel"
 #define DEF_SMTPD_TLS_LOGLEVEL 0
 #define VAR_SMTPD_TLS_RCVD_HDR "smtpd_tls_received_header"
@@ -81,6 +89,9 @@ extern char *var_smtpd_tls_mand_proto;
 extern char *var_smtpd_tls_ciphers;
 extern char *var_smtpd_tls_mand_ciph;
 extern char *var_smtpd_tls_excl_ciph;
+extern char *var_smtpd_tls_ca_file;
+extern char *var_smtpd_tls_ca_path;
+extern int var_smtpd_tls_ask_ccert;
 extern long var_smtpd_tls_loglevel;
 extern int var_smtpd_tls_rcvd_hdr;
 extern int var_smtpd_tls_wrapper;
@@ -106,7 +117,11 @@ extern long var_smtpd_tls_scache_tmout;
 	{ VAR_SMTPD_TLS_MAND_CIPH, DEF_SMTPD_TLS_MAND_CIPH, \
 	    &var_smtpd_tls_mand_ciph, 0, 16 }, \
 	{ VAR_SMTPD_TLS_EXCL_CIPH, DEF_SMTPD_TLS_EXCL_CIPH, \
-	    &var_smtpd_tls_excl_ciph, 0, 512 }
+	    &var_smtpd_tls_excl_ciph, 0, 512 }, \
+	{ VAR_SMTPD_TLS_CA_FILE, DEF_SMTPD_TLS_CA_FILE, \
+	    &var_smtpd_tls_ca_file, 0, 1024 }, \
+	{ VAR_SMTPD_TLS_CA_PATH, DEF_SMTPD_TLS_CA_PATH, \
+	    &var_smtpd_tls_ca_path, 0, 1024 }
 #define SMTPD_TLS_CFG_INTS \
 	{ VAR_SMTPD_TLS_LOGLEVEL, DEF_SMTPD_TLS_LOGLEVEL, \
 	    &var_smtpd_tls_loglevel, 0, 4 }
@@ -118,7 +133,9 @@ extern long var_smtpd_tls_scache_tmout;
 #define SMTPD_TLS_CFG_BOOLS \
 	{ VAR_SMTPD_TLS_RCVD_HDR, DEF_SMTPD_TLS_RCVD_HDR, \
 	    &var_smtpd_tls_rcvd_hdr }, \
-	{ VAR_SMTPD_TLS_WRAPPER, DEF_SMTPD_TLS_WRAPPER, &var_smtpd_tls_wrapper }
+	{ VAR_SMTPD_TLS_WRAPPER, DEF_SMTPD_TLS_WRAPPER, &var_smtpd_tls_wrapper }, \
+	{ VAR_SMTPD_TLS_ASK_CCERT, DEF_SMTPD_TLS_ASK_CCERT, \
+	    &var_smtpd_tls_ask_ccert }
 /*
  * Bound again on SIGHUP (the certificates and keys are read again,
  * into a new context for new handshakes). The level, wrappermode and
@@ -130,7 +147,8 @@ extern long var_smtpd_tls_scache_tmout;
 	    VAR_SMTPD_TLS_MAND_PROTO, VAR_SMTPD_TLS_CIPHERS, \
 	    VAR_SMTPD_TLS_MAND_CIPH, VAR_SMTPD_TLS_EXCL_CIPH, \
 	    VAR_SMTPD_TLS_LOGLEVEL, VAR_SMTPD_TLS_RCVD_HDR, \
-	    VAR_SMTPD_STARTTLS_TMOUT
+	    VAR_SMTPD_STARTTLS_TMOUT, VAR_SMTPD_TLS_CA_FILE, \
+	    VAR_SMTPD_TLS_CA_PATH, VAR_SMTPD_TLS_ASK_CCERT
 /* clang-format on */
 
 /* Security levels. */

@@ -11,7 +11,10 @@
  *	win over the legacy cert_file/key_file pair. No OpenSSL session
  *	cache: resumption is by session tickets only, whose keys are
  *	shared by all replicas through Redis (smtpd_tls_ticket.c);
- *	smtpd_tls_session_cache_timeout = 0 turns tickets off.
+ *	smtpd_tls_session_cache_timeout = 0 turns tickets off. With
+ *	smtpd_tls_ask_ccert the server asks for a client certificate
+ *	(names the CAs of smtpd_tls_CAfile) and accepts any answer; the
+ *	verdict (smtpd_tls_CAfile/CApath) is in the logs and the header.
  *
  *	A certificate that cannot be used at start is fatal, except with
  *	level "may" and no certificate configured at all: then TLS is
@@ -54,6 +57,9 @@ char *var_smtpd_tls_mand_proto;
 char *var_smtpd_tls_ciphers;
 char *var_smtpd_tls_mand_ciph;
 char *var_smtpd_tls_excl_ciph;
+char *var_smtpd_tls_ca_file;
+char *var_smtpd_tls_ca_path;
+int var_smtpd_tls_ask_ccert;
 long var_smtpd_tls_loglevel;
 int var_smtpd_tls_rcvd_hdr;
 int var_smtpd_tls_wrapper;
@@ -138,6 +144,14 @@ metrics_init(void)
 	    "TLS handshakes that resumed a session (ticket).", NULL);
 }
 
+static int
+verify_any(int ok, X509_STORE_CTX *store)
+{
+	(void) ok;
+	(void) store;
+	return (1); /* SSL_get_verify_result() keeps the verdict */
+}
+
 static SSL_CTX *
 ctx_build(char *err, size_t size)
 {
@@ -158,8 +172,23 @@ ctx_build(char *err, size_t size)
 	    mand ? var_smtpd_tls_mand_proto : var_smtpd_tls_protocols;
 	conf.ciphers = mand ? var_smtpd_tls_mand_ciph : var_smtpd_tls_ciphers;
 	conf.exclude_ciphers = var_smtpd_tls_excl_ciph;
+	conf.ca_file = var_smtpd_tls_ca_file;
+	conf.ca_path = var_smtpd_tls_ca_path;
 	if ((ctx = pm_tls_ctx_new(&conf, err, size)) == NULL) {
 		return (NULL);
+	}
+	if (var_smtpd_tls_ask_ccert) {
+		/* Ask, never require: the verdict is logged, not enforced. */
+		SSL_CTX_set_verify(ctx,
+		    SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, verify_any);
+		if (*var_smtpd_tls_ca_file != 0) {
+			STACK_OF(X509_NAME) *names =
+			    SSL_load_client_CA_file(var_smtpd_tls_ca_file);
+
+			if (names != NULL) {
+				SSL_CTX_set_client_CA_list(ctx, names);
+			}
+		}
 	}
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

@@ -443,6 +443,54 @@ class SmtpdTlsRotationTest(TlsStackTest):
         self.assertIn("221 2.0.0 Bye", out)
 
 
+class SmtpdTlsClientCertTest(TlsStackTest):
+    """smtpd_tls_ask_ccert: asked, never required; verdict logged."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.EXTRA = {"smtpd_tls_ask_ccert": "yes"}
+        super().setUpClass()
+        cls.client = tlscerts.make_chain(cls.certdir, cls.ca, "client.test",
+                                         "ecdsa", tag="client")
+        other = tlscerts.make_ca(os.path.join(cls.certdir, "other"),
+                                 cn="Other CA")
+        cls.stranger = tlscerts.make_chain(os.path.join(cls.certdir, "other"),
+                                           other, "stranger.test", "rsa")
+        # the CA arrives by SIGHUP: the trust anchors reload too
+        with open(cls.stack.conf + "/main.cf", "a") as f:
+            f.write("smtpd_tls_CAfile = %s\n" % cls.ca[0])
+        cls.stack.svcs["smtpd"].proc.send_signal(signal.SIGHUP)
+
+    def send(self, certfile, subject):
+        ctx = client_ctx(self.ca[0], False)
+        if certfile:
+            ctx.load_cert_chain(certfile)
+        with smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30) as s:
+            s.starttls(context=ctx)
+            s.ehlo("client.test")
+            s.mail("sender@client.test")
+            s.rcpt("alice@example.test")
+            code, text = s.data(message(subject))
+            self.assertEqual(code, 250, text)
+        env, rr, body = self.assertQueued(queue_id_of(text.decode()),
+                                          message(subject))
+        return body.decode()
+
+    def test_client_certificates(self):
+        self.wait_log("reload: smtpd TLS certificates and keys read again")
+        body = self.send(self.client, "trusted")
+        self.assertIn('\t(Client CN "client.test", Issuer "Postmesh Test CA" '
+                      '(verified OK))\r\n', body)
+        self.wait_log("Trusted TLS connection established from unknown[127.0.0.1]: TLSv1.3")
+        body = self.send(self.stranger, "untrusted")
+        self.assertIn('\t(Client CN "stranger.test", Issuer "Other CA" '
+                      '(not verified))\r\n', body)
+        self.wait_log("Untrusted TLS connection established from")
+        body = self.send(None, "anonymous")
+        self.assertIn("\t(Client did not present a certificate)\r\n", body)
+        self.wait_log("Anonymous TLS connection established from")
+
+
 class SmtpdTlsReloadTest(TlsStackTest):
 
     def subject(self):
