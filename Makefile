@@ -38,7 +38,7 @@ CPPFLAGS := -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
             -Ibuild/gen $(patsubst %/,-I%,$(LIB_DIRS))
 CFLAGS   := -std=gnu11 $(OPT) $(WARN) $(SANFLAGS) -pthread
 LDFLAGS  := $(SANFLAGS) -pthread
-LIBS     := -lnng -lprotobuf-c -lhiredis -levent_core -levent_pthreads \
+LIBS     := -lnng -lprotobuf-c -lhiredis -levent_core -levent_pthreads -levent_openssl \
             -lcares -lssl -lcrypto -lpcre2-8 -lcrypt -lm
 
 PROTOS   := $(wildcard proto/*.proto)

@@ -7,6 +7,7 @@
 # and debootstrap build and run the container image and the compose
 # stack (make image, make container-test); prometheus (promtool),
 # yamllint, shellcheck and python3-yaml serve the static checks.
+# libnet-ssleay-perl and libio-socket-ssl-perl give swaks --tls.
 set -eu
 PKGS="build-essential pkg-config libnng-dev libprotobuf-c-dev
 protobuf-c-compiler libhiredis-dev libssl-dev libcurl4-openssl-dev
@@ -16,7 +17,8 @@ python3-aiosmtpd postfix dnsmasq-base dovecot-lmtpd procps iproute2
 redis-sentinel libcrypt-dev
 podman runc netavark aardvark-dns containernetworking-plugins slirp4netns
 fuse-overlayfs uidmap docker-compose debootstrap prometheus yamllint
-shellcheck unzip catatonit python3-yaml"
+shellcheck unzip catatonit python3-yaml
+libnet-ssleay-perl libio-socket-ssl-perl"
 # Node.js and npm run the static checks of the Helm chart (helm and the
 # Kubernetes schemas come from the npm registry, tests/static/). This
 # machine kind has Node.js 20 preinstalled; where it is missing, take

@@ -48,6 +48,7 @@
 #include "pm_server.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
+#include "smtpd_tls.h"
 
 char *var_smtpd_banner;
 char *var_smtpd_listen;
@@ -398,6 +399,8 @@ smtpd_pre_init(void)
 	smtpd_metrics_init();
 	smtpd_check_init();
 	smtpd_auth_init();
+
+	smtpd_tls_init();
 	return (0);
 }
 
@@ -466,6 +469,7 @@ smtpd_run(void)
 	event_free(smtpd_stop_ev);
 	event_base_free(smtpd_base);
 	smtpd_base = NULL;
+	smtpd_tls_fini();
 	return (0);
 }
 
@@ -474,6 +478,8 @@ smtpd_reload(void)
 {
 	smtpd_check_reload();
 	smtpd_auth_reload();
+
+	smtpd_tls_reload();
 }
 
 int
@@ -495,6 +501,8 @@ main(int argc, char **argv)
 		    &var_smtpd_sasl_passwd, 0, 1000 },
 		{ VAR_SMTPD_SASL_SERVICE, DEF_SMTPD_SASL_SERVICE,
 		    &var_smtpd_sasl_service, 1, 64 },
+
+		SMTPD_TLS_CFG_STRS,
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {
@@ -519,6 +527,8 @@ main(int argc, char **argv)
 		    &var_smtpd_content_mem, 1024 * 1024, 0 },
 		{ VAR_SMTPD_CAUTH_LIMIT, DEF_SMTPD_CAUTH_LIMIT,
 		    &var_smtpd_cauth_limit, 0, 1000000 },
+
+		SMTPD_TLS_CFG_INTS,
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {
@@ -534,6 +544,8 @@ main(int argc, char **argv)
 		    &var_smtpd_sasl_tmout, 's', 1, 300 },
 		{ VAR_ANVIL_TIME_UNIT, DEF_ANVIL_TIME_UNIT,
 		    &var_anvil_time_unit, 's', 1, 86400 },
+
+		SMTPD_TLS_CFG_TIMES,
 		{ 0 },
 	};
 	static const pm_cfg_bool bools[] = {
@@ -550,6 +562,8 @@ main(int argc, char **argv)
 		    &var_smtpd_sasl_enable },
 		{ VAR_SMTPD_TLS_AUTH_ONLY, DEF_SMTPD_TLS_AUTH_ONLY,
 		    &var_smtpd_tls_auth_only },
+
+		SMTPD_TLS_CFG_BOOLS,
 		{ 0 },
 	};
 	/*
@@ -583,6 +597,8 @@ main(int argc, char **argv)
 		VAR_SMTPD_SASL_PASSWD,
 		VAR_SMTPD_SASL_SERVICE,
 		VAR_SMTPD_SASL_TMOUT,
+
+		SMTPD_TLS_RELOAD_PARAMS,
 		NULL,
 	};
 	static const pm_service svc = {

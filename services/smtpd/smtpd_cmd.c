@@ -9,9 +9,12 @@
  *	(smtpd_check_async) whose continuation (xxx_done) replies later.
  *	Reply texts and log lines are Postfix's.
  *
- *	Postmesh decisions: HELP is answered (214); STARTTLS, ETRN and
- *	EXPN are not advertised and answered as unknown commands (AUTH:
- *	smtpd_auth.c);
+ *	Postmesh decisions: HELP is answered (214); ETRN and EXPN are
+ *	not advertised and answered as unknown commands; AUTH is in
+ *	smtpd_auth.c, STARTTLS in smtpd_tls.c. With
+ *	smtpd_tls_security_level = encrypt, commands other than HELO EHLO
+ *	STARTTLS RSET NOOP QUIT get "530 5.7.0 Must issue a STARTTLS
+ *	command first" before TLS, as in Postfix;
  *	CONNECT, GET and POST (and header-like lines) end the session as
  *	in Postfix (smtpd_forbidden_commands). The queue id is made when
  *	MAIL is accepted ("QID: client=..."); reject lines carry it only
@@ -39,9 +42,11 @@
 #include "pm_log.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
+#include "smtpd_tls.h"
 
-#define CF_LAST 1 /* must be the last command of a pipeline group */
-#define CF_JUNK 2 /* counts against smtpd_junk_command_limit */
+#define CF_LAST 1    /* must be the last command of a pipeline group */
+#define CF_JUNK 2    /* counts against smtpd_junk_command_limit */
+#define CF_PRE_TLS 4 /* allowed before STARTTLS under "encrypt" */
 
 typedef struct smtpd_cmd_def {
 	const char *name;
@@ -60,17 +65,18 @@ static void help_cmd(smtpd_session *s, const char *arg);
 static void vrfy_cmd(smtpd_session *s, const char *arg);
 
 static const smtpd_cmd_def cmd_table[] = {
-	{ "EHLO", CMD_EHLO, helo_cmd, CF_LAST | CF_JUNK },
-	{ "HELO", CMD_HELO, helo_cmd, CF_LAST | CF_JUNK },
+	{ "EHLO", CMD_EHLO, helo_cmd, CF_LAST | CF_JUNK | CF_PRE_TLS },
+	{ "HELO", CMD_HELO, helo_cmd, CF_LAST | CF_JUNK | CF_PRE_TLS },
+	{ "STARTTLS", CMD_STARTTLS, smtpd_starttls_cmd, CF_LAST | CF_PRE_TLS },
 	{ "MAIL", CMD_MAIL, mail_cmd, 0 },
 	{ "RCPT", CMD_RCPT, rcpt_cmd, 0 },
 	{ "DATA", CMD_DATA, smtpd_data_cmd, CF_LAST },
 	{ "BDAT", CMD_BDAT, smtpd_bdat_cmd, 0 },
-	{ "RSET", CMD_RSET, rset_cmd, CF_JUNK },
-	{ "NOOP", CMD_NOOP, noop_cmd, CF_LAST | CF_JUNK },
+	{ "RSET", CMD_RSET, rset_cmd, CF_JUNK | CF_PRE_TLS },
+	{ "NOOP", CMD_NOOP, noop_cmd, CF_LAST | CF_JUNK | CF_PRE_TLS },
 	{ "VRFY", CMD_VRFY, vrfy_cmd, CF_LAST | CF_JUNK },
 	{ "HELP", CMD_HELP, help_cmd, CF_JUNK },
-	{ "QUIT", CMD_QUIT, quit_cmd, CF_LAST },
+	{ "QUIT", CMD_QUIT, quit_cmd, CF_LAST | CF_PRE_TLS },
 	{ "AUTH", CMD_AUTH, smtpd_auth_cmd, CF_LAST },
 	{ NULL, 0, NULL, 0 },
 };
@@ -82,7 +88,6 @@ static const char *const forbidden_cmds[] = { "CONNECT", "GET", "POST", NULL };
 static const char *const last_unknown[] = {
 	"EXPN",
 	"TURN",
-	"STARTTLS",
 	"AUTH",
 	"ETRN",
 	NULL,
@@ -212,10 +217,11 @@ helo_done(smtpd_session *s)
 		s->esmtp = 1;
 		s->protocol = "ESMTP";
 		smtpd_reply(s, 250, NULL,
-		    "%s\nPIPELINING\nSIZE %ld\n%s%s"
+		    "%s\nPIPELINING\nSIZE %ld\n%s%s%s"
 		    "ENHANCEDSTATUSCODES\n8BITMIME\nDSN\nSMTPUTF8\nCHUNKING",
 		    var_myhostname, var_message_size_limit,
-		    var_disable_vrfy_cmd ? "" : "VRFY\n", smtpd_auth_ehlo(s));
+		    var_disable_vrfy_cmd ? "" : "VRFY\n",
+		    smtpd_tls_offer(s) ? "STARTTLS\n" : "", smtpd_auth_ehlo(s));
 	} else {
 		s->esmtp = 0;
 		s->protocol = "SMTP";
@@ -642,6 +648,13 @@ smtpd_cmd_line(smtpd_session *s, char *line, size_t len)
 		smtpd_reject_count(REJ_CLIENT);
 		smtpd_reply(s, 503, "5.7.0", "Error: access denied for %s",
 		    s->namaddr);
+		smtpd_cmd_done(s);
+		return;
+	}
+	if (!(d->flags & CF_PRE_TLS) && smtpd_tls_required(s)) {
+		smtpd_reject_count(REJ_PROTOCOL);
+		smtpd_reply(s, 530, "5.7.0",
+		    "Must issue a STARTTLS command first");
 		smtpd_cmd_done(s);
 		return;
 	}

@@ -24,6 +24,7 @@
 #include "pm_log.h"
 #include "pm_util.h"
 #include "smtpd_conn.h"
+#include "smtpd_tls.h"
 
 static int
 plain_write(smtpd_conn *c, const void *p, size_t len)
@@ -54,9 +55,7 @@ plain_pending(smtpd_conn *c)
 static int
 plain_start_tls(smtpd_conn *c, void *ctx)
 {
-	(void) c;
-	(void) ctx;
-	return (PM_EINVAL);
+	return (smtpd_conn_tls_start(c, ctx)); /* smtpd_tls.c */
 }
 
 static const smtpd_conn_io plain_io = {
@@ -197,7 +196,13 @@ smtpd_conn_input(smtpd_conn *c)
 size_t
 smtpd_conn_output_len(smtpd_conn *c)
 {
-	return (evbuffer_get_length(bufferevent_get_output(c->bev)));
+	struct bufferevent *raw = bufferevent_get_underlying(c->bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	if (raw != NULL) {
+		n += evbuffer_get_length(bufferevent_get_output(raw));
+	}
+	return (n);
 }
 
 int

@@ -7,9 +7,10 @@
  *	The session never touches the socket: it reads from the input
  *	evbuffer and writes through smtpd_conn_write(). All I/O goes
  *	through the function table c->io, so a connection can change
- *	transport mid-stream: "plain" (a libevent socket bufferevent)
- *	now; an OpenSSL filter bufferevent stacked on the same socket for
- *	STARTTLS later (io->start_tls), without the session noticing.
+ *	transport mid-stream: "plain" (a libevent socket bufferevent), then
+ *	"tls" (an OpenSSL filter bufferevent stacked on the same socket by
+ *	io->start_tls, smtpd_tls.c), without the session noticing; the
+ *	tls_done callback says when the handshake ended.
  *
  *	A connection may first run a "pre-session stage" (c->stage) that
  *	consumes input before the session sees any, e.g. a PROXY protocol
@@ -45,10 +46,12 @@ typedef struct smtpd_conn_cb {
 	void (*readable)(void *arg);
 	void (*drained)(void *arg);
 	void (*closed)(void *arg, int eof);
+	/* TLS handshake ended: ok 1, or 0 (closed follows). */
+	void (*tls_done)(void *arg, int ok);
 } smtpd_conn_cb;
 
 typedef struct smtpd_conn_io {
-	const char *name; /* "plain" */
+	const char *name; /* "plain", "tls" */
 	int (*write)(smtpd_conn *c, const void *p, size_t len);
 	/* 1 if input is waiting that the session has not seen yet. */
 	int (*pending)(smtpd_conn *c);
@@ -68,6 +71,9 @@ struct smtpd_conn {
 	int family;   /* AF_INET, AF_INET6, AF_UNIX */
 	int loopback; /* client address is 127/8 or ::1 */
 	int closed;   /* EOF or error seen */
+	int tls;      /* 0 plain, 1 handshake running, 2 TLS established */
+	/* Activated once all output left for the socket (TLS), or NULL. */
+	struct event *flushed;
 };
 
 /*
@@ -79,6 +85,7 @@ smtpd_conn *smtpd_conn_new(struct event_base *base, evutil_socket_t fd,
 void smtpd_conn_free(smtpd_conn *c);
 
 struct evbuffer *smtpd_conn_input(smtpd_conn *c);
+/* Octets not yet written to the socket (under a TLS filter too). */
 size_t smtpd_conn_output_len(smtpd_conn *c);
 int smtpd_conn_write(smtpd_conn *c, const void *p, size_t len);
 int smtpd_conn_pending(smtpd_conn *c);

@@ -5,13 +5,17 @@
  *	Postfix's format:
  *
  *	Received: from HELO (NAME [ADDR])
+ *		(using TLSv1.3 with cipher ... (256/256 bits) ...)
+ *		(No client certificate requested)
  *		by MYHOSTNAME (MAIL_NAME) with PROTO id QID
  *		for <RCPT>; Wed, 25 Nov 2026 16:49:31 +0000 (UTC)
  *
  *	"for <RCPT>" only with exactly one recipient; otherwise the date
  *	follows "id QID;" on its own continuation line. Without HELO the
  *	client name stands in for it. ADDR is "IPv6:..." for IPv6. The
- *	date is local time with its offset and zone name (RFC 5322).
+ *	date is local time with its offset and zone name (RFC 5322). The
+ *	"(using" lines only with TLS and smtpd_tls_received_header = yes;
+ *	with TLS and EHLO the protocol is ESMTPS.
  * LIMITS
  *	HELO and recipient are cut to 255 and 320 octets.
  * SECURITY
@@ -26,6 +30,7 @@
 #include "pm_addr.h"
 #include "pm_common_params.h"
 #include "smtpd_session.h"
+#include "smtpd_tls.h"
 
 int
 smtpd_received(pm_buf *b, const smtpd_session *s, int64_t now_us)
@@ -45,11 +50,17 @@ smtpd_received(pm_buf *b, const smtpd_session *s, int64_t now_us)
 	helo = s->helo != NULL ?
 	    pm_printable_dup(s->helo, strlen(s->helo), 255) :
 	    pm_strdup(s->name);
-	rc = pm_buf_printf(b,
-	    "Received: from %s (%s [%s])\r\n"
-	    "\tby %s (%s) with %s id %s",
-	    helo, s->name, s->rfc_addr, var_myhostname, var_mail_name,
-	    s->protocol, s->qid);
+	rc = pm_buf_printf(b, "Received: from %s (%s [%s])\r\n", helo, s->name,
+	    s->rfc_addr);
+	if (rc == 0) {
+		rc = smtpd_tls_received(b, s);
+	}
+	if (rc == 0) {
+		/* RFC 3848: ESMTPS once TLS is on. */
+		rc = pm_buf_printf(b, "\tby %s (%s) with %s%s id %s",
+		    var_myhostname, var_mail_name, s->protocol,
+		    s->tls && s->esmtp ? "S" : "", s->qid);
+	}
 	if (rc == 0 && s->nrcpt == 1) {
 		const char *a = s->rcpt[0].address;
 

@@ -45,6 +45,7 @@
 #include "pm_log.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
+#include "smtpd_tls.h"
 
 #define SMTPD_DATA_CHUNK (64 * 1024)
 #define SMTPD_OUTPUT_MAX (256 * 1024)
@@ -87,7 +88,11 @@ session_drained(void *arg)
 	smtpd_session *s = arg;
 
 	if (s->phase == PH_CLOSING) {
-		smtpd_session_free(s);
+		/* Under TLS, encrypted output may still wait: c->flushed. */
+		smtpd_conn_tls_shutdown(s->conn);
+		if (smtpd_conn_output_len(s->conn) == 0) {
+			smtpd_session_free(s);
+		}
 		return;
 	}
 	if (s->out_blocked) {
@@ -115,6 +120,7 @@ static const smtpd_conn_cb session_conn_cb = {
 	.readable = session_readable,
 	.drained = session_drained,
 	.closed = session_closed,
+	.tls_done = smtpd_tls_done,
 };
 
 smtpd_session *
@@ -149,6 +155,10 @@ smtpd_session_new(evutil_socket_t fd, const struct sockaddr *sa, int salen)
 	pm_msg_info("connect from %s", s->namaddr);
 	pm_metric_inc(smtpd_m_sessions);
 	pm_metric_gauge_add(smtpd_m_active, 1);
+	if (var_smtpd_tls_wrapper && smtpd_tls_wrap(s) != 0) {
+		s->conn->closed = 1; /* the check ends it: "lost connection" */
+		s->eof = 1;
+	}
 	s->phase = PH_CONNECT;
 	smtpd_check_async(s, smtpd_check_connect, smtpd_connect_done);
 	return (s);
@@ -219,6 +229,9 @@ smtpd_session_free(smtpd_session *s)
 	free(s->access_denied);
 	free(s->helo);
 	smtpd_auth_free(s);
+
+	free(s->tls_summary);
+	free(s->tls_peer_cn);
 	for (i = 0; i < s->nrcpt; i++) {
 		free(s->rcpt[i].address);
 		free(s->rcpt[i].orcpt);
@@ -421,6 +434,7 @@ smtpd_close(smtpd_session *s, const char *reason)
 	s->phase = PH_CLOSING;
 	if (s->conn != NULL) {
 		smtpd_conn_read(s->conn, 0);
+		s->conn->flushed = s->timer;
 	}
 	/* The timer frees the session once the output is gone (or late). */
 	s->idle_start_ms = pm_mono_ms();

@@ -15,7 +15,8 @@
  *	Files: smtpd_session.c (life cycle, input loop, replies, limits,
  *	timers, logging), smtpd_cmd.c (commands), smtpd_data.c (DATA and
  *	BDAT), smtpd_queue.c (cleanup hand-off), smtpd_received.c
- *	(Received: header), smtpd.c (listener, loop, stop).
+ *	(Received: header), smtpd_tls*.c (STARTTLS, implicit TLS, the
+ *	contexts, ticket keys), smtpd.c (listener, loop, stop).
  * LIMITS
  *	See smtpd_params.h: line_length_limit, smtpd_recipient_limit,
  *	smtpd_timeout, smtpd_min_data_rate, error and junk limits,
@@ -125,6 +126,11 @@ struct smtpd_session {
 	int esmtp;            /* EHLO given */
 	const char *protocol; /* "SMTP" or "ESMTP" */
 
+	/* TLS (smtpd_tls.c). */
+	int tls;           /* 1 once the TLS handshake completed */
+	char *tls_summary; /* "TLSv1.3 with cipher ..." or NULL */
+	char *tls_peer_cn; /* verified client certificate CN, or NULL */
+
 	/* Transaction. */
 	char *sender; /* NULL: no MAIL; "" for <> */
 	char qid[PM_QID_LEN + 1];
@@ -188,8 +194,7 @@ struct smtpd_session {
 	pm_submit_result sres;
 	int close_after; /* close once this command is done */
 
-	/* TLS and SASL AUTH (smtpd_auth.c). */
-	int tls;                 /* TLS handshake completed */
+	/* SASL AUTH (smtpd_auth.c); TLS state is above. */
 	char *sasl_method;       /* NULL until AUTH succeeded */
 	char *sasl_username;     /* NULL until AUTH succeeded */
 	struct smtpd_auth *auth; /* AUTH dialogue in progress, or NULL */

@@ -5,7 +5,8 @@
  *	See pm_server_queue.h.
  *	The Redis credentials (redis_user, redis_password_file) are read
  *	when the process opens its first store, so roles without Redis
- *	(smtpd, rewrite) never need the secret, and again on SIGHUP
+ *	(rewrite; smtpd only for its TLS session ticket keys,
+ *	smtpd_tls_ticket.c) never need the secret, and again on SIGHUP
  *	(pm__server_queue_reload()); pm_qstore sends them on every later
  *	connection. A file that cannot be read at start fails the open
  *	(the service stops: bad configuration); at a reload it keeps the
@@ -117,7 +118,7 @@ pm_server_qstore_open(void)
 	pm_qstore *qs;
 	int err = 0;
 
-	/* Only roles that use Redis read the secret (smtpd never does). */
+	/* Only roles that use Redis read the secret (smtpd: TLS tickets). */
 	pthread_mutex_lock(&auth_mu);
 	if (!auth_loaded) {
 		err = server_auth_load("");
