@@ -56,10 +56,11 @@ smtpd_received(pm_buf *b, const smtpd_session *s, int64_t now_us)
 		rc = smtpd_tls_received(b, s);
 	}
 	if (rc == 0) {
-		/* RFC 3848: ESMTPS once TLS is on. */
-		rc = pm_buf_printf(b, "\tby %s (%s) with %s%s id %s",
+		/* RFC 3848: ESMTPS with TLS, ESMTPA after AUTH, ESMTPSA. */
+		rc = pm_buf_printf(b, "\tby %s (%s) with %s%s%s id %s",
 		    var_myhostname, var_mail_name, s->protocol,
-		    s->tls && s->esmtp ? "S" : "", s->qid);
+		    s->tls && s->esmtp ? "S" : "",
+		    s->sasl_username != NULL && s->esmtp ? "A" : "", s->qid);
 	}
 	if (rc == 0 && s->nrcpt == 1) {
 		const char *a = s->rcpt[0].address;

@@ -70,7 +70,7 @@
 #define VAR_SMTPD_TLS_ASK_CCERT "smtpd_tls_ask_ccert"
 #define DEF_SMTPD_TLS_ASK_CCERT 0
 #define VAR_SMTPD_TLS_LOGLEVEL "smtpd_tls_loglevel"
-#define DEF_SMTPD_TLS_LOGLEVEL 0
+#define DEF_SMTPD_TLS_LOGLEVEL 1 /* Postmesh: 1 (Postfix: 0) */
 #define VAR_SMTPD_TLS_RCVD_HDR "smtpd_tls_received_header"
 #define DEF_SMTPD_TLS_RCVD_HDR 0
 #define VAR_SMTPD_TLS_WRAPPER "smtpd_tls_wrappermode"

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/objects.h>
 
 #include "pm_tls.h"
 #include "pm_util.h"
@@ -125,8 +126,12 @@ pm_tls_summary(const SSL *ssl, char *buf, size_t size)
 	if (n < 0 || (size_t) n >= size) {
 		return;
 	}
+	/* A NID for the groups OpenSSL knows: "X25519", as Postfix logs. */
 	group = SSL_get_negotiated_group((SSL *) ssl);
-	if (group != 0) {
+	if (group != 0 && (group & TLSEXT_nid_unknown) == 0) {
+		gname = OBJ_nid2sn(group);
+	}
+	if (group != 0 && gname == NULL) {
 		gname = SSL_group_to_name((SSL *) ssl, group);
 	}
 	if (gname != NULL) {
