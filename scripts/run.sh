@@ -7,7 +7,17 @@
 #                          the background (rewrite cleanup, then bounce
 #                          qmgr smtp error discard where built, smtpd
 #                          last), logs in run/log/, then returns.
+#                          A second smtpd, "submission", listens on
+#                          127.0.0.1:2587 (STARTTLS required, AUTH with
+#                          the test user of run/etc/sasl_passwd), as
+#                          Postfix's master.cf submission entry.
 #   scripts/run.sh stop    stops what start started (PIDs in run/pid/).
+#
+# TLS: on first start a self-signed certificate for "localhost" is made
+# in run/etc/tls/smtpd.pem (key, then certificate) and a test user
+# "test" with a random password (run/etc/test-password) is put in
+# run/etc/sasl_passwd as a SHA-512 crypt hash; smtpd on 2525 offers
+# STARTTLS ("may").
 #
 # Configuration: run/etc/main.cf is written on first start (edit it
 # freely afterwards). Any parameter can be overridden from the
@@ -30,7 +40,14 @@ done
 SERVICES="$SERVICES smtpd"
 # Stop order: smtpd first (no new mail), rewrite last; every service
 # that may run, built or not (a pid file may be left from a start).
-STOP_ORDER="smtpd discard error smtp qmgr bounce cleanup rewrite"
+STOP_ORDER="smtpd submission discard error smtp qmgr bounce cleanup rewrite"
+# The submission smtpd: POSTMESH_smtpd_listen must not reach it (the
+# environment beats -o), so it has its own two variables.
+sub_listen=${POSTMESH_RUN_SUBMISSION_LISTEN:-127.0.0.1:2587}
+sub_metrics=${POSTMESH_RUN_SUBMISSION_METRICS:-http://127.0.0.1:9127}
+sub_host=${sub_listen%:*}
+sub_port=${sub_listen##*:}
+[ "$sub_host" = "0.0.0.0" ] && sub_host=127.0.0.1
 
 redis_addr=${POSTMESH_redis_server:-127.0.0.1:6379}
 redis_host=${redis_addr%:*}
@@ -77,8 +94,53 @@ redis_wait_loaded() {
 	exit 1
 }
 
+# The certificate and the test user, once (kept across restarts).
+tls_setup() {
+	local tls=$RUN/etc/tls pw
+	if [ ! -f "$tls/smtpd.pem" ]; then
+		mkdir -p "$tls"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+			-nodes -days 825 -subj /CN=localhost \
+			-addext subjectAltName=DNS:localhost \
+			-keyout "$tls/smtpd.key" -out "$tls/smtpd.crt" 2>/dev/null
+		(umask 077 && cat "$tls/smtpd.key" "$tls/smtpd.crt" > "$tls/smtpd.pem")
+		rm -f "$tls/smtpd.key"
+		echo "made a self-signed certificate for localhost: $tls/smtpd.crt"
+	fi
+	if [ ! -f "$RUN/etc/sasl_passwd" ]; then
+		pw=$(openssl rand -hex 8)
+		(umask 077 && echo "$pw" > "$RUN/etc/test-password")
+		(umask 077 && echo "test:$(openssl passwd -6 "$pw")" > "$RUN/etc/sasl_passwd")
+	fi
+}
+
+# start_submission: smtpd -o ..., as Postfix's master.cf entry
+#   submission inet n - n - - smtpd -o syslog_name=postfix/submission
+#     -o smtpd_tls_security_level=encrypt -o smtpd_sasl_auth_enable=yes ...
+start_submission() {
+	if alive "$RUN/pid/submission.pid"; then
+		echo "submission already running (pid $(cat "$RUN/pid/submission.pid"))"
+		return
+	fi
+	nohup env -u POSTMESH_smtpd_listen -u POSTMESH_smtpd_metrics_listen \
+		"$BIN/smtpd" -c "$RUN/etc" \
+		-o syslog_name=postmesh/submission \
+		-o "smtpd_listen=$sub_listen" \
+		-o "smtpd_metrics_listen=$sub_metrics" \
+		-o smtpd_tls_security_level=encrypt \
+		-o "smtpd_tls_chain_files=$RUN/etc/tls/smtpd.pem" \
+		-o smtpd_sasl_auth_enable=yes -o smtpd_tls_auth_only=yes \
+		-o smtpd_sasl_type=crypt \
+		-o "smtpd_sasl_password_maps=$RUN/etc/sasl_passwd" \
+		-o "smtpd_relay_restrictions=permit_sasl_authenticated, reject" \
+		>>"$RUN/log/submission.log" 2>&1 &
+	echo $! > "$RUN/pid/submission.pid"
+	echo "submission started (pid $!, log $RUN/log/submission.log)"
+}
+
 start() {
 	mkdir -p "$RUN/etc" "$RUN/log" "$RUN/pid" "$RUN/redis"
+	tls_setup
 	if [ ! -f "$RUN/etc/main.cf" ]; then
 		cat > "$RUN/etc/main.cf" <<CONF
 # main.cf for \`make run\` (Postfix syntax). Parameters not set here
@@ -87,6 +149,9 @@ start() {
 redis_server = $redis_addr
 smtpd_listen = 127.0.0.1:2525
 mynetworks = 127.0.0.1/32 [::1]/128
+# STARTTLS offered (docs/tls.md); the certificate is self-signed.
+smtpd_tls_security_level = may
+smtpd_tls_chain_files = $RUN/etc/tls/smtpd.pem
 CONF
 	fi
 	if alive "$RUN/pid/redis.pid"; then
@@ -114,11 +179,13 @@ CONF
 		echo $! > "$RUN/pid/$s.pid"
 		echo "$s started (pid $!, log $RUN/log/$s.log)"
 	done
+	start_submission
 	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/$smtp_host/$smtp_port") 2>/dev/null && break
+		(exec 3<>"/dev/tcp/$smtp_host/$smtp_port") 2>/dev/null &&
+			(exec 3<>"/dev/tcp/$sub_host/$sub_port") 2>/dev/null && break
 		sleep 0.1
 	done
-	for s in $SERVICES; do
+	for s in $SERVICES submission; do
 		alive "$RUN/pid/$s.pid" || {
 			echo "error: $s exited; see $RUN/log/$s.log:" >&2
 			tail -5 "$RUN/log/$s.log" >&2
@@ -130,6 +197,11 @@ CONF
 Postmesh is running: SMTP on $smtp_host:$smtp_port. Send a test mail:
 
   swaks --server $smtp_host --port $smtp_port --from you@example.com --to postmaster@localhost
+
+Submission (STARTTLS and AUTH required) on $sub_host:$sub_port, user "test",
+password in $RUN/etc/test-password:
+
+  swaks --server $sub_host --port $sub_port --tls --auth PLAIN --auth-user test --auth-password $(cat "$RUN/etc/test-password") --from test@example.com --to someone@example.net
 
 Then look at the queue in Redis:
   redis-cli -p $redis_port keys 'pm:*'

@@ -44,6 +44,8 @@ def run_env(tmp):
         "PM_BIN": BIN,
         "POSTMESH_redis_server": "127.0.0.1:%d" % rport,
         "POSTMESH_smtpd_listen": "127.0.0.1:%d" % sport,
+        "POSTMESH_RUN_SUBMISSION_LISTEN": "127.0.0.1:%d" % free_port(),
+        "POSTMESH_RUN_SUBMISSION_METRICS": "http://127.0.0.1:%d" % free_port(),
     })
     for svc in ("cleanup", "rewrite", "qmgr", "bounce"):
         p = free_port()
@@ -72,7 +74,7 @@ class MakeRunTest(unittest.TestCase):
                                  text=True, timeout=120)
             self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
             cmd = swaks_cmd(out.stdout)
-            self.assertEqual(len(cmd), 1, out.stdout)
+            self.assertEqual(len(cmd), 2, out.stdout)
             self.assertIn("--port %d" % sport, cmd[0])
             sw = subprocess.run(shlex.split(cmd[0]), capture_output=True,
                                 text=True, timeout=60)
@@ -90,12 +92,24 @@ class MakeRunTest(unittest.TestCase):
             self.assertIn("%s: from=<" % qid, logs)
             self.assertTrue(r.exists("pm:{0}:m:%s" % qid) or "%s: removed" % qid in logs
                             or "%s: to=<" % qid in logs, logs[-3000:])
+            # the printed submission command: STARTTLS, AUTH as "test"
+            self.assertIn("--tls --auth PLAIN --auth-user test", cmd[1])
+            sw = subprocess.run(shlex.split(cmd[1]), capture_output=True,
+                                text=True, timeout=60)
+            self.assertEqual(sw.returncode, 0, sw.stdout + sw.stderr)
+            self.assertIn("235 2.7.0 Authentication successful", sw.stdout)
+            self.assertIn("250 2.0.0 Ok: queued as ", sw.stdout)
+            with open(os.path.join(logdir, "submission.log")) as fh:
+                sub = fh.read()
+            self.assertRegex(sub, r"postmesh/submission/smtpd\[\d+\]: \S+: "
+                                  r"client=\S+, sasl_method=PLAIN, sasl_username=test")
         finally:
             stop = subprocess.run([run, "stop"], env=env, capture_output=True,
                                   text=True, timeout=120)
             shutil.rmtree(tmp, ignore_errors=True)
         self.assertEqual(stop.returncode, 0, stop.stdout + stop.stderr)
         self.assertIn("smtpd stopped", stop.stdout)
+        self.assertIn("submission stopped", stop.stdout)
         with self.assertRaises(redis.exceptions.ConnectionError):
             redis.Redis(host="127.0.0.1", port=rport, socket_timeout=2).ping()
 
@@ -134,7 +148,7 @@ class MakeRunTest(unittest.TestCase):
             self.assertNotEqual(newpid, pid)
             self.assertIn(proc_state(newpid), ("R", "S", "D"))
             cmd = swaks_cmd(out.stdout)
-            self.assertEqual(len(cmd), 1, out.stdout)
+            self.assertEqual(len(cmd), 2, out.stdout)
             sw = subprocess.run(shlex.split(cmd[0]), capture_output=True,
                                 text=True, timeout=60)
             self.assertIn("250 2.0.0 Ok: queued as ", sw.stdout,

@@ -14,6 +14,7 @@ char *var_mydest;
 char *var_mynetworks;
 char *var_relay_domains;
 char *var_mail_name;
+char *var_syslog_name;
 char *var_instance_name;
 char *var_redis_server;
 long var_redis_timeout;
@@ -55,6 +56,7 @@ static const pm_cfg_str common_strs[] = {
 	{ VAR_MYNETWORKS, NULL, &var_mynetworks, 0, 0 },
 	{ VAR_RELAY_DOMAINS, NULL, &var_relay_domains, 0, 0 },
 	{ VAR_MAIL_NAME, NULL, &var_mail_name, 1, 64 },
+	{ VAR_SYSLOG_NAME, NULL, &var_syslog_name, 1, 64 },
 	{ VAR_INSTANCE_NAME, NULL, &var_instance_name, 1,
 	    PM_INSTANCE_NAME_MAX },
 	{ VAR_REDIS_SERVER, NULL, &var_redis_server, 1, 1024 },

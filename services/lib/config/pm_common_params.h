@@ -18,6 +18,8 @@
 #define VAR_MYNETWORKS "mynetworks"
 #define VAR_RELAY_DOMAINS "relay_domains"
 #define VAR_MAIL_NAME "mail_name"
+/* Log tag before "/<service>", as Postfix: "postmesh/submission". */
+#define VAR_SYSLOG_NAME "syslog_name"
 /* Postmesh: this instance's stable name (Redis consumer name); one per
  * instance, e.g. the StatefulSet pod name. Default $myhostname. */
 #define VAR_INSTANCE_NAME "service_instance_name"
@@ -62,6 +64,7 @@ extern char *var_mydest;
 extern char *var_mynetworks;
 extern char *var_relay_domains;
 extern char *var_mail_name;
+extern char *var_syslog_name;
 extern char *var_instance_name;
 extern char *var_redis_server;
 extern long var_redis_timeout;

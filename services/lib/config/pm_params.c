@@ -41,6 +41,9 @@ const pm_param_default pm_param_defaults[] = {
 	/* Postmesh: empty, the Postfix 3.x compatible default. */
 	{ "relay_domains", "" },
 	{ "mail_name", "Postmesh" },
+	/* Postfix: "postfix"; master.cf entries set e.g.
+	 * "postfix/submission". Logs say "<syslog_name>/<service>". */
+	{ "syslog_name", "postmesh" },
 	/* Postmesh: each instance's own stable name (its Redis consumer
 	 * name); under Kubernetes the StatefulSet pod name. */
 	{ "service_instance_name", "$myhostname" },

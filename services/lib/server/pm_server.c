@@ -397,6 +397,12 @@ pm_server_main(const pm_service *svc, int argc, char **argv)
 	}
 	free(opts);
 	pm_common_params_bind();
+	if (strcmp(var_syslog_name, "postmesh") != 0) {
+		/* -o syslog_name=postmesh/submission: a second smtpd. */
+		free(progname);
+		progname = pm_asprintf("%s/%s", var_syslog_name, svc->name);
+		pm_log_init(progname);
+	}
 	if (svc->strs != NULL) {
 		pm_cfg_bind_str(svc->strs);
 	}

@@ -11,7 +11,9 @@
  *	   -v (verbose);
  *	2. loads main.cf, binds the common parameters (pm_common_params.h)
  *	   and the service's tables, warns about unknown names;
- *	3. starts logging as "postmesh/<name>" and logs "daemon started";
+ *	3. starts logging as "postmesh/<name>" ("<syslog_name>/<name>"
+ *	   with syslog_name, e.g. "postmesh/submission/smtpd") and logs
+ *	   "daemon started";
  *	   configures internal TLS from internal_tls_* (pm_server_tls.c;
  *	   a file that cannot be used is fatal);
  *	4. calls pre_init() (may be NULL): open tables, check config;
