@@ -138,6 +138,40 @@ tls_fail_note(smtpd_conn *c, short what)
 	}
 }
 
+/* The handshake finished: tell the session once (it resets its state). */
+static void
+tls_connected(smtpd_conn *c)
+{
+	if (c->tls != 1) {
+		return;
+	}
+	c->tls = 2;
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	c->cb.tls_done(c->arg, 1);
+}
+
+/*
+ * Decrypted input. libevent 2.1 reads the application data that came
+ * with the client's Finished (a TLSv1.3 client sends its EHLO in the
+ * same flight) and runs this callback BEFORE it reports
+ * BEV_EVENT_CONNECTED: the session must first forget what it knew
+ * before TLS, or the reset would wipe the EHLO it just answered.
+ */
+static bufferevent_data_cb tls_plain_read_cb;
+
+static void
+tls_read_cb(struct bufferevent *bev, void *arg)
+{
+	smtpd_conn *c = arg;
+
+	if (c->tls == 1) {
+		tls_connected(c);
+	}
+	if (!c->closed && tls_plain_read_cb != NULL) {
+		tls_plain_read_cb(bev, arg);
+	}
+}
+
 static void
 tls_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -145,9 +179,7 @@ tls_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void) bev;
 	if (what & BEV_EVENT_CONNECTED) {
-		c->tls = 2;
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
-		c->cb.tls_done(c->arg, 1);
+		tls_connected(c);
 		return;
 	}
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) ||
@@ -237,7 +269,8 @@ smtpd_conn_tls_start(smtpd_conn *c, void *vctx)
 	/* Clients often close without close_notify: that is EOF. */
 	bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, SMTPD_TLS_RAW_MAX);
-	bufferevent_setcb(f, rcb, wcb, tls_event_cb, c);
+	tls_plain_read_cb = rcb;
+	bufferevent_setcb(f, tls_read_cb, wcb, tls_event_cb, c);
 	c->bev = f;
 	c->io = &tls_io;
 	c->tls = 1;

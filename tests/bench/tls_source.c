@@ -296,6 +296,7 @@ static enum step
 step(sess *s)
 {
 	int code = 0, r;
+	char why[64];
 
 	if (s->st == S_HANDSHAKE) {
 		if ((r = bench_conn_handshake(&s->c)) == BENCH_AGAIN) {
@@ -375,7 +376,8 @@ step(sess *s)
 		break;
 	case S_MAIL:
 		if (code != 250) {
-			end_session(s, "MAIL not 250");
+			snprintf(why, sizeof(why), "MAIL not 250: %d", code);
+			end_session(s, why);
 			return (STEP_GONE);
 		}
 		s->rcpt_i = 0;
