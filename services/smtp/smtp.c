@@ -367,7 +367,8 @@ smtp_deliver(void *ctx, pm_job *j)
 	    j->nexthop);
 
 	while ((s = smtp_cache_get(key)) != NULL) {
-		if (!smtp_tls_fits(s, &pol)) {
+		if (!smtp_tls_fits(s, &pol, smtp_tls_match_spec(&pol),
+		        d.host)) {
 			smtp_sess_close(s, 1); /* not reached: the key says */
 			continue;
 		}

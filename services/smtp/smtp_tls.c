@@ -32,8 +32,12 @@
  *	smtp_conn.c go through smtp_tls_read/smtp_tls_write with the same
  *	poll() deadlines, and a session in the connection cache keeps
  *	its TLS (no new handshake on reuse). New connections resume a
- *	cached TLS session (smtp_tls_scache.c) of the same server and
- *	policy.
+ *	cached TLS session (smtp_tls_scache.c) of the same server, SNI
+ *	name, policy and names to match. OpenSSL neither verifies nor
+ *	checks names on resumption, so under verify and secure the
+ *	certificate of every handshake, resumed or not, is checked
+ *	against the job's names (a mismatch fails as in a full
+ *	handshake, and the cached session is dropped).
  *
  *	Logs (smtp_tls_loglevel >= 1), as Postfix: "Verified TLS
  *	connection established to mx.example.com[192.0.2.1]:25: TLSv1.3
@@ -99,7 +103,7 @@ long var_smtp_tls_scache_tmout;
 /* The TLS state of one connection: smtp_tls_sess and the resume key. */
 typedef struct tls_conn {
 	smtp_tls_sess t;
-	char skey[PM_DNS_NAME_MAX + SMTP_TLS_ATTR_MAX + 128];
+	char skey[SMTP_TLS_SKEY_MAX];
 } tls_conn;
 
 static struct {
@@ -237,8 +241,8 @@ eff_exclude(const smtp_tls_policy *p)
 	return (p->exclude[0] ? p->exclude : var_smtp_tls_excl_ciphers);
 }
 
-static const char *
-eff_match(const smtp_tls_policy *p)
+const char *
+smtp_tls_match_spec(const smtp_tls_policy *p)
 {
 	return (p->match[0]                 ? p->match :
 	        p->level == SMTP_TLS_VERIFY ? var_smtp_tls_vfy_match :
@@ -432,13 +436,10 @@ handshake(smtp_sess *s, SSL *ssl, int64_t deadline, char *why, size_t wsize)
 
 /* Set the names a certificate must match; 0 or -1 (none to match). */
 static int
-set_names(SSL *ssl, const smtp_tls_sess *t)
+set_names(SSL *ssl, char (*names)[PM_DNS_NAME_MAX + 2], size_t n)
 {
-	char names[SMTP_TLS_NAMES_MAX][PM_DNS_NAME_MAX + 2];
-	size_t n, i;
+	size_t i;
 
-	n = smtp_tls_match_names(eff_match(&t->pol), t->host, t->nexthop, names,
-	    SMTP_TLS_NAMES_MAX);
 	if (n == 0) {
 		return (-1);
 	}
@@ -458,7 +459,9 @@ tls_start(smtp_sess *s, tls_conn *c, smtp_err *err, int *soft)
 {
 	smtp_tls_sess *t = &c->t;
 	int level = t->pol.level, rc;
-	char why[400], pkey[64];
+	char why[400];
+	char names[SMTP_TLS_NAMES_MAX][PM_DNS_NAME_MAX + 2];
+	size_t n = 0;
 	const char *sni;
 	SSL_SESSION *cached;
 	X509 *peer;
@@ -486,17 +489,22 @@ tls_start(smtp_sess *s, tls_conn *c, smtp_err *err, int *soft)
 	if ((sni = sni_name(t)) != NULL) {
 		SSL_set_tlsext_host_name(t->ssl, sni);
 	}
-	if (level >= SMTP_TLS_VERIFY && set_names(t->ssl, t) != 0) {
+	if (level >= SMTP_TLS_VERIFY) {
+		n = smtp_tls_match_names(smtp_tls_match_spec(&t->pol), t->host,
+		    t->nexthop, names, SMTP_TLS_NAMES_MAX);
+	}
+	if (level >= SMTP_TLS_VERIFY && set_names(t->ssl, names, n) != 0) {
 		tls_err(err, PM_JOB_DEFERRED, "4.7.5",
 		    "TLS policy for %s has no valid names to match", s->hostip);
 		s->broken = 1;
 		return (PM_EINVAL);
 	}
-	smtp_tls_cache_key(&t->pol, pkey, sizeof(pkey));
-	snprintf(c->skey, sizeof(c->skey), "%s|%s|%s", t->endpoint,
-	    sni ? sni : "", pkey);
+	/* names too: OpenSSL does not check them on resumption */
+	(void) smtp_tls_session_key(t->endpoint, sni ? sni : "", &t->pol, names,
+	    n, c->skey, sizeof(c->skey));
 	SSL_set_ex_data(t->ssl, ex_index, c);
-	if ((cached = smtp_tls_scache_get(c->skey)) != NULL) {
+	if (c->skey[0] != 0 &&
+	    (cached = smtp_tls_scache_get(c->skey)) != NULL) {
 		SSL_set_session(t->ssl, cached);
 		SSL_SESSION_free(cached);
 	}
@@ -528,6 +536,16 @@ tls_start(smtp_sess *s, tls_conn *c, smtp_err *err, int *soft)
 	pm_tls_summary(t->ssl, t->summary, sizeof(t->summary));
 	peer = SSL_get0_peer_certificate(t->ssl);
 	vr = SSL_get_verify_result(t->ssl);
+	/*
+	 * A resumed session keeps the result of its first handshake and
+	 * OpenSSL checks no name: check this job's names on every
+	 * handshake, as Postfix does.
+	 */
+	if (level >= SMTP_TLS_VERIFY && peer != NULL && vr == X509_V_OK &&
+	    !smtp_tls_cert_matches(peer, names, n)) {
+		vr = X509_V_ERR_HOSTNAME_MISMATCH;
+	}
+	t->peer = peer;
 	if (peer == NULL) {
 		t->trust = "Anonymous";
 	} else if (vr == X509_V_OK) {

@@ -83,6 +83,28 @@ int smtp_tls_policy_lookup(pm_tables *ts, const char *nexthop,
  */
 size_t smtp_tls_match_names(const char *spec, const char *hostname,
     const char *nexthop, char (*names)[PM_DNS_NAME_MAX + 2], size_t max);
+/*
+ * Does cert match one of the n names? X509_check_host with the flags
+ * of the full handshake (SSL_set1_host: no partial wildcards;
+ * ".example.com" = any subdomain). 1 or 0 (no cert or no names: 0).
+ */
+int smtp_tls_cert_matches(X509 *cert, char (*names)[PM_DNS_NAME_MAX + 2],
+    size_t n);
+
+/* The TLS session cache key: endpoint, SNI, policy, names (lowercase). */
+#define SMTP_TLS_SKEY_MAX \
+	(INET6_ADDRSTRLEN + 16 + PM_DNS_NAME_MAX + 64 + \
+	    SMTP_TLS_NAMES_MAX * (PM_DNS_NAME_MAX + 3) + 16)
+/*
+ * The key a TLS session is cached and resumed under:
+ * "endpoint|sni|tls=<level>:<hash>|name1:name2..." with the names the
+ * certificate had to match (the resolved names, not the spec: a
+ * resumed session is not verified again by OpenSSL). 0, or PM_EINVAL
+ * when it does not fit (then no session is kept or resumed).
+ */
+int smtp_tls_session_key(const char *endpoint, const char *sni,
+    const smtp_tls_policy *p, char (*names)[PM_DNS_NAME_MAX + 2], size_t n,
+    char *key, size_t size);
 
 /* ---- smtp_tls.c ---- */
 
@@ -92,6 +114,7 @@ typedef struct smtp_tls_sess {
 	char nexthop[PM_DNS_NAME_MAX + 1]; /* nexthop domain or host */
 	char endpoint[INET6_ADDRSTRLEN + 16];
 	SSL *ssl;          /* NULL: plaintext so far */
+	X509 *peer;        /* the server's certificate (ssl's) or NULL */
 	int fallback;      /* may: the handshake failed, retry plaintext */
 	int plain_only;    /* this connection is the plaintext retry */
 	int resumed;       /* the handshake resumed a cached session */
@@ -105,8 +128,14 @@ typedef struct smtp_tls_sess {
  * "tls=none" or "tls=<level>:<hash of the attributes>" (into key).
  */
 void smtp_tls_cache_key(const smtp_tls_policy *p, char *key, size_t size);
-/* May a cached connection (s->tls, NULL = none) serve this policy? */
-int smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p);
+/*
+ * May a cached connection (s->tls, NULL = none) serve this policy?
+ * At verify and secure its certificate must also match the job's
+ * names: spec (smtp_tls_match_spec) for the connection's host and
+ * the job's nexthop domain.
+ */
+int smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p,
+    const char *spec, const char *nexthop);
 
 #define SMTP_TLS_STARTED 1 /* smtp_tls_starttls(): say EHLO again */
 
@@ -119,6 +148,8 @@ void smtp_tls_fini(void);
  */
 int smtp_tls_policy_for(const char *nexthop, int lmtp, smtp_tls_policy *p,
     smtp_err *err);
+/* The names spec of a policy: match=, else the level's parameter. */
+const char *smtp_tls_match_spec(const smtp_tls_policy *p);
 /* Give a new connection its policy (none: nothing is attached). */
 void smtp_tls_attach(smtp_sess *s, const smtp_tls_policy *p, const smtp_dest *d,
     const smtp_addr *a, int plain_only);

@@ -24,7 +24,12 @@
  *	The connection cache key (smtp_tls_cache_key) holds the level
  *	and a hash of the attributes, so a connection made under one
  *	policy never serves another; smtp_tls_fits() checks a cached
- *	connection against the job's policy once more.
+ *	connection against the job's policy once more, and at verify and
+ *	secure its certificate against the job's names. The TLS session
+ *	cache key (smtp_tls_session_key) adds the server, the SNI name
+ *	and the resolved names to match, since OpenSSL does not check
+ *	names again when it resumes a session; smtp_tls.c checks the
+ *	certificate of every handshake with smtp_tls_cert_matches() too.
  *
  *	Used by smtp_tls.c and smtp.c; pure but for the table lookup, so
  *	the unit test calls it directly.
@@ -41,6 +46,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/x509v3.h>
 
 #include "pm_util.h"
 #include "smtp_tls.h"
@@ -338,8 +345,62 @@ smtp_tls_cache_key(const smtp_tls_policy *p, char *key, size_t size)
 }
 
 int
-smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p)
+smtp_tls_cert_matches(X509 *cert, char (*names)[PM_DNS_NAME_MAX + 2], size_t n)
 {
+	size_t i;
+
+	for (i = 0; cert != NULL && i < n; i++) {
+		if (X509_check_host(cert, names[i], 0,
+		        X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+int
+smtp_tls_session_key(const char *endpoint, const char *sni,
+    const smtp_tls_policy *p, char (*names)[PM_DNS_NAME_MAX + 2], size_t n,
+    char *key, size_t size)
+{
+	char pkey[64];
+	size_t len, i;
+	int w;
+	char *c;
+
+	smtp_tls_cache_key(p, pkey, sizeof(pkey));
+	w = snprintf(key, size, "%s|%s|%s|", endpoint, sni, pkey);
+	if (w < 0 || (size_t) w >= size) {
+		goto toolong;
+	}
+	len = (size_t) w;
+	for (i = 0; i < n; i++) {
+		w = snprintf(key + len, size - len, "%s%s", i ? ":" : "",
+		    names[i]);
+		if (w < 0 || (size_t) w >= size - len) {
+			goto toolong;
+		}
+		for (c = key + len; *c; c++) {
+			*c = (char) tolower((unsigned char) *c);
+		}
+		len += (size_t) w;
+	}
+	return (0);
+
+toolong:
+	if (size > 0) {
+		key[0] = 0;
+	}
+	return (PM_EINVAL);
+}
+
+int
+smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p, const char *spec,
+    const char *nexthop)
+{
+	char names[SMTP_TLS_NAMES_MAX][PM_DNS_NAME_MAX + 2];
+	size_t n;
+
 	int level = s->tls != NULL ? s->tls->pol.level : SMTP_TLS_NONE;
 
 	if (level != p->level) {
@@ -351,6 +412,14 @@ smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p)
 	if (p->level >= SMTP_TLS_VERIFY &&
 	    strcmp(s->tls->trust, "Verified") != 0) {
 		return (0);
+	}
+	if (p->level >= SMTP_TLS_VERIFY) {
+		/* verified for its own job: the names of this one */
+		n = smtp_tls_match_names(spec, s->tls->host, nexthop, names,
+		    SMTP_TLS_NAMES_MAX);
+		if (!smtp_tls_cert_matches(s->tls->peer, names, n)) {
+			return (0);
+		}
 	}
 	return (1);
 }

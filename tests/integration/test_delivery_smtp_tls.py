@@ -36,6 +36,13 @@ destination:
 - resumption: two nexthops on the same server and policy: the second
   connection resumes the first one's TLS session
   (postmesh_smtp_tls_sessions_resumed_total).
+- resumption checks the name (verify, no SNI): after a verified
+  delivery to atk.test (MX mx.good.test, the certificate's name), a
+  job for bank.test (transport_maps [mx.bank.test]:P, the same address
+  and port, the same policy attributes) must not resume that session
+  and is deferred "Server certificate not verified" (hostname
+  mismatch), never delivered; atk2.test (MX mx.good.test too) still
+  resumes it.
 """
 
 import os
@@ -221,12 +228,15 @@ class SmtpTlsTest(DeliveryTest):
               ("old.test", "mx.old.test", 10),
               ("reuse.test", "mx.reuse.test", 10),
               ("res1.test", "mx.res.test", 10),
-              ("res2.test", "mx.res.test", 10)]
+              ("res2.test", "mx.res.test", 10),
+              ("atk.test", "mx.good.test", 10),
+              ("atk2.test", "mx.good.test", 10)]
         a = [("mx.good.test", "127.0.0.1"), ("mx.wrong.test", "127.0.0.2"),
              ("mx.notls.test", "127.0.0.3"), ("mx.old.test", "127.0.0.4"),
              ("mx.reuse.test", "127.0.0.5"), ("mx.res.test", "127.0.0.6"),
              ("mx.refuse.test", "127.0.0.7"),
-             ("mx2.refuse.test", "127.0.0.7")]
+             ("mx2.refuse.test", "127.0.0.7"),
+             ("mx.bank.test", "127.0.0.1")]
         cls.dns = Dns(workdir, mx=mx, a=a).start()
         cls.peers.append(cls.dns)
         policy = [
@@ -241,15 +251,20 @@ class SmtpTlsTest(DeliveryTest):
             "{ reuse.test = verify match=mx.good.test }",
             "{ res1.test = verify match=mx.good.test }",
             "{ res2.test = verify match=mx.good.test }",
+            # no SNI: only the names to match tell these apart
+            "{ atk.test = verify servername= }",
+            "{ atk2.test = verify servername= }",
+            "{ [mx.bank.test]:%d = verify servername= }" % cls.port,
             "notices.test=none",
         ]
         return {
             "transport_maps": "inline:{notices.test=smtp:[127.0.0.1]:%d, "
                               "refuse.test=smtp:[mx.refuse.test]:%d, "
                               "refenc.test=smtp:[mx2.refuse.test]:%d, "
-                              "stall.test=smtp:[127.0.0.8]:%d}"
+                              "stall.test=smtp:[127.0.0.8]:%d, "
+                              "bank.test=smtp:[mx.bank.test]:%d}"
                               % (cls.sink.port, cls.port2, cls.port2,
-                                 cls.stall.port),
+                                 cls.stall.port, cls.port),
             "dns_server": cls.dns.server_param,
             "smtp_tcp_port": str(cls.port),
             "smtp_tls_security_level": "may",
@@ -513,6 +528,46 @@ class SmtpTlsTest(DeliveryTest):
         self.assertEqual(len(est), 2, est)
         after = self.metric("smtp_tls_sessions_resumed_total")
         self.assertEqual(after, before + 1, self.logs_tail())
+
+
+    # a resumed session is checked against the job's names (REVIEW9 #2)
+
+    def test_resumption_checks_names(self):
+        before = self.metric("smtp_tls_sessions_resumed_total")
+        # A: the certificate is for mx.good.test, the MX of atk.test
+        qid1 = self.submit(SENDER, ["a@atk.test"], message("atk-1"))
+        self.agent_line(qid1, "a@atk.test", "sent")
+        self.at_sink("atk-1")
+        good = self.relay("mx.good.test", "127.0.0.1")
+        self.wait_log("%s: relay=%s, tls=Verified TLSv1.3" % (qid1, good),
+                      ["smtp"])
+        # B: another nexthop, the same server (address, port, no SNI,
+        # same policy attributes), a name the certificate does not have
+        qid2 = self.submit(SENDER, ["a@bank.test"], message("bank-1"))
+        line = self.agent_line(qid2, "a@bank.test", "deferred")
+        self.assertIn("dsn=4.7.5", line)
+        self.assertIn("Server certificate not verified", line)
+        bank = self.relay("mx.bank.test", "127.0.0.1")
+        self.wait_log("server certificate verification failed for %s: "
+                      "num=62:hostname mismatch" % bank, ["smtp"])
+        self.assertEqual(self.stack.log_lines(
+            "TLS connection established to %s" % bank, "smtp"), [])
+        self.assertIn(qid2, self.stack.deferred_qids())
+        self.assertEqual(self.pf.lines("postfix/good/smtpd",
+                                       "RCPT TO:<a@bank.test>"), [])
+        self.assertEqual(
+            [m for m in self.sink.messages()
+             if b"<bank-1@client.test>" in m.content], [])
+        self.assertEqual(self.metric("smtp_tls_sessions_resumed_total"),
+                         before, self.logs_tail())
+        # C: another nexthop whose names the certificate has: resumes
+        qid3 = self.submit(SENDER, ["a@atk2.test"], message("atk-2"))
+        self.agent_line(qid3, "a@atk2.test", "sent")
+        self.at_sink("atk-2")
+        self.wait_log("%s: relay=%s, tls=Verified TLSv1.3" % (qid3, good),
+                      ["smtp"])
+        self.assertEqual(self.metric("smtp_tls_sessions_resumed_total"),
+                         before + 1, self.logs_tail())
 
 
 if __name__ == "__main__":

@@ -11,11 +11,16 @@
  *	lookup through an inline: table where a more specific key wins
  *	and a bad entry is an error, never a weaker level; the names a
  *	certificate must match for "hostname", "nexthop", "dot-nexthop"
- *	and literals.
+ *	and literals; a certificate (made here, with subjectAltNames)
+ *	against names; the TLS session cache key (names and SNI in it);
+ *	a cached verified connection only for jobs whose names its
+ *	certificate has.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/x509v3.h>
 
 #include "pm_table.h"
 #include "pm_util.h"
@@ -331,25 +336,196 @@ Test(smtp_tls_policy, cache_key_and_fits)
 	memset(&s, 0, sizeof(s));
 	memset(&t, 0, sizeof(t));
 	/* a connection without TLS state (level none) */
-	cr_expect(smtp_tls_fits(&s, &none));
-	cr_expect(!smtp_tls_fits(&s, &may));
-	cr_expect(!smtp_tls_fits(&s, &enc));
+	cr_expect(smtp_tls_fits(&s, &none, "", "n"));
+	cr_expect(!smtp_tls_fits(&s, &may, "", "n"));
+	cr_expect(!smtp_tls_fits(&s, &enc, "", "n"));
 	/* plaintext under may: only for may */
 	t.pol = may;
 	s.tls = &t;
-	cr_expect(smtp_tls_fits(&s, &may));
-	cr_expect(!smtp_tls_fits(&s, &enc));
-	cr_expect(!smtp_tls_fits(&s, &none));
+	cr_expect(smtp_tls_fits(&s, &may, "", "n"));
+	cr_expect(!smtp_tls_fits(&s, &enc, "", "n"));
+	cr_expect(!smtp_tls_fits(&s, &none, "", "n"));
 	/* an encrypt-level session without TLS up never fits encrypt */
 	t.pol = enc;
-	cr_expect(!smtp_tls_fits(&s, &enc));
+	cr_expect(!smtp_tls_fits(&s, &enc, "", "n"));
 	t.ssl = (SSL *) &t; /* only compared with NULL */
-	cr_expect(smtp_tls_fits(&s, &enc));
-	cr_expect(!smtp_tls_fits(&s, &ver));
-	/* verify: only a verified session */
+	cr_expect(smtp_tls_fits(&s, &enc, "", "n"));
+	cr_expect(!smtp_tls_fits(&s, &ver, "hostname", "n"));
+	/* verify: only a verified session (names: test cert_names) */
 	t.pol = ver;
 	t.trust = "Trusted";
-	cr_expect(!smtp_tls_fits(&s, &ver));
+	cr_expect(!smtp_tls_fits(&s, &ver, "hostname", "n"));
+}
+
+/* A certificate for these DNS names (not signed: only names matter). */
+static X509 *
+cert_for(const char *cn, const char *san)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	X509_EXTENSION *ext;
+	X509V3_CTX ctx;
+
+	cr_assert_not_null(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *) cn, -1, -1, 0);
+	X509_set_subject_name(x, name);
+	X509_NAME_free(name);
+	if (san != NULL) {
+		X509V3_set_ctx_nodb(&ctx);
+		X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+		ext =
+		    X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san);
+		cr_assert_not_null(ext, "%s", san);
+		X509_add_ext(x, ext, -1);
+		X509_EXTENSION_free(ext);
+	}
+	return (x);
+}
+
+/*
+ * Certificate names as SSL_set1_host checks them: any one name; no
+ * partial wildcards; ".example.com" matches subdomains only; the CN
+ * only without DNS subjectAltNames.
+ */
+Test(smtp_tls_policy, cert_names)
+{
+	char names[SMTP_TLS_NAMES_MAX][PM_DNS_NAME_MAX + 2];
+	X509 *good = cert_for("mx.good.test", "DNS:mx.good.test");
+	X509 *wild = cert_for("x", "DNS:*.good.test, DNS:mx*.part.test");
+	X509 *cn = cert_for("mx.cn.test", NULL);
+	size_t n;
+
+	n = smtp_tls_match_names("hostname", "mx.good.test", "good.test", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_expect(smtp_tls_cert_matches(good, names, n));
+	n = smtp_tls_match_names("hostname", "MX.GOOD.TEST", "good.test", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_expect(smtp_tls_cert_matches(good, names, n));
+	n = smtp_tls_match_names("hostname", "mx.bank.test", "bank.test", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_expect(!smtp_tls_cert_matches(good, names, n));
+	/* one of several is enough */
+	n = smtp_tls_match_names("nexthop:dot-nexthop", "mx.bank.test",
+	    "good.test", names, SMTP_TLS_NAMES_MAX);
+	cr_expect(smtp_tls_cert_matches(good, names, n));
+	n = smtp_tls_match_names("nexthop", "mx.good.test", "good.test", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_expect(!smtp_tls_cert_matches(good, names, n));
+	/* wildcards: whole labels only */
+	n = smtp_tls_match_names("hostname", "a.good.test", "", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_expect(smtp_tls_cert_matches(wild, names, n));
+	n = smtp_tls_match_names("hostname", "a.b.good.test", "", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_expect(!smtp_tls_cert_matches(wild, names, n));
+	n = smtp_tls_match_names("hostname", "mx1.part.test", "", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_expect(!smtp_tls_cert_matches(wild, names, n));
+	/* the CN when there is no DNS subjectAltName */
+	n = smtp_tls_match_names("hostname", "mx.cn.test", "", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_expect(smtp_tls_cert_matches(cn, names, n));
+	/* no names, no certificate: no match */
+	cr_expect(!smtp_tls_cert_matches(good, names, 0));
+	cr_expect(!smtp_tls_cert_matches(NULL, names, n));
+	X509_free(good);
+	X509_free(wild);
+	X509_free(cn);
+}
+
+/*
+ * The TLS session cache key holds the resolved names (and SNI), not
+ * only the spec: two jobs with the same policy and server but other
+ * names never share a session (REVIEW9 #2).
+ */
+Test(smtp_tls_policy, session_key)
+{
+	char names[SMTP_TLS_NAMES_MAX][PM_DNS_NAME_MAX + 2];
+	char ka[SMTP_TLS_SKEY_MAX], kb[SMTP_TLS_SKEY_MAX],
+	    kc[SMTP_TLS_SKEY_MAX];
+	char small[40];
+	smtp_tls_policy ver;
+	size_t n;
+
+	memset(&ver, 0, sizeof(ver));
+	ver.level = SMTP_TLS_VERIFY;
+	n = smtp_tls_match_names("hostname", "mx.good.test", "atk.test", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_assert_eq(smtp_tls_session_key("[192.0.2.1]:25", "", &ver, names, n,
+	                 ka, sizeof(ka)),
+	    0);
+	cr_expect(strstr(ka, "[192.0.2.1]:25||tls=verify:") == ka, "%s", ka);
+	cr_expect(strstr(ka, "|mx.good.test") != NULL, "%s", ka);
+	n = smtp_tls_match_names("hostname", "mx.bank.test", "bank.test", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_assert_eq(smtp_tls_session_key("[192.0.2.1]:25", "", &ver, names, n,
+	                 kb, sizeof(kb)),
+	    0);
+	cr_expect_str_neq(ka, kb);
+	/* the same names from another nexthop: the same key (resumes) */
+	n = smtp_tls_match_names("hostname", "MX.good.test", "atk2.test", names,
+	    SMTP_TLS_NAMES_MAX);
+	cr_assert_eq(smtp_tls_session_key("[192.0.2.1]:25", "", &ver, names, n,
+	                 kc, sizeof(kc)),
+	    0);
+	cr_expect_str_eq(ka, kc);
+	/* SNI and address are part of it */
+	cr_assert_eq(smtp_tls_session_key("[192.0.2.1]:25", "mx.good.test",
+	                 &ver, names, n, kc, sizeof(kc)),
+	    0);
+	cr_expect_str_neq(ka, kc);
+	cr_assert_eq(smtp_tls_session_key("[192.0.2.2]:25", "", &ver, names, n,
+	                 kc, sizeof(kc)),
+	    0);
+	cr_expect_str_neq(ka, kc);
+	/* the largest input fits */
+	memset(names, 'a', sizeof(names));
+	for (n = 0; n < SMTP_TLS_NAMES_MAX; n++) {
+		names[n][0] = '.';
+		names[n][PM_DNS_NAME_MAX + 1] = 0;
+	}
+	memset(kb, 'b', PM_DNS_NAME_MAX);
+	kb[PM_DNS_NAME_MAX] = 0;
+	cr_expect_eq(
+	    smtp_tls_session_key(
+	        "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535", kb,
+	        &ver, names, SMTP_TLS_NAMES_MAX, ka, sizeof(ka)),
+	    0);
+	/* too long: no key, never a truncated one */
+	cr_expect_eq(smtp_tls_session_key("[192.0.2.1]:25", "", &ver, names, 1,
+	                 small, sizeof(small)),
+	    PM_EINVAL);
+	cr_expect_str_eq(small, "");
+}
+
+/*
+ * A cached connection verified for one job serves another at verify
+ * only when its certificate has that job's names.
+ */
+Test(smtp_tls_policy, fits_checks_names)
+{
+	smtp_tls_policy ver;
+	smtp_sess s;
+	smtp_tls_sess t;
+	X509 *good = cert_for("mx.good.test", "DNS:mx.good.test");
+
+	memset(&ver, 0, sizeof(ver));
+	ver.level = SMTP_TLS_VERIFY;
+	memset(&s, 0, sizeof(s));
+	memset(&t, 0, sizeof(t));
+	t.pol = ver;
+	t.ssl = (SSL *) &t; /* only compared with NULL */
 	t.trust = "Verified";
-	cr_expect(smtp_tls_fits(&s, &ver));
+	snprintf(t.host, sizeof(t.host), "mx.good.test");
+	s.tls = &t;
+	cr_expect(!smtp_tls_fits(&s, &ver, "hostname", "good.test"),
+	    "no certificate");
+	t.peer = good;
+	cr_expect(smtp_tls_fits(&s, &ver, "hostname", "good.test"));
+	cr_expect(smtp_tls_fits(&s, &ver, "hostname", "other.test"));
+	cr_expect(!smtp_tls_fits(&s, &ver, "nexthop", "bank.test"));
+	cr_expect(smtp_tls_fits(&s, &ver, "nexthop:mx.good.test", "bank.test"));
+	cr_expect(!smtp_tls_fits(&s, &ver, "", "bank.test"), "no names");
+	X509_free(good);
 }
