@@ -136,6 +136,14 @@ Send a test mail (it is relayed to the sink container):
 
   swaks --server ${ports%% *} --from you@example.com --to someone@sink.test
 
+STARTTLS (certificate for localhost from the test CA): add
+  --tls --tls-verify --tls-ca-path deploy/compose/certs/ca.pem --tls-sni localhost
+Submission on 127.0.0.1:2587 (STARTTLS required, AUTH as the test user):
+
+  swaks --server 127.0.0.1:2587 --tls --tls-ca-path deploy/compose/certs/ca.pem \\
+    --auth PLAIN --auth-user test --auth-password "\$(cat deploy/compose/certs/submission-password)" \\
+    --from test@example.com --to someone@sink.test
+
 The sink keeps one file per message:
   eval "\$(scripts/compose.sh env)"; docker-compose exec -T sink find /sink -type f
 Prometheus: http://127.0.0.1:9090   Stop: make compose-down

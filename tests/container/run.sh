@@ -13,6 +13,12 @@
 #    Prometheus scrapes every replica;
 # 3. one message with swaks, then 1,000 with smtp-source (500 through
 #    each smtpd replica): every one found at the sink, none twice;
+#    TLS and submission: swaks --tls to smtpd (certificate verified
+#    against the compose CA) and swaks --tls --auth PLAIN as the test
+#    user to the submission service reach the sink with "with ESMTPS"
+#    and the cipher in Received:; submission refuses relaying without
+#    AUTH (5xx at RCPT), MAIL before STARTTLS (530) and a wrong
+#    password (535);
 # 4. under load (tests/container/load.py: unique Message-IDs, from the
 #    host through both published smtpd ports) one replica of each role
 #    is killed in turn (SIGKILL) and started again by compose; then every
@@ -129,11 +135,11 @@ check_prometheus() {
 			python3 -c 'import json, sys
 t = json.load(sys.stdin)["data"]["activeTargets"]
 print(sum(1 for x in t if x["labels"]["job"].startswith("postmesh-") and x["health"] == "up"))')
-		[ "$up" -eq 16 ] && break
-		[ "$SECONDS" -ge "$deadline" ] && fail "Prometheus: $up role targets up, want 16"
+		[ "$up" -eq 17 ] && break
+		[ "$SECONDS" -ge "$deadline" ] && fail "Prometheus: $up role targets up, want 17"
 		sleep 2
 	done
-	echo "prometheus: 16 role replicas scraped"
+	echo "prometheus: 17 role replicas scraped (16 and submission)"
 	# the alert rules (deploy/prometheus/rules.yml) are loaded and
 	# evaluate without error against the stack's metrics
 	deadline=$((SECONDS + 30))
@@ -156,6 +162,64 @@ send_swaks() {
 	echo "$mid" >"$tmp/swaks"
 	wait_sink 60 "$tmp/swaks" || fail "swaks message not at the sink"
 	echo "swaks: 1 message at the sink"
+}
+
+# sink_message MID: the message with Message-ID MID at the sink.
+sink_message() {
+	local f
+	f=$(podman exec "$SINK" grep -rlF -- "$1" /sink | sed -n 1p)
+	[ -n "$f" ] && podman exec "$SINK" cat "$f"
+}
+
+# swaks_tls ARGS...: swaks with STARTTLS, the certificate verified
+# against the compose CA for the name localhost; the transcript on
+# stdout, never a failure (the callers check the replies).
+swaks_tls() {
+	swaks --tls --tls-verify --tls-ca-path deploy/compose/certs/ca.pem \
+		--tls-sni localhost "$@" 2>&1 || true
+}
+
+# want_tls_at_sink WHAT MID: the message arrived over TLS ("with
+# ESMTPS" and the cipher in smtpd's Received: header).
+want_tls_at_sink() {
+	local msg
+	msg=$(sink_message "$2")
+	if ! grep -q 'with ESMTPS' <<<"$msg" || ! grep -q 'using TLSv1\.[23] with cipher' <<<"$msg"; then
+		fail "$1: the message at the sink has no TLS Received: header: $(grep -A3 '^Received:' <<<"$msg" | head -4)"
+	fi
+}
+
+send_tls_submission() {
+	local out pw m1 m2
+	pw=$(head -1 deploy/compose/certs/submission-password)
+	m1="<tls.$$.$RANDOM@postmesh.test>"
+	m2="<submission.$$.$RANDOM@postmesh.test>"
+	# port 25 (smtpd_tls_security_level may): STARTTLS, no AUTH
+	out=$(swaks_tls --server "$P1" --from swaks@example.com --to tls@sink.test --header "Message-Id: $m1")
+	grep -q '^=== TLS started with cipher' <<<"$out" || fail "swaks --tls to smtpd: no TLS: $(tail -5 <<<"$out")"
+	grep -qE '^<~ +250 ' <<<"$(grep -A1 '^ ~> \.$' <<<"$out")" ||
+		fail "swaks --tls to smtpd: not accepted: $(tail -5 <<<"$out")"
+	# submission: STARTTLS, AUTH PLAIN as the test user, relayed to the sink
+	out=$(swaks_tls --server 127.0.0.1:2587 --auth PLAIN --auth-user test --auth-password "$pw" \
+		--from test@example.com --to submitted@sink.test --header "Message-Id: $m2")
+	grep -q '^<~ *235 ' <<<"$out" || fail "submission: AUTH PLAIN as test not accepted: $(grep '^<~\*' <<<"$out" | tail -3)"
+	grep -qE '^<~ +250 ' <<<"$(grep -A1 '^ ~> \.$' <<<"$out")" ||
+		fail "submission: message not accepted: $(tail -5 <<<"$out")"
+	printf '%s\n%s\n' "$m1" "$m2" >"$tmp/tls"
+	wait_sink 60 "$tmp/tls" || fail "the TLS / submission messages are not at the sink"
+	want_tls_at_sink "swaks --tls to smtpd" "$m1"
+	want_tls_at_sink "submission" "$m2"
+	# submission refuses: relaying without AUTH (under TLS), MAIL before
+	# STARTTLS, a wrong password
+	out=$(swaks_tls --server 127.0.0.1:2587 --from x@example.com --to norelay@sink.test --quit-after RCPT)
+	grep -qE '^<~\* +5[0-9][0-9] ' <<<"$out" ||
+		fail "submission: relaying without AUTH not refused: $(tail -4 <<<"$out")"
+	out=$(swaks --server 127.0.0.1:2587 --from x@example.com --to plain@sink.test --quit-after MAIL 2>&1 || true)
+	grep -qE '^<\*\* +530 ' <<<"$out" || fail "submission: MAIL without STARTTLS not refused with 530: $(tail -4 <<<"$out")"
+	out=$(swaks_tls --server 127.0.0.1:2587 --auth PLAIN --auth-user test --auth-password "wrong-$pw" --quit-after AUTH)
+	grep -qE '^<~\* +535 ' <<<"$out" || fail "submission: a wrong password not refused with 535: $(tail -4 <<<"$out")"
+	echo "tls: swaks --tls to smtpd and --tls --auth PLAIN to submission at the sink (ESMTPS, cipher in Received:);" \
+		"submission refused relaying without AUTH, MAIL before STARTTLS, a wrong password"
 }
 
 send_smtp_source() {
@@ -255,6 +319,7 @@ SINK=$(docker-compose ps -q sink)
 timed "roles (uid, healthz)" check_roles
 timed "prometheus targets" check_prometheus
 timed "swaks" send_swaks
+timed "TLS and submission" send_tls_submission
 timed "smtp-source 1000" send_smtp_source
 timed "kill each role under load" load_and_kill
 timed "roles after the kills" check_roles

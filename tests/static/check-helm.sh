@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check-helm.sh: the Helm chart (helm/postmesh) lints and renders with
-# its default values, helm/values-ingress.yaml and helm/values-egress.yaml,
-# and every rendered object passes tests/static/validate-k8s.js (the
+# its default values, helm/values-ingress.yaml, helm/values-egress.yaml
+# and helm/values-submission.yaml (SMTP TLS and the submission role), and
+# every rendered object passes tests/static/validate-k8s.js (the
 # Kubernetes schemas and the project rules) and yamllint. The rendered
 # output is kept in build/static/helm/ for a look.
 # PM_HELM_EXTRA: more `helm` arguments for every run (e.g.
@@ -16,7 +17,7 @@ mkdir -p "$out"
 read -r -a extra <<< "${PM_HELM_EXTRA:-}"
 
 rc=0
-for v in default ingress egress; do
+for v in default ingress egress submission; do
 	args=()
 	[ "$v" = default ] || args=(-f "helm/values-$v.yaml")
 	args+=("${extra[@]}")

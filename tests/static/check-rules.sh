@@ -72,7 +72,8 @@ for c in "${cases[@]}"; do
 done
 # values.schema.json refuses values the chart cannot honour
 for bad in smtpService.proxyProtocol=true roles.smtpd.resources.limits=null \
-	redis.mode=cluster internalTLS.mode=existingSecret; do
+	redis.mode=cluster internalTLS.mode=existingSecret roles.submission.enabled=true \
+	smtpTLS.mode=certManager smtpTLS.mode=existingSecret submission.sasl.path=/run/auth; do
 	if "$helm" lint --strict helm/postmesh --set "$bad" > "$out/lint.txt" 2>&1; then
 		echo "check-rules: values.schema.json: --set $bad linted ok, want a refusal"
 		rc=1
@@ -80,4 +81,26 @@ for bad in smtpService.proxyProtocol=true roles.smtpd.resources.limits=null \
 		echo "check-rules: values.schema.json: --set $bad refused"
 	fi
 done
+# the chart's own checks (postmesh.validate: a template `fail`, which
+# helm lint reports only as INFO) stop helm template / install
+sub=roles.submission.enabled=true,smtpTLS.mode=existingSecret,smtpTLS.existingSecret=mx
+fails=("$sub,submission.sasl.type=crypt|needs submission.sasl.existingSecret")
+for bad in "${fails[@]}"; do
+	IFS='|' read -r set want <<< "$bad"
+	if "$helm" template pm helm/postmesh --set "$set" > "$out/tpl.txt" 2>&1; then
+		echo "check-rules: postmesh.validate: --set $set rendered, want a refusal"
+		rc=1
+	elif ! grep -qF -- "$want" "$out/tpl.txt"; then
+		echo "check-rules: postmesh.validate: --set $set: got $(cat "$out/tpl.txt"), want: $want"
+		rc=1
+	else
+		echo "check-rules: postmesh.validate: --set $set refused"
+	fi
+done
+# the same values with a crypt table from a Secret render
+if ! "$helm" template pm helm/postmesh --set "$sub,submission.sasl.type=crypt,submission.sasl.existingSecret=u" > "$out/tpl.txt" 2>&1; then
+	cat "$out/tpl.txt"
+	echo "check-rules: postmesh.validate: a valid submission setup refused"
+	rc=1
+fi
 exit "$rc"

@@ -37,10 +37,15 @@ app.kubernetes.io/component: {{ .role }}
 The roles. port: the nng listener (headless Service of that name);
 redis: the role uses Redis (mounts the password); calls: the roles it
 dials (services/*: cleanup_clnt, rewrite_clnt, bounce_clnt, the agents'
-qmgr_service); agent: a delivery agent.
+qmgr_service); agent: a delivery agent; prog: the program it runs when
+that is not the role's name (submission is a second smtpd, like
+Postfix's master.cf entry; it uses smtpd's internal certificate and
+parameter names). smtpd uses Redis for the TLS ticket keys
+(pm:tls:ticket), the failed-AUTH counters and a crypt table in Redis.
 */}}
 {{- define "postmesh.roleTable" -}}
-smtpd:   {kind: Deployment, port: 0, redis: false, calls: [cleanup, rewrite], agent: false}
+smtpd:   {kind: Deployment, port: 0, redis: true, calls: [cleanup, rewrite], agent: false}
+submission: {kind: Deployment, port: 0, redis: true, calls: [cleanup, rewrite], agent: false, prog: smtpd}
 cleanup: {kind: Deployment, port: 10025, redis: true, calls: [rewrite], agent: false}
 rewrite: {kind: Deployment, port: 10010, redis: false, calls: [], agent: false}
 qmgr:    {kind: StatefulSet, port: 10030, redis: true, calls: [rewrite, bounce], agent: false}
@@ -112,6 +117,14 @@ The pod template of a role: (dict "ctx" $ "role" NAME "r" ROLE-TABLE-ENTRY
 {{- $r := .r -}}
 {{- $v := .v -}}
 {{- $V := $ctx.Values -}}
+{{- $prog := $r.prog | default $role -}}
+{{- $smtpTLS := and (eq $prog "smtpd") (ne $V.smtpTLS.mode "none") -}}
+{{- $sasl := and (eq $role "submission") (eq $V.submission.sasl.type "crypt") $V.submission.sasl.existingSecret -}}
+{{- $env := dict -}}
+{{- if eq $role "submission" -}}
+{{- $env = include "postmesh.submissionEnv" $ctx | fromYaml -}}
+{{- end -}}
+{{- $env = merge (deepCopy ($v.config | default dict)) $env -}}
 metadata:
   labels:
     {{- include "postmesh.labels" $ctx | nindent 4 }}
@@ -148,7 +161,7 @@ spec:
     - name: {{ $role }}
       image: "{{ $V.image.repository }}:{{ $V.image.tag }}"
       imagePullPolicy: {{ $V.image.pullPolicy }}
-      args: [{{ $role | quote }}]
+      args: [{{ $prog | quote }}]
       env:
         - name: POSTMESH_CONFIG_DIR
           value: /etc/postmesh/config
@@ -156,11 +169,14 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: metadata.name
-        - name: POSTMESH_{{ $role }}_metrics_listen
+        - name: POSTMESH_{{ $prog }}_metrics_listen
           value: "http://0.0.0.0:9100"
         {{- if eq $role "smtpd" }}
         - name: POSTMESH_smtpd_listen
           value: "0.0.0.0:2525"
+        {{- else if eq $role "submission" }}
+        - name: POSTMESH_smtpd_listen
+          value: "0.0.0.0:2587"
         {{- else if $r.port }}
         - name: POSTMESH_{{ $role }}_listen
           value: "{{ ternary "tls+tcp" "tcp" $V.internalTLS.enabled }}://0.0.0.0:{{ $r.port }}"
@@ -177,10 +193,11 @@ spec:
         - name: POSTMESH_internal_tls_ca_file
           value: /etc/postmesh/tls/ca.pem
         - name: POSTMESH_internal_tls_cert_file
-          value: /etc/postmesh/tls/{{ $role }}.pem
+          value: /etc/postmesh/tls/{{ $prog }}.pem
         {{- end }}
         {{- end }}
-        {{- range $k, $val := $v.config }}
+        {{- /* the chart's settings of the role (submission), then roles.<r>.config over them */}}
+        {{- range $k, $val := $env }}
         - name: POSTMESH_{{ $k }}
           value: {{ $val | toString | quote }}
         {{- end }}
@@ -191,6 +208,10 @@ spec:
         {{- if eq $role "smtpd" }}
         - name: smtp
           containerPort: 2525
+          protocol: TCP
+        {{- else if eq $role "submission" }}
+        - name: submission
+          containerPort: 2587
           protocol: TCP
         {{- else if $r.port }}
         - name: nng
@@ -232,6 +253,16 @@ spec:
           mountPath: /etc/postmesh/secrets
           readOnly: true
         {{- end }}
+        {{- if $smtpTLS }}
+        - name: smtp-tls
+          mountPath: /etc/postmesh/smtp-tls
+          readOnly: true
+        {{- end }}
+        {{- if $sasl }}
+        - name: sasl
+          mountPath: /etc/postmesh/sasl
+          readOnly: true
+        {{- end }}
         - name: tmp
           mountPath: /tmp
   volumes:
@@ -241,15 +272,15 @@ spec:
     {{- if $V.internalTLS.enabled }}
     - name: tls
       secret:
-        secretName: {{ include "postmesh.tlsSecretName" (dict "ctx" $ctx "role" $role) }}
+        secretName: {{ include "postmesh.tlsSecretName" (dict "ctx" $ctx "role" $prog) }}
         optional: false
         defaultMode: 0440
         {{- if ne $V.internalTLS.mode "certManager" }}
         items:
           - key: ca.pem
             path: ca.pem
-          - key: {{ $role }}.pem
-            path: {{ $role }}.pem
+          - key: {{ $prog }}.pem
+            path: {{ $prog }}.pem
         {{- end }}
     {{- end }}
     {{- if and $r.redis (include "postmesh.redisAuth" $ctx) }}
@@ -266,6 +297,28 @@ spec:
             path: sentinel-password
           {{- end }}
     {{- end }}
+    {{- if $smtpTLS }}
+    - name: smtp-tls
+      secret:
+        secretName: {{ include "postmesh.smtpTLSSecretName" $ctx }}
+        optional: false
+        defaultMode: 0440
+        items:
+          - key: tls.crt
+            path: tls.crt
+          - key: tls.key
+            path: tls.key
+    {{- end }}
+    {{- if $sasl }}
+    - name: sasl
+      secret:
+        secretName: {{ $V.submission.sasl.existingSecret }}
+        optional: false
+        defaultMode: 0440
+        items:
+          - key: {{ $V.submission.sasl.existingSecretKey }}
+            path: passwd
+    {{- end }}
     - name: tmp
       emptyDir:
         sizeLimit: {{ $V.tmpSizeLimit }}
@@ -274,4 +327,59 @@ spec:
 {{/* Non-empty when the services authenticate to Redis. */}}
 {{- define "postmesh.redisAuth" -}}
 {{- if or (eq .Values.redis.mode "bundled") .Values.redis.auth.enabled -}}yes{{- end -}}
+{{- end -}}
+
+
+{{/* The SMTP server certificate's Secret (smtpTLS; kubernetes.io/tls: tls.crt, tls.key). */}}
+{{- define "postmesh.smtpTLSSecretName" -}}
+{{- if eq .Values.smtpTLS.mode "certManager" -}}
+{{- printf "%s-smtp-tls" (include "postmesh.fullname" .) -}}
+{{- else -}}
+{{- .Values.smtpTLS.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+POSTMESH_<name> settings of the submission role: the -o overrides of
+Postfix's master.cf "submission" entry (docs/tls.md). roles.submission.config
+wins over these.
+*/}}
+{{- define "postmesh.submissionEnv" -}}
+{{- $s := .Values.submission -}}
+smtpd_tls_security_level: encrypt
+smtpd_sasl_auth_enable: "yes"
+smtpd_tls_auth_only: "yes"
+smtpd_relay_restrictions: permit_sasl_authenticated, reject
+smtpd_recipient_restrictions: permit_sasl_authenticated, reject
+smtpd_client_auth_rate_limit: {{ $s.authRateLimit | quote }}
+smtpd_sasl_type: {{ $s.sasl.type }}
+{{- if eq $s.sasl.type "dovecot" }}
+smtpd_sasl_path: {{ $s.sasl.path | quote }}
+{{- else if $s.sasl.redisKey }}
+smtpd_sasl_password_maps: {{ printf "redis:%s" $s.sasl.redisKey | quote }}
+{{- else }}
+smtpd_sasl_password_maps: /etc/postmesh/sasl/passwd
+{{- end }}
+{{- end -}}
+
+{{/* Refuse values the chart cannot honour (included by workloads.yaml). */}}
+{{- define "postmesh.validate" -}}
+{{- if .Values.roles.submission.enabled -}}
+{{- if eq .Values.smtpTLS.mode "none" -}}
+{{- fail "roles.submission needs a certificate (passwords would go in clear): set smtpTLS.mode to existingSecret or certManager" -}}
+{{- end -}}
+{{- $sasl := .Values.submission.sasl -}}
+{{- if and (eq $sasl.type "dovecot") (not (regexMatch "^inet:[^:]+:[0-9]+$" $sasl.path)) -}}
+{{- fail "submission.sasl.path: want inet:host:port (Dovecot's auth service; a UNIX socket is not reachable from the pod)" -}}
+{{- end -}}
+{{- if and (eq $sasl.type "crypt") (not $sasl.existingSecret) (not $sasl.redisKey) -}}
+{{- fail "submission.sasl.type crypt needs submission.sasl.existingSecret (a user:hash file) or submission.sasl.redisKey" -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq .Values.smtpTLS.mode "existingSecret") (not .Values.smtpTLS.existingSecret) -}}
+{{- fail "smtpTLS.mode existingSecret needs smtpTLS.existingSecret (a kubernetes.io/tls Secret)" -}}
+{{- end -}}
+{{- if and (eq .Values.smtpTLS.mode "certManager") (not .Values.smtpTLS.certManager.dnsNames) -}}
+{{- fail "smtpTLS.mode certManager needs smtpTLS.certManager.dnsNames" -}}
+{{- end -}}
 {{- end -}}
