@@ -505,7 +505,8 @@ class DovecotAuth:
     (auth-client protocol, what Postfix's smtpd_sasl_type = dovecot
     talks to) and an inet listener."""
 
-    def __init__(self, workdir, users):
+    def __init__(self, workdir, users, extra=""):
+        self.extra = extra  # more dovecot.conf lines
         self.dir = os.path.join(workdir, "dovecot-auth")
         self.socket = os.path.join(self.dir, "auth-client")
         self.port = free_port()
@@ -560,8 +561,8 @@ service auth {{
 service anvil {{
   chroot =
 }}
-{rootless}""".format(d=self.dir, sock=self.socket, port=self.port,
-                     rootless=rootless))
+{rootless}{extra}""".format(d=self.dir, sock=self.socket, port=self.port,
+                     rootless=rootless, extra=self.extra))
         out = open(os.path.join(self.dir, "dovecot.out"), "ab")
         self.proc = subprocess.Popen([DOVECOT, "-F", "-c", conf],
                                      stdout=out, stderr=subprocess.STDOUT)

@@ -313,7 +313,7 @@ Test(sasl, crypt_file_table)
 {
 	char path[] = "/tmp/test_sasl_XXXXXX";
 	pm_sasl_opts o = { 1000, 4096 };
-	pm_sasl_info info = { "192.0.2.1", "smtp", 0 };
+	pm_sasl_info info = { "192.0.2.1", "smtp", 0, NULL, 0 };
 	char *sha = make_hash("alice-pw", "$6$");
 	char *yes = make_hash("bob-pw", "$y$");
 	char reason[128];
@@ -532,7 +532,7 @@ Test(sasl, dovecot_client_table)
 		{ "silent", NULL, NULL, 0, PM_SASL_TEMP, NULL },
 		{ "flood", NULL, NULL, 1, PM_SASL_TEMP, NULL },
 	};
-	pm_sasl_info info = { "192.0.2.7", "smtp", 1 };
+	pm_sasl_info info = { "192.0.2.7", "smtp", 1, NULL, 0 };
 	char reason[256];
 	int64_t ms;
 	size_t i;
