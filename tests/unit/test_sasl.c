@@ -586,3 +586,36 @@ Test(sasl, dovecot_unreachable)
 	    PM_SASL_TEMP);
 	pm_sasl_close(sa);
 }
+
+Test(sasl, crypt_dummy_follows_table)
+{
+	char *y1 = make_hash("a", "$y$");
+	char *y2 = make_hash("b", "$y$");
+	char *s6 = make_hash("c", "$6$");
+	const char *r6[] = { "$6$rounds=20000$abcdefgh$xyz",
+		"$6$rounds=20000$ijklmnop$xyz", "$6$qrstuvwx$xyz" };
+	const char *t[3];
+	char *d;
+
+	cr_assert_eq(pm__crypt_params_len("$6$salt$hash"), 3);
+	cr_assert_eq(pm__crypt_params_len("$6$rounds=9$salt$hash"), 12);
+	cr_assert_eq(pm__crypt_params_len("nodollar"), 0);
+	t[0] = s6;
+	t[1] = y1;
+	t[2] = y2;
+	d = pm__crypt_dummy(t, 3);
+	cr_assert_not_null(d);
+	/* yescrypt with the table's parameters, another salt */
+	cr_assert_eq(strncmp(d, y1, pm__crypt_params_len(y1)), 0, "%s", d);
+	cr_assert_str_neq(d, y1);
+	cr_assert_eq(strlen(d), strlen(y1));
+	free(d);
+	d = pm__crypt_dummy(r6, 3);
+	cr_assert_not_null(d);
+	cr_assert_eq(strncmp(d, "$6$rounds=20000$", 16), 0, "%s", d);
+	free(d);
+	cr_assert_null(pm__crypt_dummy(t, 0));
+	free(y1);
+	free(y2);
+	free(s6);
+}
