@@ -70,6 +70,7 @@
 #include "pm_snap.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
+#include "smtpd_tls.h"
 
 enum {
 	AUTH_NONE = 0,
@@ -207,10 +208,14 @@ smtpd_auth_init(void)
 	}
 }
 
+/* Mandatory TLS implies smtpd_tls_auth_only (Postfix). */
 static int
 auth_offered(const smtpd_session *s)
 {
-	return (var_smtpd_sasl_enable && (!var_smtpd_tls_auth_only || s->tls));
+	return (var_smtpd_sasl_enable &&
+	    (s->tls ||
+	        (!var_smtpd_tls_auth_only &&
+	            smtpd_tls_level != SMTPD_TLS_ENCRYPT)));
 }
 
 const char *
@@ -304,6 +309,9 @@ auth_work(void *arg)
 	info.client_addr = s->addr;
 	info.service = b->service;
 	info.secured = s->tls;
+	/* Dovecot's user= replaces the client's name (as in Postfix). */
+	info.authname = a->user;
+	info.authname_size = sizeof(a->user);
 	rc = pm_sasl_verify(b->sa, a->mech, a->user, a->pass, &info, a->reason,
 	    sizeof(a->reason));
 	pm_snap_put(&auth_cur, r);
@@ -484,8 +492,8 @@ auth_login_field(smtpd_session *s, const char *b64, char *dst, size_t size,
 
 /* The command. */
 
-void
-smtpd_auth_cmd(smtpd_session *s, const char *arg)
+static void
+auth_cmd(smtpd_session *s, const char *arg)
 {
 	char mech[16];
 	const char *init = NULL;
@@ -494,7 +502,8 @@ smtpd_auth_cmd(smtpd_session *s, const char *arg)
 
 	if (!var_smtpd_sasl_enable) {
 		smtpd_reject_count(REJ_PROTOCOL);
-		smtpd_reply(s, 502, "5.5.2", "Error: command not recognized");
+		smtpd_reply(s, 503, "5.5.1",
+		    "Error: authentication not enabled");
 		smtpd_cmd_done(s);
 		return;
 	}
@@ -566,25 +575,30 @@ smtpd_auth_cmd(smtpd_session *s, const char *arg)
 	}
 }
 
-int
-smtpd_auth_line(smtpd_session *s, char *line, size_t len)
+void
+smtpd_auth_cmd(smtpd_session *s, const char *arg)
+{
+	auth_cmd(s, arg);
+	/* The line may hold an initial response: credentials. */
+	explicit_bzero(s->line.data, s->line.len);
+}
+
+static void
+auth_line(smtpd_session *s, char *line, size_t len)
 {
 	struct smtpd_auth *a = s->auth;
 
-	if (a == NULL || a->step == AUTH_NONE || a->step == AUTH_BUSY) {
-		return (0);
-	}
 	s->cmd = CMD_AUTH;
 	s->where = "AUTH";
 	s->cmd_last = 1;
 	if (memchr(line, 0, len) != NULL) {
 		auth_protocol_error(s, 501, "5.5.2",
 		    "Invalid base64 data in continued response");
-		return (1);
+		return;
 	}
 	if (strcmp(line, "*") == 0) {
 		auth_protocol_error(s, 501, "5.7.0", "Authentication aborted");
-		return (1);
+		return;
 	}
 	switch (a->step) {
 	case AUTH_PLAIN_RESP:
@@ -603,5 +617,18 @@ smtpd_auth_line(smtpd_session *s, char *line, size_t len)
 		}
 		break;
 	}
+}
+
+int
+smtpd_auth_line(smtpd_session *s, char *line, size_t len)
+{
+	struct smtpd_auth *a = s->auth;
+
+	if (a == NULL || a->step == AUTH_NONE || a->step == AUTH_BUSY) {
+		return (0);
+	}
+	auth_line(s, line, len);
+	/* A decoded response: credentials, cleared. */
+	explicit_bzero(line, len);
 	return (1);
 }

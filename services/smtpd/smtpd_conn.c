@@ -182,6 +182,7 @@ smtpd_conn_free(smtpd_conn *c)
 		return;
 	}
 	if (c->bev != NULL) {
+		smtpd_conn_tls_unlink(c); /* smtpd_tls.c */
 		bufferevent_free(c->bev);
 	}
 	free(c);

@@ -74,6 +74,8 @@ struct smtpd_conn {
 	int tls;      /* 0 plain, 1 handshake running, 2 TLS established */
 	/* Activated once all output left for the socket (TLS), or NULL. */
 	struct event *flushed;
+	/* TLS: the callback on the socket's output that activates flushed. */
+	struct evbuffer_cb_entry *raw_cb;
 };
 
 /*

@@ -594,17 +594,29 @@ cmd_finish(smtpd_session *s)
 		smtpd_close(s, NULL);
 		return;
 	}
+	/*
+	 * Mid-AUTH (a 334 was sent) the next line is a SASL response: the
+	 * client may have sent it already (Postfix reads it inside the
+	 * AUTH command). Input after AUTH may hold credentials: not logged.
+	 */
 	if (var_smtpd_forbid_unauth_pipe && (s->cmd_last || !s->esmtp) &&
-	    smtpd_conn_pending(s->conn)) {
-		in = smtpd_conn_input(s->conn);
-		n = evbuffer_copyout(in, peek, sizeof(peek) - 1);
-		if (n < 0) {
-			n = 0;
+	    s->auth == NULL && smtpd_conn_pending(s->conn)) {
+		if (s->cmd == CMD_AUTH) {
+			pm_msg_info("improper command pipelining after %s from "
+			            "%s",
+			    s->where, s->namaddr);
+		} else {
+			in = smtpd_conn_input(s->conn);
+			n = evbuffer_copyout(in, peek, sizeof(peek) - 1);
+			if (n < 0) {
+				n = 0;
+			}
+			p = pm_printable_dup(peek, (size_t) n, 100);
+			pm_msg_info("improper command pipelining after %s "
+			            "from %s: %s",
+			    s->where, s->namaddr, p);
+			free(p);
 		}
-		p = pm_printable_dup(peek, (size_t) n, 100);
-		pm_msg_info("improper command pipelining after %s from %s: %s",
-		    s->where, s->namaddr, p);
-		free(p);
 		smtpd_reject_count(REJ_PROTOCOL);
 		smtpd_reply(s, 554, "5.5.0",
 		    "Error: SMTP protocol synchronization");

@@ -21,7 +21,8 @@
  *	and in the kernel, is discarded (CVE-2011-0411: a client cannot
  *	have seen the 220 yet, so such input was injected before the
  *	handshake), then the filter is stacked. After the handshake the
- *	session forgets HELO/EHLO and the transaction: MAIL without a new
+ *	session forgets HELO/EHLO, a SASL login and the transaction
+ *	(Postfix's smtpd_sasl_auth_reset): MAIL without a new
  *	EHLO gets 503 when smtpd_helo_required. "554 5.5.1 Error: TLS
  *	already active" for a second STARTTLS; "502 5.5.1 Error: command
  *	not implemented" when TLS is off.
@@ -271,6 +272,7 @@ smtpd_conn_tls_start(smtpd_conn *c, void *vctx)
 	bufferevent_setwatermark(c->bev, EV_READ, 0, SMTPD_TLS_RAW_MAX);
 	tls_plain_read_cb = rcb;
 	bufferevent_setcb(f, tls_read_cb, wcb, tls_event_cb, c);
+	c->raw_cb = ocb;
 	c->bev = f;
 	c->io = &tls_io;
 	c->tls = 1;
@@ -279,6 +281,26 @@ smtpd_conn_tls_start(smtpd_conn *c, void *vctx)
 	bufferevent_set_timeouts(f, &tv, &tv);
 	bufferevent_enable(f, EV_READ | EV_WRITE);
 	return (0);
+}
+
+void
+smtpd_conn_tls_unlink(smtpd_conn *c)
+{
+	struct bufferevent *raw;
+
+	if (c->raw_cb == NULL ||
+	    (raw = bufferevent_get_underlying(c->bev)) == NULL) {
+		return;
+	}
+	/*
+	 * The socket bufferevent outlives the filter until libevent
+	 * finalizes it (the BIO holds a reference): it must not call back
+	 * into c, nor write or read any more.
+	 */
+	evbuffer_remove_cb_entry(bufferevent_get_output(raw), c->raw_cb);
+	c->raw_cb = NULL;
+	c->flushed = NULL;
+	bufferevent_disable(raw, EV_READ | EV_WRITE);
 }
 
 void
@@ -491,6 +513,7 @@ smtpd_tls_done(void *arg, int ok)
 	}
 	smtpd_tls_count(1, SSL_version(ssl), SSL_session_reused(ssl));
 	/* RFC 3207 4.2: discard all knowledge from the client. */
+	smtpd_auth_free(s);
 	smtpd_mail_reset(s);
 	free(s->helo);
 	s->helo = NULL;

@@ -190,6 +190,8 @@ long smtpd_tls_ticket_wait(int64_t now, int64_t at, long life, int ok);
 int smtpd_conn_tls_start(smtpd_conn *c, void *ctx);
 /* Closing: send close_notify once the last reply is encrypted. */
 void smtpd_conn_tls_shutdown(smtpd_conn *c);
+/* Before the filter is freed: detach c from the socket bufferevent. */
+void smtpd_conn_tls_unlink(smtpd_conn *c);
 /* EHLO may offer STARTTLS. */
 int smtpd_tls_offer(const smtpd_session *s);
 /* MAIL, RCPT ... must get "530 5.7.0 Must issue a STARTTLS command first". */

@@ -313,7 +313,7 @@ Test(sasl, crypt_file_table)
 {
 	char path[] = "/tmp/test_sasl_XXXXXX";
 	pm_sasl_opts o = { 1000, 4096 };
-	pm_sasl_info info = { "192.0.2.1", "smtp", 0 };
+	pm_sasl_info info = { "192.0.2.1", "smtp", 0, NULL, 0 };
 	char *sha = make_hash("alice-pw", "$6$");
 	char *yes = make_hash("bob-pw", "$y$");
 	char reason[128];
@@ -532,7 +532,7 @@ Test(sasl, dovecot_client_table)
 		{ "silent", NULL, NULL, 0, PM_SASL_TEMP, NULL },
 		{ "flood", NULL, NULL, 1, PM_SASL_TEMP, NULL },
 	};
-	pm_sasl_info info = { "192.0.2.7", "smtp", 1 };
+	pm_sasl_info info = { "192.0.2.7", "smtp", 1, NULL, 0 };
 	char reason[256];
 	int64_t ms;
 	size_t i;
@@ -585,4 +585,37 @@ Test(sasl, dovecot_unreachable)
 	                 sizeof(reason)),
 	    PM_SASL_TEMP);
 	pm_sasl_close(sa);
+}
+
+Test(sasl, crypt_dummy_follows_table)
+{
+	char *y1 = make_hash("a", "$y$");
+	char *y2 = make_hash("b", "$y$");
+	char *s6 = make_hash("c", "$6$");
+	const char *r6[] = { "$6$rounds=20000$abcdefgh$xyz",
+		"$6$rounds=20000$ijklmnop$xyz", "$6$qrstuvwx$xyz" };
+	const char *t[3];
+	char *d;
+
+	cr_assert_eq(pm__crypt_params_len("$6$salt$hash"), 3);
+	cr_assert_eq(pm__crypt_params_len("$6$rounds=9$salt$hash"), 12);
+	cr_assert_eq(pm__crypt_params_len("nodollar"), 0);
+	t[0] = s6;
+	t[1] = y1;
+	t[2] = y2;
+	d = pm__crypt_dummy(t, 3);
+	cr_assert_not_null(d);
+	/* yescrypt with the table's parameters, another salt */
+	cr_assert_eq(strncmp(d, y1, pm__crypt_params_len(y1)), 0, "%s", d);
+	cr_assert_str_neq(d, y1);
+	cr_assert_eq(strlen(d), strlen(y1));
+	free(d);
+	d = pm__crypt_dummy(r6, 3);
+	cr_assert_not_null(d);
+	cr_assert_eq(strncmp(d, "$6$rounds=20000$", 16), 0, "%s", d);
+	free(d);
+	cr_assert_null(pm__crypt_dummy(t, 0));
+	free(y1);
+	free(y2);
+	free(s6);
 }

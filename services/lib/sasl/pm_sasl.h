@@ -64,6 +64,14 @@ typedef struct pm_sasl_info {
 	const char *client_addr; /* "192.0.2.1", may be NULL */
 	const char *service;     /* "smtp" (Dovecot's service=) */
 	int secured;             /* TLS (or loopback) */
+	/*
+	 * Out, may be NULL: on PM_SASL_OK the name the backend
+	 * authenticated (Dovecot's user=, which may differ from the name
+	 * the client gave: auth_username_format, master users); left as
+	 * it was when the backend names nobody else (crypt).
+	 */
+	char *authname;
+	size_t authname_size;
 } pm_sasl_info;
 
 /* Open a backend. NULL and *err (new string) on bad configuration. */

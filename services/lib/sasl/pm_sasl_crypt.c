@@ -21,7 +21,10 @@
  *	The file is operator input (bad lines are warned about with
  *	their line number and skipped). The crypt() result is compared in
  *	constant time; an unknown user still costs one crypt() against a
- *	dummy hash, so that timing does not tell which users exist.
+ *	dummy hash with the scheme and cost of the table's most common
+ *	entry (made at load with a random salt; yescrypt at Debian's
+ *	default cost for a Redis table), so that timing does not tell
+ *	which users exist.
  *	Redis errors give PM_SASL_TEMP, never OK.
  */
 #include "pm_log.h"
@@ -33,6 +36,7 @@
 
 #include <crypt.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +61,8 @@ typedef struct crypt_be {
 	pm_qstore *qs;
 	pthread_mutex_t mu;
 	char *name; /* for logs */
+	/* For unknown users: the table's usual scheme and cost. */
+	char *dummy;
 } crypt_be;
 
 int
@@ -135,7 +141,100 @@ crypt_close(void *arg)
 	pm_qstore_close(be->qs);
 	pthread_mutex_destroy(&be->mu);
 	free(be->name);
+	free(be->dummy);
 	free(be);
+}
+
+/* Length of hash's "$id$params$" before its salt, or 0. */
+size_t
+pm__crypt_params_len(const char *hash)
+{
+	const char *last = strrchr(hash, '$');
+	const char *p;
+
+	if (last == NULL || last == hash) {
+		return (0);
+	}
+	/* The setting ends before the last '$'; the salt before that. */
+	for (p = last - 1; p > hash && *p != '$'; p--) {
+	}
+	return (p > hash ? (size_t) (p - hash) + 1 : 0);
+}
+
+/*
+ * A hash of a random password with the scheme and cost of the most
+ * common entry (random salt of the same length), so that an unknown
+ * user costs what a known one does. NULL if none can be made.
+ */
+char *
+pm__crypt_dummy(const char *const *hashes, size_t n)
+{
+	static const char b64[] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                          "abcdefghijklmnopqrstuvwxyz";
+	enum { CAND = 8 };
+	const char *cand[CAND];
+	size_t clen[CAND], count[CAND];
+	size_t nc = 0, best = 0, i, j, plen;
+	struct crypt_data *cd;
+	unsigned char rnd[32];
+	char gen[CRYPT_GENSALT_OUTPUT_SIZE];
+	char id[4];
+	const char *salt;
+	char setting[PM_CRYPT_HASH_MAX + 1];
+	char pw[33];
+	const char *got;
+	char *out = NULL;
+
+	for (i = 0; i < n; i++) {
+		if ((plen = pm__crypt_params_len(hashes[i])) == 0) {
+			continue;
+		}
+		for (j = 0; j < nc; j++) {
+			if (clen[j] == plen &&
+			    strncmp(cand[j], hashes[i], plen) == 0) {
+				count[j]++;
+				break;
+			}
+		}
+		if (j == nc && nc < CAND) {
+			cand[nc] = hashes[i];
+			clen[nc] = plen;
+			count[nc++] = 1;
+		}
+	}
+	for (j = 1; j < nc; j++) {
+		if (count[j] > count[best]) {
+			best = j;
+		}
+	}
+	if (nc == 0) {
+		return (NULL);
+	}
+	plen = clen[best];
+	/* A valid random salt of the scheme: libxcrypt's, after ours. */
+	memcpy(id, cand[best], 3);
+	id[3] = 0;
+	if (crypt_gensalt_rn(id, 0, NULL, 0, gen, sizeof(gen)) == NULL ||
+	    (salt = strrchr(gen, '$')) == NULL || salt[1] == 0 ||
+	    plen + strlen(salt + 1) >= sizeof(setting) ||
+	    RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		return (NULL);
+	}
+	memcpy(setting, cand[best], plen);
+	memcpy(setting + plen, salt + 1, strlen(salt + 1) + 1);
+	for (i = 0; i < sizeof(pw) - 1; i++) {
+		pw[i] = b64[rnd[i] % 64];
+	}
+	pw[sizeof(pw) - 1] = 0;
+	cd = pm_calloc(1, sizeof(*cd));
+	got = crypt_r(pw, setting, cd);
+	if (got != NULL && got[0] == '$' && pm__crypt_scheme_ok(got)) {
+		out = pm_strdup(got);
+	}
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	explicit_bzero(pw, sizeof(pw));
+	return (out);
 }
 
 static int
@@ -186,6 +285,15 @@ crypt_load(crypt_be *be, const char *path, char **err)
 	explicit_bzero(data, len);
 	free(data);
 	qsort(be->v, be->n, sizeof(*be->v), ent_cmp);
+	{
+		const char **h = pm_calloc(be->n + 1, sizeof(*h));
+
+		for (i = 0; i < be->n; i++) {
+			h[i] = be->v[i].hash;
+		}
+		be->dummy = pm__crypt_dummy(h, be->n);
+		free(h);
+	}
 	for (i = 1; i < be->n; i++) {
 		if (strcmp(be->v[i - 1].user, be->v[i].user) == 0) {
 			pm_msg_warn("%s: user %s listed twice: the first "
@@ -211,6 +319,15 @@ crypt_open(const char *path, const pm_sasl_opts *o, char **err)
 			goto fail;
 		}
 		be->redis_key = pm_strdup(path + 6);
+		{
+			/* Debian's default scheme and cost ($y$j9T$). */
+			static const char *const yes[] = {
+				"$y$j9T$"
+				"AAAAAAAAAAAAAAAAAAAAAA$x"
+			};
+
+			be->dummy = pm__crypt_dummy(yes, 1);
+		}
 		if ((be->qs = pm_server_qstore_open()) == NULL) {
 			*err = pm_strdup("smtpd_sasl_password_maps: cannot "
 			                 "use redis_server");
@@ -281,7 +398,8 @@ crypt_verify(void *arg, const char *mech, const char *user, const char *pass,
 		rc = PM_ENOENT;
 	}
 	if (rc != 0) {
-		(void) pm__crypt_check(pass, crypt_dummy);
+		(void) pm__crypt_check(pass,
+		    be->dummy != NULL ? be->dummy : crypt_dummy);
 		snprintf(reason, size, "authentication failure");
 		free(hash);
 		return (PM_SASL_FAIL);

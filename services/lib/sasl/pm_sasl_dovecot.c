@@ -431,7 +431,8 @@ dove_open(const char *path, const pm_sasl_opts *o, char **err)
 /* One AUTH exchange on c: PM_SASL_* or a negative PM_E* (I/O). */
 static int
 dove_exchange(dove_be *be, dove_conn *c, const char *req, size_t reqlen,
-    unsigned id, int64_t deadline, char *reason, size_t size)
+    unsigned id, int64_t deadline, const pm_sasl_info *info, char *reason,
+    size_t size)
 {
 	char *line = pm_malloc(be->line_max + 1);
 	pm__dove_line l;
@@ -458,6 +459,14 @@ dove_exchange(dove_be *be, dove_conn *c, const char *req, size_t reqlen,
 		}
 		if (strcmp(l.cmd, "OK") == 0) {
 			rc = PM_SASL_OK;
+			/* The name Dovecot authenticated (Postfix uses it). */
+			r = pm__dove_arg(&l, 1, "user");
+			if (info != NULL && info->authname != NULL &&
+			    r != NULL && pm__dove_unescape((char *) r) == 0 &&
+			    pm_sasl_user_ok(r, strlen(r)) &&
+			    strlen(r) < info->authname_size) {
+				memcpy(info->authname, r, strlen(r) + 1);
+			}
 		} else if (strcmp(l.cmd, "FAIL") == 0) {
 			rc = pm__dove_arg(&l, 1, "temp") != NULL ?
 			    PM_SASL_TEMP :
@@ -537,7 +546,7 @@ dove_verify(void *arg, const char *mech, const char *user, const char *pass,
 		}
 		pm_buf_printf(&req, "\tresp=%s\n", b64);
 		rc = dove_exchange(be, c, req.data, req.len, c->id, deadline,
-		    reason, size);
+		    info, reason, size);
 		if (rc >= 0) {
 			pthread_mutex_lock(&be->mu);
 			if (be->nidle < PM_SASL_POOL_MAX) {

@@ -50,5 +50,9 @@ int pm__crypt_parse_line(char *line, char **user, char **hash);
 int pm__crypt_scheme_ok(const char *hash);
 /* PM_SASL_OK or PM_SASL_FAIL: crypt_r(pass, hash) equals hash. */
 int pm__crypt_check(const char *pass, const char *hash);
+/* Length of "$id$params$" before the salt of hash, or 0. */
+size_t pm__crypt_params_len(const char *hash);
+/* A hash of a random password, the most common scheme/cost of hashes. */
+char *pm__crypt_dummy(const char *const *hashes, size_t n);
 
 #endif
