@@ -81,6 +81,14 @@ build/gen/%.lua.h: %.lua
 	@mkdir -p build/gen
 	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
 
+# Every parameter name some service knows (pm_cfg.c: only a name no
+# service knows is "unused"), from the checked-in configuration reference.
+build/gen/pm_param_names.h: docs/configuration.md
+	@mkdir -p build/gen
+	sed -n 's/^| `\([A-Za-z0-9_]*\)` |.*/"\1",/p' $< > $@
+
+$(B)/obj/lib/config/pm_cfg.o: build/gen/pm_param_names.h
+
 $(B)/obj/lib/%.o: services/lib/%.c $(GEN_H) $(LUA_H) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

@@ -400,6 +400,9 @@ Test(cfg, warn_unknown)
 		"VERBOSE",
 		"myhostname",
 		"Upper",
+		/* bound by smtpd only: one main.cf serves every role */
+		"smtpd_tls_security_level",
+		"smtpd_sasl_type",
 	};
 	const char *path;
 	char *out;
@@ -407,10 +410,12 @@ Test(cfg, warn_unknown)
 	cap c;
 
 	path = write_maincf("myhostname = x.y.z\nfoo_unknown = bar\n"
-	                    "mail_name = M\nsvc_param = 3\nhostile = a\033b\n",
+	                    "mail_name = M\nsvc_param = 3\nhostile = a\033b\n"
+	                    "smtpd_tls_security_level = may\n",
 	    0);
 	cr_assert(pm_cfg_load(path) == 0, "load failed");
 	pm_cfg_set("set_unknown", "1");
+	pm_cfg_set("smtpd_sasl_type", "dovecot");
 	setenv("POSTMESH_env_unknown", "2", 1);
 	setenv("POSTMESH_VERBOSE_X", "1", 1);
 	setenv("POSTMESH_Upper", "1", 1);

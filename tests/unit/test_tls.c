@@ -252,6 +252,26 @@ Test(tls_chain, legacy_pair, .init = make_certs, .fini = rm_certs)
 	SSL_CTX_free(ctx);
 }
 
+Test(tls_chain, legacy_one_file_cert_first, .init = make_certs,
+    .fini = rm_certs)
+{
+	pm_tls_conf conf = {.server = 1, .cert_file = path("certfirst.pem")};
+	pm_tls_conf two = {.server = 1, .cert_file = path("both.pem")};
+	char err[512];
+	SSL_CTX *ctx = pm_tls_ctx_new(&conf, err, sizeof(err));
+	SSL *c, *s;
+
+	cr_assert_not_null(ctx, "%s", err);
+	c = handshake(ctx, NULL, &s);
+	cr_expect_str_eq(peer_cn(c), "rsa.test");
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(ctx);
+	/* One chain only through cert_file: two keys are an error. */
+	cr_expect_null(pm_tls_ctx_new(&two, err, sizeof(err)));
+	cr_expect(strstr(err, "more than one private key") != NULL, "%s", err);
+}
+
 Test(tls_chain, bad_files, .init = make_certs, .fini = rm_certs)
 {
 	static const struct {

@@ -666,10 +666,41 @@ cfg_collect(int known, size_t *np)
 	return (v);
 }
 
+/*
+ * Every parameter some Postmesh service knows: the names of
+ * docs/configuration.md (generated from the binaries' -d output and
+ * checked against them by test_docs), embedded at build time. One
+ * main.cf serves every role, so smtpd_tls_security_level in cleanup's
+ * main.cf is not a typo, and only a name NO service knows is warned
+ * about, as postconf does.
+ */
+static const char *const cfg_all_names[] = {
+#include "pm_param_names.h"
+	NULL,
+};
+
+static int
+cfg_known_elsewhere(const char *name)
+{
+	size_t i;
+
+	for (i = 0; cfg_all_names[i] != NULL; i++) {
+		if (strcmp(cfg_all_names[i], name) == 0) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
 static void
 cfg_warn_unused(const char *where, const char *name, const char *value)
 {
-	char *show = pm_printable_dup(value, strlen(value), 200);
+	char *show;
+
+	if (cfg_known_elsewhere(name)) {
+		return;
+	}
+	show = pm_printable_dup(value, strlen(value), 200);
 
 	pm_msg_warn("%s: unused parameter: %s=%s", where, name, show);
 	free(show);

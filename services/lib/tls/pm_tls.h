@@ -36,7 +36,8 @@
  *	and ECDSA) give the server one chain per type; OpenSSL picks
  *	the one the client supports. The legacy pair cert_file +
  *	key_file (smtpd_tls_cert_file, smtpd_tls_key_file) is used when
- *	no chain files are given; key_file empty means "in cert_file".
+ *	no chain files are given; key_file empty means "in cert_file",
+ *	where the key may come before or after the certificates.
  *
  *	pm_tls_summary() describes a finished handshake the way Postfix
  *	logs it: "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256

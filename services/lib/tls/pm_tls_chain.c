@@ -7,7 +7,9 @@
  *	after it are its leaf and issuers. Each finished chain is
  *	installed with SSL_CTX_use_cert_and_key(), which also checks
  *	that the key matches the leaf. The legacy cert_file/key_file
- *	pair is read as "key, then the certificates of cert_file".
+ *	pair is one chain: key_file, then cert_file; or one cert_file
+ *	holding the key and the certificates in either order, as
+ *	Postfix accepts (chain files keep Postfix's key-first rule).
  * LIMITS
  *	PM_TLS_CHAIN_MAX chains, PM_TLS_CERTS_MAX certificates each,
  *	PM_TLS_PEM_MAX octets per file.
@@ -35,6 +37,7 @@ typedef struct chain {
 typedef struct loader {
 	chain chains[PM_TLS_CHAIN_MAX];
 	int n;
+	int legacy; /* cert_file/key_file: one chain, either order */
 	char *err;
 	size_t size;
 } loader;
@@ -51,6 +54,19 @@ chain_free(chain *c)
 static int
 add_key(loader *l, EVP_PKEY *key, const char *file)
 {
+	if (l->legacy && l->n == 1 && l->chains[0].key == NULL) {
+		/* The certificates came first (Postfix allows it here). */
+		l->chains[0].key = key;
+		snprintf(l->chains[0].file, sizeof(l->chains[0].file), "%s",
+		    file);
+		return (PM_OK);
+	}
+	if (l->legacy && l->n == 1) {
+		EVP_PKEY_free(key);
+		snprintf(l->err, l->size, "%s: more than one private key "
+		    "(use smtpd_tls_chain_files for several chains)", file);
+		return (PM_EINVAL);
+	}
 	if (l->n >= PM_TLS_CHAIN_MAX) {
 		EVP_PKEY_free(key);
 		snprintf(l->err, l->size, "%s: more than %d private keys", file,
@@ -70,6 +86,13 @@ add_cert(loader *l, X509 *x, const char *file)
 {
 	chain *c;
 
+	if (l->n == 0 && l->legacy) {
+		/* A chain whose key comes later in the file(s). */
+		l->chains[0].issuers = sk_X509_new_null();
+		snprintf(l->chains[0].file, sizeof(l->chains[0].file), "%s",
+		    file);
+		l->n = 1;
+	}
 	if (l->n == 0) {
 		X509_free(x);
 		snprintf(l->err, l->size,
@@ -231,6 +254,7 @@ pm_tls_load_chains(SSL_CTX *ctx, const pm_tls_conf *conf, char *err,
 			rc = load_file(&l, file, 1);
 		}
 	} else if (conf->cert_file != NULL && *conf->cert_file != 0) {
+		l.legacy = 1;
 		if (conf->key_file != NULL && *conf->key_file != 0 &&
 		    strcmp(conf->key_file, conf->cert_file) != 0) {
 			rc = load_file(&l, conf->key_file, 1);
@@ -244,7 +268,11 @@ pm_tls_load_chains(SSL_CTX *ctx, const pm_tls_conf *conf, char *err,
 	for (i = 0; rc == PM_OK && i < l.n; i++) {
 		chain *c = &l.chains[i];
 
-		if (c->leaf == NULL) {
+		if (c->key == NULL) {
+			snprintf(err, size, "%s: certificate without a private "
+			    "key", c->file);
+			rc = PM_EINVAL;
+		} else if (c->leaf == NULL) {
 			snprintf(err, size,
 			    "%s: private key without a "
 			    "certificate after it",
