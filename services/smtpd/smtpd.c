@@ -80,6 +80,8 @@ char *var_smtpd_sasl_path;
 char *var_smtpd_sasl_passwd;
 char *var_smtpd_sasl_service;
 long var_smtpd_sasl_tmout;
+long var_smtpd_sasl_threads;
+long var_smtpd_sasl_qlimit;
 long var_smtpd_cauth_limit;
 long var_anvil_time_unit;
 
@@ -421,7 +423,7 @@ smtpd_post_init(void)
 		pm_msg_fatal("cannot create cleanup client for %s",
 		    var_cleanup_service);
 	}
-	smtpd_check_pool = smtpd_pool_new((int) var_smtpd_check_threads);
+	smtpd_check_pool = smtpd_pool_new((int) var_smtpd_check_threads, -1);
 	smtpd_listen_addr(var_smtpd_listen, &ss, &len);
 	smtpd_listener = evconnlistener_new_bind(smtpd_base, smtpd_accept, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
@@ -454,6 +456,7 @@ smtpd_run(void)
 	}
 	smtpd_pool_stop(smtpd_check_pool);
 	smtpd_check_pool = NULL;
+	smtpd_auth_stop();
 	pm_cleanup_clnt_free(smtpd_cleanup);
 	smtpd_cleanup = NULL;
 	/* Deliver the wake-ups of work that just ended. */
@@ -527,6 +530,10 @@ main(int argc, char **argv)
 		    &var_smtpd_content_mem, 1024 * 1024, 0 },
 		{ VAR_SMTPD_CAUTH_LIMIT, DEF_SMTPD_CAUTH_LIMIT,
 		    &var_smtpd_cauth_limit, 0, 1000000 },
+		{ VAR_SMTPD_SASL_THREADS, DEF_SMTPD_SASL_THREADS,
+		    &var_smtpd_sasl_threads, 1, 64 },
+		{ VAR_SMTPD_SASL_QLIMIT, DEF_SMTPD_SASL_QLIMIT,
+		    &var_smtpd_sasl_qlimit, 0, 100000 },
 
 		SMTPD_TLS_CFG_INTS,
 		{ 0 },

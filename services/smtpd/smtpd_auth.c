@@ -11,8 +11,12 @@
  *	are decoded here (the 334 dialogue: "334 " for PLAIN, "334
  *	VXNlcm5hbWU6" / "334 UGFzc3dvcmQ6" for LOGIN; "*" cancels with 501)
  *	into a user name and password, which the backend (pm_sasl.h,
- *	smtpd_sasl_type dovecot or crypt) checks on the check thread pool,
- *	never on the event loop. An authorization identity (PLAIN's first
+ *	smtpd_sasl_type dovecot or crypt) checks on the AUTH thread pool
+ *	(smtpd_sasl_threads, never on the event loop, and not on the check
+ *	pool: a slow backend must not hold up other clients' connect,
+ *	HELO, MAIL and RCPT checks). At most smtpd_sasl_queue_limit AUTHs
+ *	wait for an AUTH thread; one more is answered "454 4.7.0 Temporary
+ *	authentication failure" at once (counted as tempfail). An authorization identity (PLAIN's first
  *	field) other than the user itself is refused: Postmesh has no proxy
  *	authorization.
  *
@@ -29,7 +33,10 @@
  *	Failed AUTHs are rate limited per client address across every
  *	smtpd replica (pm_anvil.h): once smtpd_client_auth_rate_limit
  *	failures were counted within the current anvil_rate_time_unit
- *	window, AUTH is answered "450 4.7.1 Error: too many AUTH commands
+ *	window (AUTHs in flight count until they end: check and count are
+ *	one step, pm_anvil_take, so parallel connections get no extra
+ *	tries; a success or a temporary failure gives its try back), AUTH
+ *	is answered "450 4.7.1 Error: too many AUTH commands
  *	from addr" without asking the backend (Postfix counts every AUTH;
  *	counting failures lets a user who typed the password right go on
  *	while a guesser is stopped). 0 turns the limit off. A Redis outage
@@ -49,7 +56,8 @@
  *	Each response line is bounded by line_length_limit; decoded
  *	responses by PM_SASL_RESP_MAX, user names by PM_SASL_USER_MAX,
  *	passwords by PM_SASL_PASS_MAX; the dialogue by smtpd_timeout per
- *	line; a backend check by smtpd_sasl_timeout (Dovecot) or
+ *	line; AUTH checks by smtpd_sasl_threads running and
+ *	smtpd_sasl_queue_limit waiting; a backend check by smtpd_sasl_timeout (Dovecot) or
  *	redis_timeout (Redis); the rate counters by
  *	smtpd_client_auth_rate_limit per anvil_rate_time_unit.
  * SECURITY
@@ -98,6 +106,7 @@ struct smtpd_auth {
 	char resp[PM_SASL_RESP_MAX + 1]; /* decoded response */
 	int outcome;                     /* OUT_* */
 	long long count;                 /* failures counted (rate limit) */
+	pm_anvil_slot slot;              /* this attempt, while in flight */
 	char reason[256];
 };
 
@@ -119,6 +128,7 @@ backend_free(void *arg)
 
 static pm_snap auth_cur = PM_SNAP_INIT(backend_free);
 static pm_anvil *auth_anvil;
+static smtpd_pool *auth_pool;
 static pm_metric *auth_m[OUT_COUNT];
 
 static const char *const out_labels[OUT_COUNT] = {
@@ -206,6 +216,15 @@ smtpd_auth_init(void)
 		}
 		auth_anvil = pm_anvil_open(qs, var_anvil_time_unit);
 	}
+	auth_pool = smtpd_pool_new((int) var_smtpd_sasl_threads,
+	    (int) var_smtpd_sasl_qlimit);
+}
+
+void
+smtpd_auth_stop(void)
+{
+	smtpd_pool_stop(auth_pool);
+	auth_pool = NULL;
 }
 
 /* Mandatory TLS implies smtpd_tls_auth_only (Postfix). */
@@ -292,17 +311,19 @@ auth_work(void *arg)
 	auth_backend *b;
 	int rc;
 
+	/* Redis down: the slot is not held, and AUTH goes on. */
 	if (auth_anvil != NULL &&
-	    pm_anvil_count(auth_anvil, AUTH_ANVIL_WHAT, s->addr, &a->count) ==
-	        0 &&
-	    a->count >= var_smtpd_cauth_limit) {
+	    pm_anvil_take(auth_anvil, AUTH_ANVIL_WHAT, s->addr,
+	        var_smtpd_cauth_limit, &a->slot) == 0 &&
+	    !a->slot.held) {
+		a->count = a->slot.count;
 		a->outcome = OUT_RATELIMIT;
 		goto out;
 	}
 	if ((r = pm_snap_get(&auth_cur)) == NULL) {
 		snprintf(a->reason, sizeof(a->reason), "no SASL backend");
 		a->outcome = OUT_TEMPFAIL;
-		goto out;
+		goto release;
 	}
 	b = r->obj;
 	memset(&info, 0, sizeof(info));
@@ -320,11 +341,15 @@ auth_work(void *arg)
 	} else if (rc == PM_SASL_TEMP) {
 		a->outcome = OUT_TEMPFAIL;
 	} else {
+		/* The try taken stays counted. */
 		a->outcome = OUT_FAILURE;
-		if (auth_anvil != NULL) {
-			(void) pm_anvil_incr(auth_anvil, AUTH_ANVIL_WHAT,
-			    s->addr, &a->count);
-		}
+		a->count = a->slot.count;
+		goto out;
+	}
+release:
+	/* Only failures count. */
+	if (auth_anvil != NULL) {
+		(void) pm_anvil_release(auth_anvil, &a->slot);
 	}
 out:
 	explicit_bzero(a->pass, sizeof(a->pass));
@@ -391,7 +416,22 @@ auth_submit(smtpd_session *s)
 	s->job.arg = s;
 	s->job.done = s->wake;
 	s->job.cancelled = 0;
-	smtpd_pool_submit(smtpd_check_pool, &s->job);
+	if (smtpd_pool_submit(auth_pool, &s->job) != 0) {
+		/*
+		 * Not queued: answered at once, through the same wake-up
+		 * path as a finished check (as smtpd_check_async does when
+		 * there is nothing to check).
+		 */
+		pm_msg_warn("%s: AUTH queue full (%s = %ld, %s = %ld)",
+		    s->namaddr, VAR_SMTPD_SASL_THREADS, var_smtpd_sasl_threads,
+		    VAR_SMTPD_SASL_QLIMIT, var_smtpd_sasl_qlimit);
+		explicit_bzero(s->auth->pass, sizeof(s->auth->pass));
+		explicit_bzero(s->auth->resp, sizeof(s->auth->resp));
+		snprintf(s->auth->reason, sizeof(s->auth->reason),
+		    "server busy");
+		s->auth->outcome = OUT_TEMPFAIL;
+		event_active(s->wake, 0, 0);
+	}
 }
 
 /* Decoding. */

@@ -105,6 +105,10 @@ extern int smtpd_bare_nl_reject;
 #define DEF_SMTPD_SASL_SERVICE "smtp"
 #define VAR_SMTPD_SASL_TMOUT "smtpd_sasl_timeout" /* Postmesh */
 #define DEF_SMTPD_SASL_TMOUT "10s"
+#define VAR_SMTPD_SASL_THREADS "smtpd_sasl_threads" /* Postmesh */
+#define DEF_SMTPD_SASL_THREADS 4
+#define VAR_SMTPD_SASL_QLIMIT "smtpd_sasl_queue_limit" /* Postmesh */
+#define DEF_SMTPD_SASL_QLIMIT 64
 #define VAR_SMTPD_CAUTH_LIMIT "smtpd_client_auth_rate_limit"
 #define DEF_SMTPD_CAUTH_LIMIT 0
 #define VAR_ANVIL_TIME_UNIT "anvil_rate_time_unit"
@@ -117,6 +121,8 @@ extern char *var_smtpd_sasl_path;
 extern char *var_smtpd_sasl_passwd;
 extern char *var_smtpd_sasl_service;
 extern long var_smtpd_sasl_tmout;
+extern long var_smtpd_sasl_threads;
+extern long var_smtpd_sasl_qlimit;
 extern long var_smtpd_cauth_limit;
 extern long var_anvil_time_unit;
 

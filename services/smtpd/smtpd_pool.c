@@ -3,9 +3,10 @@
  *	smtpd_pool - thread pool for blocking work (access checks)
  * DESCRIPTION
  *	See smtpd_pool.h. One mutex and condition variable guard a FIFO
- *	of jobs; workers sleep on the condition variable.
+ *	of jobs; workers sleep on the condition variable. queued counts
+ *	the jobs in the FIFO (not those running) against max_queued.
  * LIMITS
- *	Worker count from smtpd_check_threads (at least 1).
+ *	At least 1 worker; max_queued waiting jobs (< 0: unbounded).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@ struct smtpd_pool {
 	smtpd_job *head;
 	smtpd_job *tail;
 	int stopping;
+	int queued;
+	int max_queued;
 	int nthreads;
 	pthread_t *threads;
 };
@@ -44,6 +47,7 @@ pool_worker(void *arg)
 		if (p->head == NULL) {
 			p->tail = NULL;
 		}
+		p->queued--;
 		pthread_mutex_unlock(&p->mu);
 		job->work(job->arg);
 		event_active(job->done, 0, 0);
@@ -51,7 +55,7 @@ pool_worker(void *arg)
 }
 
 smtpd_pool *
-smtpd_pool_new(int nthreads)
+smtpd_pool_new(int nthreads, int max_queued)
 {
 	smtpd_pool *p = pm_calloc(1, sizeof(*p));
 	int i;
@@ -68,15 +72,21 @@ smtpd_pool_new(int nthreads)
 		}
 	}
 	p->nthreads = nthreads;
+	p->max_queued = max_queued;
 	return (p);
 }
 
-void
+int
 smtpd_pool_submit(smtpd_pool *p, smtpd_job *job)
 {
 	job->next = NULL;
 	job->cancelled = 0;
 	pthread_mutex_lock(&p->mu);
+	if (p->max_queued >= 0 && p->queued >= p->max_queued) {
+		pthread_mutex_unlock(&p->mu);
+		return (-1);
+	}
+	p->queued++;
 	if (p->tail != NULL) {
 		p->tail->next = job;
 	} else {
@@ -85,6 +95,7 @@ smtpd_pool_submit(smtpd_pool *p, smtpd_job *job)
 	p->tail = job;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	return (0);
 }
 
 void

@@ -1,6 +1,6 @@
 /*
  * NAME
- *	smtpd_pool - thread pool for blocking work (access checks)
+ *	smtpd_pool - thread pool for blocking work (access checks, AUTH)
  * SUMMARY
  *	#include "smtpd_pool.h"
  * DESCRIPTION
@@ -16,9 +16,17 @@
  *	first: smtpd_pool_stop() lets running jobs finish, drops queued
  *	ones (their done event still fires, with job->cancelled = 1), and
  *	joins the workers.
+ *
+ *	Two instances: the check pool (smtpd_check_threads, queue bounded
+ *	by the number of sessions) and the AUTH pool (smtpd_sasl_threads,
+ *	smtpd_auth.c), so that slow SASL backends never hold the threads
+ *	that answer connect, HELO, MAIL and RCPT checks. A pool made with
+ *	max_queued >= 0 refuses a job (smtpd_pool_submit returns -1, the
+ *	job is not run and its done event does not fire) when max_queued
+ *	jobs already wait for a worker.
  * LIMITS
- *	smtpd_check_threads workers; the queue holds at most one job per
- *	session, so it is bounded by the number of sessions.
+ *	nthreads workers; at most max_queued waiting jobs (< 0: no limit
+ *	beyond one job per session).
  */
 #ifndef SMTPD_POOL_H
 #define SMTPD_POOL_H
@@ -35,8 +43,9 @@ typedef struct smtpd_job {
 
 typedef struct smtpd_pool smtpd_pool;
 
-smtpd_pool *smtpd_pool_new(int nthreads);
-void smtpd_pool_submit(smtpd_pool *p, smtpd_job *job);
+smtpd_pool *smtpd_pool_new(int nthreads, int max_queued);
+/* 0, or -1 when the queue is full (see DESCRIPTION). */
+int smtpd_pool_submit(smtpd_pool *p, smtpd_job *job);
 /* Stop: see DESCRIPTION. Frees the pool. */
 void smtpd_pool_stop(smtpd_pool *p);
 

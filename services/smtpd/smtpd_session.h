@@ -259,6 +259,7 @@ void smtpd_queue_cb(void *arg, const pm_submit_result *res);
 /* smtpd_auth.c */
 void smtpd_auth_init(void);
 void smtpd_auth_reload(void); /* SIGHUP */
+void smtpd_auth_stop(void);   /* the AUTH pool, as smtpd_pool_stop */
 /* The EHLO keyword line ("AUTH PLAIN LOGIN\n") or "". */
 const char *smtpd_auth_ehlo(const smtpd_session *s);
 void smtpd_auth_cmd(smtpd_session *s, const char *arg);

@@ -9,12 +9,16 @@
  *	pm_anvil on two connections (two smtpd replicas) share it; a
  *	stopped Redis gives PM_EREDIS (the caller fails open) and the
  *	counters work again when it is back. HGET: present, absent, a key
- *	of another type.
+ *	of another type. pm_anvil_take: six threads on six connections
+ *	with limit 3 take exactly three tries (check and count are one
+ *	step), a refused try counts nothing, a released one is given back
+ *	(and never makes an expired counter negative).
  */
 #include "pm_anvil.h"
 #include "pm_util.h"
 #include "redis_helper.h"
 
+#include <pthread.h>
 #include <time.h>
 
 static pm_anvil *
@@ -98,5 +102,76 @@ Test(anvil, hget)
 	cr_expect_eq(pm_qstore_hget(qs, "nokey", "bob", &v), PM_ENOENT);
 	cr_expect_eq(pm_qstore_hget(qs, "str", "x", &v), PM_EREDIS);
 	pm_qstore_close(qs);
+	rh_stop(&srv);
+}
+
+typedef struct taker {
+	pm_anvil *an;
+	pthread_barrier_t *go;
+	pm_anvil_slot slot;
+	int rc;
+} taker;
+
+static void *
+take_main(void *arg)
+{
+	taker *t = arg;
+
+	pthread_barrier_wait(t->go);
+	t->rc = pm_anvil_take(t->an, "auth", "192.0.2.5", 3, &t->slot);
+	return (NULL);
+}
+
+Test(anvil, take_is_atomic)
+{
+	static rh_server srv;
+	pthread_barrier_t go;
+	pthread_t thr[6];
+	taker t[6];
+	pm_anvil_slot extra;
+	int i, held = 0;
+	char *v;
+
+	rh_start(&srv);
+	pthread_barrier_init(&go, NULL, 6);
+	for (i = 0; i < 6; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].an = anvil_on(&srv, 600);
+		t[i].go = &go;
+		pthread_create(&thr[i], NULL, take_main, &t[i]);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(thr[i], NULL);
+		cr_expect_eq(t[i].rc, 0);
+		if (t[i].slot.held) {
+			held++;
+			cr_expect(t[i].slot.count >= 1 && t[i].slot.count <= 3);
+		} else {
+			cr_expect_eq(t[i].slot.count, 3);
+		}
+	}
+	cr_expect_eq(held, 3, "held %d", held);
+	v = rh_str(&srv, "GET %s", t[0].slot.key);
+	cr_expect_str_eq(v, "3");
+	free(v);
+	/* A success gives its try back: the next one is taken. */
+	for (i = 0; i < 6 && !t[i].slot.held; i++) {
+		;
+	}
+	cr_assert_lt(i, 6);
+	cr_expect_eq(pm_anvil_release(t[i].an, &t[i].slot), 0);
+	cr_expect_eq(t[i].slot.held, 0);
+	cr_expect_eq(pm_anvil_release(t[i].an, &t[i].slot), 0); /* no-op */
+	cr_assert_eq(pm_anvil_take(t[0].an, "auth", "192.0.2.5", 3, &extra), 0);
+	cr_expect_eq(extra.held, 1);
+	cr_expect_eq(extra.count, 3);
+	/* An expired counter is not made negative. */
+	rh_int(&srv, "DEL %s", extra.key);
+	cr_expect_eq(pm_anvil_release(t[0].an, &extra), 0);
+	cr_expect_eq(rh_int(&srv, "EXISTS %s", extra.key), 0);
+	for (i = 0; i < 6; i++) {
+		pm_anvil_close(t[i].an);
+	}
+	pthread_barrier_destroy(&go);
 	rh_stop(&srv);
 }

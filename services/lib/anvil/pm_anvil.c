@@ -103,3 +103,42 @@ pm_anvil_incr(pm_anvil *an, const char *what, const char *client,
 	pthread_mutex_unlock(&an->mu);
 	return (rc == 0 ? 0 : PM_EREDIS);
 }
+
+int
+pm_anvil_take(pm_anvil *an, const char *what, const char *client,
+    long long limit, pm_anvil_slot *slot)
+{
+	long long n = 0;
+	int rc;
+
+	slot->held = 0;
+	slot->count = 0;
+	pm_anvil_key(an, what, client, (long long) time(NULL), slot->key,
+	    sizeof(slot->key));
+	pthread_mutex_lock(&an->mu);
+	rc = pm_qstore_incr_limit(an->qs, slot->key, 2 * an->unit, limit, &n);
+	anvil_note(an, rc);
+	pthread_mutex_unlock(&an->mu);
+	if (rc != 0) {
+		return (PM_EREDIS);
+	}
+	slot->held = n <= limit;
+	slot->count = slot->held ? n : n - 1;
+	return (0);
+}
+
+int
+pm_anvil_release(pm_anvil *an, pm_anvil_slot *slot)
+{
+	int rc;
+
+	if (!slot->held) {
+		return (0);
+	}
+	slot->held = 0;
+	pthread_mutex_lock(&an->mu);
+	rc = pm_qstore_decr_existing(an->qs, slot->key);
+	anvil_note(an, rc);
+	pthread_mutex_unlock(&an->mu);
+	return (rc == 0 ? 0 : PM_EREDIS);
+}

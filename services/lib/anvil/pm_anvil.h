@@ -13,7 +13,18 @@
  *
  *	pm_anvil_open() takes a queue store connection (it keeps it).
  *	pm_anvil_count() reads the current window's count,
- *	pm_anvil_incr() adds one and gives the new count. Both return 0,
+ *	pm_anvil_incr() adds one and gives the new count.
+ *
+ *	pm_anvil_take() checks a limit and counts in one atomic step, so
+ *	N parallel callers cannot each see "below the limit" and all go
+ *	on: it counts one attempt in the current window unless that makes
+ *	more than limit (then slot->held = 0, nothing counted, and
+ *	slot->count is the count that stood in the way). An attempt that
+ *	turns out not to count (a good password) is given back with
+ *	pm_anvil_release(), on the window it was taken in. Attempts in
+ *	flight therefore count until they end.
+ *
+ *	All return 0,
  *	or PM_EREDIS when Redis is unreachable: callers fail open (allow),
  *	and pm_anvil logs one warning per outage, and one line when Redis
  *	answers again.
@@ -31,6 +42,13 @@
 
 typedef struct pm_anvil pm_anvil;
 
+/* One attempt taken by pm_anvil_take(). */
+typedef struct pm_anvil_slot {
+	int held;        /* counted; pm_anvil_release() gives it back */
+	long long count; /* after taking, or the count over the limit */
+	char key[256];
+} pm_anvil_slot;
+
 /* unit_s: the window (anvil_rate_time_unit), >= 1. qs becomes owned. */
 pm_anvil *pm_anvil_open(pm_qstore *qs, long unit_s);
 pm_anvil *pm_anvil_close(pm_anvil *an);
@@ -39,6 +57,9 @@ int pm_anvil_count(pm_anvil *an, const char *what, const char *client,
     long long *count);
 int pm_anvil_incr(pm_anvil *an, const char *what, const char *client,
     long long *count);
+int pm_anvil_take(pm_anvil *an, const char *what, const char *client,
+    long long limit, pm_anvil_slot *slot);
+int pm_anvil_release(pm_anvil *an, pm_anvil_slot *slot);
 
 /* The key of the window holding time now_s (for tests and logs). */
 void pm_anvil_key(const pm_anvil *an, const char *what, const char *client,

@@ -170,6 +170,9 @@ const pm_param_default pm_param_defaults[] = {
 	{ "smtpd_restriction_classes", "" },
 	/* sender address -> SASL logins that may use it (smtpd_auth.c). */
 	{ "smtpd_sender_login_maps", "" },
+	/* Postmesh: the AUTH thread pool and its queue (smtpd_auth.c). */
+	{ "smtpd_sasl_threads", "4" },
+	{ "smtpd_sasl_queue_limit", "64" },
 	{ "smtpd_dns_timeout", "10s" },
 	{ "reject_code", "554" },
 	{ "defer_code", "450" },

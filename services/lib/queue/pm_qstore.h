@@ -156,6 +156,15 @@ int pm_qstore_hget(pm_qstore *qs, const char *key, const char *field,
 int pm_qstore_incr_expire(pm_qstore *qs, const char *key, long ttl_s,
     long long *count);
 int pm_qstore_get_count(pm_qstore *qs, const char *key, long long *count);
+/*
+ * One atomic step (a script): INCR key (EXPIRE ttl_s on creation); when
+ * the new count exceeds limit, DECR it back. *count is the count after
+ * the INCR (> limit: not taken). pm_qstore_decr_existing(): DECR key
+ * only if it exists (an expired counter is not made negative).
+ */
+int pm_qstore_incr_limit(pm_qstore *qs, const char *key, long ttl_s,
+    long long limit, long long *count);
+int pm_qstore_decr_existing(pm_qstore *qs, const char *key);
 
 /* Redis reachable (PING)? 0 or PM_EREDIS. */
 int pm_qstore_ping(pm_qstore *qs);

@@ -10,6 +10,9 @@
  *	pm_qstore_hget(): HGET key field; pm_qstore_incr_expire(): INCR
  *	key, and EXPIRE key ttl when the counter was just created, in one
  *	round trip (a counter is never left without a time to live).
+ *	pm_qstore_incr_limit(): the same, and DECR again over a limit,
+ *	in one script (check and count are one step: parallel callers
+ *	cannot all pass a limit); pm_qstore_decr_existing() undoes one.
  *	A pm_qstore is one connection: callers serialize (a mutex).
  * LIMITS
  *	One round trip each, bounded by redis_timeout; an HGET value
@@ -94,6 +97,55 @@ pm_qstore_get_count(pm_qstore *qs, const char *key, long long *count)
 		buf[r->len] = 0;
 		*count = strtoll(buf, NULL, 10);
 	} else {
+		rc = PM_EREDIS;
+	}
+	freeReplyObject(r);
+	return (rc);
+}
+
+int
+pm_qstore_incr_limit(pm_qstore *qs, const char *key, long ttl_s,
+    long long limit, long long *count)
+{
+	static const char script[] =
+	    "local n = redis.call('INCR', KEYS[1]) "
+	    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+	    "if n > tonumber(ARGV[2]) then redis.call('DECR', KEYS[1]) end "
+	    "return n";
+	char ttl[32];
+	char lim[32];
+	const char *argv[6] = { "EVAL", script, "1", key, ttl, lim };
+	redisReply *r = NULL;
+	int rc;
+
+	snprintf(ttl, sizeof(ttl), "%ld", ttl_s);
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	if ((rc = pm__qs_call(qs, 6, argv, NULL, 0, &r)) != 0) {
+		return (rc);
+	}
+	if (r->type == REDIS_REPLY_INTEGER) {
+		*count = r->integer;
+	} else {
+		rc = PM_EREDIS;
+	}
+	freeReplyObject(r);
+	return (rc);
+}
+
+int
+pm_qstore_decr_existing(pm_qstore *qs, const char *key)
+{
+	static const char script[] =
+	    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+	    "return redis.call('DECR', KEYS[1]) end return 0";
+	const char *argv[4] = { "EVAL", script, "1", key };
+	redisReply *r = NULL;
+	int rc;
+
+	if ((rc = pm__qs_call(qs, 4, argv, NULL, 0, &r)) != 0) {
+		return (rc);
+	}
+	if (r->type != REDIS_REPLY_INTEGER) {
 		rc = PM_EREDIS;
 	}
 	freeReplyObject(r);
