@@ -255,8 +255,8 @@ Test(tls_chain, legacy_pair, .init = make_certs, .fini = rm_certs)
 Test(tls_chain, legacy_one_file_cert_first, .init = make_certs,
     .fini = rm_certs)
 {
-	pm_tls_conf conf = {.server = 1, .cert_file = path("certfirst.pem")};
-	pm_tls_conf two = {.server = 1, .cert_file = path("both.pem")};
+	pm_tls_conf conf = { .server = 1, .cert_file = path("certfirst.pem") };
+	pm_tls_conf two = { .server = 1, .cert_file = path("both.pem") };
 	char err[512];
 	SSL_CTX *ctx = pm_tls_ctx_new(&conf, err, sizeof(err));
 	SSL *c, *s;

@@ -63,8 +63,10 @@ add_key(loader *l, EVP_PKEY *key, const char *file)
 	}
 	if (l->legacy && l->n == 1) {
 		EVP_PKEY_free(key);
-		snprintf(l->err, l->size, "%s: more than one private key "
-		    "(use smtpd_tls_chain_files for several chains)", file);
+		snprintf(l->err, l->size,
+		    "%s: more than one private key "
+		    "(use smtpd_tls_chain_files for several chains)",
+		    file);
 		return (PM_EINVAL);
 	}
 	if (l->n >= PM_TLS_CHAIN_MAX) {
@@ -269,8 +271,10 @@ pm_tls_load_chains(SSL_CTX *ctx, const pm_tls_conf *conf, char *err,
 		chain *c = &l.chains[i];
 
 		if (c->key == NULL) {
-			snprintf(err, size, "%s: certificate without a private "
-			    "key", c->file);
+			snprintf(err, size,
+			    "%s: certificate without a private "
+			    "key",
+			    c->file);
 			rc = PM_EINVAL;
 		} else if (c->leaf == NULL) {
 			snprintf(err, size,
