@@ -9,8 +9,10 @@
  *	reading its input buffer, which now holds decrypted bytes. The
  *	filter's event callback reports the end of the handshake to the
  *	session (tls_done), then EOF and errors as the plain transport
- *	does. Freeing the filter frees the SSL and the socket
- *	bufferevent under it (BEV_OPT_CLOSE_ON_FREE). When the session
+ *	does. The filter's callbacks are deferred to the event loop, as
+ *	the socket bufferevent's are: never run inside a call the session
+ *	makes into libevent (reading, draining or writing). Freeing the
+ *	filter frees the SSL and the socket bufferevent under it (BEV_OPT_CLOSE_ON_FREE). When the session
  *	closes, close_notify follows its last reply
  *	(smtpd_conn_tls_shutdown), as Postfix does; the session is freed
  *	once the socket's output is empty (c->flushed).
@@ -42,7 +44,8 @@
  *	SMTPD_TLS_DISCARD_MAX octets discarded after STARTTLS (then the
  *	connection is dropped); smtpd_starttls_timeout per read or write
  *	of the handshake; TLS records buffered under the filter: 2 (the
- *	socket bufferevent's read high watermark).
+ *	socket bufferevent's read high watermark); encrypted output in
+ *	the socket's buffer: SMTPD_TLS_RAW_MAX (its write high watermark).
  * SECURITY
  *	Nothing read before the handshake is kept. The SSL of a session
  *	holds a reference to the context it started with: a reload
@@ -258,9 +261,18 @@ smtpd_conn_tls_start(smtpd_conn *c, void *vctx)
 		SSL_free(ssl);
 		return (PM_ENOMEM);
 	}
-	/* On failure libevent frees ssl (BEV_OPT_CLOSE_ON_FREE). */
+	/*
+	 * On failure libevent frees ssl (BEV_OPT_CLOSE_ON_FREE). Deferred
+	 * callbacks: libevent 2.1's filter reads the next TLS record inside
+	 * our evbuffer_drain() (input below the high watermark: unsuspend,
+	 * be_openssl_enable, consider_reading) or writes inside
+	 * bufferevent_write(), and would run the session's callbacks there,
+	 * re-entering it in the middle of a command line. The socket
+	 * bufferevent never does that; deferred, neither does the filter.
+	 */
 	f = bufferevent_openssl_filter_new(bufferevent_get_base(c->bev), c->bev,
-	    ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	    ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (f == NULL) {
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), ocb);
 		pm_msg_warn("bufferevent_openssl_filter_new failed for %s",
@@ -270,6 +282,12 @@ smtpd_conn_tls_start(smtpd_conn *c, void *vctx)
 	/* Clients often close without close_notify: that is EOF. */
 	bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, SMTPD_TLS_RAW_MAX);
+	/*
+	 * Encrypted output waits in the filter's output above this, so the
+	 * filter's write callback (the session's "drained") comes once the
+	 * socket took it: the session's output bound sees both buffers.
+	 */
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, SMTPD_TLS_RAW_MAX);
 	tls_plain_read_cb = rcb;
 	bufferevent_setcb(f, tls_read_cb, wcb, tls_event_cb, c);
 	c->raw_cb = ocb;
