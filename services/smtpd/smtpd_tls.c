@@ -12,8 +12,9 @@
  *	does. The filter's callbacks are deferred to the event loop, as
  *	the socket bufferevent's are: never run inside a call the session
  *	makes into libevent (reading, draining or writing). Freeing the
- *	filter frees the SSL and the socket bufferevent under it (BEV_OPT_CLOSE_ON_FREE). When the session
- *	closes, close_notify follows its last reply
+ *	filter frees the SSL and the socket bufferevent under it
+ *	(BEV_OPT_CLOSE_ON_FREE). When the session closes, close_notify
+ *	follows its last reply
  *	(smtpd_conn_tls_shutdown), as Postfix does; the session is freed
  *	once the socket's output is empty (c->flushed).
  *

@@ -15,6 +15,7 @@ import random
 import shutil
 import ssl
 import tempfile
+import time
 import unittest
 
 import tlscerts
@@ -82,7 +83,13 @@ class SmtpdTlsPipelineTest(StackTest):
             self.assertEqual(c.cmd("QUIT")[0], 221)
         finally:
             c.close()
-        lines = self.stack.log_lines("disconnect from", "smtpd")
+        # The disconnect line follows the 221: wait for it.
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            lines = self.stack.log_lines("disconnect from", "smtpd")
+            if any("noop=%d " % NOOPS in x for x in lines):
+                break
+            time.sleep(0.05)
         self.assertTrue(any("noop=%d " % NOOPS in x for x in lines), lines)
 
     def test_large_message_in_one_write(self):
