@@ -21,6 +21,10 @@
  *	  txt.test       TXT "v=spf1 -all" "second"
  *	  nullmx.test    MX 0 . (RFC 7505)
  *	  0.0.127.in-addr.arpa is local too (other PTRs there: NXDOMAIN)
+ *	DNS lists (pm_dnsbl):
+ *	  2.0.0.127.bl.test     A 127.0.0.2, TXT "Listed; see x.test"
+ *	  10.0.0.127.bl.test    A 127.0.0.10 (no TXT)
+ *	  spam.example.rhs.test A 127.0.0.2, TXT "spam domain"
  *	Header-only (static functions) so that each test file can use it.
  */
 #ifndef DNSMASQ_HELPER_H
@@ -155,7 +159,13 @@ test_dnsmasq_start(test_dnsmasq *d)
 			    "--host-record=ready.test,127.0.0.9",
 			    "--cname=alias.test,aonly.test",
 			    "--txt-record=txt.test,v=spf1 -all,second",
-			    "--mx-host=nullmx.test,.,0", (char *) NULL);
+			    "--mx-host=nullmx.test,.,0",
+			    "--host-record=2.0.0.127.bl.test,127.0.0.2",
+			    "--txt-record=2.0.0.127.bl.test,Listed; see x.test",
+			    "--host-record=10.0.0.127.bl.test,127.0.0.10",
+			    "--host-record=spam.example.rhs.test,127.0.0.2",
+			    "--txt-record=spam.example.rhs.test,spam domain",
+			    (char *) NULL);
 			_exit(127);
 		}
 		if (pm_dns_set_servers(d->server) != 0) {
