@@ -275,11 +275,12 @@ dns_servers_get(void)
 }
 
 /*
- * The one place that builds a configured channel (the async resolver
- * will reuse it). timeout_ms is the whole budget of one query.
+ * The one place that builds a configured channel (pm_dns.h).
+ * timeout_ms is the whole budget of one query.
  */
-static int
-dns_channel_new(ares_channel *chp, int timeout_ms)
+int
+pm_dns_channel_new(ares_channel *chp, int timeout_ms,
+    ares_sock_state_cb sock_state_cb, void *cb_arg)
 {
 	struct ares_options opts;
 	ares_channel ch;
@@ -292,8 +293,11 @@ dns_channel_new(ares_channel *chp, int timeout_ms)
 	opts.timeout = timeout_ms / 4 > 50 ? timeout_ms / 4 : 50;
 	opts.tries = 3;
 	opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+	opts.sock_state_cb = sock_state_cb;
+	opts.sock_state_cb_data = cb_arg;
 	rc = ares_init_options(&ch, &opts,
-	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS);
+	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
+	        (sock_state_cb != NULL ? ARES_OPT_SOCK_STATE_CB : 0));
 	if (rc != ARES_SUCCESS) {
 		pm_msg_warn("c-ares channel init: %s", ares_strerror(rc));
 		return (PM_EAGAIN);
@@ -747,7 +751,7 @@ pm_dns_lookup_st(const char *name, int type, pm_dns_rr **rrs, size_t *nrr,
 	} else if (timeout_ms > PM_DNS_TIMEOUT_MAX) {
 		timeout_ms = PM_DNS_TIMEOUT_MAX;
 	}
-	if ((rc = dns_channel_new(&ch, timeout_ms)) != 0) {
+	if ((rc = pm_dns_channel_new(&ch, timeout_ms, NULL, NULL)) != 0) {
 		st = PM_DNS_RETRY;
 		goto out;
 	}

@@ -33,12 +33,10 @@
  *	server reachable); PM_EPROTO: malformed reply; PM_EINVAL: bad
  *	name or type. Out-parameters are untouched on failure.
  *
- *	Design for the asynchronous variant (the SMTP client, later): the
- *	wire reply is parsed by pm_dns_parse(), which takes the raw answer
- *	that an ares_query() callback receives; an event-loop resolver
- *	needs only its own channel (dns_channel_new() in pm_dns.c is the
- *	one place that builds a configured channel: export it then) and
- *	that parser.
+ *	Asynchronous lookups (postscreen): pm_dns_channel_new() is the
+ *	one place that builds a configured channel; the event loop
+ *	watches its sockets and parses each ares_query() answer with
+ *	pm_dns_parse().
  * LIMITS
  *	Names up to PM_DNS_NAME_MAX bytes; at most PM_DNS_RR_MAX records
  *	per answer (more are ignored); one TXT record up to
@@ -56,6 +54,8 @@
 #define PM_DNS_H
 
 #include <stddef.h>
+
+#include <ares.h>
 
 /* Record types (DNS type numbers). */
 #define PM_DNS_A 1
@@ -118,5 +118,14 @@ int pm_dns_reverse_name(const char *addr, char *buf, size_t size);
 int pm_dns_name_valid(const char *name);
 
 const char *pm_dns_status_str(int status);
+
+/*
+ * A c-ares channel configured as pm_dns_lookup's (dns_server, no search
+ * list, timeout_ms for one query over its tries), for an event-loop
+ * resolver (postscreen): sock_state_cb (may be NULL) is told which
+ * sockets to watch. 0 or PM_EAGAIN (logged). Free with ares_destroy().
+ */
+int pm_dns_channel_new(ares_channel *chp, int timeout_ms,
+    ares_sock_state_cb sock_state_cb, void *cb_arg);
 
 #endif

@@ -1,0 +1,319 @@
+/*
+ * NAME
+ *	postscreen_relay - hand a passing client to an smtpd (PROXY v2)
+ * DESCRIPTION
+ *	Postfix passes the client's socket to a local smtpd; Postmesh's
+ *	smtpd runs elsewhere, so postscreen connects to one of
+ *	postscreen_smtpd_service (a list of host:port, resolved at start;
+ *	round-robin; one that refuses or does not answer within
+ *	postscreen_smtpd_connect_timeout is skipped for this client),
+ *	writes a PROXY protocol v2 header with the client's address and
+ *	port and the address it connected to (pm_proxy_v2_build), and
+ *	then relays bytes both ways. The smtpd (with
+ *	smtpd_upstream_proxy_protocol = haproxy) sends its "220 " line,
+ *	which completes the "220-" line postscreen may have sent, as in
+ *	Postfix. When no smtpd takes the client: "421 4.3.2 Service
+ *	currently unavailable" and close.
+ *
+ *	When one side closes, what it sent is written to the other, which
+ *	is then closed too.
+ * LIMITS
+ *	PSC_SMTPD_MAX addresses. postscreen_relay_buffer_size bytes
+ *	buffered per direction: a side that reads faster than the other
+ *	writes is paused (back-pressure). A connection with no byte
+ *	either way for postscreen_relay_timeout is closed.
+ * SECURITY
+ *	Bytes are relayed, not interpreted. The PROXY header carries only
+ *	addresses postscreen itself got from the kernel.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+
+#include "pm_log.h"
+#include "pm_proxy.h"
+#include "pm_util.h"
+#include "postscreen.h"
+
+#define PSC_SMTPD_MAX 32
+
+typedef struct psc_smtpd {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char name[300];
+} psc_smtpd;
+
+static psc_smtpd psc_smtpds[PSC_SMTPD_MAX];
+static int psc_nsmtpd;
+static unsigned psc_rr;
+
+static void
+psc_relay_add(const char *spec)
+{
+	char host[256];
+	const char *port;
+	const char *colon;
+	struct addrinfo hints;
+	struct addrinfo *res;
+	psc_smtpd *d;
+	int rc;
+
+	if (psc_nsmtpd >= PSC_SMTPD_MAX) {
+		pm_msg_fatal("%s: more than %d addresses",
+		    VAR_PSC_SMTPD_SERVICE, PSC_SMTPD_MAX);
+	}
+	if (spec[0] == '[') {
+		const char *rb = strchr(spec, ']');
+
+		if (rb == NULL || rb[1] != ':' || (size_t) (rb - spec) > 255) {
+			pm_msg_fatal("%s: bad address: %s",
+			    VAR_PSC_SMTPD_SERVICE, spec);
+		}
+		snprintf(host, sizeof(host), "%.*s", (int) (rb - spec - 1),
+		    spec + 1);
+		port = rb + 2;
+	} else {
+		if ((colon = strrchr(spec, ':')) == NULL ||
+		    (size_t) (colon - spec) > 255) {
+			pm_msg_fatal("%s: expected host:port, got: %s",
+			    VAR_PSC_SMTPD_SERVICE, spec);
+		}
+		snprintf(host, sizeof(host), "%.*s", (int) (colon - spec),
+		    spec);
+		port = colon + 1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		pm_msg_fatal("%s: %s: %s", VAR_PSC_SMTPD_SERVICE, spec,
+		    gai_strerror(rc));
+	}
+	d = &psc_smtpds[psc_nsmtpd++];
+	memcpy(&d->ss, res->ai_addr, res->ai_addrlen);
+	d->len = res->ai_addrlen;
+	snprintf(d->name, sizeof(d->name), "%s", spec);
+	freeaddrinfo(res);
+}
+
+void
+psc_relay_init(void)
+{
+	char *copy = pm_strdup(var_psc_smtpd_service);
+	char *save = NULL;
+	char *item;
+
+	for (item = strtok_r(copy, ", \t\r\n", &save); item != NULL;
+	     item = strtok_r(NULL, ", \t\r\n", &save)) {
+		psc_relay_add(item);
+	}
+	free(copy);
+	if (psc_nsmtpd == 0) {
+		pm_msg_fatal("%s: no address", VAR_PSC_SMTPD_SERVICE);
+	}
+}
+
+static void psc_relay_try(psc_conn *c);
+
+/* Relaying. */
+
+static void psc_relay_read_cb(struct bufferevent *bev, void *arg);
+static void psc_relay_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static struct bufferevent *
+psc_relay_other(psc_conn *c, struct bufferevent *bev)
+{
+	return (bev == c->bev ? c->up : c->bev);
+}
+
+/* dst drained below half: read from its partner again. */
+static void
+psc_relay_drained_cb(struct bufferevent *dst, void *arg)
+{
+	psc_conn *c = arg;
+	struct bufferevent *src = psc_relay_other(c, dst);
+
+	bufferevent_setcb(dst, psc_relay_read_cb, NULL, psc_relay_event_cb, c);
+	bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
+	if (src != NULL) {
+		bufferevent_enable(src, EV_READ);
+	}
+}
+
+static void
+psc_relay_read_cb(struct bufferevent *bev, void *arg)
+{
+	psc_conn *c = arg;
+	struct bufferevent *dst = psc_relay_other(c, bev);
+	struct evbuffer *out;
+
+	c->relay_active = 1;
+	if (dst == NULL) {
+		/* The other side is gone: drop what comes. */
+		evbuffer_drain(bufferevent_get_input(bev),
+		    evbuffer_get_length(bufferevent_get_input(bev)));
+		return;
+	}
+	out = bufferevent_get_output(dst);
+	evbuffer_add_buffer(out, bufferevent_get_input(bev));
+	if (evbuffer_get_length(out) >= (size_t) var_psc_relay_buf) {
+		bufferevent_setwatermark(dst, EV_WRITE,
+		    (size_t) var_psc_relay_buf / 2, 0);
+		bufferevent_setcb(dst, psc_relay_read_cb, psc_relay_drained_cb,
+		    psc_relay_event_cb, c);
+		bufferevent_disable(bev, EV_READ);
+	}
+}
+
+static void
+psc_relay_close_cb(struct bufferevent *bev, void *arg)
+{
+	(void) bev;
+	psc_conn_close(arg);
+}
+
+static void
+psc_relay_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	psc_conn *c = arg;
+	struct bufferevent *dst = psc_relay_other(c, bev);
+
+	(void) what;
+	/* What the closing side sent last goes on. */
+	if (dst != NULL && evbuffer_get_length(bufferevent_get_input(bev))) {
+		evbuffer_add_buffer(bufferevent_get_output(dst),
+		    bufferevent_get_input(bev));
+	}
+	if (dst == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(dst)) == 0) {
+		psc_conn_close(c);
+		return;
+	}
+	/* Flush dst, then close everything. */
+	if (bev == c->bev) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	} else {
+		bufferevent_free(c->up);
+		c->up = NULL;
+	}
+	bufferevent_disable(dst, EV_READ);
+	bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
+	bufferevent_setcb(dst, NULL, psc_relay_close_cb, psc_relay_event_cb, c);
+}
+
+static void
+psc_relay_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	psc_conn *c = arg;
+
+	(void) fd;
+	(void) what;
+	if (c->relay_active) {
+		c->relay_active = 0;
+		psc_timer_set(c, var_psc_relay_tmout, 0, psc_relay_idle_cb);
+		return;
+	}
+	pm_msg_info("proxied connection of [%s]:%u idle for %lds: closed",
+	    c->addr, c->port, var_psc_relay_tmout);
+	psc_conn_close(c);
+}
+
+/* Connecting. */
+
+static void
+psc_relay_connect_cb(struct bufferevent *up, short what, void *arg)
+{
+	psc_conn *c = arg;
+	unsigned char hdr[PM_PROXY_MAX_LEN];
+	int n;
+
+	if (!(what & BEV_EVENT_CONNECTED)) {
+		int err = EVUTIL_SOCKET_ERROR();
+
+		pm_msg_warn("connect to smtpd %s for [%s]:%u: %s",
+		    psc_smtpds[c->smtpd_idx].name, c->addr, c->port,
+		    (what & BEV_EVENT_TIMEOUT) ?
+		        "timed out" :
+		        evutil_socket_error_to_string(err));
+		bufferevent_free(up);
+		c->up = NULL;
+		psc_relay_try(c);
+		return;
+	}
+	n = pm_proxy_v2_build(hdr, sizeof(hdr), c->addr, c->port, c->laddr,
+	    c->lport);
+	if (n < 0) {
+		pm_msg_warn("[%s]:%u: cannot build a PROXY header: %s", c->addr,
+		    c->port, pm_strerror(n));
+		pm_metric_inc(psc_m_handoff_fail);
+		psc_write_close(c,
+		    "421 4.3.2 Service currently "
+		    "unavailable\r\n");
+		return;
+	}
+	c->state = PSC_ST_RELAY;
+	bufferevent_set_timeouts(up, NULL, NULL);
+	bufferevent_write(up, hdr, (size_t) n);
+	bufferevent_setwatermark(up, EV_READ, 0, (size_t) var_psc_relay_buf);
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    (size_t) var_psc_relay_buf);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_setcb(up, psc_relay_read_cb, NULL, psc_relay_event_cb, c);
+	bufferevent_setcb(c->bev, psc_relay_read_cb, NULL, psc_relay_event_cb,
+	    c);
+	bufferevent_enable(up, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->relay_active = 0;
+	psc_timer_set(c, var_psc_relay_tmout, 0, psc_relay_idle_cb);
+	/* Bytes that came while connecting. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+		psc_relay_read_cb(c->bev, c);
+	}
+}
+
+static void
+psc_relay_try(psc_conn *c)
+{
+	struct timeval tv = { var_psc_connect_tmout, 0 };
+	psc_smtpd *d;
+
+	while (c->try_count < psc_nsmtpd) {
+		c->try_count++;
+		c->smtpd_idx = (int) (psc_rr++ % (unsigned) psc_nsmtpd);
+		d = &psc_smtpds[c->smtpd_idx];
+		c->up =
+		    bufferevent_socket_new(psc_base, -1, BEV_OPT_CLOSE_ON_FREE);
+		if (c->up == NULL) {
+			break;
+		}
+		bufferevent_setcb(c->up, NULL, NULL, psc_relay_connect_cb, c);
+		bufferevent_set_timeouts(c->up, NULL, &tv);
+		if (bufferevent_socket_connect(c->up,
+		        (struct sockaddr *) &d->ss, (int) d->len) == 0) {
+			return;
+		}
+		pm_msg_warn("connect to smtpd %s for [%s]:%u: %s", d->name,
+		    c->addr, c->port, strerror(errno));
+		bufferevent_free(c->up);
+		c->up = NULL;
+	}
+	pm_msg_warn("no smtpd of %s took [%s]:%u", VAR_PSC_SMTPD_SERVICE,
+	    c->addr, c->port);
+	pm_metric_inc(psc_m_handoff_fail);
+	psc_write_close(c, "421 4.3.2 Service currently unavailable\r\n");
+	pm_msg_info("DISCONNECT [%s]:%u", c->addr, c->port);
+}
+
+void
+psc_relay_start(psc_conn *c)
+{
+	c->state = PSC_ST_CONNECT;
+	c->try_count = 0;
+	psc_relay_try(c);
+}
