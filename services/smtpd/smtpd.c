@@ -47,6 +47,7 @@
 #include "pm_log.h"
 #include "pm_server.h"
 #include "smtpd_params.h"
+#include "smtpd_proxy.h"
 #include "smtpd_session.h"
 #include "smtpd_tls.h"
 
@@ -399,6 +400,7 @@ smtpd_pre_init(void)
 		pm_msg_fatal("evthread_use_pthreads failed");
 	}
 	smtpd_metrics_init();
+	smtpd_proxy_init();
 	smtpd_check_init();
 	smtpd_auth_init();
 
@@ -506,6 +508,7 @@ main(int argc, char **argv)
 		    &var_smtpd_sasl_service, 1, 64 },
 
 		SMTPD_TLS_CFG_STRS,
+		SMTPD_PROXY_CFG_STRS,
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {
@@ -553,6 +556,7 @@ main(int argc, char **argv)
 		    &var_anvil_time_unit, 's', 1, 86400 },
 
 		SMTPD_TLS_CFG_TIMES,
+		SMTPD_PROXY_CFG_TIMES,
 		{ 0 },
 	};
 	static const pm_cfg_bool bools[] = {

@@ -111,8 +111,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-static void
-conn_addr(smtpd_conn *c, const struct sockaddr *sa)
+void
+smtpd_conn_set_peer(smtpd_conn *c, const struct sockaddr *sa)
 {
 	c->family = sa->sa_family;
 	if (sa->sa_family == AF_INET) {
@@ -161,7 +161,7 @@ smtpd_conn_new(struct event_base *base, evutil_socket_t fd,
 	c->fd = fd;
 	c->cb = *cb;
 	c->arg = arg;
-	conn_addr(c, sa);
+	smtpd_conn_set_peer(c, sa);
 	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		pm_msg_warn("bufferevent_socket_new failed for %s", c->addr);

@@ -16,7 +16,8 @@
  *	consumes input before the session sees any, e.g. a PROXY protocol
  *	header that replaces the client address; the stage returns 1 when
  *	done (the session then starts), 0 when it needs more input, or a
- *	negative PM_E* to drop the connection. None is installed yet.
+ *	negative PM_E* to drop the connection (smtpd_proxy.c installs
+ *	one).
  *
  *	Callbacks (from the event loop): readable (new input), drained
  *	(output buffer empty), closed (EOF or error; eof = 1 for a clean
@@ -27,8 +28,9 @@
  *	watermark), so a client that pipelines while the session waits
  *	costs at most that many bytes.
  * SECURITY
- *	The client address comes from the kernel (getpeername) or, later,
- *	a PROXY header from a trusted front end only.
+ *	The client address comes from the kernel (accept) or, with
+ *	smtpd_upstream_proxy_protocol, a PROXY header from a trusted
+ *	front end only.
  */
 #ifndef SMTPD_CONN_H
 #define SMTPD_CONN_H
@@ -94,5 +96,7 @@ int smtpd_conn_pending(smtpd_conn *c);
 /* Pause or resume reading from the socket. */
 void smtpd_conn_read(smtpd_conn *c, int on);
 void smtpd_conn_set_input_limit(smtpd_conn *c, size_t high);
+/* Peer address, port, family, loopback from sa (accept, PROXY header). */
+void smtpd_conn_set_peer(smtpd_conn *c, const struct sockaddr *sa);
 
 #endif

@@ -44,6 +44,7 @@
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "smtpd_params.h"
+#include "smtpd_proxy.h"
 #include "smtpd_session.h"
 #include "smtpd_tls.h"
 
@@ -108,6 +109,10 @@ session_closed(void *arg, int eof)
 
 	(void) eof;
 	s->eof = 1;
+	if (s->phase == PH_PROXY) {
+		smtpd_proxy_closed(s);
+		return;
+	}
 	if (s->phase == PH_CLOSING) {
 		smtpd_session_free(s);
 		return;
@@ -139,11 +144,8 @@ smtpd_session_new(evutil_socket_t fd, const struct sockaddr *sa, int salen)
 	s->name = pm_strdup("unknown");
 	s->addr = pm_strdup(s->conn->addr);
 	s->port = pm_strdup(s->conn->port);
-	s->namaddr = pm_asprintf("%s[%s]", s->name, s->addr);
-	s->rfc_addr = s->conn->family == AF_INET6 ?
-	    pm_asprintf("IPv6:%s", s->addr) :
-	    pm_strdup(s->addr);
 	s->loopback = s->conn->loopback;
+	smtpd_session_client(s);
 	s->protocol = "SMTP";
 	s->cmd = -1;
 	s->where = "CONNECT";
@@ -152,16 +154,40 @@ smtpd_session_new(evutil_socket_t fd, const struct sockaddr *sa, int salen)
 	pm_buf_init(&s->line, (size_t) var_line_limit + 2);
 	pm_buf_init(&s->content, 0);
 	smtpd_conn_set_input_limit(s->conn, 2 * ((size_t) var_line_limit + 2));
-	pm_msg_info("connect from %s", s->namaddr);
 	pm_metric_inc(smtpd_m_sessions);
 	pm_metric_gauge_add(smtpd_m_active, 1);
+	if (smtpd_proxy_enabled()) {
+		/* The real client first (smtpd_proxy.c); then the start. */
+		smtpd_proxy_start(s);
+		return (s);
+	}
+	smtpd_session_start(s);
+	return (s);
+}
+
+/* namaddr and rfc_addr from name and addr. */
+void
+smtpd_session_client(smtpd_session *s)
+{
+	free(s->namaddr);
+	free(s->rfc_addr);
+	s->namaddr = pm_asprintf("%s[%s]", s->name, s->addr);
+	s->rfc_addr = strchr(s->addr, ':') != NULL ?
+	    pm_asprintf("IPv6:%s", s->addr) :
+	    pm_strdup(s->addr);
+}
+
+/* The client is known: log it, implicit TLS, the connect check. */
+void
+smtpd_session_start(smtpd_session *s)
+{
+	pm_msg_info("connect from %s", s->namaddr);
 	if (var_smtpd_tls_wrapper && smtpd_tls_wrap(s) != 0) {
 		s->conn->closed = 1; /* the check ends it: "lost connection" */
 		s->eof = 1;
 	}
 	s->phase = PH_CONNECT;
 	smtpd_check_async(s, smtpd_check_connect, smtpd_connect_done);
-	return (s);
 }
 
 static void
@@ -470,6 +496,9 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 			    s->idle_start_ms +
 			        (int64_t) var_smtpd_tmout * 1000 - now);
 		}
+		return;
+	case PH_PROXY:
+		smtpd_proxy_timer(s);
 		return;
 	case PH_DELAY:
 		s->delay = 0;

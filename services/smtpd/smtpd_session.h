@@ -53,6 +53,7 @@ enum {
 	PH_BUSY,        /* check or cleanup in flight */
 	PH_DELAY,       /* replies held (smtpd_error_sleep_time) */
 	PH_CLOSING,     /* flushing the last replies, then free */
+	PH_PROXY,       /* reading the PROXY header (smtpd_proxy.c) */
 };
 
 /* Commands, in the order of the "disconnect from" statistics. */
@@ -217,6 +218,10 @@ void smtpd_session_gone(smtpd_session *s);
 /* smtpd_session.c */
 smtpd_session *smtpd_session_new(evutil_socket_t fd, const struct sockaddr *sa,
     int salen);
+/* Log "connect from", implicit TLS, connect check (after a PROXY header). */
+void smtpd_session_start(smtpd_session *s);
+/* Recompute namaddr and rfc_addr after name or addr changed. */
+void smtpd_session_client(smtpd_session *s);
 void smtpd_session_drive(smtpd_session *s);
 void smtpd_reply(smtpd_session *s, int code, const char *dsn, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
