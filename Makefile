@@ -8,6 +8,7 @@
 #   make bench      end-to-end benchmark (smtp-source -> Postmesh -> smtp-sink), vs Postfix
 #   make bench-tls  STARTTLS end to end (tls-source -> MTA -> tls-sink) and 2,000 idle TLS sessions
 #   make bench-memory  peak RSS of smtpd, cleanup, Redis: 200 sessions x 10 MB at once
+#   make bench-postscreen  one postscreen holding 2,000 idle connections (RSS)
 #   make deps       install the Debian packages needed to build and test
 #
 # Adding a file needs no edit here: services/lib/<concept>/*.c form
@@ -178,6 +179,10 @@ bench: bins bench-tools
 
 bench-memory: bins
 	@nice scripts/bench-bigmsg.sh
+
+.PHONY: bench-postscreen
+bench-postscreen: bins
+	@nice scripts/bench-postscreen.sh
 
 deps:
 	@scripts/deps.sh
