@@ -62,30 +62,6 @@ static struct event *psc_done_ev;
 static pm_qstore *psc_qs; /* the thread's */
 static int psc_redis_down;
 
-int
-psc_cache_parse(const char *value, long *greet_exp, long *dnsbl_exp)
-{
-	long g, d;
-	int end = 0;
-
-	if (sscanf(value, "greet=%ld;dnsbl=%ld%n", &g, &d, &end) != 2 ||
-	    value[end] != 0 || g < 0 || d < 0) {
-		return (PM_EINVAL);
-	}
-	*greet_exp = g;
-	*dnsbl_exp = d;
-	return (0);
-}
-
-int
-psc_cache_format(char *buf, size_t size, long greet_exp, long dnsbl_exp)
-{
-	int n =
-	    snprintf(buf, size, "greet=%ld;dnsbl=%ld", greet_exp, dnsbl_exp);
-
-	return (n < 0 || (size_t) n >= size ? PM_ETOOBIG : 0);
-}
-
 static void
 psc_redis_note(int rc)
 {
