@@ -33,6 +33,7 @@ class PostscreenTest(unittest.TestCase):
         cls.psc2_port = free_port()
         cls.psc3_port = free_port()
         cls.closed_port = free_port()
+        cls.psc4_port = free_port()
         cidr_dir = os.path.join(cls.tmp_dns, "access.cidr")
         with open(cidr_dir, "w") as f:
             f.write("127.0.0.5/32 reject\n127.0.0.6/32 permit\n"
@@ -71,6 +72,17 @@ class PostscreenTest(unittest.TestCase):
                 "postscreen_smtpd_service": "127.0.0.1:%d" % cls.closed_port,
                 "postscreen_greet_action": "drop",
                 "postscreen_dnsbl_sites": "",
+            })
+            # Replica 4: Redis unreachable (fail open); one connection
+            # per client address.
+            cls.psc4 = cls.replica("psc4", {
+                "postscreen_listen": "127.0.0.1:%d" % cls.psc4_port,
+                "postscreen_smtpd_service": "127.0.0.1:%d" % (
+                    cls.stack.ports["smtpd"]),
+                "redis_server": "127.0.0.1:%d" % cls.closed_port,
+                "redis_timeout": "2s",
+                "postscreen_dnsbl_sites": "",
+                "postscreen_client_connection_count_limit": "1",
             })
         except Exception:
             cls.tearDownClass()
@@ -268,6 +280,31 @@ class PostscreenTest(unittest.TestCase):
         self.assertEqual(code, 421, lines)
         self.assertTrue(c.closed())
         c.close()
+
+    def test_redis_down_fails_open_and_client_limit(self):
+        for i in range(2):
+            c = raw(self.psc4_port, "127.0.0.11")
+            self.assertTrue(c._line().startswith("220-"))
+            # a second connection from the same address: over the limit
+            c2 = raw(self.psc4_port, "127.0.0.11")
+            code, lines = c2.reply()
+            self.assertEqual((code, lines[0]), (421, "421 4.7.0 Error: too "
+                             "many connections from 127.0.0.11"))
+            c2.close()
+            code, lines = c.reply()         # tested, then smtpd's 220
+            self.assertEqual(code, 220, lines)
+            c.cmd("QUIT")
+            c.close()
+        # never cached: both connections were tested (PASS NEW twice)
+        deadline = time.time() + 10
+        while time.time() < deadline and self.psc4.text().count(
+                "PASS NEW [127.0.0.11]") < 2:
+            time.sleep(0.05)
+        self.assertEqual(self.psc4.text().count("PASS NEW [127.0.0.11]"), 2)
+        self.assertEqual(self.psc4.text().count(
+            "postscreen cache: Redis unavailable"), 1, self.psc4.text())
+        self.wait_log(self.psc4.text, "NOQUEUE: reject: CONNECT from "
+                      "[127.0.0.11]:")
 
 
 if __name__ == "__main__":
