@@ -316,51 +316,6 @@ psc_on_stop(void *arg)
 
 /* Start-up. */
 
-static void
-psc_listen_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *port;
-	const char *colon;
-	struct addrinfo hints;
-	struct addrinfo *res;
-	int rc;
-
-	if (spec[0] == '[') {
-		const char *rb = strchr(spec, ']');
-
-		if (rb == NULL || rb[1] != ':' || (size_t) (rb - spec) > 255) {
-			pm_msg_fatal("%s: bad address: %s", VAR_PSC_LISTEN,
-			    spec);
-		}
-		snprintf(host, sizeof(host), "%.*s", (int) (rb - spec - 1),
-		    spec + 1);
-		port = rb + 2;
-	} else {
-		if ((colon = strrchr(spec, ':')) == NULL ||
-		    (size_t) (colon - spec) > 255) {
-			pm_msg_fatal("%s: expected host:port, got: %s",
-			    VAR_PSC_LISTEN, spec);
-		}
-		snprintf(host, sizeof(host), "%.*s", (int) (colon - spec),
-		    spec);
-		port = colon + 1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host[0] == 0 || strcmp(host, "*") == 0 ? NULL : host,
-	    port, &hints, &res);
-	if (rc != 0) {
-		pm_msg_fatal("%s: %s: %s", VAR_PSC_LISTEN, spec,
-		    gai_strerror(rc));
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-}
-
 int
 psc_action_parse(const char *name, const char *value)
 {
@@ -416,7 +371,7 @@ psc_post_init(void)
 	}
 	psc_dnsbl_init();
 	psc_cache_init();
-	psc_listen_addr(var_psc_listen, &ss, &len);
+	psc_hostport(VAR_PSC_LISTEN, var_psc_listen, 1, &ss, &len);
 	psc_listener = evconnlistener_new_bind(psc_base, psc_accept, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    (int) var_psc_backlog, (struct sockaddr *) &ss, (int) len);

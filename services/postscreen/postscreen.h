@@ -22,6 +22,7 @@
 #define POSTSCREEN_H
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <event2/bufferevent.h>
@@ -163,6 +164,8 @@ const char *psc_dnsbl_reply_name(const char *site, char *buf, size_t size);
 void psc_smtp_start(psc_conn *c);
 
 /* postscreen_relay.c */
+void psc_hostport(const char *param, const char *spec, int passive,
+    struct sockaddr_storage *ss, socklen_t *len);
 void psc_relay_init(void);
 void psc_relay_start(psc_conn *c);
 

@@ -51,27 +51,26 @@ static psc_smtpd psc_smtpds[PSC_SMTPD_MAX];
 static int psc_nsmtpd;
 static unsigned psc_rr;
 
-static void
-psc_relay_add(const char *spec)
+/*
+ * "host:port" or "[v6addr]:port" of parameter param to an address;
+ * passive: an empty or "*" host is every address. Fatal if bad.
+ */
+void
+psc_hostport(const char *param, const char *spec, int passive,
+    struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[256];
 	const char *port;
 	const char *colon;
 	struct addrinfo hints;
 	struct addrinfo *res;
-	psc_smtpd *d;
 	int rc;
 
-	if (psc_nsmtpd >= PSC_SMTPD_MAX) {
-		pm_msg_fatal("%s: more than %d addresses",
-		    VAR_PSC_SMTPD_SERVICE, PSC_SMTPD_MAX);
-	}
 	if (spec[0] == '[') {
 		const char *rb = strchr(spec, ']');
 
 		if (rb == NULL || rb[1] != ':' || (size_t) (rb - spec) > 255) {
-			pm_msg_fatal("%s: bad address: %s",
-			    VAR_PSC_SMTPD_SERVICE, spec);
+			pm_msg_fatal("%s: bad address: %s", param, spec);
 		}
 		snprintf(host, sizeof(host), "%.*s", (int) (rb - spec - 1),
 		    spec + 1);
@@ -79,8 +78,8 @@ psc_relay_add(const char *spec)
 	} else {
 		if ((colon = strrchr(spec, ':')) == NULL ||
 		    (size_t) (colon - spec) > 255) {
-			pm_msg_fatal("%s: expected host:port, got: %s",
-			    VAR_PSC_SMTPD_SERVICE, spec);
+			pm_msg_fatal("%s: expected host:port, got: %s", param,
+			    spec);
 		}
 		snprintf(host, sizeof(host), "%.*s", (int) (colon - spec),
 		    spec);
@@ -89,16 +88,31 @@ psc_relay_add(const char *spec)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		pm_msg_fatal("%s: %s: %s", VAR_PSC_SMTPD_SERVICE, spec,
-		    gai_strerror(rc));
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	rc = getaddrinfo(passive && (host[0] == 0 || strcmp(host, "*") == 0) ?
+	        NULL :
+	        host,
+	    port, &hints, &res);
+	if (rc != 0) {
+		pm_msg_fatal("%s: %s: %s", param, spec, gai_strerror(rc));
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+}
+
+static void
+psc_relay_add(const char *spec)
+{
+	psc_smtpd *d;
+
+	if (psc_nsmtpd >= PSC_SMTPD_MAX) {
+		pm_msg_fatal("%s: more than %d addresses",
+		    VAR_PSC_SMTPD_SERVICE, PSC_SMTPD_MAX);
 	}
 	d = &psc_smtpds[psc_nsmtpd++];
-	memcpy(&d->ss, res->ai_addr, res->ai_addrlen);
-	d->len = res->ai_addrlen;
+	psc_hostport(VAR_PSC_SMTPD_SERVICE, spec, 0, &d->ss, &d->len);
 	snprintf(d->name, sizeof(d->name), "%s", spec);
-	freeaddrinfo(res);
 }
 
 void
