@@ -43,6 +43,7 @@
 #include "pm_dsn.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
+#include "smtpd_anvil.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
 #include "smtpd_tls.h"
@@ -160,7 +161,8 @@ smtpd_session_new(evutil_socket_t fd, const struct sockaddr *sa, int salen)
 		s->eof = 1;
 	}
 	s->phase = PH_CONNECT;
-	smtpd_check_async(s, smtpd_check_connect, smtpd_connect_done);
+	smtpd_check_async(s, smtpd_anvil_check_connect,
+	    smtpd_anvil_connect_done);
 	return (s);
 }
 
@@ -219,6 +221,7 @@ smtpd_session_free(smtpd_session *s)
 		return;
 	}
 	smtpd_mail_reset(s);
+	smtpd_anvil_end(s);
 	event_free(s->timer);
 	event_free(s->wake);
 	free(s->name);
