@@ -11,17 +11,23 @@ Two (or three) smtpd processes share one Redis, as replicas do:
   measured time is printed;
 - smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit
   and smtpd_client_recipient_rate_limit spread over both processes;
+- smtpd_client_new_tls_session_rate_limit: resumed sessions are not
+  counted, the third new one (over both processes) gets 421;
 - the metric postmesh_smtpd_anvil_limit_hits_total{limit=...};
 - Redis stopped: connections are accepted (fail open) with one warning,
   and one line when Redis answers again.
 """
 import os
+import shutil
 import signal
+import ssl
 import subprocess
+import tempfile
 import time
 import unittest
 import urllib.request
 
+import tlscerts
 from pmtest import BIN, StackTest, RawSMTP, free_port, wait_port
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
@@ -259,6 +265,69 @@ class RatesTest(AnvilStack):
         self.assertIn("warning: Recipient address rate limit exceeded: 4 from "
                       "unknown[127.0.0.4] for service smtp",
                       open(self.b.pm_log).read())
+
+
+class NewTlsSessionRateTest(AnvilStack):
+    """smtpd_client_new_tls_session_rate_limit = 2 over two replicas:
+    resumed sessions are not counted, the third new one gets 421."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certdir = tempfile.mkdtemp(prefix="pmtls-")
+        cls.ca = tlscerts.make_ca(cls.certdir)
+        chain = tlscerts.make_chain(cls.certdir, cls.ca, HOST, "ecdsa")
+        cls.PARAMS = {"smtpd_tls_security_level": "may",
+                      "smtpd_tls_chain_files": chain,
+                      "smtpd_client_new_tls_session_rate_limit": "2",
+                      "anvil_rate_time_unit": "3600s"}
+        super().setUpClass()
+        cls.b = start_smtpd(cls.stack, "smtpd-b")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_smtpd(cls.b)
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.certdir, ignore_errors=True)
+
+    def starttls(self, port, session=None):
+        c, code, lines = self.open(port, "127.0.0.2")
+        self.assertEqual(code, 220, lines)
+        c.cmd("EHLO client.test")
+        self.assertEqual(c.cmd("STARTTLS")[0], 220)
+        ctx = self.ctx
+        c.sock = ctx.wrap_socket(c.sock, server_hostname=HOST,
+                                 session=session)
+        return c
+
+    def test_new_tls_sessions(self):
+        self.ctx = ssl.create_default_context(cafile=self.ca[0])
+        a, b = self.stack.smtp_port, self.b.pm_port
+        c = self.starttls(a)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        sess = c.sock.session
+        self.assertFalse(c.sock.session_reused)
+        c.cmd("QUIT")
+        # resumptions (the session ticket works on either replica's
+        # keys only if they share them: try A, which issued it)
+        for _ in range(3):
+            c = self.starttls(a, session=sess)
+            self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+            self.assertTrue(c.sock.session_reused)
+            c.cmd("QUIT")
+        c = self.starttls(b)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        c.cmd("QUIT")
+        c = self.starttls(a)
+        code, lines = c.reply()
+        self.assertEqual(lines, ["421 4.7.0 %s Error: too many new TLS "
+                                 "sessions from 127.0.0.2" % HOST])
+        self.assertIn("warning: New TLS session rate limit exceeded: 3 from "
+                      "unknown[127.0.0.2] for service smtp", self.smtpd_log())
+        m = self.stack.metrics("smtpd")
+        self.assertIn('postmesh_smtpd_anvil_limit_hits_total'
+                      '{limit="new_tls_session_rate"} 1', m)
 
 
 class RedisOutageTest(AnvilStack):
