@@ -46,6 +46,7 @@
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_server.h"
+#include "smtpd_anvil.h"
 #include "smtpd_params.h"
 #include "smtpd_proxy.h"
 #include "smtpd_session.h"
@@ -85,6 +86,13 @@ long var_smtpd_sasl_threads;
 long var_smtpd_sasl_qlimit;
 long var_smtpd_cauth_limit;
 long var_anvil_time_unit;
+long var_smtpd_cconn_limit;
+long var_smtpd_crate_limit;
+long var_smtpd_cmail_limit;
+long var_smtpd_crcpt_limit;
+long var_smtpd_cntls_limit;
+char *var_smtpd_hoggers;
+long var_smtpd_cconn_lease;
 
 struct event_base *smtpd_base;
 smtpd_pool *smtpd_check_pool;
@@ -402,6 +410,7 @@ smtpd_pre_init(void)
 	smtpd_metrics_init();
 	smtpd_proxy_init();
 	smtpd_check_init();
+	smtpd_anvil_init();
 	smtpd_auth_init();
 
 	smtpd_tls_init();
@@ -467,6 +476,7 @@ smtpd_run(void)
 		s->cont = NULL;
 		smtpd_session_free(s);
 	}
+	smtpd_anvil_stop();
 	if (smtpd_grace_ev != NULL) {
 		event_free(smtpd_grace_ev);
 	}
@@ -507,6 +517,9 @@ main(int argc, char **argv)
 		{ VAR_SMTPD_SASL_SERVICE, DEF_SMTPD_SASL_SERVICE,
 		    &var_smtpd_sasl_service, 1, 64 },
 
+		{ VAR_SMTPD_HOGGERS, DEF_SMTPD_HOGGERS, &var_smtpd_hoggers, 0,
+		    0 },
+
 		SMTPD_TLS_CFG_STRS,
 		SMTPD_PROXY_CFG_STRS,
 		{ 0 },
@@ -538,6 +551,17 @@ main(int argc, char **argv)
 		{ VAR_SMTPD_SASL_QLIMIT, DEF_SMTPD_SASL_QLIMIT,
 		    &var_smtpd_sasl_qlimit, 0, 100000 },
 
+		{ VAR_SMTPD_CCONN_LIMIT, DEF_SMTPD_CCONN_LIMIT,
+		    &var_smtpd_cconn_limit, 0, 1000000 },
+		{ VAR_SMTPD_CRATE_LIMIT, DEF_SMTPD_CRATE_LIMIT,
+		    &var_smtpd_crate_limit, 0, 1000000 },
+		{ VAR_SMTPD_CMAIL_LIMIT, DEF_SMTPD_CMAIL_LIMIT,
+		    &var_smtpd_cmail_limit, 0, 1000000 },
+		{ VAR_SMTPD_CRCPT_LIMIT, DEF_SMTPD_CRCPT_LIMIT,
+		    &var_smtpd_crcpt_limit, 0, 1000000 },
+		{ VAR_SMTPD_CNTLS_LIMIT, DEF_SMTPD_CNTLS_LIMIT,
+		    &var_smtpd_cntls_limit, 0, 1000000 },
+
 		SMTPD_TLS_CFG_INTS,
 		{ 0 },
 	};
@@ -554,6 +578,9 @@ main(int argc, char **argv)
 		    &var_smtpd_sasl_tmout, 's', 1, 300 },
 		{ VAR_ANVIL_TIME_UNIT, DEF_ANVIL_TIME_UNIT,
 		    &var_anvil_time_unit, 's', 1, 86400 },
+
+		{ VAR_SMTPD_CCONN_LEASE, DEF_SMTPD_CCONN_LEASE,
+		    &var_smtpd_cconn_lease, 's', 3, 3600 },
 
 		SMTPD_TLS_CFG_TIMES,
 		SMTPD_PROXY_CFG_TIMES,

@@ -40,7 +40,11 @@
  *	from addr" without asking the backend (Postfix counts every AUTH;
  *	counting failures lets a user who typed the password right go on
  *	while a guesser is stopped). 0 turns the limit off. A Redis outage
- *	lets AUTH through (pm_anvil warns once).
+ *	lets AUTH through (pm_anvil warns once). The check is
+ *	smtpd_anvil_rate (smtpd_anvil.h), shared with the other client
+ *	limits: clients in smtpd_client_event_limit_exceptions are not
+ *	limited (as in Postfix), and a hit counts in
+ *	postmesh_smtpd_anvil_limit_hits_total{limit="auth_rate"} too.
  *
  *	SIGHUP (smtpd_auth_reload) opens the backend again from the
  *	current smtpd_sasl_type, smtpd_sasl_path, smtpd_sasl_password_maps,
@@ -69,13 +73,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pm_anvil.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
 #include "pm_sasl.h"
 #include "pm_server.h"
-#include "pm_server_queue.h"
 #include "pm_snap.h"
+#include "smtpd_anvil.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
 #include "smtpd_tls.h"
@@ -127,7 +130,6 @@ backend_free(void *arg)
 }
 
 static pm_snap auth_cur = PM_SNAP_INIT(backend_free);
-static pm_anvil *auth_anvil;
 static smtpd_pool *auth_pool;
 static pm_metric *auth_m[OUT_COUNT];
 
@@ -138,8 +140,6 @@ static const char *const out_labels[OUT_COUNT] = {
 	"ratelimit",
 	"protocol",
 };
-
-#define AUTH_ANVIL_WHAT "auth"
 
 /* A backend from the current parameters, or NULL and *err. */
 static auth_backend *
@@ -193,7 +193,6 @@ smtpd_auth_init(void)
 	auth_backend *b;
 	char lab[64];
 	char *err = NULL;
-	pm_qstore *qs;
 	int i;
 
 	for (i = 0; i < OUT_COUNT; i++) {
@@ -209,13 +208,6 @@ smtpd_auth_init(void)
 		    var_smtpd_sasl_type, err);
 	}
 	pm_snap_set(&auth_cur, b);
-	if (var_smtpd_cauth_limit > 0) {
-		if ((qs = pm_server_qstore_open()) == NULL) {
-			pm_msg_fatal("%s: cannot use %s", VAR_SMTPD_CAUTH_LIMIT,
-			    VAR_REDIS_SERVER);
-		}
-		auth_anvil = pm_anvil_open(qs, var_anvil_time_unit);
-	}
 	auth_pool = smtpd_pool_new((int) var_smtpd_sasl_threads,
 	    (int) var_smtpd_sasl_qlimit);
 }
@@ -312,10 +304,8 @@ auth_work(void *arg)
 	int rc;
 
 	/* Redis down: the slot is not held, and AUTH goes on. */
-	if (auth_anvil != NULL &&
-	    pm_anvil_take(auth_anvil, AUTH_ANVIL_WHAT, s->addr,
-	        var_smtpd_cauth_limit, &a->slot) == 0 &&
-	    !a->slot.held) {
+	if (smtpd_anvil_rate(SMTPD_ANVIL_AUTH_RATE, s->addr,
+	        var_smtpd_cauth_limit, &a->slot)) {
 		a->count = a->slot.count;
 		a->outcome = OUT_RATELIMIT;
 		goto out;
@@ -348,9 +338,7 @@ auth_work(void *arg)
 	}
 release:
 	/* Only failures count. */
-	if (auth_anvil != NULL) {
-		(void) pm_anvil_release(auth_anvil, &a->slot);
-	}
+	smtpd_anvil_release(&a->slot);
 out:
 	explicit_bzero(a->pass, sizeof(a->pass));
 	explicit_bzero(a->resp, sizeof(a->resp));

@@ -40,6 +40,7 @@
 #include "pm_common_params.h"
 #include "pm_envcheck.h"
 #include "pm_log.h"
+#include "smtpd_anvil.h"
 #include "smtpd_params.h"
 #include "smtpd_session.h"
 #include "smtpd_tls.h"
@@ -343,7 +344,7 @@ mail_cmd(smtpd_session *s, const char *arg)
 	}
 	s->sender = p.null ? pm_strdup("") : pm_strdup(p.address);
 	pm_smtp_path_free(&p);
-	smtpd_check_async(s, smtpd_check_mail, mail_done);
+	smtpd_check_async(s, smtpd_anvil_mail_fn(s), mail_done);
 }
 
 /* RCPT TO. */
@@ -470,7 +471,7 @@ rcpt_cmd(smtpd_session *s, const char *arg)
 	s->pending_orcpt = orcpt;
 	s->pending_notify = notify;
 	pm_smtp_path_free(&p);
-	smtpd_check_async(s, smtpd_check_rcpt, rcpt_done);
+	smtpd_check_async(s, smtpd_anvil_rcpt_fn(s), rcpt_done);
 	return;
 
 bad:

@@ -126,4 +126,30 @@ extern long var_smtpd_sasl_qlimit;
 extern long var_smtpd_cauth_limit;
 extern long var_anvil_time_unit;
 
+/* Client limits shared through Redis (smtpd_anvil.c). */
+#define VAR_SMTPD_CCONN_LIMIT "smtpd_client_connection_count_limit"
+#define DEF_SMTPD_CCONN_LIMIT 50
+#define VAR_SMTPD_CRATE_LIMIT "smtpd_client_connection_rate_limit"
+#define DEF_SMTPD_CRATE_LIMIT 0
+#define VAR_SMTPD_CMAIL_LIMIT "smtpd_client_message_rate_limit"
+#define DEF_SMTPD_CMAIL_LIMIT 0
+#define VAR_SMTPD_CRCPT_LIMIT "smtpd_client_recipient_rate_limit"
+#define DEF_SMTPD_CRCPT_LIMIT 0
+#define VAR_SMTPD_CNTLS_LIMIT "smtpd_client_new_tls_session_rate_limit"
+#define DEF_SMTPD_CNTLS_LIMIT 0
+#define VAR_SMTPD_HOGGERS "smtpd_client_event_limit_exceptions"
+#define DEF_SMTPD_HOGGERS \
+	"${smtpd_client_connection_limit_exceptions:$mynetworks}"
+#define VAR_SMTPD_CCONN_LEASE \
+	"smtpd_client_connection_lease_time" /* Postmesh */
+#define DEF_SMTPD_CCONN_LEASE "15s"
+
+extern long var_smtpd_cconn_limit;
+extern long var_smtpd_crate_limit;
+extern long var_smtpd_cmail_limit;
+extern long var_smtpd_crcpt_limit;
+extern long var_smtpd_cntls_limit;
+extern char *var_smtpd_hoggers;
+extern long var_smtpd_cconn_lease;
+
 #endif

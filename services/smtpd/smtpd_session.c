@@ -43,6 +43,7 @@
 #include "pm_dsn.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
+#include "smtpd_anvil.h"
 #include "smtpd_params.h"
 #include "smtpd_proxy.h"
 #include "smtpd_session.h"
@@ -187,7 +188,8 @@ smtpd_session_start(smtpd_session *s)
 		s->eof = 1;
 	}
 	s->phase = PH_CONNECT;
-	smtpd_check_async(s, smtpd_check_connect, smtpd_connect_done);
+	smtpd_check_async(s, smtpd_anvil_check_connect,
+	    smtpd_anvil_connect_done);
 }
 
 static void
@@ -245,6 +247,7 @@ smtpd_session_free(smtpd_session *s)
 		return;
 	}
 	smtpd_mail_reset(s);
+	smtpd_anvil_end(s);
 	event_free(s->timer);
 	event_free(s->wake);
 	free(s->name);

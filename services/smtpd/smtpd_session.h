@@ -199,6 +199,10 @@ struct smtpd_session {
 	char *sasl_method;       /* NULL until AUTH succeeded */
 	char *sasl_username;     /* NULL until AUTH succeeded */
 	struct smtpd_auth *auth; /* AUTH dialogue in progress, or NULL */
+
+	/* Client limits (smtpd_anvil.c). */
+	struct smtpd_anvil_conn *anvil; /* counted live connection, or NULL */
+	int anvil_tls_due;              /* new TLS session to check */
 };
 
 /* smtpd.c: process-wide state. */

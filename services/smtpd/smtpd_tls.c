@@ -64,6 +64,7 @@
 
 #include "pm_log.h"
 #include "pm_tls.h"
+#include "smtpd_anvil.h"
 #include "smtpd_params.h"
 #include "smtpd_tls.h"
 
@@ -538,6 +539,7 @@ smtpd_tls_done(void *arg, int ok)
 	s->helo = NULL;
 	s->esmtp = 0;
 	s->protocol = "SMTP";
+	smtpd_anvil_tls_done(s, SSL_session_reused(ssl));
 }
 
 int

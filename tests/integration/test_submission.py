@@ -420,7 +420,9 @@ class CryptRedisRateLimitTest(SaslStack):
     PARAMS = dict(SUBMISSION_PARAMS,
                   smtpd_sasl_password_maps="redis:pm:sasl:passwd",
                   smtpd_client_auth_rate_limit="3",
-                  anvil_rate_time_unit="3600s")
+                  anvil_rate_time_unit="3600s",
+                  # 127.0.0.1 ($mynetworks) is limited too
+                  smtpd_client_event_limit_exceptions="")
 
     @classmethod
     def setUpClass(cls):
@@ -477,7 +479,9 @@ class RedisOutageTest(SaslStack):
     PARAMS = dict(SUBMISSION_PARAMS,
                   smtpd_sasl_password_maps="redis:pm:sasl:passwd",
                   smtpd_client_auth_rate_limit="2",
-                  redis_timeout="2s")
+                  redis_timeout="2s",
+                  # 127.0.0.1 ($mynetworks) is limited too
+                  smtpd_client_event_limit_exceptions="")
 
     def test_outage(self):
         path = os.path.join(self.stack.tmp, "sasl_passwd")

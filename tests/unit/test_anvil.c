@@ -12,7 +12,12 @@
  *	of another type. pm_anvil_take: six threads on six connections
  *	with limit 3 take exactly three tries (check and count are one
  *	step), a refused try counts nothing, a released one is given back
- *	(and never makes an expired counter negative).
+ *	(and never makes an expired counter negative). Connections
+ *	(pm_anvil_connect, pm_anvil_renew): a concurrency limit shared by
+ *	two replicas, a closed connection dropped, a lease that ends lets
+ *	the next one in (a killed replica), renewal keeps a lease alive and
+ *	brings back a lost one, batches longer than PM_QS_LEASE_BATCH, the
+ *	connection rate, and PM_EREDIS while Redis is down.
  */
 #include "pm_anvil.h"
 #include "pm_util.h"
@@ -20,6 +25,7 @@
 
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 static pm_anvil *
 anvil_on(const rh_server *srv, long unit)
@@ -173,5 +179,171 @@ Test(anvil, take_is_atomic)
 		pm_anvil_close(t[i].an);
 	}
 	pthread_barrier_destroy(&go);
+	rh_stop(&srv);
+}
+
+Test(anvil, connections_shared_and_leased)
+{
+	static rh_server srv;
+	const char *cl[2], *mb[2];
+	long long count = 0, rate = 0;
+	int v = -1, i;
+	pm_anvil *a, *b;
+	char key[256];
+
+	rh_start(&srv);
+	a = anvil_on(&srv, 600);
+	b = anvil_on(&srv, 600);
+	/* Limit 3: two on replica a, one on b; the fourth is refused. */
+	for (i = 1; i <= 3; i++) {
+		char m[32];
+
+		snprintf(m, sizeof(m), "%s:%d", i == 3 ? "b" : "a", i);
+		cr_assert_eq(pm_anvil_connect(i == 3 ? b : a, "192.0.2.7", m,
+		                 60, 3, 0, &v, &count, &rate),
+		    0);
+		cr_expect_eq(v, PM_ANVIL_OK);
+		cr_expect_eq(count, i, "got %lld, want %d", count, i);
+	}
+	cr_assert_eq(pm_anvil_connect(a, "192.0.2.7", "a:4", 60, 3, 0, &v,
+	                 &count, &rate),
+	    0);
+	cr_expect_eq(v, PM_ANVIL_COUNT);
+	cr_expect_eq(count, 4, "got %lld, want 4", count);
+	pm_anvil_live_key("192.0.2.7", key, sizeof(key));
+	cr_expect_str_eq(key, "pm:anvil:live:192.0.2.7");
+	cr_expect_eq(rh_int(&srv, "ZCARD %s", key), 3);
+	i = (int) rh_int(&srv, "TTL %s", key);
+	cr_expect(i > 55 && i <= 61, "ttl %d", i);
+	/* Another client is not affected. */
+	cr_assert_eq(pm_anvil_connect(b, "192.0.2.8", "b:9", 60, 3, 0, &v,
+	                 &count, &rate),
+	    0);
+	cr_expect_eq(v, PM_ANVIL_OK);
+	cr_expect_eq(count, 1);
+	/* b's connection closes (dropped), a renews its own: one more fits. */
+	cl[0] = "192.0.2.7";
+	mb[0] = "b:3";
+	cl[1] = "192.0.2.7";
+	mb[1] = "a:1";
+	cr_assert_eq(pm_anvil_renew(b, 1, cl, mb, 1, 60), 0);
+	cr_expect_eq(rh_int(&srv, "ZCARD %s", key), 2);
+	cr_assert_eq(pm_anvil_connect(a, "192.0.2.7", "a:5", 60, 3, 0, &v,
+	                 &count, &rate),
+	    0);
+	cr_expect_eq(v, PM_ANVIL_OK);
+	cr_expect_eq(count, 3);
+
+	/* A killed replica: its lease ends, its connection stops counting. */
+	cr_assert_eq(pm_anvil_connect(b, "192.0.2.9", "dead:1", 1, 1, 0, &v,
+	                 &count, &rate),
+	    0);
+	cr_expect_eq(v, PM_ANVIL_OK);
+	cr_assert_eq(pm_anvil_connect(a, "192.0.2.9", "a:6", 1, 1, 0, &v,
+	                 &count, &rate),
+	    0);
+	cr_expect_eq(v, PM_ANVIL_COUNT);
+	/* A renewed lease stays; the dead one ends. */
+	cl[0] = "192.0.2.10";
+	mb[0] = "live:1";
+	cr_assert_eq(pm_anvil_connect(a, cl[0], mb[0], 1, 1, 0, &v, &count,
+	                 &rate),
+	    0);
+	usleep(700 * 1000);
+	cr_assert_eq(pm_anvil_renew(a, 1, cl, mb, 0, 1), 0);
+	usleep(700 * 1000);
+	cr_assert_eq(pm_anvil_connect(a, "192.0.2.9", "a:7", 1, 1, 0, &v,
+	                 &count, &rate),
+	    0);
+	cr_expect_eq(v, PM_ANVIL_OK, "the dead lease still counts");
+	cr_expect_eq(count, 1);
+	cr_assert_eq(pm_anvil_connect(b, cl[0], "b:10", 1, 1, 0, &v, &count,
+	                 &rate),
+	    0);
+	cr_expect_eq(v, PM_ANVIL_COUNT, "the renewed lease ended");
+	/* A lease Redis lost comes back with the next renewal. */
+	rh_int(&srv, "DEL pm:anvil:live:192.0.2.10");
+	cr_assert_eq(pm_anvil_renew(a, 1, cl, mb, 0, 60), 0);
+	cr_expect_eq(rh_int(&srv, "ZCARD pm:anvil:live:192.0.2.10"), 1);
+	pm_anvil_close(a);
+	pm_anvil_close(b);
+	rh_stop(&srv);
+}
+
+Test(anvil, connection_rate_and_batches)
+{
+	static rh_server srv;
+	long long count = 0, rate = 0;
+	const char **cl, **mb;
+	char(*names)[32];
+	int v = -1, i;
+	pm_anvil *a;
+	char key[256];
+
+	rh_start(&srv);
+	a = anvil_on(&srv, 600);
+	/* Rate 2 (concurrency off): the third is refused, not counted. */
+	for (i = 1; i <= 3; i++) {
+		cr_assert_eq(pm_anvil_connect(a, "192.0.2.20", "x", 60, 0, 2,
+		                 &v, &count, &rate),
+		    0);
+		cr_expect_eq(v, i <= 2 ? PM_ANVIL_OK : PM_ANVIL_RATE);
+		cr_expect_eq(rate, i, "got %lld, want %d", rate, i);
+	}
+	pm_anvil_key(a, "connect", "192.0.2.20", (long long) time(NULL), key,
+	    sizeof(key));
+	{
+		char *g = rh_str(&srv, "GET %s", key);
+
+		cr_expect_str_eq(g, "2");
+		free(g);
+	}
+	cr_expect_eq(rh_int(&srv, "EXISTS pm:anvil:live:192.0.2.20"), 0);
+	/* Concurrency over the limit: the rate is not counted either. */
+	cr_assert_eq(pm_anvil_connect(a, "192.0.2.21", "y:1", 60, 1, 5, &v,
+	                 &count, &rate),
+	    0);
+	cr_assert_eq(pm_anvil_connect(a, "192.0.2.21", "y:2", 60, 1, 5, &v,
+	                 &count, &rate),
+	    0);
+	cr_expect_eq(v, PM_ANVIL_COUNT);
+	pm_anvil_key(a, "connect", "192.0.2.21", (long long) time(NULL), key,
+	    sizeof(key));
+	{
+		char *g = rh_str(&srv, "GET %s", key);
+
+		cr_expect_str_eq(g, "1");
+		free(g);
+	}
+	/* 1300 renewals and drops: more than one batch. */
+	cl = pm_calloc(1300, sizeof(*cl));
+	mb = pm_calloc(1300, sizeof(*mb));
+	names = pm_calloc(1300, sizeof(*names));
+	for (i = 0; i < 1300; i++) {
+		snprintf(names[i], sizeof(names[i]), "m:%d", i);
+		cl[i] = "192.0.2.30";
+		mb[i] = names[i];
+	}
+	cr_assert_eq(pm_anvil_renew(a, 1300, cl, mb, 0, 60), 0);
+	cr_expect_eq(rh_int(&srv, "ZCARD pm:anvil:live:192.0.2.30"), 1300);
+	cr_assert_eq(pm_anvil_renew(a, 1300, cl, mb, 1000, 60), 0);
+	cr_expect_eq(rh_int(&srv, "ZCARD pm:anvil:live:192.0.2.30"), 300);
+	cr_expect_eq(rh_int(&srv, "ZREM pm:anvil:live:192.0.2.30 m:999"), 0);
+
+	/* Redis down: errors (the caller lets the client in). */
+	rh_kill(&srv, SIGKILL);
+	cr_expect_eq(pm_anvil_connect(a, "192.0.2.20", "z", 60, 3, 3, &v,
+	                 &count, &rate),
+	    PM_EREDIS);
+	cr_expect_eq(pm_anvil_renew(a, 2, cl, mb, 1, 60), PM_EREDIS);
+	rh_start(&srv);
+	cr_expect_eq(pm_anvil_connect(a, "192.0.2.40", "z", 60, 3, 3, &v,
+	                 &count, &rate),
+	    0);
+	cr_expect_eq(v, PM_ANVIL_OK);
+	free(cl);
+	free(mb);
+	free(names);
+	pm_anvil_close(a);
 	rh_stop(&srv);
 }

@@ -2,7 +2,9 @@
  * NAME
  *	pm_anvil - client rate counters in Redis
  * DESCRIPTION
- *	See pm_anvil.h. Issue 10 adds connection and message rates here.
+ *	See pm_anvil.h. The outage state (warned or not) is process-wide:
+ *	smtpd uses one pm_anvil for its checks and one for lease renewal,
+ *	and an outage is one warning, not one per connection.
  * LIMITS
  *	See pm_anvil.h.
  * SECURITY
@@ -22,8 +24,11 @@ struct pm_anvil {
 	pm_qstore *qs;
 	long unit;
 	pthread_mutex_t mu;
-	int down; /* warned about an outage */
 };
+
+/* Warned about an outage (any pm_anvil of the process). */
+static pthread_mutex_t anvil_down_mu = PTHREAD_MUTEX_INITIALIZER;
+static int anvil_down;
 
 pm_anvil *
 pm_anvil_open(pm_qstore *qs, long unit_s)
@@ -55,21 +60,23 @@ pm_anvil_key(const pm_anvil *an, const char *what, const char *client,
 	    now_s / an->unit);
 }
 
-/* Called with the mutex held. */
+/* Called with an->mu held (for pm_qstore_server). */
 static void
 anvil_note(pm_anvil *an, int rc)
 {
-	if (rc != 0 && !an->down) {
-		an->down = 1;
+	pthread_mutex_lock(&anvil_down_mu);
+	if (rc != 0 && !anvil_down) {
+		anvil_down = 1;
 		pm_msg_warn("anvil: Redis %s unreachable: client rate limits "
 		            "are not enforced until it answers (%s)",
 		    pm_qstore_server(an->qs), pm_strerror(rc));
-	} else if (rc == 0 && an->down) {
-		an->down = 0;
+	} else if (rc == 0 && anvil_down) {
+		anvil_down = 0;
 		pm_msg_info("anvil: Redis %s answers again: client rate "
 		            "limits enforced",
 		    pm_qstore_server(an->qs));
 	}
+	pthread_mutex_unlock(&anvil_down_mu);
 }
 
 int
@@ -140,5 +147,74 @@ pm_anvil_release(pm_anvil *an, pm_anvil_slot *slot)
 	rc = pm_qstore_decr_existing(an->qs, slot->key);
 	anvil_note(an, rc);
 	pthread_mutex_unlock(&an->mu);
+	return (rc == 0 ? 0 : PM_EREDIS);
+}
+
+void
+pm_anvil_live_key(const char *client, char *buf, size_t size)
+{
+	snprintf(buf, size, "pm:anvil:live:%.128s", client);
+}
+
+int
+pm_anvil_connect(pm_anvil *an, const char *client, const char *member,
+    long lease_s, long long count_limit, long long rate_limit, int *verdict,
+    long long *count, long long *rate)
+{
+	char zkey[256], rkey[256];
+	long long out[3] = { 0, 0, 0 };
+	int rc;
+
+	pm_anvil_live_key(client, zkey, sizeof(zkey));
+	pm_anvil_key(an, "connect", client, (long long) time(NULL), rkey,
+	    sizeof(rkey));
+	pthread_mutex_lock(&an->mu);
+	rc = pm_qstore_lease_take(an->qs, zkey, member, lease_s, count_limit,
+	    rkey, 2 * an->unit, rate_limit, out);
+	anvil_note(an, rc);
+	pthread_mutex_unlock(&an->mu);
+	if (rc != 0) {
+		return (PM_EREDIS);
+	}
+	*verdict = out[0] == 1 ? PM_ANVIL_COUNT :
+	    out[0] == 2        ? PM_ANVIL_RATE :
+	                         PM_ANVIL_OK;
+	*count = out[1];
+	*rate = out[2];
+	return (0);
+}
+
+int
+pm_anvil_renew(pm_anvil *an, size_t n, const char *const *clients,
+    const char *const *members, size_t ndrop, long lease_s)
+{
+	char(*keys)[256];
+	const char **kp;
+	size_t i, k, done;
+	int rc = 0;
+
+	if (n == 0) {
+		return (0);
+	}
+	k = n < PM_QS_LEASE_BATCH ? n : PM_QS_LEASE_BATCH;
+	keys = pm_calloc(k, sizeof(*keys));
+	kp = pm_calloc(k, sizeof(*kp));
+	for (done = 0; done < n && rc == 0; done += k) {
+		size_t m = n - done < k ? n - done : k;
+		size_t d = ndrop > done ? ndrop - done : 0;
+
+		for (i = 0; i < m; i++) {
+			pm_anvil_live_key(clients[done + i], keys[i],
+			    sizeof(keys[i]));
+			kp[i] = keys[i];
+		}
+		pthread_mutex_lock(&an->mu);
+		rc = pm_qstore_lease_renew(an->qs, m, kp, members + done,
+		    d < m ? d : m, lease_s);
+		anvil_note(an, rc);
+		pthread_mutex_unlock(&an->mu);
+	}
+	free(keys);
+	free(kp);
 	return (rc == 0 ? 0 : PM_EREDIS);
 }

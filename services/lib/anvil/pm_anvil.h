@@ -24,13 +24,28 @@
  *	pm_anvil_release(), on the window it was taken in. Attempts in
  *	flight therefore count until they end.
  *
+ *	Connections (concurrency): pm_anvil_connect() counts a client's
+ *	live connections across every replica in the sorted set
+ *	"pm:anvil:live:<client>", one member per connection (the caller's
+ *	unique "<instance>:<session>" string) scored by the end of its
+ *	lease (Redis TIME + lease_s). In one script it drops ended
+ *	leases, refuses when count_limit (0: off) connections are live,
+ *	counts the connection rate in the window key of what "connect"
+ *	(refused over rate_limit, 0: off), and adds the member. The owner
+ *	renews the leases of its live connections with pm_anvil_renew()
+ *	(one round trip per PM_QS_LEASE_BATCH) and drops a closed one
+ *	there too; a killed owner's connections stop counting when their
+ *	leases end. *verdict: PM_ANVIL_OK, PM_ANVIL_COUNT or PM_ANVIL_RATE;
+ *	*count and *rate include this connection (as Postfix logs them).
+ *
  *	All return 0,
  *	or PM_EREDIS when Redis is unreachable: callers fail open (allow),
  *	and pm_anvil logs one warning per outage, and one line when Redis
- *	answers again.
+ *	answers again (once per process, whichever pm_anvil saw it).
  *	Thread-safe (a mutex around the one connection).
  * LIMITS
- *	Each call is one Redis round trip within redis_timeout; "what" and
+ *	Each call is one Redis round trip within redis_timeout
+ *	(pm_anvil_renew: one per PM_QS_LEASE_BATCH pairs); "what" and
  *	client are cut at 64 and 128 bytes in the key.
  * SECURITY
  *	The client string (an IP address) goes into a key name only.
@@ -60,6 +75,17 @@ int pm_anvil_incr(pm_anvil *an, const char *what, const char *client,
 int pm_anvil_take(pm_anvil *an, const char *what, const char *client,
     long long limit, pm_anvil_slot *slot);
 int pm_anvil_release(pm_anvil *an, pm_anvil_slot *slot);
+
+enum { PM_ANVIL_OK = 0, PM_ANVIL_COUNT = 1, PM_ANVIL_RATE = 2 };
+
+int pm_anvil_connect(pm_anvil *an, const char *client, const char *member,
+    long lease_s, long long count_limit, long long rate_limit, int *verdict,
+    long long *count, long long *rate);
+/* ZREM the first ndrop (client, member) pairs, renew the others. */
+int pm_anvil_renew(pm_anvil *an, size_t n, const char *const *clients,
+    const char *const *members, size_t ndrop, long lease_s);
+/* The sorted set of client's live connections (for tests and logs). */
+void pm_anvil_live_key(const char *client, char *buf, size_t size);
 
 /* The key of the window holding time now_s (for tests and logs). */
 void pm_anvil_key(const pm_anvil *an, const char *what, const char *client,

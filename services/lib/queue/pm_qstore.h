@@ -166,6 +166,21 @@ int pm_qstore_incr_limit(pm_qstore *qs, const char *key, long ttl_s,
     long long limit, long long *count);
 int pm_qstore_decr_existing(pm_qstore *qs, const char *key);
 
+/*
+ * Leased members of a sorted set (pm_qstore_lease.c): a count of live
+ * things that forgets the things of a killed process once their lease
+ * ends. See pm_qstore_lease.c for the scripts; out[] of _take is
+ * {verdict 0 taken | 1 over limit | 2 over rate_limit, live count with
+ * this one, rate count with this one}. _renew: ZREM the first ndrop
+ * pairs, new leases for the others; n <= PM_QS_LEASE_BATCH.
+ */
+#define PM_QS_LEASE_BATCH 512
+int pm_qstore_lease_take(pm_qstore *qs, const char *zkey, const char *member,
+    long lease_s, long long limit, const char *rkey, long rate_ttl_s,
+    long long rate_limit, long long out[3]);
+int pm_qstore_lease_renew(pm_qstore *qs, size_t n, const char *const *keys,
+    const char *const *members, size_t ndrop, long lease_s);
+
 /* Redis reachable (PING)? 0 or PM_EREDIS. */
 int pm_qstore_ping(pm_qstore *qs);
 
