@@ -120,6 +120,12 @@ typedef struct pm_access_state {
 	int sasl_authenticated;
 	const char *sasl_username; /* NULL unless authenticated */
 	const char *queue_id;      /* for log lines; may be NULL */
+	/* For check_policy_service (may be NULL / 0). */
+	const char *protocol;    /* "SMTP" or "ESMTP" */
+	const char *client_port; /* "54321" */
+	const char *sasl_method; /* "PLAIN" */
+	const char *tls_summary; /* "TLSv1.3 with cipher NAME (...)" */
+	unsigned rcpt_count;     /* recipients accepted so far */
 } pm_access_state;
 
 typedef struct pm_access_result {
