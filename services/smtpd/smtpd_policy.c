@@ -663,7 +663,9 @@ pm__access_policy(pm__actx *c, const pm__restr *r, int kind)
 	}
 	pm_buf_free(&req);
 	if (rc != 0) {
-		pm_msg_warn("problem talking to server %s: %s", p->endpoint,
+		pm_msg_warn("problem talking to server %s: %s",
+		    strncmp(p->endpoint, "inet:", 5) == 0 ? p->endpoint + 5 :
+		                                            p->endpoint,
 		    why);
 		pm_metric_inc(policy_metrics[OUT_ERROR]);
 		return (pm__access_table_result(c, r->name, p->default_action,
