@@ -80,6 +80,16 @@ static const struct {
 	{ "reject_unauthenticated_sender_login_mismatch",
 	    PM__R_UNAUTH_SENDER_LOGIN, 0 },
 	{ "reject_known_sender_login_mismatch", PM__R_KNOWN_SENDER_LOGIN, 0 },
+	{ "reject_rbl_client", PM__R_RBL_CLIENT, PM__ARG_DNSXL },
+	{ "reject_rhsbl_client", PM__R_RHSBL_CLIENT, PM__ARG_DNSXL },
+	{ "reject_rhsbl_reverse_client", PM__R_RHSBL_REVERSE_CLIENT,
+	    PM__ARG_DNSXL },
+	{ "reject_rhsbl_helo", PM__R_RHSBL_HELO, PM__ARG_DNSXL },
+	{ "reject_rhsbl_sender", PM__R_RHSBL_SENDER, PM__ARG_DNSXL },
+	{ "reject_rhsbl_recipient", PM__R_RHSBL_RCPT, PM__ARG_DNSXL },
+	{ "permit_dnswl_client", PM__R_DNSWL_CLIENT, PM__ARG_DNSXL },
+	{ "permit_rhswl_client", PM__R_RHSWL_CLIENT, PM__ARG_DNSXL },
+	{ "check_policy_service", PM__R_POLICY, PM__ARG_POLICY },
 	{ NULL, 0, 0 },
 };
 
@@ -162,6 +172,8 @@ rlist_free(pm__rlist *l)
 
 	for (i = 0; i < l->n; i++) {
 		pm_tables_close(l->v[i].tables);
+		pm__access_dnsbl_free(&l->v[i]);
+		pm__access_policy_free(&l->v[i]);
 		free(l->v[i].name);
 	}
 	free(l->v);
@@ -200,6 +212,25 @@ access_parse_list(pm_access *a, const char *param, const char *value,
 			    param, items[i]);
 		}
 		if (!needs) {
+			continue;
+		}
+		if (needs != PM__ARG_TABLE) {
+			if (i + 1 >= n) {
+				*err = pm_asprintf("%s: restriction \"%s\" "
+				                   "needs an argument",
+				    param, items[i]);
+				rc = PM_EINVAL;
+				break;
+			}
+			i++;
+			free(r->name);
+			r->name = pm_asprintf("%s %s", items[i - 1], items[i]);
+			rc = needs == PM__ARG_DNSXL ?
+			    pm__access_dnsbl_parse(r, items[i], err) :
+			    pm__access_policy_parse(r, a, items[i], err);
+			if (rc != 0) {
+				break;
+			}
 			continue;
 		}
 		if (i + 1 >= n || strchr(items[i + 1], ':') == NULL) {
@@ -382,6 +413,19 @@ pm_access_new(pm_access_resolver fn, void *arg, char **err)
 	}
 	free(v);
 	a->dns_timeout_ms = (int) secs * 1000;
+	if (access_code("maps_rbl_reject_code", &a->rbl_code, err) != 0) {
+		goto fail;
+	}
+	a->rbl_reply = access_param("default_rbl_reply");
+	v = access_param("rbl_reply_maps");
+	if (*pm_trim(v) != 0 &&
+	    (a->rbl_maps = pm_tables_open(v, &nerr)) == NULL) {
+		*err = pm_asprintf("rbl_reply_maps: %s: %s", v,
+		    nerr ? nerr : "cannot open table");
+		free(v);
+		goto fail;
+	}
+	free(v);
 	a->null_key = access_param("smtpd_null_access_lookup_key");
 	v = access_param("parent_domain_matches_subdomains");
 	par = pm_cfg_list(v, NULL);
@@ -453,6 +497,8 @@ pm_access_free(pm_access *a)
 	free(a->class_names);
 	pm_netlist_free(a->mynetworks);
 	pm_tables_close(a->login_maps);
+	pm_tables_close(a->rbl_maps);
+	free(a->rbl_reply);
 	free(a->null_key);
 	free(a);
 	return (NULL);

@@ -39,9 +39,10 @@
  *	reject_invalid_hostname, reject_unknown_hostname,
  *	reject_unknown_client, check_recipient_maps).
  *	reject_unauth_pipelining is accepted and ignored with a warning
- *	(smtpd enforces smtpd_forbid_unauth_pipelining itself). Not yet:
- *	DNSBL (reject_rbl_client, ...), check_policy_service,
- *	reject_unverified_*, permit_mx_backup.
+ *	(smtpd enforces smtpd_forbid_unauth_pipelining itself). DNS lists
+ *	(reject_rbl_client, reject_rhsbl_*, permit_dnswl_client, ...):
+ *	smtpd_access_dnsbl.c; check_policy_service: smtpd_policy.c. Not
+ *	yet: reject_unverified_*, permit_mx_backup.
  *	reject_sender_login_mismatch and its authenticated, unauthenticated
  *	and known variants use smtpd_sender_login_maps (sender address or
  *	"@domain" -> owner logins, comma or space separated, compared
@@ -120,6 +121,12 @@ typedef struct pm_access_state {
 	int sasl_authenticated;
 	const char *sasl_username; /* NULL unless authenticated */
 	const char *queue_id;      /* for log lines; may be NULL */
+	/* For check_policy_service (may be NULL / 0). */
+	const char *protocol;    /* "SMTP" or "ESMTP" */
+	const char *client_port; /* "54321" */
+	const char *sasl_method; /* "PLAIN" */
+	const char *tls_summary; /* "TLSv1.3 with cipher NAME (...)" */
+	unsigned rcpt_count;     /* recipients accepted so far */
 } pm_access_state;
 
 typedef struct pm_access_result {

@@ -53,7 +53,23 @@ enum {
 	PM__R_AUTH_SENDER_LOGIN,   /* reject_authenticated_... */
 	PM__R_UNAUTH_SENDER_LOGIN, /* reject_unauthenticated_... */
 	PM__R_KNOWN_SENDER_LOGIN,  /* reject_known_sender_login_mismatch */
+	/* DNS lists (smtpd_access_dnsbl.c): argument domain[=filter]. */
+	PM__R_RBL_CLIENT,
+	PM__R_RHSBL_CLIENT,
+	PM__R_RHSBL_REVERSE_CLIENT,
+	PM__R_RHSBL_HELO,
+	PM__R_RHSBL_SENDER,
+	PM__R_RHSBL_RCPT,
+	PM__R_DNSWL_CLIENT,
+	PM__R_RHSWL_CLIENT,
+	/* check_policy_service (smtpd_policy.c): argument inet:host:port. */
+	PM__R_POLICY,
 };
+
+/* pm__access_word() *needs: what follows the restriction name. */
+#define PM__ARG_TABLE 1  /* type:name */
+#define PM__ARG_DNSXL 2  /* domain[=filter] */
+#define PM__ARG_POLICY 3 /* inet:host:port or unix:/path */
 
 /* Lists, in evaluation order at RCPT. */
 #define PM__L_CLIENT 0
@@ -71,9 +87,12 @@ enum {
 
 typedef struct pm__restr {
 	int op;
-	size_t cls;        /* PM__R_CLASS: index into classes */
-	pm_tables *tables; /* check_*_access */
-	char *name;        /* as written, for messages */
+	size_t cls;                  /* PM__R_CLASS: index into classes */
+	pm_tables *tables;           /* check_*_access */
+	char *name;                  /* as written, for messages */
+	struct pm_dnsbl_site *site;  /* DNS list restrictions */
+	struct pm_metric *hits;      /* postmesh_smtpd_rbl_hits_total */
+	struct smtpd_policy *policy; /* check_policy_service */
 } pm__restr;
 
 typedef struct pm__rlist {
@@ -108,6 +127,9 @@ struct pm_access {
 	int non_fqdn_code;
 	int bad_host_code;
 	int dns_timeout_ms;
+	int rbl_code;        /* maps_rbl_reject_code */
+	char *rbl_reply;     /* default_rbl_reply */
+	pm_tables *rbl_maps; /* rbl_reply_maps, or NULL */
 	pm_access_resolver resolve;
 	void *resolve_arg;
 };
@@ -155,5 +177,25 @@ int pm__access_login_mismatch(pm__actx *c, int op);
 
 /* smtpd_access_table.c */
 int pm__access_check_table(pm__actx *c, const pm__restr *r, int kind);
+/* Apply an access(5) result (value) found in table (for messages). */
+int pm__access_table_result(pm__actx *c, const char *table, const char *value,
+    const char *rname, const char *rcls, int kind);
+
+/* smtpd_access_rules.c: reply name and class of a list ("Client host"). */
+void pm__access_kind(const pm__actx *c, int kind, const char **name,
+    const char **cls);
+/* 1: local, virtual or relay destination; 0: not; -1: *outcome. */
+int pm__access_auth_dest(pm__actx *c, const char *rcpt, int *outcome);
+
+/* smtpd_access_dnsbl.c: argument parsing and evaluation. */
+int pm__access_dnsbl_parse(pm__restr *r, const char *arg, char **err);
+void pm__access_dnsbl_free(pm__restr *r);
+int pm__access_dnsbl(pm__actx *c, const pm__restr *r, int kind);
+
+/* smtpd_policy.c: check_policy_service. */
+int pm__access_policy_parse(pm__restr *r, const pm_access *a, const char *arg,
+    char **err);
+void pm__access_policy_free(pm__restr *r);
+int pm__access_policy(pm__actx *c, const pm__restr *r, int kind);
 
 #endif

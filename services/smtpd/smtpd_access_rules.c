@@ -38,8 +38,9 @@
 #define HOST_INVAL 3
 #define HOST_NULLMX 4
 
-static void
-rules_kind(const pm__actx *c, int kind, const char **name, const char **cls)
+void
+pm__access_kind(const pm__actx *c, int kind, const char **name,
+    const char **cls)
 {
 	const pm_access_state *st = c->st;
 
@@ -122,9 +123,8 @@ rules_resolve(pm__actx *c, const char *addr, int check_known, pm_resolved *out,
 	return (-1);
 }
 
-/* 1: local, virtual or relay destination; 0: not; -1: *outcome. */
-static int
-rules_auth_dest(pm__actx *c, const char *rcpt, int *outcome)
+int
+pm__access_auth_dest(pm__actx *c, const char *rcpt, int *outcome)
 {
 	pm_resolved rr;
 	int ok;
@@ -419,7 +419,7 @@ pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind)
 	int outcome = PM__DUNNO;
 	int rc;
 
-	rules_kind(c, kind, &rname, &rcls);
+	pm__access_kind(c, kind, &rname, &rcls);
 	switch (r->op) {
 	case PM__R_PERMIT:
 		return (PM__OK);
@@ -451,7 +451,8 @@ pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind)
 		if (st->recipient == NULL) {
 			return (PM__DUNNO);
 		}
-		if ((rc = rules_auth_dest(c, st->recipient, &outcome)) < 0) {
+		if ((rc = pm__access_auth_dest(c, st->recipient, &outcome)) <
+		    0) {
 			return (outcome);
 		}
 		if (r->op == PM__R_PERMIT_AUTH_DEST) {
@@ -522,6 +523,17 @@ pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind)
 	case PM__R_UNAUTH_SENDER_LOGIN:
 	case PM__R_KNOWN_SENDER_LOGIN:
 		return (pm__access_login_mismatch(c, r->op));
+	case PM__R_RBL_CLIENT:
+	case PM__R_RHSBL_CLIENT:
+	case PM__R_RHSBL_REVERSE_CLIENT:
+	case PM__R_RHSBL_HELO:
+	case PM__R_RHSBL_SENDER:
+	case PM__R_RHSBL_RCPT:
+	case PM__R_DNSWL_CLIENT:
+	case PM__R_RHSWL_CLIENT:
+		return (pm__access_dnsbl(c, r, kind));
+	case PM__R_POLICY:
+		return (pm__access_policy(c, r, kind));
 	case PM__R_CLASS:
 		if (c->depth >= PM_ACCESS_DEPTH_MAX) {
 			pm_msg_warn("restriction class %s causes unreasonable "

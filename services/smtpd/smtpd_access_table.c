@@ -162,8 +162,8 @@ table_words(pm__actx *c, const char *table, const char *value, int kind)
 	return (rc);
 }
 
-static int
-table_result(pm__actx *c, const char *table, const char *value,
+int
+pm__access_table_result(pm__actx *c, const char *table, const char *value,
     const char *rname, const char *rcls, int kind)
 {
 	size_t cmdlen = strcspn(value, " \t");
@@ -312,10 +312,10 @@ pm__access_check_table(pm__actx *c, const pm__restr *r, int kind)
 		pm_msg_warn("%s: %s lookup error for \"%s\": %s",
 		    st->queue_id ? st->queue_id : "NOQUEUE", r->name, key,
 		    pm_strerror(rc));
-		return (table_result(c, r->name,
+		return (pm__access_table_result(c, r->name,
 		    "451 4.3.5 Server configuration error", rname, rcls, kind));
 	}
-	rc = table_result(c, r->name, value, rname, rcls, kind);
+	rc = pm__access_table_result(c, r->name, value, rname, rcls, kind);
 	free(value);
 	return (rc);
 }

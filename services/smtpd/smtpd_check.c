@@ -133,6 +133,11 @@ check_run(int stage, const smtpd_check_state *st, smtpd_check_result *res)
 	ast.sasl_authenticated = st->sasl_authenticated;
 	ast.sasl_username = st->sasl_username;
 	ast.queue_id = st->queue_id;
+	ast.protocol = st->protocol;
+	ast.client_port = st->client_port;
+	ast.sasl_method = st->sasl_method;
+	ast.tls_summary = st->tls_summary;
+	ast.rcpt_count = st->rcpt_count;
 	pm_access_check((pm_access *) r->obj, stage, &ast, &ares);
 	pm_snap_put(&check_cur, r);
 	res->code = ares.code;

@@ -37,6 +37,12 @@ typedef struct smtpd_check_state {
 	int sasl_authenticated;
 	const char *sasl_username; /* NULL unless authenticated */
 	const char *queue_id;      /* for log lines; may be NULL */
+	/* For check_policy_service (may be NULL / 0). */
+	const char *protocol;    /* "SMTP" or "ESMTP" */
+	const char *client_port; /* "54321" */
+	const char *sasl_method; /* "PLAIN" */
+	const char *tls_summary; /* "TLSv1.3 with cipher NAME (...)" */
+	unsigned rcpt_count;     /* recipients accepted so far */
 } smtpd_check_state;
 
 typedef struct smtpd_check_result {

@@ -549,6 +549,11 @@ smtpd_check_async(smtpd_session *s,
 	s->cst.sasl_authenticated = s->sasl_username != NULL;
 	s->cst.sasl_username = s->sasl_username;
 	s->cst.queue_id = s->sender != NULL ? s->qid : NULL;
+	s->cst.protocol = s->protocol;
+	s->cst.client_port = s->port;
+	s->cst.sasl_method = s->sasl_method;
+	s->cst.tls_summary = s->tls_summary;
+	s->cst.rcpt_count = (unsigned) s->nrcpt;
 	s->check_fn = fn;
 	s->cont = cont;
 	s->phase = PH_BUSY;

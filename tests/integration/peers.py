@@ -330,13 +330,15 @@ def dns_query(port, name, qtype, host="127.0.0.1", timeout=1.0):
 class Dns:
     """dnsmasq on 127.0.0.1:port, authoritative for .test.
 
-    mx: list of (domain, host, preference); a: list of (host, addr).
+    mx: list of (domain, host, preference); a: list of (host, addr);
+    txt: list of (name, text) (a DNS list's reason text).
     Use server_param as the value of dns_server."""
 
-    def __init__(self, workdir, mx=(), a=()):
+    def __init__(self, workdir, mx=(), a=(), txt=()):
         self.port = free_port(udp_too=True)
         self.mx = list(mx)
         self.a = list(a)
+        self.txt = list(txt)
         self.log = os.path.join(workdir, "dnsmasq.log")
         self.proc = None
 
@@ -355,6 +357,8 @@ class Dns:
             args.append("--mx-host=%s,%s,%d" % (dom, host, pref))
         for host, addr in self.a:
             args.append("--host-record=%s,%s" % (host, addr))
+        for name, text in self.txt:
+            args.append("--txt-record=%s,%s" % (name, text))
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.time() + 10

@@ -424,12 +424,36 @@ cfg_expand_str(cfg_x *x, pm_buf *out, const char *s, size_t len)
 }
 
 /*
+ * Parameters whose value is a template with macros of their own
+ * ($rbl_code, ...), never expanded as main.cf parameters: Postfix's
+ * "raw" parameters.
+ */
+static const char *const cfg_raw_params[] = {
+	"default_rbl_reply",
+	NULL,
+};
+
+static int
+cfg_is_raw(const char *name)
+{
+	size_t i;
+
+	for (i = 0; cfg_raw_params[i] != NULL; i++) {
+		if (strcmp(name, cfg_raw_params[i]) == 0) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
+/*
  * Expanded value of name (a new string), or NULL if unknown. *errp gets
  * PM_ETOOBIG when the result was over the limit (then it is "").
  */
 char *
 pm__cfg_get_locked(const char *name, int *errp)
 {
+	const char *raw;
 	cfg_x x;
 	pm_buf b;
 
@@ -440,8 +464,11 @@ pm__cfg_get_locked(const char *name, int *errp)
 		cfg_track[cfg_ntrack++] = pm_strdup(name);
 		cfg_track[cfg_ntrack] = NULL;
 	}
-	if (cfg_raw_locked(name, NULL) == NULL) {
+	if ((raw = cfg_raw_locked(name, NULL)) == NULL) {
 		return (NULL);
+	}
+	if (cfg_is_raw(name)) {
+		return (pm_strdup(raw));
 	}
 	memset(&x, 0, sizeof(x));
 	pm_buf_init(&b, PM__CFG_EXPAND_MAX);

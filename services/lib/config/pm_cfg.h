@@ -85,7 +85,10 @@ void pm_cfg_set(const char *name, const char *value);
 
 /* Raw (unexpanded) effective value: env, main.cf, default; NULL if unknown. */
 const char *pm_cfg_raw(const char *name);
-/* Expanded effective value as a new string; NULL if the name is unknown. */
+/*
+ * Expanded effective value as a new string; NULL if the name is unknown.
+ * Template parameters (default_rbl_reply) come back unexpanded.
+ */
 char *pm_cfg_get(const char *name);
 /* Expand $name references in a string; returns a new string. */
 char *pm_cfg_expand(const char *value);

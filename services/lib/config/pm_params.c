@@ -184,6 +184,19 @@ const pm_param_default pm_param_defaults[] = {
 	{ "invalid_hostname_reject_code", "501" },
 	{ "rewrite_cache_size", "10000" },
 	{ "rewrite_cache_ttl", "60s" },
+	/* DNS lists (smtpd_access_dnsbl.c). */
+	{ "maps_rbl_reject_code", "554" },
+	{ "default_rbl_reply",
+	    "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked "
+	    "using $rbl_domain${rbl_reason?; $rbl_reason}" },
+	{ "rbl_reply_maps", "" },
+	/* check_policy_service (smtpd_policy.c). */
+	{ "smtpd_policy_service_timeout", "100s" },
+	{ "smtpd_policy_service_max_idle", "300s" },
+	{ "smtpd_policy_service_max_ttl", "1000s" },
+	{ "smtpd_policy_service_request_limit", "0" },
+	{ "smtpd_policy_service_default_action",
+	    "451 4.3.5 Server configuration problem" },
 
 	/* bounce service, error and discard agents (issue 3). */
 	{ "bounce_service", "tcp://127.0.0.1:10040" },
