@@ -80,6 +80,8 @@ static const struct {
 	{ "reject_unauthenticated_sender_login_mismatch",
 	    PM__R_UNAUTH_SENDER_LOGIN, 0 },
 	{ "reject_known_sender_login_mismatch", PM__R_KNOWN_SENDER_LOGIN, 0 },
+	{ "reject_unverified_recipient", PM__R_UNVERIFIED_RCPT, 0 },
+	{ "reject_unverified_sender", PM__R_UNVERIFIED_SENDER, 0 },
 	{ NULL, 0, 0 },
 };
 
@@ -410,6 +412,9 @@ pm_access_new(pm_access_resolver fn, void *arg, char **err)
 		goto fail;
 	}
 	free(v);
+	if (pm__access_verify_new(&a->verify, err) != 0) {
+		goto fail;
+	}
 	if (access_parse_classes(a, err) != 0) {
 		goto fail;
 	}
@@ -453,6 +458,7 @@ pm_access_free(pm_access *a)
 	free(a->class_names);
 	pm_netlist_free(a->mynetworks);
 	pm_tables_close(a->login_maps);
+	pm__access_verify_free(a->verify);
 	free(a->null_key);
 	free(a);
 	return (NULL);

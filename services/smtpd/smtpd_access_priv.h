@@ -53,6 +53,8 @@ enum {
 	PM__R_AUTH_SENDER_LOGIN,   /* reject_authenticated_... */
 	PM__R_UNAUTH_SENDER_LOGIN, /* reject_unauthenticated_... */
 	PM__R_KNOWN_SENDER_LOGIN,  /* reject_known_sender_login_mismatch */
+	PM__R_UNVERIFIED_RCPT,     /* reject_unverified_recipient */
+	PM__R_UNVERIFIED_SENDER,   /* reject_unverified_sender */
 };
 
 /* Lists, in evaluation order at RCPT. */
@@ -110,6 +112,7 @@ struct pm_access {
 	int dns_timeout_ms;
 	pm_access_resolver resolve;
 	void *resolve_arg;
+	struct pm__averify *verify; /* reject_unverified_* */
 };
 
 typedef struct pm__actx {
@@ -152,6 +155,12 @@ char *pm__access_nodot(const char *s);
 
 /* smtpd_access_login.c: the *_sender_login_mismatch restrictions. */
 int pm__access_login_mismatch(pm__actx *c, int op);
+
+/* smtpd_access_verify.c: reject_unverified_{recipient,sender}. */
+typedef struct pm__averify pm__averify;
+int pm__access_verify_new(pm__averify **out, char **err);
+pm__averify *pm__access_verify_free(pm__averify *av);
+int pm__access_verify(pm__actx *c, int sender);
 
 /* smtpd_access_table.c */
 int pm__access_check_table(pm__actx *c, const pm__restr *r, int kind);

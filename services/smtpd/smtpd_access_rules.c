@@ -522,6 +522,13 @@ pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind)
 	case PM__R_UNAUTH_SENDER_LOGIN:
 	case PM__R_KNOWN_SENDER_LOGIN:
 		return (pm__access_login_mismatch(c, r->op));
+	case PM__R_UNVERIFIED_RCPT:
+	case PM__R_UNVERIFIED_SENDER:
+		if ((r->op == PM__R_UNVERIFIED_RCPT ? st->recipient :
+		                                      st->sender) == NULL) {
+			return (PM__DUNNO);
+		}
+		return (pm__access_verify(c, r->op == PM__R_UNVERIFIED_SENDER));
 	case PM__R_CLASS:
 		if (c->depth >= PM_ACCESS_DEPTH_MAX) {
 			pm_msg_warn("restriction class %s causes unreasonable "
