@@ -58,7 +58,7 @@
 #include "pm_log.h"
 #include "pm_qid.h"
 
-#define SUBMIT_FLAGS_ALL 15u /* LOCAL | SMTPUTF8 | HOLD | BOUNCE */
+#define SUBMIT_FLAGS_ALL PM_MSG_ALL /* LOCAL|SMTPUTF8|HOLD|BOUNCE|PROBE */
 #define HOSTNAME_MAX 255
 #define CLIENT_ADDR_MAX 64
 #define CLIENT_PORT_MAX 16

@@ -315,6 +315,7 @@ qmgr_pre_init(void)
 		pm_msg_fatal("cannot use %s = %s", VAR_REWRITE_SERVICE,
 		    var_rewrite_service);
 	}
+	qmgr_verify_init();
 	qmgr.bounce = pm_bounce_clnt_new(var_bounce_service,
 	    (int) (var_qmgr_ipc_timeout * 1000));
 	if (qmgr.bounce == NULL) {

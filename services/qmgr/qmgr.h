@@ -271,4 +271,11 @@ void qmgr_lease_refused(const qmgr_msg *msg, const char *what);
 int qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
     size_t reqlen, uint32_t *rtype, pm_buf *rbuf);
 
+/* qmgr_verify.c: address verification probes (PM_MSG_PROBE) */
+void qmgr_verify_init(void);
+int qmgr_verify_probe(const qmgr_msg *msg);
+long qmgr_verify_lifetime(void);
+/* The outcome of each probe recipient to the verify cache. */
+void qmgr_verify_record(const qmgr_msg *msg);
+
 #endif

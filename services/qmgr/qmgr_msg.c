@@ -15,7 +15,8 @@
  *	the message is only freed, the new owner ends the pass), as
  *	Postfix's qmgr_active_done():
  *	- recipients still deferred past maximal_queue_lifetime
- *	  (bounce_queue_lifetime for the null sender) bounce now with
+ *	  (bounce_queue_lifetime for the null sender,
+ *	  address_verify_probe_lifetime for a verify probe) bounce now with
  *	  5.4.7 "message delivery time expired: <last reason>";
  *	- if every recipient is final: a non-delivery notice (bounce
  *	  service, PM_NOTICE_FAILED) for the bounced ones that want it
@@ -34,6 +35,9 @@
  *	  recipients, and the message goes to the deferred queue with
  *	  backoff clamp(minimal_backoff_time * 2^(attempts-1),
  *	  minimal_backoff_time, maximal_backoff_time).
+ *	A verify probe (PM_MSG_PROBE, qmgr_verify.c) gets no notice of
+ *	any kind; its recipients' outcomes go to the verify cache at the
+ *	end of every pass.
  *	If Redis does not answer a write of that end (a status an agent
  *	could not record, the finish, the defer), the message stays in
  *	memory, still counted and its lease still refreshed, on the retry
@@ -457,7 +461,7 @@ msg_final(pm_qstore *qs, qmgr_msg *msg)
 	int rc = 0, sent, need_f = 0, need_d = 0, need_r = 0, ws;
 	size_t i;
 
-	for (i = 0; i < msg->m->nrcpt; i++) {
+	for (i = 0; i < msg->m->nrcpt && !qmgr_verify_probe(msg); i++) {
 		need_f |= msg->r[i].state == QR_BOUNCED &&
 		    want_failure(msg->m->rcpt[i].notify);
 		ws = msg->r[i].state == QR_SENT &&
@@ -548,7 +552,7 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 	size_t i;
 	int sent, changed, rc;
 
-	if (var_delay_warn_time > 0 &&
+	if (var_delay_warn_time > 0 && !qmgr_verify_probe(msg) &&
 	    now >= m->arrival_us + var_delay_warn_time * 1000000LL) {
 		if (msg_seen_before(msg)) {
 			(void) pm_qstore_attr_get(qs, msg->e.qid, "warned",
@@ -710,6 +714,9 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 		nwait += !QR_FINAL(msg->r[i].state);
 	}
 	life = m->sender[0] == 0 ? var_dsn_queue_time : var_max_queue_time;
+	if (qmgr_verify_probe(msg)) {
+		life = qmgr_verify_lifetime();
+	}
 	if (nwait > 0 && now >= m->arrival_us + life * 1000000LL) {
 		nwait = 0;
 		if ((rc = msg_expire(qs, msg)) != 0) {
@@ -717,6 +724,7 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 			return (rc > 0 ? QMGR_RETRY : 0);
 		}
 	}
+	qmgr_verify_record(msg);
 	if (nwait == 0) {
 		if ((rc = msg_final(qs, msg)) == QMGR_RETRY) {
 			return (rc);

@@ -26,7 +26,11 @@
  *	  to every accepted recipient (SMTP) or one reply per accepted
  *	  recipient in order (LMTP);
  *	- a transaction left open (MAIL accepted, no data sent) is closed
- *	  with RSET so that the connection can be reused.
+ *	  with RSET so that the connection can be reused;
+ *	- an address verification probe (PM_MSG_PROBE) sends no DATA: the
+ *	  RCPT reply is the recipient's outcome (2xx sent, i.e.
+ *	  deliverable; 4xx deferred; 5xx bounced, i.e. undeliverable) and
+ *	  the transaction is closed with RSET.
  *	Failures are worded as Postfix's: "host H[A] said: 550 ... (in
  *	reply to RCPT TO command)", "conversation with H[A] timed out
  *	while sending MAIL FROM" (4.4.2), "lost connection with H[A] while
@@ -332,6 +336,9 @@ build_cmds(const smtp_sess *s, const pm_job *j, const smtp_msg *m, pm_buf *buf,
 		cmds[n].len = buf->len - cmds[n].off;
 		n++;
 	}
+	if (j->flags & PM_MSG_PROBE) {
+		return (n); /* a verify probe stops after RCPT */
+	}
 	cmds[n].type = CMD_DATA;
 	cmds[n].off = buf->len;
 	pm_buf_puts(buf, "DATA\r\n");
@@ -470,7 +477,7 @@ smtp_xact(smtp_sess *s, pm_job *j, smtp_msg *m, int reused)
 	acc = pm_calloc(j->nrcpt + 2, 1);
 	pm_buf_init(&buf, 0);
 	ncmd = build_cmds(s, j, m, &buf, cmds);
-	if (ncmd <= 2) {
+	if (ncmd <= ((j->flags & PM_MSG_PROBE) ? 1u : 2u)) {
 		goto out; /* no recipient left */
 	}
 	/* A peer that offers DSN gets the parameters and owns the notices. */
@@ -525,7 +532,12 @@ smtp_xact(smtp_sess *s, pm_job *j, smtp_msg *m, int reused)
 			if (mail_failed) {
 				break;
 			}
-			if (m->rep.code / 100 == 2) {
+			if (m->rep.code / 100 == 2 &&
+			    (j->flags & PM_MSG_PROBE)) {
+				/* probe: the RCPT reply is the outcome */
+				reply_set(&j->rcpt[cmds[k].rcpt], s, &m->rep,
+				    "RCPT TO");
+			} else if (m->rep.code / 100 == 2) {
 				acc[k] = 1;
 				nacc++;
 			} else {

@@ -51,6 +51,7 @@
 #include "smtpd_proxy.h"
 #include "smtpd_session.h"
 #include "smtpd_tls.h"
+#include "smtpd_verify.h"
 
 char *var_smtpd_banner;
 char *var_smtpd_listen;
@@ -434,6 +435,7 @@ smtpd_post_init(void)
 		pm_msg_fatal("cannot create cleanup client for %s",
 		    var_cleanup_service);
 	}
+	smtpd_verify_set_cleanup(smtpd_cleanup);
 	smtpd_check_pool = smtpd_pool_new((int) var_smtpd_check_threads, -1);
 	smtpd_listen_addr(var_smtpd_listen, &ss, &len);
 	smtpd_listener = evconnlistener_new_bind(smtpd_base, smtpd_accept, NULL,

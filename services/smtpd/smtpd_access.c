@@ -90,6 +90,9 @@ static const struct {
 	{ "permit_dnswl_client", PM__R_DNSWL_CLIENT, PM__ARG_DNSXL },
 	{ "permit_rhswl_client", PM__R_RHSWL_CLIENT, PM__ARG_DNSXL },
 	{ "check_policy_service", PM__R_POLICY, PM__ARG_POLICY },
+
+	{ "reject_unverified_recipient", PM__R_UNVERIFIED_RCPT, 0 },
+	{ "reject_unverified_sender", PM__R_UNVERIFIED_SENDER, 0 },
 	{ NULL, 0, 0 },
 };
 
@@ -454,6 +457,9 @@ pm_access_new(pm_access_resolver fn, void *arg, char **err)
 		goto fail;
 	}
 	free(v);
+	if (pm__access_verify_new(&a->verify, err) != 0) {
+		goto fail;
+	}
 	if (access_parse_classes(a, err) != 0) {
 		goto fail;
 	}
@@ -499,6 +505,8 @@ pm_access_free(pm_access *a)
 	pm_tables_close(a->login_maps);
 	pm_tables_close(a->rbl_maps);
 	free(a->rbl_reply);
+
+	pm__access_verify_free(a->verify);
 	free(a->null_key);
 	free(a);
 	return (NULL);

@@ -41,8 +41,9 @@
  *	reject_unauth_pipelining is accepted and ignored with a warning
  *	(smtpd enforces smtpd_forbid_unauth_pipelining itself). DNS lists
  *	(reject_rbl_client, reject_rhsbl_*, permit_dnswl_client, ...):
- *	smtpd_access_dnsbl.c; check_policy_service: smtpd_policy.c. Not
- *	yet: reject_unverified_*, permit_mx_backup.
+ *	smtpd_access_dnsbl.c; check_policy_service: smtpd_policy.c;
+ *	reject_unverified_recipient and reject_unverified_sender:
+ *	smtpd_access_verify.c. Not yet: permit_mx_backup.
  *	reject_sender_login_mismatch and its authenticated, unauthenticated
  *	and known variants use smtpd_sender_login_maps (sender address or
  *	"@domain" -> owner logins, comma or space separated, compared
@@ -100,6 +101,7 @@
 #ifndef PM_ACCESS_H
 #define PM_ACCESS_H
 
+#include "pm_verify.h"
 #include "rewrite_clnt.h"
 
 #define PM_ACCESS_TEXT_MAX 512
@@ -165,6 +167,16 @@ int pm_access_stage_idle(const pm_access *a, int stage);
 
 void pm_access_check(const pm_access *a, int stage, const pm_access_state *st,
     pm_access_result *res);
+
+/*
+ * reject_unverified_recipient / reject_unverified_sender
+ * (smtpd_access_verify.c): the verify cache (not owned) and the
+ * function that queues a probe for an address (0 or PM_E*). Without
+ * them the restrictions answer per unverified_*_tempfail_action.
+ */
+typedef int (*pm_access_prober)(void *arg, const char *address);
+void pm_access_set_verify(pm_access *a, pm_verify *v, pm_access_prober fn,
+    void *arg);
 
 /* 1 if addr is in mynetworks. */
 int pm_access_mynetworks(const pm_access *a, const char *addr);

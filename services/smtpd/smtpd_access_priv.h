@@ -64,6 +64,9 @@ enum {
 	PM__R_RHSWL_CLIENT,
 	/* check_policy_service (smtpd_policy.c): argument inet:host:port. */
 	PM__R_POLICY,
+
+	PM__R_UNVERIFIED_RCPT,   /* reject_unverified_recipient */
+	PM__R_UNVERIFIED_SENDER, /* reject_unverified_sender */
 };
 
 /* pm__access_word() *needs: what follows the restriction name. */
@@ -132,6 +135,7 @@ struct pm_access {
 	pm_tables *rbl_maps; /* rbl_reply_maps, or NULL */
 	pm_access_resolver resolve;
 	void *resolve_arg;
+	struct pm__averify *verify; /* reject_unverified_* */
 };
 
 typedef struct pm__actx {
@@ -174,6 +178,12 @@ char *pm__access_nodot(const char *s);
 
 /* smtpd_access_login.c: the *_sender_login_mismatch restrictions. */
 int pm__access_login_mismatch(pm__actx *c, int op);
+
+/* smtpd_access_verify.c: reject_unverified_{recipient,sender}. */
+typedef struct pm__averify pm__averify;
+int pm__access_verify_new(pm__averify **out, char **err);
+pm__averify *pm__access_verify_free(pm__averify *av);
+int pm__access_verify(pm__actx *c, int sender);
 
 /* smtpd_access_table.c */
 int pm__access_check_table(pm__actx *c, const pm__restr *r, int kind);

@@ -534,6 +534,14 @@ pm__access_eval_item(pm__actx *c, const pm__restr *r, int kind)
 		return (pm__access_dnsbl(c, r, kind));
 	case PM__R_POLICY:
 		return (pm__access_policy(c, r, kind));
+
+	case PM__R_UNVERIFIED_RCPT:
+	case PM__R_UNVERIFIED_SENDER:
+		if ((r->op == PM__R_UNVERIFIED_RCPT ? st->recipient :
+		                                      st->sender) == NULL) {
+			return (PM__DUNNO);
+		}
+		return (pm__access_verify(c, r->op == PM__R_UNVERIFIED_SENDER));
 	case PM__R_CLASS:
 		if (c->depth >= PM_ACCESS_DEPTH_MAX) {
 			pm_msg_warn("restriction class %s causes unreasonable "

@@ -27,6 +27,7 @@
 #include "smtpd_check.h"
 
 #include "smtpd_access.h"
+#include "smtpd_verify.h"
 #include "pm_snap.h"
 #include "pm_common_params.h"
 #include "pm_dns.h"
@@ -63,12 +64,18 @@ check_resolve(void *arg, const char *address, int check_known, pm_resolved *out)
 static pm_access *
 check_build(char **err)
 {
+	pm_access *a;
+
 	if (pm_dns_set_servers(var_dns_server ? var_dns_server : "") != 0) {
 		*err = pm_asprintf("%s: malformed server list \"%s\"",
 		    VAR_DNS_SERVER, var_dns_server);
 		return (NULL);
 	}
-	return (pm_access_new(check_resolve, check_rewrite, err));
+	if ((a = pm_access_new(check_resolve, check_rewrite, err)) != NULL) {
+		pm_access_set_verify(a, smtpd_verify_cache(),
+		    smtpd_verify_probe, NULL);
+	}
+	return (a);
 }
 
 void
@@ -89,6 +96,7 @@ smtpd_check_init(void)
 			    VAR_REWRITE_SERVICE, var_rewrite_service);
 		}
 	}
+	smtpd_verify_init();
 	if ((a = check_build(&err)) == NULL) {
 		pm_msg_fatal("%s", err);
 	}

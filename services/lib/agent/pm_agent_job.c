@@ -26,7 +26,9 @@
  *	connection; a = arrival..qmgr took the message, b = that..deliver()
  *	started (time in qmgr and in the agent's queue, as Postfix's "b"
  *	includes the transfer to the agent), c = connection setup, d =
- *	transmission. Times as Postfix prints them: 0.06, 2.5, 27.
+ *	transmission. Times as Postfix prints them: 0.06, 2.5, 27. For an
+ *	address verification probe (PM_MSG_PROBE) the status is
+ *	deliverable, undeliverable or deferred, as Postfix logs probes.
  * LIMITS
  *	Those of qmgr_clnt.h (what a job from qmgr may hold); a
  *	recipient's text is cut at 511 bytes.
@@ -45,6 +47,7 @@
 #include "pm_agent_peers.h"
 #include "pm_agent_priv.h"
 #include "pm_log.h"
+#include "pm_msgflags.h"
 
 /* ---- jobs ---- */
 
@@ -252,6 +255,12 @@ rcpt_log(const agent_job *aj, const pm_job_rcpt *r, int64_t now)
 	d.delays_us[3] = (int64_t) j->xfer_ms * 1000;
 	d.dsn = r->dsn;
 	d.status = status_name(r->status);
+	if (j->flags & PM_MSG_PROBE) {
+		/* Postfix's words for a verify probe's outcome */
+		d.status = r->status == PM_JOB_SENT ? "deliverable" :
+		    r->status == PM_JOB_BOUNCED     ? "undeliverable" :
+		                                      "deferred";
+	}
 	d.text = r->text;
 	pm_log_dlv_info(&d);
 }

@@ -302,5 +302,28 @@ const pm_param_default pm_param_defaults[] = {
 	{ "smtp_starttls_timeout", "300s" },
 	{ "smtp_tls_session_cache_timeout", "3600s" },
 
+	/* Address verification (issue 10; pm_verify.h, smtpd_access_verify.c). */
+	{ "address_verify_positive_expire_time", "31d" },
+	{ "address_verify_positive_refresh_time", "7d" },
+	{ "address_verify_negative_expire_time", "3d" },
+	{ "address_verify_negative_refresh_time", "3h" },
+	{ "address_verify_negative_cache", "yes" },
+	/* Postmesh: Postfix's verify(8) hard-codes PROBE_TTL 1000s. */
+	{ "address_verify_probe_ttl", "1000s" },
+	/* Postmesh: how long a probe stays queued (then undeliverable). */
+	{ "address_verify_probe_lifetime", "3h" },
+	{ "address_verify_poll_count", "3" },
+	{ "address_verify_poll_delay", "3s" },
+	{ "address_verify_sender", "$double_bounce_sender" },
+	{ "unverified_recipient_reject_code", "450" },
+	{ "unverified_sender_reject_code", "450" },
+	{ "unverified_recipient_defer_code", "450" },
+	{ "unverified_sender_defer_code", "450" },
+	{ "unverified_recipient_reject_reason", "" },
+	{ "unverified_sender_reject_reason", "" },
+	{ "reject_tempfail_action", "defer_if_permit" },
+	{ "unverified_recipient_tempfail_action", "$reject_tempfail_action" },
+	{ "unverified_sender_tempfail_action", "$reject_tempfail_action" },
+
 	{ NULL, NULL },
 };

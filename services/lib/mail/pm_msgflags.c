@@ -16,6 +16,7 @@ _Static_assert(PM_MSG_LOCAL == PM__SUBMIT_FLAG__SUBMIT_LOCAL, "flags");
 _Static_assert(PM_MSG_SMTPUTF8 == PM__SUBMIT_FLAG__SUBMIT_SMTPUTF8, "flags");
 _Static_assert(PM_MSG_HOLD == PM__SUBMIT_FLAG__SUBMIT_HOLD, "flags");
 _Static_assert(PM_MSG_BOUNCE == PM__SUBMIT_FLAG__SUBMIT_BOUNCE, "flags");
+_Static_assert(PM_MSG_PROBE == PM__SUBMIT_FLAG__SUBMIT_PROBE, "flags");
 _Static_assert(PM_NOTIFY_NEVER == PM__NOTIFY__NOTIFY_NEVER, "notify");
 _Static_assert(PM_NOTIFY_SUCCESS == PM__NOTIFY__NOTIFY_SUCCESS, "notify");
 _Static_assert(PM_NOTIFY_FAILURE == PM__NOTIFY__NOTIFY_FAILURE, "notify");

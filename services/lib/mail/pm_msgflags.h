@@ -5,7 +5,7 @@
  *	#include "pm_msgflags.h"
  * DESCRIPTION
  *	The values every role uses for a message's flags (local
- *	submission, SMTPUTF8, hold, bounce notice), the RFC 3461 NOTIFY
+ *	submission, SMTPUTF8, hold, bounce notice, verify probe), the RFC 3461 NOTIFY
  *	bits and RET, and the BODY type. They travel on the wire as the
  *	protobuf enums of common.proto and cleanup.proto, and pm_msgflags.c
  *	checks at compile time that the numbers agree; code outside the
@@ -25,7 +25,11 @@
 #define PM_MSG_SMTPUTF8 2u /* the client asked for SMTPUTF8 */
 #define PM_MSG_HOLD 4u     /* put on hold */
 #define PM_MSG_BOUNCE 8u   /* a notice from the bounce service */
-#define PM_MSG_ALL 15u
+/* An address verification probe (pm_verify.h): the smtp/lmtp agent
+ * stops after RCPT, qmgr records the outcome in the verify cache and
+ * sends no notice; never delivered to a mailbox. */
+#define PM_MSG_PROBE 16u
+#define PM_MSG_ALL 31u
 
 /* RFC 3461 NOTIFY bits (Notify of common.proto); 0 = not given. */
 #define PM_NOTIFY_NEVER 1u

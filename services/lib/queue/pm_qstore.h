@@ -403,4 +403,12 @@ int pm_qstore_sizes(pm_qstore *qs, pm_qsizes *out);
  * (pm_qstore_info.c). */
 int pm_qstore_memory(pm_qstore *qs, long long *used, long long *maxmemory);
 
+/*
+ * One small command or script, its reply as strings
+ * (pm_qstore_cmd.c): an integer, status or nil in *num, a string or an
+ * array's elements in out[0..nout-1] (new strings or NULL).
+ */
+int pm_qstore_strs(pm_qstore *qs, int argc, const char **argv, char **out,
+    size_t nout, long long *num);
+
 #endif
