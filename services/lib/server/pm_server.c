@@ -300,12 +300,22 @@ server_rpc_start(const pm_service *svc)
 }
 
 /*
- * /readyz: not stopping, the queue store answers (if kept) and the
+ * /readyz: initialized (post_init() opened the listeners: /readyz is
+ * served before that, and a 200 then sent clients to a port not yet
+ * open), not stopping, the queue store answers (if kept) and the
  * service is ready.
  */
 static int
 server_ready(void)
 {
+	int initialized;
+
+	pthread_mutex_lock(&srv_mu);
+	initialized = srv_initialized;
+	pthread_mutex_unlock(&srv_mu);
+	if (!initialized) {
+		return (0);
+	}
 	if (atomic_load(&srv_unready) || atomic_load(&srv_stopping)) {
 		return (0); /* stopping: take us out of the Service */
 	}
