@@ -21,6 +21,8 @@
 # run`, which records the result docker-compose and `podman ps` show.
 # Environment: PM_SCALE (replicas of each stateless role, default 2),
 # PM_UP_TIMEOUT (seconds to wait for healthy, default 120),
+# PM_COMPOSE_POSTSCREEN=1 (postscreen in front of smtpd on 127.0.0.1:2525:
+# deploy/compose/postscreen.yml added to COMPOSE_FILE),
 # CONTAINERS_CONF (default tests/container/containers.conf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,9 @@ SOCK=$STATE/podman.sock
 PIDF=$STATE/podman.pid
 export DOCKER_HOST=unix://$SOCK
 export COMPOSE_FILE=$TOP/deploy/compose/docker-compose.yml
+if [ -n "${PM_COMPOSE_POSTSCREEN:-}" ]; then
+	COMPOSE_FILE=$COMPOSE_FILE:$TOP/deploy/compose/postscreen.yml
+fi
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-postmesh}
 # docker-compose 1.29's default of 60 s is too short on 2 busy cores
 export COMPOSE_HTTP_TIMEOUT=${COMPOSE_HTTP_TIMEOUT:-300}
@@ -126,12 +131,16 @@ up() {
 	for s in $STATELESS; do args+=(--scale "$s=$SCALE"); done
 	docker-compose up -d "${args[@]}"
 	wait_healthy "${PM_UP_TIMEOUT:-120}"
-	local ports
+	local ports what="one port per smtpd replica"
 	ports=$(for i in $(seq "$SCALE"); do docker-compose port --index="$i" smtpd 2525; done | tr '\n' ' ')
+	if [ -n "${PM_COMPOSE_POSTSCREEN:-}" ]; then
+		ports=127.0.0.1:2525
+		what="postscreen, in front of smtpd; smtpd's own ports want a PROXY header"
+	fi
 	cat <<TXT
 
 The Postmesh compose stack runs ($(containers | wc -l) containers, all healthy).
-SMTP (one port per smtpd replica): $ports
+SMTP ($what): $ports
 Send a test mail (it is relayed to the sink container):
 
   swaks --server ${ports%% *} --from you@example.com --to someone@sink.test

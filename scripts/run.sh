@@ -5,8 +5,15 @@
 #                          starts redis-server (appendonly yes, appendfsync
 #                          always, data in run/redis) and the services in
 #                          the background (rewrite cleanup, then bounce
-#                          qmgr smtp error discard where built, smtpd
-#                          last), logs in run/log/, then returns.
+#                          qmgr smtp error discard where built, then
+#                          smtpd, then postscreen in front of it), logs
+#                          in run/log/, then returns.
+#                          postscreen listens on the SMTP port
+#                          127.0.0.1:2525 and hands the clients that
+#                          pass (localhost at once: permit_mynetworks) to
+#                          the smtpd behind it on 127.0.0.1:2526 with a
+#                          PROXY v2 header (smtpd_upstream_proxy_protocol
+#                          = haproxy); docs/frontdoor.md.
 #                          A second smtpd, "submission", listens on
 #                          127.0.0.1:2587 (STARTTLS required, AUTH with
 #                          the test user of run/etc/sasl_passwd), as
@@ -25,7 +32,12 @@
 #   POSTMESH_smtpd_listen=0.0.0.0:2525 POSTMESH_relay_domains=example.com make run
 # The services read the same variables, so listen addresses, mynetworks,
 # relay_domains, relayhost ... all follow. POSTMESH_redis_server also
-# picks the port of the local redis-server.
+# picks the port of the local redis-server. The SMTP port that clients
+# use is postscreen's: POSTMESH_postscreen_listen, or else
+# POSTMESH_smtpd_listen (kept for that meaning), default 127.0.0.1:2525;
+# the smtpd behind it listens on POSTMESH_RUN_SMTPD_LISTEN (default
+# 127.0.0.1:2526; only postscreen may connect there: it trusts the PROXY
+# header), postscreen's metrics on POSTMESH_postscreen_metrics_listen.
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
@@ -37,10 +49,11 @@ SERVICES="rewrite cleanup"
 for s in bounce qmgr smtp error discard; do
 	if [ -x "$BIN/$s" ]; then SERVICES="$SERVICES $s"; fi
 done
-SERVICES="$SERVICES smtpd"
-# Stop order: smtpd first (no new mail), rewrite last; every service
-# that may run, built or not (a pid file may be left from a start).
-STOP_ORDER="smtpd submission discard error smtp qmgr bounce cleanup rewrite"
+SERVICES="$SERVICES smtpd postscreen"
+# Stop order: postscreen and smtpd first (no new mail), rewrite last;
+# every service that may run, built or not (a pid file may be left from
+# a start).
+STOP_ORDER="postscreen smtpd submission discard error smtp qmgr bounce cleanup rewrite"
 # The submission smtpd: POSTMESH_smtpd_listen must not reach it (the
 # environment beats -o), so it has its own two variables.
 sub_listen=${POSTMESH_RUN_SUBMISSION_LISTEN:-127.0.0.1:2587}
@@ -52,10 +65,17 @@ sub_port=${sub_listen##*:}
 redis_addr=${POSTMESH_redis_server:-127.0.0.1:6379}
 redis_host=${redis_addr%:*}
 redis_port=${redis_addr##*:}
-smtpd_listen=${POSTMESH_smtpd_listen:-127.0.0.1:2525}
+# The public SMTP port is postscreen's; the smtpd behind it has its own
+# variable (the environment beats -o, so POSTMESH_smtpd_listen, which
+# names the public port here, must not reach that smtpd).
+smtpd_listen=${POSTMESH_postscreen_listen:-${POSTMESH_smtpd_listen:-127.0.0.1:2525}}
 smtp_host=${smtpd_listen%:*}
 smtp_port=${smtpd_listen##*:}
 [ "$smtp_host" = "0.0.0.0" ] && smtp_host=127.0.0.1
+back_listen=${POSTMESH_RUN_SMTPD_LISTEN:-127.0.0.1:2526}
+back_host=${back_listen%:*}
+back_port=${back_listen##*:}
+[ "$back_host" = "0.0.0.0" ] && back_host=127.0.0.1
 
 # alive PIDFILE: the process in PIDFILE runs. kill -0 alone is not
 # enough: it succeeds on a zombie (a crashed service that nothing has
@@ -73,6 +93,12 @@ alive() {
 	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] || return 1
 	name=$(basename "$1" .pid)
 	tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
+}
+
+# listening PORT: a TCP socket listens on PORT. For the smtpd behind
+# postscreen a test connection would be logged as a PROXY header error.
+listening() {
+	[ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
 }
 
 # Wait until Redis answers PONG: while it replays its append-only file
@@ -123,8 +149,10 @@ start_submission() {
 		return
 	fi
 	nohup env -u POSTMESH_smtpd_listen -u POSTMESH_smtpd_metrics_listen \
+		-u POSTMESH_smtpd_upstream_proxy_protocol \
 		"$BIN/smtpd" -c "$RUN/etc" \
 		-o syslog_name=postmesh/submission \
+		-o smtpd_upstream_proxy_protocol= \
 		-o "smtpd_listen=$sub_listen" \
 		-o "smtpd_metrics_listen=$sub_metrics" \
 		-o smtpd_tls_security_level=encrypt \
@@ -147,7 +175,15 @@ start() {
 # take their defaults; see docs/configuration.md. Environment variables
 # POSTMESH_<name> override this file.
 redis_server = $redis_addr
-smtpd_listen = 127.0.0.1:2525
+# postscreen on the SMTP port, smtpd behind it (scripts/run.sh sets
+# the two listen addresses and postscreen_smtpd_service; its
+# POSTMESH_RUN_SMTPD_LISTEN and POSTMESH_smtpd_listen say how).
+postscreen_listen = 127.0.0.1:2525
+smtpd_listen = 127.0.0.1:2526
+smtpd_upstream_proxy_protocol = haproxy
+# localhost passes postscreen at once (ALLOWLISTED), other clients wait
+# postscreen_greet_wait (6s) for the pregreet test.
+postscreen_access_list = permit_mynetworks
 mynetworks = 127.0.0.1/32 [::1]/128
 # STARTTLS offered (docs/tls.md); the certificate is self-signed.
 smtpd_tls_security_level = may
@@ -175,13 +211,31 @@ CONF
 			echo "$s already running (pid $(cat "$RUN/pid/$s.pid"))"
 			continue
 		fi
-		nohup "$BIN/$s" -c "$RUN/etc" >>"$RUN/log/$s.log" 2>&1 &
+		case $s in
+		smtpd)
+			# behind postscreen: the PROXY header gives the client
+			nohup env -u POSTMESH_smtpd_listen "$BIN/smtpd" -c "$RUN/etc" \
+				-o "smtpd_listen=$back_listen" \
+				-o smtpd_upstream_proxy_protocol=haproxy \
+				>>"$RUN/log/$s.log" 2>&1 &
+			;;
+		postscreen)
+			nohup "$BIN/postscreen" -c "$RUN/etc" \
+				-o "postscreen_listen=$smtpd_listen" \
+				-o "postscreen_smtpd_service=$back_host:$back_port" \
+				>>"$RUN/log/$s.log" 2>&1 &
+			;;
+		*)
+			nohup "$BIN/$s" -c "$RUN/etc" >>"$RUN/log/$s.log" 2>&1 &
+			;;
+		esac
 		echo $! > "$RUN/pid/$s.pid"
 		echo "$s started (pid $!, log $RUN/log/$s.log)"
 	done
 	start_submission
 	for _ in $(seq 100); do
 		(exec 3<>"/dev/tcp/$smtp_host/$smtp_port") 2>/dev/null &&
+			listening "$back_port" &&
 			(exec 3<>"/dev/tcp/$sub_host/$sub_port") 2>/dev/null && break
 		sleep 0.1
 	done
@@ -194,7 +248,9 @@ CONF
 	done
 	cat <<TXT
 
-Postmesh is running: SMTP on $smtp_host:$smtp_port. Send a test mail:
+Postmesh is running: SMTP on $smtp_host:$smtp_port (postscreen, which hands
+clients to the smtpd on $back_host:$back_port; localhost passes at once,
+see $RUN/log/postscreen.log). Send a test mail:
 
   swaks --server $smtp_host --port $smtp_port --from you@example.com --to postmaster@localhost
 

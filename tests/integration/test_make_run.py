@@ -4,7 +4,9 @@ command, find the message in Redis, `make stop`.
 scripts/run.sh is what `make run` / `make stop` call. Every port is
 moved to a free one with POSTMESH_<name> environment overrides (which
 is also how an operator points the stack elsewhere), and the run
-directory is a temporary one.
+directory is a temporary one. The SMTP port is postscreen's
+(POSTMESH_smtpd_listen names it); the smtpd behind it
+(POSTMESH_RUN_SMTPD_LISTEN) takes only connections with a PROXY header.
 """
 
 import ctypes
@@ -12,6 +14,9 @@ import os
 import shlex
 import shutil
 import signal
+import smtplib
+import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -44,6 +49,7 @@ def run_env(tmp):
         "PM_BIN": BIN,
         "POSTMESH_redis_server": "127.0.0.1:%d" % rport,
         "POSTMESH_smtpd_listen": "127.0.0.1:%d" % sport,
+        "POSTMESH_RUN_SMTPD_LISTEN": "127.0.0.1:%d" % free_port(),
         "POSTMESH_RUN_SUBMISSION_LISTEN": "127.0.0.1:%d" % free_port(),
         "POSTMESH_RUN_SUBMISSION_METRICS": "http://127.0.0.1:%d" % free_port(),
     })
@@ -52,7 +58,7 @@ def run_env(tmp):
         env["POSTMESH_%s_listen" % svc] = "tcp://127.0.0.1:%d" % p
         env["POSTMESH_%s_service" % svc] = "tcp://127.0.0.1:%d" % p
     for svc in ("smtpd", "cleanup", "rewrite", "qmgr", "bounce", "smtp",
-                "error", "discard"):
+                "error", "discard", "postscreen"):
         env["POSTMESH_%s_metrics_listen" % svc] = "http://127.0.0.1:%d" % free_port()
     return env, rport, sport
 
@@ -103,6 +109,7 @@ class MakeRunTest(unittest.TestCase):
                 sub = fh.read()
             self.assertRegex(sub, r"postmesh/submission/smtpd\[\d+\]: \S+: "
                                   r"client=\S+, sasl_method=PLAIN, sasl_username=test")
+            self.check_postscreen(env, sport, logdir)
         finally:
             stop = subprocess.run([run, "stop"], env=env, capture_output=True,
                                   text=True, timeout=120)
@@ -112,6 +119,56 @@ class MakeRunTest(unittest.TestCase):
         self.assertIn("submission stopped", stop.stdout)
         with self.assertRaises(redis.exceptions.ConnectionError):
             redis.Redis(host="127.0.0.1", port=rport, socket_timeout=2).ping()
+
+    def check_postscreen(self, env, sport, logdir):
+        """The SMTP port is postscreen: a session (its client port known)
+        is logged there (CONNECT, ALLOWLISTED: localhost is in
+        mynetworks, no greet wait) and goes on to the smtpd behind it
+        through the byte relay, STARTTLS included; that smtpd answers
+        nothing to a client without a PROXY header."""
+        with smtplib.SMTP("127.0.0.1", sport, timeout=30) as c:
+            cport = c.sock.getsockname()[1]
+            c.ehlo("client.test")
+            self.assertTrue(c.has_extn("starttls"), c.esmtp_features)
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            code, _ = c.starttls(context=ctx)
+            self.assertEqual(code, 220)
+            c.ehlo("client.test")
+            c.mail("you@example.com")
+            c.rcpt("postmaster@localhost")
+            code, text = c.data(b"Subject: make run through postscreen\r\n"
+                                b"\r\nhello\r\n")
+            self.assertEqual(code, 250, text)
+        with open(os.path.join(logdir, "postscreen.log")) as fh:
+            psc = fh.read()
+        self.assertIn("CONNECT from [127.0.0.1]:%d to [127.0.0.1]:%d"
+                      % (cport, sport), psc)
+        self.assertIn("ALLOWLISTED [127.0.0.1]:%d" % cport, psc)
+        with open(os.path.join(logdir, "smtpd.log")) as fh:
+            smtpd = fh.read()
+        self.assertRegex(smtpd, r"connect from \S+\[127\.0\.0\.1\]")
+        self.assertRegex(smtpd, r"TLS connection established from "
+                                r"\S+\[127\.0\.0\.1\]")
+        self.assertNotIn("warning:", smtpd)
+        # the smtpd behind postscreen wants a PROXY header first
+        bhost, bport = env["POSTMESH_RUN_SMTPD_LISTEN"].rsplit(":", 1)
+        with socket.create_connection((bhost, int(bport)), timeout=30) as s:
+            s.sendall(b"EHLO direct.test\r\n")
+            try:
+                got = s.recv(512)
+            except ConnectionResetError:
+                got = b""
+            self.assertEqual(got, b"")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with open(os.path.join(logdir, "smtpd.log")) as fh:
+                if "warning: haproxy read:" in fh.read():
+                    break
+            time.sleep(0.1)
+        with open(os.path.join(logdir, "smtpd.log")) as fh:
+            self.assertIn("warning: haproxy read:", fh.read())
 
     def test_run_restarts_a_crashed_service(self):
         """kill -9 one service; `make run` again starts it again, even

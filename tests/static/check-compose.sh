@@ -4,7 +4,10 @@
 # with placeholder secrets so a fresh clone without `make certs` passes),
 # and keeps the properties docs/deploy.md promises: every Postmesh role
 # is there, read-only, uid 10001, no capabilities, internal TLS on, and
-# SMTP published on 127.0.0.1 only.
+# SMTP published on 127.0.0.1 only. deploy/compose/postscreen.yml (the
+# override that puts postscreen in front of smtpd) merges into a valid
+# file too, with postscreen hardened the same way, published on
+# 127.0.0.1:2525 and pointed at smtpd, and smtpd reading the PROXY header.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
@@ -17,6 +20,35 @@ err() {
 	echo "check-compose: $*" >&2
 	fail=1
 }
+ps_out=$(docker-compose --project-directory "$tmp" -f "$tmp/docker-compose.yml" \
+	-f "$tmp/postscreen.yml" config)
+python3 - "$ps_out" <<'PY' || fail=1
+import sys, yaml
+svc = yaml.safe_load(sys.argv[1])["services"]
+bad = []
+ps, smtpd, sub = svc.get("postscreen", {}), svc["smtpd"], svc["submission"]
+if ps.get("command") != ["postscreen"]:
+    bad.append("postscreen: command %r" % ps.get("command"))
+for k, want in (("user", "10001:10001"), ("read_only", True), ("cap_drop", ["ALL"])):
+    if ps.get(k) != want:
+        bad.append("postscreen: %s %r, want %r" % (k, ps.get(k), want))
+# docker-compose 1.29 prints "127.0.0.1:2525:2525/tcp"
+ports = [str(p).split("/")[0] if not isinstance(p, dict) else
+         "%s:%s:%s" % (p.get("host_ip"), p.get("published"), p.get("target"))
+         for p in ps.get("ports", [])]
+if ports != ["127.0.0.1:2525:2525"]:
+    bad.append("postscreen: ports %r, want 127.0.0.1:2525:2525" % ports)
+env = ps.get("environment", {})
+if env.get("POSTMESH_postscreen_smtpd_service") != "smtpd:2525":
+    bad.append("postscreen: postscreen_smtpd_service %r" % env)
+if smtpd.get("environment", {}).get("POSTMESH_smtpd_upstream_proxy_protocol") != "haproxy":
+    bad.append("smtpd: no smtpd_upstream_proxy_protocol = haproxy with postscreen")
+if "POSTMESH_smtpd_upstream_proxy_protocol" in (sub.get("environment") or {}):
+    bad.append("submission: must not read a PROXY header")
+for b in bad:
+    print("check-compose: postscreen.yml: " + b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
 python3 - "$out" <<'PY' || fail=1
 import sys, yaml
 c = yaml.safe_load(sys.argv[1])
@@ -55,5 +87,5 @@ for s in rewrite cleanup bounce qmgr; do
 		err "main.cf: ${s}_service is not tls+tcp://"
 done
 grep -q '^appendfsync always' deploy/compose/redis.conf || err "redis.conf: appendfsync is not always"
-[ "$fail" -eq 0 ] && echo "check-compose: deploy/compose/docker-compose.yml ok"
+[ "$fail" -eq 0 ] && echo "check-compose: deploy/compose/docker-compose.yml and postscreen.yml ok"
 exit "$fail"

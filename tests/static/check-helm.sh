@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check-helm.sh: the Helm chart (helm/postmesh) lints and renders with
 # its default values, helm/values-ingress.yaml, helm/values-egress.yaml
-# and helm/values-submission.yaml (SMTP TLS and the submission role), and
+# helm/values-submission.yaml (SMTP TLS and the submission role) and
+# helm/values-postscreen.yaml (postscreen in front of smtpd), and
 # every rendered object passes tests/static/validate-k8s.js (the
 # Kubernetes schemas and the project rules) and yamllint. The rendered
 # output is kept in build/static/helm/ for a look.
@@ -17,7 +18,7 @@ mkdir -p "$out"
 read -r -a extra <<< "${PM_HELM_EXTRA:-}"
 
 rc=0
-for v in default ingress egress submission; do
+for v in default ingress egress submission postscreen; do
 	args=()
 	[ "$v" = default ] || args=(-f "helm/values-$v.yaml")
 	args+=("${extra[@]}")

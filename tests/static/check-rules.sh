@@ -4,7 +4,10 @@
 # passes, then breaks it one way per case (a sed edit of the rendered
 # YAML, or a helm value) and wants validate-k8s.js to fail with the
 # expected message; and values.schema.json refuses bad values. A rule
-# that stops catching its case fails this check.
+# that stops catching its case fails this check. Last, the front door
+# settings render as docs/deploy.md says (smtpService.proxyProtocol,
+# roles.postscreen: which pods get smtpd_upstream_proxy_protocol, what
+# the SMTP Service selects, who may reach smtpd).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -71,7 +74,7 @@ for c in "${cases[@]}"; do
 	fi
 done
 # values.schema.json refuses values the chart cannot honour
-for bad in smtpService.proxyProtocol=true roles.smtpd.resources.limits=null \
+for bad in smtpService.proxyProtocol=true,roles.postscreen.enabled=true roles.smtpd.resources.limits=null \
 	redis.mode=cluster internalTLS.mode=existingSecret roles.submission.enabled=true \
 	smtpTLS.mode=certManager smtpTLS.mode=existingSecret submission.sasl.path=/run/auth; do
 	if "$helm" lint --strict helm/postmesh --set "$bad" > "$out/lint.txt" 2>&1; then
@@ -84,7 +87,8 @@ done
 # the chart's own checks (postmesh.validate: a template `fail`, which
 # helm lint reports only as INFO) stop helm template / install
 sub=roles.submission.enabled=true,smtpTLS.mode=existingSecret,smtpTLS.existingSecret=mx
-fails=("$sub,submission.sasl.type=crypt|needs submission.sasl.existingSecret")
+fails=("$sub,submission.sasl.type=crypt|needs submission.sasl.existingSecret"
+	"roles.postscreen.enabled=true,roles.smtpd.enabled=false|roles.postscreen needs roles.smtpd")
 for bad in "${fails[@]}"; do
 	IFS='|' read -r set want <<< "$bad"
 	if "$helm" template pm helm/postmesh --set "$set" > "$out/tpl.txt" 2>&1; then
@@ -103,4 +107,76 @@ if ! "$helm" template pm helm/postmesh --set "$sub,submission.sasl.type=crypt,su
 	echo "check-rules: postmesh.validate: a valid submission setup refused"
 	rc=1
 fi
+
+# The front door (docs/deploy.md "postscreen and the PROXY protocol"):
+# name | helm arguments | what the rendering must show (frontdoor.py)
+"$helm" template pm helm/postmesh -n mail > "$out/fd-default.yaml"
+"$helm" template pm helm/postmesh -n mail --set "smtpService.proxyProtocol=true,$sub,submission.sasl.type=crypt,submission.sasl.existingSecret=u" > "$out/fd-proxy.yaml"
+"$helm" template pm helm/postmesh -n mail -f helm/values-postscreen.yaml > "$out/fd-postscreen.yaml"
+python3 - "$out" <<'PY' || rc=1
+import sys, yaml
+out = sys.argv[1]
+bad = []
+
+
+def load(name):
+    objs = [o for o in yaml.safe_load_all(open("%s/fd-%s.yaml" % (out, name))) if o]
+    return {(o["kind"], o["metadata"]["name"]): o for o in objs}
+
+
+def env(objs, role):
+    d = objs.get(("Deployment", "pm-postmesh-" + role))
+    if d is None:
+        return None
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value") for e in c.get("env", [])}
+
+
+PP = "POSTMESH_smtpd_upstream_proxy_protocol"
+d = load("default")
+if PP in env(d, "smtpd"):
+    bad.append("default: smtpd reads a PROXY header")
+if ("Deployment", "pm-postmesh-postscreen") in d:
+    bad.append("default: a postscreen Deployment (roles.postscreen is off)")
+p = load("proxy")
+if env(p, "smtpd").get(PP) != "haproxy":
+    bad.append("proxyProtocol=true: smtpd has no %s=haproxy" % PP)
+if env(p, "submission") is None or PP in env(p, "submission"):
+    bad.append("proxyProtocol=true: submission missing or reads a PROXY header")
+s = load("postscreen")
+if env(s, "smtpd").get(PP) != "haproxy":
+    bad.append("postscreen: smtpd has no %s=haproxy" % PP)
+pe = env(s, "postscreen") or {}
+if pe.get("POSTMESH_postscreen_smtpd_service") != \
+        "pm-postmesh-smtpd-backend.mail.svc.cluster.local:2525":
+    bad.append("postscreen: postscreen_smtpd_service %r" % pe.get("POSTMESH_postscreen_smtpd_service"))
+if pe.get("POSTMESH_postscreen_listen") != "0.0.0.0:2525":
+    bad.append("postscreen: postscreen_listen %r" % pe.get("POSTMESH_postscreen_listen"))
+sel = s[("Service", "pm-postmesh-smtpd")]["spec"]["selector"]
+if sel.get("app.kubernetes.io/component") != "postscreen":
+    bad.append("postscreen: the SMTP Service selects %r, want postscreen" % sel)
+b = s.get(("Service", "pm-postmesh-smtpd-backend"))
+if b is None or b["spec"]["selector"].get("app.kubernetes.io/component") != "smtpd" \
+        or b["spec"].get("type") != "ClusterIP":
+    bad.append("postscreen: no ClusterIP Service pm-postmesh-smtpd-backend on smtpd")
+np = s[("NetworkPolicy", "pm-postmesh-smtpd")]["spec"]["ingress"]
+smtp_in = [r for r in np if {"port": "smtp", "protocol": "TCP"} in r.get("ports", [])]
+want = [{"podSelector": {"matchLabels": {
+    "app.kubernetes.io/name": "postmesh", "app.kubernetes.io/instance": "pm",
+    "app.kubernetes.io/component": "postscreen"}}}]
+if len(smtp_in) != 1 or smtp_in[0].get("from") != want:
+    bad.append("postscreen: smtpd's SMTP port is open to %r, want postscreen pods only" % smtp_in)
+if ("Certificate", "pm-postmesh-postscreen") in s or \
+        any(v.get("name") == "tls" for v in
+            s[("Deployment", "pm-postmesh-postscreen")]["spec"]["template"]["spec"]["volumes"]):
+    bad.append("postscreen: internal TLS mounted (postscreen has no nng port)")
+for x in ("PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy"):
+    if (x, "pm-postmesh-postscreen") not in s:
+        bad.append("postscreen: no %s" % x)
+for m in bad:
+    print("check-rules: front door: " + m)
+if not bad:
+    print("check-rules: front door: proxyProtocol and postscreen render as documented")
+sys.exit(1 if bad else 0)
+PY
 exit "$rc"

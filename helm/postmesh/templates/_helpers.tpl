@@ -42,6 +42,8 @@ that is not the role's name (submission is a second smtpd, like
 Postfix's master.cf entry; it uses smtpd's internal certificate and
 parameter names). smtpd uses Redis for the TLS ticket keys
 (pm:tls:ticket), the failed-AUTH counters and a crypt table in Redis.
+notls: no nng at all, so no internal TLS certificate (postscreen: SMTP
+in, SMTP with a PROXY header out to smtpd, its cache in Redis).
 */}}
 {{- define "postmesh.roleTable" -}}
 smtpd:   {kind: Deployment, port: 0, redis: true, calls: [cleanup, rewrite], agent: false}
@@ -53,6 +55,7 @@ bounce:  {kind: Deployment, port: 10040, redis: true, calls: [cleanup], agent: f
 smtp:    {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
 error:   {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
 discard: {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
+postscreen: {kind: Deployment, port: 0, redis: true, calls: [], agent: false, notls: true}
 {{- end -}}
 
 {{/* An nng service URL: (dict "ctx" $ "role" "cleanup" "port" 10025). */}}
@@ -119,10 +122,15 @@ The pod template of a role: (dict "ctx" $ "role" NAME "r" ROLE-TABLE-ENTRY
 {{- $V := $ctx.Values -}}
 {{- $prog := $r.prog | default $role -}}
 {{- $smtpTLS := and (eq $prog "smtpd") (ne $V.smtpTLS.mode "none") -}}
+{{- $itls := and $V.internalTLS.enabled (not $r.notls) -}}
 {{- $sasl := and (eq $role "submission") (eq $V.submission.sasl.type "crypt") $V.submission.sasl.existingSecret -}}
 {{- $env := dict -}}
 {{- if eq $role "submission" -}}
 {{- $env = include "postmesh.submissionEnv" $ctx | fromYaml -}}
+{{- else if eq $role "smtpd" -}}
+{{- $env = include "postmesh.smtpdEnv" $ctx | fromYaml | default dict -}}
+{{- else if eq $role "postscreen" -}}
+{{- $env = include "postmesh.postscreenEnv" $ctx | fromYaml -}}
 {{- end -}}
 {{- $env = merge (deepCopy ($v.config | default dict)) $env -}}
 metadata:
@@ -177,11 +185,14 @@ spec:
         {{- else if eq $role "submission" }}
         - name: POSTMESH_smtpd_listen
           value: "0.0.0.0:2587"
+        {{- else if eq $role "postscreen" }}
+        - name: POSTMESH_postscreen_listen
+          value: "0.0.0.0:2525"
         {{- else if $r.port }}
         - name: POSTMESH_{{ $role }}_listen
           value: "{{ ternary "tls+tcp" "tcp" $V.internalTLS.enabled }}://0.0.0.0:{{ $r.port }}"
         {{- end }}
-        {{- if $V.internalTLS.enabled }}
+        {{- if $itls }}
         {{- if eq $V.internalTLS.mode "certManager" }}
         - name: POSTMESH_internal_tls_ca_file
           value: /etc/postmesh/tls/ca.crt
@@ -196,7 +207,7 @@ spec:
           value: /etc/postmesh/tls/{{ $prog }}.pem
         {{- end }}
         {{- end }}
-        {{- /* the chart's settings of the role (submission), then roles.<r>.config over them */}}
+        {{- /* the chart's settings of the role (submission, smtpd, postscreen), then roles.<r>.config over them */}}
         {{- range $k, $val := $env }}
         - name: POSTMESH_{{ $k }}
           value: {{ $val | toString | quote }}
@@ -205,7 +216,7 @@ spec:
         - name: metrics
           containerPort: 9100
           protocol: TCP
-        {{- if eq $role "smtpd" }}
+        {{- if or (eq $role "smtpd") (eq $role "postscreen") }}
         - name: smtp
           containerPort: 2525
           protocol: TCP
@@ -243,7 +254,7 @@ spec:
         - name: config
           mountPath: /etc/postmesh/config
           readOnly: true
-        {{- if $V.internalTLS.enabled }}
+        {{- if $itls }}
         - name: tls
           mountPath: /etc/postmesh/tls
           readOnly: true
@@ -269,7 +280,7 @@ spec:
     - name: config
       configMap:
         name: {{ include "postmesh.fullname" $ctx }}-config
-    {{- if $V.internalTLS.enabled }}
+    {{- if $itls }}
     - name: tls
       secret:
         secretName: {{ include "postmesh.tlsSecretName" (dict "ctx" $ctx "role" $prog) }}
@@ -362,6 +373,32 @@ smtpd_sasl_password_maps: /etc/postmesh/sasl/passwd
 {{- end }}
 {{- end -}}
 
+{{/*
+POSTMESH_<name> settings of smtpd: behind postscreen or a load balancer
+that sends the PROXY protocol (smtpService.proxyProtocol), the client
+address comes from the PROXY header (docs/frontdoor.md).
+roles.smtpd.config wins over these.
+*/}}
+{{- define "postmesh.smtpdEnv" -}}
+{{- if or .Values.roles.postscreen.enabled .Values.smtpService.proxyProtocol }}
+smtpd_upstream_proxy_protocol: haproxy
+{{- end }}
+{{- end -}}
+
+{{/* The ClusterIP Service of smtpd behind postscreen. */}}
+{{- define "postmesh.smtpdBackend" -}}
+{{- printf "%s-smtpd-backend" (include "postmesh.fullname" .) -}}
+{{- end -}}
+
+{{/*
+POSTMESH_<name> settings of postscreen: where the clients that pass go
+(the smtpd Service; postscreen resolves the name at start, a ClusterIP
+stays). roles.postscreen.config wins over these.
+*/}}
+{{- define "postmesh.postscreenEnv" -}}
+postscreen_smtpd_service: {{ printf "%s.%s.svc.%s:2525" (include "postmesh.smtpdBackend" .) .Release.Namespace .Values.clusterDomain | quote }}
+{{- end -}}
+
 {{/* Refuse values the chart cannot honour (included by workloads.yaml). */}}
 {{- define "postmesh.validate" -}}
 {{- if .Values.roles.submission.enabled -}}
@@ -374,6 +411,14 @@ smtpd_sasl_password_maps: /etc/postmesh/sasl/passwd
 {{- end -}}
 {{- if and (eq $sasl.type "crypt") (not $sasl.existingSecret) (not $sasl.redisKey) -}}
 {{- fail "submission.sasl.type crypt needs submission.sasl.existingSecret (a user:hash file) or submission.sasl.redisKey" -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.roles.postscreen.enabled -}}
+{{- if .Values.smtpService.proxyProtocol -}}
+{{- fail "smtpService.proxyProtocol with roles.postscreen: the load balancer talks to postscreen, which reads no PROXY header; turn one off" -}}
+{{- end -}}
+{{- if not .Values.roles.smtpd.enabled -}}
+{{- fail "roles.postscreen needs roles.smtpd (it hands clients to smtpd)" -}}
 {{- end -}}
 {{- end -}}
 {{- if and (eq .Values.smtpTLS.mode "existingSecret") (not .Values.smtpTLS.existingSecret) -}}
