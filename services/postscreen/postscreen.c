@@ -24,16 +24,20 @@
  *	postscreen_connection_limit connections at once (the listener
  *	pauses there), postscreen_pre_queue_limit of them still under
  *	test ("421 4.3.2 All server ports are busy" beyond),
- *	postscreen_client_connection_count_limit from one address
- *	("421 4.7.0 Error: too many connections" beyond; 0 = no limit).
+ *	postscreen_client_connection_count_limit from one address under
+ *	test or in the enforce dialogue, as Postfix: a connection handed
+ *	to an smtpd no longer counts ("421 4.7.0 Error: too many
+ *	connections" beyond; 0 = no limit).
  * SECURITY
  *	Talks to untrusted clients; see postscreen.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -74,6 +78,8 @@ long var_psc_dnsbl_max_ttl;
 long var_psc_cmd_time;
 long var_psc_connect_tmout;
 long var_psc_relay_tmout;
+long var_psc_cache_tmout;
+long var_psc_cache_retry;
 
 struct event_base *psc_base;
 int psc_stopping;
@@ -90,6 +96,22 @@ static psc_conn *psc_conns;
 static long psc_nconns;
 static long psc_npre;           /* connections still under test */
 static pm_smap *psc_per_client; /* address -> connections (intptr_t) */
+
+/*
+ * SIGHUP: psc_reload() runs on pm_server's signal thread; it builds the
+ * new lists there and leaves them here for psc_reload_cb(), which puts
+ * them in place on the loop, the only thread that uses them.
+ */
+typedef struct psc_pending {
+	int greet_action, dnsbl_action, blist_action;
+	void *acl;   /* NULL: keep the old access list */
+	void *dconf; /* NULL: keep the old DNSBL lists */
+} psc_pending;
+
+static pthread_mutex_t psc_reload_mu = PTHREAD_MUTEX_INITIALIZER;
+static psc_pending *psc_reload_next; /* under psc_reload_mu */
+static int psc_reload_open;          /* under psc_reload_mu: loop runs */
+static struct event *psc_reload_ev;
 
 static const char *const verdict_labels[PSC_V_COUNT] = {
 	"pass_new",
@@ -155,7 +177,10 @@ psc_conn_gone(psc_conn *c)
 		c->next->prev = c->prev;
 	}
 	c->prev = c->next = NULL;
-	(void) psc_client_add(c->addr, -1);
+	if (c->counted_client) {
+		(void) psc_client_add(c->addr, -1);
+		c->counted_client = 0;
+	}
 	if (c->counted_pre) {
 		psc_npre--;
 		c->counted_pre = 0;
@@ -172,10 +197,18 @@ psc_conn_gone(psc_conn *c)
 	}
 }
 
-/* Leaving the test phase frees a pre-queue slot. */
+/*
+ * Leaving the test phase frees a pre-queue slot and, as in Postfix
+ * (which counts only the connections postscreen itself holds), the
+ * client's place in postscreen_client_connection_count_limit.
+ */
 void
 psc_conn_handed_off(psc_conn *c)
 {
+	if (c->counted_client) {
+		(void) psc_client_add(c->addr, -1);
+		c->counted_client = 0;
+	}
 	if (c->counted_pre) {
 		psc_npre--;
 		c->counted_pre = 0;
@@ -209,20 +242,15 @@ psc_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	c->counted_pre = 1;
 	psc_npre++;
-	if (var_psc_cconn_limit > 0 &&
-	    psc_client_add(c->addr, 1) > var_psc_cconn_limit) {
+	c->counted_client = 1;
+	if (psc_client_add(c->addr, 1) > var_psc_cconn_limit &&
+	    var_psc_cconn_limit > 0) {
 		pm_msg_info("NOQUEUE: reject: CONNECT from [%s]:%u: too many "
 		            "connections",
 		    c->addr, c->port);
 		psc_verdict(PSC_V_LIMIT);
-		psc_write_close(c,
-		    "421 4.7.0 Error: too many connections "
-		    "from %s\r\n",
-		    c->addr);
+		psc_write_close(c, "421 4.7.0 Error: too many connections\r\n");
 		return;
-	}
-	if (var_psc_cconn_limit <= 0) {
-		(void) psc_client_add(c->addr, 1);
 	}
 	if (psc_npre > var_psc_pre_qlimit) {
 		pm_msg_info("NOQUEUE: reject: CONNECT from [%s]:%u: all server "
@@ -334,14 +362,57 @@ psc_action_parse(const char *name, const char *value)
 }
 
 static void
-psc_actions(void)
+psc_actions(int *greet, int *dnsbl, int *blist)
 {
-	psc_greet_action =
-	    psc_action_parse(VAR_PSC_GREET_ACTION, var_psc_greet_action);
-	psc_dnsbl_action =
-	    psc_action_parse(VAR_PSC_DNSBL_ACTION, var_psc_dnsbl_action);
-	psc_blist_action =
-	    psc_action_parse(VAR_PSC_BLIST_ACTION, var_psc_blist_action);
+	*greet = psc_action_parse(VAR_PSC_GREET_ACTION, var_psc_greet_action);
+	*dnsbl = psc_action_parse(VAR_PSC_DNSBL_ACTION, var_psc_dnsbl_action);
+	*blist = psc_action_parse(VAR_PSC_BLIST_ACTION, var_psc_blist_action);
+}
+
+static void
+psc_pending_free(psc_pending *p)
+{
+	if (p != NULL) {
+		psc_access_discard(p->acl);
+		psc_dnsbl_discard(p->dconf);
+		free(p);
+	}
+}
+
+/* On the loop: put what psc_reload() built in place. */
+static void
+psc_reload_cb(evutil_socket_t fd, short what, void *arg)
+{
+	psc_pending *p;
+
+	(void) fd;
+	(void) what;
+	(void) arg;
+	pthread_mutex_lock(&psc_reload_mu);
+	p = psc_reload_next;
+	psc_reload_next = NULL;
+	pthread_mutex_unlock(&psc_reload_mu);
+	if (p == NULL) {
+		return;
+	}
+	psc_greet_action = p->greet_action;
+	psc_dnsbl_action = p->dnsbl_action;
+	psc_blist_action = p->blist_action;
+	psc_access_install(p->acl);
+	psc_dnsbl_install(p->dconf);
+	p->acl = p->dconf = NULL;
+	psc_pending_free(p);
+}
+
+/* The loop stops taking reloads (at exit). */
+static void
+psc_reload_close(void)
+{
+	pthread_mutex_lock(&psc_reload_mu);
+	psc_reload_open = 0;
+	psc_pending_free(psc_reload_next);
+	psc_reload_next = NULL;
+	pthread_mutex_unlock(&psc_reload_mu);
 }
 
 static int
@@ -351,7 +422,7 @@ psc_pre_init(void)
 	if (evthread_use_pthreads() != 0) {
 		pm_msg_fatal("evthread_use_pthreads failed");
 	}
-	psc_actions();
+	psc_actions(&psc_greet_action, &psc_dnsbl_action, &psc_blist_action);
 	psc_metrics_init();
 	psc_per_client = pm_smap_new();
 	psc_access_init();
@@ -381,6 +452,10 @@ psc_post_init(void)
 	evconnlistener_set_error_cb(psc_listener, psc_accept_error);
 	psc_resume_ev = evtimer_new(psc_base, psc_accept_resume, NULL);
 	psc_stop_ev = event_new(psc_base, -1, 0, psc_stop_cb, NULL);
+	psc_reload_ev = event_new(psc_base, -1, 0, psc_reload_cb, NULL);
+	pthread_mutex_lock(&psc_reload_mu);
+	psc_reload_open = 1;
+	pthread_mutex_unlock(&psc_reload_mu);
 	pm_server_on_stop(psc_on_stop, NULL);
 	pm_msg_info("listening on %s", var_psc_listen);
 	return (0);
@@ -396,6 +471,7 @@ psc_run(void)
 	}
 	event_base_dispatch(psc_base);
 
+	psc_reload_close();
 	if (psc_listener != NULL) {
 		evconnlistener_free(psc_listener);
 		psc_listener = NULL;
@@ -411,6 +487,8 @@ psc_run(void)
 	}
 	event_free(psc_resume_ev);
 	event_free(psc_stop_ev);
+	event_free(psc_reload_ev);
+	psc_access_stop();
 	event_base_free(psc_base);
 	psc_base = NULL;
 	pm_smap_free(psc_per_client);
@@ -420,9 +498,20 @@ psc_run(void)
 static void
 psc_reload(void)
 {
-	psc_actions();
-	psc_access_reload();
-	psc_dnsbl_reload();
+	psc_pending *p = pm_calloc(1, sizeof(*p));
+
+	psc_actions(&p->greet_action, &p->dnsbl_action, &p->blist_action);
+	p->acl = psc_access_build();
+	p->dconf = psc_dnsbl_build();
+	pthread_mutex_lock(&psc_reload_mu);
+	if (psc_reload_open) {
+		psc_pending_free(psc_reload_next); /* never installed */
+		psc_reload_next = p;
+		p = NULL;
+		event_active(psc_reload_ev, 0, 0);
+	}
+	pthread_mutex_unlock(&psc_reload_mu);
+	psc_pending_free(p);
 }
 
 int
@@ -488,6 +577,10 @@ main(int argc, char **argv)
 		    &var_psc_connect_tmout, 's', 1, 600 },
 		{ VAR_PSC_RELAY_TMOUT, DEF_PSC_RELAY_TMOUT,
 		    &var_psc_relay_tmout, 's', 1, 86400 },
+		{ VAR_PSC_CACHE_TMOUT, DEF_PSC_CACHE_TMOUT,
+		    &var_psc_cache_tmout, 's', 1, 600 },
+		{ VAR_PSC_CACHE_RETRY, DEF_PSC_CACHE_RETRY,
+		    &var_psc_cache_retry, 's', 1, 3600 },
 		{ 0 },
 	};
 	/* Read per connection: applied at SIGHUP. The rest: restart. */
@@ -513,6 +606,8 @@ main(int argc, char **argv)
 		VAR_PSC_CMD_TIME,
 		VAR_PSC_CONNECT_TMOUT,
 		VAR_PSC_RELAY_TMOUT,
+		VAR_PSC_CACHE_TMOUT,
+		VAR_PSC_CACHE_RETRY,
 		VAR_MYNETWORKS,
 		NULL,
 	};

@@ -44,6 +44,10 @@
 #define PSC_ST_RELAY 4   /* proxying */
 #define PSC_ST_CLOSING 5 /* last reply being written */
 
+/* The two sides of a proxied connection (relay_eof, relay_shut). */
+#define PSC_R_CLIENT 0x1
+#define PSC_R_SMTPD 0x2
+
 /* Failed tests (psc_conn.fail). */
 #define PSC_F_DENY 0x1
 #define PSC_F_PREGR 0x2
@@ -74,6 +78,7 @@ typedef struct psc_conn {
 	int closed;                   /* client gone; freed when refs 0 */
 	int refs;                     /* cache and DNS requests in flight */
 	int counted_pre;              /* holds a pre-queue slot */
+	int counted_client;           /* counts in its address's total */
 	char addr[PSC_ADDR_MAX];
 	unsigned port;
 	char laddr[PSC_ADDR_MAX];
@@ -90,6 +95,7 @@ typedef struct psc_conn {
 	int dns_late;       /* verdict given: answers ignored */
 	int dns_extended;   /* waiting past the greet wait */
 	int acl_done;       /* access list checked */
+	int dnsbl_allow;    /* passed by postscreen_dnsbl_allowlist_threshold */
 	long dnsbl_score;   /* sum of weights of listed sites */
 	long dnsbl_best;    /* weight of the site named in replies */
 	unsigned dnsbl_ttl; /* smallest TTL seen (0: none) */
@@ -101,12 +107,15 @@ typedef struct psc_conn {
 	int ncmds;
 	char *helo;
 	char *sender;
-	const char *reply; /* RCPT reply text */
+	char *reply;     /* RCPT reply text (owned) */
+	int disc_logged; /* "DISCONNECT" logged */
 
 	/* Hand-off (postscreen_relay.c). */
 	int try_count;
 	int smtpd_idx;
-	int relay_active; /* bytes moved since the idle timer was set */
+	int relay_active;    /* bytes moved since the idle timer was set */
+	unsigned relay_eof;  /* PSC_R_*: sides that sent their end */
+	unsigned relay_shut; /* PSC_R_*: sides whose writing we shut */
 } psc_conn;
 
 extern struct event_base *psc_base;
@@ -126,6 +135,7 @@ psc_conn *psc_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
 void psc_conn_close(psc_conn *c);
 void psc_conn_event_cb(struct bufferevent *bev, short what, void *arg);
 void psc_conn_unref(psc_conn *c);
+void psc_log_disconnect(psc_conn *c);
 void psc_conn_free(psc_conn *c);
 void psc_verdict(int v);
 void psc_cache_done(psc_conn *c, int rc, const char *value);
@@ -141,20 +151,25 @@ int psc_action_parse(const char *name, const char *value);
 #define PSC_ACL_PERMIT 1
 #define PSC_ACL_REJECT 2
 void psc_access_init(void);
-void psc_access_reload(void);
+void *psc_access_build(void);
+void psc_access_install(void *new_acl);
+void psc_access_discard(void *acl);
+void psc_access_stop(void);
 int psc_access_check(const char *addr);
 
 /* postscreen_cache.c */
 void psc_cache_init(void);
 void psc_cache_stop(void);
 void psc_cache_lookup(psc_conn *c);
-void psc_cache_update(psc_conn *c);
+void psc_cache_update(psc_conn *c, int greet_pass, int dnsbl_pass);
 int psc_cache_parse(const char *value, long *greet_exp, long *dnsbl_exp);
 int psc_cache_format(char *buf, size_t size, long greet_exp, long dnsbl_exp);
 
 /* postscreen_dnsbl.c */
 void psc_dnsbl_init(void);
-void psc_dnsbl_reload(void);
+void *psc_dnsbl_build(void);
+void psc_dnsbl_install(void *new_dc);
+void psc_dnsbl_discard(void *dc);
 void psc_dnsbl_stop(void);
 int psc_dnsbl_enabled(void);
 void psc_dnsbl_start(psc_conn *c);

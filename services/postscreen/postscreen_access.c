@@ -9,8 +9,10 @@
  *	result is "permit", "reject" or "dunno" (case-insensitive; any
  *	other result is warned about and taken as dunno). The first
  *	permit or reject decides; nothing found is dunno.
- *	psc_access_reload() opens everything again (SIGHUP); a list that
- *	does not open keeps the old one.
+ *	At SIGHUP psc_access_build() opens everything again on the signal
+ *	thread (a list that does not open keeps the old one) and
+ *	psc_access_install() puts it in place on the event loop, the
+ *	only thread that reads the list (postscreen.c).
  * LIMITS
  *	The tables' own (pm_table.h).
  * SECURITY
@@ -104,8 +106,9 @@ psc_access_init(void)
 	}
 }
 
-void
-psc_access_reload(void)
+/* Signal thread: the new list, or NULL (the old one stays). */
+void *
+psc_access_build(void)
 {
 	const char *err;
 	psc_acl *a;
@@ -114,10 +117,30 @@ psc_access_reload(void)
 		pm_msg_warn("%s = %s: %s; keeping the old list", VAR_PSC_ACL,
 		    var_psc_acl, err);
 		pm_server_reload_failed();
-		return;
 	}
-	psc_acl_free(psc_acl_cur);
-	psc_acl_cur = a;
+	return (a);
+}
+
+/* On the loop: the list built by psc_access_build() replaces the old. */
+void
+psc_access_install(void *new_acl)
+{
+	if (new_acl != NULL) {
+		psc_acl_free(psc_acl_cur);
+		psc_acl_cur = new_acl;
+	}
+}
+
+void
+psc_access_discard(void *acl)
+{
+	psc_acl_free(acl);
+}
+
+void
+psc_access_stop(void)
+{
+	psc_acl_cur = psc_acl_free(psc_acl_cur);
 }
 
 int

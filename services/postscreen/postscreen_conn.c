@@ -24,9 +24,11 @@
  *	4. the verdict: "DNSBL rank N for [addr]:port" at or above
  *	   postscreen_dnsbl_threshold; a failed test applies its action
  *	   (the strictest of the failed ones: drop, then enforce, then
- *	   ignore); a client that failed nothing is "PASS NEW", cached,
- *	   and handed off. A client that failed only "ignore" tests is
- *	   handed off but not cached (the tests run again next time).
+ *	   ignore); a client that failed nothing is "PASS NEW" and handed
+ *	   off; one that failed only "ignore" tests is handed off too.
+ *	   Each test passed now is cached with its own expiry, as Postfix
+ *	   (a failed test is not: it runs again next time); a pass by the
+ *	   allowlist threshold counts for every test.
  * LIMITS
  *	Pregreet text logged: its first line, at most 100 bytes. Input
  *	read during the tests is counted and dropped (never buffered).
@@ -151,7 +153,18 @@ psc_conn_free(psc_conn *c)
 {
 	free(c->helo);
 	free(c->sender);
+	free(c->reply);
 	free(c);
+}
+
+/* "DISCONNECT [addr]:port", once per connection. */
+void
+psc_log_disconnect(psc_conn *c)
+{
+	if (!c->disc_logged) {
+		c->disc_logged = 1;
+		pm_msg_info("DISCONNECT [%s]:%u", c->addr, c->port);
+	}
 }
 
 void
@@ -228,7 +241,7 @@ psc_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		            "SMTP handshake",
 		    psc_elapsed(c), c->addr, c->port);
 	}
-	pm_msg_info("DISCONNECT [%s]:%u", c->addr, c->port);
+	psc_log_disconnect(c);
 	psc_conn_close(c);
 }
 
@@ -252,7 +265,7 @@ psc_conclude(psc_conn *c)
 	int act = -1;
 	const char *drop_reply = NULL;
 	const char *reply = NULL;
-	static char dnsbl_reply[600];
+	char dnsbl_reply[600]; /* copied to c->reply for the dialogue */
 
 	event_del(c->timer);
 	if (c->dnsbl_todo) {
@@ -285,25 +298,28 @@ psc_conclude(psc_conn *c)
 		reply = "5.7.1 Service unavailable";
 		drop_reply = reply;
 	}
+	/* Each test passed now is recorded, whatever the others did. */
+	psc_cache_update(c, c->greet_todo && !(c->fail & PSC_F_PREGR),
+	    c->dnsbl_todo && !(c->fail & PSC_F_DNSBL));
 	if (act == PSC_ACT_DROP) {
 		psc_write_close(c, "521 %s\r\n", drop_reply);
-		pm_msg_info("DISCONNECT [%s]:%u", c->addr, c->port);
+		psc_log_disconnect(c);
 		return;
 	}
 	if (act == PSC_ACT_ENFORCE) {
-		c->reply = reply;
+		free(c->reply);
+		c->reply = pm_strdup(reply);
 		psc_smtp_start(c);
 		return;
 	}
 	if (act == PSC_ACT_IGNORE) {
-		/* Failed "ignore" tests: no pass recorded, run them again. */
+		/* A failed "ignore" test is not recorded: it runs again. */
 		psc_verdict(PSC_V_PASS_IGNORED);
 		psc_handoff(c);
 		return;
 	}
 	pm_msg_info("PASS NEW [%s]:%u", c->addr, c->port);
 	psc_verdict(PSC_V_PASS_NEW);
-	psc_cache_update(c);
 	psc_handoff(c);
 }
 
@@ -357,7 +373,7 @@ psc_tests_read_cb(struct bufferevent *bev, void *arg)
 		if (psc_greet_action == PSC_ACT_DROP) {
 			evbuffer_drain(in, n);
 			psc_write_close(c, "521 5.5.1 Protocol error\r\n");
-			pm_msg_info("DISCONNECT [%s]:%u", c->addr, c->port);
+			psc_log_disconnect(c);
 			return;
 		}
 	}
@@ -387,12 +403,12 @@ psc_tests_progress(psc_conn *c)
 				psc_write_close(c,
 				    "521 5.7.1 Service "
 				    "unavailable\r\n");
-				pm_msg_info("DISCONNECT [%s]:%u", c->addr,
-				    c->port);
+				psc_log_disconnect(c);
 				return;
 			}
 			if (psc_blist_action == PSC_ACT_ENFORCE) {
-				c->reply = "5.7.1 Service unavailable";
+				c->reply =
+				    pm_strdup("5.7.1 Service unavailable");
 				psc_smtp_start(c);
 				return;
 			}
@@ -410,6 +426,7 @@ psc_tests_progress(psc_conn *c)
 		    c->dnsbl_score <= var_psc_dnsbl_althresh && c->fail == 0) {
 			/* Allowlisted by DNSBL score: skip the wait. */
 			c->greet_done = 1;
+			c->dnsbl_allow = 1;
 			psc_conclude(c);
 			return;
 		}
@@ -427,8 +444,9 @@ psc_cache_done(psc_conn *c, int rc, const char *value)
 	long gexp = 0, dexp = 0;
 
 	if (c->closed || c->state != PSC_ST_CACHE) {
-		return;
+		return; /* e.g. an answer after postscreen_cache_timeout */
 	}
+	event_del(c->timer);
 	if (rc == 0 && psc_cache_parse(value, &gexp, &dexp) != 0) {
 		pm_msg_warn("[%s]: bad cache entry ignored", c->addr);
 		gexp = dexp = 0;

@@ -15,6 +15,10 @@
  *	give it another name, as in Postfix. The smallest TTL of the
  *	matching records bounds how long the DNSBL pass is cached.
  *	Answers after the verdict (postscreen_dnsbl_timeout) are ignored.
+ *	At SIGHUP psc_dnsbl_build() parses the lists again on the signal
+ *	thread and psc_dnsbl_install() swaps them in on the loop, the only
+ *	thread that reads them; a query in flight keeps a copy of its site
+ *	(domain, filter, weight), so its answer is scored as sent.
  * LIMITS
  *	PM_DNSBL_SITES_MAX sites; PSC_DNS_SOCKS_MAX sockets of c-ares at
  *	once; each query within postscreen_dnsbl_timeout.
@@ -36,11 +40,21 @@
 
 #define PSC_DNS_SOCKS_MAX 64
 
+/* A query holds what its answer needs: a reload may replace the list. */
 typedef struct psc_dq {
 	psc_conn *conn;
-	size_t site;
+	pm_dnsbl_site site; /* copy: domain, filter, weight */
+	pm_metric *hits;    /* registry metrics are never freed */
 	char qname[PM_DNS_NAME_MAX + 1];
 } psc_dq;
+
+/* postscreen_dnsbl_sites and _reply_map: replaced whole at SIGHUP. */
+typedef struct psc_dconf {
+	pm_dnsbl_site *sites;
+	size_t nsites;
+	pm_metric **hits;
+	pm_tables *reply_map;
+} psc_dconf;
 
 typedef struct psc_dsock {
 	ares_socket_t fd;
@@ -52,10 +66,7 @@ static int psc_ch_ok;
 static struct event *psc_dns_timer;
 static psc_dsock psc_dsocks[PSC_DNS_SOCKS_MAX];
 static int psc_ndsocks;
-static pm_dnsbl_site *psc_sites;
-static size_t psc_nsites;
-static pm_metric **psc_m_hits;
-static pm_tables *psc_reply_map;
+static psc_dconf *psc_dc; /* the loop's */
 
 static void
 psc_dns_reschedule(void)
@@ -125,55 +136,68 @@ psc_dns_sock_cb(void *data, ares_socket_t fd, int readable, int writable)
 }
 
 static void
-psc_sites_load(void)
+psc_dconf_free(psc_dconf *dc)
+{
+	if (dc == NULL) {
+		return;
+	}
+	free(dc->sites);
+	free(dc->hits);
+	pm_tables_close(dc->reply_map);
+	free(dc);
+}
+
+/* The lists of the current parameters; NULL (warned) if bad. */
+static psc_dconf *
+psc_dconf_load(int at_start)
 {
 	pm_dnsbl_site *sites = NULL;
 	size_t n = 0;
 	char err[256];
 	const char *terr;
 	pm_tables *map;
+	psc_dconf *dc;
 	size_t i;
 
 	if (pm_dnsbl_list_parse(&sites, &n, var_psc_dnsbl_sites,
 	        PM_DNSBL_F_WEIGHT, err, sizeof(err)) != 0) {
-		if (psc_sites == NULL && psc_m_hits == NULL) {
+		if (at_start) {
 			pm_msg_fatal("%s: %s", VAR_PSC_DNSBL_SITES, err);
 		}
 		pm_msg_warn("%s: %s; keeping the old list", VAR_PSC_DNSBL_SITES,
 		    err);
 		pm_server_reload_failed();
-		return;
+		return (NULL);
 	}
 	if ((map = pm_tables_open(var_psc_dnsbl_reply, &terr)) == NULL) {
-		if (psc_m_hits == NULL) {
+		if (at_start) {
 			pm_msg_fatal("%s: %s", VAR_PSC_DNSBL_REPLY, terr);
 		}
 		pm_msg_warn("%s: %s; keeping the old map", VAR_PSC_DNSBL_REPLY,
 		    terr);
 		pm_server_reload_failed();
 		free(sites);
-		return;
+		return (NULL);
 	}
-	free(psc_sites);
-	free(psc_m_hits);
-	pm_tables_close(psc_reply_map);
-	psc_sites = sites;
-	psc_nsites = n;
-	psc_reply_map = map;
-	psc_m_hits = pm_calloc(n + 1, sizeof(*psc_m_hits));
+	dc = pm_calloc(1, sizeof(*dc));
+	dc->sites = sites;
+	dc->nsites = n;
+	dc->reply_map = map;
+	dc->hits = pm_calloc(n + 1, sizeof(*dc->hits));
 	for (i = 0; i < n; i++) {
 		char lab[PM_DNS_NAME_MAX + 16];
 
 		snprintf(lab, sizeof(lab), "site=\"%s\"", sites[i].domain);
-		psc_m_hits[i] = pm_metric_counter("postscreen_dnsbl_hits_total",
+		dc->hits[i] = pm_metric_counter("postscreen_dnsbl_hits_total",
 		    "Clients listed, by DNSBL site.", lab);
 	}
+	return (dc);
 }
 
 void
 psc_dnsbl_init(void)
 {
-	psc_sites_load();
+	psc_dc = psc_dconf_load(1);
 	psc_dns_timer = evtimer_new(psc_base, psc_dns_timer_cb, NULL);
 	if (pm_dns_channel_new(&psc_ch, (int) var_psc_dnsbl_tmout * 1000,
 	        psc_dns_sock_cb, NULL) != 0) {
@@ -182,10 +206,30 @@ psc_dnsbl_init(void)
 	psc_ch_ok = 1;
 }
 
-void
-psc_dnsbl_reload(void)
+/* Signal thread: the new lists, or NULL (the old ones stay). */
+void *
+psc_dnsbl_build(void)
 {
-	psc_sites_load();
+	return (psc_dconf_load(0));
+}
+
+/*
+ * On the loop: the new lists replace the old ones. Queries in flight
+ * carry a copy of their site and are scored with it.
+ */
+void
+psc_dnsbl_install(void *new_dc)
+{
+	if (new_dc != NULL) {
+		psc_dconf_free(psc_dc);
+		psc_dc = new_dc;
+	}
+}
+
+void
+psc_dnsbl_discard(void *dc)
+{
+	psc_dconf_free(dc);
 }
 
 void
@@ -202,17 +246,14 @@ psc_dnsbl_stop(void)
 		event_free(psc_dns_timer);
 		psc_dns_timer = NULL;
 	}
-	free(psc_sites);
-	psc_sites = NULL;
-	free(psc_m_hits);
-	psc_m_hits = NULL;
-	psc_reply_map = pm_tables_close(psc_reply_map);
+	psc_dconf_free(psc_dc);
+	psc_dc = NULL;
 }
 
 int
 psc_dnsbl_enabled(void)
 {
-	return (psc_nsites > 0);
+	return (psc_dc != NULL && psc_dc->nsites > 0);
 }
 
 const char *
@@ -220,8 +261,10 @@ psc_dnsbl_reply_name(const char *site, char *buf, size_t size)
 {
 	char *value = NULL;
 
-	if (psc_reply_map != NULL && pm_tables_count(psc_reply_map) > 0 &&
-	    pm_tables_get(psc_reply_map, site, &value) == 0) {
+	pm_tables *map = psc_dc != NULL ? psc_dc->reply_map : NULL;
+
+	if (map != NULL && pm_tables_count(map) > 0 &&
+	    pm_tables_get(map, site, &value) == 0) {
 		snprintf(buf, size, "%s", value);
 		free(value);
 		pm_printable(buf);
@@ -244,14 +287,13 @@ psc_dns_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 
 	(void) timeouts;
 	if (status == ARES_SUCCESS && !c->closed && !c->dns_late &&
-	    q->site < psc_nsites &&
 	    pm_dns_parse(q->qname, PM_DNS_A, abuf, (size_t) alen, &rrs, &nrr,
 	        &st) == 0) {
-		const pm_dnsbl_site *s = &psc_sites[q->site];
+		const pm_dnsbl_site *s = &q->site;
 
 		if ((idx = pm_dnsbl_match_rrs(s, rrs, nrr)) >= 0) {
 			c->dnsbl_score += s->weight;
-			pm_metric_inc(psc_m_hits[q->site]);
+			pm_metric_inc(q->hits);
 			if (c->dnsbl_name[0] == 0 ||
 			    s->weight > c->dnsbl_best) {
 				c->dnsbl_best = s->weight;
@@ -287,12 +329,13 @@ psc_dnsbl_start(psc_conn *c)
 	/* A guard count: an answer given at once must not end the test. */
 	c->dns_pending = 1;
 	c->refs++;
-	for (i = 0; i < psc_nsites; i++) {
+	for (i = 0; psc_dc != NULL && i < psc_dc->nsites; i++) {
 		q = pm_calloc(1, sizeof(*q));
 		q->conn = c;
-		q->site = i;
+		q->site = psc_dc->sites[i];
+		q->hits = psc_dc->hits[i];
 		if (pm_dnsbl_query_addr(q->qname, sizeof(q->qname), c->addr,
-		        psc_sites[i].domain) != 0) {
+		        q->site.domain) != 0) {
 			free(q);
 			continue;
 		}

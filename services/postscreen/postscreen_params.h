@@ -76,6 +76,11 @@
 #define DEF_PSC_CONNECT_TMOUT "5s"
 #define VAR_PSC_RELAY_TMOUT "postscreen_relay_timeout"
 #define DEF_PSC_RELAY_TMOUT "600s"
+/* Postmesh: waiting for the Redis cache; pause after a Redis failure. */
+#define VAR_PSC_CACHE_TMOUT "postscreen_cache_timeout"
+#define DEF_PSC_CACHE_TMOUT "1s"
+#define VAR_PSC_CACHE_RETRY "postscreen_cache_retry_delay"
+#define DEF_PSC_CACHE_RETRY "5s"
 
 extern char *var_psc_listen;
 extern char *var_psc_metrics_listen;
@@ -104,5 +109,7 @@ extern long var_psc_dnsbl_max_ttl;
 extern long var_psc_cmd_time;
 extern long var_psc_connect_tmout;
 extern long var_psc_relay_tmout;
+extern long var_psc_cache_tmout;
+extern long var_psc_cache_retry;
 
 #endif

@@ -15,8 +15,10 @@
  *	Postfix. When no smtpd takes the client: "421 4.3.2 Service
  *	currently unavailable" and close.
  *
- *	When one side closes, what it sent is written to the other, which
- *	is then closed too.
+ *	When one side ends (EOF), what it sent is written to the other,
+ *	whose writing is then shut (shutdown SHUT_WR), and bytes go on the
+ *	other way until that side ends too: a client that sends QUIT and
+ *	half-closes gets smtpd's 221. An error on either side closes both.
  * LIMITS
  *	PSC_SMTPD_MAX addresses. postscreen_relay_buffer_size bytes
  *	buffered per direction: a side that reads faster than the other
@@ -137,6 +139,7 @@ static void psc_relay_try(psc_conn *c);
 /* Relaying. */
 
 static void psc_relay_read_cb(struct bufferevent *bev, void *arg);
+static void psc_relay_write_cb(struct bufferevent *bev, void *arg);
 static void psc_relay_event_cb(struct bufferevent *bev, short what, void *arg);
 
 static struct bufferevent *
@@ -145,18 +148,47 @@ psc_relay_other(psc_conn *c, struct bufferevent *bev)
 	return (bev == c->bev ? c->up : c->bev);
 }
 
-/* dst drained below half: read from its partner again. */
+static unsigned
+psc_relay_side(psc_conn *c, struct bufferevent *bev)
+{
+	return (bev == c->bev ? PSC_R_CLIENT : PSC_R_SMTPD);
+}
+
+/*
+ * The partner of dst has ended and all it sent is written to dst: shut
+ * dst's writing (its peer sees the end and may still answer). Both
+ * sides ended and shut: done.
+ */
 static void
-psc_relay_drained_cb(struct bufferevent *dst, void *arg)
+psc_relay_shut(psc_conn *c, struct bufferevent *dst)
+{
+	unsigned side = psc_relay_side(c, dst);
+
+	if (!(c->relay_shut & side)) {
+		c->relay_shut |= side;
+		(void) shutdown(bufferevent_getfd(dst), SHUT_WR);
+	}
+	if (c->relay_shut == (PSC_R_CLIENT | PSC_R_SMTPD)) {
+		psc_conn_close(c);
+	}
+}
+
+/* dst's output drained to its low watermark. */
+static void
+psc_relay_write_cb(struct bufferevent *dst, void *arg)
 {
 	psc_conn *c = arg;
 	struct bufferevent *src = psc_relay_other(c, dst);
 
-	bufferevent_setcb(dst, psc_relay_read_cb, NULL, psc_relay_event_cb, c);
-	bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
-	if (src != NULL) {
-		bufferevent_enable(src, EV_READ);
+	if (c->relay_eof & psc_relay_side(c, src)) {
+		if (evbuffer_get_length(bufferevent_get_output(dst)) == 0) {
+			psc_relay_shut(c, dst);
+		}
+		return;
 	}
+	/* Below half: read from its partner again (back-pressure off). */
+	bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
+	bufferevent_enable(src, EV_READ);
 }
 
 static void
@@ -164,61 +196,43 @@ psc_relay_read_cb(struct bufferevent *bev, void *arg)
 {
 	psc_conn *c = arg;
 	struct bufferevent *dst = psc_relay_other(c, bev);
-	struct evbuffer *out;
+	struct evbuffer *out = bufferevent_get_output(dst);
 
 	c->relay_active = 1;
-	if (dst == NULL) {
-		/* The other side is gone: drop what comes. */
-		evbuffer_drain(bufferevent_get_input(bev),
-		    evbuffer_get_length(bufferevent_get_input(bev)));
-		return;
-	}
-	out = bufferevent_get_output(dst);
 	evbuffer_add_buffer(out, bufferevent_get_input(bev));
 	if (evbuffer_get_length(out) >= (size_t) var_psc_relay_buf) {
 		bufferevent_setwatermark(dst, EV_WRITE,
 		    (size_t) var_psc_relay_buf / 2, 0);
-		bufferevent_setcb(dst, psc_relay_read_cb, psc_relay_drained_cb,
-		    psc_relay_event_cb, c);
 		bufferevent_disable(bev, EV_READ);
 	}
 }
 
-static void
-psc_relay_close_cb(struct bufferevent *bev, void *arg)
-{
-	(void) bev;
-	psc_conn_close(arg);
-}
-
+/*
+ * One side ended (EOF): what it sent goes on to the other side, whose
+ * writing is then shut, and the other direction goes on until it ends
+ * too (or postscreen_relay_timeout passes idle): a client's "QUIT" and
+ * half-close still gets smtpd's "221". An error ends both at once.
+ */
 static void
 psc_relay_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	psc_conn *c = arg;
 	struct bufferevent *dst = psc_relay_other(c, bev);
 
-	(void) what;
-	/* What the closing side sent last goes on. */
-	if (dst != NULL && evbuffer_get_length(bufferevent_get_input(bev))) {
-		evbuffer_add_buffer(bufferevent_get_output(dst),
-		    bufferevent_get_input(bev));
-	}
-	if (dst == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(dst)) == 0) {
+	if (!(what & BEV_EVENT_EOF) || (what & BEV_EVENT_ERROR)) {
 		psc_conn_close(c);
 		return;
 	}
-	/* Flush dst, then close everything. */
-	if (bev == c->bev) {
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-	} else {
-		bufferevent_free(c->up);
-		c->up = NULL;
+	c->relay_eof |= psc_relay_side(c, bev);
+	bufferevent_disable(bev, EV_READ);
+	evbuffer_add_buffer(bufferevent_get_output(dst),
+	    bufferevent_get_input(bev));
+	c->relay_active = 1;
+	if (evbuffer_get_length(bufferevent_get_output(dst)) == 0) {
+		psc_relay_shut(c, dst);
+		return;
 	}
-	bufferevent_disable(dst, EV_READ);
-	bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
-	bufferevent_setcb(dst, NULL, psc_relay_close_cb, psc_relay_event_cb, c);
+	bufferevent_setwatermark(dst, EV_WRITE, 0, 0); /* called when empty */
 }
 
 static void
@@ -278,9 +292,11 @@ psc_relay_connect_cb(struct bufferevent *up, short what, void *arg)
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
 	    (size_t) var_psc_relay_buf);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	bufferevent_setcb(up, psc_relay_read_cb, NULL, psc_relay_event_cb, c);
-	bufferevent_setcb(c->bev, psc_relay_read_cb, NULL, psc_relay_event_cb,
-	    c);
+	c->relay_eof = c->relay_shut = 0;
+	bufferevent_setcb(up, psc_relay_read_cb, psc_relay_write_cb,
+	    psc_relay_event_cb, c);
+	bufferevent_setcb(c->bev, psc_relay_read_cb, psc_relay_write_cb,
+	    psc_relay_event_cb, c);
 	bufferevent_enable(up, EV_READ | EV_WRITE);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->relay_active = 0;
@@ -321,7 +337,7 @@ psc_relay_try(psc_conn *c)
 	    c->addr, c->port);
 	pm_metric_inc(psc_m_handoff_fail);
 	psc_write_close(c, "421 4.3.2 Service currently unavailable\r\n");
-	pm_msg_info("DISCONNECT [%s]:%u", c->addr, c->port);
+	psc_log_disconnect(c);
 }
 
 void

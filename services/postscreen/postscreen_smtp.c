@@ -14,7 +14,8 @@
  * LIMITS
  *	line_length_limit bytes per command line (longer: 421 and close);
  *	postscreen_command_count_limit commands; postscreen_command_time_limit
- *	waiting for each one (421 and close).
+ *	for each one, from the end of the previous line to the end of this
+ *	one (a client trickling bytes does not restart it; 421 and close).
  * SECURITY
  *	Client text goes to the log through pm_printable_dup() only.
  */
@@ -98,7 +99,7 @@ psc_smtp_cmd(psc_conn *c, char *line)
 		evbuffer_add_printf(out, "250 2.0.0 Ok\r\n");
 	} else if (strcasecmp(line, "QUIT") == 0) {
 		psc_write_close(c, "221 2.0.0 Bye\r\n");
-		pm_msg_info("DISCONNECT [%s]:%u", c->addr, c->port);
+		psc_log_disconnect(c);
 		return (-1);
 	} else {
 		evbuffer_add_printf(out,
@@ -115,8 +116,10 @@ psc_smtp_read_cb(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 	int too_long = 0;
+	int lines = 0;
 
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
+		lines++;
 		if (len > (size_t) var_line_limit) {
 			free(line);
 			too_long = 1;
@@ -151,7 +154,10 @@ psc_smtp_read_cb(struct bufferevent *bev, void *arg)
 		    var_myhostname);
 		return;
 	}
-	psc_timer_set(c, var_psc_cmd_time, 0, psc_smtp_timeout_cb);
+	/* The clock of the next command starts after a whole line only. */
+	if (lines > 0) {
+		psc_timer_set(c, var_psc_cmd_time, 0, psc_smtp_timeout_cb);
+	}
 }
 
 void

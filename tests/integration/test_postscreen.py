@@ -272,8 +272,9 @@ class PostscreenTest(unittest.TestCase):
 
     def test_enforce_dialogue_limits(self):
         # An over-long line in the enforce dialogue: 421 and close.
+        # (127.0.0.2 may have passed the pregreet test already: cached,
+        # no "220-" line then.)
         c = raw(self.psc_port, "127.0.0.2")
-        self.assertTrue(c._line().startswith("220-"))
         self.assertEqual(c.reply()[0], 220)
         c.send("HELO " + "x" * 5000 + "\r\n")
         code, lines = c.reply()
@@ -289,7 +290,7 @@ class PostscreenTest(unittest.TestCase):
             c2 = raw(self.psc4_port, "127.0.0.11")
             code, lines = c2.reply()
             self.assertEqual((code, lines[0]), (421, "421 4.7.0 Error: too "
-                             "many connections from 127.0.0.11"))
+                             "many connections"))
             c2.close()
             code, lines = c.reply()         # tested, then smtpd's 220
             self.assertEqual(code, 220, lines)
