@@ -44,7 +44,7 @@ def metric(text, name, labels):
     return int(m.group(1)) if m else 0
 
 
-class VerifyTest(DeliveryTest):
+class VerifyBase(DeliveryTest):
     PARAMS = {
         "smtpd_recipient_restrictions":
             "reject_unauth_destination, reject_unverified_recipient",
@@ -93,6 +93,8 @@ class VerifyTest(DeliveryTest):
         wait_port(port, proc=svc.proc, timeout=20)
         return svc, port, mport
 
+
+class VerifyTest(VerifyBase):
     def test_verify(self):
         # 1. good address: 450 "unverified" now, or accepted in the poll
         code, text = self.rcpt(GOOD)
@@ -194,3 +196,36 @@ def urllib_get(url):
     import urllib.request
     with urllib.request.urlopen(url, timeout=5) as r:
         return r.read().decode()
+
+
+ALIAS = "alias@relay.test"
+ALIAS_BAD = "badalias@relay.test"
+
+
+class VerifyAliasTest(VerifyBase):
+    """cleanup rewrites the probe's recipient (virtual_alias_maps): the
+    outcome is recorded under the address smtpd looks up (the probe's
+    ORCPT), and under the rewritten one, as Postfix's verify_append()."""
+    PARAMS = dict(VerifyBase.PARAMS,
+                  virtual_alias_maps="inline:{ %s=%s, %s=%s }"
+                  % (ALIAS, GOOD, ALIAS_BAD, BAD))
+
+    def test_alias(self):
+        code, text = self.wait_rcpt(ALIAS, 250)
+        self.assertEqual(code, 250, text + "\n" + self.logs_tail())
+        deadline = time.time() + 30
+        code, text = self.rcpt(ALIAS_BAD)
+        while "undeliverable address" not in text and time.time() < deadline:
+            time.sleep(0.5)
+            code, text = self.rcpt(ALIAS_BAD)
+        self.assertEqual(code, 450, text)
+        self.assertIn("undeliverable address: host 127.0.0.1", text)
+        r = self.stack.r()
+        for addr, want in ((ALIAS, "deliverable"), (GOOD, "deliverable"),
+                           (ALIAS_BAD, "undeliverable"),
+                           (BAD, "undeliverable")):
+            st = r.hget("pm:cache:verify:" + addr, "status")
+            self.assertEqual(st, want.encode(), addr)
+        # one probe per alias (the sink saw the rewritten address once)
+        self.assertEqual(len(self.sink_rcpts(GOOD)), 1, self.sink.events())
+        self.assertEqual(len(self.sink_rcpts(BAD)), 1, self.sink.events())
