@@ -42,7 +42,9 @@
  *	or PM_EREDIS when Redis is unreachable: callers fail open (allow),
  *	and pm_anvil logs one warning per outage, and one line when Redis
  *	answers again (once per process, whichever pm_anvil saw it).
- *	Thread-safe (a mutex around the one connection).
+ *	Thread-safe: the one connection is behind a pm_breaker, so after
+ *	a failure callers fail open at once for redis_cache_retry_delay,
+ *	and a caller does not queue behind a slow call (pm_breaker.h).
  * LIMITS
  *	Each call is one Redis round trip within redis_timeout
  *	(pm_anvil_renew: one per PM_QS_LEASE_BATCH pairs); "what" and

@@ -54,6 +54,9 @@ const pm_param_default pm_param_defaults[] = {
 	{ "redis_server", "127.0.0.1:6379" },
 	{ "cache_redis_server", "$redis_server" },
 	{ "redis_timeout", "10s" },
+	/* Postmesh: after a failed call, the caches that fail open (anvil,
+	 * verify) do not try Redis again for this long (pm_breaker.h). */
+	{ "redis_cache_retry_delay", "1s" },
 	/* Redis ACL user ("": default) and password file ("": no AUTH). */
 	{ "redis_user", "" },
 	{ "redis_password_file", "" },
