@@ -317,6 +317,9 @@ const pm_param_default pm_param_defaults[] = {
 	{ "address_verify_probe_lifetime", "3h" },
 	{ "address_verify_poll_count", "3" },
 	{ "address_verify_poll_delay", "3s" },
+	/* Postmesh: how many check threads may poll for a verify result at
+	 * one time; 0: a quarter of smtpd_check_threads (at least 1). */
+	{ "address_verify_poll_limit", "0" },
 	{ "address_verify_sender", "$double_bounce_sender" },
 	{ "unverified_recipient_reject_code", "450" },
 	{ "unverified_sender_reject_code", "450" },
