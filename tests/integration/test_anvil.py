@@ -219,6 +219,10 @@ class RatesTest(AnvilStack):
         self.assertIn("warning: Connection rate limit exceeded: 4 from "
                       "unknown[127.0.0.2] for service smtp",
                       open(self.b.pm_log).read())
+        # the refused attempt counts too, as Postfix's anvil counts it
+        r = self.stack.r()
+        keys = r.keys("pm:anvil:connect:127.0.0.2:*")
+        self.assertEqual([r.get(k) for k in keys], [b"4"], keys)
         with urllib.request.urlopen(self.b.pm_metrics, timeout=5) as r:
             m = r.read().decode()
         self.assertIn('postmesh_smtpd_anvil_limit_hits_total'
