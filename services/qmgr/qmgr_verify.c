@@ -11,6 +11,10 @@
  *	cache is written here, at the end of each delivery pass
  *	(qmgr_msg.c): sent -> deliverable, bounced -> undeliverable,
  *	deferred -> deferred, each with the reason text (pm_verify.h).
+ *	As Postfix's verify_append(), the outcome is recorded under the
+ *	original recipient (the probe's ORCPT, set by smtpd: the address
+ *	smtpd looks up) and also under the final address when cleanup
+ *	rewrote it (virtual_alias_maps, canonical_maps, @$myorigin).
  *
  *	qmgr_verify_init() reads the verify parameters and opens the
  *	cache (fatal on bad parameters). qmgr_verify_probe() says whether
@@ -20,7 +24,7 @@
  *	Metric: postmesh_qmgr_verify_probes_total{result=deliverable|
  *	undeliverable|deferred}.
  * LIMITS
- *	One Redis round trip per probe recipient (probes have one).
+ *	One or two Redis round trips per probe recipient.
  * SECURITY
  *	Reasons come from remote servers: pm_verify makes them printable.
  */
@@ -34,6 +38,8 @@
 #include "pm_verify.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 static pm_verify *qv;
 static long qv_lifetime = 3 * 3600;
@@ -82,12 +88,40 @@ qmgr_verify_lifetime(void)
 	return (qv_lifetime);
 }
 
+/* The address of an "rfc822;addr" ORCPT, or NULL. */
+static const char *
+verify_orcpt_addr(const char *orcpt)
+{
+	if (orcpt == NULL || strncasecmp(orcpt, "rfc822;", 7) != 0 ||
+	    orcpt[7] == 0) {
+		return (NULL);
+	}
+	return (orcpt + 7);
+}
+
+static void
+verify_record_one(const qmgr_msg *msg, const char *addr, int st,
+    const char *text)
+{
+	int rc = pm_verify_update(qv, addr, st, text);
+
+	if (rc != 0) {
+		pm_msg_warn("%s: cannot record the verify result of <%s>: %s",
+		    msg->e.qid, addr, pm_strerror(rc));
+		return;
+	}
+	pm_metric_inc(qv_m[st == PM_VERIFY_DELIVERABLE ? 0 :
+	        st == PM_VERIFY_UNDELIVERABLE          ? 1 :
+	                                                 2]);
+}
+
 void
 qmgr_verify_record(const qmgr_msg *msg)
 {
 	const qmgr_rcpt *r;
+	const char *addr, *orig;
 	size_t i;
-	int st, rc;
+	int st;
 
 	if (!qmgr_verify_probe(msg) || qv == NULL) {
 		return;
@@ -97,17 +131,15 @@ qmgr_verify_record(const qmgr_msg *msg)
 		st = r->state == QR_SENT   ? PM_VERIFY_DELIVERABLE :
 		    r->state == QR_BOUNCED ? PM_VERIFY_UNDELIVERABLE :
 		                             PM_VERIFY_DEFERRED;
-		rc = pm_verify_update(qv, msg->m->rcpt[i].address, st,
-		    r->text ? r->text : "");
-		if (rc != 0) {
-			pm_msg_warn("%s: cannot record the verify result of "
-			            "<%s>: %s",
-			    msg->e.qid, msg->m->rcpt[i].address,
-			    pm_strerror(rc));
-			continue;
+		addr = msg->m->rcpt[i].address;
+		orig = verify_orcpt_addr(msg->m->rcpt[i].orcpt);
+		if (orig != NULL) {
+			verify_record_one(msg, orig, st,
+			    r->text ? r->text : "");
 		}
-		pm_metric_inc(qv_m[st == PM_VERIFY_DELIVERABLE ? 0 :
-		        st == PM_VERIFY_UNDELIVERABLE          ? 1 :
-		                                                 2]);
+		if (orig == NULL || strcasecmp(orig, addr) != 0) {
+			verify_record_one(msg, addr, st,
+			    r->text ? r->text : "");
+		}
 	}
 }

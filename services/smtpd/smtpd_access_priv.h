@@ -207,5 +207,8 @@ int pm__access_policy_parse(pm__restr *r, const pm_access *a, const char *arg,
     char **err);
 void pm__access_policy_free(pm__restr *r);
 int pm__access_policy(pm__actx *c, const pm__restr *r, int kind);
+/* The TLS summary's protocol, cipher and key size, each cut to its size. */
+void pm__policy_tls(const char *sum, char *proto, size_t proto_size,
+    char *cipher, size_t cipher_size, char *bits, size_t bits_size);
 
 #endif

@@ -27,6 +27,12 @@
  *	  <reason>" ("Address verification in progress" while probing);
  *	- an entry due for refresh answers with what it holds and queues
  *	  a new probe (Postfix's refresh times).
+ *	Polling blocks a check thread shared by every client, so at most
+ *	address_verify_poll_limit restrictions poll at one time in the
+ *	process (Postmesh; 0: a quarter of smtpd_check_threads, at least
+ *	1); above it the unknown address gets the defer reply at once
+ *	(its probe is queued all the same): many unverified recipients
+ *	cannot hold every check thread while other clients wait.
  *	Redis or the probe queue unavailable: unverified_*_tempfail_action
  *	(default $reject_tempfail_action = defer_if_permit, as Postfix:
  *	450 4.1.1 "address verification problem" if nothing else rejects
@@ -38,7 +44,8 @@
  * LIMITS
  *	A restriction blocks its check thread at most
  *	address_verify_poll_count * address_verify_poll_delay plus one
- *	Redis call (redis_timeout) per poll and one cleanup call.
+ *	Redis call (redis_timeout) per poll and one cleanup call; at
+ *	most address_verify_poll_limit threads poll at one time.
  * SECURITY
  *	Addresses are client data checked by smtpd; reasons come from
  *	remote servers through the cache and are made printable again by
@@ -68,6 +75,7 @@ struct pm__averify {
 	int tempfail[2];
 	long poll_count;
 	long poll_delay;
+	long poll_limit; /* threads polling at one time */
 	pm_verify_cfg cfg;
 	pm_verify *v; /* not owned */
 	pm_access_prober probe;
@@ -75,6 +83,9 @@ struct pm__averify {
 };
 
 static pm_metric *vm_hit_ok, *vm_hit_bad, *vm_miss, *vm_probing;
+
+/* Check threads polling now (every pm_access shares the one pool). */
+static long av_polling;
 
 static char *
 av_param(const char *name)
@@ -123,6 +134,20 @@ av_tempfail(const char *name, int *out, char **err)
 	}
 	free(v);
 	return (0);
+}
+
+/* smtpd_check_threads (16 when unset or bad, as smtpd's default). */
+static long
+av_check_threads(void)
+{
+	char *v = pm_cfg_get("smtpd_check_threads");
+	long n = 16;
+
+	if (v == NULL || pm_cfg_parse_long(pm_trim(v), &n) != 0 || n < 1) {
+		n = 16;
+	}
+	free(v);
+	return (n);
 }
 
 pm__averify *
@@ -174,8 +199,14 @@ pm__access_verify_new(pm__averify **out, char **err)
 	        err) != 0 ||
 	    av_long("address_verify_poll_delay", 0, 60, 1, &av->poll_delay,
 	        err) != 0 ||
+	    av_long("address_verify_poll_limit", 0, 1024, 0, &av->poll_limit,
+	        err) != 0 ||
 	    pm_verify_cfg_read(&av->cfg, err) != 0) {
 		goto fail;
+	}
+	if (av->poll_limit == 0) {
+		av->poll_limit = av_check_threads() / 4;
+		av->poll_limit = av->poll_limit > 0 ? av->poll_limit : 1;
 	}
 	vm_hit_ok = pm_metric_counter(nm, help, "result=\"hit_deliverable\"");
 	vm_hit_bad =
@@ -252,7 +283,7 @@ pm__access_verify(pm__actx *c, int snd)
 	const char *cls = snd ? "Sender address" : "Recipient address";
 	pm_verify_entry e;
 	long i;
-	int st, probe, rc;
+	int st, probe, rc, poll = 1;
 
 	if (addr == NULL || addr[0] == 0) {
 		return (PM__DUNNO); /* the null sender is not verified */
@@ -273,16 +304,31 @@ pm__access_verify(pm__actx *c, int snd)
 	    st != PM_VERIFY_DELIVERABLE && st != PM_VERIFY_UNDELIVERABLE) {
 		return (av_tempfail_reply(c, av, snd, addr, cls));
 	}
-	/* Postfix polls while the status is unknown ("TODO") only. */
-	for (i = 0; (st == PM_VERIFY_UNKNOWN || st == PM_VERIFY_PROBING) &&
-	     i < av->poll_count;
-	     i++) {
-		sleep((unsigned) av->poll_delay);
-		if ((rc = pm_verify_get(av->v, addr, &e)) != 0) {
-			return (av_tempfail_reply(c, av, snd, addr, cls));
+	/*
+	 * Postfix polls while the status is unknown ("TODO") only; here
+	 * only when fewer than poll_limit check threads already do.
+	 */
+	if ((st == PM_VERIFY_UNKNOWN || st == PM_VERIFY_PROBING) &&
+	    av->poll_count > 0) {
+		if (__atomic_add_fetch(&av_polling, 1, __ATOMIC_SEQ_CST) >
+		    av->poll_limit) {
+			poll = 0;
 		}
-		st = pm_verify_decide(&av->cfg, &e, (long long) time(NULL),
-		    &probe);
+		for (i = 0; poll &&
+		     (st == PM_VERIFY_UNKNOWN || st == PM_VERIFY_PROBING) &&
+		     i < av->poll_count;
+		     i++) {
+			sleep((unsigned) av->poll_delay);
+			if ((rc = pm_verify_get(av->v, addr, &e)) != 0) {
+				__atomic_sub_fetch(&av_polling, 1,
+				    __ATOMIC_SEQ_CST);
+				return (av_tempfail_reply(c, av, snd, addr,
+				    cls));
+			}
+			st = pm_verify_decide(&av->cfg, &e,
+			    (long long) time(NULL), &probe);
+		}
+		__atomic_sub_fetch(&av_polling, 1, __ATOMIC_SEQ_CST);
 	}
 	switch (st) {
 	case PM_VERIFY_DELIVERABLE:

@@ -481,8 +481,9 @@ policy_attr(pm_buf *b, const char *name, const char *value)
 }
 
 /* "TLSv1.3 with cipher NAME (256/256 bits)" -> protocol, cipher, bits. */
-static void
-policy_tls(const char *sum, char *proto, char *cipher, char *bits, size_t n)
+void
+pm__policy_tls(const char *sum, char *proto, size_t proto_size, char *cipher,
+    size_t cipher_size, char *bits, size_t bits_size)
 {
 	const char *p;
 
@@ -490,13 +491,13 @@ policy_tls(const char *sum, char *proto, char *cipher, char *bits, size_t n)
 	if (sum == NULL) {
 		return;
 	}
-	snprintf(proto, n, "%.*s", (int) strcspn(sum, " "), sum);
+	snprintf(proto, proto_size, "%.*s", (int) strcspn(sum, " "), sum);
 	if ((p = strstr(sum, " with cipher ")) != NULL) {
 		p += strlen(" with cipher ");
-		snprintf(cipher, n, "%.*s", (int) strcspn(p, " "), p);
+		snprintf(cipher, cipher_size, "%.*s", (int) strcspn(p, " "), p);
 		if ((p = strchr(p, '(')) != NULL) {
-			snprintf(bits, n, "%.*s", (int) strcspn(p + 1, "/)"),
-			    p + 1);
+			snprintf(bits, bits_size, "%.*s",
+			    (int) strcspn(p + 1, "/)"), p + 1);
 		}
 	}
 }
@@ -510,7 +511,8 @@ policy_request(pm_buf *b, const pm__actx *c)
 	char bits[16];
 	char count[16];
 
-	policy_tls(st->tls_summary, proto, cipher, bits, sizeof(proto));
+	pm__policy_tls(st->tls_summary, proto, sizeof(proto), cipher,
+	    sizeof(cipher), bits, sizeof(bits));
 	snprintf(count, sizeof(count), "%u", st->rcpt_count);
 	policy_attr(b, "request", "smtpd_access_policy");
 	policy_attr(b, "protocol_state", pm__access_stage_name(c->stage));

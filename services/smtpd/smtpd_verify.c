@@ -15,7 +15,9 @@
  *	smtpd uses for mail, given by smtpd_verify_set_cleanup()): envelope flag PM_MSG_PROBE, sender
  *	address_verify_sender ("<>" or "" for the null sender; default
  *	$double_bounce_sender, qualified by cleanup as any address), one
- *	recipient, a few header lines and no body. qmgr, the transport and
+ *	recipient whose ORCPT is the address as asked (so qmgr records
+ *	the outcome under it after cleanup's rewriting), a few header
+ *	lines and no body. qmgr, the transport and
  *	relayhost route it as they would route mail; the smtp/lmtp agent
  *	stops after RCPT; qmgr records the outcome in the cache and sends
  *	no notice (qmgr_verify.c). Log: "verify: probe for <a> queued as
@@ -85,7 +87,7 @@ smtpd_verify_probe(void *arg, const char *address)
 	char *sender = pm_cfg_get("address_verify_sender");
 	const char *snd;
 	char to[PM_ADDR_MAX + 1];
-	char *content;
+	char *content, *orcpt;
 	int rc = 0;
 
 	(void) arg;
@@ -102,8 +104,16 @@ smtpd_verify_probe(void *arg, const char *address)
 	content = pm_asprintf("From: <%s>\r\nTo: <%s>\r\n"
 	                      "Subject: address verification probe\r\n\r\n",
 	    snd, to);
+	/*
+	 * The original recipient travels as the probe's ORCPT (whatever
+	 * enable_original_recipient says): cleanup may rewrite the address
+	 * (canonical, virtual_alias_maps, @$myorigin), and qmgr records
+	 * the outcome under the address this smtpd looks up.
+	 */
+	orcpt = pm_asprintf("rfc822;%s", address);
 	memset(&rcpt, 0, sizeof(rcpt));
 	rcpt.address = address;
+	rcpt.orcpt = orcpt;
 	rcpt.notify = PM_NOTIFY_NEVER;
 	memset(&sub, 0, sizeof(sub));
 	sub.sender = snd;
@@ -126,6 +136,7 @@ smtpd_verify_probe(void *arg, const char *address)
 		rc = PM_EAGAIN;
 	}
 	free(content);
+	free(orcpt);
 	free(sender);
 	return (rc);
 }

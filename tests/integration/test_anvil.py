@@ -23,6 +23,7 @@ import signal
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -218,6 +219,10 @@ class RatesTest(AnvilStack):
         self.assertIn("warning: Connection rate limit exceeded: 4 from "
                       "unknown[127.0.0.2] for service smtp",
                       open(self.b.pm_log).read())
+        # the refused attempt counts too, as Postfix's anvil counts it
+        r = self.stack.r()
+        keys = r.keys("pm:anvil:connect:127.0.0.2:*")
+        self.assertEqual([r.get(k) for k in keys], [b"4"], keys)
         with urllib.request.urlopen(self.b.pm_metrics, timeout=5) as r:
             m = r.read().decode()
         self.assertIn('postmesh_smtpd_anvil_limit_hits_total'
@@ -358,6 +363,60 @@ class RedisOutageTest(AnvilStack):
             "anvil: Redis %s answers again" % self.stack.redis.addr), 1)
         c, code, lines = self.open(self.stack.smtp_port, "127.0.0.2")
         self.assertEqual(code, 421, lines)
+
+
+class HungRedisTest(AnvilStack):
+    """Redis hung (SIGSTOP: a partition that answers nothing): parallel
+    connect checks do not queue behind one connection, each waiting
+    redis_timeout in turn (pm_breaker): every banner comes within about
+    redis_timeout, later ones at once while the circuit is open, and the
+    outage is one warning."""
+    PARAMS = {"smtpd_client_connection_count_limit": "10",
+              "smtpd_client_connection_lease_time": "30s",
+              "redis_timeout": "2s",
+              "redis_cache_retry_delay": "5s",
+              "smtpd_check_threads": "8"}
+    N = 6
+
+    def banners(self, base):
+        waits = [None] * self.N
+
+        def one(i):
+            t0 = time.time()
+            try:
+                c, code, _ = self.open(self.stack.smtp_port,
+                                       "127.0.0.%d" % (base + i))
+                waits[i] = (round(time.time() - t0, 1), code)
+            except Exception as e:  # noqa: BLE001 (reported below)
+                waits[i] = (round(time.time() - t0, 1), repr(e))
+
+        th = [threading.Thread(target=one, args=(i,)) for i in range(self.N)]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+        return waits
+
+    def test_hung_redis(self):
+        c, code, lines = self.open(self.stack.smtp_port, "127.0.0.2")
+        self.assertEqual(code, 220, lines)
+        self.stack.redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            waits = self.banners(10)
+            print("waits (s, code), first round:", waits)
+            self.assertTrue(all(w[1] == 220 for w in waits), waits)
+            self.assertLessEqual(max(w[0] for w in waits), 2 + 1.5, waits)
+            # the circuit is open: no wait at all
+            waits = self.banners(30)
+            print("waits (s, code), circuit open:", waits)
+            self.assertTrue(all(w[1] == 220 for w in waits), waits)
+            self.assertLessEqual(max(w[0] for w in waits), 1.0, waits)
+        finally:
+            self.stack.redis.proc.send_signal(signal.SIGCONT)
+        text = self.smtpd_log()
+        self.assertEqual(text.count("anvil: Redis %s unreachable"
+                                    % self.stack.redis.addr), 1,
+                         text[-3000:])
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ and 250 to any other recipient, and records each RCPT and DATA:
 import os
 import re
 import smtplib
+import socket
+import threading
 import time
 
 from peers import PySink
@@ -44,7 +46,7 @@ def metric(text, name, labels):
     return int(m.group(1)) if m else 0
 
 
-class VerifyTest(DeliveryTest):
+class VerifyBase(DeliveryTest):
     PARAMS = {
         "smtpd_recipient_restrictions":
             "reject_unauth_destination, reject_unverified_recipient",
@@ -93,6 +95,8 @@ class VerifyTest(DeliveryTest):
         wait_port(port, proc=svc.proc, timeout=20)
         return svc, port, mport
 
+
+class VerifyTest(VerifyBase):
     def test_verify(self):
         # 1. good address: 450 "unverified" now, or accepted in the poll
         code, text = self.rcpt(GOOD)
@@ -194,3 +198,102 @@ def urllib_get(url):
     import urllib.request
     with urllib.request.urlopen(url, timeout=5) as r:
         return r.read().decode()
+
+
+ALIAS = "alias@relay.test"
+ALIAS_BAD = "badalias@relay.test"
+
+
+class VerifyAliasTest(VerifyBase):
+    """cleanup rewrites the probe's recipient (virtual_alias_maps): the
+    outcome is recorded under the address smtpd looks up (the probe's
+    ORCPT), and under the rewritten one, as Postfix's verify_append()."""
+    PARAMS = dict(VerifyBase.PARAMS,
+                  virtual_alias_maps="inline:{ %s=%s, %s=%s }"
+                  % (ALIAS, GOOD, ALIAS_BAD, BAD))
+
+    def test_alias(self):
+        code, text = self.wait_rcpt(ALIAS, 250)
+        self.assertEqual(code, 250, text + "\n" + self.logs_tail())
+        deadline = time.time() + 30
+        code, text = self.rcpt(ALIAS_BAD)
+        while "undeliverable address" not in text and time.time() < deadline:
+            time.sleep(0.5)
+            code, text = self.rcpt(ALIAS_BAD)
+        self.assertEqual(code, 450, text)
+        self.assertIn("undeliverable address: host 127.0.0.1", text)
+        r = self.stack.r()
+        for addr, want in ((ALIAS, "deliverable"), (GOOD, "deliverable"),
+                           (ALIAS_BAD, "undeliverable"),
+                           (BAD, "undeliverable")):
+            st = r.hget("pm:cache:verify:" + addr, "status")
+            self.assertEqual(st, want.encode(), addr)
+        # one probe per alias (the sink saw the rewritten address once)
+        self.assertEqual(len(self.sink_rcpts(GOOD)), 1, self.sink.events())
+        self.assertEqual(len(self.sink_rcpts(BAD)), 1, self.sink.events())
+
+
+class VerifyPollLimitTest(VerifyBase):
+    """Polling for a verify result blocks a shared check thread: with
+    smtpd_check_threads = 2 (address_verify_poll_limit 0: a quarter of
+    that, at least 1), three RCPTs to addresses whose probes never end
+    (slow.test: a server that accepts TCP and never greets) hold one
+    check thread for the poll (3 x 3 s); the other two are answered 450
+    "Address verification in progress" at once, and another client's
+    banner, MAIL and RCPT are answered at once."""
+    PARAMS = dict(VerifyBase.PARAMS,
+                  smtpd_check_threads="2",
+                  address_verify_poll_delay="3s",
+                  relay_domains="relay.test slow.test",
+                  smtpd_sender_restrictions="reject_non_fqdn_sender")
+
+    @classmethod
+    def start_peers(cls, workdir):
+        params = super().start_peers(workdir)
+        cls.black = socket.socket()
+        cls.black.bind(("127.0.0.1", 0))
+        cls.black.listen(64)    # never accepted: no greeting
+        params["transport_maps"] = params["transport_maps"].replace(
+            "}", ", slow.test=smtp:[127.0.0.1]:%d}"
+            % cls.black.getsockname()[1])
+        return params
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.black.close()
+
+    def test_poll_limit(self):
+        now = str(int(time.time()))
+        self.stack.r().hset("pm:cache:verify:postmaster@relay.test",
+                            mapping={"status": "deliverable", "updated": now,
+                                     "probed": now, "reason": "250 2.1.5"})
+        results = [None] * 3
+
+        def one(i):
+            t0 = time.monotonic()
+            code, text = self.rcpt("u%d@slow.test" % i)
+            results[i] = (round(time.monotonic() - t0, 1), code, text)
+
+        th = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+        for t in th:
+            t.start()
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        with smtplib.SMTP("127.0.0.1", self.stack.smtp_port,
+                          timeout=30) as c:
+            c.ehlo("other.test")
+            self.assertEqual(c.mail("x@client.test")[0], 250)
+            self.assertEqual(c.rcpt("postmaster@relay.test")[0], 250)
+        other = time.monotonic() - t0
+        for t in th:
+            t.join()
+        print("unverified RCPTs (s, code):", [r[:2] for r in results],
+              "other client: %.1f s" % other)
+        self.assertLess(other, 3.0, results)
+        self.assertTrue(all(r[1] == 450 for r in results), results)
+        fast = [r for r in results if r[0] < 3.0]
+        self.assertGreaterEqual(len(fast), 2, results)
+        for r in fast:
+            self.assertIn("unverified address: Address verification in "
+                          "progress", r[2])

@@ -18,6 +18,8 @@
 #include "pm_util.h"
 #include "redis_helper.h"
 
+#include <unistd.h>
+
 #include <time.h>
 
 static const pm_verify_cfg cfg = {
@@ -216,6 +218,8 @@ Test(verify, cache_and_dedupe)
 	    PM_EREDIS);
 	cr_expect_eq(claimed, 0);
 	rh_start(&srv);
+	usleep(1100 *
+	    1000); /* the circuit opened for redis_cache_retry_delay */
 	cr_expect_eq(pm_verify_get(a, "u@example.com", &e), 0);
 	cr_expect_eq(e.status, PM_VERIFY_DELIVERABLE);
 

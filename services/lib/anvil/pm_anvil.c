@@ -12,6 +12,7 @@
  */
 #include "pm_anvil.h"
 
+#include "pm_breaker.h"
 #include "pm_log.h"
 #include "pm_util.h"
 
@@ -23,7 +24,7 @@
 struct pm_anvil {
 	pm_qstore *qs;
 	long unit;
-	pthread_mutex_t mu;
+	pm_breaker *br; /* the connection's lock, fail fast */
 };
 
 /* Warned about an outage (any pm_anvil of the process). */
@@ -37,7 +38,7 @@ pm_anvil_open(pm_qstore *qs, long unit_s)
 
 	an->qs = qs;
 	an->unit = unit_s > 0 ? unit_s : 60;
-	pthread_mutex_init(&an->mu, NULL);
+	an->br = pm_breaker_new();
 	return (an);
 }
 
@@ -46,7 +47,7 @@ pm_anvil_close(pm_anvil *an)
 {
 	if (an != NULL) {
 		pm_qstore_close(an->qs);
-		pthread_mutex_destroy(&an->mu);
+		pm_breaker_free(an->br);
 		free(an);
 	}
 	return (NULL);
@@ -60,7 +61,7 @@ pm_anvil_key(const pm_anvil *an, const char *what, const char *client,
 	    now_s / an->unit);
 }
 
-/* Called with an->mu held (for pm_qstore_server). */
+/* Called with the connection held (for pm_qstore_server). */
 static void
 anvil_note(pm_anvil *an, int rc)
 {
@@ -88,10 +89,12 @@ pm_anvil_count(pm_anvil *an, const char *what, const char *client,
 
 	pm_anvil_key(an, what, client, (long long) time(NULL), key,
 	    sizeof(key));
-	pthread_mutex_lock(&an->mu);
+	if (pm_breaker_enter(an->br) != 0) {
+		return (PM_EREDIS);
+	}
 	rc = pm_qstore_get_count(an->qs, key, count);
 	anvil_note(an, rc);
-	pthread_mutex_unlock(&an->mu);
+	pm_breaker_leave(an->br, rc != 0);
 	return (rc == 0 ? 0 : PM_EREDIS);
 }
 
@@ -104,10 +107,12 @@ pm_anvil_incr(pm_anvil *an, const char *what, const char *client,
 
 	pm_anvil_key(an, what, client, (long long) time(NULL), key,
 	    sizeof(key));
-	pthread_mutex_lock(&an->mu);
+	if (pm_breaker_enter(an->br) != 0) {
+		return (PM_EREDIS);
+	}
 	rc = pm_qstore_incr_expire(an->qs, key, 2 * an->unit, count);
 	anvil_note(an, rc);
-	pthread_mutex_unlock(&an->mu);
+	pm_breaker_leave(an->br, rc != 0);
 	return (rc == 0 ? 0 : PM_EREDIS);
 }
 
@@ -122,10 +127,12 @@ pm_anvil_take(pm_anvil *an, const char *what, const char *client,
 	slot->count = 0;
 	pm_anvil_key(an, what, client, (long long) time(NULL), slot->key,
 	    sizeof(slot->key));
-	pthread_mutex_lock(&an->mu);
+	if (pm_breaker_enter(an->br) != 0) {
+		return (PM_EREDIS);
+	}
 	rc = pm_qstore_incr_limit(an->qs, slot->key, 2 * an->unit, limit, &n);
 	anvil_note(an, rc);
-	pthread_mutex_unlock(&an->mu);
+	pm_breaker_leave(an->br, rc != 0);
 	if (rc != 0) {
 		return (PM_EREDIS);
 	}
@@ -143,10 +150,12 @@ pm_anvil_release(pm_anvil *an, pm_anvil_slot *slot)
 		return (0);
 	}
 	slot->held = 0;
-	pthread_mutex_lock(&an->mu);
+	if (pm_breaker_enter(an->br) != 0) {
+		return (PM_EREDIS);
+	}
 	rc = pm_qstore_decr_existing(an->qs, slot->key);
 	anvil_note(an, rc);
-	pthread_mutex_unlock(&an->mu);
+	pm_breaker_leave(an->br, rc != 0);
 	return (rc == 0 ? 0 : PM_EREDIS);
 }
 
@@ -168,11 +177,13 @@ pm_anvil_connect(pm_anvil *an, const char *client, const char *member,
 	pm_anvil_live_key(client, zkey, sizeof(zkey));
 	pm_anvil_key(an, "connect", client, (long long) time(NULL), rkey,
 	    sizeof(rkey));
-	pthread_mutex_lock(&an->mu);
+	if (pm_breaker_enter(an->br) != 0) {
+		return (PM_EREDIS);
+	}
 	rc = pm_qstore_lease_take(an->qs, zkey, member, lease_s, count_limit,
 	    rkey, 2 * an->unit, rate_limit, out);
 	anvil_note(an, rc);
-	pthread_mutex_unlock(&an->mu);
+	pm_breaker_leave(an->br, rc != 0);
 	if (rc != 0) {
 		return (PM_EREDIS);
 	}
@@ -208,11 +219,13 @@ pm_anvil_renew(pm_anvil *an, size_t n, const char *const *clients,
 			    sizeof(keys[i]));
 			kp[i] = keys[i];
 		}
-		pthread_mutex_lock(&an->mu);
+		if (pm_breaker_enter(an->br) != 0) {
+			return (PM_EREDIS);
+		}
 		rc = pm_qstore_lease_renew(an->qs, m, kp, members + done,
 		    d < m ? d : m, lease_s);
 		anvil_note(an, rc);
-		pthread_mutex_unlock(&an->mu);
+		pm_breaker_leave(an->br, rc != 0);
 	}
 	free(keys);
 	free(kp);

@@ -17,9 +17,10 @@
  *
  *	pm_anvil_take() checks a limit and counts in one atomic step, so
  *	N parallel callers cannot each see "below the limit" and all go
- *	on: it counts one attempt in the current window unless that makes
- *	more than limit (then slot->held = 0, nothing counted, and
- *	slot->count is the count that stood in the way). An attempt that
+ *	on: it counts one attempt in the current window, and when that
+ *	makes more than limit, slot->held = 0 and slot->count is the count
+ *	that stood in the way (the attempt stays counted: Postfix counts
+ *	every attempt "regardless of whether Postfix accepts" it). An attempt that
  *	turns out not to count (a good password) is given back with
  *	pm_anvil_release(), on the window it was taken in. Attempts in
  *	flight therefore count until they end.
@@ -29,9 +30,10 @@
  *	"pm:anvil:live:<client>", one member per connection (the caller's
  *	unique "<instance>:<session>" string) scored by the end of its
  *	lease (Redis TIME + lease_s). In one script it drops ended
- *	leases, refuses when count_limit (0: off) connections are live,
- *	counts the connection rate in the window key of what "connect"
- *	(refused over rate_limit, 0: off), and adds the member. The owner
+ *	leases, counts the attempt in the connection rate (the window key
+ *	of what "connect"; every attempt, refused or not, as Postfix),
+ *	refuses when count_limit (0: off) connections are live or the
+ *	rate is over rate_limit (0: off), else adds the member. The owner
  *	renews the leases of its live connections with pm_anvil_renew()
  *	(one round trip per PM_QS_LEASE_BATCH) and drops a closed one
  *	there too; a killed owner's connections stop counting when their
@@ -42,7 +44,9 @@
  *	or PM_EREDIS when Redis is unreachable: callers fail open (allow),
  *	and pm_anvil logs one warning per outage, and one line when Redis
  *	answers again (once per process, whichever pm_anvil saw it).
- *	Thread-safe (a mutex around the one connection).
+ *	Thread-safe: the one connection is behind a pm_breaker, so after
+ *	a failure callers fail open at once for redis_cache_retry_delay,
+ *	and a caller does not queue behind a slow call (pm_breaker.h).
  * LIMITS
  *	Each call is one Redis round trip within redis_timeout
  *	(pm_anvil_renew: one per PM_QS_LEASE_BATCH pairs); "what" and

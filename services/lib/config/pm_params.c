@@ -54,6 +54,9 @@ const pm_param_default pm_param_defaults[] = {
 	{ "redis_server", "127.0.0.1:6379" },
 	{ "cache_redis_server", "$redis_server" },
 	{ "redis_timeout", "10s" },
+	/* Postmesh: after a failed call, the caches that fail open (anvil,
+	 * verify) do not try Redis again for this long (pm_breaker.h). */
+	{ "redis_cache_retry_delay", "1s" },
 	/* Redis ACL user ("": default) and password file ("": no AUTH). */
 	{ "redis_user", "" },
 	{ "redis_password_file", "" },
@@ -314,6 +317,9 @@ const pm_param_default pm_param_defaults[] = {
 	{ "address_verify_probe_lifetime", "3h" },
 	{ "address_verify_poll_count", "3" },
 	{ "address_verify_poll_delay", "3s" },
+	/* Postmesh: how many check threads may poll for a verify result at
+	 * one time; 0: a quarter of smtpd_check_threads (at least 1). */
+	{ "address_verify_poll_limit", "0" },
 	{ "address_verify_sender", "$double_bounce_sender" },
 	{ "unverified_recipient_reject_code", "450" },
 	{ "unverified_sender_reject_code", "450" },

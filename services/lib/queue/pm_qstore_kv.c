@@ -10,9 +10,12 @@
  *	pm_qstore_hget(): HGET key field; pm_qstore_incr_expire(): INCR
  *	key, and EXPIRE key ttl when the counter was just created, in one
  *	round trip (a counter is never left without a time to live).
- *	pm_qstore_incr_limit(): the same, and DECR again over a limit,
- *	in one script (check and count are one step: parallel callers
- *	cannot all pass a limit); pm_qstore_decr_existing() undoes one.
+ *	pm_qstore_incr_limit(): the same, and says whether the count is
+ *	over a limit, in one script (check and count are one step:
+ *	parallel callers cannot all pass a limit). An attempt over the
+ *	limit stays counted, as Postfix's anvil counts every attempt
+ *	"regardless of whether Postfix accepts" it;
+ *	pm_qstore_decr_existing() gives one back.
  *	A pm_qstore is one connection: callers serialize (a mutex).
  * LIMITS
  *	One round trip each, bounded by redis_timeout; an HGET value
@@ -110,17 +113,15 @@ pm_qstore_incr_limit(pm_qstore *qs, const char *key, long ttl_s,
 	static const char script[] =
 	    "local n = redis.call('INCR', KEYS[1]) "
 	    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
-	    "if n > tonumber(ARGV[2]) then redis.call('DECR', KEYS[1]) end "
 	    "return n";
 	char ttl[32];
-	char lim[32];
-	const char *argv[6] = { "EVAL", script, "1", key, ttl, lim };
+	const char *argv[5] = { "EVAL", script, "1", key, ttl };
 	redisReply *r = NULL;
 	int rc;
 
+	(void) limit; /* the caller compares: every attempt counts */
 	snprintf(ttl, sizeof(ttl), "%ld", ttl_s);
-	snprintf(lim, sizeof(lim), "%lld", limit);
-	if ((rc = pm__qs_call(qs, 6, argv, NULL, 0, &r)) != 0) {
+	if ((rc = pm__qs_call(qs, 5, argv, NULL, 0, &r)) != 0) {
 		return (rc);
 	}
 	if (r->type == REDIS_REPLY_INTEGER) {

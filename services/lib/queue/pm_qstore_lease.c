@@ -11,9 +11,11 @@
  *	no longer counted once its lease ends.
  *
  *	pm_qstore_lease_take(): one script: drop the ended members of
- *	zkey, and unless that leaves limit or more, count one in the rate
- *	counter rkey (INCR, EXPIRE rate_ttl_s on creation, DECR again over
- *	rate_limit) and add member with a lease of lease_s. A limit of 0
+ *	zkey, count one in the rate counter rkey (INCR, EXPIRE rate_ttl_s
+ *	on creation; every attempt counts, refused or not, as Postfix's
+ *	anvil counts connection attempts), and unless limit or more
+ *	members are left or the rate is over rate_limit, add member with
+ *	a lease of lease_s. A limit of 0
  *	is off (rate_limit 0: rkey untouched; limit 0: zkey untouched).
  *	out[0] is the verdict (0 taken, 1 over limit, 2 over rate_limit),
  *	out[1] the live count including this member (taken or refused),
@@ -51,14 +53,13 @@ pm_qstore_lease_take(pm_qstore *qs, const char *zkey, const char *member,
 	    "if lim > 0 then "
 	    " redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) "
 	    " n = redis.call('ZCARD', KEYS[1]) "
-	    " if n >= lim then return {1, n + 1, 0} end "
 	    "end "
 	    "if rlim > 0 then "
 	    " r = redis.call('INCR', KEYS[2]) "
 	    " if r == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end "
-	    " if r > rlim then "
-	    "  redis.call('DECR', KEYS[2]) return {2, n + 1, r} end "
 	    "end "
+	    "if lim > 0 and n >= lim then return {1, n + 1, r} end "
+	    "if rlim > 0 and r > rlim then return {2, n + 1, r} end "
 	    "if lim > 0 then "
 	    " redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) "
 	    " redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) + 1) "

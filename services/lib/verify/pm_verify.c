@@ -13,6 +13,7 @@
 #include "pm_verify.h"
 
 #include "pm_addr.h"
+#include "pm_breaker.h"
 #include "pm_cfg.h"
 #include "pm_log.h"
 #include "pm_util.h"
@@ -31,8 +32,8 @@
 struct pm_verify {
 	pm_qstore *qs;
 	pm_verify_cfg cfg;
-	pthread_mutex_t mu;
-	int down; /* warned about an outage */
+	pm_breaker *br; /* the connection's lock, fail fast */
+	int down;       /* warned about an outage */
 };
 
 static const char *const status_names[] = {
@@ -159,7 +160,7 @@ pm_verify_open(pm_qstore *qs, const pm_verify_cfg *cfg)
 
 	v->qs = qs;
 	v->cfg = *cfg;
-	pthread_mutex_init(&v->mu, NULL);
+	v->br = pm_breaker_new();
 	return (v);
 }
 
@@ -168,13 +169,13 @@ pm_verify_close(pm_verify *v)
 {
 	if (v != NULL) {
 		pm_qstore_close(v->qs);
-		pthread_mutex_destroy(&v->mu);
+		pm_breaker_free(v->br);
 		free(v);
 	}
 	return (NULL);
 }
 
-/* Called with the mutex held. */
+/* Called with the connection held. */
 static int
 verify_note(pm_verify *v, int rc)
 {
@@ -197,12 +198,15 @@ static int
 verify_call(pm_verify *v, int argc, const char **argv, char **out, size_t nout,
     long long *num)
 {
-	int rc;
+	int rc, failed;
 
-	pthread_mutex_lock(&v->mu);
+	if (pm_breaker_enter(v->br) != 0) {
+		return (PM_EREDIS);
+	}
 	rc = pm_qstore_strs(v->qs, argc, argv, out, nout, num);
+	failed = rc != 0 && rc != PM_ETOOBIG;
 	rc = verify_note(v, rc);
-	pthread_mutex_unlock(&v->mu);
+	pm_breaker_leave(v->br, failed);
 	return (rc);
 }
 

@@ -39,8 +39,10 @@
  *	All return 0, PM_EINVAL (an address that is empty or too long),
  *	or PM_EREDIS: callers fail open (Postfix's unverified_*_
  *	tempfail_action), and pm_verify logs one warning per outage and
- *	one line when Redis answers again. Thread-safe (a mutex around
- *	the one connection).
+ *	one line when Redis answers again. Thread-safe: the one
+ *	connection is behind a pm_breaker (after a failure, PM_EREDIS at
+ *	once for redis_cache_retry_delay; no queueing behind a slow
+ *	call).
  * LIMITS
  *	Addresses up to PM_ADDR_MAX bytes; a reason is cut at
  *	PM_VERIFY_REASON_MAX - 1 bytes; one Redis round trip per call,
