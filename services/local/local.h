@@ -146,9 +146,12 @@ void local_deliver_mailbox(local_state *s, const local_user *u,
     const local_addr *a);
 /* "/file" as uid/gid (mbox format). */
 void local_deliver_file(local_state *s, const char *path, uid_t uid, gid_t gid);
-/* "|command" as uid/gid, argument vector split on white space. */
+/*
+ * "|command" as uid/gid, argument vector split on white space; with
+ * xu (mailbox_command) each argument is expanded by local_expand().
+ */
 void local_deliver_command(local_state *s, const char *cmd, uid_t uid,
-    gid_t gid, const char *home, const local_addr *a);
+    gid_t gid, const char *home, const local_addr *a, const local_user *xu);
 
 /* ---- local_once.c ---- */
 
@@ -170,6 +173,20 @@ extern pm_cleanup_clnt *local_cleanup;
 void local_forward_add(local_state *s, const char *sender, const char *addr);
 /* Resubmit what was queued (one message per sender). */
 void local_forward_flush(local_state *s);
+
+/* ---- local_expand.c ---- */
+
+/*
+ * Append template to out with $home, $user, $extension,
+ * $recipient_delimiter, $domain, $local, $recipient, $sender,
+ * $mailbox (also ${name}, $(name), and $$ for '$') expanded for
+ * the recipient, as Postfix local(8) does for forward_path and
+ * mailbox_command. Returns 0, or -1 for an unknown name or, when
+ * strict_ext, an empty $extension/$recipient_delimiter (Postfix skips
+ * such a forward_path item) or output over out's limit.
+ */
+int local_expand(const char *template, const local_state *s,
+    const local_user *u, const local_addr *a, int strict_ext, pm_buf *out);
 
 /* ---- local_alias.c ---- */
 

@@ -249,7 +249,7 @@ expand(local_state *s, const pm_alias_list *l, const local_ctx *c, int level)
 				    "mail to command is restricted");
 			} else {
 				local_deliver_command(s, t->value, c->uid,
-				    c->gid, c->home, c->a);
+				    c->gid, c->home, c->a, NULL);
 			}
 			break;
 		case PM_ALIAS_FILE:
@@ -428,58 +428,22 @@ forward_file(local_state *s, const char *path, const local_user *u,
 }
 
 /*
- * forward_path: "$home/.forward${recipient_delimiter}${extension},
- * $home/.forward" style, with $home, $user, $extension,
- * $recipient_delimiter (and ${name}) expanded per recipient; an item
- * with an empty ${extension} expansion is skipped, as Postfix.
+ * forward_path: the first item (comma or white space separated) whose
+ * expansion (local_expand) works and names an existing file.
  */
 static int
 dotforward(local_state *s, const local_user *u, const local_addr *a, int level)
 {
 	char *list = pm_strdup(var_forward_path), *p, *save = NULL, *item;
 	pm_buf path;
-	const char *v, *q;
-	char delim[2] = { a->delim, 0 };
-	int done = 0, skip;
-	size_t n;
+	int done = 0;
 
 	pm_buf_init(&path, LOCAL_PATH_MAX);
 	for (p = list; !done && (item = strtok_r(p, ", \t", &save)) != NULL;
 	     p = NULL) {
 		pm_buf_reset(&path);
-		skip = 0;
-		for (q = item; *q != 0;) {
-			if (*q != '$') {
-				pm_buf_append(&path, q++, 1);
-				continue;
-			}
-			q++;
-			if (*q == '{') {
-				n = strcspn(q + 1, "}");
-				v = q + 1;
-				q += n + 1 + (q[n + 1] == '}');
-			} else {
-				n = strspn(q, "abcdefghijklmnopqrstuvwxyz_");
-				v = q;
-				q += n;
-			}
-#define IS(name) (n == strlen(name) && strncmp(v, name, n) == 0)
-			if (IS("home")) {
-				pm_buf_puts(&path, u->home);
-			} else if (IS("user")) {
-				pm_buf_puts(&path, u->name);
-			} else if (IS("extension")) {
-				skip |= a->ext[0] == 0;
-				pm_buf_puts(&path, a->ext);
-			} else if (IS("recipient_delimiter")) {
-				skip |= a->ext[0] == 0;
-				pm_buf_puts(&path, delim);
-			} else {
-				skip = 1; /* unknown: not a path we can make */
-			}
-#undef IS
-		}
-		if (skip || path.len == 0 || pm_buf_append(&path, "", 1) != 0) {
+		if (local_expand(item, s, u, a, 1, &path) != 0 ||
+		    path.len == 0 || pm_buf_append(&path, "", 1) != 0) {
 			continue;
 		}
 		done = forward_file(s, path.data, u, a, level);

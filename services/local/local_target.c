@@ -177,7 +177,7 @@ local_deliver_mailbox(local_state *s, const local_user *u, const local_addr *a)
 
 	if (*var_mailbox_command != 0) {
 		local_deliver_command(s, var_mailbox_command, u->uid, u->gid,
-		    u->home, a);
+		    u->home, a, u);
 		return;
 	}
 	if (hl > 0 && u->home[0] != 0) {
@@ -283,10 +283,38 @@ command_argv(const char *cmd, char **store)
 	return (argv);
 }
 
+/* Expand each argument of argv in place (new strings in *own). */
+static int
+command_expand(char **argv, local_state *s, const local_user *u,
+    const local_addr *a, char ***own)
+{
+	size_t n = 0, i;
+	pm_buf b;
+
+	while (argv[n] != NULL) {
+		n++;
+	}
+	*own = pm_calloc(n + 1, sizeof(**own));
+	for (i = 0; i < n; i++) {
+		if (strchr(argv[i], '$') == NULL) {
+			continue;
+		}
+		pm_buf_init(&b, LOCAL_PATH_MAX);
+		if (local_expand(argv[i], s, u, a, 0, &b) != 0 ||
+		    pm_buf_append(&b, "", 1) != 0) {
+			pm_buf_free(&b);
+			return (-1);
+		}
+		argv[i] = (*own)[i] = pm_buf_steal(&b, NULL);
+	}
+	return (0);
+}
+
 void
 local_deliver_command(local_state *s, const char *cmd, uid_t uid, gid_t gid,
-    const char *home, const local_addr *a)
+    const char *home, const local_addr *a, const local_user *xu)
 {
+	char **own = NULL;
 	char *env[LOCAL_CMD_ENV + 1], *store, **argv;
 	const char *name = a != NULL ? a->user : "nobody";
 	pm_command_req req;
@@ -298,12 +326,16 @@ local_deliver_command(local_state *s, const char *cmd, uid_t uid, gid_t gid,
 	gid_t rgid = local_priv_root() ? gid : getgid();
 
 	argv = command_argv(cmd, &store);
+	if (xu != NULL && a != NULL &&
+	    command_expand(argv, s, xu, a, &own) != 0) {
+		local_result(s, PM_JOB_BOUNCED, "5.3.5",
+		    "cannot expand command: %s", cmd);
+		goto out;
+	}
 	if (argv[0] == NULL || argv[0][0] != '/') {
 		local_result(s, PM_JOB_BOUNCED, "5.3.5",
 		    "command must start with an absolute path: %s", cmd);
-		free(argv);
-		free(store);
-		return;
+		goto out;
 	}
 	env[n++] = pm_asprintf("HOME=%s", home != NULL && *home ? home : "/");
 	env[n++] = pm_asprintf("USER=%s", name);
@@ -350,6 +382,11 @@ local_deliver_command(local_state *s, const char *cmd, uid_t uid, gid_t gid,
 	for (i = 0; i < n; i++) {
 		free(env[i]);
 	}
+out:
+	for (i = 0; own != NULL && argv[i] != NULL; i++) {
+		free(own[i]);
+	}
+	free(own);
 	free(argv);
 	free(store);
 }

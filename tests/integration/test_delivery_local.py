@@ -35,7 +35,7 @@ import unittest
 from peers import Dsn, PySink, SmtpSink
 from pmtest import DeliveryTest, DELIVERY_SERVICES
 
-ALICE, BOB, DAVE, CAROL = 4242, 4243, 4244, 4245
+ALICE, BOB, DAVE, CAROL, ERIN, FRANK = 4242, 4243, 4244, 4245, 4246, 4247
 NOBODY = pwd.getpwnam("nobody").pw_uid
 
 
@@ -68,17 +68,35 @@ class LocalTest(DeliveryTest):
                         (cls.spool, 0o755), (cls.out, 0o777)):
             os.makedirs(d, exist_ok=True)
             os.chmod(d, mode)
-        for name, uid in (("alice", ALICE), ("bob", BOB), ("carol", CAROL)):
+        for name, uid in (("alice", ALICE), ("bob", BOB), ("carol", CAROL),
+                          ("erin", ERIN), ("frank", FRANK)):
             h = os.path.join(cls.home, name)
             os.makedirs(h, exist_ok=True)
             os.chown(h, uid, uid)
             os.chmod(h, 0o700)
+        # .forward files: erin's own, one for erin+x, and frank's, which
+        # is group-writable and must be ignored
+        cls.erin_x = os.path.join(cls.out, "erin-x")
+        for name, uid, fname, text, mode in (
+                ("erin", ERIN, ".forward",
+                 "remote-erin@relay.test, \\erin\n", 0o600),
+                ("erin", ERIN, ".forward+x",
+                 "|/usr/bin/tee -a %s\n" % cls.erin_x, 0o600),
+                ("frank", FRANK, ".forward",
+                 "remote-frank@relay.test\n", 0o664)):
+            p = os.path.join(cls.home, name, fname)
+            with open(p, "w") as f:
+                f.write(text)
+            os.chown(p, uid, uid)
+            os.chmod(p, mode)
         users = os.path.join(cls.base, "users")
         with open(users, "w") as f:
             f.write("alice %d:%d:%s/alice\n" % (ALICE, ALICE, cls.home))
             f.write("bob %d:%d:%s/bob\n" % (BOB, BOB, cls.home))
             f.write("carol %d:%d:%s/carol\n" % (CAROL, CAROL, cls.home))
             f.write("dave %d:%d:\n" % (DAVE, DAVE))
+            f.write("erin %d:%d:%s/erin\n" % (ERIN, ERIN, cls.home))
+            f.write("frank %d:%d:%s/frank\n" % (FRANK, FRANK, cls.home))
         inc = os.path.join(cls.base, "inc.list")
         with open(inc, "w") as f:
             f.write("# an include file\nbob, %s/inc.mbox\n" % cls.out)
@@ -94,6 +112,7 @@ class LocalTest(DeliveryTest):
             f.write("ghost nosuchuser\n")
             f.write("inc :include:%s\n" % inc)
             f.write("postmaster alice\n")
+            f.write("list remote-list@relay.test\nowner-list alice\n")
         cls.sink = SmtpSink(workdir, name="sink").start()
         cls.peers.append(cls.sink)
         cls.back = PySink(workdir, name="back").start()
@@ -107,6 +126,8 @@ class LocalTest(DeliveryTest):
             "mail_spool_directory": cls.spool,
             "recipient_delimiter": "+",
             "allow_mail_to_files": "alias, forward, include",
+            "forward_path": "$home/.forward${recipient_delimiter}"
+                            "${extension}, $home/.forward",
             "transport_maps":
                 "inline:{ relay.test=smtp:[127.0.0.1]:%d, "
                 "back.test=smtp:[127.0.0.1]:%d }"
@@ -314,6 +335,52 @@ class LocalTest(DeliveryTest):
         with open(path, "rb") as f:
             self.assertIn(b"<inc-1@client.test>", f.read())
 
+    def sink_copies(self, mid):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            got = [x for x in self.sink.messages()
+                   if ("<%s@client.test>" % mid).encode() in x.content]
+            if got:
+                return got
+            time.sleep(0.1)
+        self.fail("%s never reached the sink\n%s" % (mid, self.logs_tail()))
+
+    def test_owner_alias_is_sender(self):
+        qid = self.submit("sender@back.test", ["list@example.test"],
+                          message("list-1"))
+        self.wait_gone(qid)
+        got = self.sink_copies("list-1")
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0].sender, "owner-list@example.test")
+        self.assertEqual(got[0].recipients, ["remote-list@relay.test"])
+
+    def test_dotforward(self):
+        qid = self.submit("sender@back.test", ["erin@example.test"],
+                          message("fwd-1"))
+        lines = self.wait_log("%s: to=<erin@example.test>" % qid, ("local",))
+        self.assertIn("delivered to maildir", lines[-1])
+        self.assertIn("forwarded as", lines[-1])
+        self.assertEqual(len(self.wait_files("erin", "fwd-1")), 1)
+        got = self.sink_copies("fwd-1")
+        self.assertEqual(got[0].recipients, ["remote-erin@relay.test"])
+        self.assertEqual(got[0].header("Delivered-To"), "erin@example.test")
+        # erin+x: .forward+x, a command run as erin
+        qid = self.submit("sender@back.test", ["erin+x@example.test"],
+                          message("fwd-2"))
+        self.wait_gone(qid)
+        with open(self.erin_x, "rb") as f:
+            self.assertIn(b"<fwd-2@client.test>", f.read())
+        self.assertEqual(os.stat(self.erin_x).st_uid, ERIN)
+        self.assertEqual(self.with_mid(self.maildir_files("erin"), "fwd-2"),
+                         [])
+        # frank's .forward is group-writable: ignored, mailbox instead
+        qid = self.submit("sender@back.test", ["frank@example.test"],
+                          message("fwd-3"))
+        self.wait_gone(qid)
+        self.assertEqual(len(self.wait_files("frank", "fwd-3")), 1)
+        self.assertTrue(self.stack.log_lines("ignoring %s/frank/.forward"
+                                             % self.home, "local"))
+
     def test_zz_kill9_burst(self):
         n = 60
         mids = ["burst-%d" % i for i in range(n)]
@@ -363,6 +430,66 @@ class LocalTest(DeliveryTest):
         self.assertEqual([k for k, v in count.items() if v != 1], [],
                          "duplicates: %r" % {k: v for k, v in count.items()
                                              if v != 1})
+
+
+class LocalCommandTest(DeliveryTest):
+    """mailbox_command: run as the user, arguments expanded per
+    recipient ($user, $extension), the message on stdin; exit 67
+    (EX_NOUSER) bounces with the command's output."""
+
+    SERVICES = DELIVERY_SERVICES + ("local",)
+
+    @classmethod
+    def start_peers(cls, workdir):
+        os.chmod(workdir, 0o755)
+        cls.out = os.path.join(workdir, "out")
+        os.makedirs(cls.out)
+        os.chmod(cls.out, 0o777)
+        users = os.path.join(workdir, "users")
+        with open(users, "w") as f:
+            f.write("alice %d:%d:\n" % (ALICE, ALICE))
+            f.write("gone %d:%d:\n" % (BOB, BOB))
+        script = os.path.join(workdir, "deliver.py")
+        with open(script, "w") as f:
+            f.write("import sys\n"
+                    "if sys.argv[1] == 'gone':\n"
+                    "    print('no such mailbox here')\n"
+                    "    sys.exit(67)\n"
+                    "open(sys.argv[2], 'ab').write(sys.stdin.buffer.read())\n")
+        os.chmod(script, 0o644)
+        cls.back = PySink(workdir, name="back").start()
+        cls.peers.append(cls.back)
+        return {
+            "myorigin": "example.test",
+            "local_recipient_maps": "texthash:" + users,
+            "recipient_delimiter": "+",
+            "mailbox_command": "/usr/bin/python3 %s $user %s/$user$extension"
+                               % (script, cls.out),
+            "transport_maps": "inline:{ back.test=smtp:[127.0.0.1]:%d }"
+                              % cls.back.port,
+        }
+
+    def test_mailbox_command(self):
+        qid = self.submit("sender@back.test", ["alice+tag@example.test"],
+                          message("cmd-1"))
+        lines = self.wait_log("%s: to=<alice+tag@example.test>" % qid,
+                              ("local",))
+        self.assertIn("status=sent (delivered to command: /usr/bin/python3",
+                      lines[-1])
+        path = os.path.join(self.out, "alicetag")
+        with open(path, "rb") as f:
+            data = f.read()
+        self.assertIn(b"Delivered-To: alice+tag@example.test\n", data)
+        self.assertIn(b"<cmd-1@client.test>", data)
+        self.assertEqual(os.stat(path).st_uid, ALICE)
+
+    def test_mailbox_command_nouser(self):
+        qid = self.submit("sender@back.test", ["gone@example.test"],
+                          message("cmd-2"))
+        lines = self.wait_log("%s: to=<gone@example.test>" % qid, ("local",))
+        self.assertIn("dsn=5.1.1", lines[-1])
+        self.assertIn("status=bounced", lines[-1])
+        self.assertIn("no such mailbox here", lines[-1])
 
 
 if __name__ == "__main__":

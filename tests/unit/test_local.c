@@ -269,3 +269,64 @@ Test(local_priv, per_thread_fsuid)
 	unlink(c);
 	rmdir(dir);
 }
+
+/* ---- local_expand ---- */
+
+Test(local_expand, names)
+{
+	static const struct {
+		const char *tpl;
+		int strict, rc;
+		const char *want;
+	} cases[] = {
+		{ "$home/.forward", 1, 0, "/h/al/.forward" },
+		{ "$home/.forward${recipient_delimiter}${extension}", 1, 0,
+		    "/h/al/.forward+news" },
+		{ "$(user):$mailbox:$local:$domain", 0, 0,
+		    "al:al:al+news:d.test" },
+		{ "$recipient from $sender $$5", 0, 0,
+		    "al+news@d.test from s@x.test $5" },
+		{ "$nosuch", 0, -1, NULL },
+		{ "${home", 0, -1, NULL },
+	};
+	local_state s;
+	local_msg m;
+	pm_job j;
+	local_user u;
+	local_addr a;
+	pm_buf b;
+	size_t i;
+
+	memset(&s, 0, sizeof(s));
+	memset(&j, 0, sizeof(j));
+	j.sender = "s@x.test";
+	m.job = &j;
+	s.m = &m;
+	s.rcpt = "al+news@d.test";
+	memset(&u, 0, sizeof(u));
+	strcpy(u.name, "al");
+	strcpy(u.home, "/h/al");
+	cr_assert_eq(local_addr_split(&a, s.rcpt, "+", 1), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+
+		pm_buf_init(&b, 4096);
+		rc =
+		    local_expand(cases[i].tpl, &s, &u, &a, cases[i].strict, &b);
+		cr_expect_eq(rc, cases[i].rc, "%s: got %d want %d",
+		    cases[i].tpl, rc, cases[i].rc);
+		if (rc == 0 && cases[i].want != NULL) {
+			pm_buf_append(&b, "", 1);
+			cr_expect_str_eq(b.data, cases[i].want, "%s: got %s",
+			    cases[i].tpl, b.data);
+		}
+		pm_buf_free(&b);
+	}
+	/* no extension: a forward_path item with ${extension} is skipped */
+	cr_assert_eq(local_addr_split(&a, "al@d.test", "+", 1), 0);
+	pm_buf_init(&b, 4096);
+	cr_expect_eq(local_expand("$home/.forward+${extension}", &s, &u, &a, 1,
+	                 &b),
+	    -1);
+	pm_buf_free(&b);
+}
