@@ -132,7 +132,7 @@ typedef struct local_state {
 	char *seen[64]; /* include files and aliases on the current path */
 	size_t nseen;
 	int retry;    /* an earlier attempt at this recipient began */
-	char tag[64]; /* maildir instance part: host-qid-index */
+	char tag[80]; /* maildir instance part: host-qid-index */
 } local_state;
 
 /* Record one target's outcome (text printable, bounded). */

@@ -23,7 +23,7 @@
  *	Postfix local(8)); forwards are idempotent by their derived queue
  *	id (local_forward.c).
  * LIMITS
- *	Host part of the tag cut at 32 bytes; one Redis round trip per
+ *	Host part of the tag cut at 20 bytes (pm_maildir keeps 64 of the instance); one Redis round trip per
  *	recipient.
  * SECURITY
  *	The queue id is checked by qmgr_clnt (pm_qid_valid) before use in a
@@ -52,7 +52,7 @@ local_once_begin(local_state *s, pm_qstore *qs)
 	} else if (gethostname(host, sizeof(host)) != 0) {
 		strcpy(host, "localhost");
 	}
-	host[32] = 0;
+	host[20] = 0;
 	for (i = 0; host[i]; i++) {
 		if (host[i] == '/' || host[i] == ':' || host[i] == ',' ||
 		    (unsigned char) host[i] <= 0x20 ||
@@ -60,7 +60,7 @@ local_once_begin(local_state *s, pm_qstore *qs)
 			host[i] = '_';
 		}
 	}
-	snprintf(s->tag, sizeof(s->tag), "%s-%s-%u", host, j->queue_id,
+	snprintf(s->tag, sizeof(s->tag), "%.20s-%.24s-%u", host, j->queue_id,
 	    s->r->index);
 	snprintf(key, sizeof(key), "pm:{%d}:ld:%s:%u", j->shard, j->queue_id,
 	    s->r->index);
@@ -77,7 +77,7 @@ int
 local_once_found(const local_state *s, const char *dir)
 {
 	static const char *const subs[] = { "new", "cur" };
-	char path[LOCAL_PATH_MAX], want[80];
+	char path[LOCAL_PATH_MAX], want[96];
 	struct dirent *d;
 	DIR *dp;
 	size_t i;
