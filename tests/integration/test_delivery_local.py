@@ -102,6 +102,20 @@ class LocalTest(DeliveryTest):
             f.write("# an include file\nbob, %s/inc.mbox\n" % cls.out)
         os.chown(inc, BOB, BOB)
         os.chmod(inc, 0o644)
+        selfinc = os.path.join(cls.base, "self.inc")
+        with open(selfinc, "w") as f:
+            f.write(":include:%s\n" % selfinc)
+        cmdinc = os.path.join(cls.base, "cmd.inc")
+        with open(cmdinc, "w") as f:
+            f.write("|/usr/bin/true\n")
+        cls.flaky = os.path.join(cls.base, "flaky.py")
+        with open(cls.flaky, "w") as f:
+            f.write("import os, sys\n"
+                    "if not os.path.exists(sys.argv[1]):\n"
+                    "    open(sys.argv[1], 'w').close()\n"
+                    "    print('try again later')\n"
+                    "    sys.exit(75)\n")
+        os.chmod(cls.flaky, 0o644)
         cls.team_file = os.path.join(cls.out, "team.mbox")
         cls.team_cmd = os.path.join(cls.out, "team.cmd")
         aliases = os.path.join(cls.base, "aliases")
@@ -113,6 +127,12 @@ class LocalTest(DeliveryTest):
             f.write("inc :include:%s\n" % inc)
             f.write("postmaster alice\n")
             f.write("list remote-list@relay.test\nowner-list alice\n")
+            f.write("deep :include:%s\n" % selfinc)
+            f.write("cmdinc :include:%s\n" % cmdinc)
+            f.write("wide " + ", ".join("w%d@relay.test" % i
+                                        for i in range(6)) + "\n")
+            f.write("half \\alice, |/usr/bin/python3 %s %s/flag\n"
+                    % (cls.flaky, cls.out))
         cls.sink = SmtpSink(workdir, name="sink").start()
         cls.peers.append(cls.sink)
         cls.back = PySink(workdir, name="back").start()
@@ -126,6 +146,7 @@ class LocalTest(DeliveryTest):
             "mail_spool_directory": cls.spool,
             "recipient_delimiter": "+",
             "allow_mail_to_files": "alias, forward, include",
+            "local_alias_expansion_limit": "5",
             "forward_path": "$home/.forward${recipient_delimiter}"
                             "${extension}, $home/.forward",
             "transport_maps":
@@ -380,6 +401,36 @@ class LocalTest(DeliveryTest):
         self.assertEqual(len(self.wait_files("frank", "fwd-3")), 1)
         self.assertTrue(self.stack.log_lines("ignoring %s/frank/.forward"
                                              % self.home, "local"))
+
+    def test_limits_and_restrictions(self):
+        for rcpt, pattern, status in (
+                ("deep", r"alias database loop for .*self\.inc", "5.4.6"),
+                ("cmdinc", r"mail to command is restricted", "5.7.1"),
+                ("wide", r"alias expansion limit exceeded for wide",
+                 "5.3.5")):
+            qid = self.submit("sender@back.test", [rcpt + "@example.test"],
+                              message("lim-" + rcpt))
+            self.wait_gone(qid)
+            m, d, blk = self.wait_dsn(pattern)
+            self.assertEqual(blk.get("status"), status, blk)
+            self.assertIn(("<lim-%s@client.test>" % rcpt).encode(),
+                          d.returned_bytes())
+
+    def test_retry_after_partial_delivery_no_duplicate(self):
+        # \alice gets its copy, the command defers (75): the recipient
+        # is deferred and tried again; the maildir copy is not repeated
+        qid = self.submit("sender@back.test", ["half@example.test"],
+                          message("half-1"))
+        self.wait_log("%s: to=<half@example.test>" % qid, ("local",))
+        lines = self.wait_log("%s: to=<half@example.test>" % qid, ("local",),
+                              count=2, timeout=60)
+        self.assertIn("status=deferred", lines[0])
+        self.assertIn("try again later", lines[0])
+        self.assertIn("status=sent", lines[1])
+        self.wait_gone(qid)
+        self.assertTrue(self.stack.log_lines(
+            "%s: half@example.test: already in maildir" % qid, "local"))
+        self.assertEqual(len(self.wait_files("alice", "half-1")), 1)
 
     def test_zz_kill9_burst(self):
         n = 60
