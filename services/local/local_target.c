@@ -16,7 +16,8 @@
  *	  - else mail_spool_directory/user, an mbox. As Postfix, the spool
  *	    is written with the agent's own privileges (the spool is not
  *	    writable by users, and its dotlocks live there); a missing
- *	    mailbox is created mode 0600 owned by the user first, and an
+ *	    mailbox is created mode 0600 owned by the user first (made
+ *	    under a temporary name and linked into place), and an
  *	    existing one must be a regular file with one link owned by the
  *	    user (else 5.2.0, as Postfix's "mailbox has wrong owner").
  *	local_deliver_file() appends to an mbox file (or a maildir when the
@@ -125,35 +126,39 @@ write_box(local_state *s, const char *path, int maildir, uid_t uid, gid_t gid,
 
 /*
  * The spool mailbox: create it owned by the user, or check the one
- * that is there. 0, or a result recorded and -1.
+ * that is there. A new mailbox is made under a temporary name, given
+ * to the user, then linked into place, so a concurrent delivery never
+ * sees a root-owned mailbox. 0, or a result recorded and -1.
  */
 static int
 spool_prepare(local_state *s, const char *path, const local_user *u)
 {
+	char tmp[LOCAL_PATH_MAX + 100];
 	struct stat st;
-	int fd;
+	int fd, err = 0;
 
 	if (!local_priv_root()) {
 		return (0);
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd >= 0) {
-		if (fchown(fd, u->uid, u->gid) != 0) {
-			local_result(s, PM_JOB_DEFERRED, "4.2.0",
-			    "cannot set the owner of %s: %s", path,
-			    strerror(errno));
+	if (lstat(path, &st) != 0 && errno == ENOENT) {
+		snprintf(tmp, sizeof(tmp), "%s.%s.new", path, s->tag);
+		(void) unlink(tmp);
+		fd = open(tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 || fchown(fd, u->uid, u->gid) != 0 ||
+		    (link(tmp, path) != 0 && errno != EEXIST)) {
+			err = errno;
+		}
+		if (fd >= 0) {
 			close(fd);
-			(void) unlink(path);
+			(void) unlink(tmp);
+		}
+		if (err != 0) {
+			local_result(s, PM_JOB_DEFERRED, "4.2.0",
+			    "cannot create mailbox %s: %s", path,
+			    strerror(err));
 			return (-1);
 		}
-		close(fd);
-		return (0);
-	}
-	if (errno != EEXIST) {
-		local_result(s, PM_JOB_DEFERRED, "4.2.0",
-		    "cannot create mailbox %s: %s", path, strerror(errno));
-		return (-1);
 	}
 	if (lstat(path, &st) != 0) {
 		local_result(s, PM_JOB_DEFERRED, "4.2.0",

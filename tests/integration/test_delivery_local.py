@@ -16,6 +16,7 @@ remote target of an alias and a PySink for the senders' DSNs.
   Delivered-To: <rcpt> bounce with "5.4.6 mail forwarding loop for";
 - an unknown user is refused at RCPT by smtpd, and bounced 5.1.1
   "unknown user" by local when an alias points at one;
+- alias_maps from a redis: table, changed at run time;
 - :include: files expand, and their /file targets run as the file's
   owner (allow_mail_to_files includes "include" here);
 - recipient_delimiter: user+ext is delivered to user;
@@ -139,9 +140,9 @@ class LocalTest(DeliveryTest):
         cls.peers.append(cls.back)
         return {
             "myorigin": "example.test",
-            "alias_maps": "texthash:" + aliases,
+            "alias_maps": "texthash:%s redis:pm:alias:" % aliases,
             "local_recipient_maps":
-                "texthash:%s texthash:%s" % (users, aliases),
+                "texthash:%s texthash:%s redis:pm:alias:" % (users, aliases),
             "home_mailbox": "Maildir/",
             "mail_spool_directory": cls.spool,
             "recipient_delimiter": "+",
@@ -259,7 +260,10 @@ class LocalTest(DeliveryTest):
         for t in ts:
             t.join()
         path = os.path.join(self.spool, "dave")
-        self.wait_log("to=<dave@example.test>", ("local",), count=2)
+        lines = self.wait_log("to=<dave@example.test>", ("local",), count=2)
+        self.assertEqual(len(lines), 2, lines)
+        for ln in lines:
+            self.assertIn("status=sent (delivered to mailbox)", ln)
         st = os.stat(path)
         self.assertEqual((st.st_uid, st.st_gid), (DAVE, DAVE))
         with open(path, "rb") as f:
@@ -401,6 +405,21 @@ class LocalTest(DeliveryTest):
         self.assertEqual(len(self.wait_files("frank", "fwd-3")), 1)
         self.assertTrue(self.stack.log_lines("ignoring %s/frank/.forward"
                                              % self.home, "local"))
+
+    def test_redis_alias_live(self):
+        # an alias written into Redis while everything runs: every
+        # replica (smtpd's RCPT check through rewrite, local) sees it
+        self.stack.r().set("pm:alias:rlist",
+                           "remote-r@relay.test, \\alice")
+        qid = self.submit("sender@back.test", ["rlist@example.test"],
+                          message("redis-1"))
+        lines = self.wait_log("%s: to=<rlist@example.test>" % qid,
+                              ("local",))
+        self.assertIn("delivered to maildir", lines[-1])
+        self.assertEqual(len(self.wait_files("alice", "redis-1")), 1)
+        got = self.sink_copies("redis-1")
+        self.assertEqual(got[0].recipients, ["remote-r@relay.test"])
+        self.assertEqual(got[0].header("Delivered-To"), "rlist@example.test")
 
     def test_limits_and_restrictions(self):
         for rcpt, pattern, status in (

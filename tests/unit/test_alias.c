@@ -135,6 +135,16 @@ Test(alias, split_limits)
 	cr_expect_eq(pm_alias_split(v, &l, &err), PM_ETOOBIG);
 	cr_expect_str_eq(err, "address too long");
 	free(v);
+
+	/* 32000 quoted strings in one target: linear work, then refused. */
+	v = pm_malloc(64001);
+	for (i = 0; i < 64000; i++) {
+		v[i] = '"';
+	}
+	v[64000] = 0;
+	cr_expect_eq(pm_alias_split(v, &l, &err), PM_ETOOBIG);
+	cr_expect_str_eq(err, "target too long");
+	free(v);
 }
 
 /* Errors collected as "line N: reason" lines. */

@@ -87,6 +87,10 @@ const pm_param_default pm_param_defaults[] = {
 	/* Address classes and lookup tables. */
 	{ "local_recipient_maps", "unix:passwd.byname $alias_maps" },
 	{ "alias_maps", "" },
+	/* Postfix: hash:/etc/aliases. Postmesh: the tables alias_maps
+	 * names, so there is one default; newaliases checks texthash:
+	 * files and loads redis: tables (see docs/delivery.md). */
+	{ "alias_database", "$alias_maps" },
 	{ VAR_VIRT_ALIAS_MAPS, "" },
 	{ "virtual_alias_domains", "$virtual_alias_maps" },
 	{ "virtual_mailbox_domains", "" },

@@ -317,7 +317,7 @@ out:
 static int
 split_into(const char *value, pm_alias_list *l, const char **err)
 {
-	const char *p = value, *start;
+	const char *p = value, *start, *end = value + strlen(value);
 	int angle, bracket, rc;
 	size_t q;
 
@@ -332,7 +332,9 @@ split_into(const char *value, pm_alias_list *l, const char **err)
 		angle = bracket = 0;
 		for (; *p != 0; p++) {
 			if (*p == '"') {
-				if ((q = quoted_len(p, strlen(p))) == 0) {
+				/* end - p, not strlen(p): linear work. */
+				if ((q = quoted_len(p, (size_t) (end - p))) ==
+				    0) {
 					*err = "unbalanced quote";
 					return (PM_EINVAL);
 				}
