@@ -22,7 +22,10 @@
  *	getpwnam_r buffers up to 1 MiB; names up to LOCAL_NAME_MAX.
  * SECURITY
  *	Table values are operator data; uid 0 is refused for a recipient
- *	from a table ("uid:gid" with uid 0 would write as root).
+ *	from a table ("uid:gid" with uid 0 would write as root: the
+ *	recipient is deferred with "user lookup failure"), and a password
+ *	entry with uid 0 (root) is delivered as default_privs, as
+ *	Postfix does for root's commands and files.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -68,9 +71,9 @@ local_user_parse(const char *value, local_user *u)
 	return (0);
 }
 
-/* getpwnam_r: 0, PM_ENOENT, PM_EIO. */
+/* getpwnam_r: 0, PM_ENOENT, PM_EIO; root as default_privs if map_root. */
 static int
-user_passwd(const char *name, local_user *u)
+user_passwd(const char *name, local_user *u, int map_root)
 {
 	struct passwd pw, *res = NULL;
 	char stackbuf[4096], *buf = stackbuf;
@@ -91,6 +94,11 @@ user_passwd(const char *name, local_user *u)
 	if (rc == 0 && res != NULL) {
 		u->uid = pw.pw_uid;
 		u->gid = pw.pw_gid;
+		if (u->uid == 0 && map_root) {
+			/* Postfix: never deliver as root; default_privs */
+			u->uid = local_nobody_uid;
+			u->gid = local_nobody_gid;
+		}
 		snprintf(u->home, sizeof(u->home), "%s",
 		    pw.pw_dir != NULL ? pw.pw_dir : "");
 		rc = 0;
@@ -118,14 +126,14 @@ local_user_find(pm_tables *maps, const char *name, local_user *u)
 	memset(u, 0, sizeof(*u));
 	strcpy(u->name, name);
 	if (maps == NULL || pm_tables_count(maps) == 0) {
-		return (user_passwd(name, u));
+		return (user_passwd(name, u, 1));
 	}
 	if ((rc = pm_tables_get(maps, name, &value)) != 0) {
 		return (rc);
 	}
 	if (local_user_parse(value, u) == 0) {
 		rc = u->uid == 0 ? PM_EINVAL : 0;
-	} else if ((rc = user_passwd(name, u)) == PM_ENOENT) {
+	} else if ((rc = user_passwd(name, u, 1)) == PM_ENOENT) {
 		u->uid = local_nobody_uid;
 		u->gid = local_nobody_gid;
 		u->home[0] = 0;
@@ -151,7 +159,7 @@ local_privs_init(const char *spec)
 		local_nobody_gid = (gid_t) id;
 		return (0);
 	}
-	if (user_passwd(spec, &u) != 0 || u.uid == 0) {
+	if (user_passwd(spec, &u, 0) != 0 || u.uid == 0) {
 		return (PM_EINVAL);
 	}
 	local_nobody_uid = u.uid;

@@ -330,3 +330,48 @@ Test(local_expand, names)
 	    -1);
 	pm_buf_free(&b);
 }
+
+/* ---- local_user_find ---- */
+
+Test(local_user, find)
+{
+	const char *err = NULL;
+	pm_tables *ts = pm_tables_open("inline:{ alice=1001:1002:/h/alice, "
+	                               "zero=0:0:/, nobody=nobody, "
+	                               "ghost=ghost, root=root }",
+	    &err);
+	local_user u;
+
+	cr_assert_not_null(ts, "%s", err ? err : "");
+	cr_assert_eq(local_privs_init("nobody"), 0);
+	cr_assert_eq(local_user_find(ts, "alice", &u), 0);
+	cr_expect_eq(u.uid, 1001);
+	cr_expect_eq(u.gid, 1002);
+	cr_expect_str_eq(u.home, "/h/alice");
+	cr_expect_str_eq(u.name, "alice");
+	/* uid 0 from a table: refused */
+	cr_expect_eq(local_user_find(ts, "zero", &u), PM_EINVAL);
+	/* a plain value: the password entry */
+	cr_assert_eq(local_user_find(ts, "nobody", &u), 0);
+	cr_expect_eq(u.uid, local_nobody_uid);
+	/* not in the password file: default_privs, no home */
+	cr_assert_eq(local_user_find(ts, "ghost", &u), 0);
+	cr_expect_eq(u.uid, local_nobody_uid);
+	cr_expect_str_eq(u.home, "");
+	/* root from the password file: never root */
+	cr_assert_eq(local_user_find(ts, "root", &u), 0);
+	cr_expect_neq(u.uid, 0);
+	cr_expect_eq(local_user_find(ts, "nosuch", &u), PM_ENOENT);
+	/* no table: the password file alone */
+	cr_assert_eq(local_user_find(NULL, "root", &u), 0);
+	cr_expect_eq(u.uid, local_nobody_uid);
+	cr_expect_eq(local_user_find(NULL, "nosuchuser-xyz", &u), PM_ENOENT);
+	/* default_privs: a name, a number, never root */
+	cr_expect_eq(local_privs_init("4444"), 0);
+	cr_expect_eq(local_nobody_uid, 4444);
+	cr_expect_neq(local_privs_init("root"), 0);
+	cr_expect_neq(local_privs_init("0"), 0);
+	cr_expect_neq(local_privs_init("nosuchuser-xyz"), 0);
+	cr_assert_eq(local_privs_init("nobody"), 0);
+	pm_tables_close(ts);
+}
