@@ -84,10 +84,8 @@
 #define VAR_VIRT_MAILBOX_DOMS "virtual_mailbox_domains"
 #define VAR_VIRT_MAILBOX_MAPS "virtual_mailbox_maps"
 #define VAR_RELAY_RCPT_MAPS "relay_recipient_maps"
-#define VAR_LOCAL_RCPT_MAPS "local_recipient_maps"
 #define VAR_TRANSPORT_MAPS "transport_maps"
 #define VAR_RELOCATED_MAPS "relocated_maps"
-#define VAR_RCPT_DELIM "recipient_delimiter"
 #define VAR_PAR_DOM_MATCH "parent_domain_matches_subdomains"
 #define VAR_INET_INTERFACES "inet_interfaces"
 #define VAR_EMPTY_ADDR "empty_address_recipient"
@@ -107,10 +105,8 @@ extern char *var_virt_alias_doms;
 extern char *var_virt_mailbox_doms;
 extern char *var_virt_mailbox_maps;
 extern char *var_relay_rcpt_maps;
-extern char *var_local_rcpt_maps;
 extern char *var_transport_maps;
 extern char *var_relocated_maps;
-extern char *var_rcpt_delim;
 extern char *var_par_dom_match;
 extern char *var_inet_interfaces;
 extern char *var_empty_addr;
@@ -129,10 +125,10 @@ extern char *var_empty_addr;
 	    { VAR_VIRT_MAILBOX_DOMS, NULL, &var_virt_mailbox_doms, 0, 0 }, \
 	    { VAR_VIRT_MAILBOX_MAPS, NULL, &var_virt_mailbox_maps, 0, 0 }, \
 	    { VAR_RELAY_RCPT_MAPS, NULL, &var_relay_rcpt_maps, 0, 0 }, \
-	    { VAR_LOCAL_RCPT_MAPS, NULL, &var_local_rcpt_maps, 0, 0 }, \
+	    PM_CFG_LOCAL_RCPT_MAPS, \
 	    { VAR_TRANSPORT_MAPS, NULL, &var_transport_maps, 0, 0 }, \
 	    { VAR_RELOCATED_MAPS, NULL, &var_relocated_maps, 0, 0 }, \
-	    { VAR_RCPT_DELIM, NULL, &var_rcpt_delim, 0, 16 }, \
+	    PM_CFG_RCPT_DELIM, \
 	    { VAR_PAR_DOM_MATCH, NULL, &var_par_dom_match, 0, 0 }, \
 	    { VAR_INET_INTERFACES, NULL, &var_inet_interfaces, 0, 0 }, \
 	{ \

@@ -430,6 +430,8 @@ cfg_expand_str(cfg_x *x, pm_buf *out, const char *s, size_t len)
  */
 static const char *const cfg_raw_params[] = {
 	"default_rbl_reply",
+	"forward_path",    /* local: $home, $user, $extension ... */
+	"mailbox_command", /* local: the same, per recipient */
 	NULL,
 };
 

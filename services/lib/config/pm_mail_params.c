@@ -16,3 +16,5 @@ long var_header_limit;
 long var_max_queue_time;
 long var_delay_warn_time;
 char *var_virt_alias_maps;
+char *var_rcpt_delim;
+char *var_local_rcpt_maps;

@@ -74,4 +74,18 @@ extern char *var_virt_alias_maps;
 		VAR_VIRT_ALIAS_MAPS, NULL, &var_virt_alias_maps, 0, 0 \
 	}
 
+/* rewrite (known recipients), local (user lookup, extensions). */
+#define VAR_RCPT_DELIM "recipient_delimiter"
+extern char *var_rcpt_delim;
+#define PM_CFG_RCPT_DELIM \
+	{ \
+		VAR_RCPT_DELIM, NULL, &var_rcpt_delim, 0, 16 \
+	}
+#define VAR_LOCAL_RCPT_MAPS "local_recipient_maps"
+extern char *var_local_rcpt_maps;
+#define PM_CFG_LOCAL_RCPT_MAPS \
+	{ \
+		VAR_LOCAL_RCPT_MAPS, NULL, &var_local_rcpt_maps, 0, 0 \
+	}
+
 #endif

@@ -90,6 +90,10 @@ const pm_param_default pm_param_defaults[] = {
 	/* Address classes and lookup tables. */
 	{ "local_recipient_maps", "unix:passwd.byname $alias_maps" },
 	{ "alias_maps", "" },
+	/* Postfix: hash:/etc/aliases. Postmesh: the tables alias_maps
+	 * names, so there is one default; newaliases checks texthash:
+	 * files and loads redis: tables (see docs/delivery.md). */
+	{ "alias_database", "$alias_maps" },
 	{ VAR_VIRT_ALIAS_MAPS, "" },
 	{ "virtual_alias_domains", "$virtual_alias_maps" },
 	{ "virtual_mailbox_domains", "" },
@@ -211,6 +215,7 @@ const pm_param_default pm_param_defaults[] = {
 	{ "bounce_notice_recipient", "postmaster" },
 	{ "error_metrics_listen", "http://127.0.0.1:9132" },
 	{ "discard_metrics_listen", "http://127.0.0.1:9133" },
+	{ "local_metrics_listen", "http://127.0.0.1:9134" },
 
 	/* qmgr (issue 3): queue manager, scheduling, retries. */
 	{ "qmgr_listen", "tcp://127.0.0.1:10030" },

@@ -6,7 +6,7 @@
  * DESCRIPTION
  *	See pm_table.h. This file dispatches "type:name" to the table types
  *	(pm_table_hash.c: inline, static, texthash, unix; pm_table_regexp.c;
- *	pm_table_cidr.c), keeps table lists, implements the access(5)
+ *	pm_table_cidr.c; pm_table_redis.c), keeps table lists, implements the access(5)
  *	address lookup order, and holds the file and logical-line readers
  *	the file-based types share.
  *
@@ -56,6 +56,7 @@ static const pm__table_ops *const table_types[] = {
 	&pm__table_regexp_ops,
 	&pm__table_pcre_ops,
 	&pm__table_cidr_ops,
+	&pm__table_redis_ops,
 	NULL,
 };
 

@@ -17,6 +17,9 @@
  *	      as Postfix's dict_thash: "key whitespace value" logical
  *	      lines; a line without a value is warned about and skipped;
  *	      a duplicate key is warned about and the first one kept.
+ *	      A file whose first record is in aliases(5) form ("root:
+ *	      admin") is read by pm_alias (pm_table_alias.c), so
+ *	      alias_maps = texthash:/etc/aliases works without postalias.
  *	  unix:passwd.byname
  *	      getpwnam_r() on the key's local part (the text before the
  *	      last '@', or the whole key); the value is the key. Used by
@@ -267,6 +270,12 @@ texthash_open(const char *name, void **impl, const char **err)
 	}
 	h = pm_malloc(sizeof(*h));
 	pm__hash_init(h);
+	if (pm__alias_format(data, len)) {
+		pm__alias_hash(name, data, len, h);
+		free(data);
+		*impl = h;
+		return (0);
+	}
 	pm__lines_init(&l, "texthash map", name, data, len);
 	while ((line = pm__lines_next(&l, &lineno)) != NULL) {
 		k = line;

@@ -54,6 +54,7 @@ extern const pm__table_ops pm__table_unix_ops;
 extern const pm__table_ops pm__table_regexp_ops;
 extern const pm__table_ops pm__table_pcre_ops;
 extern const pm__table_ops pm__table_cidr_ops;
+extern const pm__table_ops pm__table_redis_ops; /* pm_table_redis.c */
 
 /*
  * Next item of a list "a, b c" (white space or commas), where "{...}"
@@ -108,5 +109,15 @@ int pm__cidr_parse(const char *s, pm__cidr *c, const char **err);
 /* A lookup address: IPv4, IPv6, or [..]; ::ffff:a.b.c.d becomes IPv4. */
 int pm__cidr_addr(const char *s, pm__cidr *a);
 int pm__cidr_match(const pm__cidr *net, const pm__cidr *addr);
+
+/*
+ * texthash: files in aliases(5) form (pm_table_alias.c): 1 if the first
+ * record's key ends in ':' or is quoted ("root: admin"), the form
+ * Postfix's texthash warns about ("is this an alias file?"); then
+ * pm__alias_hash() fills h with name -> value through pm_alias_parse().
+ */
+int pm__alias_format(const char *data, size_t len);
+void pm__alias_hash(const char *path, const char *data, size_t len,
+    pm__hash *h);
 
 #endif

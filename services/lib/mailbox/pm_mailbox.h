@@ -1,0 +1,128 @@
+/*
+ * NAME
+ *	pm_mailbox - write one message into a maildir or an mbox file
+ * SUMMARY
+ *	#include "pm_mailbox.h"
+ *	pm_mailbox_msg m = { .sender = "a@b", .recipient = "u@d",
+ *	    .data = body, .len = len };
+ *	pm_mailbox_opts o = { .size_limit = 51200000, .lock_wait_ms =
+ *	    20000, .locks = PM_MBOX_LOCK_FCNTL | PM_MBOX_LOCK_DOTLOCK };
+ *	pm_mailbox_status st;
+ *	if (pm_maildir_deliver("/var/mail/d/u/", &m, &o, &st) == 0) ...
+ *	if (pm_mbox_deliver("/var/mail/d/v", &m, &o, &st) == 0) ...
+ * DESCRIPTION
+ *	The final write of the local and virtual delivery agents. The
+ *	caller reads the message from the body store (pm_agent_body())
+ *	and passes it as one buffer; it runs as the mailbox owner already
+ *	(setfsuid/setfsgid or a child process): these functions do no
+ *	privilege changes.
+ *
+ *	Both write "Return-Path: <sender>" and "Delivered-To: recipient"
+ *	before the content, and write Unix line ends: the queue keeps
+ *	CRLF lines, a mailbox file has LF lines (CRLF becomes LF; a bare
+ *	CR is kept; a missing final line end is added). The content is
+ *	otherwise written as it is.
+ *
+ *	Missing directories on the way to the maildir or to the mbox
+ *	file are created (mode 0700, as the caller's file system uid), as
+ *	Postfix's virtual(8) does.
+ *
+ *	pm_maildir_deliver(dir): dir is the maildir (with or without a
+ *	trailing "/"); tmp/, new/ and cur/ are created when missing. The message is written to tmp/<name>, fsync()ed, linked
+ *	to new/<name> (link(2): an existing name is never replaced; on
+ *	EEXIST another name is tried), tmp/<name> is removed and new/ is
+ *	fsync()ed: when it returns 0 the message survives a crash. The
+ *	name is "<sec>.M<usec>P<pid>Q<counter>.<instance>,S=<size>": the
+ *	instance (opts.instance, default the host name; '/' and ':'
+ *	written as \057 and \072 as the maildir convention says) makes it
+ *	unique across replicas that share a volume, pid and a process
+ *	counter within one. On any failure nothing is left behind (tmp/
+ *	and new/ names are removed).
+ *
+ *	pm_mbox_deliver(path): the file is opened (created mode 0600 if
+ *	missing; O_NOFOLLOW, and it must be a regular file with one
+ *	link), locked as opts.locks says (PM_MBOX_LOCK_DOTLOCK: path.lock
+ *	created with O_EXCL, stale ones older than opts.stale_lock_s
+ *	removed; then PM_MBOX_LOCK_FCNTL: a whole-file write lock, an
+ *	open-file-description lock (F_OFD_SETLK) so that two threads of
+ *	one agent exclude each other too, and which conflicts with the
+ *	classic fcntl locks of other programs; PM_MBOX_LOCK_FLOCK:
+ *	flock(2)), retried every 100 ms for at most opts.lock_wait_ms.
+ *	Then it appends "From <sender> <date>" (MAILER-DAEMON for the
+ *	null sender; asctime(3) date of opts.now or now), the headers and
+ *	the content with lines that start with "From " written as
+ *	">From " (mboxo, as Postfix), and one empty line; fsync(); the
+ *	locks are released. On a failure after the first byte the file
+ *	is truncated back to its size before the delivery.
+ *
+ *	Both return 0 (st: "2.0.0", "delivered to maildir" / "delivered
+ *	to mailbox") or a negative PM_E* with st set to a Postfix-style
+ *	DSN status and text, e.g. "5.2.2" "mailbox full", "4.2.0" "cannot
+ *	lock /x: ...", "4.3.0" "cannot write /x: No space left on device".
+ *	The class of st.dsn says what the caller reports: 4 defer, 5
+ *	bounce.
+ * LIMITS
+ *	opts.size_limit (mailbox_size_limit, virtual_mailbox_limit): the
+ *	size of the mbox file after the delivery, or of one maildir file;
+ *	0 = no limit. Over it: 5.2.2 "mailbox full", nothing written. A
+ *	write that fails with EFBIG (RLIMIT_FSIZE) or EDQUOT is 5.2.2 too
+ *	(as Postfix's mbox_dsn(); the caller should ignore SIGXFSZ);
+ *	ENOSPC and other errors are 4.3.0.
+ *	opts.lock_wait_ms bounds the wait for locks (4.2.0 after it).
+ *	Paths longer than PATH_MAX - 64 are refused (5.3.5).
+ * SECURITY
+ *	sender and recipient come from qmgr: control characters in them
+ *	are written as '?', so they cannot start a header line; in the
+ *	From_ line white space becomes '_'. The content is not trusted
+ *	and not interpreted beyond line ends and "From " quoting. Files
+ *	are opened with O_NOFOLLOW; an mbox must be a regular file with
+ *	one link (a hard link to another file is refused, 5.2.0). After
+ *	the locks are taken the path is checked to still name the opened
+ *	file (a mail reader may have replaced it meanwhile): if not, it
+ *	is opened and locked again.
+ */
+#ifndef PM_MAILBOX_H
+#define PM_MAILBOX_H
+
+#include <stddef.h>
+#include <time.h>
+
+#define PM_MBOX_LOCK_FCNTL 0x1
+#define PM_MBOX_LOCK_DOTLOCK 0x2
+#define PM_MBOX_LOCK_FLOCK 0x4
+
+/* The DSN when the write did not happen; "2.0.0" when it did. */
+typedef struct pm_mailbox_status {
+	char dsn[16];
+	char text[512];
+} pm_mailbox_status;
+
+typedef struct pm_mailbox_msg {
+	const char *sender;    /* envelope sender, "" = null sender */
+	const char *recipient; /* Delivered-To: value */
+	const char *data;      /* the message as queued (CRLF or LF lines) */
+	size_t len;
+} pm_mailbox_msg;
+
+typedef struct pm_mailbox_opts {
+	long long size_limit; /* bytes, 0 = none */
+	long lock_wait_ms;    /* mbox: total lock wait */
+	int locks;            /* mbox: PM_MBOX_LOCK_* (0 = fcntl) */
+	long stale_lock_s;    /* mbox: dotlock age that is stale; 0 = 500 */
+	const char *instance; /* maildir name part; NULL = host name */
+	time_t now;           /* mbox From_ date; 0 = time(NULL) */
+} pm_mailbox_opts;
+
+int pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,
+    const pm_mailbox_opts *o, pm_mailbox_status *st);
+int pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
+    const pm_mailbox_opts *o, pm_mailbox_status *st);
+
+/*
+ * Parse a mailbox_delivery_lock / virtual_mailbox_lock value ("fcntl,
+ * dotlock", "flock"; separators space, comma, tab) into PM_MBOX_LOCK_*
+ * bits. Returns PM_EINVAL on an unknown word or an empty list.
+ */
+int pm_mbox_lock_parse(const char *value, int *locks);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * NAME
+ *	pm_mbox - append one message to an mbox file, locked
+ * SUMMARY
+ *	#include "pm_mailbox.h"
+ *	pm_mbox_deliver(path, &msg, &opts, &status);
+ * DESCRIPTION
+ *	See pm_mailbox.h: open (O_APPEND, created if missing), lock
+ *	(dotlock, then fcntl and/or flock, as Postfix's mbox_open()
+ *	does), check that the path still names the opened file, check the
+ *	size limit, append the From_ line and the message, fsync, unlock.
+ *	A failed write truncates the file back to its size before.
+ *
+ *	The fcntl lock is an open file description lock (F_OFD_SETLK):
+ *	a classic POSIX lock belongs to the process, so two worker
+ *	threads of one agent would both "hold" it and interleave their
+ *	messages; OFD locks exclude each other per open(), and on Linux
+ *	they conflict with the classic fcntl locks mail readers take.
+ * LIMITS
+ *	opts.lock_wait_ms (retry every PM_MBOX_LOCK_STEP_MS),
+ *	opts.stale_lock_s (default PM_MBOX_STALE_S, Postfix's
+ *	stale_lock_time), opts.size_limit; PM_MBOX_REOPEN opens when the
+ *	file is replaced while we wait for locks.
+ * SECURITY
+ *	O_NOFOLLOW; a regular file with one link only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pm_log.h"
+#include "pm_mailbox_priv.h"
+#include "pm_util.h"
+
+#define PM_MBOX_LOCK_STEP_MS 100
+#define PM_MBOX_STALE_S 500
+#define PM_MBOX_REOPEN 3
+
+typedef struct mbox_ctx {
+	const char *path;
+	char lock[PM_MBX_PATH_MAX + 8];
+	int fd;
+	int dotlocked;
+	int64_t deadline;
+} mbox_ctx;
+
+/* Sleep one step unless the deadline has passed: 0 slept, -1 passed. */
+static int
+mbox_wait(const mbox_ctx *c)
+{
+	struct timespec ts = { 0, PM_MBOX_LOCK_STEP_MS * 1000000L };
+
+	if (pm_mono_ms() >= c->deadline) {
+		return (-1);
+	}
+	nanosleep(&ts, NULL);
+	return (0);
+}
+
+static int
+mbox_dotlock(mbox_ctx *c, long stale, pm_mailbox_status *st)
+{
+	struct stat sb;
+	int fd;
+
+	for (;;) {
+		fd = open(c->lock,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			close(fd);
+			c->dotlocked = 1;
+			return (0);
+		}
+		if (errno != EEXIST) {
+			pm__mailbox_set(st, "4.2.0",
+			    "cannot create lock file %s: %s", c->lock,
+			    strerror(errno));
+			return (PM_EIO);
+		}
+		if (lstat(c->lock, &sb) == 0 &&
+		    time(NULL) - sb.st_mtime > stale) {
+			pm_msg_warn("removing stale lock file %s", c->lock);
+			unlink(c->lock);
+		}
+		if (mbox_wait(c) != 0) {
+			pm__mailbox_set(st, "4.2.0",
+			    "cannot lock %s: lock file %s is held by another "
+			    "process",
+			    c->path, c->lock);
+			return (PM_EAGAIN);
+		}
+	}
+}
+
+/* fcntl (OFD) and/or flock on c->fd, retried until the deadline. */
+static int
+mbox_kernel_lock(mbox_ctx *c, int locks, pm_mailbox_status *st)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int done_fcntl = 0;
+
+	for (;;) {
+		if ((locks & PM_MBOX_LOCK_FCNTL) && !done_fcntl) {
+			if (fcntl(c->fd, F_OFD_SETLK, &fl) == 0) {
+				done_fcntl = 1;
+			} else if (errno != EAGAIN && errno != EACCES) {
+				break;
+			}
+		}
+		if (done_fcntl || !(locks & PM_MBOX_LOCK_FCNTL)) {
+			if (!(locks & PM_MBOX_LOCK_FLOCK) ||
+			    flock(c->fd, LOCK_EX | LOCK_NB) == 0) {
+				return (0);
+			}
+			if (errno != EWOULDBLOCK) {
+				break;
+			}
+		}
+		if (mbox_wait(c) != 0) {
+			pm__mailbox_set(st, "4.2.0",
+			    "cannot lock %s: held by another process", c->path);
+			return (PM_EAGAIN);
+		}
+	}
+	pm__mailbox_set(st, "4.2.0", "cannot lock %s: %s", c->path,
+	    strerror(errno));
+	return (PM_EIO);
+}
+
+static void
+mbox_unlock(mbox_ctx *c)
+{
+	if (c->fd >= 0) {
+		close(c->fd); /* releases the OFD and flock locks */
+		c->fd = -1;
+	}
+	if (c->dotlocked) {
+		unlink(c->lock);
+		c->dotlocked = 0;
+	}
+}
+
+/* Open and lock; 0 with c->fd locked, or an error with st set. */
+static int
+mbox_open_locked(mbox_ctx *c, const pm_mailbox_opts *o, pm_mailbox_status *st)
+{
+	int locks = o->locks ? o->locks : PM_MBOX_LOCK_FCNTL;
+	long stale = o->stale_lock_s > 0 ? o->stale_lock_s : PM_MBOX_STALE_S;
+	struct stat fsb, psb;
+	int rc;
+
+	for (int tries = 0; tries < PM_MBOX_REOPEN; tries++) {
+		c->fd = open(c->path,
+		    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+		        O_NOCTTY | O_NONBLOCK,
+		    0600);
+		if (c->fd < 0) {
+			int err = errno;
+
+			pm__mailbox_set(st, err == ELOOP ? "5.2.0" : "4.2.0",
+			    "cannot open mailbox %s: %s", c->path,
+			    strerror(err));
+			return (PM_EIO);
+		}
+		if (fstat(c->fd, &fsb) != 0 || !S_ISREG(fsb.st_mode) ||
+		    fsb.st_nlink != 1) {
+			pm__mailbox_set(st, "5.2.0",
+			    "mailbox %s is not a regular file with one link",
+			    c->path);
+			mbox_unlock(c);
+			return (PM_EINVAL);
+		}
+		if ((locks & PM_MBOX_LOCK_DOTLOCK) &&
+		    (rc = mbox_dotlock(c, stale, st)) != 0) {
+			mbox_unlock(c);
+			return (rc);
+		}
+		if ((rc = mbox_kernel_lock(c, locks, st)) != 0) {
+			mbox_unlock(c);
+			return (rc);
+		}
+		/* Replaced (or removed) by a mail reader while we waited? */
+		if (lstat(c->path, &psb) == 0 && psb.st_dev == fsb.st_dev &&
+		    psb.st_ino == fsb.st_ino) {
+			return (0);
+		}
+		mbox_unlock(c);
+	}
+	pm__mailbox_set(st, "4.2.0", "cannot lock %s: the file keeps changing",
+	    c->path);
+	return (PM_EAGAIN);
+}
+
+/* The From_ line: white space in the sender becomes '_'. */
+static void
+mbox_from_line(pm__mbx_out *o, const pm_mailbox_msg *m, time_t now)
+{
+	const char *s = (m->sender && *m->sender) ? m->sender : "MAILER-DAEMON";
+	char date[64];
+	struct tm tm;
+
+	pm__mbx_put(o, "From ", 5);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char) *s;
+		char w = (ch <= 0x20 || ch == 0x7f) ? '_' : (char) ch;
+
+		pm__mbx_put(o, &w, 1);
+	}
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), " %a %b %e %H:%M:%S %Y\n", &tm);
+	pm__mbx_put(o, date, strlen(date));
+}
+
+int
+pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
+    const pm_mailbox_opts *opts, pm_mailbox_status *st)
+{
+	mbox_ctx c = { .path = path, .fd = -1 };
+	time_t now = opts->now ? opts->now : time(NULL);
+	pm__mbx_out *o;
+	struct stat sb;
+	char dir[PM_MBX_PATH_MAX + 1];
+	const char *slash;
+	int rc, err;
+	off_t orig;
+
+	if (strlen(path) == 0 || strlen(path) > PM_MBX_PATH_MAX) {
+		pm__mailbox_set(st, "5.3.5", "mailbox path too long or empty");
+		return (PM_EINVAL);
+	}
+	snprintf(c.lock, sizeof(c.lock), "%s.lock", path);
+	if ((slash = strrchr(path, '/')) != NULL && slash > path) {
+		memcpy(dir, path, (size_t) (slash - path));
+		dir[slash - path] = 0;
+		if (pm__mailbox_mkdirs(dir) != 0) {
+			pm__mailbox_set(st, "4.2.0",
+			    "cannot create directory %s: %s", dir,
+			    strerror(errno));
+			return (PM_EIO);
+		}
+	}
+	o = pm_calloc(1, sizeof(*o));
+	o->fd = -1;
+	mbox_from_line(o, m, now);
+	pm__mailbox_format(o, m, 1);
+	c.deadline =
+	    pm_mono_ms() + (opts->lock_wait_ms > 0 ? opts->lock_wait_ms : 0);
+	if ((rc = mbox_open_locked(&c, opts, st)) != 0) {
+		goto out;
+	}
+	if (fstat(c.fd, &sb) != 0) {
+		pm__mailbox_set(st, "4.2.0", "cannot stat %s: %s", path,
+		    strerror(errno));
+		rc = PM_EIO;
+		goto out;
+	}
+	orig = sb.st_size;
+	if (opts->size_limit > 0 &&
+	    (long long) orig + o->total > opts->size_limit) {
+		pm__mailbox_set(st, "5.2.2",
+		    "mailbox full: %s has %lld bytes, a message of %lld bytes "
+		    "would exceed the size limit of %lld bytes",
+		    path, (long long) orig, o->total, opts->size_limit);
+		rc = PM_ETOOBIG;
+		goto out;
+	}
+	o->fd = c.fd;
+	o->total = 0;
+	mbox_from_line(o, m, now);
+	pm__mailbox_format(o, m, 1);
+	pm__mbx_flush(o);
+	err = o->err;
+	if (err == 0 && fsync(c.fd) != 0) {
+		err = errno;
+	}
+	if (err != 0) {
+		/* No partial message: back to the size before. */
+		if (ftruncate(c.fd, orig) != 0) {
+			pm_msg_error(
+			    "cannot truncate %s back to %lld bytes: %s", path,
+			    (long long) orig, strerror(errno));
+		}
+		pm__mailbox_set(st, pm__mailbox_errno_dsn(err),
+		    "%scannot append message to %s: %s",
+		    err == EFBIG || err == EDQUOT ? "mailbox full: " : "", path,
+		    strerror(err));
+		rc = PM_EIO;
+		goto out;
+	}
+	pm__mailbox_set(st, "2.0.0", "delivered to mailbox");
+	rc = 0;
+out:
+	mbox_unlock(&c);
+	free(o);
+	return (rc);
+}

@@ -1,0 +1,567 @@
+/*
+ * NAME
+ *	test_mailbox - unit tests of pm_mailbox (maildir and mbox writers)
+ * DESCRIPTION
+ *	In a temporary directory: the file holds the content byte for
+ *	byte (LF line ends) after Return-Path and Delivered-To; envelope
+ *	text cannot inject a header; maildir names stay unique over 1000
+ *	deliveries from 2 processes; N forked mbox writers never
+ *	interleave (each message parses back intact); a lock held by
+ *	another process (fcntl or dotlock) gives 4.2.0 after the wait, a
+ *	stale dotlock is removed; the size limit gives 5.2.2 and writes
+ *	nothing; a write that fails half way (RLIMIT_FSIZE) truncates the
+ *	mbox back and leaves no maildir file; symlinks and hard links
+ *	are refused; lock lists parse.
+ */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pm_mailbox.h"
+#include "pm_util.h"
+
+static char tdir[64];
+
+static void
+setup(void)
+{
+	strcpy(tdir, "/tmp/pm_mailbox_XXXXXX");
+	cr_assert_not_null(mkdtemp(tdir));
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tdir);
+	if (system(cmd) != 0) {
+		cr_log_warn("cannot remove %s", tdir);
+	}
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	cr_assert_not_null(f, "open %s: %s", path, strerror(errno));
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = pm_malloc((size_t) n + 1);
+	cr_assert_eq(fread(buf, 1, (size_t) n, f), (size_t) n);
+	buf[n] = 0;
+	fclose(f);
+	*len = (size_t) n;
+	return (buf);
+}
+
+/* Names of the files in dir (sorted not needed); returns the count. */
+static int
+list_dir(const char *dir, char names[][256], int max)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d, "opendir %s", dir);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		if (names && n < max) {
+			snprintf(names[n], 256, "%s", e->d_name);
+		}
+		n++;
+	}
+	closedir(d);
+	return (n);
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat sb;
+
+	return (stat(path, &sb) == 0 ? sb.st_size : -1);
+}
+
+static const pm_mailbox_opts defopts = {
+	.lock_wait_ms = 2000,
+	.locks = PM_MBOX_LOCK_FCNTL | PM_MBOX_LOCK_DOTLOCK,
+	.instance = "pod-a:1/x",
+};
+
+TestSuite(mailbox, .init = setup, .fini = teardown);
+
+Test(mailbox, maildir_content)
+{
+	static const char body[] = "Subject: hi\r\nFrom: a@b\r\n\r\nline 1\r\n"
+	                           "From here\r\nbare\rcr\r\nno final eol";
+	static const char want[] = "Return-Path: <s@x.org>\nDelivered-To: "
+	                           "u@d.org\nSubject: hi\nFrom: a@b\n\nline 1\n"
+	                           "From here\nbare\rcr\nno final eol\n";
+	pm_mailbox_msg m = { "s@x.org", "u@d.org", body, sizeof(body) - 1 };
+	pm_mailbox_status st;
+	char md[128], sub[160], names[4][256], path[512];
+	size_t len;
+	char *got;
+
+	snprintf(md, sizeof(md), "%s/d/u/", tdir);
+	cr_assert_eq(pm_maildir_deliver(md, &m, &defopts, &st), 0, "%s %s",
+	    st.dsn, st.text);
+	cr_assert_str_eq(st.dsn, "2.0.0");
+	cr_assert_str_eq(st.text, "delivered to maildir");
+	snprintf(sub, sizeof(sub), "%s/d/u/new", tdir);
+	cr_assert_eq(list_dir(sub, names, 4), 1);
+	snprintf(sub, sizeof(sub), "%s/d/u/tmp", tdir);
+	cr_assert_eq(list_dir(sub, NULL, 0), 0, "tmp/ not empty");
+	snprintf(sub, sizeof(sub), "%s/d/u/cur", tdir);
+	cr_assert_eq(list_dir(sub, NULL, 0), 0);
+	/* the instance, with '/' and ':' escaped, and the size */
+	cr_assert_not_null(strstr(names[0], ".pod-a\\0721\\057x,S="), "got %s",
+	    names[0]);
+	snprintf(path, sizeof(path), "%s/d/u/new/%s", tdir, names[0]);
+	got = slurp(path, &len);
+	cr_assert_eq(len, sizeof(want) - 1, "got %zu bytes, want %zu", len,
+	    sizeof(want) - 1);
+	cr_assert(memcmp(got, want, len) == 0, "got [%s]", got);
+	cr_assert_not_null(strstr(names[0], ",S=")); /* size matches */
+	cr_assert_eq(atol(strstr(names[0], ",S=") + 3), (long) len);
+	free(got);
+}
+
+Test(mailbox, envelope_injection)
+{
+	pm_mailbox_msg m = { "a@b\r\nX-Evil: 1", "u@d\nBcc: x", "x\n", 2 };
+	pm_mailbox_status st;
+	char mb[128];
+	size_t len;
+	char *got;
+	pm_mailbox_opts o = defopts;
+
+	o.now = 86400 * 365;
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	got = slurp(mb, &len);
+	cr_assert(strncmp(got, "From a@b__X-Evil:_1 ", 20) == 0, "got [%s]",
+	    got);
+	cr_assert_not_null(strstr(got,
+	                       "\nReturn-Path: <a@b??X-Evil: 1>\n"
+	                       "Delivered-To: u@d?Bcc: x\nx\n\n"),
+	    "got [%s]", got);
+	free(got);
+}
+
+Test(mailbox, mbox_format)
+{
+	static const char body[] =
+	    "Subject: s\r\n\r\nFrom the start\r\n"
+	    ">From kept\r\n From indented\r\nFromage\r\n";
+	pm_mailbox_msg m = { "", "u@d", body, sizeof(body) - 1 };
+	pm_mailbox_status st;
+	pm_mailbox_opts o = defopts;
+	char mb[128], want[512], date[64];
+	struct tm tm;
+	size_t len;
+	char *got;
+
+	o.now = 1700000000;
+	localtime_r(&o.now, &tm);
+	strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
+	snprintf(want, sizeof(want),
+	    "From MAILER-DAEMON %s\nReturn-Path: <>\nDelivered-To: u@d\n"
+	    "Subject: s\n\n>From the start\n>From kept\n From indented\n"
+	    "Fromage\n\n",
+	    date);
+	snprintf(mb, sizeof(mb), "%s/sub/dir/mbox", tdir);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_str_eq(st.dsn, "2.0.0");
+	cr_assert_str_eq(st.text, "delivered to mailbox");
+	got = slurp(mb, &len);
+	cr_assert_str_eq(got, want);
+	free(got);
+	/* a second message is appended after the blank line */
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	got = slurp(mb, &len);
+	cr_assert_eq(len, 2 * strlen(want));
+	cr_assert_str_eq(got + strlen(want), want);
+	free(got);
+	cr_assert_eq(file_size(strcat(mb, ".lock")), -1, "dotlock left");
+}
+
+static void
+deliver_many(const char *md, int who, int n)
+{
+	char body[128];
+	pm_mailbox_status st;
+
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(body, sizeof(body),
+		    "Message-ID: <%d.%d@t>\r\n\r\nbody %d %d\r\n", who, i, who,
+		    i);
+		pm_mailbox_msg m = { "s@x", "u@d", body, (size_t) len };
+
+		if (pm_maildir_deliver(md, &m, &defopts, &st) != 0) {
+			fprintf(stderr, "%s %s\n", st.dsn, st.text);
+			_exit(1);
+		}
+	}
+}
+
+Test(mailbox, maildir_unique_names)
+{
+	static char names[1100][256];
+	char md[128], sub[160];
+	char path[600];
+	pid_t kids[2];
+	int status, n;
+
+	snprintf(md, sizeof(md), "%s/Maildir", tdir);
+	for (int k = 0; k < 2; k++) {
+		if ((kids[k] = fork()) == 0) {
+			deliver_many(md, k, 500);
+			_exit(0);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(waitpid(kids[k], &status, 0), kids[k]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	snprintf(sub, sizeof(sub), "%s/new", md);
+	n = list_dir(sub, names, 1100);
+	cr_assert_eq(n, 1000, "got %d files, want 1000", n);
+	/* every message exactly once (the names are distinct by readdir) */
+	{
+		static char seen[2][500];
+		for (int i = 0; i < n; i++) {
+			size_t len;
+			char *got;
+			int who, idx;
+
+			snprintf(path, sizeof(path), "%s/%.255s", sub,
+			    names[i]);
+			got = slurp(path, &len);
+			cr_assert_eq(sscanf(strstr(got, "Message-ID: <"),
+			                 "Message-ID: <%d.%d@t>", &who, &idx),
+			    2);
+			cr_assert(who >= 0 && who < 2 && idx >= 0 && idx < 500);
+			cr_assert_eq(seen[who][idx], 0, "duplicate %d.%d", who,
+			    idx);
+			seen[who][idx] = 1;
+			free(got);
+		}
+	}
+	snprintf(sub, sizeof(sub), "%s/tmp", md);
+	cr_assert_eq(list_dir(sub, NULL, 0), 0);
+}
+
+#define WRITERS 6
+#define PER_WRITER 15
+
+/* A message whose every body line names its writer and number. */
+static char *
+make_msg(int who, int i, size_t *len)
+{
+	pm_buf b;
+	int lines = 200 + (i % 5) * 1500; /* up to ~200 KB: several writes */
+
+	pm_buf_init(&b, 0);
+	pm_buf_printf(&b, "Message-ID: <%d.%d@t>\r\n\r\n", who, i);
+	for (int l = 0; l < lines; l++) {
+		pm_buf_printf(&b, "%sw%d m%d l%d ........................\r\n",
+		    l % 50 == 0 ? "From " : "", who, i, l);
+	}
+	*len = b.len;
+	return (b.data); /* the caller frees */
+}
+
+Test(mailbox, mbox_concurrent_writers)
+{
+	char mb[128];
+	pid_t kids[WRITERS];
+	int status, count = 0;
+	static char seen[WRITERS][PER_WRITER];
+	size_t len;
+	char *got, *p, *save = NULL;
+	int cur_who = -1, cur_i = -1, cur_l = 0;
+
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	for (int k = 0; k < WRITERS; k++) {
+		if ((kids[k] = fork()) == 0) {
+			for (int i = 0; i < PER_WRITER; i++) {
+				pm_mailbox_status st;
+				size_t n;
+				char *d = make_msg(k, i, &n);
+				pm_mailbox_msg m = { "s@x", "u@d", d, n };
+
+				if (pm_mbox_deliver(mb, &m, &defopts, &st) !=
+				    0) {
+					fprintf(stderr, "%s %s\n", st.dsn,
+					    st.text);
+					_exit(1);
+				}
+				free(d);
+			}
+			_exit(0);
+		}
+	}
+	for (int k = 0; k < WRITERS; k++) {
+		cr_assert_eq(waitpid(kids[k], &status, 0), kids[k]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	/* Parse: From_ line, headers, body lines all of one message. */
+	got = slurp(mb, &len);
+	for (p = strtok_r(got, "\n", &save); p;
+	     p = strtok_r(NULL, "\n", &save)) {
+		int w, i, l;
+
+		if (strncmp(p, "From s@x ", 9) == 0) {
+			if (cur_who >= 0) {
+				cr_assert_eq(cur_l, 200 + (cur_i % 5) * 1500,
+				    "message %d.%d has %d lines", cur_who,
+				    cur_i, cur_l);
+			}
+			cur_who = -1;
+			count++;
+			continue;
+		}
+		if (sscanf(p, "Message-ID: <%d.%d@t>", &w, &i) == 2) {
+			cr_assert(w >= 0 && w < WRITERS && i >= 0 &&
+			    i < PER_WRITER);
+			cr_assert_eq(seen[w][i], 0, "twice %d.%d", w, i);
+			seen[w][i] = 1;
+			cur_who = w;
+			cur_i = i;
+			cur_l = 0;
+			continue;
+		}
+		if (strncmp(p, ">From ", 6) == 0) {
+			p += 6;
+		}
+		if (sscanf(p, "w%d m%d l%d", &w, &i, &l) == 3) {
+			cr_assert(w == cur_who && i == cur_i && l == cur_l,
+			    "interleaved: line w%d m%d l%d in %d.%d at %d", w,
+			    i, l, cur_who, cur_i, cur_l);
+			cur_l++;
+		}
+	}
+	cr_assert_eq(cur_l, 200 + (cur_i % 5) * 1500);
+	cr_assert_eq(count, WRITERS * PER_WRITER, "got %d messages", count);
+	free(got);
+}
+
+/* A child holds a classic fcntl lock on path until killed. */
+static pid_t
+hold_fcntl_lock(const char *path)
+{
+	int p[2];
+	char c;
+	pid_t pid;
+
+	cr_assert_eq(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		int fd = open(path, O_RDWR | O_CREAT, 0600);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+		if (fd < 0 || fcntl(fd, F_SETLK, &fl) != 0) {
+			_exit(1);
+		}
+		if (write(p[1], "x", 1) != 1) {
+			_exit(1);
+		}
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	cr_assert_eq(read(p[0], &c, 1), 1, "lock holder failed");
+	close(p[0]);
+	return (pid);
+}
+
+Test(mailbox, mbox_lock_held)
+{
+	pm_mailbox_msg m = { "s@x", "u@d", "x\n", 2 };
+	pm_mailbox_status st;
+	pm_mailbox_opts o = defopts;
+	char mb[128], lock[160];
+	int64_t t0, dt;
+	pid_t holder;
+	int fd;
+
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	snprintf(lock, sizeof(lock), "%s.lock", mb);
+	o.lock_wait_ms = 400;
+	/* fcntl lock by another process */
+	holder = hold_fcntl_lock(mb);
+	t0 = pm_mono_ms();
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), PM_EAGAIN);
+	dt = pm_mono_ms() - t0;
+	cr_assert_str_eq(st.dsn, "4.2.0");
+	cr_assert_not_null(strstr(st.text, "cannot lock"), "%s", st.text);
+	cr_assert(dt >= 400 && dt < 2000, "waited %lld ms", (long long) dt);
+	cr_assert_eq(file_size(mb), 0);
+	cr_assert_eq(file_size(lock), -1, "our dotlock left behind");
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+
+	/* a fresh dotlock by someone else */
+	fd = open(lock, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), PM_EAGAIN);
+	cr_assert_str_eq(st.dsn, "4.2.0");
+	cr_assert_eq(file_size(lock), 0, "someone else's lock removed");
+	/* a stale one is removed */
+	{
+		struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+
+		cr_assert_eq(utimensat(AT_FDCWD, lock, old, 0), 0);
+	}
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(file_size(lock), -1);
+}
+
+Test(mailbox, size_limit)
+{
+	static const char body[] = "Subject: big\n\n0123456789012345678901\n";
+	pm_mailbox_msg m = { "s@x", "u@d", body, sizeof(body) - 1 };
+	pm_mailbox_status st;
+	pm_mailbox_opts o = defopts;
+	char md[128], sub[160], mb[128];
+	off_t before;
+
+	snprintf(md, sizeof(md), "%s/Maildir/", tdir);
+	o.size_limit = 40;
+	cr_assert_eq(pm_maildir_deliver(md, &m, &o, &st), PM_ETOOBIG);
+	cr_assert_str_eq(st.dsn, "5.2.2");
+	cr_assert_not_null(strstr(st.text, "mailbox full"), "%s", st.text);
+	snprintf(sub, sizeof(sub), "%s/Maildir/new", tdir);
+	/* checked before anything is created */
+	cr_assert_neq(access(sub, F_OK), 0, "%s created", sub);
+	/* mbox: the file after the delivery counts */
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	o.size_limit = 200;
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	before = file_size(mb);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), PM_ETOOBIG);
+	cr_assert_str_eq(st.dsn, "5.2.2");
+	cr_assert_eq(file_size(mb), before, "file changed");
+}
+
+/* In a child: RLIMIT_FSIZE makes the write fail half way (EFBIG). */
+Test(mailbox, write_failure_truncates)
+{
+	char mb[128], md[128], sub[160];
+	pm_mailbox_msg m0 = { "s@x", "u@d", "first\n", 6 };
+	pm_mailbox_status st;
+	off_t before;
+	pid_t pid;
+	int status;
+
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	snprintf(md, sizeof(md), "%s/Maildir", tdir);
+	cr_assert_eq(pm_mbox_deliver(mb, &m0, &defopts, &st), 0);
+	before = file_size(mb);
+	if ((pid = fork()) == 0) {
+		struct rlimit rl = { 150000, 150000 };
+		size_t n;
+		char *d = make_msg(0, 4, &n); /* > 150 KB */
+		pm_mailbox_msg m = { "s@x", "u@d", d, n };
+
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+			_exit(10);
+		}
+		if (pm_mbox_deliver(mb, &m, &defopts, &st) != PM_EIO ||
+		    strcmp(st.dsn, "5.2.2") != 0) {
+			fprintf(stderr, "mbox: %s %s\n", st.dsn, st.text);
+			_exit(11);
+		}
+		if (pm_maildir_deliver(md, &m, &defopts, &st) != PM_EIO ||
+		    strcmp(st.dsn, "5.2.2") != 0) {
+			fprintf(stderr, "maildir: %s %s\n", st.dsn, st.text);
+			_exit(12);
+		}
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "child died");
+	cr_assert_eq(WEXITSTATUS(status), 0, "child exit %d",
+	    WEXITSTATUS(status));
+	cr_assert_eq(file_size(mb), before, "mbox not truncated back: %lld",
+	    (long long) file_size(mb));
+	snprintf(sub, sizeof(sub), "%s/new", md);
+	cr_assert_eq(list_dir(sub, NULL, 0), 0);
+	snprintf(sub, sizeof(sub), "%s/tmp", md);
+	cr_assert_eq(list_dir(sub, NULL, 0), 0, "tmp file left");
+}
+
+Test(mailbox, mbox_refuses_links)
+{
+	pm_mailbox_msg m = { "s@x", "u@d", "x\n", 2 };
+	pm_mailbox_status st;
+	char mb[128], other[128], hl[128];
+	int fd;
+
+	snprintf(other, sizeof(other), "%s/other", tdir);
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	snprintf(hl, sizeof(hl), "%s/hard", tdir);
+	fd = open(other, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	cr_assert_eq(symlink(other, mb), 0);
+	cr_assert_neq(pm_mbox_deliver(mb, &m, &defopts, &st), 0);
+	cr_assert_str_eq(st.dsn, "5.2.0", "%s", st.text);
+	cr_assert_eq(link(other, hl), 0);
+	cr_assert_neq(pm_mbox_deliver(hl, &m, &defopts, &st), 0);
+	cr_assert_str_eq(st.dsn, "5.2.0");
+	cr_assert_eq(file_size(other), 0);
+}
+
+Test(mailbox, lock_parse)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		int want;
+	} t[] = {
+		{ "fcntl, dotlock", 0,
+		    PM_MBOX_LOCK_FCNTL | PM_MBOX_LOCK_DOTLOCK },
+		{ "fcntl", 0, PM_MBOX_LOCK_FCNTL },
+		{ " flock\t,dotlock ", 0,
+		    PM_MBOX_LOCK_FLOCK | PM_MBOX_LOCK_DOTLOCK },
+		{ "", PM_EINVAL, 0 },
+		{ " , ", PM_EINVAL, 0 },
+		{ "fcntl,lockf", PM_EINVAL, 0 },
+		{ "fcntlx", PM_EINVAL, 0 },
+		{ NULL, PM_EINVAL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int locks = -1;
+		int rc = pm_mbox_lock_parse(t[i].in, &locks);
+
+		cr_assert_eq(rc, t[i].rc, "%s: got rc %d, want %d", t[i].in, rc,
+		    t[i].rc);
+		if (rc == 0) {
+			cr_assert_eq(locks, t[i].want, "%s: got %d, want %d",
+			    t[i].in, locks, t[i].want);
+		} else {
+			cr_assert_eq(locks, -1, "changed on error");
+		}
+	}
+}
