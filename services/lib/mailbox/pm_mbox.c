@@ -42,6 +42,8 @@
 #define PM_MBOX_STALE_S 500
 #define PM_MBOX_REOPEN 3
 
+static void mbox_from_line(pm__mbx_out *o, const pm_mailbox_msg *m, time_t now);
+
 typedef struct mbox_ctx {
 	const char *path;
 	char lock[PM_MBX_PATH_MAX + 8];
@@ -157,7 +159,7 @@ mbox_open_locked(mbox_ctx *c, const pm_mailbox_opts *o, pm_mailbox_status *st)
 
 	for (int tries = 0; tries < PM_MBOX_REOPEN; tries++) {
 		c->fd = open(c->path,
-		    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+		    O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
 		        O_NOCTTY | O_NONBLOCK,
 		    0600);
 		if (c->fd < 0) {
@@ -197,6 +199,56 @@ mbox_open_locked(mbox_ctx *c, const pm_mailbox_opts *o, pm_mailbox_status *st)
 	return (PM_EAGAIN);
 }
 
+/*
+ * An earlier write of this delivery (ledger entry "start len date"):
+ * 1 when the bytes at start are the whole message; 0 otherwise, after
+ * cutting off a torn copy at the end of the file (*orig updated).
+ */
+static int
+mbox_seen(const char *path, int fd, const char *entry, const pm_mailbox_msg *m,
+    off_t *orig)
+{
+	long long start, len, when;
+	pm__mbx_out o = { .fd = -1 };
+	pm_buf want;
+	char *got;
+	off_t have;
+	int rc = 0;
+
+	if (sscanf(entry, "%lld %lld %lld", &start, &len, &when) != 3 ||
+	    start < 0 || len <= 0 || start > *orig) {
+		return (0);
+	}
+	have = *orig - (off_t) start;
+	if (have > len) {
+		have = (off_t) len;
+	}
+	pm_buf_init(&want, 0);
+	o.mem = &want;
+	mbox_from_line(&o, m, (time_t) when);
+	pm__mailbox_format(&o, m, 1);
+	if (o.err || (long long) want.len != len) {
+		pm_buf_free(&want);
+		return (0);
+	}
+	got = pm_malloc((size_t) have + 1);
+	if (pread(fd, got, (size_t) have, (off_t) start) == (ssize_t) have &&
+	    memcmp(got, want.data, (size_t) have) == 0) {
+		if (have == len) {
+			rc = 1;
+		} else if ((off_t) start + have == *orig &&
+		    ftruncate(fd, (off_t) start) == 0) {
+			pm_msg_warn("%s: removed a torn copy of a message at "
+			            "offset %lld",
+			    path, start);
+			*orig = (off_t) start;
+		}
+	}
+	free(got);
+	pm_buf_free(&want);
+	return (rc);
+}
+
 /* The From_ line: white space in the sender becomes '_'. */
 static void
 mbox_from_line(pm__mbx_out *o, const pm_mailbox_msg *m, time_t now)
@@ -227,9 +279,15 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 	struct stat sb;
 	char dir[PM_MBX_PATH_MAX + 1];
 	const char *slash;
+	const char *id = opts->delivery_id;
+	char ledger[PM_MBX_PATH_MAX + 16], entry[PM_LEDGER_LINE];
 	int rc, err;
 	off_t orig;
 
+	st->again = 0;
+	if (id != NULL && !pm__ledger_id_ok(id)) {
+		id = NULL;
+	}
 	if (strlen(path) == 0 || strlen(path) > PM_MBX_PATH_MAX) {
 		pm__mailbox_set(st, "5.3.5", "mailbox path too long or empty");
 		return (PM_EINVAL);
@@ -261,6 +319,14 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 		goto out;
 	}
 	orig = sb.st_size;
+	snprintf(ledger, sizeof(ledger), "%s.postmesh", path);
+	if (id != NULL && pm__ledger_find(ledger, id, entry, sizeof(entry)) &&
+	    mbox_seen(path, c.fd, entry, m, &orig)) {
+		pm__mailbox_set(st, "2.0.0", "delivered to mailbox");
+		st->again = 1;
+		rc = 0;
+		goto out;
+	}
 	if (opts->size_limit > 0 &&
 	    (long long) orig + o->total > opts->size_limit) {
 		pm__mailbox_set(st, "5.2.2",
@@ -269,6 +335,16 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 		    path, (long long) orig, o->total, opts->size_limit);
 		rc = PM_ETOOBIG;
 		goto out;
+	}
+	if (id != NULL) {
+		snprintf(entry, sizeof(entry), "%lld %lld %lld",
+		    (long long) orig, o->total, (long long) now);
+		if (pm__ledger_add(ledger, id, entry) != 0) {
+			pm__mailbox_set(st, "4.3.0", "cannot update %s: %s",
+			    ledger, strerror(errno));
+			rc = PM_EIO;
+			goto out;
+		}
 	}
 	o->fd = c.fd;
 	o->total = 0;
