@@ -15,4 +15,8 @@ long var_line_limit;
 long var_header_limit;
 long var_max_queue_time;
 long var_delay_warn_time;
+char *var_virt_mailbox_maps;
+long var_lock_attempts;
+long var_lock_delay;
+long var_stale_lock_time;
 char *var_virt_alias_maps;
