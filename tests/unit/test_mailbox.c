@@ -718,3 +718,46 @@ Test(mailbox, mbox_threads_fcntl_only)
 	cr_assert_eq(count, WRITERS * PER_WRITER);
 	free(got);
 }
+
+/* A dotlock of a dead process of this instance is removed at once. */
+Test(mailbox, dotlock_dead_holder)
+{
+	pm_mailbox_msg m = { "s@x", "u@d", "x\n", 2 };
+	pm_mailbox_status st;
+	pm_mailbox_opts o = defopts;
+	char mb[128], lock[160];
+	int64_t t0;
+	pid_t dead;
+	FILE *f;
+
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	snprintf(lock, sizeof(lock), "%s.lock", mb);
+	o.lock_wait_ms = 600;
+	if ((dead = fork()) == 0) {
+		_exit(0);
+	}
+	waitpid(dead, NULL, 0);
+	/* another instance's dead pid: cannot be checked, so it waits */
+	f = fopen(lock, "w");
+	fprintf(f, "%d other-host 1\n", (int) dead);
+	fclose(f);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), PM_EAGAIN);
+	/* a live holder of our instance: waits */
+	f = fopen(lock, "w");
+	fprintf(f, "%d %s 1\n", (int) getppid(), defopts.instance);
+	fclose(f);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), PM_EAGAIN);
+	/* a dead holder of our instance: removed at once */
+	f = fopen(lock, "w");
+	fprintf(f, "%d %s 1\n", (int) dead, defopts.instance);
+	fclose(f);
+	t0 = pm_mono_ms();
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_lt(pm_mono_ms() - t0, 300);
+	/* our own pid of an earlier incarnation (restarted container) */
+	f = fopen(lock, "w");
+	fprintf(f, "%d %s 1\n", (int) getpid(), defopts.instance);
+	fclose(f);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(file_size(lock), -1);
+}

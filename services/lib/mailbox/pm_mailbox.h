@@ -42,8 +42,10 @@
  *	pm_mbox_deliver(path): the file is opened (created mode 0600 if
  *	missing; O_NOFOLLOW, and it must be a regular file with one
  *	link), locked as opts.locks says (PM_MBOX_LOCK_DOTLOCK: path.lock
- *	created with O_EXCL, stale ones older than opts.stale_lock_s
- *	removed; then PM_MBOX_LOCK_FCNTL: a whole-file write lock, an
+ *	created with O_EXCL holding "pid instance incarnation"; one older
+ *	than opts.stale_lock_s is removed, and so is one whose holder is
+ *	of our instance and gone (a dead pid, or our pid of an earlier
+ *	incarnation: a killed agent restarted in its container); then PM_MBOX_LOCK_FCNTL: a whole-file write lock, an
  *	open-file-description lock (F_OFD_SETLK) so that two threads of
  *	one agent exclude each other too, and which conflicts with the
  *	classic fcntl locks of other programs; PM_MBOX_LOCK_FLOCK:

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -49,6 +50,7 @@ typedef struct mbox_ctx {
 	char lock[PM_MBX_PATH_MAX + 8];
 	int fd;
 	int dotlocked;
+	char instance[200]; /* written into the dotlock */
 	int64_t deadline;
 } mbox_ctx;
 
@@ -65,16 +67,68 @@ mbox_wait(const mbox_ctx *c)
 	return (0);
 }
 
+/* This process: its pid and when it first took a lock (microseconds). */
+static long long
+mbox_incarnation(void)
+{
+	static long long inc;
+	long long zero = 0, now = (long long) pm_now_us();
+
+	__atomic_compare_exchange_n(&inc, &zero, now, 0, __ATOMIC_SEQ_CST,
+	    __ATOMIC_SEQ_CST);
+	return (__atomic_load_n(&inc, __ATOMIC_SEQ_CST));
+}
+
+/*
+ * Is the lock file a dead holder's? Its content is "pid instance
+ * incarnation". Only a holder of our own instance (the same host or
+ * pod) can be checked: a pid that no longer runs, or our own pid from
+ * an earlier incarnation (a restarted container has pid 1 again).
+ */
+static int
+mbox_lock_dead(const char *lock, const char *instance)
+{
+	char buf[256], inst[200];
+	long long pid, inc;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		return (0);
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return (0);
+	}
+	buf[n] = 0;
+	if (sscanf(buf, "%lld %199s %lld", &pid, inst, &inc) != 3 ||
+	    strcmp(inst, instance) != 0 || pid <= 0) {
+		return (0);
+	}
+	if (pid == (long long) getpid()) {
+		return (inc != mbox_incarnation());
+	}
+	return (kill((pid_t) pid, 0) != 0 && errno == ESRCH);
+}
+
 static int
 mbox_dotlock(mbox_ctx *c, long stale, pm_mailbox_status *st)
 {
 	struct stat sb;
-	int fd;
+	char who[300];
+	int fd, n;
 
+	n = snprintf(who, sizeof(who), "%ld %s %lld\n", (long) getpid(),
+	    c->instance, mbox_incarnation());
 	for (;;) {
 		fd = open(c->lock,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0) {
+			if (write(fd, who, (size_t) n) != n) {
+				pm_msg_warn("cannot write %s: %s", c->lock,
+				    strerror(errno));
+			}
 			close(fd);
 			c->dotlocked = 1;
 			return (0);
@@ -86,9 +140,12 @@ mbox_dotlock(mbox_ctx *c, long stale, pm_mailbox_status *st)
 			return (PM_EIO);
 		}
 		if (lstat(c->lock, &sb) == 0 &&
-		    time(NULL) - sb.st_mtime > stale) {
+		    (time(NULL) - sb.st_mtime > stale ||
+		        mbox_lock_dead(c->lock, c->instance))) {
 			pm_msg_warn("removing stale lock file %s", c->lock);
-			unlink(c->lock);
+			if (unlink(c->lock) == 0 || errno == ENOENT) {
+				continue;
+			}
 		}
 		if (mbox_wait(c) != 0) {
 			pm__mailbox_set(st, "4.2.0",
@@ -293,6 +350,13 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 		return (PM_EINVAL);
 	}
 	snprintf(c.lock, sizeof(c.lock), "%s.lock", path);
+	if (opts->instance != NULL && *opts->instance &&
+	    strcspn(opts->instance, " \t\r\n") == strlen(opts->instance)) {
+		snprintf(c.instance, sizeof(c.instance), "%s", opts->instance);
+	} else if (gethostname(c.instance, sizeof(c.instance) - 1) != 0 ||
+	    strcspn(c.instance, " \t\r\n") != strlen(c.instance)) {
+		strcpy(c.instance, "localhost");
+	}
 	if ((slash = strrchr(path, '/')) != NULL && slash > path) {
 		memcpy(dir, path, (size_t) (slash - path));
 		dir[slash - path] = 0;
