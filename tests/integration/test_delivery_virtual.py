@@ -49,7 +49,7 @@ def message(mid, subject="virtual test", body=b"the body\r\nFrom here\r\n"):
             b"\r\n" + body)
 
 
-class VirtualTest(DeliveryTest):
+class VirtualBase(DeliveryTest):
     SERVICES = DELIVERY_SERVICES + ("virtual",)
 
     @classmethod
@@ -67,7 +67,9 @@ class VirtualTest(DeliveryTest):
         with open(maps, "w") as f:
             f.write("alice@one.test one.test/alice/\n"
                     "bob@two.test two.test/bob\n"
-                    "big@one.test one.test/big/\n")
+                    "big@one.test one.test/big/\n"
+                    "low@one.test one.test/low/\n"
+                    "dots@one.test one.test/../../escape/\n")
         return {
             "virtual_mailbox_domains": "one.test, two.test",
             "virtual_mailbox_maps": "texthash:" + maps,
@@ -138,6 +140,10 @@ class VirtualTest(DeliveryTest):
                             re.match(rb"^[A-Za-z-]+: ", line),
                             "not a header line: %r" % line)
         self.assertNotIn(b"\r", data)
+
+
+
+class VirtualTest(VirtualBase):
 
     def test_both_users(self):
         sent = message("both-1")
@@ -282,6 +288,46 @@ class VirtualTest(DeliveryTest):
         for m in msgs:
             self.assertTrue(m.rstrip(b"\n").endswith(
                 b"\n\nthe body\n>From here"), m[-100:])
+
+
+class VirtualAgentChecksTest(VirtualBase):
+    """What the agent itself refuses, with smtpd letting everything in
+    (smtpd_reject_unlisted_recipient = no): an unknown user bounces
+    5.1.1, a uid below virtual_minimum_uid and a mailbox path that
+    leaves virtual_mailbox_base defer 4.3.5."""
+
+    PARAMS = {
+        "smtpd_reject_unlisted_recipient": "no",
+        "virtual_uid_maps": "inline:{ low@one.test=50 }, static:%d" % UID,
+    }
+
+    def test_agent_checks(self):
+        self.submit("sender@back.test", ["nobody@one.test"],
+                    message("checks-0"))
+        qid = self.submit("sender@back.test",
+                          ["low@one.test", "dots@one.test"],
+                          message("checks-1"))
+        deadline = time.time() + 30
+        found = []
+        while not found and time.time() < deadline:
+            found = dsns_for(self.back.messages(), "nobody@one.test")
+            time.sleep(0.1)
+        self.assertEqual(len(found), 1, self.tail())
+        r = found[0][1].rcpt("nobody@one.test")
+        self.assertEqual(r.get("status"), "5.1.1", r)
+        self.assertIn("User unknown in virtual mailbox table",
+                      r.get("diagnostic-code", ""))
+        for rcpt in ("low@one.test", "dots@one.test"):
+            lines = self.wait_log("%s: to=<%s>" % (qid, rcpt), ("virtual",))
+            self.assertTrue(any("dsn=4.3.5" in ln and "status=deferred "
+                                "(mail system configuration error)" in ln
+                                for ln in lines), lines)
+        self.assertFalse(os.path.exists(os.path.join(self.base, "..",
+                                                     "escape")))
+        self.assertFalse(os.path.exists(os.path.join(self.base, "one.test",
+                                                     "low")))
+        self.assertIn("bad virtual_uid_maps result",
+                      self.stack.log("virtual"))
 
 
 if __name__ == "__main__":
