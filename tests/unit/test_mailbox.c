@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -760,4 +761,35 @@ Test(mailbox, dotlock_dead_holder)
 	fclose(f);
 	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
 	cr_assert_eq(file_size(lock), -1);
+}
+
+/* An mbox in a directory the owner cannot write: no ledger, delivered. */
+Test(mailbox, ledger_skipped_without_dir_access)
+{
+	char mb[128], led[160];
+	pid_t pid;
+	int fd, status;
+
+	cr_assert_eq(chmod(tdir, 0755), 0);
+	snprintf(mb, sizeof(mb), "%s/user", tdir);
+	snprintf(led, sizeof(led), "%s.postmesh", mb);
+	fd = open(mb, O_CREAT | O_WRONLY, 0600);
+	cr_assert(fd >= 0);
+	cr_assert_eq(fchown(fd, 1234, 1234), 0);
+	close(fd);
+	if ((pid = fork()) == 0) {
+		pm_mailbox_msg m = { "s@x", "u@d", "x\n", 2 };
+		pm_mailbox_opts o = defopts;
+		pm_mailbox_status st;
+
+		o.locks = PM_MBOX_LOCK_FCNTL;
+		o.delivery_id = "QID9.0";
+		setfsgid(1234);
+		setfsuid(1234);
+		_exit(pm_mbox_deliver(mb, &m, &o, &st) == 0 ? 0 : 1);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cr_assert_gt(file_size(mb), 0);
+	cr_assert_eq(file_size(led), -1);
 }

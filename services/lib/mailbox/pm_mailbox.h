@@ -66,7 +66,9 @@
  *	the mailbox (maildir: new/<name> or cur/<name>:...; mbox: the very
  *	bytes at the recorded offset) is not written again (0, "delivered
  *	to ..."); an mbox that ends in a torn copy of it (a crash in mid
- *	write) is truncated back first. See pm_mailbox_ledger.c.
+ *	write) is truncated back first. See pm_mailbox_ledger.c. An mbox
+ *	ledger the owner may not create (EACCES, EPERM, EROFS: a spool
+ *	directory without write access) is warned about and skipped.
  *
  *	Both return 0 (st: "2.0.0", "delivered to maildir" / "delivered
  *	to mailbox") or a negative PM_E* with st set to a Postfix-style

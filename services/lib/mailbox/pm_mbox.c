@@ -404,10 +404,22 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 		snprintf(entry, sizeof(entry), "%lld %lld %lld",
 		    (long long) orig, o->total, (long long) now);
 		if (pm__ledger_add(ledger, id, entry) != 0) {
-			pm__mailbox_set(st, "4.3.0", "cannot update %s: %s",
-			    ledger, strerror(errno));
-			rc = PM_EIO;
-			goto out;
+			err = errno;
+			/*
+			 * A spool directory the owner may not write in
+			 * (/var/mail without dotlock): deliver without
+			 * the ledger, as Postfix would. Disk full: defer.
+			 */
+			if (err != EACCES && err != EPERM && err != EROFS) {
+				pm__mailbox_set(st, "4.3.0",
+				    "cannot update %s: %s", ledger,
+				    strerror(err));
+				rc = PM_EIO;
+				goto out;
+			}
+			pm_msg_warn("cannot update %s: %s: delivering without "
+			            "duplicate protection",
+			    ledger, strerror(err));
 		}
 	}
 	o->fd = c.fd;
