@@ -67,7 +67,6 @@ char *var_error_transport;
 char *var_relayhost;
 char *var_virt_alias_doms;
 char *var_virt_mailbox_doms;
-char *var_virt_mailbox_maps;
 char *var_relay_rcpt_maps;
 char *var_transport_maps;
 char *var_relocated_maps;

@@ -82,7 +82,6 @@
 #define VAR_RELAYHOST "relayhost"
 #define VAR_VIRT_ALIAS_DOMS "virtual_alias_domains"
 #define VAR_VIRT_MAILBOX_DOMS "virtual_mailbox_domains"
-#define VAR_VIRT_MAILBOX_MAPS "virtual_mailbox_maps"
 #define VAR_RELAY_RCPT_MAPS "relay_recipient_maps"
 #define VAR_TRANSPORT_MAPS "transport_maps"
 #define VAR_RELOCATED_MAPS "relocated_maps"
@@ -103,7 +102,6 @@ extern char *var_error_transport;
 extern char *var_relayhost;
 extern char *var_virt_alias_doms;
 extern char *var_virt_mailbox_doms;
-extern char *var_virt_mailbox_maps;
 extern char *var_relay_rcpt_maps;
 extern char *var_transport_maps;
 extern char *var_relocated_maps;
@@ -123,7 +121,7 @@ extern char *var_empty_addr;
 	    { VAR_VIRT_ALIAS_DOMS, NULL, &var_virt_alias_doms, 0, 0 }, \
 	    PM_CFG_VIRT_ALIAS_MAPS, \
 	    { VAR_VIRT_MAILBOX_DOMS, NULL, &var_virt_mailbox_doms, 0, 0 }, \
-	    { VAR_VIRT_MAILBOX_MAPS, NULL, &var_virt_mailbox_maps, 0, 0 }, \
+	    PM_CFG_VIRT_MAILBOX_MAPS, \
 	    { VAR_RELAY_RCPT_MAPS, NULL, &var_relay_rcpt_maps, 0, 0 }, \
 	    PM_CFG_LOCAL_RCPT_MAPS, \
 	    { VAR_TRANSPORT_MAPS, NULL, &var_transport_maps, 0, 0 }, \

@@ -16,12 +16,14 @@
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -564,4 +566,230 @@ Test(mailbox, lock_parse)
 			cr_assert_eq(locks, -1, "changed on error");
 		}
 	}
+}
+
+/* A delivery id seen before is not written twice (crash recovery). */
+Test(mailbox, ledger_maildir)
+{
+	pm_mailbox_msg m = { "s@x", "u@d", "Subject: 1\n\nx\n", 14 };
+	pm_mailbox_status st;
+	pm_mailbox_opts o = defopts;
+	char md[128], sub[160], names[4][256], from[600], to[700];
+
+	o.delivery_id = "QID1.0";
+	snprintf(md, sizeof(md), "%s/Maildir/", tdir);
+	cr_assert_eq(pm_maildir_deliver(md, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(st.again, 0);
+	cr_assert_eq(pm_maildir_deliver(md, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(st.again, 1, "written twice");
+	cr_assert_str_eq(st.text, "delivered to maildir");
+	snprintf(sub, sizeof(sub), "%s/Maildir/new", tdir);
+	cr_assert_eq(list_dir(sub, names, 4), 1);
+	/* read by a mail reader: new/X -> cur/X:2,S */
+	snprintf(from, sizeof(from), "%s/%.255s", sub, names[0]);
+	snprintf(to, sizeof(to), "%s/Maildir/cur/%.255s:2,S", tdir, names[0]);
+	cr_assert_eq(rename(from, to), 0);
+	cr_assert_eq(pm_maildir_deliver(md, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(st.again, 1);
+	cr_assert_eq(list_dir(sub, NULL, 0), 0);
+	/* another recipient of the same message is another delivery */
+	o.delivery_id = "QID1.1";
+	cr_assert_eq(pm_maildir_deliver(md, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(st.again, 0);
+	cr_assert_eq(list_dir(sub, NULL, 0), 1);
+	/* a bad id is ignored (no ledger), not an error */
+	o.delivery_id = "../x y";
+	cr_assert_eq(pm_maildir_deliver(md, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(pm_maildir_deliver(md, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(list_dir(sub, NULL, 0), 3);
+}
+
+Test(mailbox, ledger_mbox)
+{
+	pm_mailbox_msg m = { "s@x", "u@d", "Subject: 1\n\nFrom x\nbody\n", 24 };
+	pm_mailbox_msg other = { "t@x", "u@d", "Subject: 2\n\nother\n", 18 };
+	pm_mailbox_status st;
+	pm_mailbox_opts o = defopts;
+	char mb[128];
+	off_t one, two;
+	size_t len;
+	char *a, *b;
+
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	o.delivery_id = "QID2.0";
+	o.now = 1700000000;
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	one = file_size(mb);
+	a = slurp(mb, &len);
+	o.now = 1700000100; /* a later attempt: another date */
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(st.again, 1, "written twice");
+	cr_assert_eq(file_size(mb), one);
+	/* other mail after it: still found at its offset */
+	o.delivery_id = "QID3.0";
+	cr_assert_eq(pm_mbox_deliver(mb, &other, &o, &st), 0, "%s", st.text);
+	two = file_size(mb);
+	o.delivery_id = "QID2.0";
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(st.again, 1);
+	cr_assert_eq(file_size(mb), two);
+	/* a torn copy at the end (killed in mid write) is cut off first */
+	o.delivery_id = "QID4.0";
+	o.now = 1700000200;
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(truncate(mb, two + 20), 0);
+	o.now = 1700000300;
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(st.again, 0);
+	cr_assert_eq(file_size(mb), two + one, "got %lld, want %lld",
+	    (long long) file_size(mb), (long long) (two + one));
+	b = slurp(mb, &len);
+	cr_assert(memcmp(b, a, (size_t) one) == 0);
+	cr_assert_not_null(strstr(b + two,
+	    "\nSubject: 1\n\n>From x\nbody\n\n"));
+	free(a);
+	free(b);
+}
+
+struct thr_arg {
+	const char *mb;
+	int who;
+	int fail;
+};
+
+static void *
+thr_writer(void *p)
+{
+	struct thr_arg *a = p;
+	pm_mailbox_opts o = defopts;
+
+	o.locks = PM_MBOX_LOCK_FCNTL; /* no dotlock: the fcntl lock alone */
+	for (int i = 0; i < PER_WRITER; i++) {
+		pm_mailbox_status st;
+		size_t n;
+		char *d = make_msg(a->who, i, &n);
+		pm_mailbox_msg m = { "s@x", "u@d", d, n };
+
+		if (pm_mbox_deliver(a->mb, &m, &o, &st) != 0) {
+			a->fail = 1;
+		}
+		free(d);
+	}
+	return (NULL);
+}
+
+/* Threads of one process exclude each other (OFD locks, not POSIX). */
+Test(mailbox, mbox_threads_fcntl_only)
+{
+	pthread_t t[WRITERS];
+	struct thr_arg args[WRITERS];
+	char mb[128];
+	size_t len;
+	char *got, *p, *save = NULL;
+	int cur_who = -1, cur_i = -1, cur_l = 0, count = 0;
+
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	for (int k = 0; k < WRITERS; k++) {
+		args[k] = (struct thr_arg){ mb, k, 0 };
+		pthread_create(&t[k], NULL, thr_writer, &args[k]);
+	}
+	for (int k = 0; k < WRITERS; k++) {
+		pthread_join(t[k], NULL);
+		cr_assert_eq(args[k].fail, 0);
+	}
+	got = slurp(mb, &len);
+	for (p = strtok_r(got, "\n", &save); p;
+	     p = strtok_r(NULL, "\n", &save)) {
+		int w, i, l;
+
+		if (strncmp(p, "From s@x ", 9) == 0) {
+			count++;
+		} else if (sscanf(p, "Message-ID: <%d.%d@t>", &w, &i) == 2) {
+			cur_who = w;
+			cur_i = i;
+			cur_l = 0;
+		} else if (sscanf(p[0] == '>' ? p + 6 : p, "w%d m%d l%d", &w,
+		               &i, &l) == 3) {
+			cr_assert(w == cur_who && i == cur_i && l == cur_l,
+			    "interleaved: w%d m%d l%d in %d.%d at %d", w, i, l,
+			    cur_who, cur_i, cur_l);
+			cur_l++;
+		}
+	}
+	cr_assert_eq(count, WRITERS * PER_WRITER);
+	free(got);
+}
+
+/* A dotlock of a dead process of this instance is removed at once. */
+Test(mailbox, dotlock_dead_holder)
+{
+	pm_mailbox_msg m = { "s@x", "u@d", "x\n", 2 };
+	pm_mailbox_status st;
+	pm_mailbox_opts o = defopts;
+	char mb[128], lock[160];
+	int64_t t0;
+	pid_t dead;
+	FILE *f;
+
+	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
+	snprintf(lock, sizeof(lock), "%s.lock", mb);
+	o.lock_wait_ms = 600;
+	if ((dead = fork()) == 0) {
+		_exit(0);
+	}
+	waitpid(dead, NULL, 0);
+	/* another instance's dead pid: cannot be checked, so it waits */
+	f = fopen(lock, "w");
+	fprintf(f, "%d other-host 1\n", (int) dead);
+	fclose(f);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), PM_EAGAIN);
+	/* a live holder of our instance: waits */
+	f = fopen(lock, "w");
+	fprintf(f, "%d %s 1\n", (int) getppid(), defopts.instance);
+	fclose(f);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), PM_EAGAIN);
+	/* a dead holder of our instance: removed at once */
+	f = fopen(lock, "w");
+	fprintf(f, "%d %s 1\n", (int) dead, defopts.instance);
+	fclose(f);
+	t0 = pm_mono_ms();
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_lt(pm_mono_ms() - t0, 300);
+	/* our own pid of an earlier incarnation (restarted container) */
+	f = fopen(lock, "w");
+	fprintf(f, "%d %s 1\n", (int) getpid(), defopts.instance);
+	fclose(f);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), 0, "%s", st.text);
+	cr_assert_eq(file_size(lock), -1);
+}
+
+/* An mbox in a directory the owner cannot write: no ledger, delivered. */
+Test(mailbox, ledger_skipped_without_dir_access)
+{
+	char mb[128], led[160];
+	pid_t pid;
+	int fd, status;
+
+	cr_assert_eq(chmod(tdir, 0755), 0);
+	snprintf(mb, sizeof(mb), "%s/user", tdir);
+	snprintf(led, sizeof(led), "%s.postmesh", mb);
+	fd = open(mb, O_CREAT | O_WRONLY, 0600);
+	cr_assert(fd >= 0);
+	cr_assert_eq(fchown(fd, 1234, 1234), 0);
+	close(fd);
+	if ((pid = fork()) == 0) {
+		pm_mailbox_msg m = { "s@x", "u@d", "x\n", 2 };
+		pm_mailbox_opts o = defopts;
+		pm_mailbox_status st;
+
+		o.locks = PM_MBOX_LOCK_FCNTL;
+		o.delivery_id = "QID9.0";
+		setfsgid(1234);
+		setfsuid(1234);
+		_exit(pm_mbox_deliver(mb, &m, &o, &st) == 0 ? 0 : 1);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cr_assert_gt(file_size(mb), 0);
+	cr_assert_eq(file_size(led), -1);
 }

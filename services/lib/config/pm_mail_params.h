@@ -66,6 +66,39 @@ extern long var_delay_warn_time;
 		    &var_delay_warn_time, 'h', 0, 8640000 \
 	}
 
+/* rewrite (virtual mailbox class), virtual (mailbox lookups). */
+#define VAR_VIRT_MAILBOX_MAPS "virtual_mailbox_maps"
+extern char *var_virt_mailbox_maps;
+#define PM_CFG_VIRT_MAILBOX_MAPS \
+	{ \
+		VAR_VIRT_MAILBOX_MAPS, NULL, &var_virt_mailbox_maps, 0, 0 \
+	}
+
+/* local, virtual: mbox locking (Postfix's deliver_lock_*, stale_lock_time). */
+#define VAR_LOCK_ATTEMPTS "deliver_lock_attempts"
+#define DEF_LOCK_ATTEMPTS 20
+extern long var_lock_attempts;
+#define PM_CFG_LOCK_ATTEMPTS \
+	{ \
+		VAR_LOCK_ATTEMPTS, DEF_LOCK_ATTEMPTS, &var_lock_attempts, 1, \
+		    1000 \
+	}
+#define VAR_LOCK_DELAY "deliver_lock_delay"
+#define DEF_LOCK_DELAY "1s"
+extern long var_lock_delay;
+#define PM_CFG_LOCK_DELAY \
+	{ \
+		VAR_LOCK_DELAY, DEF_LOCK_DELAY, &var_lock_delay, 's', 1, 3600 \
+	}
+#define VAR_STALE_LOCK_TIME "stale_lock_time"
+#define DEF_STALE_LOCK_TIME "500s"
+extern long var_stale_lock_time;
+#define PM_CFG_STALE_LOCK_TIME \
+	{ \
+		VAR_STALE_LOCK_TIME, DEF_STALE_LOCK_TIME, \
+		    &var_stale_lock_time, 's', 1, 86400 \
+	}
+
 /* cleanup (rewriting), rewrite (address classes). */
 #define VAR_VIRT_ALIAS_MAPS "virtual_alias_maps"
 extern char *var_virt_alias_maps;

@@ -32,6 +32,12 @@ void
 pm__mbx_put(pm__mbx_out *o, const char *p, size_t len)
 {
 	o->total += (long long) len;
+	if (o->mem != NULL) {
+		if (pm_buf_append(o->mem, p, len) != 0) {
+			o->err = EFBIG;
+		}
+		return;
+	}
 	if (o->fd < 0 || o->err) {
 		return;
 	}

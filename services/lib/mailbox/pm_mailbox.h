@@ -42,8 +42,10 @@
  *	pm_mbox_deliver(path): the file is opened (created mode 0600 if
  *	missing; O_NOFOLLOW, and it must be a regular file with one
  *	link), locked as opts.locks says (PM_MBOX_LOCK_DOTLOCK: path.lock
- *	created with O_EXCL, stale ones older than opts.stale_lock_s
- *	removed; then PM_MBOX_LOCK_FCNTL: a whole-file write lock, an
+ *	created with O_EXCL holding "pid instance incarnation"; one older
+ *	than opts.stale_lock_s is removed, and so is one whose holder is
+ *	of our instance and gone (a dead pid, or our pid of an earlier
+ *	incarnation: a killed agent restarted in its container); then PM_MBOX_LOCK_FCNTL: a whole-file write lock, an
  *	open-file-description lock (F_OFD_SETLK) so that two threads of
  *	one agent exclude each other too, and which conflicts with the
  *	classic fcntl locks of other programs; PM_MBOX_LOCK_FLOCK:
@@ -54,6 +56,19 @@
  *	">From " (mboxo, as Postfix), and one empty line; fsync(); the
  *	locks are released. On a failure after the first byte the file
  *	is truncated back to its size before the delivery.
+ *
+ *	Crash safety (opts.delivery_id, e.g. "<queue id>.<recipient
+ *	index>", [A-Za-z0-9._-] only): an agent killed after the write but
+ *	before it recorded the recipient gets the recipient again. Each
+ *	mailbox keeps a small ledger of recent delivery ids (maildir:
+ *	tmp/.postmesh-ledger; mbox: <path>.postmesh), written before the
+ *	message becomes visible. An id found there whose message is in
+ *	the mailbox (maildir: new/<name> or cur/<name>:...; mbox: the very
+ *	bytes at the recorded offset) is not written again (0, "delivered
+ *	to ..."); an mbox that ends in a torn copy of it (a crash in mid
+ *	write) is truncated back first. See pm_mailbox_ledger.c. An mbox
+ *	ledger the owner may not create (EACCES, EPERM, EROFS: a spool
+ *	directory without write access) is warned about and skipped.
  *
  *	Both return 0 (st: "2.0.0", "delivered to maildir" / "delivered
  *	to mailbox") or a negative PM_E* with st set to a Postfix-style
@@ -95,6 +110,7 @@
 typedef struct pm_mailbox_status {
 	char dsn[16];
 	char text[512];
+	int again; /* 0 returned: an earlier write of delivery_id was found */
 } pm_mailbox_status;
 
 typedef struct pm_mailbox_msg {
@@ -105,12 +121,13 @@ typedef struct pm_mailbox_msg {
 } pm_mailbox_msg;
 
 typedef struct pm_mailbox_opts {
-	long long size_limit; /* bytes, 0 = none */
-	long lock_wait_ms;    /* mbox: total lock wait */
-	int locks;            /* mbox: PM_MBOX_LOCK_* (0 = fcntl) */
-	long stale_lock_s;    /* mbox: dotlock age that is stale; 0 = 500 */
-	const char *instance; /* maildir name part; NULL = host name */
-	time_t now;           /* mbox From_ date; 0 = time(NULL) */
+	long long size_limit;    /* bytes, 0 = none */
+	long lock_wait_ms;       /* mbox: total lock wait */
+	int locks;               /* mbox: PM_MBOX_LOCK_* (0 = fcntl) */
+	long stale_lock_s;       /* mbox: dotlock age that is stale; 0 = 500 */
+	const char *instance;    /* maildir name part; NULL = host name */
+	time_t now;              /* mbox From_ date; 0 = time(NULL) */
+	const char *delivery_id; /* ledger key ("<qid>.<rcpt>"); NULL = none */
 } pm_mailbox_opts;
 
 int pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,

@@ -20,12 +20,14 @@
 #include <stddef.h>
 
 #include "pm_mailbox.h"
+#include "pm_util.h"
 
 #define PM_MBX_BUF 65536
 #define PM_MBX_PATH_MAX (4096 - 64)
 
 typedef struct pm__mbx_out {
-	int fd;          /* -1: count only */
+	int fd;          /* -1: count only (or into mem) */
+	pm_buf *mem;     /* when set (fd -1): the bytes go here */
 	int err;         /* errno of the first failed write */
 	long long total; /* bytes produced */
 	size_t n;        /* bytes in buf */
@@ -41,6 +43,15 @@ void pm__mailbox_set(pm_mailbox_status *st, const char *dsn, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 /* The DSN of a failed write: EFBIG/EDQUOT 5.2.2, else 4.3.0. */
 const char *pm__mailbox_errno_dsn(int err);
+/* The delivery ledger (pm_mailbox_ledger.c). */
+#define PM_LEDGER_MAX 65536
+#define PM_LEDGER_LINE 256
+int pm__ledger_find(const char *ledger, const char *id, char *val,
+    size_t vsize);
+int pm__ledger_add(const char *ledger, const char *id, const char *val);
+/* A usable delivery id: 1..128 bytes of [A-Za-z0-9._-]. */
+int pm__ledger_id_ok(const char *id);
+
 /* Create dir and its missing parents (mode 0700). 0 or -1 (errno). */
 int pm__mailbox_mkdirs(const char *dir);
 

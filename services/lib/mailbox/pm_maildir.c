@@ -16,11 +16,13 @@
  *	Files are created with O_EXCL | O_NOFOLLOW, mode 0600. The
  *	instance name is made safe for a file name.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -59,11 +61,38 @@ maildir_instance(const char *in, char *out, size_t size)
 	out[n] = 0;
 }
 
+/* Is the message new/<name> (or, read since, cur/<name>:...) there? */
+static int
+maildir_has(const char *base, const char *name)
+{
+	char path[PM_MBX_PATH_MAX + 300];
+	size_t len = strlen(name);
+	struct dirent *e;
+	struct stat sb;
+	DIR *d;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "%s/new/%s", base, name);
+	if (lstat(path, &sb) == 0) {
+		return (1);
+	}
+	snprintf(path, sizeof(path), "%s/cur", base);
+	if ((d = opendir(path)) == NULL) {
+		return (0);
+	}
+	while (!found && (e = readdir(d)) != NULL) {
+		found = strncmp(e->d_name, name, len) == 0 &&
+		    (e->d_name[len] == 0 || e->d_name[len] == ':');
+	}
+	closedir(d);
+	return (found);
+}
+
 /* Write the whole message to fd and fsync it; 0 or an errno. */
 static int
 maildir_write(int fd, const pm_mailbox_msg *m)
 {
-	pm__mbx_out *o = pm_malloc(sizeof(*o));
+	pm__mbx_out *o = pm_calloc(1, sizeof(*o));
 	int err;
 
 	o->fd = fd;
@@ -86,12 +115,14 @@ pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,
 {
 	char base[PM_MBX_PATH_MAX + 1], sub[PM_MBX_PATH_MAX + 16];
 	char tmp[PM_MBX_PATH_MAX + 256], dst[PM_MBX_PATH_MAX + 256];
-	char inst[80];
+	char inst[80], ledger[PM_MBX_PATH_MAX + 32], seen[PM_LEDGER_LINE];
+	const char *id = opts->delivery_id;
 	static const char *const subs[] = { "tmp", "new", "cur" };
 	pm__mbx_out count = { .fd = -1 };
 	size_t len = strlen(dir);
 	int fd, err, dfd;
 
+	st->again = 0;
 	while (len > 1 && dir[len - 1] == '/') {
 		len--;
 	}
@@ -117,6 +148,16 @@ pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,
 			    "cannot create maildir %s: %s", sub, strerror(err));
 			return (PM_EIO);
 		}
+	}
+	if (id != NULL && !pm__ledger_id_ok(id)) {
+		id = NULL;
+	}
+	snprintf(ledger, sizeof(ledger), "%s/tmp/.postmesh-ledger", base);
+	if (id != NULL && pm__ledger_find(ledger, id, seen, sizeof(seen)) &&
+	    maildir_has(base, seen)) {
+		pm__mailbox_set(st, "2.0.0", "delivered to maildir");
+		st->again = 1;
+		return (0);
 	}
 	maildir_instance(opts->instance, inst, sizeof(inst));
 	for (int tries = 0; tries < PM_MAILDIR_TRIES; tries++) {
@@ -156,6 +197,14 @@ pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,
 			    err == EFBIG || err == EDQUOT ? "mailbox full: " :
 			                                    "",
 			    tmp, strerror(err));
+			return (PM_EIO);
+		}
+		/* before it is visible: a crash after the link finds it */
+		if (id != NULL && pm__ledger_add(ledger, id, name) != 0) {
+			err = errno;
+			unlink(tmp);
+			pm__mailbox_set(st, "4.3.0", "cannot update %s: %s",
+			    ledger, strerror(err));
 			return (PM_EIO);
 		}
 		if (link(tmp, dst) != 0) {

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -42,11 +43,14 @@
 #define PM_MBOX_STALE_S 500
 #define PM_MBOX_REOPEN 3
 
+static void mbox_from_line(pm__mbx_out *o, const pm_mailbox_msg *m, time_t now);
+
 typedef struct mbox_ctx {
 	const char *path;
 	char lock[PM_MBX_PATH_MAX + 8];
 	int fd;
 	int dotlocked;
+	char instance[200]; /* written into the dotlock */
 	int64_t deadline;
 } mbox_ctx;
 
@@ -63,16 +67,68 @@ mbox_wait(const mbox_ctx *c)
 	return (0);
 }
 
+/* This process: its pid and when it first took a lock (microseconds). */
+static long long
+mbox_incarnation(void)
+{
+	static long long inc;
+	long long zero = 0, now = (long long) pm_now_us();
+
+	__atomic_compare_exchange_n(&inc, &zero, now, 0, __ATOMIC_SEQ_CST,
+	    __ATOMIC_SEQ_CST);
+	return (__atomic_load_n(&inc, __ATOMIC_SEQ_CST));
+}
+
+/*
+ * Is the lock file a dead holder's? Its content is "pid instance
+ * incarnation". Only a holder of our own instance (the same host or
+ * pod) can be checked: a pid that no longer runs, or our own pid from
+ * an earlier incarnation (a restarted container has pid 1 again).
+ */
+static int
+mbox_lock_dead(const char *lock, const char *instance)
+{
+	char buf[256], inst[200];
+	long long pid, inc;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		return (0);
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return (0);
+	}
+	buf[n] = 0;
+	if (sscanf(buf, "%lld %199s %lld", &pid, inst, &inc) != 3 ||
+	    strcmp(inst, instance) != 0 || pid <= 0) {
+		return (0);
+	}
+	if (pid == (long long) getpid()) {
+		return (inc != mbox_incarnation());
+	}
+	return (kill((pid_t) pid, 0) != 0 && errno == ESRCH);
+}
+
 static int
 mbox_dotlock(mbox_ctx *c, long stale, pm_mailbox_status *st)
 {
 	struct stat sb;
-	int fd;
+	char who[300];
+	int fd, n;
 
+	n = snprintf(who, sizeof(who), "%ld %s %lld\n", (long) getpid(),
+	    c->instance, mbox_incarnation());
 	for (;;) {
 		fd = open(c->lock,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0) {
+			if (write(fd, who, (size_t) n) != n) {
+				pm_msg_warn("cannot write %s: %s", c->lock,
+				    strerror(errno));
+			}
 			close(fd);
 			c->dotlocked = 1;
 			return (0);
@@ -84,9 +140,12 @@ mbox_dotlock(mbox_ctx *c, long stale, pm_mailbox_status *st)
 			return (PM_EIO);
 		}
 		if (lstat(c->lock, &sb) == 0 &&
-		    time(NULL) - sb.st_mtime > stale) {
+		    (time(NULL) - sb.st_mtime > stale ||
+		        mbox_lock_dead(c->lock, c->instance))) {
 			pm_msg_warn("removing stale lock file %s", c->lock);
-			unlink(c->lock);
+			if (unlink(c->lock) == 0 || errno == ENOENT) {
+				continue;
+			}
 		}
 		if (mbox_wait(c) != 0) {
 			pm__mailbox_set(st, "4.2.0",
@@ -157,7 +216,7 @@ mbox_open_locked(mbox_ctx *c, const pm_mailbox_opts *o, pm_mailbox_status *st)
 
 	for (int tries = 0; tries < PM_MBOX_REOPEN; tries++) {
 		c->fd = open(c->path,
-		    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+		    O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
 		        O_NOCTTY | O_NONBLOCK,
 		    0600);
 		if (c->fd < 0) {
@@ -197,6 +256,56 @@ mbox_open_locked(mbox_ctx *c, const pm_mailbox_opts *o, pm_mailbox_status *st)
 	return (PM_EAGAIN);
 }
 
+/*
+ * An earlier write of this delivery (ledger entry "start len date"):
+ * 1 when the bytes at start are the whole message; 0 otherwise, after
+ * cutting off a torn copy at the end of the file (*orig updated).
+ */
+static int
+mbox_seen(const char *path, int fd, const char *entry, const pm_mailbox_msg *m,
+    off_t *orig)
+{
+	long long start, len, when;
+	pm__mbx_out o = { .fd = -1 };
+	pm_buf want;
+	char *got;
+	off_t have;
+	int rc = 0;
+
+	if (sscanf(entry, "%lld %lld %lld", &start, &len, &when) != 3 ||
+	    start < 0 || len <= 0 || start > *orig) {
+		return (0);
+	}
+	have = *orig - (off_t) start;
+	if (have > len) {
+		have = (off_t) len;
+	}
+	pm_buf_init(&want, 0);
+	o.mem = &want;
+	mbox_from_line(&o, m, (time_t) when);
+	pm__mailbox_format(&o, m, 1);
+	if (o.err || (long long) want.len != len) {
+		pm_buf_free(&want);
+		return (0);
+	}
+	got = pm_malloc((size_t) have + 1);
+	if (pread(fd, got, (size_t) have, (off_t) start) == (ssize_t) have &&
+	    memcmp(got, want.data, (size_t) have) == 0) {
+		if (have == len) {
+			rc = 1;
+		} else if ((off_t) start + have == *orig &&
+		    ftruncate(fd, (off_t) start) == 0) {
+			pm_msg_warn("%s: removed a torn copy of a message at "
+			            "offset %lld",
+			    path, start);
+			*orig = (off_t) start;
+		}
+	}
+	free(got);
+	pm_buf_free(&want);
+	return (rc);
+}
+
 /* The From_ line: white space in the sender becomes '_'. */
 static void
 mbox_from_line(pm__mbx_out *o, const pm_mailbox_msg *m, time_t now)
@@ -227,14 +336,27 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 	struct stat sb;
 	char dir[PM_MBX_PATH_MAX + 1];
 	const char *slash;
+	const char *id = opts->delivery_id;
+	char ledger[PM_MBX_PATH_MAX + 16], entry[PM_LEDGER_LINE];
 	int rc, err;
 	off_t orig;
 
+	st->again = 0;
+	if (id != NULL && !pm__ledger_id_ok(id)) {
+		id = NULL;
+	}
 	if (strlen(path) == 0 || strlen(path) > PM_MBX_PATH_MAX) {
 		pm__mailbox_set(st, "5.3.5", "mailbox path too long or empty");
 		return (PM_EINVAL);
 	}
 	snprintf(c.lock, sizeof(c.lock), "%s.lock", path);
+	if (opts->instance != NULL && *opts->instance &&
+	    strcspn(opts->instance, " \t\r\n") == strlen(opts->instance)) {
+		snprintf(c.instance, sizeof(c.instance), "%s", opts->instance);
+	} else if (gethostname(c.instance, sizeof(c.instance) - 1) != 0 ||
+	    strcspn(c.instance, " \t\r\n") != strlen(c.instance)) {
+		strcpy(c.instance, "localhost");
+	}
 	if ((slash = strrchr(path, '/')) != NULL && slash > path) {
 		memcpy(dir, path, (size_t) (slash - path));
 		dir[slash - path] = 0;
@@ -261,6 +383,14 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 		goto out;
 	}
 	orig = sb.st_size;
+	snprintf(ledger, sizeof(ledger), "%s.postmesh", path);
+	if (id != NULL && pm__ledger_find(ledger, id, entry, sizeof(entry)) &&
+	    mbox_seen(path, c.fd, entry, m, &orig)) {
+		pm__mailbox_set(st, "2.0.0", "delivered to mailbox");
+		st->again = 1;
+		rc = 0;
+		goto out;
+	}
 	if (opts->size_limit > 0 &&
 	    (long long) orig + o->total > opts->size_limit) {
 		pm__mailbox_set(st, "5.2.2",
@@ -269,6 +399,28 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 		    path, (long long) orig, o->total, opts->size_limit);
 		rc = PM_ETOOBIG;
 		goto out;
+	}
+	if (id != NULL) {
+		snprintf(entry, sizeof(entry), "%lld %lld %lld",
+		    (long long) orig, o->total, (long long) now);
+		if (pm__ledger_add(ledger, id, entry) != 0) {
+			err = errno;
+			/*
+			 * A spool directory the owner may not write in
+			 * (/var/mail without dotlock): deliver without
+			 * the ledger, as Postfix would. Disk full: defer.
+			 */
+			if (err != EACCES && err != EPERM && err != EROFS) {
+				pm__mailbox_set(st, "4.3.0",
+				    "cannot update %s: %s", ledger,
+				    strerror(err));
+				rc = PM_EIO;
+				goto out;
+			}
+			pm_msg_warn("cannot update %s: %s: delivering without "
+			            "duplicate protection",
+			    ledger, strerror(err));
+		}
 	}
 	o->fd = c.fd;
 	o->total = 0;
