@@ -430,6 +430,7 @@ cfg_expand_str(cfg_x *x, pm_buf *out, const char *s, size_t len)
  */
 static const char *const cfg_raw_params[] = {
 	"default_rbl_reply",
+	"pipe_argv", /* pipe's own ${sender} ... (services/pipe) */
 	NULL,
 };
 

@@ -208,6 +208,8 @@ const pm_param_default pm_param_defaults[] = {
 	{ "bounce_notice_recipient", "postmaster" },
 	{ "error_metrics_listen", "http://127.0.0.1:9132" },
 	{ "discard_metrics_listen", "http://127.0.0.1:9133" },
+	/* pipe agent (issue 11). */
+	{ "pipe_metrics_listen", "http://127.0.0.1:9134" },
 
 	/* qmgr (issue 3): queue manager, scheduling, retries. */
 	{ "qmgr_listen", "tcp://127.0.0.1:10030" },
