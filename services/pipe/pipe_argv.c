@@ -307,6 +307,29 @@ pipe_addr_quote(const char *addr)
 	return (pm_buf_steal(&b, NULL));
 }
 
+char *
+pipe_addr_unquote(const char *addr)
+{
+	const char *at = strrchr(addr, '@'), *p;
+	size_t llen = at ? (size_t) (at - addr) : strlen(addr);
+	pm_buf b;
+
+	if (llen < 2 || addr[0] != '"' || addr[llen - 1] != '"') {
+		return (pm_strdup(addr));
+	}
+	pm_buf_init(&b, 0);
+	for (p = addr + 1; p < addr + llen - 1; p++) {
+		if (*p == '\\' && p + 1 < addr + llen - 1) {
+			p++;
+		}
+		pm_buf_append(&b, p, 1);
+	}
+	if (at != NULL) {
+		pm_buf_puts(&b, at);
+	}
+	return (pm_buf_steal(&b, NULL));
+}
+
 /* Lower-case the local part, the domain or both of an address. */
 static void
 pipe_addr_fold(char *addr, int local, int domain)
@@ -324,7 +347,7 @@ pipe_addr_fold(char *addr, int local, int domain)
 static char *
 pipe_addr_value(const char *addr, unsigned flags)
 {
-	char *v = pm_strdup(addr), *q;
+	char *v = pipe_addr_unquote(addr), *q;
 
 	pipe_addr_fold(v, (flags & PIPE_F_FOLDU) != 0,
 	    (flags & PIPE_F_FOLDH) != 0);
@@ -352,7 +375,7 @@ pipe_value(int k, const pipe_vars *v, long r)
 	int fu = (v->flags & PIPE_F_FOLDU) != 0;
 	int fh = (v->flags & PIPE_F_FOLDH) != 0;
 	pipe_addr a;
-	char *out;
+	char *out, *internal;
 
 	if (strcmp(name, "sender") == 0) {
 		return (pipe_addr_value(*v->sender ? v->sender : v->null_sender,
@@ -376,7 +399,9 @@ pipe_value(int k, const pipe_vars *v, long r)
 		                                              v->rcpt[r];
 		return (pipe_addr_value(orig, v->flags));
 	}
-	pipe_addr_split(v->rcpt[r], v->delim, &a);
+	internal = pipe_addr_unquote(v->rcpt[r]);
+	pipe_addr_split(internal, v->delim, &a);
+	free(internal);
 	if (strcmp(name, "user") == 0) {
 		out = pipe_fold_dup(a.user, fu);
 	} else if (strcmp(name, "extension") == 0) {

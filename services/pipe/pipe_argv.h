@@ -18,7 +18,9 @@
  *	Postfix's pipe(8) does: an element that holds a per-recipient
  *	macro is repeated once per recipient; every other element is
  *	expanded once. Expansion never splits or joins elements: a
- *	recipient "a b;c$(x)@d" is one literal argument.
+ *	recipient "a b;c$(x)@d" is one literal argument. Addresses are
+ *	expanded in Postfix's internal (unquoted) form: "a b"@d is
+ *	a b@d, unless flag q quotes it again.
  *	  ${sender}     the envelope sender (null_sender when it is <>)
  *	  ${recipient}  the recipient address
  *	  ${original_recipient}  as received (DSN ORCPT), else ${recipient}
@@ -107,6 +109,12 @@ typedef struct pipe_addr {
 
 void pipe_addr_split(const char *addr, const char *delim, pipe_addr *a);
 void pipe_addr_free(pipe_addr *a);
+
+/*
+ * Postfix's internal form: a quoted local part ("a b"@d, as Postmesh
+ * stores it) without its quotes and quoted pairs (a b@d).
+ */
+char *pipe_addr_unquote(const char *addr);
 
 /* The address with its local part quoted when RFC 5321 requires it. */
 char *pipe_addr_quote(const char *addr);

@@ -34,7 +34,7 @@ pipe_stream_init(pipe_stream *s, const pipe_stream_opts *o, const char *body,
     size_t len)
 {
 	const char *eol = o->eol ? o->eol : "\n";
-	char date[32];
+	char date[32], *lower;
 	struct tm tm;
 	time_t t;
 	pm_buf b;
@@ -60,8 +60,11 @@ pipe_stream_init(pipe_stream *s, const pipe_stream_opts *o, const char *body,
 		(void) pm_buf_puts(&b, eol);
 	}
 	if ((o->flags & PIPE_F_DELIV) && o->recipient != NULL) {
+		/* lower case, as Postfix writes it */
+		lower = pm_lowercase(pm_strdup(o->recipient));
 		(void) pm_buf_puts(&b, "Delivered-To: ");
-		pipe_stream_addr(&b, o->recipient);
+		pipe_stream_addr(&b, lower);
+		free(lower);
 		(void) pm_buf_puts(&b, eol);
 	}
 	s->prefix = pm_buf_steal(&b, &s->plen);

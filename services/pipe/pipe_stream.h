@@ -11,7 +11,7 @@
  *	  F  "From <sender> <arrival, asctime>" first (MAILER-DAEMON for <>)
  *	  R  "Return-Path: <sender>"
  *	  O  "X-Original-To: <original recipient>"
- *	  D  "Delivered-To: <recipient>"
+ *	  D  "Delivered-To: <recipient>" (in lower case, as Postfix)
  *	then the message with each line end made opts->eol ("\n" by
  *	default), with:
  *	  .  a line that starts with "." gets another "."

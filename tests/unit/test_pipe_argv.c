@@ -37,7 +37,7 @@ Test(pipe_argv, expand)
 	static const char *const two[] = { "a;b$(x)@Dom.Test",
 		"User+Ext@EXAMPLE.test", NULL };
 	static const char *const orig2[] = { "orig@x.test", "", NULL };
-	static const char *const sp[] = { "John Doe@x.test", NULL };
+	static const char *const sp[] = { "\"John Doe\"@x.test", NULL };
 	static const struct {
 		const char *tmpl;
 		const char *flags;
@@ -64,6 +64,8 @@ Test(pipe_argv, expand)
 		    "/bin/f|\"a;b$(x)\"@Dom.Test|User+Ext@EXAMPLE.test" },
 		{ "/bin/f ${recipient} ${sender}", "q", "a\"b c@x.test", sp,
 		    "/bin/f|\"John Doe\"@x.test|\"a\\\"b c\"@x.test" },
+		{ "/bin/f ${recipient} ${mailbox} ${user}", "", "", sp,
+		    "/bin/f|John Doe@x.test|John Doe|John Doe" },
 		{ "/bin/f ${original_recipient}", "", "", two,
 		    "/bin/f|orig@x.test|User+Ext@EXAMPLE.test" },
 		{ "/bin/f <${user}@${domain}>", "", "", two,
@@ -187,11 +189,15 @@ Test(pipe_argv, quote)
 		{ "noat", "noat" },
 		{ "@x", "@x" },
 	};
-	char *got;
+	char *got, *back;
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		got = pipe_addr_quote(cases[i].in);
+		back = pipe_addr_unquote(got);
+		cr_expect(strcmp(back, cases[i].in) == 0, "unquote %s: got %s",
+		    got, back);
+		free(back);
 		cr_expect(strcmp(got, cases[i].want) == 0,
 		    "%s: got %s, want %s", cases[i].in, got, cases[i].want);
 		free(got);
