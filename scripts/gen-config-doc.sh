@@ -7,7 +7,7 @@
 # holds exactly this table, so the reference cannot drift from the code.
 set -eu
 BIN=${1:-build/bin}
-SERVICES="smtpd cleanup rewrite bounce error discard qmgr smtp postscreen local virtual"
+SERVICES="smtpd cleanup rewrite bounce error discard qmgr smtp postscreen local virtual pipe"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 for s in $SERVICES; do

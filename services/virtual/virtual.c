@@ -41,7 +41,6 @@ long var_virtual_slots;
 char *var_virt_mailbox_base;
 char *var_virt_uid_maps;
 char *var_virt_gid_maps;
-char *var_virt_rcpt_delim;
 char *var_virt_mailbox_lock;
 long var_virt_minimum_uid;
 long var_virt_mailbox_limit;
@@ -86,7 +85,7 @@ virtual_init(void)
 	    virtual_tables(VAR_VIRT_MAILBOX_MAPS, var_virt_mailbox_maps);
 	vcfg.uid_maps = virtual_tables(VAR_VIRT_UID_MAPS, var_virt_uid_maps);
 	vcfg.gid_maps = virtual_tables(VAR_VIRT_GID_MAPS, var_virt_gid_maps);
-	vcfg.rcpt_delim = var_virt_rcpt_delim ? var_virt_rcpt_delim : "";
+	vcfg.rcpt_delim = var_rcpt_delim ? var_rcpt_delim : "";
 	vcfg.instance = var_instance_name;
 	vcfg.minimum_uid = var_virt_minimum_uid;
 	vcfg.size_limit = var_virt_mailbox_limit;
@@ -164,8 +163,7 @@ main(int argc, char **argv)
 		{ VAR_VIRT_UID_MAPS, NULL, &var_virt_uid_maps, 0, 0 },
 		{ VAR_VIRT_GID_MAPS, NULL, &var_virt_gid_maps, 0, 0 },
 		{ VAR_VIRT_MAILBOX_LOCK, NULL, &var_virt_mailbox_lock, 1, 100 },
-		/* TODO(integrator): PM_CFG_RCPT_DELIM once local's is in */
-		{ "recipient_delimiter", NULL, &var_virt_rcpt_delim, 0, 16 },
+		PM_CFG_RCPT_DELIM,
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {

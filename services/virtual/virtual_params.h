@@ -29,7 +29,6 @@ extern long var_virtual_slots;
 extern char *var_virt_mailbox_base;
 extern char *var_virt_uid_maps;
 extern char *var_virt_gid_maps;
-extern char *var_virt_rcpt_delim;
 extern char *var_virt_mailbox_lock;
 extern long var_virt_minimum_uid;
 extern long var_virt_mailbox_limit;

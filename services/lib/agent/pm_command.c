@@ -32,8 +32,9 @@
 #include "pm_command.h"
 #include "pm_util.h"
 
-#define CMD_CHUNK 65536 /* bytes per feed() call */
-#define CMD_POLL_MS 50  /* between waitpid(WNOHANG) checks */
+#define CMD_CHUNK 65536     /* bytes per feed() call */
+#define CMD_POLL_MS 50      /* between waitpid(WNOHANG) checks */
+#define CMD_CLOSE_MAX 65536 /* descriptors closed without close_range */
 
 /* What the child tells the parent when it cannot exec. */
 enum {
@@ -138,11 +139,11 @@ cmd_set(pm_command_res *res, int outcome, const char *dsn, const char *fmt, ...)
 
 /* The child: never returns. Only async-signal-safe calls. */
 static void
-cmd_child(const pm_command_req *req, int in, int out, int err)
+cmd_child(const pm_command_req *req, int in, int out, int err, int maxfd)
 {
 	struct sigaction sa;
 	sigset_t none;
-	int step, e, sig;
+	int step, e, sig, fd;
 	gid_t gid = req->gid;
 	char msg[2];
 
@@ -170,7 +171,12 @@ cmd_child(const pm_command_req *req, int in, int out, int err)
 	}
 	(void) fcntl(3, F_SETFD, FD_CLOEXEC);
 	err = 3;
-	(void) syscall(SYS_close_range, 4U, ~0U, 0U);
+	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0) {
+		/* kernels before 5.9 */
+		for (fd = 4; fd < maxfd; fd++) {
+			(void) close(fd);
+		}
+	}
 	if (geteuid() == 0) {
 		step = STEP_GROUPS;
 		if (setgroups(1, &gid) < 0) {
@@ -410,7 +416,7 @@ pm_command_run(const pm_command_req *req, pm_command_res *res)
 	pid_t pid = -1, w;
 	int64_t now, deadline, kill_at = 0, drain_until = 0;
 	int status = 0, reaped = 0, out_eof = 0, in_done = 0, err_done = 0;
-	int rc, n, ex_step = 0, ex_errno = 0, nfd, i_out, lost = 0;
+	int rc, n, ex_step = 0, ex_errno = 0, nfd, i_out, lost = 0, maxfd;
 	unsigned char msg[2];
 	ssize_t got;
 
@@ -436,6 +442,10 @@ pm_command_run(const pm_command_req *req, pm_command_res *res)
 		    strerror(errno));
 		goto out;
 	}
+	maxfd = (int) sysconf(_SC_OPEN_MAX);
+	if (maxfd < 0 || maxfd > CMD_CLOSE_MAX) {
+		maxfd = CMD_CLOSE_MAX;
+	}
 	pid = fork();
 	if (pid < 0) {
 		cmd_set(res, PM_COMMAND_DEFER, "4.3.0",
@@ -444,7 +454,7 @@ pm_command_run(const pm_command_req *req, pm_command_res *res)
 		goto out;
 	}
 	if (pid == 0) {
-		cmd_child(req, inp[0], outp[1], errp[1]);
+		cmd_child(req, inp[0], outp[1], errp[1], maxfd);
 	}
 	/* Both sides set the group: no race with an early kill. */
 	(void) setpgid(pid, pid);

@@ -432,6 +432,7 @@ static const char *const cfg_raw_params[] = {
 	"default_rbl_reply",
 	"forward_path",    /* local: $home, $user, $extension ... */
 	"mailbox_command", /* local: the same, per recipient */
+	"pipe_argv",       /* pipe's own ${sender} ... (services/pipe) */
 	NULL,
 };
 

@@ -216,6 +216,8 @@ const pm_param_default pm_param_defaults[] = {
 	{ "error_metrics_listen", "http://127.0.0.1:9132" },
 	{ "discard_metrics_listen", "http://127.0.0.1:9133" },
 	{ "local_metrics_listen", "http://127.0.0.1:9134" },
+	/* pipe agent (issue 11). */
+	{ "pipe_metrics_listen", "http://127.0.0.1:9136" },
 
 	/* qmgr (issue 3): queue manager, scheduling, retries. */
 	{ "qmgr_listen", "tcp://127.0.0.1:10030" },

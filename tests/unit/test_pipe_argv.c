@@ -1,0 +1,205 @@
+/*
+ * NAME
+ *	test_pipe_argv - unit tests of the pipe agent's flags, command
+ *	template and macro expansion (services/pipe/pipe_argv.c)
+ * DESCRIPTION
+ *	Tables of template + job -> argument vector: one element per
+ *	recipient for per-recipient macros, literal mail data (shell
+ *	metacharacters, white space), q/h/u flags, the null sender,
+ *	extensions; refused templates (unknown macro, relative command,
+ *	macro in argv[0], malformed); the argument count limit.
+ */
+#include <criterion/criterion.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipe_argv.h"
+#include "pm_command.h"
+#include "pm_util.h"
+
+/* The vector joined with "|". */
+static char *
+joined(char **v)
+{
+	pm_buf b;
+	size_t i;
+
+	pm_buf_init(&b, 0);
+	for (i = 0; v[i] != NULL; i++) {
+		pm_buf_printf(&b, "%s%s", i ? "|" : "", v[i]);
+	}
+	return (pm_buf_steal(&b, NULL));
+}
+
+Test(pipe_argv, expand)
+{
+	static const char *const two[] = { "a;b$(x)@Dom.Test",
+		"User+Ext@EXAMPLE.test", NULL };
+	static const char *const orig2[] = { "orig@x.test", "", NULL };
+	static const char *const sp[] = { "\"John Doe\"@x.test", NULL };
+	static const struct {
+		const char *tmpl;
+		const char *flags;
+		const char *sender;
+		const char *const *rcpt;
+		const char *want;
+	} cases[] = {
+		{ "/bin/f -f ${sender} -- ${recipient}", "", "s@x.test", two,
+		    "/bin/f|-f|s@x.test|--|a;b$(x)@Dom.Test|"
+		    "User+Ext@EXAMPLE.test" },
+		{ "/bin/f ${user} ${extension} ${mailbox} ${domain}", "", "",
+		    two,
+		    "/bin/f|a;b$(x)|User||Ext|a;b$(x)|User+Ext|Dom.Test|"
+		    "EXAMPLE.test" },
+		{ "/bin/f -f$sender x=${nexthop}/${queue_id}/${size} $$HOME",
+		    "", "", two,
+		    "/bin/f|-fMAILER-DAEMON|x=nh.Test/QID1/123|$HOME" },
+		{ "/bin/f ${recipient}", "h", "", two,
+		    "/bin/f|a;b$(x)@dom.test|User+Ext@example.test" },
+		{ "/bin/f ${recipient} ${user} ${nexthop}", "uh", "", two,
+		    "/bin/f|a;b$(x)@dom.test|user+ext@example.test|a;b$(x)|"
+		    "user|nh.test" },
+		{ "/bin/f ${recipient}", "q", "", two,
+		    "/bin/f|\"a;b$(x)\"@Dom.Test|User+Ext@EXAMPLE.test" },
+		{ "/bin/f ${recipient} ${sender}", "q", "a\"b c@x.test", sp,
+		    "/bin/f|\"John Doe\"@x.test|\"a\\\"b c\"@x.test" },
+		{ "/bin/f ${recipient} ${mailbox} ${user}", "", "", sp,
+		    "/bin/f|John Doe@x.test|John Doe|John Doe" },
+		{ "/bin/f ${original_recipient}", "", "", two,
+		    "/bin/f|orig@x.test|User+Ext@EXAMPLE.test" },
+		{ "/bin/f <${user}@${domain}>", "", "", two,
+		    "/bin/f|<a;b$(x)@Dom.Test>|<User@EXAMPLE.test>" },
+	};
+	pipe_argv *t;
+	pipe_vars v;
+	char **out, *got, *err = NULL, bad;
+	size_t i, n;
+	int e;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert(pipe_argv_parse(cases[i].tmpl, &t, &err) == 0,
+		    "%s: %s", cases[i].tmpl, err);
+		memset(&v, 0, sizeof(v));
+		cr_assert(pipe_flags_parse(cases[i].flags, &v.flags, &bad) ==
+		    0);
+		for (n = 0; cases[i].rcpt[n] != NULL; n++) {
+		}
+		v.sender = cases[i].sender;
+		v.null_sender = "MAILER-DAEMON";
+		v.nexthop = "nh.Test";
+		v.queue_id = "QID1";
+		v.size = 123;
+		v.rcpt = cases[i].rcpt;
+		v.orig = cases[i].rcpt == two ? orig2 : NULL;
+		v.nrcpt = n;
+		v.delim = "+";
+		out = pipe_argv_expand(t, &v, &e);
+		cr_assert(out != NULL, "case %zu: expand failed", i);
+		got = joined(out);
+		cr_expect(strcmp(got, cases[i].want) == 0,
+		    "case %zu: got \"%s\", want \"%s\"", i, got, cases[i].want);
+		free(got);
+		pipe_argv_list_free(out);
+		pipe_argv_free(t);
+	}
+}
+
+Test(pipe_argv, refused)
+{
+	static const char *const bad[] = {
+		"",
+		"   ",
+		"bin/f ${recipient}",
+		"/bin/$sender",
+		"/bin/f ${bogus}",
+		"/bin/f ${recipient",
+		"/bin/f ${}",
+		"/bin/f $-x",
+		"/bin/f ${client_address}",
+	};
+	pipe_argv *t = NULL;
+	char *err;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = NULL;
+		cr_expect(pipe_argv_parse(bad[i], &t, &err) == PM_EINVAL &&
+		        err != NULL,
+		    "\"%s\" accepted", bad[i]);
+		free(err);
+	}
+}
+
+Test(pipe_argv, flags)
+{
+	unsigned f = 0;
+	char bad = 0;
+
+	cr_expect(pipe_flags_parse("FRDOXqhu.>B", &f, &bad) == 0);
+	cr_expect(f ==
+	        (PIPE_F_FROM | PIPE_F_RPATH | PIPE_F_DELIV | PIPE_F_ORCPT |
+	            PIPE_F_FINAL | PIPE_F_QUOTE | PIPE_F_FOLDH | PIPE_F_FOLDU |
+	            PIPE_F_DOT | PIPE_F_GTFROM | PIPE_F_BLANK),
+	    "got %#x", f);
+	cr_expect(pipe_flags_parse("Fz", &f, &bad) == PM_EINVAL && bad == 'z',
+	    "got bad '%c'", bad);
+}
+
+Test(pipe_argv, too_many)
+{
+	static const char *one[] = { "r@x.test" };
+	const char **many = pm_calloc(PM_COMMAND_MAX_ARGS + 1, sizeof(*many));
+	pipe_argv *t;
+	pipe_vars v;
+	char *err = NULL, **out;
+	size_t i;
+	int e = 0;
+
+	for (i = 0; i <= PM_COMMAND_MAX_ARGS; i++) {
+		many[i] = one[0];
+	}
+	cr_assert(pipe_argv_parse("/bin/f ${recipient}", &t, &err) == 0);
+	memset(&v, 0, sizeof(v));
+	v.sender = "";
+	v.null_sender = "MAILER-DAEMON";
+	v.rcpt = many;
+	v.nrcpt = PM_COMMAND_MAX_ARGS;
+	out = pipe_argv_expand(t, &v, &e);
+	cr_expect(out == NULL && e == PM_ETOOBIG, "too many arguments");
+	v.nrcpt = 3;
+	out = pipe_argv_expand(t, &v, &e);
+	cr_expect(out != NULL && out[3] != NULL && out[4] == NULL);
+	pipe_argv_list_free(out);
+	pipe_argv_free(t);
+	free(many);
+}
+
+Test(pipe_argv, quote)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "plain.user@x", "plain.user@x" },
+		{ ".lead@x", "\".lead\"@x" },
+		{ "a..b@x", "\"a..b\"@x" },
+		{ "a b@x", "\"a b\"@x" },
+		{ "a\\b@x", "\"a\\\\b\"@x" },
+		{ "\"@\"@x", "\"\\\"@\\\"\"@x" },
+		{ "noat", "noat" },
+		{ "@x", "@x" },
+	};
+	char *got, *back;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		got = pipe_addr_quote(cases[i].in);
+		back = pipe_addr_unquote(got);
+		cr_expect(strcmp(back, cases[i].in) == 0, "unquote %s: got %s",
+		    got, back);
+		free(back);
+		cr_expect(strcmp(got, cases[i].want) == 0,
+		    "%s: got %s, want %s", cases[i].in, got, cases[i].want);
+		free(got);
+	}
+}
