@@ -58,6 +58,7 @@
 #include "pm_metrics.h"
 #include "pm_util.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,17 +137,28 @@ av_tempfail(const char *name, int *out, char **err)
 	return (0);
 }
 
-/* smtpd_check_threads (16 when unset or bad, as smtpd's default). */
+/*
+ * smtpd_check_threads (16 when unset or bad, as smtpd's default), read
+ * once: the pool is sized at start and a reload does not resize it, so
+ * a reload must neither use a new value nor look it up (a lookup during
+ * a reload would be reported as "applied").
+ */
 static long
 av_check_threads(void)
 {
-	char *v = pm_cfg_get("smtpd_check_threads");
-	long n = 16;
+	static _Atomic long cached;
+	char *v;
+	long n = atomic_load(&cached);
 
+	if (n > 0) {
+		return (n);
+	}
+	v = pm_cfg_get("smtpd_check_threads");
 	if (v == NULL || pm_cfg_parse_long(pm_trim(v), &n) != 0 || n < 1) {
 		n = 16;
 	}
 	free(v);
+	atomic_store(&cached, n);
 	return (n);
 }
 

@@ -100,9 +100,11 @@ class RedisAclDeliveryTest(DeliveryTest):
                 % self.stack.params["redis_password_file"], name),
                 "%s did not log its Redis user:\n%s"
                 % (name, self.stack.log(name)[-2000:]))
-        for name in ("smtpd", "rewrite"):
-            self.assertEqual(self.stack.log_lines("password from", name), [],
-                             "%s read the Redis password" % name)
+        # smtpd uses Redis too (the client limits shared by replicas:
+        # smtpd_client_connection_count_limit is on by default), so only
+        # rewrite never reads the password.
+        self.assertEqual(self.stack.log_lines("password from", "rewrite"),
+                         [], "rewrite read the Redis password")
         self.assertNotIn(PASS, self.stack.log())
         for name, svc in self.stack.svcs.items():
             with open("/proc/%d/cmdline" % svc.proc.pid, "rb") as f:
