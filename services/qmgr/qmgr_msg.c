@@ -61,6 +61,7 @@
 #include "pm_msgflags.h"
 #include "pm_log_dlv.h"
 #include "qmgr_params.h"
+#include "qmgr_clnt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +301,30 @@ qmgr_drop_plain(void *arg, pm_sched_job *sj, const char *dsn, const char *text)
 }
 
 /* NOTIFY: unset means FAILURE,DELAY (RFC 3461); NEVER means none. */
+
+/*
+ * Every deferred recipient was given back by a stopping agent (never
+ * tried): retry in a second, not after the backoff.
+ */
+static int
+msg_handed_back(const qmgr_msg *msg)
+{
+	size_t i;
+	int any = 0;
+
+	for (i = 0; i < msg->m->nrcpt; i++) {
+		if (msg->r[i].state != QR_DEFERRED) {
+			continue;
+		}
+		if (msg->r[i].text == NULL ||
+		    strcmp(msg->r[i].text, PM_JOB_STOPPING_TEXT) != 0) {
+			return (0);
+		}
+		any = 1;
+	}
+	return (any);
+}
+
 static int
 want_failure(unsigned notify)
 {
@@ -582,8 +607,10 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
 	}
 	next = now +
 	    1000000LL *
-	        pm_sched_backoff(var_min_backoff, var_max_backoff,
-	            (int) msg->attempt);
+	        (msg_handed_back(msg) ?
+	                1 :
+	                pm_sched_backoff(var_min_backoff, var_max_backoff,
+	                    (int) msg->attempt));
 	rc = pm_qstore_defer(qs, &msg->e, (int) msg->attempt, next);
 	if (rc == PM_ENOENT) {
 		/* nothing written: another consumer finished it meanwhile */

@@ -331,7 +331,7 @@ smtp_deliver(void *ctx, pm_job *j)
 	smtp_dest d;
 	smtp_tls_policy pol;
 	smtp_sess *s;
-	smtp_err last = { PM_JOB_DEFERRED, "4.3.0", "delivery agent stopping" };
+	smtp_err last = { PM_JOB_DEFERRED, "4.3.0", PM_JOB_STOPPING_TEXT };
 	const char *why;
 	char *body = NULL, key[1100], used[300], tkey[64];
 	size_t len = 0;

@@ -589,7 +589,7 @@ agent_hand_back_queue(pm_qstore *qs)
 		if (aj == NULL) {
 			break;
 		}
-		agent_hand_back(aj, qs, "4.3.0", "delivery agent stopping");
+		agent_hand_back(aj, qs, "4.3.0", PM_JOB_STOPPING_TEXT);
 	}
 }
 

@@ -59,6 +59,13 @@
 #define PM_JOB_DEFERRED 2
 #define PM_JOB_BOUNCED 3
 
+/*
+ * The reason of a job an agent gives back undelivered because it is
+ * stopping: qmgr retries such a message after a second instead of the
+ * backoff (another agent takes it), so a rolling restart delays no mail.
+ */
+#define PM_JOB_STOPPING_TEXT "delivery agent stopping"
+
 typedef struct pm_job_rcpt {
 	unsigned index;
 	const char *address; /* deliver to this */
