@@ -9,7 +9,11 @@
  *	  2. read the original's envelope with pm_qstore_read() on the
  *	     worker's own connection: not queued -> "550 5.0.0"; a Redis
  *	     error -> "451 4.3.0";
- *	  3. decide who gets the notice (pm_dsn_route): the sender; for a
+ *	  3. decide who gets the notice (pm_dsn_route): the sender, or
+ *	     notify_to when the request has one (the local agent's owner-
+ *	     alias, Postfix's bounce_workaround; its notice id is derived
+ *	     with kind + BOUNCE_OWNER_KIND so that it never is the
+ *	     sender's notice's); for a
  *	     failed bounce (null sender) postmaster, from the
  *	     double_bounce_sender address; nobody for a failed double
  *	     bounce ("QID: discarding double bounce") or for a delay or
@@ -63,6 +67,7 @@
 #define BOUNCE_DSN_MAX 15
 #define BOUNCE_TEXT_MAX 65536 /* longer texts are refused; pm_dsn cuts */
 #define BOUNCE_KEEP_ID_MAX (365L * 86400) /* cleanup accepts up to 400 days */
+#define BOUNCE_OWNER_KIND 0x20U /* pm_qid_derive kind offset: notify_to */
 
 typedef struct bounce_reply {
 	unsigned code;
@@ -107,6 +112,18 @@ check_str(const char *s, size_t max)
 	return (NULL);
 }
 
+/* 1 if s has no control characters (it becomes a To: and an RCPT). */
+static int
+no_controls(const char *s)
+{
+	for (; *s != 0; s++) {
+		if ((unsigned char) *s < 0x20 || *s == 0x7f) {
+			return (0);
+		}
+	}
+	return (1);
+}
+
 /* Validate the request: 0, or -1 after a warning. */
 static int
 request_check(const Pm__BounceRequest *m)
@@ -124,6 +141,13 @@ request_check(const Pm__BounceRequest *m)
 	    m->kind > PM__NOTICE_KIND__NOTICE_RELAYED) {
 		pm_msg_warn("%s: invalid bounce request: notice kind %d", qid,
 		    (int) m->kind);
+		return (-1);
+	}
+	if (m->notify_to != NULL && *m->notify_to != 0 &&
+	    (m->kind != PM__NOTICE_KIND__NOTICE_FAILED ||
+	        strlen(m->notify_to) > BOUNCE_ADDR_MAX ||
+	        !no_controls(m->notify_to))) {
+		pm_msg_warn("%s: invalid bounce request: bad notify_to", qid);
 		return (-1);
 	}
 	if (m->n_rcpt < 1 || m->n_rcpt > BOUNCE_MAX_RCPT) {
@@ -304,7 +328,7 @@ bounce_notify(bounce_worker *w, const Pm__BounceRequest *m, bounce_reply *r)
 	char nqid[PM_QID_LEN + 1], *body = NULL;
 	pm_qmsg *q = NULL;
 	pm_dsn_info info;
-	const char *to;
+	const char *to, *owner;
 	size_t blen = 0, i, wanted = 0;
 	pm_buf out;
 
@@ -323,7 +347,10 @@ bounce_notify(bounce_worker *w, const Pm__BounceRequest *m, bounce_reply *r)
 		pm_metric_inc(bounce_m.err_queue);
 		goto out;
 	}
-	route = pm_dsn_route(kind, q->sender, bounce_dbl_addr);
+	owner =
+	    m->notify_to != NULL && *m->notify_to != 0 ? m->notify_to : NULL;
+	route = pm_dsn_route(kind, owner != NULL ? owner : q->sender,
+	    bounce_dbl_addr);
 	if (route == PM_DSN_DISCARD) {
 		if (*q->sender != 0) {
 			pm_msg_info("%s: discarding double bounce", q->qid);
@@ -350,8 +377,11 @@ bounce_notify(bounce_worker *w, const Pm__BounceRequest *m, bounce_reply *r)
 		goto out;
 	}
 	/* the same notice asked again gets the same id: queued once */
-	(void) pm_qid_derive(nqid, q->qid, (unsigned) kind, m->part);
-	to = route == PM_DSN_TO_POSTMASTER ? bounce_2bounce_addr : q->sender;
+	(void) pm_qid_derive(nqid, q->qid,
+	    (unsigned) kind + (owner != NULL ? BOUNCE_OWNER_KIND : 0), m->part);
+	to = route == PM_DSN_TO_POSTMASTER ? bounce_2bounce_addr :
+	    owner != NULL                  ? owner :
+	                                     q->sender;
 	err = notice_build(m, q, route, body, blen, nqid, to, &out, &info);
 	if (err == PM_ENOENT) {
 		pm_metric_inc(bounce_m.skip_notify);

@@ -19,7 +19,8 @@
  *
  *	This file is the wiring: parameters, tables opened at start (and
  *	again on SIGHUP is not done: restart to reload), the cleanup
- *	client for resubmissions, and deliver(): read the content once per
+ *	client for resubmissions, the bounce client for notices to owner-
+ *	aliases (local_owner.c), and deliver(): read the content once per
  *	job, deliver recipient by recipient.
  * LIMITS
  *	local_delivery_slots jobs at once; the content is read whole
@@ -152,6 +153,7 @@ local_deliver(void *ctx, pm_job *job)
 		if (s.nfwd > 0) {
 			local_forward_flush(&s);
 		}
+		local_owner_flush(&s);
 		if (s.status != PM_JOB_SENT) {
 			pm_job_set(s.r, s.status, s.dsn, "%s", s.why);
 		} else if (s.done.len > 0) {
@@ -239,6 +241,13 @@ local_pre_init(void)
 		    var_cleanup_service);
 		return (-1);
 	}
+	local_bounce = pm_bounce_clnt_new(var_bounce_service,
+	    (int) (var_local_cleanup_tmout * 1000));
+	if (local_bounce == NULL) {
+		pm_msg_error("cannot use %s = %s", VAR_BOUNCE_SERVICE,
+		    var_bounce_service);
+		return (-1);
+	}
 	return (0);
 }
 
@@ -247,6 +256,8 @@ local_fini(void)
 {
 	pm_cleanup_clnt_free(local_cleanup);
 	local_cleanup = NULL;
+	pm_bounce_clnt_free(local_bounce);
+	local_bounce = NULL;
 	local_alias_maps = pm_tables_close(local_alias_maps);
 	local_rcpt_maps = pm_tables_close(local_rcpt_maps);
 }
@@ -265,6 +276,7 @@ main(int argc, char **argv)
 		{ VAR_ALIAS_MAPS, NULL, &var_alias_maps, 0, 0 },
 		PM_CFG_LOCAL_RCPT_MAPS,
 		PM_CFG_RCPT_DELIM,
+		PM_CFG_BOUNCE_SERVICE,
 		{ VAR_HOME_MAILBOX, DEF_HOME_MAILBOX, &var_home_mailbox, 0,
 		    1024 },
 		{ VAR_MAIL_SPOOL_DIR, DEF_MAIL_SPOOL_DIR, &var_mail_spool_dir,

@@ -8,7 +8,8 @@
  *	local_loop.c (Delivered-To), local_user.c (user lookup),
  *	local_alias.c (alias_maps, :include:, .forward expansion),
  *	local_target.c (mailbox, /file, |command as the user),
- *	local_forward.c (addresses resubmitted through cleanup) and
+ *	local_forward.c (addresses resubmitted through cleanup),
+ *	local_owner.c (owner- aliases: failure notices to the owner) and
  *	local_priv.c (file system identity of a worker thread).
  *	A recipient's delivery is a local_state: what it expands to is
  *	delivered target by target and the outcome kept as the worst one
@@ -28,6 +29,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "bounce_clnt.h"
 #include "cleanup_clnt.h"
 #include "pm_agent.h"
 #include "pm_qstore.h"
@@ -117,6 +119,11 @@ typedef struct local_fwd {
 	size_t cap;
 } local_fwd;
 
+typedef struct local_owner_fail {
+	char dsn[16];
+	char text[512];
+} local_owner_fail;
+
 typedef struct local_state {
 	local_msg *m;
 	pm_job_rcpt *r;
@@ -133,6 +140,15 @@ typedef struct local_state {
 	size_t nseen;
 	int retry;    /* an earlier attempt at this recipient began */
 	char tag[80]; /* maildir instance part: host-qid-index */
+	/* local_owner.c: failures of |command, /file, loop to owner- */
+	const local_addr *top; /* the recipient's parts (owner look-up) */
+	int owner_scope;       /* a bounce now may go to the owner */
+	int owner_looked;
+	char *owner; /* NULL: none (or not looked up yet) */
+	local_owner_fail *ofail;
+	size_t nofail;
+	size_t ofail_cap;
+	unsigned ofail_more; /* past PM_BOUNCE_NOTICE_MAX */
 } local_state;
 
 /* Record one target's outcome (text printable, bounded). */
@@ -173,6 +189,25 @@ extern pm_cleanup_clnt *local_cleanup;
 void local_forward_add(local_state *s, const char *sender, const char *addr);
 /* Resubmit what was queued (one message per sender). */
 void local_forward_flush(local_state *s);
+
+/* ---- local_owner.c ---- */
+
+extern pm_bounce_clnt *local_bounce;
+extern pm_tables *local_alias_maps;
+
+/*
+ * The owner of alias name (owner-name@$myorigin, or its one-address
+ * expansion with expand_owner_alias), or NULL (new string).
+ */
+char *local_owner_of(const char *name);
+/*
+ * A bounced outcome inside s->owner_scope: 1 if the recipient's owner
+ * takes it (kept for local_owner_flush, or a lookup error recorded as
+ * a deferral), 0 if it is the sender's.
+ */
+int local_owner_take(local_state *s, const char *dsn, const char *text);
+/* Send the kept failures to the owner; frees the owner state. */
+void local_owner_flush(local_state *s);
 
 /* ---- local_expand.c ---- */
 

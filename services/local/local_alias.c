@@ -15,7 +15,9 @@
  *	     is delivered (expand() below). An "owner-<alias>" entry makes
  *	     owner-<alias>@$myorigin (or, with expand_owner_alias, what it
  *	     expands to when that is one address) the envelope sender of
- *	     what the alias forwards, so errors go to the list owner;
+ *	     what the alias forwards, so errors go to the list owner; a
+ *	     |command or /file target that fails for good (and a loop)
+ *	     is reported to the owner too (local_owner.c);
  *	  3. no alias: the user (local_user.c); unknown: "5.1.1 unknown
  *	     user: "x"" (Postfix's text);
  *	  4. forward_path set and the user has a home: the first .forward
@@ -98,6 +100,10 @@ local_result(local_state *s, int status, const char *dsn, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	pm_printable(text);
+	if (status == PM_JOB_BOUNCED && s->owner_scope &&
+	    local_owner_take(s, dsn, text)) {
+		return; /* the owner- alias hears of it (local_owner.c) */
+	}
 	if (status == PM_JOB_SENT) {
 		if (s->done.len > 0) {
 			pm_buf_puts(&s->done, "; ");
@@ -285,34 +291,6 @@ expand(local_state *s, const pm_alias_list *l, const local_ctx *c, int level)
 	}
 }
 
-/* The owner- alias of name, as the sender of its forwards, or NULL. */
-static char *
-owner_of(const char *name)
-{
-	pm_alias_list l = { 0 };
-	const char *err;
-	char *key, *value = NULL, *owner = NULL;
-
-	if (strncmp(name, "owner-", 6) == 0) {
-		return (NULL);
-	}
-	key = pm_asprintf("owner-%s", name);
-	if (pm_tables_get(local_alias_maps, key, &value) == 0) {
-		if (var_exp_own_alias && pm_alias_split(value, &l, &err) == 0 &&
-		    l.n == 1 && l.v[0].kind == PM_ALIAS_ADDRESS) {
-			owner = strchr(l.v[0].value, '@') != NULL ?
-			    pm_strdup(l.v[0].value) :
-			    pm_asprintf("%s@%s", l.v[0].value, var_myorigin);
-		} else {
-			owner = pm_asprintf("%s@%s", key, var_myorigin);
-		}
-		pm_alias_list_free(&l);
-	}
-	free(value);
-	free(key);
-	return (owner);
-}
-
 /* alias_maps: 1 when the name was an alias (delivered), else 0. */
 static int
 alias_deliver(local_state *s, const local_addr *a, int level)
@@ -348,7 +326,7 @@ alias_deliver(local_state *s, const local_addr *a, int level)
 		free(value);
 		return (1);
 	}
-	owner = owner_of(name);
+	owner = local_owner_of(name);
 	memset(&c, 0, sizeof(c));
 	c.name = name;
 	c.from = LOCAL_FROM_ALIAS;
@@ -488,13 +466,17 @@ local_deliver_rcpt(local_state *s, const char *address)
 		    "bad recipient address syntax: %s", address);
 		return;
 	}
+	s->top = &a;
 	if (local_loop_seen(s->m->content, s->m->len, address)) {
+		s->owner_scope = 1;
 		local_result(s, PM_JOB_BOUNCED, "5.4.6",
 		    "mail forwarding loop for %s", address);
+		s->owner_scope = 0;
+		s->top = NULL;
 		return;
 	}
-	if (alias_deliver(s, &a, 0)) {
-		return;
+	if (!alias_deliver(s, &a, 0)) {
+		user_deliver(s, &a, 0, 0);
 	}
-	user_deliver(s, &a, 0, 0);
+	s->top = NULL;
 }

@@ -30,6 +30,8 @@
  *	ORIGINAL_RECIPIENT, PATH); stdin is the message as Postfix pipes
  *	it: a From_ line, Return-Path:, Delivered-To:, then the content
  *	with LF line ends. Exit codes map through sysexits.h (pm_command).
+ *	A permanent failure of either goes to the recipient's owner- alias
+ *	when it has one (s->owner_scope, local_owner.c).
  * LIMITS
  *	mailbox_size_limit per mailbox (mbox) or message (maildir) and per
  *	/file; command_time_limit per command; PM_COMMAND_MAX_ARGS
@@ -220,8 +222,10 @@ local_deliver_file(local_state *s, const char *path, uid_t uid, gid_t gid)
 	size_t len = strlen(path);
 	char *what;
 
+	s->owner_scope = 1; /* a bounce goes to an owner- (local_owner.c) */
 	if (len == 0 || path[0] != '/') {
 		local_result(s, PM_JOB_BOUNCED, "5.3.5", "bad file name");
+		s->owner_scope = 0;
 		return;
 	}
 	what = pm_asprintf("delivered to file: %s", path);
@@ -231,6 +235,7 @@ local_deliver_file(local_state *s, const char *path, uid_t uid, gid_t gid)
 		write_box(s, path, 0, uid, gid, what);
 	}
 	free(what);
+	s->owner_scope = 0;
 }
 
 /* The message as local(8) pipes it: From_, Return-Path, Delivered-To. */
@@ -330,6 +335,7 @@ local_deliver_command(local_state *s, const char *cmd, uid_t uid, gid_t gid,
 	uid_t ruid = local_priv_root() ? uid : getuid();
 	gid_t rgid = local_priv_root() ? gid : getgid();
 
+	s->owner_scope = 1; /* a bounce goes to an owner- (local_owner.c) */
 	argv = command_argv(cmd, &store);
 	if (xu != NULL && a != NULL &&
 	    command_expand(argv, s, xu, a, &own) != 0) {
@@ -394,4 +400,5 @@ out:
 	free(own);
 	free(argv);
 	free(store);
+	s->owner_scope = 0;
 }

@@ -65,7 +65,6 @@ char *var_qmgr_metrics;
 long var_qmgr_workers;
 char *var_qmgr_consumer;
 long var_qmgr_intake_threads;
-char *var_bounce_service;
 long var_qmgr_active_limit;
 long var_qmgr_rcpt_limit;
 long var_bounce_notice_rcpt_limit;
@@ -386,8 +385,7 @@ main(int argc, char **argv)
 		{ VAR_QMGR_LISTEN, NULL, &var_qmgr_listen, 1, 1024 },
 		{ VAR_QMGR_METRICS, NULL, &var_qmgr_metrics, 0, 1024 },
 		{ VAR_QMGR_CONSUMER, NULL, &var_qmgr_consumer, 0, 128 },
-		{ VAR_BOUNCE_SERVICE, DEF_BOUNCE_SERVICE, &var_bounce_service,
-		    1, 4096 },
+		PM_CFG_BOUNCE_SERVICE,
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {

@@ -26,8 +26,6 @@
 #define VAR_QMGR_CONSUMER "qmgr_consumer_name"
 #define VAR_QMGR_INTAKE_THREADS "qmgr_intake_threads"
 #define DEF_QMGR_INTAKE_THREADS 2
-#define VAR_BOUNCE_SERVICE "bounce_service"
-#define DEF_BOUNCE_SERVICE "tcp://127.0.0.1:10040"
 /* recipients per bounce notice (more: several notices); at most
  * PM_BOUNCE_NOTICE_MAX, so one request fits a control call */
 #define VAR_BOUNCE_NOTICE_RCPT_LIMIT "bounce_notice_recipient_limit"
@@ -85,7 +83,6 @@ extern char *var_qmgr_metrics;
 extern long var_qmgr_workers;
 extern char *var_qmgr_consumer;
 extern long var_qmgr_intake_threads;
-extern char *var_bounce_service;
 extern long var_bounce_notice_rcpt_limit;
 extern long var_qmgr_active_limit;
 extern long var_qmgr_rcpt_limit;

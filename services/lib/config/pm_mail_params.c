@@ -22,3 +22,4 @@ long var_stale_lock_time;
 char *var_virt_alias_maps;
 char *var_rcpt_delim;
 char *var_local_rcpt_maps;
+char *var_bounce_service;

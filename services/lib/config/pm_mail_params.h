@@ -121,4 +121,14 @@ extern char *var_local_rcpt_maps;
 		VAR_LOCAL_RCPT_MAPS, NULL, &var_local_rcpt_maps, 0, 0 \
 	}
 
+/* qmgr (notices), local (failure notices to an owner- alias). */
+#define VAR_BOUNCE_SERVICE "bounce_service"
+#define DEF_BOUNCE_SERVICE "tcp://127.0.0.1:10040"
+extern char *var_bounce_service;
+#define PM_CFG_BOUNCE_SERVICE \
+	{ \
+		VAR_BOUNCE_SERVICE, DEF_BOUNCE_SERVICE, &var_bounce_service, \
+		    1, 4096 \
+	}
+
 #endif

@@ -84,8 +84,8 @@ pm_bounce_clnt_free(pm_bounce_clnt *c)
 
 /* Pack the request into a new buffer; NULL if a field is over its bound. */
 static uint8_t *
-clnt_pack(int kind, const char *queue_id, const pm_notice_rcpt *rcpt,
-    size_t nrcpt, unsigned part, size_t *lenp)
+clnt_pack(int kind, const char *queue_id, const char *notify_to,
+    const pm_notice_rcpt *rcpt, size_t nrcpt, unsigned part, size_t *lenp)
 {
 	Pm__BounceRequest req = PM__BOUNCE_REQUEST__INIT;
 	Pm__NoticeRcpt *rv, **rp;
@@ -122,6 +122,7 @@ clnt_pack(int kind, const char *queue_id, const pm_notice_rcpt *rcpt,
 	req.n_rcpt = nrcpt;
 	req.rcpt = rp;
 	req.part = part;
+	req.notify_to = S(notify_to);
 	len = pm__bounce_request__get_packed_size(&req);
 	buf = pm_malloc(len ? len : 1);
 	*lenp = pm__bounce_request__pack(&req, buf);
@@ -138,8 +139,8 @@ out:
 /* One part: 0 (queued or not needed), PM_ENOENT (5xx), or PM_E*. */
 static int
 notify_one(pm_bounce_clnt *c, int kind, const char *queue_id,
-    const pm_notice_rcpt *rcpt, size_t nrcpt, unsigned part,
-    pm_notice_result *res)
+    const char *notify_to, const pm_notice_rcpt *rcpt, size_t nrcpt,
+    unsigned part, pm_notice_result *res)
 {
 	Pm__BounceReply *rep = NULL;
 	uint32_t rtype = 0;
@@ -149,8 +150,8 @@ notify_one(pm_bounce_clnt *c, int kind, const char *queue_id,
 	char *text;
 	int err;
 
-	if ((req = clnt_pack(kind, queue_id, rcpt, nrcpt, part, &reqlen)) ==
-	    NULL) {
+	if ((req = clnt_pack(kind, queue_id, notify_to, rcpt, nrcpt, part,
+	         &reqlen)) == NULL) {
 		/* the same request would fail again: never sendable */
 		snprintf(res->why, sizeof(res->why),
 		    "a recipient address "
@@ -231,7 +232,7 @@ pm_bounce_notify(pm_bounce_clnt *c, int kind, const char *queue_id,
 	}
 	for (at = 0; at < nrcpt; at += n) {
 		n = nrcpt - at < per_notice ? nrcpt - at : per_notice;
-		err = notify_one(c, kind, queue_id, rcpt + at, n,
+		err = notify_one(c, kind, queue_id, NULL, rcpt + at, n,
 		    (unsigned) res->parts, res);
 		res->parts++;
 		if (err == PM_ENOENT) {
@@ -241,4 +242,29 @@ pm_bounce_notify(pm_bounce_clnt *c, int kind, const char *queue_id,
 		}
 	}
 	return (res->lost > 0 ? PM_ENOENT : 0);
+}
+
+int
+pm_bounce_notify_to(pm_bounce_clnt *c, const char *queue_id,
+    const char *notify_to, unsigned part, const pm_notice_rcpt *rcpt,
+    size_t nrcpt, pm_notice_result *res)
+{
+	int err;
+
+	if (res != NULL) {
+		memset(res, 0, sizeof(*res));
+	}
+	if (c == NULL || queue_id == NULL || !pm_qid_valid(queue_id) ||
+	    notify_to == NULL || *notify_to == 0 ||
+	    strlen(notify_to) > PM_BOUNCE_ADDR_WIRE_MAX || nrcpt == 0 ||
+	    nrcpt > PM_BOUNCE_NOTICE_MAX || rcpt == NULL || res == NULL) {
+		return (PM_EINVAL);
+	}
+	err = notify_one(c, PM_NOTICE_FAILED, queue_id, notify_to, rcpt, nrcpt,
+	    part, res);
+	res->parts = 1;
+	if (err == PM_ENOENT) {
+		res->lost = 1;
+	}
+	return (err);
 }

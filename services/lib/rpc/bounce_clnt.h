@@ -7,7 +7,9 @@
  *	qmgr asks the bounce service (bounce_service URLs) to send a
  *	delivery status notification about some recipients of a queued
  *	message: failed, delayed, delivered or relayed; one notice per
- *	part of at most per_notice recipients. Synchronous, thread-safe.
+ *	part of at most per_notice recipients. The local agent asks for
+ *	a failure notice to an owner- alias instead of the sender
+ *	(pm_bounce_notify_to). Synchronous, thread-safe.
  *	The reply says whether the notice is queued (code 250, or 250
  *	with no notice when none was needed), can never be sent (5xx: the
  *	caller gives it up and logs that it is lost), or not now (4xx, a
@@ -76,5 +78,17 @@ typedef struct pm_notice_result {
 int pm_bounce_notify(pm_bounce_clnt *c, int kind, const char *queue_id,
     const pm_notice_rcpt *rcpt, size_t nrcpt, size_t per_notice,
     pm_notice_result *res);
+
+/*
+ * One failure notice about rcpt[0..nrcpt-1] (1..PM_BOUNCE_NOTICE_MAX)
+ * sent to notify_to instead of the message's sender: the local agent's
+ * owner- alias (Postfix's bounce_workaround). part is the caller's
+ * (the recipient's index): asked again with the same part the notice
+ * is queued once, and it never shares an id with the sender's notices.
+ * Returns as pm_bounce_notify(); PM_EINVAL for bad arguments.
+ */
+int pm_bounce_notify_to(pm_bounce_clnt *c, const char *queue_id,
+    const char *notify_to, unsigned part, const pm_notice_rcpt *rcpt,
+    size_t nrcpt, pm_notice_result *res);
 
 #endif

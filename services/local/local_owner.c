@@ -1,0 +1,218 @@
+/*
+ * NAME
+ *	local_owner - owner- aliases: who hears about errors
+ * SUMMARY
+ *	#include "local.h"
+ * DESCRIPTION
+ *	aliases(5): when an alias "x" has an "owner-x" alias, delivery
+ *	errors of x's expansion go to the owner instead of the sender.
+ *	local_owner_of() finds that owner: owner-<name>@$myorigin, or,
+ *	with expand_owner_alias, what owner-<name> expands to when that
+ *	is one address. Forwarded addresses get it as their envelope
+ *	sender (local_alias.c), so their errors reach it through the new
+ *	message.
+ *	A |command or /file target (and a Delivered-To loop) fails inside
+ *	the agent, and a notice of the original message goes to its
+ *	sender. Postfix's local(8) works around that (bounce_workaround.c):
+ *	when owner_request_special is on and the recipient has an owner
+ *	(owner-<local part>, then owner-<local part without extension>),
+ *	a permanent failure of such a target is sent at once in a notice
+ *	with that recipient to the owner (bounce_one), and the recipient
+ *	is not bounced to the sender. Here:
+ *	  - local_owner_take() is called by local_result() for a bounced
+ *	    outcome while s->owner_scope is set (|command, /file, loop
+ *	    check): with an owner it keeps the failure and returns 1, the
+ *	    recipient's status is left as it was;
+ *	  - local_owner_flush(), after the recipient's targets, asks the
+ *	    bounce service for one failure notice to the owner listing
+ *	    each kept failure (pm_bounce_notify_to; its queue id is derived
+ *	    from the recipient's index, so a retry queues it once), logs
+ *	    each failure as Postfix's bounce_one does ("to=<x@d>,
+ *	    relay=local, ... status=bounced (reason)"), and adds "failure
+ *	    notice to <owner>: QID" to the recipient's delivered text;
+ *	    the bounce service unreachable defers the recipient (retried,
+ *	    with the same notice id), a notice refused for good gives the
+ *	    failures back to the sender as an ordinary bounce.
+ *	Temporary failures (4.x.x) defer as always.
+ * LIMITS
+ *	PM_BOUNCE_NOTICE_MAX failures per recipient are listed; more are
+ *	counted and named in a warning. One alias_maps look-up per owner
+ *	candidate, only when a failure needs it.
+ * SECURITY
+ *	Owner addresses are operator data (alias_maps); the bounce service
+ *	checks them again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bounce_clnt.h"
+#include "local.h"
+#include "local_params.h"
+#include "pm_alias.h"
+#include "pm_common_params.h"
+#include "pm_log.h"
+#include "pm_log_dlv.h"
+
+pm_bounce_clnt *local_bounce;
+
+/* 0 and *owner (NULL: none), or a PM_E* lookup error. */
+static int
+owner_lookup(const char *name, char **owner)
+{
+	pm_alias_list l = { 0 };
+	const char *err;
+	char *key, *value = NULL;
+	int rc;
+
+	*owner = NULL;
+	if (local_alias_maps == NULL || strncmp(name, "owner-", 6) == 0) {
+		return (0);
+	}
+	key = pm_asprintf("owner-%s", name);
+	rc = pm_tables_get(local_alias_maps, key, &value);
+	if (rc == 0) {
+		if (var_exp_own_alias && pm_alias_split(value, &l, &err) == 0 &&
+		    l.n == 1 && l.v[0].kind == PM_ALIAS_ADDRESS) {
+			*owner = strchr(l.v[0].value, '@') != NULL ?
+			    pm_strdup(l.v[0].value) :
+			    pm_asprintf("%s@%s", l.v[0].value, var_myorigin);
+		} else {
+			*owner = pm_asprintf("%s@%s", key, var_myorigin);
+		}
+		pm_alias_list_free(&l);
+	}
+	free(value);
+	free(key);
+	return (rc == PM_ENOENT ? 0 : rc);
+}
+
+char *
+local_owner_of(const char *name)
+{
+	char *owner;
+
+	(void) owner_lookup(name, &owner);
+	return (owner);
+}
+
+int
+local_owner_take(local_state *s, const char *dsn, const char *text)
+{
+	local_owner_fail *f;
+	int rc = 0;
+
+	if (!var_ownreq_special || s->top == NULL) {
+		return (0);
+	}
+	if (!s->owner_looked) {
+		rc = owner_lookup(s->top->local, &s->owner);
+		if (rc == 0 && s->owner == NULL && s->top->ext[0] != 0) {
+			rc = owner_lookup(s->top->user, &s->owner);
+		}
+		s->owner_looked = rc == 0;
+	}
+	if (rc != 0) {
+		s->owner_scope = 0; /* no recursion through local_result() */
+		local_result(s, PM_JOB_DEFERRED, "4.3.0",
+		    "alias database unavailable");
+		s->owner_scope = 1;
+		return (1);
+	}
+	if (s->owner == NULL) {
+		return (0);
+	}
+	if (s->nofail == PM_BOUNCE_NOTICE_MAX) {
+		s->ofail_more++;
+		return (1);
+	}
+	if (s->nofail == s->ofail_cap) {
+		s->ofail_cap = s->ofail_cap ? 2 * s->ofail_cap : 2;
+		s->ofail =
+		    pm_realloc(s->ofail, s->ofail_cap * sizeof(*s->ofail));
+	}
+	f = &s->ofail[s->nofail++];
+	snprintf(f->dsn, sizeof(f->dsn), "%s", dsn);
+	snprintf(f->text, sizeof(f->text), "%s", text);
+	return (1);
+}
+
+/* Postfix's bounce_one log line for one failure. */
+static void
+owner_log(const local_state *s, const local_owner_fail *f)
+{
+	const pm_job *j = s->m->job;
+	int64_t now = pm_now_us();
+	pm_log_dlv d = { 0 };
+
+	d.qid = j->queue_id;
+	d.to = s->rcpt;
+	d.orig_to = s->r->queued_address;
+	d.relay = "local";
+	d.delay_us = now - j->arrival_us;
+	d.delays_us[0] = j->active_us - j->arrival_us;
+	d.delays_us[1] = now - j->active_us;
+	d.dsn = f->dsn;
+	d.status = "bounced";
+	d.text = f->text;
+	pm_log_dlv_info(&d);
+}
+
+void
+local_owner_flush(local_state *s)
+{
+	pm_notice_rcpt *rv;
+	pm_notice_result res;
+	size_t i;
+	int rc;
+
+	if (s->nofail == 0) {
+		goto out;
+	}
+	if (s->ofail_more > 0) {
+		pm_msg_warn("%s: to=<%s>: %u more failures than the %d a "
+		            "notice to %s lists",
+		    s->m->job->queue_id, s->rcpt, s->ofail_more,
+		    PM_BOUNCE_NOTICE_MAX, s->owner);
+	}
+	rv = pm_calloc(s->nofail, sizeof(*rv));
+	for (i = 0; i < s->nofail; i++) {
+		rv[i].address = s->rcpt;
+		rv[i].orcpt = s->r->orcpt;
+		rv[i].notify = s->r->notify;
+		rv[i].dsn = s->ofail[i].dsn;
+		rv[i].text = s->ofail[i].text;
+		rv[i].last_attempt_us = pm_now_us();
+	}
+	rc = pm_bounce_notify_to(local_bounce, s->m->job->queue_id, s->owner,
+	    s->r->index, rv, s->nofail, &res);
+	free(rv);
+	s->owner_scope = 0;
+	if (rc == 0) {
+		for (i = 0; i < s->nofail; i++) {
+			owner_log(s, &s->ofail[i]);
+		}
+		local_result(s, PM_JOB_SENT, "2.0.0",
+		    "failure notice to %s: %s", s->owner,
+		    res.queue_id[0] ? res.queue_id : "not requested");
+	} else if (rc == PM_ENOENT) {
+		/* the owner can never get it: the sender does */
+		pm_msg_warn("%s: to=<%s>: the notice to %s is refused (%s): "
+		            "bouncing to the sender",
+		    s->m->job->queue_id, s->rcpt, s->owner, res.why);
+		for (i = 0; i < s->nofail; i++) {
+			local_result(s, PM_JOB_BOUNCED, s->ofail[i].dsn, "%s",
+			    s->ofail[i].text);
+		}
+	} else {
+		local_result(s, PM_JOB_DEFERRED, "4.3.0",
+		    "cannot send the failure notice to %s: %s", s->owner,
+		    pm_strerror(rc));
+	}
+out:
+	free(s->ofail);
+	s->ofail = NULL;
+	s->nofail = s->ofail_cap = 0;
+	free(s->owner);
+	s->owner = NULL;
+}
