@@ -5,7 +5,7 @@
  *	#include "local.h"
  * DESCRIPTION
  *	local.c (wiring, one job) drives local_rcpt.c (address split),
- *	local_loop.c (Delivered-To), local_user.c (user lookup),
+ *	pm_loop (Delivered-To), local_user.c (user lookup),
  *	local_alias.c (alias_maps, :include:, .forward expansion),
  *	local_target.c (mailbox, /file, |command as the user),
  *	local_forward.c (addresses resubmitted through cleanup),
@@ -57,14 +57,6 @@ typedef struct local_addr {
  */
 int local_addr_split(local_addr *a, const char *address, const char *delims,
     int ownreq_special);
-
-/* ---- local_loop.c ---- */
-
-/*
- * 1 if the message's primary header block has a Delivered-To: header
- * equal (case-insensitively, white space trimmed) to address.
- */
-int local_loop_seen(const char *content, size_t len, const char *address);
 
 /* ---- local_user.c ---- */
 

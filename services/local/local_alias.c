@@ -62,6 +62,7 @@
 #include "pm_alias.h"
 #include "pm_common_params.h"
 #include "pm_log.h"
+#include "pm_loop.h"
 #include "pm_mail_params.h"
 
 #define LOCAL_FORWARD_MAX (64 * 1024)
@@ -467,7 +468,7 @@ local_deliver_rcpt(local_state *s, const char *address)
 		return;
 	}
 	s->top = &a;
-	if (local_loop_seen(s->m->content, s->m->len, address)) {
+	if (pm_loop_seen(s->m->content, s->m->len, address)) {
 		s->owner_scope = 1;
 		local_result(s, PM_JOB_BOUNCED, "5.4.6",
 		    "mail forwarding loop for %s", address);

@@ -19,6 +19,9 @@ agent runs as root and writes as 1234 (setfsuid per thread).
   check, smtpd_reject_unlisted_recipient);
 - a message over virtual_mailbox_limit bounces: the sender gets a DSN
   with Status 5.2.2;
+- a message already carrying "Delivered-To: <rcpt>" bounces for that
+  recipient with "5.4.6 mail forwarding loop for <rcpt>" (Postfix
+  virtual(8)); its other recipient gets it;
 - kill -9 of the virtual agent during a burst of 50 messages (to both
   users) and a restart: every message is in each mailbox exactly once
   (Message-ID count); the recovery time is printed.
@@ -224,6 +227,34 @@ class VirtualTest(VirtualBase):
             names = os.listdir(p) if os.path.isdir(p) else []
             self.assertEqual([n for n in names if not n.startswith(".")],
                              [], p)
+
+    def test_delivered_to_loop_bounced(self):
+        # as Postfix virtual(8): a message that already carries
+        # Delivered-To: <rcpt> (any case) came back through a loop
+        sent = message("loop-1").replace(
+            b"Subject:", b"Delivered-To: BOB@two.test\r\nSubject:", 1)
+        qid = self.submit("sender@back.test",
+                          ["alice@one.test", "bob@two.test"], sent)
+        deadline = time.time() + 30
+        found = []
+        while not found and time.time() < deadline:
+            found = [(m, d) for m, d in
+                     dsns_for(self.back.messages(), "bob@two.test")
+                     if b"<loop-1@client.test>" in m.content]
+            time.sleep(0.1)
+        self.assertEqual(len(found), 1, self.tail())
+        r = found[0][1].rcpt("bob@two.test")
+        self.assertEqual(r.get("status"), "5.4.6", r)
+        self.assertIn("mail forwarding loop for bob@two.test",
+                      r.get("diagnostic-code", ""))
+        self.assertIsNone(found[0][1].rcpt("alice@one.test"))
+        self.wait_gone(qid)
+        self.assertEqual(len(self.maildir_with("loop-1")), 1)
+        self.assertNotIn(b"<loop-1@client.test>", self.mbox())
+        log = self.stack.log_lines("%s: to=<bob@two.test>" % qid, "virtual")
+        self.assertTrue(any("dsn=5.4.6" in ln and "status=bounced (mail "
+                            "forwarding loop for bob@two.test)" in ln
+                            for ln in log), log)
 
     def test_zz_kill_during_burst(self):
         ids = ["burst-%d" % i for i in range(BURST)]

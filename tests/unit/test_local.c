@@ -3,7 +3,7 @@
  *	test_local - unit tests of the local agent's pure parts
  * DESCRIPTION
  *	local_addr_split (extensions, several delimiters, owner-/-request
- *	with owner_request_special, hostile local parts), local_loop_seen
+ *	with owner_request_special, hostile local parts), pm_loop_seen
  *	(Delivered-To in the primary headers only, case, white space,
  *	folded and truncated headers), local_user_parse ("uid:gid:home"),
  *	local_once_found (the tag in new/ or cur/ of a maildir in a temp
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "local.h"
+#include "pm_loop.h"
 
 /* ---- local_addr_split ---- */
 
@@ -90,7 +91,7 @@ Test(local_addr, overlong)
 	cr_expect_eq(local_addr_split(&a, big, "+", 1), PM_EINVAL);
 }
 
-/* ---- local_loop_seen ---- */
+/* ---- pm_loop_seen ---- */
 
 static const struct loop_case {
 	const char *msg, *addr;
@@ -117,7 +118,7 @@ Test(local_loop, seen)
 
 	for (i = 0; i < sizeof(loop_cases) / sizeof(loop_cases[0]); i++) {
 		const struct loop_case *c = &loop_cases[i];
-		int got = local_loop_seen(c->msg, strlen(c->msg), c->addr);
+		int got = pm_loop_seen(c->msg, strlen(c->msg), c->addr);
 
 		cr_expect_eq(got, c->want, "case %zu: got %d, want %d", i, got,
 		    c->want);
@@ -129,9 +130,9 @@ Test(local_loop, nul_and_truncated)
 	static const char msg[] = "Delivered-To: a@d\0x\r\nDelivered-To: a@d";
 
 	/* a NUL in the value is not the address; length bounds the read */
-	cr_expect_eq(local_loop_seen(msg, 21, "a@d"), 0);
-	cr_expect_eq(local_loop_seen(msg, sizeof(msg) - 1, "a@d"), 1);
-	cr_expect_eq(local_loop_seen(msg, 10, "a@d"), 0);
+	cr_expect_eq(pm_loop_seen(msg, 21, "a@d"), 0);
+	cr_expect_eq(pm_loop_seen(msg, sizeof(msg) - 1, "a@d"), 1);
+	cr_expect_eq(pm_loop_seen(msg, 10, "a@d"), 0);
 }
 
 /* ---- local_user_parse ---- */
