@@ -17,8 +17,10 @@
  *	status=sent (delivered to maildir)". docs/delivery.md ("## local")
  *	is the operator's page.
  *
- *	This file is the wiring: parameters, tables opened at start (and
- *	again on SIGHUP is not done: restart to reload), the cleanup
+ *	This file is the wiring: parameters, tables opened at start and
+ *	again on SIGHUP (alias_maps, local_recipient_maps: a job holds the
+ *	version it started with, pm_snap, so a reload never frees tables
+ *	in use), the cleanup
  *	client for resubmissions, the bounce client for notices to owner-
  *	aliases (local_owner.c), and deliver(): read the content once per
  *	job, deliver recipient by recipient.
@@ -47,6 +49,7 @@
 #include "pm_mailbox.h"
 #include "pm_server.h"
 #include "pm_server_queue.h"
+#include "pm_snap.h"
 
 char *var_local_metrics;
 long var_local_slots;
@@ -69,8 +72,6 @@ long var_local_recursion;
 long var_local_expansion;
 long var_local_cleanup_tmout;
 
-extern pm_tables *local_alias_maps;
-extern pm_tables *local_rcpt_maps;
 extern unsigned local_allow_commands;
 extern unsigned local_allow_files;
 extern unsigned local_prop_ext;
@@ -103,6 +104,56 @@ local_classes(const char *value, int strict, unsigned *bits)
 	return (rc);
 }
 
+static void
+local_maps_free(void *obj)
+{
+	local_maps *mp = obj;
+
+	if (mp != NULL) {
+		pm_tables_close(mp->alias);
+		pm_tables_close(mp->rcpt);
+		free(mp);
+	}
+}
+
+/* The tables in use; SIGHUP swaps in new ones, a job keeps its own. */
+static pm_snap local_maps_cur = PM_SNAP_INIT(local_maps_free);
+
+/* Open alias_maps and local_recipient_maps; NULL after an error. */
+static local_maps *
+local_maps_new(void)
+{
+	local_maps *mp = pm_calloc(1, sizeof(*mp));
+	const char *err = NULL;
+
+	if ((mp->alias = pm_tables_open(var_alias_maps, &err)) == NULL) {
+		pm_msg_error("%s = %s: %s", VAR_ALIAS_MAPS, var_alias_maps,
+		    err ? err : "error");
+	} else if ((mp->rcpt = pm_tables_open(var_local_rcpt_maps, &err)) ==
+	    NULL) {
+		pm_msg_error("%s = %s: %s", VAR_LOCAL_RCPT_MAPS,
+		    var_local_rcpt_maps, err ? err : "error");
+	} else {
+		return (mp);
+	}
+	local_maps_free(mp);
+	return (NULL);
+}
+
+static void
+local_reload(void)
+{
+	local_maps *mp = local_maps_new();
+
+	if (mp == NULL) {
+		pm_msg_warn("reload failed; keeping the old tables");
+		pm_server_reload_failed();
+		return;
+	}
+	pm_snap_set(&local_maps_cur, mp);
+	pm_msg_info("reload: tables reopened");
+}
+
 static void *
 local_thread_init(void)
 {
@@ -122,6 +173,7 @@ local_deliver(void *ctx, pm_job *job)
 {
 	local_msg m;
 	local_state s;
+	pm_snap_ref *ref;
 	char *data = NULL;
 	size_t len = 0, i;
 	int rc;
@@ -137,12 +189,14 @@ local_deliver(void *ctx, pm_job *job)
 	m.job = job;
 	m.content = data;
 	m.len = len;
+	ref = pm_snap_get(&local_maps_cur);
 	for (i = 0; i < job->nrcpt; i++) {
 		if (job->rcpt[i].status != PM_JOB_NONE) {
 			continue;
 		}
 		memset(&s, 0, sizeof(s));
 		s.m = &m;
+		s.maps = ref->obj;
 		s.r = &job->rcpt[i];
 		s.rcpt = job->rcpt[i].address;
 		s.sender = job->sender;
@@ -169,6 +223,7 @@ local_deliver(void *ctx, pm_job *job)
 		}
 		pm_buf_free(&s.done);
 	}
+	pm_snap_put(&local_maps_cur, ref);
 	free(data);
 }
 
@@ -182,18 +237,6 @@ static const pm_agent local_agent = {
 	.thread_fini = local_thread_fini,
 	.deliver = local_deliver,
 };
-
-static pm_tables *
-local_maps(const char *param, const char *value)
-{
-	const char *err = NULL;
-	pm_tables *ts = pm_tables_open(value, &err);
-
-	if (ts == NULL) {
-		pm_msg_fatal("%s = %s: %s", param, value, err ? err : "error");
-	}
-	return (ts);
-}
 
 static int
 local_pre_init(void)
@@ -231,8 +274,11 @@ local_pre_init(void)
 	}
 	/* a write over RLIMIT_FSIZE must fail with EFBIG, not kill us */
 	signal(SIGXFSZ, SIG_IGN);
-	local_alias_maps = local_maps(VAR_ALIAS_MAPS, var_alias_maps);
-	local_rcpt_maps = local_maps(VAR_LOCAL_RCPT_MAPS, var_local_rcpt_maps);
+	local_maps *mp = local_maps_new();
+	if (mp == NULL) {
+		return (-1);
+	}
+	pm_snap_set(&local_maps_cur, mp);
 	local_cleanup = pm_cleanup_clnt_new(var_cleanup_service,
 	    (size_t) var_message_size_limit,
 	    (int) (var_local_cleanup_tmout * 1000));
@@ -258,8 +304,7 @@ local_fini(void)
 	local_cleanup = NULL;
 	pm_bounce_clnt_free(local_bounce);
 	local_bounce = NULL;
-	local_alias_maps = pm_tables_close(local_alias_maps);
-	local_rcpt_maps = pm_tables_close(local_rcpt_maps);
+	pm_snap_set(&local_maps_cur, NULL);
 }
 
 static int
@@ -321,6 +366,16 @@ main(int argc, char **argv)
 		{ VAR_OWNREQ_SPECIAL, DEF_OWNREQ_SPECIAL, &var_ownreq_special },
 		{ 0 },
 	};
+	/*
+	 * Bound again on SIGHUP, then local_reload() opens the tables
+	 * anew; jobs under way finish with the tables they started with
+	 * (pm_snap). Every other parameter needs a restart.
+	 */
+	static const char *const reload_params[] = {
+		VAR_ALIAS_MAPS,
+		VAR_LOCAL_RCPT_MAPS,
+		NULL,
+	};
 	static const pm_service svc = {
 		.name = "local",
 		.strs = strs,
@@ -331,6 +386,8 @@ main(int argc, char **argv)
 		.pre_init = local_pre_init,
 		.run = local_run,
 		.fini = local_fini,
+		.reload = local_reload,
+		.reload_params = reload_params,
 		.queue = 1,
 	};
 

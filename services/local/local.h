@@ -116,8 +116,15 @@ typedef struct local_owner_fail {
 	char text[512];
 } local_owner_fail;
 
+/* The tables of one configuration (local.c swaps them on SIGHUP). */
+typedef struct local_maps {
+	pm_tables *alias; /* alias_maps */
+	pm_tables *rcpt;  /* local_recipient_maps */
+} local_maps;
+
 typedef struct local_state {
 	local_msg *m;
+	const local_maps *maps; /* held for the whole job (pm_snap) */
 	pm_job_rcpt *r;
 	const char *rcpt;   /* the recipient being delivered (Delivered-To) */
 	const char *sender; /* return address for forwards (or owner-) */
@@ -185,13 +192,12 @@ void local_forward_flush(local_state *s);
 /* ---- local_owner.c ---- */
 
 extern pm_bounce_clnt *local_bounce;
-extern pm_tables *local_alias_maps;
 
 /*
  * The owner of alias name (owner-name@$myorigin, or its one-address
  * expansion with expand_owner_alias), or NULL (new string).
  */
-char *local_owner_of(const char *name);
+char *local_owner_of(const local_state *s, const char *name);
 /*
  * A bounced outcome inside s->owner_scope: 1 if the recipient's owner
  * takes it (kept for local_owner_flush, or a lookup error recorded as

@@ -67,8 +67,6 @@
 
 #define LOCAL_FORWARD_MAX (64 * 1024)
 
-pm_tables *local_alias_maps;
-pm_tables *local_rcpt_maps;
 unsigned local_allow_commands; /* LOCAL_FROM_* bits */
 unsigned local_allow_files;
 unsigned local_prop_ext; /* LOCAL_FROM_ALIAS | LOCAL_FROM_FORWARD */
@@ -302,14 +300,13 @@ alias_deliver(local_state *s, const local_addr *a, int level)
 	char *value = NULL, *owner;
 	int rc;
 
-	if (local_alias_maps == NULL ||
-	    pm_tables_count(local_alias_maps) == 0) {
+	if (s->maps->alias == NULL || pm_tables_count(s->maps->alias) == 0) {
 		return (0);
 	}
-	rc = pm_tables_get(local_alias_maps, name, &value);
+	rc = pm_tables_get(s->maps->alias, name, &value);
 	if (rc == PM_ENOENT && a->ext[0] != 0) {
 		name = a->user;
-		rc = pm_tables_get(local_alias_maps, name, &value);
+		rc = pm_tables_get(s->maps->alias, name, &value);
 	}
 	if (rc == PM_ENOENT) {
 		return (0);
@@ -327,7 +324,7 @@ alias_deliver(local_state *s, const local_addr *a, int level)
 		free(value);
 		return (1);
 	}
-	owner = local_owner_of(name);
+	owner = local_owner_of(s, name);
 	memset(&c, 0, sizeof(c));
 	c.name = name;
 	c.from = LOCAL_FROM_ALIAS;
@@ -438,7 +435,7 @@ user_deliver(local_state *s, const local_addr *a, int level, int noforward)
 	local_user u;
 	int rc;
 
-	rc = local_user_find(local_rcpt_maps, a->user, &u);
+	rc = local_user_find(s->maps->rcpt, a->user, &u);
 	if (rc == PM_ENOENT) {
 		local_result(s, PM_JOB_BOUNCED, "5.1.1", "unknown user: \"%s\"",
 		    a->user);

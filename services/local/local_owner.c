@@ -58,7 +58,7 @@ pm_bounce_clnt *local_bounce;
 
 /* 0 and *owner (NULL: none), or a PM_E* lookup error. */
 static int
-owner_lookup(const char *name, char **owner)
+owner_lookup(const local_state *s, const char *name, char **owner)
 {
 	pm_alias_list l = { 0 };
 	const char *err;
@@ -66,11 +66,12 @@ owner_lookup(const char *name, char **owner)
 	int rc;
 
 	*owner = NULL;
-	if (local_alias_maps == NULL || strncmp(name, "owner-", 6) == 0) {
+	if (s->maps == NULL || s->maps->alias == NULL ||
+	    strncmp(name, "owner-", 6) == 0) {
 		return (0);
 	}
 	key = pm_asprintf("owner-%s", name);
-	rc = pm_tables_get(local_alias_maps, key, &value);
+	rc = pm_tables_get(s->maps->alias, key, &value);
 	if (rc == 0) {
 		if (var_exp_own_alias && pm_alias_split(value, &l, &err) == 0 &&
 		    l.n == 1 && l.v[0].kind == PM_ALIAS_ADDRESS) {
@@ -88,11 +89,11 @@ owner_lookup(const char *name, char **owner)
 }
 
 char *
-local_owner_of(const char *name)
+local_owner_of(const local_state *s, const char *name)
 {
 	char *owner;
 
-	(void) owner_lookup(name, &owner);
+	(void) owner_lookup(s, name, &owner);
 	return (owner);
 }
 
@@ -106,9 +107,9 @@ local_owner_take(local_state *s, const char *dsn, const char *text)
 		return (0);
 	}
 	if (!s->owner_looked) {
-		rc = owner_lookup(s->top->local, &s->owner);
+		rc = owner_lookup(s, s->top->local, &s->owner);
 		if (rc == 0 && s->owner == NULL && s->top->ext[0] != 0) {
-			rc = owner_lookup(s->top->user, &s->owner);
+			rc = owner_lookup(s, s->top->user, &s->owner);
 		}
 		s->owner_looked = rc == 0;
 	}

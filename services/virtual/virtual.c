@@ -13,7 +13,10 @@
  *	domains on one host: the tables decide, the agent knows no domain.
  *	Logs "relay=virtual, ..., status=sent (delivered to maildir)" or
  *	"(delivered to mailbox)"; pm_agent does the fetching, the status
- *	reports, the log lines and the metrics.
+ *	reports, the log lines and the metrics. SIGHUP opens
+ *	virtual_mailbox_maps, virtual_uid_maps and virtual_gid_maps anew
+ *	(pm_snap: a job keeps the tables it started with, the old ones
+ *	are closed when the last such job ends).
  * LIMITS
  *	virtual_delivery_slots workers; virtual_mailbox_limit bytes per
  *	mbox file or maildir file (0 = none); lock wait
@@ -33,6 +36,7 @@
 #include "pm_mail_params.h"
 #include "pm_mailbox.h"
 #include "pm_server.h"
+#include "pm_snap.h"
 #include "virtual.h"
 #include "virtual_params.h"
 
@@ -45,23 +49,82 @@ char *var_virt_mailbox_lock;
 long var_virt_minimum_uid;
 long var_virt_mailbox_limit;
 
-static virtual_cfg vcfg;
+static virtual_cfg vcfg; /* the settings; its tables are in vmaps_cur */
+
+static void
+virtual_maps_free(void *obj)
+{
+	virtual_cfg *c = obj;
+
+	if (c != NULL) {
+		pm_tables_close(c->mailbox_maps);
+		pm_tables_close(c->uid_maps);
+		pm_tables_close(c->gid_maps);
+		free(c);
+	}
+}
+
+/* vcfg with its tables; SIGHUP swaps in new ones, a job keeps its own. */
+static pm_snap vmaps_cur = PM_SNAP_INIT(virtual_maps_free);
 
 static pm_tables *
-virtual_tables(const char *param, const char *spec)
+virtual_tables(const char *param, const char *spec, int *failed)
 {
 	const char *err = NULL;
 	pm_tables *ts = pm_tables_open(spec ? spec : "", &err);
 
 	if (ts == NULL) {
-		pm_msg_fatal("%s: %s", param, err ? err : "cannot open");
+		pm_msg_error("%s: %s", param, err ? err : "cannot open");
+		*failed = 1;
 	}
 	return (ts);
+}
+
+/* A copy of vcfg with the tables opened anew; NULL after an error. */
+static virtual_cfg *
+virtual_maps_new(void)
+{
+	virtual_cfg *c = pm_malloc(sizeof(*c));
+	int failed = 0;
+
+	*c = vcfg;
+	c->mailbox_maps = virtual_tables(VAR_VIRT_MAILBOX_MAPS,
+	    var_virt_mailbox_maps, &failed);
+	c->uid_maps =
+	    virtual_tables(VAR_VIRT_UID_MAPS, var_virt_uid_maps, &failed);
+	c->gid_maps =
+	    virtual_tables(VAR_VIRT_GID_MAPS, var_virt_gid_maps, &failed);
+	if (failed) {
+		virtual_maps_free(c);
+		return (NULL);
+	}
+	return (c);
+}
+
+static void
+virtual_reload(void)
+{
+	virtual_cfg *c = virtual_maps_new();
+
+	if (c == NULL) {
+		pm_msg_warn("reload failed; keeping the old tables");
+		pm_server_reload_failed();
+		return;
+	}
+	pm_snap_set(&vmaps_cur, c);
+	pm_msg_info("reload: tables reopened");
+}
+
+static void
+virtual_fini(void)
+{
+	pm_snap_set(&vmaps_cur, NULL);
 }
 
 static int
 virtual_init(void)
 {
+	virtual_cfg *c;
 	int locks;
 
 	signal(SIGXFSZ, SIG_IGN);
@@ -81,10 +144,6 @@ virtual_init(void)
 		    VAR_MSG_SIZE_LIMIT, var_message_size_limit);
 	}
 	vcfg.base = var_virt_mailbox_base ? var_virt_mailbox_base : "";
-	vcfg.mailbox_maps =
-	    virtual_tables(VAR_VIRT_MAILBOX_MAPS, var_virt_mailbox_maps);
-	vcfg.uid_maps = virtual_tables(VAR_VIRT_UID_MAPS, var_virt_uid_maps);
-	vcfg.gid_maps = virtual_tables(VAR_VIRT_GID_MAPS, var_virt_gid_maps);
 	vcfg.rcpt_delim = var_rcpt_delim ? var_rcpt_delim : "";
 	vcfg.instance = var_instance_name;
 	vcfg.minimum_uid = var_virt_minimum_uid;
@@ -92,6 +151,10 @@ virtual_init(void)
 	vcfg.locks = locks;
 	vcfg.lock_wait_ms = var_lock_attempts * var_lock_delay * 1000;
 	vcfg.stale_lock_s = var_stale_lock_time;
+	if ((c = virtual_maps_new()) == NULL) {
+		pm_msg_fatal("cannot open the tables");
+	}
+	pm_snap_set(&vmaps_cur, c);
 	return (0);
 }
 
@@ -105,6 +168,7 @@ virtual_thread_init(void)
 static void
 virtual_deliver(void *ctx, pm_job *job)
 {
+	pm_snap_ref *ref;
 	char *body = NULL;
 	size_t len = 0;
 	int rc;
@@ -123,6 +187,7 @@ virtual_deliver(void *ctx, pm_job *job)
 		    "cannot read the message content: %s", pm_strerror(rc));
 		return;
 	}
+	ref = pm_snap_get(&vmaps_cur);
 	for (size_t i = 0; i < job->nrcpt; i++) {
 		pm_job_rcpt *r = &job->rcpt[i];
 		int64_t t0 = pm_mono_ms();
@@ -130,9 +195,10 @@ virtual_deliver(void *ctx, pm_job *job)
 		if (r->status != PM_JOB_NONE) {
 			continue;
 		}
-		virtual_deliver_rcpt(&vcfg, job, r, body, len);
+		virtual_deliver_rcpt(ref->obj, job, r, body, len);
 		job->xfer_ms += (unsigned) (pm_mono_ms() - t0);
 	}
+	pm_snap_put(&vmaps_cur, ref);
 	free(body);
 }
 
@@ -181,6 +247,17 @@ main(int argc, char **argv)
 		PM_CFG_STALE_LOCK_TIME,
 		{ 0 },
 	};
+	/*
+	 * Bound again on SIGHUP, then virtual_reload() opens the tables
+	 * anew; jobs under way finish with the ones they started with
+	 * (pm_snap). Every other parameter needs a restart.
+	 */
+	static const char *const reload_params[] = {
+		VAR_VIRT_MAILBOX_MAPS,
+		VAR_VIRT_UID_MAPS,
+		VAR_VIRT_GID_MAPS,
+		NULL,
+	};
 	static const pm_service svc = {
 		.name = "virtual",
 		.strs = strs,
@@ -189,6 +266,9 @@ main(int argc, char **argv)
 		.metrics_param = VAR_VIRTUAL_METRICS,
 		.post_init = virtual_init,
 		.run = virtual_run,
+		.fini = virtual_fini,
+		.reload = virtual_reload,
+		.reload_params = reload_params,
 		.queue = 1,
 	};
 

@@ -20,6 +20,7 @@ remote target of an alias and a PySink for the senders' DSNs.
 - :include: files expand, and their /file targets run as the file's
   owner (allow_mail_to_files includes "include" here);
 - recipient_delimiter: user+ext is delivered to user;
+- SIGHUP: an alias changed in the file is followed by the next message;
 - kill -9 of local in a burst: after the restart every message is in
   the maildir exactly once (the recovery time is printed).
 """
@@ -134,6 +135,8 @@ class LocalTest(DeliveryTest):
                                         for i in range(6)) + "\n")
             f.write("half \\alice, |/usr/bin/python3 %s %s/flag\n"
                     % (cls.flaky, cls.out))
+            f.write("mover |/usr/bin/tee -a %s/mover1\n" % cls.out)
+        cls.aliases = aliases
         cls.sink = SmtpSink(workdir, name="sink").start()
         cls.peers.append(cls.sink)
         cls.back = PySink(workdir, name="back").start()
@@ -450,6 +453,37 @@ class LocalTest(DeliveryTest):
         self.assertTrue(self.stack.log_lines(
             "%s: half@example.test: already in maildir" % qid, "local"))
         self.assertEqual(len(self.wait_files("alice", "half-1")), 1)
+
+    def test_reload_aliases_on_sighup(self):
+        # the alias file changes; SIGHUP makes local open alias_maps
+        # again and the next message follows the new value
+        one, two = (os.path.join(self.out, n) for n in ("mover1", "mover2"))
+        qid = self.submit("sender@back.test", ["mover@example.test"],
+                          message("mv-1"))
+        self.wait_gone(qid)
+        with open(one, "rb") as f:
+            self.assertIn(b"<mv-1@client.test>", f.read())
+        with open(self.aliases) as f:
+            text = f.read()
+        with open(self.aliases + ".new", "w") as f:
+            f.write(text.replace("/mover1\n", "/mover2\n"))
+        os.rename(self.aliases + ".new", self.aliases)
+        before = len(self.stack.log_lines("reload: tables reopened",
+                                          "local"))
+        self.stack.svcs["local"].proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while (len(self.stack.log_lines("reload: tables reopened", "local"))
+               == before and time.time() < deadline):
+            time.sleep(0.1)
+        self.assertGreater(len(self.stack.log_lines(
+            "reload: tables reopened", "local")), before, self.logs_tail())
+        qid = self.submit("sender@back.test", ["mover@example.test"],
+                          message("mv-2"))
+        self.wait_gone(qid)
+        with open(two, "rb") as f:
+            self.assertIn(b"<mv-2@client.test>", f.read())
+        with open(one, "rb") as f:
+            self.assertNotIn(b"<mv-2@client.test>", f.read())
 
     def test_zz_kill9_burst(self):
         n = 60

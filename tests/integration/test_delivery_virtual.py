@@ -22,6 +22,8 @@ agent runs as root and writes as 1234 (setfsuid per thread).
 - a message already carrying "Delivered-To: <rcpt>" bounces for that
   recipient with "5.4.6 mail forwarding loop for <rcpt>" (Postfix
   virtual(8)); its other recipient gets it;
+- SIGHUP: virtual_mailbox_maps changed in its file is used by the next
+  message;
 - kill -9 of the virtual agent during a burst of 50 messages (to both
   users) and a restart: every message is in each mailbox exactly once
   (Message-ID count); the recovery time is printed.
@@ -29,6 +31,7 @@ agent runs as root and writes as 1234 (setfsuid per thread).
 
 import os
 import re
+import signal
 import smtplib
 import threading
 import time
@@ -72,7 +75,9 @@ class VirtualBase(DeliveryTest):
                     "bob@two.test two.test/bob\n"
                     "big@one.test one.test/big/\n"
                     "low@one.test one.test/low/\n"
-                    "dots@one.test one.test/../../escape/\n")
+                    "dots@one.test one.test/../../escape/\n"
+                    "mover@one.test one.test/mover1/\n")
+        cls.maps = maps
         return {
             "virtual_mailbox_domains": "one.test, two.test",
             "virtual_mailbox_maps": "texthash:" + maps,
@@ -255,6 +260,34 @@ class VirtualTest(VirtualBase):
         self.assertTrue(any("dsn=5.4.6" in ln and "status=bounced (mail "
                             "forwarding loop for bob@two.test)" in ln
                             for ln in log), log)
+
+    def test_reload_maps_on_sighup(self):
+        # virtual_mailbox_maps changes; SIGHUP makes the agent open it
+        # again and the next message goes to the new mailbox
+        def files(name):
+            d = os.path.join(self.base, "one.test", name, "new")
+            return os.listdir(d) if os.path.isdir(d) else []
+
+        qid = self.submit("sender@back.test", ["mover@one.test"],
+                          message("mv-1"))
+        self.wait_gone(qid)
+        self.assertEqual(len(files("mover1")), 1, self.tail())
+        with open(self.maps) as f:
+            text = f.read()
+        with open(self.maps + ".new", "w") as f:
+            f.write(text.replace("one.test/mover1/", "one.test/mover2/"))
+        os.rename(self.maps + ".new", self.maps)
+        svc = self.stack.svcs["virtual"]
+        before = len(self.stack.log_lines("reload: tables reopened",
+                                          "virtual"))
+        svc.proc.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: len(self.stack.log_lines(
+            "reload: tables reopened", "virtual")) > before, "the reload")
+        qid = self.submit("sender@back.test", ["mover@one.test"],
+                          message("mv-2"))
+        self.wait_gone(qid)
+        self.assertEqual(len(files("mover2")), 1, self.tail())
+        self.assertEqual(len(files("mover1")), 1)
 
     def test_zz_kill_during_burst(self):
         ids = ["burst-%d" % i for i in range(BURST)]
