@@ -163,8 +163,9 @@ local_deliver(void *ctx, pm_job *job)
 		} else if (s.redirect) {
 			/* qmgr passes it on; the other targets are done */
 			if (s.done.len > 0) {
-				pm_msg_info("%s: to=<%s>: %.*s; mailbox delivery "
-				            "passed to %s",
+				pm_msg_info(
+				    "%s: to=<%s>: %.*s; mailbox delivery "
+				    "passed to %s",
 				    job->queue_id, s.rcpt, (int) s.done.len,
 				    s.done.data, s.rd_transport);
 			}
@@ -296,8 +297,7 @@ main(int argc, char **argv)
 		    &var_fallback_transp, 0, 1024 },
 		{ VAR_FBCK_TRANSP_MAPS, DEF_FBCK_TRANSP_MAPS,
 		    &var_fbck_transp_maps, 0, 0 },
-		{ VAR_LUSER_RELAY, DEF_LUSER_RELAY, &var_luser_relay, 0,
-		    1024 },
+		{ VAR_LUSER_RELAY, DEF_LUSER_RELAY, &var_luser_relay, 0, 1024 },
 		{ VAR_ALLOW_COMMANDS, DEF_ALLOW_COMMANDS, &var_allow_commands,
 		    0, 256 },
 		{ VAR_ALLOW_FILES, DEF_ALLOW_FILES, &var_allow_files, 0, 256 },

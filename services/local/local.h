@@ -131,8 +131,8 @@ typedef struct local_state {
 	size_t nfwd;
 	char *seen[64]; /* include files and aliases on the current path */
 	size_t nseen;
-	int retry;    /* an earlier attempt at this recipient began */
-	char tag[80]; /* maildir instance part: host-qid-index */
+	int retry;             /* an earlier attempt at this recipient began */
+	char tag[80];          /* maildir instance part: host-qid-index */
 	const local_addr *top; /* the recipient's own parts */
 	int redirect;          /* pass it to rd_transport (local_delegate) */
 	char rd_transport[PM_QMGR_TRANSPORT_MAX + 1];

@@ -468,9 +468,8 @@ user_deliver(local_state *s, const local_addr *a, int level, int noforward)
 		    "user lookup failure for %s: %s", a->user, pm_strerror(rc));
 		return;
 	}
-	if (rc == 0 && !noforward && *var_forward_path != 0 &&
-	    u.home[0] != 0 && level < var_local_recursion &&
-	    dotforward(s, &u, a, level)) {
+	if (rc == 0 && !noforward && *var_forward_path != 0 && u.home[0] != 0 &&
+	    level < var_local_recursion && dotforward(s, &u, a, level)) {
 		return;
 	}
 	/* Postfix: mailbox_transport(_maps) whether or not the user exists */

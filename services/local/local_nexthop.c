@@ -28,7 +28,8 @@ token_ok(const char *s, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if ((unsigned char) s[i] <= 0x20 || (unsigned char) s[i] >= 0x7f) {
+		if ((unsigned char) s[i] <= 0x20 ||
+		    (unsigned char) s[i] >= 0x7f) {
 			return (0);
 		}
 	}

@@ -301,8 +301,8 @@ qmgr_job_queue(qmgr_job *j, qmgr_msg **done)
 	rc = pm_sched_enqueue(qmgr.sched, &j->sj, j->transport, j->nexthop,
 	    pm_mono_ms(), dsn, sizeof(dsn), text, sizeof(text));
 	if (rc == PM_EAGAIN) {
-		qmgr_job_abandon(j, dsn, "delivery temporarily suspended: ",
-		    text, done);
+		qmgr_job_abandon(j, dsn,
+		    "delivery temporarily suspended: ", text, done);
 	} else if (rc != 0) {
 		qmgr_job_abandon(j, "4.3.0", "",
 		    rc == PM_ETOOBIG ? "too many destinations in the active "

@@ -48,8 +48,7 @@ _Static_assert(PM_JOB_NONE == PM__RCPT_STATUS__RCPT_NONE, "RcptStatus");
 _Static_assert(PM_JOB_SENT == PM__RCPT_STATUS__RCPT_SENT, "RcptStatus");
 _Static_assert(PM_JOB_DEFERRED == PM__RCPT_STATUS__RCPT_DEFERRED, "RcptStatus");
 _Static_assert(PM_JOB_BOUNCED == PM__RCPT_STATUS__RCPT_BOUNCED, "RcptStatus");
-_Static_assert(PM_JOB_REDIRECT == PM__RCPT_STATUS__RCPT_REDIRECT,
-    "RcptStatus");
+_Static_assert(PM_JOB_REDIRECT == PM__RCPT_STATUS__RCPT_REDIRECT, "RcptStatus");
 
 struct pm_qmgr_fetched {
 	Pm__FetchReply *fr;
@@ -459,9 +458,8 @@ pm_qmgr_done_pack(const pm_job *j, pm_buf *out)
 		    PM__RCPT_STATUS__RCPT_DEFERRED;
 		if (res[i].status == PM__RCPT_STATUS__RCPT_REDIRECT) {
 			res[i].redirect_transport = r->redirect_transport;
-			res[i].redirect_nexthop = r->redirect_nexthop ?
-			    r->redirect_nexthop :
-			    "";
+			res[i].redirect_nexthop =
+			    r->redirect_nexthop ? r->redirect_nexthop : "";
 		}
 		res[i].dsn = (char *) r->dsn;
 		res[i].text = (char *) r->text;
