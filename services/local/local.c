@@ -11,7 +11,10 @@
  *	|command, /file, :include: and addresses, which are resubmitted
  *	through cleanup), the user from local_recipient_maps (local_user.c),
  *	optionally the user's .forward, then the mailbox: maildir or mbox
- *	(pm_mailbox) written as the user, or mailbox_command (pm_command).
+ *	(pm_mailbox) written as the user, or mailbox_command (pm_command);
+ *	mailbox_transport(_maps) and, for users that do not exist,
+ *	fallback_transport(_maps) hand the recipient to another transport
+ *	through qmgr, and luser_relay forwards it (local_delegate.c).
  *	Each recipient gets one status for qmgr through pm_agent, which
  *	logs "QID: to=<u@d>, relay=local, delay=.., delays=.., dsn=2.0.0,
  *	status=sent (delivered to maildir)". docs/delivery.md ("## local")
@@ -33,8 +36,6 @@
  *	fsuid; commands in a child with setuid); without root every
  *	delivery has the agent's own identity. A root-owned target is
  *	never written for a recipient (uid 0 is refused as a user).
- *	mailbox_transport is refused at start (not implemented: mail
- *	would silently take another path).
  */
 #include <signal.h>
 #include <unistd.h>
@@ -59,6 +60,10 @@ char *var_mail_spool_dir;
 long var_mailbox_limit;
 char *var_mailbox_command;
 char *var_mailbox_transp;
+char *var_mbox_transp_maps;
+char *var_fallback_transp;
+char *var_fbck_transp_maps;
+char *var_luser_relay;
 char *var_allow_commands;
 char *var_allow_files;
 char *var_forward_path;
@@ -209,7 +214,22 @@ local_deliver(void *ctx, pm_job *job)
 		}
 		local_owner_flush(&s);
 		if (s.status != PM_JOB_SENT) {
+			/* a redirect too is dropped: the next attempt redoes it */
 			pm_job_set(s.r, s.status, s.dsn, "%s", s.why);
+		} else if (s.redirect) {
+			/* qmgr passes it on; the other targets are done */
+			if (s.done.len > 0) {
+				pm_msg_info(
+				    "%s: to=<%s>: %.*s; mailbox delivery "
+				    "passed to %s",
+				    job->queue_id, s.rcpt, (int) s.done.len,
+				    s.done.data, s.rd_transport);
+			}
+			if (pm_job_redirect(s.r, s.rd_transport,
+			        s.rd_nexthop) != 0) {
+				pm_job_set(s.r, PM_JOB_DEFERRED, "4.3.5",
+				    "cannot pass to %s", s.rd_transport);
+			}
 		} else if (s.done.len > 0) {
 			pm_buf_append(&s.done, "", 1);
 			pm_job_set(s.r, PM_JOB_SENT, "2.0.0", "%s",
@@ -243,10 +263,7 @@ local_pre_init(void)
 {
 	unsigned ignore;
 
-	if (*var_mailbox_transp != 0) {
-		pm_msg_error("%s = %s: not supported by Postmesh's local; "
-		             "route with transport_maps (docs/delivery.md)",
-		    VAR_MAILBOX_TRANSP, var_mailbox_transp);
+	if (local_delegate_init() != 0) {
 		return (-1);
 	}
 	if (local_classes(var_allow_commands, 1, &local_allow_commands) ||
@@ -305,6 +322,7 @@ local_fini(void)
 	pm_bounce_clnt_free(local_bounce);
 	local_bounce = NULL;
 	pm_snap_set(&local_maps_cur, NULL);
+	local_delegate_fini();
 }
 
 static int
@@ -330,6 +348,13 @@ main(int argc, char **argv)
 		    &var_mailbox_command, 0, 4096 },
 		{ VAR_MAILBOX_TRANSP, DEF_MAILBOX_TRANSP, &var_mailbox_transp,
 		    0, 1024 },
+		{ VAR_MBOX_TRANSP_MAPS, DEF_MBOX_TRANSP_MAPS,
+		    &var_mbox_transp_maps, 0, 0 },
+		{ VAR_FALLBACK_TRANSP, DEF_FALLBACK_TRANSP,
+		    &var_fallback_transp, 0, 1024 },
+		{ VAR_FBCK_TRANSP_MAPS, DEF_FBCK_TRANSP_MAPS,
+		    &var_fbck_transp_maps, 0, 0 },
+		{ VAR_LUSER_RELAY, DEF_LUSER_RELAY, &var_luser_relay, 0, 1024 },
 		{ VAR_ALLOW_COMMANDS, DEF_ALLOW_COMMANDS, &var_allow_commands,
 		    0, 256 },
 		{ VAR_ALLOW_FILES, DEF_ALLOW_FILES, &var_allow_files, 0, 256 },

@@ -148,6 +148,9 @@ typedef struct local_state {
 	size_t nofail;
 	size_t ofail_cap;
 	unsigned ofail_more; /* past PM_BOUNCE_NOTICE_MAX */
+	int redirect;          /* pass it to rd_transport (local_delegate) */
+	char rd_transport[PM_QMGR_TRANSPORT_MAX + 1];
+	char rd_nexthop[PM_QMGR_NEXTHOP_MAX + 1];
 } local_state;
 
 /* Record one target's outcome (text printable, bounded). */
@@ -220,6 +223,28 @@ void local_owner_flush(local_state *s);
  */
 int local_expand(const char *template, const local_state *s,
     const local_user *u, const local_addr *a, int strict_ext, pm_buf *out);
+
+/* ---- local_delegate.c ---- */
+
+/*
+ * Split "transport:nexthop" (white space around it trimmed); no or an
+ * empty nexthop gives def_nexthop (may be NULL: ""). Both must be
+ * printable ASCII without spaces, the transport 1..PM_QMGR_TRANSPORT_
+ * MAX bytes, the nexthop at most PM_QMGR_NEXTHOP_MAX, and fit tp/nh.
+ * 0, or PM_EINVAL (tp and nh untouched or partly written).
+ */
+int local_delegate_parse(const char *spec, const char *def_nexthop, char *tp,
+    size_t tpsize, char *nh, size_t nhsize);
+/*
+ * mailbox_transport_maps, mailbox_transport: 1 when one applies (the
+ * recipient is redirected, or deferred), 0 to deliver the mailbox here.
+ */
+int local_delegate_mailbox(local_state *s, const local_addr *a);
+/* A user that does not exist: fallback_transport(_maps), luser_relay. */
+void local_deliver_unknown(local_state *s, const local_addr *a);
+/* Tables and metrics at start (0 or -1, logged); fini at stop. */
+int local_delegate_init(void);
+void local_delegate_fini(void);
 
 /* ---- local_alias.c ---- */
 

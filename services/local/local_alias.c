@@ -18,15 +18,18 @@
  *	     what the alias forwards, so errors go to the list owner; a
  *	     |command or /file target that fails for good (and a loop)
  *	     is reported to the owner too (local_owner.c);
- *	  3. no alias: the user (local_user.c); unknown: "5.1.1 unknown
- *	     user: "x"" (Postfix's text);
+ *	  3. no alias: the user (local_user.c); unknown: see 5.;
  *	  4. forward_path set and the user has a home: the first .forward
  *	     file that exists is expanded like an alias value with the
  *	     user's identity; the user's own name in it (or \user) means
  *	     the mailbox. The file must be a regular file owned by the user
  *	     or root and not writable by group or others, else it is
  *	     ignored with a warning (Postfix's owner checks);
- *	  5. the mailbox (local_target.c).
+ *	  5. mailbox_transport_maps, mailbox_transport (for users that
+ *	     exist or not, as Postfix), then for a user that does not
+ *	     exist fallback_transport_maps, fallback_transport,
+ *	     luser_relay, else "5.1.1 unknown user: "x"" (Postfix's text;
+ *	     local_delegate.c); the mailbox (local_target.c).
  *	Targets: an address is resubmitted (local_forward.c) with the
  *	extension appended when propagate_unmatched_extensions has "alias"
  *	or "forward" and the entry matched without it; the alias's own
@@ -436,18 +439,21 @@ user_deliver(local_state *s, const local_addr *a, int level, int noforward)
 	int rc;
 
 	rc = local_user_find(s->maps->rcpt, a->user, &u);
-	if (rc == PM_ENOENT) {
-		local_result(s, PM_JOB_BOUNCED, "5.1.1", "unknown user: \"%s\"",
-		    a->user);
-		return;
-	}
-	if (rc != 0) {
+	if (rc != 0 && rc != PM_ENOENT) {
 		local_result(s, PM_JOB_DEFERRED, "4.3.0",
 		    "user lookup failure for %s: %s", a->user, pm_strerror(rc));
 		return;
 	}
-	if (!noforward && *var_forward_path != 0 && u.home[0] != 0 &&
+	if (rc == 0 && !noforward && *var_forward_path != 0 && u.home[0] != 0 &&
 	    level < var_local_recursion && dotforward(s, &u, a, level)) {
+		return;
+	}
+	/* Postfix: mailbox_transport(_maps) whether or not the user exists */
+	if (local_delegate_mailbox(s, a)) {
+		return;
+	}
+	if (rc == PM_ENOENT) {
+		local_deliver_unknown(s, a);
 		return;
 	}
 	local_deliver_mailbox(s, &u, a);

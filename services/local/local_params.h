@@ -26,6 +26,15 @@
 #define DEF_MAILBOX_COMMAND ""
 #define VAR_MAILBOX_TRANSP "mailbox_transport"
 #define DEF_MAILBOX_TRANSP ""
+#define VAR_MBOX_TRANSP_MAPS "mailbox_transport_maps"
+#define DEF_MBOX_TRANSP_MAPS ""
+#define VAR_FALLBACK_TRANSP "fallback_transport"
+#define DEF_FALLBACK_TRANSP ""
+#define VAR_FBCK_TRANSP_MAPS "fallback_transport_maps"
+#define DEF_FBCK_TRANSP_MAPS ""
+/* raw: $user ... expanded per recipient (local_expand.c) */
+#define VAR_LUSER_RELAY "luser_relay"
+#define DEF_LUSER_RELAY ""
 #define VAR_ALLOW_COMMANDS "allow_mail_to_commands"
 #define DEF_ALLOW_COMMANDS "alias, forward"
 #define VAR_ALLOW_FILES "allow_mail_to_files"
@@ -67,6 +76,10 @@ extern char *var_mail_spool_dir;
 extern long var_mailbox_limit;
 extern char *var_mailbox_command;
 extern char *var_mailbox_transp;
+extern char *var_mbox_transp_maps;
+extern char *var_fallback_transp;
+extern char *var_fbck_transp_maps;
+extern char *var_luser_relay;
 extern char *var_allow_commands;
 extern char *var_allow_files;
 extern char *var_forward_path;

@@ -67,6 +67,7 @@ char *var_qmgr_consumer;
 long var_qmgr_intake_threads;
 long var_qmgr_active_limit;
 long var_qmgr_rcpt_limit;
+long var_qmgr_redirect_limit;
 long var_bounce_notice_rcpt_limit;
 long var_dest_rcpt_limit;
 long var_dest_con_limit;
@@ -407,6 +408,8 @@ main(int argc, char **argv)
 		    100000 },
 		{ VAR_DEST_FAIL_COHORT, DEF_DEST_FAIL_COHORT,
 		    &var_dest_fail_cohort, 0, 1000 },
+		{ VAR_QMGR_REDIRECT_LIMIT, DEF_QMGR_REDIRECT_LIMIT,
+		    &var_qmgr_redirect_limit, 1, 10 },
 		{ 0 },
 	};
 	static const pm_cfg_time times[] = {

@@ -65,6 +65,7 @@ typedef struct qmgr_rcpt {
 	int64_t last_us; /* last attempt */
 	int success;     /* sent: PM_NOTICE_DELIVERED, _RELAYED, or 0 (none) */
 	int unwritten; /* final, not in Redis yet: written before completion */
+	unsigned redirects; /* handed to another transport in this pass */
 } qmgr_rcpt;
 
 typedef struct qmgr_msg {
@@ -204,6 +205,14 @@ void qmgr_job_free(qmgr_job *j);
 void qmgr_job_abandon(qmgr_job *j, const char *dsn, const char *prefix,
     const char *text, qmgr_msg **done);
 
+/*
+ * Queue a linked job (qmgr_job_link) of a message in the scheduler:
+ * it takes a hold of the message, a job id and sequence; a destination
+ * that is dead, or one too many, defers it at once (qmgr_job_abandon).
+ * Under qmgr.mu.
+ */
+void qmgr_job_queue(qmgr_job *j, qmgr_msg **done);
+
 /* pm_sched drop callbacks; arg is a qmgr_msg ** completion list. */
 void qmgr_drop_dead(void *arg, pm_sched_job *sj, const char *dsn,
     const char *text);
@@ -270,6 +279,32 @@ void qmgr_lease_refused(const qmgr_msg *msg, const char *what);
 /* qmgr_fetch.c */
 int qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
     size_t reqlen, uint32_t *rtype, pm_buf *rbuf);
+
+/* qmgr_redirect.c, qmgr_redirect_rule.c: an agent hands a recipient to
+ * another transport */
+/*
+ * NULL if a recipient that agent transport from handed on redirects
+ * times already (this one included) may go to transport to; else why
+ * not (a static text). No lock needed.
+ */
+const char *qmgr_redirect_refused(const char *from, const char *to,
+    unsigned redirects, long limit);
+/* 1 if s is printable ASCII without space, 0..max bytes (1.. unless
+ * may_be_empty). */
+int qmgr_redirect_name_ok(const char *s, size_t max, int may_be_empty);
+typedef struct qmgr_redirects {
+	qmgr_job *head; /* jobs made by one done report, not queued yet */
+} qmgr_redirects;
+/*
+ * Under qmgr.mu, from a done report of job j: recipient j->idx[pos]
+ * goes to (transport, nexthop) in a new job of rd (same destination:
+ * same job, up to its recipient limit), or, when refused, is deferred
+ * and logged. qmgr_redirect_queue() queues rd's jobs at once (before
+ * the report's own job releases the message).
+ */
+void qmgr_redirect(qmgr_job *j, size_t pos, const char *transport,
+    const char *nexthop, qmgr_redirects *rd);
+void qmgr_redirect_queue(qmgr_redirects *rd, qmgr_msg **done);
 
 /* qmgr_verify.c: address verification probes (PM_MSG_PROBE) */
 void qmgr_verify_init(void);

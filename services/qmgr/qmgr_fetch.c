@@ -26,8 +26,9 @@
  *	sent and bounced recipients are final (the agent wrote them to
  *	Redis; when RcptResult.recorded is false qmgr writes them with
  *	pm_qstore_rcpt_status before the message may complete),
- *	deferred ones keep their reason; recipients the agent did not
- *	mention are deferred. The destination gets feedback
+ *	deferred ones keep their reason; redirected ones go to the
+ *	transport the agent named at once (qmgr_redirect.c); recipients
+ *	the agent did not mention are deferred. The destination gets feedback
  *	(dest_failed: failure, else success). A report for a job qmgr no
  *	longer knows (it timed out, or qmgr restarted) still gets its
  *	unrecorded final statuses written, then is acknowledged.
@@ -371,6 +372,7 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 	Pm__DoneReply rep = PM__DONE_REPLY__INIT;
 	Pm__RcptResult *r;
 	qmgr_msg *msg, *list = NULL;
+	qmgr_redirects rd = { NULL };
 	qmgr_job *j;
 	done_write *w;
 	const char *fdsn = NULL, *ftext = NULL, *dsn, *text;
@@ -444,6 +446,12 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 			continue; /* not this job's, or said twice */
 		}
 		seen[pos] = 1;
+		if (r->status == PM_JOB_REDIRECT) {
+			/* to another transport at once (qmgr_redirect.c) */
+			qmgr_redirect(j, (size_t) pos, r->redirect_transport,
+			    r->redirect_nexthop, &rd);
+			continue;
+		}
 		text = r->text[0] ? r->text : NULL;
 		dsn = pm_dsn_status_valid(r->dsn) ? r->dsn : NULL;
 		switch (r->status) {
@@ -491,6 +499,8 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		}
 	}
 	free(seen);
+	/* before j's hold goes, so the message cannot complete first */
+	qmgr_redirect_queue(&rd, &list);
 	pm_sched_done(qmgr.sched, &j->sj,
 	    dr->dest_failed ? PM_SCHED_FAIL : PM_SCHED_OK, fdsn, ftext,
 	    pm_mono_ms(), qmgr_drop_dead, &list);

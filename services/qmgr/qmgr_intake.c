@@ -267,9 +267,8 @@ intake_one(pm_qstore *qs, const pm_qentry *e, int stale)
 	qmgr_job **jobs = NULL;
 	intake_rcpt *ir;
 	pm_qmsg *m = NULL;
-	char dsn[QMGR_DSN_MAX], text[QMGR_TEXT_MAX];
 	size_t i, n;
-	int rc, down = 0;
+	int down = 0;
 
 	if (intake_known(e) || intake_read(qs, e, &m) != 0) {
 		return;
@@ -311,23 +310,7 @@ intake_one(pm_qstore *qs, const pm_qentry *e, int stale)
 	qmgr.nmsgs++;
 	qmgr.nrcpts += m->nrcpt;
 	for (i = 0; i < n; i++) {
-		jobs[i]->seq = ++msg->seq;
-		snprintf(jobs[i]->id, sizeof(jobs[i]->id), "%s-%llu",
-		    qmgr.job_prefix, (unsigned long long) ++qmgr.job_seq);
-		msg->holds++;
-		rc = pm_sched_enqueue(qmgr.sched, &jobs[i]->sj,
-		    jobs[i]->transport, jobs[i]->nexthop, pm_mono_ms(), dsn,
-		    sizeof(dsn), text, sizeof(text));
-		if (rc == PM_EAGAIN) {
-			qmgr_job_abandon(jobs[i], dsn,
-			    "delivery temporarily suspended: ", text, &done);
-		} else if (rc != 0) {
-			qmgr_job_abandon(jobs[i], "4.3.0", "",
-			    rc == PM_ETOOBIG ? "too many destinations in the "
-			                       "active queue" :
-			                       "bad transport or nexthop",
-			    &done);
-		}
+		qmgr_job_queue(jobs[i], &done);
 	}
 	free(jobs);
 	qmgr_msg_release(msg, &done);

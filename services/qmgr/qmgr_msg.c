@@ -288,6 +288,31 @@ qmgr_job_abandon(qmgr_job *j, const char *dsn, const char *prefix,
 }
 
 void
+qmgr_job_queue(qmgr_job *j, qmgr_msg **done)
+{
+	qmgr_msg *msg = j->msg;
+	char dsn[QMGR_DSN_MAX], text[QMGR_TEXT_MAX];
+	int rc;
+
+	j->seq = ++msg->seq;
+	snprintf(j->id, sizeof(j->id), "%s-%llu", qmgr.job_prefix,
+	    (unsigned long long) ++qmgr.job_seq);
+	msg->holds++;
+	rc = pm_sched_enqueue(qmgr.sched, &j->sj, j->transport, j->nexthop,
+	    pm_mono_ms(), dsn, sizeof(dsn), text, sizeof(text));
+	if (rc == PM_EAGAIN) {
+		qmgr_job_abandon(j, dsn,
+		    "delivery temporarily suspended: ", text, done);
+	} else if (rc != 0) {
+		qmgr_job_abandon(j, "4.3.0", "",
+		    rc == PM_ETOOBIG ? "too many destinations in the active "
+		                       "queue" :
+		                       "bad transport or nexthop",
+		    done);
+	}
+}
+
+void
 qmgr_drop_dead(void *arg, pm_sched_job *sj, const char *dsn, const char *text)
 {
 	qmgr_job_abandon((qmgr_job *) sj, dsn,

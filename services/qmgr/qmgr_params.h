@@ -60,6 +60,14 @@
 #define VAR_DSN_QUEUE_TIME "bounce_queue_lifetime"
 #define DEF_DSN_QUEUE_TIME "5d"
 
+/*
+ * Postmesh: how often one recipient may be handed to another transport
+ * by an agent in one pass (local's mailbox_transport: once), so that a
+ * redirect loop defers instead of spinning (qmgr_redirect.c).
+ */
+#define VAR_QMGR_REDIRECT_LIMIT "qmgr_redirect_limit"
+#define DEF_QMGR_REDIRECT_LIMIT 2
+
 /* Postmesh: leases, waits and timeouts (seconds). */
 /* a dead qmgr's active messages wait this long for a takeover */
 #define VAR_QMGR_LEASE "qmgr_lease_time"
@@ -86,6 +94,7 @@ extern long var_qmgr_intake_threads;
 extern long var_bounce_notice_rcpt_limit;
 extern long var_qmgr_active_limit;
 extern long var_qmgr_rcpt_limit;
+extern long var_qmgr_redirect_limit;
 extern long var_dest_rcpt_limit;
 extern long var_dest_con_limit;
 extern long var_init_dest_con;

@@ -9,8 +9,9 @@
  *	must log and report to qmgr (DoneRequest) the stored status, DSN
  *	and text, not its own (issue 6, 3f): no bounce for mail that was
  *	delivered, no "status=sent" for a recipient that bounced. A
- *	recipient that was not final takes the agent's outcome. The log
- *	(stdout) is read from a pipe.
+ *	recipient that was not final takes the agent's outcome. A
+ *	redirected recipient is reported as such, neither recorded nor
+ *	logged. The log (stdout) is read from a pipe.
  */
 #include <criterion/criterion.h>
 
@@ -235,5 +236,117 @@ Test(agent_finish, stored_final_status_wins)
 	for (i = 0; i < NR; i++) {
 		free(addr[i]);
 	}
+	pm_qstore_close(qs);
+}
+
+/*
+ * A redirected recipient (pm_job_redirect: local's mailbox_transport)
+ * is reported as RCPT_REDIRECT with its transport and nexthop, not
+ * recorded in Redis (the target agent does that) and not logged; the
+ * other recipient of the job is finished as usual.
+ */
+Test(agent_finish, redirect_is_neither_recorded_nor_logged)
+{
+	static const char *const tp[] = { "local", NULL };
+	static const pm_agent a = { .name = "local", .transports = tp };
+	char log[8192];
+	pm_qrcpt qr[2];
+	pm_job_rcpt jr[2];
+	pm_qmsg m;
+	agent_job aj;
+	agent_metrics met;
+	Pm__DoneRequest *dr;
+	redisReply *r;
+	pm_qstore *qs;
+	pm_buf out;
+	size_t len = 0;
+	ssize_t n;
+	int p[2], saved;
+
+	rh_start(&srv);
+	qs = pm_qstore_open(srv.addr, 2000, "redis", 1);
+	cr_assert(qs != NULL);
+	cr_assert_eq(pm_qstore_load_functions(qs), 0);
+	memset(&m, 0, sizeof(m));
+	memset(qr, 0, sizeof(qr));
+	pm_qid_new(m.qid);
+	m.shard = 0;
+	m.sender = "s@example.test";
+	m.arrival_us = pm_now_us();
+	qr[0].address = "alice@example.test";
+	qr[0].orcpt = "";
+	qr[1].address = "bob@example.test";
+	qr[1].orcpt = "";
+	m.nrcpt = 2;
+	m.rcpt = qr;
+	cr_assert_eq(pm_qstore_enqueue(qs, &m, "Subject: x\r\n\r\nx\r\n", 16),
+	    0);
+
+	memset(&aj, 0, sizeof(aj));
+	memset(jr, 0, sizeof(jr));
+	jr[0].index = 0;
+	jr[0].address = jr[0].queued_address = "alice@example.test";
+	jr[0].orcpt = "";
+	cr_assert_eq(pm_job_redirect(&jr[0], "lmtp", "inet:127.0.0.1:24"), 0);
+	jr[1].index = 1;
+	jr[1].address = jr[1].queued_address = "bob@example.test";
+	jr[1].orcpt = "";
+	pm_job_set(&jr[1], PM_JOB_SENT, "2.0.0", "delivered to maildir");
+	aj.job.job_id = "job-2";
+	aj.job.queue_id = m.qid;
+	aj.job.transport = "local";
+	aj.job.nexthop = "mx.example.test";
+	aj.job.sender = m.sender;
+	aj.job.nrcpt = 2;
+	aj.job.rcpt = jr;
+	aj.job.arrival_us = m.arrival_us;
+	aj.job.active_us = m.arrival_us;
+	snprintf(aj.job.relay, sizeof(aj.job.relay), "local");
+	pm__agent_metrics_init(&met, "local");
+	pm_buf_init(&out, 1 << 20);
+
+	cr_assert(pipe(p) == 0);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	fflush(stdout);
+	saved = dup(1);
+	dup2(p[1], 1);
+	pm__agent_finish(&a, &met, qs, &aj, &out);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	close(p[1]);
+	while (len + 1 < sizeof(log) &&
+	    (n = read(p[0], log + len, sizeof(log) - len - 1)) > 0) {
+		len += (size_t) n;
+	}
+	log[len] = 0;
+	close(p[0]);
+
+	dr = pm__done_request__unpack(NULL, out.len, (uint8_t *) out.data);
+	cr_assert(dr != NULL);
+	cr_assert_eq(dr->n_results, 2);
+	cr_expect_eq(dr->results[0]->status, PM__RCPT_STATUS__RCPT_REDIRECT);
+	cr_expect_str_eq(dr->results[0]->redirect_transport, "lmtp");
+	cr_expect_str_eq(dr->results[0]->redirect_nexthop, "inet:127.0.0.1:24");
+	cr_expect(!dr->results[0]->recorded);
+	cr_expect_eq(dr->results[1]->status, PM__RCPT_STATUS__RCPT_SENT);
+	cr_expect(dr->results[1]->recorded);
+	pm__done_request__free_unpacked(dr, NULL);
+	cr_expect(strstr(log, "to=<alice@example.test>") == NULL,
+	    "a redirect was logged:\n%s", log);
+	cr_expect(strstr(log, "to=<bob@example.test>") != NULL, "%s", log);
+
+	r = rh_cmd(&srv, "HGET pm:{0}:r:%s 0:s", m.qid);
+	cr_expect(r->type == REDIS_REPLY_NIL ||
+	        (r->type == REDIS_REPLY_STRING && strcmp(r->str, "sent") != 0 &&
+	            strcmp(r->str, "deferred") != 0),
+	    "Redis has a status for the redirected recipient");
+	freeReplyObject(r);
+	r = rh_cmd(&srv, "HGET pm:{0}:r:%s 1:s", m.qid);
+	cr_expect(r->type == REDIS_REPLY_STRING && strcmp(r->str, "sent") == 0);
+	freeReplyObject(r);
+	free(jr[0].redirect_transport);
+	free(jr[0].redirect_nexthop);
+	pm_buf_free(&out);
 	pm_qstore_close(qs);
 }

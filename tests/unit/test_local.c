@@ -7,8 +7,10 @@
  *	(Delivered-To in the primary headers only, case, white space,
  *	folded and truncated headers), local_user_parse ("uid:gid:home"),
  *	local_once_found (the tag in new/ or cur/ of a maildir in a temp
- *	dir) and local_priv_set (files created by the thread get the
- *	user's uid/gid, another thread stays root; needs root as in CI).
+ *	dir), local_delegate_parse ("transport:nexthop" values of
+ *	mailbox_transport and fallback_transport) and local_priv_set
+ *	(files created by the thread get the user's uid/gid, another
+ *	thread stays root; needs root as in CI).
  */
 #include <criterion/criterion.h>
 
@@ -330,6 +332,58 @@ Test(local_expand, names)
 	                 &b),
 	    -1);
 	pm_buf_free(&b);
+}
+
+/* ---- local_delegate_parse ---- */
+
+Test(local_delegate, parse)
+{
+	static const struct {
+		const char *spec, *def;
+		int rc;
+		const char *tp, *nh;
+	} cases[] = {
+		{ "lmtp:inet:127.0.0.1:24", "mx.test", 0, "lmtp",
+		    "inet:127.0.0.1:24" },
+		{ "lmtp:unix:/run/dovecot/lmtp", NULL, 0, "lmtp",
+		    "unix:/run/dovecot/lmtp" },
+		{ " dovecot ", "mx.test", 0, "dovecot", "mx.test" },
+		{ "dovecot:", "mx.test", 0, "dovecot", "mx.test" },
+		{ "local:", NULL, 0, "local", "" },
+		{ "smtp:[10.0.0.1]:25", "mx.test", 0, "smtp", "[10.0.0.1]:25" },
+		{ ":nexthop", "mx.test", PM_EINVAL, NULL, NULL },
+		{ "", "mx.test", PM_EINVAL, NULL, NULL },
+		{ "lm tp:x", "mx.test", PM_EINVAL, NULL, NULL },
+		{ "lmtp:in et:x", "mx.test", PM_EINVAL, NULL, NULL },
+		{ "lmtp:x\r\nRCPT", "mx.test", PM_EINVAL, NULL, NULL },
+		{ "lmtp", "bad host", PM_EINVAL, NULL, NULL },
+	};
+	char tp[PM_QMGR_TRANSPORT_MAX + 1], nh[PM_QMGR_NEXTHOP_MAX + 1];
+	char big[PM_QMGR_TRANSPORT_MAX + 8];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = local_delegate_parse(cases[i].spec, cases[i].def, tp,
+		    sizeof(tp), nh, sizeof(nh));
+
+		cr_expect_eq(rc, cases[i].rc, "%s: got %d want %d",
+		    cases[i].spec, rc, cases[i].rc);
+		if (rc == 0 && cases[i].rc == 0) {
+			cr_expect_str_eq(tp, cases[i].tp, "%s: got %s",
+			    cases[i].spec, tp);
+			cr_expect_str_eq(nh, cases[i].nh, "%s: got %s",
+			    cases[i].spec, nh);
+		}
+	}
+	/* an over-long transport name, and buffers too small */
+	memset(big, 't', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	cr_expect_eq(local_delegate_parse(big, "x", tp, sizeof(tp), nh,
+	                 sizeof(nh)),
+	    PM_EINVAL);
+	cr_expect_eq(local_delegate_parse("lmtp:abcdef", NULL, tp, sizeof(tp),
+	                 nh, 4),
+	    PM_EINVAL);
 }
 
 /* ---- local_user_find ---- */

@@ -16,6 +16,7 @@
  *	reply is checked. Last, the calls themselves against a small
  *	pm_rpc server in the process (ipc://).
  */
+#include "pm_agent.h"
 #include "qmgr_clnt.h"
 #include "pm_addr.h"
 #include "pm_body.h"
@@ -596,6 +597,54 @@ Test(qclnt, done_request_carries_wire_codes)
 	cr_expect_eq(pm_qmgr_done_pack(&j, &b), PM_ETOOBIG);
 	cr_expect_eq(b.len, 0);
 	pm_buf_free(&b);
+}
+
+/*
+ * PM_JOB_REDIRECT goes out as RCPT_REDIRECT with its transport and
+ * nexthop (pm_job_redirect); without a transport it is a deferral;
+ * hostile names are refused by pm_job_redirect, r untouched.
+ */
+Test(qclnt, done_request_carries_redirects)
+{
+	pm_job_rcpt r[3];
+	Pm__DoneRequest *dr;
+	char big[PM_QMGR_NEXTHOP_MAX + 2];
+	pm_job j;
+	pm_buf b;
+
+	memset(&j, 0, sizeof(j));
+	memset(r, 0, sizeof(r));
+	r[0].index = 1;
+	cr_assert_eq(pm_job_redirect(&r[0], "lmtp", "inet:127.0.0.1:24"), 0);
+	cr_expect_eq(r[0].status, PM_JOB_REDIRECT);
+	r[1].index = 2;
+	r[1].status = PM_JOB_REDIRECT; /* no transport: a deferral */
+	r[2].index = 3;
+	cr_expect_eq(pm_job_redirect(&r[2], "", "x"), PM_EINVAL);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	cr_expect_eq(pm_job_redirect(&r[2], "lmtp", big), PM_EINVAL);
+	cr_expect_eq(r[2].status, PM_JOB_NONE);
+	cr_expect_null(r[2].redirect_transport);
+	j.job_id = "job-1";
+	j.queue_id = "QID";
+	j.nrcpt = 3;
+	j.rcpt = r;
+	pm_buf_init(&b, PM_RPC_CONTROL_MAX);
+	cr_assert_eq(pm_qmgr_done_pack(&j, &b), 0);
+	dr = pm__done_request__unpack(NULL, b.len, (uint8_t *) b.data);
+	cr_assert_not_null(dr);
+	cr_assert_eq(dr->n_results, 3);
+	cr_expect_eq(dr->results[0]->status, PM__RCPT_STATUS__RCPT_REDIRECT);
+	cr_expect_str_eq(dr->results[0]->redirect_transport, "lmtp");
+	cr_expect_str_eq(dr->results[0]->redirect_nexthop, "inet:127.0.0.1:24");
+	cr_expect_eq(dr->results[1]->status, PM__RCPT_STATUS__RCPT_DEFERRED);
+	cr_expect_str_eq(dr->results[1]->redirect_transport, "");
+	cr_expect_eq(dr->results[2]->status, PM__RCPT_STATUS__RCPT_DEFERRED);
+	pm__done_request__free_unpacked(dr, NULL);
+	pm_buf_free(&b);
+	free(r[0].redirect_transport);
+	free(r[0].redirect_nexthop);
 }
 
 Test(qclnt, done_reply_is_checked)

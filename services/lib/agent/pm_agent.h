@@ -79,6 +79,13 @@ void pm_job_set(pm_job_rcpt *r, int status, const char *dsn, const char *fmt,
 void pm_job_set_all(pm_job *j, int status, const char *dsn, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * Hand recipient r to another transport instead of delivering it
+ * (PM_JOB_REDIRECT, see pm_agent_job.c): 0, or PM_EINVAL (empty or
+ * over-long transport, over-long nexthop; r is untouched).
+ */
+int pm_job_redirect(pm_job_rcpt *r, const char *transport, const char *nexthop);
+
 /* The content of the job's message from the body store (caller frees). */
 int pm_agent_body(const pm_job *j, char **data, size_t *len);
 

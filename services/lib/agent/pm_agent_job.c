@@ -7,6 +7,13 @@
  *	job that fails a check is kept only to be reported back as
  *	deferred (so qmgr is not left waiting), without being delivered.
  *
+ *	pm_job_redirect() is deliver()'s way to hand a recipient to
+ *	another transport (local's mailbox_transport, fallback_transport;
+ *	Postfix's deliver_pass()): qmgr re-routes it at once and the
+ *	target agent delivers, records and logs it. Nothing of a
+ *	redirected recipient is written to Redis, logged (but with -v) or
+ *	counted here; the agent that redirects counts it.
+ *
  *	pm__agent_finish() runs after deliver(): each recipient's outcome
  *	goes to Redis with pm_qstore_rcpt_cas() (compare-and-set: a
  *	recipient already sent or bounced is never changed, and a second
@@ -115,6 +122,23 @@ pm_job_set_all(pm_job *j, int status, const char *dsn, const char *fmt, ...)
 	}
 }
 
+int
+pm_job_redirect(pm_job_rcpt *r, const char *transport, const char *nexthop)
+{
+	if (*transport == 0 || strlen(transport) > PM_QMGR_TRANSPORT_MAX ||
+	    strlen(nexthop) > PM_QMGR_NEXTHOP_MAX) {
+		return (PM_EINVAL);
+	}
+	free(r->redirect_transport);
+	free(r->redirect_nexthop);
+	r->redirect_transport = pm_strdup(transport);
+	r->redirect_nexthop = pm_strdup(nexthop);
+	/* what a qmgr without redirects would keep: a deferral's reason */
+	pm_job_set(r, PM_JOB_REDIRECT, "4.3.0", "redirected to %s:%s",
+	    transport, nexthop);
+	return (0);
+}
+
 void
 pm__agent_metrics_init(agent_metrics *m, const char *name)
 {
@@ -158,6 +182,11 @@ rcpt_normalize(pm_job_rcpt *r)
 {
 	int code;
 
+	if (r->status == PM_JOB_REDIRECT && r->redirect_transport != NULL) {
+		r->text[sizeof(r->text) - 1] = 0;
+		pm_printable(r->text);
+		return;
+	}
 	if (r->status != PM_JOB_SENT && r->status != PM_JOB_BOUNCED &&
 	    r->status != PM_JOB_DEFERRED) {
 		r->status = PM_JOB_DEFERRED;
@@ -285,6 +314,16 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 		pm_job_rcpt *r = &j->rcpt[i];
 
 		rcpt_normalize(r);
+		if (r->status == PM_JOB_REDIRECT && aj->invalid == NULL) {
+			/* the target agent records and logs it */
+			r->recorded = 0;
+			r->dsn_passed = 0;
+			if (pm_msg_verbose) {
+				pm_msg_debug("%s: to=<%s>: %s", j->queue_id,
+				    r->address, r->text);
+			}
+			continue;
+		}
 		own_sent = r->status == PM_JOB_SENT;
 		rcpt_record(m, qs, aj, r, &recorded);
 		rcpt_log(aj, r, now);

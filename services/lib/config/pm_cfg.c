@@ -431,6 +431,7 @@ cfg_expand_str(cfg_x *x, pm_buf *out, const char *s, size_t len)
 static const char *const cfg_raw_params[] = {
 	"default_rbl_reply",
 	"forward_path",    /* local: $home, $user, $extension ... */
+	"luser_relay",     /* local: $user, $extension ... */
 	"mailbox_command", /* local: the same, per recipient */
 	"pipe_argv",       /* pipe's own ${sender} ... (services/pipe) */
 	NULL,

@@ -48,6 +48,7 @@ _Static_assert(PM_JOB_NONE == PM__RCPT_STATUS__RCPT_NONE, "RcptStatus");
 _Static_assert(PM_JOB_SENT == PM__RCPT_STATUS__RCPT_SENT, "RcptStatus");
 _Static_assert(PM_JOB_DEFERRED == PM__RCPT_STATUS__RCPT_DEFERRED, "RcptStatus");
 _Static_assert(PM_JOB_BOUNCED == PM__RCPT_STATUS__RCPT_BOUNCED, "RcptStatus");
+_Static_assert(PM_JOB_REDIRECT == PM__RCPT_STATUS__RCPT_REDIRECT, "RcptStatus");
 
 struct pm_qmgr_fetched {
 	Pm__FetchReply *fr;
@@ -416,6 +417,8 @@ pm_qmgr_job_clear(pm_job *j)
 		free((char *) j->rcpt[i].address);
 		free((char *) j->rcpt[i].orcpt);
 		free((char *) j->rcpt[i].queued_address);
+		free(j->rcpt[i].redirect_transport);
+		free(j->rcpt[i].redirect_nexthop);
 	}
 	free(j->rcpt);
 	free((char *) j->job_id);
@@ -450,7 +453,14 @@ pm_qmgr_done_pack(const pm_job *j, pm_buf *out)
 		    PM__RCPT_STATUS__RCPT_SENT :
 		    r->status == PM_JOB_BOUNCED ?
 		    PM__RCPT_STATUS__RCPT_BOUNCED :
+		    r->status == PM_JOB_REDIRECT && r->redirect_transport ?
+		    PM__RCPT_STATUS__RCPT_REDIRECT :
 		    PM__RCPT_STATUS__RCPT_DEFERRED;
+		if (res[i].status == PM__RCPT_STATUS__RCPT_REDIRECT) {
+			res[i].redirect_transport = r->redirect_transport;
+			res[i].redirect_nexthop =
+			    r->redirect_nexthop ? r->redirect_nexthop : "";
+		}
 		res[i].dsn = (char *) r->dsn;
 		res[i].text = (char *) r->text;
 		res[i].recorded = r->recorded != 0;

@@ -58,6 +58,11 @@
 #define PM_JOB_SENT 1
 #define PM_JOB_DEFERRED 2
 #define PM_JOB_BOUNCED 3
+/*
+ * Not delivered by this agent: qmgr gives the recipient to another
+ * transport (pm_job_redirect(), redirect_transport/_nexthop below).
+ */
+#define PM_JOB_REDIRECT 4
 
 /*
  * The reason of a job an agent gives back undelivered because it is
@@ -82,6 +87,9 @@ typedef struct pm_job_rcpt {
 	int recorded;   /* the final status is in Redis */
 	int dsn_passed; /* sent, and the peer took NOTIFY: its
 	                             * success notice, not qmgr's */
+	/* PM_JOB_REDIRECT: where to (owned; freed by pm_qmgr_job_clear) */
+	char *redirect_transport; /* at most PM_QMGR_TRANSPORT_MAX bytes */
+	char *redirect_nexthop;   /* at most PM_QMGR_NEXTHOP_MAX bytes */
 } pm_job_rcpt;
 
 typedef struct pm_job {
@@ -169,8 +177,10 @@ void pm_qmgr_job_clear(pm_job *j);
 
 /*
  * Pack the DoneRequest of a finished job into out (reset first): each
- * recipient's index, status (PM_JOB_SENT, _BOUNCED, anything else
- * deferred), dsn, text, recorded, dsn_passed; the job's relay, times
+ * recipient's index, status (PM_JOB_SENT, _BOUNCED, _REDIRECT with its
+ * redirect_transport set, anything else deferred), dsn, text,
+ * recorded, dsn_passed, the redirect's transport and nexthop; the
+ * job's relay, times
  * and dest_failed. 0, or PM_ETOOBIG (over out's limit; out is empty).
  */
 int pm_qmgr_done_pack(const pm_job *j, pm_buf *out);
