@@ -64,6 +64,7 @@
 #define CLIENT_PORT_MAX 16
 #define PROTOCOL_MAX 32
 #define SASL_USER_MAX 1024
+#define SASL_METHOD_MAX 64
 #define KEEP_ID_MAX (400 * 86400) /* keep_id_secs: over a year is a bug */
 
 #define TEXT_WRITE_ERR "Error: queue file write error"
@@ -116,6 +117,8 @@ submit_check(const Pm__CleanupSubmit *s, const char *qid)
 	CHECK(helo_name, pm_envcheck_helo(s->helo_name));
 	CHECK(protocol, pm_envcheck_text(s->protocol, PROTOCOL_MAX));
 	CHECK(sasl_username, pm_envcheck_text(s->sasl_username, SASL_USER_MAX));
+	CHECK(sasl_method, pm_envcheck_text(s->sasl_method, SASL_METHOD_MAX));
+	CHECK(sasl_sender, pm_envcheck_addr(s->sasl_sender));
 	if (s->n_rcpt < 1 || s->n_rcpt > (size_t) var_cleanup_rcpt_limit) {
 		snprintf(field, sizeof(field), "%zu", s->n_rcpt);
 		return (submit_invalid(qid, "recipient count", field));
@@ -178,6 +181,8 @@ submit_enqueue(cleanup_worker *w, const Pm__CleanupSubmit *s, const char *qid,
 	q.helo_name = (char *) str_or_empty(s->helo_name);
 	q.protocol = (char *) str_or_empty(s->protocol);
 	q.sasl_username = (char *) str_or_empty(s->sasl_username);
+	q.sasl_method = (char *) str_or_empty(s->sasl_method);
+	q.sasl_sender = (char *) str_or_empty(s->sasl_sender);
 	q.dsn_envid = (char *) str_or_empty(s->dsn_envid);
 	q.dsn_ret = s->dsn_ret;
 	q.body_type = s->body_type;

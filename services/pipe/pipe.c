@@ -196,6 +196,35 @@ pipe_init(void)
 	return (0);
 }
 
+/*
+ * The envelope fields of the client macros, read with the body (one
+ * Redis read per job): the order of pipe_env_set().
+ */
+static const char *const pipe_env_names[] = {
+	"client_addr",
+	"client_name",
+	"client_port",
+	"protocol",
+	"helo",
+	"sasl_method",
+	"sasl_username",
+	"sasl_sender",
+};
+#define PIPE_ENV_N (sizeof(pipe_env_names) / sizeof(pipe_env_names[0]))
+
+static void
+pipe_env_set(pipe_vars *v, char *const *env)
+{
+	v->client_address = env[0];
+	v->client_hostname = env[1];
+	v->client_port = env[2];
+	v->client_protocol = env[3];
+	v->client_helo = env[4];
+	v->sasl_method = env[5];
+	v->sasl_username = env[6];
+	v->sasl_sender = env[7];
+}
+
 /* The original recipient: the DSN ORCPT when rfc822 (xtext decoded). */
 static char *
 pipe_orig_rcpt(const pm_job_rcpt *r)
@@ -232,7 +261,7 @@ static void
 pipe_deliver(void *ctx, pm_job *j)
 {
 	const char **rcpt = NULL, **orig = NULL;
-	char **argv = NULL, *body = NULL;
+	char **argv = NULL, *body = NULL, *env[PIPE_ENV_N] = { 0 };
 	size_t len = 0, i;
 	pm_command_req req;
 	pm_command_res res;
@@ -258,7 +287,8 @@ pipe_deliver(void *ctx, pm_job *j)
 		    var_pipe_transport);
 		return;
 	}
-	if ((rc = pm_agent_body(j, &body, &len)) != 0) {
+	if ((rc = pm_agent_body_env(j, pipe_env_names, PIPE_ENV_N, env, &body,
+	         &len)) != 0) {
 		pm_job_set_all(j, PM_JOB_DEFERRED, "4.3.0",
 		    "cannot read the message content: %s", pm_strerror(rc));
 		return;
@@ -290,6 +320,7 @@ pipe_deliver(void *ctx, pm_job *j)
 	v.nrcpt = j->nrcpt;
 	v.delim = pp.delim;
 	v.flags = pp.flags;
+	pipe_env_set(&v, env);
 	if ((argv = pipe_argv_expand(pp.argv, &v, &err)) == NULL) {
 		pm_job_set_all(j, PM_JOB_DEFERRED, "4.3.5",
 		    "mail system configuration error: command line too "
@@ -322,6 +353,9 @@ pipe_deliver(void *ctx, pm_job *j)
 	pipe_stream_free(&st);
 	switch (res.outcome) {
 	case PM_COMMAND_OK:
+		/* Postfix: "relayed", unless flag X (final delivery) */
+		j->dsn_action =
+		    (pp.flags & PIPE_F_FINAL) ? "delivered" : "relayed";
 		pm_job_set_all(j, PM_JOB_SENT, "2.0.0",
 		    "delivered via %s service%s%s%s", var_pipe_transport,
 		    *res.output ? " (" : "", res.output,
@@ -344,6 +378,9 @@ out:
 	free(rcpt);
 	pipe_argv_list_free(argv);
 	free(body);
+	for (i = 0; i < PIPE_ENV_N; i++) {
+		free(env[i]);
+	}
 }
 
 static int

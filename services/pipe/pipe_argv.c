@@ -10,6 +10,7 @@
  *	See pipe_argv.h.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,21 +65,36 @@ pipe_flags_parse(const char *s, unsigned *flags, char *bad)
 	return (0);
 }
 
-/* Macro names: 1 = per recipient. */
+#define PV_NONE ((size_t) -1)
+#define PV(f) offsetof(pipe_vars, f)
+
+/*
+ * Macro names: 1 = per recipient; str: a pipe_vars string expanded as
+ * it is ("" when NULL), PV_NONE: computed by pipe_value().
+ */
 static const struct {
 	const char *name;
 	int per_rcpt;
+	size_t str;
 } pipe_macros[] = {
-	{ "sender", 0 },
-	{ "nexthop", 0 },
-	{ "queue_id", 0 },
-	{ "size", 0 },
-	{ "recipient", 1 },
-	{ "original_recipient", 1 },
-	{ "user", 1 },
-	{ "extension", 1 },
-	{ "mailbox", 1 },
-	{ "domain", 1 },
+	{ "sender", 0, PV_NONE },
+	{ "nexthop", 0, PV_NONE },
+	{ "queue_id", 0, PV(queue_id) },
+	{ "size", 0, PV_NONE },
+	{ "client_address", 0, PV(client_address) },
+	{ "client_hostname", 0, PV(client_hostname) },
+	{ "client_port", 0, PV(client_port) },
+	{ "client_protocol", 0, PV(client_protocol) },
+	{ "client_helo", 0, PV(client_helo) },
+	{ "sasl_method", 0, PV(sasl_method) },
+	{ "sasl_username", 0, PV(sasl_username) },
+	{ "sasl_sender", 0, PV(sasl_sender) },
+	{ "recipient", 1, PV_NONE },
+	{ "original_recipient", 1, PV_NONE },
+	{ "user", 1, PV_NONE },
+	{ "extension", 1, PV_NONE },
+	{ "mailbox", 1, PV_NONE },
+	{ "domain", 1, PV_NONE },
 };
 
 /* Macro index or -1. */
@@ -110,8 +126,9 @@ pipe_macro_at(const char *s, const char **name, size_t *nlen, size_t *used)
 		*nlen = 0;
 		return (0);
 	}
-	if (s[1] == '{') {
-		if ((p = strchr(s + 2, '}')) == NULL) {
+	if (s[1] == '{' || s[1] == '(') {
+		/* ${name}, and Postfix's older $(name) */
+		if ((p = strchr(s + 2, s[1] == '{' ? '}' : ')')) == NULL) {
 			return (-1);
 		}
 		*name = s + 2;
@@ -376,16 +393,19 @@ pipe_value(int k, const pipe_vars *v, long r)
 	int fh = (v->flags & PIPE_F_FOLDH) != 0;
 	pipe_addr a;
 	char *out, *internal;
+	const char *str;
 
+	if (pipe_macros[k].str != PV_NONE) {
+		str = *(const char *const *) ((const char *) v +
+		    pipe_macros[k].str);
+		return (pm_strdup(str != NULL ? str : ""));
+	}
 	if (strcmp(name, "sender") == 0) {
 		return (pipe_addr_value(*v->sender ? v->sender : v->null_sender,
 		    v->flags));
 	}
 	if (strcmp(name, "nexthop") == 0) {
 		return (pipe_fold_dup(v->nexthop ? v->nexthop : "", fh));
-	}
-	if (strcmp(name, "queue_id") == 0) {
-		return (pm_strdup(v->queue_id ? v->queue_id : ""));
 	}
 	if (strcmp(name, "size") == 0) {
 		return (pm_asprintf("%llu", (unsigned long long) v->size));

@@ -10,9 +10,10 @@
  *
  *	pipe_argv_parse() splits pipe_argv at white space into elements
  *	and checks every macro: ${name} or $name, "$$" is a "$". Names:
- *	sender, nexthop, queue_id, size (once per command), and the
- *	per-recipient recipient, original_recipient, user, extension,
- *	mailbox, domain. argv[0] must be an absolute path without macros.
+ *	sender, nexthop, queue_id, size, the client_* and sasl_* ones
+ *	(once per command), and the per-recipient recipient,
+ *	original_recipient, user, extension, mailbox, domain. argv[0]
+ *	must be an absolute path without macros.
  *
  *	pipe_argv_expand() builds the argument vector of one command, as
  *	Postfix's pipe(8) does: an element that holds a per-recipient
@@ -31,6 +32,13 @@
  *	  ${nexthop}    the nexthop of the transport_maps result
  *	  ${size}       the message size (bytes)
  *	  ${queue_id}   the queue id
+ *	  ${client_address} ${client_hostname} ${client_port}
+ *	  ${client_protocol} ${client_helo}  the SMTP client of the
+ *	                message (client_addr, client_name, ... of the
+ *	                queued envelope), "" when unknown (sendmail)
+ *	  ${sasl_method} ${sasl_username}  its SMTP AUTH, "" if none
+ *	  ${sasl_sender} the MAIL FROM AUTH= address, "" if none
+ *	The older form $(name) is read as ${name}, as Postfix does.
  *	Flags: q quotes the local parts of ${sender}, ${recipient} and
  *	${original_recipient} as RFC 5321 requires ("a b"@d); h folds
  *	their domains and ${domain}, ${nexthop} to lower case; u folds
@@ -91,6 +99,15 @@ typedef struct pipe_vars {
 	size_t nrcpt;
 	const char *delim; /* recipient_delimiter characters, "" none */
 	unsigned flags;
+	/* the message's client (NULL: ""), expanded as they are */
+	const char *client_address;
+	const char *client_hostname;
+	const char *client_port;
+	const char *client_protocol;
+	const char *client_helo;
+	const char *sasl_method;
+	const char *sasl_username;
+	const char *sasl_sender;
 } pipe_vars;
 
 /*

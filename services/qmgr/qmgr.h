@@ -176,8 +176,13 @@ qmgr_msg *qmgr_msg_new(const pm_qentry *e, pm_qmsg *m, int64_t now_us);
 void qmgr_msg_free(qmgr_msg *msg);
 void qmgr_rcpt_set(qmgr_msg *msg, size_t i, int state, const char *dsn,
     const char *text, const char *relay, int record);
-/* The success notice kind for a recipient sent through transport. */
-int qmgr_success_kind(const char *transport, int dsn_passed);
+/*
+ * The success notice kind for a recipient sent through transport;
+ * action is the agent's ("relayed", "delivered"; NULL or "": by
+ * transport).
+ */
+int qmgr_success_kind(const char *transport, int dsn_passed,
+    const char *action);
 /* Drop one hold; the message goes on *done when it was the last. */
 void qmgr_msg_release(qmgr_msg *msg, qmgr_msg **done);
 /* Complete every message of the list (no lock held). */

@@ -205,7 +205,7 @@ keep_final(qmgr_job *j, const pm_qmsg *fresh)
 		if (strcmp(fresh->rcpt[i].status, PM_RCPT_SENT) == 0) {
 			if (!QR_FINAL(j->msg->r[i].state)) {
 				j->msg->r[i].success =
-				    qmgr_success_kind(j->transport, 0);
+				    qmgr_success_kind(j->transport, 0, NULL);
 			}
 			qmgr_rcpt_set(j->msg, i, QR_SENT, fresh->rcpt[i].dsn,
 			    fresh->rcpt[i].text, NULL, 0);

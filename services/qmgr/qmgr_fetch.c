@@ -478,7 +478,8 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		    state == QR_DEFERRED && !r->recorded);
 		if (!was_final && state == QR_SENT) {
 			msg->r[r->index].success =
-			    qmgr_success_kind(j->transport, r->dsn_passed);
+			    qmgr_success_kind(j->transport, r->dsn_passed,
+			        r->dsn_action);
 		}
 		if (QR_FINAL(state) && !r->recorded) {
 			w[nw].index = r->index;

@@ -157,25 +157,6 @@ qmgr_rcpt_set(qmgr_msg *msg, size_t i, int state, const char *dsn,
 	                                 qmgr_m.rcpt_deferred);
 }
 
-/*
- * NOTIFY=SUCCESS (RFC 3461): a relay to a peer that did not take the
- * NOTIFY parameter says "relayed"; final delivery says "delivered"; a
- * peer that took it sends the notice itself.
- */
-int
-qmgr_success_kind(const char *transport, int dsn_passed)
-{
-	if (dsn_passed) {
-		return (0);
-	}
-	if (transport != NULL &&
-	    (strcmp(transport, "smtp") == 0 ||
-	        strcmp(transport, "relay") == 0)) {
-		return (PM_NOTICE_RELAYED);
-	}
-	return (PM_NOTICE_DELIVERED);
-}
-
 void
 qmgr_msg_release(qmgr_msg *msg, qmgr_msg **done)
 {

@@ -113,7 +113,8 @@ sched_timeouts(pm_qstore *qs)
 			if (strcmp(fresh->rcpt[i].status, PM_RCPT_SENT) == 0) {
 				if (!QR_FINAL(j->msg->r[i].state)) {
 					j->msg->r[i].success =
-					    qmgr_success_kind(j->transport, 0);
+					    qmgr_success_kind(j->transport, 0,
+					        NULL);
 				}
 				qmgr_rcpt_set(j->msg, i, QR_SENT,
 				    fresh->rcpt[i].dsn, fresh->rcpt[i].text,

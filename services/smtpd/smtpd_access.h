@@ -127,6 +127,7 @@ typedef struct pm_access_state {
 	const char *protocol;    /* "SMTP" or "ESMTP" */
 	const char *client_port; /* "54321" */
 	const char *sasl_method; /* "PLAIN" */
+	const char *sasl_sender; /* MAIL FROM AUTH=, NULL if none */
 	const char *tls_summary; /* "TLSv1.3 with cipher NAME (...)" */
 	unsigned rcpt_count;     /* recipients accepted so far */
 } pm_access_state;

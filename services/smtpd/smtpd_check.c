@@ -144,6 +144,7 @@ check_run(int stage, const smtpd_check_state *st, smtpd_check_result *res)
 	ast.protocol = st->protocol;
 	ast.client_port = st->client_port;
 	ast.sasl_method = st->sasl_method;
+	ast.sasl_sender = st->sasl_sender;
 	ast.tls_summary = st->tls_summary;
 	ast.rcpt_count = st->rcpt_count;
 	pm_access_check((pm_access *) r->obj, stage, &ast, &ares);

@@ -141,6 +141,8 @@ smtpd_mail_reset(smtpd_session *s)
 	s->sender = NULL;
 	free(s->dsn_envid);
 	s->dsn_envid = NULL;
+	free(s->sasl_sender);
+	s->sasl_sender = NULL;
 	for (i = 0; i < s->nrcpt; i++) {
 		free(s->rcpt[i].address);
 		free(s->rcpt[i].orcpt);

@@ -109,15 +109,25 @@ smtpd_mail_params(smtpd_session *s, const pm_smtp_path *p)
 			free(s->dsn_envid);
 			s->dsn_envid = d;
 		} else if (strcmp(k, "AUTH") == 0) {
-			/* RFC 4954 5: accepted; the identity is not used. */
+			/*
+			 * RFC 4954 5: kept as sasl_sender (pipe's
+			 * ${sasl_sender}), as Postfix, unless it is <>.
+			 */
 			char *d = v != NULL ? pm_xtext_decode(v) : NULL;
 
-			free(d);
-			if (d == NULL) {
+			if (d == NULL || pm_envcheck_addr(d) != NULL) {
+				free(d);
 				smtpd_reject_count(REJ_SYNTAX);
 				smtpd_reply(s, 501, "5.5.4",
 				    "Bad AUTH parameter value");
 				return (-1);
+			}
+			free(s->sasl_sender);
+			s->sasl_sender = NULL;
+			if (strcmp(d, "<>") != 0) {
+				s->sasl_sender = d;
+			} else {
+				free(d);
 			}
 		} else {
 			char *pk = pm_printable_dup(k, strlen(k), 64);

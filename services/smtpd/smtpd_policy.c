@@ -529,7 +529,7 @@ policy_request(pm_buf *b, const pm__actx *c)
 	policy_attr(b, "instance", st->queue_id);
 	policy_attr(b, "sasl_method", st->sasl_method);
 	policy_attr(b, "sasl_username", st->sasl_username);
-	policy_attr(b, "sasl_sender", "");
+	policy_attr(b, "sasl_sender", st->sasl_sender);
 	policy_attr(b, "size", "0");
 	policy_attr(b, "ccert_subject", "");
 	policy_attr(b, "ccert_issuer", "");

@@ -98,6 +98,8 @@ smtpd_queue_submit(smtpd_session *s)
 	sub.helo_name = s->helo != NULL ? s->helo : "";
 	sub.protocol = s->protocol;
 	sub.sasl_username = s->sasl_username != NULL ? s->sasl_username : "";
+	sub.sasl_method = s->sasl_method != NULL ? s->sasl_method : "";
+	sub.sasl_sender = s->sasl_sender != NULL ? s->sasl_sender : "";
 	sub.arrival_us = s->arrival_us;
 
 	memset(&s->sres, 0, sizeof(s->sres));

@@ -552,6 +552,7 @@ smtpd_check_async(smtpd_session *s,
 	s->cst.protocol = s->protocol;
 	s->cst.client_port = s->port;
 	s->cst.sasl_method = s->sasl_method;
+	s->cst.sasl_sender = s->sasl_sender;
 	s->cst.tls_summary = s->tls_summary;
 	s->cst.rcpt_count = (unsigned) s->nrcpt;
 	s->check_fn = fn;

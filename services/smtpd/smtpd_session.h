@@ -139,6 +139,7 @@ struct smtpd_session {
 	int body_type; /* BodyType */
 	int dsn_ret;   /* DsnRet */
 	char *dsn_envid;
+	char *sasl_sender; /* MAIL FROM AUTH=, NULL if none or <> */
 	int smtputf8;
 	unsigned flags; /* SubmitFlag bits */
 	int discard;    /* a check said DISCARD */

@@ -10,23 +10,27 @@ recipient local part:
 - "slow": sleeps past pipe_time_limit (2s);
 - anything else: exits 0 and prints "queued as X".
 Asserted: the argv expansions exactly (a recipient full of shell
-metacharacters arrives as one literal argument), flags F R D O . on
-stdin, pipe_user (uid/gid 65534), the environment (export_environment
-only), deferral then delivery, a bounce with the command's output in
-the DSN (peers.Dsn), the time limit, pipe_size_limit, the log lines.
+metacharacters arrives as one literal argument), the client macros
+(${client_address} ... ${sasl_sender}) of a message sent with SMTP
+AUTH and of one without, flags F R D O . on stdin, pipe_user (uid/gid
+65534), the environment (export_environment only), deferral then
+delivery, a bounce with the command's output in the DSN (peers.Dsn),
+the time limit, pipe_size_limit, the log lines, and the NOTIFY=SUCCESS
+notice: "relayed" without flag X; PipeFinalTest: "delivered" with X.
 """
 
 import glob
 import json
 import os
 import shutil
-import stat
+import smtplib
 import tempfile
 import time
 import unittest
 
 from peers import PySink, dsns_for
-from pmtest import DeliveryTest
+from pmtest import DeliveryTest, queue_id_of
+from test_submission import write_passwd
 
 SCRIPT = r'''#!/usr/bin/python3
 import json, os, sys, time
@@ -74,6 +78,10 @@ class PipeTest(DeliveryTest):
         "pipe_argv": "%(script)s -q ${queue_id} -f ${sender} "
                      "-n ${nexthop} -s ${size} -u ${user} -x ${extension} "
                      "-m ${mailbox} -d ${domain} -o ${original_recipient} "
+                     "-C ${client_address} -N ${client_hostname} "
+                     "-P ${client_port} -p ${client_protocol} "
+                     "-H ${client_helo} -M ${sasl_method} "
+                     "-U ${sasl_username} -S $(sasl_sender) "
                      "-- ${recipient}",
         "pipe_flags": "FRDO.",
         "pipe_user": "nobody",
@@ -82,6 +90,10 @@ class PipeTest(DeliveryTest):
         "recipient_delimiter": "+",
         "export_environment": "TZ LANG=C PM_PIPE_TEST=yes",
         "myfilter_destination_recipient_limit": "1",
+        # SMTP AUTH for the client macros (test_submission's users)
+        "smtpd_sasl_auth_enable": "yes",
+        "smtpd_tls_auth_only": "no",
+        "smtpd_sasl_type": "crypt",
     }
 
     @classmethod
@@ -109,11 +121,38 @@ class PipeTest(DeliveryTest):
     def start_peers(cls, workdir):
         cls.back = PySink(workdir, name="back").start()
         cls.peers.append(cls.back)
+        passwd = os.path.join(workdir, "sasl_passwd")
+        write_passwd(passwd)
         return {
             "transport_maps":
                 "inline:{ pipe.test=myfilter:nh.pipe.test, "
                 "back.test=smtp:[127.0.0.1]:%d }" % cls.back.port,
+            "smtpd_sasl_password_maps": passwd,
         }
+
+    def submit_auth(self, sender, rcpt, msg, mail_opts=()):
+        """As submit(), after AUTH PLAIN as alice."""
+        with smtplib.SMTP("127.0.0.1", self.stack.smtp_port,
+                          timeout=30) as c:
+            c.ehlo("auth.client.test")
+            c.user, c.password = "alice", "alice-secret"
+            code, text = c.auth("PLAIN", c.auth_plain)
+            self.assertEqual(code, 235, text)
+            code, text = c.mail(sender, list(mail_opts))
+            self.assertEqual(code, 250, text)
+            code, text = c.rcpt(rcpt)
+            self.assertEqual(code, 250, text)
+            code, text = c.data(msg)
+            self.assertEqual(code, 250, text)
+            return queue_id_of(text.decode())
+
+    @staticmethod
+    def opt(rec, flag):
+        return rec["argv"][rec["argv"].index(flag) + 1]
+
+    def client_macros(self, rec):
+        return {f: self.opt(rec, f)
+                for f in ("-C", "-N", "-P", "-p", "-H", "-M", "-U", "-S")}
 
     def runs(self, rcpt):
         out = []
@@ -157,7 +196,9 @@ class PipeTest(DeliveryTest):
             "-n", "nh.pipe.test", "-s", size,
             "-u", "a|b&c$x{y}*`id`", "-x", "ext",
             "-m", "a|b&c$x{y}*`id`+ext", "-d", "pipe.test",
-            "-o", rcpt, "--", rcpt])
+            "-o", rcpt] + rec["argv"][19:35] + ["--", rcpt])
+        self.assertEqual(rec["argv"][19:35:2], [
+            "-C", "-N", "-P", "-p", "-H", "-M", "-U", "-S"])
         self.assertGreaterEqual(int(size), len(msg))
         # user= applied: nobody, no supplementary groups of root
         self.assertEqual((rec["uid"], rec["gid"]), (65534, 65534))
@@ -179,6 +220,49 @@ class PipeTest(DeliveryTest):
             "\nline one\n..leading dot\nFrom the body\n...two dots\n"
             "end\n"), rec["stdin"])
         self.assertIn("\nSubject: pipe test\n", rec["stdin"])
+
+    def test_client_macros_with_auth(self):
+        rcpt = "authed@pipe.test"
+        qid = self.submit_auth("alice@example.test", rcpt,
+                               message("auth-1"),
+                               mail_opts=["AUTH=alice+2Bsub@example.test"])
+        (rec,) = self.wait_runs(rcpt)
+        self.wait_gone(qid)
+        got = self.client_macros(rec)
+        self.assertEqual(got["-C"], "127.0.0.1")
+        self.assertRegex(got["-P"], r"^\d+$")
+        self.assertNotEqual(got["-P"], str(self.stack.smtp_port))
+        self.assertTrue(got["-p"].startswith("ESMTP"), got)
+        self.assertEqual(got["-H"], "auth.client.test")
+        self.assertEqual(got["-M"], "PLAIN")
+        self.assertEqual(got["-U"], "alice")
+        # AUTH= is xtext: +2B is "+"
+        self.assertEqual(got["-S"], "alice+sub@example.test")
+        self.assertNotEqual(got["-N"], "")
+
+    def test_client_macros_without_auth(self):
+        rcpt = "plain@pipe.test"
+        qid = self.submit("sender@back.test", [rcpt], message("noauth-1"))
+        (rec,) = self.wait_runs(rcpt)
+        self.wait_gone(qid)
+        got = self.client_macros(rec)
+        self.assertEqual(got["-C"], "127.0.0.1")
+        self.assertEqual(got["-H"], "client.test")
+        self.assertEqual(got["-p"], "ESMTP")
+        self.assertRegex(got["-P"], r"^\d+$")
+        # not authenticated: empty arguments, as Postfix
+        self.assertEqual((got["-M"], got["-U"], got["-S"]), ("", "", ""))
+
+    def test_success_notice_relayed(self):
+        # Postfix's pipe without flag X: the success DSN says "relayed"
+        rcpt = "notify@pipe.test"
+        qid = self.submit("sender@back.test", [rcpt], message("notify-1"),
+                          rcpt_opts=["NOTIFY=SUCCESS"])
+        self.wait_gone(qid)
+        got = wait_dsn(self, self.back, rcpt)
+        r = got[0][1].rcpt(rcpt)
+        self.assertEqual(r.get("action"), "relayed", got[0][0].content)
+        self.assertEqual(r.get("status"), "2.0.0")
 
     def test_quoted_metachar_recipient(self):
         # a quoted local part with ; ( ) and white space: one argument
@@ -268,6 +352,51 @@ class PipeTest(DeliveryTest):
         self.assertTrue(any("dsn=5.4.6" in ln and "mail forwarding loop"
                             in ln for ln in lines), lines)
         self.assertEqual(self.runs(rcpt), [], "the command ran")
+
+
+def wait_dsn(test, sink, rcpt, timeout=20):
+    deadline = time.time() + timeout
+    while not dsns_for(sink.messages(), rcpt) and time.time() < deadline:
+        time.sleep(0.1)
+    got = dsns_for(sink.messages(), rcpt)
+    test.assertEqual(len(got), 1, test.logs_tail())
+    return got
+
+
+class PipeFinalTest(DeliveryTest):
+    """Flag X (final delivery): the success DSN says "delivered"."""
+
+    SERVICES = DeliveryTest.SERVICES + ("pipe",)
+    PARAMS = {
+        "relay_domains": "pipe.test",
+        "pipe_transport": "final",
+        "pipe_argv": "/bin/true ${recipient}",
+        "pipe_flags": "X",
+        "pipe_user": "nobody",
+    }
+
+    @classmethod
+    def start_peers(cls, workdir):
+        cls.back = PySink(workdir, name="back").start()
+        cls.peers.append(cls.back)
+        return {
+            "transport_maps":
+                "inline:{ pipe.test=final, "
+                "back.test=smtp:[127.0.0.1]:%d }" % cls.back.port,
+        }
+
+    def test_success_notice_delivered(self):
+        rcpt = "notify@pipe.test"
+        qid = self.submit("sender@back.test", [rcpt], message("final-1"),
+                          rcpt_opts=["NOTIFY=SUCCESS"])
+        lines = self.wait_log("%s: to=<%s>" % (qid, rcpt), ("pipe",))
+        self.assertTrue(any("relay=final" in ln and "status=sent" in ln
+                            for ln in lines), lines)
+        self.wait_gone(qid)
+        got = wait_dsn(self, self.back, rcpt)
+        r = got[0][1].rcpt(rcpt)
+        self.assertEqual(r.get("action"), "delivered", got[0][0].content)
+        self.assertEqual(r.get("status"), "2.0.0")
 
 
 if __name__ == "__main__":

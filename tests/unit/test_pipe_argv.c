@@ -105,6 +105,57 @@ Test(pipe_argv, expand)
 	}
 }
 
+Test(pipe_argv, client)
+{
+	static const char *const one[] = { "u@x.test", NULL };
+	pipe_argv *t;
+	pipe_vars v;
+	char **out, *got, *err = NULL;
+	int e;
+
+	cr_assert(pipe_argv_parse("/bin/f ${client_address} "
+	                          "${client_hostname} ${client_port} "
+	                          "${client_protocol} ${client_helo} "
+	                          "m=${sasl_method} u=${sasl_username} "
+	                          "s=$(sasl_sender) $(recipient)",
+	              &t, &err) == 0,
+	    "%s", err);
+	memset(&v, 0, sizeof(v));
+	v.sender = "";
+	v.null_sender = "MAILER-DAEMON";
+	v.rcpt = one;
+	v.nrcpt = 1;
+	v.delim = "";
+	v.client_address = "192.0.2.7";
+	v.client_hostname = "Host.Example";
+	v.client_port = "40123";
+	v.client_protocol = "ESMTPA";
+	v.client_helo = "helo;$(rm)";
+	v.sasl_method = "PLAIN";
+	v.sasl_username = "Alice";
+	v.sasl_sender = "a b@x.test";
+	out = pipe_argv_expand(t, &v, &e);
+	cr_assert(out != NULL);
+	got = joined(out);
+	cr_expect_str_eq(got,
+	    "/bin/f|192.0.2.7|Host.Example|40123|ESMTPA|helo;$(rm)|m=PLAIN|"
+	    "u=Alice|s=a b@x.test|u@x.test");
+	free(got);
+	pipe_argv_list_free(out);
+
+	/* not known (sendmail, no AUTH): empty strings */
+	v.client_address = v.client_hostname = v.client_port = NULL;
+	v.client_protocol = v.client_helo = NULL;
+	v.sasl_method = v.sasl_username = v.sasl_sender = NULL;
+	out = pipe_argv_expand(t, &v, &e);
+	cr_assert(out != NULL);
+	got = joined(out);
+	cr_expect_str_eq(got, "/bin/f||||||m=|u=|s=|u@x.test");
+	free(got);
+	pipe_argv_list_free(out);
+	pipe_argv_free(t);
+}
+
 Test(pipe_argv, refused)
 {
 	static const char *const bad[] = {
@@ -116,7 +167,9 @@ Test(pipe_argv, refused)
 		"/bin/f ${recipient",
 		"/bin/f ${}",
 		"/bin/f $-x",
-		"/bin/f ${client_address}",
+		"/bin/f ${client_addr}",
+		"/bin/f $(recipient",
+		"/bin/f $(bogus)",
 	};
 	pipe_argv *t = NULL;
 	char *err;

@@ -565,6 +565,7 @@ Test(qclnt, done_request_carries_wire_codes)
 	j.conn_ms = 12;
 	j.xfer_ms = 34;
 	j.dest_failed = 1;
+	j.dsn_action = "relayed";
 	pm_buf_init(&b, PM_RPC_CONTROL_MAX);
 	cr_assert_eq(pm_qmgr_done_pack(&j, &b), 0);
 	dr = pm__done_request__unpack(NULL, b.len, (uint8_t *) b.data);
@@ -588,6 +589,10 @@ Test(qclnt, done_request_carries_wire_codes)
 		cr_expect_str_eq(x->text, r[i].text);
 		cr_expect_eq(!!x->recorded, rc[i].recorded, "rcpt %zu", i);
 		cr_expect_eq(!!x->dsn_passed, rc[i].passed, "rcpt %zu", i);
+		/* the job's action goes with sent recipients only */
+		cr_expect_str_eq(x->dsn_action,
+		    rc[i].status == PM_JOB_SENT ? "relayed" : "", "rcpt %zu",
+		    i);
 	}
 	pm__done_request__free_unpacked(dr, NULL);
 	pm_buf_free(&b);

@@ -136,6 +136,13 @@ static __thread pm_qstore *agent_tls_qs;
 int
 pm_agent_body(const pm_job *j, char **data, size_t *len)
 {
+	return (pm_agent_body_env(j, NULL, 0, NULL, data, len));
+}
+
+int
+pm_agent_body_env(const pm_job *j, const char *const *names, size_t n,
+    char **vals, char **data, size_t *len)
+{
 	int64_t end;
 	int rc;
 
@@ -143,8 +150,8 @@ pm_agent_body(const pm_job *j, char **data, size_t *len)
 		return (PM_EINVAL);
 	}
 	end = pm_mono_ms() + 1000LL * ag.queue_read_wait;
-	while ((rc = pm_qstore_body_get(agent_tls_qs, j->queue_id, data,
-	            len)) == PM_EREDIS &&
+	while ((rc = pm_qstore_body_get_env(agent_tls_qs, j->queue_id, names, n,
+	            vals, data, len)) == PM_EREDIS &&
 	    pm_mono_ms() < end && !ag.stopping) {
 		usleep(250 * 1000); /* Redis away: restarting, failing over */
 	}

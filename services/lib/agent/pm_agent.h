@@ -88,5 +88,12 @@ int pm_job_redirect(pm_job_rcpt *r, const char *transport, const char *nexthop);
 
 /* The content of the job's message from the body store (caller frees). */
 int pm_agent_body(const pm_job *j, char **data, size_t *len);
+/*
+ * As pm_agent_body(), and in the same Redis read the envelope fields
+ * names[0..n-1] of the message (pm_qstore_body_get_env: client_addr,
+ * helo, sasl_username ...): vals[i] malloc'ed, "" when absent.
+ */
+int pm_agent_body_env(const pm_job *j, const char *const *names, size_t n,
+    char **vals, char **data, size_t *len);
 
 #endif

@@ -66,10 +66,10 @@ static const struct {
 	{ EX_OSFILE, PM_COMMAND_BOUNCE, "5.3.0", "critical OS file missing" },
 	{ EX_CANTCREAT, PM_COMMAND_BOUNCE, "5.2.0",
 	    "can't create user output file" },
-	{ EX_IOERR, PM_COMMAND_DEFER, "4.3.0", "input/output error" },
+	{ EX_IOERR, PM_COMMAND_BOUNCE, "5.3.0", "input/output error" },
 	{ EX_TEMPFAIL, PM_COMMAND_DEFER, "4.3.0", "temporary failure" },
 	{ EX_PROTOCOL, PM_COMMAND_BOUNCE, "5.5.0", "remote error in protocol" },
-	{ EX_NOPERM, PM_COMMAND_BOUNCE, "5.7.1", "permission denied" },
+	{ EX_NOPERM, PM_COMMAND_BOUNCE, "5.7.0", "permission denied" },
 	{ EX_CONFIG, PM_COMMAND_BOUNCE, "5.3.5", "local configuration error" },
 };
 

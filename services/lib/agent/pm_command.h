@@ -27,11 +27,12 @@
  *	  then SIGKILL PM_COMMAND_KILL_GRACE_MS later.
  *	- The outcome (res): PM_COMMAND_OK with dsn 2.0.0, or a deferral or
  *	  bounce with the DSN status sysexits.h gives the exit code:
- *	    0 ok 2.0.0; EX_TEMPFAIL, EX_OSERR, EX_IOERR: defer 4.3.0;
+ *	    0 ok 2.0.0; EX_TEMPFAIL, EX_OSERR: defer 4.3.0;
  *	    EX_NOUSER 5.1.1; EX_NOHOST 5.1.2; EX_DATAERR 5.6.0;
- *	    EX_NOPERM 5.7.1; EX_CANTCREAT 5.2.0; EX_PROTOCOL 5.5.0;
+ *	    EX_NOPERM 5.7.0; EX_CANTCREAT 5.2.0; EX_PROTOCOL 5.5.0;
  *	    EX_CONFIG 5.3.5; EX_USAGE, EX_NOINPUT, EX_UNAVAILABLE,
- *	    EX_SOFTWARE, EX_OSFILE: 5.3.0; any other code: bounce 5.3.0
+ *	    EX_SOFTWARE, EX_OSFILE, EX_IOERR: 5.3.0 (Postfix's
+ *	    sys_exits table); any other code: bounce 5.3.0
  *	    "Command died with status N"; a signal: defer 4.3.0 "Command
  *	    died with signal N"; the time limit: defer 4.3.0 "Command time
  *	    limit exceeded"; the command could not be started (no such

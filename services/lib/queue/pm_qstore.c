@@ -49,6 +49,8 @@ const pm__qs_field pm__qs_fields[QS_NFIELDS] = {
 	{ "helo", QF_STR, offsetof(pm_qmsg, helo_name), 0 },
 	{ "protocol", QF_STR, offsetof(pm_qmsg, protocol), 0 },
 	{ "sasl_username", QF_STR, offsetof(pm_qmsg, sasl_username), 0 },
+	{ "sasl_method", QF_STR, offsetof(pm_qmsg, sasl_method), 0 },
+	{ "sasl_sender", QF_STR, offsetof(pm_qmsg, sasl_sender), 0 },
 	{ "envid", QF_STR, offsetof(pm_qmsg, dsn_envid), 0 },
 	{ "ret", QF_INT, offsetof(pm_qmsg, dsn_ret), 0 },
 	{ "body_type", QF_INT, offsetof(pm_qmsg, body_type), 0 },

@@ -83,6 +83,8 @@ typedef struct pm_qmsg {
 	char *helo_name;
 	char *protocol;
 	char *sasl_username;
+	char *sasl_method;
+	char *sasl_sender; /* MAIL FROM AUTH= */
 	char *dsn_envid;
 	int dsn_ret;    /* DsnRet of cleanup.proto */
 	int body_type;  /* BodyType of cleanup.proto */
@@ -236,6 +238,15 @@ int pm_qstore_read(pm_qstore *qs, const char *qid, pm_qmsg **out);
 /* Read the body. *data is malloc'ed, NUL-terminated; caller frees. */
 int pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data,
     size_t *len);
+/*
+ * As pm_qstore_body_get(), and in the same HMGET the envelope fields
+ * names[0..n-1] (n <= PM_QSTORE_ENV_MAX): on success vals[i] is a new
+ * string, "" when the field is absent (caller frees each); on failure
+ * every vals[i] is NULL.
+ */
+#define PM_QSTORE_ENV_MAX 16
+int pm_qstore_body_get_env(pm_qstore *qs, const char *qid,
+    const char *const *names, size_t n, char **vals, char **data, size_t *len);
 /*
  * Delete every key of a message (and its body) atomically, and its id
  * from pm:{S}:deferred and pm:{S}:hold. PM_ENOENT if it was not queued

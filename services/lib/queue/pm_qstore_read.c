@@ -4,7 +4,9 @@
  * DESCRIPTION
  *	See pm_qstore.h. pm_qstore_read() pipelines HGETALL of m and r;
  *	pm_qstore_body_get() pipelines HMGET m size body and LRANGE b, so
- *	each costs one round trip.
+ *	each costs one round trip; pm_qstore_body_get_env() asks the
+ *	same HMGET for a few more envelope fields (an agent's per-job
+ *	read: the pipe agent's client macros).
  * LIMITS
  *	QS_RCPT_MAX recipients ("n"), PM_BODY_SIZE_MAX for "size".
  * SECURITY
@@ -307,28 +309,42 @@ out:
 int
 pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data, size_t *len)
 {
-	const char *hm[] = { "HMGET", NULL, "size", "body" };
+	return (pm_qstore_body_get_env(qs, qid, NULL, 0, NULL, data, len));
+}
+
+int
+pm_qstore_body_get_env(pm_qstore *qs, const char *qid, const char *const *names,
+    size_t n, char **vals, char **data, size_t *len)
+{
+	const char *hm[4 + PM_QSTORE_ENV_MAX] = { "HMGET", NULL, "size",
+		"body" };
 	const char *lr[] = { "LRANGE", NULL, "0", "-1" };
 	char km[QS_KEY_MAX], kb[QS_KEY_MAX];
 	redisReply *rv[2], *h;
-	const char *kind;
+	const char *kind, *v;
 	long long size;
+	size_t i;
 	int shard, rc;
 
-	if (!pm_qid_valid(qid)) {
+	if (!pm_qid_valid(qid) || n > PM_QSTORE_ENV_MAX) {
 		return (PM_EINVAL);
+	}
+	for (i = 0; i < n; i++) {
+		vals[i] = NULL;
+		hm[4 + i] = names[i];
 	}
 	shard = pm_qid_shard(qid, qs->nshards);
 	pm__qs_key(km, shard, "m", qid);
 	pm__qs_key(kb, shard, "b", qid);
 	hm[1] = km;
 	lr[1] = kb;
-	if (pm__qs_conn(qs) == NULL || pm__qs_appendv(qs, 4, hm) < 0 ||
+	if (pm__qs_conn(qs) == NULL ||
+	    pm__qs_appendv(qs, (int) (4 + n), hm) < 0 ||
 	    pm__qs_appendv(qs, 4, lr) < 0 || pm__qs_read(qs, rv, 2) < 0) {
 		return (PM_EREDIS);
 	}
 	h = rv[0];
-	if (h->type != REDIS_REPLY_ARRAY || h->elements != 2) {
+	if (h->type != REDIS_REPLY_ARRAY || h->elements != 2 + n) {
 		pm__qs_warn_reply(qid, "read body", h);
 		rc = PM_EREDIS;
 		goto out;
@@ -342,6 +358,17 @@ pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data, size_t *len)
 		pm_msg_warn("%s: corrupt queue entry: bad size", qid);
 		rc = PM_EIO;
 		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (h->element[2 + i]->type == REDIS_REPLY_NIL) {
+			v = "";
+		} else if ((v = qs_text(h->element[2 + i])) == NULL) {
+			pm_msg_warn("%s: corrupt queue entry: bad %s", qid,
+			    names[i]);
+			rc = PM_EIO;
+			goto out;
+		}
+		vals[i] = pm_strdup(v);
 	}
 	kind = qs_text(h->element[1]);
 	if (kind != NULL && strcmp(kind, "fs") == 0) {
@@ -366,6 +393,12 @@ pm_qstore_body_get(pm_qstore *qs, const char *qid, char **data, size_t *len)
 		pm__qs_warn_reply(qid, "read body", rv[1]);
 	}
 out:
+	if (rc != 0) {
+		for (i = 0; i < n; i++) {
+			free(vals[i]);
+			vals[i] = NULL;
+		}
+	}
 	pm__qs_free_replies(rv, 2);
 	return (rc);
 }

@@ -215,6 +215,8 @@ clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, clnt_req *r)
 	req.helo_name = S(s->helo_name);
 	req.protocol = S(s->protocol);
 	req.sasl_username = S(s->sasl_username);
+	req.sasl_method = S(s->sasl_method);
+	req.sasl_sender = S(s->sasl_sender);
 	req.arrival_us = s->arrival_us;
 	req.keep_id_secs = s->keep_id_secs;
 

@@ -51,6 +51,8 @@ typedef struct pm_submit {
 	const char *helo_name;
 	const char *protocol;
 	const char *sasl_username;
+	const char *sasl_method;
+	const char *sasl_sender; /* MAIL FROM AUTH= (RFC 4954) */
 	int64_t arrival_us;
 	unsigned keep_id_secs; /* with queue_id: refuse the id again for this
 	                        * long after the message is gone (0: no) */

@@ -465,6 +465,9 @@ pm_qmgr_done_pack(const pm_job *j, pm_buf *out)
 		res[i].text = (char *) r->text;
 		res[i].recorded = r->recorded != 0;
 		res[i].dsn_passed = r->dsn_passed != 0;
+		if (r->status == PM_JOB_SENT && j->dsn_action != NULL) {
+			res[i].dsn_action = (char *) j->dsn_action;
+		}
 		resp[i] = &res[i];
 	}
 	dr.job_id = (char *) j->job_id;

@@ -119,6 +119,9 @@ typedef struct pm_job {
 	unsigned conn_use; /* nth use of the connection (logged when > 1) */
 	int dsn_passed;    /* the peer took NOTIFY/ORCPT (DSN): success
 	                             * notices are its job from now on */
+	const char *dsn_action; /* sent recipients' success notice action,
+	                         * "relayed" or "delivered" (static); NULL:
+	                         * qmgr decides by transport */
 } pm_job;
 
 /* ---- fetch ---- */
@@ -179,8 +182,8 @@ void pm_qmgr_job_clear(pm_job *j);
  * Pack the DoneRequest of a finished job into out (reset first): each
  * recipient's index, status (PM_JOB_SENT, _BOUNCED, _REDIRECT with its
  * redirect_transport set, anything else deferred), dsn, text,
- * recorded, dsn_passed, the redirect's transport and nexthop; the
- * job's relay, times
+ * recorded, dsn_passed, dsn_action (the job's, for sent recipients),
+ * the redirect's transport and nexthop; the job's relay, times
  * and dest_failed. 0, or PM_ETOOBIG (over out's limit; out is empty).
  */
 int pm_qmgr_done_pack(const pm_job *j, pm_buf *out);
