@@ -148,7 +148,7 @@ typedef struct local_state {
 	size_t nofail;
 	size_t ofail_cap;
 	unsigned ofail_more; /* past PM_BOUNCE_NOTICE_MAX */
-	int redirect;          /* pass it to rd_transport (local_delegate) */
+	int redirect;        /* pass it to rd_transport (local_delegate) */
 	char rd_transport[PM_QMGR_TRANSPORT_MAX + 1];
 	char rd_nexthop[PM_QMGR_NEXTHOP_MAX + 1];
 } local_state;

@@ -376,10 +376,11 @@ Test(table_pcre, match_limit, .init = mkdir_tmp, .fini = rm_tmp)
 	t0 = now();
 	check_lookups(t, lk, sizeof(lk) / sizeof(lk[0]));
 	took = now() - t0;
-	cr_expect(took < 0.25,
-	    "lookups with match limit 100000: took %.3f s, "
-	    "want well under a second",
-	    took);
+	/* Bounds catch a hang (backtracking runs for minutes without a
+	 * limit), not speed: speed lives in `make bench`, and CI runs this
+	 * under ASan on a shared machine. */
+	cr_expect(took < 5.0,
+	    "lookups with match limit 100000: took %.3f s, want no hang", took);
 	pm_table_close(t);
 
 	/* The default (PCRE2's own, as Postfix): an error, not a hang. */
@@ -392,7 +393,7 @@ Test(table_pcre, match_limit, .init = mkdir_tmp, .fini = rm_tmp)
 	    "default limit: got rc %d \"%s\","
 	    " want a lookup error",
 	    rc, rc == 0 ? v : "");
-	cr_expect(took < 1.0, "default limit: took %.3f s, want under 1 s",
+	cr_expect(took < 10.0, "default limit: took %.3f s, want no hang",
 	    took);
 	if (rc == 0) {
 		free(v);
@@ -462,7 +463,8 @@ Test(table_pcre, hostile_keys, .init = mkdir_tmp, .fini = rm_tmp)
 	t0 = now();
 	rc = pm_table_get(t, key, &v);
 	cr_expect_eq(rc, PM_ENOENT, "long word: got rc %d, want not found", rc);
-	cr_expect(now() - t0 < 1.0, "long word: took %.3f s", now() - t0);
+	cr_expect(now() - t0 < 5.0, "long word: took %.3f s, want no hang",
+	    now() - t0);
 	free(key);
 	pm_table_close(t);
 }
