@@ -75,7 +75,7 @@ for name, s in svc.items():
         if ip != "127.0.0.1":
             bad.append("%s: port %r not bound to 127.0.0.1" % (name, p))
 # the mailboxes of virtual.test are on a named volume
-if not any(str(v).endswith(":/var/mail/vhosts") or
+if not any(str(v).split(":")[:2] == ["mail-data", "/var/mail/vhosts"] or
            (isinstance(v, dict) and v.get("target") == "/var/mail/vhosts"
             and v.get("type") == "volume")
            for v in svc.get("virtual", {}).get("volumes", [])):
