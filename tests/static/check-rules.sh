@@ -77,7 +77,7 @@ done
 for bad in smtpService.proxyProtocol=true,roles.postscreen.enabled=true roles.smtpd.resources.limits=null \
 	redis.mode=cluster internalTLS.mode=existingSecret roles.submission.enabled=true \
 	smtpTLS.mode=certManager smtpTLS.mode=existingSecret submission.sasl.path=/run/auth \
-	mailbox.persistence.accessModes={ReadOnlyMany} mailbox.mountPath=/var/mail/; do
+	'mailbox.persistence.accessModes={ReadOnlyMany}' mailbox.mountPath=/var/mail/; do
 	if "$helm" lint --strict helm/postmesh --set "$bad" > "$out/lint.txt" 2>&1; then
 		echo "check-rules: values.schema.json: --set $bad linted ok, want a refusal"
 		rc=1
