@@ -27,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${CERTS_DIR:-deploy/compose/certs}
-ROLES="smtpd cleanup rewrite qmgr smtp bounce error discard"
+ROLES="smtpd cleanup rewrite qmgr smtp bounce error discard virtual"
 mkdir -p "$dir"
 umask 077
 

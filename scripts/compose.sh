@@ -40,7 +40,7 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-postmesh}
 # docker-compose 1.29's default of 60 s is too short on 2 busy cores
 export COMPOSE_HTTP_TIMEOUT=${COMPOSE_HTTP_TIMEOUT:-300}
 SCALE=${PM_SCALE:-2}
-STATELESS="smtpd cleanup rewrite bounce smtp error discard"
+STATELESS="smtpd cleanup rewrite bounce smtp error discard virtual"
 
 service_alive() {
 	[ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null
@@ -155,6 +155,11 @@ Submission on 127.0.0.1:2587 (STARTTLS required, AUTH as the test user):
 
 The sink keeps one file per message:
   eval "\$(scripts/compose.sh env)"; docker-compose exec -T sink find /sink -type f
+Mail for alice@virtual.test and bob@virtual.test is delivered (virtual
+agent) to maildirs in the volume mail-data:
+
+  swaks --server ${ports%% *} --from you@example.com --to alice@virtual.test
+  docker-compose exec -T virtual find /var/mail/vhosts/virtual.test -type f
 Prometheus: http://127.0.0.1:9090   Stop: make compose-down
 TXT
 }

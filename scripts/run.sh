@@ -5,9 +5,9 @@
 #                          starts redis-server (appendonly yes, appendfsync
 #                          always, data in run/redis) and the services in
 #                          the background (rewrite cleanup, then bounce
-#                          qmgr smtp error discard where built, then
-#                          smtpd, then postscreen in front of it), logs
-#                          in run/log/, then returns.
+#                          qmgr smtp error discard local virtual where
+#                          built, then smtpd, then postscreen in front
+#                          of it), logs in run/log/, then returns.
 #                          postscreen listens on the SMTP port
 #                          127.0.0.1:2525 and hands the clients that
 #                          pass (localhost at once: permit_mynetworks) to
@@ -19,6 +19,18 @@
 #                          the test user of run/etc/sasl_passwd), as
 #                          Postfix's master.cf submission entry.
 #   scripts/run.sh stop    stops what start started (PIDs in run/pid/).
+#
+# Local delivery (local and virtual, when built): on first start a demo
+# user "demo" is put in run/etc/users (local_recipient_maps: uid:gid:home,
+# home run/mail/demo, mail in run/mail/demo/Maildir/), postmaster and
+# root are aliased to it in run/etc/aliases (alias_maps, texthash:,
+# checked with newaliases at every start), and the virtual domain
+# virtual.localhost has the mailbox demo@virtual.localhost in
+# run/mail/vhosts/virtual.localhost/demo/ (maildir). The demo user's
+# uid/gid: yours; as root the owner of the checkout, or nobody (65534)
+# when root owns it (the local agent refuses uid 0 from a table);
+# POSTMESH_RUN_MAIL_UID=uid:gid chooses. That user must be able to
+# reach run/mail (every parent directory searchable): start warns if not.
 #
 # TLS: on first start a self-signed certificate for "localhost" is made
 # in run/etc/tls/smtpd.pem (key, then certificate) and a test user
@@ -46,14 +58,14 @@ BIN=${PM_BIN:-$TOP/build/bin}
 # Start order: a service's peers first, smtpd last. The delivery services
 # (issue 3) are started when their binaries are built.
 SERVICES="rewrite cleanup"
-for s in bounce qmgr smtp error discard; do
+for s in bounce qmgr smtp error discard local virtual; do
 	if [ -x "$BIN/$s" ]; then SERVICES="$SERVICES $s"; fi
 done
 SERVICES="$SERVICES smtpd postscreen"
 # Stop order: postscreen and smtpd first (no new mail), rewrite last;
 # every service that may run, built or not (a pid file may be left from
 # a start).
-STOP_ORDER="postscreen smtpd submission discard error smtp qmgr bounce cleanup rewrite"
+STOP_ORDER="postscreen smtpd submission virtual local discard error smtp qmgr bounce cleanup rewrite"
 # The submission smtpd: POSTMESH_smtpd_listen must not reach it (the
 # environment beats -o), so it has its own two variables.
 sub_listen=${POSTMESH_RUN_SUBMISSION_LISTEN:-127.0.0.1:2587}
@@ -140,6 +152,100 @@ tls_setup() {
 	fi
 }
 
+# has_svc NAME: NAME is one of the services start runs.
+has_svc() {
+	case " $SERVICES " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+# mail_owner: "uid gid" for the demo user's mailboxes (made once).
+mail_owner() {
+	local spec=${POSTMESH_RUN_MAIL_UID:-}
+	if [ -n "$spec" ]; then
+		case "$spec" in *:*) echo "${spec%%:*} ${spec#*:}" ;; *) echo "$spec $spec" ;; esac
+	elif [ "$(id -u)" -ne 0 ]; then
+		echo "$(id -u) $(id -g)"
+	elif [ "$(stat -c %u "$TOP")" -ne 0 ]; then
+		stat -c '%u %g' "$TOP"
+	else
+		echo "65534 65534"
+	fi
+}
+
+# Local delivery, once (kept across restarts): the demo user, the
+# aliases, the virtual mailbox table, the mailbox directories and the
+# main.cf block that names them (appended to an older run/etc/main.cf
+# that lacks it). At every start: newaliases checks the aliases.
+mail_setup() {
+	has_svc local || has_svc virtual || return 0
+	local mail=$RUN/mail uid gid
+	if [ ! -f "$RUN/etc/users" ]; then
+		read -r uid gid < <(mail_owner)
+		cat > "$RUN/etc/users" <<USERS
+# local_recipient_maps of \`make run\`: user uid:gid:home (docs/delivery.md)
+demo $uid:$gid:$mail/demo
+USERS
+	fi
+	if [ ! -f "$RUN/etc/aliases" ]; then
+		cat > "$RUN/etc/aliases" <<ALIASES
+# alias_maps of \`make run\` (aliases(5), read as texthash:); after an
+# edit: newaliases -c $RUN/etc (checks it), then make stop; make run.
+postmaster: demo
+root:       demo
+ALIASES
+	fi
+	if [ ! -f "$RUN/etc/vmailbox" ]; then
+		cat > "$RUN/etc/vmailbox" <<VMAILBOX
+# virtual_mailbox_maps of \`make run\`: address, then the mailbox under
+# virtual_mailbox_base (a trailing / is a maildir)
+demo@virtual.localhost  virtual.localhost/demo/
+VMAILBOX
+	fi
+	IFS=: read -r uid gid _ < <(awk '$1 == "demo" { print $2 ":" }' "$RUN/etc/users")
+	if ! grep -q '^# Local delivery (scripts/run.sh)' "$RUN/etc/main.cf"; then
+		cat >> "$RUN/etc/main.cf" <<CONF
+
+# Local delivery (scripts/run.sh): local for mydestination (localhost,
+# \$myhostname), virtual for virtual.localhost; docs/delivery.md.
+alias_maps = texthash:$RUN/etc/aliases
+local_recipient_maps = texthash:$RUN/etc/users, \$alias_maps
+home_mailbox = Maildir/
+recipient_delimiter = +
+virtual_mailbox_domains = virtual.localhost
+virtual_mailbox_base = $mail/vhosts
+virtual_mailbox_maps = texthash:$RUN/etc/vmailbox
+virtual_uid_maps = static:${uid:-65534}
+virtual_gid_maps = static:${gid:-65534}
+CONF
+	fi
+	mkdir -p "$mail"
+	chmod 755 "$mail"
+	if [ -n "${uid:-}" ]; then
+		local d
+		for d in "$mail/demo" "$mail/vhosts"; do
+			[ -d "$d" ] && continue
+			mkdir -m 700 "$d"
+			[ "$(id -u)" -eq 0 ] && chown "$uid:$gid" "$d"
+		done
+		# the agents write as the user: it must reach its home
+		if [ "$(id -u)" -eq 0 ] && ! setpriv --reuid "$uid" --regid "$gid" \
+			--clear-groups test -w "$mail/demo" 2>/dev/null; then
+			echo "warning: uid $uid cannot write $mail/demo (a parent" \
+			     "directory is not searchable): local delivery to demo" \
+			     "will be deferred; chmod o+x the parents or set" \
+			     "POSTMESH_RUN_DIR elsewhere" >&2
+		fi
+	fi
+	# a bad line in the aliases stops local; say so here, with its line
+	if has_svc local && [ -x "$BIN/newaliases" ] &&
+		[ -z "${POSTMESH_alias_maps+set}${POSTMESH_alias_database+set}" ]; then
+		if ! "$BIN/newaliases" -c "$RUN/etc"; then
+			echo "error: newaliases: fix $RUN/etc/aliases" >&2
+			exit 1
+		fi
+	fi
+}
+
 # start_submission: smtpd -o ..., as Postfix's master.cf entry
 #   submission inet n - n - - smtpd -o syslog_name=postfix/submission
 #     -o smtpd_tls_security_level=encrypt -o smtpd_sasl_auth_enable=yes ...
@@ -206,6 +312,7 @@ CONF
 		echo "redis-server on $redis_addr (data in $RUN/redis)"
 	fi
 	redis_wait_loaded
+	mail_setup
 	for s in $SERVICES; do
 		if alive "$RUN/pid/$s.pid"; then
 			echo "$s already running (pid $(cat "$RUN/pid/$s.pid"))"
@@ -252,7 +359,30 @@ Postmesh is running: SMTP on $smtp_host:$smtp_port (postscreen, which hands
 clients to the smtpd on $back_host:$back_port; localhost passes at once,
 see $RUN/log/postscreen.log). Send a test mail:
 
+TXT
+	if has_svc local; then
+		cat <<TXT
+  swaks --server $smtp_host --port $smtp_port --from you@example.com --to demo@localhost
+
+It lands in the local user demo's maildir, $RUN/mail/demo/Maildir/new/
+(one file per message; postmaster and root are aliases of demo:
+$RUN/etc/aliases; users: $RUN/etc/users; log: $RUN/log/local.log).
+TXT
+	else
+		cat <<TXT
   swaks --server $smtp_host --port $smtp_port --from you@example.com --to postmaster@localhost
+TXT
+	fi
+	if has_svc virtual; then
+		cat <<TXT
+The virtual domain virtual.localhost ($RUN/etc/vmailbox) has one mailbox:
+
+  swaks --server $smtp_host --port $smtp_port --from you@example.com --to demo@virtual.localhost
+
+lands in $RUN/mail/vhosts/virtual.localhost/demo/new/.
+TXT
+	fi
+	cat <<TXT
 
 Submission (STARTTLS and AUTH required) on $sub_host:$sub_port, user "test",
 password in $RUN/etc/test-password:
@@ -272,19 +402,48 @@ TXT
 	esac
 }
 
-stop() {
-	for s in $STOP_ORDER; do
+# stop_group NAME...: SIGTERM to every NAME at once, then wait for each
+# (10 s, then SIGKILL). The delivery agents take a few seconds each to
+# give their jobs back to qmgr: stopped together, not one by one.
+stop_group() {
+	local s killed=" "
+	for s in "$@"; do
 		if alive "$RUN/pid/$s.pid"; then
 			kill "$(cat "$RUN/pid/$s.pid")"
+			killed="$killed$s "
+		fi
+	done
+	for s in "$@"; do
+		case "$killed" in
+		*" $s "*)
 			for _ in $(seq 100); do
 				alive "$RUN/pid/$s.pid" || break
 				sleep 0.1
 			done
 			alive "$RUN/pid/$s.pid" && kill -9 "$(cat "$RUN/pid/$s.pid")"
 			echo "$s stopped"
-		fi
+			;;
+		esac
 		rm -f "$RUN/pid/$s.pid"
 	done
+}
+
+stop() {
+	local s group="" agents=" virtual local discard error smtp "
+	# in STOP_ORDER; the agents next to each other go as one group
+	for s in $STOP_ORDER; do
+		case "$agents" in
+		*" $s "*) group="$group $s" ;;
+		*)
+			# shellcheck disable=SC2086 # a list of names
+			[ -n "$group" ] && stop_group $group
+			group=""
+			stop_group "$s"
+			;;
+		esac
+	done
+	# shellcheck disable=SC2086
+	[ -n "$group" ] && stop_group $group
 	if alive "$RUN/pid/redis.pid"; then
 		kill "$(cat "$RUN/pid/redis.pid")"
 		for _ in $(seq 100); do

@@ -13,6 +13,10 @@
 #    Prometheus scrapes every replica;
 # 3. one message with swaks, then 1,000 with smtp-source (500 through
 #    each smtpd replica): every one found at the sink, none twice;
+#    virtual delivery: swaks to alice@ and bob@virtual.test, each
+#    message found exactly once as a file in that user's maildir in the
+#    mail-data volume (podman exec into a virtual replica), an unknown
+#    user refused at RCPT (550 5.1.1);
 #    TLS and submission: swaks --tls to smtpd (certificate verified
 #    against the compose CA) and swaks --tls --auth PLAIN as the test
 #    user to the submission service reach the sink with "with ESMTPS"
@@ -35,7 +39,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 TOP=$(pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$TOP/tests/container/containers.conf}
-ROLES="smtpd cleanup rewrite bounce smtp error discard"
+ROLES="smtpd cleanup rewrite bounce smtp error discard virtual"
 DUP_BOUND=50
 tmp=$(mktemp -d /tmp/pm-container-test.XXXXXX)
 t_start=$SECONDS
@@ -124,7 +128,7 @@ check_roles() {
 			n=$((n + 1))
 		done
 	done
-	[ "$n" -eq 16 ] || fail "$n role containers, want 16 (2 of each of 8 roles)"
+	[ "$n" -eq 18 ] || fail "$n role containers, want 18 (2 of each of 9 roles)"
 	echo "roles: $n containers: uid 10001, /healthz 200, read-only root"
 }
 
@@ -135,11 +139,11 @@ check_prometheus() {
 			python3 -c 'import json, sys
 t = json.load(sys.stdin)["data"]["activeTargets"]
 print(sum(1 for x in t if x["labels"]["job"].startswith("postmesh-") and x["health"] == "up"))')
-		[ "$up" -eq 17 ] && break
-		[ "$SECONDS" -ge "$deadline" ] && fail "Prometheus: $up role targets up, want 17"
+		[ "$up" -eq 19 ] && break
+		[ "$SECONDS" -ge "$deadline" ] && fail "Prometheus: $up role targets up, want 19"
 		sleep 2
 	done
-	echo "prometheus: 17 role replicas scraped (16 and submission)"
+	echo "prometheus: 19 role replicas scraped (18 and submission)"
 	# the alert rules (deploy/prometheus/rules.yml) are loaded and
 	# evaluate without error against the stack's metrics
 	deadline=$((SECONDS + 30))
@@ -162,6 +166,37 @@ send_swaks() {
 	echo "$mid" >"$tmp/swaks"
 	wait_sink 60 "$tmp/swaks" || fail "swaks message not at the sink"
 	echo "swaks: 1 message at the sink"
+}
+
+# maildir_count USER MID: how many files in USER@virtual.test's maildir
+# (new/, in the mail-data volume, seen from a virtual replica) hold
+# Message-ID MID.
+maildir_count() {
+	podman exec "$VIRT" sh -c "grep -rlF -- '$2' /var/mail/vhosts/virtual.test/$1/new 2>/dev/null | wc -l"
+}
+
+send_virtual() {
+	local u mid out n deadline
+	for u in alice bob; do
+		mid="<virtual-$u.$$.$RANDOM@postmesh.test>"
+		swaks --silent 2 --server "$P1" --from swaks@example.com --to "$u@virtual.test" \
+			--header "Message-Id: $mid" >/dev/null || fail "swaks to $u@virtual.test: not accepted"
+		deadline=$((SECONDS + 60))
+		while n=$(maildir_count "$u" "$mid") && [ "$n" -eq 0 ]; do
+			[ "$SECONDS" -ge "$deadline" ] && fail "$u@virtual.test: no file in its maildir after 60 s"
+			sleep 2
+		done
+		sleep 2 # a duplicate, if any
+		n=$(maildir_count "$u" "$mid")
+		[ "$n" -eq 1 ] || fail "$u@virtual.test: $n files with $mid in its maildir, want 1"
+		# written as 10001 (virtual_uid_maps), Delivered-To: prepended
+		out=$(podman exec "$VIRT" sh -c "f=\$(grep -rlF -- '$mid' /var/mail/vhosts/virtual.test/$u/new); stat -c %u \"\$f\"; grep -c '^Delivered-To: $u@virtual.test' \"\$f\"" | tr '\n' ' ')
+		[ "$out" = "10001 1 " ] || fail "$u@virtual.test: owner and Delivered-To: '$out', want '10001 1 '"
+	done
+	out=$(swaks --server "$P1" --from swaks@example.com --to carol@virtual.test --quit-after RCPT 2>&1 || true)
+	grep -qE '^<\*\* +550 5\.1\.1 ' <<<"$out" ||
+		fail "carol@virtual.test (unknown) not refused with 550 5.1.1: $(tail -3 <<<"$out")"
+	echo "virtual: alice@ and bob@virtual.test each once in their maildirs (mail-data volume, uid 10001); carol@ refused 550 5.1.1"
 }
 
 # sink_message MID: the message with Message-ID MID at the sink.
@@ -316,9 +351,11 @@ eval "$(scripts/compose.sh env)"
 P1=$(docker-compose port --index=1 smtpd 2525)
 P2=$(docker-compose port --index=2 smtpd 2525)
 SINK=$(docker-compose ps -q sink)
+VIRT=$(docker-compose ps -q virtual | sed -n 1p)
 timed "roles (uid, healthz)" check_roles
 timed "prometheus targets" check_prometheus
 timed "swaks" send_swaks
+timed "virtual delivery" send_virtual
 timed "TLS and submission" send_tls_submission
 timed "smtp-source 1000" send_smtp_source
 timed "kill each role under load" load_and_kill

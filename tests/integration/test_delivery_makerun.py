@@ -53,7 +53,9 @@ class MakeRunDeliveryTest(unittest.TestCase):
             p = free_port()
             env["POSTMESH_%s_listen" % svc] = "tcp://127.0.0.1:%d" % p
             env["POSTMESH_%s_service" % svc] = "tcp://127.0.0.1:%d" % p
-        for svc in ("smtpd", "cleanup", "rewrite") + DELIVERY:
+        # local and virtual run too (make run starts them when built)
+        for svc in ("smtpd", "cleanup", "rewrite", "local",
+                    "virtual") + DELIVERY:
             env["POSTMESH_%s_metrics_listen" % svc] = (
                 "http://127.0.0.1:%d" % free_port())
         run = os.path.join(ROOT, "scripts", "run.sh")

@@ -1,5 +1,8 @@
 """`make run` as an operator uses it: start, send the printed swaks
-command, find the message in Redis, `make stop`.
+command, find the message in Redis, `make stop`; the printed local and
+virtual test mails land in the demo user's maildirs under the run
+directory (local: directly and through the postmaster alias; virtual:
+demo@virtual.localhost).
 
 scripts/run.sh is what `make run` / `make stop` call. Every port is
 moved to a free one with POSTMESH_<name> environment overrides (which
@@ -58,21 +61,57 @@ def run_env(tmp):
         env["POSTMESH_%s_listen" % svc] = "tcp://127.0.0.1:%d" % p
         env["POSTMESH_%s_service" % svc] = "tcp://127.0.0.1:%d" % p
     for svc in ("smtpd", "cleanup", "rewrite", "qmgr", "bounce", "smtp",
-                "error", "discard", "postscreen"):
+                "error", "discard", "postscreen", "local", "virtual"):
         env["POSTMESH_%s_metrics_listen" % svc] = "http://127.0.0.1:%d" % free_port()
     return env, rport, sport
 
 
 def swaks_cmd(out):
-    """The swaks command line that `make run` printed."""
+    """The swaks command lines that `make run` printed: the local test
+    mail, the virtual one, the submission one."""
     return [l.strip() for l in out.splitlines()
             if l.strip().startswith("swaks ")]
+
+
+def make_tmp(prefix):
+    """A run directory the demo user (nobody when root owns the
+    checkout) can reach: the agents write its mail as that user."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(tmp, 0o755)
+    return tmp
+
+
+def maildir_new(path):
+    """The files in the maildir PATH's new/ (none if it is missing)."""
+    new = os.path.join(path, "new")
+    if not os.path.isdir(new):
+        return []
+    return sorted(os.path.join(new, n) for n in os.listdir(new))
+
+
+def wait_maildir(path, marker, timeout=60.0):
+    """The files of maildir PATH holding MARKER, once at least one is
+    there (then a second more, to see a duplicate) or TIMEOUT passed."""
+    deadline = time.time() + timeout
+    while True:
+        got = []
+        for f in maildir_new(path):
+            with open(f, "rb") as fh:
+                if marker in fh.read():
+                    got.append(f)
+        if got or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    if got:
+        time.sleep(1)
+        got = [f for f in maildir_new(path) if marker in open(f, "rb").read()]
+    return got
 
 
 class MakeRunTest(unittest.TestCase):
 
     def test_run_send_stop(self):
-        tmp = tempfile.mkdtemp(prefix="pm-makerun-")
+        tmp = make_tmp("pm-makerun-")
         env, rport, sport = run_env(tmp)
         run = os.path.join(ROOT, "scripts", "run.sh")
         try:
@@ -80,7 +119,7 @@ class MakeRunTest(unittest.TestCase):
                                  text=True, timeout=120)
             self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
             cmd = swaks_cmd(out.stdout)
-            self.assertEqual(len(cmd), 2, out.stdout)
+            self.assertEqual(len(cmd), 3, out.stdout)
             self.assertIn("--port %d" % sport, cmd[0])
             sw = subprocess.run(shlex.split(cmd[0]), capture_output=True,
                                 text=True, timeout=60)
@@ -99,8 +138,8 @@ class MakeRunTest(unittest.TestCase):
             self.assertTrue(r.exists("pm:{0}:m:%s" % qid) or "%s: removed" % qid in logs
                             or "%s: to=<" % qid in logs, logs[-3000:])
             # the printed submission command: STARTTLS, AUTH as "test"
-            self.assertIn("--tls --auth PLAIN --auth-user test", cmd[1])
-            sw = subprocess.run(shlex.split(cmd[1]), capture_output=True,
+            self.assertIn("--tls --auth PLAIN --auth-user test", cmd[2])
+            sw = subprocess.run(shlex.split(cmd[2]), capture_output=True,
                                 text=True, timeout=60)
             self.assertEqual(sw.returncode, 0, sw.stdout + sw.stderr)
             self.assertIn("235 2.7.0 Authentication successful", sw.stdout)
@@ -119,6 +158,81 @@ class MakeRunTest(unittest.TestCase):
         self.assertIn("submission stopped", stop.stdout)
         with self.assertRaises(redis.exceptions.ConnectionError):
             redis.Redis(host="127.0.0.1", port=rport, socket_timeout=2).ping()
+
+    def test_local_and_virtual_delivery(self):
+        """The printed test mails land where `make run` says: demo@localhost
+        (and postmaster@localhost, an alias of demo) in
+        run/mail/demo/Maildir/new/, demo@virtual.localhost in
+        run/mail/vhosts/virtual.localhost/demo/new/, each exactly once,
+        with Delivered-To: and Return-Path:; an unknown local user is
+        refused at RCPT (local_recipient_maps is the demo table)."""
+        tmp = make_tmp("pm-makerun-local-")
+        env, rport, sport = run_env(tmp)
+        run = os.path.join(ROOT, "scripts", "run.sh")
+        demo = os.path.join(tmp, "mail", "demo", "Maildir")
+        vdemo = os.path.join(tmp, "mail", "vhosts", "virtual.localhost", "demo")
+        try:
+            out = subprocess.run([run, "start"], env=env, capture_output=True,
+                                 text=True, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            for s in ("local", "virtual"):
+                self.assertIn("%s started" % s, out.stdout)
+            self.assertIn(os.path.join(demo, "new"), out.stdout)
+            self.assertIn(os.path.join(vdemo, "new"), out.stdout)
+            cmd = swaks_cmd(out.stdout)
+            self.assertIn("--to demo@localhost", cmd[0])
+            self.assertIn("--to demo@virtual.localhost", cmd[1])
+            marks = {}
+            for c, name in ((cmd[0], "local"), (cmd[1], "virtual")):
+                marks[name] = ("<makerun-%s-%d@client.test>"
+                               % (name, os.getpid())).encode()
+                sw = subprocess.run(shlex.split(c) + ["--header",
+                                    "Message-Id: " + marks[name].decode()],
+                                    capture_output=True, text=True, timeout=60)
+                self.assertIn("250 2.0.0 Ok: queued as ", sw.stdout,
+                              sw.stdout + sw.stderr)
+            with smtplib.SMTP("127.0.0.1", sport, timeout=30) as c:
+                c.ehlo("client.test")
+                c.mail("you@example.com")
+                code, _ = c.rcpt("nosuchuser@localhost")
+                self.assertEqual(code, 550)
+                c.rset()
+                c.mail("you@example.com")
+                c.rcpt("postmaster@localhost")
+                marks["alias"] = ("<makerun-alias-%d@client.test>"
+                                  % os.getpid()).encode()
+                code, text = c.data(b"Message-ID: " + marks["alias"] +
+                                    b"\r\nSubject: to postmaster\r\n\r\nhi\r\n")
+                self.assertEqual(code, 250, text)
+            logdir = os.path.join(tmp, "log")
+            for name, box, rcpt in (("local", demo, b"demo@localhost"),
+                                    ("virtual", vdemo, b"demo@virtual.localhost"),
+                                    ("alias", demo, b"demo@")):
+                got = wait_maildir(box, marks[name])
+                if len(got) != 1:
+                    logs = ""
+                    for f in sorted(os.listdir(logdir)):
+                        with open(os.path.join(logdir, f), errors="replace") as fh:
+                            logs += fh.read()[-2000:]
+                    self.fail("%s: %d files in %s\n%s" % (name, len(got), box, logs))
+                with open(got[0], "rb") as fh:
+                    head = fh.read(2000)
+                self.assertTrue(head.startswith(b"Return-Path: <you@example.com>\n"),
+                                head)
+                self.assertIn(b"\nDelivered-To: " + rcpt, head)
+            with open(os.path.join(logdir, "local.log")) as fh:
+                self.assertRegex(fh.read(), r"to=<demo@[^>]+>.*relay=local.*"
+                                 r"status=sent \(delivered to maildir\)")
+            with open(os.path.join(logdir, "virtual.log")) as fh:
+                self.assertRegex(fh.read(), r"to=<demo@virtual\.localhost>.*"
+                                 r"relay=virtual.*status=sent \(delivered to maildir\)")
+        finally:
+            stop = subprocess.run([run, "stop"], env=env, capture_output=True,
+                                  text=True, timeout=120)
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.assertEqual(stop.returncode, 0, stop.stdout + stop.stderr)
+        for s in ("local", "virtual"):
+            self.assertIn("%s stopped" % s, stop.stdout)
 
     def check_postscreen(self, env, sport, logdir):
         """The SMTP port is postscreen: a session (its client port known)
@@ -179,7 +293,7 @@ class MakeRunTest(unittest.TestCase):
         with a PID 1 that does not reap."""
         libc = ctypes.CDLL(None, use_errno=True)
         self.assertEqual(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0)
-        tmp = tempfile.mkdtemp(prefix="pm-makerun-crash-")
+        tmp = make_tmp("pm-makerun-crash-")
         env, rport, sport = run_env(tmp)
         run = os.path.join(ROOT, "scripts", "run.sh")
         pidfile = os.path.join(tmp, "pid", "cleanup.pid")
@@ -205,7 +319,7 @@ class MakeRunTest(unittest.TestCase):
             self.assertNotEqual(newpid, pid)
             self.assertIn(proc_state(newpid), ("R", "S", "D"))
             cmd = swaks_cmd(out.stdout)
-            self.assertEqual(len(cmd), 2, out.stdout)
+            self.assertEqual(len(cmd), 3, out.stdout)
             sw = subprocess.run(shlex.split(cmd[0]), capture_output=True,
                                 text=True, timeout=60)
             self.assertIn("250 2.0.0 Ok: queued as ", sw.stdout,

@@ -54,7 +54,8 @@ import sys, yaml
 c = yaml.safe_load(sys.argv[1])
 svc = c["services"]
 bad = []
-roles = ["smtpd", "cleanup", "rewrite", "bounce", "smtp", "error", "discard"]
+roles = ["smtpd", "cleanup", "rewrite", "bounce", "smtp", "error", "discard",
+         "virtual"]
 for r in roles + ["qmgr-1", "qmgr-2"]:
     s = svc.get(r)
     if s is None:
@@ -73,6 +74,12 @@ for name, s in svc.items():
         ip = p.get("host_ip") if isinstance(p, dict) else str(p).split(":")[0]
         if ip != "127.0.0.1":
             bad.append("%s: port %r not bound to 127.0.0.1" % (name, p))
+# the mailboxes of virtual.test are on a named volume
+if not any(str(v).split(":")[:2] == ["mail-data", "/var/mail/vhosts"] or
+           (isinstance(v, dict) and v.get("target") == "/var/mail/vhosts"
+            and v.get("type") == "volume")
+           for v in svc.get("virtual", {}).get("volumes", [])):
+    bad.append("virtual: no volume at /var/mail/vhosts")
 if svc.get("qmgr-1", {}).get("environment", {}).get(
         "POSTMESH_service_instance_name") != "qmgr-1":
     bad.append("qmgr-1: no stable instance name")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check-helm.sh: the Helm chart (helm/postmesh) lints and renders with
 # its default values, helm/values-ingress.yaml, helm/values-egress.yaml
-# helm/values-submission.yaml (SMTP TLS and the submission role) and
+# helm/values-submission.yaml (SMTP TLS and the submission role),
+# helm/values-delivery.yaml (local and virtual on a mailbox claim) and
 # helm/values-postscreen.yaml (postscreen in front of smtpd), and
 # every rendered object passes tests/static/validate-k8s.js (the
 # Kubernetes schemas and the project rules) and yamllint. The rendered
@@ -18,7 +19,7 @@ mkdir -p "$out"
 read -r -a extra <<< "${PM_HELM_EXTRA:-}"
 
 rc=0
-for v in default ingress egress submission postscreen; do
+for v in default ingress egress submission postscreen delivery; do
 	args=()
 	[ "$v" = default ] || args=(-f "helm/values-$v.yaml")
 	args+=("${extra[@]}")

@@ -76,7 +76,8 @@ done
 # values.schema.json refuses values the chart cannot honour
 for bad in smtpService.proxyProtocol=true,roles.postscreen.enabled=true roles.smtpd.resources.limits=null \
 	redis.mode=cluster internalTLS.mode=existingSecret roles.submission.enabled=true \
-	smtpTLS.mode=certManager smtpTLS.mode=existingSecret submission.sasl.path=/run/auth; do
+	smtpTLS.mode=certManager smtpTLS.mode=existingSecret submission.sasl.path=/run/auth \
+	'mailbox.persistence.accessModes={ReadOnlyMany}' mailbox.mountPath=/var/mail/; do
 	if "$helm" lint --strict helm/postmesh --set "$bad" > "$out/lint.txt" 2>&1; then
 		echo "check-rules: values.schema.json: --set $bad linted ok, want a refusal"
 		rc=1
@@ -88,7 +89,10 @@ done
 # helm lint reports only as INFO) stop helm template / install
 sub=roles.submission.enabled=true,smtpTLS.mode=existingSecret,smtpTLS.existingSecret=mx
 fails=("$sub,submission.sasl.type=crypt|needs submission.sasl.existingSecret"
-	"roles.postscreen.enabled=true,roles.smtpd.enabled=false|roles.postscreen needs roles.smtpd")
+	"roles.postscreen.enabled=true,roles.smtpd.enabled=false|roles.postscreen needs roles.smtpd"
+	"roles.local.enabled=true|config.mydestination is empty"
+	"roles.virtual.enabled=true|config.virtual_mailbox_domains is empty"
+	"roles.local.enabled=true,config.mydestination=localhost,roles.local.replicas=2,mailbox.persistence.accessModes={ReadWriteOnce}|it needs ReadWriteMany")
 for bad in "${fails[@]}"; do
 	IFS='|' read -r set want <<< "$bad"
 	if "$helm" template pm helm/postmesh --set "$set" > "$out/tpl.txt" 2>&1; then
@@ -101,6 +105,13 @@ for bad in "${fails[@]}"; do
 		echo "check-rules: postmesh.validate: --set $set refused"
 	fi
 done
+# one local pod on a ReadWriteOnce claim renders, updated with Recreate
+if ! "$helm" template pm helm/postmesh --set roles.local.enabled=true,config.mydestination=localhost,mailbox.persistence.accessModes='{ReadWriteOnce}' > "$out/tpl.txt" 2>&1 ||
+	! grep -q 'type: Recreate' "$out/tpl.txt"; then
+	head -5 "$out/tpl.txt"
+	echo "check-rules: one local pod on a ReadWriteOnce claim: not rendered with strategy Recreate"
+	rc=1
+fi
 # the same values with a crypt table from a Secret render
 if ! "$helm" template pm helm/postmesh --set "$sub,submission.sasl.type=crypt,submission.sasl.existingSecret=u" > "$out/tpl.txt" 2>&1; then
 	cat "$out/tpl.txt"

@@ -44,6 +44,8 @@ parameter names). smtpd uses Redis for the TLS ticket keys
 (pm:tls:ticket), the failed-AUTH counters and a crypt table in Redis.
 notls: no nng at all, so no internal TLS certificate (postscreen: SMTP
 in, SMTP with a PROXY header out to smtpd, its cache in Redis).
+mailbox: a final delivery agent (local, virtual) that mounts the mailbox
+volume (mailbox.*; local resubmits alias addresses through cleanup).
 */}}
 {{- define "postmesh.roleTable" -}}
 smtpd:   {kind: Deployment, port: 0, redis: true, calls: [cleanup, rewrite], agent: false}
@@ -56,6 +58,8 @@ smtp:    {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
 error:   {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
 discard: {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
 postscreen: {kind: Deployment, port: 0, redis: true, calls: [], agent: false, notls: true}
+local:   {kind: Deployment, port: 0, redis: true, calls: [qmgr, cleanup], agent: true, mailbox: true}
+virtual: {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true, mailbox: true}
 {{- end -}}
 
 {{/* An nng service URL: (dict "ctx" $ "role" "cleanup" "port" 10025). */}}
@@ -93,6 +97,11 @@ runAsNonRoot: true
 runAsUser: 10001
 runAsGroup: 10001
 fsGroup: 10001
+{{- if .mailbox }}
+# the mailbox volume: its root is given to group 10001 once (when it
+# differs), not every mailbox at every mount
+fsGroupChangePolicy: OnRootMismatch
+{{- end }}
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
@@ -152,7 +161,7 @@ spec:
   enableServiceLinks: false
   terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
   securityContext:
-    {{- include "postmesh.podSecurityContext" $ctx | nindent 4 }}
+    {{- include "postmesh.podSecurityContext" (dict "mailbox" $r.mailbox) | nindent 4 }}
   {{- with $v.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
@@ -164,6 +173,10 @@ spec:
   {{- with $v.affinity }}
   affinity:
     {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- if $r.mailbox }}
+  initContainers:
+    {{- include "postmesh.mailboxInit" (dict "ctx" $ctx "role" $role "v" $v) | nindent 4 }}
   {{- end }}
   containers:
     - name: {{ $role }}
@@ -274,6 +287,10 @@ spec:
           mountPath: /etc/postmesh/sasl
           readOnly: true
         {{- end }}
+        {{- if $r.mailbox }}
+        - name: mailbox
+          mountPath: {{ $V.mailbox.mountPath }}
+        {{- end }}
         - name: tmp
           mountPath: /tmp
   volumes:
@@ -330,9 +347,68 @@ spec:
           - key: {{ $V.submission.sasl.existingSecretKey }}
             path: passwd
     {{- end }}
+    {{- if $r.mailbox }}
+    - name: mailbox
+      persistentVolumeClaim:
+        claimName: {{ include "postmesh.mailboxClaim" $ctx }}
+    {{- end }}
     - name: tmp
       emptyDir:
         sizeLimit: {{ $V.tmpSizeLimit }}
+{{- end -}}
+
+{{/* The mailbox volume's claim: mailbox.persistence.existingClaim or the chart's. */}}
+{{- define "postmesh.mailboxClaim" -}}
+{{- .Values.mailbox.persistence.existingClaim | default (printf "%s-mailbox" (include "postmesh.fullname" .)) -}}
+{{- end -}}
+
+{{/* Non-empty when local or virtual runs (they mount the mailbox volume). */}}
+{{- define "postmesh.mailboxUsed" -}}
+{{- if or .Values.roles.local.enabled .Values.roles.virtual.enabled -}}yes{{- end -}}
+{{- end -}}
+
+{{/*
+The init container of local and virtual: makes the directories the
+agent does not make itself, as uid 10001 on the mailbox volume: the
+home of every user of the local users table (mailbox.users, third
+field of uid:gid:home; local then makes Maildir/{tmp,new,cur}) and
+virtual_mailbox_base. (dict "ctx" $ "role" NAME "v" ROLE-VALUES)
+*/}}
+{{- define "postmesh.mailboxInit" -}}
+{{- $V := .ctx.Values -}}
+- name: mailbox-dirs
+  image: "{{ $V.image.repository }}:{{ $V.image.tag }}"
+  imagePullPolicy: {{ $V.image.pullPolicy }}
+  command: ["/bin/sh", "-c"]
+  args:
+    - |
+      set -e
+      {{- if eq .role "local" }}
+      if [ -f /etc/postmesh/config/users ]; then
+        awk '!/^[[:space:]]*(#|$)/ { n = split($2, f, ":"); if (n >= 3 && f[3] != "") print f[3] }' \
+          /etc/postmesh/config/users | while read -r home; do
+          case "$home" in {{ $V.mailbox.mountPath }}/*) mkdir -p -m 0700 "$home" ;; esac
+        done
+      fi
+      {{- else }}
+      mkdir -p -m 0700 {{ include "postmesh.virtualBase" .ctx | quote }}
+      {{- end }}
+  resources:
+    requests: {cpu: 10m, memory: 16Mi}
+    limits: {cpu: 100m, memory: 64Mi}
+  securityContext:
+    {{- include "postmesh.containerSecurityContext" (dict) | nindent 4 }}
+  volumeMounts:
+    - name: config
+      mountPath: /etc/postmesh/config
+      readOnly: true
+    - name: mailbox
+      mountPath: {{ $V.mailbox.mountPath }}
+{{- end -}}
+
+{{/* virtual_mailbox_base: config wins over mailbox.mountPath/vhosts. */}}
+{{- define "postmesh.virtualBase" -}}
+{{- .Values.config.virtual_mailbox_base | default (printf "%s/vhosts" .Values.mailbox.mountPath) -}}
 {{- end -}}
 
 {{/* Non-empty when the services authenticate to Redis. */}}
@@ -419,6 +495,31 @@ postscreen_smtpd_service: {{ printf "%s.%s.svc.%s:2525" (include "postmesh.smtpd
 {{- end -}}
 {{- if not .Values.roles.smtpd.enabled -}}
 {{- fail "roles.postscreen needs roles.smtpd (it hands clients to smtpd)" -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.roles.local.enabled -}}
+{{- if not (.Values.config.mydestination | default .Values.roles.local.config.mydestination) -}}
+{{- fail "roles.local: config.mydestination is empty, so no domain is delivered locally; name the local domains there (e.g. \"$myhostname, localhost, example.com\")" -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.roles.virtual.enabled -}}
+{{- if not .Values.config.virtual_mailbox_domains -}}
+{{- fail "roles.virtual: config.virtual_mailbox_domains is empty, so no mail reaches virtual; name its domains there" -}}
+{{- end -}}
+{{- if not (or .Values.mailbox.virtualMailboxes .Values.config.virtual_mailbox_maps) -}}
+{{- fail "roles.virtual: no mailboxes: set mailbox.virtualMailboxes (or config.virtual_mailbox_maps)" -}}
+{{- end -}}
+{{- end -}}
+{{- if and (include "postmesh.mailboxUsed" .) (not .Values.mailbox.persistence.existingClaim) -}}
+{{- $n := 0 -}}
+{{- range $role := list "local" "virtual" -}}
+{{- $v := index $.Values.roles $role -}}
+{{- if $v.enabled -}}
+{{- $n = add $n (ternary 2 (int $v.replicas) $v.autoscaling.enabled) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (gt (int $n) 1) (not (has "ReadWriteMany" .Values.mailbox.persistence.accessModes)) -}}
+{{- fail "mailbox.persistence.accessModes: more than one local/virtual pod mounts the mailbox claim: it needs ReadWriteMany (or one replica of one role)" -}}
 {{- end -}}
 {{- end -}}
 {{- if and (eq .Values.smtpTLS.mode "existingSecret") (not .Values.smtpTLS.existingSecret) -}}
