@@ -26,6 +26,10 @@ prints and asserts:
 - the queue empty at the end (no message keys, nothing pending, nothing
   deferred), and no consumer in the qmgr group but the two qmgrs;
 - the longest delay of any message (250 to the sink), below 60 s;
+- the Sentinel failover (one replica, queue_durability = replica): the
+  first 250 after it within ACCEPT_AFTER_RESYNC (5 s) of the old
+  primary's resync as the new one's replica (Sentinel's timing up to
+  then, and its +tilt if any, is printed);
 - security: a Redis client without the password gets nothing; an smtp
   agent whose certificate comes from another CA gets no job.
 
@@ -60,10 +64,16 @@ TARGET = int(os.environ.get("PM_CLUSTER_MESSAGES", "10000"))
 CLIENTS = int(os.environ.get("PM_CLUSTER_CLIENTS", "8"))
 MAX_DELAY = 60.0
 MSGID_RE = re.compile(rb"^Message-ID: <([^>\r\n]*)>", re.M | re.I)
+# "1234:X 02 Dec 2026 12:16:57.731 # +switch-master pmq ..."
+SENTINEL_LOG_RE = re.compile(r"^\d+:X (\d+ \w+ \d+ [\d:]+)\.(\d+) . "
+                             r"([-+][\w-]+)(.*)$")
+SENTINEL_EVENTS = ("+tilt", "-tilt", "+promoted-slave", "+switch-master",
+                   "+convert-to-slave", "+failover-end")
 SETTLE = 4.0  # seconds of load between faults
 STOP_DELAY = 2  # service_stop_delay of the mesh (s)
 STOP_WAIT = 45  # SIGTERM to exit at most: the delay plus the longest
 #                 grace (agent_stop_grace 30 s) and some; then SIGKILL
+ACCEPT_AFTER_RESYNC = 5.0  # the first 250 after the failover's resync (s)
 RECONNECT = 2.5  # after a restart: clients reconnect (RPC_RECONN_MAX 2 s)
 ROLLING_ORDER = ("smtpd", "cleanup", "rewrite", "bounce", "qmgr", "smtp")
 
@@ -77,6 +87,7 @@ class Load:
         self.accepted = {}
         self.refused = 0
         self.errors = 0
+        self.last_ok = 0.0  # time of the latest 250
         self.events = []  # (time, kind, detail): 421 refused connect drop
         self.mu = threading.Lock()
         self.quit = threading.Event()
@@ -132,7 +143,8 @@ class Load:
                             s.sendmail("s@client.test", ["r@relay.test"],
                                        body)
                             with self.mu:
-                                self.accepted[mid] = time.time()
+                                self.accepted[mid] = self.last_ok = \
+                                    time.time()
                         except smtplib.SMTPResponseException as e:
                             if e.smtp_code == 421:  # smtpd stopping
                                 self.note("421", addr)
@@ -259,7 +271,7 @@ class Cluster:
               "again after %.1fs, mail flowing %.1fs after the kill"
               % (addr, fl, ready, flow), flush=True)
 
-    def failover(self):
+    def failover(self, load):
         old = self.m.primary()
         n0, fl = self.sink.count(), self.inflight()
         t0 = time.time()
@@ -274,13 +286,77 @@ class Cluster:
         # may be made again: each one counts as in flight.
         switch_window = self.sink.count() - n0
         fl += switch_window
-        flow = self.wait_flow(t0, n0)
+        # Mail flows again once cleanup can answer 250: the new primary
+        # needs a replica to acknowledge (queue_durability = replica).
+        # The sink alone cannot tell: deliveries of mail accepted before
+        # the fault, and those made again, arrive meanwhile.
+        resynced = accepting = None
+        deadline = t0 + 180
+        while time.time() < deadline and (resynced is None or
+                                          accepting is None):
+            now = time.time()
+            if resynced is None and self.replica_up(old):
+                resynced = now - t0
+            if accepting is None and load.last_ok > t0 + switched:
+                accepting = load.last_ok - t0
+            time.sleep(0.1)
+        n1 = self.sink.count()
+        wait_for(lambda: self.sink.count() >= n1 + 50, 120,
+                 "mail flowing after the failover")
+        flow = time.time() - t0
         self.faults.append(("failover", fl, switched, flow, t0))
         print("fault: Sentinel failover %s -> %s, %d jobs in flight or "
               "delivered while it switched (%d); switched after %.1fs, "
-              "mail flowing %.1fs after it"
-              % (old, self.m.primary(), fl, switch_window, switched, flow),
-              flush=True)
+              "old primary a replica in sync after %s, 250 again after "
+              "%s, mail flowing %.1fs after it"
+              % (old, self.m.primary(), fl, switch_window, switched,
+                 "%.1fs" % resynced if resynced is not None else "never",
+                 "%.1fs" % accepting if accepting is not None else "never",
+                 flow), flush=True)
+        for dt, who, what in self.sentinel_events(t0, time.time()):
+            print("  %+6.1fs sentinel-%d %s" % (dt, who, what), flush=True)
+        # Sentinel's part (the old primary a replica in sync) is Redis's
+        # timing; the 250 after it is ours: no pooled connection that
+        # Sentinel's CLIENT KILL closed may fail a submission.
+        self.check(resynced is not None and accepting is not None and
+                   accepting - resynced < ACCEPT_AFTER_RESYNC,
+                   "failover: 250 again %s after the old primary resynced "
+                   "(< %.0fs)" % ("%.1fs" % (accepting - resynced)
+                                  if None not in (resynced, accepting)
+                                  else "never", ACCEPT_AFTER_RESYNC))
+
+    def replica_up(self, addr):
+        try:
+            info = self.m.redis_client(addr).info("replication")
+        except (OSError, redis.exceptions.RedisError):
+            return False
+        return (info.get("role") == "slave" and
+                info.get("master_link_status") == "up")
+
+    def sentinel_events(self, t0, t1):
+        """(seconds after t0, sentinel, event) of the Sentinel log lines
+        between t0 and t1 that move a failover on or hold it up: +tilt
+        (the sentinel saw its own timer late by more than 2 s and acts
+        on nothing for 30 s) and -tilt among them."""
+        out = []
+        for i in range(len(mesh.SENTINELS)):
+            path = os.path.join(self.tmp, "sentinel-%d" % (i + 1),
+                                "sentinel.log")
+            try:
+                with open(path, errors="replace") as f:
+                    lines = f.readlines()
+            except OSError:
+                continue
+            for ln in lines:
+                mo = SENTINEL_LOG_RE.match(ln)
+                if mo is None or mo.group(3) not in SENTINEL_EVENTS:
+                    continue
+                t = time.mktime(time.strptime(mo.group(1),
+                                              "%d %b %Y %H:%M:%S"))
+                t += float("0." + mo.group(2))
+                if t0 - 1 <= t <= t1:
+                    out.append((t - t0, i + 1, mo.group(3) + mo.group(4)))
+        return sorted(out)
 
     # ---- rolling restart (SIGTERM) ----
 
@@ -390,7 +466,7 @@ class Cluster:
             time.sleep(SETTLE)
             self.kill_redis()
             time.sleep(SETTLE)
-            self.failover()
+            self.failover(load)
             wait_for(lambda: load.count() >= TARGET, 1800,
                      "%d accepted messages" % TARGET, interval=1)
         finally:

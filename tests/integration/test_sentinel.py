@@ -341,6 +341,165 @@ class SentinelFailoverTest(unittest.TestCase):
                 % (role, self.logs()))
 
 
+class ForcedFailoverTest(unittest.TestCase):
+    """SENTINEL FAILOVER with the old primary alive, one replica (the
+    topology of make cluster-test): the old primary stays a master
+    until Sentinel turns it into a replica of the new one and kills its
+    clients (CLIENT KILL TYPE normal), about 10 s after the switch;
+    with queue_durability = replica and no other replica, cleanup can
+    answer 250 again only once it has resynced. Every Redis connection
+    of every service was open to it and is closed then.
+
+    1. Without load: after the failover has settled (the old primary a
+       replica in sync), SEQUENTIAL messages one after the other all get
+       250. A pooled connection the server closed while idle must be
+       made again before it is used, not fail one submission each
+       (cleanup_workers of them: the cluster test's 48 s).
+    2. Under load, failing back: the first 250 comes within
+       ACCEPT_AFTER_SYNC seconds of the old primary's resync, and the
+       whole recovery within FORCED_BOUND of the failover."""
+
+    SEQUENTIAL = 40        # more than cleanup_workers (32)
+    ACCEPT_AFTER_SYNC = 3.0
+    FORCED_BOUND = 30.0    # Sentinel's ~10 s, a resync, and margin
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sink = None
+        cls.replica = None
+        cls.sentinels = []
+        cls.stack = Stack({"redis_server": "127.0.0.1:%d" % free_port()},
+                          DELIVERY_SERVICES)
+        tmp = cls.stack.tmp
+        try:
+            cls.sink = SmtpSink(tmp, name="sink").start()
+            primary = cls.stack.redis
+            primary.start()
+            cls.replica = RedisServer(os.path.join(tmp, "replica"), extra=[
+                "--replicaof", "127.0.0.1", str(primary.port)]).start()
+            wait_for(lambda: link_up(cls.replica), 20, "replication link")
+            cls.redis = {primary.port: primary, cls.replica.port: cls.replica}
+            for i in (1, 2, 3):
+                cls.sentinels.append(Sentinel(tmp, "sentinel%d" % i,
+                                              primary.port).start())
+            for s in cls.sentinels:
+                wait_for(lambda s=s: (
+                    s.client().sentinel_master(MASTER)["num-slaves"] == 1 and
+                    s.client().sentinel_master(MASTER)[
+                        "num-other-sentinels"] == 2),
+                    30, "sentinel %s to see the replica and 2 sentinels"
+                    % s.addr)
+            cls.stack.params.update({
+                "redis_sentinel_servers": ", ".join(
+                    s.addr for s in cls.sentinels),
+                "redis_sentinel_master": MASTER,
+                "queue_durability": "replica",
+                "queue_durability_check_interval": "1s",
+                "transport_maps": "inline:{relay.test=smtp:[127.0.0.1]:%d}"
+                                  % cls.sink.port,
+            })
+            cls.stack.write_config()
+            for n in cls.stack.names:
+                cls.stack.svcs[n].start()
+            for n in cls.stack.names:
+                cls.stack.wait_ready(n, timeout=30)
+        except Exception:
+            cls.stop_all()
+            raise
+
+    @classmethod
+    def stop_all(cls):
+        findings = cls.stack.stop()
+        if findings or os.environ.get("PM_SHOW_LOGS"):
+            for n, s in cls.stack.svcs.items():
+                print("---- %s log (tail) ----\n%s" % (n, s.text()[-4000:]))
+        for s in cls.sentinels:
+            s.stop()
+        if cls.replica is not None:
+            cls.replica.stop()
+        if cls.sink is not None:
+            cls.sink.stop()
+        cls.stack.cleanup_dir()
+        return findings
+
+    @classmethod
+    def tearDownClass(cls):
+        findings = cls.stop_all()
+        if findings:
+            raise AssertionError("sanitizer findings:\n" + "\n".join(findings))
+
+    def logs(self, n=3000):
+        return "\n".join("---- %s ----\n%s" % (k, s.text()[-n:])
+                         for k, s in self.stack.svcs.items())
+
+    def failover(self):
+        """SENTINEL FAILOVER; returns (time it was asked, seconds until
+        the sentinels named the new primary, seconds until the old one
+        was its replica in sync)."""
+        old = self.sentinels[0].master()
+        t0 = time.time()
+        self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER",
+                                                   MASTER)
+        wait_for(lambda: all(s.master() != old for s in self.sentinels),
+                 60, "the sentinels to name the new primary")
+        switched = time.time() - t0
+        wait_for(lambda: link_up(self.redis[old[1]]), 90,
+                 "the old primary to resync as a replica")
+        return t0, switched, time.time() - t0
+
+    def test_forced_failover(self):
+        probe = Load(self.stack.smtp_port, 1)
+        # 1. without load
+        t0, switched, synced = self.failover()
+        # cleanup takes mail again once its durability check (every
+        # second while it fails) has seen the replica
+        self.stack.wait_ready("cleanup", timeout=10)
+        codes = [probe.one() for _ in range(self.SEQUENTIAL)]
+        print("\nforced failover without load: switched after %.1fs, old "
+              "primary in sync after %.1fs; %d messages one by one after "
+              "it: %d refused"
+              % (switched, synced, len(codes),
+                 sum(1 for c in codes if c != 250)))
+        self.assertEqual(codes, [250] * len(codes),
+                         "refused after the failover settled (a closed "
+                         "connection used?)\n%s" % self.logs())
+        # 2. under load, back to the first primary
+        load = Load(self.stack.smtp_port, LOAD_CLIENTS).start()
+        try:
+            wait_for(lambda: len(load.accepted()) >= 20, 60,
+                     "20 messages accepted before the failover")
+            t0, switched, synced = self.failover()
+            wait_for(lambda: any(a[1] > t0 + switched
+                                 for a in load.accepted()),
+                     90, "a 250 after the failover")
+            time.sleep(2)
+        finally:
+            load.stop()
+        first = min(a[1] for a in load.accepted() if a[1] > t0 + switched)
+        accepted = [a[3] for a in load.accepted()] + [
+            a[3] for a in probe.accepted()]
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            got = set(m.header("Message-ID").strip()
+                      for m in self.sink.messages() if m.header("Message-ID"))
+            if set(accepted) <= got:
+                break
+            time.sleep(0.5)
+        print("forced failover under load: switched after %.1fs, old "
+              "primary in sync after %.1fs, first 250 %.1fs after the "
+              "failover; %d accepted in all, %d not delivered"
+              % (switched, synced, first - t0, len(accepted),
+                 len(set(accepted) - got)))
+        self.assertEqual(set(accepted) - got, set(),
+                         "accepted messages never delivered")
+        self.assertLess(first - t0 - synced, self.ACCEPT_AFTER_SYNC,
+                        "first 250 %.1fs after the old primary resynced"
+                        % (first - t0 - synced))
+        self.assertLess(first - t0, self.FORCED_BOUND,
+                        "first 250 %.1fs after the failover"
+                        % (first - t0))
+
+
 class ReplicaWaitTest(unittest.TestCase):
     """WAIT before the 250: a stopped replica means no 250."""
 

@@ -7,7 +7,9 @@
  *	fs body is not left behind); kill -9 in the middle of a load (every
  *	acknowledged enqueue survives); maxmemory with noeviction (PM_EFULL,
  *	nothing of the message left, delete still works); and the WAIT hook
- *	without replicas. Each test starts its own redis-server
+ *	without replicas; an idle connection the server closed (CLIENT KILL,
+ *	a restart) is made again before the next call, which succeeds.
+ *	Each test starts its own redis-server
  *	(qstore_helper.h) and restarts it on the same data (rh_kill()).
  */
 #include <criterion/criterion.h>
@@ -71,6 +73,34 @@ Test(qstore, tcp_port)
 	msg_init(&m, 1);
 	cr_expect_eq(pm_qstore_enqueue(qs, &m, "x\r\n", 3), 0);
 	cr_expect_eq(pm_qstore_read(qs, m.qid, &got), 0);
+	pm_qmsg_free(got);
+	pm_qstore_close(qs);
+	leak_check();
+}
+
+/*
+ * The server closes an idle connection (CLIENT KILL, which Sentinel
+ * sends to the clients of a master it turns into a replica; a restart
+ * on the same data): the next call connects again before it sends
+ * anything, so it succeeds instead of failing once per connection.
+ */
+Test(qstore, idle_connection_closed)
+{
+	pm_qstore *qs;
+	pm_qmsg m, *got = NULL;
+	int rc;
+
+	rh_start(&srv);
+	qs = open_qs("redis", 1);
+	cr_assert_eq(pm_qstore_ping(qs), 0);
+	cr_assert_geq(rh_int(&srv, "CLIENT KILL TYPE normal"), 1);
+	msg_init(&m, 1);
+	rc = pm_qstore_enqueue(qs, &m, "killed\r\n", 8);
+	cr_expect_eq(rc, 0, "enqueue after CLIENT KILL: got %d, want 0", rc);
+	rh_kill(&srv, SIGKILL);
+	rh_start(&srv);
+	rc = pm_qstore_read(qs, m.qid, &got);
+	cr_expect_eq(rc, 0, "read after a restart: got %d, want 0", rc);
 	pm_qmsg_free(got);
 	pm_qstore_close(qs);
 	leak_check();

@@ -10,7 +10,8 @@
  *	reachable a connection fails with a reason; a sentinel that names
  *	a replica (the stale answer of a failover) is not used (ROLE);
  *	after a -READONLY reply the next call asks the sentinels again and
- *	reaches the new master.
+ *	reaches the new master; so does the first call after Sentinel's
+ *	CLIENT KILL closed the connection, without failing.
  * LIMITS
  *	Each sentinel is configured with quorum 1 and the default
  *	down-after-milliseconds (30 s), so none fails over during a test.
@@ -266,6 +267,38 @@ Test(sentinel, readonly_asks_again)
 	    rc);
 	cr_expect_eq(lookups("readonly"), 1, "readonly: got %lld",
 	    (long long) lookups("readonly"));
+	cr_expect_eq(lookups("master"), 2, "master: got %lld",
+	    (long long) lookups("master"));
+	pm_qstore_close(qs);
+}
+
+/*
+ * A failover as Sentinel makes it: the old master turned into a replica
+ * and its clients killed (CLIENT KILL TYPE normal). The next call finds
+ * its idle connection closed before it sends anything, asks the
+ * sentinels and reaches the new master: it does not fail.
+ */
+Test(sentinel, killed_connection_asks_again)
+{
+	char list[64];
+	pm_qstore *qs;
+	int rc;
+
+	start_pair();
+	snprintf(list, sizeof(list), "127.0.0.1:%d", s1.port);
+	cr_assert_eq(pm_qstore_set_sentinels(list, "m", NULL, 1000), 0);
+	qs = pm_qstore_open("127.0.0.1:1", 2000, "redis", 1);
+	cr_assert(qs != NULL);
+	cr_assert_eq(pm_qstore_load_functions(qs), 0);
+	rh_ok(&rb, "REPLICAOF NO ONE");
+	rh_ok(&ra, "REPLICAOF 127.0.0.1 %s", pb);
+	cr_assert_geq(rh_int(&ra, "CLIENT KILL TYPE normal"), 1);
+	/* now the sentinels name B (s2 monitors it) */
+	snprintf(list, sizeof(list), "127.0.0.1:%d", s2.port);
+	cr_assert_eq(pm_qstore_set_sentinels(list, "m", NULL, 1000), 0);
+	rc = pm_qstore_load_functions(qs);
+	cr_expect_eq(rc, 0, "the first call after the kill: got %d, want 0",
+	    rc);
 	cr_expect_eq(lookups("master"), 2, "master: got %lld",
 	    (long long) lookups("master"));
 	pm_qstore_close(qs);

@@ -11,7 +11,10 @@
  *	type frees the context; the next call connects again. An error
  *	reply (OOM, EXISTS) leaves the connection in step and keeps it.
  *	Every reply of a pipeline is read before the function returns, so
- *	a kept connection never holds a stale reply.
+ *	a kept connection never holds a stale reply; and a kept connection
+ *	the server closed while it was idle is found before the next call
+ *	sends anything (a peek at the socket) and made again, so that call
+ *	does not fail (a Redis restart, a Sentinel failover).
  *
  *	This file: connection handling, open/close, PING, loading the
  *	functions library and consumer groups, delete, stream length.
@@ -30,11 +33,13 @@
 #include "pm_qstore_priv.h"
 #include "pm_log.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 /* Envelope fields of m, in the order they are written. */
@@ -173,6 +178,29 @@ qs_check_shards(pm_qstore *qs, redisContext *c)
 	return (rc);
 }
 
+/*
+ * 1 if the server has closed an idle connection. Every reply is read
+ * before a call returns, so an idle connection has nothing to read:
+ * end of file, an error or bytes nobody asked for mean it is gone (a
+ * Redis restart; Sentinel's CLIENT KILL when it turns the old master
+ * into a replica) or out of step. Peeks without waiting; a connection
+ * with commands appended but not sent yet is not idle and is left to
+ * the call.
+ */
+static int
+qs_conn_closed(const redisContext *c)
+{
+	char b;
+	ssize_t n;
+
+	if (c->obuf != NULL && c->obuf[0] != 0) {
+		return (0);
+	}
+	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return (n >= 0 ||
+	    (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR));
+}
+
 redisContext *
 pm__qs_conn(pm_qstore *qs)
 {
@@ -181,6 +209,15 @@ pm__qs_conn(pm_qstore *qs)
 
 	if (qs->c != NULL && qs->stale) { /* -READONLY: ask the sentinels */
 		pm__qs_drop(qs, "the server is a replica now (READONLY)");
+	}
+	/*
+	 * Found before a command is sent, not by the command failing: each
+	 * pooled connection (cleanup's workers, qmgr's, the agents' slots)
+	 * would otherwise fail one call after every failover or restart,
+	 * and a client would get a 451 for each of them in turn.
+	 */
+	if (qs->c != NULL && qs_conn_closed(qs->c)) {
+		pm__qs_drop(qs, "the server closed the idle connection");
 	}
 	if (qs->c != NULL) {
 		return (qs->c);

@@ -19,10 +19,13 @@
  *	Redis and the next call asks the sentinels again.
  *
  *	Services follow a failover by themselves: a connection dropped by
- *	an I/O error or timeout is made again through the sentinels; a
- *	-READONLY reply (the server was turned into a replica under an
- *	open connection) marks the connection stale (pm__qs_note_reply)
- *	and the next pm__qs_conn() drops it and asks again.
+ *	an I/O error or timeout is made again through the sentinels; one
+ *	that Sentinel closed (CLIENT KILL, when it turns the old master
+ *	into a replica) is found closed by pm__qs_conn() before it is
+ *	used, and made again the same way; a -READONLY reply (the server
+ *	was turned into a replica under an open connection) marks the
+ *	connection stale (pm__qs_note_reply) and the next pm__qs_conn()
+ *	drops it and asks again.
  *
  *	The settings are process-wide (pm_server_queue.c sets them from
  *	the parameters when the first store is opened) and copied at every
