@@ -39,6 +39,9 @@ class MakeRunDeliveryTest(unittest.TestCase):
             "POSTMESH_redis_server": "127.0.0.1:%d" % rport,
             "POSTMESH_smtpd_listen": "127.0.0.1:%d" % sport,
             "POSTMESH_RUN_SMTPD_LISTEN": "127.0.0.1:%d" % free_port(),
+            "POSTMESH_RUN_SUBMISSION_LISTEN": "127.0.0.1:%d" % free_port(),
+            "POSTMESH_RUN_SUBMISSION_METRICS":
+                "http://127.0.0.1:%d" % free_port(),
             "POSTMESH_postscreen_metrics_listen":
                 "http://127.0.0.1:%d" % free_port(),
             "POSTMESH_relay_domains": "relay.test, bad.test",
