@@ -148,7 +148,9 @@ wait_sink() {
 }
 
 # check_roles: every role container runs as 10001, answers /healthz,
-# has a read-only root; the healthcheck itself fails without a server.
+# has a read-only root, asks only the engine's DNS (dns_server: the
+# first nameserver of its resolv.conf, docs/deploy.md); the healthcheck
+# itself fails without a server.
 # One podman exec per container (each costs about a second when busy).
 check_roles() {
 	local svc id out n=0
@@ -160,9 +162,12 @@ check_roles() {
 				/usr/bin/postmesh healthcheck && echo healthz=200
 				POSTMESH_HEALTH_PORT=9 /usr/bin/postmesh healthcheck 2>/dev/null ||
 					echo healthcheck-without-server=fails
-				touch /etc/postmesh/written 2>/dev/null || echo root=read-only' | tr '\n' ' ')
-			[ "$out" = "uid=10001 healthz=200 healthcheck-without-server=fails root=read-only " ] ||
-				fail "$svc ($id): got '$out', want uid=10001 healthz=200 healthcheck-without-server=fails root=read-only"
+				touch /etc/postmesh/written 2>/dev/null || echo root=read-only
+				ns=$(awk "\$1 == \"nameserver\" { print \$2; exit }" /etc/resolv.conf)
+				tr "\0" "\n" </proc/1/environ | grep -qx "POSTMESH_dns_server=$ns" &&
+					echo dns=engine-only' | tr '\n' ' ')
+			[ "$out" = "uid=10001 healthz=200 healthcheck-without-server=fails root=read-only dns=engine-only " ] ||
+				fail "$svc ($id): got '$out', want uid=10001 healthz=200 healthcheck-without-server=fails root=read-only dns=engine-only"
 			n=$((n + 1))
 		done
 	done
