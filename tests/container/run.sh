@@ -42,6 +42,8 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$TOP/tests/container/containers.conf}
 ROLES="smtpd cleanup rewrite bounce smtp error discard virtual"
 DUP_BOUND=50
 tmp=$(mktemp -d /tmp/pm-container-test.XXXXXX)
+# where save_logs keeps the containers' logs of a failed run
+LOGDIR=${PM_CONTAINER_LOGS:-$TOP/run/container-logs.$(date -u +%Y%m%dT%H%M%S)}
 t_start=$SECONDS
 timings=""
 load_pid=""
@@ -52,6 +54,7 @@ cleanup() {
 	if [ "$rc" -ne 0 ] && [ -n "${DOCKER_HOST:-}" ]; then
 		echo "--- failed; last log lines of each service:" >&2
 		docker-compose logs --tail=15 --no-color >&2 2>/dev/null || true
+		save_logs
 	fi
 	scripts/compose.sh down >/dev/null 2>&1 || true
 	rm -rf "$tmp"
@@ -62,6 +65,41 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
+
+# save_logs: every container's whole log (podman logs, all restarts) to
+# $LOGDIR/NAME.log, kept after the stack is down, so that a failure is
+# diagnosable afterwards (and in CI output through trace_missing).
+save_logs() {
+	local name
+	[ -n "$LOGDIR" ] && [ ! -d "$LOGDIR" ] || return 0
+	mkdir -p "$LOGDIR"
+	for name in $(podman ps -a --format '{{.Names}}' \
+		--filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"); do
+		podman logs "$name" >"$LOGDIR/$name.log" 2>&1 || true
+	done
+	echo "--- container logs kept in $LOGDIR" >&2
+}
+
+# trace_missing WANTFILE: for the first few Message-IDs of WANTFILE not at
+# the sink, every log line of their queue IDs (from cleanup's
+# "QID: message-id=<...>"), in every container, in time order.
+trace_missing() {
+	local mid qid
+	save_logs
+	sort -u "$1" | comm -23 - "$tmp/at-sink" | sed -n 1,10p | while read -r mid; do
+		echo "--- $mid:" >&2
+		grep -h -F "message-id=$mid" "$LOGDIR"/*.log >&2 || true
+		grep -h -F "message-id=$mid" "$LOGDIR"/*.log |
+			sed -n 's/.* \([0-9A-Za-z]*\): message-id=.*/\1/p' | sort -u |
+			while read -r qid; do
+				# "Mon DD HH:MM:SS host role[pid]: ...": time order
+				grep -h -F "$qid" "$LOGDIR"/*.log | sort -s -k3,3 >&2 || true
+			done
+	done
+	echo "--- bounce and defer lines of the load (sink.test):" >&2
+	grep -h -E 'status=(bounced|deferred)|non-delivery|delay notification' \
+		"$LOGDIR"/*.log | sed -n 1,40p >&2 || true
+}
 
 # timed NAME CMD...: run CMD, remember how long it took
 timed() {
@@ -110,7 +148,9 @@ wait_sink() {
 }
 
 # check_roles: every role container runs as 10001, answers /healthz,
-# has a read-only root; the healthcheck itself fails without a server.
+# has a read-only root, asks only the engine's DNS (dns_server: the
+# first nameserver of its resolv.conf, docs/deploy.md); the healthcheck
+# itself fails without a server.
 # One podman exec per container (each costs about a second when busy).
 check_roles() {
 	local svc id out n=0
@@ -122,9 +162,12 @@ check_roles() {
 				/usr/bin/postmesh healthcheck && echo healthz=200
 				POSTMESH_HEALTH_PORT=9 /usr/bin/postmesh healthcheck 2>/dev/null ||
 					echo healthcheck-without-server=fails
-				touch /etc/postmesh/written 2>/dev/null || echo root=read-only' | tr '\n' ' ')
-			[ "$out" = "uid=10001 healthz=200 healthcheck-without-server=fails root=read-only " ] ||
-				fail "$svc ($id): got '$out', want uid=10001 healthz=200 healthcheck-without-server=fails root=read-only"
+				touch /etc/postmesh/written 2>/dev/null || echo root=read-only
+				ns=$(awk "\$1 == \"nameserver\" { print \$2; exit }" /etc/resolv.conf)
+				tr "\0" "\n" </proc/1/environ | grep -qx "POSTMESH_dns_server=$ns" &&
+					echo dns=engine-only' | tr '\n' ' ')
+			[ "$out" = "uid=10001 healthz=200 healthcheck-without-server=fails root=read-only dns=engine-only " ] ||
+				fail "$svc ($id): got '$out', want uid=10001 healthz=200 healthcheck-without-server=fails root=read-only dns=engine-only"
 			n=$((n + 1))
 		done
 	done
@@ -333,7 +376,10 @@ load_and_kill() {
 	cat "$tmp/load.out"
 	accepted=$(wc -l <"$tmp/accepted")
 	[ "$accepted" -gt 100 ] || fail "only $accepted messages accepted under load"
-	wait_sink 180 "$tmp/accepted" || fail "accepted messages lost"
+	if ! wait_sink 180 "$tmp/accepted"; then
+		trace_missing "$tmp/accepted"
+		fail "accepted messages lost"
+	fi
 	sleep 3 # late duplicates, if any
 	sink_ids | grep '@postmesh.test>$' | grep '^<load-' >"$tmp/load-at-sink" || true
 	dups=$(sort "$tmp/load-at-sink" | uniq -d | wc -l)
