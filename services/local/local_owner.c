@@ -30,9 +30,18 @@
  *	    each failure as Postfix's bounce_one does ("to=<x@d>,
  *	    relay=local, ... status=bounced (reason)"), and adds "failure
  *	    notice to <owner>: QID" to the recipient's delivered text;
- *	    the bounce service unreachable defers the recipient (retried,
- *	    with the same notice id), a notice refused for good gives the
+ *	    the recipient is then done with no notice to the sender: it is
+ *	    recorded PM_RCPT_NOTIFIED (pm_agent_job.c), so qmgr sends no
+ *	    success notice for it, NOTIFY=SUCCESS or not, also after a
+ *	    takeover. The bounce service unreachable defers the recipient
+ *	    (retried, with the same notice id); a notice refused for good
+ *	    (PM_ENOENT), or a request that can never be made (PM_EINVAL:
+ *	    e.g. an owner address too long for it; PM_EPROTO) gives the
  *	    failures back to the sender as an ordinary bounce.
+ *	    As Postfix's bounce service, the owner's notice follows the
+ *	    recipient's NOTIFY: with NOTIFY set and without FAILURE the
+ *	    owner gets nothing (the bounce service says "not requested"),
+ *	    and the recipient is done all the same.
  *	Temporary failures (4.x.x) defer as always.
  * LIMITS
  *	PM_BOUNCE_NOTICE_MAX failures per recipient are listed; more are
@@ -196,11 +205,13 @@ local_owner_flush(local_state *s)
 		local_result(s, PM_JOB_SENT, "2.0.0",
 		    "failure notice to %s: %s", s->owner,
 		    res.queue_id[0] ? res.queue_id : "not requested");
-	} else if (rc == PM_ENOENT) {
+		s->r->notified = 1; /* done, and no success notice */
+	} else if (rc == PM_ENOENT || rc == PM_EINVAL || rc == PM_EPROTO) {
 		/* the owner can never get it: the sender does */
 		pm_msg_warn("%s: to=<%s>: the notice to %s is refused (%s): "
 		            "bouncing to the sender",
-		    s->m->job->queue_id, s->rcpt, s->owner, res.why);
+		    s->m->job->queue_id, s->rcpt, s->owner,
+		    res.why[0] ? res.why : pm_strerror(rc));
 		for (i = 0; i < s->nofail; i++) {
 			local_result(s, PM_JOB_BOUNCED, s->ofail[i].dsn, "%s",
 			    s->ofail[i].text);

@@ -183,6 +183,14 @@ void qmgr_rcpt_set(qmgr_msg *msg, size_t i, int state, const char *dsn,
  */
 int qmgr_success_kind(const char *transport, int dsn_passed,
     const char *action);
+/*
+ * A recipient status stored in Redis, read back: QR_SENT (and
+ * *success: the kind for transport, or 0 for PM_RCPT_NOTIFIED),
+ * QR_BOUNCED, or QR_TODO (not final).
+ */
+int qmgr_stored_state(const char *status, const char *transport, int *success);
+/* The status to store for a final state (and success kind). */
+const char *qmgr_store_status(int state, int success);
 /* Drop one hold; the message goes on *done when it was the last. */
 void qmgr_msg_release(qmgr_msg *msg, qmgr_msg **done);
 /* Complete every message of the list (no lock held). */
@@ -207,6 +215,8 @@ void qmgr_job_free(qmgr_job *j);
  * not final are deferred with prefix+text, logged, the job is freed
  * and its hold dropped. Under qmgr.mu.
  */
+/* Take the final statuses agents recorded in Redis (under mu). */
+void qmgr_job_keep_final(qmgr_job *j, const pm_qmsg *fresh);
 void qmgr_job_abandon(qmgr_job *j, const char *dsn, const char *prefix,
     const char *text, qmgr_msg **done);
 

@@ -192,26 +192,24 @@ take_jobs(qmgr_agent *a, int64_t now, qmgr_msg **done, size_t *n)
 }
 
 /* Keep what the agent recorded in Redis (under mu). */
-static void
-keep_final(qmgr_job *j, const pm_qmsg *fresh)
+void
+qmgr_job_keep_final(qmgr_job *j, const pm_qmsg *fresh)
 {
 	size_t k, i;
+	int state, success;
 
 	for (k = 0; k < j->n; k++) {
 		i = j->idx[k];
 		if (i >= fresh->nrcpt) {
 			continue;
 		}
-		if (strcmp(fresh->rcpt[i].status, PM_RCPT_SENT) == 0) {
-			if (!QR_FINAL(j->msg->r[i].state)) {
-				j->msg->r[i].success =
-				    qmgr_success_kind(j->transport, 0, NULL);
-			}
-			qmgr_rcpt_set(j->msg, i, QR_SENT, fresh->rcpt[i].dsn,
-			    fresh->rcpt[i].text, NULL, 0);
-		} else if (strcmp(fresh->rcpt[i].status, PM_RCPT_BOUNCED) ==
-		    0) {
-			qmgr_rcpt_set(j->msg, i, QR_BOUNCED, fresh->rcpt[i].dsn,
+		state = qmgr_stored_state(fresh->rcpt[i].status, j->transport,
+		    &success);
+		if (state == QR_SENT && !QR_FINAL(j->msg->r[i].state)) {
+			j->msg->r[i].success = success;
+		}
+		if (QR_FINAL(state)) {
+			qmgr_rcpt_set(j->msg, i, state, fresh->rcpt[i].dsn,
 			    fresh->rcpt[i].text, NULL, 0);
 		}
 	}
@@ -287,7 +285,7 @@ return_jobs(pm_qstore *qs, const char *agent, qmgr_job *list)
 			qmgr_job_abandon(j, "4.4.2", "", "delivery agent died",
 			    &done);
 		} else {
-			keep_final(j, fresh);
+			qmgr_job_keep_final(j, fresh);
 			left = keep_todo(j);
 			pm_msg_info("%s: job %s (%s:%s) returned: delivery "
 			            "agent %s died; %zu recipient(s) to "

@@ -406,9 +406,10 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 			    r->index < PM_QMGR_RCPT_INDEX_MAX &&
 			    pm_dsn_status_valid(r->dsn)) {
 				w[nw].index = r->index;
-				w[nw].status = r->status == PM_JOB_SENT ?
-				    PM_RCPT_SENT :
-				    PM_RCPT_BOUNCED;
+				w[nw].status = r->status != PM_JOB_SENT ?
+				    PM_RCPT_BOUNCED :
+				    r->dsn_passed ? PM_RCPT_NOTIFIED :
+				                    PM_RCPT_SENT;
 				w[nw].dsn = r->dsn;
 				w[nw].text = r->text;
 				nw++;
@@ -484,7 +485,7 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		if (QR_FINAL(state) && !r->recorded) {
 			w[nw].index = r->index;
 			w[nw].status =
-			    state == QR_SENT ? PM_RCPT_SENT : PM_RCPT_BOUNCED;
+			    qmgr_store_status(state, msg->r[r->index].success);
 			w[nw].dsn = msg->r[r->index].dsn;
 			w[nw].text = dr->results[i]->text;
 			nw++;

@@ -86,14 +86,9 @@ qmgr_msg_new(const pm_qentry *e, pm_qmsg *m, int64_t now_us)
 	msg->holds = 1; /* intake, until its jobs are queued */
 	for (i = 0; i < m->nrcpt; i++) {
 		r = &msg->r[i];
-		if (strcmp(m->rcpt[i].status, PM_RCPT_SENT) == 0) {
-			r->state = QR_SENT;
-			r->success = PM_NOTICE_DELIVERED; /* how: unknown */
-		} else if (strcmp(m->rcpt[i].status, PM_RCPT_BOUNCED) == 0) {
-			r->state = QR_BOUNCED;
-		} else {
-			r->state = QR_TODO;
-		}
+		/* sent: "delivered" (how is unknown); notified: none */
+		r->state =
+		    qmgr_stored_state(m->rcpt[i].status, NULL, &r->success);
 		snprintf(r->dsn, sizeof(r->dsn), "%s", m->rcpt[i].dsn);
 		if (m->rcpt[i].text[0] != 0) {
 			r->text = pm_printable_dup(m->rcpt[i].text,
@@ -707,8 +702,8 @@ msg_write_statuses(pm_qstore *qs, qmgr_msg *msg)
 			continue;
 		}
 		rc = pm_qstore_rcpt_status(qs, msg->e.qid, i,
-		    r->state == QR_SENT ? PM_RCPT_SENT : PM_RCPT_BOUNCED,
-		    r->dsn, r->text ? r->text : "", &changed);
+		    qmgr_store_status(r->state, r->success), r->dsn,
+		    r->text ? r->text : "", &changed);
 		if (qmgr_retry_rc(rc)) {
 			if (!msg->retry) {
 				pm_msg_warn("%s: cannot record the status of "

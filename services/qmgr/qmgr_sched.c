@@ -65,7 +65,6 @@ sched_timeouts(pm_qstore *qs)
 	qmgr_msg *done = NULL;
 	pm_qmsg *fresh;
 	int64_t now;
-	size_t k, i;
 
 	pthread_mutex_lock(&qmgr.mu);
 	now = pm_mono_ms();
@@ -105,26 +104,8 @@ sched_timeouts(pm_qstore *qs)
 		    j->msg->e.qid, j->id, j->transport, j->nexthop,
 		    var_qmgr_job_timeout);
 		pm_metric_inc(qmgr_m.job_timeouts);
-		for (k = 0; fresh != NULL && k < j->n; k++) {
-			i = j->idx[k];
-			if (i >= fresh->nrcpt) {
-				continue;
-			}
-			if (strcmp(fresh->rcpt[i].status, PM_RCPT_SENT) == 0) {
-				if (!QR_FINAL(j->msg->r[i].state)) {
-					j->msg->r[i].success =
-					    qmgr_success_kind(j->transport, 0,
-					        NULL);
-				}
-				qmgr_rcpt_set(j->msg, i, QR_SENT,
-				    fresh->rcpt[i].dsn, fresh->rcpt[i].text,
-				    NULL, 0);
-			} else if (strcmp(fresh->rcpt[i].status,
-			               PM_RCPT_BOUNCED) == 0) {
-				qmgr_rcpt_set(j->msg, i, QR_BOUNCED,
-				    fresh->rcpt[i].dsn, fresh->rcpt[i].text,
-				    NULL, 0);
-			}
+		if (fresh != NULL) {
+			qmgr_job_keep_final(j, fresh);
 		}
 		qmgr_job_abandon(j, "4.4.2", "", "delivery agent timeout",
 		    &done);

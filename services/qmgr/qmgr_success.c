@@ -3,12 +3,17 @@
  *	qmgr_success - which success notice a sent recipient gets
  * DESCRIPTION
  *	qmgr_success_kind() (qmgr.h): the NOTIFY=SUCCESS notice kind
- *	qmgr queues for a recipient an agent sent. Pure code, unit-tested
- *	by tests/unit/test_qmgr_success.c.
+ *	qmgr queues for a recipient an agent sent. qmgr_stored_state() and
+ *	qmgr_store_status(): the same fact in Redis, so a qmgr that takes
+ *	a message over keeps it: a sent recipient with no success notice
+ *	from qmgr (the agent's own notice, local(8)'s owner- failure
+ *	notice; or the peer took NOTIFY) is stored as PM_RCPT_NOTIFIED.
+ *	Pure code, unit-tested by tests/unit/test_qmgr_success.c.
  */
 #include <string.h>
 
 #include "bounce_clnt.h"
+#include "pm_qstore.h"
 #include "qmgr.h"
 
 /*
@@ -35,4 +40,30 @@ qmgr_success_kind(const char *transport, int dsn_passed, const char *action)
 		return (PM_NOTICE_RELAYED);
 	}
 	return (PM_NOTICE_DELIVERED);
+}
+
+int
+qmgr_stored_state(const char *status, const char *transport, int *success)
+{
+	*success = 0;
+	if (strcmp(status, PM_RCPT_SENT) == 0) {
+		*success = qmgr_success_kind(transport, 0, NULL);
+		return (QR_SENT);
+	}
+	if (strcmp(status, PM_RCPT_NOTIFIED) == 0) {
+		return (QR_SENT);
+	}
+	if (strcmp(status, PM_RCPT_BOUNCED) == 0) {
+		return (QR_BOUNCED);
+	}
+	return (QR_TODO);
+}
+
+const char *
+qmgr_store_status(int state, int success)
+{
+	if (state == QR_BOUNCED) {
+		return (PM_RCPT_BOUNCED);
+	}
+	return (success == 0 ? PM_RCPT_NOTIFIED : PM_RCPT_SENT);
 }

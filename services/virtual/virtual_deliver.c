@@ -5,12 +5,9 @@
  *	#include "virtual.h"
  *	virtual_deliver_rcpt(&cfg, job, rcpt, data, len);
  * DESCRIPTION
- *	As Postfix's virtual(8) deliver_recipient(): a message whose
- *	primary headers already hold "Delivered-To: <recipient>" is
- *	bounced "5.4.6 mail forwarding loop for <recipient>" (pm_loop, the
- *	local agent's test; the Delivered-To: written into each mailbox is
- *	what a virtual alias or forward that brings the message back
- *	carries). Then, as deliver_mailbox(): the recipient is looked
+ *	As Postfix's virtual(8) deliver_recipient() and deliver_mailbox()
+ *	(which have no Delivered-To: loop test; only local(8), pipe's
+ *	flag D and smtp/lmtp have one): the recipient is looked
  *	up in virtual_mailbox_maps (user+ext@domain, user@domain, @domain:
  *	pm_tables_find_mailaddr()); not found: bounce 5.1.1 "User unknown
  *	in virtual mailbox table". The result, relative to
@@ -54,7 +51,6 @@
 #include <unistd.h>
 
 #include "pm_log.h"
-#include "pm_loop.h"
 #include "pm_mailbox.h"
 #include "pm_table_mailaddr.h"
 #include "pm_util.h"
@@ -155,11 +151,6 @@ virtual_deliver_rcpt(const virtual_cfg *cfg, const pm_job *j, pm_job_rcpt *r,
 	/* the ledger key: this recipient of this message, any attempt */
 	snprintf(id, sizeof(id), "%s.%u", j->queue_id, r->index);
 	o.delivery_id = id;
-	if (pm_loop_seen(data, len, r->address)) {
-		pm_job_set(r, PM_JOB_BOUNCED, "5.4.6",
-		    "mail forwarding loop for %s", r->address);
-		return;
-	}
 	rc = pm_tables_find_mailaddr(cfg->mailbox_maps, r->address,
 	    cfg->rcpt_delim, &rel);
 	if (rc == PM_ENOENT) {

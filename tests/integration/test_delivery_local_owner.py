@@ -11,7 +11,15 @@ smtp-sink (a remote owner) and a PySink for the sender's DSNs.
   notice for its failing command reaches the smtp-sink;
 - a Delivered-To loop for "olist" goes to its owner as well;
 - "nolist" has the same targets and no owner- alias: the sender gets
-  the notice, as before.
+  the notice, as before;
+- NOTIFY=SUCCESS,FAILURE for "olist": the owner gets the failure
+  notice and the sender no success notice ("delivered" would be a lie);
+  NOTIFY=SUCCESS alone: neither hears (Postfix's bounce service follows
+  the recipient's NOTIFY for the owner's notice too);
+- the same recipient stays without a success notice when the message
+  is read back from Redis in a later pass (as after a qmgr takeover):
+  "tlist" defers once, and its success notice on the next pass does not
+  name "olist", whose status in Redis is "notified".
 """
 
 import os
@@ -73,6 +81,17 @@ class LocalOwnerTest(DeliveryTest):
             f.write("owner-olist alice\n")
             f.write("rlist |/usr/bin/python3 %s rlist\n" % fail)
             f.write("owner-rlist list-admin@relay.test\n")
+            # defers (75) the first time, delivers the next
+            once = os.path.join(base, "once.py")
+            with open(once, "w") as g:
+                g.write("import os, sys\n"
+                        "sys.stdin.buffer.read()\n"
+                        "f = %r\n"
+                        "if not os.path.exists(f):\n"
+                        "    open(f, 'w').close()\n"
+                        "    sys.exit(75)\n" % os.path.join(out, "once"))
+            os.chmod(once, 0o644)
+            f.write("tlist |/usr/bin/python3 %s\n" % once)
         cls.sink = SmtpSink(workdir, name="sink").start()
         cls.peers.append(cls.sink)
         cls.back = PySink(workdir, name="back").start()
@@ -202,6 +221,61 @@ class LocalOwnerTest(DeliveryTest):
         self.assertTrue(re.search(r"list member nolist is gone|link\.mbox",
                                   blk.get("diagnostic-code", "")), blk)
         self.assertEqual(self.alice_notices("own-4", timeout=0), [])
+
+    def sender_notices(self, mid, timeout):
+        deadline = time.time() + timeout
+        while True:
+            got = self.back_notices(mid)
+            if got or time.time() > deadline:
+                return got
+            time.sleep(0.1)
+
+    def test_notify_success_failure_owner_only(self):
+        qid = self.submit("sender@back.test", ["olist@example.test"],
+                          message("own-5"),
+                          rcpt_opts=["NOTIFY=SUCCESS,FAILURE"])
+        self.wait_gone(qid)
+        notices = self.alice_notices("own-5")
+        self.assertEqual(len(notices), 1, self.logs_tail())
+        # no "delivered" notice to the sender for mail that failed
+        got = self.sender_notices("own-5", 3)
+        self.assertEqual(got, [], [(b.get("action"), b.get("status"))
+                                   for m in got
+                                   for b in Dsn(m.content).per_rcpt])
+
+    def test_notify_success_only_nobody(self):
+        qid = self.submit("sender@back.test", ["olist@example.test"],
+                          message("own-6"), rcpt_opts=["NOTIFY=SUCCESS"])
+        lines = self.wait_log("%s: to=<olist@example.test>" % qid,
+                              ("local",), count=3)
+        self.assertTrue(any("failure notice to owner-olist@example.test: "
+                            "not requested" in ln for ln in lines), lines)
+        self.wait_gone(qid)
+        got = self.sender_notices("own-6", 3)
+        self.assertEqual(got, [], [(b.get("action"), b.get("status"))
+                                   for m in got
+                                   for b in Dsn(m.content).per_rcpt])
+        self.assertEqual(self.alice_notices("own-6", timeout=0), [])
+
+    def test_notified_kept_in_redis(self):
+        qid = self.submit("sender@back.test",
+                          ["olist@example.test", "tlist@example.test"],
+                          message("own-7"), rcpt_opts=["NOTIFY=SUCCESS"])
+        # first pass: olist final, tlist deferred; the next pass reads
+        # olist's status back from Redis
+        self.wait_log("%s: to=<tlist@example.test>" % qid, ("local",))
+        self.wait_log("%s: to=<olist@example.test>" % qid, ("local",),
+                      count=3)
+        q = self.stack.queued(qid)
+        if q is not None:
+            st = {r["address"]: r["status"] for r in q[1]}
+            self.assertEqual(st.get("olist@example.test"), "notified", st)
+        self.wait_gone(qid)
+        got = self.sender_notices("own-7", 30)
+        self.assertEqual(len(got), 1, self.logs_tail())
+        d = Dsn(got[0].content)
+        self.assertIsNotNone(d.rcpt("tlist@example.test"), d.per_rcpt)
+        self.assertIsNone(d.rcpt("olist@example.test"), d.per_rcpt)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@
  *	Which NOTIFY=SUCCESS notice qmgr sends for a sent recipient: none
  *	when the peer took NOTIFY (dsn_passed); the agent's "relayed" or
  *	"delivered" (pipe's flag X) when it gave one; otherwise "relayed"
- *	for smtp and relay, "delivered" for every other transport.
+ *	for smtp and relay, "delivered" for every other transport. And
+ *	the status stored for it in Redis ("notified": sent, no notice).
  */
 #include <criterion/criterion.h>
 
 #include "bounce_clnt.h"
+#include "pm_qstore.h"
 #include "qmgr.h"
 
 Test(qmgr_success, kind)
@@ -42,4 +44,29 @@ Test(qmgr_success, kind)
 		cr_expect_eq(got, t[i].want, "case %zu: got %d, want %d", i,
 		    got, t[i].want);
 	}
+}
+
+/* The same fact in Redis: "notified" reads back as sent, no notice. */
+Test(qmgr_success, stored)
+{
+	int success = -1;
+
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_SENT, "smtp", &success),
+	    QR_SENT);
+	cr_expect_eq(success, PM_NOTICE_RELAYED);
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_SENT, NULL, &success), QR_SENT);
+	cr_expect_eq(success, PM_NOTICE_DELIVERED);
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_NOTIFIED, "local", &success),
+	    QR_SENT);
+	cr_expect_eq(success, 0);
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_BOUNCED, "local", &success),
+	    QR_BOUNCED);
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_DEFERRED, "local", &success),
+	    QR_TODO);
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_TODO, "local", &success),
+	    QR_TODO);
+	cr_expect_str_eq(qmgr_store_status(QR_SENT, 0), PM_RCPT_NOTIFIED);
+	cr_expect_str_eq(qmgr_store_status(QR_SENT, PM_NOTICE_DELIVERED),
+	    PM_RCPT_SENT);
+	cr_expect_str_eq(qmgr_store_status(QR_BOUNCED, 0), PM_RCPT_BOUNCED);
 }

@@ -25,6 +25,10 @@
  *	with a warning naming this attempt's own outcome: qmgr never
  *	sends a bounce for mail that was delivered, and the log never
  *	says "sent" for a recipient whose sender was told it bounced.
+ *	A sent recipient whose notice is not qmgr's (deliver() set
+ *	notified: the agent sent a notice itself; or the peer took NOTIFY)
+ *	is recorded as PM_RCPT_NOTIFIED and reported with dsn_passed: no
+ *	success notice, also from a qmgr that takes the message over.
  *
  *	Log line (Postfix's smtp/lmtp "to=" record):
  *	  QID: to=<rcpt>, orig_to=<queued>, relay=host[ip]:port,
@@ -176,6 +180,20 @@ status_name(int st)
 	                               PM_RCPT_DEFERRED);
 }
 
+/*
+ * The status recorded in Redis: sent whose notice is not qmgr's (the
+ * agent's own, or the peer took NOTIFY) is PM_RCPT_NOTIFIED, so a
+ * qmgr that takes the message over sends no success notice either.
+ */
+static const char *
+record_name(const pm_job *j, const pm_job_rcpt *r)
+{
+	if (r->status == PM_JOB_SENT && (r->notified || j->dsn_passed)) {
+		return (PM_RCPT_NOTIFIED);
+	}
+	return (status_name(r->status));
+}
+
 /* Make the outcome consistent: a status, a DSN of its class, a text. */
 static void
 rcpt_normalize(pm_job_rcpt *r)
@@ -224,8 +242,8 @@ rcpt_record(agent_metrics *m, pm_qstore *qs, agent_job *aj, pm_job_rcpt *r,
 	if (qs == NULL || aj->invalid != NULL) {
 		return;
 	}
-	rc = pm_qstore_rcpt_cas(qs, j->queue_id, r->index,
-	    status_name(r->status), r->dsn, r->text, &f);
+	rc = pm_qstore_rcpt_cas(qs, j->queue_id, r->index, record_name(j, r),
+	    r->dsn, r->text, &f);
 	if (rc == 0) {
 		*recorded = 1;
 		if (f.changed || f.status[0] == 0) {
@@ -239,7 +257,8 @@ rcpt_record(agent_metrics *m, pm_qstore *qs, agent_job *aj, pm_job_rcpt *r,
 			}
 			return;
 		}
-		r->status = strcmp(f.status, PM_RCPT_SENT) == 0 ?
+		r->notified = strcmp(f.status, PM_RCPT_NOTIFIED) == 0;
+		r->status = strcmp(f.status, PM_RCPT_SENT) == 0 || r->notified ?
 		    PM_JOB_SENT :
 		    PM_JOB_BOUNCED;
 		pm_msg_warn(
@@ -331,8 +350,8 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 		        r->status == PM_JOB_BOUNCED    ? m->bounced :
 		                                         m->deferred);
 		r->recorded = recorded;
-		r->dsn_passed =
-		    j->dsn_passed && own_sent && r->status == PM_JOB_SENT;
+		r->dsn_passed = r->status == PM_JOB_SENT &&
+		    ((j->dsn_passed && own_sent) || r->notified);
 	}
 	if (aj->start_us != 0) {
 		pm_metric_observe(m->seconds,

@@ -4,13 +4,13 @@
  * SUMMARY
  *	#include "pm_loop.h"
  * DESCRIPTION
- *	Postfix's local(8) and virtual(8) prepend "Delivered-To:
- *	<recipient>" to what they deliver or forward, and bounce a message
- *	whose primary headers already hold a Delivered-To: equal to the
- *	recipient they are about to deliver to ("5.4.6 mail forwarding
- *	loop for <rcpt>"): the message came back through an alias, a
- *	.forward or a virtual alias. pm_loop_seen() is that test, shared
- *	by the local and virtual agents.
+ *	Postfix's local(8) prepends "Delivered-To: <recipient>" to what it
+ *	delivers or forwards, and bounces a message whose primary headers
+ *	already hold a Delivered-To: equal to the recipient it is about to
+ *	deliver to ("5.4.6 mail forwarding loop for <rcpt>"): the message
+ *	came back through an alias or a .forward. pm_loop_seen() is that
+ *	test, used by the local agent. (virtual(8) prepends Delivered-To:
+ *	but does not test it, as Postfix.)
  * LIMITS
  *	Headers as pm_hdr_iter with a PM_LOOP_HDR_LIMIT logical-header cap;
  *	only the primary header block is read.

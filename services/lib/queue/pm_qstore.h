@@ -61,6 +61,13 @@
 #define PM_RCPT_SENT "sent"
 #define PM_RCPT_BOUNCED "bounced"
 #define PM_RCPT_DEFERRED "deferred"
+/*
+ * Final like sent, and qmgr sends no notice for it: the notice is
+ * someone else's (the agent sent an owner- failure notice, local(8)'s
+ * bounce_workaround; or the next MTA took NOTIFY). Kept in Redis so a
+ * qmgr that takes the message over does not send a success notice.
+ */
+#define PM_RCPT_NOTIFIED "notified"
 
 typedef struct pm_qrcpt {
 	char *address;   /* as given by the client (after cleanup rewriting) */
@@ -339,7 +346,7 @@ int pm_qstore_reap_consumers(pm_qstore *qs, const char *self,
 /*
  * Record a recipient's final outcome, compare-and-set: only if its
  * status is still todo or deferred. status is PM_RCPT_SENT,
- * PM_RCPT_BOUNCED or PM_RCPT_DEFERRED (deferred is not final: it only
+ * PM_RCPT_NOTIFIED, PM_RCPT_BOUNCED or PM_RCPT_DEFERRED (deferred is not final: it only
  * records dsn/text, and never overwrites sent/bounced). *changed = 1 if
  * this call changed the status (0: it was already final, e.g. a
  * duplicate report). Returns PM_ENOENT if the message is gone.
@@ -356,7 +363,7 @@ int pm_qstore_rcpt_status(pm_qstore *qs, const char *qid, size_t index,
  */
 typedef struct pm_qrcpt_final {
 	int changed;
-	char status[16]; /* PM_RCPT_SENT, PM_RCPT_BOUNCED, or "" */
+	char status[16]; /* PM_RCPT_SENT, _NOTIFIED, _BOUNCED, or "" */
 	char dsn[33];
 	char text[512];
 } pm_qrcpt_final;

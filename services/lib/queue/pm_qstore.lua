@@ -269,7 +269,8 @@ local function pm_rcpt_status(keys, args)
 	local st = args[2]
 	if r == nil or i == nil or (#args ~= 4 and #args ~= 8)
 	    or (#args == 8 and #keys ~= 3) or (st ~= 'sent'
-	    and st ~= 'bounced' and st ~= 'deferred') then
+	    and st ~= 'notified' and st ~= 'bounced'
+	    and st ~= 'deferred') then
 		return bad('bad rcpt_status arguments')
 	end
 	if #args == 8 then

@@ -224,6 +224,7 @@ qs_stored_final(const redisReply *r, pm_qrcpt_final *out)
 	}
 	if (pm__qs_is_str(r->element[0]) &&
 	    (strcmp(r->element[0]->str, PM_RCPT_SENT) == 0 ||
+	        strcmp(r->element[0]->str, PM_RCPT_NOTIFIED) == 0 ||
 	        strcmp(r->element[0]->str, PM_RCPT_BOUNCED) == 0)) {
 		qs_copy_str(out->status, sizeof(out->status), r->element[0]);
 	}
@@ -253,6 +254,7 @@ pm__qs_rcpt_call(pm_qstore *qs, const char *qid, size_t index,
 
 	if (!pm_qid_valid(qid) || index >= QS_RCPT_MAX || status == NULL ||
 	    (strcmp(status, PM_RCPT_SENT) != 0 &&
+	        strcmp(status, PM_RCPT_NOTIFIED) != 0 &&
 	        strcmp(status, PM_RCPT_BOUNCED) != 0 &&
 	        strcmp(status, PM_RCPT_DEFERRED) != 0)) {
 		return (PM_EINVAL);

@@ -83,6 +83,9 @@ typedef struct pm_job_rcpt {
 	char text[512];  /* remote reply or reason, printable */
 	char relay[300]; /* set when not the job's relay (a backup
 	                             * MX took the others), printable */
+	int notified;    /* sent, and the agent told someone of it
+	                  * itself (local's owner- failure notice): no
+	                  * success notice; recorded PM_RCPT_NOTIFIED */
 	/* filled by pm_agent after deliver(), for the done report: */
 	int recorded;   /* the final status is in Redis */
 	int dsn_passed; /* sent, and the peer took NOTIFY: its
