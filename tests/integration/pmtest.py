@@ -379,7 +379,8 @@ class Stack:
             rcpts.append({"address": rr.get("%d:a" % i),
                           "orcpt": rr.get("%d:o" % i),
                           "notify": rr.get("%d:n" % i),
-                          "status": rr.get("%d:s" % i)})
+                          "status": rr.get("%d:s" % i),
+                          "quiet": rr.get("%d:q" % i)})
         body = b"".join(r.lrange("pm:{%d}:b:%s" % (s, qid), 0, -1))
         return env, rcpts, body
 

@@ -6,7 +6,8 @@
  *	when the peer took NOTIFY (dsn_passed); the agent's "relayed" or
  *	"delivered" (pipe's flag X) when it gave one; otherwise "relayed"
  *	for smtp and relay, "delivered" for every other transport. And
- *	the status stored for it in Redis ("notified": sent, no notice).
+ *	the status for it in Redis: PM_RCPT_NOTIFIED (sent, no notice;
+ *	stored as "i:s" = sent plus "i:q" = 1, test_qstore_rcpt.c).
  */
 #include <criterion/criterion.h>
 
@@ -46,7 +47,11 @@ Test(qmgr_success, kind)
 	}
 }
 
-/* The same fact in Redis: "notified" reads back as sent, no notice. */
+/*
+ * The same fact in Redis: PM_RCPT_NOTIFIED (what pm_qstore_read() gives
+ * for sent + "i:q", and for a stored "notified" of 2026-12-02) reads
+ * back as sent, no notice.
+ */
 Test(qmgr_success, stored)
 {
 	int success = -1;

@@ -144,3 +144,73 @@ Test(qdeliv, rcpt_status_cas)
 	pm_qstore_close(qs);
 	leak_check();
 }
+
+/* Read the message back: recipient idx's status. */
+static void
+expect_read_status(pm_qstore *qs, const char *qid, size_t idx, const char *want)
+{
+	pm_qmsg *m = NULL;
+	int rc = pm_qstore_read(qs, qid, &m);
+
+	cr_assert_eq(rc, 0, "read: got %d", rc);
+	cr_expect_str_eq(m->rcpt[idx].status, want, "rcpt %zu: got %s, want %s",
+	    idx, m->rcpt[idx].status, want);
+	pm_qmsg_free(m);
+}
+
+/*
+ * Sent with no success notice (PM_RCPT_NOTIFIED) is stored as "i:s" =
+ * sent plus "i:q" = 1, so a version that does not know it reads sent;
+ * it reads back, and comes back in the compare-and-set reply, as
+ * notified; so does "i:s" = notified as the version of 2026-12-02
+ * stored it (a message queued during an upgrade).
+ */
+Test(qdeliv, rcpt_status_quiet)
+{
+	char qid[PM_QID_LEN + 1], *s;
+	pm_qrcpt_final f;
+	pm_qstore *qs;
+	int rc, sh;
+
+	rh_start(&srv);
+	qs = open_qs("redis", 2);
+	enqueue(qs, 2, 0, qid);
+	sh = pm_qid_shard(qid, 2);
+	rc = pm_qstore_rcpt_cas(qs, qid, 0, PM_RCPT_NOTIFIED, "2.0.0", "250 ok",
+	    &f);
+	cr_expect(rc == 0 && f.changed == 1, "notified: got %d/%d", rc,
+	    f.changed);
+	s = rh_str(&srv, "HGET pm:{%d}:r:%s 0:s", sh, qid);
+	cr_expect_str_eq(s, "sent", "stored status: got %s", s);
+	free(s);
+	s = rh_str(&srv, "HGET pm:{%d}:r:%s 0:q", sh, qid);
+	cr_expect_str_eq(s, "1");
+	free(s);
+	/* final: a duplicate report is answered with what is stored */
+	rc = pm_qstore_rcpt_cas(qs, qid, 0, PM_RCPT_SENT, "2.0.0", "250 dup",
+	    &f);
+	cr_expect(rc == 0 && f.changed == 0, "dup: got %d/%d", rc, f.changed);
+	cr_expect_str_eq(f.status, PM_RCPT_NOTIFIED);
+	cr_expect_str_eq(f.text, "250 ok");
+	/* a plain sent has no "i:q" and reads as sent */
+	rc = pm_qstore_rcpt_cas(qs, qid, 1, PM_RCPT_SENT, "2.0.0", "250", &f);
+	cr_expect(rc == 0 && f.changed == 1);
+	cr_expect_eq(rh_int(&srv, "HEXISTS pm:{%d}:r:%s 1:q", sh, qid), 0);
+	rc = pm_qstore_rcpt_cas(qs, qid, 1, PM_RCPT_BOUNCED, "5.0.0", "x", &f);
+	cr_expect(rc == 0 && f.changed == 0);
+	cr_expect_str_eq(f.status, PM_RCPT_SENT);
+	/* the previous version's stored value */
+	rh_ok(&srv, "HSET pm:{%d}:r:%s 2:s notified 2:d 2.0.0 2:t old", sh,
+	    qid);
+	rc = pm_qstore_rcpt_cas(qs, qid, 2, PM_RCPT_SENT, "2.0.0", "250", &f);
+	cr_expect(rc == 0 && f.changed == 0);
+	cr_expect_str_eq(f.status, PM_RCPT_NOTIFIED);
+	/* "i:q" on anything but sent means nothing */
+	rh_ok(&srv, "HSET pm:{%d}:r:%s 3:s bounced 3:q 1", sh, qid);
+	expect_read_status(qs, qid, 0, PM_RCPT_NOTIFIED);
+	expect_read_status(qs, qid, 1, PM_RCPT_SENT);
+	expect_read_status(qs, qid, 2, PM_RCPT_NOTIFIED);
+	expect_read_status(qs, qid, 3, PM_RCPT_BOUNCED);
+	pm_qstore_close(qs);
+	leak_check();
+}

@@ -62,10 +62,15 @@
 #define PM_RCPT_BOUNCED "bounced"
 #define PM_RCPT_DEFERRED "deferred"
 /*
- * Final like sent, and qmgr sends no notice for it: the notice is
+ * Sent, and qmgr sends no success notice for it: the notice is
  * someone else's (the agent sent an owner- failure notice, local(8)'s
  * bounce_workaround; or the next MTA took NOTIFY). Kept in Redis so a
- * qmgr that takes the message over does not send a success notice.
+ * qmgr that takes the message over does not send a success notice
+ * either. Not stored under this name: pm_rcpt_status stores it as
+ * "i:s" = sent plus "i:q" = 1, so a version that does not know it
+ * reads sent (docs/queue.md); pm_qstore_read() and the compare-and-set
+ * reply give it this name again, also for the "i:s" = notified that
+ * the version of 2026-12-02 stored.
  */
 #define PM_RCPT_NOTIFIED "notified"
 

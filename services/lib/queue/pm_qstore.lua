@@ -263,6 +263,10 @@ end
 -- KEYS: r; ARGV: index status dsn text. Compare-and-set of "i:s":
 -- only when it is todo or deferred. Returns 1 if written, else
 -- what is stored: {status, dsn, text} (the caller reports that).
+-- status "notified" asks for sent with no success notice from qmgr:
+-- stored as "i:s" = sent and "i:q" = 1 (so a version that does not
+-- know "i:q" sees sent); the reply names such a recipient (and one a
+-- 2026-12-02 version stored as "i:s" = notified) "notified".
 local function pm_rcpt_status(keys, args)
 	local r = keys[1]
 	local i = is_count(args[1], RCPT_MAX - 1)
@@ -292,13 +296,21 @@ local function pm_rcpt_status(keys, args)
 	if n == nil or i >= n or redis.call('HEXISTS', r, p .. 'a') == 0 then
 		return redis.error_reply('NORCPT no recipient ' .. tostring(i))
 	end
-	local cur = redis.call('HGET', r, p .. 's')
-	if cur and cur ~= 'todo' and cur ~= 'deferred' then
-		return {cur, redis.call('HGET', r, p .. 'd') or '',
-		    redis.call('HGET', r, p .. 't') or ''}
+	local cur = redis.call('HMGET', r, p .. 's', p .. 'q', p .. 'd',
+	    p .. 't')
+	if cur[1] and cur[1] ~= 'todo' and cur[1] ~= 'deferred' then
+		if cur[1] == 'sent' and cur[2] == '1' then
+			cur[1] = 'notified'
+		end
+		return {cur[1], cur[3] or '', cur[4] or ''}
 	end
-	redis.call('HSET', r, p .. 's', st, p .. 'd', args[3], p .. 't',
-	    args[4])
+	if st == 'notified' then
+		redis.call('HSET', r, p .. 's', 'sent', p .. 'q', '1',
+		    p .. 'd', args[3], p .. 't', args[4])
+	else
+		redis.call('HSET', r, p .. 's', st, p .. 'd', args[3],
+		    p .. 't', args[4])
+	end
 	return 1
 end
 

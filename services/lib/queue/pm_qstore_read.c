@@ -174,6 +174,21 @@ qs_rcpt_field(const char *name, size_t n, size_t *idx, char *what)
 	return (0);
 }
 
+/*
+ * Sent with no success notice from qmgr is stored as "i:s" = sent plus
+ * "i:q" = 1 (the version of 2026-12-02 stored "i:s" = notified, read
+ * as it is): it reads as PM_RCPT_NOTIFIED. "i:q" on any other status
+ * means nothing.
+ */
+static void
+qs_rcpt_quiet(pm_qrcpt *r)
+{
+	if (strcmp(r->status, PM_RCPT_SENT) == 0) {
+		free(r->status);
+		r->status = pm_strdup(PM_RCPT_NOTIFIED);
+	}
+}
+
 static int
 qs_parse_rcpt(pm_qmsg *m, const redisReply *r)
 {
@@ -231,6 +246,14 @@ qs_parse_rcpt(pm_qmsg *m, const redisReply *r)
 		}
 		free(*slot);
 		*slot = pm_strdup(val);
+	}
+	for (e = 0; e + 1 < r->elements; e += 2) { /* after every "i:s" */
+		if (qs_rcpt_field(qs_text(r->element[e]), m->nrcpt, &i,
+		        &what) == 0 &&
+		    what == 'q' && m->rcpt[i].status != NULL &&
+		    strcmp(qs_text(r->element[e + 1]), "1") == 0) {
+			qs_rcpt_quiet(&m->rcpt[i]);
+		}
 	}
 	for (i = 0; i < m->nrcpt; i++) {
 		if (m->rcpt[i].address == NULL) {
