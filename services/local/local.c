@@ -48,6 +48,7 @@
 #include "pm_log.h"
 #include "pm_mail_params.h"
 #include "pm_mailbox.h"
+#include "pm_metrics.h"
 #include "pm_server.h"
 #include "pm_server_queue.h"
 #include "pm_snap.h"
@@ -229,6 +230,8 @@ local_deliver(void *ctx, pm_job *job)
 			        s.rd_nexthop) != 0) {
 				pm_job_set(s.r, PM_JOB_DEFERRED, "4.3.5",
 				    "cannot pass to %s", s.rd_transport);
+			} else {
+				pm_metric_inc(s.rd_count);
 			}
 		} else if (s.done.len > 0) {
 			pm_buf_append(&s.done, "", 1);

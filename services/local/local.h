@@ -151,6 +151,7 @@ typedef struct local_state {
 	int redirect;        /* pass it to rd_transport (local_delegate) */
 	char rd_transport[PM_QMGR_TRANSPORT_MAX + 1];
 	char rd_nexthop[PM_QMGR_NEXTHOP_MAX + 1];
+	struct pm_metric *rd_count; /* counted once reported (local.c) */
 } local_state;
 
 /* Record one target's outcome (text printable, bounded). */

@@ -23,8 +23,13 @@
  *	local.c reports it to qmgr as PM_JOB_REDIRECT and qmgr queues the
  *	recipient for that transport at once (qmgr_redirect.c). The
  *	target agent delivers, records and logs it (relay=... of lmtp);
- *	local logs nothing for it and counts it in
- *	postmesh_local_redirects_total{class="mailbox"|"fallback"}.
+ *	local logs nothing for it and counts it, once reported to qmgr
+ *	(not when another target's failure drops it), in
+ *	postmesh_local_redirects_total{class="mailbox"|"fallback"};
+ *	qmgr_redirects_total{result="accepted"|"refused"} says what qmgr
+ *	did with it. A recipient whose failures went to an owner- alias
+ *	(local_owner.c) is reported with dsn_passed, so its target
+ *	delivery sends no success notice either.
  *
  *	A redirect moves the recipient itself, so only a delivery to the
  *	recipient's own user can be redirected: a mailbox reached through
@@ -97,7 +102,7 @@ redirect(local_state *s, const local_addr *a, const char *param,
 	s->redirect = 1;
 	snprintf(s->rd_transport, sizeof(s->rd_transport), "%s", tp);
 	snprintf(s->rd_nexthop, sizeof(s->rd_nexthop), "%s", nh);
-	pm_metric_inc(count);
+	s->rd_count = count; /* counted if reported (local.c) */
 }
 
 /*

@@ -205,6 +205,16 @@ qmgr_metrics_init(void)
 	    "Messages this consumer name held before a restart, taken back "
 	    "at start",
 	    NULL);
+	qmgr_m.redirects_accepted = pm_metric_counter("qmgr_redirects_total",
+	    "Recipients an agent handed to another transport (local's "
+	    "mailbox_transport, fallback_transport): queued for it, or "
+	    "refused (deferred)",
+	    "result=\"accepted\"");
+	qmgr_m.redirects_refused = pm_metric_counter("qmgr_redirects_total",
+	    "Recipients an agent handed to another transport (local's "
+	    "mailbox_transport, fallback_transport): queued for it, or "
+	    "refused (deferred)",
+	    "result=\"refused\"");
 	qmgr_m.retry_messages = pm_metric_gauge("qmgr_retry_messages",
 	    "Messages and entries kept in memory until Redis takes their "
 	    "writes (qmgr_retry.c)",

@@ -100,6 +100,7 @@ typedef struct qmgr_job {
 	int64_t dispatch_ms;
 	int64_t dispatch_us;
 	int inflight;
+	int no_notice; /* redirected after the agent's own notice (no_success_notice) */
 	qmgr_agent *agent;      /* in flight: the agent holding it, or NULL */
 	struct qmgr_job *inext; /* in-flight list, dispatch order */
 	struct qmgr_job *iprev;
@@ -157,6 +158,8 @@ typedef struct qmgr_metrics {
 	pm_metric *leases_lost;
 	pm_metric *consumers_removed;
 	pm_metric *taken_back;
+	pm_metric *redirects_accepted; /* qmgr_redirect.c */
+	pm_metric *redirects_refused;
 	pm_metric *retry_messages;
 	pm_metric *retry_writes;
 
@@ -314,11 +317,13 @@ typedef struct qmgr_redirects {
  * Under qmgr.mu, from a done report of job j: recipient j->idx[pos]
  * goes to (transport, nexthop) in a new job of rd (same destination:
  * same job, up to its recipient limit), or, when refused, is deferred
- * and logged. qmgr_redirect_queue() queues rd's jobs at once (before
- * the report's own job releases the message).
+ * and logged. no_notice (the report's dsn_passed): the agent sent a
+ * notice itself, the new job asks for no success notice
+ * (no_success_notice). qmgr_redirect_queue() queues rd's jobs at once
+ * (before the report's own job releases the message).
  */
 void qmgr_redirect(qmgr_job *j, size_t pos, const char *transport,
-    const char *nexthop, qmgr_redirects *rd);
+    const char *nexthop, int no_notice, qmgr_redirects *rd);
 void qmgr_redirect_queue(qmgr_redirects *rd, qmgr_msg **done);
 
 /* qmgr_verify.c: address verification probes (PM_MSG_PROBE) */

@@ -118,6 +118,7 @@ job_pb(qmgr_job *j, Pm__DeliveryJob *pj, Pm__JobRcpt *pr, Pm__JobRcpt **pp,
 	pj->shard = msg->e.shard;
 	pj->active_us = msg->active_us;
 	pj->dispatch_us = j->dispatch_us;
+	pj->no_success_notice = j->no_notice != 0;
 	for (k = 0; k < j->n; k++) {
 		i = j->idx[k];
 		pm__job_rcpt__init(&pr[k]);
@@ -450,7 +451,7 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 		if (r->status == PM_JOB_REDIRECT) {
 			/* to another transport at once (qmgr_redirect.c) */
 			qmgr_redirect(j, (size_t) pos, r->redirect_transport,
-			    r->redirect_nexthop, &rd);
+			    r->redirect_nexthop, r->dsn_passed, &rd);
 			continue;
 		}
 		text = r->text[0] ? r->text : NULL;

@@ -16,6 +16,13 @@
  *	limit - and qmgr_redirect_queue() queues those jobs at once, with
  *	no retry delay. The target agent (lmtp, pipe ...) delivers,
  *	records the final status and logs it, as for any other job.
+ *	Counted in qmgr_redirects_total{result="accepted"|"refused"}.
+ *
+ *	A recipient whose report says dsn_passed (local sent an owner-
+ *	failure notice for it, Postfix's bounce_workaround) goes in a job
+ *	with no_success_notice: the target agent records it delivered
+ *	with no success notice (PM_RCPT_NOTIFIED), as Postfix's local
+ *	keeps the "notified" mark when it passes the recipient on.
  *
  *	No state is kept beyond the pass: if qmgr restarts, the recipient
  *	resolves to local again and local redirects it again.
@@ -47,14 +54,15 @@
 /* A job of rd for (transport, nexthop) with room, or a new one. */
 static qmgr_job *
 redirect_job(qmgr_msg *msg, const char *transport, const char *nexthop,
-    size_t need, qmgr_redirects *rd)
+    int no_notice, size_t need, qmgr_redirects *rd)
 {
 	long lim = qmgr_tpinfo_get(transport)->rcpt_limit;
 	qmgr_job *j;
 
 	for (j = rd->head; j != NULL; j = j->inext) {
 		if (strcmp(j->transport, transport) == 0 &&
-		    strcmp(j->nexthop, nexthop) == 0 && (long) j->n < lim &&
+		    strcmp(j->nexthop, nexthop) == 0 &&
+		    j->no_notice == no_notice && (long) j->n < lim &&
 		    j->bytes + need <= QMGR_JOB_BYTES) {
 			return (j);
 		}
@@ -66,6 +74,7 @@ redirect_job(qmgr_msg *msg, const char *transport, const char *nexthop,
 	    strlen(msg->m->dsn_envid ? msg->m->dsn_envid : "") + 256 +
 	    strlen(transport) + strlen(nexthop);
 	j->msg = msg;
+	j->no_notice = no_notice;
 	/* inext links rd's jobs until they are queued (not in flight) */
 	j->inext = rd->head;
 	rd->head = j;
@@ -74,7 +83,7 @@ redirect_job(qmgr_msg *msg, const char *transport, const char *nexthop,
 
 void
 qmgr_redirect(qmgr_job *j, size_t pos, const char *transport,
-    const char *nexthop, qmgr_redirects *rd)
+    const char *nexthop, int no_notice, qmgr_redirects *rd)
 {
 	qmgr_msg *msg = j->msg;
 	size_t i = j->idx[pos];
@@ -100,17 +109,19 @@ qmgr_redirect(qmgr_job *j, size_t pos, const char *transport,
 		qmgr_log_rcpt(msg, i, j->addr[pos], NULL, j->dispatch_us,
 		    "4.3.5", "deferred", msg->r[i].text);
 		free(text);
+		pm_metric_inc(qmgr_m.redirects_refused);
 		return;
 	}
 	need = strlen(j->addr[pos]) + strlen(msg->m->rcpt[i].address) +
 	    strlen(msg->m->rcpt[i].orcpt) + 32;
-	nj = redirect_job(msg, transport, nexthop, need, rd);
+	nj = redirect_job(msg, transport, nexthop, no_notice != 0, need, rd);
 	nj->idx = pm_realloc(nj->idx, (nj->n + 1) * sizeof(*nj->idx));
 	nj->addr = pm_realloc(nj->addr, (nj->n + 1) * sizeof(*nj->addr));
 	nj->idx[nj->n] = i;
 	nj->addr[nj->n] = pm_strdup(j->addr[pos]);
 	nj->bytes += need;
 	nj->n++;
+	pm_metric_inc(qmgr_m.redirects_accepted);
 	if (pm_msg_verbose) {
 		pm_msg_debug("%s: to=<%s>: redirected by %s to %s:%s",
 		    msg->e.qid, j->addr[pos], j->transport, transport, nexthop);

@@ -15,7 +15,16 @@ to an smtp-sink for luser_relay.
   "4.3.5 redirect from transport local to local refused: delivery
   loop", stays queued, and is tried once per queue run, not in a spin;
 - mailbox_transport (the parameter, lmtp:unix:/socket) wins over
-  fallback_transport for a user unknown to the system, as in Postfix.
+  fallback_transport for a user unknown to the system, as in Postfix;
+- qmgr counts the redirects it accepted and refused
+  (qmgr_redirects_total{result}); local counts only the redirects it
+  reported, not one dropped because another target of the alias
+  deferred;
+- a list whose command target fails to an owner- alias and whose
+  mailbox copy goes to lmtp: the owner gets the failure notice and the
+  sender, with NOTIFY=SUCCESS,FAILURE, no success notice for the
+  delivered copy (Postfix: bounce_workaround keeps the notified mark
+  through deliver_pass); a plain redirect does get its "delivered".
 """
 
 import os
@@ -23,7 +32,7 @@ import re
 import time
 import unittest
 
-from peers import Dovecot, SmtpSink
+from peers import Dovecot, PySink, SmtpSink
 from pmtest import DeliveryTest, DELIVERY_SERVICES
 
 
@@ -76,6 +85,10 @@ class DelegateBase(DeliveryTest):
         return metric(self.stack.metrics("local"), "local_redirects_total",
                       'class="%s"' % cls_label)
 
+    def qmgr_redirects(self, result):
+        return metric(self.stack.metrics("qmgr"), "qmgr_redirects_total",
+                      'result="%s"' % result)
+
 
 class DelegateMapsTest(DelegateBase):
 
@@ -119,6 +132,7 @@ class DelegateMapsTest(DelegateBase):
             "%s: to=<alice@example.test>" % qid, "local"), [])
         self.assertEqual(os.listdir(self.spool), [])
         self.assertEqual(self.redirects("mailbox"), before + 1)
+        self.assertGreaterEqual(self.qmgr_redirects("accepted"), 1)
 
     def test_fallback_transport_maps_for_unknown_user(self):
         before = self.redirects("fallback")
@@ -149,6 +163,7 @@ class DelegateMapsTest(DelegateBase):
         self.wait_gone(qid)
 
     def test_redirect_loop_defers(self):
+        refused = self.qmgr_redirects("refused")
         qid = self.submit("sender@back.test", ["loopy@example.test"],
                           message("loop-1"))
         want = ("redirect from transport local to local refused: delivery "
@@ -170,6 +185,8 @@ class DelegateMapsTest(DelegateBase):
                          env[1])
         self.assertEqual(self.stack.log_lines(
             "%s: to=<loopy@example.test>" % qid, "smtp"), [])
+        self.assertGreaterEqual(self.qmgr_redirects("refused"),
+                                refused + passes)
 
 
 class DelegateParamTest(DelegateBase):
@@ -199,6 +216,101 @@ class DelegateParamTest(DelegateBase):
         self.assertEqual(os.listdir(self.spool), [])
         self.assertEqual(self.redirects("mailbox"), 1)
         self.assertEqual(self.redirects("fallback"), 0)
+
+
+class DelegateOwnerTest(DelegateBase):
+
+    USERS = ("mlist@example.test", "alice@example.test",
+             "dlist@example.test")
+
+    @classmethod
+    def start_peers(cls, workdir):
+        cls.start_dovecot(workdir)
+        cls.sink = SmtpSink(workdir, name="sink").start()
+        cls.peers.append(cls.sink)
+        cls.back = PySink(workdir, name="back").start()
+        cls.peers.append(cls.back)
+        base = os.path.join(workdir, "owner")
+        os.makedirs(base)
+        os.chmod(base, 0o755)
+        fail = os.path.join(base, "fail.py")
+        with open(fail, "w") as f:
+            f.write("import sys\n"
+                    "sys.stdin.buffer.read()\n"
+                    "print('member %s is gone' % sys.argv[1])\n"
+                    "sys.exit(int(sys.argv[2]))\n")
+        os.chmod(fail, 0o644)
+        aliases = os.path.join(base, "aliases")
+        with open(aliases, "w") as f:
+            f.write("mlist \\mlist, |/usr/bin/python3 %s mlist 67\n" % fail)
+            f.write("owner-mlist list-admin@relay.test\n")
+            # the other target defers: the mailbox redirect is dropped
+            f.write("dlist \\dlist, |/usr/bin/python3 %s dlist 75\n" % fail)
+        lmtp = "lmtp:inet:127.0.0.1:%d" % cls.dovecot.port
+        return {
+            "myorigin": "example.test",
+            "local_recipient_maps": "",
+            "alias_maps": "texthash:%s" % aliases,
+            "home_mailbox": "",
+            "mail_spool_directory": cls.spool,
+            "mailbox_transport_maps":
+                "inline:{ mlist=%s, alice=%s, dlist=%s }" % (lmtp, lmtp, lmtp),
+            "transport_maps":
+                "inline:{ relay.test=smtp:[127.0.0.1]:%d, "
+                "back.test=smtp:[127.0.0.1]:%d }"
+                % (cls.sink.port, cls.back.port),
+        }
+
+    def sender_notices(self, mid, timeout):
+        deadline = time.time() + timeout
+        while True:
+            got = [m for m in self.back.messages()
+                   if ("<%s@client.test>" % mid).encode() in m.content]
+            if got or time.time() > deadline:
+                return got
+            time.sleep(0.1)
+
+    def test_owner_notified_then_redirected_gets_no_success_notice(self):
+        # control: a plain redirect with NOTIFY=SUCCESS is "delivered"
+        qid = self.submit("sender@back.test", ["alice@example.test"],
+                          message("ctl-1"), rcpt_opts=["NOTIFY=SUCCESS"])
+        self.wait_mailbox("alice@example.test", b"<ctl-1@client.test>")
+        self.wait_gone(qid)
+        got = self.sender_notices("ctl-1", 30)
+        self.assertEqual(len(got), 1, self.logs_tail())
+
+        n = self.sink.count()
+        qid = self.submit("sender@back.test", ["mlist@example.test"],
+                          message("own-r1"),
+                          rcpt_opts=["NOTIFY=SUCCESS,FAILURE"])
+        got = self.wait_mailbox("mlist@example.test", b"<own-r1@client.test>")
+        self.assertEqual(len(got), 1)
+        lines = self.wait_log("%s: to=<mlist@example.test>" % qid,
+                              ("smtp",))
+        self.assertTrue(any("status=sent (250" in ln for ln in lines), lines)
+        self.wait_gone(qid)
+        # the owner got the command's failure
+        msgs = self.wait_count(self.sink, n + 1)
+        owner = [m for m in msgs if b"<own-r1@client.test>" in m.content]
+        self.assertEqual(len(owner), 1, self.logs_tail())
+        self.assertEqual(owner[0].recipients, ["list-admin@relay.test"])
+        self.assertIn(b"member mlist is gone", owner[0].content)
+        # the sender: neither a failure nor a success notice (the
+        # control's notice came within the same wait)
+        got = self.sender_notices("own-r1", 5)
+        self.assertEqual(got, [], [m.content[:600] for m in got])
+
+    def test_dropped_redirect_not_counted(self):
+        before = self.redirects("mailbox")
+        accepted = self.qmgr_redirects("accepted")
+        qid = self.submit("sender@back.test", ["dlist@example.test"],
+                          message("drop-1"))
+        lines = self.wait_log("%s: to=<dlist@example.test>" % qid,
+                              ("local",))
+        self.assertTrue(any("status=deferred" in ln for ln in lines), lines)
+        self.assertEqual(self.redirects("mailbox"), before)
+        self.assertEqual(self.qmgr_redirects("accepted"), accepted)
+        self.assertEqual(self.dovecot.delivered("dlist@example.test"), [])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@
  *	delivered, no "status=sent" for a recipient that bounced. A
  *	recipient that was not final takes the agent's outcome. A
  *	redirected recipient is reported as such, neither recorded nor
- *	logged. The log (stdout) is read from a pipe.
+ *	logged, with dsn_passed when the agent sent a notice for it; a
+ *	job with no_success_notice (such a recipient at its target)
+ *	records sent with "i:q" = 1 and reports dsn_passed. The log
+ *	(stdout) is read from a pipe.
  */
 #include <criterion/criterion.h>
 
@@ -288,6 +291,7 @@ Test(agent_finish, redirect_is_neither_recorded_nor_logged)
 	jr[0].address = jr[0].queued_address = "alice@example.test";
 	jr[0].orcpt = "";
 	cr_assert_eq(pm_job_redirect(&jr[0], "lmtp", "inet:127.0.0.1:24"), 0);
+	jr[0].notified = 1; /* local sent an owner- notice for it */
 	jr[1].index = 1;
 	jr[1].address = jr[1].queued_address = "bob@example.test";
 	jr[1].orcpt = "";
@@ -329,8 +333,10 @@ Test(agent_finish, redirect_is_neither_recorded_nor_logged)
 	cr_expect_str_eq(dr->results[0]->redirect_transport, "lmtp");
 	cr_expect_str_eq(dr->results[0]->redirect_nexthop, "inet:127.0.0.1:24");
 	cr_expect(!dr->results[0]->recorded);
+	cr_expect(dr->results[0]->dsn_passed, "the notified mark is lost");
 	cr_expect_eq(dr->results[1]->status, PM__RCPT_STATUS__RCPT_SENT);
 	cr_expect(dr->results[1]->recorded);
+	cr_expect(!dr->results[1]->dsn_passed);
 	pm__done_request__free_unpacked(dr, NULL);
 	cr_expect(strstr(log, "to=<alice@example.test>") == NULL,
 	    "a redirect was logged:\n%s", log);
@@ -347,6 +353,74 @@ Test(agent_finish, redirect_is_neither_recorded_nor_logged)
 	freeReplyObject(r);
 	free(jr[0].redirect_transport);
 	free(jr[0].redirect_nexthop);
+	pm_buf_free(&out);
+	pm_qstore_close(qs);
+}
+
+/* A redirected, owner-notified recipient at its target agent. */
+Test(agent_finish, no_success_notice_job)
+{
+	static const char *const tp[] = { "lmtp", NULL };
+	static const pm_agent a = { .name = "lmtp", .transports = tp };
+	pm_qrcpt qr[1];
+	pm_job_rcpt jr[1];
+	pm_qmsg m;
+	agent_job aj;
+	agent_metrics met;
+	Pm__DoneRequest *dr;
+	redisReply *r;
+	pm_qstore *qs;
+	pm_buf out;
+
+	rh_start(&srv);
+	qs = pm_qstore_open(srv.addr, 2000, "redis", 1);
+	cr_assert(qs != NULL);
+	cr_assert_eq(pm_qstore_load_functions(qs), 0);
+	memset(&m, 0, sizeof(m));
+	memset(qr, 0, sizeof(qr));
+	pm_qid_new(m.qid);
+	m.sender = "s@example.test";
+	m.arrival_us = pm_now_us();
+	qr[0].address = "alice@example.test";
+	qr[0].orcpt = "";
+	m.nrcpt = 1;
+	m.rcpt = qr;
+	cr_assert_eq(pm_qstore_enqueue(qs, &m, "Subject: x\r\n\r\nx\r\n", 16),
+	    0);
+	memset(&aj, 0, sizeof(aj));
+	memset(jr, 0, sizeof(jr));
+	jr[0].address = jr[0].queued_address = "alice@example.test";
+	jr[0].orcpt = "";
+	pm_job_set(&jr[0], PM_JOB_SENT, "2.0.0", "250 2.0.0 Ok");
+	aj.job.job_id = "job-3";
+	aj.job.queue_id = m.qid;
+	aj.job.transport = "lmtp";
+	aj.job.nexthop = "inet:127.0.0.1:24";
+	aj.job.sender = m.sender;
+	aj.job.nrcpt = 1;
+	aj.job.rcpt = jr;
+	aj.job.arrival_us = m.arrival_us;
+	aj.job.active_us = m.arrival_us;
+	aj.job.no_success_notice = 1;
+	snprintf(aj.job.relay, sizeof(aj.job.relay), "127.0.0.1[127.0.0.1]:24");
+	pm__agent_metrics_init(&met, "lmtp");
+	pm_buf_init(&out, 1 << 20);
+	pm__agent_finish(&a, &met, qs, &aj, &out);
+	dr = pm__done_request__unpack(NULL, out.len, (uint8_t *) out.data);
+	cr_assert(dr != NULL);
+	cr_assert_eq(dr->n_results, 1);
+	cr_expect_eq(dr->results[0]->status, PM__RCPT_STATUS__RCPT_SENT);
+	cr_expect(dr->results[0]->recorded);
+	cr_expect(dr->results[0]->dsn_passed, "a success notice would go");
+	pm__done_request__free_unpacked(dr, NULL);
+	r = rh_cmd(&srv, "HMGET pm:{0}:r:%s 0:s 0:q", m.qid);
+	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	cr_expect(r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "sent") == 0);
+	cr_expect(r->element[1]->type == REDIS_REPLY_STRING &&
+	        strcmp(r->element[1]->str, "1") == 0,
+	    "no i:q = 1");
+	freeReplyObject(r);
 	pm_buf_free(&out);
 	pm_qstore_close(qs);
 }

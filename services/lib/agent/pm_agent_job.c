@@ -28,7 +28,11 @@
  *	A sent recipient whose notice is not qmgr's (deliver() set
  *	notified: the agent sent a notice itself; or the peer took NOTIFY)
  *	is recorded as PM_RCPT_NOTIFIED and reported with dsn_passed: no
- *	success notice, also from a qmgr that takes the message over.
+ *	success notice, also from a qmgr that takes the message over. So
+ *	is every sent recipient of a job with no_success_notice (qmgr
+ *	redirected it after the first agent's own notice); and a
+ *	redirected recipient that was notified is reported with
+ *	dsn_passed, which qmgr turns into that job flag.
  *
  *	Log line (Postfix's smtp/lmtp "to=" record):
  *	  QID: to=<rcpt>, orig_to=<queued>, relay=host[ip]:port,
@@ -188,7 +192,8 @@ status_name(int st)
 static const char *
 record_name(const pm_job *j, const pm_job_rcpt *r)
 {
-	if (r->status == PM_JOB_SENT && (r->notified || j->dsn_passed)) {
+	if (r->status == PM_JOB_SENT &&
+	    (r->notified || j->dsn_passed || j->no_success_notice)) {
 		return (PM_RCPT_NOTIFIED);
 	}
 	return (status_name(r->status));
@@ -334,9 +339,10 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 
 		rcpt_normalize(r);
 		if (r->status == PM_JOB_REDIRECT && aj->invalid == NULL) {
-			/* the target agent records and logs it */
+			/* the target agent records and logs it; with no
+			 * success notice if this agent sent one itself */
 			r->recorded = 0;
-			r->dsn_passed = 0;
+			r->dsn_passed = r->notified != 0;
 			if (pm_msg_verbose) {
 				pm_msg_debug("%s: to=<%s>: %s", j->queue_id,
 				    r->address, r->text);
@@ -351,7 +357,8 @@ pm__agent_finish(const pm_agent *a, agent_metrics *m, pm_qstore *qs,
 		                                         m->deferred);
 		r->recorded = recorded;
 		r->dsn_passed = r->status == PM_JOB_SENT &&
-		    ((j->dsn_passed && own_sent) || r->notified);
+		    ((j->dsn_passed && own_sent) || r->notified ||
+		        j->no_success_notice);
 	}
 	if (aj->start_us != 0) {
 		pm_metric_observe(m->seconds,

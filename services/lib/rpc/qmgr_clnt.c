@@ -384,6 +384,7 @@ pm_qmgr_fetched_job(const pm_qmgr_fetched *f, size_t i,
 	j->shard = d->shard;
 	j->active_us = d->active_us;
 	j->dispatch_us = d->dispatch_us;
+	j->no_success_notice = d->no_success_notice != 0;
 	if (why == NULL && (d->body_type > 3 || d->dsn_ret > 2)) {
 		why = "body type or RET";
 	}

@@ -112,8 +112,10 @@ typedef struct pm_job {
 	uint64_t size;
 	int64_t arrival_us;
 	int shard;
-	int64_t active_us;   /* qmgr took the message in */
-	int64_t dispatch_us; /* qmgr handed out the job */
+	int64_t active_us;     /* qmgr took the message in */
+	int64_t dispatch_us;   /* qmgr handed out the job */
+	int no_success_notice; /* redirected after the agent's own notice:
+	                        * sent is recorded PM_RCPT_NOTIFIED */
 	/* filled by deliver(): */
 	char relay[300]; /* "mx.example.com[192.0.2.1]:25" or "none" */
 	unsigned conn_ms;
