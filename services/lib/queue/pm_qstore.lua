@@ -30,7 +30,9 @@
 --        Compare-and-set of "i:s" (only from todo/deferred); 1 if
 --        written; if already final, what is stored: [status, dsn,
 --        text]; "-NOENT" without r, "-NORCPT" for an index that is not
---        a recipient. With the fence arguments (qmgr's own writes),
+--        a recipient. status "notified" is stored as sent plus "i:q" =
+--        1 (no success notice) and named so again in the reply. With
+--        the fence arguments (qmgr's own writes),
 --        "-LOST" unless the caller still holds the lease (see fence).
 --    pm_finish   KEYS m r b incoming deferred hold
 --                ARGV qid id group [owner epoch]
