@@ -219,6 +219,9 @@ clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, clnt_req *r)
 	req.sasl_sender = S(s->sasl_sender);
 	req.arrival_us = s->arrival_us;
 	req.keep_id_secs = s->keep_id_secs;
+	req.has_submit_uid = s->has_uid != 0;
+	req.submit_uid = s->uid;
+	req.full_name = S(s->full_name);
 
 	len = pm__cleanup_submit__get_packed_size(&req);
 	hlen = pm_rpc_field_head(CLEANUP_SUBMIT_CONTENT_FIELD, s->content_len,
