@@ -264,12 +264,13 @@ submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s, const char *qid,
 	int64_t arrival;
 
 	pm_cleanup_msg_init(&m);
-	if (s->has_submit_uid) {
+	if (s->submit_user != NULL) {
 		/* A sendmail(1) submission, logged as Postfix's pickup. */
 		char *ps = pm_printable_dup(str_or_empty(s->sender),
 		    strlen(str_or_empty(s->sender)), PM_ADDR_MAX);
 
-		pm_msg_info("%s: uid=%u from=<%s>", qid, s->submit_uid, ps);
+		pm_msg_info("%s: uid=%u from=<%s>", qid, s->submit_user->uid,
+		    ps);
 		free(ps);
 	}
 	in = pm_calloc(s->n_rcpt, sizeof(*in));
