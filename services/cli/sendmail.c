@@ -436,7 +436,7 @@ main(int argc, char **argv)
 	char *xargv[6];
 	struct passwd *pw;
 	unsigned uid = (unsigned) getuid();
-	int ch, qflag = 0, verbose = 0, xn = 1;
+	int ch, qflag = 0, verbose = 0, xn = 1, status;
 
 	if (strcmp(base, "mailq") == 0) {
 		mode = 'p';
@@ -587,5 +587,9 @@ main(int argc, char **argv)
 	who = pm_asprintf("%s(%u)",
 	    pw != NULL && pw->pw_name[0] ? pw->pw_name : sender, uid);
 	name = sm_clean(sm_full_name(o.full_name, pw));
-	return (sm_submit(&o, argv + optind, argc - optind, sender, name, uid));
+	status = sm_submit(&o, argv + optind, argc - optind, sender, name, uid);
+	free(name);
+	free(sender);
+	free(who);
+	return (status);
 }

@@ -30,7 +30,7 @@ import subprocess
 import time
 
 from peers import SmtpSink
-from pmtest import BIN, DeliveryTest, free_port
+from pmtest import BIN, SANITIZER_MARKS, DeliveryTest, free_port
 
 SIZE_LIMIT = 200000
 
@@ -56,7 +56,10 @@ class SendmailTest(DeliveryTest):
         p = subprocess.run(
             [os.path.join(BIN, "sendmail"), "-C", conf or self.stack.conf]
             + list(args), input=data, capture_output=True, timeout=timeout)
-        return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+        err = p.stderr.decode("utf-8", "replace")
+        for mark in SANITIZER_MARKS:   # sendmail itself, under ASan
+            self.assertNotIn(mark, err)
+        return p.returncode, p.stdout, err
 
     def deliver(self, args, data, tag):
         """Run sendmail (must exit 0); the sink's message holding tag."""
