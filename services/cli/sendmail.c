@@ -109,6 +109,7 @@ static void __attribute__((noreturn))
 sm_exec(const char *opt, const char *cmd, char **argv)
 {
 	char self[PATH_MAX], path[PATH_MAX + 64], *slash;
+	struct stat sp, ss;
 	ssize_t n;
 
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -117,7 +118,11 @@ sm_exec(const char *opt, const char *cmd, char **argv)
 		if ((slash = strrchr(self, '/')) != NULL) {
 			*slash = 0;
 			snprintf(path, sizeof(path), "%s/%s", self, cmd);
-			if (access(path, X_OK) == 0) {
+			/* not ourselves (a mailq/newaliases link to sendmail) */
+			if (access(path, X_OK) == 0 && stat(path, &sp) == 0 &&
+			    stat("/proc/self/exe", &ss) == 0 &&
+			    (sp.st_dev != ss.st_dev ||
+			        sp.st_ino != ss.st_ino)) {
 				argv[0] = (char *) cmd;
 				execv(path, argv);
 				sm_fatal(EX_OSERR, "execute %s: %m", path);

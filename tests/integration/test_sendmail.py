@@ -182,3 +182,28 @@ class SendmailTest(DeliveryTest):
         rc, _, err = self.sendmail(["-t"], b"Subject: x\n\nbody\n")
         self.assertEqual(rc, 65, err)
         self.assertIn("No recipient addresses found in message header", err)
+
+    def test_other_modes(self):
+        # -bi runs newaliases (next to sendmail) with the same config
+        conf = os.path.join(self.stack.tmp, "aliases-conf")
+        os.makedirs(conf, exist_ok=True)
+        aliases = os.path.join(conf, "aliases")
+        with open(aliases, "w") as f:
+            f.write("root: admin@example.com\nbad line\n")
+        with open(os.path.join(conf, "main.cf"), "w") as f:
+            f.write("alias_database = texthash:%s\n" % aliases)
+        rc, _, err = self.sendmail(["-bi"], b"", conf=conf)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("newaliases: warning: %s, line 2" % aliases, err)
+        # -bp is postqueue -p: without a postqueue command, unsupported
+        rc, _, err = self.sendmail(["-bp"], b"")
+        if not os.path.exists(os.path.join(BIN, "postqueue")):
+            self.assertEqual(rc, 69, err)
+            self.assertIn("no postqueue command", err)
+        else:
+            self.assertNotIn("sendmail: fatal", err)
+        # -q with an interval is ignored; -bs is not supported
+        self.assertEqual(self.sendmail(["-q30m"], b"")[0], 0)
+        rc, _, err = self.sendmail(["-bs"], b"")
+        self.assertEqual(rc, 64, err)
+        self.assertIn("unsupported: -bs", err)
