@@ -199,6 +199,44 @@ hdr_classify(pm_cleanup_msg *m, const pm_hdr *h)
 	return (0);
 }
 
+/*
+ * The From: value: "sender", or with a full name (sendmail -F) "Full
+ * Name <sender>" as Postfix's hfrom_format = standard; a name with
+ * RFC 5322 specials is sent as a quoted string.
+ */
+static int
+hdr_from_value(pm_buf *out, const char *pfx, const char *name, const char *addr)
+{
+	const char *p;
+	int special = 0;
+
+	if (name == NULL || *name == 0) {
+		return (pm_buf_printf(out, "%sFrom: %s\r\n", pfx, addr));
+	}
+	for (p = name; *p; p++) {
+		if (strchr("()<>@,;:\\\".[]", *p) != NULL) {
+			special = 1;
+		}
+	}
+	if (!special) {
+		return (pm_buf_printf(out, "%sFrom: %s <%s>\r\n", pfx, name,
+		    addr));
+	}
+	if (pm_buf_printf(out, "%sFrom: \"", pfx) != 0) {
+		return (-1);
+	}
+	for (p = name; *p; p++) {
+		if ((*p == '"' || *p == '\\') &&
+		    pm_buf_append(out, "\\", 1) != 0) {
+			return (-1);
+		}
+		if (pm_buf_append(out, p, 1) != 0) {
+			return (-1);
+		}
+	}
+	return (pm_buf_printf(out, "\" <%s>\r\n", addr));
+}
+
 /* Missing Message-Id:, Date:, From: (or their Resent- forms). */
 static int
 hdr_add_missing(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m, unsigned seen,
@@ -231,7 +269,9 @@ hdr_add_missing(const pm_cleanup_cfg *cfg, pm_cleanup_msg *m, unsigned seen,
 		from = pm_quote_822_local(m->sender && *m->sender ?
 		        m->sender :
 		        "MAILER-DAEMON");
-		err |= pm_buf_printf(out, "%sFrom: %s\r\n", pfx, from);
+		err |= hdr_from_value(out, pfx,
+		           m->sender && *m->sender ? m->full_name : NULL,
+		           from) != 0;
 		free(from);
 	}
 	return (err ? PM_ETOOBIG : 0);

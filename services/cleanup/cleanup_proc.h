@@ -124,15 +124,16 @@ typedef struct pm_cleanup_cfg {
 typedef struct pm_cleanup_msg {
 	/* set by the caller (strings are borrowed) */
 	const char *qid;
-	const char *sender;   /* canonical envelope sender, "" for <> */
-	const char *rcpt;     /* a recipient, for log lines; may be NULL */
-	const char *origin;   /* "name[addr]" or "local" */
-	const char *protocol; /* may be NULL */
-	const char *helo;     /* may be NULL */
-	int add_missing;      /* local submission: add missing headers */
-	int filter;           /* run header_checks/body_checks */
-	time_t arrival;       /* for Date: */
-	time_t now;           /* for Message-Id: */
+	const char *sender;    /* canonical envelope sender, "" for <> */
+	const char *rcpt;      /* a recipient, for log lines; may be NULL */
+	const char *origin;    /* "name[addr]" or "local" */
+	const char *protocol;  /* may be NULL */
+	const char *helo;      /* may be NULL */
+	int add_missing;       /* local submission: add missing headers */
+	const char *full_name; /* for an added From:; may be NULL or "" */
+	int filter;            /* run header_checks/body_checks */
+	time_t arrival;        /* for Date: */
+	time_t now;            /* for Message-Id: */
 	/* results */
 	int status;    /* PM_CLEANUP_* */
 	int hold;      /* a HOLD action matched */

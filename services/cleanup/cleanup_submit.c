@@ -63,6 +63,7 @@
 #define CLIENT_ADDR_MAX 64
 #define CLIENT_PORT_MAX 16
 #define PROTOCOL_MAX 32
+#define FULL_NAME_MAX 256 /* sendmail -F */
 #define SASL_USER_MAX 1024
 #define SASL_METHOD_MAX 64
 #define KEEP_ID_MAX (400 * 86400) /* keep_id_secs: over a year is a bug */
@@ -119,6 +120,7 @@ submit_check(const Pm__CleanupSubmit *s, const char *qid)
 	CHECK(sasl_username, pm_envcheck_text(s->sasl_username, SASL_USER_MAX));
 	CHECK(sasl_method, pm_envcheck_text(s->sasl_method, SASL_METHOD_MAX));
 	CHECK(sasl_sender, pm_envcheck_addr(s->sasl_sender));
+	CHECK(full_name, pm_envcheck_text(s->full_name, FULL_NAME_MAX));
 	if (s->n_rcpt < 1 || s->n_rcpt > (size_t) var_cleanup_rcpt_limit) {
 		snprintf(field, sizeof(field), "%zu", s->n_rcpt);
 		return (submit_invalid(qid, "recipient count", field));
@@ -262,6 +264,15 @@ submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s, const char *qid,
 	int64_t arrival;
 
 	pm_cleanup_msg_init(&m);
+	if (s->submit_user != NULL) {
+		/* A sendmail(1) submission, logged as Postfix's pickup. */
+		char *ps = pm_printable_dup(str_or_empty(s->sender),
+		    strlen(str_or_empty(s->sender)), PM_ADDR_MAX);
+
+		pm_msg_info("%s: uid=%u from=<%s>", qid, s->submit_user->uid,
+		    ps);
+		free(ps);
+	}
 	in = pm_calloc(s->n_rcpt, sizeof(*in));
 	for (i = 0; i < s->n_rcpt; i++) {
 		in[i].address = s->rcpt[i]->address;
@@ -284,6 +295,7 @@ submit_process(cleanup_worker *w, const Pm__CleanupSubmit *s, const char *qid,
 	m.protocol = s->protocol;
 	m.helo = s->helo_name;
 	m.add_missing = (s->flags & PM_MSG_LOCAL) != 0;
+	m.full_name = s->full_name;
 	/* Postfix runs no content checks on its own notifications. */
 	m.filter = (s->flags & PM_MSG_BOUNCE) == 0;
 	arrival = s->arrival_us > 0 ? s->arrival_us : pm_now_us();

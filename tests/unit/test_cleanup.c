@@ -374,6 +374,31 @@ Test(content, headers)
 	pm_cleanup_msg_free(&m);
 	cfg.always_add_missing_headers = 0;
 
+	/* sendmail -F: "Name <sender>", a name with specials quoted */
+	msg_setup(&m, "s@example.org", 1, 1);
+	m.full_name = "Jane Doe";
+	pm_cleanup_content(&cfg, &m, L("X: 1\r\n\r\n"));
+	cr_assert_str_eq(m.out.data,
+	    ADDED "From: Jane Doe <s@example.org>\r\nX: 1\r\n\r\n",
+	    "full name: got\n%s", m.out.data);
+	pm_cleanup_msg_free(&m);
+	msg_setup(&m, "s@example.org", 1, 1);
+	m.full_name = "Doe, \"J\\\"";
+	pm_cleanup_content(&cfg, &m, L("X: 1\r\n\r\n"));
+	cr_assert_str_eq(m.out.data,
+	    ADDED "From: \"Doe, \\\"J\\\\\\\"\" <s@example.org>\r\n"
+	          "X: 1\r\n\r\n",
+	    "quoted full name: got\n%s", m.out.data);
+	pm_cleanup_msg_free(&m);
+	/* no full name for the null sender */
+	msg_setup(&m, "", 1, 1);
+	m.full_name = "Jane Doe";
+	pm_cleanup_content(&cfg, &m, L("X: 1\r\n\r\n"));
+	cr_assert_str_eq(m.out.data,
+	    ADDED "From: MAILER-DAEMON\r\nX: 1\r\n\r\n", "null sender: got\n%s",
+	    m.out.data);
+	pm_cleanup_msg_free(&m);
+
 	/* header_size_limit: the rest of the header is cut */
 	cfg.header_size_limit = 20;
 	msg_setup(&m, "s@x", 0, 1);

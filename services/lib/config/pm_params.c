@@ -76,6 +76,8 @@ const pm_param_default pm_param_defaults[] = {
 	{ "rewrite_service", "tcp://127.0.0.1:10010" },
 	{ "rewrite_listen", "tcp://127.0.0.1:10010" },
 	{ "ipc_timeout", "3600s" },
+	/* Postmesh: how long sendmail(1) waits for cleanup (no local spool) */
+	{ "sendmail_cleanup_timeout", "60s" },
 	/* how often a host name in a *_service list is looked up again */
 	{ "service_resolve_interval", "5s" },
 	/* Postmesh: after SIGTERM, serve this long while unready (0: the

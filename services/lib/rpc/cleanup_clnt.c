@@ -183,6 +183,7 @@ static int
 clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, clnt_req *r)
 {
 	Pm__CleanupSubmit req = PM__CLEANUP_SUBMIT__INIT;
+	Pm__LocalUser user = PM__LOCAL_USER__INIT;
 	Pm__Recipient *rv = NULL, **rp = NULL;
 	size_t i, len, hlen, max;
 
@@ -219,6 +220,9 @@ clnt_pack(const pm_cleanup_clnt *c, const pm_submit *s, clnt_req *r)
 	req.sasl_sender = S(s->sasl_sender);
 	req.arrival_us = s->arrival_us;
 	req.keep_id_secs = s->keep_id_secs;
+	req.submit_user = s->has_uid ? &user : NULL;
+	user.uid = s->uid;
+	req.full_name = S(s->full_name);
 
 	len = pm__cleanup_submit__get_packed_size(&req);
 	hlen = pm_rpc_field_head(CLEANUP_SUBMIT_CONTENT_FIELD, s->content_len,

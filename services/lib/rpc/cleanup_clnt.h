@@ -56,6 +56,9 @@ typedef struct pm_submit {
 	int64_t arrival_us;
 	unsigned keep_id_secs; /* with queue_id: refuse the id again for this
 	                        * long after the message is gone (0: no) */
+	int has_uid;           /* sendmail(1): uid is the submitting user */
+	unsigned uid;
+	const char *full_name; /* sendmail(1) -F; may be NULL */
 } pm_submit;
 
 typedef struct pm_submit_result {
