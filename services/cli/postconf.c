@@ -1,0 +1,411 @@
+/*
+ * NAME
+ *	postconf - show or change main.cf parameters, as Postfix's postconf
+ * SUMMARY
+ *	postconf [-dhnx] [-c config_dir] [-o name=value] [name ...]
+ *	postconf [-e] [-c config_dir] name=value ...
+ *	postconf -X|-# [-c config_dir] name ...
+ * DESCRIPTION
+ *	Shows "name = value" for every parameter any Postmesh service
+ *	knows, or for the names given:
+ *	-d	built-in defaults (main.cf and POSTMESH_<name> ignored);
+ *	-n	only parameters set in main.cf;
+ *	-h	the value alone;
+ *	-x	values with $name expanded (otherwise as written);
+ *	-o name=value	as if set on a service's command line;
+ *	-c dir	<dir>/main.cf (else $MAIL_CONFIG/main.cf, else
+ *		/etc/postmesh/main.cf).
+ *	The effective value is the one the services use (pm_cfg.h):
+ *	POSTMESH_<name> in the environment, else -o, else main.cf, else the
+ *	default. The parameters and defaults are those of
+ *	docs/configuration.md, which is generated from every service's
+ *	`-d` and compiled in (build/gen/pm_param_table.h).
+ *
+ *	Editing (pm_cfg_edit.h: copy, then rename over main.cf; comments
+ *	and other lines kept): -e or any name=value argument sets, -X
+ *	removes, -# comments out.
+ * LIMITS
+ *	See pm_cfg.h and pm_cfg_edit.h.
+ * SECURITY
+ *	An operator command: it trusts main.cf and the environment.
+ * DIAGNOSTICS
+ *	As Postfix: an unknown name is a warning ("postconf: warning: foo:
+ *	unknown parameter") and the exit status stays 0; main.cf settings
+ *	no service knows are warned about as unused. Exit 1 on a usage
+ *	error or a failed edit.
+ */
+#include "pm_cfg.h"
+#include "pm_cfg_edit.h"
+#include "pm_log.h"
+#include "pm_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PC_ENV_PREFIX "POSTMESH_"
+
+#define PC_SHOW_DEFS 0x01   /* -d */
+#define PC_SHOW_NONDEF 0x02 /* -n */
+#define PC_HIDE_NAME 0x04   /* -h */
+#define PC_SHOW_EVAL 0x08   /* -x */
+
+/* Every parameter some service knows, name order (docs/configuration.md). */
+static const pm_param_default pc_params[] = {
+#include "pm_param_table.h"
+	{ NULL, NULL },
+};
+
+static FILE *pc_out;
+static const char *pc_path;
+
+static void
+pc_usage(void)
+{
+	fprintf(stderr,
+	    "usage: postconf [-dhnx] [-c config_dir] [-o name=value] "
+	    "[name ...]\n"
+	    "       postconf [-e] [-c config_dir] name=value ...\n"
+	    "       postconf -X|-# [-c config_dir] name ...\n");
+	exit(1);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+pc_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "postconf: fatal: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* A parameter-like (lower case) POSTMESH_ variable: its name, or NULL. */
+static char *
+pc_env_name(const char *entry, const char **valuep)
+{
+	const char *s, *p;
+
+	if (strncmp(entry, PC_ENV_PREFIX, strlen(PC_ENV_PREFIX)) != 0) {
+		return (NULL);
+	}
+	s = entry + strlen(PC_ENV_PREFIX);
+	for (p = s;
+	     (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+	     p++) {
+		;
+	}
+	if (*p != '=' || p == s) {
+		return (NULL);
+	}
+	*valuep = p + 1;
+	return (pm_strndup(s, (size_t) (p - s)));
+}
+
+/* -d: forget POSTMESH_<name> overrides, so defaults show. */
+static void
+pc_clear_env(void)
+{
+	extern char **environ;
+	const char *v;
+	char *name, *var;
+	size_t i = 0;
+
+	while (environ != NULL && environ[i] != NULL) {
+		if ((name = pc_env_name(environ[i], &v)) == NULL) {
+			i++;
+			continue;
+		}
+		var = pm_asprintf("%s%s", PC_ENV_PREFIX, name);
+		unsetenv(var); /* environ shifts: look at index i again */
+		free(var);
+		free(name);
+	}
+}
+
+static void
+pc_print(const char *name, int mode)
+{
+	char *exp = NULL;
+	const char *v;
+
+	if (mode & PC_SHOW_EVAL) {
+		v = exp = pm_cfg_get(name);
+	} else {
+		v = pm_cfg_raw(name);
+	}
+	if (v == NULL) {
+		v = "";
+	}
+	if (mode & PC_HIDE_NAME) {
+		fprintf(pc_out, "%s\n", v);
+	} else {
+		fprintf(pc_out, "%s =%s%s\n", name, *v ? " " : "", v);
+	}
+	free(exp);
+}
+
+static void
+pc_print_set(const char *name, const char *value, int known, void *arg)
+{
+	(void) value;
+	if (known) {
+		pc_print(name, *(int *) arg);
+	}
+}
+
+static void
+pc_warn_unused(const char *name, const char *value, int known, void *arg)
+{
+	char *show;
+
+	(void) arg;
+	if (!known) {
+		show = pm_printable_dup(value, strlen(value), 200);
+		fprintf(stderr,
+		    "postconf: warning: %s: unused parameter: %s=%s\n", pc_path,
+		    name, show);
+		free(show);
+	}
+}
+
+static void
+pc_warn_unused_env(void)
+{
+	extern char **environ;
+	const char *v;
+	char *name;
+	size_t i;
+
+	for (i = 0; environ != NULL && environ[i] != NULL; i++) {
+		if ((name = pc_env_name(environ[i], &v)) == NULL) {
+			continue;
+		}
+		if (!pm_cfg_known(name)) {
+			fprintf(stderr,
+			    "postconf: warning: environment: unused "
+			    "parameter: %s%s=%s\n",
+			    PC_ENV_PREFIX, name, v);
+		}
+		free(name);
+	}
+}
+
+static void
+pc_declare(void)
+{
+	size_t i;
+
+	for (i = 0; pc_params[i].name != NULL; i++) {
+		pm_cfg_declare(pc_params[i].name, pc_params[i].defval);
+	}
+}
+
+static void
+pc_load(int mode)
+{
+	struct stat st;
+
+	if (mode & PC_SHOW_DEFS) {
+		pc_clear_env();
+		return;
+	}
+	if (stat(pc_path, &st) != 0 && errno == ENOENT) {
+		fprintf(stderr,
+		    "postconf: warning: %s: not found, showing built-in "
+		    "defaults and environment\n",
+		    pc_path);
+		return;
+	}
+	if (pm_cfg_load(pc_path) != 0) {
+		pc_fatal("cannot read %s", pc_path);
+	}
+}
+
+static int
+pc_show(int mode, char **names, int n)
+{
+	int i;
+
+	if (n > 0) {
+		for (i = 0; i < n; i++) {
+			if (!pm_cfg_known(names[i])) {
+				fprintf(stderr,
+				    "postconf: warning: %s: unknown "
+				    "parameter\n",
+				    names[i]);
+			} else {
+				pc_print(names[i], mode);
+			}
+		}
+	} else if (mode & PC_SHOW_NONDEF) {
+		pm_cfg_walk_file(pc_print_set, &mode);
+	} else {
+		for (i = 0; pc_params[i].name != NULL; i++) {
+			pc_print(pc_params[i].name, mode);
+		}
+	}
+	if (!(mode & PC_SHOW_DEFS)) {
+		pm_cfg_walk_file(pc_warn_unused, NULL);
+		pc_warn_unused_env();
+	}
+	return (0);
+}
+
+/* Trim white space at both ends, in place. */
+static char *
+pc_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char) *s)) {
+		s++;
+	}
+	for (e = s + strlen(s); e > s && isspace((unsigned char) e[-1]); e--) {
+		;
+	}
+	*e = 0;
+	return (s);
+}
+
+static int
+pc_edit(int edit, char **args, int n)
+{
+	pm_cfg_edit_op *ops;
+	char *arg, *eq, *err = NULL;
+	const char *why;
+	int i, rc;
+
+	if (n == 0) {
+		pc_usage();
+	}
+	ops = pm_calloc((size_t) n, sizeof(*ops));
+	for (i = 0; i < n; i++) {
+		arg = pc_trim(args[i]);
+		if (*arg == '#') {
+			pc_fatal("-e, -X, or -# accepts no comment input");
+		}
+		eq = strchr(arg, '=');
+		if (edit == PM_CFG_EDIT_SET) {
+			if (eq == NULL) {
+				pc_fatal("missing '=' after parameter name: "
+				         "\"%s\"",
+				    arg);
+			}
+			*eq = 0;
+			ops[i].value = pc_trim(eq + 1);
+		} else if (eq != NULL) {
+			pc_fatal("-X or -# requires parameter names without "
+			         "value");
+		}
+		ops[i].name = pc_trim(arg);
+		if ((why = pm_cfg_edit_check(ops[i].name, ops[i].value)) !=
+		    NULL) {
+			pc_fatal("%s: \"%s\"", why, args[i]);
+		}
+		if (edit == PM_CFG_EDIT_SET && !pm_cfg_known(ops[i].name)) {
+			fprintf(stderr,
+			    "postconf: warning: %s: unused parameter: %s=%s\n",
+			    pc_path, ops[i].name, ops[i].value);
+		}
+	}
+	rc = pm_cfg_edit(pc_path, ops, (size_t) n, edit, &err);
+	free(ops);
+	if (rc != 0) {
+		pc_fatal("%s", err);
+	}
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_dir = NULL;
+	int ch, fd, i, mode = 0, edit = 0;
+	char *path, *eq;
+
+	while ((ch = getopt(argc, argv, "c:dehno:vxX#")) != -1) {
+		switch (ch) {
+		case 'c':
+			config_dir = optarg;
+			break;
+		case 'd':
+			mode |= PC_SHOW_DEFS;
+			break;
+		case 'e':
+			if (edit != 0 && edit != PM_CFG_EDIT_SET) {
+				pc_fatal("specify one of -e, -X or -#");
+			}
+			edit = PM_CFG_EDIT_SET;
+			break;
+		case 'h':
+			mode |= PC_HIDE_NAME;
+			break;
+		case 'n':
+			mode |= PC_SHOW_NONDEF;
+			break;
+		case 'o':
+			if ((eq = strchr(optarg, '=')) == NULL) {
+				pc_fatal("-o requires name=value");
+			}
+			*eq = 0;
+			pm_cfg_set(pc_trim(optarg), pc_trim(eq + 1));
+			break;
+		case 'v':
+			pm_msg_verbose++;
+			break;
+		case 'x':
+			mode |= PC_SHOW_EVAL;
+			break;
+		case 'X':
+		case '#':
+			ch = ch == 'X' ? PM_CFG_EDIT_REMOVE :
+			                 PM_CFG_EDIT_COMMENT;
+			if (edit != 0 && edit != ch) {
+				pc_fatal("specify one of -e, -X or -#");
+			}
+			edit = ch;
+			break;
+		default:
+			pc_usage();
+		}
+	}
+	if ((mode & PC_SHOW_DEFS) && (mode & PC_SHOW_NONDEF)) {
+		pc_fatal("specify one of -d and -n");
+	}
+	for (i = optind; edit == 0 && i < argc; i++) {
+		if (strchr(argv[i], '=') != NULL) {
+			edit = PM_CFG_EDIT_SET; /* Postfix 2.8: -e optional */
+		}
+	}
+	/* Results on stdout; pm_log's lines (to fd 1) on stderr. */
+	if ((fd = dup(1)) < 0 || (pc_out = fdopen(fd, "w")) == NULL ||
+	    dup2(2, 1) < 0) {
+		pc_fatal("cannot set up output");
+	}
+	pm_log_init("postconf");
+	pc_path = path = pm_cfg_main_path(config_dir);
+	pc_declare();
+	if (edit != 0) {
+		if (mode != 0) {
+			pc_fatal("-e, -X and -# take no -d, -h, -n or -x");
+		}
+		return (pc_edit(edit, argv + optind, argc - optind));
+	}
+	pc_load(mode);
+	pc_show(mode, argv + optind, argc - optind);
+	if (fflush(pc_out) != 0 || ferror(pc_out)) {
+		pc_fatal("write standard output: %s", strerror(errno));
+	}
+	fclose(pc_out);
+	free(path);
+	return (0);
+}
