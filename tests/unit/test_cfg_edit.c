@@ -17,16 +17,16 @@
 #include "cfg_helper.h"
 #include "pm_cfg_edit.h"
 
-#define ORIG                                                                  \
-	"# Postmesh main.cf\n"                                                \
-	"\n"                                                                  \
-	"myhostname = mx.example.com\n"                                       \
-	"mydestination = $myhostname,\n"                                      \
-	"    localhost.$mydomain,\n"                                          \
-	"# inside the value\n"                                                \
-	"\tlocalhost\n"                                                       \
-	"relayhost=[smarthost]:587\n"                                         \
-	"  # indented comment\n"                                              \
+#define ORIG \
+	"# Postmesh main.cf\n" \
+	"\n" \
+	"myhostname = mx.example.com\n" \
+	"mydestination = $myhostname,\n" \
+	"    localhost.$mydomain,\n" \
+	"# inside the value\n" \
+	"\tlocalhost\n" \
+	"relayhost=[smarthost]:587\n" \
+	"  # indented comment\n" \
 	"smtpd_banner = $myhostname ESMTP"
 
 static char *
