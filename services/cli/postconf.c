@@ -75,19 +75,6 @@ pc_usage(void)
 	exit(1);
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-pc_fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "postconf: fatal: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
 /* A parameter-like (lower case) POSTMESH_ variable: its name, or NULL. */
 static char *
 pc_env_name(const char *entry, const char **valuep)
@@ -170,9 +157,7 @@ pc_warn_unused(const char *name, const char *value, int known, void *arg)
 	(void) arg;
 	if (!known) {
 		show = pm_printable_dup(value, strlen(value), 200);
-		fprintf(stderr,
-		    "postconf: warning: %s: unused parameter: %s=%s\n", pc_path,
-		    name, show);
+		pm_msg_warn("%s: unused parameter: %s=%s", pc_path, name, show);
 		free(show);
 	}
 }
@@ -190,9 +175,8 @@ pc_warn_unused_env(void)
 			continue;
 		}
 		if (!pm_cfg_known(name)) {
-			fprintf(stderr,
-			    "postconf: warning: environment: unused "
-			    "parameter: %s%s=%s\n",
+			pm_msg_warn("environment: unused "
+			            "parameter: %s%s=%s",
 			    PC_ENV_PREFIX, name, v);
 		}
 		free(name);
@@ -219,14 +203,13 @@ pc_load(int mode)
 		return;
 	}
 	if (stat(pc_path, &st) != 0 && errno == ENOENT) {
-		fprintf(stderr,
-		    "postconf: warning: %s: not found, showing built-in "
-		    "defaults and environment\n",
+		pm_msg_warn("%s: not found, showing built-in "
+		            "defaults and environment",
 		    pc_path);
 		return;
 	}
 	if (pm_cfg_load(pc_path) != 0) {
-		pc_fatal("cannot read %s", pc_path);
+		pm_msg_fatal("cannot read %s", pc_path);
 	}
 }
 
@@ -238,9 +221,8 @@ pc_show(int mode, char **names, int n)
 	if (n > 0) {
 		for (i = 0; i < n; i++) {
 			if (!pm_cfg_known(names[i])) {
-				fprintf(stderr,
-				    "postconf: warning: %s: unknown "
-				    "parameter\n",
+				pm_msg_warn("%s: unknown "
+				            "parameter",
 				    names[i]);
 			} else {
 				pc_print(names[i], mode);
@@ -291,36 +273,37 @@ pc_edit(int edit, char **args, int n)
 	for (i = 0; i < n; i++) {
 		arg = pc_trim(args[i]);
 		if (*arg == '#') {
-			pc_fatal("-e, -X, or -# accepts no comment input");
+			pm_msg_fatal("-e, -X, or -# accepts no comment input");
 		}
 		eq = strchr(arg, '=');
 		if (edit == PM_CFG_EDIT_SET) {
 			if (eq == NULL) {
-				pc_fatal("missing '=' after parameter name: "
-				         "\"%s\"",
+				pm_msg_fatal(
+				    "missing '=' after parameter name: "
+				    "\"%s\"",
 				    arg);
 			}
 			*eq = 0;
 			ops[i].value = pc_trim(eq + 1);
 		} else if (eq != NULL) {
-			pc_fatal("-X or -# requires parameter names without "
-			         "value");
+			pm_msg_fatal(
+			    "-X or -# requires parameter names without "
+			    "value");
 		}
 		ops[i].name = pc_trim(arg);
 		if ((why = pm_cfg_edit_check(ops[i].name, ops[i].value)) !=
 		    NULL) {
-			pc_fatal("%s: \"%s\"", why, args[i]);
+			pm_msg_fatal("%s: \"%s\"", why, args[i]);
 		}
 		if (edit == PM_CFG_EDIT_SET && !pm_cfg_known(ops[i].name)) {
-			fprintf(stderr,
-			    "postconf: warning: %s: unused parameter: %s=%s\n",
-			    pc_path, ops[i].name, ops[i].value);
+			pm_msg_warn("%s: unused parameter: %s=%s", pc_path,
+			    ops[i].name, ops[i].value);
 		}
 	}
 	rc = pm_cfg_edit(pc_path, ops, (size_t) n, edit, &err);
 	free(ops);
 	if (rc != 0) {
-		pc_fatal("%s", err);
+		pm_msg_fatal("%s", err);
 	}
 	return (0);
 }
@@ -329,9 +312,11 @@ int
 main(int argc, char **argv)
 {
 	const char *config_dir = NULL;
-	int ch, fd, i, mode = 0, edit = 0;
+	int ch, i, mode = 0, edit = 0;
 	char *path, *eq;
 
+	/* Results on stdout; warnings "postconf: warning: ..." on stderr. */
+	pm_log_command("postconf");
 	while ((ch = getopt(argc, argv, "c:dehno:vxX#")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -342,7 +327,7 @@ main(int argc, char **argv)
 			break;
 		case 'e':
 			if (edit != 0 && edit != PM_CFG_EDIT_SET) {
-				pc_fatal("specify one of -e, -X or -#");
+				pm_msg_fatal("specify one of -e, -X or -#");
 			}
 			edit = PM_CFG_EDIT_SET;
 			break;
@@ -354,7 +339,7 @@ main(int argc, char **argv)
 			break;
 		case 'o':
 			if ((eq = strchr(optarg, '=')) == NULL) {
-				pc_fatal("-o requires name=value");
+				pm_msg_fatal("-o requires name=value");
 			}
 			*eq = 0;
 			pm_cfg_set(pc_trim(optarg), pc_trim(eq + 1));
@@ -370,7 +355,7 @@ main(int argc, char **argv)
 			ch = ch == 'X' ? PM_CFG_EDIT_REMOVE :
 			                 PM_CFG_EDIT_COMMENT;
 			if (edit != 0 && edit != ch) {
-				pc_fatal("specify one of -e, -X or -#");
+				pm_msg_fatal("specify one of -e, -X or -#");
 			}
 			edit = ch;
 			break;
@@ -379,31 +364,26 @@ main(int argc, char **argv)
 		}
 	}
 	if ((mode & PC_SHOW_DEFS) && (mode & PC_SHOW_NONDEF)) {
-		pc_fatal("specify one of -d and -n");
+		pm_msg_fatal("specify one of -d and -n");
 	}
 	for (i = optind; edit == 0 && i < argc; i++) {
 		if (strchr(argv[i], '=') != NULL) {
 			edit = PM_CFG_EDIT_SET; /* Postfix 2.8: -e optional */
 		}
 	}
-	/* Results on stdout; pm_log's lines (to fd 1) on stderr. */
-	if ((fd = dup(1)) < 0 || (pc_out = fdopen(fd, "w")) == NULL ||
-	    dup2(2, 1) < 0) {
-		pc_fatal("cannot set up output");
-	}
-	pm_log_init("postconf");
+	pc_out = stdout;
 	pc_path = path = pm_cfg_main_path(config_dir);
 	pc_declare();
 	if (edit != 0) {
 		if (mode != 0) {
-			pc_fatal("-e, -X and -# take no -d, -h, -n or -x");
+			pm_msg_fatal("-e, -X and -# take no -d, -h, -n or -x");
 		}
 		return (pc_edit(edit, argv + optind, argc - optind));
 	}
 	pc_load(mode);
 	pc_show(mode, argv + optind, argc - optind);
 	if (fflush(pc_out) != 0 || ferror(pc_out)) {
-		pc_fatal("write standard output: %s", strerror(errno));
+		pm_msg_fatal("write standard output: %s", strerror(errno));
 	}
 	fclose(pc_out);
 	free(path);

@@ -11,7 +11,8 @@ The real build/bin/postconf against temporary main.cf files. Asserted:
   ignores both; `-c dir` and $MAIL_CONFIG pick the main.cf;
 - an unknown name: "postconf: warning: foo: unknown parameter" on
   stderr, exit 0 (as Postfix); a main.cf setting no service knows:
-  "unused parameter: foo=bar";
+  "unused parameter: foo=bar"; warnings are "postconf: warning: ..."
+  on stderr, never on stdout;
 - `postconf -e 'name = value'` and `postconf name=value` replace a
   definition together with its continuation lines and keep comments,
   blank lines and every other line byte for byte; new names are
@@ -163,6 +164,11 @@ class PostconfTest(unittest.TestCase):
         self.assertEqual(p.stdout, "mx.example.com ESMTP\n")
         p = self.run_pc("-o", "myorigin=override.example", "-x", "myorigin")
         self.assertEqual(p.stdout, "myorigin = override.example\n")
+        # the library's warnings are Postfix command lines on stderr
+        p = self.run_pc("-x", "-o", "relayhost=$nothere", "relayhost")
+        self.assertEqual(p.stdout, "relayhost =\n")
+        self.assertIn("postconf: warning: undefined parameter: $nothere",
+                      p.stderr)
 
     def test_n_only_main_cf(self):
         p = self.run_pc("-n")
