@@ -75,46 +75,25 @@ pc_usage(void)
 	exit(1);
 }
 
-/* A parameter-like (lower case) POSTMESH_ variable: its name, or NULL. */
-static char *
-pc_env_name(const char *entry, const char **valuep)
-{
-	const char *s, *p;
-
-	if (strncmp(entry, PC_ENV_PREFIX, strlen(PC_ENV_PREFIX)) != 0) {
-		return (NULL);
-	}
-	s = entry + strlen(PC_ENV_PREFIX);
-	for (p = s;
-	     (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
-	     p++) {
-		;
-	}
-	if (*p != '=' || p == s) {
-		return (NULL);
-	}
-	*valuep = p + 1;
-	return (pm_strndup(s, (size_t) (p - s)));
-}
-
-/* -d: forget POSTMESH_<name> overrides, so defaults show. */
+/* -d: forget POSTMESH_<name> overrides of parameters, so defaults show. */
 static void
 pc_clear_env(void)
 {
 	extern char **environ;
-	const char *v;
-	char *name, *var;
-	size_t i = 0;
+	const char *s;
+	char *var;
+	size_t i = 0, plen = strlen(PC_ENV_PREFIX);
 
 	while (environ != NULL && environ[i] != NULL) {
-		if ((name = pc_env_name(environ[i], &v)) == NULL) {
+		s = environ[i];
+		var = pm_strndup(s, strcspn(s, "="));
+		if (strncmp(var, PC_ENV_PREFIX, plen) == 0 &&
+		    pm_cfg_known(var + plen)) {
+			unsetenv(var); /* environ shifts: index i again */
+		} else {
 			i++;
-			continue;
 		}
-		var = pm_asprintf("%s%s", PC_ENV_PREFIX, name);
-		unsetenv(var); /* environ shifts: look at index i again */
 		free(var);
-		free(name);
 	}
 }
 
@@ -146,40 +125,6 @@ pc_print_set(const char *name, const char *value, int known, void *arg)
 	(void) value;
 	if (known) {
 		pc_print(name, *(int *) arg);
-	}
-}
-
-static void
-pc_warn_unused(const char *name, const char *value, int known, void *arg)
-{
-	char *show;
-
-	(void) arg;
-	if (!known) {
-		show = pm_printable_dup(value, strlen(value), 200);
-		pm_msg_warn("%s: unused parameter: %s=%s", pc_path, name, show);
-		free(show);
-	}
-}
-
-static void
-pc_warn_unused_env(void)
-{
-	extern char **environ;
-	const char *v;
-	char *name;
-	size_t i;
-
-	for (i = 0; environ != NULL && environ[i] != NULL; i++) {
-		if ((name = pc_env_name(environ[i], &v)) == NULL) {
-			continue;
-		}
-		if (!pm_cfg_known(name)) {
-			pm_msg_warn("environment: unused "
-			            "parameter: %s%s=%s",
-			    PC_ENV_PREFIX, name, v);
-		}
-		free(name);
 	}
 }
 
@@ -236,8 +181,7 @@ pc_show(int mode, char **names, int n)
 		}
 	}
 	if (!(mode & PC_SHOW_DEFS)) {
-		pm_cfg_walk_file(pc_warn_unused, NULL);
-		pc_warn_unused_env();
+		pm_cfg_warn_unknown(); /* "<path>: unused parameter: a=b" */
 	}
 	return (0);
 }

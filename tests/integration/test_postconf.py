@@ -187,7 +187,7 @@ class PostconfTest(unittest.TestCase):
         p = self.run_pc("relayhost", env=env)
         self.assertEqual(p.stdout, "relayhost = [env.example]\n")
         self.assertIn("postconf: warning: environment: unused parameter: "
-                      "POSTMESH_no_such_env=1", p.stderr)
+                      "no_such_env=1", p.stderr)
 
     def test_config_dir_sources(self):
         # MAIL_CONFIG, as the services
