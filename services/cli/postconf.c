@@ -39,7 +39,6 @@
 #include "pm_log.h"
 #include "pm_util.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,22 +185,6 @@ pc_show(int mode, char **names, int n)
 	return (0);
 }
 
-/* Trim white space at both ends, in place. */
-static char *
-pc_trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char) *s)) {
-		s++;
-	}
-	for (e = s + strlen(s); e > s && isspace((unsigned char) e[-1]); e--) {
-		;
-	}
-	*e = 0;
-	return (s);
-}
-
 static int
 pc_edit(int edit, char **args, int n)
 {
@@ -215,7 +198,7 @@ pc_edit(int edit, char **args, int n)
 	}
 	ops = pm_calloc((size_t) n, sizeof(*ops));
 	for (i = 0; i < n; i++) {
-		arg = pc_trim(args[i]);
+		arg = pm_trim(args[i]);
 		if (*arg == '#') {
 			pm_msg_fatal("-e, -X, or -# accepts no comment input");
 		}
@@ -228,13 +211,13 @@ pc_edit(int edit, char **args, int n)
 				    arg);
 			}
 			*eq = 0;
-			ops[i].value = pc_trim(eq + 1);
+			ops[i].value = pm_trim(eq + 1);
 		} else if (eq != NULL) {
 			pm_msg_fatal(
 			    "-X or -# requires parameter names without "
 			    "value");
 		}
-		ops[i].name = pc_trim(arg);
+		ops[i].name = pm_trim(arg);
 		if ((why = pm_cfg_edit_check(ops[i].name, ops[i].value)) !=
 		    NULL) {
 			pm_msg_fatal("%s: \"%s\"", why, args[i]);
@@ -286,7 +269,7 @@ main(int argc, char **argv)
 				pm_msg_fatal("-o requires name=value");
 			}
 			*eq = 0;
-			pm_cfg_set(pc_trim(optarg), pc_trim(eq + 1));
+			pm_cfg_set(pm_trim(optarg), pm_trim(eq + 1));
 			break;
 		case 'v':
 			pm_msg_verbose++;
