@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #define PC_ENV_PREFIX "POSTMESH_"
+#define PC_OPTS "c:dehno:vxX#"
 
 #define PC_SHOW_DEFS 0x01   /* -d */
 #define PC_SHOW_NONDEF 0x02 /* -n */
@@ -137,8 +138,24 @@ pc_declare(void)
 	}
 }
 
+/* -o name=value ...: as a service's command line (beats main.cf). */
 static void
-pc_load(int mode)
+pc_set_overrides(int argc, char **argv)
+{
+	char *eq;
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, PC_OPTS)) != -1) {
+		if (ch == 'o' && (eq = strchr(optarg, '=')) != NULL) {
+			*eq = 0;
+			pm_cfg_set(pm_trim(optarg), pm_trim(eq + 1));
+		}
+	}
+}
+
+static void
+pc_load(int mode, int argc, char **argv)
 {
 	struct stat st;
 
@@ -146,6 +163,7 @@ pc_load(int mode)
 		pc_clear_env();
 		return;
 	}
+	pc_set_overrides(argc, argv);
 	if (stat(pc_path, &st) != 0 && errno == ENOENT) {
 		pm_msg_warn("%s: not found, showing built-in "
 		            "defaults and environment",
@@ -240,11 +258,11 @@ main(int argc, char **argv)
 {
 	const char *config_dir = NULL;
 	int ch, i, mode = 0, edit = 0;
-	char *path, *eq;
+	char *path;
 
 	/* Results on stdout; warnings "postconf: warning: ..." on stderr. */
 	pm_log_command("postconf");
-	while ((ch = getopt(argc, argv, "c:dehno:vxX#")) != -1) {
+	while ((ch = getopt(argc, argv, PC_OPTS)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_dir = optarg;
@@ -265,12 +283,10 @@ main(int argc, char **argv)
 			mode |= PC_SHOW_NONDEF;
 			break;
 		case 'o':
-			if ((eq = strchr(optarg, '=')) == NULL) {
+			if (strchr(optarg, '=') == NULL) {
 				pm_msg_fatal("-o requires name=value");
 			}
-			*eq = 0;
-			pm_cfg_set(pm_trim(optarg), pm_trim(eq + 1));
-			break;
+			break; /* applied by pc_load(), not with -d */
 		case 'v':
 			pm_msg_verbose++;
 			break;
@@ -307,8 +323,9 @@ main(int argc, char **argv)
 		}
 		return (pc_edit(edit, argv + optind, argc - optind));
 	}
-	pc_load(mode);
-	pc_show(mode, argv + optind, argc - optind);
+	i = optind;
+	pc_load(mode, argc, argv);
+	pc_show(mode, argv + i, argc - i);
 	if (fflush(pc_out) != 0 || ferror(pc_out)) {
 		pm_msg_fatal("write standard output: %s", strerror(errno));
 	}

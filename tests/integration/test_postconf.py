@@ -7,8 +7,8 @@ The real build/bin/postconf against temporary main.cf files. Asserted:
 - `postconf` shows every parameter with its effective value, as
   written ($name not expanded); `-x` expands; `postconf name ...` and
   `-h name` (value only); `-n` only the names set in main.cf;
-- precedence as in the services: POSTMESH_<name> beats main.cf, -d
-  ignores both; `-c dir` and $MAIL_CONFIG pick the main.cf;
+- precedence as in the services: POSTMESH_<name> beats -o, which
+  beats main.cf; -d ignores all three; `-c dir` and $MAIL_CONFIG pick the main.cf;
 - an unknown name: "postconf: warning: foo: unknown parameter" on
   stderr, exit 0 (as Postfix); a main.cf setting no service knows:
   "unused parameter: foo=bar"; warnings are "postconf: warning: ..."
@@ -122,8 +122,8 @@ class PostconfTest(unittest.TestCase):
 
     def test_defaults_ignore_main_cf_and_environment(self):
         env = clean_env(POSTMESH_myorigin="env.example")
-        p = self.run_pc("-d", "myorigin", "relayhost", "smtpd_banner",
-                        env=env)
+        p = self.run_pc("-d", "-o", "relayhost=cmd.example", "myorigin",
+                        "relayhost", "smtpd_banner", env=env)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout.splitlines(), [
             "myorigin = $myhostname", "relayhost =",
