@@ -8,7 +8,7 @@
  * DESCRIPTION
  *	Shows "name = value" for every parameter any Postmesh service
  *	knows, or for the names given:
- *	-d	built-in defaults (main.cf and POSTMESH_<name> ignored);
+ *	-d	built-in defaults (main.cf, -o and POSTMESH_<name> ignored);
  *	-n	only parameters set in main.cf;
  *	-h	the value alone;
  *	-x	values with $name expanded (otherwise as written);
