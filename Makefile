@@ -90,6 +90,14 @@ build/gen/pm_param_names.h: docs/configuration.md
 
 $(B)/obj/lib/config/pm_cfg.o: build/gen/pm_param_names.h
 
+# postconf's table of every parameter and its default, from the same
+# reference (scripts/gen-param-table.sh).
+build/gen/pm_param_table.h: docs/configuration.md scripts/gen-param-table.sh
+	@mkdir -p build/gen
+	scripts/gen-param-table.sh $< > $@.tmp && mv $@.tmp $@
+
+$(B)/bin/postconf: build/gen/pm_param_table.h
+
 $(B)/obj/lib/%.o: services/lib/%.c $(GEN_H) $(LUA_H) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

@@ -318,3 +318,40 @@ Test(log, fatal_and_panic)
 		free(out);
 	}
 }
+
+/* An operator command: "prog: warning: text" on stderr, stdout clean. */
+Test(log, command_mode)
+{
+	char buf[512], *out, *err;
+	int saved, fd;
+	cap c;
+
+	pm_log_command("postconf");
+	cr_expect_eq(pm_log_format(buf, sizeof(buf), "warning: ", "a\nb"),
+	    (int) strlen("postconf: warning: a b"));
+	cr_expect_str_eq(buf, "postconf: warning: a b");
+	fflush(stderr);
+	saved = dup(2);
+	cap_start(&c);
+	fd = dup(1); /* the capture file: stderr goes there too */
+	dup2(fd, 2);
+	pm_msg_warn("unknown %s", "x");
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	out = cap_end(&c);
+	cr_expect_str_eq(out, "postconf: warning: unknown x\n");
+	free(out);
+	/* nothing went to stdout: capture stdout alone */
+	cap_start(&c);
+	saved = dup(2);
+	fd = open("/dev/null", O_WRONLY);
+	dup2(fd, 2);
+	pm_msg_error("to stderr");
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	err = cap_end(&c);
+	cr_expect_str_eq(err, "");
+	free(err);
+}

@@ -3,7 +3,8 @@
  *	pm_log - logging to stdout in Postfix's line format
  * DESCRIPTION
  *	See pm_log.h. The syslog-like time stamp and "host prog[pid]:" make
- *	the lines readable by pflogsumm and other Postfix log tools.
+ *	the lines readable by pflogsumm and other Postfix log tools; an
+ *	operator command (pm_log_command) writes "prog: text" to stderr.
  */
 #include "pm_log.h"
 #include "pm_util.h"
@@ -17,6 +18,7 @@
 int pm_msg_verbose;
 static char log_prog[64] = "postmesh";
 static char log_host[256];
+static int log_command; /* pm_log_command(): "prog: text" on stderr */
 
 /*
  * The host name as syslog shows it: the short name. (A separate helper:
@@ -53,6 +55,13 @@ pm_log_init(const char *progname)
 }
 
 void
+pm_log_command(const char *progname)
+{
+	pm_log_init(progname);
+	log_command = 1;
+}
+
+void
 pm_log_set_hostname(const char *hostname)
 {
 	char *dot;
@@ -75,11 +84,16 @@ pm_log_format(char *buf, int size, const char *prefix, const char *text)
 	if (size <= 0) {
 		return (0);
 	}
-	log_host_init();
-	localtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-	n = snprintf(buf, (size_t) size, "%s %s %s[%d]: %s%s", stamp, log_host,
-	    log_prog, (int) getpid(), prefix, text);
+	if (log_command) {
+		n = snprintf(buf, (size_t) size, "%s: %s%s", log_prog, prefix,
+		    text);
+	} else {
+		log_host_init();
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+		n = snprintf(buf, (size_t) size, "%s %s %s[%d]: %s%s", stamp,
+		    log_host, log_prog, (int) getpid(), prefix, text);
+	}
 	if (n < 0) {
 		buf[0] = 0;
 		n = 0;
@@ -105,7 +119,7 @@ pm_msg_vlog(const char *prefix, const char *fmt, va_list ap)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	n = pm_log_format(line, (int) sizeof(line) - 1, prefix, text);
 	line[n++] = '\n';
-	w = write(1, line, (size_t) n);
+	w = write(log_command ? 2 : 1, line, (size_t) n);
 	(void) w;
 }
 

@@ -29,6 +29,12 @@
 
 /* progname like "postmesh/smtpd"; hostname is taken from the system. */
 void pm_log_init(const char *progname);
+/*
+ * Operator commands (postconf): lines "progname: warning: text" on
+ * stderr, as Postfix's commands print them, instead of log lines on
+ * stdout (where the command's output goes).
+ */
+void pm_log_command(const char *progname);
 void pm_log_set_hostname(const char *hostname);
 extern int pm_msg_verbose;
 

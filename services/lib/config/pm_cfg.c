@@ -614,21 +614,30 @@ cfg_store(const char *name, const char *value)
 	e->file_val = pm_strdup(value);
 }
 
+char *
+pm_cfg_main_path(const char *config_dir)
+{
+	const char *mc;
+
+	if (config_dir != NULL) {
+		return (pm_asprintf("%s/main.cf", config_dir));
+	}
+	if ((mc = getenv("MAIL_CONFIG")) != NULL && *mc != 0) {
+		return (pm_asprintf("%s/main.cf", mc));
+	}
+	return (pm_strdup(CFG_DEF_PATH));
+}
+
 int
 pm_cfg_load(const char *path)
 {
 	char *tmp = NULL;
-	const char *mc;
 	FILE *fp;
 	cfg_ent *e;
 	int i, rc;
 
 	if (path == NULL) {
-		if ((mc = getenv("MAIL_CONFIG")) != NULL && *mc != 0) {
-			path = tmp = pm_asprintf("%s/main.cf", mc);
-		} else {
-			path = CFG_DEF_PATH;
-		}
+		path = tmp = pm_cfg_main_path(NULL);
 	}
 	fp = fopen(path, "re");
 	if (fp == NULL && errno != ENOENT) {
@@ -828,4 +837,69 @@ pm_cfg_walk(void (*fn)(const char *name, const char *defval, const char *value,
 	}
 	free(names);
 	free(defs);
+}
+
+int
+pm_cfg_known(const char *name)
+{
+	cfg_ent *e;
+	int known;
+
+	pthread_mutex_lock(&pm__cfg_lock);
+	pm__cfg_init();
+	e = pm__cfg_find(name, 0);
+	known = e != NULL && (e->lib_def != NULL || e->bound);
+	pthread_mutex_unlock(&pm__cfg_lock);
+	return (known);
+}
+
+typedef struct cfg_fileset {
+	char *name;
+	char *value;
+	int known;
+} cfg_fileset;
+
+static int
+cfg_fileset_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const cfg_fileset *) a)->name,
+	    ((const cfg_fileset *) b)->name));
+}
+
+void
+pm_cfg_walk_file(void (*fn)(const char *name, const char *value, int known,
+                     void *arg),
+    void *arg)
+{
+	cfg_fileset *v = NULL;
+	size_t n = 0, cap = 0, i;
+	cfg_ent *e;
+	int h;
+
+	pthread_mutex_lock(&pm__cfg_lock);
+	pm__cfg_init();
+	for (h = 0; h < CFG_HASH_SIZE; h++) {
+		for (e = cfg_tab[h]; e != NULL; e = e->next) {
+			if (e->file_val == NULL) {
+				continue;
+			}
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = pm_realloc(v, cap * sizeof(*v));
+			}
+			v[n].name = pm_strdup(e->name);
+			v[n].value = pm_strdup(e->file_val);
+			v[n++].known = e->lib_def != NULL || e->bound;
+		}
+	}
+	pthread_mutex_unlock(&pm__cfg_lock);
+	if (n > 0) {
+		qsort(v, n, sizeof(*v), cfg_fileset_cmp);
+	}
+	for (i = 0; i < n; i++) {
+		fn(v[i].name, v[i].value, v[i].known, arg);
+		free(v[i].name);
+		free(v[i].value);
+	}
+	free(v);
 }

@@ -78,6 +78,11 @@ typedef struct pm_cfg_bool {
 
 /* Load main.cf (see above for where it is found). Call once. */
 int pm_cfg_load(const char *path);
+/*
+ * Where main.cf is (a new string): <config_dir>/main.cf if config_dir
+ * != NULL, else $MAIL_CONFIG/main.cf, else /etc/postmesh/main.cf.
+ */
+char *pm_cfg_main_path(const char *config_dir);
 /* Forget everything (tests). */
 void pm_cfg_reset(void);
 /* Set a value as if from main.cf (tests, command line -o name=value). */
@@ -130,6 +135,22 @@ char **pm_cfg_track_end(void);
 int pm_cfg_parse_time(const char *s, char defunit, long *secs);
 int pm_cfg_parse_bool(const char *s, int *val);
 int pm_cfg_parse_long(const char *s, long *val);
+
+/*
+ * Make name known with defval as its default, as a bound table does but
+ * without a variable (postconf knows every service's parameters this
+ * way). defval NULL: the lib default.
+ */
+void pm_cfg_declare(const char *name, const char *defval);
+/* 1 if a lib default, a bound table or pm_cfg_declare() knows name. */
+int pm_cfg_known(const char *name);
+/*
+ * Iterate over main.cf's settings in name order: fn(name, raw value
+ * from main.cf, known as by pm_cfg_known()).
+ */
+void pm_cfg_walk_file(void (*fn)(const char *name, const char *value, int known,
+                          void *arg),
+    void *arg);
 
 /* Warn about main.cf names that no default or bound table knows. */
 void pm_cfg_warn_unknown(void);

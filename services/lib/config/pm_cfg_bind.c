@@ -60,6 +60,15 @@ cfg_bind_name(const char *name, const char *defstr)
 	}
 }
 
+void
+pm_cfg_declare(const char *name, const char *defval)
+{
+	pthread_mutex_lock(&pm__cfg_lock);
+	pm__cfg_init();
+	cfg_bind_name(name, defval);
+	pthread_mutex_unlock(&pm__cfg_lock);
+}
+
 static void
 cfg_conflict(const char *name, const char *tabdef)
 {
