@@ -40,6 +40,10 @@
  *	default_privs (aliases), the owner of the :include: file unless
  *	root, or the user (.forward); :include: files are read with
  *	pm_alias_include_load() as that identity.
+ *	An address verification probe (LOCAL_PROBE) expands the same way,
+ *	but an address target is not resubmitted: probe_address() asks
+ *	rewrite where it goes and follows one that is this agent's
+ *	(Postfix's in-process recursion), any other "forwards to" it.
  * LIMITS
  *	local_alias_recursion_limit levels of :include: and .forward
  *	nesting ("5.4.6 alias database loop for x" past it) and an

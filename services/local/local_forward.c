@@ -23,6 +23,8 @@
  *	recipient delivered again (agent killed before its status reached
  *	Redis, or deferred by another target) forwards the same message
  *	once. The log text is "forwarded as <new queue id>".
+ *	A probe is never resubmitted (Postfix forwards no probe): each
+ *	address is recorded "forwards to <address>".
  * LIMITS
  *	local_alias_expansion_limit addresses per recipient; each cleanup
  *	call waits local_cleanup_timeout; the content plus header is at

@@ -32,6 +32,11 @@
  *	with LF line ends. Exit codes map through sysexits.h (pm_command).
  *	A permanent failure of either goes to the recipient's owner- alias
  *	when it has one (s->owner_scope, local_owner.c).
+ *	For an address verification probe (LOCAL_PROBE) each of them stops
+ *	after its checks and reports what it would do, writing and running
+ *	nothing: "delivers to maildir", "delivers to mailbox" (no spool
+ *	mailbox is created), "delivers to file: /x", "delivers to command:
+ *	...", as Postfix's local(8) in verify mode.
  * LIMITS
  *	mailbox_size_limit per mailbox (mbox) or message (maildir) and per
  *	/file; command_time_limit per command; PM_COMMAND_MAX_ARGS
