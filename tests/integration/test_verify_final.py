@@ -19,6 +19,11 @@ says what it would do:
   sink sees nothing; the log lists "delivers to file: ...", "delivers
   to command: ..." and "forwards to remote@relay.test" (Postfix does not
   forward a probe); a real message afterwards reaches all three once;
+- local, an :include:d |command that allow_mail_to_commands refuses
+  is undeliverable for the probe ("mail to command is restricted"), as
+  is a |command that fails for good (not an absolute path), whose
+  failure would go to the alias's owner- for mail: the owner gets no
+  notice for a probe;
 - local, an alias to a local address is followed as Postfix recurses:
   one to an existing user is deliverable ("delivers to maildir", nothing
   written), one to an unknown user is refused after its probe with
@@ -29,8 +34,10 @@ says what it would do:
 - pipe: the command (tee into a file) is not run for the probe,
   "status=deliverable (delivers to command: /usr/bin/tee)"; a real
   message afterwards runs it once.
-Before this change each of these probes was delivered like mail, so
-the "nothing written" assertions fail on the old agents.
+Before this change these probes were delivered like mail (mailboxes
+written, commands run, alias addresses resubmitted, owner- notified):
+every test here fails on the old agents (checked against main's build;
+only the :include:-restriction half of one would pass there).
 """
 
 import os
@@ -110,12 +117,22 @@ class VerifyFinalTest(DeliveryTest):
             f.write("dave %d:%d:\n" % (DAVE, DAVE))
         cls.team_file = os.path.join(cls.rundir, "team.mbox")
         cls.team_cmd = os.path.join(cls.rundir, "team.cmd")
+        # a command in an :include: file: not allowed by the default
+        # allow_mail_to_commands (alias, forward)
+        cmdinc = os.path.join(cls.rundir, "cmd.inc")
+        with open(cmdinc, "w") as f:
+            f.write("|/usr/bin/touch %s/ran\n" % cls.rundir)
+        os.chmod(cmdinc, 0o644)
         aliases = os.path.join(base, "aliases")
         with open(aliases, "w") as f:
             f.write("team %s, |/usr/bin/tee -a %s, remote@relay.test\n"
                     % (cls.team_file, cls.team_cmd))
             f.write("chain carol\n")
             f.write("ghost nosuchuser\n")
+            f.write("restricted :include:%s\n" % cmdinc)
+            f.write("owner-restricted owner@relay.test\n")
+            f.write("relcmd |usr/bin/true\n")
+            f.write("owner-relcmd owner@relay.test\n")
         # virtual
         cls.vbase = os.path.join(workdir, "vmail")
         os.mkdir(cls.vbase, 0o755)
@@ -287,6 +304,30 @@ class VerifyFinalTest(DeliveryTest):
         # an unlisted local user is refused at once (or after a probe)
         code, text = self.rcpt("nosuch@example.test")
         self.assertIn(code, (450, 550), text)
+
+    def test_local_restricted_target_undeliverable(self):
+        # a target refused for mail is refused for the probe too, and
+        # the failure is the probe's: no notice to the owner- alias
+        code, text = self.verify("restricted@example.test", 450)
+        self.assertIn("mail to command is restricted", text)
+        line = self.probe_line("restricted@example.test", "local")
+        self.assertIn("dsn=5.7.1, status=undeliverable (mail to command "
+                      "is restricted)", line)
+        time.sleep(2)
+        self.assertEqual([m for m in self.sink.messages()
+                          if "owner@relay.test" in m.rcpt_tos], [])
+        self.assertFalse(os.path.exists(os.path.join(self.rundir, "ran")))
+        # a |command that fails for good has its failure go to the
+        # owner- alias for mail (local_owner.c); for a probe it is the
+        # probe's outcome, and the owner hears nothing
+        code, text = self.verify("relcmd@example.test", 450)
+        self.assertIn("command must start with an absolute path", text)
+        line = self.probe_line("relcmd@example.test", "local")
+        self.assertIn("dsn=5.3.5, status=undeliverable (command must start "
+                      "with an absolute path: usr/bin/true)", line)
+        time.sleep(2)
+        self.assertEqual([m for m in self.sink.messages()
+                          if "owner@relay.test" in m.rcpt_tos], [])
 
     # ---- virtual ----
 
