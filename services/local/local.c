@@ -307,6 +307,13 @@ local_pre_init(void)
 		    var_cleanup_service);
 		return (-1);
 	}
+	local_rewrite = pm_rewrite_clnt_new(var_rewrite_service,
+	    (int) (var_local_cleanup_tmout * 1000));
+	if (local_rewrite == NULL) {
+		pm_msg_error("cannot use %s = %s", VAR_REWRITE_SERVICE,
+		    var_rewrite_service);
+		return (-1);
+	}
 	local_bounce = pm_bounce_clnt_new(var_bounce_service,
 	    (int) (var_local_cleanup_tmout * 1000));
 	if (local_bounce == NULL) {
@@ -324,6 +331,8 @@ local_fini(void)
 	local_cleanup = NULL;
 	pm_bounce_clnt_free(local_bounce);
 	local_bounce = NULL;
+	pm_rewrite_clnt_free(local_rewrite);
+	local_rewrite = NULL;
 	pm_snap_set(&local_maps_cur, NULL);
 	local_delegate_fini();
 }

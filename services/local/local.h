@@ -32,9 +32,11 @@
 #include "bounce_clnt.h"
 #include "cleanup_clnt.h"
 #include "pm_agent.h"
+#include "pm_msgflags.h"
 #include "pm_qstore.h"
 #include "pm_table.h"
 #include "pm_util.h"
+#include "rewrite_clnt.h"
 
 #define LOCAL_NAME_MAX 255
 #define LOCAL_EXT_MAX 255
@@ -154,6 +156,15 @@ typedef struct local_state {
 	struct pm_metric *rd_count; /* counted once reported (local.c) */
 } local_state;
 
+/*
+ * An address verification probe (PM_MSG_PROBE): as Postfix's local(8)
+ * with DEL_REQ_TRACE_ONLY, aliases, :include: and .forward still
+ * expand, but each final target only reports what it would do
+ * ("delivers to mailbox", "forwards to x"): nothing is written, run or
+ * resubmitted, and no owner- alias hears of a failure.
+ */
+#define LOCAL_PROBE(s) (((s)->m->job->flags & PM_MSG_PROBE) != 0)
+
 /* Record one target's outcome (text printable, bounded). */
 void local_result(local_state *s, int status, const char *dsn, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
@@ -187,6 +198,8 @@ int local_once_found(const local_state *s, const char *dir);
 /* ---- local_forward.c ---- */
 
 extern pm_cleanup_clnt *local_cleanup;
+/* The resolver, for probes (local_alias.c: which addresses are ours). */
+extern pm_rewrite_clnt *local_rewrite;
 
 /* Queue addr for resubmission with sender. */
 void local_forward_add(local_state *s, const char *sender, const char *addr);

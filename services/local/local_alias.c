@@ -40,6 +40,10 @@
  *	default_privs (aliases), the owner of the :include: file unless
  *	root, or the user (.forward); :include: files are read with
  *	pm_alias_include_load() as that identity.
+ *	An address verification probe (LOCAL_PROBE) expands the same way,
+ *	but an address target is not resubmitted: probe_address() asks
+ *	rewrite where it goes and follows one that is this agent's
+ *	(Postfix's in-process recursion), any other "forwards to" it.
  * LIMITS
  *	local_alias_recursion_limit levels of :include: and .forward
  *	nesting ("5.4.6 alias database loop for x" past it) and an
@@ -90,6 +94,7 @@ static void expand(local_state *s, const pm_alias_list *l, const local_ctx *c,
     int level);
 static void user_deliver(local_state *s, const local_addr *a, int level,
     int noforward);
+static void probe_address(local_state *s, const char *addr, int level);
 
 void
 local_result(local_state *s, int status, const char *dsn, const char *fmt, ...)
@@ -102,7 +107,7 @@ local_result(local_state *s, int status, const char *dsn, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	pm_printable(text);
-	if (status == PM_JOB_BOUNCED && s->owner_scope &&
+	if (status == PM_JOB_BOUNCED && s->owner_scope && !LOCAL_PROBE(s) &&
 	    local_owner_take(s, dsn, text)) {
 		return; /* the owner- alias hears of it (local_owner.c) */
 	}
@@ -282,7 +287,11 @@ expand(local_state *s, const pm_alias_list *l, const local_ctx *c, int level)
 				break;
 			}
 			addr = with_ext(t->value, c->delim, c->ext);
-			local_forward_add(s, c->sender, addr);
+			if (LOCAL_PROBE(s)) {
+				probe_address(s, addr, level);
+			} else {
+				local_forward_add(s, c->sender, addr);
+			}
 			free(addr);
 			break;
 		default:
@@ -457,6 +466,56 @@ user_deliver(local_state *s, const local_addr *a, int level, int noforward)
 		return;
 	}
 	local_deliver_mailbox(s, &u, a);
+}
+
+/*
+ * An address target of a probe. Where the address resolves to this
+ * agent (class local, transport "local") it is followed here, as
+ * Postfix's local(8) recurses into local addresses in verify mode, so
+ * an alias to an unknown user reports that user unknown; any other
+ * address "forwards to" it, as Postfix says, and nothing is
+ * resubmitted.
+ */
+static void
+probe_address(local_state *s, const char *addr, int level)
+{
+	pm_resolved res;
+	local_addr a;
+	const char *at;
+	char *key;
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	rc = pm_rewrite_resolve(local_rewrite, addr, "local", 0, &res);
+	if (rc != 0 || (res.flags & PM_RESOLVE_ERROR)) {
+		local_result(s, PM_JOB_DEFERRED, "4.3.0",
+		    "address resolver failure");
+		goto out;
+	}
+	if ((res.flags & PM_RESOLVE_FAIL) || res.addr_class != PM_CLASS_LOCAL ||
+	    res.transport == NULL || strcmp(res.transport, "local") != 0 ||
+	    res.recipient == NULL ||
+	    local_addr_split(&a, res.recipient, var_rcpt_delim,
+	        var_ownreq_special) != 0) {
+		local_result(s, PM_JOB_SENT, "2.0.0", "forwards to %s", addr);
+		goto out;
+	}
+	at = strrchr(res.recipient, '@');
+	a.domain = at != NULL ? at + 1 : NULL;
+	key = pm_asprintf("address:%s", a.local);
+	if (level + 1 >= var_local_recursion || path_push(s, key)) {
+		local_result(s, PM_JOB_BOUNCED, "5.4.6",
+		    "alias database loop for %s", addr);
+		free(key);
+		goto out;
+	}
+	free(key);
+	if (!alias_deliver(s, &a, level + 1)) {
+		user_deliver(s, &a, level + 1, 0);
+	}
+	path_pop(s);
+out:
+	pm_resolved_free(&res);
 }
 
 void

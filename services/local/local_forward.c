@@ -23,6 +23,8 @@
  *	recipient delivered again (agent killed before its status reached
  *	Redis, or deferred by another target) forwards the same message
  *	once. The log text is "forwarded as <new queue id>".
+ *	A probe is never resubmitted (Postfix forwards no probe): each
+ *	address is recorded "forwards to <address>".
  * LIMITS
  *	local_alias_expansion_limit addresses per recipient; each cleanup
  *	call waits local_cleanup_timeout; the content plus header is at
@@ -46,6 +48,7 @@
 #define LOCAL_KEEP_ID_MAX (365L * 86400)
 
 pm_cleanup_clnt *local_cleanup;
+pm_rewrite_clnt *local_rewrite;
 
 void
 local_forward_add(local_state *s, const char *sender, const char *addr)
@@ -99,6 +102,15 @@ forward_one(local_state *s, size_t g)
 	char qid[PM_QID_LEN + 1];
 	size_t i;
 
+	if (LOCAL_PROBE(s)) {
+		/* Postfix: a probe is not forwarded; the address counts */
+		for (i = 0; i < f->nrcpt; i++) {
+			local_result(s, PM_JOB_SENT, "2.0.0", "forwards to %s",
+			    f->rcpt[i]);
+		}
+		free(rv);
+		return;
+	}
 	if (pm_qid_derive(qid, j->queue_id, LOCAL_FWD_KIND,
 	        s->r->index * LOCAL_FWD_GROUPS + (unsigned) g) != 0) {
 		local_result(s, PM_JOB_DEFERRED, "4.3.0",

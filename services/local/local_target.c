@@ -32,6 +32,11 @@
  *	with LF line ends. Exit codes map through sysexits.h (pm_command).
  *	A permanent failure of either goes to the recipient's owner- alias
  *	when it has one (s->owner_scope, local_owner.c).
+ *	For an address verification probe (LOCAL_PROBE) each of them stops
+ *	after its checks and reports what it would do, writing and running
+ *	nothing: "delivers to maildir", "delivers to mailbox" (no spool
+ *	mailbox is created), "delivers to file: /x", "delivers to command:
+ *	...", as Postfix's local(8) in verify mode.
  * LIMITS
  *	mailbox_size_limit per mailbox (mbox) or message (maildir) and per
  *	/file; command_time_limit per command; PM_COMMAND_MAX_ARGS
@@ -194,6 +199,12 @@ local_deliver_mailbox(local_state *s, const local_user *u, const local_addr *a)
 			    "mailbox path too long");
 			return;
 		}
+		if (LOCAL_PROBE(s)) {
+			local_result(s, PM_JOB_SENT, "2.0.0", "delivers to %s",
+			    var_home_mailbox[hl - 1] == '/' ? "maildir" :
+			                                      "mailbox");
+			return;
+		}
 		if (var_home_mailbox[hl - 1] == '/') {
 			write_box(s, path, 1, u->uid, u->gid,
 			    "delivered to maildir");
@@ -207,6 +218,11 @@ local_deliver_mailbox(local_state *s, const local_user *u, const local_addr *a)
 	        u->name) >= (int) sizeof(path)) {
 		local_result(s, PM_JOB_BOUNCED, "5.3.5",
 		    "mailbox path too long");
+		return;
+	}
+	if (LOCAL_PROBE(s)) {
+		/* no mailbox is created for a probe */
+		local_result(s, PM_JOB_SENT, "2.0.0", "delivers to mailbox");
 		return;
 	}
 	if (spool_prepare(s, path, u) != 0) {
@@ -225,6 +241,12 @@ local_deliver_file(local_state *s, const char *path, uid_t uid, gid_t gid)
 	s->owner_scope = 1; /* a bounce goes to an owner- (local_owner.c) */
 	if (len == 0 || path[0] != '/') {
 		local_result(s, PM_JOB_BOUNCED, "5.3.5", "bad file name");
+		s->owner_scope = 0;
+		return;
+	}
+	if (LOCAL_PROBE(s)) {
+		local_result(s, PM_JOB_SENT, "2.0.0", "delivers to file: %s",
+		    path);
 		s->owner_scope = 0;
 		return;
 	}
@@ -346,6 +368,11 @@ local_deliver_command(local_state *s, const char *cmd, uid_t uid, gid_t gid,
 	if (argv[0] == NULL || argv[0][0] != '/') {
 		local_result(s, PM_JOB_BOUNCED, "5.3.5",
 		    "command must start with an absolute path: %s", cmd);
+		goto out;
+	}
+	if (LOCAL_PROBE(s)) {
+		local_result(s, PM_JOB_SENT, "2.0.0", "delivers to command: %s",
+		    cmd);
 		goto out;
 	}
 	env[n++] = pm_asprintf("HOME=%s", home != NULL && *home ? home : "/");

@@ -23,6 +23,9 @@
  *	"message too large"; with flag D, a message that already has
  *	"Delivered-To: <recipient>" bounces 5.4.6 "mail forwarding loop";
  *	flags D and O need one recipient per job (else 4.3.5, as Postfix).
+ *	An address verification probe (PM_MSG_PROBE) is checked against
+ *	the size limit only; the command is not run and every recipient
+ *	is "delivers to command: <argv[0]>" (Postfix's verify mode).
  *	relay=<transport> in the log. pm_agent does the rest (fetching,
  *	status in Redis, logging, metrics postmesh_pipe_*).
  * LIMITS
@@ -51,6 +54,7 @@
 #include "pm_cfg.h"
 #include "pm_command.h"
 #include "pm_log.h"
+#include "pm_msgflags.h"
 #include "pm_server.h"
 
 char *var_pipe_metrics;
@@ -278,6 +282,12 @@ pipe_deliver(void *ctx, pm_job *j)
 	if (var_pipe_size_limit > 0 &&
 	    j->size > (uint64_t) var_pipe_size_limit) {
 		pm_job_set_all(j, PM_JOB_BOUNCED, "5.2.3", "message too large");
+		return;
+	}
+	if (j->flags & PM_MSG_PROBE) {
+		/* Postfix's verify mode: the command is not run */
+		pm_job_set_all(j, PM_JOB_SENT, "2.0.0",
+		    "delivers to command: %s", pipe_argv_elem(pp.argv, 0));
 		return;
 	}
 	if ((pp.flags & (PIPE_F_DELIV | PIPE_F_ORCPT)) && j->nrcpt > 1) {

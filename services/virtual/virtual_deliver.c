@@ -16,6 +16,11 @@
  *	(same lookup order; "static:1234" is the usual value). Then the
  *	message is written with pm_maildir_deliver()/pm_mbox_deliver()
  *	while this thread's file system uid and gid are the owner's.
+ *	An address verification probe (PM_MSG_PROBE) goes through the
+ *	look-ups (an unknown user is undeliverable, a bad uid or path
+ *	defers) and stops before the write: "delivers to maildir" or
+ *	"delivers to mailbox", as Postfix's virtual(8) in verify mode
+ *	(no mailbox size check: nothing is written).
  *
  *	Privileges: the agent is multithreaded (virtual_delivery_slots
  *	workers). setuid()/setgid() would change every thread (glibc
@@ -52,6 +57,7 @@
 
 #include "pm_log.h"
 #include "pm_mailbox.h"
+#include "pm_msgflags.h"
 #include "pm_table_mailaddr.h"
 #include "pm_util.h"
 #include "virtual.h"
@@ -181,6 +187,12 @@ virtual_deliver_rcpt(const virtual_cfg *cfg, const pm_job *j, pm_job_rcpt *r,
 	        cfg->minimum_uid, &uid) != 0 ||
 	    virtual_id(cfg, cfg->gid_maps, "virtual_gid_maps", r, 1, &gid) !=
 	        0) {
+		return;
+	}
+	if (j->flags & PM_MSG_PROBE) {
+		/* Postfix's verify mode: what it would do, nothing written */
+		pm_job_set(r, PM_JOB_SENT, "2.0.0", "delivers to %s",
+		    maildir ? "maildir" : "mailbox");
 		return;
 	}
 	if (virtual_become((uid_t) uid, (gid_t) gid) != 0) {
