@@ -58,7 +58,7 @@ smtp:    {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
 error:   {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
 discard: {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true}
 postscreen: {kind: Deployment, port: 0, redis: true, calls: [], agent: false, notls: true}
-local:   {kind: Deployment, port: 0, redis: true, calls: [qmgr, cleanup, rewrite], agent: true, mailbox: true}
+local:   {kind: Deployment, port: 0, redis: true, calls: [qmgr, cleanup, rewrite, bounce], agent: true, mailbox: true}
 virtual: {kind: Deployment, port: 0, redis: true, calls: [qmgr], agent: true, mailbox: true}
 {{- end -}}
 
