@@ -1,0 +1,206 @@
+/*
+ * NAME
+ *	pm_showq - list the mail queue as Postfix's showq(8) does
+ * SUMMARY
+ *	#include "pm_showq.h"
+ * DESCRIPTION
+ *	pm_showq() walks the queue (pm_qa_walk, a page at a time) and
+ *	reads each message (pm_qstore_read), writing either the mailq
+ *	listing (postqueue -p, mailq):
+ *
+ *	  -Queue ID-          --Size-- ----Arrival Time---- -Sender/Recipient-------
+ *	  QID*                    1234 Wed Dec  2 15:01:02  sender@example.com
+ *	                                                    rcpt@example.org
+ *
+ *	  -- 1 Kbytes in 1 Request.
+ *
+ *	(queue id with "*" when active, "!" when on hold; a deferred
+ *	recipient's reason in parentheses, right-aligned to column 76,
+ *	printed when it differs from the one before; the recipients not
+ *	done yet; "Mail queue is empty"), or one JSON object per line
+ *	(postqueue -j) with queue_name, queue_id, arrival_time (seconds),
+ *	message_size, forced_expire (always false), sender and
+ *	recipients [{address, delay_reason}].
+ *
+ *	Postmesh's queue ids have 19 characters, Postfix's short ones 10
+ *	to 12: the id column is 20 wide (the headings are Postfix's
+ *	short ones, padded), so `awk '{print $1}'` still finds the id.
+ * LIMITS
+ *	One message in memory at a time (pm_qstore_read: up to 100000
+ *	recipients); a page of PM_QA_PAGE ids.
+ * SECURITY
+ *	Addresses and reasons come from the network: non-printable bytes
+ *	become '?' in the listing; JSON strings are escaped.
+ */
+#include "pm_showq.h"
+#include "pm_qadmin.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SQ_ID_WIDTH 20
+
+static int
+rcpt_open(const pm_qrcpt *r)
+{
+	return (r->status == NULL || strcmp(r->status, PM_RCPT_TODO) == 0 ||
+	    strcmp(r->status, PM_RCPT_DEFERRED) == 0);
+}
+
+/* The reason shown for a recipient: the last reply of a deferral. */
+static const char *
+rcpt_reason(const pm_qrcpt *r)
+{
+	if (r->status != NULL && strcmp(r->status, PM_RCPT_DEFERRED) == 0 &&
+	    r->text != NULL) {
+		return (r->text);
+	}
+	return ("");
+}
+
+static void
+json_str(FILE *out, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', out);
+	for (p = (const unsigned char *) s; *p != 0; p++) {
+		if (*p == '"' || *p == '\\') {
+			fprintf(out, "\\%c", *p);
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			fprintf(out, "\\u%04x", *p);
+		} else {
+			fputc(*p, out);
+		}
+	}
+	fputc('"', out);
+}
+
+static void
+show_json(FILE *out, const char *queue, const pm_qmsg *m)
+{
+	size_t i, k = 0;
+
+	fputs("{\"queue_name\": ", out);
+	json_str(out, queue);
+	fputs(", \"queue_id\": ", out);
+	json_str(out, m->qid);
+	fprintf(out,
+	    ", \"arrival_time\": %lld, \"message_size\": %zu, "
+	    "\"forced_expire\": false, \"sender\": ",
+	    (long long) (m->arrival_us / 1000000), m->size);
+	json_str(out, m->sender);
+	fputs(", \"recipients\": [", out);
+	for (i = 0; i < m->nrcpt; i++) {
+		if (!rcpt_open(&m->rcpt[i])) {
+			continue;
+		}
+		fputs(k++ > 0 ? ", {\"address\": " : "{\"address\": ", out);
+		json_str(out, m->rcpt[i].address);
+		if (*rcpt_reason(&m->rcpt[i]) != 0) {
+			fputs(", \"delay_reason\": ", out);
+			json_str(out, rcpt_reason(&m->rcpt[i]));
+		}
+		fputc('}', out);
+	}
+	fputs("]}\n", out);
+}
+
+static void
+show_text(FILE *out, unsigned queue, const pm_qmsg *m)
+{
+	char id[SQ_ID_WIDTH + 2], when[32], *s, *prev = NULL;
+	time_t t = (time_t) (m->arrival_us / 1000000);
+	struct tm tm;
+	const char *why;
+	size_t i;
+	int pad;
+
+	(void) snprintf(id, sizeof(id), "%s%s", m->qid,
+	    queue == PM_QA_ACTIVE   ? "*" :
+	        queue == PM_QA_HOLD ? "!" :
+	                              "");
+	localtime_r(&t, &tm);
+	/* asctime's first 20 characters: "Wed Dec  2 15:01:02 " */
+	(void) strftime(when, sizeof(when), "%a %b %e %H:%M:%S ", &tm);
+	s = pm_printable(pm_strdup(*m->sender ? m->sender : "MAILER-DAEMON"));
+	fprintf(out, "%-*s %7zu %20.20s %s\n", SQ_ID_WIDTH, id, m->size, when,
+	    s);
+	free(s);
+	for (i = 0; i < m->nrcpt; i++) {
+		if (!rcpt_open(&m->rcpt[i])) {
+			continue;
+		}
+		why = rcpt_reason(&m->rcpt[i]);
+		if (prev == NULL ? *why != 0 : strcmp(prev, why) != 0) {
+			free(prev);
+			prev = pm_printable(pm_strdup(why));
+			why = *prev ? prev : "reason unavailable";
+			pad = 76 - (int) strlen(why);
+			fprintf(out, "%*s(%s)\n", pad > 0 ? pad : 0, "", why);
+		}
+		s = pm_printable(pm_strdup(m->rcpt[i].address));
+		fprintf(out, "%-*s %7s %-20s %s\n", SQ_ID_WIDTH, "", "", "", s);
+		free(s);
+	}
+	free(prev);
+}
+
+int
+pm_showq(pm_qstore *qs, int nshards, FILE *out, int json)
+{
+	pm_qa_walk *w = pm_qa_walk_new(qs, nshards, PM_QA_ALL);
+	const pm_qa_item *items;
+	unsigned long long bytes = 0, count = 0;
+	pm_qmsg *m;
+	size_t n, i;
+	int rc;
+
+	while ((rc = pm_qa_walk_next(w, &items, &n)) == 0 && n > 0) {
+		for (i = 0; i < n; i++) {
+			m = NULL;
+			rc = pm_qstore_read(qs, items[i].qid, &m);
+			if (rc == PM_ENOENT || rc == PM_EIO) {
+				continue; /* gone meanwhile; corrupt: logged */
+			}
+			if (rc < 0) {
+				break;
+			}
+			if (json) {
+				show_json(out, pm_qa_queue_name(items[i].queue),
+				    m);
+			} else {
+				if (count == 0) {
+					fprintf(out, "%-*s %7s %-20s %s\n",
+					    SQ_ID_WIDTH, "-Queue ID-",
+					    "--Size--", "----Arrival Time----",
+					    "-Sender/Recipient-------");
+				} else {
+					fputc('\n', out);
+				}
+				show_text(out, items[i].queue, m);
+			}
+			bytes += m->size;
+			count++;
+			pm_qmsg_free(m);
+		}
+		if (rc < 0) {
+			break;
+		}
+		fflush(out);
+	}
+	pm_qa_walk_free(w);
+	if (rc < 0) {
+		return (rc);
+	}
+	if (!json) {
+		if (count == 0) {
+			fputs("Mail queue is empty\n", out);
+		} else {
+			fprintf(out, "\n-- %llu Kbytes in %llu Request%s.\n",
+			    bytes / 1024, count, count == 1 ? "" : "s");
+		}
+	}
+	return (fflush(out) == 0 ? 0 : PM_EIO);
+}
