@@ -33,7 +33,7 @@ import subprocess
 import time
 import unittest
 
-from peers import SmtpSink
+from peers import PySink, SmtpSink
 from pmtest import BIN, DeliveryTest, free_port
 
 PORT = free_port()
@@ -46,8 +46,16 @@ class PostqueueTest(DeliveryTest):
         # qmgr would mark the refusing peer dead for minimal_backoff_time
         # and postqueue -f does not reset that yet (docs/operations.md).
         "default_destination_concurrency_failed_cohort_limit": "0",
-        "transport_maps": "inline:{relay.test=smtp:[127.0.0.1]:%d}" % PORT,
     }
+
+    @classmethod
+    def start_peers(cls, workdir):
+        # slow.test: a peer that takes 4 s to answer the end of DATA, so
+        # that a message stays active (being delivered) for a while.
+        cls.slow = PySink(workdir, name="slow", data_delay=4.0).start()
+        cls.peers.append(cls.slow)
+        return {"transport_maps": "inline:{relay.test=smtp:[127.0.0.1]:%d, "
+                "slow.test=smtp:[127.0.0.1]:%d}" % (PORT, cls.slow.port)}
 
     def cmd(self, name, *args, stdin=None, rc=0):
         p = subprocess.run([os.path.join(BIN, name), "-c", self.stack.conf]
@@ -161,6 +169,12 @@ class PostqueueTest(DeliveryTest):
         self.assertRegex(err, r": %s: released from hold" % q1)
         self.assertIn("Released from hold: 1 message\n", err)
         self.assertNotIn(q1, st.hold_qids())
+        # Released to the deferred queue, due now: tried again at once.
+        deadline = time.time() + 20
+        while (self.env(q1)["attempts"] == attempts
+               and time.time() < deadline):
+            time.sleep(0.1)
+        self.assertGreater(int(self.env(q1)["attempts"]), int(attempts))
 
         # Requeue: tried again now (the backoff is minutes).
         before = int(self.env(q3)["attempts"])
@@ -219,7 +233,47 @@ class PostqueueTest(DeliveryTest):
         self.assertEqual(st.queued_qids(), [])
         self.assertEqual(st.hold_qids(), [])
 
-    def test_4_redis_down(self):
+    def test_4_active(self):
+        """Deleting and holding mail an agent is delivering right now:
+        the delivery finishes, the deleted message never comes back,
+        the held one stays held (its qmgr lost it) and, released, is
+        not delivered a second time."""
+        st = self.stack
+        qa = self.submit("s@example.test", ["a@slow.test"], self.msg("A"))
+        qb = self.submit("s@example.test", ["b@slow.test"], self.msg("B"))
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            out, _ = self.cmd("mailq")
+            if qa + "*" in out and qb + "*" in out:
+                break
+            time.sleep(0.1)
+        self.assertIn(qa + "*", out)
+        self.assertIn(qb + "*", out)
+        out, _ = self.cmd("postqueue", "-j")
+        self.assertIn('"queue_name": "active", "queue_id": "%s"' % qa, out)
+        time.sleep(1)  # the agent is in DATA now (4 s)
+        _, err = self.cmd("postsuper", "-d", qa, "-h", qb)
+        self.assertIn("%s: removed" % qa, err)
+        self.assertIn("%s: placed on hold" % qb, err)
+        deadline = time.time() + 20
+        while self.slow.count() < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.slow.count(), 2, self.logs_tail())
+        time.sleep(3)  # qmgr's outcome, a queue run
+        self.assertIsNone(st.queued(qa))
+        self.assertNotIn(qa, st.incoming_qids() + st.deferred_qids()
+                         + st.hold_qids())
+        self.assertIn(qb, st.hold_qids())
+        self.assertEqual([r["status"] for r in st.queued(qb)[1]], ["sent"])
+        self.assertNotIn(qb, st.incoming_qids() + st.deferred_qids())
+        self.cmd("postsuper", "-H", qb)
+        self.wait_gone(qb, timeout=20)
+        time.sleep(1)
+        self.assertEqual(self.slow.count(), 2)
+        for svc in ("qmgr", "smtp"):
+            self.assertIsNone(st.svcs[svc].proc.poll(), svc)
+
+    def test_5_redis_down(self):
         conf = os.path.join(self.stack.tmp, "down")
         os.makedirs(conf, exist_ok=True)
         with open(os.path.join(conf, "main.cf"), "w") as f:
