@@ -414,6 +414,44 @@ pm_qa_walk_next(pm_qa_walk *w, const pm_qa_item **items, size_t *n)
 	return (0);
 }
 
+/* Read. */
+
+int
+pm_qa_read(pm_qstore *qs, const pm_qa_item *items, size_t n, pm_qmsg **out)
+{
+	const char *argv[2] = { "HGETALL", NULL };
+	char key[QS_KEY_MAX];
+	redisReply *rv[2 * PM_QA_READ_BATCH];
+	size_t i;
+
+	PM_ASSERT(n <= PM_QA_READ_BATCH);
+	for (i = 0; i < n; i++) {
+		out[i] = NULL;
+	}
+	if (pm__qs_conn(qs) == NULL) {
+		return (PM_EREDIS);
+	}
+	for (i = 0; i < 2 * n; i++) {
+		pm__qs_key(key, items[i / 2].shard, i % 2 == 0 ? "m" : "r",
+		    items[i / 2].qid);
+		argv[1] = key;
+		if (pm__qs_appendv(qs, 2, argv) < 0) {
+			return (PM_EREDIS);
+		}
+	}
+	if (pm__qs_read(qs, rv, 2 * n) < 0) {
+		return (PM_EREDIS);
+	}
+	/* A message that is gone, corrupt or of the wrong type (logged)
+	 * is skipped: out[i] stays NULL. */
+	for (i = 0; i < n; i++) {
+		(void) pm__qs_read_parse(items[i].qid, items[i].shard,
+		    rv[2 * i], rv[2 * i + 1], &out[i]);
+	}
+	pm__qs_free_replies(rv, 2 * n);
+	return (0);
+}
+
 /* Find. */
 
 /* Look for qid's entry in its shard's stream, page by page. */

@@ -20,7 +20,8 @@
  *	lease epoch, so that qmgr's fenced finish/defer/hold are refused
  *	(PM_ELOST) and it drops the message.
  * LIMITS
- *	PM_QA_PAGE ids per round trip.
+ *	PM_QA_PAGE ids per round trip; PM_QA_READ_BATCH messages per
+ *	read pipeline.
  * SECURITY
  *	Queue ids are checked with pm_qid_valid() before use in a key.
  */
@@ -59,6 +60,15 @@ pm_qa_walk *pm_qa_walk_new(pm_qstore *qs, int nshards, unsigned mask);
  * PM_QA_PAGE; *n = 0 at the end. 0 or PM_EREDIS. */
 int pm_qa_walk_next(pm_qa_walk *w, const pm_qa_item **items, size_t *n);
 pm_qa_walk *pm_qa_walk_free(pm_qa_walk *w);
+
+/*
+ * The messages of items[0..n-1], n <= PM_QA_READ_BATCH, in one
+ * pipeline (HGETALL m, HGETALL r each): out[i] is the message, or NULL
+ * when it is gone (or corrupt, or a key of the wrong type: logged).
+ * 0 or PM_EREDIS (out[] all NULL). Caller frees with pm_qmsg_free().
+ */
+#define PM_QA_READ_BATCH 16
+int pm_qa_read(pm_qstore *qs, const pm_qa_item *items, size_t n, pm_qmsg **out);
 
 /*
  * Where qid is: hold, deferred, or its stream entry (looked for page

@@ -5,7 +5,8 @@
  *	#include "pm_showq.h"
  * DESCRIPTION
  *	pm_showq() walks the queue (pm_qa_walk, a page at a time) and
- *	reads each message (pm_qstore_read), writing either the mailq
+ *	reads its messages PM_QA_READ_BATCH per pipeline (pm_qa_read),
+ *	writing either the mailq
  *	listing (postqueue -p, mailq):
  *
  *	  -Queue ID-          --Size-- ----Arrival Time---- -Sender/Recipient-------
@@ -26,7 +27,7 @@
  *	to 12: the id column is 20 wide (the headings are Postfix's
  *	short ones, padded), so `awk '{print $1}'` still finds the id.
  * LIMITS
- *	One message in memory at a time (pm_qstore_read: up to 100000
+ *	PM_QA_READ_BATCH messages in memory at a time (each up to 100000
  *	recipients); a page of PM_QA_PAGE ids.
  * SECURITY
  *	Addresses and reasons come from the network: non-printable bytes
@@ -147,43 +148,51 @@ show_text(FILE *out, unsigned queue, const pm_qmsg *m)
 	free(prev);
 }
 
+/* One message: its listing, counted. */
+static void
+show_one(FILE *out, int json, const pm_qa_item *it, const pm_qmsg *m,
+    unsigned long long *bytes, unsigned long long *count)
+{
+	if (json) {
+		show_json(out, pm_qa_queue_name(it->queue), m);
+	} else {
+		if (*count == 0) {
+			fprintf(out, "%-*s %7s %-20s %s\n", SQ_ID_WIDTH,
+			    "-Queue ID-", "--Size--", "----Arrival Time----",
+			    "-Sender/Recipient-------");
+		} else {
+			fputc('\n', out);
+		}
+		show_text(out, it->queue, m);
+	}
+	*bytes += m->size;
+	(*count)++;
+}
+
 int
 pm_showq(pm_qstore *qs, int nshards, FILE *out, int json)
 {
 	pm_qa_walk *w = pm_qa_walk_new(qs, nshards, PM_QA_ALL);
 	const pm_qa_item *items;
 	unsigned long long bytes = 0, count = 0;
-	pm_qmsg *m;
-	size_t n, i;
+	pm_qmsg *m[PM_QA_READ_BATCH];
+	size_t n, i, k, batch;
 	int rc;
 
 	while ((rc = pm_qa_walk_next(w, &items, &n)) == 0 && n > 0) {
-		for (i = 0; i < n; i++) {
-			m = NULL;
-			rc = pm_qstore_read(qs, items[i].qid, &m);
-			if (rc == PM_ENOENT || rc == PM_EIO) {
-				continue; /* gone meanwhile; corrupt: logged */
-			}
-			if (rc < 0) {
+		for (i = 0; i < n && rc == 0; i += batch) {
+			batch =
+			    n - i < PM_QA_READ_BATCH ? n - i : PM_QA_READ_BATCH;
+			if ((rc = pm_qa_read(qs, items + i, batch, m)) < 0) {
 				break;
 			}
-			if (json) {
-				show_json(out, pm_qa_queue_name(items[i].queue),
-				    m);
-			} else {
-				if (count == 0) {
-					fprintf(out, "%-*s %7s %-20s %s\n",
-					    SQ_ID_WIDTH, "-Queue ID-",
-					    "--Size--", "----Arrival Time----",
-					    "-Sender/Recipient-------");
-				} else {
-					fputc('\n', out);
+			for (k = 0; k < batch; k++) {
+				if (m[k] != NULL) { /* else gone meanwhile */
+					show_one(out, json, &items[i + k], m[k],
+					    &bytes, &count);
+					pm_qmsg_free(m[k]);
 				}
-				show_text(out, items[i].queue, m);
 			}
-			bytes += m->size;
-			count++;
-			pm_qmsg_free(m);
 		}
 		if (rc < 0) {
 			break;
