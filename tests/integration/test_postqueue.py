@@ -233,6 +233,28 @@ class PostqueueTest(DeliveryTest):
         self.assertEqual(st.queued_qids(), [])
         self.assertEqual(st.hold_qids(), [])
 
+    def test_3b_utf8(self):
+        """An SMTPUTF8 sender is listed as UTF-8, in mailq and -j."""
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30) as c:
+            c.ehlo("client.test")
+            c.command_encoding = "utf-8"
+            code, text = c.mail("j\u00f6rg@example.test", ["SMTPUTF8"])
+            self.assertEqual(code, 250, text)
+            code, text = c.rcpt("u@relay.test")
+            self.assertEqual(code, 250, text)
+            code, text = c.data(self.msg("utf8"))
+            self.assertEqual(code, 250, text)
+        deadline = time.time() + 30
+        while not self.stack.deferred_qids() and time.time() < deadline:
+            time.sleep(0.1)
+        out, _ = self.cmd("mailq")
+        self.assertIn("  j\u00f6rg@example.test\n", out)
+        out, _ = self.cmd("postqueue", "-j")
+        self.assertEqual(json.loads(out.splitlines()[0])["sender"],
+                         "j\u00f6rg@example.test")
+        self.cmd("postsuper", "-d", "ALL")
+
     def test_4_active(self):
         """Deleting and holding mail an agent is delivering right now:
         the delivery finishes, the deleted message never comes back,

@@ -30,10 +30,12 @@
  *	PM_QA_READ_BATCH messages in memory at a time (each up to 100000
  *	recipients); a page of PM_QA_PAGE ids.
  * SECURITY
- *	Addresses and reasons come from the network: non-printable bytes
- *	become '?' in the listing; JSON strings are escaped.
+ *	Addresses and reasons come from the network: valid UTF-8 is
+ *	printed as is (SMTPUTF8), controls and invalid bytes become '?'
+ *	in the listing; JSON strings are escaped.
  */
 #include "pm_showq.h"
+#include "pm_addr.h"
 #include "pm_qadmin.h"
 
 #include <stdlib.h>
@@ -60,22 +62,48 @@ rcpt_reason(const pm_qrcpt *r)
 	return ("");
 }
 
+/* UTF-8 (SMTPUTF8 addresses) as is; a control or a byte that is no
+ * valid UTF-8 is '?' (mailq) or escaped (JSON: \u00XX for controls,
+ * U+FFFD for bad bytes). */
 static void
-json_str(FILE *out, const char *s)
+put_str(FILE *out, const char *s, int json)
 {
-	const unsigned char *p;
+	const unsigned char *p = (const unsigned char *) s;
+	size_t left = strlen(s), k;
 
-	fputc('"', out);
-	for (p = (const unsigned char *) s; *p != 0; p++) {
-		if (*p == '"' || *p == '\\') {
+	if (json) {
+		fputc('"', out);
+	}
+	while (left > 0) {
+		k = pm_utf8_seq(p, left);
+		if (k > 1) {
+			fwrite(p, 1, k, out);
+		} else if (k == 0) {
+			fputs(json ? "\\ufffd" : "?", out);
+			k = 1;
+		} else if (json && (*p == '"' || *p == '\\')) {
 			fprintf(out, "\\%c", *p);
-		} else if (*p < 0x20 || *p >= 0x7f) {
-			fprintf(out, "\\u%04x", *p);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			if (json) {
+				fprintf(out, "\\u%04x", *p);
+			} else {
+				fputc('?', out);
+			}
 		} else {
 			fputc(*p, out);
 		}
+		p += k;
+		left -= k;
 	}
-	fputc('"', out);
+	if (json) {
+		fputc('"', out);
+	}
+}
+
+static void
+json_str(FILE *out, const char *s)
+{
+	put_str(out, s, 1);
 }
 
 static void
@@ -111,10 +139,10 @@ show_json(FILE *out, const char *queue, const pm_qmsg *m)
 static void
 show_text(FILE *out, unsigned queue, const pm_qmsg *m)
 {
-	char id[SQ_ID_WIDTH + 2], when[32], *s, *prev = NULL;
+	char id[SQ_ID_WIDTH + 2], when[32];
+	const char *why, *prev = NULL;
 	time_t t = (time_t) (m->arrival_us / 1000000);
 	struct tm tm;
-	const char *why;
 	size_t i;
 	int pad;
 
@@ -125,27 +153,26 @@ show_text(FILE *out, unsigned queue, const pm_qmsg *m)
 	localtime_r(&t, &tm);
 	/* asctime's first 20 characters: "Wed Dec  2 15:01:02 " */
 	(void) strftime(when, sizeof(when), "%a %b %e %H:%M:%S ", &tm);
-	s = pm_printable(pm_strdup(*m->sender ? m->sender : "MAILER-DAEMON"));
-	fprintf(out, "%-*s %7zu %20.20s %s\n", SQ_ID_WIDTH, id, m->size, when,
-	    s);
-	free(s);
+	fprintf(out, "%-*s %7zu %20.20s ", SQ_ID_WIDTH, id, m->size, when);
+	put_str(out, *m->sender ? m->sender : "MAILER-DAEMON", 0);
+	fputc('\n', out);
 	for (i = 0; i < m->nrcpt; i++) {
 		if (!rcpt_open(&m->rcpt[i])) {
 			continue;
 		}
 		why = rcpt_reason(&m->rcpt[i]);
 		if (prev == NULL ? *why != 0 : strcmp(prev, why) != 0) {
-			free(prev);
-			prev = pm_printable(pm_strdup(why));
-			why = *prev ? prev : "reason unavailable";
+			prev = why;
+			why = *why ? why : "reason unavailable";
 			pad = 76 - (int) strlen(why);
-			fprintf(out, "%*s(%s)\n", pad > 0 ? pad : 0, "", why);
+			fprintf(out, "%*s(", pad > 0 ? pad : 0, "");
+			put_str(out, why, 0);
+			fputs(")\n", out);
 		}
-		s = pm_printable(pm_strdup(m->rcpt[i].address));
-		fprintf(out, "%-*s %7s %-20s %s\n", SQ_ID_WIDTH, "", "", "", s);
-		free(s);
+		fprintf(out, "%-*s %7s %-20s ", SQ_ID_WIDTH, "", "", "");
+		put_str(out, m->rcpt[i].address, 0);
+		fputc('\n', out);
 	}
-	free(prev);
 }
 
 /* One message: its listing, counted. */
