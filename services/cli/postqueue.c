@@ -9,7 +9,8 @@
  *	      recipients not done yet with the deferral reasons)
  *	  -j  the same as JSON, one message per line
  *	  -f  flush: every deferred message goes back to the incoming
- *	      queue now, qmgr delivers it at once (pm_qa_flush)
+ *	      queue now, and every qmgr is asked to try the destinations
+ *	      it marked dead again (pm_qa_flush_request, pm_qa_flush)
  *	  -i  the same for one deferred message (pm_qa_flush_one)
  *	The queue is read a page at a time (pm_qadmin.c). Redis is found
  *	through main.cf as the services find it (pm_qcli.c).
@@ -106,7 +107,10 @@ main(int argc, char **argv)
 		rc = pm_showq(qs, nshards, out, mode == 'j');
 		break;
 	case 'f':
-		rc = pm_qa_flush(qs, nshards, &moved);
+		/* qmgr tries its dead destinations again and flushes too */
+		if ((rc = pm_qa_flush_request(qs)) == 0) {
+			rc = pm_qa_flush(qs, nshards, &moved);
+		}
 		break;
 	default:
 		rc = flush_one(qs, nshards, qid);

@@ -43,8 +43,8 @@ class PostqueueTest(DeliveryTest):
     PARAMS = {
         "minimal_backoff_time": "300s",
         "maximal_backoff_time": "600s",
-        # qmgr would mark the refusing peer dead for minimal_backoff_time
-        # and postqueue -f does not reset that yet (docs/operations.md).
+        # qmgr would mark the refusing peer dead for minimal_backoff_time;
+        # postqueue -i does not revive it (-f does: FlushDeadTest).
         "default_destination_concurrency_failed_cohort_limit": "0",
     }
 
@@ -308,6 +308,46 @@ class PostqueueTest(DeliveryTest):
                                timeout=30)
             self.assertEqual(p.returncode, 75, (args, p.stdout, p.stderr))
 
+
+PORT2 = free_port()
+
+
+class FlushDeadTest(DeliveryTest):
+    """postqueue -f with the default failed cohort limit: qmgr marked
+    the refusing peer dead; the flush makes it try the peer again at
+    once (Postfix's flush of dead destinations) and the messages are
+    delivered, although their backoff is minutes away."""
+
+    PARAMS = {
+        "minimal_backoff_time": "300s",
+        "maximal_backoff_time": "600s",
+        "transport_maps": "inline:{relay.test=smtp:[127.0.0.1]:%d}" % PORT2,
+    }
+
+    def test_flush_dead(self):
+        st = self.stack
+        msg = "Subject: x\r\n\r\nhi\r\n"
+        # Failures of 1/5 + 1/4 + 1/3 + 1/2 of the window make the
+        # destination dead (failed cohort limit 1); later ones are
+        # deferred without a connection.
+        qids = [self.submit("s@example.test", ["r%d@relay.test" % i], msg)
+                for i in range(6)]
+        self.wait_log("delivery temporarily suspended", ("qmgr",))
+        deadline = time.time() + 30
+        while (len(st.deferred_qids()) < 6 and time.time() < deadline):
+            time.sleep(0.1)
+        self.assertEqual(sorted(st.deferred_qids()), sorted(qids))
+        sink = SmtpSink(st.tmp, port=PORT2, name="back2").start()
+        self.peers.append(sink)
+        p = subprocess.run([os.path.join(BIN, "postqueue"), "-c", st.conf,
+                            "-f"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.wait_count(sink, 6, timeout=20)
+        for q in qids:
+            self.wait_gone(q)
+        self.wait_log("flush request: 1 dead destination(s) tried again",
+                      ("qmgr",))
 
 if __name__ == "__main__":
     unittest.main()

@@ -649,3 +649,17 @@ pm_qa_flush(pm_qstore *qs, int nshards, size_t *moved)
 	}
 	return (0);
 }
+
+int
+pm_qa_flush_request(pm_qstore *qs)
+{
+	long long count;
+
+	return (pm_qstore_incr_expire(qs, PM_QA_FLUSH_KEY, 86400, &count));
+}
+
+int
+pm_qa_flush_count(pm_qstore *qs, long long *count)
+{
+	return (pm_qstore_get_count(qs, PM_QA_FLUSH_KEY, count));
+}

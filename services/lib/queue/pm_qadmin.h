@@ -91,4 +91,14 @@ int pm_qa_flush_one(pm_qstore *qs, const pm_qa_item *it);
 /* Every deferred message of every shard back to incoming now. */
 int pm_qa_flush(pm_qstore *qs, int nshards, size_t *moved);
 
+/*
+ * The flush request counter (PM_QA_FLUSH_KEY, kept a day after the last
+ * request): postqueue -f raises it (pm_qa_flush_request); each qmgr
+ * reads it every second (pm_qa_flush_count; 0 when absent) and, when
+ * it changed, tries its dead destinations again and flushes.
+ */
+#define PM_QA_FLUSH_KEY "pm:flush"
+int pm_qa_flush_request(pm_qstore *qs);
+int pm_qa_flush_count(pm_qstore *qs, long long *count);
+
 #endif
