@@ -247,6 +247,8 @@ void qmgr_retry_add(qmgr_msg *msg);
 void qmgr_retry_entry_add(const pm_qentry *e);
 /* Scheduler thread, every second: try the lists again (no lock held). */
 void qmgr_retry_run(pm_qstore *qs);
+/* Scheduler thread, every second: a postqueue -f request (qmgr_flush.c). */
+void qmgr_flush_check(pm_qstore *qs);
 /* At stop: forget the lists (the messages stay in qmgr.msgs). */
 void qmgr_retry_forget(void);
 

@@ -598,6 +598,29 @@ pm_sched_expire(pm_sched *s, int64_t now_ms, pm_sched_drop_fn drop, void *arg)
 	return (x.dropped);
 }
 
+/* postqueue -f: every dead destination is tried again (Postfix's
+ * flush of dead destinations). */
+static void
+revive_dead(const char *key, void *value, void *arg)
+{
+	pm_sched_dest *d = value;
+
+	(void) key;
+	if (d->window == 0) {
+		sched_revive(d);
+		(*(size_t *) arg)++;
+	}
+}
+
+size_t
+pm_sched_flush_dead(pm_sched *s)
+{
+	size_t n = 0;
+
+	pm_smap_walk(s->dests, revive_dead, &n);
+	return (n);
+}
+
 long
 pm_sched_window(const pm_sched *s, const char *transport, const char *nexthop)
 {

@@ -167,6 +167,9 @@ void pm_sched_remove(pm_sched *s, pm_sched_job *j);
 size_t pm_sched_expire(pm_sched *s, int64_t now_ms, pm_sched_drop_fn drop,
     void *arg);
 
+/* Every dead destination alive again (window 1, failures forgotten);
+ * returns how many (postqueue -f). */
+size_t pm_sched_flush_dead(pm_sched *s);
 /* Introspection: the window of a destination (0 = dead, -1 = unknown). */
 long pm_sched_window(const pm_sched *s, const char *transport,
     const char *nexthop);

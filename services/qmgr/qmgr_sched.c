@@ -292,6 +292,7 @@ sched_main(void *arg)
 		qmgr_agent_check(qs); /* dead agents' jobs: qmgr_agent_jobs.c */
 		sched_expire(qs);
 		qmgr_retry_run(qs);
+		qmgr_flush_check(qs); /* postqueue -f: qmgr_flush.c */
 		now = pm_mono_ms();
 		if (now >= next_take) {
 			sched_takeover(qs);

@@ -294,8 +294,21 @@ Test(sched, dead_destination)
 	cr_expect(pm_sched_window(s, "smtp", "down.example") == 0,
 	    "got window %ld, want still dead",
 	    pm_sched_window(s, "smtp", "down.example"));
+	/* postqueue -f: alive at once (window 1), without waiting dead_ms */
+	cr_expect(pm_sched_flush_dead(s) == 1, "flush: want 1 revived");
+	cr_expect(pm_sched_window(s, "smtp", "down.example") == 1,
+	    "after flush: got window %ld, want 1",
+	    pm_sched_window(s, "smtp", "down.example"));
+	cr_expect(pm_sched_flush_dead(s) == 0, "flush again: none dead");
+	/* dead again, as before the flush (the test goes on from there) */
+	enq(s, &jobs[0], "smtp", "down.example", 30);
+	cr_assert(pm_sched_next(s, tps, 1, 30) == &jobs[0], "want job 0");
+	pm_sched_done(s, &jobs[0], PM_SCHED_FAIL, "4.4.1", "timeout", 30,
+	    drop_fn, &dr);
+	cr_expect(pm_sched_window(s, "smtp", "down.example") == 0,
+	    "want dead again");
 	/* after dead_ms: retried with window 1 */
-	rc = pm_sched_enqueue(s, &extra, "smtp", "down.example", 10010, dsn,
+	rc = pm_sched_enqueue(s, &extra, "smtp", "down.example", 10030, dsn,
 	    sizeof(dsn), text, sizeof(text));
 	cr_assert(rc == 0, "after dead time: got %d, want 0", rc);
 	cr_expect(pm_sched_window(s, "smtp", "down.example") == 1,

@@ -111,6 +111,12 @@ utf8_seq(const unsigned char *s, size_t n)
 	return (need);
 }
 
+size_t
+pm_utf8_seq(const unsigned char *s, size_t n)
+{
+	return (n == 0 ? 0 : utf8_seq(s, n));
+}
+
 /* Check the raw bytes once: NUL, controls, 8-bit / UTF-8. */
 static const char *
 check_bytes(const unsigned char *s, size_t len, int utf8)

@@ -81,6 +81,9 @@ int pm_smtp_parse_cmd(const char *line, size_t len, char *verb, size_t verbsize,
 
 /* xtext decode (RFC 3461 4): new string, or NULL if malformed. */
 char *pm_xtext_decode(const char *s);
+/* Length of the valid UTF-8 sequence at s (at most n bytes): 1 for
+ * ASCII, 0 for a bad or cut sequence. */
+size_t pm_utf8_seq(const unsigned char *s, size_t n);
 /* xtext encode: new string. */
 char *pm_xtext_encode(const char *s);
 

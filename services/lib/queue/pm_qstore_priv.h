@@ -90,6 +90,11 @@ void pm__qs_warn_reply(const char *qid, const char *what, const redisReply *r);
 /* "pm:{shard}:kind:qid", or "pm:{shard}:kind" when qid is NULL. */
 void pm__qs_key(char *buf, int shard, const char *kind, const char *qid);
 
+/* HGETALL m and r replies of qid into a message (pm_qstore_read.c):
+ * 0, PM_ENOENT (no m), PM_EIO (corrupt, logged), PM_EREDIS. */
+int pm__qs_read_parse(const char *qid, int shard, const redisReply *rm,
+    const redisReply *rr, pm_qmsg **out);
+
 /* Delivery side helpers (pm_qstore_deliv.c). */
 #define QS_ID_MAX (sizeof(((pm_qentry *) 0)->id))
 /* A stream entry id "digits-digits" of len bytes. */

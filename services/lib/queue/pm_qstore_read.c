@@ -276,12 +276,37 @@ qs_parse_rcpt(pm_qmsg *m, const redisReply *r)
 }
 
 int
+pm__qs_read_parse(const char *qid, int shard, const redisReply *rm,
+    const redisReply *rr, pm_qmsg **out)
+{
+	pm_qmsg *m;
+
+	if (rm->type != REDIS_REPLY_ARRAY || rr->type != REDIS_REPLY_ARRAY) {
+		pm__qs_warn_reply(qid, "read",
+		    rm->type != REDIS_REPLY_ARRAY ? rm : rr);
+		return (PM_EREDIS);
+	}
+	if (rm->elements == 0) {
+		return (PM_ENOENT);
+	}
+	m = pm_calloc(1, sizeof(*m));
+	memcpy(m->qid, qid, PM_QID_LEN + 1);
+	m->shard = shard;
+	if (qs_parse_env(m, rm) < 0 || qs_parse_rcpt(m, rr) < 0) {
+		pm_msg_warn("%s: corrupt queue entry in Redis", qid);
+		pm_qmsg_free(m);
+		return (PM_EIO);
+	}
+	*out = m;
+	return (0);
+}
+
+int
 pm_qstore_read(pm_qstore *qs, const char *qid, pm_qmsg **out)
 {
 	const char *argv[] = { "HGETALL", NULL };
 	char km[QS_KEY_MAX], kr[QS_KEY_MAX];
 	redisReply *rv[2];
-	pm_qmsg *m = NULL;
 	int shard, rc;
 
 	if (!pm_qid_valid(qid)) {
@@ -301,30 +326,7 @@ pm_qstore_read(pm_qstore *qs, const char *qid, pm_qmsg **out)
 	if (pm__qs_appendv(qs, 2, argv) < 0 || pm__qs_read(qs, rv, 2) < 0) {
 		return (PM_EREDIS);
 	}
-	if (rv[0]->type != REDIS_REPLY_ARRAY ||
-	    rv[1]->type != REDIS_REPLY_ARRAY) {
-		pm__qs_warn_reply(qid, "read",
-		    rv[0]->type != REDIS_REPLY_ARRAY ? rv[0] : rv[1]);
-		rc = PM_EREDIS;
-		goto out;
-	}
-	if (rv[0]->elements == 0) {
-		rc = PM_ENOENT;
-		goto out;
-	}
-	m = pm_calloc(1, sizeof(*m));
-	memcpy(m->qid, qid, PM_QID_LEN + 1);
-	m->shard = shard;
-	if (qs_parse_env(m, rv[0]) < 0 || qs_parse_rcpt(m, rv[1]) < 0) {
-		pm_msg_warn("%s: corrupt queue entry in Redis", qid);
-		rc = PM_EIO;
-		goto out;
-	}
-	*out = m;
-	m = NULL;
-	rc = 0;
-out:
-	pm_qmsg_free(m);
+	rc = pm__qs_read_parse(qid, shard, rv[0], rv[1], out);
 	pm__qs_free_replies(rv, 2);
 	return (rc);
 }

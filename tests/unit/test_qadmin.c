@@ -1,0 +1,238 @@
+/*
+ * NAME
+ *	test_qadmin - the operator's view of the queue (pm_qadmin)
+ * DESCRIPTION
+ *	Against a real redis-server (qdeliv_helper.h), three shards:
+ *	- a walk pages through 260 messages in incoming, active,
+ *	  deferred and hold, every message exactly once in its queue,
+ *	  no page over PM_QA_PAGE; pm_qa_read pipelines them back;
+ *	- pm_qa_find says where each one is, PM_ENOENT for others;
+ *	- deleting during a walk removes everything (the walk survives
+ *	  its own removals); requeueing during a walk ends (the walk does
+ *	  not meet the entries it added);
+ *	- hold of an active message fences the qmgr that held it: its
+ *	  finish is refused (PM_ELOST); release puts it into deferred.
+ */
+#include <criterion/criterion.h>
+
+#include "pm_log.h"
+#include "pm_qadmin.h"
+#include "qdeliv_helper.h"
+
+#define NSH 3
+#define NMSG 260
+
+static void
+setup(void)
+{
+	pm_log_init("postmesh/test_qadmin");
+}
+
+static void
+teardown(void)
+{
+	rh_stop(&srv);
+}
+
+TestSuite(qadmin, .init = setup, .fini = teardown, .timeout = 120);
+
+static char qids[NMSG][PM_QID_LEN + 1];
+static pm_qentry ents[64];
+
+/* 260 messages: 20 active, 20 deferred, 10 held, 210 incoming. */
+static pm_qstore *
+fill(void)
+{
+	pm_qstore *qs;
+	size_t n = 0, got;
+	int i;
+
+	rh_start(&srv);
+	qs = open_qs("redis", NSH);
+	for (i = 0; i < NMSG; i++) {
+		enqueue(qs, NSH, 0, qids[i]);
+	}
+	while (n < 50) {
+		got = claim(qs, "q", NULL, 0, 50 - n, 0, ents + n);
+		cr_assert(got > 0);
+		n += got;
+	}
+	for (i = 0; i < 20; i++) {
+		cr_assert_eq(pm_qstore_defer(qs, &ents[i], 1,
+		                 pm_now_us() + 600 * 1000000LL),
+		    0);
+	}
+	for (i = 20; i < 30; i++) {
+		cr_assert_eq(pm_qstore_hold(qs, &ents[i]), 0);
+	}
+	return (qs);
+}
+
+static unsigned
+queue_of(const char *qid)
+{
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		if (strcmp(ents[i].qid, qid) == 0) {
+			return (PM_QA_DEFERRED);
+		}
+	}
+	for (; i < 30; i++) {
+		if (strcmp(ents[i].qid, qid) == 0) {
+			return (PM_QA_HOLD);
+		}
+	}
+	for (; i < 50; i++) {
+		if (strcmp(ents[i].qid, qid) == 0) {
+			return (PM_QA_ACTIVE);
+		}
+	}
+	return (PM_QA_INCOMING);
+}
+
+static int
+index_of(const char *qid)
+{
+	int i;
+
+	for (i = 0; i < NMSG; i++) {
+		if (strcmp(qids[i], qid) == 0) {
+			return (i);
+		}
+	}
+	return (-1);
+}
+
+Test(qadmin, walk_find_read)
+{
+	pm_qstore *qs = fill();
+	pm_qa_walk *w = pm_qa_walk_new(qs, NSH, PM_QA_ALL);
+	const pm_qa_item *it;
+	pm_qmsg *m[PM_QA_READ_BATCH];
+	unsigned char seen[NMSG] = { 0 };
+	size_t n, i, k, pages = 0, per[16] = { 0 };
+	pm_qa_item f;
+	int x;
+
+	while (pm_qa_walk_next(w, &it, &n) == 0 && n > 0) {
+		pages++;
+		cr_assert(n <= PM_QA_PAGE, "page of %zu", n);
+		for (i = 0; i < n; i++) {
+			x = index_of(it[i].qid);
+			cr_assert(x >= 0, "unknown %s", it[i].qid);
+			cr_expect_eq(seen[x], 0, "%s twice", it[i].qid);
+			seen[x] = 1;
+			cr_expect_eq(it[i].queue, queue_of(it[i].qid),
+			    "%s: queue %s", it[i].qid,
+			    pm_qa_queue_name(it[i].queue));
+			cr_expect_eq(it[i].shard, pm_qid_shard(it[i].qid, NSH));
+			per[it[i].queue]++;
+		}
+		for (i = 0; i < n; i += k) {
+			k = n - i < PM_QA_READ_BATCH ? n - i : PM_QA_READ_BATCH;
+			cr_assert_eq(pm_qa_read(qs, it + i, k, m), 0);
+			while (k-- > 0) {
+				cr_assert(m[k] != NULL);
+				cr_expect_str_eq(m[k]->qid, it[i + k].qid);
+				cr_expect_eq(m[k]->nrcpt, 4);
+				pm_qmsg_free(m[k]);
+			}
+			k = n - i < PM_QA_READ_BATCH ? n - i : PM_QA_READ_BATCH;
+		}
+	}
+	pm_qa_walk_free(w);
+	cr_expect(pages >= 3, "pages %zu", pages);
+	cr_expect_eq(per[PM_QA_INCOMING], 210);
+	cr_expect_eq(per[PM_QA_ACTIVE], 20);
+	cr_expect_eq(per[PM_QA_DEFERRED], 20);
+	cr_expect_eq(per[PM_QA_HOLD], 10);
+
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[0].qid, &f), 0);
+	cr_expect_eq(f.queue, PM_QA_DEFERRED);
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[25].qid, &f), 0);
+	cr_expect_eq(f.queue, PM_QA_HOLD);
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[40].qid, &f), 0);
+	cr_expect_eq(f.queue, PM_QA_ACTIVE);
+	cr_expect_str_eq(f.entry, ents[40].id);
+	for (x = 0; queue_of(qids[x]) != PM_QA_INCOMING; x++) {
+	}
+	cr_assert_eq(pm_qa_find(qs, NSH, qids[x], &f), 0);
+	cr_expect_eq(f.queue, PM_QA_INCOMING);
+	cr_expect_eq(pm_qa_find(qs, NSH, "1M1NbQF9JWFV5B1DJDT", &f), PM_ENOENT);
+	cr_expect_eq(pm_qa_find(qs, NSH, "../x", &f), PM_EINVAL);
+	pm_qstore_close(qs);
+}
+
+/* Apply op to every message of a walk; the count of 0 returns. */
+static size_t
+apply_all(pm_qstore *qs, int (*op)(pm_qstore *, const pm_qa_item *))
+{
+	pm_qa_walk *w = pm_qa_walk_new(qs, NSH, PM_QA_ALL);
+	const pm_qa_item *it;
+	size_t n, i, done = 0, rounds = 0;
+
+	while (pm_qa_walk_next(w, &it, &n) == 0 && n > 0) {
+		cr_assert(++rounds < 100, "the walk does not end");
+		for (i = 0; i < n; i++) {
+			done += op(qs, &it[i]) == 0;
+		}
+	}
+	pm_qa_walk_free(w);
+	return (done);
+}
+
+Test(qadmin, delete_all)
+{
+	pm_qstore *qs = fill();
+	int s;
+
+	cr_expect_eq(apply_all(qs, pm_qa_delete), NMSG);
+	cr_expect_eq(rh_int(&srv, "DBSIZE"), 1 + NSH,
+	    "left: queue_shards "
+	    "and the streams");
+	for (s = 0; s < NSH; s++) {
+		cr_expect_eq(rh_int(&srv, "XLEN pm:{%d}:incoming", s), 0);
+	}
+	pm_qstore_close(qs);
+}
+
+Test(qadmin, requeue_all_ends)
+{
+	pm_qstore *qs = fill();
+	int s;
+
+	cr_expect_eq(apply_all(qs, pm_qa_requeue), NMSG);
+	for (s = 0; s < NSH; s++) {
+		cr_expect_eq(rh_int(&srv, "ZCARD pm:{%d}:deferred", s), 0);
+		cr_expect_eq(rh_int(&srv, "SCARD pm:{%d}:hold", s), 0);
+		cr_expect_eq(raw_pending(s), 0);
+	}
+	cr_expect_eq(raw_xlen_all(NSH), NMSG);
+	pm_qstore_close(qs);
+}
+
+Test(qadmin, hold_active_fences)
+{
+	pm_qstore *qs = fill();
+	pm_qa_item f;
+
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[45].qid, &f), 0);
+	cr_assert_eq(f.queue, PM_QA_ACTIVE);
+	cr_assert_eq(pm_qa_hold(qs, &f), 0);
+	cr_expect_eq(pm_qa_hold(qs, &f), PM_ENOENT, "held already");
+	cr_expect_eq(pm_qstore_finish(qs, &ents[45]), PM_ELOST);
+	cr_expect_eq(rh_int(&srv, "SISMEMBER pm:{%d}:hold %s", f.shard, f.qid),
+	    1);
+	cr_expect_eq(raw_owner(&ents[45]), NULL);
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[45].qid, &f), 0);
+	cr_assert_eq(f.queue, PM_QA_HOLD);
+	cr_assert_eq(pm_qa_release(qs, &f), 0);
+	cr_expect_eq(pm_qa_release(qs, &f), PM_ENOENT, "not held");
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[45].qid, &f), 0);
+	cr_expect_eq(f.queue, PM_QA_DEFERRED);
+	cr_assert_eq(pm_qa_flush_one(qs, &f), 0);
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[45].qid, &f), 0);
+	cr_expect_eq(f.queue, PM_QA_INCOMING);
+	pm_qstore_close(qs);
+}
