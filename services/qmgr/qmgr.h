@@ -298,6 +298,13 @@ int qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
 /* qmgr_redirect.c, qmgr_redirect_rule.c: an agent hands a recipient to
  * another transport */
 /*
+ * The transport of the local agent, the only one whose jobs may
+ * redirect (as only Postfix's local(8) calls deliver_pass());
+ * qmgr_redirect_from_ok() is 1 for it.
+ */
+#define QMGR_REDIRECT_FROM "local"
+int qmgr_redirect_from_ok(const char *from);
+/*
  * NULL if a recipient that agent transport from handed on redirects
  * times already (this one included) may go to transport to; else why
  * not (a static text). No lock needed.
