@@ -101,6 +101,7 @@ typedef struct qmgr_job {
 	int64_t dispatch_us;
 	int inflight;
 	qmgr_agent *agent;      /* in flight: the agent holding it, or NULL */
+	char dsn_action[12];    /* its agent's FetchRequest.dsn_action */
 	struct qmgr_job *inext; /* in-flight list, dispatch order */
 	struct qmgr_job *iprev;
 	struct qmgr_job *mnext; /* jobs of the message */
@@ -215,8 +216,14 @@ void qmgr_job_free(qmgr_job *j);
  * not final are deferred with prefix+text, logged, the job is freed
  * and its hold dropped. Under qmgr.mu.
  */
-/* Take the final statuses agents recorded in Redis (under mu). */
+/*
+ * Take the final statuses agents recorded in Redis (under mu); a sent
+ * recipient's success notice follows j->dsn_action when its agent said
+ * one (pipe without flag X: "relayed"), else the transport.
+ */
 void qmgr_job_keep_final(qmgr_job *j, const pm_qmsg *fresh);
+/* Keep the fetching agent's success action (may be NULL) with j. */
+void qmgr_job_action(qmgr_job *j, const char *action);
 void qmgr_job_abandon(qmgr_job *j, const char *dsn, const char *prefix,
     const char *text, qmgr_msg **done);
 

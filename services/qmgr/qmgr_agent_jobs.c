@@ -191,6 +191,17 @@ take_jobs(qmgr_agent *a, int64_t now, qmgr_msg **done, size_t *n)
 	return (list);
 }
 
+void
+qmgr_job_action(qmgr_job *j, const char *action)
+{
+	j->dsn_action[0] = 0;
+	if (action != NULL &&
+	    (strcmp(action, "relayed") == 0 ||
+	        strcmp(action, "delivered") == 0)) {
+		snprintf(j->dsn_action, sizeof(j->dsn_action), "%s", action);
+	}
+}
+
 /* Keep what the agent recorded in Redis (under mu). */
 void
 qmgr_job_keep_final(qmgr_job *j, const pm_qmsg *fresh)
@@ -205,6 +216,11 @@ qmgr_job_keep_final(qmgr_job *j, const pm_qmsg *fresh)
 		}
 		state = qmgr_stored_state(fresh->rcpt[i].status, j->transport,
 		    &success);
+		if (state == QR_SENT && success != 0 && j->dsn_action[0]) {
+			/* "sent" says no more: the agent's fetch said how */
+			success =
+			    qmgr_success_kind(j->transport, 0, j->dsn_action);
+		}
 		if (state == QR_SENT && !QR_FINAL(j->msg->r[i].state)) {
 			j->msg->r[i].success = success;
 		}
