@@ -23,7 +23,10 @@
  *	or a newer incarnation of its name appeared) every job it holds
  *	leaves the in-flight list at once; the message is read again
  *	from Redis, and recipients the agent recorded as sent or bounced
- *	keep that status (the agent writes it before it reports). The
+ *	keep that status (the agent writes it before it reports); a sent
+ *	one's success notice says the action the agent announced in its
+ *	fetch (qmgr_job_action(): FetchRequest.dsn_action, pipe's
+ *	"relayed" unless flag X), else the transport's. The
  *	others go back to their destination's queue under a new job id
  *	and sequence, to be dispatched again at once, with no deferral
  *	and no backoff: the agent made no attempt qmgr knows of. Each
