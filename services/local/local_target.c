@@ -22,6 +22,11 @@
  *	    user (else 5.2.0, as Postfix's "mailbox has wrong owner").
  *	local_deliver_file() appends to an mbox file (or a maildir when the
  *	name ends in '/') as the given identity: "delivered to file: /x".
+ *	A file that cannot be opened bounces 5.2.0 as in Postfix's
+ *	local(8) (mbox_open with "5.2.0", mapped by mbox_dsn): only
+ *	EAGAIN, ESTALE (4.2.0) and ENOSPC (4.3.0) defer; EDQUOT and EFBIG
+ *	bounce 5.2.2 (pm_mailbox_errno_dsn). As there, no directory is
+ *	created for a /file (a missing one is ENOENT: 5.2.0).
  *	local_deliver_command() splits the command at white space into an
  *	argument vector (no shell: '|' targets are argument vectors, see
  *	docs/delivery.md) and runs it as the given identity, in the home
@@ -72,10 +77,13 @@
 
 int local_mbox_locks = PM_MBOX_LOCK_FCNTL | PM_MBOX_LOCK_DOTLOCK;
 
+/* file: a /file target (a failed open bounces, as Postfix's file.c) */
 static void
-mailbox_opts(local_state *s, pm_mailbox_opts *o)
+mailbox_opts(local_state *s, int file, pm_mailbox_opts *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->open_dsn = file ? "5.2.0" : NULL;
+	o->no_mkdirs = file;
 	o->size_limit = var_mailbox_limit;
 	o->lock_wait_ms = LOCAL_LOCK_WAIT_MS;
 	o->locks = local_mbox_locks;
@@ -96,15 +104,15 @@ mailbox_msg(local_state *s, pm_mailbox_msg *m)
  * identity); what = log text.
  */
 static void
-write_box(local_state *s, const char *path, int maildir, uid_t uid, gid_t gid,
-    const char *what)
+write_box(local_state *s, const char *path, int maildir, int file, uid_t uid,
+    gid_t gid, const char *what)
 {
 	pm_mailbox_status st;
 	pm_mailbox_opts o;
 	pm_mailbox_msg m;
 	int rc;
 
-	mailbox_opts(s, &o);
+	mailbox_opts(s, file, &o);
 	mailbox_msg(s, &m);
 	if (uid != LOCAL_SELF && local_priv_set(uid, gid) != 0) {
 		local_result(s, PM_JOB_DEFERRED, "4.3.0",
@@ -206,10 +214,10 @@ local_deliver_mailbox(local_state *s, const local_user *u, const local_addr *a)
 			return;
 		}
 		if (var_home_mailbox[hl - 1] == '/') {
-			write_box(s, path, 1, u->uid, u->gid,
+			write_box(s, path, 1, 0, u->uid, u->gid,
 			    "delivered to maildir");
 		} else {
-			write_box(s, path, 0, u->uid, u->gid,
+			write_box(s, path, 0, 0, u->uid, u->gid,
 			    "delivered to mailbox");
 		}
 		return;
@@ -229,7 +237,8 @@ local_deliver_mailbox(local_state *s, const local_user *u, const local_addr *a)
 		return;
 	}
 	/* the spool with the agent's privileges, as Postfix */
-	write_box(s, path, 0, LOCAL_SELF, LOCAL_SELF, "delivered to mailbox");
+	write_box(s, path, 0, 0, LOCAL_SELF, LOCAL_SELF,
+	    "delivered to mailbox");
 }
 
 void
@@ -252,9 +261,9 @@ local_deliver_file(local_state *s, const char *path, uid_t uid, gid_t gid)
 	}
 	what = pm_asprintf("delivered to file: %s", path);
 	if (path[len - 1] == '/') {
-		write_box(s, path, 1, uid, gid, "delivered to maildir");
+		write_box(s, path, 1, 1, uid, gid, "delivered to maildir");
 	} else {
-		write_box(s, path, 0, uid, gid, what);
+		write_box(s, path, 0, 1, uid, gid, what);
 	}
 	free(what);
 	s->owner_scope = 0;

@@ -402,6 +402,9 @@ pipe_run(void)
 		.transports = transports,
 		.slots_param = VAR_PIPE_SLOTS,
 		.deliver = pipe_deliver,
+		/* as each job says it (pipe_deliver), for qmgr's keeping */
+		.dsn_action =
+		    (pp.flags & PIPE_F_FINAL) ? "delivered" : "relayed",
 	};
 
 	return (pm_agent_run(&agent));

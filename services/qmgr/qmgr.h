@@ -102,6 +102,7 @@ typedef struct qmgr_job {
 	int inflight;
 	int no_notice; /* redirected after the agent's own notice (no_success_notice) */
 	qmgr_agent *agent;      /* in flight: the agent holding it, or NULL */
+	char dsn_action[12];    /* its agent's FetchRequest.dsn_action */
 	struct qmgr_job *inext; /* in-flight list, dispatch order */
 	struct qmgr_job *iprev;
 	struct qmgr_job *mnext; /* jobs of the message */
@@ -218,8 +219,14 @@ void qmgr_job_free(qmgr_job *j);
  * not final are deferred with prefix+text, logged, the job is freed
  * and its hold dropped. Under qmgr.mu.
  */
-/* Take the final statuses agents recorded in Redis (under mu). */
+/*
+ * Take the final statuses agents recorded in Redis (under mu); a sent
+ * recipient's success notice follows j->dsn_action when its agent said
+ * one (pipe without flag X: "relayed"), else the transport.
+ */
 void qmgr_job_keep_final(qmgr_job *j, const pm_qmsg *fresh);
+/* Keep the fetching agent's success action (may be NULL) with j. */
+void qmgr_job_action(qmgr_job *j, const char *action);
 void qmgr_job_abandon(qmgr_job *j, const char *dsn, const char *prefix,
     const char *text, qmgr_msg **done);
 
@@ -302,6 +309,13 @@ int qmgr_handler(void *thread_ctx, uint32_t type, const uint8_t *req,
 
 /* qmgr_redirect.c, qmgr_redirect_rule.c: an agent hands a recipient to
  * another transport */
+/*
+ * The transport of the local agent, the only one whose jobs may
+ * redirect (as only Postfix's local(8) calls deliver_pass());
+ * qmgr_redirect_from_ok() is 1 for it.
+ */
+#define QMGR_REDIRECT_FROM "local"
+int qmgr_redirect_from_ok(const char *from);
 /*
  * NULL if a recipient that agent transport from handed on redirects
  * times already (this one included) may go to transport to; else why

@@ -23,7 +23,10 @@
  *	or a newer incarnation of its name appeared) every job it holds
  *	leaves the in-flight list at once; the message is read again
  *	from Redis, and recipients the agent recorded as sent or bounced
- *	keep that status (the agent writes it before it reports). The
+ *	keep that status (the agent writes it before it reports); a sent
+ *	one's success notice says the action the agent announced in its
+ *	fetch (qmgr_job_action(): FetchRequest.dsn_action, pipe's
+ *	"relayed" unless flag X), else the transport's. The
  *	others go back to their destination's queue under a new job id
  *	and sequence, to be dispatched again at once, with no deferral
  *	and no backoff: the agent made no attempt qmgr knows of. Each
@@ -191,6 +194,17 @@ take_jobs(qmgr_agent *a, int64_t now, qmgr_msg **done, size_t *n)
 	return (list);
 }
 
+void
+qmgr_job_action(qmgr_job *j, const char *action)
+{
+	j->dsn_action[0] = 0;
+	if (action != NULL &&
+	    (strcmp(action, "relayed") == 0 ||
+	        strcmp(action, "delivered") == 0)) {
+		snprintf(j->dsn_action, sizeof(j->dsn_action), "%s", action);
+	}
+}
+
 /* Keep what the agent recorded in Redis (under mu). */
 void
 qmgr_job_keep_final(qmgr_job *j, const pm_qmsg *fresh)
@@ -205,6 +219,11 @@ qmgr_job_keep_final(qmgr_job *j, const pm_qmsg *fresh)
 		}
 		state = qmgr_stored_state(fresh->rcpt[i].status, j->transport,
 		    &success);
+		if (state == QR_SENT && success != 0 && j->dsn_action[0]) {
+			/* "sent" says no more: the agent's fetch said how */
+			success =
+			    qmgr_success_kind(j->transport, 0, j->dsn_action);
+		}
 		if (state == QR_SENT && !QR_FINAL(j->msg->r[i].state)) {
 			j->msg->r[i].success = success;
 		}

@@ -222,6 +222,7 @@ fetch(const uint8_t *req, size_t reqlen, uint32_t *rtype, pm_buf *rbuf)
 		         now)) != NULL) {
 			jobs[n] = (qmgr_job *) sj;
 			bytes += jobs[n]->bytes;
+			qmgr_job_action(jobs[n], fr->dsn_action);
 			job_dispatch(jobs[n++], agent);
 		}
 		now = pm_mono_ms();

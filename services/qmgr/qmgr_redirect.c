@@ -27,8 +27,14 @@
  *	No state is kept beyond the pass: if qmgr restarts, the recipient
  *	resolves to local again and local redirects it again.
  *
- *	Loops: a redirect to the reporting agent's own transport or to
- *	"local", or more than qmgr_redirect_limit redirects of one
+ *	Only the local agent redirects (qmgr_redirect_from_ok(): jobs
+ *	of the transport "local"), as only Postfix's local(8) passes mail
+ *	to mailbox_transport or fallback_transport: a redirect in the
+ *	report of any other transport is a fault of that agent, logged as
+ *	a warning, and the recipient is deferred 4.3.5 as below.
+ *
+ *	Loops: a redirect to the reporting agent's own transport (so to
+ *	"local"), or more than qmgr_redirect_limit redirects of one
  *	recipient in a pass, is refused: the recipient is deferred
  *	"4.3.5 redirect from transport local to local refused: delivery
  *	loop (its own transport)" (written at the end of the pass,
@@ -97,6 +103,12 @@ qmgr_redirect(qmgr_job *j, size_t pos, const char *transport,
 	}
 	why = qmgr_redirect_refused(j->transport, transport,
 	    ++msg->r[i].redirects, var_qmgr_redirect_limit);
+	if (!qmgr_redirect_from_ok(j->transport)) {
+		pm_msg_warn("%s: to=<%s>: redirect to %.64s from transport "
+		            "%s ignored: only transport %s may redirect",
+		    msg->e.qid, j->addr[pos], transport, j->transport,
+		    QMGR_REDIRECT_FROM);
+	}
 	if (why == NULL &&
 	    !qmgr_redirect_name_ok(nexthop, PM_QMGR_NEXTHOP_MAX, 1)) {
 		why = "bad nexthop";

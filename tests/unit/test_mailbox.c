@@ -11,7 +11,8 @@
  *	stale dotlock is removed; the size limit gives 5.2.2 and writes
  *	nothing; a write that fails half way (RLIMIT_FSIZE) truncates the
  *	mbox back and leaves no maildir file; symlinks and hard links
- *	are refused; lock lists parse.
+ *	are refused; lock lists parse; a failed open gives 4.2.0, or
+ *	with open_dsn Postfix's mbox_dsn() mapping (local's /file).
  */
 #include <criterion/criterion.h>
 
@@ -792,4 +793,36 @@ Test(mailbox, ledger_skipped_without_dir_access)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	cr_assert_gt(file_size(mb), 0);
 	cr_assert_eq(file_size(led), -1);
+}
+
+/*
+ * A failed open: 4.2.0 by default; with open_dsn (local's /file)
+ * Postfix's mbox_dsn() mapping, so a missing directory (not created
+ * with no_mkdirs) bounces 5.2.0.
+ */
+Test(mailbox, open_failure_dsn)
+{
+	pm_mailbox_msg m = { "s@x", "u@d", "x\n", 2 };
+	pm_mailbox_opts o = defopts;
+	pm_mailbox_status st;
+	char mb[128];
+
+	snprintf(mb, sizeof(mb), "%s/no/such/dir/mbox", tdir);
+	o.no_mkdirs = 1;
+	cr_assert_neq(pm_mbox_deliver(mb, &m, &o, &st), 0);
+	cr_expect_str_eq(st.dsn, "4.2.0", "%s", st.text);
+	o.open_dsn = "5.2.0";
+	cr_assert_neq(pm_mbox_deliver(mb, &m, &o, &st), 0);
+	cr_expect_str_eq(st.dsn, "5.2.0", "%s", st.text);
+	cr_expect(strstr(st.text, "No such file or directory") != NULL, "%s",
+	    st.text);
+
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EAGAIN, "5.2.0"), "4.2.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(ESTALE, "5.2.0"), "4.2.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(ENOSPC, "5.2.0"), "4.3.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EDQUOT, "5.2.0"), "5.2.2");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EFBIG, "5.2.0"), "5.2.2");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EACCES, "5.2.0"), "5.2.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(ENOENT, "5.2.0"), "5.2.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EISDIR, "5.2.0"), "5.2.0");
 }

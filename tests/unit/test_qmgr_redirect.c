@@ -3,7 +3,8 @@
  *	test_qmgr_redirect - unit tests of qmgr's redirect rules
  * DESCRIPTION
  *	qmgr_redirect_refused(): a redirect (RCPT_REDIRECT from an agent)
- *	to another transport is followed; one to the agent's own
+ *	to another transport is followed when the agent is local's; one
+ *	from any other transport, one to the agent's own
  *	transport, to "local", past the limit, or with a hostile name is
  *	refused with a reason. qmgr_redirect_name_ok(): printable ASCII
  *	without spaces, bounded, empty only when allowed.
@@ -26,8 +27,10 @@ Test(qmgr_redirect, refused)
 		{ "local", "dovecot", 2, 2, NULL },
 		{ "local", "lmtp", 3, 2, "more than qmgr_redirect_limit" },
 		{ "local", "local", 1, 2, "its own transport" },
-		{ "local2", "local", 1, 2, "the local transport" },
-		{ "virtual", "virtual", 1, 2, "its own transport" },
+		{ "local2", "lmtp", 1, 2, "only the local delivery agent" },
+		{ "virtual", "virtual", 1, 2, "only the local delivery agent" },
+		{ "smtp", "lmtp", 1, 2, "only the local delivery agent" },
+		{ "pipe", "lmtp", 1, 2, "only the local delivery agent" },
 		{ "local", "", 1, 2, "bad transport name" },
 		{ "local", "lm tp", 1, 2, "bad transport name" },
 		{ "local", "lmtp\r\nX", 1, 2, "bad transport name" },

@@ -456,6 +456,7 @@ agent_fetcher_main(void *arg)
 	req.instance = ag.instance;
 	req.incarnation = ag.incarnation;
 	req.timeout_ms = (unsigned) (ag.fetch_wait * 1000 + 5000);
+	req.dsn_action = ag.a->dsn_action;
 	f->jc.f = f->hc.f = f;
 	pthread_mutex_lock(&ag.mu);
 	while (!ag.fetch_quit && !pm__agent_peer_gone(f->idx)) {

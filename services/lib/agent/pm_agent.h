@@ -62,6 +62,12 @@ typedef struct pm_agent {
 	void *(*thread_init)(void);    /* per worker, may be NULL */
 	void (*thread_fini)(void *);
 	void (*deliver)(void *thread_ctx, pm_job *job);
+	/*
+	 * The success action of every job ("relayed", "delivered"), told
+	 * to qmgr in each fetch (delivery.proto FetchRequest.dsn_action);
+	 * NULL: qmgr decides by transport.
+	 */
+	const char *dsn_action;
 } pm_agent;
 
 /*

@@ -139,6 +139,21 @@ pm__mailbox_errno_dsn(int err)
 	return ((err == EFBIG || err == EDQUOT) ? "5.2.2" : "4.3.0");
 }
 
+const char *
+pm_mailbox_errno_dsn(int err, const char *def)
+{
+	if (err == EAGAIN || err == ESTALE) {
+		return ("4.2.0");
+	}
+	if (err == ENOSPC) {
+		return ("4.3.0");
+	}
+	if (err == EDQUOT || err == EFBIG) {
+		return ("5.2.2");
+	}
+	return (def);
+}
+
 int
 pm__mailbox_mkdirs(const char *dir)
 {

@@ -128,7 +128,21 @@ typedef struct pm_mailbox_opts {
 	const char *instance;    /* maildir name part; NULL = host name */
 	time_t now;              /* mbox From_ date; 0 = time(NULL) */
 	const char *delivery_id; /* ledger key ("<qid>.<rcpt>"); NULL = none */
+	/*
+	 * mbox: the DSN of a failed open as Postfix's mbox_open() def_dsn,
+	 * mapped by pm_mailbox_errno_dsn() (local(8)'s /file: "5.2.0");
+	 * NULL = "4.2.0" for every error but a symlink (ELOOP: 5.2.0).
+	 */
+	const char *open_dsn;
+	int no_mkdirs; /* mbox: a missing parent directory is an open error */
 } pm_mailbox_opts;
+
+/*
+ * Postfix's mbox_dsn(): the DSN of a mailbox error err, def for most.
+ * EAGAIN and ESTALE are "4.2.0" (try again), ENOSPC "4.3.0" (the
+ * system is full), EDQUOT and EFBIG "5.2.2" (the mailbox is full).
+ */
+const char *pm_mailbox_errno_dsn(int err, const char *def);
 
 int pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,
     const pm_mailbox_opts *o, pm_mailbox_status *st);

@@ -222,7 +222,11 @@ mbox_open_locked(mbox_ctx *c, const pm_mailbox_opts *o, pm_mailbox_status *st)
 		if (c->fd < 0) {
 			int err = errno;
 
-			pm__mailbox_set(st, err == ELOOP ? "5.2.0" : "4.2.0",
+			pm__mailbox_set(st,
+			    o->open_dsn != NULL ?
+			        pm_mailbox_errno_dsn(err, o->open_dsn) :
+			        err == ELOOP ? "5.2.0" :
+			                       "4.2.0",
 			    "cannot open mailbox %s: %s", c->path,
 			    strerror(err));
 			return (PM_EIO);
@@ -357,7 +361,8 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 	    strcspn(c.instance, " \t\r\n") != strlen(c.instance)) {
 		strcpy(c.instance, "localhost");
 	}
-	if ((slash = strrchr(path, '/')) != NULL && slash > path) {
+	if (!opts->no_mkdirs && (slash = strrchr(path, '/')) != NULL &&
+	    slash > path) {
 		memcpy(dir, path, (size_t) (slash - path));
 		dir[slash - path] = 0;
 		if (pm__mailbox_mkdirs(dir) != 0) {

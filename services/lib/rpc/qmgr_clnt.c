@@ -226,6 +226,9 @@ pm_qmgr_fetch_pack(const pm_qmgr_fetch_req *req, pm_buf *out)
 	fr.instance = (char *) (req->instance != NULL ? req->instance : "");
 	fr.incarnation = req->incarnation;
 	fr.timeout_ms = req->timeout_ms;
+	if (req->dsn_action != NULL) {
+		fr.dsn_action = (char *) req->dsn_action;
+	}
 	len = pm__fetch_request__get_packed_size(&fr);
 	tmp = pm_malloc(len > 0 ? len : 1);
 	pm__fetch_request__pack(&fr, tmp);

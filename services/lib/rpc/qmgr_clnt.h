@@ -139,6 +139,7 @@ typedef struct pm_qmgr_fetch_req {
 	const char *instance;          /* stable name, for liveness */
 	uint64_t incarnation;          /* process start time, us */
 	unsigned timeout_ms;           /* the caller waits this long */
+	const char *dsn_action;        /* "relayed", "delivered", NULL */
 } pm_qmgr_fetch_req;
 
 /* Pack a FetchRequest into out (reset first). 0, or PM_ETOOBIG. */
