@@ -154,6 +154,7 @@ typedef struct local_state {
 	char rd_transport[PM_QMGR_TRANSPORT_MAX + 1];
 	char rd_nexthop[PM_QMGR_NEXTHOP_MAX + 1];
 	struct pm_metric *rd_count; /* counted once reported (local.c) */
+	int rw_failed; /* probe: rewrite failed once, no more calls */
 } local_state;
 
 /*

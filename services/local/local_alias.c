@@ -44,6 +44,9 @@
  *	but an address target is not resubmitted: probe_address() asks
  *	rewrite where it goes and follows one that is this agent's
  *	(Postfix's in-process recursion), any other "forwards to" it.
+ *	After one resolver failure the recipient's other address targets
+ *	are deferred without asking (one local_cleanup_timeout per
+ *	recipient, not one per address).
  * LIMITS
  *	local_alias_recursion_limit levels of :include: and .forward
  *	nesting ("5.4.6 alias database loop for x" past it) and an
@@ -486,8 +489,15 @@ probe_address(local_state *s, const char *addr, int level)
 	int rc;
 
 	memset(&res, 0, sizeof(res));
+	if (s->rw_failed) {
+		/* one timeout per recipient, not one per address target */
+		local_result(s, PM_JOB_DEFERRED, "4.3.0",
+		    "address resolver failure");
+		return;
+	}
 	rc = pm_rewrite_resolve(local_rewrite, addr, "local", 0, &res);
 	if (rc != 0 || (res.flags & PM_RESOLVE_ERROR)) {
+		s->rw_failed = 1;
 		local_result(s, PM_JOB_DEFERRED, "4.3.0",
 		    "address resolver failure");
 		goto out;

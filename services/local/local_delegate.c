@@ -35,6 +35,10 @@
  *	recipient's own user can be redirected: a mailbox reached through
  *	"\other" in an alias of another name is deferred "4.3.5" (give the
  *	alias the address other@domain instead; it is then resubmitted).
+ *	A probe (LOCAL_PROBE) that reached another user that way (aliases
+ *	are followed in the agent for probes, local_alias.c) is not
+ *	deferred: it is deliverable "delivers to transport:nexthop", as a
+ *	real message would be resubmitted and passed on.
  *
  *	luser_relay is expanded with local_expand() ($user, $extension,
  *	$recipient, $domain, $local, $recipient_delimiter, $home is "")
@@ -81,6 +85,13 @@ redirect(local_state *s, const local_addr *a, const char *param,
 		    s->m->job->queue_id, param, a->user, spec);
 		local_result(s, PM_JOB_DEFERRED, "4.3.5",
 		    "mail system configuration error: bad %s value", param);
+		return;
+	}
+	if ((s->top == NULL || strcmp(a->user, s->top->user) != 0) &&
+	    LOCAL_PROBE(s)) {
+		/* a probe followed an alias here: say where it would go */
+		local_result(s, PM_JOB_SENT, "2.0.0", "delivers to %s%s%s", tp,
+		    *nh ? ":" : "", nh);
 		return;
 	}
 	if (s->top == NULL || strcmp(a->user, s->top->user) != 0) {

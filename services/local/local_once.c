@@ -21,7 +21,8 @@
  *	The look-up costs a directory scan, on retries only. mbox files,
  *	/file and |command targets stay at least once in that window (as
  *	Postfix local(8)); forwards are idempotent by their derived queue
- *	id (local_forward.c).
+ *	id (local_forward.c). A probe (PM_MSG_PROBE) writes nothing and is
+ *	not counted.
  * LIMITS
  *	Host part of the tag cut at 20 bytes (pm_maildir keeps 64 of the instance); one Redis round trip per
  *	recipient.
@@ -47,6 +48,9 @@ local_once_begin(local_state *s, pm_qstore *qs)
 	long long count = 0;
 	size_t i;
 
+	if (j->flags & PM_MSG_PROBE) {
+		return; /* a probe writes nothing: no marker either */
+	}
 	if (var_instance_name != NULL && *var_instance_name) {
 		snprintf(host, sizeof(host), "%s", var_instance_name);
 	} else if (gethostname(host, sizeof(host)) != 0) {

@@ -31,6 +31,15 @@ says what it would do:
 - virtual: a maildir user and an mbox user are deliverable without the
   mailbox being created ("delivers to maildir" / "delivers to
   mailbox"); an unknown user is refused;
+- local, mailbox_transport(_maps) / fallback_transport(_maps) to a
+  real Dovecot LMTP: an alias followed to a user whose mailbox goes to
+  lmtp (or to an unknown user with fallback_transport) is deliverable
+  "delivers to lmtp:..." (it was deferred 4.3.5 "cannot pass the
+  mailbox of ...", so reject_unverified_recipient said 450); the probe
+  for that user itself is passed to lmtp, still a probe, and is
+  deliverable there; Dovecot receives nothing in either case;
+- local writes no exactly-once marker (pm:{s}:ld:<qid>:<i>, local_once.c)
+  for a probe;
 - pipe: the command (tee into a file) is not run for the probe,
   "status=deliverable (delivers to command: /usr/bin/tee)"; a real
   message afterwards runs it once.
@@ -47,10 +56,10 @@ import smtplib
 import tempfile
 import time
 
-from peers import PySink
+from peers import Dovecot, PySink
 from pmtest import DELIVERY_SERVICES, DeliveryTest
 
-ALICE, CAROL, DAVE = 4252, 4253, 4254
+ALICE, CAROL, DAVE, BOSS = 4252, 4253, 4254, 4255
 VUID = 1234
 
 
@@ -99,6 +108,10 @@ class VerifyFinalTest(DeliveryTest):
         os.chmod(workdir, 0o755)
         cls.sink = PySink(workdir, name="relay").start()
         cls.peers.append(cls.sink)
+        cls.dovecot = Dovecot(workdir, ("boss@example.test",
+                                        "nosuchfb@example.test")).start()
+        cls.peers.append(cls.dovecot)
+        lmtp = "lmtp:inet:127.0.0.1:%d" % cls.dovecot.port
         base = os.path.join(workdir, "mail")
         cls.home = os.path.join(base, "home")
         cls.spool = os.path.join(base, "spool")
@@ -115,6 +128,7 @@ class VerifyFinalTest(DeliveryTest):
             f.write("alice %d:%d:%s/alice\n" % (ALICE, ALICE, cls.home))
             f.write("carol %d:%d:%s/carol\n" % (CAROL, CAROL, cls.home))
             f.write("dave %d:%d:\n" % (DAVE, DAVE))
+            f.write("boss %d:%d:\n" % (BOSS, BOSS))
         cls.team_file = os.path.join(cls.rundir, "team.mbox")
         cls.team_cmd = os.path.join(cls.rundir, "team.cmd")
         # a command in an :include: file: not allowed by the default
@@ -133,6 +147,8 @@ class VerifyFinalTest(DeliveryTest):
             f.write("owner-restricted owner@relay.test\n")
             f.write("relcmd |usr/bin/true\n")
             f.write("owner-relcmd owner@relay.test\n")
+            f.write("bossalias boss\n")
+            f.write("fbalias nosuchfb\n")
         # virtual
         cls.vbase = os.path.join(workdir, "vmail")
         os.mkdir(cls.vbase, 0o755)
@@ -147,6 +163,8 @@ class VerifyFinalTest(DeliveryTest):
             "local_recipient_maps":
                 "texthash:%s texthash:%s" % (users, aliases),
             "mail_spool_directory": cls.spool,
+            "mailbox_transport_maps": "inline:{ boss=%s }" % lmtp,
+            "fallback_transport_maps": "inline:{ nosuchfb=%s }" % lmtp,
             "virtual_mailbox_domains": "one.test",
             "virtual_mailbox_maps": "texthash:" + vmaps,
             "virtual_mailbox_base": cls.vbase,
@@ -328,6 +346,60 @@ class VerifyFinalTest(DeliveryTest):
         time.sleep(2)
         self.assertEqual([m for m in self.sink.messages()
                           if "owner@relay.test" in m.rcpt_tos], [])
+
+    def qid_of(self, line):
+        m = re.search(r"([0-9A-Za-z]+): to=<", line)
+        self.assertIsNotNone(m, line)
+        return m.group(1)
+
+    def once_keys(self, qid):
+        return list(self.stack.r().scan_iter(match="pm:*:ld:%s:*" % qid))
+
+    def test_local_alias_to_delegated_mailbox(self):
+        # bossalias -> boss, whose mailbox goes to lmtp: the probe says
+        # where it would go, as Postfix's verify mode, instead of the
+        # mail-only "name the address in the alias" deferral
+        self.verify("bossalias@example.test", 250)
+        line = self.probe_line("bossalias@example.test", "local")
+        self.assertIn("dsn=2.0.0, status=deliverable (delivers to "
+                      "lmtp:inet:127.0.0.1:%d)" % self.dovecot.port, line)
+        self.assertEqual(self.cache("bossalias@example.test").get("status"),
+                         "deliverable")
+        # fbalias -> nosuchfb, unknown, fallback_transport_maps: the same
+        self.verify("fbalias@example.test", 250)
+        line = self.probe_line("fbalias@example.test", "local")
+        self.assertIn("status=deliverable (delivers to lmtp:", line)
+        time.sleep(1)
+        self.assertEqual(self.dovecot.delivered("boss@example.test"), [])
+        self.assertEqual(self.dovecot.delivered("nosuchfb@example.test"), [])
+        self.assertEqual(self.stack.log_lines("bossalias@example.test",
+                                              "smtp"), [])
+
+    def test_local_delegated_mailbox_probe_passed_on(self):
+        # the probe for boss itself: local passes it to lmtp, still a
+        # probe; the lmtp agent stops after RCPT (no DATA)
+        self.verify("boss@example.test", 250)
+        line = self.probe_line("boss@example.test", "smtp")
+        self.assertIn("relay=127.0.0.1[127.0.0.1]:%d" % self.dovecot.port,
+                      line)
+        self.assertIn("status=deliverable", line)
+        self.assertEqual(self.cache("boss@example.test").get("status"),
+                         "deliverable")
+        time.sleep(1)
+        self.assertEqual(self.dovecot.delivered("boss@example.test"), [])
+        self.assertEqual(self.stack.log_lines("to=<boss@example.test>",
+                                              "local"), [])
+
+    def test_local_probe_writes_no_once_marker(self):
+        # local_once.c counts each mail attempt in Redis for ~6 days; a
+        # probe writes nothing, so it must not create that key either
+        self.verify("carol@example.test", 250)
+        qid = self.qid_of(self.probe_line("carol@example.test", "local"))
+        self.assertEqual(self.once_keys(qid), [])
+        # the marker does exist for real mail (the check can fail)
+        mid = self.send("carol@example.test", "after-carol")
+        self.wait_log("%s: to=<carol@example.test>" % mid, ("local",))
+        self.assertNotEqual(self.once_keys(mid), [])
 
     # ---- virtual ----
 
