@@ -591,11 +591,11 @@ main(int argc, char **argv)
 	(void) verbose;
 	/* Modes that are other commands. */
 	xargv[xn] = NULL;
-	if (o.config_dir != NULL) { /* theirs -c takes the directory */
-		xargv[xn++] = "-c";
-		xargv[xn++] = sm_config_dir(o.config_dir);
-	}
 	if (mode == 'p' || mode == 'i' || qflag) {
+		if (o.config_dir != NULL) { /* their -c takes the directory */
+			xargv[xn++] = "-c";
+			xargv[xn++] = sm_config_dir(o.config_dir);
+		}
 		if (mode == 'i') {
 			xargv[xn] = NULL;
 			sm_exec("-bi", "newaliases", xargv);
@@ -611,6 +611,9 @@ main(int argc, char **argv)
 			xargv[xn++] = "-i";
 			xargv[xn++] = qarg + 1;
 		} else {
+			if (o.config_dir != NULL) {
+				free(xargv[2]); /* the -c directory */
+			}
 			return (EX_OK); /* -q<interval>: ignored, as Postfix */
 		}
 		xargv[xn] = NULL;
