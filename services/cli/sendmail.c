@@ -41,10 +41,13 @@
  *	spool to protect); the uid cleanup logs is the real uid. Anyone who
  *	can reach cleanup_service can submit mail, as with smtpd.
  * DIAGNOSTICS
- *	"sendmail: fatal: user(uid): reason" on stderr. Exit 0 queued;
- *	64 (EX_USAGE) bad options or no recipients; 65 (EX_DATAERR) -t
- *	found no recipient; 69 (EX_UNAVAILABLE) refused (5xx: e.g. "message
- *	file too big"), unsupported mode; 71 (EX_OSERR) no login name; 74
+ *	"sendmail: fatal: user(uid): reason" on stderr; "sendmail:
+ *	warning: ..." for a header address -t skips (too long, control
+ *	character): the other recipients get the message. Exit 0 queued;
+ *	64 (EX_USAGE) bad options or no recipients; 65 (EX_DATAERR) a
+ *	bad command-line recipient; 69 (EX_UNAVAILABLE) -t found no
+ *	recipient (as Postfix, where cleanup finds it), refused (5xx: e.g.
+ *	"message file too big"), unsupported mode; 71 (EX_OSERR) no login name; 74
  *	(EX_IOERR) read error; 75 (EX_TEMPFAIL) cleanup unreachable or
  *	answering 4xx: the mail is NOT accepted (no local spool).
  */
@@ -61,6 +64,7 @@
 #include <unistd.h>
 
 #include "cleanup_clnt.h"
+#include "pm_addr.h"
 #include "pm_common_params.h"
 #include "pm_envcheck.h"
 #include "pm_hdraddr.h"
@@ -102,6 +106,17 @@ sm_fatal(int status, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(status);
+}
+
+static void __attribute__((format(printf, 1, 2))) sm_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sendmail: warning: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }
 
 /* Run a sibling command of this binary (postqueue, newaliases). */
@@ -232,7 +247,7 @@ sm_list_move(pm_addr_list *to, pm_addr_list *from)
  * Resent-Bcc: when the message has any Resent- header (Postfix's
  * cleanup extraction rule).
  */
-static void
+static size_t
 sm_extract(const pm_buf *content, pm_addr_list *out)
 {
 	pm_addr_list plain = { 0 }, resent = { 0 };
@@ -240,6 +255,7 @@ sm_extract(const pm_buf *content, pm_addr_list *out)
 	pm_hdr h;
 	const char *v;
 	size_t vlen;
+	size_t skip_plain = 0, skip_resent = 0;
 	int has_resent = 0;
 
 	pm_hdr_iter_init(&it, content->data, content->len,
@@ -253,17 +269,60 @@ sm_extract(const pm_buf *content, pm_addr_list *out)
 		if (pm_hdr_is(&h, "to") || pm_hdr_is(&h, "cc") ||
 		    pm_hdr_is(&h, "bcc")) {
 			v = pm_hdr_value(&h, &vlen);
-			pm_hdr_addrs(v, vlen, &plain);
+			skip_plain += pm_hdr_addrs(v, vlen, &plain);
 		} else if (pm_hdr_is(&h, "resent-to") ||
 		    pm_hdr_is(&h, "resent-cc") || pm_hdr_is(&h, "resent-bcc")) {
 			v = pm_hdr_value(&h, &vlen);
-			pm_hdr_addrs(v, vlen, &resent);
+			skip_resent += pm_hdr_addrs(v, vlen, &resent);
 		}
 	}
 	pm_hdr_free(&h);
 	sm_list_move(out, has_resent ? &resent : &plain);
 	pm_addr_list_free(&plain);
 	pm_addr_list_free(&resent);
+	return (has_resent ? skip_resent : skip_plain);
+}
+
+/*
+ * Drop the header addresses that cannot go into an envelope, with a
+ * warning each: the other recipients still get the message.
+ */
+static void
+sm_extract_check(pm_addr_list *l, size_t too_long)
+{
+	const char *why;
+	size_t i, n = 0;
+
+	if (too_long > 0) {
+		sm_warn("skipped %zu recipient address(es) longer than %d "
+		        "bytes in the message header",
+		    too_long, PM_ADDR_MAX);
+	}
+	for (i = 0; i < l->n; i++) {
+		if ((why = pm_envcheck_addr(l->addr[i])) != NULL) {
+			sm_warn("skipped recipient address in the message "
+			        "header: %s: %s",
+			    why, sm_clean(l->addr[i]));
+			free(l->addr[i]);
+		} else {
+			l->addr[n++] = l->addr[i];
+		}
+	}
+	l->n = n;
+}
+
+/* -C: a directory or a file in it; the directory (malloc'ed). */
+static char *
+sm_config_dir(const char *config)
+{
+	struct stat st;
+	char *dir = pm_strdup(config), *slash;
+
+	if (stat(config, &st) == 0 && !S_ISDIR(st.st_mode) &&
+	    (slash = strrchr(dir, '/')) != NULL) {
+		*slash = 0;
+	}
+	return (dir);
 }
 
 /* Load main.cf (-C: a directory or a file in it). */
@@ -277,15 +336,10 @@ sm_config(const char *config)
 		    &var_sm_cleanup_tmout, 's', 1, 3600 },
 		{ 0 },
 	};
-	char *dir = NULL, *cfpath = NULL, *slash;
-	struct stat st;
+	char *dir = NULL, *cfpath = NULL;
 
 	if (config != NULL) {
-		dir = pm_strdup(config);
-		if (stat(config, &st) == 0 && !S_ISDIR(st.st_mode) &&
-		    (slash = strrchr(dir, '/')) != NULL) {
-			*slash = 0;
-		}
+		dir = sm_config_dir(config);
 		setenv("MAIL_CONFIG", dir, 1);
 		cfpath = pm_asprintf("%s/main.cf", dir);
 	}
@@ -348,12 +402,12 @@ sm_submit(const sm_opts *o, char **rcptv, int nrcptv, const char *sender,
 	pm_buf_append(&content, t.data, t.len);
 	pm_buf_free(&t);
 	if (o->extract) {
-		sm_extract(&content, &hdr);
+		sm_extract_check(&hdr, sm_extract(&content, &hdr));
 	}
 	nrcpt = (size_t) nrcptv + hdr.n;
 	if (nrcpt == 0) {
 		if (o->extract) {
-			sm_fatal(EX_DATAERR,
+			sm_fatal(EX_UNAVAILABLE, /* Postfix: a cleanup error */
 			    "%s: No recipient addresses found in message header",
 			    who);
 		}
@@ -537,11 +591,11 @@ main(int argc, char **argv)
 	(void) verbose;
 	/* Modes that are other commands. */
 	xargv[xn] = NULL;
-	if (o.config_dir != NULL) {
-		xargv[xn++] = "-c";
-		xargv[xn++] = (char *) o.config_dir;
-	}
 	if (mode == 'p' || mode == 'i' || qflag) {
+		if (o.config_dir != NULL) { /* their -c takes the directory */
+			xargv[xn++] = "-c";
+			xargv[xn++] = sm_config_dir(o.config_dir);
+		}
 		if (mode == 'i') {
 			xargv[xn] = NULL;
 			sm_exec("-bi", "newaliases", xargv);
@@ -557,6 +611,9 @@ main(int argc, char **argv)
 			xargv[xn++] = "-i";
 			xargv[xn++] = qarg + 1;
 		} else {
+			if (o.config_dir != NULL) {
+				free(xargv[2]); /* the -c directory */
+			}
 			return (EX_OK); /* -q<interval>: ignored, as Postfix */
 		}
 		xargv[xn] = NULL;

@@ -19,7 +19,9 @@ The real build/bin/postconf against temporary main.cf files. Asserted:
   appended; `-X` removes, `-#` comments out; main.cf is replaced by a
   rename (a new inode, no main.cf.tmp left); a multi-line value, a bad
   name and a missing main.cf exit 1 and change nothing; 20 editors at
-  once lose no change (a lock on main.cf.tmp).
+  once lose no change (a lock on main.cf.tmp); a symlinked main.cf
+  (main.cf -> ..data/main.cf) stays a link and its target is edited;
+  as root, the edited file keeps its owner, group and mode.
 """
 
 import os
@@ -256,6 +258,26 @@ myorigin = example.net
         p = self.run_pc("-x", "mydestination", "myorigin")
         self.assertEqual(p.stdout, "mydestination = a.example, b.example\n"
                                    "myorigin = example.net\n")
+
+    def test_edit_keeps_owner_and_symlink(self):
+        # ConfigMap style: main.cf -> ..data/main.cf stays a link
+        data = os.path.join(self.dir, "..data")
+        os.mkdir(data)
+        real = os.path.join(data, "main.cf")
+        os.rename(self.cf, real)
+        os.symlink("..data/main.cf", self.cf)
+        if os.geteuid() == 0:   # root editing a root:<group> 0640 main.cf
+            os.chown(real, 0, 4242)
+            os.chmod(real, 0o640)
+        p = self.run_pc("-e", "myorigin = example.net")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.islink(self.cf), "link replaced by a file")
+        self.assertIn("myorigin = example.net\n", self.read())
+        self.assertEqual(sorted(os.listdir(data)), ["main.cf"])
+        if os.geteuid() == 0:
+            st = os.stat(real)
+            self.assertEqual((st.st_uid, st.st_gid), (0, 4242))
+            self.assertEqual(st.st_mode & 0o777, 0o640)
 
     def test_name_equals_value_without_e(self):
         p = self.run_pc("relayhost=[new.example]:25", "new_unknown=1")

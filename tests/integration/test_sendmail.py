@@ -20,7 +20,12 @@ standard input, then checks what the sink received. Asserted:
   big" and nothing is delivered;
 - cleanup unreachable: exit 75 (EX_TEMPFAIL) with a message saying the
   mail was not accepted;
-- no recipients: exit 64; -t with none in the header: exit 65.
+- -t skips a header address longer than 320 bytes with "sendmail:
+  warning: ..." and delivers to the others; a quoted control character
+  in an address is dropped;
+- no recipients: exit 64; -t with none in the header: exit 69 (as
+  Postfix);
+- -bp runs postqueue -p, also with -C <dir>/main.cf.
 """
 
 import os
@@ -131,6 +136,31 @@ class SendmailTest(DeliveryTest):
         self.assertNotIn(b"Bcc:", m.content)
         self.assertNotIn(b"hidden@relay.test", m.content)
 
+    def test_extract_skips_bad_addresses(self):
+        long = b"x" * 400 + b"@relay.test"
+        msg = (b"To: \"a\\\tb\"@relay.test, good@relay.test, " + long
+               + b"\nSubject: sm-skip\n\nhello\n")
+        rc, out, err = self.sendmail(["-t"], msg)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("sendmail: warning: skipped 1 recipient address(es)"
+                      " longer than 320 bytes", err)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            mine = [m for m in self.sink.messages() if b"sm-skip" in m.content]
+            if mine:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(mine), 1, self.logs_tail())
+        # the quoted TAB is dropped (as an unquoted one): "ab"@relay.test
+        self.assertEqual(sorted(r.replace('"', "") for r in mine[0].recipients),
+                         ["ab@relay.test", "good@relay.test"])
+        # nothing left: Postfix's status for no recipient
+        rc, _, err = self.sendmail(
+            ["-t"], b"To: " + long + b"\nSubject: x\n\nbody\n")
+        self.assertEqual(rc, 69, err)
+        self.assertIn("sendmail: warning: skipped 1", err)
+        self.assertIn("No recipient addresses found in message header", err)
+
     def test_dot_ends_input_without_i(self):
         m = self.deliver(["dot@relay.test"],
                          b"Subject: sm-dot\n\nbefore\n..two\n.\nafter\n",
@@ -180,7 +210,7 @@ class SendmailTest(DeliveryTest):
         self.assertEqual(rc, 64, err)
         self.assertIn("Recipient addresses must be specified", err)
         rc, _, err = self.sendmail(["-t"], b"Subject: x\n\nbody\n")
-        self.assertEqual(rc, 65, err)
+        self.assertEqual(rc, 69, err)  # Postfix: EX_UNAVAILABLE
         self.assertIn("No recipient addresses found in message header", err)
 
     def test_other_modes(self):
@@ -202,6 +232,11 @@ class SendmailTest(DeliveryTest):
             self.assertIn("no postqueue command", err)
         else:
             self.assertNotIn("sendmail: fatal", err)
+            # -C <dir>/main.cf: postqueue gets the directory
+            rc, out, err = self.sendmail(
+                ["-bp"], b"", conf=os.path.join(self.stack.conf, "main.cf"))
+            self.assertEqual(rc, 0, err)
+            self.assertRegex(out, rb"^(Mail queue is empty|-Queue ID-)", err)
         # -q with an interval is ignored; -bs is not supported
         self.assertEqual(self.sendmail(["-q30m"], b"")[0], 0)
         rc, _, err = self.sendmail(["-bs"], b"")

@@ -8,7 +8,8 @@
  *	set (replace, append), remove and comment out, each compared byte
  *	for byte; every occurrence of a name is edited; bad names, values
  *	with newlines and a missing main.cf change nothing; the file keeps
- *	its permission bits; no <path>.tmp is left.
+ *	its permission bits (and, as root, its group); a symbolic link to
+ *	main.cf stays one, its target edited; no <path>.tmp is left.
  *	pm_cfg_declare(), pm_cfg_known(), pm_cfg_walk_file() and
  *	pm_cfg_main_path().
  */
@@ -170,6 +171,37 @@ Test(cfg_edit, keeps_mode)
 	cr_assert_eq(pm_cfg_edit(path, ops, 1, PM_CFG_EDIT_SET, &err), 0);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(st.st_mode & 07777, 0640);
+	tmp_cleanup();
+}
+
+/* main.cf -> real.cf (a ConfigMap's link): the link stays, the target
+ * is edited; as root, the target's group is kept too. */
+Test(cfg_edit, edits_link_target_keeps_owner)
+{
+	const char *path = write_maincf("a = 1\n", 0);
+	pm_cfg_edit_op ops[] = { { "a", "2", 0 } };
+	char *real = pm_asprintf("%s/real.cf", tmp_dir), *got, *err = NULL;
+	struct stat st;
+
+	cr_assert_eq(rename(path, real), 0);
+	cr_assert_eq(symlink("real.cf", path), 0);
+	if (geteuid() == 0) {
+		cr_assert_eq(chown(real, 0, 12345), 0);
+	}
+	cr_assert_eq(pm_cfg_edit(path, ops, 1, PM_CFG_EDIT_SET, &err), 0,
+	    "edit: %s", err ? err : "");
+	cr_assert_eq(lstat(path, &st), 0);
+	cr_expect(S_ISLNK(st.st_mode), "the link was replaced");
+	got = slurp(real);
+	cr_expect_str_eq(got, "a = 2\n");
+	cr_assert_eq(stat(real, &st), 0);
+	if (geteuid() == 0) {
+		cr_expect_eq(st.st_gid, 12345, "group %u",
+		    (unsigned) st.st_gid);
+	}
+	free(got);
+	unlink(real);
+	free(real);
 	tmp_cleanup();
 }
 

@@ -6,7 +6,8 @@
  *	Address lists as mail programs write them (display names, quoted
  *	names with commas, comments, groups, source routes, bare local
  *	parts) and hostile ones (unbalanced quotes and brackets, an
- *	over-long address); messages with LF and CRLF lines, a lone dot
+ *	over-long address, control characters quoted or not);
+ *	messages with LF and CRLF lines, a lone dot
  *	with and without dot_ends, a From_ line, long lines in pieces, a
  *	last line without LF, the size limit.
  */
@@ -66,6 +67,13 @@ Test(hdraddr, hostile)
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
 	want_addrs(big, (const char *[]){ NULL }, 1);
+	/* a control character is dropped, quoted or not */
+	want_addrs("\"a\\\tb\"@x.test, \"c\td\"@x.test, e@x.test",
+	    (const char *[]){ "\"ab\"@x.test", "\"cd\"@x.test", "e@x.test",
+	        NULL },
+	    0);
+	want_addrs("\"a\\\\b\"@x.test",
+	    (const char *[]){ "\"a\\\\b\"@x.test", NULL }, 0);
 }
 
 static int

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,45 @@ edit_lock_tmp(const char *tmp)
 	}
 	errno = EAGAIN;
 	return (-1);
+}
+
+/* The rename is durable once the directory is on disk too. */
+static int
+edit_sync_dir(const char *path)
+{
+	char *dir = pm_strdup(path), *slash = strrchr(dir, '/');
+	int fd, rc;
+
+	if (slash == NULL) {
+		strcpy(dir, ".");
+	} else if (slash == dir) {
+		slash[1] = 0;
+	} else {
+		*slash = 0;
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		free(dir);
+		return (-1);
+	}
+	rc = fsync(fd);
+	close(fd);
+	free(dir);
+	return (rc);
+}
+
+/*
+ * The copy gets main.cf's owner and group (root editing a root:postmesh
+ * 0640 main.cf must not leave it unreadable to the services) and its
+ * permission bits. Only root may give a file away: EPERM otherwise is
+ * not an error (the caller could not have done better).
+ */
+static int
+edit_same_owner(int fd, const struct stat *st)
+{
+	if (fchown(fd, st->st_uid, st->st_gid) != 0 && errno != EPERM) {
+		return (-1);
+	}
+	return (fchmod(fd, st->st_mode & 07777));
 }
 
 static pm_cfg_edit_op *
@@ -146,10 +186,10 @@ edit_copy(FILE *src, FILE *dst, pm_cfg_edit_op *ops, size_t n, int mode,
 }
 
 int
-pm_cfg_edit(const char *path, pm_cfg_edit_op *ops, size_t n, int mode,
+pm_cfg_edit(const char *cfpath, pm_cfg_edit_op *ops, size_t n, int mode,
     char **errp)
 {
-	char *tmp = pm_asprintf("%s.tmp", path);
+	char *path, *tmp;
 	FILE *src = NULL, *dst = NULL;
 	struct stat st;
 	const char *why;
@@ -157,6 +197,17 @@ pm_cfg_edit(const char *path, pm_cfg_edit_op *ops, size_t n, int mode,
 	int fd = -1, eol, rc;
 
 	*errp = NULL;
+	/*
+	 * A symbolic link (main.cf -> ..data/main.cf, as a Kubernetes
+	 * ConfigMap mounts it) stays one: its target is edited, in the
+	 * target's directory.
+	 */
+	if ((path = realpath(cfpath, NULL)) == NULL) {
+		*errp = pm_asprintf("open %s for reading: %s", cfpath,
+		    strerror(errno));
+		return (PM_EIO);
+	}
+	tmp = pm_asprintf("%s.tmp", path);
 	for (i = 0; i < n; i++) {
 		ops[i].found = 0;
 		why = pm_cfg_edit_check(ops[i].name,
@@ -169,12 +220,14 @@ pm_cfg_edit(const char *path, pm_cfg_edit_op *ops, size_t n, int mode,
 			*errp = pm_asprintf("%s: \"%s\"", why,
 			    ops[i].name ? ops[i].name : "");
 			free(tmp);
+			free(path);
 			return (PM_EINVAL);
 		}
 	}
 	if ((fd = edit_lock_tmp(tmp)) < 0) {
 		*errp = pm_asprintf("open %s: %s", tmp, strerror(errno));
 		free(tmp);
+		free(path);
 		return (PM_EIO);
 	}
 	if ((src = fopen(path, "re")) == NULL || fstat(fileno(src), &st) != 0) {
@@ -182,7 +235,7 @@ pm_cfg_edit(const char *path, pm_cfg_edit_op *ops, size_t n, int mode,
 		    strerror(errno));
 		goto fail;
 	}
-	if (ftruncate(fd, 0) != 0 || fchmod(fd, st.st_mode & 07777) != 0 ||
+	if (ftruncate(fd, 0) != 0 || edit_same_owner(fd, &st) != 0 ||
 	    (dst = fdopen(fd, "w")) == NULL) {
 		*errp = pm_asprintf("write %s: %s", tmp, strerror(errno));
 		goto fail;
@@ -196,6 +249,7 @@ pm_cfg_edit(const char *path, pm_cfg_edit_op *ops, size_t n, int mode,
 		fclose(src);
 		fclose(dst);
 		free(tmp);
+		free(path);
 		return (rc);
 	}
 	if (ferror(src)) {
@@ -215,10 +269,16 @@ pm_cfg_edit(const char *path, pm_cfg_edit_op *ops, size_t n, int mode,
 		*errp = pm_asprintf("write %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
+	if (edit_sync_dir(path) != 0) {
+		*errp = pm_asprintf("sync the directory of %s: %s", path,
+		    strerror(errno));
+		rc = PM_EIO; /* renamed: not undone, but maybe not durable */
+	}
 	fclose(src);
 	fclose(dst); /* after the rename: the lock held until main.cf is new */
 	free(tmp);
-	return (0);
+	free(path);
+	return (rc);
 
 fail:
 	unlink(tmp);
@@ -232,5 +292,6 @@ fail:
 		close(fd);
 	}
 	free(tmp);
+	free(path);
 	return (PM_EIO);
 }

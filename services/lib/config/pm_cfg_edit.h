@@ -18,8 +18,11 @@
  *	- every occurrence is edited (ops[i].found counts them);
  *	- with PM_CFG_EDIT_SET, names not found are appended at the end,
  *	  in the order given.
- *	The copy keeps main.cf's permission bits and is fsync'ed before
- *	the rename. Two editors at once: the second waits for the first
+ *	The copy keeps main.cf's permission bits, owner and group (the
+ *	owner change is skipped when not root: EPERM), is fsync'ed before
+ *	the rename and the directory after it. A symbolic link to main.cf
+ *	(a Kubernetes ConfigMap's main.cf -> ..data/main.cf) stays a link:
+ *	its target is edited, the copy made next to the target. Two editors at once: the second waits for the first
  *	(an exclusive lock on <path>.tmp) and then edits its result, so no
  *	change is lost.
  * LIMITS

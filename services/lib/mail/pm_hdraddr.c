@@ -76,7 +76,11 @@ copy_quoted(pm_buf *b, const char *v, size_t len, size_t i)
 	pm_buf_append(b, "\"", 1);
 	for (i++; i < len; i++) {
 		if (v[i] == '\\' && i + 1 < len) {
-			pm_buf_append(b, v + i, 2);
+			/* a quoted control character is dropped too */
+			if ((unsigned char) v[i + 1] >= ' ' &&
+			    v[i + 1] != 0x7f) {
+				pm_buf_append(b, v + i, 2);
+			}
 			i++;
 		} else if (v[i] == '"') {
 			pm_buf_append(b, "\"", 1);

@@ -18,7 +18,9 @@
  *	skipped addresses); the caller bounds the header (header_size_limit).
  * SECURITY
  *	The value is untrusted: unbalanced quotes, comments and brackets end
- *	at the end of the value; control characters are dropped.
+ *	at the end of the value; control characters are dropped, also
+ *	when quoted ("a\\<TAB>b" gives "ab"), so that every address
+ *	returned passes pm_envcheck_addr().
  */
 #ifndef PM_HDRADDR_H
 #define PM_HDRADDR_H
