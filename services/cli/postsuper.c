@@ -10,8 +10,9 @@
  *	      qmgr delivering it drops it, pm_qadmin.c)
  *	  -h  put it on hold (from incoming, active, deferred)
  *	  -H  release it from hold (to the deferred queue, due now)
- *	  -r  requeue it (from hold, incoming, active, deferred): it is
- *	      delivered again at once
+ *	  -r  requeue it (from hold, incoming, active, deferred): due
+ *	      again now (active mail may wait for the qmgr's lease
+ *	      refresh, docs/operations.md)
  *	queue_id "ALL" is every message of the queues named after the
  *	options (default: those above), "-" reads queue ids from stdin,
  *	one per line. Options may be repeated and run in the order given.

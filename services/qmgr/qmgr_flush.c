@@ -4,13 +4,14 @@
  * DESCRIPTION
  *	qmgr_flush_check() runs on the scheduler thread every second. It
  *	reads the flush request counter (pm_qa_flush_count); when it
- *	changed since the last look, every destination this qmgr marked
+ *	grew since the last look, every destination this qmgr marked
  *	dead is alive again (pm_sched_flush_dead) and every deferred
  *	message goes back to incoming (pm_qa_flush), in that order, so the
  *	flushed mail is not deferred again at once by a dead destination.
  *	(postqueue -f flushes too, for a qmgr without this check; mail it
  *	moved that meets a dead destination is moved again here.) The
- *	first look only records the counter.
+ *	first look only records the counter, and so does a smaller count
+ *	(the key was deleted or Redis replaced): only growth is a request.
  * LIMITS
  *	One GET per second per qmgr.
  */
@@ -30,8 +31,8 @@ qmgr_flush_check(pm_qstore *qs)
 	if (pm_qa_flush_count(qs, &count) != 0 || count == last) {
 		return;
 	}
-	if (last < 0) {
-		last = count;
+	if (last < 0 || count < last) {
+		last = count; /* the first look, or a reset: no request */
 		return;
 	}
 	last = count;

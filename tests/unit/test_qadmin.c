@@ -236,3 +236,176 @@ Test(qadmin, hold_active_fences)
 	cr_expect_eq(f.queue, PM_QA_INCOMING);
 	pm_qstore_close(qs);
 }
+
+/*
+ * A stale view: pm_qa_find saw the message in one place, a qmgr moved
+ * it before the change. Afterwards it is in exactly one place: one
+ * stream entry, or deferred, or hold; never none, never two.
+ */
+
+/* Stream entries of the message's shard that name qid. */
+static int
+stream_entries(int shard, const char *qid)
+{
+	redisReply *r = rh_cmd(&srv, "XRANGE pm:{%d}:incoming - +", shard);
+	const redisReply *f;
+	size_t i, j;
+	int n = 0;
+
+	cr_assert(r->type == REDIS_REPLY_ARRAY);
+	for (i = 0; i < r->elements; i++) {
+		f = r->element[i]->element[1];
+		for (j = 0; j + 1 < f->elements; j += 2) {
+			n += strcmp(f->element[j]->str, "qid") == 0 &&
+			    strcmp(f->element[j + 1]->str, qid) == 0;
+		}
+	}
+	freeReplyObject(r);
+	return (n);
+}
+
+static void
+expect_only(const pm_qa_item *f, int stream, int deferred, int hold)
+{
+	cr_expect_eq(stream_entries(f->shard, f->qid), stream,
+	    "%s: stream entries", f->qid);
+	cr_expect_eq(rh_int(&srv, "ZCARD pm:{%d}:deferred", f->shard), deferred,
+	    "%s: deferred", f->qid);
+	cr_expect_eq(rh_int(&srv, "SCARD pm:{%d}:hold", f->shard), hold,
+	    "%s: hold", f->qid);
+}
+
+/* One message, claimed: *f is what pm_qa_find saw before the claim. */
+static pm_qstore *
+one_claimed(pm_qa_item *f, pm_qentry *e)
+{
+	pm_qstore *qs;
+
+	rh_start(&srv);
+	qs = open_qs("redis", NSH);
+	enqueue(qs, NSH, 0, qids[0]);
+	cr_assert_eq(pm_qa_find(qs, NSH, qids[0], f), 0);
+	cr_assert_eq(f->queue, PM_QA_INCOMING);
+	cr_assert_eq(claim(qs, "q", NULL, 0, 1, 0, e), 1);
+	cr_assert_str_eq(e->qid, qids[0]);
+	return (qs);
+}
+
+Test(qadmin, requeue_seen_incoming_now_deferred)
+{
+	pm_qa_item f;
+	pm_qentry e;
+	pm_qstore *qs = one_claimed(&f, &e);
+
+	cr_assert_eq(pm_qstore_defer(qs, &e, 1, pm_now_us() + 600000000LL), 0);
+	cr_expect_eq(pm_qa_requeue(qs, &f), 0);
+	expect_only(&f, 1, 0, 0);
+	pm_qstore_close(qs);
+}
+
+Test(qadmin, requeue_seen_incoming_now_held)
+{
+	pm_qa_item f;
+	pm_qentry e;
+	pm_qstore *qs = one_claimed(&f, &e);
+
+	cr_assert_eq(pm_qstore_hold(qs, &e), 0);
+	cr_expect_eq(pm_qa_requeue(qs, &f), 0);
+	expect_only(&f, 1, 0, 0);
+	pm_qstore_close(qs);
+}
+
+/* Seen deferred; the qmgr's requeue_due moved it back to the stream. */
+static pm_qstore *
+seen_deferred_now_due(pm_qa_item *f)
+{
+	pm_qentry e;
+	size_t moved = 0;
+	pm_qstore *qs = one_claimed(f, &e);
+
+	cr_assert_eq(pm_qstore_defer(qs, &e, 1, pm_now_us() + 600000000LL), 0);
+	cr_assert_eq(pm_qa_find(qs, NSH, qids[0], f), 0);
+	cr_assert_eq(f->queue, PM_QA_DEFERRED);
+	cr_assert_eq(pm_qstore_requeue_due(qs, f->shard, INT64_C(1) << 50, 10,
+	                 &moved),
+	    0);
+	cr_assert_eq(moved, 1);
+	return (qs);
+}
+
+Test(qadmin, requeue_seen_deferred_now_incoming)
+{
+	pm_qa_item f;
+	pm_qstore *qs = seen_deferred_now_due(&f);
+
+	cr_expect_eq(pm_qa_requeue(qs, &f), 0);
+	expect_only(&f, 1, 0, 0);
+	pm_qstore_close(qs);
+}
+
+Test(qadmin, hold_seen_deferred_now_incoming)
+{
+	pm_qa_item f;
+	pm_qstore *qs = seen_deferred_now_due(&f);
+
+	cr_expect_eq(pm_qa_hold(qs, &f), 0);
+	expect_only(&f, 0, 0, 1);
+	pm_qstore_close(qs);
+}
+
+Test(qadmin, requeue_seen_active_now_gone)
+{
+	pm_qa_item f;
+	pm_qentry e;
+	pm_qstore *qs = one_claimed(&f, &e);
+
+	cr_assert_eq(pm_qa_find(qs, NSH, qids[0], &f), 0);
+	cr_assert_eq(f.queue, PM_QA_ACTIVE);
+	cr_assert_eq(pm_qstore_finish(qs, &e), 0);
+	cr_expect_eq(pm_qa_requeue(qs, &f), PM_ENOENT);
+	cr_expect_eq(pm_qa_hold(qs, &f), PM_ENOENT);
+	expect_only(&f, 0, 0, 0);
+	pm_qstore_close(qs);
+}
+
+/*
+ * pm_qa_flush goes on past a page in which an id had no message (the
+ * page moved fewer than it took): 1 orphan and 1000 messages (bare m
+ * keys are enough for requeue_due), all due.
+ */
+Test(qadmin, flush_past_orphan)
+{
+	pm_qstore *qs;
+	size_t moved = 0;
+
+	rh_start(&srv);
+	qs = open_qs("redis", NSH);
+	cr_assert_eq(rh_int(&srv, "EVAL %s 0",
+	                 "redis.call('ZADD','pm:{0}:deferred',0,'orphan') "
+	                 "for i=1,1000 do "
+	                 "redis.call('HSET','pm:{0}:m:x'..i,'a','1') "
+	                 "redis.call('ZADD','pm:{0}:deferred',i,'x'..i) end "
+	                 "return 1"),
+	    1);
+	cr_assert_eq(pm_qa_flush(qs, NSH, &moved), 0);
+	cr_expect_eq(moved, 1000);
+	cr_expect_eq(rh_int(&srv, "ZCARD pm:{0}:deferred"), 0);
+	cr_expect_eq(rh_int(&srv, "XLEN pm:{0}:incoming"), 1000);
+	pm_qstore_close(qs);
+}
+
+/* The flush request counter has no TTL (an expired one reads as 0). */
+Test(qadmin, flush_counter_stays)
+{
+	pm_qstore *qs;
+	long long c = -1;
+
+	rh_start(&srv);
+	qs = open_qs("redis", NSH);
+	cr_assert_eq(pm_qa_flush_request(qs), 0);
+	cr_assert_eq(pm_qa_flush_request(qs), 0);
+	cr_assert_eq(pm_qa_flush_count(qs, &c), 0);
+	cr_expect_eq(c, 2);
+	cr_expect_eq(rh_int(&srv, "TTL %s", PM_QA_FLUSH_KEY), -1);
+	pm_qstore_close(qs);
+}

@@ -19,7 +19,9 @@
  *	answer NOENT), so nothing brings it back.
  * LIMITS
  *	PM_QA_PAGE ids per round trip; pm_qa_find() reads a shard's
- *	stream QA_FIND_PAGE entries per round trip.
+ *	stream QA_FIND_PAGE entries per round trip. A change whose message
+ *	keeps moving is tried QA_RETRIES times; pm_qa_flush() moves at
+ *	most QA_FLUSH_ROUNDS pages per shard.
  * SECURITY
  *	Queue ids from the operator and from Redis are checked with
  *	pm_qid_valid() before use; reply types are checked.
@@ -32,10 +34,17 @@
 #include <string.h>
 
 #define QA_FIND_PAGE 1000
+#define QA_FLUSH_ROUNDS 1000 /* pages of QA_FIND_PAGE per shard per flush */
+#define QA_RETRIES 3         /* tries of a change whose message moves */
 
 /*
- * KEYS m incoming deferred hold; ARGV op qid entry group now_ms state.
- * Returns 1 done, 0 nothing to do, -1 no such message.
+ * KEYS m incoming deferred hold; ARGV op qid entry group now_ms.
+ * Returns 1 done, 0 nothing to do, -1 no such message, 2 moved: the
+ * message is not where the caller saw it (not in hold or deferred, and
+ * the stream entry given is gone or names another message), so the
+ * caller finds it again (qa_op). The script works out the state itself:
+ * what the caller saw may be stale (a qmgr defers, holds or requeues
+ * the message between pm_qa_find and here).
  */
 static const char QA_LUA[] =
     "local m, inc, dfr, hold = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
@@ -46,26 +55,36 @@ static const char QA_LUA[] =
     "    return redis.error_reply('WRONGTYPE ' .. KEYS[i])\n"
     "  end\n"
     "end\n"
-    "local function drop()\n"
-    "  if id == '' or redis.call('EXISTS', inc) == 0 then return 0 end\n"
+    "local function names()\n"
+    "  if id == '' or redis.call('EXISTS', inc) == 0 then return false end\n"
     "  local e = redis.call('XRANGE', inc, id, id)\n"
-    "  if #e == 0 then return 0 end\n"
+    "  if #e == 0 then return false end\n"
     "  local f = e[1][2]\n"
     "  for i = 1, #f - 1, 2 do\n"
-    "    if f[i] == 'qid' and f[i + 1] == qid then\n"
-    "      redis.pcall('XACK', inc, grp, id)\n"
-    "      redis.call('XDEL', inc, id)\n"
-    "      return 1\n"
-    "    end\n"
+    "    if f[i] == 'qid' and f[i + 1] == qid then return true end\n"
     "  end\n"
-    "  return 0\n"
+    "  return false\n"
     "end\n"
-    "if op == 'drop' then return drop() end\n"
+    "local function pending()\n"
+    "  local p = redis.pcall('XPENDING', inc, grp, id, id, 1)\n"
+    "  return type(p) == 'table' and p.err == nil and #p > 0\n"
+    "end\n"
+    "local function drop()\n"
+    "  redis.pcall('XACK', inc, grp, id)\n"
+    "  redis.call('XDEL', inc, id)\n"
+    "end\n"
+    "if op == 'drop' then\n"
+    "  if not names() then return 0 end\n"
+    "  drop()\n"
+    "  return 1\n"
+    "end\n"
     "if redis.call('EXISTS', m) == 0 then return -1 end\n"
     "if op == 'hold' then\n"
     "  if redis.call('SISMEMBER', hold, qid) == 1 then return 0 end\n"
-    "  drop()\n"
-    "  redis.call('ZREM', dfr, qid)\n"
+    "  if redis.call('ZREM', dfr, qid) == 0 then\n"
+    "    if not names() then return 2 end\n"
+    "    drop()\n"
+    "  end\n"
     "  redis.call('HINCRBY', m, 'lease_epoch', 1)\n"
     "  redis.call('SADD', hold, qid)\n"
     "  return 1\n"
@@ -74,14 +93,15 @@ static const char QA_LUA[] =
     "  redis.call('ZADD', dfr, ARGV[5], qid)\n"
     "  return 1\n"
     "elseif op == 'requeue' then\n"
-    "  redis.call('SREM', hold, qid)\n"
-    "  redis.call('ZREM', dfr, qid)\n"
-    "  redis.call('HSET', m, 'next_attempt', '0')\n"
-    "  if ARGV[6] == 'incoming' then return 1 end\n"
-    "  if ARGV[6] == 'active' then\n"
+    "  if redis.call('SREM', hold, qid) == 0 and\n"
+    "      redis.call('ZREM', dfr, qid) == 0 then\n"
+    "    if not names() then return 2 end\n"
+    "    redis.call('HSET', m, 'next_attempt', '0')\n"
+    "    if not pending() then return 1 end\n"
     "    drop()\n"
     "    redis.call('HINCRBY', m, 'lease_epoch', 1)\n"
     "  end\n"
+    "  redis.call('HSET', m, 'next_attempt', '0')\n"
     "  redis.call('XADD', inc, '*', 'qid', qid)\n"
     "  return 1\n"
     "elseif op == 'flush' then\n"
@@ -489,8 +509,9 @@ find_entry(pm_qstore *qs, pm_qa_item *it)
 	return (rc);
 }
 
-int
-pm_qa_find(pm_qstore *qs, int nshards, const char *qid, pm_qa_item *out)
+/* Where qid is on its shard (pm_qa_find, and qa_op finding again). */
+static int
+find_in_shard(pm_qstore *qs, const char *qid, int shard, pm_qa_item *out)
 {
 	const char *argv[3][4];
 	char k[3][QS_KEY_MAX];
@@ -502,7 +523,7 @@ pm_qa_find(pm_qstore *qs, int nshards, const char *qid, pm_qa_item *out)
 	}
 	memset(out, 0, sizeof(*out));
 	memcpy(out->qid, qid, PM_QID_LEN + 1);
-	out->shard = pm_qid_shard(qid, nshards > 0 ? nshards : 1);
+	out->shard = shard;
 	pm__qs_key(k[0], out->shard, "m", qid);
 	pm__qs_key(k[1], out->shard, "hold", NULL);
 	pm__qs_key(k[2], out->shard, "deferred", NULL);
@@ -535,12 +556,22 @@ pm_qa_find(pm_qstore *qs, int nshards, const char *qid, pm_qa_item *out)
 	return (rc);
 }
 
+int
+pm_qa_find(pm_qstore *qs, int nshards, const char *qid, pm_qa_item *out)
+{
+	if (!pm_qid_valid(qid)) {
+		return (PM_EINVAL);
+	}
+	return (find_in_shard(qs, qid,
+	    pm_qid_shard(qid, nshards > 0 ? nshards : 1), out));
+}
+
 /* Changes. */
 
 static int
 qa_eval(pm_qstore *qs, const char *op, const pm_qa_item *it, long long *res)
 {
-	const char *argv[13];
+	const char *argv[12];
 	char k[4][QS_KEY_MAX], now[24];
 	redisReply *r = NULL;
 	int rc;
@@ -563,8 +594,7 @@ qa_eval(pm_qstore *qs, const char *op, const pm_qa_item *it, long long *res)
 	argv[9] = it->entry;
 	argv[10] = QS_GROUP;
 	argv[11] = now;
-	argv[12] = it->entry[0] != 0 ? pm_qa_queue_name(it->queue) : "";
-	if ((rc = pm__qs_call(qs, 13, argv, NULL, 0, &r)) < 0) {
+	if ((rc = pm__qs_call(qs, 12, argv, NULL, 0, &r)) < 0) {
 		return (rc);
 	}
 	if (r->type == REDIS_REPLY_INTEGER) {
@@ -576,16 +606,33 @@ qa_eval(pm_qstore *qs, const char *op, const pm_qa_item *it, long long *res)
 	return (rc);
 }
 
+/*
+ * One change. When the message moved since the caller saw it (the
+ * script's 2: a qmgr deferred, held or requeued it meanwhile), find it
+ * again and retry, QA_RETRIES times in all; a message that keeps
+ * moving, or is gone, is PM_ENOENT (Postfix's postsuper skips a
+ * message that vanished).
+ */
 static int
 qa_op(pm_qstore *qs, const char *op, const pm_qa_item *it)
 {
+	pm_qa_item cur = *it;
 	long long res = 0;
-	int rc = qa_eval(qs, op, it, &res);
+	int rc, tries;
 
-	if (rc < 0) {
-		return (rc);
+	for (tries = 0; tries < QA_RETRIES; tries++) {
+		if ((rc = qa_eval(qs, op, &cur, &res)) < 0) {
+			return (rc);
+		}
+		if (res != 2) {
+			return (res == 1 ? 0 : PM_ENOENT);
+		}
+		rc = find_in_shard(qs, it->qid, it->shard, &cur);
+		if (rc < 0) {
+			return (rc == PM_EREDIS ? rc : PM_ENOENT);
+		}
 	}
-	return (res == 1 ? 0 : PM_ENOENT);
+	return (PM_ENOENT);
 }
 
 int
@@ -632,20 +679,26 @@ pm_qa_flush(pm_qstore *qs, int nshards, size_t *moved)
 {
 	/* Far in the future: every deferred message is due. */
 	const int64_t all_ms = INT64_C(1) << 50;
-	size_t got;
+	size_t got, rounds;
 	int shard, rc;
 
 	*moved = 0;
 	for (shard = 0; shard < nshards; shard++) {
-		do {
+		/* A call counts the messages it moved, not the ids it took
+		 * (ids without a message are dropped): go on until one moves
+		 * nothing. Bounded: mail deferred again meanwhile comes back. */
+		for (rounds = 0; rounds < QA_FLUSH_ROUNDS; rounds++) {
 			got = 0;
 			rc = pm_qstore_requeue_due(qs, shard, all_ms,
 			    QA_FIND_PAGE, &got);
 			if (rc < 0) {
 				return (rc);
 			}
+			if (got == 0) {
+				break;
+			}
 			*moved += got;
-		} while (got == QA_FIND_PAGE);
+		}
 	}
 	return (0);
 }
@@ -655,7 +708,9 @@ pm_qa_flush_request(pm_qstore *qs)
 {
 	long long count;
 
-	return (pm_qstore_incr_expire(qs, PM_QA_FLUSH_KEY, 86400, &count));
+	/* No TTL: an expired counter would read 0, a change for every
+	 * qmgr (qmgr_flush.c takes a smaller count as a reset anyway). */
+	return (pm_qstore_incr_expire(qs, PM_QA_FLUSH_KEY, 0, &count));
 }
 
 int

@@ -78,7 +78,10 @@ int pm_qa_read(pm_qstore *qs, const pm_qa_item *items, size_t n, pm_qmsg **out);
 int pm_qa_find(pm_qstore *qs, int nshards, const char *qid, pm_qa_item *out);
 
 /*
- * The changes, each atomic on the message's shard. Return 0 when done,
+ * The changes, each atomic on the message's shard (one script that
+ * works out where the message is now: *it may be stale; a message
+ * that moved meanwhile is found again and the change retried).
+ * Return 0 when done,
  * PM_ENOENT when the message is gone (or, for release, not on hold;
  * for hold, already on hold; for flush_one, not deferred), PM_EREDIS.
  */
@@ -92,10 +95,11 @@ int pm_qa_flush_one(pm_qstore *qs, const pm_qa_item *it);
 int pm_qa_flush(pm_qstore *qs, int nshards, size_t *moved);
 
 /*
- * The flush request counter (PM_QA_FLUSH_KEY, kept a day after the last
- * request): postqueue -f raises it (pm_qa_flush_request); each qmgr
- * reads it every second (pm_qa_flush_count; 0 when absent) and, when
- * it changed, tries its dead destinations again and flushes.
+ * The flush request counter (PM_QA_FLUSH_KEY, one small key without a
+ * TTL): postqueue -f raises it (pm_qa_flush_request); each qmgr reads
+ * it every second (pm_qa_flush_count; 0 when absent) and, when it grew,
+ * tries its dead destinations again and flushes. A smaller count (the
+ * key was deleted, a new Redis) is only recorded, not a request.
  */
 #define PM_QA_FLUSH_KEY "pm:flush"
 int pm_qa_flush_request(pm_qstore *qs);

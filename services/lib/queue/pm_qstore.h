@@ -162,8 +162,8 @@ int pm_qstore_load_functions(pm_qstore *qs);
 
 /*
  * Plain keys next to the queue (pm_qstore_kv.c): HGET (PM_ENOENT if
- * absent; *value a new string), INCR with EXPIRE ttl_s on creation,
- * GET of a counter (0 if absent).
+ * absent; *value a new string), INCR with EXPIRE ttl_s on creation
+ * (ttl_s <= 0: no TTL), GET of a counter (0 if absent).
  */
 int pm_qstore_hget(pm_qstore *qs, const char *key, const char *field,
     char **value);

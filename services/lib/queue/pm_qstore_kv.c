@@ -61,7 +61,8 @@ pm_qstore_incr_expire(pm_qstore *qs, const char *key, long ttl_s,
 	/* EXPIRE NX (Redis 7): only a new counter gets its TTL. */
 	static const char script[] =
 	    "local n = redis.call('INCR', KEYS[1]) "
-	    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+	    "if n == 1 and tonumber(ARGV[1]) > 0 then "
+	    "redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
 	    "return n";
 	char ttl[32];
 	const char *argv[5] = { "EVAL", script, "1", key, ttl };
@@ -112,7 +113,8 @@ pm_qstore_incr_limit(pm_qstore *qs, const char *key, long ttl_s,
 {
 	static const char script[] =
 	    "local n = redis.call('INCR', KEYS[1]) "
-	    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+	    "if n == 1 and tonumber(ARGV[1]) > 0 then "
+	    "redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
 	    "return n";
 	char ttl[32];
 	const char *argv[5] = { "EVAL", script, "1", key, ttl };
