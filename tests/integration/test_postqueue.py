@@ -348,6 +348,21 @@ class FlushDeadTest(DeliveryTest):
             self.wait_gone(q)
         self.wait_log("flush request: 1 dead destination(s) tried again",
                       ("qmgr",))
+        # The counter has no TTL; one that is gone (deleted here, as an
+        # expiry would) reads 0, smaller than qmgr's last: a reset, not
+        # a request. The next postqueue -f is one again.
+        r = st.r()
+        self.assertEqual(r.ttl("pm:flush"), -1)
+        r.delete("pm:flush")
+        time.sleep(2.5)
+        self.assertEqual(
+            len(st.log_lines("flush request:", "qmgr")), 1,
+            "a deleted counter made qmgr flush\n" + self.logs_tail())
+        p = subprocess.run([os.path.join(BIN, "postqueue"), "-c", st.conf,
+                            "-f"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.wait_log("flush request:", ("qmgr",), count=2)
 
 if __name__ == "__main__":
     unittest.main()
