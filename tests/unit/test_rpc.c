@@ -233,6 +233,18 @@ wait_done(int n, int ms)
 	return (atomic_load(&n_done));
 }
 
+/* Wait (at most ms) until *counter reaches n; return its value. */
+static int
+wait_count(atomic_int *counter, int n, int ms)
+{
+	int64_t end = pm_mono_ms() + ms;
+
+	while (atomic_load(counter) < n && pm_mono_ms() < end) {
+		usleep(1000);
+	}
+	return (atomic_load(counter));
+}
+
 Test(rpc, concurrent_async_exactly_once)
 {
 	char url[128], body[32];
@@ -299,8 +311,13 @@ Test(rpc, deadline_runs_handler_once)
 	    pm_strerror(err));
 	cr_assert(dt >= 140 && dt < 600, "got %lld ms, want about 150",
 	    (long long) dt);
-	/* Long after the reply came (and was dropped): still one run. */
-	usleep(1500000);
+	/*
+	 * The handler finishes (its 700 ms sleep; later on a busy machine),
+	 * then, long after the reply came (and was dropped): still one run.
+	 */
+	cr_assert_geq(wait_count(&n_sleep_done, 1, 20000), 1,
+	    "the handler never finished");
+	usleep(800000);
 	cr_assert_eq(atomic_load(&n_sleep_done), 1, "got %d runs, want 1",
 	    atomic_load(&n_sleep_done));
 	/* The client is still usable; the stale reply is not taken. */
@@ -575,6 +592,9 @@ Test(rpc, stop_finishes_running_handler)
 	err = pm_rpc_call_async(cl, T_SLEEP, "400", 3, 5000, async_cb,
 	    (void *) 0);
 	cr_assert_eq(err, 0);
+	/* stop while the handler runs: wait until it started */
+	cr_assert_eq(wait_count(&n_handled, 1, 20000), 1,
+	    "the handler never started");
 	pthread_create(&tid, NULL, stopper, srv);
 	pthread_join(tid, NULL);
 	cr_assert_eq(atomic_load(&n_sleep_done), 1,
