@@ -34,6 +34,7 @@
 #define BIG (8 * 1024 * 1024)
 
 static atomic_int n_handled;
+static atomic_int n_started; /* handlers entered (before their work) */
 
 static int
 handler(void *tctx, uint32_t type, const uint8_t *req, size_t reqlen,
@@ -52,6 +53,7 @@ handler(void *tctx, uint32_t type, const uint8_t *req, size_t reqlen,
 	if (sscanf(arg, "%ld %ld", &ms, &bytes) != 2) {
 		return (PM_EINVAL);
 	}
+	atomic_fetch_add(&n_started, 1);
 	usleep((useconds_t) ms * 1000);
 	atomic_fetch_add(&n_handled, 1);
 	*rtype = T_REPLY;
@@ -224,7 +226,11 @@ Test(rpc_resend, stop_writes_the_last_big_reply)
 	cr_assert_eq(pm_rpc_call_async(cl, T_WORK, arg, (size_t) n, 10000,
 	                 call_cb, &slots[0]),
 	    0);
-	usleep(50000); /* the handler runs */
+	/* stop while the handler runs: wait until it started */
+	for (n = 0; n < 20000 && atomic_load(&n_started) == 0; n++) {
+		usleep(1000);
+	}
+	cr_assert_eq(atomic_load(&n_started), 1, "the handler never started");
 	cr_assert_eq(pthread_create(&tid, NULL, stop_thread, a), 0);
 	cr_assert_eq(wait_all(1, 8000), 1, "call not done");
 	pthread_join(tid, NULL);
