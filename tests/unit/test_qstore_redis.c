@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "pm_log.h"
@@ -179,7 +180,7 @@ struct loader {
 	pm_qstore *qs;
 	volatile int stop;
 	char (*ok)[PM_QID_LEN + 1];
-	size_t nok;
+	atomic_size_t nok; /* read by the test while the loader runs */
 	size_t max;
 };
 
@@ -193,7 +194,9 @@ load_run(void *arg)
 	while (!l->stop && l->nok < l->max) {
 		msg_init(&m, 1);
 		if (pm_qstore_enqueue(l->qs, &m, body, 300000) == 0) {
-			memcpy(l->ok[l->nok++], m.qid, PM_QID_LEN + 1);
+			memcpy(l->ok[atomic_load(&l->nok)], m.qid,
+			    PM_QID_LEN + 1);
+			atomic_fetch_add(&l->nok, 1);
 		}
 	}
 	free(body);
@@ -216,6 +219,11 @@ Test(qstore, kill9_mid_load)
 	l.ok = pm_calloc(l.max, sizeof(*l.ok));
 	pthread_create(&t, NULL, load_run, &l);
 	usleep(400000);
+	/* kill mid-load, once something was acknowledged (later on a
+	 * busy machine) */
+	for (i = 0; i < 2000 && atomic_load(&l.nok) == 0; i++) {
+		usleep(10000);
+	}
 	rh_kill(&srv, SIGKILL);
 	l.stop = 1;
 	pthread_join(t, NULL);
