@@ -288,12 +288,15 @@ class Stack:
         return self
 
     def wait_ready(self, name, timeout=20.0):
+        """Wait until name answers /readyz 200 (smtpd: and its SMTP
+        port is open). /readyz turns 200 only after post_init(), a
+        moment after the listeners open, so an open port alone is not
+        "ready" (a test that probes /readyz next would race)."""
         svc = self.svcs[name]
+        deadline = time.time() + timeout
         if name == "smtpd":
             wait_port(self.ports["smtpd"], proc=svc.proc, timeout=timeout)
-            return
         url = "http://127.0.0.1:%d/readyz" % self.ports[name + "_metrics"]
-        deadline = time.time() + timeout
         while time.time() < deadline:
             if svc.proc.poll() is not None:
                 raise RuntimeError("%s exited: %s" % (name, svc.text()[-2000:]))
