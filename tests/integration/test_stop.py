@@ -80,9 +80,17 @@ class StopDelayTest(StackTest):
 
     def test_second_sigterm_ends_the_delay(self):
         svc = self.stack.svcs["rewrite"]
+        taken = len(self.stack.log_lines("not ready; stopping in", "rewrite"))
         t0 = time.time()
         svc.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        # the second SIGTERM only once the first was taken: two pending
+        # SIGTERMs merge into one, and the delay would run its course
+        deadline = t0 + 10
+        while len(self.stack.log_lines("not ready; stopping in",
+                                       "rewrite")) == taken:
+            self.assertLess(time.time(), deadline,
+                            "rewrite did not log the first SIGTERM")
+            time.sleep(0.02)
         svc.proc.send_signal(signal.SIGTERM)
         rc = svc.proc.wait(DELAY + 15)
         self.assertEqual(rc, 0)
