@@ -273,7 +273,15 @@ class PostqueueTest(DeliveryTest):
         self.assertIn(qb + "*", out)
         out, _ = self.cmd("postqueue", "-j")
         self.assertIn('"queue_name": "active", "queue_id": "%s"' % qa, out)
-        time.sleep(1)  # the agent is in DATA now (4 s)
+        # both transactions are under way at the sink (its end of DATA
+        # takes 4 s): the agent is delivering them right now
+        deadline = time.time() + 20
+        while time.time() < deadline and not all(
+                "RCPT <%s> 250" % a in self.slow.events()
+                for a in ("a@slow.test", "b@slow.test")):
+            time.sleep(0.05)
+        self.assertIn("RCPT <b@slow.test> 250", self.slow.events())
+        self.assertIn("RCPT <a@slow.test> 250", self.slow.events())
         _, err = self.cmd("postsuper", "-d", qa, "-h", qb)
         self.assertIn("%s: removed" % qa, err)
         self.assertIn("%s: placed on hold" % qb, err)
@@ -281,8 +289,15 @@ class PostqueueTest(DeliveryTest):
         while self.slow.count() < 2 and time.time() < deadline:
             time.sleep(0.1)
         self.assertEqual(self.slow.count(), 2, self.logs_tail())
-        time.sleep(3)  # qmgr's outcome, a queue run
-        self.assertIsNone(st.queued(qa))
+        # qmgr takes the agents' outcome (a queue run, later on a busy
+        # machine): qa's keys go, qb's recipient is marked sent
+        deadline = time.time() + 20
+        while time.time() < deadline and (
+                st.queued(qa) is not None or st.queued(qb) is None or
+                [r["status"] for r in st.queued(qb)[1]] != ["sent"]):
+            time.sleep(0.1)
+        self.assertIsNone(st.queued(qa), self.logs_tail())
+        time.sleep(2)  # a deleted one that came back, a released hold
         self.assertNotIn(qa, st.incoming_qids() + st.deferred_qids()
                          + st.hold_qids())
         self.assertIn(qb, st.hold_qids())
