@@ -344,7 +344,7 @@ Test(server, rpc_service_lifecycle)
 	setenv("POSTMESH_tsvc_workers", "3", 1); /* env beats main.cf */
 	pid = spawn("rpc", argv);
 
-	for (i = 0; i < 500 && st != 200; i++) {
+	for (i = 0; i < 2000 && st != 200; i++) {
 		usleep(10000);
 		st = http_status(port, "/healthz");
 	}
@@ -353,7 +353,7 @@ Test(server, rpc_service_lifecycle)
 	 * /healthz answers as soon as the HTTP server runs; /readyz only
 	 * once post_init() opened the listeners, so it may lag a little.
 	 */
-	for (i = 0, st = -1; i < 500 && st != 200; i++) {
+	for (i = 0, st = -1; i < 2000 && st != 200; i++) {
 		st = http_status(port, "/readyz");
 		if (st != 200) {
 			cr_assert_eq(st, 503, "/readyz: got %d", st);
@@ -372,10 +372,10 @@ Test(server, rpc_service_lifecycle)
 
 	kill(pid, SIGPIPE); /* ignored */
 	kill(pid, SIGHUP);
-	cr_assert(log_wait("reload called", 3000), "no reload:\n%s",
+	cr_assert(log_wait("reload called", 20000), "no reload:\n%s",
 	    read_log());
 	kill(pid, SIGTERM);
-	st = wait_exit(pid, 5000);
+	st = wait_exit(pid, 20000);
 	cr_assert_eq(st, 0, "exit: got %d, want 0\n%s", st, read_log());
 	check_order(want);
 	cr_assert_not_null(strstr(read_log(), " box postmesh/tsvc["),
@@ -404,10 +404,10 @@ Test(server, run_loop_service)
 	make_dir("");
 	setenv("MAIL_CONFIG", dir, 1);
 	pid = spawn("run", argv);
-	cr_assert(log_wait("run started", 5000), "not started:\n%s",
+	cr_assert(log_wait("run started", 20000), "not started:\n%s",
 	    read_log());
 	kill(pid, SIGINT);
-	st = wait_exit(pid, 5000);
+	st = wait_exit(pid, 20000);
 	cr_assert_eq(st, 0, "exit: got %d, want 0\n%s", st, read_log());
 	check_order(want);
 	rm_dir();
@@ -434,7 +434,7 @@ Test(server, bad_command_lines)
 
 		memcpy(args, cases[i].args, sizeof(args));
 		unlink(logpath);
-		st = wait_exit(spawn("bad", args), 5000);
+		st = wait_exit(spawn("bad", args), 20000);
 		cr_assert_eq(st, 1, "case %zu: got exit %d, want 1\n%s", i, st,
 		    read_log());
 		cr_assert_not_null(strstr(read_log(), cases[i].want),
