@@ -291,13 +291,13 @@ Test(disco, dialer_and_reconnect_metrics)
 	pm_rpc_server_stop(srv);
 	srv = pm_rpc_server_start(url, 1, 0, echo, NULL, NULL);
 	cr_assert_not_null(srv);
-	for (int i = 0; i < 50 && (rc = call(cl)) != 0; i++) {
+	for (int i = 0; i < 200 && (rc = call(cl)) != 0; i++) {
 		usleep(100000);
 	}
 	cr_assert_eq(rc, 0, "no reply after the restart: %d", rc);
 	/* nng runs the pipe callback beside the traffic: the reply may
 	 * come first */
-	for (int i = 0; i < 100 && pm_metric_value(again) == 0; i++) {
+	for (int i = 0; i < 2000 && pm_metric_value(again) == 0; i++) {
 		usleep(10000);
 	}
 	cr_assert_eq(pm_metric_value(again), 1, "got %lld reconnects, want 1",
