@@ -15,7 +15,30 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <unistd.h>
+
+/*
+ * Each of three calls is refused (PM_EAGAIN); returns the fastest one's
+ * time in ms. A refusal "at once" takes no time, one that waits for the
+ * lock takes PM_BREAKER_LOCK_WAIT_MS; a single call that a loaded
+ * machine descheduled could take 20 ms and more, three in a row do not.
+ * A refusal changes no state, so three are as good as one.
+ */
+static int64_t
+refused_ms(pm_breaker *b)
+{
+	int64_t t0, dt, best = INT64_MAX;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		t0 = pm_mono_ms();
+		cr_expect_eq(pm_breaker_enter(b), PM_EAGAIN);
+		dt = pm_mono_ms() - t0;
+		best = dt < best ? dt : best;
+	}
+	return (best);
+}
 
 Test(breaker, free_and_busy)
 {
@@ -38,21 +61,16 @@ Test(breaker, free_and_busy)
 Test(breaker, open_then_one_probe)
 {
 	pm_breaker *b = pm_breaker_new_ms(300);
-	int64_t t0;
 
 	cr_assert_eq(pm_breaker_enter(b), 0);
 	pm_breaker_leave(b, 1);
 	cr_expect_eq(pm_breaker_open(b), 1);
 	/* open: refused at once */
-	t0 = pm_mono_ms();
-	cr_expect_eq(pm_breaker_enter(b), PM_EAGAIN);
-	cr_expect_lt(pm_mono_ms() - t0, 20);
+	cr_expect_lt(refused_ms(b), 20);
 	usleep(350 * 1000);
 	/* half open: one caller probes, the next is refused at once */
 	cr_assert_eq(pm_breaker_enter(b), 0);
-	t0 = pm_mono_ms();
-	cr_expect_eq(pm_breaker_enter(b), PM_EAGAIN);
-	cr_expect_lt(pm_mono_ms() - t0, 20);
+	cr_expect_lt(refused_ms(b), 20);
 	/* the probe fails: open again */
 	pm_breaker_leave(b, 1);
 	cr_expect_eq(pm_breaker_enter(b), PM_EAGAIN);
@@ -95,8 +113,6 @@ Test(breaker, no_queue_behind_a_hung_call)
 		cr_expect_lt(pm_mono_ms() - t0, PM_BREAKER_LOCK_WAIT_MS + 100);
 	}
 	pthread_join(t, NULL);
-	t0 = pm_mono_ms();
-	cr_expect_eq(pm_breaker_enter(b), PM_EAGAIN);
-	cr_expect_lt(pm_mono_ms() - t0, 20);
+	cr_expect_lt(refused_ms(b), 20);
 	pm_breaker_free(b);
 }
