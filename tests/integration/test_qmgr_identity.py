@@ -229,6 +229,13 @@ class LeaseLostTest(IdentityBase):
                          [(entry, b"thief")])
         self.assertIn(qid, self.stack.queued_qids())
         self.assertNotIn(qid, self.stack.deferred_qids())
+        # qmgr logs before it counts and sets the gauge: wait for both
+        def counted():
+            text = self.stack.metrics("qmgr")
+            lost = metric(text, "postmesh_qmgr_leases_lost_total") or 0
+            return (lost >= 1 and
+                    metric(text, "postmesh_qmgr_active_messages") == 0)
+        wait_for(counted, timeout=10)
         self.assertEqual(metric(self.stack.metrics("qmgr"),
                                 "postmesh_qmgr_leases_lost_total"), 1)
         self.assertEqual(metric(self.stack.metrics("qmgr"),
