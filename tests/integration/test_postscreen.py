@@ -124,6 +124,17 @@ class PostscreenTest(unittest.TestCase):
         if findings:
             raise AssertionError("sanitizer findings:\n" + "\n".join(findings))
 
+    def assertMetric(self, text, timeout=10):
+        """postscreen's /metrics comes to hold text. postscreen logs a
+        verdict before it counts it: one scrape right after the log line
+        could come first."""
+        deadline = time.time() + timeout
+        m = self.stack.metrics("postscreen")
+        while text not in m and time.time() < deadline:
+            time.sleep(0.05)
+            m = self.stack.metrics("postscreen")
+        self.assertIn(text, m)
+
     def wait_log(self, svc_text, pattern, timeout=10):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -173,8 +184,7 @@ class PostscreenTest(unittest.TestCase):
         c.cmd("QUIT")
         c.close()
         self.wait_log(self.psc_log, "DNSBL rank 2 for [127.0.0.2]:")
-        self.assertIn('postscreen_dnsbl_hits_total{site="bl.test"}',
-                      self.stack.metrics("postscreen"))
+        self.assertMetric('postscreen_dnsbl_hits_total{site="bl.test"}')
 
     def test_dnsbl_allowlist_weight(self):
         # 127.0.0.10: bl.test*2 + wl.test*-3 = -1 < threshold 1: passes.
@@ -247,7 +257,7 @@ class PostscreenTest(unittest.TestCase):
         c.cmd("QUIT")
         c.close()
         self.wait_log(self.psc_log, "ALLOWLISTED [127.0.0.6]:")
-        self.assertIn('verdict="allowlisted"} 1', self.stack.metrics("postscreen"))
+        self.assertMetric('verdict="allowlisted"} 1')
 
     def test_handoff_failure_421(self):
         c = raw(self.psc3_port, "127.0.0.7")
