@@ -317,6 +317,34 @@ class Stack:
         self.wait_ready(name)
         return rc
 
+    # The lines that end a reload (pm_server_reload.c): every reload
+    # logs one of them after its work, the "reload -- version" line
+    # comes before the work.
+    RELOAD_DONE = ("reload: applied: ", "reload: no parameter changed",
+                   "keeping the running configuration",
+                   "changed but not applied", "to apply it")
+
+    def reload(self, name, timeout=15.0):
+        """SIGHUP name and wait until that reload is done (one of
+        RELOAD_DONE logged after its "reload -- version" line); returns
+        the log lines of that reload."""
+        before = len(self.log_lines("reload -- version", name))
+        self.svcs[name].proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + timeout
+        while True:
+            lines = self.log(name).splitlines()
+            starts = [i for i, ln in enumerate(lines)
+                      if "reload -- version" in ln]
+            if len(starts) > before:
+                mine = lines[starts[before]:]
+                if any(m in ln for ln in mine for m in self.RELOAD_DONE):
+                    return mine
+            if time.time() > deadline:
+                raise AssertionError("%s: no finished reload within %.0fs:"
+                                     "\n%s" % (name, timeout,
+                                               "\n".join(lines[-30:])))
+            time.sleep(0.05)
+
     def log(self, *names):
         """Log text of the named services (all when none given)."""
         return "".join(self.svcs[n].text() for n in (names or self.names)
