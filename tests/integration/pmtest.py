@@ -10,6 +10,14 @@ the test: `make test` runs the integration tests against the ASan build.
 
 Nothing here mocks a peer: Redis is redis-server, clients are swaks and
 smtplib (tests), and helpers read the queue straight from Redis.
+
+Waiting: CI runs these against the ASan build on a busy 2-core machine,
+so a state that comes about "soon" (a log line, a metric, a Redis key,
+readiness, a reload) is polled for with a generous deadline (10-30 s,
+wait_log, wait_for, Stack.wait_ready, Stack.reload), never looked at
+once after a fixed sleep. A fixed wait is right only for "never
+happens"/"stays so" checks. A service logs before it counts: poll a
+metric after its log line too.
 """
 
 import os
