@@ -185,7 +185,7 @@ Test(budget, wait_with_hold)
 	w.b = &b;
 	cr_assert_eq(pm_budget_reserve(&b, 600), 0);
 	pthread_create(&t, NULL, wait_run, &w);
-	for (i = 0; i < 1000 && waiting(&b) != 200; i++) {
+	for (i = 0; i < 20000 && waiting(&b) != 200; i++) {
 		usleep(1000);
 	}
 	cr_assert_eq(waiting(&b), 200, "waiting got %zu, want 200",
