@@ -18,15 +18,25 @@
  *	    writable by users, and its dotlocks live there); a missing
  *	    mailbox is created mode 0600 owned by the user first (made
  *	    under a temporary name and linked into place), and an
- *	    existing one must be a regular file with one link owned by the
- *	    user (else 5.2.0, as Postfix's "mailbox has wrong owner").
+ *	    existing one must be owned by the user (else defer 4.2.0
+ *	    "destination ... is not owned by recipient", Postfix's
+ *	    strict_mailbox_ownership) and be a regular file with one link
+ *	    (else bounce 5.2.0).
+ *	A mailbox that cannot be opened or created and a message that
+ *	cannot be written are reported as Postfix's local(8) does: the
+ *	status comes from pm_mailbox_errno_dsn() over "5.2.0" (open,
+ *	create; also the maildir's tmp/ and new/ files) or "5.3.0"
+ *	(write), so EAGAIN/ESTALE (4.2.0) and ENOSPC (4.3.0) defer,
+ *	EDQUOT/EFBIG bounce 5.2.2 and anything else bounces; the text is
+ *	prefixed "cannot update mailbox PATH for user NAME. ", "maildir
+ *	delivery failed: " (with Postfix's two warnings on EACCES) or
+ *	"cannot append message to file PATH: ". Lock contention defers
+ *	4.2.0.
  *	local_deliver_file() appends to an mbox file (or a maildir when the
  *	name ends in '/') as the given identity: "delivered to file: /x".
- *	A file that cannot be opened bounces 5.2.0 as in Postfix's
- *	local(8) (mbox_open with "5.2.0", mapped by mbox_dsn): only
- *	EAGAIN, ESTALE (4.2.0) and ENOSPC (4.3.0) defer; EDQUOT and EFBIG
- *	bounce 5.2.2 (pm_mailbox_errno_dsn). As there, no directory is
- *	created for a /file (a missing one is ENOENT: 5.2.0).
+ *	The same table applies: a file that cannot be opened bounces
+ *	5.2.0. As in Postfix, no directory is created for a /file (a
+ *	missing one is ENOENT: 5.2.0).
  *	local_deliver_command() splits the command at white space into an
  *	argument vector (no shell: '|' targets are argument vectors, see
  *	docs/delivery.md) and runs it as the given identity, in the home
@@ -82,7 +92,8 @@ static void
 mailbox_opts(local_state *s, int file, pm_mailbox_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->open_dsn = file ? "5.2.0" : NULL;
+	(void) file;
+	o->open_dsn = "5.2.0"; /* local(8)'s mbox_open() and maildir.c */
 	o->no_mkdirs = file;
 	o->size_limit = var_mailbox_limit;
 	o->lock_wait_ms = LOCAL_LOCK_WAIT_MS;
@@ -100,13 +111,46 @@ mailbox_msg(local_state *s, pm_mailbox_msg *m)
 }
 
 /*
- * Write one maildir or mbox as uid/gid (LOCAL_SELF: the agent's own
- * identity); what = log text.
+ * A failed write as Postfix's local(8) reports it: the class of the
+ * status (pm_mailbox_errno_dsn) says defer or bounce, the text gets
+ * local's prefix (user: the mailbox's owner; NULL for a /file).
  */
 static void
-write_box(local_state *s, const char *path, int maildir, int file, uid_t uid,
-    gid_t gid, const char *what)
+write_failed(local_state *s, const char *path, int maildir, const char *user,
+    uid_t uid, gid_t gid, const pm_mailbox_status *st)
 {
+	int how = st->dsn[0] == '5' ? PM_JOB_BOUNCED : PM_JOB_DEFERRED;
+
+	if (maildir) {
+		if (st->err == EACCES) {
+			pm_msg_warn("maildir access problem for UID/GID=%u/%u: "
+			            "%s",
+			    (unsigned) uid, (unsigned) gid, st->text);
+			pm_msg_warn("perhaps you need to create the maildirs "
+			            "in advance");
+		}
+		local_result(s, how, st->dsn, "maildir delivery failed: %s",
+		    st->text);
+	} else if (user != NULL) {
+		local_result(s, how, st->dsn,
+		    "cannot update mailbox %s for user %s. %s", path, user,
+		    st->text);
+	} else {
+		local_result(s, how, st->dsn,
+		    "cannot append message to file %s: %s", path, st->text);
+	}
+}
+
+/*
+ * Write one maildir or mbox as uid/gid (LOCAL_SELF: the agent's own
+ * identity); what = log text; user = the owner of a mailbox (NULL: a
+ * /file target).
+ */
+static void
+write_box(local_state *s, const char *path, int maildir, const char *user,
+    uid_t uid, gid_t gid, const char *what)
+{
+	int file = user == NULL;
 	pm_mailbox_status st;
 	pm_mailbox_opts o;
 	pm_mailbox_msg m;
@@ -133,10 +177,21 @@ write_box(local_state *s, const char *path, int maildir, int file, uid_t uid,
 	if (rc == 0) {
 		local_result(s, PM_JOB_SENT, "2.0.0", "%s", what);
 	} else {
-		local_result(s,
-		    st.dsn[0] == '5' ? PM_JOB_BOUNCED : PM_JOB_DEFERRED, st.dsn,
-		    "%s", st.text);
+		write_failed(s, path, maildir, user,
+		    uid == LOCAL_SELF ? getuid() : uid,
+		    gid == LOCAL_SELF ? getgid() : gid, &st);
 	}
+}
+
+/* The spool mailbox cannot be made or looked at: mbox_open()'s "5.2.0". */
+static void
+spool_failed(local_state *s, const char *path, const local_user *u, int err)
+{
+	const char *dsn = pm_mailbox_errno_dsn(err, "5.2.0");
+
+	local_result(s, dsn[0] == '5' ? PM_JOB_BOUNCED : PM_JOB_DEFERRED, dsn,
+	    "cannot update mailbox %s for user %s. cannot open file: %s", path,
+	    u->name, strerror(err));
 }
 
 /*
@@ -169,21 +224,29 @@ spool_prepare(local_state *s, const char *path, const local_user *u)
 			(void) unlink(tmp);
 		}
 		if (err != 0) {
-			local_result(s, PM_JOB_DEFERRED, "4.2.0",
-			    "cannot create mailbox %s: %s", path,
-			    strerror(err));
+			spool_failed(s, path, u, err);
 			return (-1);
 		}
 	}
 	if (lstat(path, &st) != 0) {
-		local_result(s, PM_JOB_DEFERRED, "4.2.0",
-		    "cannot access mailbox %s: %s", path, strerror(errno));
+		spool_failed(s, path, u, errno);
 		return (-1);
 	}
-	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != u->uid) {
+	if (st.st_uid != u->uid && S_ISREG(st.st_mode)) {
+		/* Postfix's strict_mailbox_ownership: defer */
+		pm_msg_warn("mailbox %s is owned by uid %u, not by %s", path,
+		    (unsigned) st.st_uid, u->name);
+		local_result(s, PM_JOB_DEFERRED, "4.2.0",
+		    "cannot update mailbox %s for user %s. destination %s is "
+		    "not owned by recipient",
+		    path, u->name, path);
+		return (-1);
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		local_result(s, PM_JOB_BOUNCED, "5.2.0",
-		    "mailbox %s: not a regular file owned by %s with one link",
-		    path, u->name);
+		    "cannot update mailbox %s for user %s. destination %s is "
+		    "not a regular file with one link",
+		    path, u->name, path);
 		return (-1);
 	}
 	return (0);
@@ -214,10 +277,10 @@ local_deliver_mailbox(local_state *s, const local_user *u, const local_addr *a)
 			return;
 		}
 		if (var_home_mailbox[hl - 1] == '/') {
-			write_box(s, path, 1, 0, u->uid, u->gid,
+			write_box(s, path, 1, u->name, u->uid, u->gid,
 			    "delivered to maildir");
 		} else {
-			write_box(s, path, 0, 0, u->uid, u->gid,
+			write_box(s, path, 0, u->name, u->uid, u->gid,
 			    "delivered to mailbox");
 		}
 		return;
@@ -237,7 +300,7 @@ local_deliver_mailbox(local_state *s, const local_user *u, const local_addr *a)
 		return;
 	}
 	/* the spool with the agent's privileges, as Postfix */
-	write_box(s, path, 0, 0, LOCAL_SELF, LOCAL_SELF,
+	write_box(s, path, 0, u->name, LOCAL_SELF, LOCAL_SELF,
 	    "delivered to mailbox");
 }
 
@@ -261,9 +324,9 @@ local_deliver_file(local_state *s, const char *path, uid_t uid, gid_t gid)
 	}
 	what = pm_asprintf("delivered to file: %s", path);
 	if (path[len - 1] == '/') {
-		write_box(s, path, 1, 1, uid, gid, "delivered to maildir");
+		write_box(s, path, 1, NULL, uid, gid, "delivered to maildir");
 	} else {
-		write_box(s, path, 0, 1, uid, gid, what);
+		write_box(s, path, 0, NULL, uid, gid, what);
 	}
 	free(what);
 	s->owner_scope = 0;

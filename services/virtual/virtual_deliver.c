@@ -16,6 +16,14 @@
  *	(same lookup order; "static:1234" is the usual value). Then the
  *	message is written with pm_maildir_deliver()/pm_mbox_deliver()
  *	while this thread's file system uid and gid are the owner's.
+ *	A failure is reported as Postfix's virtual(8) does: the status
+ *	comes from pm_mailbox_errno_dsn() over "4.2.0" (the mailbox or a
+ *	maildir file cannot be opened or created: defer, as the mailbox
+ *	location is the administrator's) or "5.3.0" (the message cannot be
+ *	written: bounce), so ENOSPC defers 4.3.0 and EDQUOT/EFBIG bounce
+ *	5.2.2 either way; the text is prefixed "delivery failed to
+ *	mailbox PATH: " or "maildir delivery failed: " (with Postfix's two
+ *	warnings on EACCES).
  *	An address verification probe (PM_MSG_PROBE) goes through the
  *	look-ups (an unknown user is undeliverable, a bad uid or path
  *	defers) and stops before the write: "delivers to maildir" or
@@ -146,6 +154,7 @@ virtual_deliver_rcpt(const virtual_cfg *cfg, const pm_job *j, pm_job_rcpt *r,
 		.locks = cfg->locks,
 		.stale_lock_s = cfg->stale_lock_s,
 		.instance = cfg->instance,
+		.open_dsn = "4.2.0", /* virtual(8)'s mbox_open(), maildir.c */
 	};
 	pm_mailbox_status st;
 	char path[VIRTUAL_PATH_MAX + 1], id[160];
@@ -216,9 +225,22 @@ virtual_deliver_rcpt(const virtual_cfg *cfg, const pm_job *j, pm_job_rcpt *r,
 			    j->queue_id, r->address, path);
 		}
 		pm_job_set(r, PM_JOB_SENT, "2.0.0", "%s", st.text);
+	} else if (maildir) {
+		/* Postfix's virtual/maildir.c: warn on EACCES */
+		if (st.err == EACCES) {
+			pm_msg_warn(
+			    "maildir access problem for UID/GID=%ld/%ld: "
+			    "%s",
+			    uid, gid, st.text);
+			pm_msg_warn("perhaps you need to create the maildirs "
+			            "in advance");
+		}
+		pm_job_set(r,
+		    st.dsn[0] == '5' ? PM_JOB_BOUNCED : PM_JOB_DEFERRED, st.dsn,
+		    "maildir delivery failed: %s", st.text);
 	} else {
 		pm_job_set(r,
 		    st.dsn[0] == '5' ? PM_JOB_BOUNCED : PM_JOB_DEFERRED, st.dsn,
-		    "%s", st.text);
+		    "delivery failed to mailbox %s: %s", path, st.text);
 	}
 }

@@ -11,8 +11,10 @@
  *	stale dotlock is removed; the size limit gives 5.2.2 and writes
  *	nothing; a write that fails half way (RLIMIT_FSIZE) truncates the
  *	mbox back and leaves no maildir file; symlinks and hard links
- *	are refused; lock lists parse; a failed open gives 4.2.0, or
- *	with open_dsn Postfix's mbox_dsn() mapping (local's /file).
+ *	are refused; lock lists parse; a mailbox that cannot be opened
+ *	or created (mbox, maildir directory) maps through
+ *	pm_mailbox_errno_dsn() over open_dsn (default 4.2.0), a write
+ *	error over 5.3.0 (EFBIG: 5.2.2 "error writing message: ...").
  */
 #include <criterion/criterion.h>
 
@@ -491,12 +493,14 @@ Test(mailbox, write_failure_truncates)
 			_exit(10);
 		}
 		if (pm_mbox_deliver(mb, &m, &defopts, &st) != PM_EIO ||
-		    strcmp(st.dsn, "5.2.2") != 0) {
+		    strcmp(st.dsn, "5.2.2") != 0 || st.err != EFBIG ||
+		    strcmp(st.text, "error writing message: File too large")) {
 			fprintf(stderr, "mbox: %s %s\n", st.dsn, st.text);
 			_exit(11);
 		}
 		if (pm_maildir_deliver(md, &m, &defopts, &st) != PM_EIO ||
-		    strcmp(st.dsn, "5.2.2") != 0) {
+		    strcmp(st.dsn, "5.2.2") != 0 ||
+		    strcmp(st.text, "error writing message: File too large")) {
 			fprintf(stderr, "maildir: %s %s\n", st.dsn, st.text);
 			_exit(12);
 		}
@@ -518,20 +522,26 @@ Test(mailbox, mbox_refuses_links)
 {
 	pm_mailbox_msg m = { "s@x", "u@d", "x\n", 2 };
 	pm_mailbox_status st;
+	pm_mailbox_opts local = defopts;
 	char mb[128], other[128], hl[128];
 	int fd;
 
+	local.open_dsn = "5.2.0";
 	snprintf(other, sizeof(other), "%s/other", tdir);
 	snprintf(mb, sizeof(mb), "%s/mbox", tdir);
 	snprintf(hl, sizeof(hl), "%s/hard", tdir);
 	fd = open(other, O_CREAT | O_WRONLY, 0600);
 	close(fd);
 	cr_assert_eq(symlink(other, mb), 0);
+	/* refused as an open error: open_dsn, by default 4.2.0 */
 	cr_assert_neq(pm_mbox_deliver(mb, &m, &defopts, &st), 0);
+	cr_assert_str_eq(st.dsn, "4.2.0", "%s", st.text);
+	cr_assert_neq(pm_mbox_deliver(mb, &m, &local, &st), 0);
 	cr_assert_str_eq(st.dsn, "5.2.0", "%s", st.text);
 	cr_assert_eq(link(other, hl), 0);
-	cr_assert_neq(pm_mbox_deliver(hl, &m, &defopts, &st), 0);
+	cr_assert_neq(pm_mbox_deliver(hl, &m, &local, &st), 0);
 	cr_assert_str_eq(st.dsn, "5.2.0");
+	cr_assert_eq(st.err, EPERM);
 	cr_assert_eq(file_size(other), 0);
 }
 
@@ -796,9 +806,10 @@ Test(mailbox, ledger_skipped_without_dir_access)
 }
 
 /*
- * A failed open: 4.2.0 by default; with open_dsn (local's /file)
- * Postfix's mbox_dsn() mapping, so a missing directory (not created
- * with no_mkdirs) bounces 5.2.0.
+ * A failed open: the table over open_dsn (NULL: 4.2.0, virtual's;
+ * local's "5.2.0"), so a missing directory (not created with
+ * no_mkdirs) bounces 5.2.0 in local. The table itself, over both
+ * defaults and mail_copy()'s 5.3.0 for a write error.
  */
 Test(mailbox, open_failure_dsn)
 {
@@ -825,4 +836,59 @@ Test(mailbox, open_failure_dsn)
 	cr_expect_str_eq(pm_mailbox_errno_dsn(EACCES, "5.2.0"), "5.2.0");
 	cr_expect_str_eq(pm_mailbox_errno_dsn(ENOENT, "5.2.0"), "5.2.0");
 	cr_expect_str_eq(pm_mailbox_errno_dsn(EISDIR, "5.2.0"), "5.2.0");
+	/* virtual's open default, and mail_copy()'s write default */
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EACCES, "4.2.0"), "4.2.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EDQUOT, "4.2.0"), "5.2.2");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(ENOSPC, "4.2.0"), "4.3.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EIO, PM_MAILBOX_WRITE_DSN),
+	    "5.3.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(ENOSPC, PM_MAILBOX_WRITE_DSN),
+	    "4.3.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EFBIG, PM_MAILBOX_WRITE_DSN),
+	    "5.2.2");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(EAGAIN, PM_MAILBOX_WRITE_DSN),
+	    "4.2.0");
+	cr_expect_str_eq(pm_mailbox_errno_dsn(ESTALE, PM_MAILBOX_WRITE_DSN),
+	    "4.2.0");
+}
+
+/*
+ * Both writers map a mailbox that cannot be opened or created through
+ * the same table over open_dsn: an mbox that is a directory (EISDIR),
+ * a maildir whose tmp/ is a file (ENOTDIR), a new/ that is a file
+ * (ENOTDIR at the link). Texts as Postfix's.
+ */
+Test(mailbox, open_errors_both_writers)
+{
+	pm_mailbox_msg m = { "s@x", "u@d", "x\n", 2 };
+	pm_mailbox_opts o = defopts;
+	pm_mailbox_status st;
+	char mb[128], md[128], sub[160];
+	int fd;
+
+	snprintf(mb, sizeof(mb), "%s/dirbox", tdir);
+	cr_assert_eq(mkdir(mb, 0700), 0);
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), PM_EIO);
+	cr_expect_str_eq(st.dsn, "4.2.0", "%s", st.text);
+	cr_expect_eq(st.err, EISDIR);
+	cr_expect_str_eq(st.text, "cannot open file: Is a directory");
+	o.open_dsn = "5.2.0";
+	cr_assert_eq(pm_mbox_deliver(mb, &m, &o, &st), PM_EIO);
+	cr_expect_str_eq(st.dsn, "5.2.0", "%s", st.text);
+
+	snprintf(md, sizeof(md), "%s/Maildir", tdir);
+	cr_assert_eq(mkdir(md, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/tmp", md);
+	cr_assert((fd = open(sub, O_CREAT | O_WRONLY, 0600)) >= 0);
+	close(fd);
+	o.open_dsn = NULL;
+	cr_assert_eq(pm_maildir_deliver(md, &m, &o, &st), PM_EIO);
+	cr_expect_str_eq(st.dsn, "4.2.0", "%s", st.text);
+	cr_expect_eq(st.err, ENOTDIR);
+	cr_expect(strncmp(st.text, "create maildir directory ", 25) == 0, "%s",
+	    st.text);
+	o.open_dsn = "5.2.0";
+	cr_assert_eq(pm_maildir_deliver(md, &m, &o, &st), PM_EIO);
+	cr_expect_str_eq(st.dsn, "5.2.0", "%s", st.text);
+	cr_expect(strstr(st.text, "Not a directory") != NULL, "%s", st.text);
 }

@@ -128,15 +128,33 @@ pm__mailbox_set(pm_mailbox_status *st, const char *dsn, const char *fmt, ...)
 	va_list ap;
 
 	snprintf(st->dsn, sizeof(st->dsn), "%s", dsn);
+	st->err = 0;
 	va_start(ap, fmt);
 	vsnprintf(st->text, sizeof(st->text), fmt, ap);
 	va_end(ap);
 }
 
-const char *
-pm__mailbox_errno_dsn(int err)
+void
+pm__mailbox_fail(pm_mailbox_status *st, int err, const char *def,
+    const char *fmt, ...)
 {
-	return ((err == EFBIG || err == EDQUOT) ? "5.2.2" : "4.3.0");
+	va_list ap;
+	size_t n;
+
+	snprintf(st->dsn, sizeof(st->dsn), "%s",
+	    pm_mailbox_errno_dsn(err, def));
+	va_start(ap, fmt);
+	vsnprintf(st->text, sizeof(st->text), fmt, ap);
+	va_end(ap);
+	n = strlen(st->text);
+	snprintf(st->text + n, sizeof(st->text) - n, ": %s", strerror(err));
+	st->err = err;
+}
+
+const char *
+pm__mailbox_open_dsn(const pm_mailbox_opts *o)
+{
+	return (o->open_dsn != NULL ? o->open_dsn : "4.2.0");
 }
 
 const char *

@@ -72,17 +72,27 @@
  *
  *	Both return 0 (st: "2.0.0", "delivered to maildir" / "delivered
  *	to mailbox") or a negative PM_E* with st set to a Postfix-style
- *	DSN status and text, e.g. "5.2.2" "mailbox full", "4.2.0" "cannot
- *	lock /x: ...", "4.3.0" "cannot write /x: No space left on device".
- *	The class of st.dsn says what the caller reports: 4 defer, 5
- *	bounce.
+ *	DSN status and text, and st.err to the errno of the failure (0
+ *	when none). The class of st.dsn says what the caller reports: 4
+ *	defer, 5 bounce. As Postfix (mbox_open(), local/maildir.c,
+ *	virtual/maildir.c, mail_copy()), one table maps an errno to the
+ *	status, pm_mailbox_errno_dsn(): the mailbox cannot be opened or
+ *	created (mbox open, maildir directories, tmp/ file, link into
+ *	new/; also an mbox that is not a regular file with one link):
+ *	"cannot open file: ..." / "create maildir file ...: ..." with
+ *	the table over opts.open_dsn; the message cannot be written
+ *	(write, fsync, close): "error writing message: ..." with the
+ *	table over "5.3.0". Lock contention stays "4.2.0" ("cannot lock
+ *	..."), a ledger that cannot be written "4.3.0". The caller puts
+ *	its Postfix prefix before the text ("cannot update mailbox %s for
+ *	user %s. ", "maildir delivery failed: ", ...).
  * LIMITS
  *	opts.size_limit (mailbox_size_limit, virtual_mailbox_limit): the
  *	size of the mbox file after the delivery, or of one maildir file;
  *	0 = no limit. Over it: 5.2.2 "mailbox full", nothing written. A
  *	write that fails with EFBIG (RLIMIT_FSIZE) or EDQUOT is 5.2.2 too
  *	(as Postfix's mbox_dsn(); the caller should ignore SIGXFSZ);
- *	ENOSPC and other errors are 4.3.0.
+ *	ENOSPC is 4.3.0, other write errors 5.3.0.
  *	opts.lock_wait_ms bounds the wait for locks (4.2.0 after it).
  *	Paths longer than PATH_MAX - 64 are refused (5.3.5).
  * SECURITY
@@ -91,7 +101,7 @@
  *	From_ line white space becomes '_'. The content is not trusted
  *	and not interpreted beyond line ends and "From " quoting. Files
  *	are opened with O_NOFOLLOW; an mbox must be a regular file with
- *	one link (a hard link to another file is refused, 5.2.0). After
+ *	one link (a hard link to another file is refused: opts.open_dsn). After
  *	the locks are taken the path is checked to still name the opened
  *	file (a mail reader may have replaced it meanwhile): if not, it
  *	is opened and locked again.
@@ -110,6 +120,7 @@
 typedef struct pm_mailbox_status {
 	char dsn[16];
 	char text[512];
+	int err;   /* the errno behind a failure, 0 = none */
 	int again; /* 0 returned: an earlier write of delivery_id was found */
 } pm_mailbox_status;
 
@@ -129,9 +140,10 @@ typedef struct pm_mailbox_opts {
 	time_t now;              /* mbox From_ date; 0 = time(NULL) */
 	const char *delivery_id; /* ledger key ("<qid>.<rcpt>"); NULL = none */
 	/*
-	 * mbox: the DSN of a failed open as Postfix's mbox_open() def_dsn,
-	 * mapped by pm_mailbox_errno_dsn() (local(8)'s /file: "5.2.0");
-	 * NULL = "4.2.0" for every error but a symlink (ELOOP: 5.2.0).
+	 * The DSN of a mailbox that cannot be opened or created, as the
+	 * def_dsn of Postfix's mbox_open() and maildir code, mapped by
+	 * pm_mailbox_errno_dsn(): local(8) "5.2.0" (bounce), NULL =
+	 * "4.2.0" (virtual(8): defer).
 	 */
 	const char *open_dsn;
 	int no_mkdirs; /* mbox: a missing parent directory is an open error */
@@ -141,7 +153,11 @@ typedef struct pm_mailbox_opts {
  * Postfix's mbox_dsn(): the DSN of a mailbox error err, def for most.
  * EAGAIN and ESTALE are "4.2.0" (try again), ENOSPC "4.3.0" (the
  * system is full), EDQUOT and EFBIG "5.2.2" (the mailbox is full).
+ * The one errno table of both mailbox writers and of the local and
+ * virtual agents; def is the open_dsn for an open or create error,
+ * PM_MAILBOX_WRITE_DSN for a write error.
  */
+#define PM_MAILBOX_WRITE_DSN "5.3.0"
 const char *pm_mailbox_errno_dsn(int err, const char *def);
 
 int pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,

@@ -41,8 +41,11 @@ int pm__mbx_flush(pm__mbx_out *o);
 
 void pm__mailbox_set(pm_mailbox_status *st, const char *dsn, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
-/* The DSN of a failed write: EFBIG/EDQUOT 5.2.2, else 4.3.0. */
-const char *pm__mailbox_errno_dsn(int err);
+/* st for errno err, the table over def: "<fmt...>: <strerror(err)>". */
+void pm__mailbox_fail(pm_mailbox_status *st, int err, const char *def,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* opts.open_dsn or its default "4.2.0". */
+const char *pm__mailbox_open_dsn(const pm_mailbox_opts *o);
 /* The delivery ledger (pm_mailbox_ledger.c). */
 #define PM_LEDGER_MAX 65536
 #define PM_LEDGER_LINE 256

@@ -143,9 +143,8 @@ pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(sub, sizeof(sub), "%s/%s", base, subs[i]);
 		if (pm__mailbox_mkdirs(sub) != 0) {
-			err = errno;
-			pm__mailbox_set(st, "4.2.0",
-			    "cannot create maildir %s: %s", sub, strerror(err));
+			pm__mailbox_fail(st, errno, pm__mailbox_open_dsn(opts),
+			    "create maildir directory %s", sub);
 			return (PM_EIO);
 		}
 	}
@@ -178,12 +177,8 @@ pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,
 			if (errno == EEXIST) {
 				continue;
 			}
-			err = errno;
-			pm__mailbox_set(st,
-			    err == EACCES ? "4.2.0" :
-			                    pm__mailbox_errno_dsn(err),
-			    "cannot create maildir file %s: %s", tmp,
-			    strerror(err));
+			pm__mailbox_fail(st, errno, pm__mailbox_open_dsn(opts),
+			    "create maildir file %s", tmp);
 			return (PM_EIO);
 		}
 		err = maildir_write(fd, m);
@@ -192,11 +187,9 @@ pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,
 		}
 		if (err != 0) {
 			unlink(tmp);
-			pm__mailbox_set(st, pm__mailbox_errno_dsn(err),
-			    "%scannot write maildir file %s: %s",
-			    err == EFBIG || err == EDQUOT ? "mailbox full: " :
-			                                    "",
-			    tmp, strerror(err));
+			/* mail_copy(): the table over 5.3.0 */
+			pm__mailbox_fail(st, err, PM_MAILBOX_WRITE_DSN,
+			    "error writing message");
 			return (PM_EIO);
 		}
 		/* before it is visible: a crash after the link finds it */
@@ -213,8 +206,8 @@ pm_maildir_deliver(const char *dir, const pm_mailbox_msg *m,
 			if (err == EEXIST) {
 				continue;
 			}
-			pm__mailbox_set(st, "4.2.0", "cannot link %s to %s: %s",
-			    tmp, dst, strerror(err));
+			pm__mailbox_fail(st, err, pm__mailbox_open_dsn(opts),
+			    "create maildir file %s", dst);
 			return (PM_EIO);
 		}
 		unlink(tmp);

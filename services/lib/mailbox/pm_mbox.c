@@ -220,22 +220,18 @@ mbox_open_locked(mbox_ctx *c, const pm_mailbox_opts *o, pm_mailbox_status *st)
 		        O_NOCTTY | O_NONBLOCK,
 		    0600);
 		if (c->fd < 0) {
-			int err = errno;
-
-			pm__mailbox_set(st,
-			    o->open_dsn != NULL ?
-			        pm_mailbox_errno_dsn(err, o->open_dsn) :
-			        err == ELOOP ? "5.2.0" :
-			                       "4.2.0",
-			    "cannot open mailbox %s: %s", c->path,
-			    strerror(err));
+			/* Postfix's safe_open() text, mbox_open()'s DSN */
+			pm__mailbox_fail(st, errno, pm__mailbox_open_dsn(o),
+			    "cannot open file");
 			return (PM_EIO);
 		}
 		if (fstat(c->fd, &fsb) != 0 || !S_ISREG(fsb.st_mode) ||
 		    fsb.st_nlink != 1) {
-			pm__mailbox_set(st, "5.2.0",
+			/* safe_open() refuses it with EPERM: the default */
+			pm__mailbox_set(st, pm__mailbox_open_dsn(o),
 			    "mailbox %s is not a regular file with one link",
 			    c->path);
+			st->err = EPERM;
 			mbox_unlock(c);
 			return (PM_EINVAL);
 		}
@@ -366,9 +362,8 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 		memcpy(dir, path, (size_t) (slash - path));
 		dir[slash - path] = 0;
 		if (pm__mailbox_mkdirs(dir) != 0) {
-			pm__mailbox_set(st, "4.2.0",
-			    "cannot create directory %s: %s", dir,
-			    strerror(errno));
+			pm__mailbox_fail(st, errno, pm__mailbox_open_dsn(opts),
+			    "cannot create directory %s", dir);
 			return (PM_EIO);
 		}
 	}
@@ -382,8 +377,8 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 		goto out;
 	}
 	if (fstat(c.fd, &sb) != 0) {
-		pm__mailbox_set(st, "4.2.0", "cannot stat %s: %s", path,
-		    strerror(errno));
+		pm__mailbox_fail(st, errno, pm__mailbox_open_dsn(opts),
+		    "cannot stat %s", path);
 		rc = PM_EIO;
 		goto out;
 	}
@@ -443,10 +438,9 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 			    "cannot truncate %s back to %lld bytes: %s", path,
 			    (long long) orig, strerror(errno));
 		}
-		pm__mailbox_set(st, pm__mailbox_errno_dsn(err),
-		    "%scannot append message to %s: %s",
-		    err == EFBIG || err == EDQUOT ? "mailbox full: " : "", path,
-		    strerror(err));
+		/* mail_copy(): the table over 5.3.0 */
+		pm__mailbox_fail(st, err, PM_MAILBOX_WRITE_DSN,
+		    "error writing message");
 		rc = PM_EIO;
 		goto out;
 	}
