@@ -12,6 +12,9 @@ for the sender's notices and forwarded copies.
   the sender gets no success notice besides (NOTIFY=SUCCESS,FAILURE);
 - the same with a null sender: the notice is a double bounce, which
   goes to postmaster as qmgr's own would, and the copy is delivered;
+- `mlist: \\mlist, \\nosuchuser, |fail 67` with an owner- alias: the
+  owner gets the command's failure, the sender the unknown user's,
+  and the copy is delivered once;
 - `rlist: \\rlist, rcopy@back.test, |once 75-then-0`: the command
   defers on the first attempt, so the recipient is deferred and the
   redirect is not made; the retry delivers the command, and the
@@ -29,7 +32,8 @@ from test_delivery_local_delegate import DelegateBase, message
 class RedirectFailTest(DelegateBase):
 
     USERS = ("blist@example.test", "rlist@example.test",
-             "nlist@example.test", "postmaster@example.test")
+             "nlist@example.test", "mlist@example.test",
+             "postmaster@example.test")
 
     @classmethod
     def start_peers(cls, workdir):
@@ -65,6 +69,10 @@ class RedirectFailTest(DelegateBase):
         with open(aliases, "w") as f:
             f.write("blist \\blist, |/usr/bin/python3 %s blist 67\n" % fail)
             f.write("nlist \\nlist, |/usr/bin/python3 %s nlist 67\n" % fail)
+            # the owner takes the command's failure, not \\nosuchuser's
+            f.write("mlist \\mlist, \\nosuchuser, "
+                    "|/usr/bin/python3 %s mlist 67\n" % fail)
+            f.write("owner-mlist admin@back.test\n")
             f.write("rlist \\rlist, rcopy@back.test, "
                     "|/usr/bin/python3 %s rlist\n" % once)
         lmtp = "lmtp:inet:127.0.0.1:%d" % cls.dovecot.port
@@ -75,8 +83,8 @@ class RedirectFailTest(DelegateBase):
             "home_mailbox": "",
             "mail_spool_directory": cls.spool,
             "mailbox_transport_maps":
-                "inline:{ blist=%s, rlist=%s, nlist=%s, postmaster=%s }"
-                % (lmtp, lmtp, lmtp, lmtp),
+                "inline:{ blist=%s, rlist=%s, nlist=%s, mlist=%s, "
+                "postmaster=%s }" % (lmtp, lmtp, lmtp, lmtp, lmtp),
             "transport_maps":
                 "inline:{ back.test=smtp:[127.0.0.1]:%d }" % cls.back.port,
         }
@@ -134,6 +142,22 @@ class RedirectFailTest(DelegateBase):
         self.wait_mailbox("postmaster@example.test", b"member nlist is gone")
         mb = [m for m in self.dovecot.delivered("nlist@example.test")
               if b"<nf-1@client.test>" in m]
+        self.assertEqual(len(mb), 1)
+
+    def test_owner_and_sender_split_the_failures(self):
+        qid = self.submit("sender@back.test", ["mlist@example.test"],
+                          message("mf-1", "mlist@example.test"))
+        self.wait_mailbox("mlist@example.test", b"<mf-1@client.test>")
+        self.wait_gone(qid)
+        got = self.sender_notices("mf-1", 30)
+        self.assertEqual(len(got), 1, self.logs_tail())
+        self.assertIn(b'unknown user: "nosuchuser"', got[0].content)
+        self.assertNotIn(b"member mlist is gone", got[0].content)
+        owner = self.sender_notices("mf-1", 30, to="admin@back.test")
+        self.assertEqual(len(owner), 1, self.logs_tail())
+        self.assertIn(b"member mlist is gone", owner[0].content)
+        mb = [m for m in self.dovecot.delivered("mlist@example.test")
+              if b"<mf-1@client.test>" in m]
         self.assertEqual(len(mb), 1)
 
     def test_deferred_target_then_redirect_once(self):
