@@ -214,8 +214,10 @@ local_deliver(void *ctx, pm_job *job)
 			local_forward_flush(&s);
 		}
 		local_owner_flush(&s);
+		/* bounces of a redirected recipient: told now, then passed */
+		local_fails_flush(&s);
 		if (s.status != PM_JOB_SENT) {
-			/* a redirect too is dropped: the next attempt redoes it */
+			/* a deferral drops the redirect: the retry redoes it */
 			pm_job_set(s.r, s.status, s.dsn, "%s", s.why);
 		} else if (s.redirect) {
 			/* qmgr passes it on; the other targets are done */

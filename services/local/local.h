@@ -113,10 +113,18 @@ typedef struct local_fwd {
 	size_t cap;
 } local_fwd;
 
-typedef struct local_owner_fail {
+typedef struct local_fail {
 	char dsn[16];
 	char text[512];
-} local_owner_fail;
+} local_fail;
+
+/* Failures of one recipient's targets kept for one notice. */
+typedef struct local_fails {
+	local_fail *v;
+	size_t n;
+	size_t cap;
+	unsigned more; /* past PM_BOUNCE_NOTICE_MAX */
+} local_fails;
 
 /* The tables of one configuration (local.c swaps them on SIGHUP). */
 typedef struct local_maps {
@@ -146,11 +154,9 @@ typedef struct local_state {
 	int owner_scope;       /* a bounce now may go to the owner */
 	int owner_looked;
 	char *owner; /* NULL: none (or not looked up yet) */
-	local_owner_fail *ofail;
-	size_t nofail;
-	size_t ofail_cap;
-	unsigned ofail_more; /* past PM_BOUNCE_NOTICE_MAX */
-	int redirect;        /* pass it to rd_transport (local_delegate) */
+	local_fails ofail;
+	local_fails bfail; /* bounces not taken by the owner (local_fails.c) */
+	int redirect;      /* pass it to rd_transport (local_delegate) */
 	char rd_transport[PM_QMGR_TRANSPORT_MAX + 1];
 	char rd_nexthop[PM_QMGR_NEXTHOP_MAX + 1];
 	struct pm_metric *rd_count; /* counted once reported (local.c) */
@@ -224,6 +230,27 @@ char *local_owner_of(const local_state *s, const char *name);
 int local_owner_take(local_state *s, const char *dsn, const char *text);
 /* Send the kept failures to the owner; frees the owner state. */
 void local_owner_flush(local_state *s);
+
+/* ---- local_fails.c ---- */
+
+/* Keep one failure (at most PM_BOUNCE_NOTICE_MAX, then counted). */
+void local_fails_add(local_fails *f, const char *dsn, const char *text);
+void local_fails_free(local_fails *f);
+/*
+ * Ask for one failure notice listing f's failures of s's recipient,
+ * to notify_to (NULL: the sender); as pm_bounce_notify_to().
+ */
+int local_fails_notify(const local_state *s, const local_fails *f,
+    const char *notify_to, pm_notice_result *res);
+/* Postfix's bounce_one log line (status=bounced) for one failure. */
+void local_fail_log(const local_state *s, const local_fail *f);
+/*
+ * A redirected recipient whose other targets bounced (s->status
+ * PM_JOB_BOUNCED, s->bfail): send their failure notice to the sender
+ * now, log them, and leave the recipient to be redirected with no
+ * success notice; the bounce service not reachable defers it.
+ */
+void local_fails_flush(local_state *s);
 
 /* ---- local_expand.c ---- */
 

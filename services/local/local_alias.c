@@ -121,6 +121,9 @@ local_result(local_state *s, int status, const char *dsn, const char *fmt, ...)
 		pm_buf_puts(&s->done, text);
 		return;
 	}
+	if (status == PM_JOB_BOUNCED) {
+		local_fails_add(&s->bfail, dsn, text); /* local_fails.c */
+	}
 	/* deferred beats bounced beats sent: keep the first worst */
 	worse = s->status == PM_JOB_SENT ||
 	    (s->status == PM_JOB_BOUNCED && status == PM_JOB_DEFERRED);

@@ -24,12 +24,13 @@
  *	recipient for that transport at once (qmgr_redirect.c). The
  *	target agent delivers, records and logs it (relay=... of lmtp);
  *	local logs nothing for it and counts it, once reported to qmgr
- *	(not when another target's failure drops it), in
+ *	(not when another target's deferral drops it), in
  *	postmesh_local_redirects_total{class="mailbox"|"fallback"};
  *	qmgr_redirects_total{result="accepted"|"refused"} says what qmgr
  *	did with it. A recipient whose failures went to an owner- alias
- *	(local_owner.c) is reported with dsn_passed, so its target
- *	delivery sends no success notice either.
+ *	(local_owner.c), or whose bounced targets local told the sender
+ *	itself (local_fails.c), is reported with dsn_passed, so its
+ *	target delivery sends no success notice either.
  *
  *	A redirect moves the recipient itself, so only a delivery to the
  *	recipient's own user can be redirected: a mailbox reached through

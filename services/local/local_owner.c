@@ -109,7 +109,6 @@ local_owner_of(const local_state *s, const char *name)
 int
 local_owner_take(local_state *s, const char *dsn, const char *text)
 {
-	local_owner_fail *f;
 	int rc = 0;
 
 	if (!var_ownreq_special || s->top == NULL) {
@@ -132,75 +131,25 @@ local_owner_take(local_state *s, const char *dsn, const char *text)
 	if (s->owner == NULL) {
 		return (0);
 	}
-	if (s->nofail == PM_BOUNCE_NOTICE_MAX) {
-		s->ofail_more++;
-		return (1);
-	}
-	if (s->nofail == s->ofail_cap) {
-		s->ofail_cap = s->ofail_cap ? 2 * s->ofail_cap : 2;
-		s->ofail =
-		    pm_realloc(s->ofail, s->ofail_cap * sizeof(*s->ofail));
-	}
-	f = &s->ofail[s->nofail++];
-	snprintf(f->dsn, sizeof(f->dsn), "%s", dsn);
-	snprintf(f->text, sizeof(f->text), "%s", text);
+	local_fails_add(&s->ofail, dsn, text);
 	return (1);
-}
-
-/* Postfix's bounce_one log line for one failure. */
-static void
-owner_log(const local_state *s, const local_owner_fail *f)
-{
-	const pm_job *j = s->m->job;
-	int64_t now = pm_now_us();
-	pm_log_dlv d = { 0 };
-
-	d.qid = j->queue_id;
-	d.to = s->rcpt;
-	d.orig_to = s->r->queued_address;
-	d.relay = "local";
-	d.delay_us = now - j->arrival_us;
-	d.delays_us[0] = j->active_us - j->arrival_us;
-	d.delays_us[1] = now - j->active_us;
-	d.dsn = f->dsn;
-	d.status = "bounced";
-	d.text = f->text;
-	pm_log_dlv_info(&d);
 }
 
 void
 local_owner_flush(local_state *s)
 {
-	pm_notice_rcpt *rv;
 	pm_notice_result res;
 	size_t i;
 	int rc;
 
-	if (s->nofail == 0) {
+	if (s->ofail.n == 0) {
 		goto out;
 	}
-	if (s->ofail_more > 0) {
-		pm_msg_warn("%s: to=<%s>: %u more failures than the %d a "
-		            "notice to %s lists",
-		    s->m->job->queue_id, s->rcpt, s->ofail_more,
-		    PM_BOUNCE_NOTICE_MAX, s->owner);
-	}
-	rv = pm_calloc(s->nofail, sizeof(*rv));
-	for (i = 0; i < s->nofail; i++) {
-		rv[i].address = s->rcpt;
-		rv[i].orcpt = s->r->orcpt;
-		rv[i].notify = s->r->notify;
-		rv[i].dsn = s->ofail[i].dsn;
-		rv[i].text = s->ofail[i].text;
-		rv[i].last_attempt_us = pm_now_us();
-	}
-	rc = pm_bounce_notify_to(local_bounce, s->m->job->queue_id, s->owner,
-	    s->r->index, rv, s->nofail, &res);
-	free(rv);
+	rc = local_fails_notify(s, &s->ofail, s->owner, &res);
 	s->owner_scope = 0;
 	if (rc == 0) {
-		for (i = 0; i < s->nofail; i++) {
-			owner_log(s, &s->ofail[i]);
+		for (i = 0; i < s->ofail.n; i++) {
+			local_fail_log(s, &s->ofail.v[i]);
 		}
 		local_result(s, PM_JOB_SENT, "2.0.0",
 		    "failure notice to %s: %s", s->owner,
@@ -212,9 +161,9 @@ local_owner_flush(local_state *s)
 		            "bouncing to the sender",
 		    s->m->job->queue_id, s->rcpt, s->owner,
 		    res.why[0] ? res.why : pm_strerror(rc));
-		for (i = 0; i < s->nofail; i++) {
-			local_result(s, PM_JOB_BOUNCED, s->ofail[i].dsn, "%s",
-			    s->ofail[i].text);
+		for (i = 0; i < s->ofail.n; i++) {
+			local_result(s, PM_JOB_BOUNCED, s->ofail.v[i].dsn, "%s",
+			    s->ofail.v[i].text);
 		}
 	} else {
 		local_result(s, PM_JOB_DEFERRED, "4.3.0",
@@ -222,9 +171,7 @@ local_owner_flush(local_state *s)
 		    pm_strerror(rc));
 	}
 out:
-	free(s->ofail);
-	s->ofail = NULL;
-	s->nofail = s->ofail_cap = 0;
+	local_fails_free(&s->ofail);
 	free(s->owner);
 	s->owner = NULL;
 }

@@ -18,8 +18,10 @@
  *	records the final status and logs it, as for any other job.
  *	Counted in qmgr_redirects_total{result="accepted"|"refused"}.
  *
- *	A recipient whose report says dsn_passed (local sent an owner-
- *	failure notice for it, Postfix's bounce_workaround) goes in a job
+ *	A recipient whose report says dsn_passed (local sent a failure
+ *	notice for it itself: to an owner- alias, Postfix's
+ *	bounce_workaround, or to the sender about its bounced alias
+ *	targets, local_fails.c) goes in a job
  *	with no_success_notice: the target agent records it delivered
  *	with no success notice (PM_RCPT_NOTIFIED), as Postfix's local
  *	keeps the "notified" mark when it passes the recipient on.

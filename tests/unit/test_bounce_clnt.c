@@ -9,7 +9,9 @@
  *	others are still asked for (PM_ENOENT, res.lost, res.why); a 4xx
  *	stops at that part (PM_EAGAIN); texts are cut at their wire bound
  *	and an over-long address makes its part lost, never a request
- *	over the control-call limit.
+ *	over the control-call limit. pm_bounce_notify_to() sends an
+ *	owner's notice with the caller's part and one to the sender (no
+ *	notify_to) with PM_BOUNCE_PART_AGENT + part.
  */
 #include "bounce_clnt.h"
 #include "pm_qid.h"
@@ -37,6 +39,7 @@ static struct {
 	size_t nrcpt[MAXREQ];
 	char first[MAXREQ][64]; /* first recipient of each part */
 	size_t textlen[MAXREQ];
+	char notify_to[MAXREQ][64];
 	unsigned code_for_part[8]; /* 0: 250 */
 } fake = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -62,6 +65,8 @@ srv_handler(void *ctx, uint32_t type, const uint8_t *req, size_t reqlen,
 	snprintf(fake.first[i], sizeof(fake.first[i]), "%s",
 	    m->n_rcpt ? m->rcpt[0]->address : "");
 	fake.textlen[i] = m->n_rcpt ? strlen(m->rcpt[0]->text) : 0;
+	snprintf(fake.notify_to[i], sizeof(fake.notify_to[i]), "%s",
+	    m->notify_to ? m->notify_to : "");
 	rep.code = m->part < 8 && fake.code_for_part[m->part] ?
 	    fake.code_for_part[m->part] :
 	    250;
@@ -234,6 +239,42 @@ Test(bclnt, lost_and_temporary_parts)
 	                 &res),
 	    PM_EINVAL);
 	rcpts_free(r, 9, addr, text);
+}
+
+/*
+ * The local agent's notices: to an owner with the recipient index as
+ * part; to the sender (no notify_to) with the index above qmgr's parts.
+ */
+Test(bclnt, notify_to_parts)
+{
+	char qid[PM_QID_LEN + 1], **addr, *text;
+	pm_notice_result res;
+	pm_notice_rcpt *r;
+	int rc;
+
+	pm_qid_new(qid);
+	memset(fake.code_for_part, 0, sizeof(fake.code_for_part));
+	r = rcpts(2, 10, &addr, &text);
+	fake.n = 0;
+	rc = pm_bounce_notify_to(clnt, qid, "owner-l@x", 7, r, 2, &res);
+	cr_expect_eq(rc, 0, "got %d", rc);
+	rc = pm_bounce_notify_to(clnt, qid, NULL, 7, r, 2, &res);
+	cr_expect_eq(rc, 0, "got %d", rc);
+	cr_assert_eq(fake.n, 2);
+	cr_expect_eq(fake.part[0], 7);
+	cr_expect_str_eq(fake.notify_to[0], "owner-l@x");
+	cr_expect_eq(fake.part[1], PM_BOUNCE_PART_AGENT + 7, "part %u",
+	    fake.part[1]);
+	cr_expect_str_eq(fake.notify_to[1], "");
+	cr_expect_eq(res.parts, 1);
+	/* bad arguments: nothing is asked */
+	cr_expect_eq(pm_bounce_notify_to(clnt, qid, "", 7, r, 2, &res),
+	    PM_EINVAL);
+	cr_expect_eq(pm_bounce_notify_to(clnt, qid, NULL, PM_BOUNCE_PART_AGENT,
+	                 r, 2, &res),
+	    PM_EINVAL);
+	cr_expect_eq(fake.n, 2);
+	rcpts_free(r, 2, addr, text);
 }
 
 /* Every field at its worst: requests still fit; texts are cut. */

@@ -255,10 +255,15 @@ pm_bounce_notify_to(pm_bounce_clnt *c, const char *queue_id,
 		memset(res, 0, sizeof(*res));
 	}
 	if (c == NULL || queue_id == NULL || !pm_qid_valid(queue_id) ||
-	    notify_to == NULL || *notify_to == 0 ||
-	    strlen(notify_to) > PM_BOUNCE_ADDR_WIRE_MAX || nrcpt == 0 ||
+	    (notify_to != NULL &&
+	        (*notify_to == 0 ||
+	            strlen(notify_to) > PM_BOUNCE_ADDR_WIRE_MAX)) ||
+	    part >= PM_BOUNCE_PART_AGENT || nrcpt == 0 ||
 	    nrcpt > PM_BOUNCE_NOTICE_MAX || rcpt == NULL || res == NULL) {
 		return (PM_EINVAL);
+	}
+	if (notify_to == NULL) {
+		part += PM_BOUNCE_PART_AGENT; /* not one of qmgr's parts */
 	}
 	err = notify_one(c, PM_NOTICE_FAILED, queue_id, notify_to, rcpt, nrcpt,
 	    part, res);

@@ -8,8 +8,8 @@
  *	delivery status notification about some recipients of a queued
  *	message: failed, delayed, delivered or relayed; one notice per
  *	part of at most per_notice recipients. The local agent asks for
- *	a failure notice to an owner- alias instead of the sender
- *	(pm_bounce_notify_to). Synchronous, thread-safe.
+ *	a failure notice to an owner- alias instead of the sender, or
+ *	to the sender about a recipient it redirects (pm_bounce_notify_to). Synchronous, thread-safe.
  *	The reply says whether the notice is queued (code 250, or 250
  *	with no notice when none was needed), can never be sent (5xx: the
  *	caller gives it up and logs that it is lost), or not now (4xx, a
@@ -85,8 +85,14 @@ int pm_bounce_notify(pm_bounce_clnt *c, int kind, const char *queue_id,
  * owner- alias (Postfix's bounce_workaround). part is the caller's
  * (the recipient's index): asked again with the same part the notice
  * is queued once, and it never shares an id with the sender's notices.
- * Returns as pm_bounce_notify(); PM_EINVAL for bad arguments.
+ * notify_to NULL: to the sender after all (postmaster for a null
+ * sender, as qmgr's notices), for the failed targets of a recipient
+ * that the local agent redirects; its part goes out as
+ * PM_BOUNCE_PART_AGENT + part, above any part of qmgr's notices, so
+ * that it too never takes their id. Returns as pm_bounce_notify();
+ * PM_EINVAL for bad arguments (part >= PM_BOUNCE_PART_AGENT too).
  */
+#define PM_BOUNCE_PART_AGENT 0x80000000U
 int pm_bounce_notify_to(pm_bounce_clnt *c, const char *queue_id,
     const char *notify_to, unsigned part, const pm_notice_rcpt *rcpt,
     size_t nrcpt, pm_notice_result *res);
