@@ -72,6 +72,7 @@ char *var_prop_unmatch_ext;
 int var_exp_own_alias;
 int var_ownreq_special;
 long var_command_maxtime;
+char *var_cmd_exp_filter;
 char *var_mailbox_lock;
 char *var_default_privs;
 long var_local_recursion;
@@ -187,7 +188,9 @@ local_deliver(void *ctx, pm_job *job)
 	strcpy(job->relay, "local");
 	job->conn_ms = job->xfer_ms = 0;
 	job->dest_failed = 0;
-	if ((rc = pm_agent_body(job, &data, &len)) != 0) {
+	memset(&m, 0, sizeof(m));
+	if ((rc = pm_agent_body_env(job, local_cenv_fields, LOCAL_CENV_N,
+	         m.cenv, &data, &len)) != 0) {
 		pm_job_set_all(job, PM_JOB_DEFERRED, "4.3.0",
 		    "cannot read the message content: %s", pm_strerror(rc));
 		return;
@@ -250,6 +253,9 @@ local_deliver(void *ctx, pm_job *job)
 	}
 	pm_snap_put(&local_maps_cur, ref);
 	free(data);
+	for (i = 0; i < LOCAL_CENV_N; i++) {
+		free(m.cenv[i]);
+	}
 }
 
 static const char *const local_transports[] = { "local", NULL };
@@ -380,6 +386,8 @@ main(int argc, char **argv)
 		    256 },
 		{ VAR_DEFAULT_PRIVS, DEF_DEFAULT_PRIVS, &var_default_privs, 1,
 		    256 },
+		{ VAR_CMD_EXP_FILTER, DEF_CMD_EXP_FILTER, &var_cmd_exp_filter,
+		    0, 1024 },
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {

@@ -100,10 +100,20 @@ int local_priv_root(void);
 #define LOCAL_FROM_FORWARD 2u /* from a .forward file */
 #define LOCAL_FROM_INCLUDE 4u /* from an :include: file */
 
+/*
+ * The message's client attributes a command gets in its environment
+ * (CLIENT_ADDRESS ...): local_cenv_fields[i] is the envelope field
+ * read with the content, local_cenv_vars[i] the variable (local_target.c).
+ */
+#define LOCAL_CENV_N 8
+extern const char *const local_cenv_fields[LOCAL_CENV_N];
+extern const char *const local_cenv_vars[LOCAL_CENV_N];
+
 typedef struct local_msg {
 	pm_job *job;
 	const char *content; /* as queued: CRLF line ends */
 	size_t len;
+	char *cenv[LOCAL_CENV_N]; /* "" when the message has none */
 } local_msg;
 
 typedef struct local_fwd {

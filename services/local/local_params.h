@@ -54,6 +54,12 @@
 #define DEF_MAILBOX_LOCK "fcntl, dotlock"
 #define VAR_DEFAULT_PRIVS "default_privs"
 #define DEF_DEFAULT_PRIVS "nobody"
+/* characters kept in a command's environment values (others: '_') */
+#define VAR_CMD_EXP_FILTER "command_expansion_filter"
+#define DEF_CMD_EXP_FILTER \
+	"1234567890!@%-_=+:,./" \
+	"abcdefghijklmnopqrstuvwxyz" \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 /*
  * Postmesh: named forms of Postfix local(8)'s built-in limits: alias
  * nesting depth ("alias database loop" past 100 levels) and the number
@@ -87,6 +93,7 @@ extern char *var_prop_unmatch_ext;
 extern int var_exp_own_alias;
 extern int var_ownreq_special;
 extern long var_command_maxtime;
+extern char *var_cmd_exp_filter;
 extern char *var_mailbox_lock;
 extern char *var_default_privs;
 extern long var_local_recursion;

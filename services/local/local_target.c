@@ -42,7 +42,11 @@
  *	docs/delivery.md) and runs it as the given identity, in the home
  *	directory when there is one, with Postfix's environment (HOME,
  *	USER, LOGNAME, SHELL, SENDER, RECIPIENT, LOCAL, DOMAIN, EXTENSION,
- *	ORIGINAL_RECIPIENT, PATH); stdin is the message as Postfix pipes
+ *	ORIGINAL_RECIPIENT, PATH, and, when the message has them, ENVID,
+ *	CLIENT_ADDRESS, CLIENT_HOSTNAME, CLIENT_HELO, CLIENT_PROTOCOL,
+ *	SASL_METHOD, SASL_SENDER, SASL_USERNAME; as Postfix, every byte of
+ *	a value that is not in command_expansion_filter becomes '_');
+ *	stdin is the message as Postfix pipes
  *	it: a From_ line, Return-Path:, Delivered-To:, then the content
  *	with LF line ends. Exit codes map through sysexits.h (pm_command).
  *	A permanent failure of either goes to the recipient's owner- alias
@@ -82,10 +86,47 @@
 #include "pm_mail_params.h"
 
 #define LOCAL_LOCK_WAIT_MS 20000
-#define LOCAL_CMD_ENV 16
+#define LOCAL_CMD_ENV (12 + LOCAL_CENV_N)
 #define LOCAL_SELF ((uid_t) -1)
 
 int local_mbox_locks = PM_MBOX_LOCK_FCNTL | PM_MBOX_LOCK_DOTLOCK;
+
+const char *const local_cenv_fields[LOCAL_CENV_N] = {
+	"client_addr",
+	"client_name",
+	"helo",
+	"protocol",
+	"sasl_method",
+	"sasl_sender",
+	"sasl_username",
+	"envid",
+};
+const char *const local_cenv_vars[LOCAL_CENV_N] = {
+	"CLIENT_ADDRESS",
+	"CLIENT_HOSTNAME",
+	"CLIENT_HELO",
+	"CLIENT_PROTOCOL",
+	"SASL_METHOD",
+	"SASL_SENDER",
+	"SASL_USERNAME",
+	"ENVID",
+};
+
+/*
+ * Postfix's censoring of a command's environment: each byte of the
+ * value (after the first '=') not in command_expansion_filter is '_'.
+ */
+static void
+command_env_censor(char *var)
+{
+	char *p = strchr(var, '=');
+
+	for (p = p != NULL ? p + 1 : var; *p != 0; p++) {
+		if (strchr(var_cmd_exp_filter, *p) == NULL) {
+			*p = '_';
+		}
+	}
+}
 
 /* file: a /file target (a failed open bounces, as Postfix's file.c) */
 static void
@@ -461,6 +502,15 @@ local_deliver_command(local_state *s, const char *cmd, uid_t uid, gid_t gid,
 		env[n++] = pm_asprintf("DOMAIN=%s",
 		    a->domain != NULL ? a->domain : "");
 		env[n++] = pm_asprintf("EXTENSION=%s", a->ext);
+	}
+	for (i = 0; i < LOCAL_CENV_N; i++) {
+		if (s->m->cenv[i] != NULL && *s->m->cenv[i] != 0) {
+			env[n++] = pm_asprintf("%s=%s", local_cenv_vars[i],
+			    s->m->cenv[i]);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		command_env_censor(env[i]);
 	}
 	env[n] = NULL;
 	pm_buf_init(&in, 0);

@@ -113,35 +113,256 @@ pipe_macro(const char *name, size_t len)
 }
 
 /*
- * The macro at s ("$" at s[0]): its name and length and how many
- * bytes it takes. 0: "$$"; -1: malformed.
+ * The macro walker: one pass over an element's text, either checking
+ * it (w->v NULL: every name must be known, and every branch of a
+ * conditional is visited, as Postfix's MAC_EXP_FLAG_SCAN) or
+ * expanding it for recipient w->r into w->out.
+ */
+typedef struct pipe_walk {
+	const pipe_vars *v; /* NULL: check only */
+	long r;
+	pm_buf *out;
+	int per_rcpt; /* a per-recipient name was seen */
+	char *err;    /* check only: what is wrong */
+	int depth;
+} pipe_walk;
+
+static int pipe_walk_text(pipe_walk *w, const char *s, size_t len);
+static char *pipe_value(int k, const pipe_vars *v, long r);
+
+static int
+pipe_walk_fail(pipe_walk *w, const char *fmt, const char *s, size_t len)
+{
+	if (w->err == NULL) {
+		w->err = pm_asprintf(fmt, (int) len, s);
+	}
+	return (PM_EINVAL);
+}
+
+/*
+ * The end of the group opened at s[0] ('{' or '('): the index of its
+ * balanced closing character within s[0..len), or 0 when none.
+ */
+static size_t
+pipe_group_end(const char *s, size_t len)
+{
+	char open = s[0], close = open == '{' ? '}' : ')';
+	size_t i, level = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == open) {
+			level++;
+		} else if (s[i] == close && --level == 0) {
+			return (i);
+		}
+	}
+	return (0);
+}
+
+static size_t
+pipe_skip_ws(const char *s, size_t i, size_t len)
+{
+	while (i < len &&
+	    (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) {
+		i++;
+	}
+	return (i);
+}
+
+/*
+ * One conditional operand at s[*i..len): "{text}" (white space around
+ * it skipped) or the rest of the body as it is. Sets *t, *tlen.
  */
 static int
-pipe_macro_at(const char *s, const char **name, size_t *nlen, size_t *used)
+pipe_operand(pipe_walk *w, const char *s, size_t len, size_t *i, const char **t,
+    size_t *tlen)
 {
-	const char *p;
+	size_t j = pipe_skip_ws(s, *i, len), e;
 
-	if (s[1] == '$') {
-		*used = 2;
-		*nlen = 0;
-		return (0);
-	}
-	if (s[1] == '{' || s[1] == '(') {
-		/* ${name}, and Postfix's older $(name) */
-		if ((p = strchr(s + 2, s[1] == '{' ? '}' : ')')) == NULL) {
-			return (-1);
+	if (j < len && s[j] == '{') {
+		if ((e = pipe_group_end(s + j, len - j)) == 0) {
+			return (pipe_walk_fail(w, "unbalanced {} in \"%.*s\"",
+			    s, len));
 		}
-		*name = s + 2;
-		*nlen = (size_t) (p - s - 2);
-		*used = (size_t) (p - s + 1);
-		return (*nlen > 0 ? 1 : -1);
+		*t = s + j + 1;
+		*tlen = e - 1;
+		*i = pipe_skip_ws(s, j + e + 1, len);
+	} else {
+		*t = s + *i;
+		*tlen = len - *i;
+		*i = len;
 	}
-	for (p = s + 1; isalnum((unsigned char) *p) || *p == '_'; p++) {
+	return (0);
+}
+
+/*
+ * The body of ${...}: "name", "name?text", "name:text",
+ * "name?{text1}:{text2}" (mac_expand(3)'s forms; text may hold
+ * macros). A true condition is a non-empty value.
+ */
+static int
+pipe_walk_macro(pipe_walk *w, const char *s, size_t len)
+{
+	const char *t1 = NULL, *t2 = NULL;
+	size_t nlen, i, t1len = 0, t2len = 0;
+	char *val = NULL;
+	int k, rc = 0, set;
+
+	for (nlen = 0;
+	     nlen < len && (isalnum((unsigned char) s[nlen]) || s[nlen] == '_');
+	     nlen++) {
 	}
-	*name = s + 1;
-	*nlen = (size_t) (p - s - 1);
-	*used = (size_t) (p - s);
-	return (*nlen > 0 ? 1 : -1);
+	if (nlen == 0 || (nlen < len && s[nlen] != '?' && s[nlen] != ':')) {
+		return (pipe_walk_fail(w, "malformed macro \"${%.*s}\"", s,
+		    len));
+	}
+	if ((k = pipe_macro(s, nlen)) < 0) {
+		return (pipe_walk_fail(w, "unknown macro \"$%.*s\"", s, nlen));
+	}
+	w->per_rcpt |= pipe_macros[k].per_rcpt;
+	i = nlen + 1;
+	if (nlen < len && s[nlen] == '?') {
+		if ((rc = pipe_operand(w, s, len, &i, &t1, &t1len)) != 0) {
+			return (rc);
+		}
+		if (i < len && s[i] == ':') {
+			i++;
+			if ((rc = pipe_operand(w, s, len, &i, &t2, &t2len)) !=
+			    0) {
+				return (rc);
+			}
+		}
+	} else if (nlen < len) {
+		if ((rc = pipe_operand(w, s, len, &i, &t2, &t2len)) != 0) {
+			return (rc);
+		}
+	}
+	if (nlen < len && i < len) {
+		return (pipe_walk_fail(w, "unexpected text in \"${%.*s}\"", s,
+		    len));
+	}
+	if (w->v == NULL) {
+		/* check: every branch */
+		if (t1 != NULL && (rc = pipe_walk_text(w, t1, t1len)) != 0) {
+			return (rc);
+		}
+		return (t2 != NULL ? pipe_walk_text(w, t2, t2len) : 0);
+	}
+	val = pipe_value(k, w->v, w->r);
+	if (nlen == len) {
+		rc = pm_buf_puts(w->out, val);
+	} else {
+		set = *val != 0;
+		if (set && t1 != NULL) {
+			rc = pipe_walk_text(w, t1, t1len);
+		} else if (!set && t2 != NULL) {
+			rc = pipe_walk_text(w, t2, t2len);
+		}
+	}
+	free(val);
+	return (rc);
+}
+
+/* Text with macros: $$, $name, ${body}, and Postfix's older $(body). */
+static int
+pipe_walk_text(pipe_walk *w, const char *s, size_t len)
+{
+	size_t i = 0, j, e;
+	int rc = 0;
+
+	if (++w->depth > PIPE_MACRO_DEPTH) {
+		return (pipe_walk_fail(w, "macros nested too deep in \"%.*s\"",
+		    s, len));
+	}
+	while (i < len && rc == 0) {
+		if (s[i] != '$') {
+			for (j = i; j < len && s[j] != '$'; j++) {
+			}
+			if (w->out != NULL) {
+				rc = pm_buf_append(w->out, s + i, j - i);
+			}
+			i = j;
+		} else if (i + 1 < len && s[i + 1] == '$') {
+			if (w->out != NULL) {
+				rc = pm_buf_append(w->out, "$", 1);
+			}
+			i += 2;
+		} else if (i + 1 < len &&
+		    (s[i + 1] == '{' || s[i + 1] == '(')) {
+			if ((e = pipe_group_end(s + i + 1, len - i - 1)) == 0) {
+				return (pipe_walk_fail(w,
+				    "malformed macro in \"%.*s\"", s, len));
+			}
+			rc = pipe_walk_macro(w, s + i + 2, e - 1);
+			i += e + 2;
+		} else {
+			for (j = i + 1; j < len &&
+			     (isalnum((unsigned char) s[j]) || s[j] == '_');
+			     j++) {
+			}
+			if (j == i + 1) {
+				return (pipe_walk_fail(w,
+				    "malformed macro in \"%.*s\"", s, len));
+			}
+			rc = pipe_walk_macro(w, s + i + 1, j - i - 1);
+			i = j;
+		}
+	}
+	w->depth--;
+	return (rc);
+}
+
+/*
+ * The next argument of spec at *p: white space separates arguments
+ * except inside balanced {}; an argument written "{ text }" is the
+ * text without the braces and the white space next to them (Postfix
+ * 3.0's master.cf grouping). NULL at the end; *err on a bad group.
+ */
+static char *
+pipe_next_arg(const char **p, char **err)
+{
+	const char *s = *p, *start;
+	size_t level = 0, len, a, b;
+
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+		s++;
+	}
+	if (*s == 0) {
+		*p = s;
+		return (NULL);
+	}
+	for (start = s; *s != 0; s++) {
+		if (*s == '{') {
+			level++;
+		} else if (*s == '}' && level > 0) {
+			level--;
+		} else if (level == 0 &&
+		    (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+			break;
+		}
+	}
+	*p = s;
+	len = (size_t) (s - start);
+	if (level > 0) {
+		*err =
+		    pm_asprintf("unbalanced {} in \"%.*s\"", (int) len, start);
+		return (NULL);
+	}
+	if (start[0] != '{') {
+		return (pm_strndup(start, len));
+	}
+	if (pipe_group_end(start, len) != len - 1) {
+		*err = pm_asprintf("text after \"}\" in \"%.*s\"", (int) len,
+		    start);
+		return (NULL);
+	}
+	a = pipe_skip_ws(start, 1, len - 1);
+	for (b = len - 1; b > a &&
+	     (start[b - 1] == ' ' || start[b - 1] == '\t' ||
+	         start[b - 1] == '\n' || start[b - 1] == '\r');
+	     b--) {
+	}
+	return (pm_strndup(start + a, b - a));
 }
 
 pipe_argv *
@@ -164,53 +385,36 @@ int
 pipe_argv_parse(const char *spec, pipe_argv **out, char **err)
 {
 	pipe_argv *t = pm_calloc(1, sizeof(*t));
-	const char *p = spec, *start, *q, *name;
-	size_t len, nlen, used;
-	int m, k;
+	const char *p = spec;
+	pipe_walk w;
+	char *elem;
+
+	*err = NULL;
 
 	t->elem = pm_calloc(PIPE_ARGV_MAX, sizeof(*t->elem));
 	t->per_rcpt = pm_calloc(PIPE_ARGV_MAX, sizeof(*t->per_rcpt));
 	for (;;) {
-		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
-			p++;
-		}
-		if (*p == 0) {
+		if ((elem = pipe_next_arg(&p, err)) == NULL) {
+			if (*err != NULL) {
+				goto fail;
+			}
 			break;
 		}
-		start = p;
-		while (*p != 0 && *p != ' ' && *p != '\t' && *p != '\n' &&
-		    *p != '\r') {
-			p++;
-		}
-		len = (size_t) (p - start);
 		if (t->n == PIPE_ARGV_MAX) {
+			free(elem);
 			*err = pm_asprintf("more than %d arguments",
 			    PIPE_ARGV_MAX);
 			goto fail;
 		}
-		t->elem[t->n] = pm_strndup(start, len);
-		for (q = t->elem[t->n]; (q = strchr(q, '$')) != NULL;
-		     q += used) {
-			if ((m = pipe_macro_at(q, &name, &nlen, &used)) < 0) {
-				*err = pm_asprintf("malformed macro in "
-				                   "\"%s\"",
-				    t->elem[t->n]);
-				t->n++;
-				goto fail;
-			}
-			if (m == 0) {
-				continue;
-			}
-			if ((k = pipe_macro(name, nlen)) < 0) {
-				*err = pm_asprintf("unknown macro \"$%.*s\" "
-				                   "in \"%s\"",
-				    (int) nlen, name, t->elem[t->n]);
-				t->n++;
-				goto fail;
-			}
-			t->per_rcpt[t->n] |= pipe_macros[k].per_rcpt;
+		t->elem[t->n] = elem;
+		memset(&w, 0, sizeof(w));
+		if (pipe_walk_text(&w, elem, strlen(elem)) != 0) {
+			*err = pm_asprintf("%s in \"%s\"", w.err, elem);
+			free(w.err);
+			t->n++;
+			goto fail;
 		}
-		t->n++;
+		t->per_rcpt[t->n++] = w.per_rcpt;
 	}
 	if (t->n == 0) {
 		*err = pm_strdup("empty command");
@@ -439,29 +643,17 @@ pipe_value(int k, const pipe_vars *v, long r)
 static int
 pipe_expand_one(const char *elem, const pipe_vars *v, long r, char **out)
 {
-	const char *p, *name;
-	size_t nlen, used;
-	char *val;
+	pipe_walk w;
 	pm_buf b;
-	int m, rc = 0;
+	int rc;
 
 	pm_buf_init(&b, PIPE_ARG_LEN_MAX);
-	for (p = elem; *p != 0 && rc == 0;) {
-		if (*p != '$') {
-			rc = pm_buf_append(&b, p++, 1);
-			continue;
-		}
-		m = pipe_macro_at(p, &name, &nlen, &used);
-		PM_ASSERT(m >= 0); /* checked by pipe_argv_parse */
-		if (m == 0) {
-			rc = pm_buf_append(&b, "$", 1);
-		} else {
-			val = pipe_value(pipe_macro(name, nlen), v, r);
-			rc = pm_buf_puts(&b, val);
-			free(val);
-		}
-		p += used;
-	}
+	memset(&w, 0, sizeof(w));
+	w.v = v;
+	w.r = r;
+	w.out = &b;
+	rc = pipe_walk_text(&w, elem, strlen(elem));
+	PM_ASSERT(rc != PM_EINVAL); /* checked by pipe_argv_parse */
 	if (rc != 0) {
 		pm_buf_free(&b);
 		return (rc);

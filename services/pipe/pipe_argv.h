@@ -9,7 +9,15 @@
  *	pipe_flags_parse() reads Postfix's flags= letters (PIPE_F_*).
  *
  *	pipe_argv_parse() splits pipe_argv at white space into elements
- *	and checks every macro: ${name} or $name, "$$" is a "$". Names:
+ *	(white space inside balanced {} does not split; an element
+ *	written "{ text }" is the text, without the braces and the white
+ *	space next to them, Postfix 3.0's grouping) and checks every
+ *	macro: ${name} or $name, "$$" is a "$", and mac_expand(3)'s
+ *	conditional forms ${name?text} (text when the value is not
+ *	empty), ${name:text} (text when it is empty), ${name?{text}},
+ *	${name:{text}}, ${name?{text1}:{text2}} and ${name?{text1}:text2};
+ *	the text may hold macros. Every name, in every branch, must be
+ *	known (an unknown one is refused at start). Names:
  *	sender, nexthop, queue_id, size, the client_* and sasl_* ones
  *	(once per command), and the per-recipient recipient,
  *	original_recipient, user, extension, mailbox, domain. argv[0]
@@ -18,7 +26,9 @@
  *	pipe_argv_expand() builds the argument vector of one command, as
  *	Postfix's pipe(8) does: an element that holds a per-recipient
  *	macro is repeated once per recipient; every other element is
- *	expanded once. Expansion never splits or joins elements: a
+ *	expanded once (a per-recipient name anywhere in the element,
+ *	also in a condition or a branch not taken, makes it one per
+ *	recipient, as Postfix's scan does). Expansion never splits or joins elements: a
  *	recipient "a b;c$(x)@d" is one literal argument. Addresses are
  *	expanded in Postfix's internal (unquoted) form: "a b"@d is
  *	a b@d, unless flag q quotes it again.
@@ -47,7 +57,8 @@
  *	pipe_addr_split() splits an address at its last "@" into the
  *	local part, user, extension and domain.
  * LIMITS
- *	PIPE_ARGV_MAX elements in the template; the expanded vector
+ *	PIPE_ARGV_MAX elements in the template, conditionals nested
+ *	PIPE_MACRO_DEPTH deep; the expanded vector
  *	at most PM_COMMAND_MAX_ARGS elements and PIPE_ARG_LEN_MAX bytes
  *	per element (more: PM_ETOOBIG, the caller defers).
  * SECURITY
@@ -75,6 +86,7 @@
 
 #define PIPE_ARGV_MAX 256
 #define PIPE_ARG_LEN_MAX 4096
+#define PIPE_MACRO_DEPTH 16 /* conditionals nested in conditionals */
 
 /* 0, or PM_EINVAL with *bad the unknown letter. */
 int pipe_flags_parse(const char *s, unsigned *flags, char *bad);

@@ -189,10 +189,12 @@ int qmgr_success_kind(const char *transport, int dsn_passed,
     const char *action);
 /*
  * A recipient status stored in Redis, read back: QR_SENT (and
- * *success: the kind for transport, or 0 for PM_RCPT_NOTIFIED),
- * QR_BOUNCED, or QR_TODO (not final).
+ * *success: the kind for the action its agent stored with it, "i:x",
+ * else for transport; 0 for PM_RCPT_NOTIFIED), QR_BOUNCED, or QR_TODO
+ * (not final).
  */
-int qmgr_stored_state(const char *status, const char *transport, int *success);
+int qmgr_stored_state(const char *status, const char *action,
+    const char *transport, int *success);
 /* The status to store for a final state (and success kind). */
 const char *qmgr_store_status(int state, int success);
 /* Drop one hold; the message goes on *done when it was the last. */

@@ -217,8 +217,8 @@ qmgr_job_keep_final(qmgr_job *j, const pm_qmsg *fresh)
 		if (i >= fresh->nrcpt) {
 			continue;
 		}
-		state = qmgr_stored_state(fresh->rcpt[i].status, j->transport,
-		    &success);
+		state = qmgr_stored_state(fresh->rcpt[i].status,
+		    fresh->rcpt[i].action, j->transport, &success);
 		if (state == QR_SENT && success != 0 && j->dsn_action[0]) {
 			/* "sent" says no more: the agent's fetch said how */
 			success =

@@ -86,9 +86,10 @@ qmgr_msg_new(const pm_qentry *e, pm_qmsg *m, int64_t now_us)
 	msg->holds = 1; /* intake, until its jobs are queued */
 	for (i = 0; i < m->nrcpt; i++) {
 		r = &msg->r[i];
-		/* sent: "delivered" (how is unknown); notified: none */
-		r->state =
-		    qmgr_stored_state(m->rcpt[i].status, NULL, &r->success);
+		/* sent: as its agent stored ("i:x"), else "delivered";
+		 * notified: none */
+		r->state = qmgr_stored_state(m->rcpt[i].status,
+		    m->rcpt[i].action, NULL, &r->success);
 		snprintf(r->dsn, sizeof(r->dsn), "%s", m->rcpt[i].dsn);
 		if (m->rcpt[i].text[0] != 0) {
 			r->text = pm_printable_dup(m->rcpt[i].text,

@@ -43,11 +43,12 @@ qmgr_success_kind(const char *transport, int dsn_passed, const char *action)
 }
 
 int
-qmgr_stored_state(const char *status, const char *transport, int *success)
+qmgr_stored_state(const char *status, const char *action, const char *transport,
+    int *success)
 {
 	*success = 0;
 	if (strcmp(status, PM_RCPT_SENT) == 0) {
-		*success = qmgr_success_kind(transport, 0, NULL);
+		*success = qmgr_success_kind(transport, 0, action);
 		return (QR_SENT);
 	}
 	if (strcmp(status, PM_RCPT_NOTIFIED) == 0) {

@@ -72,11 +72,11 @@ static inline void
 enqueue(pm_qstore *qs, int nshards, int64_t arrival_us, char *qid)
 {
 	static pm_qrcpt rcpts[] = {
-		{ "alice@example.com", "", 0, NULL, NULL, NULL },
+		{ "alice@example.com", "", 0, NULL, NULL, NULL, NULL },
 		{ "bob@example.com", "rfc822;bob@example.com", 2, NULL, NULL,
-		    NULL },
-		{ "carol@example.net", "", 0, NULL, NULL, NULL },
-		{ "dave@example.net", "", 0, NULL, NULL, NULL },
+		    NULL, NULL },
+		{ "carol@example.net", "", 0, NULL, NULL, NULL, NULL },
+		{ "dave@example.net", "", 0, NULL, NULL, NULL, NULL },
 	};
 	static const char body[] = "Subject: t\r\n\r\nhello\r\n";
 	pm_qmsg m;

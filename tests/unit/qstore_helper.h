@@ -82,14 +82,14 @@ static inline void
 msg_init(pm_qmsg *m, int nshards)
 {
 	static pm_qrcpt std_rcpt[] = {
-		{ "alice@example.com", "", 0, NULL, NULL, NULL },
+		{ "alice@example.com", "", 0, NULL, NULL, NULL, NULL },
 		{ "\"john q. doe\"@example.com",
 		    "rfc822;\"john q. doe\"@example.com", 2 | 4, NULL, NULL,
-		    NULL },
+		    NULL, NULL },
 		{ "j\xc3\xb6rg@b\xc3\xbc"
 		  "cher.example",
-		    "utf-8;j\xc3\xb6rg", 8, NULL, NULL, NULL },
-		{ "\"a\\\"b c\"@[192.0.2.7]", "", 1, NULL, NULL, NULL },
+		    "utf-8;j\xc3\xb6rg", 8, NULL, NULL, NULL, NULL },
+		{ "\"a\\\"b c\"@[192.0.2.7]", "", 1, NULL, NULL, NULL, NULL },
 	};
 
 	memset(m, 0, sizeof(*m));

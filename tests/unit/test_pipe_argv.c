@@ -6,8 +6,10 @@
  *	Tables of template + job -> argument vector: one element per
  *	recipient for per-recipient macros, literal mail data (shell
  *	metacharacters, white space), q/h/u flags, the null sender,
- *	extensions; refused templates (unknown macro, relative command,
- *	macro in argv[0], malformed); the argument count limit.
+ *	extensions; the conditional forms ${name?text}, ${name:text},
+ *	${name?{a}:{b}} and { } grouping; refused templates (unknown
+ *	macro, also in a branch, relative command, macro in argv[0],
+ *	malformed, unbalanced { }); the argument count limit.
  */
 #include <criterion/criterion.h>
 
@@ -156,6 +158,84 @@ Test(pipe_argv, client)
 	pipe_argv_free(t);
 }
 
+/* Expand tmpl for rcpt (delimiter "+", sender s@x.test, no client). */
+static char *
+expand_str(const char *tmpl, const char *const *rcpt, const char *helo)
+{
+	pipe_argv *t;
+	pipe_vars v;
+	char **out, *got, *err = NULL;
+	size_t n;
+	int e;
+
+	cr_assert(pipe_argv_parse(tmpl, &t, &err) == 0, "%s: %s", tmpl, err);
+	for (n = 0; rcpt[n] != NULL; n++) {
+	}
+	memset(&v, 0, sizeof(v));
+	v.sender = "s@x.test";
+	v.null_sender = "MAILER-DAEMON";
+	v.nexthop = "nh";
+	v.rcpt = rcpt;
+	v.nrcpt = n;
+	v.delim = "+";
+	v.client_helo = helo;
+	out = pipe_argv_expand(t, &v, &e);
+	cr_assert(out != NULL, "%s: expand failed", tmpl);
+	got = joined(out);
+	pipe_argv_list_free(out);
+	pipe_argv_free(t);
+	return (got);
+}
+
+/* ${name?value}, ${name:value} and their {} forms (mac_expand(3)). */
+Test(pipe_argv, conditional)
+{
+	static const char *const two[] = { "ann+news@x.test", "bob@x.test",
+		NULL };
+	static const struct {
+		const char *tmpl;
+		const char *helo;
+		const char *want;
+	} cases[] = {
+		/* per recipient: the condition decides per argument */
+		{ "/bin/f ${extension?-e${extension}}", NULL,
+		    "/bin/f|-enews|" },
+		{ "/bin/f ${extension:none}", NULL, "/bin/f||none" },
+		{ "/bin/f ${extension?{x=$extension}:{plain $user}}", NULL,
+		    "/bin/f|x=news|plain bob" },
+		{ "/bin/f ${extension?{ x }:y}", NULL, "/bin/f| x |y" },
+		{ "/bin/f ${extension?a:b}", NULL, "/bin/f|a:b|" },
+		{ "/bin/f $(extension:{dflt})", NULL, "/bin/f||dflt" },
+		/* a per-recipient name only in a branch still repeats */
+		{ "/bin/f ${client_helo?{$recipient}:{-}}", NULL,
+		    "/bin/f|-|-" },
+		{ "/bin/f ${client_helo?{$recipient}:{-}}", "h.test",
+		    "/bin/f|ann+news@x.test|bob@x.test" },
+		/* once per command, nested, $$ inside */
+		{ "/bin/f ${client_helo?-h ${client_helo}} ${sender:x}",
+		    "h.test", "/bin/f|-h h.test|" },
+		{ "/bin/f ${client_helo?-h ${client_helo}}", "", "/bin/f|" },
+		{ "/bin/f ${client_helo:${nexthop?{n=$$$nexthop}}}", NULL,
+		    "/bin/f|n=$nh" },
+		/* { } grouping: one argument with spaces */
+		{ "/bin/f { -o a b } {x} { } -z", NULL, "/bin/f|-o a b|x||-z" },
+		{ "/bin/f { to ${recipient} }", NULL,
+		    "/bin/f|to ann+news@x.test|to bob@x.test" },
+		{ "/bin/f ${client_helo?{a b}:{c d}}", NULL, "/bin/f|c d" },
+		{ "/bin/f a}b", NULL, "/bin/f|a}b" },
+	};
+	size_t i;
+	char *got;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		got = expand_str(cases[i].tmpl, two, cases[i].helo);
+		cr_expect(strcmp(got, cases[i].want) == 0,
+		    "case %zu (%s): got \"%s\", want \"%s\"", i, cases[i].tmpl,
+		    got, cases[i].want);
+		free(got);
+	}
+}
+
 Test(pipe_argv, refused)
 {
 	static const char *const bad[] = {
@@ -170,6 +250,19 @@ Test(pipe_argv, refused)
 		"/bin/f ${client_addr}",
 		"/bin/f $(recipient",
 		"/bin/f $(bogus)",
+		/* conditional forms and { } grouping */
+		"/bin/f ${bogus?x}",
+		"/bin/f ${bogus:x}",
+		"/bin/f ${extension?${bogus}}",
+		"/bin/f ${extension?{a}:{${nosuch}}}",
+		"/bin/f ${extension?{a}junk}",
+		"/bin/f ${extension:{a}junk}",
+		"/bin/f ${extension?{a}:{b}junk}",
+		"/bin/f ${extension?{a}",
+		"/bin/f ${exten-sion?a}",
+		"/bin/f { a b",
+		"/bin/f {a}b",
+		"{ /bin/f",
 	};
 	pipe_argv *t = NULL;
 	char *err;

@@ -56,19 +56,32 @@ Test(qmgr_success, stored)
 {
 	int success = -1;
 
-	cr_expect_eq(qmgr_stored_state(PM_RCPT_SENT, "smtp", &success),
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_SENT, "", "smtp", &success),
 	    QR_SENT);
 	cr_expect_eq(success, PM_NOTICE_RELAYED);
-	cr_expect_eq(qmgr_stored_state(PM_RCPT_SENT, NULL, &success), QR_SENT);
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_SENT, NULL, NULL, &success),
+	    QR_SENT);
 	cr_expect_eq(success, PM_NOTICE_DELIVERED);
-	cr_expect_eq(qmgr_stored_state(PM_RCPT_NOTIFIED, "local", &success),
+	/* the action its agent stored with it ("i:x") wins */
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_SENT, "relayed", "myfilter",
+	                 &success),
+	    QR_SENT);
+	cr_expect_eq(success, PM_NOTICE_RELAYED);
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_SENT, "delivered", "smtp",
+	                 &success),
+	    QR_SENT);
+	cr_expect_eq(success, PM_NOTICE_DELIVERED);
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_NOTIFIED, NULL, "local",
+	                 &success),
 	    QR_SENT);
 	cr_expect_eq(success, 0);
-	cr_expect_eq(qmgr_stored_state(PM_RCPT_BOUNCED, "local", &success),
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_BOUNCED, NULL, "local",
+	                 &success),
 	    QR_BOUNCED);
-	cr_expect_eq(qmgr_stored_state(PM_RCPT_DEFERRED, "local", &success),
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_DEFERRED, NULL, "local",
+	                 &success),
 	    QR_TODO);
-	cr_expect_eq(qmgr_stored_state(PM_RCPT_TODO, "local", &success),
+	cr_expect_eq(qmgr_stored_state(PM_RCPT_TODO, NULL, "local", &success),
 	    QR_TODO);
 	cr_expect_str_eq(qmgr_store_status(QR_SENT, 0), PM_RCPT_NOTIFIED);
 	cr_expect_str_eq(qmgr_store_status(QR_SENT, PM_NOTICE_DELIVERED),

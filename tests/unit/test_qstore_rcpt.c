@@ -214,3 +214,73 @@ Test(qdeliv, rcpt_status_quiet)
 	pm_qstore_close(qs);
 	leak_check();
 }
+
+/*
+ * The success notice's action of a sent recipient ("relayed": pipe
+ * without flag X) is stored with it as "i:x" in the same call, and
+ * read back; other statuses and unknown actions store none. Under an
+ * older functions library that refuses the extra argument (here a
+ * stand-in "postmesh" library with the 4/8-argument check of before)
+ * the status is still recorded, without the action.
+ */
+Test(qdeliv, rcpt_status_action)
+{
+	static const char old_lib[] =
+	    "#!lua name=postmesh\n"
+	    "redis.register_function('pm_rcpt_status', function(k, a)\n"
+	    "  if #a ~= 4 and #a ~= 8 then\n"
+	    "    return redis.error_reply("
+	    "'ERR postmesh: bad rcpt_status arguments')\n"
+	    "  end\n"
+	    "  redis.call('HSET', k[1], a[1] .. ':s', a[2])\n"
+	    "  return 1\n"
+	    "end)\n";
+	char qid[PM_QID_LEN + 1];
+	pm_qrcpt_final f;
+	pm_qstore *qs;
+	pm_qmsg *m = NULL;
+	redisContext *c;
+	redisReply *r;
+	int rc, sh;
+
+	rh_start(&srv);
+	qs = open_qs("redis", 2);
+	enqueue(qs, 2, 0, qid);
+	sh = pm_qid_shard(qid, 2);
+	rc = pm_qstore_rcpt_cas_action(qs, qid, 0, PM_RCPT_SENT, "2.0.0",
+	    "delivered via x", "relayed", &f);
+	cr_expect(rc == 0 && f.changed == 1, "sent: got %d/%d", rc, f.changed);
+	rc = pm_qstore_rcpt_cas_action(qs, qid, 1, PM_RCPT_BOUNCED, "5.0.0",
+	    "no", "relayed", &f);
+	cr_expect(rc == 0 && f.changed == 1);
+	rc = pm_qstore_rcpt_cas_action(qs, qid, 2, PM_RCPT_SENT, "2.0.0", "ok",
+	    "bogus", &f);
+	cr_expect(rc == 0 && f.changed == 1);
+	cr_expect_eq(rh_int(&srv, "HEXISTS pm:{%d}:r:%s 1:x", sh, qid), 0);
+	cr_expect_eq(rh_int(&srv, "HEXISTS pm:{%d}:r:%s 2:x", sh, qid), 0);
+	cr_assert_eq(pm_qstore_read(qs, qid, &m), 0);
+	cr_expect_str_eq(m->rcpt[0].status, PM_RCPT_SENT);
+	cr_expect_str_eq(m->rcpt[0].action, "relayed");
+	cr_expect_str_eq(m->rcpt[1].action, "");
+	cr_expect_str_eq(m->rcpt[3].action, "");
+	pm_qmsg_free(m);
+	/* an older library: recorded, without the action */
+	c = rh_raw(&srv);
+	cr_assert(c != NULL);
+	r = redisCommand(c, "FUNCTION LOAD REPLACE %s", old_lib);
+	cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "%s",
+	    r != NULL && r->str != NULL ? r->str : "no reply");
+	freeReplyObject(r);
+	redisFree(c);
+	rc = pm_qstore_rcpt_cas_action(qs, qid, 3, PM_RCPT_SENT, "2.0.0", "ok",
+	    "relayed", &f);
+	cr_expect(rc == 0 && f.changed == 1, "old library: got %d/%d", rc,
+	    f.changed);
+	cr_expect_eq(rh_int(&srv, "HEXISTS pm:{%d}:r:%s 3:x", sh, qid), 0);
+	m = NULL;
+	cr_assert_eq(pm_qstore_read(qs, qid, &m), 0);
+	cr_expect_str_eq(m->rcpt[3].status, PM_RCPT_SENT);
+	pm_qmsg_free(m);
+	pm_qstore_close(qs);
+	leak_check();
+}

@@ -54,7 +54,7 @@ raw_int(const char *fmt, const char *a, int shard, const char *qid)
 static int
 enqueue(pm_qstore *qs, const char *qid, int64_t keep_ms)
 {
-	pm_qrcpt rc = { "r@example.test", "", 0, NULL, NULL, NULL };
+	pm_qrcpt rc = { "r@example.test", "", 0, NULL, NULL, NULL, NULL };
 	pm_qmsg m;
 
 	memset(&m, 0, sizeof(m));

@@ -247,8 +247,9 @@ rcpt_record(agent_metrics *m, pm_qstore *qs, agent_job *aj, pm_job_rcpt *r,
 	if (qs == NULL || aj->invalid != NULL) {
 		return;
 	}
-	rc = pm_qstore_rcpt_cas(qs, j->queue_id, r->index, record_name(j, r),
-	    r->dsn, r->text, &f);
+	/* the success action goes with "sent": a later reader needs it */
+	rc = pm_qstore_rcpt_cas_action(qs, j->queue_id, r->index,
+	    record_name(j, r), r->dsn, r->text, j->dsn_action, &f);
 	if (rc == 0) {
 		*recorded = 1;
 		if (f.changed || f.status[0] == 0) {

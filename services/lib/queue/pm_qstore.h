@@ -81,6 +81,7 @@ typedef struct pm_qrcpt {
 	char *status;    /* PM_RCPT_* ; enqueue ignores it (always todo) */
 	char *dsn;       /* last DSN code, "" if none */
 	char *text;      /* last reply text, "" if none */
+	char *action;    /* "i:x": a sent one's notice action, "" if none */
 } pm_qrcpt;
 
 typedef struct pm_qmsg {
@@ -374,6 +375,16 @@ typedef struct pm_qrcpt_final {
 } pm_qrcpt_final;
 int pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
     const char *status, const char *dsn, const char *text, pm_qrcpt_final *out);
+/*
+ * The same, and for status PM_RCPT_SENT the success notice's DSN action
+ * ("relayed", "delivered"; NULL or "": none), stored with it ("i:x") so
+ * that a qmgr reading the recipient back later tells the sender the
+ * same. A functions library that does not take it (an older version
+ * loaded during a rollback) is called again without it.
+ */
+int pm_qstore_rcpt_cas_action(pm_qstore *qs, const char *qid, size_t index,
+    const char *status, const char *dsn, const char *text, const char *action,
+    pm_qrcpt_final *out);
 
 /*
  * The same for qmgr's own decisions (deferred reasons, bounces it

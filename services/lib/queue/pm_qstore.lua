@@ -269,17 +269,32 @@ end
 -- stored as "i:s" = sent and "i:q" = 1 (so a version that does not
 -- know "i:q" sees sent); the reply names such a recipient (and one a
 -- 2026-12-02 version stored as "i:s" = notified) "notified".
+-- An optional last ARGV (5th, or 9th when fenced) is the success
+-- notice's DSN action of a sent recipient ("relayed": pipe without
+-- flag X), stored as "i:x" in the same HSET; ignored for other
+-- statuses. Older libraries refuse the extra argument (the caller
+-- then calls again without it).
 local function pm_rcpt_status(keys, args)
 	local r = keys[1]
 	local i = is_count(args[1], RCPT_MAX - 1)
 	local st = args[2]
-	if r == nil or i == nil or (#args ~= 4 and #args ~= 8)
-	    or (#args == 8 and #keys ~= 3) or (st ~= 'sent'
+	local fenced = #args == 8 or #args == 9
+	local action = ''
+	if #args == 5 or #args == 9 then
+		action = args[#args]
+	end
+	if r == nil or i == nil or (#args < 4 or #args > 9
+	    or #args == 6 or #args == 7)
+	    or (fenced and #keys ~= 3) or (st ~= 'sent'
 	    and st ~= 'notified' and st ~= 'bounced'
-	    and st ~= 'deferred') then
+	    and st ~= 'deferred') or #action > 16
+	    or not string.match(action, '^[a-z]*$') then
 		return bad('bad rcpt_status arguments')
 	end
-	if #args == 8 then
+	if st ~= 'sent' and st ~= 'notified' then
+		action = ''
+	end
+	if fenced then
 		local e = fence(keys[2], keys[3], args[5], args[6], args[7],
 		    args[8])
 		if e then
@@ -308,6 +323,9 @@ local function pm_rcpt_status(keys, args)
 	end
 	if st == 'notified' then
 		redis.call('HSET', r, p .. 's', 'sent', p .. 'q', '1',
+		    p .. 'd', args[3], p .. 't', args[4])
+	elseif action ~= '' then
+		redis.call('HSET', r, p .. 's', st, p .. 'x', action,
 		    p .. 'd', args[3], p .. 't', args[4])
 	else
 		redis.call('HSET', r, p .. 's', st, p .. 'd', args[3],

@@ -233,11 +233,32 @@ qs_stored_final(const redisReply *r, pm_qrcpt_final *out)
 	return (0);
 }
 
+static int qs_rcpt_call(pm_qstore *qs, const char *qid, size_t index,
+    const char *status, const char *dsn, const char *text, const pm_qentry *e,
+    const char *action, pm_qrcpt_final *out);
+
 int
 pm_qstore_rcpt_cas(pm_qstore *qs, const char *qid, size_t index,
     const char *status, const char *dsn, const char *text, pm_qrcpt_final *out)
 {
-	return (pm__qs_rcpt_call(qs, qid, index, status, dsn, text, NULL, out));
+	return (qs_rcpt_call(qs, qid, index, status, dsn, text, NULL, NULL,
+	    out));
+}
+
+int
+pm_qstore_rcpt_cas_action(pm_qstore *qs, const char *qid, size_t index,
+    const char *status, const char *dsn, const char *text, const char *action,
+    pm_qrcpt_final *out)
+{
+	if (action != NULL && strcmp(action, "relayed") != 0 &&
+	    strcmp(action, "delivered") != 0) {
+		action = NULL; /* only the actions of a success notice */
+	}
+	if (status == NULL || strcmp(status, PM_RCPT_SENT) != 0) {
+		action = NULL;
+	}
+	return (qs_rcpt_call(qs, qid, index, status, dsn, text, NULL,
+	    action != NULL && *action ? action : NULL, out));
 }
 
 int
@@ -245,8 +266,24 @@ pm__qs_rcpt_call(pm_qstore *qs, const char *qid, size_t index,
     const char *status, const char *dsn, const char *text, const pm_qentry *e,
     pm_qrcpt_final *out)
 {
-	const char *argv[14];
-	size_t argl[14];
+	return (qs_rcpt_call(qs, qid, index, status, dsn, text, e, NULL, out));
+}
+
+/* An older functions library refusing the action argument. */
+static int
+qs_old_library(const redisReply *r)
+{
+	return (r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+	    strstr(r->str, "bad rcpt_status arguments") != NULL);
+}
+
+static int
+qs_rcpt_call(pm_qstore *qs, const char *qid, size_t index, const char *status,
+    const char *dsn, const char *text, const pm_qentry *e, const char *action,
+    pm_qrcpt_final *out)
+{
+	const char *argv[15];
+	size_t argl[15];
 	char key[3][QS_KEY_MAX], idx[24], epoch[24];
 	pm_qrcpt_final f;
 	redisReply *r;
@@ -294,6 +331,9 @@ pm__qs_rcpt_call(pm_qstore *qs, const char *qid, size_t index,
 		argv[argc++] = e->id;
 		argc = pm__qs_fence_args(e, argv, argc, epoch);
 	}
+	if (action != NULL) {
+		argv[argc++] = action; /* last: older libraries refuse it */
+	}
 	for (i = 0; i < argc; i++) {
 		argl[i] = strlen(argv[i]);
 	}
@@ -303,6 +343,12 @@ pm__qs_rcpt_call(pm_qstore *qs, const char *qid, size_t index,
 	}
 	if ((rc = pm__qs_call(qs, argc, argv, argl, 0, &r)) < 0) {
 		return (rc);
+	}
+	if (action != NULL && qs_old_library(r)) {
+		/* nothing was written: record it as before, without */
+		freeReplyObject(r);
+		return (qs_rcpt_call(qs, qid, index, status, dsn, text, e, NULL,
+		    out));
 	}
 	memset(&f, 0, sizeof(f));
 	if (r->type == REDIS_REPLY_INTEGER &&

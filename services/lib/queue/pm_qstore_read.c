@@ -46,6 +46,7 @@ pm_qmsg_free(pm_qmsg *m)
 		free(m->rcpt[i].status);
 		free(m->rcpt[i].dsn);
 		free(m->rcpt[i].text);
+		free(m->rcpt[i].action);
 	}
 	free(m->rcpt);
 	free(m);
@@ -235,6 +236,9 @@ qs_parse_rcpt(pm_qmsg *m, const redisReply *r)
 		case 't':
 			slot = &m->rcpt[i].text;
 			break;
+		case 'x':
+			slot = &m->rcpt[i].action;
+			break;
 		case 'n':
 			if (qs_number(val, 0, UINT_MAX, &n) < 0) {
 				return (-1);
@@ -270,6 +274,9 @@ qs_parse_rcpt(pm_qmsg *m, const redisReply *r)
 		}
 		if (m->rcpt[i].text == NULL) {
 			m->rcpt[i].text = pm_strdup("");
+		}
+		if (m->rcpt[i].action == NULL) {
+			m->rcpt[i].action = pm_strdup("");
 		}
 	}
 	return (0);
