@@ -102,6 +102,17 @@ int pm_qa_flush_one(pm_qstore *qs, const pm_qa_item *it);
 int pm_qa_expire(pm_qstore *qs, const pm_qa_item *it, int release,
     int *released);
 
+/*
+ * postqueue -s site (pm_qa_site.c): every deferred message with a
+ * recipient not done yet at site (its domain, or "[address]") back to
+ * incoming now, one pm_qa_flush_one() each; *moved counts them. 0 or
+ * PM_EREDIS. pm_qa_site_valid(): 1 for a usable site (1..255 bytes,
+ * no '@', no space or control character).
+ */
+int pm_qa_site_valid(const char *site);
+int pm_qa_flush_site(pm_qstore *qs, int nshards, const char *site,
+    size_t *moved);
+
 /* Every deferred message of every shard back to incoming now. */
 int pm_qa_flush(pm_qstore *qs, int nshards, size_t *moved);
 
