@@ -2,7 +2,7 @@
  * NAME
  *	postqueue - list and flush the mail queue, as Postfix's postqueue(1)
  * SUMMARY
- *	postqueue [-v] [-c config_dir] -p | -j | -f | -i queue_id
+ *	postqueue [-v] [-c config_dir] -p | -j | -f | -i queue_id | -s site
  * DESCRIPTION
  *	  -p  the mailq listing (pm_showq: queue id with "*" for active
  *	      and "!" for held mail, size, arrival time, sender, the
@@ -12,6 +12,10 @@
  *	      queue now, and every qmgr is asked to try the destinations
  *	      it marked dead again (pm_qa_flush_request, pm_qa_flush)
  *	  -i  the same for one deferred message (pm_qa_flush_one)
+ *	  -s  the same for every deferred message with a recipient not
+ *	      done yet at site (pm_qa_flush_site; Postfix's fast flush,
+ *	      ETRN's command line form); dead destinations are not revived
+ *	      (as -i)
  *	The queue is read a page at a time (pm_qadmin.c). Redis is found
  *	through main.cf as the services find it (pm_qcli.c).
  * LIMITS
@@ -19,8 +23,9 @@
  * SECURITY
  *	An operator command: it trusts its arguments and main.cf.
  * DIAGNOSTICS
- *	Exit 0 on success, 1 on usage errors, 69 (EX_UNAVAILABLE) for an
- *	unknown queue id with -i, 75 when Redis cannot be reached.
+ *	Exit 0 on success, 1 on usage errors, 64 (EX_USAGE) for a bad
+ *	site with -s, 69 (EX_UNAVAILABLE) for an unknown queue id with -i,
+ *	75 when Redis cannot be reached.
  */
 #include "pm_log.h"
 #include "pm_qadmin.h"
@@ -36,7 +41,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: postqueue [-v] [-c config_dir] -p | -j | -f | "
-	    "-i queue_id\n");
+	    "-i queue_id | -s site\n");
 }
 
 static int
@@ -62,19 +67,24 @@ flush_one(pm_qstore *qs, int nshards, const char *qid)
 int
 main(int argc, char **argv)
 {
-	const char *config_dir = NULL, *qid = NULL;
+	const char *config_dir = NULL, *qid = NULL, *site = NULL;
 	int ch, mode = 0, nshards, rc;
 	size_t moved;
 	pm_qstore *qs;
 	FILE *out;
 
-	while ((ch = getopt(argc, argv, "c:fi:jpv")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fi:jps:v")) != -1) {
 		switch (ch) {
 		case 'c':
 			config_dir = optarg;
 			break;
 		case 'i':
-			qid = optarg;
+		case 's':
+			if (ch == 'i') {
+				qid = optarg;
+			} else {
+				site = optarg;
+			}
 			/* FALLTHROUGH */
 		case 'f':
 		case 'j':
@@ -97,6 +107,11 @@ main(int argc, char **argv)
 		usage();
 		return (1);
 	}
+	if (site != NULL && !pm_qa_site_valid(site)) {
+		fprintf(stderr, "postqueue: fatal: Invalid request: \"%s\"\n",
+		    site);
+		return (64);
+	}
 	if ((qs = pm_qcli_open("postqueue", config_dir, &out, &nshards)) ==
 	    NULL) {
 		return (1);
@@ -110,6 +125,13 @@ main(int argc, char **argv)
 		/* qmgr tries its dead destinations again and flushes too */
 		if ((rc = pm_qa_flush_request(qs)) == 0) {
 			rc = pm_qa_flush(qs, nshards, &moved);
+		}
+		break;
+	case 's':
+		rc = pm_qa_flush_site(qs, nshards, site, &moved);
+		if (pm_msg_verbose) {
+			pm_msg_info("%s: %zu deferred message(s) queued", site,
+			    moved);
 		}
 		break;
 	default:

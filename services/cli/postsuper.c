@@ -3,11 +3,16 @@
  *	postsuper - delete, hold, release and requeue queued mail, as
  *	Postfix's postsuper(1)
  * SUMMARY
- *	postsuper [-v] [-c config_dir] [-d queue_id] [-h queue_id]
- *	    [-H queue_id] [-r queue_id] [queue ...]
+ *	postsuper [-v] [-c config_dir] [-d queue_id] [-e queue_id]
+ *	    [-f queue_id] [-h queue_id] [-H queue_id] [-r queue_id]
+ *	    [queue ...]
  * DESCRIPTION
  *	  -d  delete the message (from any queue; active mail too: the
  *	      qmgr delivering it drops it, pm_qadmin.c)
+ *	  -e  force expiry (Postfix 3.5): qmgr returns the message to
+ *	      the sender at its next delivery attempt (qmgr_msg.c); a
+ *	      held message stays held until released
+ *	  -f  the same, and a held message is released too
  *	  -h  put it on hold (from incoming, active, deferred)
  *	  -H  release it from hold (to the deferred queue, due now)
  *	  -r  requeue it (from hold, incoming, active, deferred): due
@@ -17,7 +22,7 @@
  *	options (default: those above), "-" reads queue ids from stdin,
  *	one per line. Options may be repeated and run in the order given.
  *	Each message is logged as Postfix does ("postsuper: QID:
- *	removed", "placed on hold", "released from hold", "requeued"),
+ *	removed", "placed on hold", "released from hold", "requeued", "expired"),
  *	then one summary per operation ("Deleted: 3 messages").
  * LIMITS
  *	At most POSTSUPER_OPS_MAX options. ALL walks the queue a page at
@@ -41,9 +46,10 @@
 #define POSTSUPER_OPS_MAX 64
 
 typedef struct op {
-	int kind; /* 'd', 'h', 'H', 'r' */
+	int kind; /* 'd', 'e', 'f', 'h', 'H', 'r' */
 	const char *arg;
 	unsigned long count;
+	unsigned long released; /* -f: of them, released from hold */
 } op;
 
 /* The queues an operation takes messages from by default (Postfix). */
@@ -65,9 +71,14 @@ static int
 apply(pm_qstore *qs, op *o, const pm_qa_item *it)
 {
 	const char *what;
-	int rc;
+	int rc, released = 0;
 
 	switch (o->kind) {
+	case 'e':
+	case 'f':
+		rc = pm_qa_expire(qs, it, o->kind == 'f', &released);
+		what = "expired";
+		break;
 	case 'd':
 		rc = pm_qa_delete(qs, it);
 		what = "removed";
@@ -88,6 +99,10 @@ apply(pm_qstore *qs, op *o, const pm_qa_item *it)
 	if (rc == 0) {
 		pm_msg_info("%s: %s", it->qid, what);
 		o->count++;
+		if (released) {
+			pm_msg_info("%s: released from hold", it->qid);
+			o->released++;
+		}
 	}
 	return (rc == PM_EREDIS ? rc : 0);
 }
@@ -156,14 +171,19 @@ run(pm_qstore *qs, int nshards, op *o, unsigned queues)
 static void
 summary(const op *o)
 {
-	const char *what = o->kind == 'd' ? "Deleted" :
-	    o->kind == 'h'                ? "Placed on hold" :
-	    o->kind == 'H'                ? "Released from hold" :
-	                                    "Requeued";
+	const char *what = o->kind == 'd'    ? "Deleted" :
+	    o->kind == 'e' || o->kind == 'f' ? "Force-expired" :
+	    o->kind == 'h'                   ? "Placed on hold" :
+	    o->kind == 'H'                   ? "Released from hold" :
+	                                       "Requeued";
 
 	if (o->count > 0) {
 		pm_msg_info("%s: %lu message%s", what, o->count,
 		    o->count == 1 ? "" : "s");
+	}
+	if (o->released > 0) {
+		pm_msg_info("Released from hold: %lu message%s", o->released,
+		    o->released == 1 ? "" : "s");
 	}
 }
 
@@ -172,7 +192,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: postsuper [-v] [-c config_dir] [-d queue_id] "
-	    "[-h queue_id] [-H queue_id] [-r queue_id] [queue ...]\n");
+	    "[-e queue_id] [-f queue_id] [-h queue_id] [-H queue_id] "
+	    "[-r queue_id] [queue ...]\n");
 }
 
 int
@@ -186,12 +207,14 @@ main(int argc, char **argv)
 	pm_qstore *qs;
 	FILE *out;
 
-	while ((ch = getopt(argc, argv, "c:d:h:H:r:v")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:e:f:h:H:r:v")) != -1) {
 		switch (ch) {
 		case 'c':
 			config_dir = optarg;
 			break;
 		case 'd':
+		case 'e':
+		case 'f':
 		case 'h':
 		case 'H':
 		case 'r':
@@ -203,6 +226,7 @@ main(int argc, char **argv)
 			stdin_ops += strcmp(optarg, "-") == 0;
 			ops[nops].kind = ch;
 			ops[nops].arg = optarg;
+			ops[nops].released = 0;
 			ops[nops++].count = 0;
 			break;
 		case 'v':

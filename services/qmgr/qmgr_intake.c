@@ -16,6 +16,8 @@
  *	- a message on hold (SUBMIT_HOLD) goes to the hold queue; an entry
  *	  whose message is gone is dropped; a corrupt one is held;
  *	- logs "QID: from=<sender>, size=N, nrcpt=M (queue active)";
+ *	- a message force-expired by postsuper -e/-f (envelope field
+ *	  "expire") gets no jobs: the end of the pass bounces it;
  *	- skips recipients already sent or bounced (an earlier pass or a
  *	  dead qmgr's agents wrote them), resolves the others with the
  *	  rewrite service (rule "local", cached by rewrite_clnt) into
@@ -283,7 +285,9 @@ intake_one(pm_qstore *qs, const pm_qentry *e, int stale)
 	    m->sender, m->size, m->nrcpt);
 	ir = pm_calloc(m->nrcpt ? m->nrcpt : 1, sizeof(*ir));
 	for (i = 0; i < m->nrcpt; i++) {
-		if (!QR_FINAL(msg->r[i].state)) {
+		/* force-expired (postsuper -e/-f): no jobs, the end of the
+		 * pass returns it to the sender (qmgr_msg.c) */
+		if (!QR_FINAL(msg->r[i].state) && !m->expire) {
 			intake_resolve(qs, msg, i, &ir[i], &down);
 		}
 	}

@@ -18,6 +18,10 @@
  *	  (bounce_queue_lifetime for the null sender,
  *	  address_verify_probe_lifetime for a verify probe) bounce now with
  *	  5.4.7 "message delivery time expired: <last reason>";
+ *	  a message force-expired by postsuper -e/-f (pm_qmsg.expire)
+ *	  bounces its waiting recipients at once, as Postfix 3.5: with
+ *	  the last delay reason and its status as 5.x.y, or 5.7.0
+ *	  "message is administratively expired" when there is none;
  *	- if every recipient is final: a non-delivery notice (bounce
  *	  service, PM_NOTICE_FAILED) for the bounced ones that want it
  *	  (NOTIFY unset or FAILURE), a success notice (PM_NOTICE_DELIVERED)
@@ -644,11 +648,31 @@ msg_defer(pm_qstore *qs, qmgr_msg *msg, int64_t now)
  * was told they failed. Returns the number of statuses not recorded,
  * or -1 when the lease is lost (nothing more may be written).
  */
+static void
+expire_reason(const qmgr_msg *msg, size_t i, char *dsn, size_t size, char **why)
+{
+	const qmgr_rcpt *r = &msg->r[i];
+
+	if (!msg->m->expire) {
+		(void) snprintf(dsn, size, "5.4.7");
+		*why = r->text != NULL ?
+		    pm_asprintf("message delivery time expired: %s", r->text) :
+		    pm_strdup("message delivery time expired");
+	} else if (r->text != NULL && r->text[0] != 0 && r->dsn[0] != 0) {
+		/* Postfix: the reason for the delay, as a failure */
+		(void) snprintf(dsn, size, "5%s", r->dsn + 1);
+		*why = pm_strdup(r->text);
+	} else {
+		(void) snprintf(dsn, size, "5.7.0");
+		*why = pm_strdup("message is administratively expired");
+	}
+}
+
 static int
 msg_expire(pm_qstore *qs, qmgr_msg *msg)
 {
 	pm_qmsg *m = msg->m;
-	char *why;
+	char *why, dsn[sizeof(msg->r[0].dsn)];
 	size_t i;
 	int changed, failed = 0, rc;
 
@@ -658,23 +682,20 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 		if (QR_FINAL(msg->r[i].state)) {
 			continue;
 		}
-		why = msg->r[i].text != NULL ?
-		    pm_asprintf("message delivery time expired: %s",
-		        msg->r[i].text) :
-		    pm_strdup("message delivery time expired");
+		expire_reason(msg, i, dsn, sizeof(dsn), &why);
 		rc = pm_qstore_rcpt_status_fenced(qs, &msg->e, i,
-		    PM_RCPT_BOUNCED, "5.4.7", why, &changed);
+		    PM_RCPT_BOUNCED, dsn, why, &changed);
 		if (msg_lost(msg, rc, "expiry bounce")) {
 			free(why);
 			return (-1);
 		}
 		msg->r[i].state = QR_TODO;
-		qmgr_rcpt_set(msg, i, QR_BOUNCED, "5.4.7", why, NULL, 0);
+		qmgr_rcpt_set(msg, i, QR_BOUNCED, dsn, why, NULL, 0);
 		if (rc != 0) {
 			msg->r[i].unwritten = 1; /* written before any notice */
 			failed++;
 		}
-		qmgr_log_rcpt(msg, i, m->rcpt[i].address, NULL, 0, "5.4.7",
+		qmgr_log_rcpt(msg, i, m->rcpt[i].address, NULL, 0, dsn,
 		    "bounced", why);
 		free(why);
 	}
@@ -746,7 +767,8 @@ msg_complete(pm_qstore *qs, qmgr_msg *msg)
 	if (qmgr_verify_probe(msg)) {
 		life = qmgr_verify_lifetime();
 	}
-	if (nwait > 0 && now >= m->arrival_us + life * 1000000LL) {
+	if (nwait > 0 &&
+	    (m->expire || now >= m->arrival_us + life * 1000000LL)) {
 		nwait = 0;
 		if ((rc = msg_expire(qs, msg)) != 0) {
 			/* no notice before the bounces are on record */

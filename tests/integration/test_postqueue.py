@@ -23,6 +23,8 @@ test make mail move. Later a real smtp-sink is started on PORT. Asserted:
   the other one stays deferred; postqueue -f: the rest is delivered;
 - postsuper -d ALL deferred removes the deferred mail only ("Deleted:
   3 messages"), a held message stays;
+- postqueue -s site: only the mail for that destination is flushed
+  (SiteFlushTest);
 - Redis unreachable: exit 75.
 """
 
@@ -211,6 +213,9 @@ class PostqueueTest(DeliveryTest):
         self.cmd("postqueue", "-f")
         self.wait_gone(q1, timeout=20)
         self.assertEqual(sink.count(), 2)
+        # qmgr's own flush of this request (within a second) must be
+        # over before the next test defers mail, or it requeues that.
+        self.wait_log("flush request:", ("qmgr",))
         out, _ = self.cmd("mailq")
         self.assertEqual(out, "Mail queue is empty\n")
         sink.stop()
@@ -378,6 +383,63 @@ class FlushDeadTest(DeliveryTest):
                            timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.wait_log("flush request:", ("qmgr",), count=2)
+
+PORT3 = free_port()
+
+
+class SiteFlushTest(DeliveryTest):
+    """postqueue -s site (Postfix's fast flush): only the deferred mail
+    with a recipient not done yet at that domain (case-insensitive) is
+    tried again now; the rest waits for its backoff (minutes). A site
+    with "@" is refused: exit 64, "Invalid request"."""
+
+    PARAMS = {
+        "minimal_backoff_time": "300s",
+        "maximal_backoff_time": "600s",
+        "default_destination_concurrency_failed_cohort_limit": "0",
+        "transport_maps": "inline:{a.test=smtp:[127.0.0.1]:%d, "
+                          "b.test=smtp:[127.0.0.1]:%d}" % (PORT3, PORT3),
+    }
+
+    def postqueue(self, *args):
+        return subprocess.run([os.path.join(BIN, "postqueue"), "-c",
+                               self.stack.conf] + list(args),
+                              capture_output=True, text=True, timeout=30)
+
+    def test_site(self):
+        st = self.stack
+        msg = "Subject: site\r\n\r\nhi\r\n"
+        qa = self.submit("s@example.test", ["r@a.test"], msg)
+        qb = self.submit("s@example.test", ["r@b.test"], msg)
+        qab = self.submit("s@example.test", ["x@b.test", "y@A.Test"], msg)
+        deadline = time.time() + 30
+        while (len(st.deferred_qids()) < 3 and time.time() < deadline):
+            time.sleep(0.1)
+        self.assertEqual(sorted(st.deferred_qids()), sorted([qa, qb, qab]),
+                         self.logs_tail())
+        p = self.postqueue("-s", "user@a.test")
+        self.assertEqual(p.returncode, 64, p.stderr)
+        self.assertIn('Invalid request: "user@a.test"', p.stderr)
+        sink = SmtpSink(st.tmp, port=PORT3, name="site").start()
+        self.peers.append(sink)
+        p = self.postqueue("-s", "a.test")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.wait_gone(qa, timeout=20)
+        self.wait_gone(qab, timeout=20)
+        self.assertEqual(sink.count(), 2)
+        time.sleep(2)
+        self.assertIn(qb, st.deferred_qids())
+        self.assertEqual(sink.count(), 2)
+        # the site of a recipient already done does not count
+        p = self.postqueue("-s", "a.test")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        time.sleep(1)
+        self.assertIn(qb, st.deferred_qids())
+        p = self.postqueue("-s", "B.TEST")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.wait_gone(qb, timeout=20)
+        self.assertEqual(sink.count(), 3)
+
 
 if __name__ == "__main__":
     unittest.main()

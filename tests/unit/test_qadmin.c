@@ -409,3 +409,42 @@ Test(qadmin, flush_counter_stays)
 	cr_expect_eq(rh_int(&srv, "TTL %s", PM_QA_FLUSH_KEY), -1);
 	pm_qstore_close(qs);
 }
+
+/* postsuper -e/-f: the flag wherever the message is; -f releases held
+ * mail, and mail leaving hold loses the SUBMIT_HOLD flag (4). */
+Test(qadmin, expire_flag_and_release)
+{
+	pm_qstore *qs = fill();
+	pm_qa_item f;
+	pm_qmsg *m = NULL;
+	int rel = -1;
+
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[25].qid, &f), 0);
+	cr_assert_eq(f.queue, PM_QA_HOLD);
+	cr_assert_eq(pm_qstore_read(qs, f.qid, &m), 0);
+	cr_expect_eq(m->expire, 0, "not expired when queued");
+	m = pm_qmsg_free(m);
+	cr_assert_eq(rh_int(&srv, "HSET pm:{%d}:m:%s flags 4", f.shard, f.qid),
+	    0);
+	cr_assert_eq(pm_qa_expire(qs, &f, 0, &rel), 0);
+	cr_expect_eq(rel, 0);
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[25].qid, &f), 0);
+	cr_expect_eq(f.queue, PM_QA_HOLD, "-e leaves held mail held");
+	cr_assert_eq(pm_qa_expire(qs, &f, 1, &rel), 0);
+	cr_expect_eq(rel, 1);
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[25].qid, &f), 0);
+	cr_expect_eq(f.queue, PM_QA_DEFERRED, "-f releases it");
+	cr_assert_eq(pm_qstore_read(qs, f.qid, &m), 0);
+	cr_expect_eq(m->expire, 1);
+	cr_expect_eq(m->flags & 4u, 0u, "the hold flag is cleared");
+	m = pm_qmsg_free(m);
+	/* an active message keeps its entry; a deleted one is gone */
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[40].qid, &f), 0);
+	cr_assert_eq(pm_qa_expire(qs, &f, 1, &rel), 0);
+	cr_expect_eq(rel, 0);
+	cr_assert_eq(pm_qa_find(qs, NSH, ents[40].qid, &f), 0);
+	cr_expect_eq(f.queue, PM_QA_ACTIVE);
+	cr_assert_eq(pm_qa_delete(qs, &f), 0);
+	cr_expect_eq(pm_qa_expire(qs, &f, 0, &rel), PM_ENOENT);
+	pm_qstore_close(qs);
+}

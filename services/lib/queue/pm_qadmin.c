@@ -39,10 +39,14 @@
 
 /*
  * KEYS m incoming deferred hold; ARGV op qid entry group now_ms.
- * Returns 1 done, 0 nothing to do, -1 no such message, 2 moved: the
+ * Returns 1 done, 0 nothing to do, -1 no such message, 3 done and
+ * released from hold (expire_release), 2 moved: the
  * message is not where the caller saw it (not in hold or deferred, and
  * the stream entry given is gone or names another message), so the
- * caller finds it again (qa_op). The script works out the state itself:
+ * caller finds it again (qa_op). Mail that leaves the hold queue loses
+ * the SUBMIT_HOLD envelope flag (unhold) that cleanup set for a
+ * header_checks HOLD, or qmgr would put it back on hold at once. The
+ * script works out the state itself:
  * what the caller saw may be stale (a qmgr defers, holds or requeues
  * the message between pm_qa_find and here).
  */
@@ -73,6 +77,12 @@ static const char QA_LUA[] =
     "  redis.pcall('XACK', inc, grp, id)\n"
     "  redis.call('XDEL', inc, id)\n"
     "end\n"
+    "local function unhold()\n"
+    "  local f = tonumber(redis.call('HGET', m, 'flags') or '0')\n"
+    "  if f ~= nil and f % 8 >= 4 then\n"
+    "    redis.call('HSET', m, 'flags', tostring(f - 4))\n"
+    "  end\n"
+    "end\n"
     "if op == 'drop' then\n"
     "  if not names() then return 0 end\n"
     "  drop()\n"
@@ -90,6 +100,7 @@ static const char QA_LUA[] =
     "  return 1\n"
     "elseif op == 'release' then\n"
     "  if redis.call('SREM', hold, qid) == 0 then return 0 end\n"
+    "  unhold()\n"
     "  redis.call('ZADD', dfr, ARGV[5], qid)\n"
     "  return 1\n"
     "elseif op == 'requeue' then\n"
@@ -101,8 +112,17 @@ static const char QA_LUA[] =
     "    drop()\n"
     "    redis.call('HINCRBY', m, 'lease_epoch', 1)\n"
     "  end\n"
+    "  unhold()\n"
     "  redis.call('HSET', m, 'next_attempt', '0')\n"
     "  redis.call('XADD', inc, '*', 'qid', qid)\n"
+    "  return 1\n"
+    "elseif op == 'expire' or op == 'expire_release' then\n"
+    "  redis.call('HSET', m, 'expire', '1')\n"
+    "  if op == 'expire_release' and redis.call('SREM', hold, qid) == 1 then\n"
+    "    unhold()\n"
+    "    redis.call('ZADD', dfr, ARGV[5], qid)\n"
+    "    return 3\n"
+    "  end\n"
     "  return 1\n"
     "elseif op == 'flush' then\n"
     "  if redis.call('ZREM', dfr, qid) == 0 then return 0 end\n"
@@ -666,6 +686,22 @@ int
 pm_qa_requeue(pm_qstore *qs, const pm_qa_item *it)
 {
 	return (qa_op(qs, "requeue", it));
+}
+
+int
+pm_qa_expire(pm_qstore *qs, const pm_qa_item *it, int release, int *released)
+{
+	long long res = 0;
+	int rc;
+
+	/* Where the message is does not matter: the flag is in m. */
+	*released = 0;
+	rc = qa_eval(qs, release ? "expire_release" : "expire", it, &res);
+	if (rc < 0) {
+		return (rc);
+	}
+	*released = res == 3;
+	return (res == 1 || res == 3 ? 0 : PM_ENOENT);
 }
 
 int

@@ -11,6 +11,7 @@
  *	  active    an entry pending for a qmgr (being delivered)
  *	  deferred  in pm:{S}:deferred
  *	  hold      in pm:{S}:hold
+ *	pm_qa_expire() marks a message force-expired (postsuper -e/-f).
  *	pm_qa_walk_*() go through the queues of every shard a page at a
  *	time (XRANGE + XPENDING pipelined, ZSCAN, SSCAN), never the whole
  *	queue at once; they are safe while messages are removed.
@@ -90,6 +91,27 @@ int pm_qa_hold(pm_qstore *qs, const pm_qa_item *it);
 int pm_qa_release(pm_qstore *qs, const pm_qa_item *it);
 int pm_qa_requeue(pm_qstore *qs, const pm_qa_item *it);
 int pm_qa_flush_one(pm_qstore *qs, const pm_qa_item *it);
+
+/*
+ * Force expiry (postsuper -e, -f): the envelope field "expire" is set
+ * wherever the message is; qmgr returns it to the sender at its next
+ * delivery attempt (qmgr_msg.c). With release, a held message also goes
+ * to the deferred queue, due now, and *released is 1. 0, PM_ENOENT
+ * (gone), PM_EREDIS.
+ */
+int pm_qa_expire(pm_qstore *qs, const pm_qa_item *it, int release,
+    int *released);
+
+/*
+ * postqueue -s site (pm_qa_site.c): every deferred message with a
+ * recipient not done yet at site (its domain, or "[address]") back to
+ * incoming now, one pm_qa_flush_one() each; *moved counts them. 0 or
+ * PM_EREDIS. pm_qa_site_valid(): 1 for a usable site (1..255 bytes,
+ * no '@', no space or control character).
+ */
+int pm_qa_site_valid(const char *site);
+int pm_qa_flush_site(pm_qstore *qs, int nshards, const char *site,
+    size_t *moved);
 
 /* Every deferred message of every shard back to incoming now. */
 int pm_qa_flush(pm_qstore *qs, int nshards, size_t *moved);

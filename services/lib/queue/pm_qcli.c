@@ -68,7 +68,8 @@ pm_qcli_read_id(FILE *in, char *buf, size_t size)
 		}
 		for (e = p; *e != 0 && !isspace((unsigned char) *e); e++) {
 		}
-		while (e > p && (e[-1] == '*' || e[-1] == '!')) {
+		while (e > p &&
+		    (e[-1] == '*' || e[-1] == '!' || e[-1] == '#')) {
 			e--;
 		}
 		if (e == p || (size_t) (e - p) >= size) {

@@ -14,8 +14,8 @@
  *	configuration.
  *
  *	pm_qcli_read_id() reads the next queue id from stdin ("-" as
- *	Postfix's postsuper): one per line, first word, a trailing "*"
- *	or "!" (mailq's markers) removed. 1: an id in buf; 0: end.
+ *	Postfix's postsuper): one per line, first word, a trailing "*",
+ *	"!" or "#" (mailq's markers) removed. 1: an id in buf; 0: end.
  * LIMITS
  *	Lines of up to 1024 bytes (longer ones are skipped).
  */

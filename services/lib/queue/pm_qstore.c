@@ -62,6 +62,7 @@ const pm__qs_field pm__qs_fields[QS_NFIELDS] = {
 	{ "flags", QF_UINT, offsetof(pm_qmsg, flags), 0 },
 	{ "attempts", QF_INT, offsetof(pm_qmsg, attempts), 0 },
 	{ "next_attempt", QF_I64, offsetof(pm_qmsg, next_attempt_us), 0 },
+	{ "expire", QF_INT, offsetof(pm_qmsg, expire), 0 },
 };
 
 /* Connection. */

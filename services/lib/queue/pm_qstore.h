@@ -104,6 +104,9 @@ typedef struct pm_qmsg {
 	unsigned flags; /* SubmitFlag bits of cleanup.proto */
 	int attempts;
 	int64_t next_attempt_us;
+	/* 1: force-expired (postsuper -e/-f, pm_qadmin.c): qmgr returns
+	 * it to the sender at its next attempt instead of delivering */
+	int expire;
 	size_t nrcpt;
 	pm_qrcpt *rcpt;
 	/*

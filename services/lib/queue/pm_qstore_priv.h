@@ -53,7 +53,7 @@ typedef struct pm__qs_field {
 	size_t off; /* in pm_qmsg */
 	int required;
 } pm__qs_field;
-#define QS_NFIELDS 18
+#define QS_NFIELDS 19
 extern const pm__qs_field pm__qs_fields[QS_NFIELDS];
 
 extern const char pm__qstore_lua[];

@@ -15,12 +15,13 @@
  *
  *	  -- 1 Kbytes in 1 Request.
  *
- *	(queue id with "*" when active, "!" when on hold; a deferred
+ *	(queue id with "*" when active, "!" when on hold, else "#" when
+ *	force-expired by postsuper -e/-f, as Postfix 3.5; a deferred
  *	recipient's reason in parentheses, right-aligned to column 76,
  *	printed when it differs from the one before; the recipients not
  *	done yet; "Mail queue is empty"), or one JSON object per line
  *	(postqueue -j) with queue_name, queue_id, arrival_time (seconds),
- *	message_size, forced_expire (always false), sender and
+ *	message_size, forced_expire, sender and
  *	recipients [{address, delay_reason}].
  *
  *	Postmesh's queue ids have 19 characters, Postfix's short ones 10
@@ -117,8 +118,9 @@ show_json(FILE *out, const char *queue, const pm_qmsg *m)
 	json_str(out, m->qid);
 	fprintf(out,
 	    ", \"arrival_time\": %lld, \"message_size\": %zu, "
-	    "\"forced_expire\": false, \"sender\": ",
-	    (long long) (m->arrival_us / 1000000), m->size);
+	    "\"forced_expire\": %s, \"sender\": ",
+	    (long long) (m->arrival_us / 1000000), m->size,
+	    m->expire ? "true" : "false");
 	json_str(out, m->sender);
 	fputs(", \"recipients\": [", out);
 	for (i = 0; i < m->nrcpt; i++) {
@@ -149,6 +151,7 @@ show_text(FILE *out, unsigned queue, const pm_qmsg *m)
 	(void) snprintf(id, sizeof(id), "%s%s", m->qid,
 	    queue == PM_QA_ACTIVE   ? "*" :
 	        queue == PM_QA_HOLD ? "!" :
+	        m->expire           ? "#" :
 	                              "");
 	localtime_r(&t, &tm);
 	/* asctime's first 20 characters: "Wed Dec  2 15:01:02 " */
