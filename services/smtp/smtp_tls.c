@@ -2,9 +2,12 @@
  * NAME
  *	smtp_tls - STARTTLS in the smtp client, over the session's socket
  * DESCRIPTION
- *	Postfix's smtp(8) TLS. Each job gets a policy
+ *	Postfix's smtp(8) and lmtp(8) TLS. Each job gets a policy
  *	(smtp_tls_policy_for): smtp_tls_security_level, overridden per
- *	destination by smtp_tls_policy_maps. smtp.c attaches it to each
+ *	destination by smtp_tls_policy_maps (LMTP jobs: the lmtp_tls_*
+ *	parameters of the same meaning; smtp_tls_cfg.c holds each
+ *	protocol's settings, reference counted, replaced on SIGHUP; a
+ *	connection keeps the settings it was made with). smtp.c attaches it to each
  *	new connection (smtp_tls_attach); after EHLO smtp_proto.c calls
  *	smtp_tls_starttls(), which does what the level asks:
  *	  none     no STARTTLS;
@@ -54,9 +57,9 @@
  *	failure with its protocol), postmesh_smtp_tls_sessions_resumed_total.
  * LIMITS
  *	smtp_starttls_timeout for the STARTTLS reply and the handshake;
- *	SMTP_TLS_CTX_MAX contexts kept (one per protocols/ciphers
- *	combination of the policies in use; more are built per
- *	connection).
+ *	SMTP_TLS_CTX_MAX contexts kept per configuration (one per
+ *	protocols/ciphers combination of the policies in use; more are
+ *	built per connection).
  * SECURITY
  *	The server is untrusted: its certificate is judged only after
  *	the handshake, and nothing is sent after a failed verification
