@@ -354,6 +354,7 @@ smtp_deliver(void *ctx, pm_job *j)
 		    "cannot read the "
 		    "message content: %s",
 		    pm_strerror(rc));
+		smtp_tls_policy_release(&pol);
 		return;
 	}
 	m->body = body;
@@ -399,6 +400,7 @@ smtp_deliver(void *ctx, pm_job *j)
 	deliver_fresh(j, m, &d, lmtp, &pol, key, t0, NULL, &last);
 
 out:
+	smtp_tls_policy_release(&pol);
 	j->xfer_ms = (unsigned) (pm_mono_ms() - t0) - j->conn_ms;
 	free(body);
 	m->body = NULL;
@@ -552,6 +554,9 @@ smtp_reload(void)
 		    VAR_DNS_SERVER);
 		pm_server_reload_failed();
 	}
+	if (smtp_tls_reload() != 0) {
+		pm_server_reload_failed();
+	}
 }
 
 static void
@@ -604,6 +609,33 @@ main(int argc, char **argv)
 		    &var_smtp_tls_excl_ciphers, 0, 255 },
 		{ VAR_SMTP_TLS_CHAIN, DEF_SMTP_TLS_CHAIN, &var_smtp_tls_chain,
 		    0, 4096 },
+		/* lmtp(8): the same names and defaults, lmtp_ prefix */
+		{ VAR_LMTP_TLS_LEVEL, DEF_SMTP_TLS_LEVEL, &var_lmtp_tls_level,
+		    0, 64 },
+		{ VAR_LMTP_TLS_POLICY, DEF_SMTP_TLS_POLICY,
+		    &var_lmtp_tls_policy, 0, 4096 },
+		{ VAR_LMTP_TLS_CAFILE, DEF_SMTP_TLS_CAFILE,
+		    &var_lmtp_tls_cafile, 0, 1024 },
+		{ VAR_LMTP_TLS_CAPATH, DEF_SMTP_TLS_CAPATH,
+		    &var_lmtp_tls_capath, 0, 1024 },
+		{ VAR_LMTP_TLS_SNI, DEF_SMTP_TLS_SNI, &var_lmtp_tls_sni, 0,
+		    255 },
+		{ VAR_LMTP_TLS_VFY_MATCH, DEF_SMTP_TLS_VFY_MATCH,
+		    &var_lmtp_tls_vfy_match, 0, 255 },
+		{ VAR_LMTP_TLS_SEC_MATCH, DEF_LMTP_TLS_SEC_MATCH,
+		    &var_lmtp_tls_sec_match, 0, 255 },
+		{ VAR_LMTP_TLS_PROTOS, DEF_SMTP_TLS_PROTOS,
+		    &var_lmtp_tls_protos, 0, 255 },
+		{ VAR_LMTP_TLS_MAND_PROTOS, DEF_SMTP_TLS_MAND_PROTOS,
+		    &var_lmtp_tls_mand_protos, 0, 255 },
+		{ VAR_LMTP_TLS_CIPHERS, DEF_SMTP_TLS_CIPHERS,
+		    &var_lmtp_tls_ciphers, 0, 31 },
+		{ VAR_LMTP_TLS_MAND_CIPHERS, DEF_SMTP_TLS_MAND_CIPHERS,
+		    &var_lmtp_tls_mand_ciphers, 0, 31 },
+		{ VAR_LMTP_TLS_EXCL_CIPHERS, DEF_SMTP_TLS_EXCL_CIPHERS,
+		    &var_lmtp_tls_excl_ciphers, 0, 255 },
+		{ VAR_LMTP_TLS_CHAIN, DEF_SMTP_TLS_CHAIN, &var_lmtp_tls_chain,
+		    0, 4096 },
 		{ 0 },
 	};
 	static const pm_cfg_int ints[] = {
@@ -622,6 +654,8 @@ main(int argc, char **argv)
 		PM_CFG_HEADER_LIMIT,
 		{ VAR_SMTP_TLS_LOGLEVEL, DEF_SMTP_TLS_LOGLEVEL,
 		    &var_smtp_tls_loglevel, 0, 4 },
+		{ VAR_LMTP_TLS_LOGLEVEL, DEF_SMTP_TLS_LOGLEVEL,
+		    &var_lmtp_tls_loglevel, 0, 4 },
 		{ VAR_SMTP_TLS_SCACHE_LIMIT, DEF_SMTP_TLS_SCACHE_LIMIT,
 		    &var_smtp_tls_scache_limit, 0, 100000 },
 		{ 0 },
@@ -651,6 +685,8 @@ main(int argc, char **argv)
 		    &var_smtp_reuse_time, 's', 1, 86400 },
 		{ VAR_SMTP_STARTTLS_TMOUT, DEF_SMTP_STARTTLS_TMOUT,
 		    &var_smtp_starttls_tmout, 's', 1, 3600 },
+		{ VAR_LMTP_STARTTLS_TMOUT, DEF_SMTP_STARTTLS_TMOUT,
+		    &var_lmtp_starttls_tmout, 's', 1, 3600 },
 		{ VAR_SMTP_TLS_SCACHE_TMOUT, DEF_SMTP_TLS_SCACHE_TMOUT,
 		    &var_smtp_tls_scache_tmout, 's', 0, 8640000 },
 		{ 0 },
@@ -659,8 +695,22 @@ main(int argc, char **argv)
 		{ VAR_SMTP_SKIP_5XX, DEF_SMTP_SKIP_5XX, &var_smtp_skip_5xx },
 		{ 0 },
 	};
-	/* Bound again on SIGHUP; smtp_reload() applies it. */
-	static const char *const reload_params[] = { VAR_DNS_SERVER, NULL };
+	/* Bound again on SIGHUP; smtp_reload() applies them. */
+	static const char *const reload_params[] = { VAR_DNS_SERVER,
+		VAR_SMTP_TLS_LEVEL, VAR_SMTP_TLS_POLICY, VAR_SMTP_TLS_CAFILE,
+		VAR_SMTP_TLS_CAPATH, VAR_SMTP_TLS_SNI, VAR_SMTP_TLS_VFY_MATCH,
+		VAR_SMTP_TLS_SEC_MATCH, VAR_SMTP_TLS_PROTOS,
+		VAR_SMTP_TLS_MAND_PROTOS, VAR_SMTP_TLS_CIPHERS,
+		VAR_SMTP_TLS_MAND_CIPHERS, VAR_SMTP_TLS_EXCL_CIPHERS,
+		VAR_SMTP_TLS_CHAIN, VAR_SMTP_TLS_LOGLEVEL,
+		VAR_SMTP_STARTTLS_TMOUT, VAR_LMTP_TLS_LEVEL,
+		VAR_LMTP_TLS_POLICY, VAR_LMTP_TLS_CAFILE, VAR_LMTP_TLS_CAPATH,
+		VAR_LMTP_TLS_SNI, VAR_LMTP_TLS_VFY_MATCH,
+		VAR_LMTP_TLS_SEC_MATCH, VAR_LMTP_TLS_PROTOS,
+		VAR_LMTP_TLS_MAND_PROTOS, VAR_LMTP_TLS_CIPHERS,
+		VAR_LMTP_TLS_MAND_CIPHERS, VAR_LMTP_TLS_EXCL_CIPHERS,
+		VAR_LMTP_TLS_CHAIN, VAR_LMTP_TLS_LOGLEVEL,
+		VAR_LMTP_STARTTLS_TMOUT, NULL };
 	static const pm_service svc = {
 		.name = "smtp",
 		.strs = strs,

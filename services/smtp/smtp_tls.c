@@ -2,9 +2,12 @@
  * NAME
  *	smtp_tls - STARTTLS in the smtp client, over the session's socket
  * DESCRIPTION
- *	Postfix's smtp(8) TLS. Each job gets a policy
+ *	Postfix's smtp(8) and lmtp(8) TLS. Each job gets a policy
  *	(smtp_tls_policy_for): smtp_tls_security_level, overridden per
- *	destination by smtp_tls_policy_maps. smtp.c attaches it to each
+ *	destination by smtp_tls_policy_maps (LMTP jobs: the lmtp_tls_*
+ *	parameters of the same meaning; smtp_tls_cfg.c holds each
+ *	protocol's settings, reference counted, replaced on SIGHUP; a
+ *	connection keeps the settings it was made with). smtp.c attaches it to each
  *	new connection (smtp_tls_attach); after EHLO smtp_proto.c calls
  *	smtp_tls_starttls(), which does what the level asks:
  *	  none     no STARTTLS;
@@ -54,9 +57,9 @@
  *	failure with its protocol), postmesh_smtp_tls_sessions_resumed_total.
  * LIMITS
  *	smtp_starttls_timeout for the STARTTLS reply and the handshake;
- *	SMTP_TLS_CTX_MAX contexts kept (one per protocols/ciphers
- *	combination of the policies in use; more are built per
- *	connection).
+ *	SMTP_TLS_CTX_MAX contexts kept per configuration (one per
+ *	protocols/ciphers combination of the policies in use; more are
+ *	built per connection).
  * SECURITY
  *	The server is untrusted: its certificate is judged only after
  *	the handshake, and nothing is sent after a failed verification
@@ -97,8 +100,21 @@ long var_smtp_tls_loglevel;
 long var_smtp_tls_scache_limit;
 long var_smtp_starttls_tmout;
 long var_smtp_tls_scache_tmout;
-
-#define SMTP_TLS_CTX_MAX 16
+char *var_lmtp_tls_level;
+char *var_lmtp_tls_policy;
+char *var_lmtp_tls_cafile;
+char *var_lmtp_tls_capath;
+char *var_lmtp_tls_sni;
+char *var_lmtp_tls_vfy_match;
+char *var_lmtp_tls_sec_match;
+char *var_lmtp_tls_protos;
+char *var_lmtp_tls_mand_protos;
+char *var_lmtp_tls_ciphers;
+char *var_lmtp_tls_mand_ciphers;
+char *var_lmtp_tls_excl_ciphers;
+char *var_lmtp_tls_chain;
+long var_lmtp_tls_loglevel;
+long var_lmtp_starttls_tmout;
 
 /* The TLS state of one connection: smtp_tls_sess and the resume key. */
 typedef struct tls_conn {
@@ -106,14 +122,6 @@ typedef struct tls_conn {
 	char skey[SMTP_TLS_SKEY_MAX];
 } tls_conn;
 
-static struct {
-	char key[3 * SMTP_TLS_ATTR_MAX + 8];
-	SSL_CTX *ctx;
-} ctxs[SMTP_TLS_CTX_MAX];
-static int nctx;
-static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
-static int global_level;
-static pm_tables *policy_maps;
 static int ex_index = -1;
 
 /* Metrics: [outcome][protocol][level - 1]. */
@@ -151,8 +159,8 @@ count_handshake(int outcome, const SSL *ssl, int level)
 }
 
 /* OpenSSL's new-session callback: keep the session for resumption. */
-static int
-new_session(SSL *ssl, SSL_SESSION *sess)
+int
+smtp_tls_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	tls_conn *c = SSL_get_ex_data(ssl, ex_index);
 
@@ -163,128 +171,54 @@ new_session(SSL *ssl, SSL_SESSION *sess)
 	return (1); /* the cache has the reference */
 }
 
-static SSL_CTX *
-ctx_build(const char *protocols, const char *ciphers, const char *exclude,
-    char *err, size_t esize)
-{
-	pm_tls_conf conf = {
-		.server = 0,
-		.chain_files = var_smtp_tls_chain,
-		.cert_file = "",
-		.key_file = "",
-		.ca_file = var_smtp_tls_cafile,
-		.ca_path = var_smtp_tls_capath,
-		.protocols = protocols,
-		.ciphers = ciphers,
-		.exclude_ciphers = exclude,
-	};
-	SSL_CTX *ctx = pm_tls_ctx_new(&conf, err, esize);
-
-	if (ctx != NULL) {
-		SSL_CTX_set_session_cache_mode(ctx,
-		    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-		SSL_CTX_sess_set_new_cb(ctx, new_session);
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	}
-	return (ctx);
-}
-
-/* A context for these settings (a reference the caller frees), or NULL. */
-static SSL_CTX *
-ctx_get(const char *protocols, const char *ciphers, const char *exclude,
-    char *err, size_t esize)
-{
-	char key[sizeof(ctxs[0].key)];
-	SSL_CTX *ctx = NULL;
-	int i;
-
-	snprintf(key, sizeof(key), "%s|%s|%s", protocols, ciphers, exclude);
-	pthread_mutex_lock(&ctx_mu);
-	for (i = 0; i < nctx; i++) {
-		if (strcmp(ctxs[i].key, key) == 0) {
-			ctx = ctxs[i].ctx;
-			SSL_CTX_up_ref(ctx);
-			break;
-		}
-	}
-	if (ctx == NULL &&
-	    (ctx = ctx_build(protocols, ciphers, exclude, err, esize)) !=
-	        NULL &&
-	    nctx < SMTP_TLS_CTX_MAX) {
-		memcpy(ctxs[nctx].key, key, sizeof(key));
-		ctxs[nctx++].ctx = ctx;
-		SSL_CTX_up_ref(ctx);
-	}
-	pthread_mutex_unlock(&ctx_mu);
-	return (ctx);
-}
-
 static const char *
 eff_protocols(const smtp_tls_policy *p)
 {
-	return (p->protocols[0]              ? p->protocols :
-	        p->level >= SMTP_TLS_ENCRYPT ? var_smtp_tls_mand_protos :
-	                                       var_smtp_tls_protos);
+	return (p->protocols[0] ? p->protocols :
+	                          p->cfg->v[p->level >= SMTP_TLS_ENCRYPT ?
+	                                  SMTP_TLS_P_MAND_PROTOS :
+	                                  SMTP_TLS_P_PROTOS]);
 }
 
 static const char *
 eff_ciphers(const smtp_tls_policy *p)
 {
-	return (p->ciphers[0]                ? p->ciphers :
-	        p->level >= SMTP_TLS_ENCRYPT ? var_smtp_tls_mand_ciphers :
-	                                       var_smtp_tls_ciphers);
+	return (p->ciphers[0] ? p->ciphers :
+	                        p->cfg->v[p->level >= SMTP_TLS_ENCRYPT ?
+	                                SMTP_TLS_P_MAND_CIPHERS :
+	                                SMTP_TLS_P_CIPHERS]);
 }
 
 static const char *
 eff_exclude(const smtp_tls_policy *p)
 {
-	return (p->exclude[0] ? p->exclude : var_smtp_tls_excl_ciphers);
+	return (p->exclude[0] ? p->exclude :
+	                        p->cfg->v[SMTP_TLS_P_EXCL_CIPHERS]);
 }
 
 const char *
 smtp_tls_match_spec(const smtp_tls_policy *p)
 {
-	return (p->match[0]                 ? p->match :
-	        p->level == SMTP_TLS_VERIFY ? var_smtp_tls_vfy_match :
-	        p->level == SMTP_TLS_SECURE ? var_smtp_tls_sec_match :
-	                                      "");
+	if (p->match[0]) {
+		return (p->match);
+	}
+	if (p->cfg == NULL || p->level < SMTP_TLS_VERIFY) {
+		return ("");
+	}
+	return (p->cfg->v[p->level == SMTP_TLS_VERIFY ? SMTP_TLS_P_VFY_MATCH :
+	                                                SMTP_TLS_P_SEC_MATCH]);
 }
 
 int
 smtp_tls_init(void)
 {
-	char err[512], labels[128];
-	SSL_CTX *ctx;
-	const char *why = NULL;
+	char labels[128];
 	int o, p, l;
 	static const char *help = "SMTP client TLS handshakes";
 
-	if ((global_level = smtp_tls_level_parse(var_smtp_tls_level)) < 0) {
-		pm_msg_error("unknown or unsupported %s value: %s",
-		    VAR_SMTP_TLS_LEVEL, var_smtp_tls_level);
+	if (smtp_tls_cfg_load(0) != 0) {
 		return (-1);
 	}
-	if (*var_smtp_tls_policy != 0 &&
-	    (policy_maps = pm_tables_open(var_smtp_tls_policy, &why)) == NULL) {
-		pm_msg_error("%s = %s: %s", VAR_SMTP_TLS_POLICY,
-		    var_smtp_tls_policy, why);
-		return (-1);
-	}
-	/* the two contexts of the parameters: bad values fail at start */
-	if ((ctx = ctx_get(var_smtp_tls_protos, var_smtp_tls_ciphers,
-	         var_smtp_tls_excl_ciphers, err, sizeof(err))) == NULL) {
-		pm_msg_error("smtp client TLS (%s, %s): %s",
-		    VAR_SMTP_TLS_PROTOS, VAR_SMTP_TLS_CIPHERS, err);
-		return (-1);
-	}
-	SSL_CTX_free(ctx);
-	if ((ctx = ctx_get(var_smtp_tls_mand_protos, var_smtp_tls_mand_ciphers,
-	         var_smtp_tls_excl_ciphers, err, sizeof(err))) == NULL) {
-		pm_msg_error("smtp client TLS (%s, %s): %s",
-		    VAR_SMTP_TLS_MAND_PROTOS, VAR_SMTP_TLS_MAND_CIPHERS, err);
-		return (-1);
-	}
-	SSL_CTX_free(ctx);
 	if (ex_index < 0) {
 		ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	}
@@ -311,17 +245,21 @@ smtp_tls_init(void)
 void
 smtp_tls_fini(void)
 {
-	int i;
-
-	pthread_mutex_lock(&ctx_mu);
-	for (i = 0; i < nctx; i++) {
-		SSL_CTX_free(ctxs[i].ctx);
-		ctxs[i].ctx = NULL;
-	}
-	nctx = 0;
-	pthread_mutex_unlock(&ctx_mu);
+	smtp_tls_cfg_drop(); /* connections are closed: the last references */
 	smtp_tls_scache_flush();
-	policy_maps = pm_tables_close(policy_maps);
+}
+
+int
+smtp_tls_reload(void)
+{
+	if (smtp_tls_cfg_load(1) != 0) {
+		return (-1);
+	}
+	/* sessions of the old settings are never resumed (keys): free them */
+	smtp_tls_scache_flush();
+	pm_msg_info("reload: smtp and lmtp client TLS settings read again; "
+	            "new deliveries use them");
+	return (0);
 }
 
 int
@@ -329,23 +267,41 @@ smtp_tls_policy_for(const char *nexthop, int lmtp, smtp_tls_policy *p,
     smtp_err *err)
 {
 	char why[sizeof(err->text)];
-	int rc;
+	smtp_tls_cfg *cfg = smtp_tls_cfg_current(lmtp);
+	int rc = 0;
 
 	memset(p, 0, sizeof(*p));
-	p->level = lmtp ? SMTP_TLS_NONE : global_level;
-	if (lmtp || policy_maps == NULL) {
-		return (0);
+	if (cfg == NULL) {
+		return (0); /* not initialized: level none */
 	}
-	rc = smtp_tls_policy_lookup(policy_maps, nexthop, p, why, sizeof(why));
-	if (rc == 0 || rc == PM_ENOENT) {
-		return (0);
+	p->level = cfg->level;
+	if (lmtp && strncmp(nexthop, "inet:", 5) == 0) {
+		nexthop += 5; /* as the other lmtp nexthops */
 	}
-	pm_msg_warn("%s", why);
-	err->status = PM_JOB_DEFERRED;
-	snprintf(err->dsn, sizeof(err->dsn), "%s",
-	    rc == PM_EINVAL ? "4.7.5" : "4.3.0");
-	snprintf(err->text, sizeof(err->text), "%s", why);
-	return (rc);
+	if (cfg->maps != NULL) {
+		rc = smtp_tls_policy_lookup(cfg->maps, nexthop, p, why,
+		    sizeof(why));
+	}
+	if (rc != 0 && rc != PM_ENOENT) {
+		pm_msg_warn("%s", why);
+		err->status = PM_JOB_DEFERRED;
+		snprintf(err->dsn, sizeof(err->dsn), "%s",
+		    rc == PM_EINVAL ? "4.7.5" : "4.3.0");
+		snprintf(err->text, sizeof(err->text), "%s", why);
+		smtp_tls_cfg_unref(cfg);
+		memset(p, 0, sizeof(*p));
+		return (rc);
+	}
+	p->cfg = cfg;
+	p->gen = cfg->gen;
+	return (0);
+}
+
+void
+smtp_tls_policy_release(smtp_tls_policy *p)
+{
+	smtp_tls_cfg_unref(p->cfg);
+	p->cfg = NULL;
 }
 
 void
@@ -354,16 +310,22 @@ smtp_tls_attach(smtp_sess *s, const smtp_tls_policy *p, const smtp_dest *d,
 {
 	tls_conn *c;
 
-	if (p->level == SMTP_TLS_NONE || a->family == AF_UNIX) {
-		return;
+	if (p->level == SMTP_TLS_NONE) {
+		return; /* also over an LMTP unix socket, as Postfix's lmtp */
 	}
 	c = pm_calloc(1, sizeof(*c));
 	c->t.pol = *p;
+	smtp_tls_cfg_ref(p->cfg); /* held until smtp_tls_close */
 	c->t.plain_only = plain_only;
 	snprintf(c->t.host, sizeof(c->t.host), "%s", a->host);
 	snprintf(c->t.nexthop, sizeof(c->t.nexthop), "%s", d->host);
-	snprintf(c->t.endpoint, sizeof(c->t.endpoint), "[%s]:%u", a->ip,
-	    a->port);
+	if (a->family == AF_UNIX) {
+		snprintf(c->t.endpoint, sizeof(c->t.endpoint), "unix:%s",
+		    a->ip);
+	} else {
+		snprintf(c->t.endpoint, sizeof(c->t.endpoint), "[%s]:%u", a->ip,
+		    a->port);
+	}
 	s->tls = &c->t;
 }
 
@@ -371,8 +333,8 @@ smtp_tls_attach(smtp_sess *s, const smtp_tls_policy *p, const smtp_dest *d,
 static const char *
 sni_name(const smtp_tls_sess *t)
 {
-	const char *v =
-	    t->pol.has_servername ? t->pol.servername : var_smtp_tls_sni;
+	const char *v = t->pol.has_servername ? t->pol.servername :
+	                                        t->pol.cfg->v[SMTP_TLS_P_SNI];
 	struct in6_addr a6;
 
 	if (*v == 0) {
@@ -469,8 +431,8 @@ tls_start(smtp_sess *s, tls_conn *c, smtp_err *err, int *soft)
 	SSL_CTX *ctx;
 
 	*soft = 1;
-	ctx = ctx_get(eff_protocols(&t->pol), eff_ciphers(&t->pol),
-	    eff_exclude(&t->pol), why, sizeof(why));
+	ctx = smtp_tls_cfg_ctx(t->pol.cfg, eff_protocols(&t->pol),
+	    eff_ciphers(&t->pol), eff_exclude(&t->pol), why, sizeof(why));
 	if (ctx == NULL) {
 		pm_msg_warn("TLS policy for %s: %s", s->relay, why);
 		tls_err(err, PM_JOB_DEFERRED, "4.7.5",
@@ -510,8 +472,8 @@ tls_start(smtp_sess *s, tls_conn *c, smtp_err *err, int *soft)
 	}
 	/* no plaintext read past the 220 may reach the TLS session */
 	s->ipos = s->ilen = 0;
-	rc = handshake(s, t->ssl, pm_mono_ms() + var_smtp_starttls_tmout * 1000,
-	    why, sizeof(why));
+	rc = handshake(s, t->ssl,
+	    pm_mono_ms() + t->pol.cfg->starttls_tmout * 1000, why, sizeof(why));
 	if (rc != 0) {
 		pm_msg_warn("TLS handshake with %s failed: %s", s->relay, why);
 		count_handshake(level == SMTP_TLS_MAY ? OUT_FALLBACK :
@@ -578,10 +540,10 @@ tls_start(smtp_sess *s, tls_conn *c, smtp_err *err, int *soft)
 	if (t->resumed && resumed_metric != NULL) {
 		pm_metric_inc(resumed_metric);
 	}
-	if (var_smtp_tls_loglevel >= 2 && t->resumed) {
+	if (t->pol.cfg->loglevel >= 2 && t->resumed) {
 		pm_msg_info("%s: reusing a cached TLS session", s->relay);
 	}
-	if (var_smtp_tls_loglevel >= 1) {
+	if (t->pol.cfg->loglevel >= 1) {
 		pm_msg_info("%s TLS connection established to %s: %s", t->trust,
 		    s->relay, t->summary);
 	}
@@ -615,9 +577,10 @@ smtp_tls_starttls(smtp_sess *s, smtp_msg *m, smtp_err *err, int *soft)
 		    s->hostip);
 		return (PM_EPROTO);
 	}
-	if ((rc = smtp_write(s, "STARTTLS\r\n", 10, var_smtp_starttls_tmout)) !=
-	        0 ||
-	    (rc = smtp_read_reply(s, &m->rep, var_smtp_starttls_tmout)) != 0) {
+	if ((rc = smtp_write(s, "STARTTLS\r\n", 10,
+	         t->pol.cfg->starttls_tmout)) != 0 ||
+	    (rc = smtp_read_reply(s, &m->rep, t->pol.cfg->starttls_tmout)) !=
+	        0) {
 		tls_err(err, PM_JOB_DEFERRED, "4.4.2",
 		    "lost connection with %s while performing the STARTTLS "
 		    "handshake",
@@ -763,6 +726,7 @@ smtp_tls_close(smtp_sess *s, int quit)
 		ERR_clear_error();
 		SSL_free(c->t.ssl);
 	}
+	smtp_tls_cfg_unref(c->t.pol.cfg);
 	free(c);
 	s->tls = NULL;
 }
@@ -772,7 +736,7 @@ smtp_tls_log_delivery(const pm_job *j, const smtp_sess *s)
 {
 	const smtp_tls_sess *t = s->tls;
 
-	if (t == NULL || var_smtp_tls_loglevel < 1) {
+	if (t == NULL || t->pol.cfg->loglevel < 1) {
 		return;
 	}
 	if (t->ssl != NULL) {

@@ -13,12 +13,15 @@
  *	                   metrics
  *	smtp_tls_scache.c  TLS session resumption: SSL_SESSIONs kept per
  *	                   server and policy, bounded and expiring
- *	LMTP uses no TLS (level none): its peers are local mailbox
- *	servers; smtp_tls_* parameters apply to SMTP deliveries only.
+ *	smtp_tls_cfg.c     one configuration per protocol (smtp_tls_*
+ *	                   or lmtp_tls_* parameters: the same rules, only
+ *	                   the prefix differs), reference counted and
+ *	                   replaced on SIGHUP
  */
 #ifndef SMTP_TLS_H
 #define SMTP_TLS_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -47,6 +50,8 @@ typedef struct smtp_tls_policy {
 	char exclude[SMTP_TLS_ATTR_MAX];    /* "" = smtp_tls_exclude_ciphers */
 	char servername[SMTP_TLS_ATTR_MAX]; /* "" = smtp_tls_servername */
 	int has_servername;                 /* servername= was given */
+	unsigned gen;                       /* the configuration's (keys) */
+	struct smtp_tls_cfg *cfg; /* a reference (smtp_tls_policy_for) */
 } smtp_tls_policy;
 
 /* "none" .. "secure" -> SMTP_TLS_*; "" is none (Postfix); -1 if unknown. */
@@ -142,12 +147,17 @@ int smtp_tls_fits(const smtp_sess *s, const smtp_tls_policy *p,
 /* Parameters, contexts, policy maps, metrics; -1 on bad configuration. */
 int smtp_tls_init(void);
 void smtp_tls_fini(void);
+/* SIGHUP: new contexts and tables for new jobs; -1: the old ones stay. */
+int smtp_tls_reload(void);
 /*
- * The policy for a job: smtp_tls_security_level, then
- * smtp_tls_policy_maps. 0, or an error in err (defer).
+ * The policy for a job: smtp_tls_security_level (lmtp:
+ * lmtp_tls_security_level), then smtp_tls_policy_maps (lmtp_...).
+ * 0 with a reference to the configuration in p->cfg (give it back
+ * with smtp_tls_policy_release), or an error in err (defer).
  */
 int smtp_tls_policy_for(const char *nexthop, int lmtp, smtp_tls_policy *p,
     smtp_err *err);
+void smtp_tls_policy_release(smtp_tls_policy *p);
 /* The names spec of a policy: match=, else the level's parameter. */
 const char *smtp_tls_match_spec(const smtp_tls_policy *p);
 /* Give a new connection its policy (none: nothing is attached). */
@@ -170,6 +180,66 @@ int smtp_tls_idle_dead(smtp_sess *s);
 void smtp_tls_close(smtp_sess *s, int quit);
 /* One line per delivery: the TLS (or plaintext) of this transaction. */
 void smtp_tls_log_delivery(const pm_job *j, const smtp_sess *s);
+
+/* ---- smtp_tls_cfg.c ---- */
+
+/* The parameters of a configuration (suffix of smtp_ or lmtp_). */
+enum {
+	SMTP_TLS_P_LEVEL,
+	SMTP_TLS_P_POLICY,
+	SMTP_TLS_P_CAFILE,
+	SMTP_TLS_P_CAPATH,
+	SMTP_TLS_P_SNI,
+	SMTP_TLS_P_VFY_MATCH,
+	SMTP_TLS_P_SEC_MATCH,
+	SMTP_TLS_P_PROTOS,
+	SMTP_TLS_P_MAND_PROTOS,
+	SMTP_TLS_P_CIPHERS,
+	SMTP_TLS_P_MAND_CIPHERS,
+	SMTP_TLS_P_EXCL_CIPHERS,
+	SMTP_TLS_P_CHAIN,
+	SMTP_TLS_P_N
+};
+
+#define SMTP_TLS_CTX_MAX 16
+
+/* One protocol's client TLS settings; read-only but for ctxs. */
+typedef struct smtp_tls_cfg {
+	int lmtp;              /* 1: lmtp_tls_* */
+	unsigned gen;          /* new at every load */
+	int refs;              /* atomic */
+	int level;             /* *_tls_security_level */
+	char *v[SMTP_TLS_P_N]; /* copies of the values */
+	long loglevel;         /* *_tls_loglevel */
+	long starttls_tmout;   /* *_starttls_timeout, seconds */
+	pm_tables *maps;       /* *_tls_policy_maps, or NULL */
+	pthread_mutex_t mu;    /* ctxs */
+	struct {
+		char key[3 * SMTP_TLS_ATTR_MAX + 8];
+		SSL_CTX *ctx;
+	} ctxs[SMTP_TLS_CTX_MAX]; /* one per protocols/ciphers in use */
+	int nctx;
+} smtp_tls_cfg;
+
+/* "smtp_tls_CAfile" or "lmtp_tls_CAfile" for SMTP_TLS_P_CAFILE. */
+const char *smtp_tls_cfg_name(int lmtp, int param);
+/*
+ * Build both protocols' configurations from the bound parameters and
+ * make them current; -1 (logged; on reload the old ones stay).
+ */
+int smtp_tls_cfg_load(int reload);
+/* The current configuration (a new reference), NULL before load. */
+smtp_tls_cfg *smtp_tls_cfg_current(int lmtp);
+smtp_tls_cfg *smtp_tls_cfg_ref(smtp_tls_cfg *c);
+/* Let go; the last reference frees the contexts and the table. */
+void smtp_tls_cfg_unref(smtp_tls_cfg *c);
+/* At exit: drop the current configurations. */
+void smtp_tls_cfg_drop(void);
+/* A context of c for these settings (a reference to free), or NULL. */
+SSL_CTX *smtp_tls_cfg_ctx(smtp_tls_cfg *c, const char *protocols,
+    const char *ciphers, const char *exclude, char *err, size_t esize);
+/* OpenSSL's new-session callback (smtp_tls.c). */
+int smtp_tls_new_session(SSL *ssl, SSL_SESSION *sess);
 
 /* ---- smtp_tls_scache.c ---- */
 

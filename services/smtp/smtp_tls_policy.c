@@ -22,7 +22,7 @@
  *	parent domains with a leading dot, as Postfix does.
  *
  *	The connection cache key (smtp_tls_cache_key) holds the level
- *	and a hash of the attributes, so a connection made under one
+ *	and a hash of the attributes and the configuration generation, so a connection made under one
  *	policy never serves another; smtp_tls_fits() checks a cached
  *	connection against the job's policy once more, and at verify and
  *	secure its certificate against the job's names. The TLS session
@@ -314,7 +314,11 @@ smtp_tls_match_names(const char *spec, const char *hostname,
 	return (n);
 }
 
-/* FNV-1a over the policy's attributes. */
+/*
+ * FNV-1a over the policy's attributes and the generation of the
+ * configuration it was made under: after a reload neither cached
+ * connections nor TLS sessions of the old settings serve new jobs.
+ */
 static unsigned long long
 policy_hash(const smtp_tls_policy *p)
 {
@@ -329,6 +333,9 @@ policy_hash(const smtp_tls_policy *p)
 			h = (h ^ (unsigned char) *c) * 1099511628211ULL;
 		}
 		h = (h ^ 0xff) * 1099511628211ULL; /* separator */
+	}
+	for (i = 0; i < sizeof(p->gen); i++) {
+		h = (h ^ ((p->gen >> (8 * i)) & 0xff)) * 1099511628211ULL;
 	}
 	return (h);
 }

@@ -253,7 +253,8 @@ class PySink:
 
     def __init__(self, workdir, host="127.0.0.1", port=None, name="pysink",
                  defer_first=0, reject=(), no_8bitmime=False,
-                 pipelining=True, smtputf8=False, data_delay=0.0):
+                 pipelining=True, smtputf8=False, data_delay=0.0,
+                 tls_chain=None):
         self.host = host
         self.port = port or free_port(host)
         self.dir = os.path.join(workdir, name)
@@ -269,6 +270,8 @@ class PySink:
             self.args.append("--pipelining")
         if smtputf8:
             self.args.append("--smtputf8")
+        if tls_chain:
+            self.args += ["--tls-chain", tls_chain]
         self.proc = None
 
     def start(self):
@@ -392,8 +395,11 @@ class Dovecot:
     internal and login users, and the mail uid, are that user), so the
     LMTP tests run in a CI that is not root too."""
 
-    def __init__(self, workdir, users, port=None):
-        self.dir = os.path.join(workdir, "dovecot")
+    def __init__(self, workdir, users, port=None, name="dovecot",
+                 tls_chain=None, addresses=("127.0.0.1",)):
+        self.dir = os.path.join(workdir, name)
+        self.tls_chain = tls_chain   # PEM: key, certificate (STARTTLS)
+        self.addresses = list(addresses)
         self.port = port or free_port()
         self.users = list(users)
         self.proc = None
@@ -421,6 +427,10 @@ class Dovecot:
                 f.write("%s:{PLAIN}unused:%d:%d::%s\n"
                         % (u, uid, gid, self.maildir(u)))
         conf = os.path.join(self.dir, "dovecot.conf")
+        ssl = "ssl = no"
+        if self.tls_chain:
+            ssl = ("ssl = yes\nssl_cert = <{c}\nssl_key = <{c}\n"
+                   .format(c=self.tls_chain))
         with open(conf, "w") as f:
             f.write("""# written by tests/integration/peers.py
 base_dir = {d}/run
@@ -428,8 +438,8 @@ state_dir = {d}/state
 log_path = {d}/dovecot.log
 info_log_path = {d}/dovecot.log
 protocols = lmtp
-ssl = no
-listen = 127.0.0.1
+{ssl}
+listen = {addrs}
 mail_location = maildir:{d}/mail/%u
 passdb {{
   driver = passwd-file
@@ -441,7 +451,7 @@ userdb {{
 }}
 service lmtp {{
   inet_listener lmtp {{
-    address = 127.0.0.1
+    address = {addrs}
     port = {port}
   }}
   unix_listener lmtp {{
@@ -451,12 +461,14 @@ service lmtp {{
 service anvil {{
   chroot =
 }}
-{rootless}""".format(d=self.dir, port=self.port, rootless=rootless))
+{rootless}""".format(d=self.dir, port=self.port, rootless=rootless,
+                      ssl=ssl, addrs=" ".join(self.addresses)))
         out = open(os.path.join(self.dir, "dovecot.out"), "ab")
         self.proc = subprocess.Popen([DOVECOT, "-F", "-c", conf],
                                      stdout=out, stderr=subprocess.STDOUT)
         out.close()
-        wait_tcp("127.0.0.1", self.port, proc=self.proc, what="dovecot")
+        for a in self.addresses:
+            wait_tcp(a, self.port, proc=self.proc, what="dovecot")
         return self
 
     def stop(self):

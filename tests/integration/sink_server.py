@@ -32,6 +32,9 @@ Options:
                         in order, so pipelined commands work).
     --smtputf8          announce SMTPUTF8.
     --data-delay S      wait S seconds before the end-of-DATA reply.
+    --tls-chain FILE    offer STARTTLS with the key and certificate in
+                        FILE (PEM); the .json then says "tls": true for
+                        a message received over TLS.
 
 The server stops on SIGTERM.
 """
@@ -41,6 +44,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP
@@ -105,6 +109,7 @@ class Recorder:
             "helo": session.host_name,
             "peer": list(session.peer) if session.peer else None,
             "eightbit": any(b > 127 for b in data),
+            "tls": session.ssl is not None,
         }
         base = os.path.join(self.dir, "%06d" % n)
         for ext, blob in ((".eml", data),
@@ -128,6 +133,7 @@ def main():
     p.add_argument("--pipelining", action="store_true")
     p.add_argument("--smtputf8", action="store_true")
     p.add_argument("--data-delay", type=float, default=0.0)
+    p.add_argument("--tls-chain", default="")
     opts = p.parse_args()
     os.makedirs(opts.dir, exist_ok=True)
     handler = Recorder(opts)
@@ -135,9 +141,15 @@ def main():
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
+    tls = None
+    if opts.tls_chain:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(opts.tls_chain)
+
     def factory():
         return SMTP(handler, hostname="sink.test", decode_data=False,
-                    enable_SMTPUTF8=opts.smtputf8, ident="sink_server")
+                    enable_SMTPUTF8=opts.smtputf8, ident="sink_server",
+                    tls_context=tls)
 
     server = loop.run_until_complete(
         loop.create_server(factory, host=opts.host, port=opts.port,

@@ -332,6 +332,22 @@ Test(smtp_tls_policy, cache_key_and_fits)
 		smtp_tls_cache_key(&copy, again, sizeof(again));
 		cr_expect_str_eq(again, k[4]);
 	}
+	/* settings read again (SIGHUP): connections and sessions of the
+	 * old generation serve no new job */
+	{
+		char newer[64], skey[2][SMTP_TLS_SKEY_MAX];
+		smtp_tls_policy reloaded = ver2;
+
+		reloaded.gen = ver2.gen + 2;
+		smtp_tls_cache_key(&reloaded, newer, sizeof(newer));
+		cr_expect_str_neq(newer, k[4]);
+		cr_expect(strncmp(newer, "tls=verify:", 11) == 0, "%s", newer);
+		cr_expect(smtp_tls_session_key("[192.0.2.1]:25", "", &ver2,
+		              NULL, 0, skey[0], sizeof(skey[0])) == 0);
+		cr_expect(smtp_tls_session_key("[192.0.2.1]:25", "", &reloaded,
+		              NULL, 0, skey[1], sizeof(skey[1])) == 0);
+		cr_expect_str_neq(skey[0], skey[1]);
+	}
 
 	memset(&s, 0, sizeof(s));
 	memset(&t, 0, sizeof(t));

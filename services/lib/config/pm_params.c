@@ -324,6 +324,22 @@ const pm_param_default pm_param_defaults[] = {
 	{ "smtp_tls_session_cache_limit", "1000" }, /* Postmesh */
 	{ "smtp_starttls_timeout", "300s" },
 	{ "smtp_tls_session_cache_timeout", "3600s" },
+	/* lmtp(8)'s TLS: Postfix's lmtp_ names and defaults. */
+	{ "lmtp_tls_security_level", "" },
+	{ "lmtp_tls_policy_maps", "" },
+	{ "lmtp_tls_CAfile", "" },
+	{ "lmtp_tls_CApath", "" },
+	{ "lmtp_tls_servername", "" },
+	{ "lmtp_tls_verify_cert_match", "hostname" },
+	{ "lmtp_tls_secure_cert_match", "nexthop" },
+	{ "lmtp_tls_protocols", ">=TLSv1" },
+	{ "lmtp_tls_mandatory_protocols", ">=TLSv1" },
+	{ "lmtp_tls_ciphers", "medium" },
+	{ "lmtp_tls_mandatory_ciphers", "medium" },
+	{ "lmtp_tls_exclude_ciphers", "" },
+	{ "lmtp_tls_chain_files", "" },
+	{ "lmtp_tls_loglevel", "1" }, /* Postmesh: a line per handshake */
+	{ "lmtp_starttls_timeout", "300s" },
 
 	/* Address verification (issue 10; pm_verify.h, smtpd_access_verify.c). */
 	{ "address_verify_positive_expire_time", "31d" },
