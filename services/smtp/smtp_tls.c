@@ -275,8 +275,10 @@ smtp_tls_policy_for(const char *nexthop, int lmtp, smtp_tls_policy *p,
 		return (0); /* not initialized: level none */
 	}
 	p->level = cfg->level;
-	if (lmtp && strncmp(nexthop, "inet:", 5) == 0) {
-		nexthop += 5; /* as the other lmtp nexthops */
+	if (lmtp &&
+	    (strncmp(nexthop, "inet:", 5) == 0 ||
+	        strncmp(nexthop, "unix:", 5) == 0)) {
+		nexthop += 5; /* a socket: its bare path, as Postfix's lmtp */
 	}
 	if (cfg->maps != NULL) {
 		rc = smtp_tls_policy_lookup(cfg->maps, nexthop, p, why,
@@ -321,7 +323,7 @@ smtp_tls_attach(smtp_sess *s, const smtp_tls_policy *p, const smtp_dest *d,
 	snprintf(c->t.nexthop, sizeof(c->t.nexthop), "%s", d->host);
 	if (a->family == AF_UNIX) {
 		snprintf(c->t.endpoint, sizeof(c->t.endpoint), "unix:%s",
-		    a->ip);
+		    a->path);
 	} else {
 		snprintf(c->t.endpoint, sizeof(c->t.endpoint), "[%s]:%u", a->ip,
 		    a->port);

@@ -67,7 +67,9 @@ int smtp_tls_policy_parse(const char *text, smtp_tls_policy *p, char *err,
 /*
  * The keys Postfix's smtp_tls_policy_maps are searched with, in
  * order: the nexthop as given ("[mx.example.com]:25", "example.com",
- * "example.com:587"); for a nexthop not in brackets also its domain
+ * "example.com:587", an LMTP socket path "/run/dovecot/lmtp" without
+ * "unix:", as Postfix's lmtp); for a nexthop not in brackets and not
+ * a path also its domain
  * without the port, then its parent domains as ".example.com",
  * ".com". Returns the count (at most max).
  */
@@ -117,7 +119,8 @@ typedef struct smtp_tls_sess {
 	smtp_tls_policy pol;
 	char host[PM_DNS_NAME_MAX + 1];    /* MX or server name */
 	char nexthop[PM_DNS_NAME_MAX + 1]; /* nexthop domain or host */
-	char endpoint[INET6_ADDRSTRLEN + 16];
+	/* "[ip]:port" or "unix:" and the socket path (smtp_addr.path) */
+	char endpoint[sizeof(((smtp_addr *) 0)->path) + 8];
 	SSL *ssl;          /* NULL: plaintext so far */
 	X509 *peer;        /* the server's certificate (ssl's) or NULL */
 	int fallback;      /* may: the handshake failed, retry plaintext */

@@ -212,8 +212,9 @@ smtp_tls_policy_keys(const char *nexthop, char (*keys)[PM_DNS_NAME_MAX + 8],
 	const char *colon, *dot;
 
 	n = key_add(keys, n, max, nexthop, strlen(nexthop));
-	if (*nexthop == '[') {
-		return (n); /* no MX lookup, no parent domains: verbatim only */
+	if (*nexthop == '[' || *nexthop == '/') {
+		/* no MX lookup, or an LMTP socket path: verbatim only */
+		return (n);
 	}
 	colon = strchr(nexthop, ':');
 	dlen = colon ? (size_t) (colon - nexthop) : strlen(nexthop);

@@ -165,6 +165,9 @@ Test(smtp_tls_policy, keys_in_postfix_order)
 		{ "[192.0.2.1]:2525", { "[192.0.2.1]:2525" } },
 		{ "localhost", { "localhost" } },
 		{ "trailing.", { "trailing." } },
+		/* an LMTP socket path: verbatim, no ":" or "." splitting */
+		{ "/run/dovecot/lmtp", { "/run/dovecot/lmtp" } },
+		{ "/var/x.y:z/lmtp.sock", { "/var/x.y:z/lmtp.sock" } },
 	};
 	char keys[SMTP_TLS_KEYS_MAX][PM_DNS_NAME_MAX + 8];
 	size_t i, k, n, want;
@@ -194,7 +197,8 @@ Test(smtp_tls_policy, lookup_order)
 	pm_tables *ts = pm_tables_open(
 	    "inline:{ example.com=encrypt, .example.com=secure, "
 	    "{ [mx.example.com]:25 = verify match=mx.example.com }, "
-	    "bad.test=dane, .org=may, { plain.test = none } }",
+	    "bad.test=dane, .org=may, { plain.test = none }, "
+	    "/run/dovecot/lmtp=encrypt }",
 	    &why);
 	static const struct {
 		const char *nexthop;
@@ -215,6 +219,10 @@ Test(smtp_tls_policy, lookup_order)
 		{ "plain.test", 0, SMTP_TLS_NONE, "" },
 		{ "nothing.test", PM_ENOENT, -1, "" },
 		{ "bad.test", PM_EINVAL, -1, "" },
+		/* an LMTP socket path (without unix:): verbatim only */
+		{ "/run/dovecot/lmtp", 0, SMTP_TLS_ENCRYPT, "" },
+		{ "/run/other/lmtp", PM_ENOENT, -1, "" },
+		{ "/run/dot.example.com", PM_ENOENT, -1, "" },
 	};
 	size_t i;
 
