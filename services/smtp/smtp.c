@@ -546,16 +546,36 @@ smtp_run(void)
 	return (pm_agent_run(&smtp_agent));
 }
 
+/* The smtp and lmtp client TLS parameters smtp_tls_reload() reads. */
+#define SMTP_TLS_RELOAD_PARAMS \
+	VAR_SMTP_TLS_LEVEL, VAR_SMTP_TLS_POLICY, VAR_SMTP_TLS_CAFILE, \
+	    VAR_SMTP_TLS_CAPATH, VAR_SMTP_TLS_SNI, VAR_SMTP_TLS_VFY_MATCH, \
+	    VAR_SMTP_TLS_SEC_MATCH, VAR_SMTP_TLS_PROTOS, \
+	    VAR_SMTP_TLS_MAND_PROTOS, VAR_SMTP_TLS_CIPHERS, \
+	    VAR_SMTP_TLS_MAND_CIPHERS, VAR_SMTP_TLS_EXCL_CIPHERS, \
+	    VAR_SMTP_TLS_CHAIN, VAR_SMTP_TLS_LOGLEVEL, \
+	    VAR_SMTP_STARTTLS_TMOUT, VAR_LMTP_TLS_LEVEL, VAR_LMTP_TLS_POLICY, \
+	    VAR_LMTP_TLS_CAFILE, VAR_LMTP_TLS_CAPATH, VAR_LMTP_TLS_SNI, \
+	    VAR_LMTP_TLS_VFY_MATCH, VAR_LMTP_TLS_SEC_MATCH, \
+	    VAR_LMTP_TLS_PROTOS, VAR_LMTP_TLS_MAND_PROTOS, \
+	    VAR_LMTP_TLS_CIPHERS, VAR_LMTP_TLS_MAND_CIPHERS, \
+	    VAR_LMTP_TLS_EXCL_CIPHERS, VAR_LMTP_TLS_CHAIN, \
+	    VAR_LMTP_TLS_LOGLEVEL, VAR_LMTP_STARTTLS_TMOUT
+
+static const char *const smtp_dns_params[] = { VAR_DNS_SERVER, NULL };
+static const char *const smtp_tls_params[] = { SMTP_TLS_RELOAD_PARAMS, NULL };
+
 static void
 smtp_reload(void)
 {
+	/* what was refused stays in use: not logged as applied */
 	if (pm_dns_set_servers(var_dns_server) != 0) {
 		pm_msg_warn("reload: bad %s; keeping the old servers",
 		    VAR_DNS_SERVER);
-		pm_server_reload_failed();
+		pm_server_reload_kept(smtp_dns_params);
 	}
 	if (smtp_tls_reload() != 0) {
-		pm_server_reload_failed();
+		pm_server_reload_kept(smtp_tls_params);
 	}
 }
 
@@ -697,20 +717,7 @@ main(int argc, char **argv)
 	};
 	/* Bound again on SIGHUP; smtp_reload() applies them. */
 	static const char *const reload_params[] = { VAR_DNS_SERVER,
-		VAR_SMTP_TLS_LEVEL, VAR_SMTP_TLS_POLICY, VAR_SMTP_TLS_CAFILE,
-		VAR_SMTP_TLS_CAPATH, VAR_SMTP_TLS_SNI, VAR_SMTP_TLS_VFY_MATCH,
-		VAR_SMTP_TLS_SEC_MATCH, VAR_SMTP_TLS_PROTOS,
-		VAR_SMTP_TLS_MAND_PROTOS, VAR_SMTP_TLS_CIPHERS,
-		VAR_SMTP_TLS_MAND_CIPHERS, VAR_SMTP_TLS_EXCL_CIPHERS,
-		VAR_SMTP_TLS_CHAIN, VAR_SMTP_TLS_LOGLEVEL,
-		VAR_SMTP_STARTTLS_TMOUT, VAR_LMTP_TLS_LEVEL,
-		VAR_LMTP_TLS_POLICY, VAR_LMTP_TLS_CAFILE, VAR_LMTP_TLS_CAPATH,
-		VAR_LMTP_TLS_SNI, VAR_LMTP_TLS_VFY_MATCH,
-		VAR_LMTP_TLS_SEC_MATCH, VAR_LMTP_TLS_PROTOS,
-		VAR_LMTP_TLS_MAND_PROTOS, VAR_LMTP_TLS_CIPHERS,
-		VAR_LMTP_TLS_MAND_CIPHERS, VAR_LMTP_TLS_EXCL_CIPHERS,
-		VAR_LMTP_TLS_CHAIN, VAR_LMTP_TLS_LOGLEVEL,
-		VAR_LMTP_STARTTLS_TMOUT, NULL };
+		SMTP_TLS_RELOAD_PARAMS, NULL };
 	static const pm_service svc = {
 		.name = "smtp",
 		.strs = strs,

@@ -15,7 +15,10 @@ smtp_tls_security_level = may and no CA:
 3. smtp_tls_CAfile = the right CA, SIGHUP: the deferred message and a
    new one are delivered, "Verified TLS connection established".
 4. a bad value (an unknown level) is refused at SIGHUP with an error
-   and the running settings stay: the next message is still verified.
+   and the running settings stay: the next message is still verified,
+   and the level is logged "changed but not applied", never "applied";
+5. main.cf fixed with another good level: the next SIGHUP logs it
+   applied (the value in use was kept, not the refused one).
 Under ASan the harness fails the class on any finding (the old
 contexts are freed while connections made with them are cached).
 """
@@ -122,19 +125,38 @@ class SmtpTlsReloadTest(DeliveryTest):
                       ("smtp",))
         self.wait_gone(qid2)
 
-        # 4. a bad level is refused; the verified policy stays
+        # 4. a bad level is refused; the verified policy stays, and the
+        # level is not logged as applied
         bad = len(self.stack.log_lines("reload: ", "smtp"))
+        napplied = len(self.stack.log_lines("reload: applied:", "smtp"))
         self.stack.params["smtp_tls_security_level"] = "bogus"
         self.stack.write_config()
         self.stack.svcs["smtp"].proc.send_signal(signal.SIGHUP)
         self.wait_log("reload: unknown or unsupported smtp_tls_security_level"
                       " value: bogus; keeping", ("smtp",))
+        self.wait_log("reload: smtp_tls_security_level changed but not "
+                      "applied", ("smtp",))
         self.assertGreater(len(self.stack.log_lines("reload: ", "smtp")), bad)
         qid4 = self.submit("sender@client.test", ["rcpt@sink.test"],
                            message("r-4"))
         self.sink_has("r-4")
         self.wait_log("%s: relay=%s, tls=Verified TLSv1" % (qid4, self.relay),
                       ("smtp",))
+        applied = self.stack.log_lines("reload: applied:", "smtp")[napplied:]
+        self.assertFalse(any("smtp_tls_security_level" in ln
+                             for ln in applied), applied)
+
+        # 5. main.cf fixed (another good level): the next SIGHUP applies
+        # it (the snapshot kept "verify", not "bogus")
+        self.reload(smtp_tls_security_level="encrypt")
+        applied = self.wait_log("reload: applied:", ("smtp",),
+                                count=napplied + 1)[napplied:]
+        self.assertTrue(any("smtp_tls_security_level" in ln
+                            for ln in applied), applied)
+        qid5 = self.submit("sender@client.test", ["rcpt@sink.test"],
+                           message("r-5"))
+        self.assertTrue(self.sink_has("r-5")[0].meta["tls"])
+        self.wait_log("%s: relay=%s, tls=" % (qid5, self.relay), ("smtp",))
 
 
 if __name__ == "__main__":

@@ -95,6 +95,15 @@ int pm_server_main(const pm_service *svc, int argc, char **argv);
  * reload() looked up are then logged as not applied.
  */
 void pm_server_reload_failed(void);
+/*
+ * Called by a service's reload() that kept its old use of some of its
+ * reload_params (bound again, but what reads them refused the new
+ * values): names (NULL-terminated, static) are logged as not applied
+ * and compared with the old values at the next reload. Implies
+ * pm_server_reload_failed(); at most PM_SERVER_RELOAD_KEPT_MAX lists.
+ */
+#define PM_SERVER_RELOAD_KEPT_MAX 8
+void pm_server_reload_kept(const char *const *names);
 
 /* True once the stop began: SIGTERM/SIGINT plus service_stop_delay. */
 int pm_server_stopping(void);

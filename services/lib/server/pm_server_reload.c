@@ -25,7 +25,9 @@
  *	   steps 2 and 3 looked up (pm_cfg_track_*); "warning: reload: x
  *	   changed but not applied" for those only reload() looked up when
  *	   it failed (pm_server_reload_failed(): it keeps its old tables
- *	   or restrictions); "warning: reload: x changed; restart
+ *	   or restrictions), or that it named with
+ *	   pm_server_reload_kept() (bound again, but not put to use: the
+ *	   old settings stay in use and in the snapshot); "warning: reload: x changed; restart
  *	   <service> to apply it" for the others (used
  *	   only at start: listen addresses, thread counts, redis_server, queue
  *	   shards, RPC size limits ...).
@@ -57,12 +59,25 @@ typedef struct reload_snap {
 
 static reload_snap reload_applied; /* values in use; signal thread only */
 static int reload_failed;          /* reload() kept its old state */
+/* lists of reload_params that reload() kept (pm_server_reload_kept) */
+static const char *const *reload_kept[PM_SERVER_RELOAD_KEPT_MAX];
+static size_t reload_nkept;
 
 void
 pm_server_reload_failed(void)
 {
 	reload_failed = 1; /* called from reload(), on the signal thread */
 }
+
+void
+pm_server_reload_kept(const char *const *names)
+{
+	reload_failed = 1;
+	if (reload_nkept < PM_SERVER_RELOAD_KEPT_MAX) {
+		reload_kept[reload_nkept++] = names;
+	}
+}
+
 
 static void
 snap_add(const char *name, const char *defval, const char *value, void *arg)
@@ -133,6 +148,20 @@ in_list(char *const *list, const char *name)
 	return (0);
 }
 
+/* True if reload() said it kept its old use of name. */
+static int
+kept(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < reload_nkept; i++) {
+		if (in_list((char *const *) reload_kept[i], name)) {
+			return (1);
+		}
+	}
+	return (0);
+}
+
 void
 pm__server_reload_init(void)
 {
@@ -181,6 +210,7 @@ pm__server_reload(const pm_service *svc, const char *cfpath)
 	}
 	(void) reload_bind(svc, 0, &err);
 	reload_failed = 0;
+	reload_nkept = 0;
 	if (svc->reload != NULL) {
 		svc->reload();
 	}
@@ -196,7 +226,7 @@ pm__server_reload(const pm_service *svc, const char *cfpath)
 			continue;
 		}
 		nchanged++;
-		if (in_list(looked, now.name[i]) &&
+		if (in_list(looked, now.name[i]) && !kept(now.name[i]) &&
 		    !(tls_failed &&
 		        in_list((char *const *) pm_common_tls_params,
 		            now.name[i])) &&
