@@ -13,7 +13,10 @@ smtp_tls_security_level = may and no CA:
    "Server certificate not trusted" (the new level and CA apply,
    although the connection of step 1 may still be in the cache);
 3. smtp_tls_CAfile = the right CA, SIGHUP: the deferred message and a
-   new one are delivered, "Verified TLS connection established".
+   new one are delivered, "Verified TLS connection established";
+   then only smtp_tls_CAfile = the other CA again (the level stays):
+   the next message is deferred, not sent over the cached verified
+   connection, and delivered once the right CA is back;
 4. a bad value (an unknown level) is refused at SIGHUP with an error
    and the running settings stay: the next message is still verified,
    and the level is logged "changed but not applied", never "applied";
@@ -124,6 +127,23 @@ class SmtpTlsReloadTest(DeliveryTest):
         self.wait_log("%s: relay=%s, tls=Verified TLSv1" % (qid3, self.relay),
                       ("smtp",))
         self.wait_gone(qid2)
+
+        # 3b. only the CA changes (the level stays verify): the new
+        # generation alone must keep the verified connection of step 3
+        # in the cache from being reused, so the next message is
+        # deferred; the right CA again delivers it
+        self.reload(smtp_tls_CAfile=self.other_ca)
+        qid3b = self.submit("sender@client.test", ["rcpt@sink.test"],
+                            message("r-3b"))
+        lines = self.wait_log("%s: to=<rcpt@sink.test>" % qid3b, ("smtp",))
+        self.assertTrue(any("status=deferred" in ln and
+                            "Server certificate not trusted" in ln
+                            for ln in lines), lines)
+        self.assertEqual([m for m in self.sink.messages()
+                          if b"<r-3b@client.test>" in m.content], [])
+        self.reload(smtp_tls_CAfile=self.ca)
+        self.assertTrue(self.sink_has("r-3b")[0].meta["tls"])
+        self.wait_gone(qid3b)
 
         # 4. a bad level is refused; the verified policy stays, and the
         # level is not logged as applied
