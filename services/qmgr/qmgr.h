@@ -197,6 +197,12 @@ int qmgr_stored_state(const char *status, const char *action,
     const char *transport, int *success);
 /* The status to store for a final state (and success kind). */
 const char *qmgr_store_status(int state, int success);
+/*
+ * The DSN action to store with it ("i:x"): "relayed" or "delivered" for
+ * a sent recipient with a success notice kind, else NULL; so that a
+ * qmgr reading the recipient back says what this one would have.
+ */
+const char *qmgr_store_action(int state, int success);
 /* Drop one hold; the message goes on *done when it was the last. */
 void qmgr_msg_release(qmgr_msg *msg, qmgr_msg **done);
 /* Complete every message of the list (no lock held). */

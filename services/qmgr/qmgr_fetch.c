@@ -25,7 +25,8 @@
  *	MSG_QMGR_DONE (DoneRequest): applies the outcomes to the message:
  *	sent and bounced recipients are final (the agent wrote them to
  *	Redis; when RcptResult.recorded is false qmgr writes them with
- *	pm_qstore_rcpt_status before the message may complete),
+ *	pm_qstore_rcpt_cas_action, the sent ones with their success
+ *	notice's DSN action, before the message may complete),
  *	deferred ones keep their reason; redirected ones go to the
  *	transport the agent named at once (qmgr_redirect.c); recipients
  *	the agent did not mention are deferred. The destination gets feedback
@@ -302,6 +303,7 @@ typedef struct done_write {
 	const char *status;
 	const char *dsn;
 	const char *text;
+	const char *action; /* sent: the success notice's DSN action */
 } done_write;
 
 /* failed[i] (if given) = 1 when Redis did not take write i. */
@@ -309,12 +311,13 @@ static void
 done_writes(pm_qstore *qs, const char *qid, const done_write *w, size_t n,
     unsigned char *failed)
 {
+	pm_qrcpt_final f;
 	size_t i;
-	int changed, rc;
+	int rc;
 
 	for (i = 0; i < n; i++) {
-		rc = pm_qstore_rcpt_status(qs, qid, w[i].index, w[i].status,
-		    w[i].dsn, w[i].text, &changed);
+		rc = pm_qstore_rcpt_cas_action(qs, qid, w[i].index, w[i].status,
+		    w[i].dsn, w[i].text, w[i].action, &f);
 		if (failed != NULL) {
 			failed[i] = qmgr_retry_rc(rc);
 		}
@@ -414,6 +417,8 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 				                    PM_RCPT_SENT;
 				w[nw].dsn = r->dsn;
 				w[nw].text = r->text;
+				w[nw].action =
+				    r->dsn_passed ? NULL : r->dsn_action;
 				nw++;
 			}
 		}
@@ -490,6 +495,8 @@ done(pm_qstore *qs, const uint8_t *req, size_t reqlen, uint32_t *rtype,
 			    qmgr_store_status(state, msg->r[r->index].success);
 			w[nw].dsn = msg->r[r->index].dsn;
 			w[nw].text = dr->results[i]->text;
+			w[nw].action =
+			    qmgr_store_action(state, msg->r[r->index].success);
 			nw++;
 		}
 	}

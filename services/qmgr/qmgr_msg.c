@@ -713,9 +713,10 @@ msg_expire(pm_qstore *qs, qmgr_msg *msg)
 static int
 msg_write_statuses(pm_qstore *qs, qmgr_msg *msg)
 {
+	pm_qrcpt_final f;
 	qmgr_rcpt *r;
 	size_t i;
-	int rc, changed;
+	int rc;
 
 	for (i = 0; i < msg->m->nrcpt; i++) {
 		r = &msg->r[i];
@@ -723,9 +724,10 @@ msg_write_statuses(pm_qstore *qs, qmgr_msg *msg)
 			r->unwritten = 0;
 			continue;
 		}
-		rc = pm_qstore_rcpt_status(qs, msg->e.qid, i,
+		rc = pm_qstore_rcpt_cas_action(qs, msg->e.qid, i,
 		    qmgr_store_status(r->state, r->success), r->dsn,
-		    r->text ? r->text : "", &changed);
+		    r->text ? r->text : "",
+		    qmgr_store_action(r->state, r->success), &f);
 		if (qmgr_retry_rc(rc)) {
 			if (!msg->retry) {
 				pm_msg_warn("%s: cannot record the status of "

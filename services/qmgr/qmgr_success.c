@@ -68,3 +68,19 @@ qmgr_store_status(int state, int success)
 	}
 	return (success == 0 ? PM_RCPT_NOTIFIED : PM_RCPT_SENT);
 }
+
+const char *
+qmgr_store_action(int state, int success)
+{
+	if (state != QR_SENT) {
+		return (NULL);
+	}
+	switch (success) {
+	case PM_NOTICE_RELAYED:
+		return ("relayed");
+	case PM_NOTICE_DELIVERED:
+		return ("delivered");
+	default:
+		return (NULL);
+	}
+}

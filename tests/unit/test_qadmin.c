@@ -448,3 +448,40 @@ Test(qadmin, expire_flag_and_release)
 	cr_expect_eq(pm_qa_expire(qs, &f, 0, &rel), PM_ENOENT);
 	pm_qstore_close(qs);
 }
+
+/* postsuper -f before qmgr holds header_checks HOLD mail: cleanup set
+ * the SUBMIT_HOLD flag (4) but the message is still in incoming; -f
+ * clears the flag there too, or qmgr's intake would hold the expired
+ * message instead of returning it. -e leaves the flag alone. */
+Test(qadmin, expire_release_clears_flag_in_incoming)
+{
+	pm_qstore *qs = fill();
+	pm_qa_item f;
+	pm_qmsg *m = NULL;
+	const char *qid = NULL;
+	int rel = -1, i;
+
+	for (i = 0; i < NMSG && qid == NULL; i++) {
+		if (queue_of(qids[i]) == PM_QA_INCOMING) {
+			qid = qids[i];
+		}
+	}
+	cr_assert_not_null(qid);
+	cr_assert_eq(pm_qa_find(qs, NSH, qid, &f), 0);
+	cr_assert_eq(f.queue, PM_QA_INCOMING);
+	cr_assert_eq(rh_int(&srv, "HSET pm:{%d}:m:%s flags 4", f.shard, f.qid),
+	    0);
+	cr_assert_eq(pm_qa_expire(qs, &f, 0, &rel), 0);
+	cr_assert_eq(pm_qstore_read(qs, qid, &m), 0);
+	cr_expect_eq(m->flags & 4u, 4u, "-e keeps the hold flag");
+	m = pm_qmsg_free(m);
+	cr_assert_eq(pm_qa_expire(qs, &f, 1, &rel), 0);
+	cr_expect_eq(rel, 0, "not released: it was not held");
+	cr_assert_eq(pm_qa_find(qs, NSH, qid, &f), 0);
+	cr_expect_eq(f.queue, PM_QA_INCOMING, "stays in incoming");
+	cr_assert_eq(pm_qstore_read(qs, qid, &m), 0);
+	cr_expect_eq(m->expire, 1);
+	cr_expect_eq(m->flags & 4u, 0u, "the hold flag is cleared");
+	m = pm_qmsg_free(m);
+	pm_qstore_close(qs);
+}

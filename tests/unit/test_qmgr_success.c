@@ -88,3 +88,29 @@ Test(qmgr_success, stored)
 	    PM_RCPT_SENT);
 	cr_expect_str_eq(qmgr_store_status(QR_BOUNCED, 0), PM_RCPT_BOUNCED);
 }
+
+/*
+ * What qmgr stores itself when the agent did not record a recipient:
+ * the action with "sent", so a pipe without flag X ("relayed") reads
+ * back as relayed, not as the transport's default "delivered".
+ */
+Test(qmgr_success, store_action_round_trip)
+{
+	int success = -1;
+	int kind;
+
+	cr_expect_null(qmgr_store_action(QR_BOUNCED, PM_NOTICE_RELAYED));
+	cr_expect_null(qmgr_store_action(QR_SENT, 0), "no notice: none");
+	kind = qmgr_success_kind("pipe", 0, "relayed");
+	cr_expect_str_eq(qmgr_store_action(QR_SENT, kind), "relayed");
+	cr_expect_eq(qmgr_stored_state(qmgr_store_status(QR_SENT, kind),
+	                 qmgr_store_action(QR_SENT, kind), "pipe", &success),
+	    QR_SENT);
+	cr_expect_eq(success, PM_NOTICE_RELAYED);
+	kind = qmgr_success_kind("smtp", 0, "delivered");
+	cr_expect_str_eq(qmgr_store_action(QR_SENT, kind), "delivered");
+	cr_expect_eq(qmgr_stored_state(qmgr_store_status(QR_SENT, kind),
+	                 qmgr_store_action(QR_SENT, kind), "smtp", &success),
+	    QR_SENT);
+	cr_expect_eq(success, PM_NOTICE_DELIVERED);
+}

@@ -45,7 +45,9 @@
  * the stream entry given is gone or names another message), so the
  * caller finds it again (qa_op). Mail that leaves the hold queue loses
  * the SUBMIT_HOLD envelope flag (unhold) that cleanup set for a
- * header_checks HOLD, or qmgr would put it back on hold at once. The
+ * header_checks HOLD, or qmgr would put it back on hold at once;
+ * expire_release clears it wherever the message is (a message cleanup
+ * flagged but qmgr has not yet held is in incoming). The
  * script works out the state itself:
  * what the caller saw may be stale (a qmgr defers, holds or requeues
  * the message between pm_qa_find and here).
@@ -118,10 +120,12 @@ static const char QA_LUA[] =
     "  return 1\n"
     "elseif op == 'expire' or op == 'expire_release' then\n"
     "  redis.call('HSET', m, 'expire', '1')\n"
-    "  if op == 'expire_release' and redis.call('SREM', hold, qid) == 1 then\n"
+    "  if op == 'expire_release' then\n"
     "    unhold()\n"
-    "    redis.call('ZADD', dfr, ARGV[5], qid)\n"
-    "    return 3\n"
+    "    if redis.call('SREM', hold, qid) == 1 then\n"
+    "      redis.call('ZADD', dfr, ARGV[5], qid)\n"
+    "      return 3\n"
+    "    end\n"
     "  end\n"
     "  return 1\n"
     "elseif op == 'flush' then\n"
