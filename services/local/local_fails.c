@@ -26,8 +26,9 @@
  *	    recipient's index (pm_bounce_notify_to() with no notify_to:
  *	    the sender, or postmaster for a null sender, as qmgr's own
  *	    notices), so a retry queues it once. The bounce service not
- *	    reachable defers the recipient (the redirect is made on the
- *	    retry); a notice refused for good is logged as lost and the
+ *	    reachable, a 4xx or a malformed reply (anything but a
+ *	    refusal for good, PM_ENOENT) defers the recipient (the
+ *	    redirect is made on the retry); a notice refused for good is logged as lost and the
  *	    recipient redirected all the same, as qmgr gives up a notice
  *	    that can never be sent.
  *	A deferred target still defers the whole recipient, redirect
@@ -134,8 +135,14 @@ local_fails_flush(local_state *s)
 		goto out;
 	}
 	rc = local_fails_notify(s, &s->bfail, NULL, &res);
-	if (rc != 0 && rc != PM_ENOENT && rc != PM_EINVAL && rc != PM_EPROTO) {
-		/* not now: the retry asks again (same notice id) */
+	if (rc != 0 && rc != PM_ENOENT) {
+		/*
+		 * Only PM_ENOENT (refused for good) gives the notice up, as
+		 * qmgr does for its own notices. Anything else (no answer,
+		 * 4xx, a malformed reply, even PM_EINVAL) is not now: the
+		 * retry asks again with the same notice id, and cleanup
+		 * queues that id once.
+		 */
 		s->status = PM_JOB_DEFERRED;
 		snprintf(s->dsn, sizeof(s->dsn), "4.3.0");
 		snprintf(s->why, sizeof(s->why),

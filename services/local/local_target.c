@@ -152,15 +152,40 @@ mailbox_msg(local_state *s, pm_mailbox_msg *m)
 }
 
 /*
+ * The DSN of a mailbox error err: pm_mailbox_errno_dsn() over def, but
+ * EACCES and EPERM defer "4.2.0" when the agent worked with its own
+ * identity (self: the spool mailbox and its chown, or any target of an
+ * agent that is not root, or root with its capabilities dropped): the
+ * deployment is at fault, not the recipient, and the mail stays queued
+ * (Postmesh; Postfix bounces 5.2.0). With the recipient's identity
+ * (their own home mailbox, maildir or file) they bounce as Postfix.
+ */
+static const char *
+box_dsn(int err, int self, const char *def)
+{
+	if (self && (err == EACCES || err == EPERM)) {
+		return ("4.2.0");
+	}
+	return (pm_mailbox_errno_dsn(err, def));
+}
+
+/*
  * A failed write as Postfix's local(8) reports it: the class of the
- * status (pm_mailbox_errno_dsn) says defer or bounce, the text gets
- * local's prefix (user: the mailbox's owner; NULL for a /file).
+ * status (pm_mailbox_errno_dsn, box_dsn when self) says defer or
+ * bounce, the text gets local's prefix (user: the mailbox's owner;
+ * NULL for a /file).
  */
 static void
 write_failed(local_state *s, const char *path, int maildir, const char *user,
-    uid_t uid, gid_t gid, const pm_mailbox_status *st)
+    uid_t uid, gid_t gid, int self, pm_mailbox_status *st)
 {
-	int how = st->dsn[0] == '5' ? PM_JOB_BOUNCED : PM_JOB_DEFERRED;
+	int how;
+
+	if (self && st->err != 0) {
+		snprintf(st->dsn, sizeof(st->dsn), "%s",
+		    box_dsn(st->err, 1, st->dsn));
+	}
+	how = st->dsn[0] == '5' ? PM_JOB_BOUNCED : PM_JOB_DEFERRED;
 
 	if (maildir) {
 		if (st->err == EACCES) {
@@ -220,15 +245,19 @@ write_box(local_state *s, const char *path, int maildir, const char *user,
 	} else {
 		write_failed(s, path, maildir, user,
 		    uid == LOCAL_SELF ? getuid() : uid,
-		    gid == LOCAL_SELF ? getgid() : gid, &st);
+		    gid == LOCAL_SELF ? getgid() : gid,
+		    uid == LOCAL_SELF || !local_priv_root(), &st);
 	}
 }
 
-/* The spool mailbox cannot be made or looked at: mbox_open()'s "5.2.0". */
+/*
+ * The spool mailbox cannot be made or looked at: mbox_open()'s "5.2.0",
+ * with the agent's own identity (box_dsn).
+ */
 static void
 spool_failed(local_state *s, const char *path, const local_user *u, int err)
 {
-	const char *dsn = pm_mailbox_errno_dsn(err, "5.2.0");
+	const char *dsn = box_dsn(err, 1, "5.2.0");
 
 	local_result(s, dsn[0] == '5' ? PM_JOB_BOUNCED : PM_JOB_DEFERRED, dsn,
 	    "cannot update mailbox %s for user %s. cannot open file: %s", path,

@@ -20,7 +20,10 @@ local (home_mailbox = Mailbox, users from local_recipient_maps):
   bounce 5.2.2 "... error writing message: File too large";
 - a maildir /file alias target whose directory nobody (default_privs)
   may create bounces 5.2.0 "maildir delivery failed: create maildir
-  directory ...: Permission denied" with Postfix's two warnings.
+  directory ...: Permission denied" with Postfix's two warnings;
+- a spool mailbox the agent itself cannot create (immutable spool
+  directory: EPERM even for root) defers 4.2.0 (Postmesh; Postfix
+  bounces 5.2.0).
 
 virtual (virtual_uid_maps = virtual_gid_maps = static:1234):
 - an mbox that is a directory defers 4.2.0 "delivery failed to
@@ -248,6 +251,50 @@ class LocalMailboxErrorsTest(ErrorsBase):
         self.assertIn("Permission denied", warn[0])
         self.wait_log("perhaps you need to create the maildirs in advance",
                       ("local",))
+
+
+class LocalSpoolSelfErrorsTest(ErrorsBase):
+    """The spool mailbox is made with the agent's own identity: a
+    permission error there is the deployment's, so it defers 4.2.0
+    (Postmesh) instead of bouncing 5.2.0. An immutable spool directory
+    (chattr +i) refuses even root with EPERM."""
+    AGENT = "local"
+    SERVICES = DELIVERY_SERVICES + ("local",)
+
+    @classmethod
+    def start_peers(cls, workdir):
+        os.chmod(workdir, 0o755)
+        base = os.path.join(workdir, "mail")
+        cls.spool = os.path.join(base, "spool")
+        os.makedirs(cls.spool)
+        os.chmod(cls.spool, 0o1777)
+        users = os.path.join(base, "users")
+        with open(users, "w") as f:
+            f.write("spooly %d:%d:%s/nohome\n" % (DIRBOX, DIRBOX, base))
+        cls.back = PySink(workdir, name="back").start()
+        cls.peers.append(cls.back)
+        return {
+            "local_recipient_maps": "texthash:%s" % users,
+            "alias_maps": "",
+            "home_mailbox": "",
+            "mail_spool_directory": cls.spool,
+            "transport_maps": "inline:{ back.test=smtp:[127.0.0.1]:%d }"
+                              % cls.back.port,
+        }
+
+    def test_spool_not_writable_by_agent_defers(self):
+        if subprocess.run(["chattr", "+i", self.spool],
+                          capture_output=True).returncode != 0:
+            self.skipTest("chattr +i not available here")
+        try:
+            _, line = self.outcome("spooly@example.test", "l-spool")
+        finally:
+            subprocess.run(["chattr", "-i", self.spool])
+        box = os.path.join(self.spool, "spooly")
+        self.assertIn("status=deferred", line, self.tail())
+        self.assertIn("dsn=4.2.0", line)
+        self.assertIn("(cannot update mailbox %s for user spooly. cannot "
+                      "open file: Operation not permitted)" % box, line)
 
 
 class VirtualMailboxErrorsTest(ErrorsBase):

@@ -850,6 +850,21 @@ Test(mailbox, open_failure_dsn)
 	    "4.2.0");
 	cr_expect_str_eq(pm_mailbox_errno_dsn(ESTALE, PM_MAILBOX_WRITE_DSN),
 	    "4.2.0");
+	/* the agent's own resources defer, whatever the default (Postmesh) */
+	{
+		static const int own[] = { EMFILE, ENFILE, ENOMEM, ENOBUFS,
+			EINTR };
+
+		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+			cr_expect_str_eq(pm_mailbox_errno_dsn(own[i], "5.2.0"),
+			    "4.3.0", "errno %d", own[i]);
+			cr_expect_str_eq(pm_mailbox_errno_dsn(own[i],
+			                     PM_MAILBOX_WRITE_DSN),
+			    "4.3.0", "errno %d", own[i]);
+			cr_expect_str_eq(pm_mailbox_errno_dsn(own[i], "4.2.0"),
+			    "4.3.0", "errno %d", own[i]);
+		}
+	}
 }
 
 /*

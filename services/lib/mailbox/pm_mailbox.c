@@ -166,6 +166,11 @@ pm_mailbox_errno_dsn(int err, const char *def)
 	if (err == ENOSPC) {
 		return ("4.3.0");
 	}
+	if (err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS ||
+	    err == EINTR) {
+		/* the agent's own process, not the mailbox (Postmesh) */
+		return ("4.3.0");
+	}
 	if (err == EDQUOT || err == EFBIG) {
 		return ("5.2.2");
 	}

@@ -153,6 +153,8 @@ typedef struct pm_mailbox_opts {
  * Postfix's mbox_dsn(): the DSN of a mailbox error err, def for most.
  * EAGAIN and ESTALE are "4.2.0" (try again), ENOSPC "4.3.0" (the
  * system is full), EDQUOT and EFBIG "5.2.2" (the mailbox is full).
+ * Postmesh adds EMFILE, ENFILE, ENOMEM, ENOBUFS and EINTR "4.3.0": the
+ * long-lived threaded agent's own resources, not the mailbox's fault.
  * The one errno table of both mailbox writers and of the local and
  * virtual agents; def is the open_dsn for an open or create error,
  * PM_MAILBOX_WRITE_DSN for a write error.

@@ -432,15 +432,21 @@ pm_mbox_deliver(const char *path, const pm_mailbox_msg *m,
 		err = errno;
 	}
 	if (err != 0) {
+		/* mail_copy(): the table over 5.3.0 */
+		pm__mailbox_fail(st, err, PM_MAILBOX_WRITE_DSN,
+		    "error writing message");
 		/* No partial message: back to the size before. */
 		if (ftruncate(c.fd, orig) != 0) {
 			pm_msg_error(
 			    "cannot truncate %s back to %lld bytes: %s", path,
 			    (long long) orig, strerror(errno));
+			/*
+			 * A torn copy stays: defer whatever the errno, so
+			 * the retry's ledger entry cuts it, rather than
+			 * bounce and leave it (Postmesh).
+			 */
+			snprintf(st->dsn, sizeof(st->dsn), "4.3.0");
 		}
-		/* mail_copy(): the table over 5.3.0 */
-		pm__mailbox_fail(st, err, PM_MAILBOX_WRITE_DSN,
-		    "error writing message");
 		rc = PM_EIO;
 		goto out;
 	}
